@@ -1,0 +1,125 @@
+#include <csignal>
+#include <cstdio>
+#include <memory>
+
+#include <vcdn/base/log.h>
+#include <vcdn/edge/config.h>
+#include <vcdn/edge/server.h>
+
+#include "commands.h"
+
+namespace vcdn::app {
+
+namespace {
+struct EdgeFlags {
+    std::string config_path;
+    std::string root;
+    std::vector<std::string> listen;
+    std::string admin;
+    uint32_t workers = 0;
+    bool workers_set = false;
+    std::string access_log;
+    std::string congestion_control;
+    uint32_t max_connections = 0;
+    std::vector<std::string> server_names;
+    std::string log_level;
+    std::string cache_control;
+};
+} // namespace
+
+Runner add_edge(CLI::App& app) {
+    auto f = std::make_shared<EdgeFlags>();
+    CLI::App* cmd = app.add_subcommand(
+        "edge", "Serve video files over HTTP/1.1 with range requests (zero-copy sendfile).");
+    cmd->add_option("--config", f->config_path, "TOML config file ([edge] section)");
+    cmd->add_option("--root", f->root, "Content root directory");
+    cmd->add_option("--listen", f->listen, "Listen address ADDR:PORT (repeatable; port 0 = any)");
+    cmd->add_option("--admin", f->admin, "Admin listener ADDR:PORT for /metrics and /healthz");
+    cmd->add_option("--workers", f->workers, "Worker threads (default: one per core)");
+    cmd->add_option("--access-log", f->access_log, "Access log: a file, '-' for stderr, or 'off'");
+    cmd->add_option("--congestion-control", f->congestion_control,
+                    "TCP congestion control per socket: auto (bbr if available), or a name");
+    cmd->add_option("--max-connections", f->max_connections,
+                    "Connection limit (default: what the open-file limit allows)");
+    cmd->add_option("--server-name", f->server_names, "Accept only these Host names (repeatable)");
+    cmd->add_option("--cache-control", f->cache_control, "Cache-Control header for file responses");
+    cmd->add_option("--log-level", f->log_level, "debug, info, warn, error");
+    cmd->footer("Signals: SIGTERM/SIGINT drain (finish responses, then exit 0); SIGHUP reopens "
+                "the access log.\nConfig reference: README.md, section 'Edge configuration'.");
+
+    return [f, cmd]() -> int {
+        edge::EdgeConfig cfg;
+        if (!f->config_path.empty()) {
+            if (Status s = edge::load_edge_config_file(f->config_path, &cfg); !s) {
+                std::fprintf(stderr, "vcdn edge: %s\n", s.error().message.c_str());
+                return 2;
+            }
+        }
+        if (!f->root.empty()) cfg.root = f->root;
+        if (!f->listen.empty()) cfg.listen = f->listen;
+        if (!f->admin.empty()) cfg.admin = f->admin;
+        if (cmd->count("--workers")) cfg.workers = f->workers;
+        if (!f->access_log.empty()) cfg.access_log = f->access_log;
+        if (!f->congestion_control.empty()) cfg.congestion_control = f->congestion_control;
+        if (cmd->count("--max-connections")) cfg.limits.max_connections = f->max_connections;
+        if (!f->server_names.empty()) cfg.server_names = f->server_names;
+        if (!f->cache_control.empty()) cfg.cache_control = f->cache_control;
+        if (!f->log_level.empty()) cfg.log_level = f->log_level;
+        if (cfg.listen.empty()) cfg.listen = {"0.0.0.0:8080"};
+        if (Status s = edge::validate(cfg); !s) {
+            std::fprintf(stderr, "vcdn edge: %s\n", s.error().message.c_str());
+            return 2;
+        }
+        log::Level lvl;
+        log::parse_level(cfg.log_level, &lvl);
+        log::set_level(lvl);
+
+        block_signals();
+        auto server = edge::EdgeServer::create(cfg);
+        if (!server) {
+            std::fprintf(stderr, "vcdn edge: %s\n", server.error().message.c_str());
+            return 1;
+        }
+        if (Status s = (*server)->start(); !s) {
+            std::fprintf(stderr, "vcdn edge: %s\n", s.error().message.c_str());
+            return 1;
+        }
+        for (const auto& a : (*server)->listen_addresses())
+            log::info("edge: listening http://{}", a.to_string());
+        for (const auto& a : (*server)->admin_addresses())
+            log::info("edge: admin http://{}", a.to_string());
+
+        for (;;) {
+            int sig = wait_signal(1000);
+            if (sig == SIGHUP) {
+                (*server)->reopen_logs();
+                continue;
+            }
+            if (sig == SIGTERM || sig == SIGINT) {
+                log::info("edge: {} received: draining (up to {} ms)",
+                          sig == SIGTERM ? "SIGTERM" : "SIGINT", cfg.drain_timeout_ms);
+                (*server)->begin_drain();
+                break;
+            }
+        }
+        // Wait for the drain, but let a second signal cut it short.
+        const int64_t limit_ms = int64_t{cfg.drain_timeout_ms} + 1000;
+        bool drained = false;
+        for (int64_t waited = 0; waited < limit_ms; waited += 50) {
+            if ((*server)->wait(0)) {
+                drained = true;
+                break;
+            }
+            int sig = wait_signal(50);
+            if (sig == SIGTERM || sig == SIGINT) {
+                log::warn("edge: second signal: stopping now");
+                break;
+            }
+        }
+        (*server)->stop();
+        log::info("edge: stopped{}", drained ? "" : " (drain cut short)");
+        return 0;
+    };
+}
+
+} // namespace vcdn::app

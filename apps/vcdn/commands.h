@@ -1,0 +1,20 @@
+#pragma once
+// Each subcommand registers its flags on the CLI11 app and returns the function that runs it.
+#include <CLI/CLI.hpp>
+#include <functional>
+
+namespace vcdn::app {
+
+using Runner = std::function<int()>;
+
+Runner add_edge(CLI::App& app);
+Runner add_catalog(CLI::App& app);
+Runner add_demo(CLI::App& app);
+
+// Blocks SIGINT/SIGTERM/SIGHUP in the calling thread (and the threads it starts later), so
+// that they can be waited for with sigtimedwait; ignores SIGPIPE.
+void block_signals();
+// Waits up to timeout_ms for one of the blocked signals; returns it, or 0 on timeout.
+int wait_signal(int timeout_ms);
+
+} // namespace vcdn::app

@@ -1,0 +1,63 @@
+// vcdn: one binary, one subcommand per role. Flags and config files are turned into the
+// library's config structs here; everything else lives in the library.
+#include <csignal>
+#include <cstdio>
+#include <ctime>
+
+#include <vcdn/version.h>
+
+#include "commands.h"
+
+namespace vcdn::app {
+
+void block_signals() {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+    std::signal(SIGPIPE, SIG_IGN);
+}
+
+int wait_signal(int timeout_ms) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    timespec ts{timeout_ms / 1000, (timeout_ms % 1000) * 1000000L};
+    int s = sigtimedwait(&set, nullptr, &ts);
+    return s < 0 ? 0 : s;
+}
+
+} // namespace vcdn::app
+
+int main(int argc, char** argv) {
+    CLI::App app{"vcdn — an open-source video CDN: edge servers, control plane, players.\n"
+                 "Run 'vcdn <command> --help' for the flags of a command."};
+    app.set_version_flag("--version", std::string("vcdn ") + vcdn::kVersion);
+    app.require_subcommand(1);
+    app.fallthrough(false);
+    std::vector<vcdn::app::Runner> runners;
+    auto edge = vcdn::app::add_edge(app);
+    auto catalog = vcdn::app::add_catalog(app);
+    auto demo = vcdn::app::add_demo(app);
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForAllHelp& e) {
+        return app.exit(e);
+    } catch (const CLI::CallForVersion& e) {
+        return app.exit(e);
+    } catch (const CLI::ParseError& e) {
+        // One line: "vcdn: <what is wrong>", then a hint.
+        std::fprintf(stderr, "vcdn: %s\nRun with --help for usage.\n", e.what());
+        return e.get_exit_code() ? e.get_exit_code() : 2;
+    }
+    if (app.got_subcommand("edge")) return edge();
+    if (app.got_subcommand("catalog")) return catalog();
+    if (app.got_subcommand("demo")) return demo();
+    return 2;
+}

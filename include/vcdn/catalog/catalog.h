@@ -1,0 +1,65 @@
+#pragma once
+// The catalog: every file the CDN serves, with its size and SHA-256 (catalog.json). And a
+// generator of synthetic catalogs for tests, demos and benchmarks: per title one file per
+// bitrate of bitrate × duration bytes of pseudo-random content, deterministic for a seed.
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <vcdn/base/result.h>
+
+namespace vcdn::catalog {
+
+struct CatalogFile {
+    std::string path; // URL path: "/t/1/v-3000k.mp4"
+    uint64_t size = 0;
+    std::string sha256; // lower-case hex
+    uint32_t title = 0;
+    uint32_t bitrate_kbps = 0;
+};
+
+struct Catalog {
+    uint64_t seed = 0;
+    std::vector<CatalogFile> files;
+};
+
+struct MakeOptions {
+    std::string out_dir;
+    uint32_t titles = 10;
+    std::vector<uint32_t> bitrates_kbps = {235, 750, 1750, 3000, 5800};
+    uint32_t seconds = 60;
+    uint64_t seed = 1;
+    uint32_t first_title = 1;
+};
+
+inline constexpr uint64_t kMaxCatalogBytes = 1ULL << 40;
+
+// Bytes of one file: bitrate × duration.
+inline uint64_t file_size_for(uint32_t kbps, uint32_t seconds) {
+    return uint64_t{kbps} * 1000 / 8 * seconds;
+}
+
+// Validates options (one-line error), writes the files and catalog.json into out_dir.
+// `progress` (optional) is called after each file with (done, total).
+Result<Catalog> make_catalog(const MakeOptions& opt,
+                             const std::function<void(size_t, size_t)>& progress = {});
+
+// Fills `buf` with the bytes of `path` in a catalog made with `seed`, starting at `offset`.
+// The content is a pure function of (seed, path, offset): tests and players can check any
+// range they receive without the file.
+void synthetic_bytes(uint64_t seed, std::string_view path, uint64_t offset, char* buf, size_t n);
+
+std::string to_json(const Catalog& c);
+Result<Catalog> from_json(std::string_view text);
+Result<Catalog> load(const std::string& catalog_json_path);
+
+struct VerifyReport {
+    size_t ok = 0;
+    std::vector<std::string> problems; // one line each
+};
+// Checks every catalog file under root: present, right size, right SHA-256.
+VerifyReport verify(const Catalog& c, const std::string& root);
+
+} // namespace vcdn::catalog

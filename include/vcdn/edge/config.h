@@ -1,0 +1,58 @@
+#pragma once
+// The edge's configuration: a plain struct, filled from a TOML file (section [edge]) and
+// then from command-line flags, checked by validate(). Immutable once the server starts.
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <vcdn/base/result.h>
+
+namespace vcdn::edge {
+
+struct Limits {
+    uint32_t max_head_bytes = 8192;   // request line + headers
+    uint32_t max_target_bytes = 4096; // request target (URI)
+    uint32_t max_headers = 64;
+    uint32_t header_timeout_ms = 10000; // whole head must arrive within this, from its first byte
+    uint32_t idle_timeout_ms = 60000;   // keep-alive wait for the next request
+    uint32_t send_timeout_ms = 60000;   // no progress sending a response for this long
+    uint32_t linger_ms = 2000;          // reading leftovers after an error, before close
+    uint32_t max_requests_per_connection = 10000;
+    uint32_t max_connections = 0; // whole process; 0 = derived from the open-file limit
+};
+
+struct FileCacheConfig {
+    uint32_t max_entries = 1024;   // per worker; each holds one open file descriptor
+    uint32_t revalidate_ms = 1000; // re-check a cached file against the path this often
+};
+
+struct EdgeConfig {
+    std::string root;                        // content root directory
+    std::vector<std::string> listen;         // "ADDR:PORT", "[v6]:PORT"; port 0 = any free port
+    std::string admin;                       // admin listener "ADDR:PORT"; empty = none
+    uint32_t workers = 0;                    // 0 = one per available core
+    std::string congestion_control = "auto"; // "auto" = bbr when available; "" = system default
+    uint32_t notsent_lowat = 131072;       // TCP_NOTSENT_LOWAT bytes; 0 = leave the kernel default
+    std::string access_log = "-";          // path, "-" for stderr, "off"
+    std::vector<std::string> server_names; // when set, Host must be one of these
+    std::string cache_control;             // Cache-Control value on file responses; empty = none
+    uint32_t drain_timeout_ms = 10000;     // SIGTERM: longest wait for in-flight responses
+    uint32_t backlog = 4096;
+    bool defer_accept = true; // TCP_DEFER_ACCEPT: wake the worker only when a request arrived
+    bool header_more = false; // send the head with MSG_MORE before sendfile (see connection.cc)
+    std::string log_level = "info";
+    Limits limits;
+    FileCacheConfig file_cache;
+};
+
+// Parses the [edge] section (and its subsections) of a TOML document over `cfg`. Unknown
+// keys are errors, so that a typo does not silently fall back to a default.
+Status parse_edge_toml(std::string_view toml_text, std::string_view source_name, EdgeConfig* cfg);
+Status load_edge_config_file(const std::string& path, EdgeConfig* cfg);
+
+// Checks values and the environment they refer to (root exists and is a directory, listen
+// addresses parse, congestion control known, ...). The message is one line for the user.
+Status validate(const EdgeConfig& cfg);
+
+} // namespace vcdn::edge

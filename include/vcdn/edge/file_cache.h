@@ -1,0 +1,100 @@
+#pragma once
+// Per-worker cache of open content files, so the request path does not open, stat and close
+// a file for every range. Owned and used by one worker thread only (no locks).
+//
+// Lifetime: lookup() returns an entry with a reference taken; the caller must release() it
+// when its response is done. An entry evicted or replaced while referenced stays alive until
+// its last release, so a response in flight keeps its file descriptor.
+//
+// Freshness: an entry older than revalidate_ms is re-opened by path and compared (device,
+// inode, size, mtime); a file that changed is replaced, one that vanished is dropped. Content
+// is expected to be replaced by rename (fill does that), never rewritten in place.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+
+#include <vcdn/base/unique_fd.h>
+#include <vcdn/http/date.h>
+
+namespace vcdn::edge {
+
+struct FileEntry {
+    int fd = -1;
+    uint64_t size = 0;
+    int64_t mtime = 0; // seconds
+    uint64_t dev = 0, ino = 0;
+    int64_t mtime_ns = 0;
+    char etag[40] = {};
+    uint8_t etag_len = 0;
+    char last_modified[http::kHttpDateLen] = {};
+    std::string_view content_type;
+    std::string key; // relative path
+
+    // Cache bookkeeping.
+    uint32_t refs = 0;
+    bool cached = false;
+    int64_t validated_ms = 0;
+    FileEntry* lru_prev = nullptr;
+    FileEntry* lru_next = nullptr;
+
+    std::string_view etag_view() const { return std::string_view(etag, etag_len); }
+    std::string_view last_modified_view() const {
+        return std::string_view(last_modified, http::kHttpDateLen);
+    }
+    ~FileEntry();
+};
+
+enum class FileError : uint8_t {
+    kNone,
+    kNotFound,  // 404: missing, not a regular file
+    kForbidden, // 403: permission, or the path leaves the root (symlink)
+    kNoFiles,   // 503: out of file descriptors
+    kIo,        // 503: the disk failed
+    kOther,     // 500
+};
+
+struct FileCacheStats {
+    uint64_t hits = 0, misses = 0, revalidations = 0;
+};
+
+class FileCache {
+public:
+    FileCache(int root_fd, uint32_t max_entries, uint32_t revalidate_ms);
+    ~FileCache();
+    FileCache(const FileCache&) = delete;
+    FileCache& operator=(const FileCache&) = delete;
+
+    // Finds or opens `path` (relative to the root). On success returns an entry with one
+    // reference held by the caller.
+    FileEntry* lookup(std::string_view path, int64_t now_ms, FileError* err);
+    void release(FileEntry* e);
+
+    size_t size() const { return map_.size(); }
+    const FileCacheStats& stats() const { return stats_; }
+
+    // Opens a path beneath root_fd: symlinks may be followed but never out of the root.
+    static FileError open_beneath(int root_fd, std::string_view path, UniqueFd* out);
+
+private:
+    struct Hash {
+        using is_transparent = void;
+        size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+    };
+    FileEntry* open_entry(std::string_view path, FileError* err);
+    void insert(FileEntry* e);
+    void remove(FileEntry* e); // from map and LRU; deletes when unreferenced
+    void touch(FileEntry* e);
+    void lru_unlink(FileEntry* e);
+
+    int root_fd_;
+    uint32_t max_entries_;
+    uint32_t revalidate_ms_;
+    std::unordered_map<std::string, FileEntry*, Hash, std::equal_to<>> map_;
+    FileEntry* lru_head_ = nullptr; // most recent
+    FileEntry* lru_tail_ = nullptr;
+    FileCacheStats stats_;
+};
+
+} // namespace vcdn::edge

@@ -1,0 +1,64 @@
+#pragma once
+// Per-worker edge metrics. Each worker owns one WorkerMetrics and is its only writer; the
+// admin thread reads all of them to render Prometheus text. Cache-line aligned so workers do
+// not share lines.
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <vcdn/base/counter.h>
+
+namespace vcdn::edge {
+
+// The statuses the edge can produce, for a fixed-size counter array.
+inline constexpr std::array<uint16_t, 20> kTrackedStatuses = {
+    200, 206, 304, 400, 403, 404, 405, 408, 412, 414, 416, 417, 421, 431, 500, 501, 503, 505, 0, 0};
+inline constexpr size_t kStatusSlots = 18; // slots used in kTrackedStatuses; the last is "other"
+
+inline size_t status_slot(uint16_t status) {
+    for (size_t i = 0; i < kStatusSlots; ++i)
+        if (kTrackedStatuses[i] == status) return i;
+    return kStatusSlots; // "other"
+}
+
+// Request duration buckets, seconds (upper bounds; +Inf implied).
+inline constexpr std::array<double, 16> kDurationBuckets = {
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+    0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
+
+struct alignas(64) WorkerMetrics {
+    std::array<Counter, kStatusSlots + 1> responses_by_status;
+    Counter bytes_sent; // head + body bytes written to sockets
+    Counter body_bytes_sent;
+    Counter connections_open; // gauge
+    Counter connections_accepted;
+    Counter connections_refused_limit;  // over max_connections: answered 503
+    Counter connections_refused_nofile; // accept hit RLIMIT_NOFILE: answered 503
+    Counter sendfile_errors;
+    Counter send_errors; // peer reset, broken pipe
+    Counter timeouts_header;
+    Counter timeouts_idle;
+    Counter timeouts_send;
+    Counter pipelined_requests;
+    Counter file_cache_hits;
+    Counter file_cache_misses;
+    Counter file_cache_entries; // gauge
+    Counter file_cache_revalidations;
+    Counter access_log_dropped;
+    std::array<Counter, kDurationBuckets.size() + 1> duration_buckets; // non-cumulative
+    Counter duration_sum_us;
+    Counter duration_count;
+
+    void observe_duration_us(uint64_t us) {
+        double s = static_cast<double>(us) / 1e6;
+        size_t i = 0;
+        while (i < kDurationBuckets.size() && s > kDurationBuckets[i])
+            ++i;
+        duration_buckets[i].add();
+        duration_sum_us.add(us);
+        duration_count.add();
+    }
+};
+
+} // namespace vcdn::edge

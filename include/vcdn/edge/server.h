@@ -1,0 +1,47 @@
+#pragma once
+// EdgeServer: the whole `vcdn edge` process minus signal handling and flag parsing. It binds
+// the listeners (so port 0 resolves before start), runs one worker thread per core, the
+// admin listener (/metrics, /healthz) and the access-log writer.
+//
+// Thread safety: create/start/drain/wait/stop are called from one controlling thread (main,
+// or the demo); metrics_text() may be called from any thread.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <vcdn/base/result.h>
+#include <vcdn/edge/config.h>
+#include <vcdn/io/address.h>
+
+namespace vcdn::edge {
+
+class EdgeServer {
+public:
+    static Result<std::unique_ptr<EdgeServer>> create(const EdgeConfig& cfg);
+    ~EdgeServer();
+
+    Status start();
+    const std::vector<io::SocketAddress>& listen_addresses() const;
+    // Empty when no admin listener is configured.
+    const std::vector<io::SocketAddress>& admin_addresses() const;
+    size_t workers() const;
+    uint32_t max_connections() const;
+
+    // Stop accepting, let in-flight responses finish (bounded by drain_timeout_ms).
+    void begin_drain();
+    // Waits until every worker has exited; false on timeout.
+    bool wait(int64_t timeout_ms);
+    // Closes everything now.
+    void stop();
+    void reopen_logs();
+
+    std::string metrics_text() const;
+
+    struct Impl;
+
+private:
+    explicit EdgeServer(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+} // namespace vcdn::edge

@@ -1,0 +1,37 @@
+#pragma once
+// TCP and socket helpers. Linux specifics live here, each with a comment saying why.
+#include <cstdint>
+#include <string>
+
+#include <vcdn/base/result.h>
+#include <vcdn/base/unique_fd.h>
+#include <vcdn/io/address.h>
+
+namespace vcdn::io {
+
+struct ListenOptions {
+    int backlog = 4096;
+    bool reuse_port = true;
+    bool defer_accept = true;
+    std::string congestion_control; // empty: system default
+    uint32_t notsent_lowat = 0;     // 0: leave alone
+    bool nodelay = true;
+};
+
+// Creates a non-blocking listening socket. Options that accepted sockets inherit from the
+// listener (TCP_CONGESTION, TCP_NOTSENT_LOWAT, TCP_NODELAY) are set here once instead of on
+// every accepted connection, saving a system call per connection.
+Result<UniqueFd> listen_tcp(const SocketAddress& addr, const ListenOptions& opt);
+
+// The bound address of a socket (to learn the port chosen for port 0).
+Result<SocketAddress> local_address(int fd);
+
+bool congestion_control_available(const std::string& name);
+std::string available_congestion_controls();
+// "auto" → "bbr" when available, else "" (system default).
+std::string resolve_congestion_control(const std::string& configured);
+
+// Raises RLIMIT_NOFILE's soft limit to its hard limit and returns the result.
+uint64_t raise_nofile_limit();
+
+} // namespace vcdn::io

@@ -1,0 +1,224 @@
+#include <vcdn/catalog/catalog.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <filesystem>
+#include <fmt/format.h>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+
+#include <vcdn/base/random.h>
+#include <vcdn/base/sha256.h>
+#include <vcdn/base/unique_fd.h>
+
+namespace vcdn::catalog {
+
+namespace fs = std::filesystem;
+
+namespace {
+constexpr size_t kBlock = 1 << 20;
+
+// Content is generated in 8-byte words: word i of a file is a hash of (file seed, i), so any
+// offset can be produced without generating what comes before it.
+inline uint64_t word_at(uint64_t file_seed, uint64_t index) {
+    uint64_t x = file_seed ^ (index * 0x9e3779b97f4a7c15ULL);
+    return Rng::splitmix(x);
+}
+
+uint64_t file_seed(uint64_t seed, std::string_view path) {
+    return seed * 0x100000001b3ULL ^ fnv1a64(path.data(), path.size());
+}
+
+Status write_all(int fd, const char* p, size_t n) {
+    while (n > 0) {
+        ssize_t w = ::write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return Error::from_errno("write");
+        }
+        p += w;
+        n -= static_cast<size_t>(w);
+    }
+    return {};
+}
+} // namespace
+
+void synthetic_bytes(uint64_t seed, std::string_view path, uint64_t offset, char* buf, size_t n) {
+    const uint64_t fs_seed = file_seed(seed, path);
+    size_t done = 0;
+    while (done < n) {
+        uint64_t pos = offset + done;
+        uint64_t w = word_at(fs_seed, pos / 8);
+        size_t in_word = pos % 8;
+        size_t take = std::min(n - done, 8 - in_word);
+        std::memcpy(buf + done, reinterpret_cast<const char*>(&w) + in_word, take);
+        done += take;
+    }
+}
+
+Result<Catalog> make_catalog(const MakeOptions& opt,
+                             const std::function<void(size_t, size_t)>& progress) {
+    if (opt.out_dir.empty()) return Error{"no output directory"};
+    if (opt.titles == 0) return Error{"--titles must be at least 1"};
+    if (opt.titles > 1000000) return Error{"--titles must be at most 1000000"};
+    if (opt.bitrates_kbps.empty()) return Error{"--bitrates must list at least one bitrate"};
+    if (opt.seconds == 0) return Error{"--seconds must be at least 1"};
+    std::set<uint32_t> seen;
+    for (uint32_t b : opt.bitrates_kbps) {
+        if (b == 0 || b > 1000000)
+            return Error{fmt::format("bitrate {} kbps is out of range (1..1000000)", b)};
+        if (!seen.insert(b).second) return Error{fmt::format("bitrate {} kbps listed twice", b)};
+    }
+    uint64_t per_title = 0;
+    for (uint32_t b : opt.bitrates_kbps)
+        per_title += file_size_for(b, opt.seconds);
+    if (per_title * opt.titles > kMaxCatalogBytes)
+        return Error{fmt::format("the catalog would be {} bytes; the limit is {}",
+                                 per_title * opt.titles, kMaxCatalogBytes)};
+
+    std::error_code ec;
+    fs::create_directories(opt.out_dir, ec);
+    if (ec) return Error{fmt::format("cannot create {}: {}", opt.out_dir, ec.message())};
+
+    Catalog cat;
+    cat.seed = opt.seed;
+    std::vector<uint32_t> bitrates = opt.bitrates_kbps;
+    std::sort(bitrates.begin(), bitrates.end());
+    const size_t total = size_t{opt.titles} * bitrates.size();
+    std::vector<char> buf(kBlock);
+    for (uint32_t t = opt.first_title; t < opt.first_title + opt.titles; ++t) {
+        fs::path dir = fs::path(opt.out_dir) / "t" / std::to_string(t);
+        fs::create_directories(dir, ec);
+        if (ec) return Error{fmt::format("cannot create {}: {}", dir.string(), ec.message())};
+        for (uint32_t kbps : bitrates) {
+            CatalogFile f;
+            f.title = t;
+            f.bitrate_kbps = kbps;
+            f.size = file_size_for(kbps, opt.seconds);
+            f.path = fmt::format("/t/{}/v-{}k.mp4", t, kbps);
+            std::string final_path = (dir / fmt::format("v-{}k.mp4", kbps)).string();
+            std::string tmp_path = (dir / fmt::format(".v-{}k.mp4.tmp", kbps)).string();
+            UniqueFd fd(::open(tmp_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+            if (!fd) return Error::from_errno("create " + tmp_path);
+            Sha256 h;
+            for (uint64_t off = 0; off < f.size; off += kBlock) {
+                size_t n = static_cast<size_t>(std::min<uint64_t>(kBlock, f.size - off));
+                synthetic_bytes(opt.seed, f.path, off, buf.data(), n);
+                h.update(buf.data(), n);
+                if (Status s = write_all(fd.get(), buf.data(), n); !s)
+                    return Error{fmt::format("{}: {}", tmp_path, s.error().message)};
+            }
+            fd.reset();
+            if (::rename(tmp_path.c_str(), final_path.c_str()) != 0)
+                return Error::from_errno("rename " + tmp_path);
+            f.sha256 = h.final_hex();
+            cat.files.push_back(std::move(f));
+            if (progress) progress(cat.files.size(), total);
+        }
+    }
+    std::string json = to_json(cat);
+    std::string out = (fs::path(opt.out_dir) / "catalog.json").string();
+    std::string tmp = out + ".tmp";
+    {
+        std::ofstream o(tmp, std::ios::trunc);
+        o << json;
+        if (!o) return Error::from_errno("write " + tmp);
+    }
+    if (::rename(tmp.c_str(), out.c_str()) != 0) return Error::from_errno("rename " + tmp);
+    return cat;
+}
+
+std::string to_json(const Catalog& c) {
+    nlohmann::ordered_json j;
+    j["version"] = 1;
+    j["seed"] = c.seed;
+    auto& files = j["files"] = nlohmann::ordered_json::array();
+    for (const CatalogFile& f : c.files) {
+        nlohmann::ordered_json e;
+        e["path"] = f.path;
+        e["size"] = f.size;
+        e["sha256"] = f.sha256;
+        e["title"] = f.title;
+        e["bitrate_kbps"] = f.bitrate_kbps;
+        files.push_back(std::move(e));
+    }
+    return j.dump(2) + "\n";
+}
+
+Result<Catalog> from_json(std::string_view text) {
+    try {
+        auto j = nlohmann::json::parse(text);
+        if (!j.is_object()) return Error{"catalog: expected a JSON object"};
+        Catalog c;
+        if (j.contains("seed")) c.seed = j.at("seed").get<uint64_t>();
+        if (!j.contains("files") || !j["files"].is_array())
+            return Error{"catalog: no \"files\" array"};
+        size_t i = 0;
+        for (const auto& e : j["files"]) {
+            CatalogFile f;
+            try {
+                f.path = e.at("path").get<std::string>();
+                f.size = e.at("size").get<uint64_t>();
+                f.sha256 = e.at("sha256").get<std::string>();
+                f.title = e.value("title", 0u);
+                f.bitrate_kbps = e.value("bitrate_kbps", 0u);
+            } catch (const std::exception& ex) {
+                return Error{fmt::format("catalog: files[{}]: {}", i, ex.what())};
+            }
+            if (f.path.empty() || f.path.front() != '/')
+                return Error{fmt::format("catalog: files[{}]: path must start with '/'", i)};
+            if (f.sha256.size() != 64 ||
+                f.sha256.find_first_not_of("0123456789abcdef") != std::string::npos)
+                return Error{
+                    fmt::format("catalog: files[{}]: sha256 must be 64 lower-case hex digits", i)};
+            c.files.push_back(std::move(f));
+            ++i;
+        }
+        return c;
+    } catch (const std::exception& e) {
+        return Error{fmt::format("catalog: {}", e.what())};
+    }
+}
+
+Result<Catalog> load(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) return Error::from_errno("cannot read " + path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return from_json(ss.str());
+}
+
+VerifyReport verify(const Catalog& c, const std::string& root) {
+    VerifyReport r;
+    for (const CatalogFile& f : c.files) {
+        std::string p = root + f.path;
+        struct stat st {};
+        if (::stat(p.c_str(), &st) != 0) {
+            r.problems.push_back(fmt::format("{}: missing", f.path));
+            continue;
+        }
+        if (static_cast<uint64_t>(st.st_size) != f.size) {
+            r.problems.push_back(fmt::format("{}: size {} != {}", f.path, st.st_size, f.size));
+            continue;
+        }
+        auto h = sha256_file(p);
+        if (!h) {
+            r.problems.push_back(fmt::format("{}: {}", f.path, h.error().message));
+            continue;
+        }
+        if (*h != f.sha256) {
+            r.problems.push_back(fmt::format("{}: sha256 mismatch", f.path));
+            continue;
+        }
+        ++r.ok;
+    }
+    return r;
+}
+
+} // namespace vcdn::catalog

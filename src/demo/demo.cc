@@ -1,0 +1,213 @@
+#include <vcdn/demo/demo.h>
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fmt/format.h>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <vcdn/base/log.h>
+#include <vcdn/base/random.h>
+#include <vcdn/base/strings.h>
+#include <vcdn/base/time.h>
+#include <vcdn/catalog/catalog.h>
+#include <vcdn/client/http_client.h>
+#include <vcdn/edge/server.h>
+
+namespace vcdn::demo {
+
+namespace {
+
+struct PlayerStats {
+    uint64_t requests = 0;
+    uint64_t bytes = 0;
+    uint64_t errors = 0;
+    uint64_t corrupt = 0;
+    std::vector<int64_t> latencies_us;
+    std::string first_error;
+};
+
+// One simulated viewer: picks a file, walks it in player-sized ranges, checks every byte.
+void play(uint32_t id, const io::SocketAddress& edge, const catalog::Catalog& cat,
+          int64_t deadline_ns, const std::atomic<bool>& stop, PlayerStats* st) {
+    Rng rng(0x5eed0000ULL + id);
+    client::HttpClient http(edge, 5000);
+    std::vector<char> expect;
+    while (monotonic_ns() < deadline_ns && !stop.load()) {
+        const catalog::CatalogFile& f = cat.files[rng.below(cat.files.size())];
+        uint64_t off = 0;
+        while (off < f.size && monotonic_ns() < deadline_ns && !stop.load()) {
+            uint64_t chunk = 64 * 1024 + rng.below(192 * 1024);
+            uint64_t last = std::min(f.size, off + chunk) - 1;
+            auto r = http.request("GET", f.path, {fmt::format("Range: bytes={}-{}", off, last)});
+            ++st->requests;
+            if (!r || r->head.status != 206 || r->body.size() != last - off + 1) {
+                ++st->errors;
+                if (st->first_error.empty())
+                    st->first_error =
+                        r ? fmt::format("{} for {} bytes={}-{}", r->head.status, f.path, off, last)
+                          : r.error().message;
+                http.close();
+                break;
+            }
+            st->latencies_us.push_back(r->duration_us);
+            st->bytes += r->body.size();
+            expect.resize(r->body.size());
+            catalog::synthetic_bytes(cat.seed, f.path, off, expect.data(), expect.size());
+            if (std::memcmp(expect.data(), r->body.data(), expect.size()) != 0) ++st->corrupt;
+            off = last + 1;
+        }
+    }
+}
+
+int64_t percentile(std::vector<int64_t>& v, double p) {
+    if (v.empty()) return 0;
+    size_t i = std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())));
+    std::nth_element(v.begin(), v.begin() + static_cast<long>(i), v.end());
+    return v[i];
+}
+
+std::string metric_sum(const std::string& text, const std::string& name) {
+    uint64_t sum = 0;
+    size_t pos = 0;
+    while ((pos = text.find(name, pos)) != std::string::npos) {
+        size_t eol = text.find('\n', pos);
+        std::string line = text.substr(pos, eol - pos);
+        pos = eol;
+        if (line.rfind(name, 0) != 0 ||
+            (line.size() > name.size() && line[name.size()] != '{' && line[name.size()] != ' '))
+            continue;
+        sum += std::strtoull(line.substr(line.rfind(' ') + 1).c_str(), nullptr, 10);
+    }
+    return std::to_string(sum);
+}
+
+} // namespace
+
+int run(const DemoOptions& opt, const std::atomic<bool>& stop) {
+    namespace fs = std::filesystem;
+    std::string dir = opt.dir;
+    if (dir.empty()) {
+        char tmpl[] = "/tmp/vcdn-demo-XXXXXX";
+        if (!mkdtemp(tmpl)) {
+            fmt::print(stderr, "vcdn demo: cannot create a work directory: {}\n", strerror(errno));
+            return 1;
+        }
+        dir = tmpl;
+    }
+    const std::string root = dir + "/content";
+    fmt::print("vcdn demo — work directory {}\n\n", dir);
+
+    // 1. Catalog.
+    catalog::MakeOptions mo;
+    mo.out_dir = root;
+    mo.titles = opt.titles;
+    mo.seconds = opt.seconds;
+    mo.bitrates_kbps = {235, 750, 1750, 3000, 5800};
+    mo.seed = 42;
+    const int64_t t0 = monotonic_ns();
+    auto cat = catalog::make_catalog(mo, [&](size_t done, size_t total) {
+        if (!opt.ci) fmt::print("\r  making catalog: {}/{} files", done, total);
+        fflush(stdout);
+    });
+    if (!cat) {
+        fmt::print(stderr, "\nvcdn demo: catalog: {}\n", cat.error().message);
+        return 1;
+    }
+    uint64_t total_bytes = 0;
+    for (const auto& f : cat->files)
+        total_bytes += f.size;
+    fmt::print("\r  catalog: {} titles, {} files, {} in {:.1f} s → {}/catalog.json\n", opt.titles,
+               cat->files.size(), human_bytes(static_cast<double>(total_bytes)),
+               static_cast<double>(monotonic_ns() - t0) / 1e9, root);
+
+    // 2. Edge.
+    edge::EdgeConfig ec;
+    ec.root = root;
+    ec.listen = {opt.listen};
+    ec.admin = opt.admin;
+    ec.access_log = dir + "/access.log";
+    auto server = edge::EdgeServer::create(ec);
+    if (!server) {
+        fmt::print(stderr, "vcdn demo: edge: {}\n", server.error().message);
+        return 1;
+    }
+    (void)(*server)->start();
+    const io::SocketAddress addr = (*server)->listen_addresses().front();
+    const io::SocketAddress admin = (*server)->admin_addresses().front();
+    fmt::print("  edge: http://{}  ({} workers)   admin: http://{}/metrics\n", addr.to_string(),
+               (*server)->workers(), admin.to_string());
+
+    // 3. Players.
+    fmt::print("  playing: {} players for {} s, ranges of 64–256 KiB, every byte verified...\n",
+               opt.players, opt.duration_s);
+    std::vector<PlayerStats> stats(opt.players);
+    std::vector<std::thread> threads;
+    const int64_t start = monotonic_ns();
+    const int64_t deadline = start + int64_t{opt.duration_s} * 1000000000;
+    for (uint32_t i = 0; i < opt.players; ++i)
+        threads.emplace_back(play, i, addr, std::cref(*cat), deadline, std::cref(stop), &stats[i]);
+    for (auto& t : threads)
+        t.join();
+    const double secs = static_cast<double>(monotonic_ns() - start) / 1e9;
+
+    PlayerStats all;
+    for (auto& s : stats) {
+        all.requests += s.requests;
+        all.bytes += s.bytes;
+        all.errors += s.errors;
+        all.corrupt += s.corrupt;
+        all.latencies_us.insert(all.latencies_us.end(), s.latencies_us.begin(),
+                                s.latencies_us.end());
+        if (all.first_error.empty()) all.first_error = s.first_error;
+    }
+    auto metrics = client::http_get(admin, "/metrics");
+    std::string mtext = metrics ? metrics->body : "";
+
+    fmt::print("\n  {:<28} {:>14}\n", "players", opt.players);
+    fmt::print("  {:<28} {:>14}\n", "range requests", all.requests);
+    fmt::print("  {:<28} {:>14.0f}\n", "requests/s", static_cast<double>(all.requests) / secs);
+    fmt::print("  {:<28} {:>14}\n", "bytes received", human_bytes(static_cast<double>(all.bytes)));
+    fmt::print("  {:<28} {:>14.2f}\n", "Gbit/s", static_cast<double>(all.bytes) * 8 / secs / 1e9);
+    fmt::print("  {:<28} {:>14.2f}\n", "latency p50 (ms)",
+               static_cast<double>(percentile(all.latencies_us, 0.50)) / 1000);
+    fmt::print("  {:<28} {:>14.2f}\n", "latency p99 (ms)",
+               static_cast<double>(percentile(all.latencies_us, 0.99)) / 1000);
+    fmt::print("  {:<28} {:>14}\n", "errors", all.errors);
+    fmt::print("  {:<28} {:>14}\n", "corrupt ranges", all.corrupt);
+    fmt::print("  {:<28} {:>14}\n", "edge: responses (metrics)",
+               metric_sum(mtext, "vcdn_http_responses_total"));
+    fmt::print("  {:<28} {:>14}\n", "edge: connections accepted",
+               metric_sum(mtext, "vcdn_connections_accepted_total"));
+    if (!all.first_error.empty()) fmt::print("  first error: {}\n", all.first_error);
+    fmt::print("\n  access log: {}/access.log\n", dir);
+
+    const bool ok = all.errors == 0 && all.corrupt == 0 && all.requests > 0 && metrics.ok();
+    if (opt.keep && !stop.load()) {
+        fmt::print(
+            "\n  --keep: the edge stays up at http://{} (admin http://{}); Ctrl-C stops it.\n",
+            addr.to_string(), admin.to_string());
+        fmt::print("  try: curl -r 0-99 -o /dev/null -w '%{{http_code}} %{{size_download}}\\n' "
+                   "http://{}{}\n",
+                   addr.to_string(), cat->files.front().path);
+        fflush(stdout);
+        while (!stop.load())
+            usleep(100000);
+    }
+    (*server)->begin_drain();
+    (*server)->wait(5000);
+    (*server)->stop();
+    fmt::print("  edge stopped. {}\n", ok ? "demo OK" : "demo FAILED");
+    if (opt.dir.empty() && !opt.keep) {
+        std::error_code ec2;
+        fs::remove_all(dir + "/content", ec2);
+    }
+    return ok ? 0 : 1;
+}
+
+} // namespace vcdn::demo

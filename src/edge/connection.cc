@@ -1,0 +1,538 @@
+// The per-connection HTTP/1.1 state machine of an edge worker: read a request head, decide
+// (response_plan.h), write the head and send the body with sendfile, then keep-alive,
+// pipelining or close. Runs on the worker's thread only.
+#include "worker.h"
+
+#include <linux/tcp.h> // struct tcp_info with tcpi_delivery_rate (glibc's copy is older)
+#include <netinet/in.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fmt/format.h>
+
+#include <vcdn/base/time.h>
+#include <vcdn/edge/response_plan.h>
+#include <vcdn/http/target.h>
+
+namespace vcdn::edge {
+
+namespace {
+
+// Rounds of work for one connection per event before it yields to the others (a client
+// pipelining many requests must not monopolise the worker).
+constexpr int kMaxRounds = 16;
+// Body bytes one connection may send per turn before yielding (fairness between fast
+// readers on the same worker).
+constexpr uint64_t kSendBudget = 4u << 20;
+// Largest single sendfile() call.
+constexpr size_t kMaxSendfileChunk = 2u << 20;
+// Bytes read and thrown away while lingering before we give up and close.
+constexpr size_t kMaxLingerBytes = 1u << 20;
+
+uint16_t file_error_status(FileError e) {
+    switch (e) {
+    case FileError::kNotFound:
+        return 404;
+    case FileError::kForbidden:
+        return 403;
+    case FileError::kNoFiles:
+    case FileError::kIo:
+        return 503;
+    default:
+        return 500;
+    }
+}
+
+const char* file_error_reason(FileError e) {
+    switch (e) {
+    case FileError::kNotFound:
+        return "no such file";
+    case FileError::kForbidden:
+        return "access to this path is forbidden";
+    case FileError::kNoFiles:
+        return "edge out of file descriptors";
+    case FileError::kIo:
+        return "storage error";
+    default:
+        return "internal error opening the file";
+    }
+}
+
+// Appends s as the inside of a JSON string, escaping quotes, backslashes, control bytes and
+// non-ASCII bytes (\u00XX, so the line stays valid UTF-8 whatever the client sent).
+char* json_escape(char* p, char* end, std::string_view s, size_t max_in) {
+    static const char kHex[] = "0123456789abcdef";
+    size_t n = std::min(s.size(), max_in);
+    for (size_t i = 0; i < n && p + 6 < end; ++i) {
+        unsigned char c = static_cast<unsigned char>(s[i]);
+        if (c == '"' || c == '\\') {
+            *p++ = '\\';
+            *p++ = static_cast<char>(c);
+        } else if (c < 0x20 || c >= 0x7f) {
+            *p++ = '\\';
+            *p++ = 'u';
+            *p++ = '0';
+            *p++ = '0';
+            *p++ = kHex[c >> 4];
+            *p++ = kHex[c & 15];
+        } else {
+            *p++ = static_cast<char>(c);
+        }
+    }
+    return p;
+}
+
+char* put(char* p, char* end, std::string_view s) {
+    size_t n = std::min(s.size(), static_cast<size_t>(end - p));
+    std::memcpy(p, s.data(), n);
+    return p + n;
+}
+
+} // namespace
+
+void Worker::on_conn_event(Connection* c, uint32_t events) {
+    if (c->state == ConnState::kClosed) return;
+    if (events & EPOLLERR) {
+        m_.send_errors.add();
+        close_conn(c);
+        return;
+    }
+    if (events & (EPOLLRDHUP | EPOLLHUP)) c->rdhup = true;
+    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) c->readable = true;
+    switch (c->state) {
+    case ConnState::kLingering:
+        linger_read(c);
+        return;
+    case ConnState::kSending:
+        if (events & EPOLLHUP) { // both directions gone: nobody to send to
+            m_.send_errors.add();
+            close_conn(c);
+            return;
+        }
+        if (!(events & EPOLLOUT)) return; // request bytes: read once this response is out
+        break;
+    default:
+        break;
+    }
+    drive(c);
+}
+
+void Worker::drive(Connection* c) {
+    for (int round = 0; round < kMaxRounds; ++round) {
+        switch (c->state) {
+        case ConnState::kSending: {
+            SendResult r = send_some(c);
+            if (r == SendResult::kBlocked) {
+                timer_link(c, TimerList::kSend, cfg_.limits.send_timeout_ms);
+                return;
+            }
+            if (r == SendResult::kYield) {
+                timer_unlink(c);
+                enqueue(c);
+                return;
+            }
+            if (r == SendResult::kFailed) {
+                close_conn(c);
+                return;
+            }
+            finish_response(c);
+            if (c->state == ConnState::kClosed || c->state == ConnState::kLingering) return;
+            continue;
+        }
+        case ConnState::kIdle:
+        case ConnState::kReading: {
+            if (c->parse_pending) {
+                c->parse_pending = false;
+                http::ParseResult r =
+                    http::parse_request(c->rbuf, c->rlen, limits_, &c->scan, &c->req);
+                if (r.status == http::ParseStatus::kComplete) {
+                    handle_request(c);
+                    continue;
+                }
+                if (r.status == http::ParseStatus::kError) {
+                    c->req.clear();
+                    c->head_request = false;
+                    c->start_ns = monotonic_ns();
+                    respond_error(c, r.error_status, r.error_reason, true);
+                    continue;
+                }
+            }
+            if (!c->readable) {
+                if (c->rlen == 0) {
+                    if (c->rbuf) {
+                        give_buffer(c->rbuf);
+                        c->rbuf = nullptr;
+                    }
+                    c->state = ConnState::kIdle;
+                    if (c->tlist != TimerList::kIdle)
+                        timer_link(c, TimerList::kIdle, cfg_.limits.idle_timeout_ms);
+                } else if (c->tlist != TimerList::kHeader) {
+                    timer_link(c, TimerList::kHeader, cfg_.limits.header_timeout_ms);
+                }
+                return;
+            }
+            if (!read_some(c)) return;
+            continue;
+        }
+        case ConnState::kLingering:
+            linger_read(c);
+            return;
+        case ConnState::kClosed:
+            return;
+        }
+    }
+    enqueue(c);
+}
+
+bool Worker::read_some(Connection* c) {
+    if (!c->rbuf) c->rbuf = take_buffer();
+    const size_t cap = cfg_.limits.max_head_bytes;
+    if (c->rlen >= cap) {
+        // Full buffer: the parser reports 431 on it.
+        c->parse_pending = true;
+        return true;
+    }
+    const size_t space = cap - c->rlen;
+    ssize_t n = ::recv(c->fd, c->rbuf + c->rlen, space, 0);
+    if (n > 0) {
+        if (c->rlen == 0) {
+            c->state = ConnState::kReading;
+            timer_link(c, TimerList::kHeader, cfg_.limits.header_timeout_ms);
+        }
+        c->rlen += static_cast<uint32_t>(n);
+        c->parse_pending = true;
+        // A short read drained the socket: with edge-triggered epoll the next arrival raises
+        // a new event, so skip the recv() that would only return EAGAIN. Not after the peer
+        // shut down: its FIN raised its event already, and we still have to read the 0.
+        if (static_cast<size_t>(n) < space && !c->rdhup) c->readable = false;
+        return true;
+    }
+    if (n == 0) {
+        // The peer closed. A partial request can never complete: nothing to answer.
+        close_conn(c);
+        return false;
+    }
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        c->readable = false;
+        return true;
+    }
+    if (errno == EINTR) return true;
+    close_conn(c);
+    return false;
+}
+
+void Worker::handle_request(Connection* c) {
+    timer_unlink(c);
+    const http::Request& req = c->req;
+    c->start_ns = monotonic_ns();
+    ++c->served;
+    c->head_request = req.method == http::Method::kHead;
+    c->keep_alive = req.version_minor >= 1 ? !req.connection_close : req.connection_keep_alive;
+    if (c->served >= cfg_.limits.max_requests_per_connection || draining_) c->keep_alive = false;
+    if (req.has_transfer_encoding || (req.has_content_length && req.content_length > 0)) {
+        // A body we do not read: the framing of anything after it is unknown. Answer, then
+        // close (lingering, so that the answer is not lost to a reset).
+        c->keep_alive = false;
+        c->linger_after = true;
+    }
+
+    Verdict v = check_request(req);
+    if (v.status) {
+        // A malformed request (400) may be followed by bytes we cannot frame: close.
+        respond_error(c, v.status, v.reason, v.status == 400);
+        return;
+    }
+    http::Target target;
+    http::TargetError te =
+        http::parse_target(req.target, path_buf_.get(), cfg_.limits.max_target_bytes, &target);
+    if (te != http::TargetError::kNone) {
+        respond_error(c, http::target_error_status(te), http::target_error_reason(te), false);
+        return;
+    }
+    v = check_host(req, target.authority, cfg_.server_names);
+    if (v.status) {
+        respond_error(c, v.status, v.reason, false);
+        return;
+    }
+
+    FileError fe = FileError::kNone;
+    const uint64_t misses_before = files_.stats().misses;
+    FileEntry* f = files_.lookup(target.path, now_ms_, &fe);
+    if (files_.stats().misses != misses_before)
+        m_.file_cache_misses.add();
+    else
+        m_.file_cache_hits.add();
+    m_.file_cache_entries.set(files_.size());
+    if (!f) {
+        if (fe == FileError::kIo || fe == FileError::kOther || fe == FileError::kNoFiles) {
+            uint64_t held;
+            if (error_log_limit_.allow(now_ms_, &held))
+                log::error("worker {}: open {}: {} ({} similar suppressed)", index_, target.path,
+                           file_error_reason(fe), held);
+        }
+        respond_error(c, file_error_status(fe), file_error_reason(fe), false);
+        return;
+    }
+
+    FileMeta meta{f->size, f->mtime, f->etag_view(), f->last_modified_view(), f->content_type};
+    Plan p = plan_file_response(req, meta);
+    if (p.status == 412 || p.status == 416) {
+        respond_error(c, p.status, p.reason, false, &meta);
+        files_.release(f);
+        return;
+    }
+    HeadContext ctx{std::string_view(date_, http::kHttpDateLen), c->keep_alive,
+                    req.version_minor == 0, cfg_.cache_control};
+    c->head_len =
+        static_cast<uint32_t>(write_file_head(c->head, Connection::kHeadCap, p, meta, ctx));
+    if (c->head_len == 0) {
+        files_.release(f);
+        respond_error(c, 500, "response head too large", true);
+        return;
+    }
+    c->head_sent = 0;
+    c->status = p.status;
+    c->reason = nullptr;
+    c->resp_bytes = 0;
+    c->body_bytes = 0;
+    c->range_first = p.offset;
+    if (p.send_file_body) {
+        c->file = f;
+        c->off = p.offset;
+        c->end = p.offset + p.length;
+    } else {
+        files_.release(f);
+        c->file = nullptr;
+        c->off = c->end = 0;
+    }
+    c->state = ConnState::kSending;
+}
+
+void Worker::respond_error(Connection* c, uint16_t status, const char* reason, bool close,
+                           const FileMeta* file) {
+    timer_unlink(c);
+    if (close) {
+        c->keep_alive = false;
+        c->linger_after = true;
+    }
+    if (draining_) c->keep_alive = false;
+    HeadContext ctx{std::string_view(date_, http::kHttpDateLen), c->keep_alive,
+                    c->req.version_minor == 0 && c->req.head_bytes > 0, cfg_.cache_control};
+    c->head_len = static_cast<uint32_t>(write_error_response(c->head, Connection::kHeadCap, status,
+                                                             reason, ctx, c->head_request, file));
+    c->head_sent = 0;
+    if (c->file) {
+        files_.release(c->file);
+        c->file = nullptr;
+    }
+    c->off = c->end = 0;
+    c->status = status;
+    c->reason = reason;
+    c->resp_bytes = 0;
+    c->body_bytes = 0;
+    c->range_first = 0;
+    c->state = ConnState::kSending;
+}
+
+Worker::SendResult Worker::send_some(Connection* c) {
+    uint64_t budget = kSendBudget;
+    for (;;) {
+        if (c->head_sent < c->head_len) {
+            // The head goes out on its own by default: on loopback and LANs a head queued with
+            // MSG_MORE measured slower (bench/RESULTS.md). TCP_NODELAY is set on the listener
+            // and inherited, so neither the head nor the body's tail waits for an ACK.
+            int flags = MSG_NOSIGNAL | MSG_DONTWAIT;
+            if (cfg_.header_more && c->file && c->off < c->end) flags |= MSG_MORE;
+            ssize_t n = ::send(c->fd, c->head + c->head_sent, c->head_len - c->head_sent, flags);
+            if (n < 0) {
+                if (errno == EAGAIN || errno == EWOULDBLOCK) return SendResult::kBlocked;
+                if (errno == EINTR) continue;
+                m_.send_errors.add();
+                return SendResult::kFailed;
+            }
+            c->head_sent += static_cast<uint32_t>(n);
+            c->resp_bytes += static_cast<uint64_t>(n);
+            m_.bytes_sent.add(static_cast<uint64_t>(n));
+            continue;
+        }
+        if (c->file && c->off < c->end) {
+            size_t want =
+                static_cast<size_t>(std::min<uint64_t>(c->end - c->off, kMaxSendfileChunk));
+            off_t o = static_cast<off_t>(c->off);
+            ssize_t n = ::sendfile(c->fd, c->file->fd, &o, want);
+            if (n < 0) {
+                if (errno == EAGAIN || errno == EWOULDBLOCK) return SendResult::kBlocked;
+                if (errno == EINTR) continue;
+                if (errno == EPIPE || errno == ECONNRESET) {
+                    m_.send_errors.add();
+                    return SendResult::kFailed;
+                }
+                m_.sendfile_errors.add();
+                uint64_t held;
+                if (error_log_limit_.allow(now_ms_, &held))
+                    log::error("worker {}: sendfile {}: {} ({} similar suppressed)", index_,
+                               c->file->key, strerror(errno), held);
+                return SendResult::kFailed;
+            }
+            if (n == 0) {
+                // The file is shorter than when we opened it: the promised Content-Length
+                // cannot be met. Closing is the only honest signal left to the client.
+                m_.sendfile_errors.add();
+                uint64_t held;
+                if (error_log_limit_.allow(now_ms_, &held))
+                    log::error("worker {}: {} shrank while being sent ({} similar suppressed)",
+                               index_, c->file->key, held);
+                return SendResult::kFailed;
+            }
+            c->off += static_cast<uint64_t>(n);
+            c->resp_bytes += static_cast<uint64_t>(n);
+            c->body_bytes += static_cast<uint64_t>(n);
+            m_.bytes_sent.add(static_cast<uint64_t>(n));
+            m_.body_bytes_sent.add(static_cast<uint64_t>(n));
+            if (static_cast<uint64_t>(n) >= budget) {
+                if (c->off < c->end) return SendResult::kYield;
+            } else {
+                budget -= static_cast<uint64_t>(n);
+            }
+            continue;
+        }
+        return SendResult::kDone;
+    }
+}
+
+void Worker::finish_response(Connection* c) {
+    const int64_t end_ns = monotonic_ns();
+    m_.responses_by_status[status_slot(c->status)].add();
+    if (c->start_ns > 0)
+        m_.observe_duration_us(static_cast<uint64_t>((end_ns - c->start_ns) / 1000));
+    if (access_log_ && access_log_->enabled()) write_access_log(c, end_ns);
+    if (c->file) {
+        files_.release(c->file);
+        c->file = nullptr;
+    }
+    if (!c->keep_alive || draining_) {
+        begin_close(c);
+        return;
+    }
+    const uint32_t used = static_cast<uint32_t>(c->req.head_bytes);
+    if (used > 0 && used <= c->rlen) {
+        std::memmove(c->rbuf, c->rbuf + used, c->rlen - used);
+        c->rlen -= used;
+    }
+    c->scan.reset();
+    c->start_ns = 0;
+    c->status = 0;
+    c->req.head_bytes = 0;
+    if (c->rlen > 0) {
+        // Pipelined: the next request is (partly) here already.
+        m_.pipelined_requests.add();
+        c->state = ConnState::kReading;
+        c->parse_pending = true;
+        timer_link(c, TimerList::kHeader, cfg_.limits.header_timeout_ms);
+    } else {
+        if (c->rbuf) {
+            give_buffer(c->rbuf);
+            c->rbuf = nullptr;
+        }
+        c->state = ConnState::kIdle;
+        timer_link(c, TimerList::kIdle, cfg_.limits.idle_timeout_ms);
+    }
+}
+
+void Worker::begin_close(Connection* c) {
+    const bool unread = c->linger_after || c->readable || c->rlen > c->req.head_bytes;
+    if (!unread || cfg_.limits.linger_ms == 0) {
+        close_conn(c);
+        return;
+    }
+    // Lingering close (as nginx does): shut our side, then read and drop what the client
+    // still sends for a moment. Closing with unread bytes would send a RST, which can destroy
+    // the response still in flight to the client.
+    ::shutdown(c->fd, SHUT_WR);
+    if (c->rbuf) {
+        give_buffer(c->rbuf);
+        c->rbuf = nullptr;
+    }
+    c->rlen = 0;
+    c->state = ConnState::kLingering;
+    c->readable = true;
+    timer_link(c, TimerList::kLinger, cfg_.limits.linger_ms);
+    linger_read(c);
+}
+
+void Worker::linger_read(Connection* c) {
+    size_t total = 0;
+    for (;;) {
+        ssize_t n = ::recv(c->fd, scratch_, sizeof scratch_, 0);
+        if (n > 0) {
+            total += static_cast<size_t>(n);
+            if (total > kMaxLingerBytes) break;
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            c->readable = false;
+            return; // wait for more or for the linger timer
+        }
+        if (n < 0 && errno == EINTR) continue;
+        break; // EOF or error
+    }
+    close_conn(c);
+}
+
+void Worker::write_access_log(Connection* c, int64_t end_ns) {
+    tcp_info ti{};
+    socklen_t tlen = sizeof ti;
+    if (::getsockopt(c->fd, IPPROTO_TCP, TCP_INFO, &ti, &tlen) != 0) std::memset(&ti, 0, sizeof ti);
+    if (c->cc_len < 0) {
+        socklen_t cl = sizeof c->cc;
+        if (::getsockopt(c->fd, IPPROTO_TCP, TCP_CONGESTION, c->cc, &cl) == 0)
+            c->cc_len = static_cast<int8_t>(strnlen(c->cc, cl));
+        else
+            c->cc_len = 0;
+    }
+    timespec rt;
+    clock_gettime(CLOCK_REALTIME, &rt);
+    tm t{};
+    gmtime_r(&rt.tv_sec, &t);
+
+    char* p = scratch_;
+    char* end = scratch_ + sizeof scratch_ - 2;
+    auto r = fmt::format_to_n(
+        p, static_cast<size_t>(end - p),
+        "{{\"time\":\"{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z\",\"worker\":{},\"conn\":{},"
+        "\"req\":{},\"client\":\"",
+        t.tm_year + 1900, t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec,
+        rt.tv_nsec / 1000000, index_, c->id & 0xffffffffffffULL, c->served);
+    p = r.out;
+    p = put(p, end, std::string_view(c->peer, c->peer_len));
+    p = put(p, end, "\",\"method\":\"");
+    p = json_escape(p, end, c->req.method_text, 32);
+    p = put(p, end, "\",\"path\":\"");
+    p = json_escape(p, end, c->req.target, 1024);
+    p = put(p, end, "\",\"range\":\"");
+    p = json_escape(p, end, c->req.range, 128);
+    p = put(p, end, "\",\"cc\":\"");
+    p = put(p, end, std::string_view(c->cc, c->cc_len > 0 ? static_cast<size_t>(c->cc_len) : 0));
+    r = fmt::format_to_n(
+        p, static_cast<size_t>(end - p),
+        "\",\"status\":{},\"bytes\":{},\"body_bytes\":{},\"duration_us\":{},\"rtt_us\":{},"
+        "\"rttvar_us\":{},\"retrans\":{},\"delivery_rate\":{},\"cwnd\":{}",
+        c->status, c->resp_bytes, c->body_bytes,
+        c->start_ns > 0 ? (end_ns - c->start_ns) / 1000 : 0, ti.tcpi_rtt, ti.tcpi_rttvar,
+        ti.tcpi_total_retrans, ti.tcpi_delivery_rate, ti.tcpi_snd_cwnd);
+    p = r.out;
+    if (c->reason) {
+        p = put(p, end, ",\"reason\":\"");
+        p = json_escape(p, end, c->reason, 200);
+        p = put(p, end, "\"");
+    }
+    if (p > end) p = end;
+    *p++ = '}';
+    *p++ = '\n';
+    if (!access_log_->push(index_, scratch_, static_cast<size_t>(p - scratch_)))
+        m_.access_log_dropped.add();
+}
+
+} // namespace vcdn::edge

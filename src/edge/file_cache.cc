@@ -1,0 +1,187 @@
+#include <vcdn/edge/file_cache.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <vcdn/http/conditional.h>
+#include <vcdn/http/mime.h>
+
+namespace vcdn::edge {
+
+FileEntry::~FileEntry() {
+    if (fd >= 0) ::close(fd);
+}
+
+FileCache::FileCache(int root_fd, uint32_t max_entries, uint32_t revalidate_ms)
+    : root_fd_(root_fd), max_entries_(max_entries ? max_entries : 1),
+      revalidate_ms_(revalidate_ms) {
+    map_.reserve(max_entries_ * 2);
+}
+
+FileCache::~FileCache() {
+    for (auto& [k, e] : map_) {
+        e->cached = false;
+        if (e->refs == 0) delete e;
+    }
+}
+
+FileError FileCache::open_beneath(int root_fd, std::string_view path, UniqueFd* out) {
+    char buf[4097];
+    if (path.empty()) return FileError::kNotFound; // the root itself: no listings
+    if (path.size() >= sizeof buf) return FileError::kNotFound;
+    std::memcpy(buf, path.data(), path.size());
+    buf[path.size()] = '\0';
+    // openat2 with RESOLVE_BENEATH (Linux 5.6+): the kernel refuses any resolution that
+    // leaves root_fd, including through symlinks and "..", atomically with the open. A
+    // userspace realpath() check would race with renames. O_NONBLOCK so that a FIFO planted
+    // in the root cannot block the worker in open().
+    open_how how{};
+    how.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY;
+    how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+    long fd = ::syscall(SYS_openat2, root_fd, buf, &how, sizeof how);
+    if (fd < 0) {
+        switch (errno) {
+        case ENOENT:
+        case ENOTDIR:
+        case ENAMETOOLONG:
+            return FileError::kNotFound;
+        case EXDEV: // resolution would leave the root
+        case ELOOP: // symlink loop or a magic link
+        case EACCES:
+        case EPERM:
+            return FileError::kForbidden;
+        case EMFILE:
+        case ENFILE:
+            return FileError::kNoFiles;
+        case EIO:
+            return FileError::kIo;
+        default:
+            return FileError::kOther;
+        }
+    }
+    out->reset(static_cast<int>(fd));
+    return FileError::kNone;
+}
+
+FileEntry* FileCache::open_entry(std::string_view path, FileError* err) {
+    UniqueFd fd;
+    *err = open_beneath(root_fd_, path, &fd);
+    if (*err != FileError::kNone) return nullptr;
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) {
+        *err = errno == EIO ? FileError::kIo : FileError::kOther;
+        return nullptr;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        *err = FileError::kNotFound; // directories, devices, FIFOs, sockets are not content
+        return nullptr;
+    }
+    auto* e = new FileEntry();
+    e->fd = fd.release();
+    e->size = static_cast<uint64_t>(st.st_size);
+    e->mtime = st.st_mtim.tv_sec;
+    e->mtime_ns = st.st_mtim.tv_nsec;
+    e->dev = st.st_dev;
+    e->ino = st.st_ino;
+    std::string etag = http::make_etag(e->mtime, e->size);
+    e->etag_len = static_cast<uint8_t>(std::min(etag.size(), sizeof e->etag));
+    std::memcpy(e->etag, etag.data(), e->etag_len);
+    http::format_http_date(e->mtime, e->last_modified);
+    e->key.assign(path);
+    e->content_type = http::content_type_for(path);
+    return e;
+}
+
+FileEntry* FileCache::lookup(std::string_view path, int64_t now_ms, FileError* err) {
+    *err = FileError::kNone;
+    auto it = map_.find(path);
+    if (it != map_.end()) {
+        FileEntry* e = it->second;
+        if (now_ms - e->validated_ms < static_cast<int64_t>(revalidate_ms_)) {
+            ++stats_.hits;
+            touch(e);
+            ++e->refs;
+            return e;
+        }
+        // Stale: re-open by path and compare identity.
+        ++stats_.revalidations;
+        FileEntry* fresh = open_entry(path, err);
+        if (!fresh) {
+            remove(e);
+            return nullptr;
+        }
+        if (fresh->dev == e->dev && fresh->ino == e->ino && fresh->size == e->size &&
+            fresh->mtime == e->mtime && fresh->mtime_ns == e->mtime_ns) {
+            delete fresh;
+            e->validated_ms = now_ms;
+            ++stats_.hits;
+            touch(e);
+            ++e->refs;
+            return e;
+        }
+        remove(e);
+        fresh->validated_ms = now_ms;
+        insert(fresh);
+        ++fresh->refs;
+        return fresh;
+    }
+    ++stats_.misses;
+    FileEntry* e = open_entry(path, err);
+    if (!e) return nullptr;
+    e->validated_ms = now_ms;
+    insert(e);
+    ++e->refs;
+    return e;
+}
+
+void FileCache::release(FileEntry* e) {
+    if (--e->refs == 0 && !e->cached) delete e;
+}
+
+void FileCache::insert(FileEntry* e) {
+    while (map_.size() >= max_entries_ && lru_tail_)
+        remove(lru_tail_);
+    e->cached = true;
+    map_.emplace(e->key, e);
+    e->lru_prev = nullptr;
+    e->lru_next = lru_head_;
+    if (lru_head_) lru_head_->lru_prev = e;
+    lru_head_ = e;
+    if (!lru_tail_) lru_tail_ = e;
+}
+
+void FileCache::lru_unlink(FileEntry* e) {
+    if (e->lru_prev)
+        e->lru_prev->lru_next = e->lru_next;
+    else
+        lru_head_ = e->lru_next;
+    if (e->lru_next)
+        e->lru_next->lru_prev = e->lru_prev;
+    else
+        lru_tail_ = e->lru_prev;
+    e->lru_prev = e->lru_next = nullptr;
+}
+
+void FileCache::touch(FileEntry* e) {
+    if (lru_head_ == e) return;
+    lru_unlink(e);
+    e->lru_next = lru_head_;
+    if (lru_head_) lru_head_->lru_prev = e;
+    lru_head_ = e;
+    if (!lru_tail_) lru_tail_ = e;
+}
+
+void FileCache::remove(FileEntry* e) {
+    lru_unlink(e);
+    map_.erase(e->key);
+    e->cached = false;
+    if (e->refs == 0) delete e;
+}
+
+} // namespace vcdn::edge

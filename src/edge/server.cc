@@ -1,0 +1,329 @@
+#include <vcdn/edge/server.h>
+
+#include <fcntl.h>
+#include <sched.h>
+#include <unistd.h>
+
+#include <fmt/format.h>
+#include <thread>
+
+#include <vcdn/base/log.h>
+#include <vcdn/base/time.h>
+#include <vcdn/edge/access_log.h>
+#include <vcdn/io/mini_http.h>
+#include <vcdn/io/tcp.h>
+#include <vcdn/version.h>
+
+#include "worker.h"
+
+namespace vcdn::edge {
+
+struct EdgeServer::Impl {
+    EdgeConfig cfg;
+    UniqueFd root_fd;
+    std::string cc; // resolved congestion control
+    uint64_t nofile = 0;
+    uint32_t max_connections = 0;
+    std::vector<io::SocketAddress> listen_addrs;
+    std::vector<io::SocketAddress> admin_addrs;
+    std::unique_ptr<AccessLog> access_log;
+    std::vector<std::unique_ptr<WorkerMetrics>> metrics;
+    std::vector<std::unique_ptr<Worker>> workers;
+    std::unique_ptr<io::MiniHttpServer> admin;
+    std::atomic<bool> draining{false};
+    int64_t start_time = 0;
+
+    std::string render_metrics() const;
+};
+
+namespace {
+unsigned default_workers() {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
+    return std::max(1u, std::thread::hardware_concurrency());
+}
+} // namespace
+
+Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in) {
+    auto impl = std::make_unique<Impl>();
+    impl->cfg = cfg_in;
+    EdgeConfig& cfg = impl->cfg;
+    if (Status s = validate(cfg); !s) return s.error();
+    if (cfg.workers == 0) cfg.workers = default_workers();
+
+    impl->root_fd.reset(::open(cfg.root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (!impl->root_fd) return Error::from_errno("content root " + cfg.root);
+    // Probe openat2 (Linux 5.6+) once, so an old kernel fails at start, not per request.
+    {
+        UniqueFd probe;
+        FileError e = FileCache::open_beneath(impl->root_fd.get(), ".vcdn-openat2-probe", &probe);
+        if (e == FileError::kOther && errno == ENOSYS)
+            return Error{"this kernel lacks openat2 (Linux 5.6+ is required)"};
+    }
+
+    impl->nofile = io::raise_nofile_limit();
+    const uint64_t reserved = uint64_t{cfg.workers} * (cfg.file_cache.max_entries + 8) + 64 +
+                              cfg.listen.size() * cfg.workers;
+    if (impl->nofile <= reserved + 16)
+        return Error{fmt::format("open-file limit {} is too low for {} workers with {} cached "
+                                 "files each; lower file_cache.max_entries or raise the limit",
+                                 impl->nofile, cfg.workers, cfg.file_cache.max_entries)};
+    const uint64_t fit = impl->nofile - reserved;
+    if (cfg.limits.max_connections == 0) {
+        impl->max_connections = static_cast<uint32_t>(std::min<uint64_t>(fit, UINT32_MAX));
+    } else {
+        impl->max_connections = cfg.limits.max_connections;
+        if (cfg.limits.max_connections > fit)
+            log::warn("max_connections {} exceeds what the open-file limit {} leaves ({}); "
+                      "connections beyond that are answered 503",
+                      cfg.limits.max_connections, impl->nofile, fit);
+    }
+    impl->cc = io::resolve_congestion_control(cfg.congestion_control);
+
+    io::ListenOptions lopt;
+    lopt.backlog = static_cast<int>(cfg.backlog);
+    lopt.defer_accept = cfg.defer_accept;
+    lopt.congestion_control = impl->cc;
+    lopt.notsent_lowat = cfg.notsent_lowat;
+
+    auto al = AccessLog::open(cfg.access_log, cfg.workers);
+    if (!al) return al.error();
+    impl->access_log = std::move(*al);
+
+    const uint32_t per_worker =
+        std::max<uint32_t>(1, (impl->max_connections + cfg.workers - 1) / cfg.workers);
+    for (unsigned w = 0; w < cfg.workers; ++w) {
+        impl->metrics.push_back(std::make_unique<WorkerMetrics>());
+        WorkerOptions wo;
+        wo.config = &impl->cfg;
+        wo.root_fd = impl->root_fd.get();
+        wo.max_connections = per_worker;
+        wo.access_log = impl->access_log.get();
+        wo.metrics = impl->metrics.back().get();
+        wo.index = w;
+        impl->workers.push_back(std::make_unique<Worker>(wo));
+    }
+    // Every worker gets its own socket per address (SO_REUSEPORT): the kernel spreads
+    // connections and no accept lock is shared. Port 0 is resolved by the first bind.
+    for (const std::string& text : cfg.listen) {
+        auto addr = io::parse_socket_address(text);
+        if (!addr) return addr.error();
+        io::SocketAddress a = *addr;
+        for (unsigned w = 0; w < cfg.workers; ++w) {
+            auto fd = io::listen_tcp(a, lopt);
+            if (!fd) return fd.error();
+            if (w == 0) {
+                auto bound = io::local_address(fd->get());
+                if (!bound) return bound.error();
+                a = *bound;
+                impl->listen_addrs.push_back(a);
+            }
+            impl->workers[w]->add_listener(std::move(*fd));
+        }
+    }
+    if (!cfg.admin.empty()) {
+        auto addr = io::parse_socket_address(cfg.admin);
+        if (!addr) return addr.error();
+        Impl* raw = impl.get();
+        auto admin = io::MiniHttpServer::listen(
+            *addr,
+            [raw](const http::Request&, std::string_view path) {
+                io::MiniResponse r;
+                if (path == "metrics") {
+                    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+                    r.body = raw->render_metrics();
+                } else if (path == "healthz") {
+                    if (raw->draining.load()) {
+                        r.status = 503;
+                        r.body = "draining\n";
+                    } else {
+                        r.body = "ok\n";
+                    }
+                } else {
+                    r.status = 404;
+                    r.body = "404 Not Found: the admin listener serves /metrics and /healthz\n";
+                }
+                return r;
+            },
+            "vcdn-admin");
+        if (!admin) return Error{"admin listener: " + admin.error().message};
+        impl->admin_addrs.push_back((*admin)->address());
+        impl->admin = std::move(*admin);
+    }
+    return std::unique_ptr<EdgeServer>(new EdgeServer(std::move(impl)));
+}
+
+EdgeServer::EdgeServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+EdgeServer::~EdgeServer() {
+    stop();
+}
+
+Status EdgeServer::start() {
+    impl_->start_time = realtime_ns() / 1000000000;
+    impl_->access_log->start();
+    for (auto& w : impl_->workers)
+        w->start();
+    if (impl_->admin) impl_->admin->start();
+    log::info("edge: root {}, {} workers, congestion control {}, max {} connections "
+              "(open-file limit {}), access log {}",
+              impl_->cfg.root, impl_->workers.size(),
+              impl_->cc.empty() ? "system default" : impl_->cc, impl_->max_connections,
+              impl_->nofile, impl_->cfg.access_log);
+    return {};
+}
+
+const std::vector<io::SocketAddress>& EdgeServer::listen_addresses() const {
+    return impl_->listen_addrs;
+}
+const std::vector<io::SocketAddress>& EdgeServer::admin_addresses() const {
+    return impl_->admin_addrs;
+}
+size_t EdgeServer::workers() const {
+    return impl_->workers.size();
+}
+uint32_t EdgeServer::max_connections() const {
+    return impl_->max_connections;
+}
+
+void EdgeServer::begin_drain() {
+    impl_->draining.store(true);
+    for (auto& w : impl_->workers)
+        w->request_drain();
+}
+
+bool EdgeServer::wait(int64_t timeout_ms) {
+    int64_t deadline = monotonic_ms() + timeout_ms;
+    for (auto& w : impl_->workers) {
+        while (!w->finished()) {
+            if (monotonic_ms() > deadline) return false;
+            usleep(2000);
+        }
+        w->join();
+    }
+    return true;
+}
+
+void EdgeServer::stop() {
+    if (!impl_) return;
+    for (auto& w : impl_->workers)
+        w->request_stop();
+    for (auto& w : impl_->workers)
+        w->join();
+    if (impl_->admin) impl_->admin->stop();
+    impl_->access_log->stop();
+}
+
+void EdgeServer::reopen_logs() {
+    impl_->access_log->reopen();
+}
+
+std::string EdgeServer::metrics_text() const {
+    return impl_->render_metrics();
+}
+
+std::string EdgeServer::Impl::render_metrics() const {
+    fmt::memory_buffer out;
+    auto it = std::back_inserter(out);
+    auto family = [&](const char* name, const char* type, const char* help) {
+        fmt::format_to(it, "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+    };
+    auto per_worker = [&](const char* name, const char* type, const char* help, auto getter) {
+        family(name, type, help);
+        for (size_t w = 0; w < metrics.size(); ++w)
+            fmt::format_to(it, "{}{{worker=\"{}\"}} {}\n", name, w, getter(*metrics[w]));
+    };
+    family("vcdn_build_info", "gauge", "vcdn version.");
+    fmt::format_to(it, "vcdn_build_info{{version=\"{}\"}} 1\n", kVersion);
+    family("vcdn_start_time_seconds", "gauge", "Unix time the edge started.");
+    fmt::format_to(it, "vcdn_start_time_seconds {}\n", start_time);
+    family("vcdn_draining", "gauge", "1 while the edge drains before exit.");
+    fmt::format_to(it, "vcdn_draining {}\n", draining.load() ? 1 : 0);
+    family("vcdn_max_connections", "gauge", "Connection limit of the process.");
+    fmt::format_to(it, "vcdn_max_connections {}\n", max_connections);
+    family("vcdn_open_files_limit", "gauge", "RLIMIT_NOFILE of the process.");
+    fmt::format_to(it, "vcdn_open_files_limit {}\n", nofile);
+
+    family("vcdn_http_responses_total", "counter", "HTTP responses by status code.");
+    for (size_t w = 0; w < metrics.size(); ++w) {
+        for (size_t s = 0; s <= kStatusSlots; ++s) {
+            uint64_t v = metrics[w]->responses_by_status[s].get();
+            if (s == kStatusSlots)
+                fmt::format_to(it, "vcdn_http_responses_total{{worker=\"{}\",code=\"other\"}} {}\n",
+                               w, v);
+            else
+                fmt::format_to(it, "vcdn_http_responses_total{{worker=\"{}\",code=\"{}\"}} {}\n", w,
+                               kTrackedStatuses[s], v);
+        }
+    }
+    per_worker("vcdn_sent_bytes_total", "counter",
+               "Bytes written to client sockets (heads and bodies).",
+               [](const WorkerMetrics& m) { return m.bytes_sent.get(); });
+    per_worker("vcdn_sent_body_bytes_total", "counter", "File body bytes sent with sendfile.",
+               [](const WorkerMetrics& m) { return m.body_bytes_sent.get(); });
+    per_worker("vcdn_connections_open", "gauge", "Client connections open now.",
+               [](const WorkerMetrics& m) { return m.connections_open.get(); });
+    per_worker("vcdn_connections_accepted_total", "counter", "Client connections accepted.",
+               [](const WorkerMetrics& m) { return m.connections_accepted.get(); });
+    family(
+        "vcdn_connections_refused_total", "counter",
+        "Connections answered 503 and closed: over max_connections, or out of file descriptors.");
+    for (size_t w = 0; w < metrics.size(); ++w) {
+        fmt::format_to(it, "vcdn_connections_refused_total{{worker=\"{}\",reason=\"limit\"}} {}\n",
+                       w, metrics[w]->connections_refused_limit.get());
+        fmt::format_to(it, "vcdn_connections_refused_total{{worker=\"{}\",reason=\"nofile\"}} {}\n",
+                       w, metrics[w]->connections_refused_nofile.get());
+    }
+    per_worker("vcdn_sendfile_errors_total", "counter",
+               "sendfile() failures other than a closed peer (disk errors, files that shrank).",
+               [](const WorkerMetrics& m) { return m.sendfile_errors.get(); });
+    per_worker("vcdn_send_errors_total", "counter",
+               "Connections lost while sending (reset, broken pipe).",
+               [](const WorkerMetrics& m) { return m.send_errors.get(); });
+    family("vcdn_timeouts_total", "counter", "Connections closed by a timeout, by kind.");
+    for (size_t w = 0; w < metrics.size(); ++w) {
+        fmt::format_to(it, "vcdn_timeouts_total{{worker=\"{}\",kind=\"header\"}} {}\n", w,
+                       metrics[w]->timeouts_header.get());
+        fmt::format_to(it, "vcdn_timeouts_total{{worker=\"{}\",kind=\"idle\"}} {}\n", w,
+                       metrics[w]->timeouts_idle.get());
+        fmt::format_to(it, "vcdn_timeouts_total{{worker=\"{}\",kind=\"send\"}} {}\n", w,
+                       metrics[w]->timeouts_send.get());
+    }
+    per_worker("vcdn_pipelined_requests_total", "counter",
+               "Requests found already buffered behind the previous one.",
+               [](const WorkerMetrics& m) { return m.pipelined_requests.get(); });
+    per_worker("vcdn_file_cache_hits_total", "counter", "Open-file cache hits.",
+               [](const WorkerMetrics& m) { return m.file_cache_hits.get(); });
+    per_worker("vcdn_file_cache_misses_total", "counter", "Open-file cache misses (file opened).",
+               [](const WorkerMetrics& m) { return m.file_cache_misses.get(); });
+    per_worker("vcdn_file_cache_entries", "gauge", "Files held open by the cache.",
+               [](const WorkerMetrics& m) { return m.file_cache_entries.get(); });
+    per_worker("vcdn_access_log_dropped_total", "counter",
+               "Access log lines dropped because the writer fell behind.",
+               [](const WorkerMetrics& m) { return m.access_log_dropped.get(); });
+
+    family("vcdn_http_request_duration_seconds", "histogram",
+           "Time from a complete request head to the last response byte handed to the kernel.");
+    for (size_t w = 0; w < metrics.size(); ++w) {
+        uint64_t cum = 0;
+        const WorkerMetrics& m = *metrics[w];
+        for (size_t b = 0; b < kDurationBuckets.size(); ++b) {
+            cum += m.duration_buckets[b].get();
+            fmt::format_to(
+                it, "vcdn_http_request_duration_seconds_bucket{{worker=\"{}\",le=\"{}\"}} {}\n", w,
+                kDurationBuckets[b], cum);
+        }
+        cum += m.duration_buckets[kDurationBuckets.size()].get();
+        fmt::format_to(
+            it, "vcdn_http_request_duration_seconds_bucket{{worker=\"{}\",le=\"+Inf\"}} {}\n", w,
+            cum);
+        fmt::format_to(it, "vcdn_http_request_duration_seconds_sum{{worker=\"{}\"}} {:.6f}\n", w,
+                       static_cast<double>(m.duration_sum_us.get()) / 1e6);
+        fmt::format_to(it, "vcdn_http_request_duration_seconds_count{{worker=\"{}\"}} {}\n", w,
+                       m.duration_count.get());
+    }
+    return fmt::to_string(out);
+}
+
+} // namespace vcdn::edge

@@ -1,0 +1,407 @@
+// The worker's event loop, accept path, timers and run queue. The per-connection HTTP state
+// machine is in connection.cc.
+#include "worker.h"
+
+#include <fcntl.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fmt/format.h>
+
+#include <vcdn/base/time.h>
+#include <vcdn/io/address.h>
+
+namespace vcdn::edge {
+
+namespace {
+constexpr int kMaxEvents = 256;
+constexpr int kAcceptBatch = 64;
+constexpr int kRunQueueBatch = 256;
+constexpr int kMaxTimeoutMs = 1000;
+
+constexpr std::string_view kRefusalBody = "503 Service Unavailable: edge at its connection limit\n";
+} // namespace
+
+Worker::Worker(const WorkerOptions& opt)
+    : cfg_(*opt.config), root_fd_(opt.root_fd), max_conns_(opt.max_connections),
+      access_log_(opt.access_log), m_(*opt.metrics), index_(opt.index),
+      files_(opt.root_fd, opt.config->file_cache.max_entries,
+             opt.config->file_cache.revalidate_ms) {
+    limits_.max_head_bytes = cfg_.limits.max_head_bytes;
+    limits_.max_target_bytes = cfg_.limits.max_target_bytes;
+    limits_.max_headers = cfg_.limits.max_headers;
+    path_buf_ = std::make_unique<char[]>(cfg_.limits.max_target_bytes + 1);
+    epfd_.reset(::epoll_create1(EPOLL_CLOEXEC));
+    wakefd_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+    reserve_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    refusal_ = fmt::format("HTTP/1.1 503 Service Unavailable\r\nServer: vcdn\r\n"
+                           "Content-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n"
+                           "Retry-After: 1\r\nConnection: close\r\n\r\n{}",
+                           kRefusalBody.size(), kRefusalBody);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.ptr = &wake_pollable_;
+    ::epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, wakefd_.get(), &ev);
+}
+
+Worker::~Worker() {
+    join();
+    for (auto& c : all_conns_) {
+        if (c->fd >= 0) ::close(c->fd);
+        if (c->file) files_.release(c->file);
+    }
+}
+
+void Worker::add_listener(UniqueFd fd) {
+    auto l = std::make_unique<Listener>();
+    l->kind = PollKind::kListener;
+    l->fd = std::move(fd);
+    epoll_event ev{};
+    // Level-triggered so that accepting in bounded batches never loses a pending connection.
+    ev.events = EPOLLIN;
+    ev.data.ptr = l.get();
+    ::epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, l->fd.get(), &ev);
+    listeners_.push_back(std::move(l));
+}
+
+void Worker::start() {
+    thread_ = std::thread([this] { run(); });
+}
+
+void Worker::join() {
+    if (thread_.joinable()) thread_.join();
+}
+
+void Worker::request_drain() {
+    drain_requested_.store(true, std::memory_order_release);
+    uint64_t one = 1;
+    (void)!::write(wakefd_.get(), &one, sizeof one);
+}
+
+void Worker::request_stop() {
+    stop_requested_.store(true, std::memory_order_release);
+    uint64_t one = 1;
+    (void)!::write(wakefd_.get(), &one, sizeof one);
+}
+
+void Worker::update_clock() {
+    now_ms_ = monotonic_coarse_ms();
+    timespec ts;
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    if (ts.tv_sec != date_second_) {
+        date_second_ = ts.tv_sec;
+        http::format_http_date(ts.tv_sec, date_);
+    }
+}
+
+void Worker::run() {
+    char name[16];
+    snprintf(name, sizeof name, "vcdn-w%zu", index_);
+    pthread_setname_np(pthread_self(), name);
+    epoll_event events[kMaxEvents];
+    update_clock();
+    for (;;) {
+        int timeout = run_head_ ? 0 : next_timeout_ms();
+        int n = ::epoll_wait(epfd_.get(), events, kMaxEvents, timeout);
+        update_clock();
+        if (n < 0 && errno != EINTR) {
+            log::error("worker {}: epoll_wait: {}", index_, strerror(errno));
+            break;
+        }
+        for (int i = 0; i < n; ++i)
+            dispatch(events[i]);
+        run_queue();
+        expire_timers();
+        if (stop_requested_.load(std::memory_order_acquire)) break;
+        if (draining_) {
+            if (open_conns_ == 0) break;
+            if (now_ms_ >= drain_deadline_ms_) {
+                log::warn("worker {}: drain timeout, closing {} connections", index_, open_conns_);
+                break;
+            }
+        }
+    }
+    // Close whatever is left.
+    for (auto& c : all_conns_)
+        if (c->fd >= 0 && c->state != ConnState::kClosed) close_conn(c.get());
+    listeners_.clear();
+    finished_.store(true, std::memory_order_release);
+}
+
+void Worker::dispatch(epoll_event& ev) {
+    auto* p = static_cast<Pollable*>(ev.data.ptr);
+    switch (p->kind) {
+    case PollKind::kConnection:
+        on_conn_event(static_cast<Connection*>(p), ev.events);
+        break;
+    case PollKind::kListener:
+        on_accept(static_cast<Listener*>(p));
+        break;
+    case PollKind::kWake:
+        on_wake();
+        break;
+    }
+}
+
+void Worker::on_wake() {
+    uint64_t v;
+    (void)!::read(wakefd_.get(), &v, sizeof v);
+    if (drain_requested_.load(std::memory_order_acquire) && !draining_) start_drain();
+}
+
+void Worker::start_drain() {
+    draining_ = true;
+    drain_deadline_ms_ = now_ms_ + cfg_.drain_timeout_ms;
+    for (auto& l : listeners_)
+        ::epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, l->fd.get(), nullptr);
+    listeners_.clear();
+    // Idle keep-alive connections have nothing in flight: close them now.
+    TimerQueue& idle = timers_[static_cast<size_t>(TimerList::kIdle)];
+    while (idle.head)
+        close_conn(idle.head);
+}
+
+void Worker::on_accept(Listener* l) {
+    for (int i = 0; i < kAcceptBatch; ++i) {
+        sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int fd = ::accept4(l->fd.get(), reinterpret_cast<sockaddr*>(&ss), &sl,
+                           SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+            if (errno == EINTR || errno == ECONNABORTED) continue;
+            if ((errno == EMFILE || errno == ENFILE) && reserve_fd_) {
+                // Out of descriptors: free the spare one to take the connection off the
+                // queue and tell the client clearly, instead of leaving it hanging.
+                reserve_fd_.reset();
+                int fd2 = ::accept4(l->fd.get(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+                if (fd2 >= 0) refuse(fd2, true);
+                reserve_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+                continue;
+            }
+            uint64_t held;
+            if (accept_log_limit_.allow(now_ms_, &held))
+                log::error("worker {}: accept: {}", index_, strerror(errno));
+            return;
+        }
+        if (open_conns_ >= max_conns_) {
+            refuse(fd, false);
+            continue;
+        }
+        Connection* c = alloc_conn();
+        c->fd = fd;
+        c->id = (static_cast<uint64_t>(index_) << 48) | next_conn_id_++;
+        c->peer_len = static_cast<uint8_t>(
+            io::format_address(reinterpret_cast<sockaddr*>(&ss), c->peer, sizeof c->peer));
+        ++open_conns_;
+        m_.connections_open.add();
+        m_.connections_accepted.add();
+        epoll_event ev{};
+        ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+        ev.data.ptr = c;
+        if (::epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
+            close_conn(c);
+            continue;
+        }
+        // With TCP_DEFER_ACCEPT the request is usually already here: read it right away.
+        c->readable = true;
+        c->state = ConnState::kIdle;
+        drive(c);
+    }
+}
+
+void Worker::refuse(int fd, bool nofile) {
+    // Read what the client sent so that close() sends FIN, not RST, and the 503 arrives.
+    (void)!::recv(fd, scratch_, sizeof scratch_, MSG_DONTWAIT);
+    (void)!::send(fd, refusal_.data(), refusal_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    ::close(fd);
+    uint64_t held = 0;
+    if (nofile) {
+        m_.connections_refused_nofile.add();
+        if (accept_log_limit_.allow(now_ms_, &held))
+            log::error("worker {}: open-file limit reached (RLIMIT_NOFILE) with {} connections "
+                       "open: new connections are answered 503 ({} more since last message)",
+                       index_, open_conns_, held);
+    } else {
+        m_.connections_refused_limit.add();
+        if (accept_log_limit_.allow(now_ms_, &held))
+            log::warn("worker {}: connection limit reached ({} open, max_connections share {}): "
+                      "new connections are answered 503 ({} more since last message)",
+                      index_, open_conns_, max_conns_, held);
+    }
+}
+
+Connection* Worker::alloc_conn() {
+    Connection* c;
+    if (!free_conns_.empty()) {
+        c = free_conns_.back();
+        free_conns_.pop_back();
+    } else {
+        all_conns_.push_back(std::make_unique<Connection>());
+        c = all_conns_.back().get();
+        c->kind = PollKind::kConnection;
+    }
+    c->tprev = c->tnext = nullptr;
+    c->tlist = TimerList::kNone;
+    c->rnext = nullptr;
+    c->queued = false;
+    c->fd = -1;
+    c->state = ConnState::kIdle;
+    c->readable = c->parse_pending = c->rdhup = false;
+    c->keep_alive = true;
+    c->linger_after = false;
+    c->head_request = false;
+    c->served = 0;
+    c->rbuf = nullptr;
+    c->rlen = 0;
+    c->scan.reset();
+    c->head_len = c->head_sent = 0;
+    c->file = nullptr;
+    c->cc_len = -1;
+    return c;
+}
+
+void Worker::free_conn(Connection* c) {
+    free_conns_.push_back(c);
+}
+
+char* Worker::take_buffer() {
+    if (!free_bufs_.empty()) {
+        char* b = free_bufs_.back();
+        free_bufs_.pop_back();
+        return b;
+    }
+    all_bufs_.push_back(std::make_unique<char[]>(cfg_.limits.max_head_bytes));
+    return all_bufs_.back().get();
+}
+
+void Worker::give_buffer(char* b) {
+    free_bufs_.push_back(b);
+}
+
+void Worker::close_conn(Connection* c) {
+    if (c->state == ConnState::kClosed) return;
+    timer_unlink(c);
+    if (c->file) {
+        files_.release(c->file);
+        c->file = nullptr;
+    }
+    if (c->rbuf) {
+        give_buffer(c->rbuf);
+        c->rbuf = nullptr;
+    }
+    ::close(c->fd); // also removes it from epoll
+    c->fd = -1;
+    c->state = ConnState::kClosed;
+    --open_conns_;
+    m_.connections_open.sub();
+    if (!c->queued) free_conn(c); // else the run queue recycles it
+}
+
+// ---- timers: one FIFO list per timeout kind. Every entry of a list has the same duration,
+// so appending keeps each list sorted by deadline and expiry only looks at the heads.
+
+void Worker::timer_link(Connection* c, TimerList list, uint32_t duration_ms) {
+    timer_unlink(c);
+    TimerQueue& q = timers_[static_cast<size_t>(list)];
+    c->tlist = list;
+    c->deadline_ms = now_ms_ + duration_ms;
+    c->tnext = nullptr;
+    c->tprev = q.tail;
+    if (q.tail)
+        q.tail->tnext = c;
+    else
+        q.head = c;
+    q.tail = c;
+}
+
+void Worker::timer_unlink(Connection* c) {
+    if (c->tlist == TimerList::kNone) return;
+    TimerQueue& q = timers_[static_cast<size_t>(c->tlist)];
+    if (c->tprev)
+        c->tprev->tnext = c->tnext;
+    else
+        q.head = c->tnext;
+    if (c->tnext)
+        c->tnext->tprev = c->tprev;
+    else
+        q.tail = c->tprev;
+    c->tprev = c->tnext = nullptr;
+    c->tlist = TimerList::kNone;
+}
+
+int Worker::next_timeout_ms() const {
+    int64_t best = now_ms_ + kMaxTimeoutMs;
+    for (size_t i = 1; i < static_cast<size_t>(TimerList::kCount); ++i)
+        if (timers_[i].head && timers_[i].head->deadline_ms < best)
+            best = timers_[i].head->deadline_ms;
+    if (draining_ && drain_deadline_ms_ < best) best = drain_deadline_ms_;
+    int64_t t = best - now_ms_;
+    return t < 0 ? 0 : static_cast<int>(t) + 1;
+}
+
+void Worker::expire_timers() {
+    for (size_t i = 1; i < static_cast<size_t>(TimerList::kCount); ++i) {
+        TimerQueue& q = timers_[i];
+        while (q.head && q.head->deadline_ms <= now_ms_) {
+            Connection* c = q.head;
+            switch (static_cast<TimerList>(i)) {
+            case TimerList::kIdle:
+                m_.timeouts_idle.add();
+                close_conn(c);
+                break;
+            case TimerList::kHeader:
+                m_.timeouts_header.add();
+                c->req.clear();
+                c->head_request = false;
+                c->start_ns = monotonic_ns();
+                respond_error(c, 408, "request head not received in time", true);
+                drive(c); // best effort: a client too slow to send may also be too slow to read
+                break;
+            case TimerList::kSend:
+                m_.timeouts_send.add();
+                close_conn(c);
+                break;
+            case TimerList::kLinger:
+                close_conn(c);
+                break;
+            default:
+                timer_unlink(c);
+                break;
+            }
+        }
+    }
+}
+
+void Worker::enqueue(Connection* c) {
+    if (c->queued) return;
+    c->queued = true;
+    c->rnext = nullptr;
+    if (run_tail_)
+        run_tail_->rnext = c;
+    else
+        run_head_ = c;
+    run_tail_ = c;
+}
+
+void Worker::run_queue() {
+    // Only what was queued before this pass runs now, so a connection that re-queues itself
+    // waits for the next loop iteration and epoll events in between.
+    Connection* tail = run_tail_;
+    for (int i = 0; i < kRunQueueBatch && run_head_; ++i) {
+        Connection* c = run_head_;
+        run_head_ = c->rnext;
+        if (!run_head_) run_tail_ = nullptr;
+        c->queued = false;
+        c->rnext = nullptr;
+        if (c->state == ConnState::kClosed)
+            free_conn(c);
+        else
+            drive(c);
+        if (c == tail) break;
+    }
+}
+
+} // namespace vcdn::edge

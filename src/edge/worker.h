@@ -1,0 +1,208 @@
+#pragma once
+// One edge worker: a thread with its own epoll loop, its own SO_REUSEPORT listeners, its
+// own file cache and connection pool. Nothing on the request path is shared with other
+// workers, so there are no locks; the server talks to a worker only through its eventfd
+// (drain, stop) and reads its metrics.
+#include <sys/epoll.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <vcdn/base/log.h>
+#include <vcdn/base/unique_fd.h>
+#include <vcdn/edge/access_log.h>
+#include <vcdn/edge/config.h>
+#include <vcdn/edge/file_cache.h>
+#include <vcdn/edge/metrics.h>
+#include <vcdn/edge/response_plan.h>
+#include <vcdn/http/date.h>
+#include <vcdn/http/request.h>
+#include <vcdn/http/request_parser.h>
+
+namespace vcdn::edge {
+
+enum class PollKind : uint8_t { kListener, kWake, kConnection };
+
+struct Pollable {
+    PollKind kind;
+};
+
+struct Listener : Pollable {
+    UniqueFd fd;
+};
+
+enum class ConnState : uint8_t {
+    kIdle,      // keep-alive, no request bytes buffered
+    kReading,   // part of a request head buffered
+    kSending,   // a response is being written
+    kLingering, // write side shut, reading leftovers before close
+    kClosed,    // waiting in the run queue to be recycled
+};
+
+enum class TimerList : uint8_t { kNone, kIdle, kHeader, kSend, kLinger, kCount };
+
+// One client connection. Pooled by the worker and reused; never shared between threads.
+struct Connection : Pollable {
+    // Timer list and run queue hooks (intrusive: no allocation to move between them).
+    Connection* tprev = nullptr;
+    Connection* tnext = nullptr;
+    int64_t deadline_ms = 0;
+    TimerList tlist = TimerList::kNone;
+    Connection* rnext = nullptr;
+    bool queued = false;
+
+    int fd = -1;
+    ConnState state = ConnState::kIdle;
+    bool readable = false;      // the socket may have unread bytes (edge-triggered epoll)
+    bool parse_pending = false; // buffered bytes not yet offered to the parser
+    bool rdhup = false;         // the peer shut its write side (EPOLLRDHUP seen)
+    bool keep_alive = true;     // for the current response
+    bool linger_after = false;  // unread request bytes may follow: linger before close
+    bool head_request = false;
+    uint32_t served = 0; // requests answered on this connection
+    uint64_t id = 0;
+
+    // Receive side.
+    char* rbuf = nullptr;
+    uint32_t rlen = 0;
+    http::ScanState scan;
+    http::Request req;
+
+    // Current response.
+    static constexpr size_t kHeadCap = 768;
+    char head[kHeadCap];
+    uint32_t head_len = 0;
+    uint32_t head_sent = 0;
+    FileEntry* file = nullptr;
+    uint64_t off = 0;
+    uint64_t end = 0;
+    uint16_t status = 0;
+    const char* reason = nullptr;
+    uint64_t resp_bytes = 0; // head + body bytes written
+    uint64_t body_bytes = 0;
+    uint64_t range_first = 0; // for the access log
+    int64_t start_ns = 0;
+
+    // For the access log.
+    char peer[56];
+    uint8_t peer_len = 0;
+    char cc[16];
+    int8_t cc_len = -1; // -1: not read yet
+};
+
+struct WorkerOptions {
+    const EdgeConfig* config = nullptr;
+    int root_fd = -1;
+    uint32_t max_connections = 0; // this worker's share
+    AccessLog* access_log = nullptr;
+    WorkerMetrics* metrics = nullptr;
+    size_t index = 0;
+};
+
+class Worker {
+public:
+    explicit Worker(const WorkerOptions& opt);
+    ~Worker();
+    Worker(const Worker&) = delete;
+    Worker& operator=(const Worker&) = delete;
+
+    // Takes ownership of a bound listening socket (before start()).
+    void add_listener(UniqueFd fd);
+    void start();
+    void join();
+
+    // Thread-safe requests from the server.
+    void request_drain(); // stop accepting, finish in-flight responses, then exit
+    void request_stop();  // exit now, closing every connection
+    bool finished() const { return finished_.load(std::memory_order_acquire); }
+
+private:
+    enum class SendResult { kDone, kBlocked, kYield, kFailed };
+
+    void run();
+    void dispatch(epoll_event& ev);
+    void on_wake();
+    void on_accept(Listener* l);
+    void refuse(int fd, bool nofile);
+    void start_drain();
+
+    Connection* alloc_conn();
+    void free_conn(Connection* c);
+    char* take_buffer();
+    void give_buffer(char* b);
+
+    void on_conn_event(Connection* c, uint32_t events);
+    void drive(Connection* c);
+    bool read_some(Connection* c); // false: the connection was closed
+    void handle_request(Connection* c);
+    void respond_error(Connection* c, uint16_t status, const char* reason, bool close,
+                       const FileMeta* file = nullptr);
+    SendResult send_some(Connection* c);
+    void finish_response(Connection* c);
+    void begin_close(Connection* c);
+    void close_conn(Connection* c);
+    void linger_read(Connection* c);
+    void write_access_log(Connection* c, int64_t end_ns);
+
+    void timer_link(Connection* c, TimerList list, uint32_t duration_ms);
+    void timer_unlink(Connection* c);
+    void expire_timers();
+    int next_timeout_ms() const;
+    void enqueue(Connection* c);
+    void run_queue();
+
+    void update_clock();
+
+    const EdgeConfig& cfg_;
+    http::ParseLimits limits_;
+    int root_fd_;
+    uint32_t max_conns_;
+    AccessLog* access_log_;
+    WorkerMetrics& m_;
+    size_t index_;
+
+    UniqueFd epfd_;
+    UniqueFd wakefd_;
+    Pollable wake_pollable_{PollKind::kWake};
+    std::vector<std::unique_ptr<Listener>> listeners_;
+    std::string refusal_; // the 503 answered over the connection limit
+    UniqueFd reserve_fd_; // spare descriptor: lets us answer 503 when the fd table is full
+    FileCache files_;
+
+    std::vector<std::unique_ptr<Connection>> all_conns_;
+    std::vector<Connection*> free_conns_;
+    std::vector<char*> free_bufs_;
+    std::vector<std::unique_ptr<char[]>> all_bufs_;
+    uint32_t open_conns_ = 0;
+    uint64_t next_conn_id_ = 1;
+
+    struct TimerQueue {
+        Connection* head = nullptr;
+        Connection* tail = nullptr;
+    };
+    TimerQueue timers_[static_cast<size_t>(TimerList::kCount)];
+    Connection* run_head_ = nullptr;
+    Connection* run_tail_ = nullptr;
+
+    int64_t now_ms_ = 0;
+    int64_t date_second_ = -1;
+    char date_[http::kHttpDateLen];
+    bool draining_ = false;
+    int64_t drain_deadline_ms_ = 0;
+
+    std::atomic<bool> drain_requested_{false};
+    std::atomic<bool> stop_requested_{false};
+    std::atomic<bool> finished_{false};
+    std::thread thread_;
+
+    log::RateLimit accept_log_limit_{5000};
+    log::RateLimit error_log_limit_{1000};
+    std::unique_ptr<char[]> path_buf_; // decoded request path, max_target_bytes long
+    char scratch_[8192];               // discarded reads, access log lines
+};
+
+} // namespace vcdn::edge

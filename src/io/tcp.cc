@@ -1,0 +1,82 @@
+#include <vcdn/io/tcp.h>
+
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <fstream>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sstream>
+#include <sys/resource.h>
+#include <sys/socket.h>
+
+namespace vcdn::io {
+
+Result<UniqueFd> listen_tcp(const SocketAddress& addr, const ListenOptions& opt) {
+    UniqueFd fd(::socket(addr.family(), SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+    if (!fd) return Error::from_errno("socket");
+    int one = 1;
+    ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (opt.reuse_port && ::setsockopt(fd.get(), SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) != 0)
+        return Error::from_errno("setsockopt SO_REUSEPORT");
+    if (addr.family() == AF_INET6)
+        ::setsockopt(fd.get(), IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
+    if (opt.nodelay) ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (!opt.congestion_control.empty() &&
+        ::setsockopt(fd.get(), IPPROTO_TCP, TCP_CONGESTION, opt.congestion_control.data(),
+                     static_cast<socklen_t>(opt.congestion_control.size())) != 0)
+        return Error::from_errno("setsockopt TCP_CONGESTION " + opt.congestion_control);
+    if (opt.notsent_lowat > 0 && ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NOTSENT_LOWAT,
+                                              &opt.notsent_lowat, sizeof opt.notsent_lowat) != 0)
+        return Error::from_errno("setsockopt TCP_NOTSENT_LOWAT");
+    if (opt.defer_accept) {
+        // The worker is woken only once the request's first bytes are there, which saves a
+        // wake-up per connection and keeps idle connectors out of the worker entirely.
+        int secs = 5;
+        ::setsockopt(fd.get(), IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof secs);
+    }
+    if (::bind(fd.get(), addr.sa(), addr.len) != 0)
+        return Error::from_errno("bind " + addr.to_string());
+    if (::listen(fd.get(), opt.backlog) != 0)
+        return Error::from_errno("listen " + addr.to_string());
+    return fd;
+}
+
+Result<SocketAddress> local_address(int fd) {
+    SocketAddress a;
+    a.len = sizeof a.storage;
+    if (::getsockname(fd, a.sa(), &a.len) != 0) return Error::from_errno("getsockname");
+    return a;
+}
+
+std::string available_congestion_controls() {
+    std::ifstream in("/proc/sys/net/ipv4/tcp_available_congestion_control");
+    std::string s;
+    std::getline(in, s);
+    return s;
+}
+
+bool congestion_control_available(const std::string& name) {
+    std::istringstream ss(available_congestion_controls());
+    std::string w;
+    while (ss >> w)
+        if (w == name) return true;
+    return false;
+}
+
+std::string resolve_congestion_control(const std::string& configured) {
+    if (configured == "auto") return congestion_control_available("bbr") ? "bbr" : "";
+    return configured;
+}
+
+uint64_t raise_nofile_limit() {
+    rlimit rl{};
+    if (::getrlimit(RLIMIT_NOFILE, &rl) != 0) return 1024;
+    if (rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        ::setrlimit(RLIMIT_NOFILE, &rl);
+        ::getrlimit(RLIMIT_NOFILE, &rl);
+    }
+    return rl.rlim_cur;
+}
+
+} // namespace vcdn::io

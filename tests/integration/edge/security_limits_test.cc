@@ -1,0 +1,242 @@
+// Refused paths, malformed requests and resource limits of a real `vcdn edge`.
+#include <chrono>
+#include <thread>
+
+#include "edge_fixture.h"
+
+namespace vcdn::test {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+int64_t ms_since(Clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
+}
+
+class PathSecurity : public EdgeTest {
+protected:
+    void SetUp() override { start_edge(); }
+    uint16_t status_of(const std::string& raw) {
+        RawResponse r = fetch(port(), raw);
+        EXPECT_TRUE(r.ok) << r.error << " for " << raw;
+        return r.head.status;
+    }
+    uint16_t get_status(const std::string& target, const std::string& extra = "") {
+        return status_of(get_request(target, extra));
+    }
+};
+
+TEST_F(PathSecurity, DotDotInAnySpellingIsRefused) {
+    for (std::string t : {"/../outside.txt", "/t/../../outside.txt", "/%2e%2e/outside.txt",
+                          "/%2E%2E%2Foutside.txt", "/t/1/..%2f..%2f..%2foutside.txt", "/t/.%2e/x",
+                          "/..", "/t/1/../../../../../../etc/passwd", "/t/1/v-235k.mp4/.."}) {
+        uint16_t s = get_status(t);
+        EXPECT_EQ(s, 400) << t;
+    }
+}
+
+TEST_F(PathSecurity, NulAndBadEscapesAreRefused) {
+    EXPECT_EQ(get_status("/t/1/v-235k.mp4%00.txt"), 400);
+    EXPECT_EQ(get_status("/t/1/v-235k.mp4%"), 400);
+    EXPECT_EQ(get_status("/t/1/v-235k.mp4%zz"), 400);
+    EXPECT_EQ(get_status("/t/1/v-235k.mp4#frag"), 400);
+    // A raw NUL or control byte in the request line is a malformed request.
+    EXPECT_EQ(status_of(std::string("GET /t/1/v\0.mp4 HTTP/1.1\r\nHost: t\r\n\r\n", 39)), 400);
+    EXPECT_EQ(status_of("GET /t/1/v\x01.mp4 HTTP/1.1\r\nHost: t\r\n\r\n"), 400);
+}
+
+TEST_F(PathSecurity, SymlinksLeavingTheRootAreForbidden) {
+    EXPECT_EQ(get_status("/escape"), 403);
+    EXPECT_EQ(get_status("/escape-dir/passwd"), 403);
+    EXPECT_EQ(get_status("/escape-rel"), 403);
+}
+
+TEST_F(PathSecurity, HiddenFilesAreNotServed) {
+    EXPECT_EQ(get_status("/.hidden"), 404);
+    EXPECT_EQ(get_status("/%2ehidden"), 404);
+    EXPECT_EQ(get_status("/t/1/.v-235k.mp4.tmp"), 404);
+}
+
+TEST_F(PathSecurity, AbsoluteFormTargets) {
+    EXPECT_EQ(status_of("GET http://t/t/1/v-235k.mp4 HTTP/1.1\r\nHost: t\r\n\r\n"), 200);
+    EXPECT_EQ(status_of("GET HTTP://T:80/t/1/v-235k.mp4 HTTP/1.1\r\nHost: t\r\n\r\n"), 200);
+    EXPECT_EQ(status_of("GET http://evil.example/t/1/v-235k.mp4 HTTP/1.1\r\nHost: t\r\n\r\n"), 400);
+    EXPECT_EQ(status_of("GET ftp://t/t/1/v-235k.mp4 HTTP/1.1\r\nHost: t\r\n\r\n"), 400);
+    EXPECT_EQ(status_of("GET http://user@t/t/1/v-235k.mp4 HTTP/1.1\r\nHost: t\r\n\r\n"), 400);
+    EXPECT_EQ(status_of("GET * HTTP/1.1\r\nHost: t\r\n\r\n"), 400);
+    EXPECT_EQ(status_of("GET t/1/v-235k.mp4 HTTP/1.1\r\nHost: t\r\n\r\n"), 400);
+    EXPECT_EQ(status_of("GET http://t/../outside.txt HTTP/1.1\r\nHost: t\r\n\r\n"), 400);
+}
+
+TEST_F(PathSecurity, MalformedRequestsGet400AndAreClosed) {
+    const char* bad[] = {
+        "GET /t/1/v-235k.mp4 HTTP/1.1\r\n\r\n",                       // no Host in 1.1
+        "GET /t/1/v-235k.mp4 HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", // two Hosts
+        "GET /t/1/v-235k.mp4 HTTP/1.1\r\nHost: t\r\nBad Name: x\r\n\r\n",
+        "GET /t/1/v-235k.mp4 HTTP/1.1\r\nHost: t\r\nX: a\r\n folded\r\n\r\n",
+        "GET /t/1/v-235k.mp4 HTTP/1.1\r\nHost : t\r\n\r\n",
+        "GET /t/1/v-235k.mp4 HTTP/1.1\r\nHost: t\r\nContent-Length: 1\r\nTransfer-Encoding: "
+        "chunked\r\n\r\n",
+        "GET /t/1/v-235k.mp4 HTTP/1.1\r\nHost: t\r\nContent-Length: 1, 2\r\n\r\n",
+        "GET /t/1/v-235k.mp4 HTTP/1.1\r\nHost: t\r\nRange: bytes=0-1\r\nRange: bytes=2-3\r\n\r\n",
+        "GET  /t/1/v-235k.mp4 HTTP/1.1\r\nHost: t\r\n\r\n",
+        "GET /t/1/v-235k.mp4 HTTP/1.1 \r\nHost: t\r\n\r\n",
+        "GET /t/1/v-235k.mp4\r\n\r\n", // HTTP/0.9
+        "GET /t/1/v-235k.mp4 HTTX/1.1\r\nHost: t\r\n\r\n",
+        "GET /t/1/v-235k.mp4 HTTP/1.1\r\nHost: t\rX: y\r\n\r\n",
+    };
+    for (const char* req : bad) {
+        UniqueFd fd = connect_to(port());
+        ASSERT_TRUE(send_all(fd.get(), req));
+        std::string carry;
+        RawResponse r = read_response(fd.get(), &carry);
+        ASSERT_TRUE(r.ok) << r.error << " for " << req;
+        EXPECT_EQ(r.head.status, 400) << req;
+        EXPECT_NE(r.body.find("400 Bad Request: "), std::string::npos) << r.body;
+        if (r.head.status == 400) {
+            EXPECT_EQ(r.header("Connection"), "close") << req;
+            EXPECT_TRUE(wait_closed(fd.get(), 3000)) << req;
+        }
+    }
+}
+
+TEST_F(PathSecurity, OtherVersionsAndExpectations) {
+    EXPECT_EQ(status_of("GET / HTTP/2.0\r\nHost: t\r\n\r\n"), 505);
+    EXPECT_EQ(status_of("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), 505);
+    EXPECT_EQ(get_status("/t/1/v-235k.mp4", "Expect: 100-continue\r\n"), 200);
+    EXPECT_EQ(get_status("/t/1/v-235k.mp4", "Expect: something-else\r\n"), 417);
+}
+
+TEST_F(PathSecurity, BinaryJunkIsRefusedAtOnce) {
+    // A TLS ClientHello on the plain port: refused without waiting for a timeout.
+    UniqueFd fd = connect_to(port());
+    auto t0 = Clock::now();
+    ASSERT_TRUE(
+        send_all(fd.get(), std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11)));
+    std::string carry;
+    RawResponse r = read_response(fd.get(), &carry);
+    ASSERT_TRUE(r.ok) << r.error;
+    EXPECT_EQ(r.head.status, 400);
+    EXPECT_LT(ms_since(t0), 2000);
+}
+
+TEST_F(PathSecurity, ARequestBodyIsNotReadAndTheConnectionCloses) {
+    UniqueFd fd = connect_to(port());
+    ASSERT_TRUE(send_all(fd.get(),
+                         "GET /t/1/v-235k.mp4 HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n"
+                         "Range: bytes=0-1\r\n\r\nhello"));
+    std::string carry;
+    RawResponse r = read_response(fd.get(), &carry);
+    ASSERT_TRUE(r.ok) << r.error;
+    EXPECT_EQ(r.head.status, 206);
+    EXPECT_EQ(r.header("Connection"), "close");
+    EXPECT_TRUE(wait_closed(fd.get(), 5000));
+}
+
+class Limits : public EdgeTest {};
+
+TEST_F(Limits, HeadSizeHeaderCountAndTargetLength) {
+    EdgeOptions o;
+    o.toml = "[edge.limits]\nmax_head_bytes = 2048\nmax_target_bytes = 512\nmax_headers = 10\n";
+    start_edge(o);
+    RawResponse big =
+        fetch(port(), get_request("/t/1/v-235k.mp4", "X-Big: " + std::string(3000, 'a') + "\r\n"));
+    ASSERT_TRUE(big.ok) << big.error;
+    EXPECT_EQ(big.head.status, 431);
+    std::string many;
+    for (int i = 0; i < 11; ++i)
+        many += fmt::format("X-H{}: v\r\n", i);
+    EXPECT_EQ(fetch(port(), get_request("/t/1/v-235k.mp4", many)).head.status, 431);
+    EXPECT_EQ(fetch(port(), get_request("/" + std::string(600, 'a'))).head.status, 414);
+    // Just under the limits still works.
+    std::string nine;
+    for (int i = 0; i < 8; ++i)
+        nine += fmt::format("X-H{}: v\r\n", i);
+    EXPECT_EQ(fetch(port(), get_request("/t/1/v-235k.mp4", nine)).head.status, 200);
+    EXPECT_EQ(fetch(port(), get_request("/t/1/v-235k.mp4?" + std::string(400, 'q'))).head.status,
+              200);
+}
+
+TEST_F(Limits, SlowHeaderIsCutOffWithoutHoldingTheWorker) {
+    EdgeOptions o;
+    o.workers = 1;
+    o.toml = "[edge.limits]\nheader_timeout_ms = 1000\n";
+    start_edge(o);
+    UniqueFd slow = connect_to(port(), "127.0.0.1", 10000);
+    const std::string req =
+        get_request("/t/1/v-235k.mp4", "X-Slow: " + std::string(100, 's') + "\r\n");
+    auto t0 = Clock::now();
+    std::atomic<bool> stop{false};
+    std::thread trickle([&] {
+        for (size_t i = 0; i < req.size() && !stop.load(); ++i) {
+            if (!send_all(slow.get(), std::string(1, req[i]))) return;
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+    });
+    // Meanwhile the same (single) worker serves others promptly.
+    for (int i = 0; i < 5; ++i) {
+        auto t = Clock::now();
+        RawResponse r = fetch(port(), get_request("/t/1/v-235k.mp4", "Range: bytes=0-9\r\n"));
+        EXPECT_EQ(r.head.status, 206);
+        EXPECT_LT(ms_since(t), 500);
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    std::string carry;
+    RawResponse r = read_response(slow.get(), &carry, false, 5000);
+    const int64_t waited = ms_since(t0);
+    stop.store(true);
+    trickle.join();
+    ASSERT_TRUE(r.ok) << r.error;
+    EXPECT_EQ(r.head.status, 408);
+    EXPECT_GE(waited, 900);
+    EXPECT_LT(waited, 3000);
+    EXPECT_TRUE(wait_closed(slow.get(), 3000));
+    EXPECT_EQ(edge_.metric("vcdn_timeouts_total", "kind=\"header\""), 1);
+}
+
+TEST_F(Limits, IdleKeepAliveConnectionsAreClosed) {
+    EdgeOptions o;
+    o.toml = "[edge.limits]\nidle_timeout_ms = 300\n";
+    start_edge(o);
+    UniqueFd fd = connect_to(port());
+    ASSERT_TRUE(send_all(fd.get(), get_request("/t/1/v-235k.mp4", "Range: bytes=0-0\r\n")));
+    std::string carry;
+    ASSERT_TRUE(read_response(fd.get(), &carry).ok);
+    auto t0 = Clock::now();
+    EXPECT_TRUE(wait_closed(fd.get(), 3000));
+    EXPECT_GE(ms_since(t0), 200);
+    EXPECT_EQ(edge_.metric("vcdn_timeouts_total", "kind=\"idle\""), 1);
+}
+
+TEST_F(Limits, RequestsPerConnectionAreCapped) {
+    EdgeOptions o;
+    o.toml = "[edge.limits]\nmax_requests_per_connection = 3\n";
+    start_edge(o);
+    UniqueFd fd = connect_to(port());
+    std::string carry;
+    for (int i = 1; i <= 3; ++i) {
+        ASSERT_TRUE(send_all(fd.get(), get_request("/t/1/v-235k.mp4", "Range: bytes=0-0\r\n")));
+        RawResponse r = read_response(fd.get(), &carry);
+        ASSERT_TRUE(r.ok) << r.error;
+        EXPECT_EQ(r.header("Connection"), i == 3 ? "close" : "") << i;
+    }
+    EXPECT_TRUE(wait_closed(fd.get(), 2000));
+}
+
+TEST_F(Limits, StalledReaderHitsTheSendTimeout) {
+    EdgeOptions o;
+    o.toml = "[edge.limits]\nsend_timeout_ms = 500\n";
+    start_edge(o);
+    UniqueFd fd = connect_to(port(), "127.0.0.1", 5000, "", 4096);
+    ASSERT_TRUE(send_all(fd.get(), get_request("/t/1/v-3000k.mp4")));
+    // Never read: the server must give up on us, not wait forever.
+    bool closed = false;
+    for (int i = 0; i < 50 && !closed; ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        closed = edge_.metric("vcdn_timeouts_total", "kind=\"send\"") >= 1;
+    }
+    EXPECT_TRUE(closed);
+    EXPECT_EQ(edge_.metric("vcdn_connections_open"), 0);
+}
+
+} // namespace
+} // namespace vcdn::test

@@ -1,0 +1,109 @@
+#include <gtest/gtest.h>
+
+#include <vcdn/edge/config.h>
+
+namespace vcdn::edge {
+namespace {
+
+TEST(EdgeConfig, ParsesEverySection) {
+    EdgeConfig c;
+    Status s = parse_edge_toml(R"(
+[edge]
+root = "/srv"
+listen = ["127.0.0.1:80", "[::1]:80"]
+admin = "127.0.0.1:9090"
+workers = 3
+congestion_control = "cubic"
+notsent_lowat = 65536
+access_log = "off"
+server_names = ["a.example"]
+cache_control = "public"
+drain_timeout_ms = 500
+backlog = 128
+defer_accept = false
+header_more = true
+log_level = "debug"
+[edge.limits]
+max_head_bytes = 4096
+max_target_bytes = 1024
+max_headers = 20
+header_timeout_ms = 100
+idle_timeout_ms = 200
+send_timeout_ms = 300
+linger_ms = 0
+max_requests_per_connection = 7
+max_connections = 9
+[edge.file_cache]
+max_entries = 5
+revalidate_ms = 6
+[control]
+anything = "belongs to another command"
+)",
+                               "t.toml", &c);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    EXPECT_EQ(c.root, "/srv");
+    EXPECT_EQ(c.listen.size(), 2u);
+    EXPECT_EQ(c.workers, 3u);
+    EXPECT_EQ(c.congestion_control, "cubic");
+    EXPECT_EQ(c.notsent_lowat, 65536u);
+    EXPECT_FALSE(c.defer_accept);
+    EXPECT_TRUE(c.header_more);
+    EXPECT_EQ(c.limits.max_head_bytes, 4096u);
+    EXPECT_EQ(c.limits.linger_ms, 0u);
+    EXPECT_EQ(c.limits.max_connections, 9u);
+    EXPECT_EQ(c.file_cache.max_entries, 5u);
+    EXPECT_EQ(c.file_cache.revalidate_ms, 6u);
+}
+
+TEST(EdgeConfig, OneStringIsOneListenAddress) {
+    EdgeConfig c;
+    ASSERT_TRUE(parse_edge_toml("[edge]\nlisten = \"127.0.0.1:1\"\n", "t", &c).ok());
+    ASSERT_EQ(c.listen.size(), 1u);
+}
+
+TEST(EdgeConfig, ErrorsNameTheKey) {
+    struct Case {
+        const char* toml;
+        const char* want;
+    } cases[] = {
+        {"[edge]\nworkerz = 1\n", "unknown key 'workerz'"},
+        {"[edge]\nworkers = \"1\"\n", "edge.workers: expected an integer"},
+        {"[edge]\nworkers = -1\n", "out of range"},
+        {"[edge.limits]\nmax_head_bytes = 10\n", "edge.limits.max_head_bytes: 10 is out of range"},
+        {"[edge.limits]\nbogus = 1\n", "edge.limits: unknown key 'bogus'"},
+        {"[edge]\nlisten = [1]\n", "expected an array of strings"},
+        {"[edge]\nroot = [\"/a\", \"/b\"]\n", "exactly one root"},
+        {"[edge\n", "t.toml:1"},
+    };
+    for (const Case& c : cases) {
+        EdgeConfig cfg;
+        Status s = parse_edge_toml(c.toml, "t.toml", &cfg);
+        ASSERT_FALSE(s.ok()) << c.toml;
+        EXPECT_NE(s.error().message.find(c.want), std::string::npos) << s.error().message;
+        EXPECT_EQ(s.error().message.find('\n'), std::string::npos) << s.error().message;
+    }
+}
+
+TEST(EdgeConfig, Validate) {
+    EdgeConfig c;
+    c.root = "/";
+    c.listen = {"127.0.0.1:0"};
+    EXPECT_TRUE(validate(c).ok());
+    c.listen = {"127.0.0.1"};
+    EXPECT_FALSE(validate(c).ok());
+    c.listen = {"127.0.0.1:0"};
+    c.root = "/nonexistent-root";
+    EXPECT_NE(validate(c).error().message.find("No such file"), std::string::npos);
+    c.root = "/";
+    c.limits.max_target_bytes = c.limits.max_head_bytes;
+    EXPECT_FALSE(validate(c).ok());
+    c.limits = Limits{};
+    c.cache_control = "a\r\nSet-Cookie: x";
+    EXPECT_FALSE(validate(c).ok());
+    c.cache_control.clear();
+    c.access_log = "";
+    EXPECT_FALSE(validate(c).ok());
+}
+
+} // namespace
+} // namespace vcdn::edge

@@ -1,0 +1,58 @@
+#include <gtest/gtest.h>
+
+#include <vcdn/http/mime.h>
+#include <vcdn/http/response_parser.h>
+#include <vcdn/http/response_writer.h>
+
+namespace vcdn::http {
+namespace {
+
+TEST(ResponseParser, ParsesHead) {
+    ResponseHead h;
+    std::string err;
+    std::string text = "HTTP/1.1 206 Partial Content\r\nContent-Length: 10\r\nConnection: close\r\n"
+                       "Content-Range: bytes 0-9/100\r\n\r\nBODY";
+    ASSERT_EQ(parse_response_head(text, &h, &err), ResponseParse::kComplete);
+    EXPECT_EQ(h.status, 206);
+    EXPECT_EQ(h.reason, "Partial Content");
+    EXPECT_TRUE(h.has_content_length);
+    EXPECT_EQ(h.content_length, 10u);
+    EXPECT_TRUE(h.connection_close);
+    ASSERT_NE(h.find("content-range"), nullptr);
+    EXPECT_EQ(*h.find("content-range"), "bytes 0-9/100");
+    EXPECT_EQ(text.substr(h.head_bytes), "BODY");
+}
+
+TEST(ResponseParser, IncompleteAndErrors) {
+    ResponseHead h;
+    std::string err;
+    EXPECT_EQ(parse_response_head("HTTP/1.1 200 OK\r\n", &h, &err), ResponseParse::kIncomplete);
+    EXPECT_EQ(parse_response_head("SPDY/3 200 OK\r\n\r\n", &h, &err), ResponseParse::kError);
+    EXPECT_EQ(parse_response_head("HTTP/1.1 2x0 OK\r\n\r\n", &h, &err), ResponseParse::kError);
+    EXPECT_EQ(parse_response_head("HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", &h, &err),
+              ResponseParse::kError);
+}
+
+TEST(ResponseWriter, BoundedAndReportsOverflow) {
+    char buf[64];
+    ResponseWriter w(buf, sizeof buf);
+    w.status_line(206);
+    w.header_u64("Content-Length", 123);
+    EXPECT_FALSE(w.overflow());
+    EXPECT_EQ(w.view(), "HTTP/1.1 206 Partial Content\r\nContent-Length: 123\r\n");
+    w.header("X", std::string(100, 'x'));
+    EXPECT_TRUE(w.overflow());
+    EXPECT_LE(w.size(), sizeof buf);
+}
+
+TEST(Mime, VideoTypes) {
+    EXPECT_EQ(content_type_for("t/1/v.mp4"), "video/mp4");
+    EXPECT_EQ(content_type_for("a/seg.M4S"), "video/iso.segment");
+    EXPECT_EQ(content_type_for("x.m3u8"), "application/vnd.apple.mpegurl");
+    EXPECT_EQ(content_type_for("x.mpd"), "application/dash+xml");
+    EXPECT_EQ(content_type_for("dir.mp4/file"), "application/octet-stream");
+    EXPECT_EQ(content_type_for("noext"), "application/octet-stream");
+}
+
+} // namespace
+} // namespace vcdn::http
