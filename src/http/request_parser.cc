@@ -22,7 +22,7 @@ struct CharTables {
             token[c] = true;
         for (const char* p = "!#$%&'*+-.^_`|~"; *p; ++p)
             token[static_cast<unsigned char>(*p)] = true;
-        value['\t'] = true;
+        value[static_cast<unsigned char>('\t')] = true;
         for (int c = 0x20; c <= 0x7e; ++c)
             value[c] = true;
         for (int c = 0x80; c <= 0xff; ++c)
@@ -242,7 +242,7 @@ ParseResult parse_request(const char* buf, size_t len, const ParseLimits& limits
     const size_t end = find_head_end(buf, len, start, scan);
     if (end == 0) {
         if (!partial_method_ok(buf, start, len)) return fail(400, "invalid request method");
-        const void* first_nl = std::memchr(buf + start, '\n', len - start);
+        const void* first_nl = len > start ? std::memchr(buf + start, '\n', len - start) : nullptr;
         if (!first_nl && len - start > limits.max_target_bytes + 32)
             return fail(414, "request target too long");
         if (len >= limits.max_head_bytes) return fail(431, "request header too large");

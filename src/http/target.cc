@@ -71,6 +71,7 @@ TargetError parse_target(std::string_view t, char* buf, size_t cap, Target* out)
                 if (c == '\0') return TargetError::kNulByte;
                 i += 3;
             } else {
+                if (c == '\0') return TargetError::kNulByte; // callers may not have checked
                 ++i;
             }
             if (c == '/') break;

@@ -7,6 +7,8 @@
 namespace vcdn::test {
 namespace {
 
+using namespace std::string_literals;
+
 using Clock = std::chrono::steady_clock;
 int64_t ms_since(Clock::time_point t) {
     return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
@@ -40,7 +42,7 @@ TEST_F(PathSecurity, NulAndBadEscapesAreRefused) {
     EXPECT_EQ(get_status("/t/1/v-235k.mp4%zz"), 400);
     EXPECT_EQ(get_status("/t/1/v-235k.mp4#frag"), 400);
     // A raw NUL or control byte in the request line is a malformed request.
-    EXPECT_EQ(status_of(std::string("GET /t/1/v\0.mp4 HTTP/1.1\r\nHost: t\r\n\r\n", 39)), 400);
+    EXPECT_EQ(status_of("GET /t/1/v\0.mp4 HTTP/1.1\r\nHost: t\r\n\r\n"s), 400);
     EXPECT_EQ(status_of("GET /t/1/v\x01.mp4 HTTP/1.1\r\nHost: t\r\n\r\n"), 400);
 }
 
