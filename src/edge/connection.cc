@@ -10,9 +10,9 @@
 #include <unistd.h>
 
 #include <cstring>
-#include <fmt/format.h>
 
 #include <vcdn/base/time.h>
+#include <vcdn/edge/access_line.h>
 #include <vcdn/edge/response_plan.h>
 #include <vcdn/http/target.h>
 
@@ -58,36 +58,6 @@ const char* file_error_reason(FileError e) {
     default:
         return "internal error opening the file";
     }
-}
-
-// Appends s as the inside of a JSON string, escaping quotes, backslashes, control bytes and
-// non-ASCII bytes (\u00XX, so the line stays valid UTF-8 whatever the client sent).
-char* json_escape(char* p, char* end, std::string_view s, size_t max_in) {
-    static const char kHex[] = "0123456789abcdef";
-    size_t n = std::min(s.size(), max_in);
-    for (size_t i = 0; i < n && p + 6 < end; ++i) {
-        unsigned char c = static_cast<unsigned char>(s[i]);
-        if (c == '"' || c == '\\') {
-            *p++ = '\\';
-            *p++ = static_cast<char>(c);
-        } else if (c < 0x20 || c >= 0x7f) {
-            *p++ = '\\';
-            *p++ = 'u';
-            *p++ = '0';
-            *p++ = '0';
-            *p++ = kHex[c >> 4];
-            *p++ = kHex[c & 15];
-        } else {
-            *p++ = static_cast<char>(c);
-        }
-    }
-    return p;
-}
-
-char* put(char* p, char* end, std::string_view s) {
-    size_t n = std::min(s.size(), static_cast<size_t>(end - p));
-    std::memcpy(p, s.data(), n);
-    return p + n;
 }
 
 } // namespace
@@ -494,45 +464,34 @@ void Worker::write_access_log(Connection* c, int64_t end_ns) {
     }
     timespec rt;
     clock_gettime(CLOCK_REALTIME, &rt);
-    tm t{};
-    gmtime_r(&rt.tv_sec, &t);
-
-    char* p = scratch_;
-    char* end = scratch_ + sizeof scratch_ - 2;
-    auto r = fmt::format_to_n(
-        p, static_cast<size_t>(end - p),
-        "{{\"time\":\"{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z\",\"worker\":{},\"conn\":{},"
-        "\"req\":{},\"client\":\"",
-        t.tm_year + 1900, t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec,
-        rt.tv_nsec / 1000000, index_, c->id & 0xffffffffffffULL, c->served);
-    p = r.out;
-    p = put(p, end, std::string_view(c->peer, c->peer_len));
-    p = put(p, end, "\",\"method\":\"");
-    p = json_escape(p, end, c->req.method_text, 32);
-    p = put(p, end, "\",\"path\":\"");
-    p = json_escape(p, end, c->req.target, 1024);
-    p = put(p, end, "\",\"range\":\"");
-    p = json_escape(p, end, c->req.range, 128);
-    p = put(p, end, "\",\"cc\":\"");
-    p = put(p, end, std::string_view(c->cc, c->cc_len > 0 ? static_cast<size_t>(c->cc_len) : 0));
-    r = fmt::format_to_n(
-        p, static_cast<size_t>(end - p),
-        "\",\"status\":{},\"bytes\":{},\"body_bytes\":{},\"duration_us\":{},\"rtt_us\":{},"
-        "\"rttvar_us\":{},\"retrans\":{},\"delivery_rate\":{},\"cwnd\":{}",
-        c->status, c->resp_bytes, c->body_bytes,
-        c->start_ns > 0 ? (end_ns - c->start_ns) / 1000 : 0, ti.tcpi_rtt, ti.tcpi_rttvar,
-        ti.tcpi_total_retrans, ti.tcpi_delivery_rate, ti.tcpi_snd_cwnd);
-    p = r.out;
-    if (c->reason) {
-        p = put(p, end, ",\"reason\":\"");
-        p = json_escape(p, end, c->reason, 200);
-        p = put(p, end, "\"");
+    if (rt.tv_sec != log_second_) {
+        log_second_ = rt.tv_sec;
+        format_iso_second(rt.tv_sec, log_time_);
     }
-    if (p > end) p = end;
-    *p++ = '}';
-    *p++ = '\n';
-    if (!access_log_->push(index_, scratch_, static_cast<size_t>(p - scratch_)))
-        m_.access_log_dropped.add();
+    AccessRecord r;
+    r.time_second = std::string_view(log_time_, sizeof log_time_);
+    r.millis = static_cast<uint32_t>(rt.tv_nsec / 1000000);
+    r.worker = static_cast<uint32_t>(index_);
+    r.conn = c->id & 0xffffffffffffULL;
+    r.req = c->served;
+    r.client = std::string_view(c->peer, c->peer_len);
+    r.method = c->req.method_text;
+    r.path = c->req.target;
+    r.range = c->req.range;
+    r.cc = std::string_view(c->cc, c->cc_len > 0 ? static_cast<size_t>(c->cc_len) : 0);
+    r.status = c->status;
+    r.bytes = c->resp_bytes;
+    r.body_bytes = c->body_bytes;
+    r.duration_us = c->start_ns > 0 ? (end_ns - c->start_ns) / 1000 : 0;
+    r.rtt_us = ti.tcpi_rtt;
+    r.rttvar_us = ti.tcpi_rttvar;
+    r.retrans = ti.tcpi_total_retrans;
+    r.delivery_rate = ti.tcpi_delivery_rate;
+    r.cwnd = ti.tcpi_snd_cwnd;
+    if (c->reason) r.reason = c->reason;
+    static_assert(sizeof scratch_ >= kMaxAccessLine);
+    size_t n = format_access_line(r, scratch_, sizeof scratch_);
+    if (!access_log_->push(index_, scratch_, n)) m_.access_log_dropped.add();
 }
 
 } // namespace vcdn::edge

@@ -213,19 +213,19 @@ void Worker::on_accept(Listener* l) {
 }
 
 void Worker::refuse(int fd, bool nofile) {
+    if (nofile) m_.connections_refused_nofile.add();
+    else m_.connections_refused_limit.add();
     // Read what the client sent so that close() sends FIN, not RST, and the 503 arrives.
     (void)!::recv(fd, scratch_, sizeof scratch_, MSG_DONTWAIT);
     (void)!::send(fd, refusal_.data(), refusal_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
     ::close(fd);
     uint64_t held = 0;
     if (nofile) {
-        m_.connections_refused_nofile.add();
         if (accept_log_limit_.allow(now_ms_, &held))
             log::error("worker {}: open-file limit reached (RLIMIT_NOFILE) with {} connections "
                        "open: new connections are answered 503 ({} more since last message)",
                        index_, open_conns_, held);
     } else {
-        m_.connections_refused_limit.add();
         if (accept_log_limit_.allow(now_ms_, &held))
             log::warn("worker {}: connection limit reached ({} open, max_connections share {}): "
                       "new connections are answered 503 ({} more since last message)",

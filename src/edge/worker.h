@@ -191,6 +191,8 @@ private:
     int64_t now_ms_ = 0;
     int64_t date_second_ = -1;
     char date_[http::kHttpDateLen];
+    int64_t log_second_ = -1;
+    char log_time_[19]; // "YYYY-MM-DDTHH:MM:SS" of log_second_
     bool draining_ = false;
     int64_t drain_deadline_ms_ = 0;
 
@@ -202,7 +204,7 @@ private:
     log::RateLimit accept_log_limit_{5000};
     log::RateLimit error_log_limit_{1000};
     std::unique_ptr<char[]> path_buf_; // decoded request path, max_target_bytes long
-    char scratch_[8192];               // discarded reads, access log lines
+    char scratch_[16384];              // discarded reads, access log lines
 };
 
 } // namespace vcdn::edge

@@ -18,5 +18,7 @@ std::optional<int64_t> parse_http_date(std::string_view text);
 
 // Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant's algorithm).
 int64_t days_from_civil(int64_t y, unsigned m, unsigned d);
+// The inverse: year, month (1-12) and day (1-31) of a day number.
+void civil_from_days(int64_t days, int64_t* y, unsigned* m, unsigned* d);
 
 } // namespace vcdn::http

@@ -114,3 +114,17 @@ double EdgeProcess::metric(const std::string& name, const std::string& filter) {
 }
 
 } // namespace vcdn::test
+
+namespace vcdn::test {
+
+double EdgeProcess::wait_metric(const std::string& name, const std::string& filter, double expected,
+                                int timeout_ms) {
+    double v = metric(name, filter);
+    for (int waited = 0; v != expected && waited < timeout_ms; waited += 10) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        v = metric(name, filter);
+    }
+    return v;
+}
+
+} // namespace vcdn::test

@@ -40,6 +40,10 @@ public:
     std::string metrics();
     // Sum of a metric's samples whose label text contains `label_filter`.
     double metric(const std::string& name, const std::string& label_filter = "");
+    // Metrics are updated as a response completes, which the client may see first: poll
+    // until the metric has the expected value (or the timeout passes) and return it.
+    double wait_metric(const std::string& name, const std::string& label_filter, double expected,
+                       int timeout_ms = 2000);
 };
 
 class EdgeTest : public ::testing::Test {

@@ -209,7 +209,7 @@ TEST_F(HttpSemantics, PipelinedRequestsAnsweredInOrder) {
     // Still open and usable.
     ASSERT_TRUE(send_all(fd.get(), get_request("/" + kSmall, "Range: bytes=0-0\r\n")));
     EXPECT_EQ(read_response(fd.get(), &carry).head.status, 206);
-    EXPECT_GE(edge_.metric("vcdn_pipelined_requests_total"), 6);
+    EXPECT_EQ(edge_.wait_metric("vcdn_pipelined_requests_total", "", 6), 6);
 }
 
 TEST_F(HttpSemantics, RequestSplitAcrossManyWrites) {

@@ -38,19 +38,17 @@ TEST_F(Operations, MetricsCountWhatHappened) {
     }
     ASSERT_TRUE(send_all(fd.get(), get_request("/nope")));
     ASSERT_TRUE(read_response(fd.get(), &carry).ok);
-    EXPECT_EQ(edge_.metric("vcdn_http_responses_total", "code=\"206\""), 3);
-    EXPECT_EQ(edge_.metric("vcdn_http_responses_total", "code=\"404\""), 1);
-    EXPECT_EQ(edge_.metric("vcdn_sent_body_bytes_total"), 3000);
-    EXPECT_EQ(edge_.metric("vcdn_connections_open"), 1);
-    EXPECT_EQ(edge_.metric("vcdn_http_request_duration_seconds_count"), 4);
+    EXPECT_EQ(edge_.wait_metric("vcdn_http_responses_total", "code=\"206\"", 3), 3);
+    EXPECT_EQ(edge_.wait_metric("vcdn_http_responses_total", "code=\"404\"", 1), 1);
+    EXPECT_EQ(edge_.wait_metric("vcdn_sent_body_bytes_total", "", 3000), 3000);
+    EXPECT_EQ(edge_.wait_metric("vcdn_connections_open", "", 1), 1);
+    EXPECT_EQ(edge_.wait_metric("vcdn_http_request_duration_seconds_count", "", 4), 4);
     const std::string text = edge_.metrics();
     EXPECT_NE(text.find("# TYPE vcdn_http_responses_total counter"), std::string::npos);
     EXPECT_NE(text.find("vcdn_sendfile_errors_total{worker=\"1\"} 0"), std::string::npos);
     EXPECT_NE(text.find("le=\"+Inf\""), std::string::npos);
     fd.reset();
-    for (int i = 0; i < 100 && edge_.metric("vcdn_connections_open") != 0; ++i)
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    EXPECT_EQ(edge_.metric("vcdn_connections_open"), 0);
+    EXPECT_EQ(edge_.wait_metric("vcdn_connections_open", "", 0), 0);
 }
 
 TEST_F(Operations, SoReusePortSpreadsConnectionsOverWorkers) {
@@ -67,7 +65,7 @@ TEST_F(Operations, SoReusePortSpreadsConnectionsOverWorkers) {
     }
     EXPECT_GT(edge_.metric("vcdn_connections_accepted_total", "worker=\"0\""), 0);
     EXPECT_GT(edge_.metric("vcdn_connections_accepted_total", "worker=\"1\""), 0);
-    EXPECT_EQ(edge_.metric("vcdn_connections_open"), 64);
+    EXPECT_EQ(edge_.wait_metric("vcdn_connections_open", "", 64), 64);
 }
 
 TEST_F(Operations, HealthzAndAdminErrors) {
@@ -183,7 +181,7 @@ TEST_F(Operations, ConnectionLimitAnswers503) {
     EXPECT_EQ(r.head.status, 503);
     EXPECT_EQ(r.header("Retry-After"), "1");
     EXPECT_NE(r.body.find("connection limit"), std::string::npos);
-    EXPECT_EQ(edge_.metric("vcdn_connections_refused_total", "reason=\"limit\""), 1);
+    EXPECT_EQ(edge_.wait_metric("vcdn_connections_refused_total", "reason=\"limit\"", 1), 1);
     EXPECT_TRUE(edge_.proc.wait_for_line(std::regex("connection limit reached"), 2000));
     held.clear();
     // Capacity comes back when connections close.

@@ -192,7 +192,7 @@ TEST_F(Limits, SlowHeaderIsCutOffWithoutHoldingTheWorker) {
     EXPECT_GE(waited, 900);
     EXPECT_LT(waited, 3000);
     EXPECT_TRUE(wait_closed(slow.get(), 3000));
-    EXPECT_EQ(edge_.metric("vcdn_timeouts_total", "kind=\"header\""), 1);
+    EXPECT_EQ(edge_.wait_metric("vcdn_timeouts_total", "kind=\"header\"", 1), 1);
 }
 
 TEST_F(Limits, IdleKeepAliveConnectionsAreClosed) {
@@ -206,7 +206,7 @@ TEST_F(Limits, IdleKeepAliveConnectionsAreClosed) {
     auto t0 = Clock::now();
     EXPECT_TRUE(wait_closed(fd.get(), 3000));
     EXPECT_GE(ms_since(t0), 200);
-    EXPECT_EQ(edge_.metric("vcdn_timeouts_total", "kind=\"idle\""), 1);
+    EXPECT_EQ(edge_.wait_metric("vcdn_timeouts_total", "kind=\"idle\"", 1), 1);
 }
 
 TEST_F(Limits, RequestsPerConnectionAreCapped) {
@@ -237,7 +237,7 @@ TEST_F(Limits, StalledReaderHitsTheSendTimeout) {
         closed = edge_.metric("vcdn_timeouts_total", "kind=\"send\"") >= 1;
     }
     EXPECT_TRUE(closed);
-    EXPECT_EQ(edge_.metric("vcdn_connections_open"), 0);
+    EXPECT_EQ(edge_.wait_metric("vcdn_connections_open", "", 0), 0);
 }
 
 } // namespace

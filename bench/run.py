@@ -1,0 +1,285 @@
+#!/usr/bin/env python3
+"""Side-by-side benchmark: vcdn edge vs nginx vs a minimal epoll+sendfile loop.
+
+All three serve the same catalog from a hot page cache on 127.0.0.1 and are loaded by wrk
+with the same Lua scripts (random 100 KiB ranges; player-like sequential walks), at 100 and
+1,000 connections, with access logs off and on. The load generator shares the two cores with
+the server, so requests/s is bounded by the client: servers are compared by bytes sent per
+server CPU-second (utime+stime from /proc/PID/stat), by latency, and as ratios, with every
+configuration measured in each of several interleaved rounds (medians reported).
+
+    scripts/setup --bench && scripts/build && bench/run.py            # ~12 minutes
+    bench/run.py --quick                                               # ~2 minutes
+Writes bench/RESULTS.md (or --out) and prints the table.
+"""
+import argparse
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BENCH = os.path.join(ROOT, "bench")
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids):
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (whole process)
+        except FileNotFoundError:
+            pass
+    return total / TICK
+
+
+def wait_port(port, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on port {port}")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+class Server:
+    def __init__(self, name, argv, port, env=None):
+        self.name, self.argv, self.port = name, argv, port
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     env=env, start_new_session=True)
+        wait_port(port)
+
+    def pids(self):
+        pids = [self.proc.pid]
+        try:
+            out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(self.proc.pid)],
+                                 capture_output=True, text=True).stdout
+            pids += [int(x) for x in out.split()]
+        except OSError:
+            pass
+        return pids
+
+    def stop(self):
+        # Only what we started, by pid (nginx: its master, which stops its workers).
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+NGINX_CONF = """worker_processes {workers};
+pid {work}/nginx-{tag}.pid;
+error_log {work}/nginx-{tag}-error.log;
+daemon off;
+master_process on;
+worker_rlimit_nofile 19000;
+events {{ worker_connections 8000; use epoll; }}
+http {{
+  {access_log}
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  keepalive_timeout 65;
+  open_file_cache max=10000 inactive=60s;
+  open_file_cache_valid 60s;
+  types {{ video/mp4 mp4; }}
+  default_type application/octet-stream;
+  server {{
+    listen 127.0.0.1:{port} reuseport;
+    root {root};
+  }}
+}}
+"""
+
+
+def start_servers(args, work, root, logs):
+    tag = "logs" if logs else "nolog"
+    servers = []
+    port = free_port()
+    access = f"access_log {work}/nginx-access.log combined buffer=64k flush=1s;" if logs else "access_log off;"
+    conf = os.path.join(work, f"nginx-{tag}.conf")
+    with open(conf, "w") as f:
+        f.write(NGINX_CONF.format(workers=os.cpu_count(), work=work, tag=tag, access_log=access,
+                                  port=port, root=root))
+    servers.append(Server("nginx", [args.nginx, "-c", conf, "-p", work], port))
+    port = free_port()
+    servers.append(Server("vcdn", [args.vcdn, "edge", "--root", root, "--listen", f"127.0.0.1:{port}",
+                                   "--access-log", os.path.join(work, "vcdn-access.log") if logs else "off"],
+                          port))
+    if not logs:
+        port = free_port()
+        servers.append(Server("minimal", [args.minimal, root, str(port), str(os.cpu_count())], port))
+    return servers
+
+
+def run_wrk(args, server, script, conns, files, duration):
+    threads = 2 if conns >= 2 else 1
+    cmd = [args.wrk, f"-t{threads}", f"-c{conns}", f"-d{duration}s", "--timeout", "5s",
+           "-s", os.path.join(BENCH, "wrk", script), f"http://127.0.0.1:{server.port}/", "--", files,
+           str(max(1, conns // threads))]
+    c0 = cpu_seconds(server.pids())
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60).stdout
+    c1 = cpu_seconds(server.pids())
+    line = next((l for l in out.splitlines() if l.startswith("WRK_JSON ")), None)
+    if not line:
+        raise RuntimeError(f"wrk printed no summary for {server.name}: {out}")
+    r = json.loads(line[len("WRK_JSON "):])
+    if r["non2xx"] or r["errors"]:
+        print(f"warning: {server.name}: {r['non2xx']} non-2xx responses, {r['errors']} socket errors",
+              file=sys.stderr, flush=True)
+    secs = r["duration_us"] / 1e6
+    r["rps"] = r["requests"] / secs
+    r["gbps"] = r["bytes"] * 8 / secs / 1e9
+    r["cpu_s"] = c1 - c0
+    r["gb_per_cpu_s"] = r["bytes"] / 1e9 / r["cpu_s"] if r["cpu_s"] > 0 else 0
+    return r
+
+
+def median(rows, key):
+    return statistics.median(r[key] for r in rows)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--duration", type=int, default=8, help="seconds per wrk run")
+    ap.add_argument("--reps", type=int, default=3, help="interleaved rounds (medians are reported)")
+    ap.add_argument("--titles", type=int, default=20, help="catalog titles (5 files of 60 s each)")
+    ap.add_argument("--quick", action="store_true", help="1 round of 4 s: a smoke run")
+    ap.add_argument("--out", default=os.path.join(BENCH, "RESULTS.md"))
+    ap.add_argument("--vcdn", default=os.path.join(ROOT, "build", "vcdn"))
+    ap.add_argument("--minimal", default=os.path.join(ROOT, "build", "bench", "minimal_sendfile"))
+    ap.add_argument("--nginx", default=shutil.which("nginx") or "/usr/sbin/nginx")
+    ap.add_argument("--wrk", default=shutil.which("wrk") or "wrk")
+    ap.add_argument("--work", default=None, help="work directory (default: a new temp dir)")
+    args = ap.parse_args()
+    if args.quick:
+        args.duration, args.reps = 4, 1
+    for tool in (args.vcdn, args.minimal, args.nginx, args.wrk):
+        if not shutil.which(tool) and not os.access(tool, os.X_OK):
+            sys.exit(f"bench/run.py: {tool} not found (run scripts/setup --bench && scripts/build)")
+
+    work = args.work or tempfile.mkdtemp(prefix="vcdn-bench-")
+    os.chmod(work, 0o755)  # nginx workers run as an unprivileged user and must read the catalog
+    root = os.path.join(work, "catalog")
+    print(f"work directory {work}", flush=True)
+    subprocess.run([args.vcdn, "catalog", "make", "--out", root, "--titles", str(args.titles),
+                    "--seconds", "60", "--quiet"], check=True, stdout=subprocess.DEVNULL)
+    files = os.path.join(work, "files.txt")
+    total = 0
+    with open(os.path.join(root, "catalog.json")) as f, open(files, "w") as out:
+        for e in json.load(f)["files"]:
+            out.write(f"{e['path']} {e['size']}\n")
+            total += e["size"]
+    # Hot page cache: read everything once.
+    for dirpath, _, names in os.walk(root):
+        for n in names:
+            with open(os.path.join(dirpath, n), "rb") as f:
+                while f.read(1 << 22):
+                    pass
+    print(f"catalog: {total / 1e9:.2f} GB, page cache warm", flush=True)
+
+    scenarios = [("ranges", "ranges.lua", 100), ("ranges", "ranges.lua", 1000),
+                 ("walk", "walk.lua", 100), ("walk", "walk.lua", 1000)]
+    results = {}  # (logs, scenario, conns, server) -> [runs]
+    stall = {}
+    for logs in (False, True):
+        servers = start_servers(args, work, root, logs)
+        try:
+            for rep in range(args.reps):
+                for name, script, conns in scenarios:
+                    order = servers[rep % len(servers):] + servers[:rep % len(servers)]
+                    for s in order:
+                        r = run_wrk(args, s, script, conns, files, args.duration)
+                        results.setdefault((logs, name, conns, s.name), []).append(r)
+                        print(f"logs={'on ' if logs else 'off'} {name:6} c={conns:<4} {s.name:8} "
+                              f"{r['rps']:9.0f} req/s {r['gbps']:6.2f} Gbit/s p50 {r['p50_us'] / 1000:6.2f} ms "
+                              f"p99 {r['p99_us'] / 1000:7.2f} ms cpu {r['cpu_s']:5.2f} s "
+                              f"{r['gb_per_cpu_s']:5.2f} GB/cpu-s errors {r['errors'] + r['non2xx']}",
+                              flush=True)
+            if not logs:
+                # One keep-alive connection walking a file: shows a delayed-ACK stall if any.
+                for s in servers:
+                    stall[s.name] = run_wrk(args, s, "walk.lua", 1, files, max(3, args.duration // 2))
+        finally:
+            for s in servers:
+                s.stop()
+    write_report(args, results, stall, total)
+
+
+def write_report(args, results, stall, total_bytes):
+    kernel = platform.release()
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    nginx_v = subprocess.run([args.nginx, "-v"], capture_output=True, text=True).stderr.strip()
+    lines = []
+    lines.append("# Benchmark results\n")
+    lines.append(f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} cores "
+                 f"({cpu}), kernel {kernel}, {nginx_v}, wrk 4.1. Reproduce: "
+                 f"`scripts/setup --bench && scripts/build && bench/run.py` "
+                 f"({args.reps} interleaved rounds of {args.duration} s per cell; medians).\n")
+    lines.append(f"Catalog: {total_bytes / 1e9:.2f} GB of files, all in the page cache. Every server uses "
+                 f"{os.cpu_count()} workers; wrk runs on the same 2 cores with 2 threads, so requests/s is "
+                 "bounded by the client and the fair comparison is **GB sent per server CPU-second** "
+                 "(bytes counted by wrk, CPU = utime+stime of the server processes).\n")
+    for logs in (False, True):
+        lines.append(f"\n## Access log {'on (vcdn: JSON + TCP_INFO per request; nginx: combined, buffer=64k)' if logs else 'off'}\n")
+        lines.append("| workload | conns | server | req/s | Gbit/s | p50 ms | p99 ms | server CPU s | GB/CPU-s | vs nginx (GB/CPU-s) | vs nginx (req/s) | vs minimal (GB/CPU-s) |")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        for name, conns in (("ranges", 100), ("ranges", 1000), ("walk", 100), ("walk", 1000)):
+            base = results.get((logs, name, conns, "nginx"))
+            mini = results.get((False, name, conns, "minimal"))
+            for server in ("vcdn", "nginx", "minimal"):
+                rows = results.get((logs, name, conns, server))
+                if not rows:
+                    continue
+                eff = median(rows, "gb_per_cpu_s")
+                rps = median(rows, "rps")
+                vs_n = f"{eff / median(base, 'gb_per_cpu_s'):.2f}x" if base and server != "nginx" else ""
+                vs_nr = f"{rps / median(base, 'rps'):.2f}x" if base and server != "nginx" else ""
+                vs_m = f"{eff / median(mini, 'gb_per_cpu_s'):.2f}x" if mini and server != "minimal" else ""
+                label = "random 100 KiB ranges" if name == "ranges" else "sequential walk, 100 KiB"
+                lines.append(f"| {label} | {conns} | {server} | {rps:,.0f} | {median(rows, 'gbps'):.2f} | "
+                             f"{median(rows, 'p50_us') / 1000:.2f} | {median(rows, 'p99_us') / 1000:.2f} | "
+                             f"{median(rows, 'cpu_s'):.2f} | {eff:.2f} | {vs_n} | {vs_nr} | {vs_m} |")
+    if stall:
+        lines.append("\n## One keep-alive connection, 100 KiB ranges back to back (delayed-ACK check)\n")
+        lines.append("| server | req/s | mean ms | p50 ms | p99 ms |")
+        lines.append("|---|---|---|---|---|")
+        for server, r in stall.items():
+            lines.append(f"| {server} | {r['rps']:,.0f} | {r['mean_us'] / 1000:.2f} | {r['p50_us'] / 1000:.2f} | "
+                         f"{r['p99_us'] / 1000:.2f} |")
+    text = "\n".join(lines) + "\n"
+    print("\n" + text)
+    existing = ""
+    if os.path.exists(args.out):
+        existing = open(args.out).read()
+    marker = "<!-- notes -->"
+    notes = existing[existing.index(marker):] if marker in existing else marker + "\n"
+    with open(args.out, "w") as f:
+        f.write(text + "\n" + notes)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
