@@ -11,8 +11,9 @@
 
 namespace {
 
-const std::string kRequest = "GET /t/1042/v-3000k.mp4 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n"
-                             "Range: bytes=1048576-1150975\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n";
+const std::string kRequest =
+    "GET /t/1042/v-3000k.mp4 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\n"
+    "Range: bytes=1048576-1150975\r\nUser-Agent: wrk\r\nAccept: */*\r\n\r\n";
 
 void BM_ParseRequest(benchmark::State& st) {
     vcdn::http::ParseLimits lim;

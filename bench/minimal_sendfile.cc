@@ -94,13 +94,14 @@ void serve(int listen_fd) {
             }
             size_t used = static_cast<size_t>(hend + 4 - c->in);
             char* sp1 = static_cast<char*>(memchr(c->in, ' ', used));
-            char* sp2 = sp1 ? static_cast<char*>(memchr(sp1 + 1, ' ', used - (sp1 + 1 - c->in))) : nullptr;
+            char* sp2 =
+                sp1 ? static_cast<char*>(memchr(sp1 + 1, ' ', used - (sp1 + 1 - c->in))) : nullptr;
             if (!sp2) return false;
             std::string path(sp1 + 1, sp2);
             auto it = files.find(path);
             if (it == files.end()) {
                 std::string full = g_root + path;
-                int fd = open(full.c_str(), O_RDONLY);
+                int fd = open(full.c_str(), O_RDONLY | O_NOATIME);
                 struct stat st {};
                 if (fd < 0 || fstat(fd, &st) != 0) return false;
                 it = files.emplace(path, File{fd, st.st_size}).first;
@@ -111,12 +112,12 @@ void serve(int listen_fd) {
                 a = strtoll(r + 13, &r, 10);
                 if (*r == '-') b = strtoll(r + 1, nullptr, 10);
             }
-            c->head_len = static_cast<size_t>(snprintf(
-                c->head, sizeof c->head,
-                "HTTP/1.1 206 Partial Content\r\nContent-Length: %lld\r\n"
-                "Content-Range: bytes %lld-%lld/%lld\r\n\r\n",
-                static_cast<long long>(b - a + 1), static_cast<long long>(a),
-                static_cast<long long>(b), static_cast<long long>(it->second.size)));
+            c->head_len = static_cast<size_t>(
+                snprintf(c->head, sizeof c->head,
+                         "HTTP/1.1 206 Partial Content\r\nContent-Length: %lld\r\n"
+                         "Content-Range: bytes %lld-%lld/%lld\r\n\r\n",
+                         static_cast<long long>(b - a + 1), static_cast<long long>(a),
+                         static_cast<long long>(b), static_cast<long long>(it->second.size)));
             c->head_sent = 0;
             c->file = it->second.fd;
             c->off = a;
@@ -159,7 +160,8 @@ int main(int argc, char** argv) {
     signal(SIGPIPE, SIG_IGN);
     g_root = argv[1];
     g_port = atoi(argv[2]);
-    unsigned threads = argc > 3 ? static_cast<unsigned>(atoi(argv[3])) : std::thread::hardware_concurrency();
+    unsigned threads =
+        argc > 3 ? static_cast<unsigned>(atoi(argv[3])) : std::thread::hardware_concurrency();
     std::vector<std::thread> ts;
     for (unsigned t = 0; t < threads; ++t) {
         int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
@@ -176,6 +178,8 @@ int main(int argc, char** argv) {
         }
         ts.emplace_back(serve, fd);
     }
-    fprintf(stderr, "minimal_sendfile: listening on 127.0.0.1:%d with %u threads\n", g_port, threads);
-    for (auto& t : ts) t.join();
+    fprintf(stderr, "minimal_sendfile: listening on 127.0.0.1:%d with %u threads\n", g_port,
+            threads);
+    for (auto& t : ts)
+        t.join();
 }

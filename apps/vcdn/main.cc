@@ -3,6 +3,8 @@
 #include <csignal>
 #include <cstdio>
 #include <ctime>
+#include <string>
+#include <string_view>
 
 #include <vcdn/version.h>
 
@@ -43,6 +45,20 @@ int main(int argc, char** argv) {
     auto edge = vcdn::app::add_edge(app);
     auto catalog = vcdn::app::add_catalog(app);
     auto demo = vcdn::app::add_demo(app);
+    if (argc > 1 && argv[1][0] != '-') {
+        std::string_view first = argv[1];
+        bool known = false;
+        std::string names;
+        for (const CLI::App* sub : app.get_subcommands({})) {
+            known = known || sub->get_name() == first;
+            names += (names.empty() ? "" : ", ") + sub->get_name();
+        }
+        if (!known) {
+            std::fprintf(stderr, "vcdn: unknown command '%s' (commands: %s; see --help)\n", argv[1],
+                         names.c_str());
+            return 2;
+        }
+    }
     try {
         app.parse(argc, argv);
     } catch (const CLI::CallForHelp& e) {
@@ -52,9 +68,9 @@ int main(int argc, char** argv) {
     } catch (const CLI::CallForVersion& e) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
-        // One line: "vcdn: <what is wrong>", then a hint.
-        std::fprintf(stderr, "vcdn: %s\nRun with --help for usage.\n", e.what());
-        return e.get_exit_code() ? e.get_exit_code() : 2;
+        // One line: "vcdn: <what is wrong> (see --help)"; exit 2 like any bad flag or config.
+        std::fprintf(stderr, "vcdn: %s (see --help)\n", e.what());
+        return 2;
     }
     if (app.got_subcommand("edge")) return edge();
     if (app.got_subcommand("catalog")) return catalog();

@@ -111,8 +111,10 @@ int run(const DemoOptions& opt, const std::atomic<bool>& stop) {
     mo.bitrates_kbps = {235, 750, 1750, 3000, 5800};
     mo.seed = 42;
     const int64_t t0 = monotonic_ns();
+    const bool tty = isatty(STDOUT_FILENO) && !opt.ci;
     auto cat = catalog::make_catalog(mo, [&](size_t done, size_t total) {
-        if (!opt.ci) fmt::print("\r  making catalog: {}/{} files", done, total);
+        if (!tty) return;
+        fmt::print("\r  making catalog: {}/{} files", done, total);
         fflush(stdout);
     });
     if (!cat) {
@@ -122,11 +124,13 @@ int run(const DemoOptions& opt, const std::atomic<bool>& stop) {
     uint64_t total_bytes = 0;
     for (const auto& f : cat->files)
         total_bytes += f.size;
-    fmt::print("\r  catalog: {} titles, {} files, {} in {:.1f} s → {}/catalog.json\n", opt.titles,
-               cat->files.size(), human_bytes(static_cast<double>(total_bytes)),
+    fmt::print("{}  catalog: {} titles, {} files, {} in {:.1f} s → {}/catalog.json\n",
+               tty ? "\r" : "", opt.titles, cat->files.size(),
+               human_bytes(static_cast<double>(total_bytes)),
                static_cast<double>(monotonic_ns() - t0) / 1e9, root);
 
-    // 2. Edge.
+    // 2. Edge. Its log lines would interleave with the report: only warnings and errors.
+    if (log::level() < log::Level::kWarn) log::set_level(log::Level::kWarn);
     edge::EdgeConfig ec;
     ec.root = root;
     ec.listen = {opt.listen};
@@ -185,7 +189,7 @@ int run(const DemoOptions& opt, const std::atomic<bool>& stop) {
     fmt::print("  {:<28} {:>14}\n", "edge: connections accepted",
                metric_sum(mtext, "vcdn_connections_accepted_total"));
     if (!all.first_error.empty()) fmt::print("  first error: {}\n", all.first_error);
-    fmt::print("\n  access log: {}/access.log\n", dir);
+    if (!opt.ci) fmt::print("\n  access log: {}/access.log\n", dir);
 
     const bool ok = all.errors == 0 && all.corrupt == 0 && all.requests > 0 && metrics.ok();
     if (opt.keep && !stop.load()) {
@@ -203,9 +207,12 @@ int run(const DemoOptions& opt, const std::atomic<bool>& stop) {
     (*server)->wait(5000);
     (*server)->stop();
     fmt::print("  edge stopped. {}\n", ok ? "demo OK" : "demo FAILED");
+    fflush(stdout);
     if (opt.dir.empty() && !opt.keep) {
+        // The content is regenerated on every run; keep only the access log to look at
+        // (nothing at all in CI mode).
         std::error_code ec2;
-        fs::remove_all(dir + "/content", ec2);
+        fs::remove_all(opt.ci ? dir : dir + "/content", ec2);
     }
     return ok ? 0 : 1;
 }

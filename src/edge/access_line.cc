@@ -102,8 +102,8 @@ size_t format_access_line(const AccessRecord& r, char* buf, size_t cap) {
     l.raw("{\"time\":\"");
     l.raw(r.time_second);
     char ms[5] = {'.', static_cast<char>('0' + r.millis / 100 % 10),
-                  static_cast<char>('0' + r.millis / 10 % 10), static_cast<char>('0' + r.millis % 10),
-                  'Z'};
+                  static_cast<char>('0' + r.millis / 10 % 10),
+                  static_cast<char>('0' + r.millis % 10), 'Z'};
     l.raw(std::string_view(ms, 5));
     l.raw("\"");
     l.field_u64(",\"worker\":", r.worker);

@@ -213,8 +213,10 @@ void Worker::on_accept(Listener* l) {
 }
 
 void Worker::refuse(int fd, bool nofile) {
-    if (nofile) m_.connections_refused_nofile.add();
-    else m_.connections_refused_limit.add();
+    if (nofile)
+        m_.connections_refused_nofile.add();
+    else
+        m_.connections_refused_limit.add();
     // Read what the client sent so that close() sends FIN, not RST, and the 503 arrives.
     (void)!::recv(fd, scratch_, sizeof scratch_, MSG_DONTWAIT);
     (void)!::send(fd, refusal_.data(), refusal_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);

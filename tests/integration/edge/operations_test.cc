@@ -114,6 +114,25 @@ TEST_F(Operations, AccessLogHasOneJsonLinePerRequestWithTcpInfo) {
     EXPECT_EQ(b["reason"], "no such file");
 }
 
+TEST_F(Operations, SighupReopensTheAccessLogForRotation) {
+    start_edge();
+    ASSERT_EQ(fetch(port(), get_request("/t/1/v-235k.mp4", "Range: bytes=0-0\r\n")).head.status,
+              206);
+    ASSERT_EQ(edge_.access_log(1).size(), 1u);
+    const std::string rotated = edge_.access_log_path + ".1";
+    ASSERT_EQ(::rename(edge_.access_log_path.c_str(), rotated.c_str()), 0);
+    edge_.proc.signal(SIGHUP);
+    ASSERT_TRUE(edge_.proc.wait_for_line(std::regex("access log reopened"), 3000));
+    ASSERT_EQ(fetch(port(), get_request("/t/1/v-235k.mp4", "Range: bytes=1-1\r\n")).head.status,
+              206);
+    auto fresh = edge_.access_log(1);
+    ASSERT_EQ(fresh.size(), 1u);
+    EXPECT_EQ(fresh[0]["range"], "bytes=1-1");
+    const std::string old_lines = read_file(rotated);
+    EXPECT_EQ(std::count(old_lines.begin(), old_lines.end(), '\n'), 1);
+    EXPECT_TRUE(edge_.proc.running());
+}
+
 TEST_F(Operations, CongestionControlIsChosenPerSocket) {
     if (!io::congestion_control_available("cubic")) GTEST_SKIP() << "kernel has no cubic";
     EdgeOptions o;
