@@ -130,7 +130,12 @@ void Worker::drive(Connection* c) {
                 }
             }
             if (!c->readable) {
-                if (c->rlen == 0) {
+                if (c->rlen == 0 && c->served == 0) {
+                    // A new connection that has sent nothing yet: it gets the header timeout,
+                    // not the (longer) keep-alive one.
+                    if (c->tlist != TimerList::kHeader)
+                        timer_link(c, TimerList::kHeader, cfg_.limits.header_timeout_ms);
+                } else if (c->rlen == 0) {
                     if (c->rbuf) {
                         give_buffer(c->rbuf);
                         c->rbuf = nullptr;

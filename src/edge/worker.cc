@@ -356,6 +356,10 @@ void Worker::expire_timers() {
                 break;
             case TimerList::kHeader:
                 m_.timeouts_header.add();
+                if (c->rlen == 0) { // connected but never sent a byte: nobody to answer
+                    close_conn(c);
+                    break;
+                }
                 c->req.clear();
                 c->head_request = false;
                 c->start_ns = monotonic_ns();

@@ -195,6 +195,19 @@ TEST_F(Limits, SlowHeaderIsCutOffWithoutHoldingTheWorker) {
     EXPECT_EQ(edge_.wait_metric("vcdn_timeouts_total", "kind=\"header\"", 1), 1);
 }
 
+TEST_F(Limits, SilentNewConnectionsGetTheHeaderTimeout) {
+    EdgeOptions o;
+    o.toml =
+        "defer_accept = false\n[edge.limits]\nheader_timeout_ms = 300\nidle_timeout_ms = 60000\n";
+    start_edge(o);
+    UniqueFd fd = connect_to(port());
+    auto t0 = Clock::now();
+    EXPECT_TRUE(wait_closed(fd.get(), 3000));
+    EXPECT_GE(ms_since(t0), 250);
+    EXPECT_LT(ms_since(t0), 2500);
+    EXPECT_EQ(edge_.wait_metric("vcdn_timeouts_total", "kind=\"header\"", 1), 1);
+}
+
 TEST_F(Limits, IdleKeepAliveConnectionsAreClosed) {
     EdgeOptions o;
     o.toml = "[edge.limits]\nidle_timeout_ms = 300\n";

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <vector>
+
 #include <vcdn/http/mime.h>
 #include <vcdn/http/response_parser.h>
 #include <vcdn/http/response_writer.h>
@@ -34,15 +36,19 @@ TEST(ResponseParser, IncompleteAndErrors) {
 }
 
 TEST(ResponseWriter, BoundedAndReportsOverflow) {
-    char buf[64];
-    ResponseWriter w(buf, sizeof buf);
+    // GCC 12 at -O2 follows the buffer's size into the inlined writer and misreads the
+    // (checked) overflow path below as a write past it (-Warray-bounds); hide the size.
+    std::vector<char> storage(64);
+    char* buf = storage.data();
+    asm volatile("" : "+r"(buf));
+    ResponseWriter w(buf, storage.size());
     w.status_line(206);
     w.header_u64("Content-Length", 123);
     EXPECT_FALSE(w.overflow());
     EXPECT_EQ(w.view(), "HTTP/1.1 206 Partial Content\r\nContent-Length: 123\r\n");
     w.header("X", std::string(100, 'x'));
     EXPECT_TRUE(w.overflow());
-    EXPECT_LE(w.size(), sizeof buf);
+    EXPECT_LE(w.size(), storage.size());
 }
 
 TEST(Mime, VideoTypes) {
