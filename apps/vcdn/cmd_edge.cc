@@ -13,7 +13,7 @@ namespace vcdn::app {
 namespace {
 struct EdgeFlags {
     std::string config_path;
-    std::string root;
+    std::vector<std::string> roots;
     std::vector<std::string> listen;
     std::string admin;
     uint32_t workers = 0;
@@ -32,7 +32,9 @@ Runner add_edge(CLI::App& app) {
     CLI::App* cmd = app.add_subcommand(
         "edge", "Serve video files over HTTP/1.1 with range requests (zero-copy sendfile).");
     cmd->add_option("--config", f->config_path, "TOML config file ([edge] section)");
-    cmd->add_option("--root", f->root, "Content root directory");
+    cmd->add_option("--root", f->roots,
+                    "Content root directory, one per disk (repeatable); PATH:flash or PATH:disk "
+                    "tags its storage tier (default disk)");
     cmd->add_option("--listen", f->listen, "Listen address ADDR:PORT (repeatable; port 0 = any)");
     cmd->add_option("--admin", f->admin, "Admin listener ADDR:PORT for /metrics and /healthz");
     cmd->add_option("--workers", f->workers, "Worker threads (default: one per core)");
@@ -55,7 +57,11 @@ Runner add_edge(CLI::App& app) {
                 return 2;
             }
         }
-        if (!f->root.empty()) cfg.root = f->root;
+        if (!f->roots.empty()) {
+            cfg.roots.clear();
+            for (const std::string& spec : f->roots)
+                cfg.roots.push_back(edge::parse_root_spec(spec));
+        }
         if (!f->listen.empty()) cfg.listen = f->listen;
         if (!f->admin.empty()) cfg.admin = f->admin;
         if (cmd->count("--workers")) cfg.workers = f->workers;

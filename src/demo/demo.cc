@@ -132,7 +132,7 @@ int run(const DemoOptions& opt, const std::atomic<bool>& stop) {
     // 2. Edge. Its log lines would interleave with the report: only warnings and errors.
     if (log::level() < log::Level::kWarn) log::set_level(log::Level::kWarn);
     edge::EdgeConfig ec;
-    ec.root = root;
+    ec.roots = {edge::RootConfig{root, edge::Tier::kDisk}};
     ec.listen = {opt.listen};
     ec.admin = opt.admin;
     ec.access_log = dir + "/access.log";

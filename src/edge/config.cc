@@ -24,8 +24,34 @@ Status parse_edge_toml(std::string_view text, std::string_view source, EdgeConfi
         toml_util::TableReader r(*edge, "edge");
         std::vector<std::string> roots;
         if (r.get_one_or_many("root", &roots)) {
-            if (roots.size() != 1) throw std::runtime_error("edge.root: exactly one root for now");
-            cfg->root = roots[0];
+            cfg->roots.clear();
+            for (const std::string& spec : roots)
+                cfg->roots.push_back(parse_root_spec(spec));
+        }
+        if (const toml::node* n = edge->get("roots")) {
+            r.mark_used("roots");
+            const toml::array* arr = n->as_array();
+            if (!arr)
+                throw std::runtime_error(
+                    "edge.roots: expected an array of tables ([[edge.roots]])");
+            if (!roots.empty())
+                throw std::runtime_error("edge: give either root or [[edge.roots]], not both");
+            cfg->roots.clear();
+            size_t i = 0;
+            for (const toml::node& e : *arr) {
+                const toml::table* t = e.as_table();
+                std::string where = fmt::format("edge.roots[{}]", i++);
+                if (!t) throw std::runtime_error(where + ": expected a table");
+                toml_util::TableReader rt(*t, where);
+                RootConfig rc;
+                if (!rt.get("path", &rc.path))
+                    throw std::runtime_error(where + ": path is required");
+                std::string tier;
+                if (rt.get("tier", &tier) && !parse_tier(tier, &rc.tier))
+                    throw std::runtime_error(where + ".tier: use \"flash\" or \"disk\"");
+                rt.finish();
+                cfg->roots.push_back(rc);
+            }
         }
         r.get_one_or_many("listen", &cfg->listen);
         r.get("admin", &cfg->admin);
@@ -54,6 +80,19 @@ Status parse_edge_toml(std::string_view text, std::string_view source, EdgeConfi
             l.get("max_connections", &lim.max_connections);
             l.finish();
         }
+        if (const toml::table* t = r.subtable("disk")) {
+            toml_util::TableReader d(*t, "edge.disk");
+            DiskConfig& dc = cfg->disk;
+            d.get("mode", &dc.mode);
+            d.get("reader", &dc.reader);
+
+            d.get("readahead_kib", &dc.readahead_kib, 4, 65536);
+            d.get("max_reads_per_root", &dc.max_reads_per_root, 1, 4096);
+            d.get("health_interval_ms", &dc.health_interval_ms, 10, 600000);
+            d.get("stall_ms", &dc.stall_ms, 100);
+            d.get("inventory_interval_ms", &dc.inventory_interval_ms);
+            d.finish();
+        }
         if (const toml::table* t = r.subtable("file_cache")) {
             toml_util::TableReader f(*t, "edge.file_cache");
             f.get("max_entries", &cfg->file_cache.max_entries, 1, 1 << 20);
@@ -79,14 +118,22 @@ Status load_edge_config_file(const std::string& path, EdgeConfig* cfg) {
 }
 
 Status validate(const EdgeConfig& cfg) {
-    if (cfg.root.empty()) return Error{"no content root: give --root DIR or edge.root"};
-    struct stat st {};
-    if (::stat(cfg.root.c_str(), &st) != 0)
-        return Error::from_errno(fmt::format("content root {}", cfg.root));
-    if (!S_ISDIR(st.st_mode))
-        return Error{fmt::format("content root {}: not a directory", cfg.root)};
-    if (::access(cfg.root.c_str(), R_OK | X_OK) != 0)
-        return Error::from_errno(fmt::format("content root {}", cfg.root));
+    if (cfg.roots.empty()) return Error{"no content root: give --root DIR or edge.root"};
+    for (const RootConfig& rc : cfg.roots) {
+        struct stat st {};
+        if (rc.path.empty()) return Error{"content root: empty path"};
+        if (::stat(rc.path.c_str(), &st) != 0)
+            return Error::from_errno(fmt::format("content root {}", rc.path));
+        if (!S_ISDIR(st.st_mode))
+            return Error{fmt::format("content root {}: not a directory", rc.path)};
+        if (::access(rc.path.c_str(), R_OK | X_OK) != 0)
+            return Error::from_errno(fmt::format("content root {}", rc.path));
+    }
+    if (cfg.disk.mode != "async" && cfg.disk.mode != "blocking")
+        return Error{fmt::format("disk.mode '{}': use async or blocking", cfg.disk.mode)};
+    if (cfg.disk.reader != "auto" && cfg.disk.reader != "io_uring" && cfg.disk.reader != "threads")
+        return Error{
+            fmt::format("disk.reader '{}': use auto, io_uring or threads", cfg.disk.reader)};
     if (cfg.listen.empty()) return Error{"no listen address: give --listen ADDR:PORT"};
     for (const std::string& l : cfg.listen) {
         auto a = io::parse_socket_address(l);

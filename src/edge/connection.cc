@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <fmt/format.h>
 
 #include <vcdn/base/time.h>
 #include <vcdn/edge/access_line.h>
@@ -39,6 +40,7 @@ uint16_t file_error_status(FileError e) {
         return 403;
     case FileError::kNoFiles:
     case FileError::kIo:
+    case FileError::kLost:
         return 503;
     default:
         return 500;
@@ -55,6 +57,8 @@ const char* file_error_reason(FileError e) {
         return "edge out of file descriptors";
     case FileError::kIo:
         return "storage error";
+    case FileError::kLost:
+        return "the file was on a failed disk";
     default:
         return "internal error opening the file";
     }
@@ -94,8 +98,14 @@ void Worker::drive(Connection* c) {
         switch (c->state) {
         case ConnState::kSending: {
             SendResult r = send_some(c);
-            if (r == SendResult::kBlocked) {
+            if (r == SendResult::kBlocked || r == SendResult::kWaitDisk) {
+                // Waiting for the client or for the disk: either way, no progress for
+                // send_timeout_ms ends the connection.
                 timer_link(c, TimerList::kSend, cfg_.limits.send_timeout_ms);
+                return;
+            }
+            if (r != SendResult::kDone && r != SendResult::kYield && r != SendResult::kFailed) {
+                close_conn(c); // kDiskError is handled inside send_some(); never seen here
                 return;
             }
             if (r == SendResult::kYield) {
@@ -241,6 +251,7 @@ void Worker::handle_request(Connection* c) {
         m_.file_cache_hits.add();
     m_.file_cache_entries.set(files_.size());
     if (!f) {
+        if (fe == FileError::kLost) m_.lost_file_requests.add();
         if (fe == FileError::kIo || fe == FileError::kOther || fe == FileError::kNoFiles) {
             uint64_t held;
             if (error_log_limit_.allow(now_ms_, &held))
@@ -268,12 +279,24 @@ void Worker::handle_request(Connection* c) {
         return;
     }
     c->head_sent = 0;
+    c->ready_until = 0;
+    c->disk_err = 0;
     c->status = p.status;
     c->reason = nullptr;
     c->resp_bytes = 0;
     c->body_bytes = 0;
     c->range_first = p.offset;
     if (p.send_file_body) {
+        // Stream detection for read-ahead: the same file as this connection's last response,
+        // starting where that one ended.
+        const bool same = c->ra_dev == f->dev && c->ra_ino == f->ino;
+        c->sequential = same && p.offset == c->next_off;
+        if (!same) {
+            c->ra_dev = f->dev;
+            c->ra_ino = f->ino;
+            c->ra_until = 0;
+        }
+        c->next_off = p.offset + p.length;
         c->file = f;
         c->off = p.offset;
         c->end = p.offset + p.length;
@@ -303,6 +326,7 @@ void Worker::respond_error(Connection* c, uint16_t status, const char* reason, b
         c->file = nullptr;
     }
     c->off = c->end = 0;
+    c->ready_until = 0;
     c->status = status;
     c->reason = reason;
     c->resp_bytes = 0;
@@ -314,6 +338,20 @@ void Worker::respond_error(Connection* c, uint16_t status, const char* reason, b
 Worker::SendResult Worker::send_some(Connection* c) {
     uint64_t budget = kSendBudget;
     for (;;) {
+        if (c->file && c->off < c->end) {
+            // Never let sendfile() block this loop on a disk read (disk.cc).
+            SendResult d = ensure_resident(c);
+            if (d == SendResult::kWaitDisk) return d;
+            if (d == SendResult::kDiskError) {
+                c->disk_err = 0;
+                if (c->head_sent == 0) {
+                    respond_error(c, 503, "storage error", false);
+                    continue;
+                }
+                m_.sendfile_errors.add();
+                return SendResult::kFailed;
+            }
+        }
         if (c->head_sent < c->head_len) {
             // The head goes out on its own by default: on loopback and LANs a head queued with
             // MSG_MORE measured slower (bench/RESULTS.md). TCP_NODELAY is set on the listener
@@ -333,8 +371,9 @@ Worker::SendResult Worker::send_some(Connection* c) {
             continue;
         }
         if (c->file && c->off < c->end) {
-            size_t want =
-                static_cast<size_t>(std::min<uint64_t>(c->end - c->off, kMaxSendfileChunk));
+            uint64_t limit = std::min<uint64_t>(c->end - c->off, kMaxSendfileChunk);
+            if (async_disk_) limit = std::min(limit, c->ready_until - c->off); // checked bytes only
+            size_t want = static_cast<size_t>(limit);
             off_t o = static_cast<off_t>(c->off);
             ssize_t n = ::sendfile(c->fd, c->file->fd, &o, want);
             if (n < 0) {
@@ -344,11 +383,17 @@ Worker::SendResult Worker::send_some(Connection* c) {
                     m_.send_errors.add();
                     return SendResult::kFailed;
                 }
+                const int err = errno;
                 m_.sendfile_errors.add();
+                if (Storage::is_disk_error(err)) {
+                    Root& root = storage_.root(c->file->root);
+                    root.read_errors.fetch_add(1);
+                    root.fail(fmt::format("sendfile {}: {}", c->file->key, strerror(err)));
+                }
                 uint64_t held;
                 if (error_log_limit_.allow(now_ms_, &held))
                     log::error("worker {}: sendfile {}: {} ({} similar suppressed)", index_,
-                               c->file->key, strerror(errno), held);
+                               c->file->key, strerror(err), held);
                 return SendResult::kFailed;
             }
             if (n == 0) {
@@ -381,7 +426,7 @@ void Worker::finish_response(Connection* c) {
     const int64_t end_ns = monotonic_ns();
     m_.responses_by_status[status_slot(c->status)].add();
     if (c->start_ns > 0)
-        m_.observe_duration_us(static_cast<uint64_t>((end_ns - c->start_ns) / 1000));
+        m_.request_duration.observe_us(static_cast<uint64_t>((end_ns - c->start_ns) / 1000));
     if (access_log_ && access_log_->enabled()) write_access_log(c, end_ns);
     if (c->file) {
         files_.release(c->file);

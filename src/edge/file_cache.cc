@@ -5,9 +5,12 @@
 #include <cstring>
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include <fmt/format.h>
 
 #include <vcdn/http/conditional.h>
 #include <vcdn/http/mime.h>
@@ -15,11 +18,22 @@
 namespace vcdn::edge {
 
 FileEntry::~FileEntry() {
+    if (map) ::munmap(map, map_len);
     if (fd >= 0) ::close(fd);
 }
 
-FileCache::FileCache(int root_fd, uint32_t max_entries, uint32_t revalidate_ms)
-    : root_fd_(root_fd), max_entries_(max_entries ? max_entries : 1),
+bool FileEntry::ensure_map() {
+    if (map) return true;
+    if (size == 0) return false;
+    void* m = ::mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+    if (m == MAP_FAILED) return false;
+    map = m;
+    map_len = size;
+    return true;
+}
+
+FileCache::FileCache(Storage& storage, uint32_t max_entries, uint32_t revalidate_ms)
+    : storage_(storage), max_entries_(max_entries ? max_entries : 1),
       revalidate_ms_(revalidate_ms) {
     map_.reserve(max_entries_ * 2);
 }
@@ -67,10 +81,8 @@ FileError FileCache::open_beneath(int root_fd, std::string_view path, UniqueFd* 
         case EMFILE:
         case ENFILE:
             return FileError::kNoFiles;
-        case EIO:
-            return FileError::kIo;
         default:
-            return FileError::kOther;
+            return Storage::is_disk_error(errno) ? FileError::kIo : FileError::kOther;
         }
     }
     out->reset(static_cast<int>(fd));
@@ -78,37 +90,78 @@ FileError FileCache::open_beneath(int root_fd, std::string_view path, UniqueFd* 
 }
 
 FileEntry* FileCache::open_entry(std::string_view path, FileError* err) {
-    UniqueFd fd;
-    *err = open_beneath(root_fd_, path, &fd);
-    if (*err != FileError::kNone) return nullptr;
-    struct stat st {};
-    if (::fstat(fd.get(), &st) != 0) {
-        *err = errno == EIO ? FileError::kIo : FileError::kOther;
-        return nullptr;
+    // The first root that is up and has the file wins. A disk error fails that root and the
+    // search goes on; a refusal (a symlink out of the root) ends it.
+    *err = FileError::kNotFound;
+    for (size_t i = 0; i < storage_.size(); ++i) {
+        Root& root = storage_.root(i);
+        if (!root.up()) continue;
+        UniqueFd fd;
+        FileError e = open_beneath(root.dir_fd(), path, &fd);
+        if (e == FileError::kNotFound) continue;
+        if (e == FileError::kIo) {
+            const int saved = errno;
+            root.read_errors.fetch_add(1);
+            root.fail(fmt::format("open {}: {}", path, strerror(saved)));
+            continue;
+        }
+        if (e != FileError::kNone) {
+            *err = e;
+            return nullptr;
+        }
+        struct stat st {};
+        if (::fstat(fd.get(), &st) != 0) {
+            const int saved = errno;
+            if (Storage::is_disk_error(saved)) {
+                root.fail(fmt::format("stat {}: {}", path, strerror(saved)));
+                continue;
+            }
+            *err = FileError::kOther;
+            return nullptr;
+        }
+        if (!S_ISREG(st.st_mode)) {
+            *err = FileError::kNotFound; // directories, devices, FIFOs, sockets are not content
+            return nullptr;
+        }
+        auto* entry = new FileEntry();
+        entry->fd = fd.release();
+        entry->root = static_cast<uint32_t>(i);
+        entry->size = static_cast<uint64_t>(st.st_size);
+        entry->mtime = st.st_mtim.tv_sec;
+        entry->mtime_ns = st.st_mtim.tv_nsec;
+        entry->dev = st.st_dev;
+        entry->ino = st.st_ino;
+        std::string etag = http::make_etag(entry->mtime, entry->size);
+        entry->etag_len = static_cast<uint8_t>(std::min(etag.size(), sizeof entry->etag));
+        std::memcpy(entry->etag, etag.data(), entry->etag_len);
+        http::format_http_date(entry->mtime, entry->last_modified);
+        entry->key.assign(path);
+        entry->content_type = http::content_type_for(path);
+        *err = FileError::kNone;
+        return entry;
     }
-    if (!S_ISREG(st.st_mode)) {
-        *err = FileError::kNotFound; // directories, devices, FIFOs, sockets are not content
-        return nullptr;
+    if (*err == FileError::kNotFound && on_failed_root(path)) *err = FileError::kLost;
+    return nullptr;
+}
+
+bool FileCache::on_failed_root(std::string_view path) const {
+    for (size_t i = 0; i < storage_.size(); ++i) {
+        const Root& root = storage_.root(i);
+        if (root.up()) continue;
+        auto inv = root.inventory();
+        if (inv && inv->files.count(std::string(path))) return true;
     }
-    auto* e = new FileEntry();
-    e->fd = fd.release();
-    e->size = static_cast<uint64_t>(st.st_size);
-    e->mtime = st.st_mtim.tv_sec;
-    e->mtime_ns = st.st_mtim.tv_nsec;
-    e->dev = st.st_dev;
-    e->ino = st.st_ino;
-    std::string etag = http::make_etag(e->mtime, e->size);
-    e->etag_len = static_cast<uint8_t>(std::min(etag.size(), sizeof e->etag));
-    std::memcpy(e->etag, etag.data(), e->etag_len);
-    http::format_http_date(e->mtime, e->last_modified);
-    e->key.assign(path);
-    e->content_type = http::content_type_for(path);
-    return e;
+    return false;
 }
 
 FileEntry* FileCache::lookup(std::string_view path, int64_t now_ms, FileError* err) {
     *err = FileError::kNone;
     auto it = map_.find(path);
+    if (it != map_.end() && !storage_.root(it->second->root).up()) {
+        // Its disk failed since it was cached: look again on the roots still up.
+        remove(it->second);
+        it = map_.end();
+    }
     if (it != map_.end()) {
         FileEntry* e = it->second;
         if (now_ms - e->validated_ms < static_cast<int64_t>(revalidate_ms_)) {

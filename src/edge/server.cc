@@ -20,7 +20,9 @@ namespace vcdn::edge {
 
 struct EdgeServer::Impl {
     EdgeConfig cfg;
-    UniqueFd root_fd;
+    std::unique_ptr<Storage> storage;
+
+    std::string reader_name = "off";
     std::string cc; // resolved congestion control
     uint64_t nofile = 0;
     uint32_t max_connections = 0;
@@ -52,12 +54,14 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in)
     if (Status s = validate(cfg); !s) return s.error();
     if (cfg.workers == 0) cfg.workers = default_workers();
 
-    impl->root_fd.reset(::open(cfg.root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
-    if (!impl->root_fd) return Error::from_errno("content root " + cfg.root);
+    auto storage = Storage::open(cfg.roots);
+    if (!storage) return storage.error();
+    impl->storage = std::move(*storage);
     // Probe openat2 (Linux 5.6+) once, so an old kernel fails at start, not per request.
     {
         UniqueFd probe;
-        FileError e = FileCache::open_beneath(impl->root_fd.get(), ".vcdn-openat2-probe", &probe);
+        FileError e =
+            FileCache::open_beneath(impl->storage->root(0).dir_fd(), ".vcdn-openat2-probe", &probe);
         if (e == FileError::kOther && errno == ENOSYS)
             return Error{"this kernel lacks openat2 (Linux 5.6+ is required)"};
     }
@@ -97,13 +101,19 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in)
         impl->metrics.push_back(std::make_unique<WorkerMetrics>());
         WorkerOptions wo;
         wo.config = &impl->cfg;
-        wo.root_fd = impl->root_fd.get();
+        wo.storage = impl->storage.get();
+
+        wo.max_reads_per_root = (cfg.disk.max_reads_per_root + cfg.workers - 1) / cfg.workers;
         wo.max_connections = per_worker;
         wo.access_log = impl->access_log.get();
         wo.metrics = impl->metrics.back().get();
         wo.index = w;
         impl->workers.push_back(std::make_unique<Worker>(wo));
+        if (Status s = impl->workers.back()->init_disk(); !s)
+            return Error{"disk reader: " + s.error().message};
     }
+    if (cfg.disk.mode == "async" && impl->workers.front()->reader())
+        impl->reader_name = reader_name(impl->workers.front()->reader()->kind());
     // Every worker gets its own socket per address (SO_REUSEPORT): the kernel spreads
     // connections and no accept lock is shared. Port 0 is resolved by the first bind.
     for (const std::string& text : cfg.listen) {
@@ -134,15 +144,26 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in)
                     r.content_type = "text/plain; version=0.0.4; charset=utf-8";
                     r.body = raw->render_metrics();
                 } else if (path == "healthz") {
+                    const size_t up = raw->storage->up_count();
                     if (raw->draining.load()) {
                         r.status = 503;
                         r.body = "draining\n";
+                    } else if (up == 0) {
+                        r.status = 503;
+                        r.body = "no storage: every content root has failed\n";
+                    } else if (up < raw->storage->size()) {
+                        r.body = fmt::format("degraded: {} of {} content roots failed\n",
+                                             raw->storage->size() - up, raw->storage->size());
                     } else {
                         r.body = "ok\n";
                     }
+                } else if (path == "storage") {
+                    r.content_type = "application/json";
+                    r.body = raw->storage->status_json();
                 } else {
                     r.status = 404;
-                    r.body = "404 Not Found: the admin listener serves /metrics and /healthz\n";
+                    r.body = "404 Not Found: the admin listener serves /metrics, /healthz and "
+                             "/storage\n";
                 }
                 return r;
             },
@@ -166,11 +187,26 @@ Status EdgeServer::start() {
     for (auto& w : impl_->workers)
         w->start();
     if (impl_->admin) impl_->admin->start();
-    log::info("edge: root {}, {} workers, congestion control {}, max {} connections "
+    const DiskConfig& d = impl_->cfg.disk;
+    impl_->storage->start_monitor(d.health_interval_ms, d.stall_ms, d.inventory_interval_ms);
+    std::string roots;
+    for (size_t i = 0; i < impl_->storage->size(); ++i) {
+        const Root& r = impl_->storage->root(i);
+        auto inv = r.inventory();
+        roots += fmt::format("{}{} ({}, {} files)", i ? ", " : "", r.path(), tier_name(r.tier()),
+                             inv ? inv->files.size() : 0);
+    }
+    log::info("edge: roots {}; {} workers, congestion control {}, max {} connections "
               "(open-file limit {}), access log {}",
-              impl_->cfg.root, impl_->workers.size(),
-              impl_->cc.empty() ? "system default" : impl_->cc, impl_->max_connections,
-              impl_->nofile, impl_->cfg.access_log);
+              roots, impl_->workers.size(), impl_->cc.empty() ? "system default" : impl_->cc,
+              impl_->max_connections, impl_->nofile, impl_->cfg.access_log);
+    if (d.mode == "async")
+        log::info("edge: disk reads never block a worker: residency by mincore, reads by {}, "
+                  "read-ahead {} KiB, at most {} reads in flight per root",
+                  impl_->reader_name, d.readahead_kib, d.max_reads_per_root);
+    else
+        log::warn("edge: disk.mode = blocking: a page-cache miss stalls every connection of its "
+                  "worker");
     return {};
 }
 
@@ -213,6 +249,7 @@ void EdgeServer::stop() {
         w->join();
     if (impl_->admin) impl_->admin->stop();
     impl_->access_log->stop();
+    impl_->storage->stop_monitor();
 }
 
 void EdgeServer::reopen_logs() {
@@ -303,26 +340,86 @@ std::string EdgeServer::Impl::render_metrics() const {
                "Access log lines dropped because the writer fell behind.",
                [](const WorkerMetrics& m) { return m.access_log_dropped.get(); });
 
-    family("vcdn_http_request_duration_seconds", "histogram",
-           "Time from a complete request head to the last response byte handed to the kernel.");
-    for (size_t w = 0; w < metrics.size(); ++w) {
-        uint64_t cum = 0;
-        const WorkerMetrics& m = *metrics[w];
-        for (size_t b = 0; b < kDurationBuckets.size(); ++b) {
-            cum += m.duration_buckets[b].get();
-            fmt::format_to(
-                it, "vcdn_http_request_duration_seconds_bucket{{worker=\"{}\",le=\"{}\"}} {}\n", w,
-                kDurationBuckets[b], cum);
+    auto histogram = [&](const char* name, const char* help, auto getter) {
+        family(name, "histogram", help);
+        for (size_t w = 0; w < metrics.size(); ++w) {
+            const Histogram& h = getter(*metrics[w]);
+            uint64_t cum = 0;
+            for (size_t b = 0; b < kDurationBuckets.size(); ++b) {
+                cum += h.buckets[b].get();
+                fmt::format_to(it, "{}_bucket{{worker=\"{}\",le=\"{}\"}} {}\n", name, w,
+                               kDurationBuckets[b], cum);
+            }
+            cum += h.buckets[kDurationBuckets.size()].get();
+            fmt::format_to(it, "{}_bucket{{worker=\"{}\",le=\"+Inf\"}} {}\n", name, w, cum);
+            fmt::format_to(it, "{}_sum{{worker=\"{}\"}} {:.6f}\n", name, w,
+                           static_cast<double>(h.sum_us.get()) / 1e6);
+            fmt::format_to(it, "{}_count{{worker=\"{}\"}} {}\n", name, w, h.count.get());
         }
-        cum += m.duration_buckets[kDurationBuckets.size()].get();
-        fmt::format_to(
-            it, "vcdn_http_request_duration_seconds_bucket{{worker=\"{}\",le=\"+Inf\"}} {}\n", w,
-            cum);
-        fmt::format_to(it, "vcdn_http_request_duration_seconds_sum{{worker=\"{}\"}} {:.6f}\n", w,
-                       static_cast<double>(m.duration_sum_us.get()) / 1e6);
-        fmt::format_to(it, "vcdn_http_request_duration_seconds_count{{worker=\"{}\"}} {}\n", w,
-                       m.duration_count.get());
+    };
+    histogram("vcdn_http_request_duration_seconds",
+              "Time from a complete request head to the last response byte handed to the kernel.",
+              [](const WorkerMetrics& m) -> const Histogram& { return m.request_duration; });
+
+    // Disk.
+    family("vcdn_pagecache_checks_total", "counter",
+           "Residency checks before sending file data (one per range up to 2 MiB): hit = in "
+           "memory, miss = an asynchronous read was started.");
+    for (size_t w = 0; w < metrics.size(); ++w) {
+        fmt::format_to(it, "vcdn_pagecache_checks_total{{worker=\"{}\",result=\"hit\"}} {}\n", w,
+                       metrics[w]->pagecache_hits.get());
+        fmt::format_to(it, "vcdn_pagecache_checks_total{{worker=\"{}\",result=\"miss\"}} {}\n", w,
+                       metrics[w]->pagecache_misses.get());
     }
+    per_worker("vcdn_disk_reads_total", "counter", "Reads into the page cache started.",
+               [](const WorkerMetrics& m) { return m.disk_reads.get(); });
+    per_worker("vcdn_disk_readaheads_total", "counter",
+               "Read-ahead pieces (256 KiB) read in front of streams.",
+               [](const WorkerMetrics& m) { return m.disk_readaheads.get(); });
+    per_worker("vcdn_disk_read_bytes_total", "counter", "Bytes read into the page cache.",
+               [](const WorkerMetrics& m) { return m.disk_read_bytes.get(); });
+    per_worker("vcdn_disk_read_errors_total", "counter", "Reads that failed.",
+               [](const WorkerMetrics& m) { return m.disk_read_errors.get(); });
+    per_worker("vcdn_disk_reads_in_flight", "gauge", "Reads submitted and not yet complete.",
+               [](const WorkerMetrics& m) { return m.disk_reads_inflight.get(); });
+    per_worker("vcdn_disk_reads_queued", "gauge",
+               "Reads waiting for a slot (max_reads_per_root reached).",
+               [](const WorkerMetrics& m) { return m.disk_reads_queued.get(); });
+    per_worker("vcdn_lost_file_requests_total", "counter",
+               "Requests answered 503 because the file was on a failed root.",
+               [](const WorkerMetrics& m) { return m.lost_file_requests.get(); });
+    histogram("vcdn_disk_read_seconds", "Latency of reads into the page cache.",
+              [](const WorkerMetrics& m) -> const Histogram& { return m.disk_read; });
+
+    family("vcdn_root_up", "gauge", "1 while a content root is in use, 0 once it has failed.");
+    std::vector<LostFile> lost = storage->lost_files();
+    for (size_t i = 0; i < storage->size(); ++i) {
+        const Root& r = storage->root(i);
+        // Label values escape backslash, quote and newline (Prometheus text format).
+        std::string path;
+        for (char ch : r.path()) {
+            if (ch == '\\' || ch == '"') path += '\\';
+            if (ch == '\n') {
+                path += "\\n";
+                continue;
+            }
+            path += ch;
+        }
+        fmt::format_to(it, "vcdn_root_up{{root=\"{}\",path=\"{}\",tier=\"{}\"}} {}\n", i, path,
+                       tier_name(r.tier()), r.up() ? 1 : 0);
+    }
+    family("vcdn_root_files", "gauge", "Files on a content root at its last scan.");
+    for (size_t i = 0; i < storage->size(); ++i) {
+        auto inv = storage->root(i).inventory();
+        fmt::format_to(it, "vcdn_root_files{{root=\"{}\"}} {}\n", i, inv ? inv->files.size() : 0);
+    }
+    family("vcdn_root_read_errors_total", "counter", "I/O errors seen on a content root.");
+    for (size_t i = 0; i < storage->size(); ++i)
+        fmt::format_to(it, "vcdn_root_read_errors_total{{root=\"{}\"}} {}\n", i,
+                       storage->root(i).read_errors.load());
+    family("vcdn_lost_files", "gauge",
+           "Files that were on failed roots and are on no root that is up (see /storage).");
+    fmt::format_to(it, "vcdn_lost_files {}\n", lost.size());
     return fmt::to_string(out);
 }
 

@@ -25,10 +25,12 @@ constexpr std::string_view kRefusalBody = "503 Service Unavailable: edge at its 
 } // namespace
 
 Worker::Worker(const WorkerOptions& opt)
-    : cfg_(*opt.config), root_fd_(opt.root_fd), max_conns_(opt.max_connections),
+    : cfg_(*opt.config), storage_(*opt.storage), max_conns_(opt.max_connections),
       access_log_(opt.access_log), m_(*opt.metrics), index_(opt.index),
-      files_(opt.root_fd, opt.config->file_cache.max_entries,
-             opt.config->file_cache.revalidate_ms) {
+      files_(*opt.storage, opt.config->file_cache.max_entries,
+             opt.config->file_cache.revalidate_ms),
+      max_reads_per_root_(std::max<uint32_t>(1, opt.max_reads_per_root)),
+      readahead_bytes_(opt.config->disk.readahead_kib * 1024) {
     limits_.max_head_bytes = cfg_.limits.max_head_bytes;
     limits_.max_target_bytes = cfg_.limits.max_target_bytes;
     limits_.max_headers = cfg_.limits.max_headers;
@@ -141,6 +143,9 @@ void Worker::dispatch(epoll_event& ev) {
         break;
     case PollKind::kWake:
         on_wake();
+        break;
+    case PollKind::kDisk:
+        on_disk_events();
         break;
     }
 }
@@ -262,6 +267,12 @@ Connection* Worker::alloc_conn() {
     c->head_len = c->head_sent = 0;
     c->file = nullptr;
     c->cc_len = -1;
+    c->ready_until = 0;
+    c->disk_wait = false;
+    c->disk_err = 0;
+    c->ra_dev = c->ra_ino = 0;
+    c->next_off = c->ra_until = 0;
+    c->sequential = false;
     return c;
 }
 

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <string>
 #include <thread>
@@ -16,6 +17,7 @@
 #include <vcdn/base/unique_fd.h>
 #include <vcdn/edge/access_log.h>
 #include <vcdn/edge/config.h>
+#include <vcdn/edge/disk_io.h>
 #include <vcdn/edge/file_cache.h>
 #include <vcdn/edge/metrics.h>
 #include <vcdn/edge/response_plan.h>
@@ -25,7 +27,7 @@
 
 namespace vcdn::edge {
 
-enum class PollKind : uint8_t { kListener, kWake, kConnection };
+enum class PollKind : uint8_t { kListener, kWake, kConnection, kDisk };
 
 struct Pollable {
     PollKind kind;
@@ -86,6 +88,17 @@ struct Connection : Pollable {
     uint64_t body_bytes = 0;
     uint64_t range_first = 0; // for the access log
     int64_t start_ns = 0;
+    // Disk: file bytes below ready_until are known to be in the page cache; while disk_wait
+    // a read into the page cache is pending for this connection.
+    uint64_t ready_until = 0;
+    bool disk_wait = false;
+    int disk_err = 0; // errno of a failed read or check, handled by send_some()
+    // Read-ahead state of the stream on this connection: which file, where the next range
+    // would start if the player walks on, and how far the read-ahead has been started.
+    uint64_t ra_dev = 0, ra_ino = 0;
+    uint64_t next_off = 0;
+    uint64_t ra_until = 0;
+    bool sequential = false; // this response continues the previous one
 
     // For the access log.
     char peer[56];
@@ -96,8 +109,10 @@ struct Connection : Pollable {
 
 struct WorkerOptions {
     const EdgeConfig* config = nullptr;
-    int root_fd = -1;
-    uint32_t max_connections = 0; // this worker's share
+    Storage* storage = nullptr;
+
+    uint32_t max_reads_per_root = 64; // this worker's share
+    uint32_t max_connections = 0;     // this worker's share
     AccessLog* access_log = nullptr;
     WorkerMetrics* metrics = nullptr;
     size_t index = 0;
@@ -110,6 +125,9 @@ public:
     Worker(const Worker&) = delete;
     Worker& operator=(const Worker&) = delete;
 
+    // Sets up the asynchronous disk reader (before start()); fails on a bad reader setting.
+    Status init_disk();
+    const AsyncReader* reader() const { return reader_.get(); }
     // Takes ownership of a bound listening socket (before start()).
     void add_listener(UniqueFd fd);
     void start();
@@ -121,7 +139,7 @@ public:
     bool finished() const { return finished_.load(std::memory_order_acquire); }
 
 private:
-    enum class SendResult { kDone, kBlocked, kYield, kFailed };
+    enum class SendResult { kDone, kBlocked, kYield, kFailed, kWaitDisk, kDiskError };
 
     void run();
     void dispatch(epoll_event& ev);
@@ -148,6 +166,16 @@ private:
     void linger_read(Connection* c);
     void write_access_log(Connection* c, int64_t end_ns);
 
+    // Disk (disk.cc): residency checks and reads into the page cache.
+    SendResult ensure_resident(Connection* c);
+    int resident(FileEntry* f, uint64_t off, uint64_t len);
+    void schedule_read(Connection* c, uint64_t off, uint32_t len);
+    void read_ahead(Connection* c, FileEntry* f, uint64_t from);
+    uint32_t alloc_op();
+    void submit_reads(uint32_t root);
+    void on_disk_events();
+    void note_disk_error(Connection* c, uint32_t root, int err, const char* what);
+
     void timer_link(Connection* c, TimerList list, uint32_t duration_ms);
     void timer_unlink(Connection* c);
     void expire_timers();
@@ -159,7 +187,7 @@ private:
 
     const EdgeConfig& cfg_;
     http::ParseLimits limits_;
-    int root_fd_;
+    Storage& storage_;
     uint32_t max_conns_;
     AccessLog* access_log_;
     WorkerMetrics& m_;
@@ -200,6 +228,32 @@ private:
     std::atomic<bool> stop_requested_{false};
     std::atomic<bool> finished_{false};
     std::thread thread_;
+
+    // Disk reads. One op per connection at most; per root a FIFO of waiting ops and a bound on
+    // the ops in flight, so that many cold streams share a disk fairly and cannot flood it.
+    struct ReadOp {
+        Connection* conn = nullptr;
+        uint64_t conn_id = 0;
+        FileEntry* file = nullptr; // referenced while the read is pending
+        uint32_t root = 0;
+        uint64_t off = 0;
+        uint32_t len = 0;
+        int64_t start_ns = 0;
+        bool readahead = false; // background: nobody waits for it
+    };
+    struct RootQueue {
+        std::deque<uint32_t> waiting; // op indices
+        uint32_t inflight = 0;
+    };
+    bool async_disk_ = true;
+
+    uint32_t max_reads_per_root_;
+    uint32_t readahead_bytes_;
+    std::unique_ptr<AsyncReader> reader_;
+    Pollable disk_pollable_{PollKind::kDisk};
+    std::vector<ReadOp> ops_;
+    std::vector<uint32_t> free_ops_;
+    std::vector<RootQueue> root_queues_;
 
     log::RateLimit accept_log_limit_{5000};
     log::RateLimit error_log_limit_{1000};

@@ -39,5 +39,7 @@ std::string get_request(const std::string& target, const std::string& extra_head
 bool wait_closed(int fd, int timeout_ms);
 // Reads whatever arrives until close or timeout.
 std::string read_all(int fd, int timeout_ms);
+// Reads until the peer closes; false when timeout_ms passes first. *data gets the bytes.
+bool read_until_closed(int fd, int timeout_ms, std::string* data);
 
 } // namespace vcdn::test

@@ -25,6 +25,8 @@ public:
     // A string or an array of strings.
     bool get_one_or_many(std::string_view key, std::vector<std::string>* out);
     const toml::table* subtable(std::string_view key);
+    // Marks a key as handled by the caller itself (arrays of tables, other shapes).
+    void mark_used(std::string_view key) { used_.emplace_back(key); }
 
     // Throws when a key was present but never asked for.
     void finish() const;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include <vcdn/base/result.h>
+#include <vcdn/edge/storage.h>
 
 namespace vcdn::edge {
 
@@ -27,8 +28,19 @@ struct FileCacheConfig {
     uint32_t revalidate_ms = 1000; // re-check a cached file against the path this often
 };
 
+// How file bodies are kept from blocking a worker (disk_io.h).
+struct DiskConfig {
+    std::string mode = "async";         // "async", or "blocking" (plain sendfile: for comparisons)
+    std::string reader = "auto";        // "auto" (io_uring, else threads), "io_uring", "threads"
+    uint32_t readahead_kib = 2048;      // read this far ahead of a cold range (one stream)
+    uint32_t max_reads_per_root = 64;   // reads in flight per root, whole process
+    uint32_t health_interval_ms = 1000; // each root is checked this often
+    uint32_t stall_ms = 10000;          // a root whose check hangs this long fails
+    uint32_t inventory_interval_ms = 60000; // rescan of each root's files; 0 = only at start
+};
+
 struct EdgeConfig {
-    std::string root;                        // content root directory
+    std::vector<RootConfig> roots;           // content roots, one per disk, looked up in this order
     std::vector<std::string> listen;         // "ADDR:PORT", "[v6]:PORT"; port 0 = any free port
     std::string admin;                       // admin listener "ADDR:PORT"; empty = none
     uint32_t workers = 0;                    // 0 = one per available core
@@ -44,6 +56,7 @@ struct EdgeConfig {
     std::string log_level = "info";
     Limits limits;
     FileCacheConfig file_cache;
+    DiskConfig disk;
 };
 
 // Parses the [edge] section (and its subsections) of a TOML document over `cfg`. Unknown

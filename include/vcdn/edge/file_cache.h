@@ -16,12 +16,14 @@
 #include <unordered_map>
 
 #include <vcdn/base/unique_fd.h>
+#include <vcdn/edge/storage.h>
 #include <vcdn/http/date.h>
 
 namespace vcdn::edge {
 
 struct FileEntry {
     int fd = -1;
+    uint32_t root = 0; // index of the root it was found on
     uint64_t size = 0;
     int64_t mtime = 0; // seconds
     uint64_t dev = 0, ino = 0;
@@ -31,6 +33,12 @@ struct FileEntry {
     char last_modified[http::kHttpDateLen] = {};
     std::string_view content_type;
     std::string key; // relative path
+
+    // A read-only mapping of the whole file, made on demand for mincore(2) residency checks.
+    void* map = nullptr;
+    size_t map_len = 0;
+    // Maps the file if not yet mapped; false when it cannot be (empty file, no memory).
+    bool ensure_map();
 
     // Cache bookkeeping.
     uint32_t refs = 0;
@@ -51,7 +59,8 @@ enum class FileError : uint8_t {
     kNotFound,  // 404: missing, not a regular file
     kForbidden, // 403: permission, or the path leaves the root (symlink)
     kNoFiles,   // 503: out of file descriptors
-    kIo,        // 503: the disk failed
+    kIo,        // 503: the disk failed while opening
+    kLost,      // 503: the file was on a root that has failed
     kOther,     // 500
 };
 
@@ -61,7 +70,8 @@ struct FileCacheStats {
 
 class FileCache {
 public:
-    FileCache(int root_fd, uint32_t max_entries, uint32_t revalidate_ms);
+    // `storage` must outlive the cache.
+    FileCache(Storage& storage, uint32_t max_entries, uint32_t revalidate_ms);
     ~FileCache();
     FileCache(const FileCache&) = delete;
     FileCache& operator=(const FileCache&) = delete;
@@ -83,12 +93,13 @@ private:
         size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
     };
     FileEntry* open_entry(std::string_view path, FileError* err);
+    bool on_failed_root(std::string_view path) const;
     void insert(FileEntry* e);
     void remove(FileEntry* e); // from map and LRU; deletes when unreferenced
     void touch(FileEntry* e);
     void lru_unlink(FileEntry* e);
 
-    int root_fd_;
+    Storage& storage_;
     uint32_t max_entries_;
     uint32_t revalidate_ms_;
     std::unordered_map<std::string, FileEntry*, Hash, std::equal_to<>> map_;

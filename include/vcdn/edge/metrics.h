@@ -27,6 +27,23 @@ inline constexpr std::array<double, 16> kDurationBuckets = {
     0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
     0.05,   0.1,     0.25,   0.5,   1,      2.5,   5,    10};
 
+// A latency histogram with the buckets above (non-cumulative counts; rendered cumulative).
+struct Histogram {
+    std::array<Counter, kDurationBuckets.size() + 1> buckets;
+    Counter sum_us;
+    Counter count;
+
+    void observe_us(uint64_t us) {
+        const double s = static_cast<double>(us) / 1e6;
+        size_t i = 0;
+        while (i < kDurationBuckets.size() && s > kDurationBuckets[i])
+            ++i;
+        buckets[i].add();
+        sum_us.add(us);
+        count.add();
+    }
+};
+
 struct alignas(64) WorkerMetrics {
     std::array<Counter, kStatusSlots + 1> responses_by_status;
     Counter bytes_sent; // head + body bytes written to sockets
@@ -46,19 +63,19 @@ struct alignas(64) WorkerMetrics {
     Counter file_cache_entries; // gauge
     Counter file_cache_revalidations;
     Counter access_log_dropped;
-    std::array<Counter, kDurationBuckets.size() + 1> duration_buckets; // non-cumulative
-    Counter duration_sum_us;
-    Counter duration_count;
+    Histogram request_duration; // complete head → last byte handed to the kernel
 
-    void observe_duration_us(uint64_t us) {
-        double s = static_cast<double>(us) / 1e6;
-        size_t i = 0;
-        while (i < kDurationBuckets.size() && s > kDurationBuckets[i])
-            ++i;
-        duration_buckets[i].add();
-        duration_sum_us.add(us);
-        duration_count.add();
-    }
+    // Disk.
+    Counter pagecache_hits;   // residency checks that found the pages in memory
+    Counter pagecache_misses; // ... that started a read into the page cache
+    Counter disk_reads;
+    Counter disk_readaheads; // background read-ahead windows started
+    Counter disk_read_bytes;
+    Counter disk_read_errors;
+    Counter disk_reads_inflight; // gauge
+    Counter disk_reads_queued;   // gauge
+    Counter lost_file_requests;  // 503: the file was on a failed root
+    Histogram disk_read;         // submit → completion of a read into the page cache
 };
 
 } // namespace vcdn::edge

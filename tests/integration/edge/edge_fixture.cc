@@ -54,12 +54,13 @@ void EdgeTest::start_edge(const EdgeOptions& opt) {
     ASSERT_TRUE(edge_.start(root(), work_->path(), opt)) << edge_.proc.stderr_text();
 }
 
-bool EdgeProcess::start(const std::string& root, const std::string& work, const EdgeOptions& opt) {
+bool EdgeProcess::start(const std::vector<std::string>& roots, const std::string& work,
+                        const EdgeOptions& opt) {
     std::string cfg = work + "/edge.toml";
     access_log_path = work + "/access.log";
     std::ostringstream toml;
     toml << "[edge]\n"
-         << "root = \"" << root << "\"\n"
+         << "root = " << nlohmann::json(roots).dump() << "\n"
          << "listen = [\"127.0.0.1:0\"]\n"
          << "admin = \"127.0.0.1:0\"\n"
          << "workers = " << opt.workers << "\n"

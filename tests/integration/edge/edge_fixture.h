@@ -29,7 +29,12 @@ struct EdgeOptions {
 class EdgeProcess {
 public:
     // Starts the edge on `root`; false (with a gtest failure) when it does not come up.
-    bool start(const std::string& root, const std::string& work_dir, const EdgeOptions& opt = {});
+    bool start(const std::string& root, const std::string& work_dir, const EdgeOptions& opt = {}) {
+        return start(std::vector<std::string>{root}, work_dir, opt);
+    }
+    // Several roots: "PATH" or "PATH:flash".
+    bool start(const std::vector<std::string>& roots, const std::string& work_dir,
+               const EdgeOptions& opt = {});
     uint16_t port = 0;
     uint16_t admin_port = 0;
     std::string access_log_path;

@@ -36,12 +36,25 @@ max_connections = 9
 [edge.file_cache]
 max_entries = 5
 revalidate_ms = 6
+[edge.disk]
+mode = "blocking"
+reader = "threads"
+
+readahead_kib = 512
+max_reads_per_root = 8
+health_interval_ms = 100
+stall_ms = 2000
+inventory_interval_ms = 0
 [control]
 anything = "belongs to another command"
 )",
                                "t.toml", &c);
     ASSERT_TRUE(s.ok()) << s.error().message;
-    EXPECT_EQ(c.root, "/srv");
+    ASSERT_EQ(c.roots.size(), 1u);
+    EXPECT_EQ(c.roots[0].path, "/srv");
+    EXPECT_EQ(c.roots[0].tier, Tier::kDisk);
+    EXPECT_EQ(c.disk.mode, "blocking");
+    EXPECT_EQ(c.disk.readahead_kib, 512u);
     EXPECT_EQ(c.listen.size(), 2u);
     EXPECT_EQ(c.workers, 3u);
     EXPECT_EQ(c.congestion_control, "cubic");
@@ -53,6 +66,24 @@ anything = "belongs to another command"
     EXPECT_EQ(c.limits.max_connections, 9u);
     EXPECT_EQ(c.file_cache.max_entries, 5u);
     EXPECT_EQ(c.file_cache.revalidate_ms, 6u);
+}
+
+TEST(EdgeConfig, SeveralRootsWithTiers) {
+    EdgeConfig c;
+    ASSERT_TRUE(parse_edge_toml("[edge]\nroot = [\"/a\", \"/b:flash\"]\n", "t", &c).ok());
+    ASSERT_EQ(c.roots.size(), 2u);
+    EXPECT_EQ(c.roots[1].path, "/b");
+    EXPECT_EQ(c.roots[1].tier, Tier::kFlash);
+    EdgeConfig d;
+    Status s = parse_edge_toml(
+        "[[edge.roots]]\npath = \"/ssd\"\ntier = \"flash\"\n[[edge.roots]]\npath = \"/hdd\"\n", "t",
+        &d);
+    ASSERT_TRUE(s.ok()) << s.error().message;
+    ASSERT_EQ(d.roots.size(), 2u);
+    EXPECT_EQ(d.roots[0].tier, Tier::kFlash);
+    EXPECT_EQ(d.roots[1].path, "/hdd");
+    EXPECT_EQ(d.roots[1].tier, Tier::kDisk);
+    EXPECT_EQ(parse_root_spec("/x:y").path, "/x:y"); // not a tier: part of the path
 }
 
 TEST(EdgeConfig, OneStringIsOneListenAddress) {
@@ -72,7 +103,10 @@ TEST(EdgeConfig, ErrorsNameTheKey) {
         {"[edge.limits]\nmax_head_bytes = 10\n", "edge.limits.max_head_bytes: 10 is out of range"},
         {"[edge.limits]\nbogus = 1\n", "edge.limits: unknown key 'bogus'"},
         {"[edge]\nlisten = [1]\n", "expected an array of strings"},
-        {"[edge]\nroot = [\"/a\", \"/b\"]\n", "exactly one root"},
+        {"[edge]\nroot = \"/a\"\n[[edge.roots]]\npath = \"/b\"\n", "either root or"},
+        {"[[edge.roots]]\ntier = \"flash\"\n", "edge.roots[0]: path is required"},
+        {"[[edge.roots]]\npath = \"/a\"\ntier = \"tape\"\n", "edge.roots[0].tier"},
+        {"[edge.disk]\nreadahead_kib = 1\n", "edge.disk.readahead_kib"},
         {"[edge\n", "t.toml:1"},
     };
     for (const Case& c : cases) {
@@ -86,15 +120,21 @@ TEST(EdgeConfig, ErrorsNameTheKey) {
 
 TEST(EdgeConfig, Validate) {
     EdgeConfig c;
-    c.root = "/";
+    c.roots = {RootConfig{"/", Tier::kDisk}};
     c.listen = {"127.0.0.1:0"};
     EXPECT_TRUE(validate(c).ok());
+    c.disk.mode = "sometimes";
+    EXPECT_FALSE(validate(c).ok());
+    c.disk.mode = "async";
+    c.disk.reader = "magic";
+    EXPECT_FALSE(validate(c).ok());
+    c.disk.reader = "auto";
     c.listen = {"127.0.0.1"};
     EXPECT_FALSE(validate(c).ok());
     c.listen = {"127.0.0.1:0"};
-    c.root = "/nonexistent-root";
+    c.roots = {RootConfig{"/nonexistent-root", Tier::kDisk}};
     EXPECT_NE(validate(c).error().message.find("No such file"), std::string::npos);
-    c.root = "/";
+    c.roots = {RootConfig{"/", Tier::kDisk}};
     c.limits.max_target_bytes = c.limits.max_head_bytes;
     EXPECT_FALSE(validate(c).ok());
     c.limits = Limits{};

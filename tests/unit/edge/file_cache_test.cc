@@ -18,14 +18,16 @@ protected:
         ::mkdir((dir_ / "sub").c_str(), 0755);
         test::write_file(dir_ / "sub/c.bin", "c");
         ASSERT_EQ(::symlink("/etc/hostname", (dir_ / "out").c_str()), 0);
-        root_.reset(::open(dir_.path().c_str(), O_RDONLY | O_DIRECTORY));
+        auto s = Storage::open({RootConfig{dir_.path(), Tier::kDisk}});
+        ASSERT_TRUE(s.ok()) << s.error().message;
+        storage_ = std::move(*s);
     }
     test::TempDir dir_;
-    UniqueFd root_;
+    std::unique_ptr<Storage> storage_;
 };
 
 TEST_F(FileCacheTest, OpensCachesAndReleases) {
-    FileCache c(root_.get(), 10, 1000);
+    FileCache c(*storage_, 10, 1000);
     FileError e;
     FileEntry* a = c.lookup("a.mp4", 0, &e);
     ASSERT_NE(a, nullptr);
@@ -42,7 +44,7 @@ TEST_F(FileCacheTest, OpensCachesAndReleases) {
 }
 
 TEST_F(FileCacheTest, ErrorsAreClassified) {
-    FileCache c(root_.get(), 10, 1000);
+    FileCache c(*storage_, 10, 1000);
     FileError e;
     EXPECT_EQ(c.lookup("missing", 0, &e), nullptr);
     EXPECT_EQ(e, FileError::kNotFound);
@@ -57,7 +59,7 @@ TEST_F(FileCacheTest, ErrorsAreClassified) {
 }
 
 TEST_F(FileCacheTest, EvictsLeastRecentlyUsedButKeepsReferencedEntriesAlive) {
-    FileCache c(root_.get(), 2, 1000);
+    FileCache c(*storage_, 2, 1000);
     FileError e;
     FileEntry* a = c.lookup("a.mp4", 0, &e);
     FileEntry* b = c.lookup("b.mp4", 0, &e);
@@ -75,7 +77,7 @@ TEST_F(FileCacheTest, EvictsLeastRecentlyUsedButKeepsReferencedEntriesAlive) {
 }
 
 TEST_F(FileCacheTest, RevalidatesAfterTheInterval) {
-    FileCache c(root_.get(), 10, 100);
+    FileCache c(*storage_, 10, 100);
     FileError e;
     FileEntry* a = c.lookup("a.mp4", 0, &e);
     c.release(a);
@@ -92,6 +94,79 @@ TEST_F(FileCacheTest, RevalidatesAfterTheInterval) {
     EXPECT_EQ(c.lookup("a.mp4", 400, &e), nullptr);
     EXPECT_EQ(e, FileError::kNotFound);
     EXPECT_EQ(c.size(), 0u);
+}
+
+} // namespace
+} // namespace vcdn::edge
+
+namespace vcdn::edge {
+namespace {
+
+TEST(FileCacheRoots, LooksAcrossRootsAndReportsLostFiles) {
+    test::TempDir a, b;
+    test::write_file(a / "only-a.mp4", "a");
+    test::write_file(b / "only-b.mp4", "bb");
+    test::write_file(b / "both.mp4", "from b");
+    test::write_file(a / "both.mp4", "from a");
+    auto s = Storage::open({RootConfig{a.path(), Tier::kFlash}, RootConfig{b.path(), Tier::kDisk}});
+    ASSERT_TRUE(s.ok());
+    Storage& st = **s;
+    FileCache c(st, 10, 1000);
+    FileError e;
+    FileEntry* f = c.lookup("both.mp4", 0, &e);
+    ASSERT_NE(f, nullptr);
+    EXPECT_EQ(f->root, 0u); // configured order wins
+    c.release(f);
+    f = c.lookup("only-b.mp4", 0, &e);
+    ASSERT_NE(f, nullptr);
+    EXPECT_EQ(f->root, 1u);
+    c.release(f);
+
+    EXPECT_TRUE(st.root(0).fail("test"));
+    EXPECT_FALSE(st.root(0).fail("again")); // sticky, first reason kept
+    EXPECT_EQ(st.root(0).failure_reason(), "test");
+    // A cached entry from the failed root is dropped; the other root still has "both".
+    f = c.lookup("both.mp4", 0, &e);
+    ASSERT_NE(f, nullptr);
+    EXPECT_EQ(f->root, 1u);
+    EXPECT_EQ(f->size, 6u);
+    c.release(f);
+    EXPECT_EQ(c.lookup("only-a.mp4", 0, &e), nullptr);
+    EXPECT_EQ(e, FileError::kLost);
+    EXPECT_EQ(c.lookup("never.mp4", 0, &e), nullptr);
+    EXPECT_EQ(e, FileError::kNotFound);
+    auto lost = st.lost_files();
+    ASSERT_EQ(lost.size(), 1u); // "both" is still on root 1
+    EXPECT_EQ(lost[0].path, "/only-a.mp4");
+    EXPECT_EQ(lost[0].root, 0u);
+    EXPECT_EQ(st.up_count(), 1u);
+}
+
+TEST(Storage, HealthCheckFailsARootThatIsReplaced) {
+    test::TempDir d;
+    ::mkdir((d / "root").c_str(), 0755);
+    auto s = Storage::open({RootConfig{d / "root", Tier::kDisk}});
+    ASSERT_TRUE(s.ok());
+    (*s)->check_now();
+    EXPECT_TRUE((*s)->root(0).up());
+    // The directory goes away (as an unmounted disk's mount point would change).
+    ASSERT_EQ(::rename((d / "root").c_str(), (d / "gone").c_str()), 0);
+    (*s)->check_now();
+    EXPECT_FALSE((*s)->root(0).up());
+    EXPECT_NE((*s)->root(0).failure_reason().find("No such file"), std::string::npos);
+}
+
+TEST(Storage, InventorySkipsDotFiles) {
+    test::TempDir d;
+    ::mkdir((d / "t").c_str(), 0755);
+    ::mkdir((d / ".partial").c_str(), 0755);
+    test::write_file(d / "t/a.mp4", "12345");
+    test::write_file(d / ".partial/b.mp4", "x");
+    test::write_file(d / "t/.c.mp4.tmp", "x");
+    auto inv = scan_inventory(d.path());
+    ASSERT_EQ(inv->files.size(), 1u);
+    EXPECT_EQ(inv->files.count("t/a.mp4"), 1u);
+    EXPECT_EQ(inv->bytes, 5u);
 }
 
 } // namespace

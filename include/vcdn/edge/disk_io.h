@@ -1,0 +1,51 @@
+#pragma once
+// Never blocking a worker on a disk read.
+//
+// Linux sendfile() on a page-cache miss blocks the calling thread until the disk delivers.
+// So before a chunk of a file is sent, the worker asks whether its pages are resident and
+// up to date: mincore(2) on a read-only mapping of the file. (cachestat(2), Linux 6.5+, was
+// measured and rejected: it counts pages whose read is still in flight, and sendfile() on
+// those blocks.) If they are, the zero-copy path continues. If not, the worker asks an
+// AsyncReader to read the chunk into the page cache (io_uring buffered reads, or a small pool
+// of helper threads where io_uring is unavailable), and the connection waits without holding
+// the loop. The data read lands in a throw-away buffer: what matters is the page cache it
+// fills, which the following sendfile() then sends without a copy.
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include <vcdn/base/result.h>
+
+namespace vcdn::edge {
+
+// Are all pages of [off, off+len) of a file resident and up to date? `map` is a PROT_READ
+// mapping of the whole file of `file_size` bytes. Returns 1 (resident), 0 (not) or -errno.
+int pages_resident(const void* map, uint64_t file_size, uint64_t off, uint64_t len);
+
+// Asynchronous reads into the page cache. One per worker; not thread-safe.
+class AsyncReader {
+public:
+    struct Completion {
+        uint64_t token = 0;
+        int64_t result = 0; // bytes read, or -errno
+    };
+    enum class Kind : uint8_t { kIoUring, kThreads };
+
+    // `depth`: the most reads in flight; `sink_bytes`: the largest single read.
+    static Result<std::unique_ptr<AsyncReader>> create(const std::string& configured,
+                                                       unsigned depth, size_t sink_bytes);
+    virtual ~AsyncReader() = default;
+
+    virtual Kind kind() const = 0;
+    // Readable (for epoll) when completions are waiting.
+    virtual int event_fd() const = 0;
+    // Starts reading `len` bytes at `off`. False when the reader is full or failed to submit.
+    virtual bool submit(int fd, uint64_t off, uint32_t len, uint64_t token) = 0;
+    // Collects finished reads (clears the event fd); returns how many were written to out.
+    virtual size_t reap(Completion* out, size_t max) = 0;
+};
+
+const char* reader_name(AsyncReader::Kind k);
+
+} // namespace vcdn::edge

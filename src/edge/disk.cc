@@ -1,0 +1,246 @@
+// The worker's disk path: before a chunk of a file body is sent, make sure its pages are in
+// the page cache; if they are not, read them asynchronously and let the connection wait while
+// the loop serves everyone else; keep a read-ahead window in front of each stream. See
+// disk_io.h for the mechanisms.
+#include "worker.h"
+
+#include <cstring>
+#include <fmt/format.h>
+
+#include <vcdn/base/time.h>
+
+namespace vcdn::edge {
+
+namespace {
+// Largest range checked (and sent) in one step; matches connection.cc's sendfile chunk.
+constexpr uint64_t kCheckChunk = 2u << 20;
+constexpr size_t kReapBatch = 64;
+// Read-ahead is issued in pieces of this size, in parallel.
+constexpr uint64_t kReadaheadPiece = 256u << 10;
+} // namespace
+
+Status Worker::init_disk() {
+    async_disk_ = cfg_.disk.mode != "blocking";
+    if (!async_disk_) return {};
+    const size_t sink = std::max<size_t>(readahead_bytes_, kCheckChunk);
+    const unsigned depth =
+        static_cast<unsigned>(std::max<size_t>(8, size_t{max_reads_per_root_} * storage_.size()));
+    auto r = AsyncReader::create(cfg_.disk.reader, depth, sink);
+    if (!r) return r.error();
+    reader_ = std::move(*r);
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.ptr = &disk_pollable_;
+    if (::epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, reader_->event_fd(), &ev) != 0)
+        return Error::from_errno("epoll_ctl (disk reader)");
+    root_queues_.resize(storage_.size());
+    return {};
+}
+
+int Worker::resident(FileEntry* f, uint64_t off, uint64_t len) {
+    // An empty file, or one that cannot be mapped, has nothing sendfile() could wait for.
+    if (!f->ensure_map()) return 1;
+    return pages_resident(f->map, f->size, off, len);
+}
+
+// Called before the head and before each sendfile() of a body. kDone: the next chunk is in
+// memory (or async disk is off); kWaitDisk: a read was scheduled; kDiskError: the file cannot
+// be read (c->disk_err says why). Never calls back into drive().
+Worker::SendResult Worker::ensure_resident(Connection* c) {
+    if (c->disk_err) return SendResult::kDiskError;
+    if (!async_disk_ || !c->file || c->off >= c->end || c->off < c->ready_until)
+        return SendResult::kDone;
+    if (c->disk_wait) return SendResult::kWaitDisk;
+    FileEntry* f = c->file;
+    const uint64_t chunk = std::min<uint64_t>(c->end - c->off, kCheckChunk);
+    // A stream: this response continues the previous one on this connection, or a large body
+    // continues past its first chunk.
+    const bool streaming = c->sequential || c->off > c->range_first;
+    const int r = resident(f, c->off, chunk);
+    if (r == 1) {
+        m_.pagecache_hits.add();
+        c->ready_until = c->off + chunk;
+        if (streaming) read_ahead(c, f, c->off + chunk);
+        return SendResult::kDone;
+    }
+    if (r < 0) {
+        note_disk_error(c, f->root, -r, "residency check");
+        return SendResult::kDiskError;
+    }
+    m_.pagecache_misses.add();
+    if (!storage_.root(f->root).up()) {
+        note_disk_error(c, f->root, EIO, "read (root failed)");
+        return SendResult::kDiskError;
+    }
+    // The viewer waits only for its own range; the window after it is read in the background
+    // (a player starting a title, or walking on, asks for it next).
+    schedule_read(c, c->off, static_cast<uint32_t>(chunk));
+    if (streaming || c->off == 0) read_ahead(c, f, c->off + chunk);
+    return SendResult::kWaitDisk;
+}
+
+uint32_t Worker::alloc_op() {
+    if (!free_ops_.empty()) {
+        uint32_t idx = free_ops_.back();
+        free_ops_.pop_back();
+        return idx;
+    }
+    ops_.emplace_back();
+    return static_cast<uint32_t>(ops_.size() - 1);
+}
+
+void Worker::schedule_read(Connection* c, uint64_t off, uint32_t len) {
+    const uint32_t idx = alloc_op();
+    ReadOp& op = ops_[idx];
+    op.conn = c;
+    op.conn_id = c->id;
+    op.file = c->file;
+    ++op.file->refs; // the descriptor must stay open until the read is done
+    op.root = c->file->root;
+    op.off = off;
+    op.len = len;
+    op.readahead = false;
+    op.start_ns = monotonic_ns();
+    c->disk_wait = true;
+    root_queues_[op.root].waiting.push_back(idx);
+    m_.disk_reads_queued.add();
+    submit_reads(op.root);
+}
+
+// Keeps a read-ahead window of readahead_bytes_ in front of a stream: when the stream comes
+// within half a window of what has been started, the rest of the next window is read in
+// pieces of kReadaheadPiece, in parallel (a disk serves several requests at once; a single
+// large buffered read would be fetched in the kernel's small read-ahead steps, one after the
+// other). Pieces already cached are skipped, and read-ahead only uses free slots: reads that
+// someone waits for come first.
+void Worker::read_ahead(Connection* c, FileEntry* f, uint64_t from) {
+    if (readahead_bytes_ == 0 || from >= f->size) return;
+    if (c->ra_until >= from + readahead_bytes_ / 2) return;
+    const uint64_t end = std::min<uint64_t>(from + readahead_bytes_, f->size);
+    uint64_t pos = std::max(from, c->ra_until);
+    RootQueue& q = root_queues_[f->root];
+    if (!storage_.root(f->root).up()) return;
+    while (pos < end) {
+        const uint64_t len = std::min<uint64_t>(kReadaheadPiece, end - pos);
+        if (resident(f, pos, len) == 0) {
+            if (q.inflight >= max_reads_per_root_ || !q.waiting.empty()) break;
+            const uint32_t idx = alloc_op();
+            ReadOp& op = ops_[idx];
+            op.conn = nullptr;
+            op.conn_id = 0;
+            op.file = f;
+            op.root = f->root;
+            op.off = pos;
+            op.len = static_cast<uint32_t>(len);
+            op.readahead = true;
+            op.start_ns = monotonic_ns();
+            if (!reader_->submit(f->fd, pos, op.len, idx)) {
+                free_ops_.push_back(idx);
+                break;
+            }
+            ++f->refs;
+            ++q.inflight;
+            m_.disk_reads_inflight.add();
+            m_.disk_readaheads.add();
+        }
+        pos += len;
+    }
+    c->ra_until = std::max(c->ra_until, pos);
+}
+
+void Worker::submit_reads(uint32_t root) {
+    RootQueue& q = root_queues_[root];
+    while (q.inflight < max_reads_per_root_ && !q.waiting.empty()) {
+        const uint32_t idx = q.waiting.front();
+        q.waiting.pop_front();
+        m_.disk_reads_queued.sub();
+        ReadOp& op = ops_[idx];
+        const bool alive = op.conn->id == op.conn_id && op.conn->state != ConnState::kClosed;
+        if (!alive || !storage_.root(root).up()) {
+            // The viewer left, or the disk failed while the read waited: drop it. A waiting
+            // connection learns of it from the run queue (we may be inside its drive()).
+            if (alive) {
+                op.conn->disk_wait = false;
+                note_disk_error(op.conn, root, EIO, "queued read (root failed)");
+                enqueue(op.conn);
+            }
+            files_.release(op.file);
+            op.file = nullptr;
+            free_ops_.push_back(idx);
+            continue;
+        }
+        if (!reader_->submit(op.file->fd, op.off, op.len, idx)) {
+            // The reader is full (more roots than planned for): retry at the next completion.
+            q.waiting.push_front(idx);
+            m_.disk_reads_queued.add();
+            return;
+        }
+        op.start_ns = monotonic_ns();
+        ++q.inflight;
+        m_.disk_reads_inflight.add();
+        m_.disk_reads.add();
+    }
+}
+
+void Worker::on_disk_events() {
+    AsyncReader::Completion done[kReapBatch];
+    const size_t n = reader_->reap(done, kReapBatch);
+    const int64_t now = monotonic_ns();
+    for (size_t i = 0; i < n; ++i) {
+        const uint32_t idx = static_cast<uint32_t>(done[i].token);
+        ReadOp& op = ops_[idx];
+        const uint32_t root = op.root;
+        --root_queues_[root].inflight;
+        m_.disk_reads_inflight.sub();
+        if (op.readahead) {
+            // Nobody waits for it; an error here shows again on the read that needs the data.
+            if (done[i].result > 0) m_.disk_read_bytes.add(static_cast<uint64_t>(done[i].result));
+            files_.release(op.file);
+            op.file = nullptr;
+            free_ops_.push_back(idx);
+            submit_reads(root);
+            continue;
+        }
+        m_.disk_read.observe_us(static_cast<uint64_t>((now - op.start_ns) / 1000));
+        const int64_t res = done[i].result;
+        if (res > 0) m_.disk_read_bytes.add(static_cast<uint64_t>(res));
+        Connection* c = op.conn;
+        const bool alive = c->id == op.conn_id && c->state != ConnState::kClosed && c->disk_wait;
+        if (res < 0) {
+            m_.disk_read_errors.add();
+            Root& r = storage_.root(root);
+            r.read_errors.fetch_add(1);
+            if (Storage::is_disk_error(static_cast<int>(-res)))
+                r.fail(fmt::format("read {}: {}", op.file->key, strerror(static_cast<int>(-res))));
+        }
+        const uint64_t op_off = op.off;
+        files_.release(op.file);
+        op.file = nullptr;
+        op.conn = nullptr;
+        free_ops_.push_back(idx);
+        if (alive) {
+            c->disk_wait = false;
+            if (res <= 0) {
+                note_disk_error(c, root, res < 0 ? static_cast<int>(-res) : ENODATA, "read");
+            } else {
+                // Sent without another check: a page evicted in between costs one blocking
+                // sendfile at worst, never a loop of re-reads.
+                c->ready_until = op_off + static_cast<uint64_t>(res);
+            }
+            drive(c);
+        }
+        submit_reads(root);
+    }
+}
+
+// Records why a connection's file cannot be read; send_some() then answers 503 if nothing
+// was sent yet, or closes (the promised Content-Length cannot be met).
+void Worker::note_disk_error(Connection* c, uint32_t root, int err, const char* what) {
+    c->disk_err = err ? err : EIO;
+    uint64_t held;
+    if (error_log_limit_.allow(now_ms_, &held))
+        log::error("worker {}: {} of {} on root {}: {} ({} similar suppressed)", index_, what,
+                   c->file ? c->file->key : std::string("?"), root, strerror(c->disk_err), held);
+}
+
+} // namespace vcdn::edge

@@ -1,0 +1,228 @@
+#include <vcdn/edge/disk_io.h>
+
+#include <fcntl.h>
+#include <liburing.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <condition_variable>
+#include <cstring>
+#include <deque>
+#include <fmt/format.h>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include <vcdn/base/unique_fd.h>
+
+namespace vcdn::edge {
+
+namespace {
+
+constexpr uint64_t kPage = 4096;
+
+int mincore_resident(const void* map, uint64_t off, uint64_t len) {
+    if (!map) return -EINVAL;
+    const uint64_t first = off / kPage * kPage;
+    const uint64_t span = off + len - first;
+    const size_t pages = static_cast<size_t>((span + kPage - 1) / kPage);
+    unsigned char vec[1024];
+    size_t done = 0;
+    while (done < pages) {
+        size_t n = std::min(pages - done, sizeof vec);
+        const char* addr = static_cast<const char*>(map) + first + done * kPage;
+        if (::mincore(const_cast<char*>(addr), n * kPage, vec) != 0) return -errno;
+        for (size_t i = 0; i < n; ++i)
+            if (!(vec[i] & 1)) return 0;
+        done += n;
+    }
+    return 1;
+}
+
+// ---- io_uring: buffered reads that the kernel completes asynchronously (or in its own
+// worker threads), never in ours.
+class UringReader final : public AsyncReader {
+public:
+    ~UringReader() override {
+        if (ready_) io_uring_queue_exit(&ring_);
+    }
+    static Result<std::unique_ptr<AsyncReader>> make(unsigned depth, size_t sink_bytes) {
+        std::unique_ptr<UringReader> r(new UringReader());
+        int rc = io_uring_queue_init(std::max(8u, depth), &r->ring_, 0);
+        if (rc < 0) return Error::from_errno("io_uring_queue_init", -rc);
+        r->ready_ = true;
+        r->efd_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+        if (!r->efd_) return Error::from_errno("eventfd");
+        rc = io_uring_register_eventfd(&r->ring_, r->efd_.get());
+        if (rc < 0) return Error::from_errno("io_uring_register_eventfd", -rc);
+        r->sink_.resize(sink_bytes);
+        return std::unique_ptr<AsyncReader>(std::move(r));
+    }
+    Kind kind() const override { return Kind::kIoUring; }
+    int event_fd() const override { return efd_.get(); }
+    bool submit(int fd, uint64_t off, uint32_t len, uint64_t token) override {
+        io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+        if (!sqe) return false;
+        // Every read lands in the same sink: its bytes are never looked at, only the page
+        // cache it fills.
+        io_uring_prep_read(sqe, fd, sink_.data(),
+                           std::min<uint32_t>(len, static_cast<uint32_t>(sink_.size())), off);
+        io_uring_sqe_set_data64(sqe, token);
+        return io_uring_submit(&ring_) >= 1;
+    }
+    size_t reap(Completion* out, size_t max) override {
+        uint64_t v;
+        (void)!::read(efd_.get(), &v, sizeof v);
+        size_t n = 0;
+        io_uring_cqe* cqe = nullptr;
+        while (n < max && io_uring_peek_cqe(&ring_, &cqe) == 0 && cqe) {
+            out[n].token = io_uring_cqe_get_data64(cqe);
+            out[n].result = cqe->res;
+            ++n;
+            io_uring_cqe_seen(&ring_, cqe);
+        }
+        if (n == max) {
+            // More may be waiting: make sure the event fd fires again.
+            uint64_t one = 1;
+            (void)!::write(efd_.get(), &one, sizeof one);
+        }
+        return n;
+    }
+
+private:
+    UringReader() = default;
+    io_uring ring_{};
+    bool ready_ = false;
+    UniqueFd efd_;
+    std::vector<char> sink_;
+};
+
+// ---- helper threads: the portable fallback (io_uring disabled by sysctl or seccomp).
+class ThreadReader final : public AsyncReader {
+public:
+    ~ThreadReader() override {
+        {
+            std::lock_guard<std::mutex> lk(mu_);
+            stop_ = true;
+        }
+        cv_.notify_all();
+        for (auto& t : threads_)
+            t.join();
+    }
+    static Result<std::unique_ptr<AsyncReader>> make(unsigned depth, size_t sink_bytes) {
+        std::unique_ptr<ThreadReader> r(new ThreadReader());
+        r->efd_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+        if (!r->efd_) return Error::from_errno("eventfd");
+        r->depth_ = depth;
+        // Threads block in pread on behalf of the worker; a few suffice per disk-bound worker.
+        unsigned n = std::max(2u, std::min(depth, 16u));
+        for (unsigned i = 0; i < n; ++i)
+            r->threads_.emplace_back([raw = r.get(), sink_bytes] { raw->run(sink_bytes); });
+        return std::unique_ptr<AsyncReader>(std::move(r));
+    }
+    Kind kind() const override { return Kind::kThreads; }
+    int event_fd() const override { return efd_.get(); }
+    bool submit(int fd, uint64_t off, uint32_t len, uint64_t token) override {
+        {
+            std::lock_guard<std::mutex> lk(mu_);
+            if (jobs_.size() + busy_ >= depth_) return false;
+            jobs_.push_back(Job{fd, off, len, token});
+        }
+        cv_.notify_one();
+        return true;
+    }
+    size_t reap(Completion* out, size_t max) override {
+        uint64_t v;
+        (void)!::read(efd_.get(), &v, sizeof v);
+        std::lock_guard<std::mutex> lk(mu_);
+        size_t n = std::min(max, done_.size());
+        for (size_t i = 0; i < n; ++i)
+            out[i] = done_[i];
+        done_.erase(done_.begin(), done_.begin() + static_cast<long>(n));
+        if (!done_.empty()) {
+            uint64_t one = 1;
+            (void)!::write(efd_.get(), &one, sizeof one);
+        }
+        return n;
+    }
+
+private:
+    struct Job {
+        int fd;
+        uint64_t off;
+        uint32_t len;
+        uint64_t token;
+    };
+    ThreadReader() = default;
+    void run(size_t sink_bytes) {
+        std::vector<char> sink(sink_bytes);
+        for (;;) {
+            Job j;
+            {
+                std::unique_lock<std::mutex> lk(mu_);
+                cv_.wait(lk, [this] { return stop_ || !jobs_.empty(); });
+                if (stop_) return;
+                j = jobs_.front();
+                jobs_.pop_front();
+                ++busy_;
+            }
+            int64_t total = 0;
+            uint32_t want = std::min<uint32_t>(j.len, static_cast<uint32_t>(sink.size()));
+            while (total < want) {
+                ssize_t n = ::pread(j.fd, sink.data(), want - static_cast<uint32_t>(total),
+                                    static_cast<off_t>(j.off + static_cast<uint64_t>(total)));
+                if (n < 0 && errno == EINTR) continue;
+                if (n < 0) {
+                    total = -errno;
+                    break;
+                }
+                if (n == 0) break;
+                total += n;
+            }
+            {
+                std::lock_guard<std::mutex> lk(mu_);
+                --busy_;
+                done_.push_back(Completion{j.token, total});
+            }
+            uint64_t one = 1;
+            (void)!::write(efd_.get(), &one, sizeof one);
+        }
+    }
+
+    UniqueFd efd_;
+    unsigned depth_ = 64;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::deque<Job> jobs_;
+    std::vector<Completion> done_;
+    unsigned busy_ = 0;
+    bool stop_ = false;
+    std::vector<std::thread> threads_;
+};
+
+} // namespace
+
+int pages_resident(const void* map, uint64_t file_size, uint64_t off, uint64_t len) {
+    if (off >= file_size || len == 0) return 1;
+    return mincore_resident(map, off, std::min(len, file_size - off));
+}
+
+Result<std::unique_ptr<AsyncReader>> AsyncReader::create(const std::string& configured,
+                                                         unsigned depth, size_t sink_bytes) {
+    if (configured == "threads") return ThreadReader::make(depth, sink_bytes);
+    if (configured == "io_uring" || configured == "auto") {
+        auto r = UringReader::make(depth, sink_bytes);
+        if (r || configured == "io_uring") return r;
+        // io_uring can be disabled (kernel.io_uring_disabled, seccomp): fall back quietly.
+        return ThreadReader::make(depth, sink_bytes);
+    }
+    return Error{fmt::format("disk.reader '{}': use auto, io_uring or threads", configured)};
+}
+
+const char* reader_name(AsyncReader::Kind k) {
+    return k == AsyncReader::Kind::kIoUring ? "io_uring" : "threads";
+}
+
+} // namespace vcdn::edge

@@ -1,0 +1,247 @@
+// Never blocking on disk, several roots and a failing disk, with a real `vcdn edge` and a
+// real slow/failing file system (vcdn_slowfs, FUSE).
+#include <sys/stat.h>
+
+#include <atomic>
+#include <chrono>
+#include <future>
+#include <thread>
+
+#include <vcdn/catalog/catalog.h>
+
+#include "edge_fixture.h"
+#include "slowfs_process.h"
+
+namespace vcdn::test {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+int64_t ms_since(Clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
+}
+
+// Two roots: "hot" on the local disk and "slow" behind vcdn_slowfs.
+class DiskTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        std::string why = SlowFs::unavailable_reason();
+        if (!why.empty()) GTEST_SKIP() << "slow-disk tests need FUSE: " << why;
+        hot_ = dir_ / "hot";
+        slow_src_ = dir_ / "slow-src";
+        ::mkdir(hot_.c_str(), 0755);
+        ::mkdir(slow_src_.c_str(), 0755);
+        catalog::MakeOptions h;
+        h.out_dir = hot_;
+        h.titles = 1;
+        h.bitrates_kbps = {1000};
+        h.seconds = 8; // 1 MB
+        ASSERT_TRUE(catalog::make_catalog(h).ok());
+        catalog::MakeOptions s = h;
+        s.out_dir = slow_src_;
+        s.first_title = 100;
+        s.titles = 3;
+        s.bitrates_kbps = {4000};
+        s.seconds = 10; // 5 MB each: /t/100..102/v-4000k.mp4
+        ASSERT_TRUE(catalog::make_catalog(s).ok());
+        cold_bytes_ = read_file(slow_src_ + "/t/100/v-4000k.mp4");
+    }
+
+    void mount_slow(int delay_ms) {
+        ASSERT_TRUE(slowfs_.start(slow_src_, dir_ / "slow", delay_ms))
+            << "vcdn_slowfs did not mount";
+    }
+    void start_edge(const std::string& toml) {
+        EdgeOptions o;
+        o.workers = 1; // one loop: a blocked read would stall everything
+        o.toml = toml;
+        ASSERT_TRUE(edge_.start({hot_, slowfs_.mountpoint()}, dir_.path(), o))
+            << edge_.proc.stderr_text();
+    }
+    RawResponse get(const std::string& target, const std::string& range) {
+        return fetch(edge_.port, get_request(target, "Range: bytes=" + range + "\r\n"));
+    }
+
+    TempDir dir_;
+    std::string hot_, slow_src_, cold_bytes_;
+    SlowFs slowfs_;
+    EdgeProcess edge_;
+};
+
+// While a cold range waits for the (slow) disk, hot requests on the same single worker keep
+// being answered promptly. Run for both readers.
+class NonBlocking : public DiskTest, public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(NonBlocking, ColdReadDoesNotDelayHotRequests) {
+    mount_slow(600);
+    start_edge(GetParam());
+    auto t0 = Clock::now();
+    auto cold =
+        std::async(std::launch::async, [&] { return get("/t/100/v-4000k.mp4", "0-102399"); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(100)); // the cold read is under way
+    for (int i = 0; i < 5; ++i) {
+        auto t = Clock::now();
+        RawResponse hot = get("/t/1/v-1000k.mp4", "0-102399");
+        ASSERT_EQ(hot.head.status, 206) << hot.error;
+        EXPECT_LT(ms_since(t), 200) << "hot request " << i << " waited for the disk";
+    }
+    RawResponse c = cold.get();
+    ASSERT_TRUE(c.ok) << c.error;
+    EXPECT_EQ(c.head.status, 206);
+    EXPECT_EQ(c.body, cold_bytes_.substr(0, 102400));
+    EXPECT_GE(ms_since(t0), 550); // it really was slow
+    EXPECT_GE(edge_.wait_metric("vcdn_pagecache_checks_total", "result=\"miss\"", 1), 1);
+    EXPECT_GE(edge_.metric("vcdn_disk_reads_total"), 1);
+    EXPECT_GE(edge_.metric("vcdn_disk_read_seconds_count"), 1);
+}
+
+INSTANTIATE_TEST_SUITE_P(Readers, NonBlocking,
+                         ::testing::Values("[edge.disk]\nreader = \"io_uring\"\n",
+                                           "[edge.disk]\nreader = \"threads\"\n"));
+
+// The control: with plain blocking sendfile the same hot request does wait for the disk, so
+// the test above would catch a regression.
+TEST_F(DiskTest, BlockingSendfileStallsTheWorker) {
+    mount_slow(600);
+    start_edge("[edge.disk]\nmode = \"blocking\"\n");
+    auto cold =
+        std::async(std::launch::async, [&] { return get("/t/100/v-4000k.mp4", "0-102399"); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    auto t = Clock::now();
+    RawResponse hot = get("/t/1/v-1000k.mp4", "0-102399");
+    EXPECT_EQ(hot.head.status, 206);
+    EXPECT_GE(ms_since(t), 300)
+        << "blocking mode did not block: the non-blocking test proves nothing";
+    EXPECT_EQ(cold.get().head.status, 206);
+}
+
+TEST_F(DiskTest, ReadAheadServesTheNextRangesOfAStreamFromMemory) {
+    mount_slow(100);
+    start_edge("[edge.disk]\nreadahead_kib = 2048\n");
+    UniqueFd fd = connect_to(edge_.port, "127.0.0.1", 10000);
+    std::string carry;
+    // A player walking the file in 100 KiB ranges, a little faster than real time (100 KiB of
+    // a 4 Mbit/s stream is 200 ms of video): only the first range waits for the disk.
+    for (int i = 0; i < 30; ++i) {
+        uint64_t a = uint64_t(i) * 102400;
+        ASSERT_TRUE(
+            send_all(fd.get(), get_request("/t/100/v-4000k.mp4",
+                                           fmt::format("Range: bytes={}-{}\r\n", a, a + 102399))));
+        auto t = Clock::now();
+        RawResponse r = read_response(fd.get(), &carry, false, 10000);
+        ASSERT_TRUE(r.ok) << i << ": " << r.error;
+        EXPECT_EQ(r.body, cold_bytes_.substr(a, 102400)) << i;
+        if (i == 0) {
+            EXPECT_GE(ms_since(t), 90) << "the first range should have waited for the slow disk";
+        } else {
+            EXPECT_LT(ms_since(t), 60) << "range " << i << " was not read ahead";
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_EQ(edge_.wait_metric("vcdn_disk_reads_total", "", 1), 1); // the first range only
+    EXPECT_EQ(edge_.metric("vcdn_pagecache_checks_total", "result=\"hit\""), 29);
+    EXPECT_GE(edge_.metric("vcdn_disk_readaheads_total"), 12); // 3 MB walked / 256 KiB pieces
+}
+
+TEST_F(DiskTest, LargeColdBodyIsSentWholeAcrossSeveralReads) {
+    mount_slow(20);
+    start_edge("[edge.disk]\nreadahead_kib = 512\n");
+    RawResponse r = fetch(edge_.port, get_request("/t/100/v-4000k.mp4"));
+    ASSERT_TRUE(r.ok) << r.error;
+    EXPECT_EQ(r.head.status, 200);
+    EXPECT_TRUE(r.body == cold_bytes_);
+    EXPECT_GE(edge_.wait_metric("vcdn_disk_reads_total", "", 3), 3);
+}
+
+TEST_F(DiskTest, FailingDiskIsDroppedAndTheOtherRootKeepsServing) {
+    mount_slow(0);
+    start_edge("[edge.disk]\nhealth_interval_ms = 100\n");
+    // Serve one slow-root file, then make the disk die (its pages dropped, so reads reach it).
+    ASSERT_EQ(get("/t/100/v-4000k.mp4", "0-99").head.status, 206);
+    ASSERT_TRUE(evict_from_page_cache(slowfs_.mountpoint() + "/t/100/v-4000k.mp4"));
+    slowfs_.fail();
+
+    auto t = Clock::now();
+    RawResponse dead = get("/t/100/v-4000k.mp4", "1000000-1000099");
+    EXPECT_EQ(dead.head.status, 503) << dead.head_text;
+    EXPECT_NE(dead.body.find("storage error"), std::string::npos) << dead.body;
+    EXPECT_LT(ms_since(t), 1000);
+    ASSERT_TRUE(edge_.proc.wait_for_line(std::regex("root 1 .* FAILED"), 3000))
+        << edge_.proc.stderr_text();
+
+    // The root is no longer used: its other files are lost (503 at once), the hot root serves.
+    t = Clock::now();
+    RawResponse lost = get("/t/101/v-4000k.mp4", "0-99");
+    EXPECT_EQ(lost.head.status, 503);
+    EXPECT_NE(lost.body.find("failed disk"), std::string::npos) << lost.body;
+    EXPECT_LT(ms_since(t), 500);
+    RawResponse hot = get("/t/1/v-1000k.mp4", "0-99");
+    EXPECT_EQ(hot.head.status, 206);
+    EXPECT_EQ(get("/t/9/none.mp4", "0-0").head.status, 404); // never existed: still 404
+
+    EXPECT_EQ(edge_.metric("vcdn_root_up", "root=\"1\""), 0);
+    EXPECT_EQ(edge_.metric("vcdn_root_up", "root=\"0\""), 1);
+    EXPECT_EQ(edge_.metric("vcdn_lost_files"), 3);
+    RawResponse st = fetch(edge_.admin_port, "GET /storage HTTP/1.1\r\nHost: a\r\n\r\n");
+    ASSERT_EQ(st.head.status, 200);
+    auto j = nlohmann::json::parse(st.body);
+    EXPECT_EQ(j["roots"][0]["state"], "up");
+    EXPECT_EQ(j["roots"][1]["state"], "failed");
+    EXPECT_FALSE(j["roots"][1]["reason"].get<std::string>().empty());
+    ASSERT_EQ(j["lost_files"].size(), 3u);
+    EXPECT_EQ(j["lost_files"][0]["path"], "/t/100/v-4000k.mp4");
+    EXPECT_EQ(j["lost_files"][0]["root"], 1);
+    RawResponse health = fetch(edge_.admin_port, "GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n");
+    EXPECT_EQ(health.head.status, 200);
+    EXPECT_EQ(health.body, "degraded: 1 of 2 content roots failed\n");
+}
+
+TEST_F(DiskTest, DiskThatDiesUnderAStreamFailsItsResponseNotTheServer) {
+    mount_slow(0);
+    start_edge("");
+    // A whole-file response in flight to a slow reader while the disk dies.
+    UniqueFd fd = connect_to(edge_.port, "127.0.0.1", 10000, "", 16384);
+    ASSERT_TRUE(evict_from_page_cache(slowfs_.mountpoint() + "/t/102/v-4000k.mp4"));
+    ASSERT_TRUE(send_all(fd.get(), get_request("/t/102/v-4000k.mp4")));
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    for (const char* p : {"/t/102/v-4000k.mp4"})
+        evict_from_page_cache(slowfs_.mountpoint() + p);
+    slowfs_.fail();
+    std::string got;
+    EXPECT_TRUE(read_until_closed(fd.get(), 5000, &got)) << "the response hung instead of failing";
+    EXPECT_LT(got.size(), cold_bytes_.size());
+    EXPECT_EQ(get("/t/1/v-1000k.mp4", "0-99").head.status, 206);
+    EXPECT_TRUE(edge_.proc.running());
+}
+
+TEST_F(DiskTest, RootWhoseFileSystemVanishesIsNoticedByTheHealthCheck) {
+    mount_slow(0);
+    start_edge("[edge.disk]\nhealth_interval_ms = 100\n");
+    ASSERT_EQ(get("/t/100/v-4000k.mp4", "0-99").head.status, 206);
+    slowfs_.kill_hard(); // the daemon dies: "Transport endpoint is not connected"
+    ASSERT_TRUE(edge_.proc.wait_for_line(std::regex("root 1 .* FAILED"), 5000))
+        << edge_.proc.stderr_text();
+    EXPECT_EQ(edge_.wait_metric("vcdn_root_up", "root=\"1\"", 0), 0);
+    auto t = Clock::now();
+    EXPECT_EQ(get("/t/101/v-4000k.mp4", "0-99").head.status, 503);
+    EXPECT_LT(ms_since(t), 500);
+    EXPECT_EQ(get("/t/1/v-1000k.mp4", "0-99").head.status, 206);
+}
+
+TEST_F(DiskTest, RootsAreSearchedInOrderAndTaggedWithTiers) {
+    mount_slow(0);
+    EdgeOptions o;
+    o.workers = 1;
+    ASSERT_TRUE(edge_.start({hot_ + ":flash", slowfs_.mountpoint()}, dir_.path(), o))
+        << edge_.proc.stderr_text();
+    EXPECT_EQ(get("/t/1/v-1000k.mp4", "0-9").head.status, 206);   // first root
+    EXPECT_EQ(get("/t/101/v-4000k.mp4", "0-9").head.status, 206); // second root
+    RawResponse st = fetch(edge_.admin_port, "GET /storage HTTP/1.1\r\nHost: a\r\n\r\n");
+    auto j = nlohmann::json::parse(st.body);
+    EXPECT_EQ(j["roots"][0]["tier"], "flash");
+    EXPECT_EQ(j["roots"][1]["tier"], "disk");
+    EXPECT_EQ(j["roots"][1]["files"], 4); // three titles and catalog.json
+    EXPECT_TRUE(j["lost_files"].empty());
+}
+
+} // namespace
+} // namespace vcdn::test
