@@ -131,6 +131,14 @@ def start_servers(args, work, root, logs):
     if not logs:
         port = free_port()
         servers.append(Server("minimal", [args.minimal, root, str(port), str(os.cpu_count())], port))
+        # The price of never blocking on disk: the same edge with plain blocking sendfile.
+        conf = os.path.join(work, "vcdn-blocking.toml")
+        with open(conf, "w") as f:
+            f.write('[edge.disk]\nmode = "blocking"\n')
+        port = free_port()
+        servers.append(Server("vcdn-blocking", [args.vcdn, "edge", "--config", conf, "--root", root,
+                                                "--listen", f"127.0.0.1:{port}", "--access-log", "off"],
+                              port))
     return servers
 
 
@@ -249,7 +257,7 @@ def write_report(args, results, stall, total_bytes):
         for name, conns in (("ranges", 100), ("ranges", 1000), ("walk", 100), ("walk", 1000)):
             base = results.get((logs, name, conns, "nginx"))
             mini = results.get((False, name, conns, "minimal"))
-            for server in ("vcdn", "nginx", "minimal"):
+            for server in ("vcdn", "nginx", "minimal", "vcdn-blocking"):
                 rows = results.get((logs, name, conns, server))
                 if not rows:
                     continue

@@ -86,7 +86,7 @@ Status parse_edge_toml(std::string_view text, std::string_view source, EdgeConfi
             d.get("mode", &dc.mode);
             d.get("reader", &dc.reader);
 
-            d.get("readahead_kib", &dc.readahead_kib, 4, 65536);
+            d.get("readahead_kib", &dc.readahead_kib, 0, 65536);
             d.get("max_reads_per_root", &dc.max_reads_per_root, 1, 4096);
             d.get("health_interval_ms", &dc.health_interval_ms, 10, 600000);
             d.get("stall_ms", &dc.stall_ms, 100);

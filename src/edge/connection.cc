@@ -295,6 +295,7 @@ void Worker::handle_request(Connection* c) {
             c->ra_dev = f->dev;
             c->ra_ino = f->ino;
             c->ra_until = 0;
+            c->stream_cold = false;
         }
         c->next_off = p.offset + p.length;
         c->file = f;

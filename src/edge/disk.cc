@@ -60,7 +60,8 @@ Worker::SendResult Worker::ensure_resident(Connection* c) {
     if (r == 1) {
         m_.pagecache_hits.add();
         c->ready_until = c->off + chunk;
-        if (streaming) read_ahead(c, f, c->off + chunk);
+        // Hot streams need no read-ahead (and checking a window costs more than the request).
+        if (streaming && c->stream_cold) read_ahead(c, f, c->off + chunk);
         return SendResult::kDone;
     }
     if (r < 0) {
@@ -75,6 +76,7 @@ Worker::SendResult Worker::ensure_resident(Connection* c) {
     // The viewer waits only for its own range; the window after it is read in the background
     // (a player starting a title, or walking on, asks for it next).
     schedule_read(c, c->off, static_cast<uint32_t>(chunk));
+    c->stream_cold = true;
     if (streaming || c->off == 0) read_ahead(c, f, c->off + chunk);
     return SendResult::kWaitDisk;
 }
@@ -120,9 +122,11 @@ void Worker::read_ahead(Connection* c, FileEntry* f, uint64_t from) {
     uint64_t pos = std::max(from, c->ra_until);
     RootQueue& q = root_queues_[f->root];
     if (!storage_.root(f->root).up()) return;
+    bool all_cached = true;
     while (pos < end) {
         const uint64_t len = std::min<uint64_t>(kReadaheadPiece, end - pos);
         if (resident(f, pos, len) == 0) {
+            all_cached = false;
             if (q.inflight >= max_reads_per_root_ || !q.waiting.empty()) break;
             const uint32_t idx = alloc_op();
             ReadOp& op = ops_[idx];
@@ -146,6 +150,8 @@ void Worker::read_ahead(Connection* c, FileEntry* f, uint64_t from) {
         pos += len;
     }
     c->ra_until = std::max(c->ra_until, pos);
+    // A window found entirely in memory: the stream has caught up with cached data.
+    if (all_cached && pos >= end) c->stream_cold = false;
 }
 
 void Worker::submit_reads(uint32_t root) {

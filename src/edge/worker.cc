@@ -273,6 +273,7 @@ Connection* Worker::alloc_conn() {
     c->ra_dev = c->ra_ino = 0;
     c->next_off = c->ra_until = 0;
     c->sequential = false;
+    c->stream_cold = false;
     return c;
 }
 

@@ -98,7 +98,8 @@ struct Connection : Pollable {
     uint64_t ra_dev = 0, ra_ino = 0;
     uint64_t next_off = 0;
     uint64_t ra_until = 0;
-    bool sequential = false; // this response continues the previous one
+    bool sequential = false;  // this response continues the previous one
+    bool stream_cold = false; // this stream hit the disk: keep reading ahead of it
 
     // For the access log.
     char peer[56];

@@ -142,6 +142,46 @@ TEST_F(DiskTest, ReadAheadServesTheNextRangesOfAStreamFromMemory) {
     EXPECT_GE(edge_.metric("vcdn_disk_readaheads_total"), 12); // 3 MB walked / 256 KiB pieces
 }
 
+TEST_F(DiskTest, ManyColdStreamsShareTheDiskWithinItsBound) {
+    mount_slow(50);
+    start_edge("[edge.disk]\nmax_reads_per_root = 4\nreadahead_kib = 0\n");
+    // 40 viewers start cold ranges at once; the disk takes at most 4 reads at a time.
+    std::atomic<double> max_inflight{0}, max_queued{0};
+    std::atomic<bool> done{false};
+    std::thread sampler([&] {
+        for (int i = 0; i < 300 && !done.load(); ++i) {
+            max_inflight.store(
+                std::max(max_inflight.load(), edge_.metric("vcdn_disk_reads_in_flight")));
+            max_queued.store(std::max(max_queued.load(), edge_.metric("vcdn_disk_reads_queued")));
+            std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+    });
+    std::vector<std::future<RawResponse>> viewers;
+    auto t0 = Clock::now();
+    for (int i = 0; i < 40; ++i) {
+        const std::string file = fmt::format("/t/{}/v-4000k.mp4", 100 + i % 3);
+        const uint64_t a = uint64_t(i) * 122880; // distinct, uncached ranges
+        viewers.push_back(std::async(std::launch::async, [this, file, a] {
+            return fetch(edge_.port,
+                         get_request(file, fmt::format("Range: bytes={}-{}\r\n", a, a + 4095)));
+        }));
+    }
+    int ok = 0;
+    for (auto& v : viewers)
+        ok += v.get().head.status == 206;
+    const int64_t took = ms_since(t0);
+    done.store(true);
+    sampler.join();
+    EXPECT_EQ(ok, 40);
+    EXPECT_LE(max_inflight.load(), 4);
+    EXPECT_GT(max_queued.load(), 0);
+    EXPECT_GE(took, 40 / 4 * 50 - 100); // the bound really held
+    EXPECT_LT(took, 5000);
+    EXPECT_EQ(edge_.wait_metric("vcdn_disk_reads_in_flight", "", 0), 0);
+    EXPECT_EQ(edge_.metric("vcdn_disk_reads_queued"), 0);
+    EXPECT_GE(edge_.metric("vcdn_disk_reads_total"), 40);
+}
+
 TEST_F(DiskTest, LargeColdBodyIsSentWholeAcrossSeveralReads) {
     mount_slow(20);
     start_edge("[edge.disk]\nreadahead_kib = 512\n");

@@ -106,7 +106,7 @@ TEST(EdgeConfig, ErrorsNameTheKey) {
         {"[edge]\nroot = \"/a\"\n[[edge.roots]]\npath = \"/b\"\n", "either root or"},
         {"[[edge.roots]]\ntier = \"flash\"\n", "edge.roots[0]: path is required"},
         {"[[edge.roots]]\npath = \"/a\"\ntier = \"tape\"\n", "edge.roots[0].tier"},
-        {"[edge.disk]\nreadahead_kib = 1\n", "edge.disk.readahead_kib"},
+        {"[edge.disk]\nreadahead_kib = 100000\n", "edge.disk.readahead_kib"},
         {"[edge\n", "t.toml:1"},
     };
     for (const Case& c : cases) {
