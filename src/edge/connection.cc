@@ -76,6 +76,13 @@ void Worker::on_conn_event(Connection* c, uint32_t events) {
     if (events & (EPOLLRDHUP | EPOLLHUP)) c->rdhup = true;
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP)) c->readable = true;
     switch (c->state) {
+    case ConnState::kOpening:
+        // Its file is being opened; new bytes wait, a vanished client is noticed now.
+        if (events & EPOLLHUP) {
+            m_.send_errors.add();
+            close_conn(c);
+        }
+        return;
     case ConnState::kLingering:
         linger_read(c);
         return;
@@ -161,6 +168,8 @@ void Worker::drive(Connection* c) {
             if (!read_some(c)) return;
             continue;
         }
+        case ConnState::kOpening:
+            return; // the opener's completion drives it again
         case ConnState::kLingering:
             linger_read(c);
             return;
@@ -242,6 +251,21 @@ void Worker::handle_request(Connection* c) {
         return;
     }
 
+    if (async_disk_) {
+        // No file system access on this thread: a cached descriptor, or an open in a helper.
+        bool stale = false;
+        FileEntry* f = files_.find(target.path, now_ms_, &stale);
+        m_.file_cache_entries.set(files_.size());
+        if (!f) {
+            m_.file_cache_misses.add();
+            start_open(c, target.path, 0);
+            return;
+        }
+        m_.file_cache_hits.add();
+        if (stale) start_revalidation(f); // serve the cached file meanwhile
+        serve_file(c, f);
+        return;
+    }
     FileError fe = FileError::kNone;
     const uint64_t misses_before = files_.stats().misses;
     FileEntry* f = files_.lookup(target.path, now_ms_, &fe);
@@ -251,17 +275,27 @@ void Worker::handle_request(Connection* c) {
         m_.file_cache_hits.add();
     m_.file_cache_entries.set(files_.size());
     if (!f) {
-        if (fe == FileError::kLost) m_.lost_file_requests.add();
-        if (fe == FileError::kIo || fe == FileError::kOther || fe == FileError::kNoFiles) {
-            uint64_t held;
-            if (error_log_limit_.allow(now_ms_, &held))
-                log::error("worker {}: open {}: {} ({} similar suppressed)", index_, target.path,
-                           file_error_reason(fe), held);
-        }
-        respond_error(c, file_error_status(fe), file_error_reason(fe), false);
+        respond_file_error(c, fe, target.path);
         return;
     }
+    serve_file(c, f);
+}
 
+void Worker::respond_file_error(Connection* c, FileError fe, std::string_view path) {
+    if (fe == FileError::kLost) m_.lost_file_requests.add();
+    if (fe == FileError::kIo || fe == FileError::kOther || fe == FileError::kNoFiles) {
+        uint64_t held;
+        if (error_log_limit_.allow(now_ms_, &held))
+            log::error("worker {}: open {}: {} ({} similar suppressed)", index_, path,
+                       file_error_reason(fe), held);
+    }
+    respond_error(c, file_error_status(fe), file_error_reason(fe), false);
+}
+
+// The request is valid and its file open (one reference held, passed to the connection or
+// released here): preconditions, range, head, and the body plan.
+void Worker::serve_file(Connection* c, FileEntry* f) {
+    const http::Request& req = c->req;
     FileMeta meta{f->size, f->mtime, f->etag_view(), f->last_modified_view(), f->content_type};
     Plan p = plan_file_response(req, meta);
     if (p.status == 412 || p.status == 416) {

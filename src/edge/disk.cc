@@ -34,6 +34,12 @@ Status Worker::init_disk() {
     if (::epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, reader_->event_fd(), &ev) != 0)
         return Error::from_errno("epoll_ctl (disk reader)");
     root_queues_.resize(storage_.size());
+    // Opening a file the cache does not hold reads directory and inode blocks: a disk read
+    // like any other, so it happens in helper threads too.
+    opener_ = std::make_unique<BlockingPool>(4, 1024);
+    ev.data.ptr = &opener_pollable_;
+    if (::epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, opener_->event_fd(), &ev) != 0)
+        return Error::from_errno("epoll_ctl (opener)");
     return {};
 }
 
@@ -236,6 +242,139 @@ void Worker::on_disk_events() {
             drive(c);
         }
         submit_reads(root);
+    }
+}
+
+namespace {
+// What a helper thread does to open (or re-check) a file: openat2 beneath the root, fstat.
+// Returns the descriptor or -1; *res says what happened.
+template <class OpenResult> int64_t open_job(int dirfd, const std::string& path, OpenResult* res) {
+    UniqueFd fd;
+    res->fe = FileCache::open_beneath(dirfd, path, &fd);
+    res->err = errno;
+    if (res->fe != FileError::kNone) return -1;
+    if (::fstat(fd.get(), &res->st) != 0) {
+        res->err = errno;
+        res->fe = Storage::is_disk_error(errno) ? FileError::kIo : FileError::kOther;
+        return -1;
+    }
+    return fd.release();
+}
+} // namespace
+
+void Worker::start_open(Connection* c, std::string_view path, size_t from_root) {
+    size_t r = from_root;
+    while (r < storage_.size() && !storage_.root(r).up())
+        ++r;
+    if (r >= storage_.size()) {
+        c->state = ConnState::kReading; // leave kOpening before answering
+        respond_file_error(c, files_.on_failed_root(path) ? FileError::kLost : FileError::kNotFound,
+                           path);
+        return;
+    }
+    const uint32_t idx = alloc_op();
+    ReadOp& op = ops_[idx];
+    op.kind = ReadOp::Kind::kOpen;
+    op.conn = c;
+    op.conn_id = c->id;
+    op.file = nullptr;
+    op.root = static_cast<uint32_t>(r);
+    op.path.assign(path);
+    op.open = std::make_unique<ReadOp::OpenResult>();
+    op.start_ns = monotonic_ns();
+    ReadOp::OpenResult* res = op.open.get();
+    const int dirfd = storage_.root(r).dir_fd();
+    if (!opener_->submit(idx, [dirfd, p = op.path, res] { return open_job(dirfd, p, res); })) {
+        op.open.reset();
+        free_ops_.push_back(idx);
+        c->state = ConnState::kReading;
+        respond_error(c, 503, "edge busy opening files", false);
+        return;
+    }
+    c->state = ConnState::kOpening;
+    timer_link(c, TimerList::kSend, cfg_.limits.send_timeout_ms);
+}
+
+void Worker::start_revalidation(FileEntry* f) {
+    const uint32_t idx = alloc_op();
+    ReadOp& op = ops_[idx];
+    op.kind = ReadOp::Kind::kRevalidate;
+    op.conn = nullptr;
+    op.conn_id = 0;
+    op.file = f;
+    op.root = f->root;
+    op.path = f->key;
+    op.open = std::make_unique<ReadOp::OpenResult>();
+    ReadOp::OpenResult* res = op.open.get();
+    const int dirfd = storage_.root(f->root).dir_fd();
+    if (!opener_->submit(idx, [dirfd, p = op.path, res] { return open_job(dirfd, p, res); })) {
+        op.open.reset();
+        op.file = nullptr;
+        free_ops_.push_back(idx);
+        return; // try again on a later request
+    }
+    f->revalidating = true;
+    ++f->refs;
+}
+
+void Worker::on_opener_events() {
+    AsyncReader::Completion done[kReapBatch];
+    const size_t n = opener_->reap(done, kReapBatch);
+    for (size_t i = 0; i < n; ++i) {
+        const uint32_t idx = static_cast<uint32_t>(done[i].token);
+        ReadOp& op = ops_[idx];
+        const int fd = static_cast<int>(done[i].result);
+        ReadOp::OpenResult res = *op.open;
+        Root& root = storage_.root(op.root);
+        if (res.fe == FileError::kIo) {
+            root.read_errors.fetch_add(1);
+            root.fail(fmt::format("open {}: {}", op.path, strerror(res.err)));
+        }
+        if (op.kind == ReadOp::Kind::kRevalidate) {
+            FileEntry* f = op.file;
+            if (res.fe == FileError::kNone) {
+                files_.revalidated(f, &res.st, now_ms_);
+            } else if (res.fe == FileError::kNotFound || res.fe == FileError::kIo) {
+                files_.revalidated(f, nullptr, now_ms_);
+            } else {
+                f->revalidating = false; // inconclusive (e.g. out of descriptors): keep it
+            }
+            if (fd >= 0) ::close(fd);
+            files_.release(f);
+        } else {
+            Connection* c = op.conn;
+            const bool alive = c->id == op.conn_id && c->state == ConnState::kOpening;
+            std::string path = std::move(op.path);
+            const uint32_t tried = op.root;
+            op.path.clear();
+            if (!alive) {
+                if (fd >= 0) ::close(fd);
+            } else if (res.fe == FileError::kNone) {
+                c->state = ConnState::kReading;
+                timer_unlink(c);
+                FileError fe = FileError::kNone;
+                FileEntry* f = files_.adopt(path, tried, fd, res.st, now_ms_, &fe);
+                m_.file_cache_entries.set(files_.size());
+                if (f)
+                    serve_file(c, f);
+                else
+                    respond_file_error(c, fe, path);
+            } else if (res.fe == FileError::kNotFound || res.fe == FileError::kIo) {
+                c->state = ConnState::kReading;
+                start_open(c, path, tried + 1); // the next root may have it
+            } else {
+                c->state = ConnState::kReading;
+                respond_file_error(c, res.fe, path);
+            }
+            if (alive && c->state != ConnState::kOpening) drive(c);
+        }
+        // The calls above may have grown ops_: look the op up again.
+        ReadOp& done_op = ops_[idx];
+        done_op.open.reset();
+        done_op.file = nullptr;
+        done_op.conn = nullptr;
+        done_op.kind = ReadOp::Kind::kRead;
+        free_ops_.push_back(idx);
     }
 }
 

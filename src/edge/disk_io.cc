@@ -70,6 +70,11 @@ public:
         io_uring_prep_read(sqe, fd, sink_.data(),
                            std::min<uint32_t>(len, static_cast<uint32_t>(sink_.size())), off);
         io_uring_sqe_set_data64(sqe, token);
+        // IOSQE_ASYNC: straight to the kernel's io-wq workers. Without it io_uring first tries
+        // the read inline on this thread with IOCB_NOWAIT, and some file systems still block
+        // there (FUSE asks its daemon for attributes first: measured, a worker stalled for
+        // milliseconds behind a busy daemon).
+        sqe->flags |= IOSQE_ASYNC;
         return io_uring_submit(&ring_) >= 1;
     }
     size_t reap(Completion* out, size_t max) override {
@@ -102,104 +107,34 @@ private:
 // ---- helper threads: the portable fallback (io_uring disabled by sysctl or seccomp).
 class ThreadReader final : public AsyncReader {
 public:
-    ~ThreadReader() override {
-        {
-            std::lock_guard<std::mutex> lk(mu_);
-            stop_ = true;
-        }
-        cv_.notify_all();
-        for (auto& t : threads_)
-            t.join();
-    }
-    static Result<std::unique_ptr<AsyncReader>> make(unsigned depth, size_t sink_bytes) {
-        std::unique_ptr<ThreadReader> r(new ThreadReader());
-        r->efd_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
-        if (!r->efd_) return Error::from_errno("eventfd");
-        r->depth_ = depth;
-        // Threads block in pread on behalf of the worker; a few suffice per disk-bound worker.
-        unsigned n = std::max(2u, std::min(depth, 16u));
-        for (unsigned i = 0; i < n; ++i)
-            r->threads_.emplace_back([raw = r.get(), sink_bytes] { raw->run(sink_bytes); });
-        return std::unique_ptr<AsyncReader>(std::move(r));
-    }
+    ThreadReader(unsigned depth, size_t sink_bytes)
+        // Threads block in pread on behalf of the worker; a few suffice per worker.
+        : pool_(std::max(2u, std::min(depth, 16u)), depth), sink_bytes_(sink_bytes) {}
     Kind kind() const override { return Kind::kThreads; }
-    int event_fd() const override { return efd_.get(); }
+    int event_fd() const override { return pool_.event_fd(); }
     bool submit(int fd, uint64_t off, uint32_t len, uint64_t token) override {
-        {
-            std::lock_guard<std::mutex> lk(mu_);
-            if (jobs_.size() + busy_ >= depth_) return false;
-            jobs_.push_back(Job{fd, off, len, token});
-        }
-        cv_.notify_one();
-        return true;
-    }
-    size_t reap(Completion* out, size_t max) override {
-        uint64_t v;
-        (void)!::read(efd_.get(), &v, sizeof v);
-        std::lock_guard<std::mutex> lk(mu_);
-        size_t n = std::min(max, done_.size());
-        for (size_t i = 0; i < n; ++i)
-            out[i] = done_[i];
-        done_.erase(done_.begin(), done_.begin() + static_cast<long>(n));
-        if (!done_.empty()) {
-            uint64_t one = 1;
-            (void)!::write(efd_.get(), &one, sizeof one);
-        }
-        return n;
-    }
-
-private:
-    struct Job {
-        int fd;
-        uint64_t off;
-        uint32_t len;
-        uint64_t token;
-    };
-    ThreadReader() = default;
-    void run(size_t sink_bytes) {
-        std::vector<char> sink(sink_bytes);
-        for (;;) {
-            Job j;
-            {
-                std::unique_lock<std::mutex> lk(mu_);
-                cv_.wait(lk, [this] { return stop_ || !jobs_.empty(); });
-                if (stop_) return;
-                j = jobs_.front();
-                jobs_.pop_front();
-                ++busy_;
-            }
+        const size_t sink_bytes = sink_bytes_;
+        return pool_.submit(token, [fd, off, len, sink_bytes]() -> int64_t {
+            thread_local std::vector<char> sink;
+            sink.resize(sink_bytes);
+            const uint32_t want = std::min<uint32_t>(len, static_cast<uint32_t>(sink.size()));
             int64_t total = 0;
-            uint32_t want = std::min<uint32_t>(j.len, static_cast<uint32_t>(sink.size()));
             while (total < want) {
-                ssize_t n = ::pread(j.fd, sink.data(), want - static_cast<uint32_t>(total),
-                                    static_cast<off_t>(j.off + static_cast<uint64_t>(total)));
+                ssize_t n = ::pread(fd, sink.data(), want - static_cast<uint32_t>(total),
+                                    static_cast<off_t>(off + static_cast<uint64_t>(total)));
                 if (n < 0 && errno == EINTR) continue;
-                if (n < 0) {
-                    total = -errno;
-                    break;
-                }
+                if (n < 0) return -errno;
                 if (n == 0) break;
                 total += n;
             }
-            {
-                std::lock_guard<std::mutex> lk(mu_);
-                --busy_;
-                done_.push_back(Completion{j.token, total});
-            }
-            uint64_t one = 1;
-            (void)!::write(efd_.get(), &one, sizeof one);
-        }
+            return total;
+        });
     }
+    size_t reap(Completion* out, size_t max) override { return pool_.reap(out, max); }
 
-    UniqueFd efd_;
-    unsigned depth_ = 64;
-    std::mutex mu_;
-    std::condition_variable cv_;
-    std::deque<Job> jobs_;
-    std::vector<Completion> done_;
-    unsigned busy_ = 0;
-    bool stop_ = false;
-    std::vector<std::thread> threads_;
+private:
+    BlockingPool pool_;
+    size_t sink_bytes_;
 };
 
 } // namespace
@@ -211,14 +146,79 @@ int pages_resident(const void* map, uint64_t file_size, uint64_t off, uint64_t l
 
 Result<std::unique_ptr<AsyncReader>> AsyncReader::create(const std::string& configured,
                                                          unsigned depth, size_t sink_bytes) {
-    if (configured == "threads") return ThreadReader::make(depth, sink_bytes);
+    if (configured == "threads")
+        return std::unique_ptr<AsyncReader>(new ThreadReader(depth, sink_bytes));
     if (configured == "io_uring" || configured == "auto") {
         auto r = UringReader::make(depth, sink_bytes);
         if (r || configured == "io_uring") return r;
         // io_uring can be disabled (kernel.io_uring_disabled, seccomp): fall back quietly.
-        return ThreadReader::make(depth, sink_bytes);
+        return std::unique_ptr<AsyncReader>(new ThreadReader(depth, sink_bytes));
     }
     return Error{fmt::format("disk.reader '{}': use auto, io_uring or threads", configured)};
+}
+
+BlockingPool::BlockingPool(unsigned threads, unsigned max_pending) : max_pending_(max_pending) {
+    efd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    for (unsigned i = 0; i < threads; ++i)
+        threads_.emplace_back([this] { run(); });
+}
+
+BlockingPool::~BlockingPool() {
+    {
+        std::lock_guard<std::mutex> lk(mu_);
+        stop_ = true;
+    }
+    cv_.notify_all();
+    for (auto& t : threads_)
+        t.join();
+    if (efd_ >= 0) ::close(efd_);
+}
+
+bool BlockingPool::submit(uint64_t token, std::function<int64_t()> job) {
+    {
+        std::lock_guard<std::mutex> lk(mu_);
+        if (jobs_.size() + busy_ >= max_pending_) return false;
+        jobs_.emplace_back(token, std::move(job));
+    }
+    cv_.notify_one();
+    return true;
+}
+
+size_t BlockingPool::reap(AsyncReader::Completion* out, size_t max) {
+    uint64_t v;
+    (void)!::read(efd_, &v, sizeof v);
+    std::lock_guard<std::mutex> lk(mu_);
+    size_t n = std::min(max, done_.size());
+    for (size_t i = 0; i < n; ++i)
+        out[i] = done_[i];
+    done_.erase(done_.begin(), done_.begin() + static_cast<long>(n));
+    if (!done_.empty()) {
+        uint64_t one = 1;
+        (void)!::write(efd_, &one, sizeof one);
+    }
+    return n;
+}
+
+void BlockingPool::run() {
+    for (;;) {
+        std::pair<uint64_t, std::function<int64_t()>> job;
+        {
+            std::unique_lock<std::mutex> lk(mu_);
+            cv_.wait(lk, [this] { return stop_ || !jobs_.empty(); });
+            if (stop_) return;
+            job = std::move(jobs_.front());
+            jobs_.pop_front();
+            ++busy_;
+        }
+        const int64_t result = job.second();
+        {
+            std::lock_guard<std::mutex> lk(mu_);
+            --busy_;
+            done_.push_back(AsyncReader::Completion{job.first, result});
+        }
+        uint64_t one = 1;
+        (void)!::write(efd_, &one, sizeof one);
+    }
 }
 
 const char* reader_name(AsyncReader::Kind k) {

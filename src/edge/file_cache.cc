@@ -45,6 +45,25 @@ FileCache::~FileCache() {
     }
 }
 
+FileError FileCache::classify_open_error(int err) {
+    switch (err) {
+    case ENOENT:
+    case ENOTDIR:
+    case ENAMETOOLONG:
+        return FileError::kNotFound;
+    case EXDEV: // resolution would leave the root
+    case ELOOP: // symlink loop or a magic link
+    case EACCES:
+    case EPERM:
+        return FileError::kForbidden;
+    case EMFILE:
+    case ENFILE:
+        return FileError::kNoFiles;
+    default:
+        return Storage::is_disk_error(err) ? FileError::kIo : FileError::kOther;
+    }
+}
+
 FileError FileCache::open_beneath(int root_fd, std::string_view path, UniqueFd* out) {
     char buf[4097];
     if (path.empty()) return FileError::kNotFound; // the root itself: no listings
@@ -67,26 +86,28 @@ FileError FileCache::open_beneath(int root_fd, std::string_view path, UniqueFd* 
         how.flags &= ~static_cast<uint64_t>(O_NOATIME);
         fd = ::syscall(SYS_openat2, root_fd, buf, &how, sizeof how);
     }
-    if (fd < 0) {
-        switch (errno) {
-        case ENOENT:
-        case ENOTDIR:
-        case ENAMETOOLONG:
-            return FileError::kNotFound;
-        case EXDEV: // resolution would leave the root
-        case ELOOP: // symlink loop or a magic link
-        case EACCES:
-        case EPERM:
-            return FileError::kForbidden;
-        case EMFILE:
-        case ENFILE:
-            return FileError::kNoFiles;
-        default:
-            return Storage::is_disk_error(errno) ? FileError::kIo : FileError::kOther;
-        }
-    }
+    if (fd < 0) return classify_open_error(errno);
     out->reset(static_cast<int>(fd));
     return FileError::kNone;
+}
+
+FileEntry* FileCache::make_entry(std::string_view path, uint32_t root, int fd,
+                                 const struct stat& st) {
+    auto* entry = new FileEntry();
+    entry->fd = fd;
+    entry->root = root;
+    entry->size = static_cast<uint64_t>(st.st_size);
+    entry->mtime = st.st_mtim.tv_sec;
+    entry->mtime_ns = st.st_mtim.tv_nsec;
+    entry->dev = st.st_dev;
+    entry->ino = st.st_ino;
+    std::string etag = http::make_etag(entry->mtime, entry->size);
+    entry->etag_len = static_cast<uint8_t>(std::min(etag.size(), sizeof entry->etag));
+    std::memcpy(entry->etag, etag.data(), entry->etag_len);
+    http::format_http_date(entry->mtime, entry->last_modified);
+    entry->key.assign(path);
+    entry->content_type = http::content_type_for(path);
+    return entry;
 }
 
 FileEntry* FileCache::open_entry(std::string_view path, FileError* err) {
@@ -123,20 +144,7 @@ FileEntry* FileCache::open_entry(std::string_view path, FileError* err) {
             *err = FileError::kNotFound; // directories, devices, FIFOs, sockets are not content
             return nullptr;
         }
-        auto* entry = new FileEntry();
-        entry->fd = fd.release();
-        entry->root = static_cast<uint32_t>(i);
-        entry->size = static_cast<uint64_t>(st.st_size);
-        entry->mtime = st.st_mtim.tv_sec;
-        entry->mtime_ns = st.st_mtim.tv_nsec;
-        entry->dev = st.st_dev;
-        entry->ino = st.st_ino;
-        std::string etag = http::make_etag(entry->mtime, entry->size);
-        entry->etag_len = static_cast<uint8_t>(std::min(etag.size(), sizeof entry->etag));
-        std::memcpy(entry->etag, etag.data(), entry->etag_len);
-        http::format_http_date(entry->mtime, entry->last_modified);
-        entry->key.assign(path);
-        entry->content_type = http::content_type_for(path);
+        FileEntry* entry = make_entry(path, static_cast<uint32_t>(i), fd.release(), st);
         *err = FileError::kNone;
         return entry;
     }
@@ -199,6 +207,64 @@ FileEntry* FileCache::lookup(std::string_view path, int64_t now_ms, FileError* e
     insert(e);
     ++e->refs;
     return e;
+}
+
+FileEntry* FileCache::find(std::string_view path, int64_t now_ms, bool* stale) {
+    *stale = false;
+    auto it = map_.find(path);
+    if (it == map_.end()) {
+        ++stats_.misses;
+        return nullptr;
+    }
+    FileEntry* e = it->second;
+    if (!storage_.root(e->root).up()) {
+        remove(e); // its disk failed since it was cached
+        ++stats_.misses;
+        return nullptr;
+    }
+    ++stats_.hits;
+    *stale = !e->revalidating && now_ms - e->validated_ms >= static_cast<int64_t>(revalidate_ms_);
+    touch(e);
+    ++e->refs;
+    return e;
+}
+
+FileEntry* FileCache::adopt(std::string_view path, uint32_t root, int fd, const struct stat& st,
+                            int64_t now_ms, FileError* err) {
+    *err = FileError::kNone;
+    if (!S_ISREG(st.st_mode)) {
+        ::close(fd);
+        *err = FileError::kNotFound; // directories, devices, FIFOs, sockets are not content
+        return nullptr;
+    }
+    auto it = map_.find(path);
+    if (it != map_.end() && storage_.root(it->second->root).up()) {
+        ::close(fd); // two viewers opened it at once: keep the one cached first
+        FileEntry* e = it->second;
+        touch(e);
+        ++e->refs;
+        return e;
+    }
+    if (it != map_.end()) remove(it->second);
+    FileEntry* e = make_entry(path, root, fd, st);
+    e->validated_ms = now_ms;
+    insert(e);
+    ++e->refs;
+    return e;
+}
+
+void FileCache::revalidated(FileEntry* e, const struct stat* st, int64_t now_ms) {
+    e->revalidating = false;
+    ++stats_.revalidations;
+    if (!e->cached) return; // evicted meanwhile
+    const bool same = st && S_ISREG(st->st_mode) && static_cast<uint64_t>(st->st_dev) == e->dev &&
+                      static_cast<uint64_t>(st->st_ino) == e->ino &&
+                      static_cast<uint64_t>(st->st_size) == e->size &&
+                      st->st_mtim.tv_sec == e->mtime && st->st_mtim.tv_nsec == e->mtime_ns;
+    if (same)
+        e->validated_ms = now_ms;
+    else
+        remove(e); // the next request opens what the path holds now
 }
 
 void FileCache::release(FileEntry* e) {

@@ -144,6 +144,9 @@ void Worker::dispatch(epoll_event& ev) {
     case PollKind::kWake:
         on_wake();
         break;
+    case PollKind::kOpener:
+        on_opener_events();
+        break;
     case PollKind::kDisk:
         on_disk_events();
         break;

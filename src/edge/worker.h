@@ -27,7 +27,7 @@
 
 namespace vcdn::edge {
 
-enum class PollKind : uint8_t { kListener, kWake, kConnection, kDisk };
+enum class PollKind : uint8_t { kListener, kWake, kConnection, kDisk, kOpener };
 
 struct Pollable {
     PollKind kind;
@@ -41,6 +41,7 @@ enum class ConnState : uint8_t {
     kIdle,      // keep-alive, no request bytes buffered
     kReading,   // part of a request head buffered
     kSending,   // a response is being written
+    kOpening,   // waiting for its file to be opened by a helper thread
     kLingering, // write side shut, reading leftovers before close
     kClosed,    // waiting in the run queue to be recycled
 };
@@ -158,6 +159,8 @@ private:
     void drive(Connection* c);
     bool read_some(Connection* c); // false: the connection was closed
     void handle_request(Connection* c);
+    void serve_file(Connection* c, FileEntry* f);
+    void respond_file_error(Connection* c, FileError fe, std::string_view path);
     void respond_error(Connection* c, uint16_t status, const char* reason, bool close,
                        const FileMeta* file = nullptr);
     SendResult send_some(Connection* c);
@@ -176,6 +179,10 @@ private:
     void submit_reads(uint32_t root);
     void on_disk_events();
     void note_disk_error(Connection* c, uint32_t root, int err, const char* what);
+    // Opening files off the worker thread (disk.cc).
+    void start_open(Connection* c, std::string_view path, size_t from_root);
+    void start_revalidation(FileEntry* f);
+    void on_opener_events();
 
     void timer_link(Connection* c, TimerList list, uint32_t duration_ms);
     void timer_unlink(Connection* c);
@@ -241,6 +248,15 @@ private:
         uint32_t len = 0;
         int64_t start_ns = 0;
         bool readahead = false; // background: nobody waits for it
+        // Opens and revalidations (kind != read): the path, and what the helper found.
+        enum class Kind : uint8_t { kRead, kOpen, kRevalidate } kind = Kind::kRead;
+        std::string path;
+        struct OpenResult {
+            FileError fe = FileError::kNone;
+            int err = 0;
+            struct stat st {};
+        };
+        std::unique_ptr<OpenResult> open;
     };
     struct RootQueue {
         std::deque<uint32_t> waiting; // op indices
@@ -252,6 +268,8 @@ private:
     uint32_t readahead_bytes_;
     std::unique_ptr<AsyncReader> reader_;
     Pollable disk_pollable_{PollKind::kDisk};
+    std::unique_ptr<BlockingPool> opener_; // openat2 + fstat of files the cache lacks
+    Pollable opener_pollable_{PollKind::kOpener};
     std::vector<ReadOp> ops_;
     std::vector<uint32_t> free_ops_;
     std::vector<RootQueue> root_queues_;

@@ -139,8 +139,11 @@ int main(int argc, char** argv) {
     ops.release = fs_release;
     ops.statfs = fs_statfs;
     ops.init = fs_init;
-    std::vector<char*> fargs = {argv[0], argv[2], const_cast<char*>("-f"), const_cast<char*>("-o"),
-                                const_cast<char*>("ro,fsname=vcdn_slowfs,default_permissions")};
+    std::vector<char*> fargs = {
+        argv[0], argv[2], const_cast<char*>("-f"), const_cast<char*>("-o"),
+        // allow_other: benchmark peers such as nginx read as an unprivileged user.
+        const_cast<char*>(getuid() == 0 ? "ro,fsname=vcdn_slowfs,default_permissions,allow_other"
+                                        : "ro,fsname=vcdn_slowfs,default_permissions")};
     fprintf(stderr, "vcdn_slowfs: %s on %s, delay %d ms per read\n", g_source.c_str(), argv[2],
             g_delay_ms.load());
     return fuse_main(static_cast<int>(fargs.size()), fargs.data(), &ops, nullptr);

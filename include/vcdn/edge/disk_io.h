@@ -10,10 +10,16 @@
 // of helper threads where io_uring is unavailable), and the connection waits without holding
 // the loop. The data read lands in a throw-away buffer: what matters is the page cache it
 // fills, which the following sendfile() then sends without a copy.
+#include <condition_variable>
 #include <cstddef>
 #include <cstdint>
+#include <deque>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include <vcdn/base/result.h>
 
@@ -47,5 +53,35 @@ public:
 };
 
 const char* reader_name(AsyncReader::Kind k);
+
+// A few helper threads that run blocking calls (pread, openat2) for one worker and report
+// through an eventfd that the worker's epoll watches. Only the cold paths use it (page-cache
+// misses without io_uring, opening files the cache does not hold), so the mutex is off the
+// hot path. Jobs return an int64_t (a count, a descriptor or -errno).
+class BlockingPool {
+public:
+    BlockingPool(unsigned threads, unsigned max_pending);
+    ~BlockingPool();
+    BlockingPool(const BlockingPool&) = delete;
+    BlockingPool& operator=(const BlockingPool&) = delete;
+
+    int event_fd() const { return efd_; }
+    // False when max_pending jobs are queued or running.
+    bool submit(uint64_t token, std::function<int64_t()> job);
+    size_t reap(AsyncReader::Completion* out, size_t max);
+
+private:
+    void run();
+
+    int efd_ = -1;
+    unsigned max_pending_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    std::deque<std::pair<uint64_t, std::function<int64_t()>>> jobs_;
+    std::vector<AsyncReader::Completion> done_;
+    unsigned busy_ = 0;
+    bool stop_ = false;
+    std::vector<std::thread> threads_;
+};
 
 } // namespace vcdn::edge

@@ -9,6 +9,8 @@
 // Freshness: an entry older than revalidate_ms is re-opened by path and compared (device,
 // inode, size, mtime); a file that changed is replaced, one that vanished is dropped. Content
 // is expected to be replaced by rename (fill does that), never rewritten in place.
+#include <sys/stat.h>
+
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -43,6 +45,7 @@ struct FileEntry {
     // Cache bookkeeping.
     uint32_t refs = 0;
     bool cached = false;
+    bool revalidating = false; // an asynchronous revalidation is under way
     int64_t validated_ms = 0;
     FileEntry* lru_prev = nullptr;
     FileEntry* lru_next = nullptr;
@@ -76,10 +79,27 @@ public:
     FileCache(const FileCache&) = delete;
     FileCache& operator=(const FileCache&) = delete;
 
-    // Finds or opens `path` (relative to the root). On success returns an entry with one
-    // reference held by the caller.
+    // Finds or opens `path` (relative to the root), blocking on the file system when it has to
+    // (disk.mode = blocking). On success returns an entry with one reference for the caller.
     FileEntry* lookup(std::string_view path, int64_t now_ms, FileError* err);
     void release(FileEntry* e);
+
+    // The non-blocking interface (the asynchronous disk path); none of these touch the file
+    // system. find(): a cached entry on a root that is up, with a reference for the caller,
+    // or nullptr; *stale says it is due for revalidation (the caller starts one at most once:
+    // it sets e->revalidating).
+    FileEntry* find(std::string_view path, int64_t now_ms, bool* stale);
+    // Takes a file opened elsewhere (owns fd): caches it and returns it with a reference, or
+    // returns the entry another open cached meanwhile (fd is then closed). nullptr with *err set
+    // when it is not a regular file.
+    FileEntry* adopt(std::string_view path, uint32_t root, int fd, const struct stat& st,
+                     int64_t now_ms, FileError* err);
+    // The outcome of an asynchronous revalidation of e: the path now resolves to `st`, or to
+    // nothing (st == nullptr). An entry that changed or vanished is dropped from the cache.
+    void revalidated(FileEntry* e, const struct stat* st, int64_t now_ms);
+    // Was `path` on a root that has failed (its last inventory)? Then a miss is a lost file.
+    bool on_failed_root(std::string_view path) const;
+    static FileError classify_open_error(int err);
 
     size_t size() const { return map_.size(); }
     const FileCacheStats& stats() const { return stats_; }
@@ -93,7 +113,8 @@ private:
         size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
     };
     FileEntry* open_entry(std::string_view path, FileError* err);
-    bool on_failed_root(std::string_view path) const;
+    static FileEntry* make_entry(std::string_view path, uint32_t root, int fd,
+                                 const struct stat& st);
     void insert(FileEntry* e);
     void remove(FileEntry* e); // from map and LRU; deletes when unreferenced
     void touch(FileEntry* e);

@@ -171,3 +171,58 @@ TEST(Storage, InventorySkipsDotFiles) {
 
 } // namespace
 } // namespace vcdn::edge
+
+namespace vcdn::edge {
+namespace {
+
+TEST(FileCacheAsync, FindAdoptAndRevalidateWithoutTouchingTheDisk) {
+    test::TempDir d;
+    test::write_file(d / "a.mp4", "aaaa");
+    auto s = Storage::open({RootConfig{d.path(), Tier::kDisk}});
+    ASSERT_TRUE(s.ok());
+    FileCache c(**s, 10, 100);
+    bool stale = true;
+    EXPECT_EQ(c.find("a.mp4", 0, &stale), nullptr);
+    // A helper thread opened it:
+    int fd = ::open((d / "a.mp4").c_str(), O_RDONLY);
+    struct stat st {};
+    ASSERT_EQ(::fstat(fd, &st), 0);
+    FileError e;
+    FileEntry* f = c.adopt("a.mp4", 0, fd, st, 0, &e);
+    ASSERT_NE(f, nullptr);
+    EXPECT_EQ(f->size, 4u);
+    // A second open of the same path meanwhile: the first entry wins, the new fd is closed.
+    int fd2 = ::open((d / "a.mp4").c_str(), O_RDONLY);
+    FileEntry* f2 = c.adopt("a.mp4", 0, fd2, st, 0, &e);
+    EXPECT_EQ(f2, f);
+    EXPECT_EQ(::fcntl(fd2, F_GETFD), -1); // closed
+    c.release(f2);
+    c.release(f);
+    FileEntry* g = c.find("a.mp4", 50, &stale);
+    ASSERT_EQ(g, f);
+    EXPECT_FALSE(stale);
+    c.release(g);
+    g = c.find("a.mp4", 150, &stale);
+    EXPECT_TRUE(stale);
+    g->revalidating = true;
+    bool again = true;
+    c.release(c.find("a.mp4", 160, &again));
+    EXPECT_FALSE(again); // one revalidation at a time
+    c.revalidated(g, &st, 200); // unchanged
+    EXPECT_EQ(c.size(), 1u);
+    struct stat changed = st;
+    changed.st_size = 5;
+    g->revalidating = true;
+    c.revalidated(g, &changed, 400);
+    EXPECT_EQ(c.size(), 0u); // dropped: the next request opens the new file
+    c.release(g);
+    // Not a regular file.
+    int dfd = ::open(d.path().c_str(), O_RDONLY | O_DIRECTORY);
+    struct stat dst {};
+    ::fstat(dfd, &dst);
+    EXPECT_EQ(c.adopt("dir", 0, dfd, dst, 0, &e), nullptr);
+    EXPECT_EQ(e, FileError::kNotFound);
+}
+
+} // namespace
+} // namespace vcdn::edge

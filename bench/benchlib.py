@@ -1,0 +1,133 @@
+"""Shared pieces of the vcdn benchmarks: servers started by pid, CPU accounting, wrk runs."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+BENCH = os.path.dirname(os.path.abspath(__file__))
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pids):
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])  # utime, stime (whole process)
+        except FileNotFoundError:
+            pass
+    return total / TICK
+
+
+def wait_port(port, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on port {port}")
+
+
+def free_port():
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
+
+
+class Server:
+    def __init__(self, name, argv, port, env=None):
+        self.name, self.argv, self.port = name, argv, port
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                     env=env, start_new_session=True)
+        wait_port(port)
+
+    def pids(self):
+        pids = [self.proc.pid]
+        try:
+            out = subprocess.run(["ps", "-o", "pid=", "--ppid", str(self.proc.pid)],
+                                 capture_output=True, text=True).stdout
+            pids += [int(x) for x in out.split()]
+        except OSError:
+            pass
+        return pids
+
+    def stop(self):
+        # Only what we started, by pid (nginx: its master, which stops its workers).
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+NGINX_CONF = """worker_processes {workers};
+pid {work}/nginx-{tag}.pid;
+error_log {work}/nginx-{tag}-error.log;
+daemon off;
+master_process on;
+worker_rlimit_nofile 19000;
+events {{ worker_connections 8000; use epoll; }}
+http {{
+  {access_log}
+  sendfile on;
+  tcp_nopush on;
+  keepalive_requests 1000000;
+  keepalive_timeout 65;
+  open_file_cache max=10000 inactive=60s;
+  open_file_cache_valid 60s;
+  types {{ video/mp4 mp4; }}
+  default_type application/octet-stream;
+  {extra}
+  server {{
+    listen 127.0.0.1:{port} reuseport;
+    root {root};
+  }}
+}}
+"""
+
+
+
+def run_wrk(wrk, server, script, conns, files, duration, threads=None, extra_args=()):
+    """Runs wrk against a server; returns its summary plus rates and the server's CPU seconds."""
+    threads = threads or (2 if conns >= 2 else 1)
+    cmd = [wrk, f"-t{threads}", f"-c{conns}", f"-d{duration}s", "--timeout", "5s",
+           "-s", os.path.join(BENCH, "wrk", script), f"http://127.0.0.1:{server.port}/", "--", files,
+           str(max(1, conns // threads))] + [str(a) for a in extra_args]
+    c0 = cpu_seconds(server.pids())
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60).stdout
+    c1 = cpu_seconds(server.pids())
+    return parse_wrk(out, server.name, c1 - c0)
+
+
+def start_wrk(wrk, server, script, conns, files, duration, threads=1, extra_args=()):
+    """Starts wrk in the background (for concurrent loads); finish with parse_wrk(p.communicate())."""
+    cmd = [wrk, f"-t{threads}", f"-c{conns}", f"-d{duration}s", "--timeout", "10s",
+           "-s", os.path.join(BENCH, "wrk", script), f"http://127.0.0.1:{server.port}/", "--", files,
+           str(max(1, conns // threads))] + [str(a) for a in extra_args]
+    return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+
+
+def parse_wrk(out, name, cpu_s):
+    line = next((l for l in out.splitlines() if l.startswith("WRK_JSON ")), None)
+    if not line:
+        raise RuntimeError(f"wrk printed no summary for {name}: {out}")
+    r = json.loads(line[len("WRK_JSON "):])
+    if r["non2xx"] or r["errors"]:
+        print(f"warning: {name}: {r['non2xx']} non-2xx responses, {r['errors']} socket errors",
+              file=sys.stderr, flush=True)
+    secs = r["duration_us"] / 1e6
+    r["rps"] = r["requests"] / secs
+    r["gbps"] = r["bytes"] * 8 / secs / 1e9
+    r["cpu_s"] = cpu_s
+    r["gb_per_cpu_s"] = r["bytes"] / 1e9 / cpu_s if cpu_s > 0 else 0
+    return r
