@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -31,6 +32,8 @@ bool Process::start(const std::vector<std::string>& argv, const SpawnOptions& op
         int in = ::open(opt.stdin_path.c_str(), O_RDONLY);
         if (in >= 0) ::dup2(in, 0);
         if (!opt.cwd.empty() && ::chdir(opt.cwd.c_str()) != 0) _exit(126);
+        // If the test runner dies (a crash, a timeout's SIGKILL), its servers die with it.
+        ::prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (opt.nofile_limit > 0) {
             rlimit rl{static_cast<rlim_t>(opt.nofile_limit), static_cast<rlim_t>(opt.nofile_limit)};
             ::setrlimit(RLIMIT_NOFILE, &rl);

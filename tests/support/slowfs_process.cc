@@ -2,10 +2,12 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <fstream>
 #include <thread>
 
 namespace vcdn::test {
@@ -15,12 +17,19 @@ std::string slowfs_binary() {
     return VCDN_SLOWFS;
 }
 
+// From the mount table, not stat(): a FUSE mount whose daemon died fails every stat
+// ("Transport endpoint is not connected") but is still mounted.
 bool mounted(const std::string& mnt) {
-    struct stat a {
-    }, b{};
-    if (::stat(mnt.c_str(), &a) != 0) return false;
-    if (::stat((mnt + "/..").c_str(), &b) != 0) return false;
-    return a.st_dev != b.st_dev;
+    std::ifstream in("/proc/self/mounts");
+    std::string dev, point, rest;
+    while (in >> dev >> point && std::getline(in, rest))
+        if (point == mnt) return true;
+    return false;
+}
+
+bool answering(const std::string& mnt) {
+    struct stat st {};
+    return ::stat(mnt.c_str(), &st) == 0;
 }
 } // namespace
 
@@ -42,7 +51,7 @@ bool SlowFs::start(const std::string& source, const std::string& mountpoint, int
     if (!proc_.start({slowfs_binary(), source, mountpoint, "--delay-ms", std::to_string(delay_ms)}))
         return false;
     for (int i = 0; i < 250; ++i) {
-        if (mounted(mountpoint)) return true;
+        if (mounted(mountpoint) && answering(mountpoint)) return true;
         if (!proc_.running()) return false;
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
@@ -67,8 +76,10 @@ void SlowFs::stop() {
         proc_.signal(SIGTERM);
         if (!proc_.wait_exit(5000)) proc_.kill_and_reap();
     }
-    // A killed daemon leaves its mount behind: detach it lazily.
-    if (mounted(mountpoint_)) run_command({"fusermount3", "-u", "-z", mountpoint_}, 10000);
+    // A killed daemon leaves its mount behind: detach it lazily (as root directly, else
+    // through fusermount3).
+    if (mounted(mountpoint_) && ::umount2(mountpoint_.c_str(), MNT_DETACH) != 0)
+        run_command({"fusermount3", "-u", "-z", mountpoint_}, 10000);
     mountpoint_.clear();
 }
 

@@ -207,7 +207,7 @@ TEST(FileCacheAsync, FindAdoptAndRevalidateWithoutTouchingTheDisk) {
     g->revalidating = true;
     bool again = true;
     c.release(c.find("a.mp4", 160, &again));
-    EXPECT_FALSE(again); // one revalidation at a time
+    EXPECT_FALSE(again);        // one revalidation at a time
     c.revalidated(g, &st, 200); // unchanged
     EXPECT_EQ(c.size(), 1u);
     struct stat changed = st;

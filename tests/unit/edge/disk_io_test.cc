@@ -1,0 +1,127 @@
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <poll.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <string>
+
+#include <vcdn/edge/disk_io.h>
+
+#include "temp_dir.h"
+
+namespace vcdn::edge {
+namespace {
+
+// Waits for `n` completions from a reader's event fd.
+std::vector<AsyncReader::Completion>
+wait_for(int efd, const std::function<size_t(AsyncReader::Completion*, size_t)>& reap, size_t n) {
+    std::vector<AsyncReader::Completion> got;
+    for (int i = 0; i < 200 && got.size() < n; ++i) {
+        pollfd p{efd, POLLIN, 0};
+        ::poll(&p, 1, 50);
+        AsyncReader::Completion c[16];
+        size_t k = reap(c, 16);
+        got.insert(got.end(), c, c + k);
+    }
+    return got;
+}
+
+class DiskIo : public ::testing::Test {
+protected:
+    void SetUp() override {
+        data_.assign(3 << 20, 'x');
+        for (size_t i = 0; i < data_.size(); i += 4096)
+            data_[i] = static_cast<char>(i / 4096);
+        test::write_file(dir_ / "f.bin", data_);
+        fd_ = ::open((dir_ / "f.bin").c_str(), O_RDONLY);
+        map_ = ::mmap(nullptr, data_.size(), PROT_READ, MAP_SHARED, fd_, 0);
+        ASSERT_NE(map_, MAP_FAILED);
+    }
+    void TearDown() override {
+        ::munmap(map_, data_.size());
+        ::close(fd_);
+    }
+    // Freshly written pages are dirty and DONTNEED keeps dirty pages: write them back first.
+    void evict() {
+        ASSERT_EQ(::fdatasync(fd_), 0);
+        ASSERT_EQ(::posix_fadvise(fd_, 0, 0, POSIX_FADV_DONTNEED), 0);
+    }
+    test::TempDir dir_;
+    std::string data_;
+    int fd_ = -1;
+    void* map_ = nullptr;
+};
+
+TEST_F(DiskIo, ResidencyFollowsThePageCache) {
+    char buf[8192];
+    ASSERT_EQ(::pread(fd_, buf, sizeof buf, 0), 8192);
+    EXPECT_EQ(pages_resident(map_, data_.size(), 0, 8192), 1);
+    evict();
+    EXPECT_EQ(pages_resident(map_, data_.size(), 0, 8192), 0);
+    ASSERT_EQ(::pread(fd_, buf, 4096, 4096), 4096); // only the second page back
+    EXPECT_EQ(pages_resident(map_, data_.size(), 4096, 4096), 1);
+    EXPECT_EQ(pages_resident(map_, data_.size(), 0, 8192), 0); // partly resident is not resident
+    EXPECT_EQ(pages_resident(map_, data_.size(), data_.size(), 10),
+              1); // past the end: nothing to read
+    EXPECT_EQ(pages_resident(map_, data_.size(), 0, 0), 1);
+}
+
+class Readers : public DiskIo, public ::testing::WithParamInterface<const char*> {};
+
+TEST_P(Readers, ReadIntoThePageCacheAndReportCompletion) {
+    auto r = AsyncReader::create(GetParam(), 8, 1 << 20);
+    if (!r.ok() && std::string(GetParam()) == "io_uring") GTEST_SKIP() << r.error().message;
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    AsyncReader& reader = **r;
+    evict();
+    ASSERT_TRUE(reader.submit(fd_, 1 << 20, 256 << 10, 7));
+    ASSERT_TRUE(reader.submit(fd_, 2 << 20, 4096, 8));
+    ASSERT_TRUE(reader.submit(fd_, (3 << 20) - 100, 4096, 9)); // short: at the end of the file
+    auto done = wait_for(
+        reader.event_fd(), [&](AsyncReader::Completion* c, size_t m) { return reader.reap(c, m); },
+        3);
+    ASSERT_EQ(done.size(), 3u);
+    for (const auto& c : done) {
+        const int64_t want = c.token == 7 ? (256 << 10) : c.token == 8 ? 4096 : 100;
+        EXPECT_EQ(c.result, want) << "token " << c.token;
+    }
+    EXPECT_EQ(pages_resident(map_, data_.size(), 1 << 20, 256 << 10), 1);
+    EXPECT_EQ(pages_resident(map_, data_.size(), 0, 4096), 0); // nothing else was read
+    // An error is reported, not thrown: a closed descriptor.
+    ASSERT_TRUE(reader.submit(-1, 0, 4096, 10));
+    done = wait_for(
+        reader.event_fd(), [&](AsyncReader::Completion* c, size_t m) { return reader.reap(c, m); },
+        1);
+    ASSERT_EQ(done.size(), 1u);
+    EXPECT_EQ(done[0].result, -EBADF);
+}
+
+INSTANTIATE_TEST_SUITE_P(Kinds, Readers, ::testing::Values("io_uring", "threads"));
+
+TEST(BlockingPool, RunsJobsAndBoundsThePending) {
+    BlockingPool pool(2, 3);
+    std::atomic<bool> release{false};
+    auto slow = [&] {
+        while (!release.load())
+            usleep(1000);
+        return int64_t{42};
+    };
+    EXPECT_TRUE(pool.submit(1, slow));
+    EXPECT_TRUE(pool.submit(2, slow));
+    EXPECT_TRUE(pool.submit(3, [] { return int64_t{-5}; }));
+    EXPECT_FALSE(pool.submit(4, [] { return int64_t{0}; })); // three pending: full
+    release.store(true);
+    auto done = wait_for(
+        pool.event_fd(), [&](AsyncReader::Completion* c, size_t m) { return pool.reap(c, m); }, 3);
+    ASSERT_EQ(done.size(), 3u);
+    int64_t sum = 0;
+    for (const auto& c : done)
+        sum += c.result;
+    EXPECT_EQ(sum, 42 + 42 - 5);
+    EXPECT_TRUE(pool.submit(5, [] { return int64_t{1}; }));
+}
+
+} // namespace
+} // namespace vcdn::edge
