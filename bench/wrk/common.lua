@@ -17,6 +17,13 @@ function M.load_files(path)
   return files, sizes
 end
 
+-- A request for a random 100 KiB-aligned range of a random file.
+function M.random_range(files, sizes)
+  local i = math.random(#files)
+  local first = (math.random(math.floor(sizes[i] / M.chunk)) - 1) * M.chunk
+  return wrk.format("GET", files[i], {["Range"] = "bytes=" .. first .. "-" .. (first + M.chunk - 1)})
+end
+
 -- One machine-readable summary line.
 function M.done(summary, latency, requests)
   io.write(string.format(

@@ -4,7 +4,6 @@
 -- usage: wrk ... -s paced.lua URL -- FILES_LIST STREAMS_PER_THREAD PACE_MS
 local common = dofile((debug.getinfo(1, "S").source:sub(2):match("(.*/)") or "./") .. "common.lua")
 local files, sizes
-local chunk = common.chunk
 local pace = 10
 
 function init(args)
@@ -17,9 +16,7 @@ function delay()
 end
 
 function request()
-  local i = math.random(#files)
-  local first = (math.random(math.floor(sizes[i] / chunk)) - 1) * chunk
-  return wrk.format("GET", files[i], {["Range"] = "bytes=" .. first .. "-" .. (first + chunk - 1)})
+  return common.random_range(files, sizes)
 end
 
 done = common.done

@@ -138,19 +138,8 @@ bool wait_closed(int fd, int timeout_ms) {
 
 std::string read_all(int fd, int timeout_ms) {
     std::string out;
-    auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
-    char tmp[65536];
-    for (;;) {
-        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-                        deadline - std::chrono::steady_clock::now())
-                        .count();
-        if (left <= 0) return out;
-        pollfd p{fd, POLLIN, 0};
-        if (::poll(&p, 1, static_cast<int>(left)) <= 0) return out;
-        ssize_t n = ::recv(fd, tmp, sizeof tmp, 0);
-        if (n <= 0) return out;
-        out.append(tmp, static_cast<size_t>(n));
-    }
+    read_until_closed(fd, timeout_ms, &out);
+    return out;
 }
 
 bool read_until_closed(int fd, int timeout_ms, std::string* data) {
