@@ -15,6 +15,9 @@ struct EdgeFlags {
     std::string config_path;
     std::vector<std::string> roots;
     std::vector<std::string> listen;
+    std::vector<std::string> tls_listen;
+    std::string cert, key, signing_keys;
+    bool require_signed = false;
     std::string admin;
     uint32_t workers = 0;
     bool workers_set = false;
@@ -36,7 +39,15 @@ Runner add_edge(CLI::App& app) {
                     "Content root directory, one per disk (repeatable); PATH:flash or PATH:disk "
                     "tags its storage tier (default disk)");
     cmd->add_option("--listen", f->listen, "Listen address ADDR:PORT (repeatable; port 0 = any)");
-    cmd->add_option("--admin", f->admin, "Admin listener ADDR:PORT for /metrics and /healthz");
+    cmd->add_option("--tls-listen", f->tls_listen, "HTTPS listen address ADDR:PORT (repeatable)");
+    cmd->add_option("--cert", f->cert, "TLS certificate chain (PEM) for --tls-listen");
+    cmd->add_option("--key", f->key, "TLS private key (PEM) for --cert");
+    cmd->add_option("--signing-keys", f->signing_keys,
+                    "Signed-URL keys: one '<key-id> <secret in hex>' per line (32+ bytes)");
+    cmd->add_flag("--require-signed-urls", f->require_signed,
+                  "Answer 403 to requests without a valid signed URL (every listener)");
+    cmd->add_option("--admin", f->admin,
+                    "Admin listener ADDR:PORT for /metrics, /healthz, /storage");
     cmd->add_option("--workers", f->workers, "Worker threads (default: one per core)");
     cmd->add_option("--access-log", f->access_log, "Access log: a file, '-' for stderr, or 'off'");
     cmd->add_option("--congestion-control", f->congestion_control,
@@ -47,7 +58,8 @@ Runner add_edge(CLI::App& app) {
     cmd->add_option("--cache-control", f->cache_control, "Cache-Control header for file responses");
     cmd->add_option("--log-level", f->log_level, "debug, info, warn, error");
     cmd->footer("Signals: SIGTERM/SIGINT drain (finish responses, then exit 0); SIGHUP reopens "
-                "the access log.\nConfig reference: README.md, section 'Edge configuration'.");
+                "the access log and reloads signing keys and TLS certificates.\nConfig reference: "
+                "README.md, section 'Edge configuration'.");
 
     return [f, cmd]() -> int {
         edge::EdgeConfig cfg;
@@ -63,6 +75,12 @@ Runner add_edge(CLI::App& app) {
                 cfg.roots.push_back(edge::parse_root_spec(spec));
         }
         if (!f->listen.empty()) cfg.listen = f->listen;
+        if (!f->tls_listen.empty()) cfg.tls_listen = f->tls_listen;
+        if (!f->cert.empty() || !f->key.empty()) {
+            cfg.tls.certs.insert(cfg.tls.certs.begin(), edge::TlsCertConfig{f->cert, f->key});
+        }
+        if (!f->signing_keys.empty()) cfg.signing_keys = f->signing_keys;
+        if (f->require_signed) cfg.require_signed_urls = true;
         if (!f->admin.empty()) cfg.admin = f->admin;
         if (cmd->count("--workers")) cfg.workers = f->workers;
         if (!f->access_log.empty()) cfg.access_log = f->access_log;
@@ -71,7 +89,8 @@ Runner add_edge(CLI::App& app) {
         if (!f->server_names.empty()) cfg.server_names = f->server_names;
         if (!f->cache_control.empty()) cfg.cache_control = f->cache_control;
         if (!f->log_level.empty()) cfg.log_level = f->log_level;
-        if (cfg.listen.empty()) cfg.listen = {"0.0.0.0:8080"};
+        if (cfg.listen.empty() && cfg.tls_listen.empty() && cfg.listeners.empty())
+            cfg.listen = {"0.0.0.0:8080"};
         if (Status s = edge::validate(cfg); !s) {
             std::fprintf(stderr, "vcdn edge: %s\n", s.error().message.c_str());
             return 2;
@@ -90,8 +109,9 @@ Runner add_edge(CLI::App& app) {
             std::fprintf(stderr, "vcdn edge: %s\n", s.error().message.c_str());
             return 1;
         }
-        for (const auto& a : (*server)->listen_addresses())
-            log::info("edge: listening http://{}", a.to_string());
+        for (const auto& l : (*server)->listeners())
+            log::info("edge: listening {}://{}{}", l.tls ? "https" : "http", l.address.to_string(),
+                      l.require_signed ? " (signed URLs required)" : "");
         for (const auto& a : (*server)->admin_addresses())
             log::info("edge: admin http://{}", a.to_string());
 
@@ -99,6 +119,7 @@ Runner add_edge(CLI::App& app) {
             int sig = wait_signal(1000);
             if (sig == SIGHUP) {
                 (*server)->reopen_logs();
+                (void)(*server)->reload();
                 continue;
             }
             if (sig == SIGTERM || sig == SIGINT) {

@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
     auto edge = vcdn::app::add_edge(app);
     auto catalog = vcdn::app::add_catalog(app);
     auto demo = vcdn::app::add_demo(app);
+    auto sign = vcdn::app::add_sign(app);
     if (argc > 1 && argv[1][0] != '-') {
         std::string_view first = argv[1];
         bool known = false;
@@ -75,5 +76,6 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("edge")) return edge();
     if (app.got_subcommand("catalog")) return catalog();
     if (app.got_subcommand("demo")) return demo();
+    if (app.got_subcommand("sign")) return sign();
     return 2;
 }

@@ -54,6 +54,60 @@ Status parse_edge_toml(std::string_view text, std::string_view source, EdgeConfi
             }
         }
         r.get_one_or_many("listen", &cfg->listen);
+        r.get_one_or_many("tls_listen", &cfg->tls_listen);
+        r.get("signing_keys", &cfg->signing_keys);
+        r.get("require_signed_urls", &cfg->require_signed_urls);
+        if (const toml::node* n = edge->get("listener")) {
+            r.mark_used("listener");
+            const toml::array* arr = n->as_array();
+            if (!arr) throw std::runtime_error("edge.listener: expected [[edge.listener]] tables");
+            size_t i = 0;
+            for (const toml::node& e : *arr) {
+                const toml::table* t = e.as_table();
+                std::string where = fmt::format("edge.listener[{}]", i++);
+                if (!t) throw std::runtime_error(where + ": expected a table");
+                toml_util::TableReader lr(*t, where);
+                ListenerConfig lc;
+                if (!lr.get("address", &lc.address))
+                    throw std::runtime_error(where + ": address is required");
+                lr.get("tls", &lc.tls);
+                bool req = false;
+                if (lr.get("require_signed_urls", &req)) lc.require_signed_urls = req ? 1 : 0;
+                lr.finish();
+                cfg->listeners.push_back(lc);
+            }
+        }
+        if (const toml::table* t = r.subtable("tls")) {
+            toml_util::TableReader tr(*t, "edge.tls");
+            TlsCertConfig single;
+            tr.get("cert", &single.cert);
+            tr.get("key", &single.key);
+            if (!single.cert.empty() || !single.key.empty()) cfg->tls.certs.push_back(single);
+            if (const toml::node* n = t->get("certificate")) {
+                tr.mark_used("certificate");
+                const toml::array* arr = n->as_array();
+                if (!arr)
+                    throw std::runtime_error(
+                        "edge.tls.certificate: expected [[edge.tls.certificate]] tables");
+                size_t i = 0;
+                for (const toml::node& e : *arr) {
+                    const toml::table* ct = e.as_table();
+                    std::string where = fmt::format("edge.tls.certificate[{}]", i++);
+                    if (!ct) throw std::runtime_error(where + ": expected a table");
+                    toml_util::TableReader cr(*ct, where);
+                    TlsCertConfig c;
+                    if (!cr.get("cert", &c.cert) || !cr.get("key", &c.key))
+                        throw std::runtime_error(where + ": cert and key are required");
+                    cr.finish();
+                    cfg->tls.certs.push_back(c);
+                }
+            }
+            tr.get("min_version", &cfg->tls.min_version);
+            tr.get("ktls", &cfg->tls.ktls);
+            tr.get("ticket_key_rotation_s", &cfg->tls.ticket_key_rotation_s, 1);
+            tr.get("handshakes_per_turn", &cfg->tls.handshakes_per_turn, 1, 100000);
+            tr.finish();
+        }
         r.get("admin", &cfg->admin);
         r.get("workers", &cfg->workers, 0, 1024);
         r.get("congestion_control", &cfg->congestion_control);
@@ -117,6 +171,20 @@ Status load_edge_config_file(const std::string& path, EdgeConfig* cfg) {
     return parse_edge_toml(ss.str(), path, cfg);
 }
 
+std::vector<ListenerConfig> effective_listeners(const EdgeConfig& cfg) {
+    std::vector<ListenerConfig> out;
+    for (const std::string& a : cfg.listen)
+        out.push_back(ListenerConfig{a, false, -1});
+    for (const std::string& a : cfg.tls_listen)
+        out.push_back(ListenerConfig{a, true, -1});
+    out.insert(out.end(), cfg.listeners.begin(), cfg.listeners.end());
+    return out;
+}
+
+bool requires_signed(const EdgeConfig& cfg, const ListenerConfig& l) {
+    return l.require_signed_urls < 0 ? cfg.require_signed_urls : l.require_signed_urls == 1;
+}
+
 Status validate(const EdgeConfig& cfg) {
     if (cfg.roots.empty()) return Error{"no content root: give --root DIR or edge.root"};
     for (const RootConfig& rc : cfg.roots) {
@@ -134,11 +202,26 @@ Status validate(const EdgeConfig& cfg) {
     if (cfg.disk.reader != "auto" && cfg.disk.reader != "io_uring" && cfg.disk.reader != "threads")
         return Error{
             fmt::format("disk.reader '{}': use auto, io_uring or threads", cfg.disk.reader)};
-    if (cfg.listen.empty()) return Error{"no listen address: give --listen ADDR:PORT"};
-    for (const std::string& l : cfg.listen) {
-        auto a = io::parse_socket_address(l);
-        if (!a) return Error{"listen: " + a.error().message};
+    const std::vector<ListenerConfig> listeners = effective_listeners(cfg);
+    if (listeners.empty()) return Error{"no listen address: give --listen ADDR:PORT"};
+    bool any_tls = false, any_signed = false;
+    for (const ListenerConfig& l : listeners) {
+        auto a = io::parse_socket_address(l.address);
+        if (!a) return Error{(l.tls ? "tls_listen: " : "listen: ") + a.error().message};
+        any_tls = any_tls || l.tls;
+        any_signed = any_signed || requires_signed(cfg, l);
     }
+    if (any_tls && cfg.tls.certs.empty())
+        return Error{
+            "an HTTPS listener needs a certificate: give --cert FILE --key FILE or edge.tls"};
+    for (const TlsCertConfig& c : cfg.tls.certs)
+        if (c.cert.empty() || c.key.empty())
+            return Error{"edge.tls: a certificate needs both cert and key"};
+    if (cfg.tls.min_version != "TLSv1.2" && cfg.tls.min_version != "TLSv1.3")
+        return Error{
+            fmt::format("edge.tls.min_version '{}': use TLSv1.2 or TLSv1.3", cfg.tls.min_version)};
+    if (any_signed && cfg.signing_keys.empty())
+        return Error{"signed URLs are required but no keys are given: --signing-keys FILE"};
     if (!cfg.admin.empty()) {
         auto a = io::parse_socket_address(cfg.admin);
         if (!a) return Error{"admin: " + a.error().message};

@@ -250,6 +250,17 @@ void Worker::handle_request(Connection* c) {
         respond_error(c, v.status, v.reason, false);
         return;
     }
+    if (c->require_signed) {
+        // Before the file is touched: an unsigned request costs no disk work.
+        const auth::SigCheck sc =
+            keys_ ? auth::verify(target.raw_path, target.query, *keys_, date_second_, c->peer_ip)
+                  : auth::SigCheck::kUnknownKey;
+        if (sc != auth::SigCheck::kOk) {
+            m_.signed_url_refusals[static_cast<size_t>(sc)].add();
+            respond_error(c, 403, auth::sig_check_reason(sc), false);
+            return;
+        }
+    }
 
     if (async_disk_) {
         // No file system access on this thread: a cached descriptor, or an open in a helper.

@@ -7,6 +7,7 @@
 #include <fmt/format.h>
 #include <thread>
 
+#include <vcdn/auth/signed_url.h>
 #include <vcdn/base/log.h>
 #include <vcdn/base/time.h>
 #include <vcdn/edge/access_log.h>
@@ -26,7 +27,9 @@ struct EdgeServer::Impl {
     std::string cc; // resolved congestion control
     uint64_t nofile = 0;
     uint32_t max_connections = 0;
-    std::vector<io::SocketAddress> listen_addrs;
+    std::vector<io::SocketAddress> listen_addrs; // plain HTTP
+    std::vector<BoundListener> bound;            // every listener
+    std::shared_ptr<const auth::KeySet> keys;
     std::vector<io::SocketAddress> admin_addrs;
     std::unique_ptr<AccessLog> access_log;
     std::vector<std::unique_ptr<WorkerMetrics>> metrics;
@@ -91,6 +94,12 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in)
     lopt.congestion_control = impl->cc;
     lopt.notsent_lowat = cfg.notsent_lowat;
 
+    if (!cfg.signing_keys.empty()) {
+        auto ks = auth::KeySet::load(cfg.signing_keys);
+        if (!ks) return ks.error();
+        impl->keys = std::make_shared<const auth::KeySet>(std::move(*ks));
+    }
+
     auto al = AccessLog::open(cfg.access_log, cfg.workers);
     if (!al) return al.error();
     impl->access_log = std::move(*al);
@@ -109,6 +118,7 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in)
         wo.metrics = impl->metrics.back().get();
         wo.index = w;
         impl->workers.push_back(std::make_unique<Worker>(wo));
+        if (impl->keys) impl->workers.back()->post_keys(impl->keys);
         if (Status s = impl->workers.back()->init_disk(); !s)
             return Error{"disk reader: " + s.error().message};
     }
@@ -116,9 +126,10 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in)
         impl->reader_name = reader_name(impl->workers.front()->reader()->kind());
     // Every worker gets its own socket per address (SO_REUSEPORT): the kernel spreads
     // connections and no accept lock is shared. Port 0 is resolved by the first bind.
-    for (const std::string& text : cfg.listen) {
-        auto addr = io::parse_socket_address(text);
+    for (const ListenerConfig& lc : effective_listeners(cfg)) {
+        auto addr = io::parse_socket_address(lc.address);
         if (!addr) return addr.error();
+        const bool require_signed = requires_signed(cfg, lc);
         io::SocketAddress a = *addr;
         for (unsigned w = 0; w < cfg.workers; ++w) {
             auto fd = io::listen_tcp(a, lopt);
@@ -127,9 +138,10 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in)
                 auto bound = io::local_address(fd->get());
                 if (!bound) return bound.error();
                 a = *bound;
-                impl->listen_addrs.push_back(a);
+                impl->bound.push_back(BoundListener{a, lc.tls, require_signed});
+                if (!lc.tls) impl->listen_addrs.push_back(a);
             }
-            impl->workers[w]->add_listener(std::move(*fd));
+            impl->workers[w]->add_listener(std::move(*fd), lc.tls, require_signed);
         }
     }
     if (!cfg.admin.empty()) {
@@ -256,6 +268,29 @@ void EdgeServer::reopen_logs() {
     impl_->access_log->reopen();
 }
 
+const std::vector<BoundListener>& EdgeServer::listeners() const {
+    return impl_->bound;
+}
+
+Status EdgeServer::reload() {
+    // Everything or nothing per part: a file that fails to load keeps the old one in use.
+    Status result;
+    if (!impl_->cfg.signing_keys.empty()) {
+        auto ks = auth::KeySet::load(impl_->cfg.signing_keys);
+        if (ks) {
+            impl_->keys = std::make_shared<const auth::KeySet>(std::move(*ks));
+            for (auto& w : impl_->workers)
+                w->post_keys(impl_->keys);
+            log::info("edge: signing keys reloaded: {} keys", impl_->keys->size());
+        } else {
+            log::error("edge: signing keys not reloaded, the old ones stay in use: {}",
+                       ks.error().message);
+            result = ks.error();
+        }
+    }
+    return result;
+}
+
 std::string EdgeServer::metrics_text() const {
     return impl_->render_metrics();
 }
@@ -360,6 +395,15 @@ std::string EdgeServer::Impl::render_metrics() const {
     histogram("vcdn_http_request_duration_seconds",
               "Time from a complete request head to the last response byte handed to the kernel.",
               [](const WorkerMetrics& m) -> const Histogram& { return m.request_duration; });
+
+    family("vcdn_signed_url_refusals_total", "counter",
+           "Requests refused (403) on a listener that requires signed URLs, by reason.");
+    static const char* const kSigReasons[] = {"ok",     "missing", "malformed",   "unknown_key",
+                                              "forged", "expired", "wrong_prefix"};
+    for (size_t w = 0; w < metrics.size(); ++w)
+        for (size_t r = 1; r < std::size(kSigReasons); ++r)
+            fmt::format_to(it, "vcdn_signed_url_refusals_total{{worker=\"{}\",reason=\"{}\"}} {}\n",
+                           w, kSigReasons[r], metrics[w]->signed_url_refusals[r].get());
 
     // Disk.
     family("vcdn_pagecache_checks_total", "counter",

@@ -56,10 +56,12 @@ Worker::~Worker() {
     }
 }
 
-void Worker::add_listener(UniqueFd fd) {
+void Worker::add_listener(UniqueFd fd, bool tls, bool require_signed) {
     auto l = std::make_unique<Listener>();
     l->kind = PollKind::kListener;
     l->fd = std::move(fd);
+    l->tls = tls;
+    l->require_signed = require_signed;
     epoll_event ev{};
     // Level-triggered so that accepting in bounded batches never loses a pending connection.
     ev.events = EPOLLIN;
@@ -78,6 +80,15 @@ void Worker::join() {
 
 void Worker::request_drain() {
     drain_requested_.store(true, std::memory_order_release);
+    uint64_t one = 1;
+    (void)!::write(wakefd_.get(), &one, sizeof one);
+}
+
+void Worker::post_keys(std::shared_ptr<const auth::KeySet> keys) {
+    {
+        std::lock_guard<std::mutex> lk(mailbox_mu_);
+        posted_keys_ = std::move(keys);
+    }
     uint64_t one = 1;
     (void)!::write(wakefd_.get(), &one, sizeof one);
 }
@@ -157,6 +168,8 @@ void Worker::on_wake() {
     uint64_t v;
     (void)!::read(wakefd_.get(), &v, sizeof v);
     if (drain_requested_.load(std::memory_order_acquire) && !draining_) start_drain();
+    std::lock_guard<std::mutex> lk(mailbox_mu_);
+    if (posted_keys_) keys_ = std::move(posted_keys_); // swapped between requests
 }
 
 void Worker::start_drain() {
@@ -203,6 +216,9 @@ void Worker::on_accept(Listener* l) {
         c->id = (static_cast<uint64_t>(index_) << 48) | next_conn_id_++;
         c->peer_len = static_cast<uint8_t>(
             io::format_address(reinterpret_cast<sockaddr*>(&ss), c->peer, sizeof c->peer));
+        c->peer_ip = io::IpAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss));
+        c->tls = l->tls;
+        c->require_signed = l->require_signed;
         ++open_conns_;
         m_.connections_open.add();
         m_.connections_accepted.add();

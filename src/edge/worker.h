@@ -9,12 +9,14 @@
 #include <cstdint>
 #include <deque>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include <vcdn/base/log.h>
 #include <vcdn/base/unique_fd.h>
+#include <vcdn/auth/signed_url.h>
 #include <vcdn/edge/access_log.h>
 #include <vcdn/edge/config.h>
 #include <vcdn/edge/disk_io.h>
@@ -24,6 +26,7 @@
 #include <vcdn/http/date.h>
 #include <vcdn/http/request.h>
 #include <vcdn/http/request_parser.h>
+#include <vcdn/io/ip_prefix.h>
 
 namespace vcdn::edge {
 
@@ -35,6 +38,8 @@ struct Pollable {
 
 struct Listener : Pollable {
     UniqueFd fd;
+    bool tls = false;
+    bool require_signed = false; // refuse requests without a valid signed URL (403)
 };
 
 enum class ConnState : uint8_t {
@@ -102,6 +107,11 @@ struct Connection : Pollable {
     bool sequential = false;  // this response continues the previous one
     bool stream_cold = false; // this stream hit the disk: keep reading ahead of it
 
+    // From the listener it came in on.
+    bool tls = false;
+    bool require_signed = false;
+    io::IpAddress peer_ip; // for signed URLs bound to a client network
+
     // For the access log.
     char peer[56];
     uint8_t peer_len = 0;
@@ -131,7 +141,9 @@ public:
     Status init_disk();
     const AsyncReader* reader() const { return reader_.get(); }
     // Takes ownership of a bound listening socket (before start()).
-    void add_listener(UniqueFd fd);
+    void add_listener(UniqueFd fd, bool tls, bool require_signed);
+    // Thread-safe: the signing keys for requests from now on (SIGHUP reload).
+    void post_keys(std::shared_ptr<const auth::KeySet> keys);
     void start();
     void join();
 
@@ -231,6 +243,11 @@ private:
     char log_time_[19]; // "YYYY-MM-DDTHH:MM:SS" of log_second_
     bool draining_ = false;
     int64_t drain_deadline_ms_ = 0;
+
+    // Signing keys: this worker's snapshot, and the next one posted by the server.
+    std::shared_ptr<const auth::KeySet> keys_;
+    std::mutex mailbox_mu_;
+    std::shared_ptr<const auth::KeySet> posted_keys_;
 
     std::atomic<bool> drain_requested_{false};
     std::atomic<bool> stop_requested_{false};

@@ -44,6 +44,7 @@ TargetError parse_target(std::string_view t, char* buf, size_t cap, Target* out)
         out->query = t.substr(q + 1);
         t = t.substr(0, q);
     }
+    out->raw_path = t;
 
     // Decode and normalise segment by segment. A decoded '/' (%2F) separates segments like a
     // literal one, so "..%2f" cannot hide a dot-segment.

@@ -32,18 +32,44 @@ struct FileCacheConfig {
 struct DiskConfig {
     std::string mode = "async";         // "async", or "blocking" (plain sendfile: for comparisons)
     std::string reader = "auto";        // "auto" (io_uring, else threads), "io_uring", "threads"
-    uint32_t readahead_kib = 2048;  // read this far ahead of a cold stream; 0 = no read-ahead
+    uint32_t readahead_kib = 2048;      // read this far ahead of a cold stream; 0 = no read-ahead
     uint32_t max_reads_per_root = 64;   // reads in flight per root, whole process
     uint32_t health_interval_ms = 1000; // each root is checked this often
     uint32_t stall_ms = 10000;          // a root whose check hangs this long fails
     uint32_t inventory_interval_ms = 60000; // rescan of each root's files; 0 = only at start
 };
 
+// One listening address. The plain `listen` and `tls_listen` lists are shorthands for these.
+struct ListenerConfig {
+    std::string address;
+    bool tls = false;
+    int require_signed_urls = -1; // -1: the edge-wide setting; 0 or 1: this listener's own
+};
+
+struct TlsCertConfig {
+    std::string cert; // PEM chain
+    std::string key;  // PEM private key
+};
+
+struct TlsConfig {
+    // The first is the default; the others are chosen by SNI (their certificates' names).
+    std::vector<TlsCertConfig> certs;
+    std::string min_version = "TLSv1.2"; // or TLSv1.3
+    bool ktls = true;                    // use kernel TLS when the kernel offers it
+    uint32_t ticket_key_rotation_s = 3600;
+    uint32_t handshakes_per_turn = 16; // new handshakes a worker runs before serving others
+};
+
 struct EdgeConfig {
-    std::vector<RootConfig> roots;           // content roots, one per disk, looked up in this order
-    std::vector<std::string> listen;         // "ADDR:PORT", "[v6]:PORT"; port 0 = any free port
-    std::string admin;                       // admin listener "ADDR:PORT"; empty = none
-    uint32_t workers = 0;                    // 0 = one per available core
+    std::vector<RootConfig> roots;         // content roots, one per disk, looked up in this order
+    std::vector<std::string> listen;       // "ADDR:PORT", "[v6]:PORT"; port 0 = any free port
+    std::vector<std::string> tls_listen;   // the same, for HTTPS
+    std::vector<ListenerConfig> listeners; // explicit [[edge.listener]] tables
+    TlsConfig tls;
+    std::string signing_keys;         // key file for signed URLs ("<key-id> <hex secret>" lines)
+    bool require_signed_urls = false; // every listener without its own setting
+    std::string admin;                // admin listener "ADDR:PORT"; empty = none
+    uint32_t workers = 0;             // 0 = one per available core
     std::string congestion_control = "auto"; // "auto" = bbr when available; "" = system default
     uint32_t notsent_lowat = 131072;       // TCP_NOTSENT_LOWAT bytes; 0 = leave the kernel default
     std::string access_log = "-";          // path, "-" for stderr, "off"
@@ -63,6 +89,10 @@ struct EdgeConfig {
 // keys are errors, so that a typo does not silently fall back to a default.
 Status parse_edge_toml(std::string_view toml_text, std::string_view source_name, EdgeConfig* cfg);
 Status load_edge_config_file(const std::string& path, EdgeConfig* cfg);
+
+// Every listener: `listen`, then `tls_listen`, then the explicit tables.
+std::vector<ListenerConfig> effective_listeners(const EdgeConfig& cfg);
+bool requires_signed(const EdgeConfig& cfg, const ListenerConfig& l);
 
 // Checks values and the environment they refer to (root exists and is a directory, listen
 // addresses parse, congestion control known, ...). The message is one line for the user.

@@ -63,7 +63,8 @@ struct alignas(64) WorkerMetrics {
     Counter file_cache_entries; // gauge
     Counter file_cache_revalidations;
     Counter access_log_dropped;
-    Histogram request_duration; // complete head → last byte handed to the kernel
+    std::array<Counter, 8> signed_url_refusals; // by auth::SigCheck
+    Histogram request_duration;                 // complete head → last byte handed to the kernel
 
     // Disk.
     Counter pagecache_hits;   // residency checks that found the pages in memory

@@ -15,6 +15,12 @@
 
 namespace vcdn::edge {
 
+struct BoundListener {
+    io::SocketAddress address; // with the port the kernel chose for port 0
+    bool tls = false;
+    bool require_signed = false;
+};
+
 class EdgeServer {
 public:
     static Result<std::unique_ptr<EdgeServer>> create(const EdgeConfig& cfg);
@@ -34,6 +40,10 @@ public:
     // Closes everything now.
     void stop();
     void reopen_logs();
+    // SIGHUP: reloads signing keys and TLS certificates; a part that fails keeps its old
+    // version (and the error is returned and logged).
+    Status reload();
+    const std::vector<BoundListener>& listeners() const;
 
     std::string metrics_text() const;
 

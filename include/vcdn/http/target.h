@@ -24,6 +24,7 @@ struct Target {
     std::string_view authority; // host[:port] of an absolute-form target, else empty
     std::string_view path;      // decoded and normalised, relative: "t/1/v-3000k.mp4"
     std::string_view query;     // raw, without '?'; empty when absent
+    std::string_view raw_path;  // the path as sent (not decoded), starting with '/'
 };
 
 // Decodes `target` into buf[0, cap) and fills *out (out->path points into buf).

@@ -1,0 +1,67 @@
+#include <cstdio>
+#include <ctime>
+#include <memory>
+
+#include <vcdn/auth/signed_url.h>
+#include <vcdn/io/ip_prefix.h>
+
+#include "commands.h"
+
+namespace vcdn::app {
+
+namespace {
+struct SignFlags {
+    std::string key_file, path, key_id, prefix;
+    int64_t ttl = 3600;
+};
+} // namespace
+
+Runner add_sign(CLI::App& app) {
+    auto f = std::make_shared<SignFlags>();
+    CLI::App* cmd = app.add_subcommand(
+        "sign",
+        "Print a signed content URL path: PATH?e=<expiry>&k=<key-id>&s=<signature>[&p=<cidr>] "
+        "(the last line of the output).");
+    cmd->add_option("--key-file", f->key_file, "Keys: one '<key-id> <secret in hex>' per line")
+        ->required();
+    cmd->add_option("--path", f->path,
+                    "URL path to sign, as players will request it, e.g. /t/1/v-3000k.mp4")
+        ->required();
+    cmd->add_option("--ttl", f->ttl,
+                    "Seconds the URL stays valid; negative = already expired (tests)")
+        ->capture_default_str();
+    cmd->add_option("--key-id", f->key_id, "Key to sign with (default: the last one in the file)");
+    cmd->add_option("--prefix", f->prefix, "Bind the URL to a client network, e.g. 10.1.0.0/16");
+    return [f]() -> int {
+        auto keys = auth::KeySet::load(f->key_file);
+        if (!keys) {
+            std::fprintf(stderr, "vcdn sign: %s\n", keys.error().message.c_str());
+            return 2;
+        }
+        if (f->path.empty() || f->path.front() != '/' ||
+            f->path.find_first_of("?# ") != std::string::npos) {
+            std::fprintf(
+                stderr,
+                "vcdn sign: --path must start with '/' and have no query, fragment or space\n");
+            return 2;
+        }
+        const auth::SigningKey* key = f->key_id.empty() ? keys->newest() : keys->find(f->key_id);
+        if (!key) {
+            std::fprintf(stderr, "vcdn sign: no key '%s' in %s\n", f->key_id.c_str(),
+                         f->key_file.c_str());
+            return 2;
+        }
+        if (!f->prefix.empty()) {
+            auto p = io::IpPrefix::parse(f->prefix);
+            if (!p) {
+                std::fprintf(stderr, "vcdn sign: --prefix: %s\n", p.error().message.c_str());
+                return 2;
+            }
+        }
+        const int64_t expiry = static_cast<int64_t>(std::time(nullptr)) + f->ttl;
+        std::printf("%s\n", auth::sign_url(f->path, expiry, *key, f->prefix).c_str());
+        return 0;
+    };
+}
+
+} // namespace vcdn::app

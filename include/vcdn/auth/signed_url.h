@@ -1,0 +1,70 @@
+#pragma once
+// Signed content URLs: only players that the control plane steered may fetch.
+//
+//   /t/1/v-3000k.mp4?e=<unix-expiry>&k=<key-id>&s=<sig>[&p=<client-cidr>]
+//   sig = base64url(HMAC-SHA256(key[k], "<path>|<e>|<cidr or empty>")) truncated to 128 bits
+//
+// <path> is the URL path exactly as it appears in the request (before percent-decoding), so
+// signer and edge agree byte for byte. The same code signs (control plane, `vcdn sign`) and
+// verifies (edge); verification compares in constant time and reports why it refused.
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <vcdn/base/result.h>
+#include <vcdn/io/ip_prefix.h>
+
+namespace vcdn::auth {
+
+struct SigningKey {
+    std::string id;     // [A-Za-z0-9_-], at most 32 characters
+    std::string secret; // raw bytes, at least 32
+};
+
+// The keys an edge accepts. Several are valid at once so that keys can rotate: the control
+// plane signs with the newest while URLs signed with the previous one are still out there.
+class KeySet {
+public:
+    // One key per line: "<key-id> <secret in hex>"; blank lines and '#' comments ignored.
+    static Result<KeySet> parse(std::string_view text, std::string_view source = "keys");
+    static Result<KeySet> load(const std::string& path);
+
+    const SigningKey* find(std::string_view id) const;
+    // The key to sign with: the last one listed (the newest).
+    const SigningKey* newest() const { return keys_.empty() ? nullptr : &keys_.back(); }
+    size_t size() const { return keys_.size(); }
+    bool empty() const { return keys_.empty(); }
+
+private:
+    std::vector<SigningKey> keys_;
+};
+
+inline constexpr size_t kMinSecretBytes = 32;
+
+// The signature string (22 characters of base64url) for path, expiry and optional prefix.
+std::string signature(const SigningKey& key, std::string_view path, int64_t expiry,
+                      std::string_view prefix);
+
+// "path?e=..&k=..&s=..[&p=..]" (the prefix, when given, is bound into the signature).
+std::string sign_url(std::string_view path, int64_t expiry, const SigningKey& key,
+                     std::string_view prefix = {});
+
+enum class SigCheck : uint8_t {
+    kOk,
+    kMissing,     // no e, k or s
+    kMalformed,   // a parameter that does not parse
+    kUnknownKey,  // k names no key this edge has
+    kForged,      // the signature does not match
+    kExpired,     // e is in the past
+    kWrongPrefix, // bound to a client network that does not contain the client
+};
+const char* sig_check_reason(SigCheck c);
+
+// Checks the signature of a request: `path` as sent, `query` without '?', the client's address.
+SigCheck verify(std::string_view path, std::string_view query, const KeySet& keys, int64_t now,
+                const io::IpAddress& client);
+
+std::string base64url(const unsigned char* data, size_t n);
+
+} // namespace vcdn::auth

@@ -1,0 +1,239 @@
+#include <vcdn/auth/signed_url.h>
+
+#include <cctype>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
+#include <fmt/format.h>
+#include <fstream>
+#include <sstream>
+
+#include <vcdn/base/strings.h>
+
+namespace vcdn::auth {
+
+namespace {
+
+constexpr size_t kSigBytes = 16; // 128 bits of the HMAC
+
+bool valid_key_id(std::string_view id) {
+    if (id.empty() || id.size() > 32) return false;
+    for (char c : id)
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-')) return false;
+    return true;
+}
+
+int hex_digit(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+bool decode_hex(std::string_view hex, std::string* out) {
+    if (hex.size() % 2) return false;
+    out->clear();
+    for (size_t i = 0; i < hex.size(); i += 2) {
+        int hi = hex_digit(hex[i]), lo = hex_digit(hex[i + 1]);
+        if (hi < 0 || lo < 0) return false;
+        out->push_back(static_cast<char>(hi * 16 + lo));
+    }
+    return true;
+}
+
+// Percent-decodes a query value; false on a bad escape.
+bool decode_query_value(std::string_view in, std::string* out) {
+    out->clear();
+    for (size_t i = 0; i < in.size(); ++i) {
+        if (in[i] == '%') {
+            if (i + 2 >= in.size()) return false;
+            int hi = hex_digit(in[i + 1]), lo = hex_digit(in[i + 2]);
+            if (hi < 0 || lo < 0) return false;
+            out->push_back(static_cast<char>(hi * 16 + lo));
+            i += 2;
+        } else {
+            out->push_back(in[i]);
+        }
+    }
+    return true;
+}
+
+void mac(const SigningKey& key, std::string_view path, int64_t expiry, std::string_view prefix,
+         unsigned char out[EVP_MAX_MD_SIZE]) {
+    std::string msg;
+    msg.reserve(path.size() + prefix.size() + 24);
+    msg.append(path);
+    msg.push_back('|');
+    msg.append(std::to_string(expiry));
+    msg.push_back('|');
+    msg.append(prefix);
+    unsigned int len = 0;
+    HMAC(EVP_sha256(), key.secret.data(), static_cast<int>(key.secret.size()),
+         reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), out, &len);
+}
+
+} // namespace
+
+std::string base64url(const unsigned char* data, size_t n) {
+    static const char kAlphabet[] =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    std::string out;
+    size_t i = 0;
+    for (; i + 2 < n; i += 3) {
+        uint32_t v = (uint32_t{data[i]} << 16) | (uint32_t{data[i + 1]} << 8) | data[i + 2];
+        out += kAlphabet[v >> 18];
+        out += kAlphabet[(v >> 12) & 63];
+        out += kAlphabet[(v >> 6) & 63];
+        out += kAlphabet[v & 63];
+    }
+    if (n - i == 1) {
+        uint32_t v = uint32_t{data[i]} << 16;
+        out += kAlphabet[v >> 18];
+        out += kAlphabet[(v >> 12) & 63];
+    } else if (n - i == 2) {
+        uint32_t v = (uint32_t{data[i]} << 16) | (uint32_t{data[i + 1]} << 8);
+        out += kAlphabet[v >> 18];
+        out += kAlphabet[(v >> 12) & 63];
+        out += kAlphabet[(v >> 6) & 63];
+    }
+    return out; // unpadded, as in URLs
+}
+
+Result<KeySet> KeySet::parse(std::string_view text, std::string_view source) {
+    KeySet ks;
+    size_t line_no = 0;
+    for (std::string_view line : split(text, '\n')) {
+        ++line_no;
+        line = trim_ows(line);
+        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+        if (line.empty() || line.front() == '#') continue;
+        size_t sp = line.find_first_of(" \t");
+        if (sp == std::string_view::npos)
+            return Error{
+                fmt::format("{}:{}: expected '<key-id> <secret in hex>'", source, line_no)};
+        std::string_view id = line.substr(0, sp);
+        std::string_view hex = trim_ows(line.substr(sp + 1));
+        if (!valid_key_id(id))
+            return Error{fmt::format("{}:{}: key id '{}': use 1-32 of A-Z a-z 0-9 _ -", source,
+                                     line_no, id)};
+        SigningKey k;
+        k.id = std::string(id);
+        if (!decode_hex(hex, &k.secret))
+            return Error{
+                fmt::format("{}:{}: key '{}': the secret is not hex", source, line_no, id)};
+        if (k.secret.size() < kMinSecretBytes)
+            return Error{
+                fmt::format("{}:{}: key '{}': the secret has {} bytes; at least {} are needed",
+                            source, line_no, id, k.secret.size(), kMinSecretBytes)};
+        if (ks.find(id))
+            return Error{fmt::format("{}:{}: key '{}' listed twice", source, line_no, id)};
+        ks.keys_.push_back(std::move(k));
+    }
+    if (ks.keys_.empty()) return Error{fmt::format("{}: no keys", source)};
+    return ks;
+}
+
+Result<KeySet> KeySet::load(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) return Error::from_errno("signing keys " + path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return parse(ss.str(), path);
+}
+
+const SigningKey* KeySet::find(std::string_view id) const {
+    for (const SigningKey& k : keys_)
+        if (k.id == id) return &k;
+    return nullptr;
+}
+
+std::string signature(const SigningKey& key, std::string_view path, int64_t expiry,
+                      std::string_view prefix) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    mac(key, path, expiry, prefix, md);
+    return base64url(md, kSigBytes);
+}
+
+std::string sign_url(std::string_view path, int64_t expiry, const SigningKey& key,
+                     std::string_view prefix) {
+    std::string url = fmt::format("{}?e={}&k={}&s={}", path, expiry, key.id,
+                                  signature(key, path, expiry, prefix));
+    if (!prefix.empty()) url += fmt::format("&p={}", prefix);
+    return url;
+}
+
+const char* sig_check_reason(SigCheck c) {
+    switch (c) {
+    case SigCheck::kOk:
+        return "ok";
+    case SigCheck::kMissing:
+        return "signed URL required";
+    case SigCheck::kMalformed:
+        return "malformed URL signature";
+    case SigCheck::kUnknownKey:
+        return "unknown signing key";
+    case SigCheck::kForged:
+        return "bad URL signature";
+    case SigCheck::kExpired:
+        return "signed URL expired";
+    case SigCheck::kWrongPrefix:
+        return "signed URL not valid for this client network";
+    }
+    return "bad URL signature";
+}
+
+SigCheck verify(std::string_view path, std::string_view query, const KeySet& keys, int64_t now,
+                const io::IpAddress& client) {
+    std::string_view e, k, s, p;
+    bool have_p = false;
+    int dup = 0;
+    while (!query.empty()) {
+        size_t amp = query.find('&');
+        std::string_view kv = query.substr(0, amp);
+        size_t eq = kv.find('=');
+        std::string_view name = kv.substr(0, eq);
+        std::string_view value =
+            eq == std::string_view::npos ? std::string_view() : kv.substr(eq + 1);
+        if (name == "e") {
+            dup += !e.empty();
+            e = value;
+        } else if (name == "k") {
+            dup += !k.empty();
+            k = value;
+        } else if (name == "s") {
+            dup += !s.empty();
+            s = value;
+        } else if (name == "p") {
+            dup += have_p;
+            p = value;
+            have_p = true;
+        }
+        if (amp == std::string_view::npos) break;
+        query.remove_prefix(amp + 1);
+    }
+    if (e.empty() || k.empty() || s.empty()) return SigCheck::kMissing;
+    if (dup) return SigCheck::kMalformed;
+    uint64_t expiry = 0;
+    std::string kid, sig, prefix;
+    if (!decode_query_value(e, &kid) || !parse_u64(kid, &expiry) || expiry > INT64_MAX)
+        return SigCheck::kMalformed;
+    if (!decode_query_value(k, &kid) || !decode_query_value(s, &sig) || sig.size() != 22 ||
+        !decode_query_value(p, &prefix))
+        return SigCheck::kMalformed;
+    io::IpPrefix net;
+    if (have_p) {
+        auto parsed = io::IpPrefix::parse(prefix);
+        if (!parsed) return SigCheck::kMalformed;
+        net = *parsed;
+    }
+    const SigningKey* key = keys.find(kid);
+    if (!key) return SigCheck::kUnknownKey;
+    const std::string want = signature(*key, path, static_cast<int64_t>(expiry), prefix);
+    if (CRYPTO_memcmp(want.data(), sig.data(), want.size()) != 0) return SigCheck::kForged;
+    if (static_cast<int64_t>(expiry) < now) return SigCheck::kExpired;
+    if (have_p && !net.contains(client)) return SigCheck::kWrongPrefix;
+    return SigCheck::kOk;
+}
+
+} // namespace vcdn::auth

@@ -1,0 +1,154 @@
+// Signed URLs on a real `vcdn edge`, with URLs made by the real `vcdn sign`.
+#include <signal.h>
+
+#include "edge_fixture.h"
+
+namespace vcdn::test {
+namespace {
+
+const char kKey1[] = "k1 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n";
+const char kKey2[] = "k2 ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100\n";
+
+class SignedUrls : public EdgeTest {
+protected:
+    void SetUp() override {
+        keys_dir_ = std::make_unique<TempDir>();
+        key_file_ = *keys_dir_ / "keys.txt";
+        write_file(key_file_, kKey1);
+        EdgeOptions o;
+        o.args = {"--signing-keys", key_file_, "--require-signed-urls"};
+        start_edge(o);
+    }
+
+    // Runs `vcdn sign` and returns its last line.
+    std::string sign(const std::string& path, int ttl, const std::string& key_id = "",
+                     const std::string& prefix = "") {
+        std::vector<std::string> argv = {vcdn_binary(), "sign", "--key-file", key_file_,
+                                         "--path",      path,   "--ttl",      std::to_string(ttl)};
+        if (!key_id.empty()) argv.insert(argv.end(), {"--key-id", key_id});
+        if (!prefix.empty()) argv.insert(argv.end(), {"--prefix", prefix});
+        RunResult r = run_command(argv);
+        EXPECT_EQ(r.status, 0) << r.output;
+        std::string out = r.output;
+        while (!out.empty() && out.back() == '\n')
+            out.pop_back();
+        return out.substr(out.rfind('\n') + 1);
+    }
+
+    RawResponse get(const std::string& target, const std::string& source = "") {
+        UniqueFd fd = connect_to(port(), "127.0.0.1", 5000, source);
+        RawResponse r;
+        if (!fd || !send_all(fd.get(), get_request(target, "Range: bytes=0-99\r\n"))) {
+            r.error = "connect/send failed";
+            return r;
+        }
+        std::string carry;
+        return read_response(fd.get(), &carry);
+    }
+
+    // The reason of the n-th access log line (1-based), waiting for the writer to flush it.
+    std::string log_reason(size_t n) {
+        auto lines = edge_.access_log(n);
+        return lines.size() < n ? "(no line)" : lines[n - 1].value("reason", "");
+    }
+
+    std::unique_ptr<TempDir> keys_dir_;
+    std::string key_file_;
+};
+
+TEST_F(SignedUrls, ValidSignatureIsServed) {
+    RawResponse r = get(sign("/t/1/v-235k.mp4", 60));
+    ASSERT_TRUE(r.ok) << r.error;
+    EXPECT_EQ(r.head.status, 206);
+    EXPECT_EQ(r.body, file_bytes("t/1/v-235k.mp4").substr(0, 100));
+}
+
+TEST_F(SignedUrls, EveryRefusalIs403WithItsOwnReason) {
+    const std::string good = sign("/t/1/v-235k.mp4", 60);
+    struct Case {
+        std::string target;
+        std::string reason;
+    } cases[] = {
+        {"/t/1/v-235k.mp4", "signed URL required"},
+        {good.substr(0, good.find("&s=")), "signed URL required"},
+        {good.substr(0, good.size() - 2) + (good.back() == 'A' ? "BB" : "AA"), "bad URL signature"},
+        {"/t/1/v-3000k.mp4" + good.substr(good.find('?')), "bad URL signature"}, // other file
+        {sign("/t/1/v-235k.mp4", -10), "signed URL expired"},
+        {sign("/t/1/v-235k.mp4", 60, "", "10.0.0.0/8"),
+         "signed URL not valid for this client network"},
+        {"/t/1/v-235k.mp4?e=99999999999&k=nokey&s=AAAAAAAAAAAAAAAAAAAAAA", "unknown signing key"},
+        {"/t/1/v-235k.mp4?e=soon&k=k1&s=AAAAAAAAAAAAAAAAAAAAAA", "malformed URL signature"},
+    };
+    size_t n = 0;
+    for (const Case& c : cases) {
+        RawResponse r = get(c.target);
+        ASSERT_TRUE(r.ok) << c.target << ": " << r.error;
+        EXPECT_EQ(r.head.status, 403) << c.target;
+        EXPECT_EQ(r.body, "403 Forbidden: " + c.reason + "\n") << c.target;
+        EXPECT_EQ(log_reason(++n), c.reason) << c.target;
+    }
+    EXPECT_EQ(edge_.wait_metric("vcdn_signed_url_refusals_total", "reason=\"expired\"", 1), 1);
+    EXPECT_EQ(edge_.metric("vcdn_signed_url_refusals_total", "reason=\"missing\""), 2);
+}
+
+TEST_F(SignedUrls, PrefixBindsToTheClientNetwork) {
+    const std::string bound = sign("/t/1/v-235k.mp4", 60, "", "127.1.0.0/16");
+    EXPECT_EQ(get(bound, "127.1.2.3").head.status, 206);
+    EXPECT_EQ(get(bound, "127.2.0.1").head.status, 403);
+    EXPECT_EQ(get(bound, "127.0.0.1").head.status, 403);
+}
+
+TEST_F(SignedUrls, KeysRotateOnSighupAndABrokenFileKeepsTheOldOnes) {
+    const std::string old_url = sign("/t/1/v-235k.mp4", 600, "k1");
+    // Add k2 (the newest, used for signing from now on); both are valid during the rotation.
+    write_file(key_file_, std::string(kKey1) + kKey2);
+    const std::string new_url = sign("/t/1/v-235k.mp4", 600);
+    ASSERT_NE(new_url.find("k=k2"), std::string::npos);
+    EXPECT_EQ(get(new_url).head.status, 403); // not loaded yet
+    edge_.proc.signal(SIGHUP);
+    ASSERT_TRUE(edge_.proc.wait_for_line(std::regex("signing keys reloaded: 2 keys"), 3000));
+    EXPECT_EQ(get(new_url).head.status, 206);
+    EXPECT_EQ(get(old_url).head.status, 206);
+    // Retire k1.
+    write_file(key_file_, kKey2);
+    edge_.proc.signal(SIGHUP);
+    ASSERT_TRUE(edge_.proc.wait_for_line(std::regex("signing keys reloaded: 1 keys"), 3000));
+    EXPECT_EQ(get(old_url).head.status, 403);
+    EXPECT_EQ(log_reason(4), "unknown signing key");
+    EXPECT_EQ(get(new_url).head.status, 206);
+    // A broken key file does not take effect.
+    write_file(key_file_, "k3 tooshort\n");
+    edge_.proc.signal(SIGHUP);
+    ASSERT_TRUE(edge_.proc.wait_for_line(std::regex("signing keys not reloaded"), 3000));
+    EXPECT_EQ(get(new_url).head.status, 206);
+    EXPECT_TRUE(edge_.proc.running());
+}
+
+TEST_F(SignedUrls, ListenersCanDifferAndBadKeyFilesStopTheStart) {
+    TempDir t;
+    write_file(t / "e.toml",
+               "[edge]\nroot = \"" + root() + "\"\nsigning_keys = \"" + key_file_ +
+                   "\"\naccess_log = \"off\"\n[[edge.listener]]\naddress = \"127.0.0.1:0\"\n"
+                   "require_signed_urls = true\n[[edge.listener]]\naddress = \"127.0.0.1:0\"\n");
+    Process p;
+    ASSERT_TRUE(p.start({vcdn_binary(), "edge", "--config", t / "e.toml"}));
+    auto s = p.wait_for_line(
+        std::regex(R"(listening http://127\.0\.0\.1:(\d+) \(signed URLs required\))"));
+    auto o = p.wait_for_line(std::regex(R"(listening http://127\.0\.0\.1:(\d+)$)"));
+    ASSERT_TRUE(s && o) << p.stderr_text();
+    EXPECT_EQ(fetch(std::stoi((*s)[1]), get_request("/t/1/v-235k.mp4")).head.status, 403);
+    EXPECT_EQ(fetch(std::stoi((*o)[1]), get_request("/t/1/v-235k.mp4")).head.status, 200);
+
+    write_file(t / "bad.txt", "k1 00\n");
+    RunResult r = run_command({vcdn_binary(), "edge", "--root", root(), "--listen", "127.0.0.1:0",
+                               "--signing-keys", t / "bad.txt", "--require-signed-urls"});
+    EXPECT_EQ(r.status, 1);
+    EXPECT_NE(r.output.find("at least 32"), std::string::npos) << r.output;
+    r = run_command({vcdn_binary(), "edge", "--root", root(), "--listen", "127.0.0.1:0",
+                     "--require-signed-urls"});
+    EXPECT_EQ(r.status, 2);
+    EXPECT_NE(r.output.find("--signing-keys"), std::string::npos) << r.output;
+}
+
+} // namespace
+} // namespace vcdn::test
