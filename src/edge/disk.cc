@@ -15,8 +15,9 @@ namespace {
 // Largest range checked (and sent) in one step; matches connection.cc's sendfile chunk.
 constexpr uint64_t kCheckChunk = 2u << 20;
 constexpr size_t kReapBatch = 64;
-// Read-ahead is issued in pieces of this size, in parallel.
-constexpr uint64_t kReadaheadPiece = 256u << 10;
+// Read-ahead is issued in pieces of this size, in parallel (128 KiB: also the largest read
+// FUSE passes to its daemon in one request).
+constexpr uint64_t kReadaheadPiece = 128u << 10;
 } // namespace
 
 Status Worker::init_disk() {

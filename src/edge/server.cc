@@ -418,7 +418,7 @@ std::string EdgeServer::Impl::render_metrics() const {
     per_worker("vcdn_disk_reads_total", "counter", "Reads into the page cache started.",
                [](const WorkerMetrics& m) { return m.disk_reads.get(); });
     per_worker("vcdn_disk_readaheads_total", "counter",
-               "Read-ahead pieces (256 KiB) read in front of streams.",
+               "Read-ahead pieces (128 KiB) read in front of streams.",
                [](const WorkerMetrics& m) { return m.disk_readaheads.get(); });
     per_worker("vcdn_disk_read_bytes_total", "counter", "Bytes read into the page cache.",
                [](const WorkerMetrics& m) { return m.disk_read_bytes.get(); });

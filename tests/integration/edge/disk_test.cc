@@ -135,11 +135,11 @@ TEST_F(DiskTest, ReadAheadServesTheNextRangesOfAStreamFromMemory) {
         } else {
             EXPECT_LT(ms_since(t), 60) << "range " << i << " was not read ahead";
         }
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        std::this_thread::sleep_for(std::chrono::milliseconds(150));
     }
     EXPECT_EQ(edge_.wait_metric("vcdn_disk_reads_total", "", 1), 1); // the first range only
     EXPECT_EQ(edge_.metric("vcdn_pagecache_checks_total", "result=\"hit\""), 29);
-    EXPECT_GE(edge_.metric("vcdn_disk_readaheads_total"), 12); // 3 MB walked / 256 KiB pieces
+    EXPECT_GE(edge_.metric("vcdn_disk_readaheads_total"), 24); // 3 MB walked / 128 KiB pieces
 }
 
 TEST_F(DiskTest, ManyColdStreamsShareTheDiskWithinItsBound) {
