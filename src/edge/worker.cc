@@ -89,6 +89,7 @@ void Worker::post_keys(std::shared_ptr<const auth::KeySet> keys) {
         std::lock_guard<std::mutex> lk(mailbox_mu_);
         posted_keys_ = std::move(keys);
     }
+    mail_.store(true, std::memory_order_release);
     uint64_t one = 1;
     (void)!::write(wakefd_.get(), &one, sizeof one);
 }
@@ -119,6 +120,9 @@ void Worker::run() {
         int timeout = run_head_ ? 0 : next_timeout_ms();
         int n = ::epoll_wait(epfd_.get(), events, kMaxEvents, timeout);
         update_clock();
+        // Posted state (keys, certificates) first: a request that arrived after the post was
+        // made must see it, whatever order epoll reports the events in.
+        if (mail_.load(std::memory_order_acquire)) take_mail();
         if (n < 0 && errno != EINTR) {
             log::error("worker {}: epoll_wait: {}", index_, strerror(errno));
             break;
@@ -168,6 +172,10 @@ void Worker::on_wake() {
     uint64_t v;
     (void)!::read(wakefd_.get(), &v, sizeof v);
     if (drain_requested_.load(std::memory_order_acquire) && !draining_) start_drain();
+}
+
+void Worker::take_mail() {
+    mail_.store(false, std::memory_order_relaxed);
     std::lock_guard<std::mutex> lk(mailbox_mu_);
     if (posted_keys_) keys_ = std::move(posted_keys_); // swapped between requests
 }

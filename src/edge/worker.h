@@ -14,9 +14,9 @@
 #include <thread>
 #include <vector>
 
+#include <vcdn/auth/signed_url.h>
 #include <vcdn/base/log.h>
 #include <vcdn/base/unique_fd.h>
-#include <vcdn/auth/signed_url.h>
 #include <vcdn/edge/access_log.h>
 #include <vcdn/edge/config.h>
 #include <vcdn/edge/disk_io.h>
@@ -248,6 +248,8 @@ private:
     std::shared_ptr<const auth::KeySet> keys_;
     std::mutex mailbox_mu_;
     std::shared_ptr<const auth::KeySet> posted_keys_;
+    std::atomic<bool> mail_{false};
+    void take_mail();
 
     std::atomic<bool> drain_requested_{false};
     std::atomic<bool> stop_requested_{false};
