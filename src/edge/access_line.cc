@@ -124,6 +124,12 @@ size_t format_access_line(const AccessRecord& r, char* buf, size_t cap) {
     l.field_u64(",\"delivery_rate\":", r.delivery_rate);
     l.field_u64(",\"cwnd\":", r.cwnd);
     l.field_str(",\"cc\":", r.cc, 16);
+    if (!r.tls_version.empty()) {
+        l.field_str(",\"tls\":", r.tls_version, 16);
+        l.field_str(",\"cipher\":", r.tls_cipher, 64);
+        l.field_str(",\"tls_path\":", r.tls_path, 16);
+        l.raw(r.tls_resumed ? ",\"resumed\":true" : ",\"resumed\":false");
+    }
     if (!r.reason.empty()) l.field_str(",\"reason\":", r.reason, 200);
     return l.finish(buf);
 }

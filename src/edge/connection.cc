@@ -170,6 +170,18 @@ void Worker::drive(Connection* c) {
         }
         case ConnState::kOpening:
             return; // the opener's completion drives it again
+        case ConnState::kHandshake:
+            if (handshakes_this_turn_ >= cfg_.tls.handshakes_per_turn) {
+                // Enough handshakes this turn: let the running streams have the loop first.
+                m_.tls_handshakes_deferred.add();
+                enqueue(c);
+                return;
+            }
+            if (c->tlist != TimerList::kHeader)
+                timer_link(c, TimerList::kHeader, cfg_.limits.header_timeout_ms);
+            if (!step_handshake(c)) return;
+            if (c->state == ConnState::kHandshake) return; // waiting for the client
+            continue;
         case ConnState::kLingering:
             linger_read(c);
             return;
@@ -189,7 +201,7 @@ bool Worker::read_some(Connection* c) {
         return true;
     }
     const size_t space = cap - c->rlen;
-    ssize_t n = ::recv(c->fd, c->rbuf + c->rlen, space, 0);
+    ssize_t n = conn_read(c, c->rbuf + c->rlen, space);
     if (n > 0) {
         if (c->rlen == 0) {
             c->state = ConnState::kReading;
@@ -200,7 +212,8 @@ bool Worker::read_some(Connection* c) {
         // A short read drained the socket: with edge-triggered epoll the next arrival raises
         // a new event, so skip the recv() that would only return EAGAIN. Not after the peer
         // shut down: its FIN raised its event already, and we still have to read the 0.
-        if (static_cast<size_t>(n) < space && !c->rdhup) c->readable = false;
+        // (Not with TLS: OpenSSL may hold decrypted bytes the socket no longer signals.)
+        if (static_cast<size_t>(n) < space && !c->rdhup && !c->ssl) c->readable = false;
         return true;
     }
     if (n == 0) {
@@ -404,7 +417,8 @@ Worker::SendResult Worker::send_some(Connection* c) {
             // and inherited, so neither the head nor the body's tail waits for an ACK.
             int flags = MSG_NOSIGNAL | MSG_DONTWAIT;
             if (cfg_.header_more && c->file && c->off < c->end) flags |= MSG_MORE;
-            ssize_t n = ::send(c->fd, c->head + c->head_sent, c->head_len - c->head_sent, flags);
+            ssize_t n = c->ssl ? conn_write(c, c->head + c->head_sent, c->head_len - c->head_sent)
+                               : ::send(c->fd, c->head + c->head_sent, c->head_len - c->head_sent, flags);
             if (n < 0) {
                 if (errno == EAGAIN || errno == EWOULDBLOCK) return SendResult::kBlocked;
                 if (errno == EINTR) continue;
@@ -419,6 +433,12 @@ Worker::SendResult Worker::send_some(Connection* c) {
         if (c->file && c->off < c->end) {
             uint64_t limit = std::min<uint64_t>(c->end - c->off, kMaxSendfileChunk);
             if (async_disk_) limit = std::min(limit, c->ready_until - c->off); // checked bytes only
+            if (c->ssl) {
+                SendResult r = send_tls_body(c, limit, &budget);
+                if (r != SendResult::kDone) return r;
+                if (budget == 0 && c->off < c->end) return SendResult::kYield;
+                continue;
+            }
             size_t want = static_cast<size_t>(limit);
             off_t o = static_cast<off_t>(c->off);
             ssize_t n = ::sendfile(c->fd, c->file->fd, &o, want);
@@ -474,6 +494,12 @@ void Worker::finish_response(Connection* c) {
     if (c->start_ns > 0)
         m_.request_duration.observe_us(static_cast<uint64_t>((end_ns - c->start_ns) / 1000));
     if (access_log_ && access_log_->enabled()) write_access_log(c, end_ns);
+    if (c->ssl && c->body_bytes > 0) (c->ktls ? m_.tls_responses_ktls : m_.tls_responses_user).add();
+    if (c->tls_buf) {
+        free_tls_bufs_.push_back(c->tls_buf);
+        c->tls_buf = nullptr;
+        c->tls_len = c->tls_off = 0;
+    }
     if (c->file) {
         files_.release(c->file);
         c->file = nullptr;
@@ -515,7 +541,8 @@ void Worker::begin_close(Connection* c) {
     }
     // Lingering close (as nginx does): shut our side, then read and drop what the client
     // still sends for a moment. Closing with unread bytes would send a RST, which can destroy
-    // the response still in flight to the client.
+    // the response still in flight to the client. TLS says goodbye first (close_notify).
+    if (c->ssl) SSL_shutdown(c->ssl);
     ::shutdown(c->fd, SHUT_WR);
     if (c->rbuf) {
         give_buffer(c->rbuf);
@@ -585,6 +612,13 @@ void Worker::write_access_log(Connection* c, int64_t end_ns) {
     r.delivery_rate = ti.tcpi_delivery_rate;
     r.cwnd = ti.tcpi_snd_cwnd;
     if (c->reason) r.reason = c->reason;
+    if (c->ssl) {
+        r.tls_version = SSL_get_version(c->ssl);
+        const char* cipher = SSL_get_cipher_name(c->ssl);
+        r.tls_cipher = cipher ? cipher : "";
+        r.tls_path = c->ktls ? "ktls" : "userspace";
+        r.tls_resumed = c->resumed;
+    }
     static_assert(sizeof scratch_ >= kMaxAccessLine);
     size_t n = format_access_line(r, scratch_, sizeof scratch_);
     if (!access_log_->push(index_, scratch_, n)) m_.access_log_dropped.add();

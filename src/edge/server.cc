@@ -1,6 +1,7 @@
 #include <vcdn/edge/server.h>
 
 #include <fcntl.h>
+#include <csignal>
 #include <sched.h>
 #include <unistd.h>
 
@@ -8,6 +9,7 @@
 #include <thread>
 
 #include <vcdn/auth/signed_url.h>
+#include <vcdn/tls/server_context.h>
 #include <vcdn/base/log.h>
 #include <vcdn/base/time.h>
 #include <vcdn/edge/access_log.h>
@@ -30,6 +32,19 @@ struct EdgeServer::Impl {
     std::vector<io::SocketAddress> listen_addrs; // plain HTTP
     std::vector<BoundListener> bound;            // every listener
     std::shared_ptr<const auth::KeySet> keys;
+    bool any_tls = false;
+    std::shared_ptr<tls::TicketKeys> ticket_keys = std::make_shared<tls::TicketKeys>();
+    std::shared_ptr<const tls::ServerContext> tls_ctx;
+    std::thread maintenance; // ticket key rotation
+    std::atomic<bool> stopping{false};
+
+    Result<std::shared_ptr<tls::ServerContext>> build_tls() const {
+        tls::ServerOptions o;
+        for (const TlsCertConfig& c : cfg.tls.certs) o.certs.push_back(tls::CertFiles{c.cert, c.key});
+        o.min_version = cfg.tls.min_version;
+        o.ktls = cfg.tls.ktls;
+        return tls::ServerContext::build(o, ticket_keys);
+    }
     std::vector<io::SocketAddress> admin_addrs;
     std::unique_ptr<AccessLog> access_log;
     std::vector<std::unique_ptr<WorkerMetrics>> metrics;
@@ -94,6 +109,14 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in)
     lopt.congestion_control = impl->cc;
     lopt.notsent_lowat = cfg.notsent_lowat;
 
+    for (const ListenerConfig& lc : effective_listeners(cfg)) impl->any_tls = impl->any_tls || lc.tls;
+    if (impl->any_tls) {
+        // OpenSSL writes to sockets with write(2): a peer that vanished must not kill us.
+        std::signal(SIGPIPE, SIG_IGN);
+        auto ctx = impl->build_tls();
+        if (!ctx) return ctx.error();
+        impl->tls_ctx = std::move(*ctx);
+    }
     if (!cfg.signing_keys.empty()) {
         auto ks = auth::KeySet::load(cfg.signing_keys);
         if (!ks) return ks.error();
@@ -119,6 +142,7 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in)
         wo.index = w;
         impl->workers.push_back(std::make_unique<Worker>(wo));
         if (impl->keys) impl->workers.back()->post_keys(impl->keys);
+        if (impl->tls_ctx) impl->workers.back()->post_tls(impl->tls_ctx);
         if (Status s = impl->workers.back()->init_disk(); !s)
             return Error{"disk reader: " + s.error().message};
     }
@@ -199,6 +223,22 @@ Status EdgeServer::start() {
     for (auto& w : impl_->workers)
         w->start();
     if (impl_->admin) impl_->admin->start();
+    if (impl_->any_tls) {
+        Impl* raw = impl_.get();
+        raw->maintenance = std::thread([raw] {
+            const int64_t period_ms = int64_t{raw->cfg.tls.ticket_key_rotation_s} * 1000;
+            int64_t next = monotonic_ms() + period_ms;
+            while (!raw->stopping.load()) {
+                usleep(50000);
+                if (monotonic_ms() >= next) {
+                    raw->ticket_keys->rotate();
+                    next = monotonic_ms() + period_ms;
+                }
+            }
+        });
+        log::info("edge: TLS certificates for {}; kTLS {}", impl_->tls_ctx->describe(),
+                  impl_->cfg.tls.ktls ? "used when the kernel offers it" : "off");
+    }
     const DiskConfig& d = impl_->cfg.disk;
     impl_->storage->start_monitor(d.health_interval_ms, d.stall_ms, d.inventory_interval_ms);
     std::string roots;
@@ -260,6 +300,8 @@ void EdgeServer::stop() {
     for (auto& w : impl_->workers)
         w->join();
     if (impl_->admin) impl_->admin->stop();
+    impl_->stopping.store(true);
+    if (impl_->maintenance.joinable()) impl_->maintenance.join();
     impl_->access_log->stop();
     impl_->storage->stop_monitor();
 }
@@ -275,6 +317,18 @@ const std::vector<BoundListener>& EdgeServer::listeners() const {
 Status EdgeServer::reload() {
     // Everything or nothing per part: a file that fails to load keeps the old one in use.
     Status result;
+    if (impl_->any_tls) {
+        auto ctx = impl_->build_tls();
+        if (ctx) {
+            impl_->tls_ctx = std::move(*ctx);
+            for (auto& w : impl_->workers) w->post_tls(impl_->tls_ctx);
+            log::info("edge: TLS certificates reloaded: {}", impl_->tls_ctx->describe());
+        } else {
+            log::error("edge: TLS certificates not reloaded, the old ones stay in use: {}",
+                       ctx.error().message);
+            result = ctx.error();
+        }
+    }
     if (!impl_->cfg.signing_keys.empty()) {
         auto ks = auth::KeySet::load(impl_->cfg.signing_keys);
         if (ks) {
@@ -395,6 +449,35 @@ std::string EdgeServer::Impl::render_metrics() const {
     histogram("vcdn_http_request_duration_seconds",
               "Time from a complete request head to the last response byte handed to the kernel.",
               [](const WorkerMetrics& m) -> const Histogram& { return m.request_duration; });
+
+    per_worker("vcdn_tls_handshakes_total", "counter", "TLS handshakes completed.",
+               [](const WorkerMetrics& m) { return m.tls_handshakes.get(); });
+    per_worker("vcdn_tls_handshake_failures_total", "counter", "TLS handshakes that failed.",
+               [](const WorkerMetrics& m) { return m.tls_handshake_failures.get(); });
+    per_worker("vcdn_tls_resumed_total", "counter", "TLS handshakes that resumed a session.",
+               [](const WorkerMetrics& m) { return m.tls_resumed.get(); });
+    per_worker("vcdn_tls_handshakes_deferred_total", "counter",
+               "Handshake steps put off to the next loop turn (handshakes_per_turn reached).",
+               [](const WorkerMetrics& m) { return m.tls_handshakes_deferred.get(); });
+    family("vcdn_tls_responses_total", "counter",
+           "HTTPS responses with a body, by how it was encrypted: by the kernel (kTLS) or by vcdn.");
+    for (size_t w = 0; w < metrics.size(); ++w) {
+        fmt::format_to(it, "vcdn_tls_responses_total{{worker=\"{}\",path=\"ktls\"}} {}\n", w,
+                       metrics[w]->tls_responses_ktls.get());
+        fmt::format_to(it, "vcdn_tls_responses_total{{worker=\"{}\",path=\"userspace\"}} {}\n", w,
+                       metrics[w]->tls_responses_user.get());
+    }
+    family("vcdn_tls_body_bytes_total", "counter", "HTTPS body bytes, by encryption path.");
+    for (size_t w = 0; w < metrics.size(); ++w) {
+        fmt::format_to(it, "vcdn_tls_body_bytes_total{{worker=\"{}\",path=\"ktls\"}} {}\n", w,
+                       metrics[w]->tls_body_bytes_ktls.get());
+        fmt::format_to(it, "vcdn_tls_body_bytes_total{{worker=\"{}\",path=\"userspace\"}} {}\n", w,
+                       metrics[w]->tls_body_bytes_user.get());
+    }
+    histogram("vcdn_tls_handshake_seconds", "From a TLS connection's accept to its handshake done.",
+              [](const WorkerMetrics& m) -> const Histogram& { return m.tls_handshake; });
+    family("vcdn_tls_ticket_key_rotations_total", "counter", "Session ticket key rotations.");
+    fmt::format_to(it, "vcdn_tls_ticket_key_rotations_total {}\n", ticket_keys->rotations());
 
     family("vcdn_signed_url_refusals_total", "counter",
            "Requests refused (403) on a listener that requires signed URLs, by reason.");

@@ -123,6 +123,7 @@ void Worker::run() {
         // Posted state (keys, certificates) first: a request that arrived after the post was
         // made must see it, whatever order epoll reports the events in.
         if (mail_.load(std::memory_order_acquire)) take_mail();
+        handshakes_this_turn_ = 0;
         if (n < 0 && errno != EINTR) {
             log::error("worker {}: epoll_wait: {}", index_, strerror(errno));
             break;
@@ -178,6 +179,7 @@ void Worker::take_mail() {
     mail_.store(false, std::memory_order_relaxed);
     std::lock_guard<std::mutex> lk(mailbox_mu_);
     if (posted_keys_) keys_ = std::move(posted_keys_); // swapped between requests
+    if (posted_tls_) tls_ctx_ = std::move(posted_tls_); // for connections accepted from now on
 }
 
 void Worker::start_drain() {
@@ -227,6 +229,7 @@ void Worker::on_accept(Listener* l) {
         c->peer_ip = io::IpAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss));
         c->tls = l->tls;
         c->require_signed = l->require_signed;
+        if (c->tls) start_tls(c);
         ++open_conns_;
         m_.connections_open.add();
         m_.connections_accepted.add();
@@ -237,9 +240,10 @@ void Worker::on_accept(Listener* l) {
             close_conn(c);
             continue;
         }
-        // With TCP_DEFER_ACCEPT the request is usually already here: read it right away.
+        // With TCP_DEFER_ACCEPT the request (or the TLS ClientHello) is usually already here:
+        // go at it right away.
         c->readable = true;
-        c->state = ConnState::kIdle;
+        if (!c->tls) c->state = ConnState::kIdle;
         drive(c);
     }
 }
@@ -301,6 +305,10 @@ Connection* Worker::alloc_conn() {
     c->next_off = c->ra_until = 0;
     c->sequential = false;
     c->stream_cold = false;
+    c->ssl = nullptr;
+    c->ktls = c->resumed = false;
+    c->tls_buf = nullptr;
+    c->tls_len = c->tls_off = 0;
     return c;
 }
 
@@ -333,6 +341,7 @@ void Worker::close_conn(Connection* c) {
         give_buffer(c->rbuf);
         c->rbuf = nullptr;
     }
+    end_tls(c);
     ::close(c->fd); // also removes it from epoll
     c->fd = -1;
     c->state = ConnState::kClosed;

@@ -27,6 +27,7 @@
 #include <vcdn/http/request.h>
 #include <vcdn/http/request_parser.h>
 #include <vcdn/io/ip_prefix.h>
+#include <vcdn/tls/server_context.h>
 
 namespace vcdn::edge {
 
@@ -46,6 +47,7 @@ enum class ConnState : uint8_t {
     kIdle,      // keep-alive, no request bytes buffered
     kReading,   // part of a request head buffered
     kSending,   // a response is being written
+    kHandshake, // TLS handshake under way
     kOpening,   // waiting for its file to be opened by a helper thread
     kLingering, // write side shut, reading leftovers before close
     kClosed,    // waiting in the run queue to be recycled
@@ -107,6 +109,18 @@ struct Connection : Pollable {
     bool sequential = false;  // this response continues the previous one
     bool stream_cold = false; // this stream hit the disk: keep reading ahead of it
 
+    // TLS (connections from a TLS listener): the session, the context it was made from (kept
+    // alive across a certificate reload), and the body path: the kernel's (kTLS, SSL_sendfile)
+    // or ours (read the range into tls_buf, SSL_write it).
+    SSL* ssl = nullptr;
+    std::shared_ptr<const tls::ServerContext> tls_ctx;
+    bool ktls = false;
+    bool resumed = false;
+    char* tls_buf = nullptr;
+    uint32_t tls_len = 0; // bytes of file data in tls_buf
+    uint32_t tls_off = 0; // of which already written
+    int64_t hs_start_ns = 0;
+
     // From the listener it came in on.
     bool tls = false;
     bool require_signed = false;
@@ -144,6 +158,8 @@ public:
     void add_listener(UniqueFd fd, bool tls, bool require_signed);
     // Thread-safe: the signing keys for requests from now on (SIGHUP reload).
     void post_keys(std::shared_ptr<const auth::KeySet> keys);
+    // Thread-safe: the TLS context for connections accepted from now on (SIGHUP reload).
+    void post_tls(std::shared_ptr<const tls::ServerContext> ctx);
     void start();
     void join();
 
@@ -181,6 +197,14 @@ private:
     void close_conn(Connection* c);
     void linger_read(Connection* c);
     void write_access_log(Connection* c, int64_t end_ns);
+
+    // TLS (tls.cc): the handshake, reads and writes through OpenSSL, the body's two paths.
+    void start_tls(Connection* c);
+    bool step_handshake(Connection* c); // false: the connection was closed
+    ssize_t conn_read(Connection* c, char* buf, size_t n);
+    ssize_t conn_write(Connection* c, const char* buf, size_t n);
+    SendResult send_tls_body(Connection* c, uint64_t limit, uint64_t* budget);
+    void end_tls(Connection* c);
 
     // Disk (disk.cc): residency checks and reads into the page cache.
     SendResult ensure_resident(Connection* c);
@@ -248,6 +272,11 @@ private:
     std::shared_ptr<const auth::KeySet> keys_;
     std::mutex mailbox_mu_;
     std::shared_ptr<const auth::KeySet> posted_keys_;
+    std::shared_ptr<const tls::ServerContext> tls_ctx_;
+    std::shared_ptr<const tls::ServerContext> posted_tls_;
+    uint32_t handshakes_this_turn_ = 0;
+    std::vector<char*> free_tls_bufs_;
+    std::vector<std::unique_ptr<char[]>> all_tls_bufs_;
     std::atomic<bool> mail_{false};
     void take_mail();
 

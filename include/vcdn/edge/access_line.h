@@ -21,6 +21,10 @@ struct AccessRecord {
     uint32_t rtt_us = 0, rttvar_us = 0, retrans = 0, cwnd = 0;
     uint64_t delivery_rate = 0; // bytes per second
     std::string_view reason;    // empty unless the edge refused or failed the request
+    // HTTPS only (empty tls_version otherwise): protocol, cipher, how the body was encrypted
+    // ("ktls" by the kernel, "userspace" by vcdn), and whether the session was resumed.
+    std::string_view tls_version, tls_cipher, tls_path;
+    bool tls_resumed = false;
 };
 
 // The longest line format_access_line() can produce: every field is cut to a bounded number

@@ -64,6 +64,16 @@ struct alignas(64) WorkerMetrics {
     Counter file_cache_revalidations;
     Counter access_log_dropped;
     std::array<Counter, 8> signed_url_refusals; // by auth::SigCheck
+    // TLS.
+    Counter tls_handshakes;
+    Counter tls_handshake_failures;
+    Counter tls_resumed;
+    Counter tls_responses_ktls; // bodies sent by the kernel (SSL_sendfile)
+    Counter tls_responses_user; // bodies encrypted in user space (SSL_write)
+    Counter tls_body_bytes_ktls;
+    Counter tls_body_bytes_user;
+    Counter tls_handshakes_deferred; // handshakes put off to keep a turn short
+    Histogram tls_handshake; // first byte to handshake done
     Histogram request_duration;                 // complete head → last byte handed to the kernel
 
     // Disk.

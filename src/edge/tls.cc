@@ -1,0 +1,198 @@
+// TLS on a worker: the non-blocking handshake (bounded per loop turn, so that a burst of new
+// connections cannot starve the streams already running), reads and writes through OpenSSL,
+// and the two ways a body leaves: the kernel encrypts (kTLS: SSL_sendfile, zero-copy kept) or
+// we do (read the range, which the disk path made resident, and SSL_write it).
+#include "worker.h"
+
+#include <openssl/err.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <fmt/format.h>
+
+#include <vcdn/base/time.h>
+
+namespace vcdn::edge {
+
+namespace {
+// User-space path: file data read per step. 64 KiB = four full TLS records.
+constexpr size_t kTlsBufBytes = 64u << 10;
+} // namespace
+
+void Worker::post_tls(std::shared_ptr<const tls::ServerContext> ctx) {
+    {
+        std::lock_guard<std::mutex> lk(mailbox_mu_);
+        posted_tls_ = std::move(ctx);
+    }
+    mail_.store(true, std::memory_order_release);
+    uint64_t one = 1;
+    (void)!::write(wakefd_.get(), &one, sizeof one);
+}
+
+void Worker::start_tls(Connection* c) {
+    c->tls_ctx = tls_ctx_;
+    c->ssl = tls_ctx_ ? tls_ctx_->new_ssl(c->fd) : nullptr;
+    c->state = ConnState::kHandshake;
+    c->hs_start_ns = monotonic_ns();
+}
+
+bool Worker::step_handshake(Connection* c) {
+    if (!c->ssl) {
+        m_.tls_handshake_failures.add();
+        close_conn(c);
+        return false;
+    }
+    ++handshakes_this_turn_;
+    ERR_clear_error();
+    const int r = SSL_do_handshake(c->ssl);
+    if (r == 1) {
+        m_.tls_handshakes.add();
+        m_.tls_handshake.observe_us(static_cast<uint64_t>((monotonic_ns() - c->hs_start_ns) / 1000));
+        c->resumed = SSL_session_reused(c->ssl) == 1;
+        if (c->resumed) m_.tls_resumed.add();
+        c->ktls = c->tls_ctx->ktls_enabled() && tls::ktls_send_active(c->ssl);
+        c->state = ConnState::kIdle;
+        c->readable = true; // the request may already sit in OpenSSL's buffer
+        return true;
+    }
+    const int err = SSL_get_error(c->ssl, r);
+    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) return true;
+    m_.tls_handshake_failures.add();
+    uint64_t held;
+    if (error_log_limit_.allow(now_ms_, &held)) {
+        const std::string why = err == SSL_ERROR_SYSCALL
+                                    ? (errno ? std::string(strerror(errno)) : std::string("connection closed"))
+                                    : tls::openssl_errors();
+        log::info("worker {}: TLS handshake with {} failed: {} ({} similar suppressed)", index_,
+                  std::string_view(c->peer, c->peer_len), why, held);
+    }
+    ERR_clear_error();
+    close_conn(c);
+    return false;
+}
+
+ssize_t Worker::conn_read(Connection* c, char* buf, size_t n) {
+    if (!c->ssl) return ::recv(c->fd, buf, n, 0);
+    ERR_clear_error();
+    const int r = SSL_read(c->ssl, buf, static_cast<int>(std::min<size_t>(n, INT32_MAX)));
+    if (r > 0) return r;
+    switch (SSL_get_error(c->ssl, r)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        errno = EAGAIN;
+        return -1;
+    case SSL_ERROR_ZERO_RETURN: // close_notify
+        return 0;
+    case SSL_ERROR_SYSCALL:
+        if (errno == 0) return 0; // EOF without close_notify: the same for us
+        return -1;
+    default:
+        ERR_clear_error();
+        errno = EPROTO;
+        return -1;
+    }
+}
+
+ssize_t Worker::conn_write(Connection* c, const char* buf, size_t n) {
+    if (!c->ssl) return ::send(c->fd, buf, n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ERR_clear_error();
+    const int r = SSL_write(c->ssl, buf, static_cast<int>(std::min<size_t>(n, INT32_MAX)));
+    if (r > 0) return r;
+    switch (SSL_get_error(c->ssl, r)) {
+    case SSL_ERROR_WANT_READ:
+    case SSL_ERROR_WANT_WRITE:
+        errno = EAGAIN;
+        return -1;
+    case SSL_ERROR_SYSCALL:
+        if (errno == 0) errno = EPIPE;
+        return -1;
+    default:
+        ERR_clear_error();
+        errno = EPROTO;
+        return -1;
+    }
+}
+
+// Sends up to `limit` body bytes of a TLS response. The caller has checked that these bytes
+// are in the page cache, so neither path below waits for a disk.
+Worker::SendResult Worker::send_tls_body(Connection* c, uint64_t limit, uint64_t* budget) {
+    FileEntry* f = c->file;
+    if (c->ktls) {
+        ERR_clear_error();
+        const ossl_ssize_t n = SSL_sendfile(c->ssl, f->fd, static_cast<off_t>(c->off), limit, 0);
+        if (n <= 0) {
+            const int err = SSL_get_error(c->ssl, static_cast<int>(n));
+            if (err == SSL_ERROR_WANT_WRITE || err == SSL_ERROR_WANT_READ) return SendResult::kBlocked;
+            ERR_clear_error();
+            m_.sendfile_errors.add();
+            return SendResult::kFailed;
+        }
+        c->off += static_cast<uint64_t>(n);
+        c->resp_bytes += static_cast<uint64_t>(n);
+        c->body_bytes += static_cast<uint64_t>(n);
+        m_.bytes_sent.add(static_cast<uint64_t>(n));
+        m_.body_bytes_sent.add(static_cast<uint64_t>(n));
+        m_.tls_body_bytes_ktls.add(static_cast<uint64_t>(n));
+        *budget -= std::min<uint64_t>(*budget, static_cast<uint64_t>(n));
+        return SendResult::kDone;
+    }
+    if (c->tls_off == c->tls_len) {
+        if (!c->tls_buf) {
+            if (free_tls_bufs_.empty()) {
+                all_tls_bufs_.push_back(std::make_unique<char[]>(kTlsBufBytes));
+                free_tls_bufs_.push_back(all_tls_bufs_.back().get());
+            }
+            c->tls_buf = free_tls_bufs_.back();
+            free_tls_bufs_.pop_back();
+        }
+        const size_t want = static_cast<size_t>(std::min<uint64_t>(limit, kTlsBufBytes));
+        ssize_t got = ::pread(f->fd, c->tls_buf, want, static_cast<off_t>(c->off));
+        if (got <= 0) {
+            const int err = got < 0 ? errno : ENODATA;
+            m_.sendfile_errors.add();
+            if (Storage::is_disk_error(err)) {
+                Root& root = storage_.root(f->root);
+                root.read_errors.fetch_add(1);
+                root.fail(fmt::format("read {}: {}", f->key, strerror(err)));
+            }
+            return SendResult::kFailed;
+        }
+        c->tls_len = static_cast<uint32_t>(got);
+        c->tls_off = 0;
+    }
+    const ssize_t n = conn_write(c, c->tls_buf + c->tls_off, c->tls_len - c->tls_off);
+    if (n < 0) {
+        if (errno == EAGAIN) return SendResult::kBlocked; // retried with the same bytes
+        m_.send_errors.add();
+        return SendResult::kFailed;
+    }
+    c->tls_off += static_cast<uint32_t>(n);
+    if (c->tls_off == c->tls_len) c->tls_off = c->tls_len = 0;
+    c->off += static_cast<uint64_t>(n);
+    c->resp_bytes += static_cast<uint64_t>(n);
+    c->body_bytes += static_cast<uint64_t>(n);
+    m_.bytes_sent.add(static_cast<uint64_t>(n));
+    m_.body_bytes_sent.add(static_cast<uint64_t>(n));
+    m_.tls_body_bytes_user.add(static_cast<uint64_t>(n));
+    *budget -= std::min<uint64_t>(*budget, static_cast<uint64_t>(n));
+    return SendResult::kDone;
+}
+
+void Worker::end_tls(Connection* c) {
+    if (c->tls_buf) {
+        free_tls_bufs_.push_back(c->tls_buf);
+        c->tls_buf = nullptr;
+    }
+    c->tls_len = c->tls_off = 0;
+    if (c->ssl) {
+        // Without this OpenSSL drops the session from the server cache of TLS 1.2 session
+        // IDs whenever a connection ends without close_notify (idle timeouts, clients that
+        // just close), and resumption by session ID stops working.
+        SSL_set_shutdown(c->ssl, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+        SSL_free(c->ssl);
+        c->ssl = nullptr;
+    }
+    c->tls_ctx.reset();
+}
+
+} // namespace vcdn::edge

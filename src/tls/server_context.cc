@@ -1,0 +1,239 @@
+#include <vcdn/tls/server_context.h>
+
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+#include <openssl/x509v3.h>
+
+#include <cstring>
+#include <fmt/format.h>
+
+#include <vcdn/base/strings.h>
+
+namespace vcdn::tls {
+
+namespace {
+
+// AEAD only, forward secret only. AES-GCM first; SSL_OP_PRIORITIZE_CHACHA moves CHACHA20 to
+// the front for a client that lists it first (clients without AES instructions do).
+constexpr const char* kCiphers12 =
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"
+    "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"
+    "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305";
+constexpr const char* kCiphers13 =
+    "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256";
+const unsigned char kSessionContext[] = "vcdn-edge";
+
+int alpn_select(SSL*, const unsigned char** out, unsigned char* outlen, const unsigned char* in,
+                unsigned int inlen, void*) {
+    // Only HTTP/1.1 is spoken; a client that offers only h2 gets no ALPN and may fall back.
+    static const unsigned char kHttp11[] = {8, 'h', 't', 't', 'p', '/', '1', '.', '1'};
+    unsigned char* selected = nullptr;
+    if (SSL_select_next_proto(&selected, outlen, kHttp11, sizeof kHttp11, in, inlen) ==
+            OPENSSL_NPN_NEGOTIATED &&
+        *outlen == 8 && std::memcmp(selected, "http/1.1", 8) == 0) {
+        *out = selected;
+        return SSL_TLSEXT_ERR_OK;
+    }
+    return SSL_TLSEXT_ERR_NOACK;
+}
+
+int ticket_cb(SSL* ssl, unsigned char name[16], unsigned char iv[16], EVP_CIPHER_CTX* cipher,
+              EVP_MAC_CTX* mac, int enc) {
+    auto* keys = static_cast<TicketKeys*>(SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl)));
+    return keys ? keys->callback(name, iv, cipher, mac, enc) : -1;
+}
+
+std::vector<std::string> certificate_names(SSL_CTX* ctx) {
+    std::vector<std::string> names;
+    X509* x = SSL_CTX_get0_certificate(ctx);
+    if (!x) return names;
+    auto* sans = static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(x, NID_subject_alt_name, nullptr, nullptr));
+    if (sans) {
+        for (int i = 0; i < sk_GENERAL_NAME_num(sans); ++i) {
+            const GENERAL_NAME* g = sk_GENERAL_NAME_value(sans, i);
+            if (g->type != GEN_DNS) continue;
+            const unsigned char* data = ASN1_STRING_get0_data(g->d.dNSName);
+            names.emplace_back(reinterpret_cast<const char*>(data),
+                               static_cast<size_t>(ASN1_STRING_length(g->d.dNSName)));
+        }
+        GENERAL_NAMES_free(sans);
+    }
+    if (names.empty()) {
+        char cn[256] = "";
+        X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, cn, sizeof cn);
+        if (cn[0]) names.emplace_back(cn);
+    }
+    return names;
+}
+
+bool name_matches(std::string_view pattern, std::string_view host) {
+    if (iequals(pattern, host)) return true;
+    // "*.example.com" matches exactly one more label.
+    if (pattern.size() > 2 && pattern[0] == '*' && pattern[1] == '.') {
+        size_t dot = host.find('.');
+        return dot != std::string_view::npos && dot > 0 && iequals(host.substr(dot), pattern.substr(1));
+    }
+    return false;
+}
+
+} // namespace
+
+std::string openssl_errors() {
+    std::string out;
+    unsigned long e;
+    char buf[256];
+    while ((e = ERR_get_error()) != 0) {
+        ERR_error_string_n(e, buf, sizeof buf);
+        if (!out.empty()) out += "; ";
+        out += buf;
+    }
+    return out.empty() ? "unknown OpenSSL error" : out;
+}
+
+TicketKeys::Key TicketKeys::fresh() {
+    Key k;
+    RAND_bytes(k.name, sizeof k.name);
+    RAND_bytes(k.aes, sizeof k.aes);
+    RAND_bytes(k.hmac, sizeof k.hmac);
+    return k;
+}
+
+TicketKeys::TicketKeys() : current_(fresh()), previous_{} {}
+
+void TicketKeys::rotate() {
+    std::lock_guard<std::mutex> lk(mu_);
+    previous_ = current_;
+    have_previous_ = true;
+    current_ = fresh();
+    ++rotations_;
+}
+
+uint64_t TicketKeys::rotations() const {
+    std::lock_guard<std::mutex> lk(mu_);
+    return rotations_;
+}
+
+int TicketKeys::callback(unsigned char name[16], unsigned char iv[16], EVP_CIPHER_CTX* cipher,
+                         EVP_MAC_CTX* mac, int encrypt) {
+    Key k;
+    int ret = 1;
+    {
+        std::lock_guard<std::mutex> lk(mu_);
+        if (encrypt) {
+            k = current_;
+        } else if (std::memcmp(name, current_.name, 16) == 0) {
+            k = current_;
+        } else if (have_previous_ && std::memcmp(name, previous_.name, 16) == 0) {
+            k = previous_;
+            ret = 2; // valid, but issue a new ticket under the current key
+        } else {
+            return 0; // unknown key: full handshake
+        }
+    }
+    if (encrypt) {
+        std::memcpy(name, k.name, 16);
+        if (RAND_bytes(iv, 16) != 1) return -1;
+    }
+    OSSL_PARAM params[2] = {
+        OSSL_PARAM_construct_octet_string(OSSL_MAC_PARAM_KEY, k.hmac, sizeof k.hmac),
+        OSSL_PARAM_construct_end()};
+    static char kDigest[] = "SHA256";
+    OSSL_PARAM digest[2] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, kDigest, 0),
+                            OSSL_PARAM_construct_end()};
+    if (EVP_MAC_CTX_set_params(mac, digest) != 1 || EVP_MAC_CTX_set_params(mac, params) != 1)
+        return -1;
+    const int ok = encrypt ? EVP_EncryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, k.aes, iv)
+                           : EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, k.aes, iv);
+    OPENSSL_cleanse(&k, sizeof k);
+    return ok == 1 ? ret : -1;
+}
+
+Result<std::shared_ptr<ServerContext>> ServerContext::build(const ServerOptions& opt,
+                                                            std::shared_ptr<TicketKeys> keys) {
+    if (opt.certs.empty()) return Error{"TLS: no certificate"};
+    std::shared_ptr<ServerContext> sc(new ServerContext());
+    sc->keys_ = std::move(keys);
+    sc->ktls_ = opt.ktls;
+    for (const CertFiles& f : opt.certs) {
+        ERR_clear_error();
+        SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
+        if (!ctx) return Error{"TLS: " + openssl_errors()};
+        Cert c;
+        c.ctx = ctx;
+        sc->certs_.push_back(c); // freed by the destructor from here on
+        if (SSL_CTX_use_certificate_chain_file(ctx, f.cert.c_str()) != 1)
+            return Error{fmt::format("TLS certificate {}: {}", f.cert, openssl_errors())};
+        if (SSL_CTX_use_PrivateKey_file(ctx, f.key.c_str(), SSL_FILETYPE_PEM) != 1)
+            return Error{fmt::format("TLS key {}: {}", f.key, openssl_errors())};
+        if (SSL_CTX_check_private_key(ctx) != 1)
+            return Error{fmt::format("TLS key {} does not match certificate {}", f.key, f.cert)};
+        SSL_CTX_set_min_proto_version(ctx, opt.min_version == "TLSv1.3" ? TLS1_3_VERSION : TLS1_2_VERSION);
+        if (SSL_CTX_set_cipher_list(ctx, kCiphers12) != 1 || SSL_CTX_set_ciphersuites(ctx, kCiphers13) != 1)
+            return Error{"TLS ciphers: " + openssl_errors()};
+        uint64_t options = SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA |
+                           SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION;
+        if (opt.ktls) options |= SSL_OP_ENABLE_KTLS;
+        SSL_CTX_set_options(ctx, options);
+        // Partial writes and moving buffers suit a non-blocking loop; RELEASE_BUFFERS frees
+        // the ~34 KiB of record buffers of idle keep-alive connections.
+        SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
+                                  SSL_MODE_RELEASE_BUFFERS);
+        SSL_CTX_set_alpn_select_cb(ctx, alpn_select, nullptr);
+        SSL_CTX_set_session_id_context(ctx, kSessionContext, sizeof kSessionContext - 1);
+        SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);
+        SSL_CTX_sess_set_cache_size(ctx, 20000);
+        SSL_CTX_set_app_data(ctx, sc->keys_.get());
+        SSL_CTX_set_tlsext_ticket_key_evp_cb(ctx, ticket_cb);
+        SSL_CTX_set_num_tickets(ctx, 1);
+        sc->certs_.back().names = certificate_names(ctx);
+    }
+    SSL_CTX_set_tlsext_servername_callback(sc->certs_.front().ctx, on_servername);
+    SSL_CTX_set_tlsext_servername_arg(sc->certs_.front().ctx, sc.get());
+    return sc;
+}
+
+ServerContext::~ServerContext() {
+    for (Cert& c : certs_) SSL_CTX_free(c.ctx);
+}
+
+const ServerContext::Cert* ServerContext::select(const char* servername) const {
+    if (!servername) return nullptr;
+    for (const Cert& c : certs_)
+        for (const std::string& n : c.names)
+            if (name_matches(n, servername)) return &c;
+    return nullptr;
+}
+
+int ServerContext::on_servername(SSL* ssl, int*, void* arg) {
+    auto* self = static_cast<ServerContext*>(arg);
+    const Cert* c = self->select(SSL_get_servername(ssl, TLSEXT_NAMETYPE_host_name));
+    // An unknown or missing name gets the default certificate (the client decides).
+    if (c && c->ctx != SSL_get_SSL_CTX(ssl)) SSL_set_SSL_CTX(ssl, c->ctx);
+    return SSL_TLSEXT_ERR_OK;
+}
+
+SSL* ServerContext::new_ssl(int fd) const {
+    SSL* ssl = SSL_new(certs_.front().ctx);
+    if (!ssl) return nullptr;
+    SSL_set_fd(ssl, fd);
+    SSL_set_accept_state(ssl);
+    return ssl;
+}
+
+std::string ServerContext::describe() const {
+    std::string out;
+    for (const Cert& c : certs_) {
+        if (!out.empty()) out += "; ";
+        for (size_t i = 0; i < c.names.size(); ++i) out += (i ? ", " : "") + c.names[i];
+    }
+    return out;
+}
+
+bool ktls_send_active(SSL* ssl) {
+    BIO* w = SSL_get_wbio(ssl);
+    return w && BIO_get_ktls_send(w);
+}
+
+} // namespace vcdn::tls

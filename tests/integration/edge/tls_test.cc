@@ -1,0 +1,360 @@
+// HTTPS on a real `vcdn edge`, checked with OpenSSL (our client and `openssl s_client`) and
+// curl: versions, ciphers, ALPN, SNI, resumption, both body paths, reloads, bad certificates.
+#include <signal.h>
+
+#include <fstream>
+#include <thread>
+
+#include <vcdn/base/sha256.h>
+
+#include "edge_fixture.h"
+#include "tls_client.h"
+
+namespace vcdn::test {
+namespace {
+
+bool kernel_has_ktls() {
+    std::ifstream in("/proc/sys/net/ipv4/tcp_available_ulp");
+    std::string s;
+    std::getline(in, s);
+    return s.find("tls") != std::string::npos;
+}
+
+class Tls : public EdgeTest {
+protected:
+    void SetUp() override {
+        certs_ = std::make_unique<TempDir>();
+        ASSERT_TRUE(make_certificate(*certs_ / "ec.pem", *certs_ / "ec.key",
+                                     {"edge.test", "*.edge.test"}, "ec"));
+        ASSERT_TRUE(
+            make_certificate(*certs_ / "rsa.pem", *certs_ / "rsa.key", {"other.test"}, "rsa"));
+    }
+    void start(const std::string& extra_toml = "", const std::vector<std::string>& args = {}) {
+        EdgeOptions o;
+        o.toml = "tls_listen = [\"127.0.0.1:0\"]\n" + extra_toml +
+                 "[[edge.tls.certificate]]\ncert = \"" + *certs_ / "ec.pem" + "\"\nkey = \"" +
+                 *certs_ / "ec.key" + "\"\n[[edge.tls.certificate]]\ncert = \"" +
+                 *certs_ / "rsa.pem" + "\"\nkey = \"" + *certs_ / "rsa.key" + "\"\n";
+        o.args = args;
+        start_edge(o);
+        auto m =
+            edge_.proc.wait_for_line(std::regex(R"(listening https://127\.0\.0\.1:(\d+))"), 5000);
+        ASSERT_TRUE(m) << edge_.proc.stderr_text();
+        tls_port_ = static_cast<uint16_t>(std::stoi((*m)[1]));
+    }
+    std::unique_ptr<TlsConn> open(const TlsOptions& o = {}) {
+        std::string err;
+        auto c = TlsConn::open(tls_port_, o, &err);
+        EXPECT_TRUE(c) << err;
+        return c;
+    }
+    // openssl s_client's report of a handshake.
+    RunResult s_client(const std::vector<std::string>& extra) {
+        std::vector<std::string> argv = {"openssl", "s_client", "-connect",
+                                         "127.0.0.1:" + std::to_string(tls_port_), "-brief"};
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        Process p;
+        SpawnOptions so;
+        so.stdin_path = "/dev/null";
+        p.start(argv, so);
+        auto st = p.wait_exit(10000);
+        RunResult r;
+        r.status = st ? WEXITSTATUS(*st) : -1;
+        r.output = p.stderr_text();
+        return r;
+    }
+
+    std::unique_ptr<TempDir> certs_;
+    uint16_t tls_port_ = 0;
+};
+
+TEST_F(Tls, RangesAreByteExactOverBothVersions) {
+    start();
+    const std::string data = file_bytes("t/1/v-3000k.mp4");
+    for (int v : {TLS1_2_VERSION, TLS1_3_VERSION}) {
+        TlsOptions o;
+        o.min_version = o.max_version = v;
+        auto c = open(o);
+        ASSERT_TRUE(c);
+        EXPECT_EQ(c->version(), v == TLS1_2_VERSION ? "TLSv1.2" : "TLSv1.3");
+        for (uint64_t a : {uint64_t{0}, uint64_t{102400}, uint64_t{1499000}}) {
+            ASSERT_TRUE(c->send_all(get_request(
+                "/t/1/v-3000k.mp4", fmt::format("Range: bytes={}-{}\r\n", a, a + 102399))));
+            RawResponse r = c->read_response();
+            ASSERT_TRUE(r.ok) << r.error;
+            EXPECT_EQ(r.head.status, 206);
+            EXPECT_EQ(r.body, data.substr(a, 102400));
+        }
+        ASSERT_TRUE(c->send_all(get_request("/t/1/v-3000k.mp4")));
+        RawResponse whole = c->read_response();
+        ASSERT_TRUE(whole.ok) << whole.error;
+        EXPECT_EQ(Sha256::hex_of(whole.body), Sha256::hex_of(data));
+        ASSERT_TRUE(c->send_all(get_request("/t/1/v-235k.mp4", "", "HEAD")));
+        EXPECT_EQ(c->read_response(true).header("Content-Length"), "117500");
+    }
+    TempDir out;
+    RunResult curl = run_command({"curl", "-sSk", "-r", "5-14", "-o", out / "r.bin",
+                                  fmt::format("https://127.0.0.1:{}/t/1/v-235k.mp4", tls_port_)});
+    EXPECT_EQ(curl.status, 0) << curl.output;
+    EXPECT_EQ(read_file(out / "r.bin"), file_bytes("t/1/v-235k.mp4").substr(5, 10));
+}
+
+TEST_F(Tls, OldProtocolsAndWeakCiphersAreRefused) {
+    start();
+    for (int v : {TLS1_VERSION, TLS1_1_VERSION}) {
+        TlsOptions o;
+        o.min_version = o.max_version = v;
+        std::string err;
+        EXPECT_FALSE(TlsConn::open(tls_port_, o, &err)) << v;
+    }
+    TlsOptions cbc;
+    cbc.max_version = TLS1_2_VERSION;
+    cbc.ciphers12 = "ECDHE-ECDSA-AES128-SHA:ECDHE-RSA-AES128-SHA:AES128-SHA";
+    std::string err;
+    EXPECT_FALSE(TlsConn::open(tls_port_, cbc, &err)) << "non-AEAD cipher accepted";
+    EXPECT_GE(edge_.wait_metric("vcdn_tls_handshake_failures_total", "", 3), 3);
+}
+
+TEST_F(Tls, AesGcmFirstChachaForClientsThatPreferIt) {
+    start();
+    struct Case {
+        int version;
+        std::string c12, c13, want;
+    } cases[] = {
+        {TLS1_2_VERSION, "ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-SHA256", "",
+         "ECDHE-ECDSA-CHACHA20-POLY1305"},
+        {TLS1_2_VERSION,
+         "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-ECDSA-AES128-GCM-"
+         "SHA256",
+         "", "ECDHE-ECDSA-AES128-GCM-SHA256"},
+        {TLS1_3_VERSION, "", "TLS_CHACHA20_POLY1305_SHA256:TLS_AES_128_GCM_SHA256",
+         "TLS_CHACHA20_POLY1305_SHA256"},
+        {TLS1_3_VERSION, "",
+         "TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256",
+         "TLS_AES_128_GCM_SHA256"},
+    };
+    for (const Case& k : cases) {
+        TlsOptions o;
+        o.min_version = o.max_version = k.version;
+        o.ciphers12 = k.c12;
+        o.ciphers13 = k.c13;
+        auto c = open(o);
+        ASSERT_TRUE(c);
+        EXPECT_EQ(c->cipher(), k.want) << k.c12 << k.c13;
+    }
+}
+
+TEST_F(Tls, AlpnSpeaksHttp11Only) {
+    start();
+    TlsOptions h1;
+    h1.alpn = "http/1.1";
+    EXPECT_EQ(open(h1)->alpn(), "http/1.1");
+    TlsOptions h2;
+    h2.alpn = "h2";
+    auto c = open(h2);
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c->alpn(), ""); // no agreement: the client may go on with HTTP/1.1
+    ASSERT_TRUE(c->send_all(get_request("/t/1/v-235k.mp4", "Range: bytes=0-0\r\n")));
+    EXPECT_EQ(c->read_response().head.status, 206);
+}
+
+TEST_F(Tls, SniChoosesTheCertificate) {
+    start();
+    for (auto [sni, cn] :
+         std::vector<std::pair<std::string, std::string>>{{"edge.test", "edge.test"},
+                                                          {"cdn.edge.test", "edge.test"},
+                                                          {"other.test", "other.test"},
+                                                          {"OTHER.TEST", "other.test"},
+                                                          {"unknown.example", "edge.test"},
+                                                          {"", "edge.test"}}) {
+        TlsOptions o;
+        o.servername = sni;
+        auto c = open(o);
+        ASSERT_TRUE(c) << sni;
+        EXPECT_EQ(c->peer_common_name(), cn) << sni;
+    }
+    // The RSA certificate really is used: an RSA-only cipher works with its name.
+    TlsOptions rsa;
+    rsa.servername = "other.test";
+    rsa.max_version = TLS1_2_VERSION;
+    rsa.ciphers12 = "ECDHE-RSA-AES128-GCM-SHA256";
+    auto c = open(rsa);
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c->cipher(), "ECDHE-RSA-AES128-GCM-SHA256");
+}
+
+TEST_F(Tls, SessionsResumeAcrossTicketKeyRotation) {
+    start("[edge.tls]\nticket_key_rotation_s = 1\n");
+    for (int v : {TLS1_2_VERSION, TLS1_3_VERSION}) {
+        TlsOptions o;
+        o.min_version = o.max_version = v;
+        auto first = open(o);
+        ASSERT_TRUE(first);
+        SSL_SESSION* s = first->take_session();
+        ASSERT_NE(s, nullptr);
+        first.reset();
+        o.session = s;
+        auto again = open(o);
+        ASSERT_TRUE(again);
+        EXPECT_TRUE(again->resumed()) << v;
+        SSL_SESSION_free(s);
+    }
+    EXPECT_GE(edge_.wait_metric("vcdn_tls_resumed_total", "", 2), 2);
+    // One rotation later the ticket still works (the previous key decrypts it); three later
+    // it does not, and the handshake is simply a full one.
+    TlsOptions o;
+    o.min_version = o.max_version = TLS1_3_VERSION;
+    auto first = open(o);
+    SSL_SESSION* s = first->take_session();
+    first.reset();
+    const double rot = edge_.metric("vcdn_tls_ticket_key_rotations_total");
+    for (int i = 0; i < 40 && edge_.metric("vcdn_tls_ticket_key_rotations_total") < rot + 1; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    o.session = s;
+    EXPECT_TRUE(open(o)->resumed());
+    for (int i = 0; i < 80 && edge_.metric("vcdn_tls_ticket_key_rotations_total") < rot + 3; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    auto late = open(o);
+    ASSERT_TRUE(late);
+    EXPECT_FALSE(late->resumed());
+    SSL_SESSION_free(s);
+    // openssl s_client agrees.
+    RunResult r = s_client({"-tls1_3"});
+    EXPECT_NE(r.output.find("Protocol version: TLSv1.3"), std::string::npos) << r.output;
+}
+
+TEST_F(Tls, UserSpacePathIsUsedWithoutKtlsAndReported) {
+    start("[edge.tls]\nktls = false\n");
+    auto c = open();
+    ASSERT_TRUE(c->send_all(get_request("/t/1/v-235k.mp4", "Range: bytes=0-9999\r\n")));
+    RawResponse r = c->read_response();
+    ASSERT_TRUE(r.ok);
+    EXPECT_EQ(r.body, file_bytes("t/1/v-235k.mp4").substr(0, 10000));
+    auto lines = edge_.access_log(1);
+    ASSERT_EQ(lines.size(), 1u);
+    EXPECT_EQ(lines[0]["tls_path"], "userspace");
+    EXPECT_EQ(lines[0]["tls"], c->version());
+    EXPECT_EQ(lines[0]["cipher"], c->cipher());
+    EXPECT_EQ(lines[0]["resumed"], false);
+    EXPECT_EQ(edge_.wait_metric("vcdn_tls_responses_total", "path=\"userspace\"", 1), 1);
+    EXPECT_EQ(edge_.metric("vcdn_tls_body_bytes_total", "path=\"userspace\""), 10000);
+}
+
+TEST_F(Tls, KernelTlsPathWhenTheKernelHasIt) {
+    if (!kernel_has_ktls())
+        GTEST_SKIP() << "this kernel has no TLS upper-layer protocol (no 'tls' in "
+                        "/proc/sys/net/ipv4/tcp_available_ulp): the kTLS path cannot run here";
+    start();
+    auto c = open();
+    ASSERT_TRUE(c->send_all(get_request("/t/1/v-3000k.mp4", "Range: bytes=0-102399\r\n")));
+    RawResponse r = c->read_response();
+    ASSERT_TRUE(r.ok);
+    EXPECT_EQ(r.body, file_bytes("t/1/v-3000k.mp4").substr(0, 102400));
+    auto lines = edge_.access_log(1);
+    EXPECT_EQ(lines[0]["tls_path"], "ktls");
+}
+
+TEST_F(Tls, PathFollowsTheKernel) {
+    start();
+    auto c = open();
+    ASSERT_TRUE(c->send_all(get_request("/t/1/v-235k.mp4", "Range: bytes=0-99\r\n")));
+    ASSERT_TRUE(c->read_response().ok);
+    auto lines = edge_.access_log(1);
+    ASSERT_EQ(lines.size(), 1u);
+    EXPECT_EQ(lines[0]["tls_path"], kernel_has_ktls() ? "ktls" : "userspace");
+}
+
+TEST_F(Tls, CertificatesReloadOnSighupWithoutDroppingConnections) {
+    start();
+    // A transfer in flight to a slow reader.
+    std::string err;
+    TlsOptions o;
+    o.rcvbuf = 16384;
+    auto slow = TlsConn::open(tls_port_, o, &err);
+    ASSERT_TRUE(slow) << err;
+    ASSERT_TRUE(slow->send_all(get_request("/t/1/v-3000k.mp4")));
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    // New certificate for the default name, then SIGHUP.
+    ASSERT_TRUE(
+        make_certificate(*certs_ / "ec.pem", *certs_ / "ec.key", {"renewed.edge.test"}, "ec"));
+    edge_.proc.signal(SIGHUP);
+    ASSERT_TRUE(edge_.proc.wait_for_line(std::regex("TLS certificates reloaded"), 5000))
+        << edge_.proc.stderr_text();
+    EXPECT_EQ(open()->peer_common_name(), "renewed.edge.test");
+    RawResponse r = slow->read_response(false, 10000);
+    ASSERT_TRUE(r.ok) << r.error;
+    EXPECT_EQ(Sha256::hex_of(r.body), Sha256::hex_of(file_bytes("t/1/v-3000k.mp4")));
+    // A broken certificate file does not take effect.
+    write_file(*certs_ / "ec.pem",
+               "-----BEGIN CERTIFICATE-----\nnot a certificate\n-----END CERTIFICATE-----\n");
+    edge_.proc.signal(SIGHUP);
+    ASSERT_TRUE(edge_.proc.wait_for_line(std::regex("TLS certificates not reloaded"), 5000));
+    EXPECT_EQ(open()->peer_common_name(), "renewed.edge.test");
+    EXPECT_TRUE(edge_.proc.running());
+}
+
+TEST_F(Tls, SignedUrlsOverHttps) {
+    write_file(*certs_ / "keys",
+               "k1 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n");
+    start("", {"--signing-keys", *certs_ / "keys", "--require-signed-urls"});
+    RunResult s = run_command({vcdn_binary(), "sign", "--key-file", *certs_ / "keys", "--path",
+                               "/t/1/v-235k.mp4", "--ttl", "60"});
+    std::string url = s.output.substr(0, s.output.find('\n'));
+    auto c = open();
+    ASSERT_TRUE(c->send_all(get_request(url, "Range: bytes=0-9\r\n")));
+    EXPECT_EQ(c->read_response().head.status, 206);
+    ASSERT_TRUE(c->send_all(get_request("/t/1/v-235k.mp4")));
+    EXPECT_EQ(c->read_response().head.status, 403);
+}
+
+TEST_F(Tls, BadCertificatesStopTheStartWithOneLine) {
+    write_file(*certs_ / "junk.pem", "junk\n");
+    struct Case {
+        std::vector<std::string> args;
+        std::string want;
+    } cases[] = {
+        {{"--cert", *certs_ / "missing.pem", "--key", *certs_ / "ec.key"}, "TLS certificate"},
+        {{"--cert", *certs_ / "junk.pem", "--key", *certs_ / "ec.key"}, "TLS certificate"},
+        {{"--cert", *certs_ / "ec.pem", "--key", *certs_ / "rsa.key"}, "does not match"},
+        {{"--cert", *certs_ / "ec.pem"}, "cert and key"},
+        {{}, "needs a certificate"},
+    };
+    for (const Case& c : cases) {
+        std::vector<std::string> argv = {vcdn_binary(), "edge",         "--root",
+                                         root(),        "--tls-listen", "127.0.0.1:0"};
+        argv.insert(argv.end(), c.args.begin(), c.args.end());
+        RunResult r = run_command(argv, 10000);
+        EXPECT_NE(r.status, 0) << c.want;
+        EXPECT_NE(r.output.find(c.want), std::string::npos)
+            << "want '" << c.want << "' in " << r.output;
+        EXPECT_LE(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+    }
+}
+
+TEST_F(Tls, HandshakeBurstIsSpreadOverLoopTurns) {
+    start("[edge.tls]\nhandshakes_per_turn = 2\n", {"--workers", "1"});
+    // A stream in progress...
+    auto stream = open();
+    ASSERT_TRUE(stream);
+    // ...while 60 clients handshake at once.
+    std::vector<std::thread> clients;
+    std::atomic<int> ok{0};
+    for (int i = 0; i < 60; ++i)
+        clients.emplace_back([&] {
+            std::string err;
+            if (TlsConn::open(tls_port_, TlsOptions{}, &err)) ++ok;
+        });
+    for (int i = 0; i < 10; ++i) {
+        ASSERT_TRUE(stream->send_all(get_request("/t/1/v-3000k.mp4", "Range: bytes=0-102399\r\n")));
+        RawResponse r = stream->read_response();
+        ASSERT_TRUE(r.ok) << r.error;
+        EXPECT_EQ(r.head.status, 206);
+    }
+    for (auto& t : clients)
+        t.join();
+    EXPECT_EQ(ok.load(), 60);
+    EXPECT_GT(edge_.metric("vcdn_tls_handshakes_deferred_total"), 0);
+}
+
+} // namespace
+} // namespace vcdn::test
