@@ -231,6 +231,9 @@ bool Worker::read_some(Connection* c) {
 }
 
 void Worker::handle_request(Connection* c) {
+    // Keys posted by a reload apply to every request parsed after the post (one plain load;
+    // the loop's own check can be a whole batch of events behind).
+    if (mail_.load(std::memory_order_acquire)) take_mail();
     timer_unlink(c);
     const http::Request& req = c->req;
     c->start_ns = monotonic_ns();

@@ -120,8 +120,7 @@ void Worker::run() {
         int timeout = run_head_ ? 0 : next_timeout_ms();
         int n = ::epoll_wait(epfd_.get(), events, kMaxEvents, timeout);
         update_clock();
-        // Posted state (keys, certificates) first: a request that arrived after the post was
-        // made must see it, whatever order epoll reports the events in.
+        // Posted state (keys, certificates): checked here, and again where it is used.
         if (mail_.load(std::memory_order_acquire)) take_mail();
         handshakes_this_turn_ = 0;
         if (n < 0 && errno != EINTR) {
@@ -221,6 +220,7 @@ void Worker::on_accept(Listener* l) {
             refuse(fd, false);
             continue;
         }
+        if (mail_.load(std::memory_order_acquire)) take_mail(); // a reloaded certificate
         Connection* c = alloc_conn();
         c->fd = fd;
         c->id = (static_cast<uint64_t>(index_) << 48) | next_conn_id_++;
