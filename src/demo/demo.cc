@@ -11,6 +11,9 @@
 #include <thread>
 #include <vector>
 
+#include <openssl/rand.h>
+
+#include <vcdn/auth/signed_url.h>
 #include <vcdn/base/log.h>
 #include <vcdn/base/random.h>
 #include <vcdn/base/strings.h>
@@ -34,17 +37,21 @@ struct PlayerStats {
 
 // One simulated viewer: picks a file, walks it in player-sized ranges, checks every byte.
 void play(uint32_t id, const io::SocketAddress& edge, const catalog::Catalog& cat,
-          int64_t deadline_ns, const std::atomic<bool>& stop, PlayerStats* st) {
+          const auth::SigningKey& key, int64_t deadline_ns, const std::atomic<bool>& stop,
+          PlayerStats* st) {
     Rng rng(0x5eed0000ULL + id);
     client::HttpClient http(edge, 5000);
     std::vector<char> expect;
     while (monotonic_ns() < deadline_ns && !stop.load()) {
         const catalog::CatalogFile& f = cat.files[rng.below(cat.files.size())];
+        // Steered players get signed URLs (the control plane will hand them out); for now the
+        // demo signs them itself, valid for ten minutes.
+        const std::string url = auth::sign_url(f.path, realtime_ns() / 1000000000 + 600, key);
         uint64_t off = 0;
         while (off < f.size && monotonic_ns() < deadline_ns && !stop.load()) {
             uint64_t chunk = 64 * 1024 + rng.below(192 * 1024);
             uint64_t last = std::min(f.size, off + chunk) - 1;
-            auto r = http.request("GET", f.path, {fmt::format("Range: bytes={}-{}", off, last)});
+            auto r = http.request("GET", url, {fmt::format("Range: bytes={}-{}", off, last)});
             ++st->requests;
             if (!r || r->head.status != 206 || r->body.size() != last - off + 1) {
                 ++st->errors;
@@ -131,7 +138,27 @@ int run(const DemoOptions& opt, const std::atomic<bool>& stop) {
 
     // 2. Edge. Its log lines would interleave with the report: only warnings and errors.
     if (log::level() < log::Level::kWarn) log::set_level(log::Level::kWarn);
+    // A signing key: the edge accepts only signed URLs, as it will in production.
+    unsigned char secret[32];
+    RAND_bytes(secret, sizeof secret);
+    const std::string keys_path = dir + "/signing-keys";
+    {
+        FILE* kf = std::fopen(keys_path.c_str(), "w");
+        if (!kf) {
+            fmt::print(stderr, "vcdn demo: cannot write {}: {}\n", keys_path, strerror(errno));
+            return 1;
+        }
+        fmt::print(kf, "demo {}\n", to_hex(secret, sizeof secret));
+        std::fclose(kf);
+    }
+    auto keys = auth::KeySet::load(keys_path);
+    if (!keys) {
+        fmt::print(stderr, "vcdn demo: {}\n", keys.error().message);
+        return 1;
+    }
     edge::EdgeConfig ec;
+    ec.signing_keys = keys_path;
+    ec.require_signed_urls = true;
     ec.roots = {edge::RootConfig{root, edge::Tier::kDisk}};
     ec.listen = {opt.listen};
     ec.admin = opt.admin;
@@ -155,7 +182,8 @@ int run(const DemoOptions& opt, const std::atomic<bool>& stop) {
     const int64_t start = monotonic_ns();
     const int64_t deadline = start + int64_t{opt.duration_s} * 1000000000;
     for (uint32_t i = 0; i < opt.players; ++i)
-        threads.emplace_back(play, i, addr, std::cref(*cat), deadline, std::cref(stop), &stats[i]);
+        threads.emplace_back(play, i, addr, std::cref(*cat), std::cref(*keys->newest()), deadline,
+                             std::cref(stop), &stats[i]);
     for (auto& t : threads)
         t.join();
     const double secs = static_cast<double>(monotonic_ns() - start) / 1e9;
@@ -170,6 +198,9 @@ int run(const DemoOptions& opt, const std::atomic<bool>& stop) {
                                 s.latencies_us.end());
         if (all.first_error.empty()) all.first_error = s.first_error;
     }
+    // An unsigned request, as a player that was not steered would send it: refused.
+    auto unsigned_req = client::http_get(addr, cat->files.front().path);
+    const int unsigned_status = unsigned_req ? unsigned_req->head.status : 0;
     auto metrics = client::http_get(admin, "/metrics");
     std::string mtext = metrics ? metrics->body : "";
 
@@ -184,6 +215,7 @@ int run(const DemoOptions& opt, const std::atomic<bool>& stop) {
                static_cast<double>(percentile(all.latencies_us, 0.99)) / 1000);
     fmt::print("  {:<28} {:>14}\n", "errors", all.errors);
     fmt::print("  {:<28} {:>14}\n", "corrupt ranges", all.corrupt);
+    fmt::print("  {:<28} {:>14}\n", "unsigned request answered", unsigned_status);
     fmt::print("  {:<28} {:>14}\n", "edge: responses (metrics)",
                metric_sum(mtext, "vcdn_http_responses_total"));
     fmt::print("  {:<28} {:>14}\n", "edge: connections accepted",
@@ -191,14 +223,17 @@ int run(const DemoOptions& opt, const std::atomic<bool>& stop) {
     if (!all.first_error.empty()) fmt::print("  first error: {}\n", all.first_error);
     if (!opt.ci) fmt::print("\n  access log: {}/access.log\n", dir);
 
-    const bool ok = all.errors == 0 && all.corrupt == 0 && all.requests > 0 && metrics.ok();
+    const bool ok = all.errors == 0 && all.corrupt == 0 && all.requests > 0 && metrics.ok() &&
+                    unsigned_status == 403;
     if (opt.keep && !stop.load()) {
         fmt::print(
             "\n  --keep: the edge stays up at http://{} (admin http://{}); Ctrl-C stops it.\n",
             addr.to_string(), admin.to_string());
         fmt::print("  try: curl -r 0-99 -o /dev/null -w '%{{http_code}} %{{size_download}}\\n' "
-                   "http://{}{}\n",
-                   addr.to_string(), cat->files.front().path);
+                   "'http://{}{}'\n",
+                   addr.to_string(),
+                   auth::sign_url(cat->files.front().path, realtime_ns() / 1000000000 + 3600,
+                                  *keys->newest()));
         fflush(stdout);
         while (!stop.load())
             usleep(100000);
