@@ -2,13 +2,16 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <thread>
+#include <vector>
 
 namespace vcdn::test {
 
@@ -86,9 +89,29 @@ void SlowFs::stop() {
 bool evict_from_page_cache(const std::string& path) {
     int fd = ::open(path.c_str(), O_RDONLY);
     if (fd < 0) return false;
-    bool ok = ::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) == 0;
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || st.st_size == 0) {
+        ::close(fd);
+        return st.st_size == 0;
+    }
+    // Pages under a read that is still in flight (the server's read-ahead on a loaded
+    // machine) survive DONTNEED: repeat until mincore shows none resident, bounded.
+    void* map = ::mmap(nullptr, st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+    bool evicted = false;
+    std::vector<unsigned char> pages((st.st_size + 4095) / 4096);
+    for (int attempt = 0; attempt < 100 && !evicted; ++attempt) {
+        if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        if (::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) != 0) break;
+        if (map == MAP_FAILED) {
+            evicted = true; // cannot check: trust the advice
+            break;
+        }
+        if (::mincore(map, st.st_size, pages.data()) != 0) break;
+        evicted = std::none_of(pages.begin(), pages.end(), [](unsigned char p) { return p & 1; });
+    }
+    if (map != MAP_FAILED) ::munmap(map, st.st_size);
     ::close(fd);
-    return ok;
+    return evicted;
 }
 
 } // namespace vcdn::test

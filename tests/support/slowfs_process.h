@@ -27,7 +27,8 @@ private:
     std::string mountpoint_;
 };
 
-// Drops a file's pages from the page cache (POSIX_FADV_DONTNEED): the next read is cold.
+// Drops a file's pages from the page cache (POSIX_FADV_DONTNEED, repeated until mincore
+// shows none resident, up to 2 s): the next read is cold. False if they stay resident.
 bool evict_from_page_cache(const std::string& path);
 
 } // namespace vcdn::test
