@@ -171,7 +171,7 @@ void Worker::drive(Connection* c) {
         case ConnState::kOpening:
             return; // the opener's completion drives it again
         case ConnState::kHandshake:
-            if (handshakes_this_turn_ >= cfg_.tls.handshakes_per_turn) {
+            if (!c->hs_started && handshakes_this_turn_ >= cfg_.tls.handshakes_per_turn) {
                 // Enough handshakes this turn: let the running streams have the loop first.
                 m_.tls_handshakes_deferred.add();
                 enqueue(c);
@@ -420,8 +420,15 @@ Worker::SendResult Worker::send_some(Connection* c) {
             // and inherited, so neither the head nor the body's tail waits for an ACK.
             int flags = MSG_NOSIGNAL | MSG_DONTWAIT;
             if (cfg_.header_more && c->file && c->off < c->end) flags |= MSG_MORE;
-            ssize_t n = c->ssl ? conn_write(c, c->head + c->head_sent, c->head_len - c->head_sent)
-                               : ::send(c->fd, c->head + c->head_sent, c->head_len - c->head_sent, flags);
+            ssize_t n;
+            if (c->ssl) {
+                // Over TLS the head's record waits (MSG_MORE) for the body's first one.
+                c->tls_more = c->file && c->off < c->end;
+                n = conn_write(c, c->head + c->head_sent, c->head_len - c->head_sent);
+                c->tls_more = false;
+            } else {
+                n = ::send(c->fd, c->head + c->head_sent, c->head_len - c->head_sent, flags);
+            }
             if (n < 0) {
                 if (errno == EAGAIN || errno == EWOULDBLOCK) return SendResult::kBlocked;
                 if (errno == EINTR) continue;
@@ -497,7 +504,8 @@ void Worker::finish_response(Connection* c) {
     if (c->start_ns > 0)
         m_.request_duration.observe_us(static_cast<uint64_t>((end_ns - c->start_ns) / 1000));
     if (access_log_ && access_log_->enabled()) write_access_log(c, end_ns);
-    if (c->ssl && c->body_bytes > 0) (c->ktls ? m_.tls_responses_ktls : m_.tls_responses_user).add();
+    if (c->ssl && c->body_bytes > 0)
+        (c->ktls ? m_.tls_responses_ktls : m_.tls_responses_user).add();
     if (c->tls_buf) {
         free_tls_bufs_.push_back(c->tls_buf);
         c->tls_buf = nullptr;
@@ -537,7 +545,18 @@ void Worker::finish_response(Connection* c) {
 }
 
 void Worker::begin_close(Connection* c) {
-    const bool unread = c->linger_after || c->readable || c->rlen > c->req.head_bytes;
+    bool unread = c->linger_after || c->rlen > c->req.head_bytes;
+    if (!unread && c->readable) {
+        if (!c->ssl) {
+            unread = true;
+        } else {
+            // A TLS connection stays "readable" after a complete request (OpenSSL may hold more
+            // records), so ask the socket itself whether the client sent anything further.
+            char b;
+            unread =
+                SSL_has_pending(c->ssl) == 1 || ::recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+        }
+    }
     if (!unread || cfg_.limits.linger_ms == 0) {
         close_conn(c);
         return;

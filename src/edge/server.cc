@@ -1,7 +1,7 @@
 #include <vcdn/edge/server.h>
 
-#include <fcntl.h>
 #include <csignal>
+#include <fcntl.h>
 #include <sched.h>
 #include <unistd.h>
 
@@ -9,12 +9,12 @@
 #include <thread>
 
 #include <vcdn/auth/signed_url.h>
-#include <vcdn/tls/server_context.h>
 #include <vcdn/base/log.h>
 #include <vcdn/base/time.h>
 #include <vcdn/edge/access_log.h>
 #include <vcdn/io/mini_http.h>
 #include <vcdn/io/tcp.h>
+#include <vcdn/tls/server_context.h>
 #include <vcdn/version.h>
 
 #include "worker.h"
@@ -40,7 +40,8 @@ struct EdgeServer::Impl {
 
     Result<std::shared_ptr<tls::ServerContext>> build_tls() const {
         tls::ServerOptions o;
-        for (const TlsCertConfig& c : cfg.tls.certs) o.certs.push_back(tls::CertFiles{c.cert, c.key});
+        for (const TlsCertConfig& c : cfg.tls.certs)
+            o.certs.push_back(tls::CertFiles{c.cert, c.key});
         o.min_version = cfg.tls.min_version;
         o.ktls = cfg.tls.ktls;
         return tls::ServerContext::build(o, ticket_keys);
@@ -109,7 +110,8 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in)
     lopt.congestion_control = impl->cc;
     lopt.notsent_lowat = cfg.notsent_lowat;
 
-    for (const ListenerConfig& lc : effective_listeners(cfg)) impl->any_tls = impl->any_tls || lc.tls;
+    for (const ListenerConfig& lc : effective_listeners(cfg))
+        impl->any_tls = impl->any_tls || lc.tls;
     if (impl->any_tls) {
         // OpenSSL writes to sockets with write(2): a peer that vanished must not kill us.
         std::signal(SIGPIPE, SIG_IGN);
@@ -236,8 +238,13 @@ Status EdgeServer::start() {
                 }
             }
         });
-        log::info("edge: TLS certificates for {}; kTLS {}", impl_->tls_ctx->describe(),
-                  impl_->cfg.tls.ktls ? "used when the kernel offers it" : "off");
+        const char* ktls = !impl_->cfg.tls.ktls
+                               ? "off (tls.ktls = false): bodies are encrypted in user space"
+                           : tls::ServerContext::kernel_has_ktls()
+                               ? "on: the kernel encrypts bodies where it has the negotiated cipher"
+                               : "not available (the kernel has no 'tls' module): bodies are "
+                                 "encrypted in user space";
+        log::info("edge: TLS certificates for {}; kernel TLS {}", impl_->tls_ctx->describe(), ktls);
     }
     const DiskConfig& d = impl_->cfg.disk;
     impl_->storage->start_monitor(d.health_interval_ms, d.stall_ms, d.inventory_interval_ms);
@@ -321,7 +328,8 @@ Status EdgeServer::reload() {
         auto ctx = impl_->build_tls();
         if (ctx) {
             impl_->tls_ctx = std::move(*ctx);
-            for (auto& w : impl_->workers) w->post_tls(impl_->tls_ctx);
+            for (auto& w : impl_->workers)
+                w->post_tls(impl_->tls_ctx);
             log::info("edge: TLS certificates reloaded: {}", impl_->tls_ctx->describe());
         } else {
             log::error("edge: TLS certificates not reloaded, the old ones stay in use: {}",
@@ -459,8 +467,9 @@ std::string EdgeServer::Impl::render_metrics() const {
     per_worker("vcdn_tls_handshakes_deferred_total", "counter",
                "Handshake steps put off to the next loop turn (handshakes_per_turn reached).",
                [](const WorkerMetrics& m) { return m.tls_handshakes_deferred.get(); });
-    family("vcdn_tls_responses_total", "counter",
-           "HTTPS responses with a body, by how it was encrypted: by the kernel (kTLS) or by vcdn.");
+    family(
+        "vcdn_tls_responses_total", "counter",
+        "HTTPS responses with a body, by how it was encrypted: by the kernel (kTLS) or by vcdn.");
     for (size_t w = 0; w < metrics.size(); ++w) {
         fmt::format_to(it, "vcdn_tls_responses_total{{worker=\"{}\",path=\"ktls\"}} {}\n", w,
                        metrics[w]->tls_responses_ktls.get());

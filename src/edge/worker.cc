@@ -9,6 +9,7 @@
 
 #include <cstring>
 #include <fmt/format.h>
+#include <utility>
 
 #include <vcdn/base/time.h>
 #include <vcdn/io/address.h>
@@ -127,9 +128,20 @@ void Worker::run() {
             log::error("worker {}: epoll_wait: {}", index_, strerror(errno));
             break;
         }
-        for (int i = 0; i < n; ++i)
-            dispatch(events[i]);
+        // What earlier turns queued (deferred handshakes, streams that yielded) goes first, so
+        // a steady stream of new events cannot starve it.
         run_queue();
+        // Then the running connections, and new connections last: completing handshakes and
+        // serving requests comes before starting more handshakes.
+        int listeners = 0;
+        for (int i = 0; i < n; ++i) {
+            if (static_cast<Pollable*>(events[i].data.ptr)->kind == PollKind::kListener)
+                std::swap(events[i], events[listeners++]);
+            else
+                dispatch(events[i]);
+        }
+        for (int i = 0; i < listeners; ++i)
+            dispatch(events[i]);
         expire_timers();
         if (stop_requested_.load(std::memory_order_acquire)) break;
         if (draining_) {
@@ -177,7 +189,7 @@ void Worker::on_wake() {
 void Worker::take_mail() {
     mail_.store(false, std::memory_order_relaxed);
     std::lock_guard<std::mutex> lk(mailbox_mu_);
-    if (posted_keys_) keys_ = std::move(posted_keys_); // swapped between requests
+    if (posted_keys_) keys_ = std::move(posted_keys_);  // swapped between requests
     if (posted_tls_) tls_ctx_ = std::move(posted_tls_); // for connections accepted from now on
 }
 

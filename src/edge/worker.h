@@ -116,6 +116,8 @@ struct Connection : Pollable {
     std::shared_ptr<const tls::ServerContext> tls_ctx;
     bool ktls = false;
     bool resumed = false;
+    bool hs_started = false; // the ClientHello has been processed
+    bool tls_more = false;   // the record being written is followed at once by another (MSG_MORE)
     char* tls_buf = nullptr;
     uint32_t tls_len = 0; // bytes of file data in tls_buf
     uint32_t tls_off = 0; // of which already written

@@ -65,11 +65,16 @@ public:
     ServerContext(const ServerContext&) = delete;
     ServerContext& operator=(const ServerContext&) = delete;
 
-    // A new server-side SSL for an accepted socket (nullptr on allocation failure).
-    SSL* new_ssl(int fd) const;
+    // A new server-side SSL for an accepted socket (nullptr on allocation failure). Where the
+    // kernel cannot take over encryption (no kTLS), records go out through a socket BIO that
+    // sends with MSG_MORE while *more is true, so that several 16 KiB records leave as one
+    // TCP push; the caller sets *more around writes that will be followed by others.
+    SSL* new_ssl(int fd, const bool* more = nullptr) const;
     // Names the certificates answer to, for the log ("a.example, *.b.example; c.example").
     std::string describe() const;
     bool ktls_enabled() const { return ktls_; }
+    // Whether this kernel accepts the TLS upper-layer protocol on TCP sockets (probed once).
+    static bool kernel_has_ktls();
 
 private:
     struct Cert {
@@ -83,6 +88,7 @@ private:
     std::vector<Cert> certs_;
     std::shared_ptr<TicketKeys> keys_;
     bool ktls_ = false;
+    bool batch_writes_ = false; // no kTLS here: the MSG_MORE socket BIO
 };
 
 // True when the kernel can take over TLS for this connection's sending side (kTLS), as
