@@ -194,7 +194,12 @@ TicketKeys::Key TicketKeys::fresh() {
     return k;
 }
 
-TicketKeys::TicketKeys() : current_(fresh()), previous_{} {}
+TicketKeys::TicketKeys()
+    : current_(fresh()), previous_{}, aes_cbc_(EVP_CIPHER_fetch(nullptr, "AES-256-CBC", nullptr)) {}
+
+TicketKeys::~TicketKeys() {
+    EVP_CIPHER_free(aes_cbc_);
+}
 
 void TicketKeys::rotate() {
     std::lock_guard<std::mutex> lk(mu_);
@@ -238,8 +243,9 @@ int TicketKeys::callback(unsigned char name[16], unsigned char iv[16], EVP_CIPHE
                             OSSL_PARAM_construct_end()};
     if (EVP_MAC_CTX_set_params(mac, digest) != 1 || EVP_MAC_CTX_set_params(mac, params) != 1)
         return -1;
-    const int ok = encrypt ? EVP_EncryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, k.aes, iv)
-                           : EVP_DecryptInit_ex(cipher, EVP_aes_256_cbc(), nullptr, k.aes, iv);
+    const EVP_CIPHER* aes = aes_cbc_ ? aes_cbc_ : EVP_aes_256_cbc();
+    const int ok = encrypt ? EVP_EncryptInit_ex(cipher, aes, nullptr, k.aes, iv)
+                           : EVP_DecryptInit_ex(cipher, aes, nullptr, k.aes, iv);
     OPENSSL_cleanse(&k, sizeof k);
     return ok == 1 ? ret : -1;
 }

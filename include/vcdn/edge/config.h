@@ -57,7 +57,7 @@ struct TlsConfig {
     std::string min_version = "TLSv1.2"; // or TLSv1.3
     bool ktls = true;                    // use kernel TLS when the kernel offers it
     uint32_t ticket_key_rotation_s = 3600;
-    uint32_t handshakes_per_turn = 16; // new handshakes a worker runs before serving others
+    uint32_t handshakes_per_turn = 4; // new handshakes a worker runs before serving others
 };
 
 struct EdgeConfig {

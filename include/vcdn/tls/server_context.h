@@ -37,6 +37,9 @@ struct ServerOptions {
 class TicketKeys {
 public:
     TicketKeys();
+    ~TicketKeys();
+    TicketKeys(const TicketKeys&) = delete;
+    TicketKeys& operator=(const TicketKeys&) = delete;
     void rotate();
     uint64_t rotations() const;
     // The OpenSSL ticket callback (SSL_CTX_set_tlsext_ticket_key_evp_cb semantics).
@@ -55,6 +58,8 @@ private:
     Key previous_;
     bool have_previous_ = false;
     uint64_t rotations_ = 0;
+    // Fetched once: EVP_aes_256_cbc() would look the cipher up by name on every ticket.
+    EVP_CIPHER* aes_cbc_ = nullptr;
 };
 
 class ServerContext {
