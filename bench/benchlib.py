@@ -97,11 +97,16 @@ http {{
 
 
 
+def server_url(server):
+    """The base URL of a server: its .url if it has one (HTTPS), else http://127.0.0.1:port/."""
+    return getattr(server, "url", None) or f"http://127.0.0.1:{server.port}/"
+
+
 def run_wrk(wrk, server, script, conns, files, duration, threads=None, extra_args=()):
     """Runs wrk against a server; returns its summary plus rates and the server's CPU seconds."""
     threads = threads or (2 if conns >= 2 else 1)
     cmd = [wrk, f"-t{threads}", f"-c{conns}", f"-d{duration}s", "--timeout", "5s",
-           "-s", os.path.join(BENCH, "wrk", script), f"http://127.0.0.1:{server.port}/", "--", files,
+           "-s", os.path.join(BENCH, "wrk", script), server_url(server), "--", files,
            str(max(1, conns // threads))] + [str(a) for a in extra_args]
     c0 = cpu_seconds(server.pids())
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60).stdout
@@ -112,7 +117,7 @@ def run_wrk(wrk, server, script, conns, files, duration, threads=None, extra_arg
 def start_wrk(wrk, server, script, conns, files, duration, threads=1, extra_args=()):
     """Starts wrk in the background (for concurrent loads); finish with parse_wrk(p.communicate())."""
     cmd = [wrk, f"-t{threads}", f"-c{conns}", f"-d{duration}s", "--timeout", "10s",
-           "-s", os.path.join(BENCH, "wrk", script), f"http://127.0.0.1:{server.port}/", "--", files,
+           "-s", os.path.join(BENCH, "wrk", script), server_url(server), "--", files,
            str(max(1, conns // threads))] + [str(a) for a in extra_args]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
 
