@@ -27,6 +27,7 @@ struct EdgeFlags {
     std::vector<std::string> server_names;
     std::string log_level;
     std::string cache_control;
+    std::string control_url, control_id, control_token;
 };
 } // namespace
 
@@ -57,6 +58,10 @@ Runner add_edge(CLI::App& app) {
     cmd->add_option("--server-name", f->server_names, "Accept only these Host names (repeatable)");
     cmd->add_option("--cache-control", f->cache_control, "Cache-Control header for file responses");
     cmd->add_option("--log-level", f->log_level, "debug, info, warn, error");
+    cmd->add_option("--control", f->control_url,
+                    "Control plane URL http://ADDR:PORT: heartbeats, signing keys");
+    cmd->add_option("--id", f->control_id, "This edge's id in the fleet (with --control)");
+    cmd->add_option("--token", f->control_token, "This edge's token in the fleet (with --control)");
     cmd->footer("Signals: SIGTERM/SIGINT drain (finish responses, then exit 0); SIGHUP reopens "
                 "the access log and reloads signing keys and TLS certificates.\nConfig reference: "
                 "README.md, section 'Edge configuration'.");
@@ -89,6 +94,9 @@ Runner add_edge(CLI::App& app) {
         if (!f->server_names.empty()) cfg.server_names = f->server_names;
         if (!f->cache_control.empty()) cfg.cache_control = f->cache_control;
         if (!f->log_level.empty()) cfg.log_level = f->log_level;
+        if (!f->control_url.empty()) cfg.control.url = f->control_url;
+        if (!f->control_id.empty()) cfg.control.id = f->control_id;
+        if (!f->control_token.empty()) cfg.control.token = f->control_token;
         if (cfg.listen.empty() && cfg.tls_listen.empty() && cfg.listeners.empty())
             cfg.listen = {"0.0.0.0:8080"};
         if (Status s = edge::validate(cfg); !s) {

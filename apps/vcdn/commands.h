@@ -11,6 +11,7 @@ Runner add_edge(CLI::App& app);
 Runner add_catalog(CLI::App& app);
 Runner add_demo(CLI::App& app);
 Runner add_sign(CLI::App& app);
+Runner add_control(CLI::App& app);
 
 // Blocks SIGINT/SIGTERM/SIGHUP in the calling thread (and the threads it starts later), so
 // that they can be waited for with sigtimedwait; ignores SIGPIPE.

@@ -46,6 +46,7 @@ int main(int argc, char** argv) {
     auto catalog = vcdn::app::add_catalog(app);
     auto demo = vcdn::app::add_demo(app);
     auto sign = vcdn::app::add_sign(app);
+    auto control = vcdn::app::add_control(app);
     if (argc > 1 && argv[1][0] != '-') {
         std::string_view first = argv[1];
         bool known = false;
@@ -77,5 +78,6 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("catalog")) return catalog();
     if (app.got_subcommand("demo")) return demo();
     if (app.got_subcommand("sign")) return sign();
+    if (app.got_subcommand("control")) return control();
     return 2;
 }

@@ -14,21 +14,21 @@
 namespace vcdn::auth {
 
 namespace {
-
 constexpr size_t kSigBytes = 16; // 128 bits of the HMAC
-
-bool valid_key_id(std::string_view id) {
-    if (id.empty() || id.size() > 32) return false;
-    for (char c : id)
-        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-')) return false;
-    return true;
-}
 
 int hex_digit(char c) {
     if (c >= '0' && c <= '9') return c - '0';
     if (c >= 'a' && c <= 'f') return c - 'a' + 10;
     if (c >= 'A' && c <= 'F') return c - 'A' + 10;
     return -1;
+}
+} // namespace
+
+bool valid_key_id(std::string_view id) {
+    if (id.empty() || id.size() > 32) return false;
+    for (char c : id)
+        if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-')) return false;
+    return true;
 }
 
 bool decode_hex(std::string_view hex, std::string* out) {
@@ -41,6 +41,19 @@ bool decode_hex(std::string_view hex, std::string* out) {
     }
     return true;
 }
+
+std::string encode_hex(std::string_view bytes) {
+    static const char kHex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(bytes.size() * 2);
+    for (unsigned char c : bytes) {
+        out.push_back(kHex[c >> 4]);
+        out.push_back(kHex[c & 15]);
+    }
+    return out;
+}
+
+namespace {
 
 // Percent-decodes a query value; false on a bad escape.
 bool decode_query_value(std::string_view in, std::string* out) {
@@ -131,6 +144,21 @@ Result<KeySet> KeySet::parse(std::string_view text, std::string_view source) {
         ks.keys_.push_back(std::move(k));
     }
     if (ks.keys_.empty()) return Error{fmt::format("{}: no keys", source)};
+    return ks;
+}
+
+Result<KeySet> KeySet::from_keys(std::vector<SigningKey> keys) {
+    KeySet ks;
+    for (SigningKey& k : keys) {
+        if (!valid_key_id(k.id))
+            return Error{fmt::format("key id '{}': use 1-32 of A-Z a-z 0-9 _ -", k.id)};
+        if (k.secret.size() < kMinSecretBytes)
+            return Error{fmt::format("key '{}': the secret has {} bytes; at least {} are needed",
+                                     k.id, k.secret.size(), kMinSecretBytes)};
+        if (ks.find(k.id)) return Error{fmt::format("key '{}' listed twice", k.id)};
+        ks.keys_.push_back(std::move(k));
+    }
+    if (ks.keys_.empty()) return Error{"no keys"};
     return ks;
 }
 

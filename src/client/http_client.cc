@@ -69,7 +69,8 @@ Status HttpClient::read_more() {
 }
 
 Result<Response> HttpClient::request(const std::string& method, const std::string& target,
-                                     const std::vector<std::string>& headers) {
+                                     const std::vector<std::string>& headers,
+                                     const std::string& body) {
     for (int attempt = 0; attempt < 2; ++attempt) {
         bool fresh = false;
         if (!fd_) {
@@ -80,7 +81,10 @@ Result<Response> HttpClient::request(const std::string& method, const std::strin
             fmt::format("{} {} HTTP/1.1\r\nHost: {}\r\n", method, target, server_.to_string());
         for (const std::string& h : headers)
             req += h + "\r\n";
+        if (!body.empty() || method == "POST" || method == "PUT")
+            req += fmt::format("Content-Length: {}\r\n", body.size());
         req += "\r\n";
+        req += body;
         const int64_t t0 = monotonic_ns();
         Status s = send_all(req);
         Response resp;

@@ -77,6 +77,16 @@ Status parse_edge_toml(std::string_view text, std::string_view source, EdgeConfi
                 cfg->listeners.push_back(lc);
             }
         }
+        if (const toml::table* t = r.subtable("control")) {
+            toml_util::TableReader cr(*t, "edge.control");
+            cr.get("url", &cfg->control.url);
+            cr.get("id", &cfg->control.id);
+            cr.get("token", &cfg->control.token);
+            cr.get("heartbeat_interval_ms", &cfg->control.heartbeat_interval_ms, 100, 600000);
+            cr.get("grace_ms", &cfg->control.grace_ms, 0, 86400000);
+            cr.get("timeout_ms", &cfg->control.timeout_ms, 100, 60000);
+            cr.finish();
+        }
         if (const toml::table* t = r.subtable("tls")) {
             toml_util::TableReader tr(*t, "edge.tls");
             TlsCertConfig single;
@@ -187,6 +197,17 @@ bool requires_signed(const EdgeConfig& cfg, const ListenerConfig& l) {
 
 Status validate(const EdgeConfig& cfg) {
     if (cfg.roots.empty()) return Error{"no content root: give --root DIR or edge.root"};
+    if (!cfg.control.url.empty()) {
+        const std::string& u = cfg.control.url;
+        std::string_view hostport = std::string_view(u).substr(u.rfind("http://", 0) == 0 ? 7 : 0);
+        while (!hostport.empty() && hostport.back() == '/')
+            hostport.remove_suffix(1);
+        if (u.rfind("http://", 0) != 0 || !io::parse_socket_address(hostport))
+            return Error{fmt::format("control url '{}': use http://ADDR:PORT", u)};
+        if (cfg.control.id.empty() || cfg.control.token.empty())
+            return Error{"control: --control needs --id and --token (the edge's id and token "
+                         "in the fleet)"};
+    }
     for (const RootConfig& rc : cfg.roots) {
         struct stat st {};
         if (rc.path.empty()) return Error{"content root: empty path"};
@@ -220,8 +241,9 @@ Status validate(const EdgeConfig& cfg) {
     if (cfg.tls.min_version != "TLSv1.2" && cfg.tls.min_version != "TLSv1.3")
         return Error{
             fmt::format("edge.tls.min_version '{}': use TLSv1.2 or TLSv1.3", cfg.tls.min_version)};
-    if (any_signed && cfg.signing_keys.empty())
-        return Error{"signed URLs are required but no keys are given: --signing-keys FILE"};
+    if (any_signed && cfg.signing_keys.empty() && cfg.control.url.empty())
+        return Error{"signed URLs are required but no keys are given: --signing-keys FILE, or "
+                     "--control URL to get them from the control plane"};
     if (!cfg.admin.empty()) {
         auto a = io::parse_socket_address(cfg.admin);
         if (!a) return Error{"admin: " + a.error().message};

@@ -266,6 +266,15 @@ void Worker::handle_request(Connection* c) {
         respond_error(c, v.status, v.reason, false);
         return;
     }
+    if (c->served == 1 && refuse_new_players_ &&
+        refuse_new_players_->load(std::memory_order_relaxed)) {
+        // The Open Connect rule: an edge cut off from its control plane keeps serving the
+        // players it has but takes no new ones (steering no longer knows about it).
+        m_.refused_no_control.add();
+        c->keep_alive = false;
+        respond_error(c, 503, "no control plane: not taking new players", false);
+        return;
+    }
     if (c->require_signed) {
         // Before the file is touched: an unsigned request costs no disk work.
         const auth::SigCheck sc =

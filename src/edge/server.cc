@@ -1,5 +1,6 @@
 #include <vcdn/edge/server.h>
 
+#include <algorithm>
 #include <csignal>
 #include <fcntl.h>
 #include <sched.h>
@@ -17,6 +18,7 @@
 #include <vcdn/tls/server_context.h>
 #include <vcdn/version.h>
 
+#include "control_client.h"
 #include "worker.h"
 
 namespace vcdn::edge {
@@ -31,7 +33,30 @@ struct EdgeServer::Impl {
     uint32_t max_connections = 0;
     std::vector<io::SocketAddress> listen_addrs; // plain HTTP
     std::vector<BoundListener> bound;            // every listener
-    std::shared_ptr<const auth::KeySet> keys;
+    std::shared_ptr<const auth::KeySet> keys;    // what the workers use: file keys + control keys
+    std::mutex keys_mu;
+    std::vector<auth::SigningKey> file_keys;    // --signing-keys
+    std::vector<auth::SigningKey> control_keys; // from heartbeat replies
+    std::atomic<bool> refuse_new_players{false};
+    std::unique_ptr<ControlClient> control;
+
+    // Merges the two key sources and hands the result to the workers.
+    void publish_keys() {
+        std::lock_guard lk(keys_mu);
+        std::vector<auth::SigningKey> all = file_keys;
+        for (const auth::SigningKey& k : control_keys) {
+            bool dup = false;
+            for (const auth::SigningKey& f : all)
+                dup = dup || f.id == k.id;
+            if (!dup) all.push_back(k);
+        }
+        auto ks = auth::KeySet::from_keys(std::move(all));
+        keys = ks ? std::make_shared<const auth::KeySet>(std::move(*ks)) : nullptr;
+        if (!ks && !(file_keys.empty() && control_keys.empty()))
+            log::error("edge: signing keys: {}", ks.error().message);
+        for (auto& w : workers)
+            w->post_keys(keys);
+    }
     bool any_tls = false;
     std::shared_ptr<tls::TicketKeys> ticket_keys = std::make_shared<tls::TicketKeys>();
     std::shared_ptr<const tls::ServerContext> tls_ctx;
@@ -55,6 +80,7 @@ struct EdgeServer::Impl {
     int64_t start_time = 0;
 
     std::string render_metrics() const;
+    void start_control();
 };
 
 namespace {
@@ -122,6 +148,7 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in)
     if (!cfg.signing_keys.empty()) {
         auto ks = auth::KeySet::load(cfg.signing_keys);
         if (!ks) return ks.error();
+        impl->file_keys = ks->keys();
         impl->keys = std::make_shared<const auth::KeySet>(std::move(*ks));
     }
 
@@ -142,6 +169,7 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in)
         wo.access_log = impl->access_log.get();
         wo.metrics = impl->metrics.back().get();
         wo.index = w;
+        wo.refuse_new_players = &impl->refuse_new_players;
         impl->workers.push_back(std::make_unique<Worker>(wo));
         if (impl->keys) impl->workers.back()->post_keys(impl->keys);
         if (impl->tls_ctx) impl->workers.back()->post_tls(impl->tls_ctx);
@@ -266,7 +294,86 @@ Status EdgeServer::start() {
     else
         log::warn("edge: disk.mode = blocking: a page-cache miss stalls every connection of its "
                   "worker");
+    if (!impl_->cfg.control.url.empty()) impl_->start_control();
     return {};
+}
+
+void EdgeServer::Impl::start_control() {
+    ControlClient::Hooks hooks;
+    struct Sample {
+        int64_t at_ns = 0;
+        uint64_t bytes = 0;
+        int64_t cpu_ns = 0;
+    };
+    auto last = std::make_shared<Sample>();
+    hooks.report = [this, last]() {
+        uint64_t bytes = 0, conns = 0;
+        for (const auto& m : metrics) {
+            bytes += m->bytes_sent.get();
+            conns += m->connections_open.get();
+        }
+        timespec ts{};
+        clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+        const int64_t cpu_ns = ts.tv_sec * 1000000000LL + ts.tv_nsec;
+        const int64_t now = monotonic_ns();
+        double gbps = 0, cpu = 0;
+        if (last->at_ns && now > last->at_ns) {
+            const double dt = static_cast<double>(now - last->at_ns) / 1e9;
+            gbps = static_cast<double>(bytes - last->bytes) * 8 / 1e9 / dt;
+            cpu = static_cast<double>(cpu_ns - last->cpu_ns) / 1e9 / dt;
+        }
+        *last = Sample{now, bytes, cpu_ns};
+        nlohmann::json disks = nlohmann::json::array();
+        size_t failed = 0;
+        for (size_t i = 0; i < storage->size(); ++i) {
+            const Root& r = storage->root(i);
+            failed += !r.up();
+            disks.push_back({{"root", i},
+                             {"path", r.path()},
+                             {"tier", tier_name(r.tier())},
+                             {"state", r.up() ? "up" : "failed"},
+                             {"reason", r.up() ? "" : r.failure_reason()}});
+        }
+        bool healthy = failed < storage->size() && !draining.load();
+        std::string reason =
+            draining.load()             ? "draining"
+            : failed == storage->size() ? "every content root failed"
+            : failed ? fmt::format("{} of {} content roots failed", failed, storage->size())
+                     : "ok";
+        return nlohmann::json{{"healthy", healthy},
+                              {"reason", reason},
+                              {"load", {{"gbps_out", gbps}, {"connections", conns}, {"cpu", cpu}}},
+                              {"disks", std::move(disks)},
+                              {"version", kVersion}};
+    };
+    hooks.inventory = [this]() {
+        std::vector<std::string> out;
+        for (size_t i = 0; i < storage->size(); ++i) {
+            const Root& r = storage->root(i);
+            if (!r.up()) continue;
+            auto inv = r.inventory();
+            if (!inv) continue;
+            for (const auto& kv : inv->files)
+                out.push_back("/" + kv.first);
+        }
+        std::sort(out.begin(), out.end());
+        out.erase(std::unique(out.begin(), out.end()), out.end());
+        return out;
+    };
+    hooks.keys = [this](std::vector<auth::SigningKey> k) {
+        {
+            std::lock_guard lk(keys_mu);
+            control_keys = std::move(k);
+        }
+        publish_keys();
+        log::info("edge: signing keys from the control plane: {} valid", control_keys.size());
+    };
+    control = std::make_unique<ControlClient>(cfg.control, std::move(hooks), &refuse_new_players);
+    control->start();
+    log::info("edge: heartbeats to {} as {} every {} ms; new players refused after {} ms without "
+              "it",
+              cfg.control.url, cfg.control.id, cfg.control.heartbeat_interval_ms,
+              cfg.control.grace_ms);
 }
 
 const std::vector<io::SocketAddress>& EdgeServer::listen_addresses() const {
@@ -302,6 +409,7 @@ bool EdgeServer::wait(int64_t timeout_ms) {
 
 void EdgeServer::stop() {
     if (!impl_) return;
+    if (impl_->control) impl_->control->stop();
     for (auto& w : impl_->workers)
         w->request_stop();
     for (auto& w : impl_->workers)
@@ -340,10 +448,12 @@ Status EdgeServer::reload() {
     if (!impl_->cfg.signing_keys.empty()) {
         auto ks = auth::KeySet::load(impl_->cfg.signing_keys);
         if (ks) {
-            impl_->keys = std::make_shared<const auth::KeySet>(std::move(*ks));
-            for (auto& w : impl_->workers)
-                w->post_keys(impl_->keys);
-            log::info("edge: signing keys reloaded: {} keys", impl_->keys->size());
+            {
+                std::lock_guard lk(impl_->keys_mu);
+                impl_->file_keys = ks->keys();
+            }
+            impl_->publish_keys();
+            log::info("edge: signing keys reloaded: {} keys", ks->size());
         } else {
             log::error("edge: signing keys not reloaded, the old ones stay in use: {}",
                        ks.error().message);

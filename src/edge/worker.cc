@@ -26,7 +26,8 @@ constexpr std::string_view kRefusalBody = "503 Service Unavailable: edge at its 
 } // namespace
 
 Worker::Worker(const WorkerOptions& opt)
-    : cfg_(*opt.config), storage_(*opt.storage), max_conns_(opt.max_connections),
+    : cfg_(*opt.config), storage_(*opt.storage), refuse_new_players_(opt.refuse_new_players),
+      max_conns_(opt.max_connections),
       access_log_(opt.access_log), m_(*opt.metrics), index_(opt.index),
       files_(*opt.storage, opt.config->file_cache.max_entries,
              opt.config->file_cache.revalidate_ms),

@@ -144,6 +144,9 @@ struct WorkerOptions {
     AccessLog* access_log = nullptr;
     WorkerMetrics* metrics = nullptr;
     size_t index = 0;
+    // Set while the control plane has been unreachable for longer than its grace period:
+    // new connections' first requests are answered 503 (the server owns the flag).
+    const std::atomic<bool>* refuse_new_players = nullptr;
 };
 
 class Worker {
@@ -234,6 +237,7 @@ private:
     const EdgeConfig& cfg_;
     http::ParseLimits limits_;
     Storage& storage_;
+    const std::atomic<bool>* refuse_new_players_;
     uint32_t max_conns_;
     AccessLog* access_log_;
     WorkerMetrics& m_;

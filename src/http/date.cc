@@ -1,6 +1,8 @@
 #include <vcdn/http/date.h>
 
+#include <cstdio>
 #include <cstring>
+#include <ctime>
 
 namespace vcdn::http {
 namespace {
@@ -137,6 +139,21 @@ std::optional<int64_t> parse_http_date(std::string_view s) {
         return make(y, month_index(s, 4), d1, h, mi, sec);
     }
     return std::nullopt;
+}
+
+} // namespace vcdn::http
+
+namespace vcdn::http {
+
+std::string iso8601_ms(int64_t unix_ms) {
+    time_t secs = static_cast<time_t>(unix_ms / 1000);
+    struct tm tm {};
+    gmtime_r(&secs, &tm);
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                  static_cast<int>(unix_ms % 1000));
+    return buf;
 }
 
 } // namespace vcdn::http

@@ -141,7 +141,10 @@ ParseResult take_header(std::string_view name, std::string_view value, Request* 
             out->user_agent = value;
         break;
     case 13:
-        if (iequals(name, "if-none-match")) out->if_none_match = value;
+        if (iequals(name, "if-none-match"))
+            out->if_none_match = value;
+        else if (iequals(name, "authorization"))
+            out->authorization = value;
         break;
     case 14:
         if (iequals(name, "content-length")) {

@@ -29,11 +29,14 @@ public:
     // One key per line: "<key-id> <secret in hex>"; blank lines and '#' comments ignored.
     static Result<KeySet> parse(std::string_view text, std::string_view source = "keys");
     static Result<KeySet> load(const std::string& path);
+    // From keys already checked (ids and secret lengths), oldest first.
+    static Result<KeySet> from_keys(std::vector<SigningKey> keys);
 
     const SigningKey* find(std::string_view id) const;
     // The key to sign with: the last one listed (the newest).
     const SigningKey* newest() const { return keys_.empty() ? nullptr : &keys_.back(); }
     size_t size() const { return keys_.size(); }
+    const std::vector<SigningKey>& keys() const { return keys_; }
     bool empty() const { return keys_.empty(); }
 
 private:
@@ -66,5 +69,9 @@ SigCheck verify(std::string_view path, std::string_view query, const KeySet& key
                 const io::IpAddress& client);
 
 std::string base64url(const unsigned char* data, size_t n);
+
+bool valid_key_id(std::string_view id); // 1-32 of [A-Za-z0-9_-]
+bool decode_hex(std::string_view hex, std::string* out);
+std::string encode_hex(std::string_view bytes);
 
 } // namespace vcdn::auth

@@ -24,9 +24,11 @@ public:
     HttpClient(io::SocketAddress server, int timeout_ms = 5000);
 
     // Sends one request and reads the full response. Reconnects when the previous response
-    // closed the connection. `headers` are extra header lines ("Range: bytes=0-99").
+    // closed the connection. `headers` are extra header lines ("Range: bytes=0-99"); a body
+    // (POST, PUT) goes with a Content-Length.
     Result<Response> request(const std::string& method, const std::string& target,
-                             const std::vector<std::string>& headers = {});
+                             const std::vector<std::string>& headers = {},
+                             const std::string& body = {});
     void close() { fd_.reset(); }
 
 private:

@@ -60,6 +60,16 @@ struct TlsConfig {
     uint32_t handshakes_per_turn = 4; // new handshakes a worker runs before serving others
 };
 
+// The link to `vcdn control`: heartbeats out, signing keys back.
+struct ControlLinkConfig {
+    std::string url;   // "http://host:port" of the control plane; empty = standalone edge
+    std::string id;    // this edge's id in the fleet
+    std::string token; // this edge's token in the fleet
+    uint32_t heartbeat_interval_ms = 1000; // until the control plane says otherwise
+    uint32_t grace_ms = 30000;             // unreachable this long -> refuse new players; 0 = never
+    uint32_t timeout_ms = 2000;            // one heartbeat call
+};
+
 struct EdgeConfig {
     std::vector<RootConfig> roots;         // content roots, one per disk, looked up in this order
     std::vector<std::string> listen;       // "ADDR:PORT", "[v6]:PORT"; port 0 = any free port
@@ -80,6 +90,7 @@ struct EdgeConfig {
     bool defer_accept = true; // TCP_DEFER_ACCEPT: wake the worker only when a request arrived
     bool header_more = false; // send the head with MSG_MORE before sendfile (see connection.cc)
     std::string log_level = "info";
+    ControlLinkConfig control;
     Limits limits;
     FileCacheConfig file_cache;
     DiskConfig disk;

@@ -64,6 +64,7 @@ struct alignas(64) WorkerMetrics {
     Counter file_cache_revalidations;
     Counter access_log_dropped;
     std::array<Counter, 8> signed_url_refusals; // by auth::SigCheck
+    Counter refused_no_control;                 // new players refused: no control plane
     // TLS.
     Counter tls_handshakes;
     Counter tls_handshake_failures;

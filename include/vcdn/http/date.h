@@ -12,6 +12,8 @@ inline constexpr size_t kHttpDateLen = 29; // "Sun, 06 Nov 1994 08:49:37 GMT"
 // Writes exactly kHttpDateLen characters (no terminator) for a Unix time in seconds.
 void format_http_date(int64_t unix_seconds, char* out);
 std::string http_date(int64_t unix_seconds);
+// "2026-11-22T01:33:24.252Z" (UTC, milliseconds), for JSON logs and APIs.
+std::string iso8601_ms(int64_t unix_ms);
 
 // Parses IMF-fixdate, RFC 850 and asctime forms. Returns nullopt for anything else.
 std::optional<int64_t> parse_http_date(std::string_view text);

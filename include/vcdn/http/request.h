@@ -36,6 +36,8 @@ struct Request {
     std::string_view if_range;
     std::string_view expect;
     std::string_view user_agent;
+    std::string_view authorization; // for the control plane's API
+
 
     uint8_t host_count = 0;
     uint8_t range_count = 0;

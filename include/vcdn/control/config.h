@@ -1,0 +1,33 @@
+#pragma once
+// `vcdn control` configuration: a plain struct from the [control] section of a TOML file,
+// then flags; validate() gives one-line errors.
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include <vcdn/base/result.h>
+#include <vcdn/control/health.h>
+
+namespace vcdn::control {
+
+struct ControlConfig {
+    std::string listen = "127.0.0.1:8070";
+    std::string db = "sqlite:vcdn-control.db";
+    std::string fleet;       // fleet TOML applied at start; empty = keep what the db has
+    std::string admin_token; // bearer token of admin calls; required
+    uint32_t threads = 0;    // API threads; 0 = one per core
+    HealthConfig health;
+    uint32_t sync_interval_ms = 250; // health evaluation and database polling
+    uint32_t url_ttl_s = 3600;       // signed URLs are valid this long
+    bool bind_client_prefix = false; // bind signed URLs to the client's matched prefix
+    uint32_t max_urls = 4;           // edges per steering answer (the origin comes on top)
+    bool https_urls = false;         // steer to edges' https_url where they have one
+    std::string steering_log = "-";  // one JSON line per decision: a file, "-" stderr, "off"
+    std::string log_level = "info";
+};
+
+Status parse_control_toml(std::string_view text, std::string_view source, ControlConfig* cfg);
+Status load_control_config_file(const std::string& path, ControlConfig* cfg);
+Status validate(const ControlConfig& cfg);
+
+} // namespace vcdn::control

@@ -1,0 +1,59 @@
+#pragma once
+// The fleet: sites (an ISP's embedded site or an exchange site), their client prefixes and
+// their edges, plus the origin. Declared in a TOML file kept in git (`--fleet`), applied at
+// start and on POST /api/v1/fleet (the same content as JSON). Pure: parse, validate, print.
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include <vcdn/base/result.h>
+#include <vcdn/io/ip_prefix.h>
+
+namespace vcdn::control {
+
+// Preference order for steering: embedded sites first, then exchange sites, the origin last.
+enum class Tier : uint8_t { kEmbedded = 0, kIx = 1, kOrigin = 2 };
+const char* tier_name(Tier t);
+bool parse_tier(std::string_view text, Tier* out);
+
+struct EdgeSpec {
+    std::string id;        // [A-Za-z0-9_.-], at most 64 characters
+    std::string url;       // base URL players use: "http://host:port"
+    std::string https_url; // optional HTTPS base URL
+    std::string token;     // the edge's own bearer token for heartbeats
+    uint64_t storage_bytes = 0;
+    double capacity_gbps = 10; // load above load_high × capacity takes it out of steering
+};
+
+struct SiteSpec {
+    std::string name;
+    Tier tier = Tier::kEmbedded;
+    std::vector<std::string> prefixes; // client networks (CIDR), IPv4 and IPv6
+    // Sites to try next, in order, for clients of this site (after its own edges).
+    std::vector<std::string> fallback;
+    std::vector<EdgeSpec> edges;
+};
+
+struct Fleet {
+    std::string origin_url; // where files come from when no edge has them; may be empty
+    std::vector<SiteSpec> sites;
+
+    const SiteSpec* find_site(std::string_view name) const;
+};
+
+// From TOML text ([origin], [[site]], [[site.edge]]). One-line error naming the key.
+Result<Fleet> parse_fleet_toml(std::string_view text, std::string_view source = "fleet");
+Result<Fleet> load_fleet_file(const std::string& path);
+// From the JSON form: {"origin": {"url": ...}, "site": [{..., "edge": [...]}]}.
+Result<Fleet> parse_fleet_json(const nlohmann::json& j);
+nlohmann::json fleet_to_json(const Fleet& f, bool with_tokens);
+
+// Names, ids and URLs well-formed, ids and names unique, prefixes parse, fallbacks exist.
+Status validate_fleet(const Fleet& f);
+Status validate_edge(const EdgeSpec& e);
+bool valid_name(std::string_view s);
+
+} // namespace vcdn::control

@@ -1,0 +1,37 @@
+#pragma once
+// ControlServer: the whole `vcdn control` process minus flag parsing and signals. It opens
+// the store (migrating it), applies the fleet file, serves the HTTP API and the dashboard,
+// and runs the sync loop: poll the database, judge edge health, rebuild the steering view.
+//
+// Thread safety: create/start/stop/reload_fleet from one controlling thread; the API runs on
+// its own threads and reads an immutable View swapped in by the sync loop.
+#include <memory>
+
+#include <vcdn/base/result.h>
+#include <vcdn/control/config.h>
+#include <vcdn/io/address.h>
+
+namespace vcdn::control {
+
+class ControlServer {
+public:
+    static Result<std::unique_ptr<ControlServer>> create(const ControlConfig& cfg);
+    ~ControlServer();
+
+    Status start();
+    void stop();
+    const io::SocketAddress& address() const;
+    // SIGHUP: applies the fleet file again (when one is configured).
+    Status reload_fleet();
+
+    struct Impl;
+
+private:
+    explicit ControlServer(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+// The dashboard page (web/dashboard, bundled at build time).
+std::string_view dashboard_html();
+
+} // namespace vcdn::control

@@ -1,0 +1,123 @@
+#pragma once
+// The control plane's durable state over a Db (SQLite or PostgreSQL, same SQL): the fleet,
+// the catalog and popularity, each edge's status and inventory, signing keys and the log of
+// edge state changes. Every call is one transaction: it happens entirely or not at all.
+// Thread-safe (one mutex around the connection). Several control instances may share one
+// PostgreSQL database: structural changes bump a generation number that the others poll.
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include <vcdn/base/result.h>
+#include <vcdn/catalog/catalog.h>
+#include <vcdn/control/db.h>
+#include <vcdn/control/fleet.h>
+
+namespace vcdn::control {
+
+struct EdgeStatus {
+    std::string state = "unknown"; // up, down, draining, unknown
+    std::string reason = "no-heartbeat-yet";
+    int64_t since_ms = 0;
+    int64_t last_heartbeat_ms = 0; // wall clock of the last heartbeat; 0 = never
+    nlohmann::json report;         // the last heartbeat's health, load and disks
+    std::string inventory_digest;
+    uint64_t files = 0;
+};
+
+struct CatalogEntry {
+    std::string path;
+    uint64_t size = 0;
+    std::string sha256;
+    uint32_t title = 0;
+    uint32_t bitrate_kbps = 0;
+    double popularity = 0;
+};
+
+struct KeyRecord {
+    std::string id;
+    std::string secret_hex;
+    int64_t created_ms = 0;
+    bool retired = false;
+};
+
+struct EventRecord {
+    int64_t seq = 0;
+    int64_t at_ms = 0;
+    std::string edge_id;
+    std::string state;
+    std::string reason;
+};
+
+// Everything steering needs except the per-second status.
+struct StoreSnapshot {
+    int64_t generation = 0;
+    Fleet fleet;
+    std::map<std::string, bool> drained; // edge id -> drained by an operator
+    std::vector<CatalogEntry> files;
+    std::map<std::string, std::vector<std::string>> inventory; // edge id -> paths it holds
+    std::vector<KeyRecord> keys;                               // oldest first
+};
+
+struct InventoryUpdate {
+    bool full = false;                // `added` is the whole list
+    std::vector<std::string> added;   // paths
+    std::vector<std::string> removed; // paths
+    std::string digest;               // the edge's digest of its whole list after the change
+};
+
+// sha256 hex of the sorted paths, each followed by '\n': what edge and control compare.
+std::string inventory_digest(std::vector<std::string> paths);
+
+class Store {
+public:
+    static Result<std::unique_ptr<Store>> open(const std::string& db_url);
+    explicit Store(std::unique_ptr<Db> db);
+
+    // Brings the schema to the newest version (versioned migrations, each in a transaction).
+    Status migrate();
+    int schema_version();
+    std::string describe() const { return db_->describe(); }
+
+    Result<int64_t> generation();
+    Result<StoreSnapshot> snapshot();
+    Result<Fleet> fleet();
+    // Replaces sites and edges; status and inventory of removed edges go with them.
+    Status save_fleet(const Fleet& f);
+    Status set_drained(const std::string& edge_id, bool drained);
+
+    // Upserts files (by path). Files not listed stay.
+    Status import_catalog(const std::vector<catalog::CatalogFile>& files);
+    // Popularity per path; an unknown path fails the whole call.
+    Status set_popularity(const std::vector<std::pair<std::string, double>>& values);
+
+    // Stores a heartbeat. Returns whether the stored inventory now matches inv.digest (when
+    // it does not, the edge is asked to send its full list).
+    Result<bool> record_heartbeat(const std::string& edge_id, int64_t now_ms,
+                                  const nlohmann::json& report, const InventoryUpdate& inv);
+    Result<std::map<std::string, EdgeStatus>> statuses();
+    // Compare-and-set of an edge's state (several instances may evaluate health at once):
+    // true when this call made the change, which is then logged as an event.
+    Result<bool> change_state(const std::string& edge_id, const std::string& from,
+                              const std::string& to, const std::string& reason, int64_t now_ms);
+    Result<std::vector<EventRecord>> events(size_t limit, const std::string& edge_id = {});
+
+    Status add_key(const std::string& id, const std::string& secret_hex, int64_t now_ms);
+    Status retire_key(const std::string& id);
+    Result<std::vector<KeyRecord>> keys();
+
+private:
+    Status bump_generation();
+    Status run_in_transaction(const std::function<Status()>& body);
+
+    std::unique_ptr<Db> db_;
+    std::mutex mu_;
+};
+
+} // namespace vcdn::control

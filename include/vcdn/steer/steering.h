@@ -1,0 +1,84 @@
+#pragma once
+// Steering: client address + file -> ranked edges. Pure and immutable: the control plane
+// builds a Topology from its state whenever that changes and swaps it in; any number of
+// threads rank against one Topology without locks.
+//
+// Rank: sites whose prefixes cover the client, most specific prefix first, then tier
+// (embedded before ix); then the covering sites' configured fallback sites; then every other
+// exchange (ix) site (embedded sites serve only their own ISP's clients); the origin last.
+// Within a site: only edges that hold the file, are up and under their load threshold, in
+// rendezvous-hash order of (file, edge), so the same file goes to the same edge while the
+// fleet is unchanged and adding or removing an edge moves only that edge's share.
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include <vcdn/io/ip_prefix.h>
+#include <vcdn/steer/prefix_table.h>
+
+namespace vcdn::steer {
+
+enum class SiteTier : uint8_t { kEmbedded = 0, kIx = 1 };
+
+struct TopoEdge {
+    std::string id;
+    std::string url;       // base URL, no trailing '/'
+    std::string https_url; // may be empty
+    uint32_t site = 0;
+    bool eligible = false; // up, not drained, under its load threshold
+    uint64_t hash = 0;     // of the id, for rendezvous
+};
+
+struct TopoSite {
+    std::string name;
+    SiteTier tier = SiteTier::kEmbedded;
+    std::vector<uint32_t> edges;    // indices into Topology::edges
+    std::vector<uint32_t> fallback; // site indices
+};
+
+struct TopoFile {
+    std::vector<uint32_t> holders; // edge indices that hold the file
+};
+
+struct Topology {
+    std::vector<TopoEdge> edges;
+    std::vector<TopoSite> sites;
+    std::string origin_url; // empty: no origin
+    std::unordered_map<std::string, TopoFile> files;
+    // Prefix -> index into prefix_sites (the sites announcing exactly that prefix).
+    // Shared: a topology is copied when an edge's eligibility changes; the table is not.
+    std::shared_ptr<const PrefixTable> prefixes = std::make_shared<const PrefixTable>();
+    std::vector<std::vector<uint32_t>> prefix_sites;
+    std::vector<uint32_t> ix_sites; // every ix site, in fleet order
+
+    // Builds `prefixes` and `prefix_sites` from each site's prefixes (call after sites).
+    void index_prefixes(const std::vector<std::vector<io::IpPrefix>>& site_prefixes);
+};
+
+enum class RankReason : uint8_t { kPrefix, kFallback, kExchange, kOrigin };
+
+struct Ranked {
+    int32_t edge = -1; // -1: the origin
+    int32_t site = -1;
+    int32_t via = -1; // kFallback: the covering site whose fallback this is
+    RankReason reason = RankReason::kOrigin;
+    io::IpPrefix matched; // the client prefix that put this site in the list (kPrefix)
+};
+
+// splitmix64-style hash; stable across runs and machines (ids and paths are hashed with it).
+uint64_t hash64(std::string_view s);
+// Rendezvous score of an edge for a file.
+uint64_t rendezvous_score(uint64_t file_hash, uint64_t edge_hash);
+
+// Ranks for `file` (which must be in topo.files; else only the origin) and `client`.
+// At most `max` entries; the origin is always last when configured (even beyond max).
+std::vector<Ranked> rank(const Topology& topo, std::string_view file, const io::IpAddress& client,
+                         size_t max);
+
+// "prefix 10.1.0.0/16", "fallback of isp-a", "exchange", "origin".
+std::string describe(const Topology& topo, const Ranked& r);
+
+} // namespace vcdn::steer

@@ -1,0 +1,805 @@
+// The control plane's HTTP API (/api/v1/...), the dashboard page, /healthz and /metrics.
+// Handlers run on the HTTP service's threads; they read the current View and write through
+// the Store (one transaction per call), then wake the sync loop so the change shows at once.
+#include <openssl/crypto.h>
+#include <openssl/rand.h>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <vcdn/base/log.h>
+#include <vcdn/catalog/catalog.h>
+#include <vcdn/http/date.h>
+
+#include "server_impl.h"
+
+namespace vcdn::control {
+
+using io::ApiRequest;
+using io::ApiResponse;
+using nlohmann::json;
+
+ApiResponse json_error(uint16_t status, std::string_view code, std::string_view message) {
+    ApiResponse r;
+    r.status = status;
+    r.body =
+        json{{"error", {{"status", status}, {"code", code}, {"message", message}}}}.dump() + "\n";
+    return r;
+}
+
+namespace {
+
+ApiResponse json_ok(const json& j, uint16_t status = 200) {
+    ApiResponse r;
+    r.status = status;
+    r.body = j.dump() + "\n";
+    return r;
+}
+
+bool token_equals(std::string_view given, std::string_view expected) {
+    if (given.size() != expected.size() || expected.empty()) return false;
+    return CRYPTO_memcmp(given.data(), expected.data(), expected.size()) == 0;
+}
+
+// "Bearer <token>" -> token; empty when absent or another scheme.
+std::string_view bearer(std::string_view authorization) {
+    constexpr std::string_view kBearer = "Bearer ";
+    if (authorization.size() <= kBearer.size()) return {};
+    for (size_t i = 0; i < kBearer.size(); ++i)
+        if (std::tolower(static_cast<unsigned char>(authorization[i])) !=
+            std::tolower(static_cast<unsigned char>(kBearer[i])))
+            return {};
+    return authorization.substr(kBearer.size());
+}
+
+// Splits "/api/v1/edges/a1/heartbeat" after the prefix into segments.
+std::vector<std::string_view> segments(std::string_view path) {
+    std::vector<std::string_view> out;
+    while (!path.empty()) {
+        if (path.front() == '/') {
+            path.remove_prefix(1);
+            continue;
+        }
+        size_t slash = path.find('/');
+        out.push_back(path.substr(0, slash));
+        if (slash == std::string_view::npos) break;
+        path.remove_prefix(slash);
+    }
+    return out;
+}
+
+Result<json> parse_body(const ApiRequest& req) {
+    if (req.body.empty()) return Error{"the request has no JSON body"};
+    json j = json::parse(req.body, nullptr, false);
+    if (j.is_discarded()) return Error{"the body is not valid JSON"};
+    return j;
+}
+
+json edge_json(const View& v, const SiteSpec& site, const EdgeSpec& e, int64_t now) {
+    json j = {{"id", e.id},
+              {"site", site.name},
+              {"tier", tier_name(site.tier)},
+              {"url", e.url},
+              {"https_url", e.https_url},
+              {"storage_bytes", e.storage_bytes},
+              {"capacity_gbps", e.capacity_gbps}};
+    auto d = v.drained.find(e.id);
+    j["drained"] = d != v.drained.end() && d->second;
+    auto it = v.status->find(e.id);
+    if (it == v.status->end()) {
+        j["state"] = "unknown";
+        j["reason"] = "no-heartbeat-yet";
+        j["since"] = nullptr;
+        j["last_heartbeat_ms_ago"] = nullptr;
+        j["files"] = 0;
+        return j;
+    }
+    const EdgeStatus& s = it->second;
+    j["state"] = s.state;
+    j["reason"] = s.reason;
+    j["since"] = s.since_ms / 1000;
+    j["last_heartbeat_ms_ago"] =
+        s.last_heartbeat_ms ? json(now - s.last_heartbeat_ms) : json(nullptr);
+    j["files"] = s.files;
+    const json& rep = s.report;
+    if (rep.is_object()) {
+        if (rep.contains("load") && rep["load"].is_object()) {
+            j["gbps_out"] = rep["load"].value("gbps_out", 0.0);
+            j["connections"] = rep["load"].value("connections", uint64_t{0});
+            j["cpu"] = rep["load"].value("cpu", 0.0);
+        }
+        if (rep.contains("disks")) j["disks"] = rep["disks"];
+        j["reported_healthy"] = rep.value("healthy", true);
+        if (rep.contains("reason")) j["reported_reason"] = rep["reason"];
+    }
+    return j;
+}
+
+const SiteSpec* site_of(const Fleet& f, std::string_view edge_id, const EdgeSpec** edge) {
+    for (const SiteSpec& s : f.sites)
+        for (const EdgeSpec& e : s.edges)
+            if (e.id == edge_id) {
+                *edge = &e;
+                return &s;
+            }
+    return nullptr;
+}
+
+template <class T> bool take(const json& j, const char* key, T* out, std::string* err) {
+    auto it = j.find(key);
+    if (it == j.end() || it->is_null()) return true;
+    try {
+        *out = it->get<T>();
+        return true;
+    } catch (const json::exception&) {
+        *err = fmt::format("'{}' has the wrong type", key);
+        return false;
+    }
+}
+
+bool only_keys(const json& j, std::initializer_list<const char*> known, std::string* err) {
+    for (auto it = j.begin(); it != j.end(); ++it) {
+        bool ok = false;
+        for (const char* k : known)
+            ok = ok || it.key() == k;
+        if (!ok) {
+            *err = fmt::format("unknown key '{}'", it.key());
+            return false;
+        }
+    }
+    return true;
+}
+
+} // namespace
+
+ApiResponse ControlServer::Impl::handle(const ApiRequest& req) {
+    const std::string_view path = req.path;
+    const bool get = req.method == http::Method::kGet || req.method == http::Method::kHead;
+    const bool post = req.method == http::Method::kPost;
+    const bool put = req.method == http::Method::kPut;
+    const bool del = req.method == http::Method::kDelete;
+
+    if (path == "/" || path == "/index.html") {
+        if (!get) return json_error(405, "method-not-allowed", "GET only");
+        ApiResponse r;
+        r.content_type = "text/html; charset=utf-8";
+        r.body = std::string(dashboard_html());
+        return r;
+    }
+    if (path == "/healthz") {
+        ApiResponse r;
+        r.content_type = "text/plain; charset=utf-8";
+        r.body = "ok\n";
+        return r;
+    }
+    if (path == "/metrics") {
+        ApiResponse r;
+        r.content_type = "text/plain; version=0.0.4";
+        auto v = current();
+        std::string m;
+        auto out = std::back_inserter(m);
+        fmt::format_to(out,
+                       "# TYPE vcdn_control_steer_requests_total counter\n"
+                       "vcdn_control_steer_requests_total {}\n",
+                       steer_requests.load());
+        fmt::format_to(out,
+                       "# TYPE vcdn_control_steer_errors_total counter\n"
+                       "vcdn_control_steer_errors_total {}\n",
+                       steer_errors.load());
+        fmt::format_to(out,
+                       "# TYPE vcdn_control_heartbeats_total counter\n"
+                       "vcdn_control_heartbeats_total {}\n",
+                       heartbeats.load());
+        fmt::format_to(out,
+                       "# TYPE vcdn_control_heartbeat_errors_total counter\n"
+                       "vcdn_control_heartbeat_errors_total {}\n",
+                       heartbeat_errors.load());
+        fmt::format_to(out,
+                       "# TYPE vcdn_control_state_changes_total counter\n"
+                       "vcdn_control_state_changes_total {}\n",
+                       state_changes.load());
+        fmt::format_to(out,
+                       "# TYPE vcdn_control_db_errors_total counter\n"
+                       "vcdn_control_db_errors_total {}\n",
+                       sync_errors.load());
+        fmt::format_to(out, "# HELP vcdn_control_edge_up 1 when steering uses the edge.\n"
+                            "# TYPE vcdn_control_edge_up gauge\n");
+        for (const auto& te : v->topo->edges)
+            fmt::format_to(out, "vcdn_control_edge_up{{edge=\"{}\"}} {}\n", te.id,
+                           te.eligible ? 1 : 0);
+        fmt::format_to(out,
+                       "# TYPE vcdn_control_catalog_files gauge\nvcdn_control_catalog_files {}\n",
+                       v->catalog_files);
+        r.body = std::move(m);
+        return r;
+    }
+    if (path.substr(0, 8) != "/api/v1/")
+        return json_error(404, "not-found", fmt::format("no such resource: {}", path));
+
+    std::vector<std::string_view> seg = segments(path.substr(8));
+    if (seg.empty()) return json_error(404, "not-found", "see docs/api.md for the resources");
+    const std::string_view res = seg[0];
+    const std::string_view token = bearer(req.authorization);
+    const bool admin = token_equals(token, cfg.admin_token);
+    auto need_admin = [&]() -> std::optional<ApiResponse> {
+        if (admin) return std::nullopt;
+        if (token.empty())
+            return json_error(401, "unauthorized",
+                              "this call needs 'Authorization: Bearer <admin token>'");
+        return json_error(403, "forbidden", "wrong admin token");
+    };
+    auto v = current();
+    const int64_t now = wall_ms();
+
+    // ---- steering (public) ----
+    if (res == "steer" && seg.size() == 1) {
+        if (!get) return json_error(405, "method-not-allowed", "GET only");
+        steer_requests.fetch_add(1, std::memory_order_relaxed);
+        std::string_view file_raw, client_raw;
+        std::string file, client_text;
+        if (!io::query_param(req.query, "file", &file_raw) || file_raw.empty()) {
+            steer_errors.fetch_add(1, std::memory_order_relaxed);
+            return json_error(400, "missing-file", "give ?file=/path/of/the/file");
+        }
+        if (!io::url_decode(file_raw, &file) || file.empty() || file[0] != '/') {
+            steer_errors.fetch_add(1, std::memory_order_relaxed);
+            return json_error(400, "bad-file", "file must be a path starting with '/'");
+        }
+        io::IpAddress client = req.client;
+        if (io::query_param(req.query, "client", &client_raw)) {
+            if (!io::url_decode(client_raw, &client_text)) client_text = "?";
+            auto a = io::IpAddress::parse(client_text);
+            if (!a) {
+                steer_errors.fetch_add(1, std::memory_order_relaxed);
+                return json_error(400, "bad-client",
+                                  fmt::format("client '{}' is not an IP address", client_text));
+            }
+            client = *a;
+        }
+        const steer::Topology& topo = *v->topo;
+        if (!topo.files.count(file)) {
+            steer_errors.fetch_add(1, std::memory_order_relaxed);
+            return json_error(404, "unknown-file", fmt::format("'{}' is not in the catalog", file));
+        }
+        if (!v->have_signing_key)
+            return json_error(503, "no-signing-key", "no valid signing key: rotate one in");
+        std::vector<steer::Ranked> ranked = steer::rank(topo, file, client, cfg.max_urls);
+        const int64_t expiry = now / 1000 + cfg.url_ttl_s;
+        std::string bind;
+        if (cfg.bind_client_prefix) {
+            const steer::PrefixTable::Entry* m = topo.prefixes->lookup(client);
+            if (m) {
+                bind = m->prefix.to_string();
+            } else {
+                io::IpPrefix p;
+                p.addr = client;
+                p.bits = client.family == AF_INET ? 24 : 48;
+                for (size_t i = p.bits / 8; i < p.addr.length(); ++i)
+                    p.addr.bytes[i] = 0;
+                bind = p.to_string();
+            }
+        }
+        json urls = json::array();
+        std::string log_ranked;
+        for (const steer::Ranked& r : ranked) {
+            std::string base, edge_id, site, tier;
+            if (r.edge >= 0) {
+                const steer::TopoEdge& te = topo.edges[static_cast<size_t>(r.edge)];
+                base = cfg.https_urls && !te.https_url.empty() ? te.https_url : te.url;
+                edge_id = te.id;
+                site = topo.sites[te.site].name;
+                tier = topo.sites[te.site].tier == steer::SiteTier::kIx ? "ix" : "embedded";
+            } else {
+                base = topo.origin_url;
+                edge_id = "origin";
+                site = "origin";
+                tier = "origin";
+            }
+            std::string reason = steer::describe(topo, r);
+            urls.push_back({{"url", base + auth::sign_url(file, expiry, v->signing_key, bind)},
+                            {"edge", edge_id},
+                            {"site", site},
+                            {"tier", tier},
+                            {"reason", reason}});
+            fmt::format_to(std::back_inserter(log_ranked),
+                           "{}{{\"edge\":{},\"site\":{},\"reason\":{}}}",
+                           log_ranked.empty() ? "" : ",", json(edge_id).dump(), json(site).dump(),
+                           json(reason).dump());
+        }
+        {
+            std::lock_guard lk(stats_mu);
+            ++steer_total;
+            if (!urls.empty()) {
+                ++steer_by_site[urls[0]["site"].get<std::string>()];
+                ++steer_by_tier[urls[0]["tier"].get<std::string>()];
+            }
+        }
+        if (steering_log->enabled()) {
+            std::string line = fmt::format(
+                "{{\"time\":{},\"client\":\"{}\",\"file\":{},\"ranked\":[{}],\"reason\":{}}}\n",
+                json(http::iso8601_ms(now)).dump(), client.to_string(), json(file).dump(),
+                log_ranked, urls.empty() ? "\"no-edge\"" : urls[0]["reason"].dump());
+            steering_log->push(req.thread % threads, line.data(), line.size());
+        }
+        return json_ok({{"file", file},
+                        {"client", client.to_string()},
+                        {"urls", std::move(urls)},
+                        {"expires", expiry}});
+    }
+
+    // ---- the dashboard's one call (public, read-only, no tokens) ----
+    if (res == "dashboard" && seg.size() == 1) {
+        if (!get) return json_error(405, "method-not-allowed", "GET only");
+        json sites = json::array();
+        std::lock_guard lk(stats_mu);
+        for (const SiteSpec& s : v->fleet->sites) {
+            json edges = json::array();
+            for (const EdgeSpec& e : s.edges) {
+                json ej = edge_json(*v, s, e, now);
+                json hist = json::array();
+                if (auto h = history.find(e.id); h != history.end())
+                    for (const HistoryPoint& p : h->second)
+                        hist.push_back(
+                            {{"t", p.t}, {"gbps_out", p.gbps_out}, {"connections", p.connections}});
+                ej["history"] = std::move(hist);
+                edges.push_back(std::move(ej));
+            }
+            sites.push_back({{"name", s.name},
+                             {"tier", tier_name(s.tier)},
+                             {"prefixes", s.prefixes},
+                             {"edges", std::move(edges)}});
+        }
+        return json_ok(
+            {{"generated_at", now / 1000},
+             {"fleet", "vcdn"},
+             {"sites", std::move(sites)},
+             {"steering",
+              {{"total", steer_total}, {"by_site", steer_by_site}, {"by_tier", steer_by_tier}}},
+             {"qoe", {{"samples", qoe_samples}}},
+             {"fill", nullptr}});
+    }
+
+    // ---- edges: heartbeat (edge token), list/get (public), admin changes ----
+    if (res == "edges") {
+        if (seg.size() == 3 && seg[2] == "heartbeat") {
+            if (!post) return json_error(405, "method-not-allowed", "POST only");
+            const EdgeSpec* e = nullptr;
+            const SiteSpec* s = site_of(*v->fleet, seg[1], &e);
+            if (!s) {
+                heartbeat_errors.fetch_add(1, std::memory_order_relaxed);
+                return json_error(404, "unknown-edge",
+                                  fmt::format("no edge '{}' in the fleet", seg[1]));
+            }
+            if (!token_equals(token, e->token)) {
+                heartbeat_errors.fetch_add(1, std::memory_order_relaxed);
+                return json_error(token.empty() ? 401 : 403, "bad-edge-token",
+                                  "heartbeats need 'Authorization: Bearer <the edge's token>'");
+            }
+            auto body = parse_body(req);
+            if (!body) return json_error(400, "bad-json", body.error().message);
+            const json& j = *body;
+            std::string err;
+            bool healthy = true;
+            std::string reason;
+            json load = json::object(), disks = json::array(), prefixes = json::array(),
+                 inv = json::object();
+            if (!j.is_object() ||
+                !only_keys(
+                    j, {"healthy", "reason", "load", "disks", "inventory", "prefixes", "version"},
+                    &err) ||
+                !take(j, "healthy", &healthy, &err) || !take(j, "reason", &reason, &err) ||
+                !take(j, "load", &load, &err) || !take(j, "disks", &disks, &err) ||
+                !take(j, "prefixes", &prefixes, &err) || !take(j, "inventory", &inv, &err)) {
+                heartbeat_errors.fetch_add(1, std::memory_order_relaxed);
+                return json_error(400, "bad-heartbeat",
+                                  err.empty() ? "expected a JSON object" : err);
+            }
+            InventoryUpdate up;
+            double gbps = 0, cpu = 0;
+            uint64_t conns = 0;
+            if (!load.is_object() || !take(load, "gbps_out", &gbps, &err) ||
+                !take(load, "connections", &conns, &err) || !take(load, "cpu", &cpu, &err) ||
+                !inv.is_object() || !take(inv, "full", &up.full, &err) ||
+                !take(inv, "added", &up.added, &err) || !take(inv, "removed", &up.removed, &err) ||
+                !take(inv, "digest", &up.digest, &err) || !disks.is_array() ||
+                !prefixes.is_array()) {
+                heartbeat_errors.fetch_add(1, std::memory_order_relaxed);
+                return json_error(400, "bad-heartbeat",
+                                  err.empty() ? "load, inventory: objects; disks, prefixes: arrays"
+                                              : err);
+            }
+            if (gbps < 0 || cpu < 0 || reason.size() > 500) {
+                heartbeat_errors.fetch_add(1, std::memory_order_relaxed);
+                return json_error(400, "bad-heartbeat",
+                                  "negative load, or a reason over 500 bytes");
+            }
+            for (const auto* list : {&up.added, &up.removed})
+                for (const std::string& p : *list)
+                    if (p.empty() || p[0] != '/' || p.size() > 4096) {
+                        heartbeat_errors.fetch_add(1, std::memory_order_relaxed);
+                        return json_error(400, "bad-heartbeat",
+                                          fmt::format("inventory path '{}' must start with '/'",
+                                                      p.substr(0, 100)));
+                    }
+            json report = {{"healthy", healthy},
+                           {"reason", reason},
+                           {"load", {{"gbps_out", gbps}, {"connections", conns}, {"cpu", cpu}}},
+                           {"disks", disks},
+                           {"prefixes", prefixes}};
+            auto matches = store->record_heartbeat(e->id, now, report, up);
+            if (!matches) {
+                heartbeat_errors.fetch_add(1, std::memory_order_relaxed);
+                return json_error(503, "database", matches.error().message);
+            }
+            heartbeats.fetch_add(1, std::memory_order_relaxed);
+            if (up.full || !up.added.empty() || !up.removed.empty()) wake_sync();
+            json keys = json::array();
+            for (const KeyRecord& k : v->keys)
+                keys.push_back({{"id", k.id}, {"secret_hex", k.secret_hex}});
+            std::string state = "unknown", state_reason = "first-heartbeat";
+            if (auto it = v->status->find(e->id); it != v->status->end()) {
+                state = it->second.state;
+                state_reason = it->second.reason;
+            }
+            return json_ok({{"ok", true},
+                            {"state", state},
+                            {"reason", state_reason},
+                            {"inventory", *matches ? "ok" : "resend"},
+                            {"heartbeat_interval_ms", cfg.health.heartbeat_interval_ms},
+                            {"keys", std::move(keys)}});
+        }
+        if (seg.size() == 1 && get) {
+            json list = json::array();
+            for (const SiteSpec& s : v->fleet->sites)
+                for (const EdgeSpec& e : s.edges)
+                    list.push_back(edge_json(*v, s, e, now));
+            return json_ok({{"edges", std::move(list)}});
+        }
+        if (seg.size() == 2 && get) {
+            const EdgeSpec* e = nullptr;
+            const SiteSpec* s = site_of(*v->fleet, seg[1], &e);
+            if (!s) return json_error(404, "unknown-edge", fmt::format("no edge '{}'", seg[1]));
+            return json_ok(edge_json(*v, *s, *e, now));
+        }
+        if (auto denied = need_admin()) return *denied;
+        auto fleet = store->fleet();
+        if (!fleet) return json_error(503, "database", fleet.error().message);
+        Fleet f = std::move(*fleet);
+        std::string err;
+        if (seg.size() == 1 && post) {
+            auto body = parse_body(req);
+            if (!body) return json_error(400, "bad-json", body.error().message);
+            const json& j = *body;
+            EdgeSpec e;
+            std::string site;
+            if (!j.is_object() ||
+                !only_keys(
+                    j,
+                    {"id", "site", "url", "https_url", "token", "storage_bytes", "capacity_gbps"},
+                    &err) ||
+                !take(j, "id", &e.id, &err) || !take(j, "site", &site, &err) ||
+                !take(j, "url", &e.url, &err) || !take(j, "https_url", &e.https_url, &err) ||
+                !take(j, "token", &e.token, &err) ||
+                !take(j, "storage_bytes", &e.storage_bytes, &err) ||
+                !take(j, "capacity_gbps", &e.capacity_gbps, &err))
+                return json_error(400, "bad-edge", err.empty() ? "expected a JSON object" : err);
+            const EdgeSpec* existing = nullptr;
+            if (site_of(f, e.id, &existing))
+                return json_error(409, "edge-exists", fmt::format("edge '{}' exists", e.id));
+            SiteSpec* target = nullptr;
+            for (SiteSpec& s : f.sites)
+                if (s.name == site) target = &s;
+            if (!target) return json_error(404, "unknown-site", fmt::format("no site '{}'", site));
+            target->edges.push_back(e);
+        } else if (seg.size() == 2 && (put || del)) {
+            bool found = false;
+            for (SiteSpec& s : f.sites)
+                for (size_t i = 0; i < s.edges.size(); ++i)
+                    if (s.edges[i].id == seg[1]) {
+                        found = true;
+                        if (del) {
+                            s.edges.erase(s.edges.begin() + static_cast<long>(i));
+                            break;
+                        }
+                        auto body = parse_body(req);
+                        if (!body) return json_error(400, "bad-json", body.error().message);
+                        const json& j = *body;
+                        EdgeSpec& e = s.edges[i];
+                        if (!j.is_object() ||
+                            !only_keys(
+                                j, {"url", "https_url", "token", "storage_bytes", "capacity_gbps"},
+                                &err) ||
+                            !take(j, "url", &e.url, &err) ||
+                            !take(j, "https_url", &e.https_url, &err) ||
+                            !take(j, "token", &e.token, &err) ||
+                            !take(j, "storage_bytes", &e.storage_bytes, &err) ||
+                            !take(j, "capacity_gbps", &e.capacity_gbps, &err))
+                            return json_error(400, "bad-edge",
+                                              err.empty() ? "expected a JSON object" : err);
+                        break;
+                    }
+            if (!found) return json_error(404, "unknown-edge", fmt::format("no edge '{}'", seg[1]));
+        } else if (seg.size() == 3 && seg[2] == "drain" && post) {
+            bool drained = true;
+            if (!req.body.empty()) {
+                auto body = parse_body(req);
+                if (!body) return json_error(400, "bad-json", body.error().message);
+                if (!body->is_object() || !only_keys(*body, {"drained"}, &err) ||
+                    !take(*body, "drained", &drained, &err))
+                    return json_error(400, "bad-drain",
+                                      err.empty() ? "expected {\"drained\": true|false}" : err);
+            }
+            Status s = store->set_drained(std::string(seg[1]), drained);
+            if (!s) return json_error(404, "unknown-edge", s.error().message);
+            sync_once(); // read-your-writes: the answer reflects the change
+            return json_ok({{"id", seg[1]}, {"drained", drained}});
+        } else {
+            return json_error(405, "method-not-allowed", "see docs/api.md for the edge calls");
+        }
+        if (Status s = validate_fleet(f); !s) return json_error(400, "invalid", s.error().message);
+        if (Status s = store->save_fleet(f); !s)
+            return json_error(503, "database", s.error().message);
+        sync_once(); // read-your-writes: the answer reflects the change
+        return json_ok({{"ok", true}}, post ? 201 : 200);
+    }
+
+    // ---- sites ----
+    if (res == "sites") {
+        if (get && seg.size() <= 2) {
+            json list = json::array();
+            for (const SiteSpec& s : v->fleet->sites) {
+                if (seg.size() == 2 && s.name != seg[1]) continue;
+                json ids = json::array();
+                for (const EdgeSpec& e : s.edges)
+                    ids.push_back(e.id);
+                list.push_back({{"name", s.name},
+                                {"tier", tier_name(s.tier)},
+                                {"prefixes", s.prefixes},
+                                {"fallback", s.fallback},
+                                {"edges", std::move(ids)}});
+            }
+            if (seg.size() == 2) {
+                if (list.empty())
+                    return json_error(404, "unknown-site", fmt::format("no site '{}'", seg[1]));
+                return json_ok(list[0]);
+            }
+            return json_ok({{"sites", std::move(list)}});
+        }
+        if (auto denied = need_admin()) return *denied;
+        auto fleet = store->fleet();
+        if (!fleet) return json_error(503, "database", fleet.error().message);
+        Fleet f = std::move(*fleet);
+        std::string err;
+        auto read_site = [&](const json& j, SiteSpec* s, bool with_name) -> bool {
+            std::string tier = tier_name(s->tier);
+            if (!j.is_object()) {
+                err = "expected a JSON object";
+                return false;
+            }
+            if (!only_keys(j, {"name", "tier", "prefixes", "fallback"}, &err)) return false;
+            if (with_name && !take(j, "name", &s->name, &err)) return false;
+            if (!take(j, "tier", &tier, &err) || !take(j, "prefixes", &s->prefixes, &err) ||
+                !take(j, "fallback", &s->fallback, &err))
+                return false;
+            if (!parse_tier(tier, &s->tier)) {
+                err = "tier: use \"embedded\" or \"ix\"";
+                return false;
+            }
+            return true;
+        };
+        if (seg.size() == 1 && post) {
+            auto body = parse_body(req);
+            if (!body) return json_error(400, "bad-json", body.error().message);
+            SiteSpec s;
+            if (!read_site(*body, &s, true)) return json_error(400, "bad-site", err);
+            if (f.find_site(s.name))
+                return json_error(409, "site-exists", fmt::format("site '{}' exists", s.name));
+            f.sites.push_back(std::move(s));
+        } else if (seg.size() == 2 && (put || del)) {
+            auto it = std::find_if(f.sites.begin(), f.sites.end(),
+                                   [&](const SiteSpec& s) { return s.name == seg[1]; });
+            if (it == f.sites.end())
+                return json_error(404, "unknown-site", fmt::format("no site '{}'", seg[1]));
+            if (del) {
+                if (!it->edges.empty())
+                    return json_error(409, "site-has-edges",
+                                      fmt::format("site '{}' still has {} edges: remove them first",
+                                                  it->name, it->edges.size()));
+                for (const SiteSpec& o : f.sites)
+                    if (std::find(o.fallback.begin(), o.fallback.end(), it->name) !=
+                        o.fallback.end())
+                        return json_error(
+                            409, "site-in-use",
+                            fmt::format("site '{}' is a fallback of '{}'", it->name, o.name));
+                f.sites.erase(it);
+            } else {
+                auto body = parse_body(req);
+                if (!body) return json_error(400, "bad-json", body.error().message);
+                if (!read_site(*body, &*it, false)) return json_error(400, "bad-site", err);
+            }
+        } else {
+            return json_error(405, "method-not-allowed", "see docs/api.md for the site calls");
+        }
+        if (Status s = validate_fleet(f); !s) return json_error(400, "invalid", s.error().message);
+        if (Status s = store->save_fleet(f); !s)
+            return json_error(503, "database", s.error().message);
+        sync_once(); // read-your-writes: the answer reflects the change
+        return json_ok({{"ok", true}}, post ? 201 : 200);
+    }
+
+    // ---- the whole fleet (admin) ----
+    if (res == "fleet" && seg.size() == 1) {
+        if (auto denied = need_admin()) return *denied;
+        if (get) return json_ok(fleet_to_json(*v->fleet, false));
+        if (!post) return json_error(405, "method-not-allowed", "GET or POST");
+        auto body = parse_body(req);
+        if (!body) return json_error(400, "bad-json", body.error().message);
+        auto f = parse_fleet_json(*body);
+        if (!f) return json_error(400, "bad-fleet", f.error().message);
+        if (Status s = store->save_fleet(*f); !s)
+            return json_error(503, "database", s.error().message);
+        sync_once(); // read-your-writes: the answer reflects the change
+        size_t edges = 0;
+        for (const SiteSpec& s : f->sites)
+            edges += s.edges.size();
+        return json_ok({{"ok", true}, {"sites", f->sites.size()}, {"edges", edges}});
+    }
+
+    // ---- catalog and popularity (admin) ----
+    if (res == "catalog" && seg.size() == 1) {
+        if (get) return json_ok({{"files", v->catalog_files}});
+        if (auto denied = need_admin()) return *denied;
+        if (!post) return json_error(405, "method-not-allowed", "GET or POST");
+        auto c = catalog::from_json(req.body);
+        if (!c) return json_error(400, "bad-catalog", c.error().message);
+        for (const catalog::CatalogFile& f : c->files)
+            if (f.path.empty() || f.path[0] != '/')
+                return json_error(400, "bad-catalog",
+                                  fmt::format("path '{}' must start with '/'", f.path));
+        if (Status s = store->import_catalog(c->files); !s)
+            return json_error(503, "database", s.error().message);
+        sync_once(); // read-your-writes: the answer reflects the change
+        return json_ok({{"ok", true}, {"files", c->files.size()}});
+    }
+    if (res == "popularity" && seg.size() == 1) {
+        if (auto denied = need_admin()) return *denied;
+        if (!post) return json_error(405, "method-not-allowed", "POST only");
+        auto body = parse_body(req);
+        if (!body) return json_error(400, "bad-json", body.error().message);
+        std::vector<std::pair<std::string, double>> values;
+        const json& j = *body;
+        if (!j.is_object() || !j.contains("files") || !j["files"].is_array())
+            return json_error(400, "bad-popularity",
+                              "expected {\"files\": [{\"path\": ..., \"popularity\": ...}]}");
+        for (const json& e : j["files"]) {
+            if (!e.is_object() || !e.contains("path") || !e["path"].is_string() ||
+                !e.contains("popularity") || !e["popularity"].is_number() ||
+                e["popularity"].get<double>() < 0)
+                return json_error(400, "bad-popularity",
+                                  "each entry needs a path and a popularity >= 0");
+            values.emplace_back(e["path"].get<std::string>(), e["popularity"].get<double>());
+        }
+        if (Status s = store->set_popularity(values); !s)
+            return json_error(400, "bad-popularity", s.error().message);
+        sync_once(); // read-your-writes: the answer reflects the change
+        return json_ok({{"ok", true}, {"files", values.size()}});
+    }
+
+    // ---- QoE ingest (players; public) ----
+    if (res == "qoe" && seg.size() == 1) {
+        if (!post) return json_error(405, "method-not-allowed", "POST only");
+        auto body = parse_body(req);
+        if (!body) return json_error(400, "bad-json", body.error().message);
+        const json& j = *body;
+        if (!j.is_object() || !j.contains("samples") || !j["samples"].is_array())
+            return json_error(
+                400, "bad-qoe",
+                "expected {\"samples\": [{\"edge\": ..., \"startup_ms\": ..., \"stalls\": ...}]}");
+        std::lock_guard lk(stats_mu);
+        for (const json& s : j["samples"]) {
+            if (!s.is_object() || !s.contains("edge") || !s["edge"].is_string())
+                return json_error(400, "bad-qoe", "each sample needs an edge id");
+            ++qoe_samples;
+            if (s.contains("stalls") && s["stalls"].is_number_unsigned())
+                qoe_stalls_by_edge[s["edge"].get<std::string>()] += s["stalls"].get<uint64_t>();
+        }
+        return json_ok({{"ok", true}, {"samples", j["samples"].size()}});
+    }
+
+    // ---- signing keys (admin) ----
+    if (res == "keys") {
+        if (auto denied = need_admin()) return *denied;
+        if (seg.size() == 1 && get) {
+            auto keys = store->keys();
+            if (!keys) return json_error(503, "database", keys.error().message);
+            json list = json::array();
+            std::string newest = v->have_signing_key ? v->signing_key.id : "";
+            for (const KeyRecord& k : *keys)
+                list.push_back({{"id", k.id},
+                                {"created", k.created_ms / 1000},
+                                {"retired", k.retired},
+                                {"signing", k.id == newest}});
+            return json_ok({{"keys", std::move(list)}});
+        }
+        if (seg.size() == 2 && seg[1] == "rotate" && post) {
+            // The new key signs from now on; the one it replaces stays valid for URLs already
+            // handed out; older ones are retired.
+            std::string id, secret_hex;
+            if (!req.body.empty()) {
+                auto body = parse_body(req);
+                if (!body) return json_error(400, "bad-json", body.error().message);
+                std::string err;
+                if (!body->is_object() || !only_keys(*body, {"id", "secret_hex"}, &err) ||
+                    !take(*body, "id", &id, &err) || !take(*body, "secret_hex", &secret_hex, &err))
+                    return json_error(400, "bad-key",
+                                      err.empty() ? "expected {\"id\":..., \"secret_hex\":...}"
+                                                  : err);
+            }
+            if (id.empty()) id = fmt::format("k{}", now);
+            if (!auth::valid_key_id(id))
+                return json_error(400, "bad-key", "key id: use 1-32 of [A-Za-z0-9_-]");
+            if (secret_hex.empty()) {
+                unsigned char secret[32];
+                if (RAND_bytes(secret, sizeof secret) != 1)
+                    return json_error(500, "random", "RAND_bytes failed");
+                secret_hex = auth::encode_hex(
+                    std::string_view(reinterpret_cast<const char*>(secret), sizeof secret));
+            }
+            std::string raw;
+            if (!auth::decode_hex(secret_hex, &raw) || raw.size() < auth::kMinSecretBytes)
+                return json_error(
+                    400, "bad-key",
+                    fmt::format("secret_hex: at least {} bytes in hex", auth::kMinSecretBytes));
+            auto before = store->keys();
+            if (!before) return json_error(503, "database", before.error().message);
+            if (Status s = store->add_key(id, secret_hex, now); !s)
+                return json_error(409, "key-exists", s.error().message);
+            std::vector<std::string> valid;
+            for (const KeyRecord& k : *before)
+                if (!k.retired) valid.push_back(k.id);
+            std::vector<std::string> retired;
+            for (size_t i = 0; i + 1 < valid.size(); ++i) {
+                if (Status s = store->retire_key(valid[i]); !s)
+                    return json_error(503, "database", s.error().message);
+                retired.push_back(valid[i]);
+            }
+            sync_once(); // read-your-writes: the answer reflects the change
+            log::info("control: signing key {} made; {} retired", id, retired.size());
+            return json_ok({{"ok", true}, {"signing", id}, {"retired", retired}}, 201);
+        }
+        return json_error(405, "method-not-allowed",
+                          "GET /api/v1/keys or POST /api/v1/keys/rotate");
+    }
+
+    // ---- events: every edge state change with its reason (public, read-only) ----
+    if (res == "events" && seg.size() == 1) {
+        if (!get) return json_error(405, "method-not-allowed", "GET only");
+        std::string_view raw;
+        size_t limit = 100;
+        if (io::query_param(req.query, "limit", &raw)) {
+            limit = 0;
+            for (char c : raw) {
+                if (c < '0' || c > '9' || limit > 100000)
+                    return json_error(400, "bad-limit", "limit: a number up to 10000");
+                limit = limit * 10 + static_cast<size_t>(c - '0');
+            }
+            limit = std::clamp<size_t>(limit, 1, 10000);
+        }
+        std::string edge;
+        if (io::query_param(req.query, "edge", &raw)) io::url_decode(raw, &edge);
+        auto ev = store->events(limit, edge);
+        if (!ev) return json_error(503, "database", ev.error().message);
+        json list = json::array();
+        for (const EventRecord& e : *ev)
+            list.push_back({{"seq", e.seq},
+                            {"at", http::iso8601_ms(e.at_ms)},
+                            {"edge", e.edge_id},
+                            {"state", e.state},
+                            {"reason", e.reason}});
+        return json_ok({{"events", std::move(list)}});
+    }
+
+    return json_error(404, "not-found", fmt::format("no such resource: {}", path));
+}
+
+} // namespace vcdn::control

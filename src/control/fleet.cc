@@ -1,0 +1,312 @@
+#include <vcdn/control/fleet.h>
+
+#include <fmt/format.h>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+
+#include <vcdn/base/toml_util.h>
+
+namespace vcdn::control {
+
+const char* tier_name(Tier t) {
+    switch (t) {
+    case Tier::kEmbedded:
+        return "embedded";
+    case Tier::kIx:
+        return "ix";
+    case Tier::kOrigin:
+        return "origin";
+    }
+    return "?";
+}
+
+bool parse_tier(std::string_view text, Tier* out) {
+    if (text == "embedded")
+        *out = Tier::kEmbedded;
+    else if (text == "ix")
+        *out = Tier::kIx;
+    else
+        return false;
+    return true;
+}
+
+const SiteSpec* Fleet::find_site(std::string_view name) const {
+    for (const SiteSpec& s : sites)
+        if (s.name == name) return &s;
+    return nullptr;
+}
+
+bool valid_name(std::string_view s) {
+    if (s.empty() || s.size() > 64) return false;
+    for (char c : s) {
+        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '-' || c == '_' || c == '.';
+        if (!ok) return false;
+    }
+    return true;
+}
+
+namespace {
+
+// A base URL players are sent to: scheme, host, optional port, no path, query or spaces.
+bool valid_base_url(std::string_view u, bool https) {
+    std::string_view scheme = https ? "https://" : "http://";
+    if (u.substr(0, scheme.size()) != scheme) return false;
+    std::string_view rest = u.substr(scheme.size());
+    if (rest.empty() || rest.size() > 200) return false;
+    for (char c : rest)
+        if (c <= ' ' || c == '/' || c == '?' || c == '#' || c == '"' || c == '\\' || c >= 0x7f)
+            return false;
+    return true;
+}
+
+std::string trim_slash(std::string u) {
+    while (!u.empty() && u.back() == '/')
+        u.pop_back();
+    return u;
+}
+
+} // namespace
+
+Status validate_edge(const EdgeSpec& e) {
+    if (!valid_name(e.id))
+        return Error{fmt::format("edge id '{}': use 1-64 of [A-Za-z0-9_.-]", e.id)};
+    if (!valid_base_url(e.url, false) && !valid_base_url(e.url, true))
+        return Error{
+            fmt::format("edge {}: url '{}' is not a base URL like http://host:port", e.id, e.url)};
+    if (!e.https_url.empty() && !valid_base_url(e.https_url, true))
+        return Error{fmt::format("edge {}: https_url '{}' is not a base URL like https://host:port",
+                                 e.id, e.https_url)};
+    if (e.token.size() < 8 || e.token.size() > 256)
+        return Error{fmt::format("edge {}: token must be 8-256 characters", e.id)};
+    for (char c : e.token)
+        if (c <= ' ' || c >= 0x7f)
+            return Error{fmt::format("edge {}: token has a space or control character", e.id)};
+    if (!(e.capacity_gbps > 0) || e.capacity_gbps > 1e6)
+        return Error{fmt::format("edge {}: capacity_gbps must be > 0", e.id)};
+    return {};
+}
+
+Status validate_fleet(const Fleet& f) {
+    if (!f.origin_url.empty() && !valid_base_url(f.origin_url, false) &&
+        !valid_base_url(f.origin_url, true))
+        return Error{
+            fmt::format("origin.url '{}' is not a base URL like http://host:port", f.origin_url)};
+    std::set<std::string, std::less<>> names, ids;
+    for (const SiteSpec& s : f.sites) {
+        if (!valid_name(s.name))
+            return Error{fmt::format("site name '{}': use 1-64 of [A-Za-z0-9_.-]", s.name)};
+        if (s.name == "origin") return Error{"site name 'origin' is reserved"};
+        if (!names.insert(s.name).second)
+            return Error{fmt::format("site '{}' is declared twice", s.name)};
+        for (const std::string& p : s.prefixes)
+            if (auto r = io::IpPrefix::parse(p); !r)
+                return Error{fmt::format("site {}: prefix: {}", s.name, r.error().message)};
+        for (const EdgeSpec& e : s.edges) {
+            if (Status st = validate_edge(e); !st) return st;
+            if (!ids.insert(e.id).second)
+                return Error{fmt::format("edge id '{}' is used twice", e.id)};
+        }
+    }
+    for (const SiteSpec& s : f.sites)
+        for (const std::string& fb : s.fallback)
+            if (!names.count(fb) || fb == s.name)
+                return Error{fmt::format("site {}: fallback '{}' is not another site", s.name, fb)};
+    return {};
+}
+
+Result<Fleet> parse_fleet_toml(std::string_view text, std::string_view source) {
+    Fleet f;
+    try {
+        toml::table doc = toml::parse(text, source);
+        toml_util::TableReader top(doc, std::string(source));
+        if (const toml::table* o = top.subtable("origin")) {
+            toml_util::TableReader r(*o, "origin");
+            r.get("url", &f.origin_url);
+            r.finish();
+        }
+        if (const toml::node* n = doc.get("site")) {
+            top.mark_used("site");
+            const toml::array* arr = n->as_array();
+            if (!arr) throw std::runtime_error("site: expected an array of tables ([[site]])");
+            size_t i = 0;
+            for (const toml::node& sn : *arr) {
+                std::string where = fmt::format("site[{}]", i++);
+                const toml::table* t = sn.as_table();
+                if (!t) throw std::runtime_error(where + ": expected a table");
+                toml_util::TableReader r(*t, where);
+                SiteSpec s;
+                if (!r.get("name", &s.name)) throw std::runtime_error(where + ": name is required");
+                std::string tier = "embedded";
+                r.get("tier", &tier);
+                if (!parse_tier(tier, &s.tier))
+                    throw std::runtime_error(where + ".tier: use \"embedded\" or \"ix\"");
+                r.get("prefixes", &s.prefixes);
+                r.get("fallback", &s.fallback);
+                if (const toml::node* en = t->get("edge")) {
+                    r.mark_used("edge");
+                    const toml::array* ea = en->as_array();
+                    if (!ea)
+                        throw std::runtime_error(
+                            where + ".edge: expected an array of tables ([[site.edge]])");
+                    size_t j = 0;
+                    for (const toml::node& e : *ea) {
+                        std::string ew = fmt::format("{}.edge[{}]", where, j++);
+                        const toml::table* et = e.as_table();
+                        if (!et) throw std::runtime_error(ew + ": expected a table");
+                        toml_util::TableReader er(*et, ew);
+                        EdgeSpec es;
+                        if (!er.get("id", &es.id))
+                            throw std::runtime_error(ew + ": id is required");
+                        if (!er.get("url", &es.url))
+                            throw std::runtime_error(ew + ": url is required");
+                        er.get("https_url", &es.https_url);
+                        if (!er.get("token", &es.token))
+                            throw std::runtime_error(ew + ": token is required");
+                        er.get("storage_bytes", &es.storage_bytes);
+                        er.get("capacity_gbps", &es.capacity_gbps);
+                        er.finish();
+                        es.url = trim_slash(es.url);
+                        es.https_url = trim_slash(es.https_url);
+                        s.edges.push_back(std::move(es));
+                    }
+                }
+                r.finish();
+                f.sites.push_back(std::move(s));
+            }
+        }
+        top.finish();
+    } catch (const toml::parse_error& e) {
+        return Error{fmt::format("{}:{}:{}: {}", source, e.source().begin.line,
+                                 e.source().begin.column, e.description())};
+    } catch (const std::exception& e) {
+        return Error{fmt::format("{}: {}", source, e.what())};
+    }
+    f.origin_url = trim_slash(f.origin_url);
+    if (Status s = validate_fleet(f); !s)
+        return Error{fmt::format("{}: {}", source, s.error().message)};
+    return f;
+}
+
+Result<Fleet> load_fleet_file(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) return Error::from_errno(fmt::format("fleet file {}", path));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return parse_fleet_toml(ss.str(), path);
+}
+
+namespace {
+
+template <class T>
+void get_field(const nlohmann::json& j, const char* key, T* out, const std::string& where) {
+    auto it = j.find(key);
+    if (it == j.end() || it->is_null()) return;
+    try {
+        *out = it->get<T>();
+    } catch (const nlohmann::json::exception&) {
+        throw std::runtime_error(fmt::format("{}.{}: wrong type", where, key));
+    }
+}
+
+void check_keys(const nlohmann::json& j, std::initializer_list<const char*> known,
+                const std::string& where) {
+    for (auto it = j.begin(); it != j.end(); ++it) {
+        bool ok = false;
+        for (const char* k : known)
+            ok = ok || it.key() == k;
+        if (!ok) throw std::runtime_error(fmt::format("{}: unknown key '{}'", where, it.key()));
+    }
+}
+
+} // namespace
+
+Result<Fleet> parse_fleet_json(const nlohmann::json& j) {
+    Fleet f;
+    try {
+        if (!j.is_object()) throw std::runtime_error("fleet: expected a JSON object");
+        check_keys(j, {"origin", "site"}, "fleet");
+        if (auto o = j.find("origin"); o != j.end()) {
+            if (!o->is_object()) throw std::runtime_error("origin: expected an object");
+            check_keys(*o, {"url"}, "origin");
+            get_field(*o, "url", &f.origin_url, "origin");
+        }
+        if (auto sites = j.find("site"); sites != j.end()) {
+            if (!sites->is_array()) throw std::runtime_error("site: expected an array");
+            size_t i = 0;
+            for (const auto& sj : *sites) {
+                std::string where = fmt::format("site[{}]", i++);
+                if (!sj.is_object()) throw std::runtime_error(where + ": expected an object");
+                check_keys(sj, {"name", "tier", "prefixes", "fallback", "edge"}, where);
+                SiteSpec s;
+                get_field(sj, "name", &s.name, where);
+                if (s.name.empty()) throw std::runtime_error(where + ": name is required");
+                std::string tier = "embedded";
+                get_field(sj, "tier", &tier, where);
+                if (!parse_tier(tier, &s.tier))
+                    throw std::runtime_error(where + ".tier: use \"embedded\" or \"ix\"");
+                get_field(sj, "prefixes", &s.prefixes, where);
+                get_field(sj, "fallback", &s.fallback, where);
+                if (auto edges = sj.find("edge"); edges != sj.end()) {
+                    if (!edges->is_array())
+                        throw std::runtime_error(where + ".edge: expected an array");
+                    size_t k = 0;
+                    for (const auto& ej : *edges) {
+                        std::string ew = fmt::format("{}.edge[{}]", where, k++);
+                        if (!ej.is_object()) throw std::runtime_error(ew + ": expected an object");
+                        check_keys(
+                            ej,
+                            {"id", "url", "https_url", "token", "storage_bytes", "capacity_gbps"},
+                            ew);
+                        EdgeSpec e;
+                        get_field(ej, "id", &e.id, ew);
+                        get_field(ej, "url", &e.url, ew);
+                        get_field(ej, "https_url", &e.https_url, ew);
+                        get_field(ej, "token", &e.token, ew);
+                        get_field(ej, "storage_bytes", &e.storage_bytes, ew);
+                        get_field(ej, "capacity_gbps", &e.capacity_gbps, ew);
+                        if (e.id.empty()) throw std::runtime_error(ew + ": id is required");
+                        e.url = trim_slash(e.url);
+                        e.https_url = trim_slash(e.https_url);
+                        s.edges.push_back(std::move(e));
+                    }
+                }
+                f.sites.push_back(std::move(s));
+            }
+        }
+    } catch (const std::exception& e) {
+        return Error{e.what()};
+    }
+    f.origin_url = trim_slash(f.origin_url);
+    if (Status s = validate_fleet(f); !s) return s.error();
+    return f;
+}
+
+nlohmann::json fleet_to_json(const Fleet& f, bool with_tokens) {
+    nlohmann::json sites = nlohmann::json::array();
+    for (const SiteSpec& s : f.sites) {
+        nlohmann::json edges = nlohmann::json::array();
+        for (const EdgeSpec& e : s.edges) {
+            nlohmann::json ej = {{"id", e.id},
+                                 {"url", e.url},
+                                 {"storage_bytes", e.storage_bytes},
+                                 {"capacity_gbps", e.capacity_gbps}};
+            if (!e.https_url.empty()) ej["https_url"] = e.https_url;
+            if (with_tokens) ej["token"] = e.token;
+            edges.push_back(std::move(ej));
+        }
+        sites.push_back({{"name", s.name},
+                         {"tier", tier_name(s.tier)},
+                         {"prefixes", s.prefixes},
+                         {"fallback", s.fallback},
+                         {"edge", std::move(edges)}});
+    }
+    nlohmann::json j = {{"site", std::move(sites)}};
+    if (!f.origin_url.empty()) j["origin"] = {{"url", f.origin_url}};
+    return j;
+}
+
+} // namespace vcdn::control

@@ -1,0 +1,348 @@
+#include <vcdn/control/server.h>
+
+#include <openssl/rand.h>
+
+#include <chrono>
+#include <fmt/format.h>
+#include <set>
+#include <thread>
+
+#include <vcdn/base/log.h>
+#include <vcdn/base/time.h>
+#include <vcdn/io/address.h>
+
+#include "server_impl.h"
+
+namespace vcdn::control {
+
+int64_t wall_ms() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+}
+
+namespace {
+
+// A first signing key, so that a new fleet can steer at once; rotate through the API.
+Status ensure_signing_key(Store* store) {
+    auto keys = store->keys();
+    if (!keys) return keys.error();
+    for (const KeyRecord& k : *keys)
+        if (!k.retired) return {};
+    unsigned char secret[32];
+    if (RAND_bytes(secret, sizeof secret) != 1) return Error{"RAND_bytes failed"};
+    std::string id = fmt::format("k{}", wall_ms() / 1000);
+    Status s = store->add_key(
+        id,
+        auth::encode_hex(std::string_view(reinterpret_cast<const char*>(secret), sizeof secret)),
+        wall_ms());
+    if (!s) {
+        // Another control instance may have made one at the same moment.
+        auto again = store->keys();
+        if (again)
+            for (const KeyRecord& k : *again)
+                if (!k.retired) return {};
+        return s;
+    }
+    log::info("control: made signing key {} (rotate with POST /api/v1/keys/rotate)", id);
+    return {};
+}
+
+} // namespace
+
+Result<std::unique_ptr<ControlServer>> ControlServer::create(const ControlConfig& cfg) {
+    auto impl = std::make_unique<Impl>();
+    impl->cfg = cfg;
+    auto addr = io::parse_socket_address(cfg.listen);
+    if (!addr) return Error{fmt::format("listen: {}", addr.error().message)};
+    auto store = Store::open(cfg.db);
+    if (!store) return store.error();
+    impl->store = std::move(*store);
+    if (!cfg.fleet.empty()) {
+        auto fleet = load_fleet_file(cfg.fleet);
+        if (!fleet) return fleet.error();
+        if (Status s = impl->store->save_fleet(*fleet); !s)
+            return Error{fmt::format("fleet {}: {}", cfg.fleet, s.error().message)};
+    }
+    if (Status s = ensure_signing_key(impl->store.get()); !s)
+        return Error{fmt::format("signing key: {}", s.error().message)};
+    impl->threads = cfg.threads ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
+    auto slog = edge::AccessLog::open(cfg.steering_log, impl->threads);
+    if (!slog) return Error{fmt::format("steering log: {}", slog.error().message)};
+    impl->steering_log = std::move(*slog);
+    if (!impl->sync_once()) return Error{"database: the first read failed (see the log)"};
+
+    io::HttpServiceOptions ho;
+    ho.threads = impl->threads;
+    Impl* raw = impl.get();
+    auto http = io::HttpService::listen(
+        *addr, [raw](const io::ApiRequest& r) { return raw->handle(r); }, ho, "control");
+    if (!http) return Error{fmt::format("listen {}: {}", cfg.listen, http.error().message)};
+    impl->http = std::move(*http);
+    return std::unique_ptr<ControlServer>(new ControlServer(std::move(impl)));
+}
+
+ControlServer::ControlServer(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+ControlServer::~ControlServer() {
+    stop();
+}
+
+const io::SocketAddress& ControlServer::address() const {
+    return impl_->http->address();
+}
+
+Status ControlServer::start() {
+    impl_->steering_log->start();
+    impl_->sync_thread = std::thread([this] { impl_->sync_loop(); });
+    impl_->http->start();
+    auto v = impl_->current();
+    size_t edges = v ? v->topo->edges.size() : 0;
+    log::info("control: {} sites, {} edges, {} catalog files; database {}; API on http://{}",
+              v ? v->fleet->sites.size() : 0, edges, v ? v->catalog_files : 0,
+              impl_->store->describe(), address().to_string());
+    return {};
+}
+
+void ControlServer::stop() {
+    if (!impl_) return;
+    if (impl_->http) impl_->http->stop();
+    {
+        std::lock_guard lk(impl_->sync_mu);
+        impl_->stopping = true;
+    }
+    impl_->sync_cv.notify_all();
+    if (impl_->sync_thread.joinable()) impl_->sync_thread.join();
+    if (impl_->steering_log) impl_->steering_log->stop();
+}
+
+Status ControlServer::reload_fleet() {
+    if (impl_->cfg.fleet.empty()) return {};
+    auto fleet = load_fleet_file(impl_->cfg.fleet);
+    if (!fleet) {
+        log::error("control: fleet reload failed, keeping the current fleet: {}",
+                   fleet.error().message);
+        return fleet.error();
+    }
+    if (Status s = impl_->store->save_fleet(*fleet); !s) {
+        log::error("control: fleet reload failed: {}", s.error().message);
+        return s;
+    }
+    log::info("control: fleet {} applied", impl_->cfg.fleet);
+    impl_->sync_once();
+    return {};
+}
+
+void ControlServer::Impl::wake_sync() {
+    {
+        std::lock_guard lk(sync_mu);
+        sync_now = true;
+    }
+    sync_cv.notify_all();
+}
+
+void ControlServer::Impl::sync_loop() {
+    pthread_setname_np(pthread_self(), "control-sync");
+    std::unique_lock lk(sync_mu);
+    while (!stopping) {
+        sync_cv.wait_for(lk, std::chrono::milliseconds(cfg.sync_interval_ms),
+                         [&] { return stopping || sync_now; });
+        if (stopping) break;
+        sync_now = false;
+        lk.unlock();
+        sync_once();
+        lk.lock();
+    }
+}
+
+bool ControlServer::Impl::sync_once() {
+    std::lock_guard serial(sync_once_mu);
+    auto fail = [&](const Error& e) {
+        sync_errors.fetch_add(1, std::memory_order_relaxed);
+        static log::RateLimit rl(5000);
+        uint64_t suppressed = 0;
+        if (rl.allow(monotonic_ms(), &suppressed))
+            log::error("control: database {}: {} ({} similar suppressed)", store->describe(),
+                       e.message, suppressed);
+        return false;
+    };
+    auto old = current();
+    auto gen = store->generation();
+    if (!gen) return fail(gen.error());
+    auto statuses = store->statuses();
+    if (!statuses) return fail(statuses.error());
+
+    StoreSnapshot snap;
+    bool structural = !old || *gen != old->generation;
+    if (structural) {
+        auto s = store->snapshot();
+        if (!s) return fail(s.error());
+        snap = std::move(*s);
+    }
+    const Fleet& fleet = structural ? snap.fleet : *old->fleet;
+    const auto& drained = structural ? snap.drained : old->drained;
+
+    // Judge every edge; a change is written with compare-and-set (another instance may have
+    // made it already, then ours is a no-op and we read theirs next time).
+    const int64_t now = wall_ms();
+    bool changed_state = false;
+    for (const SiteSpec& site : fleet.sites) {
+        for (const EdgeSpec& e : site.edges) {
+            EdgeStatus& st = (*statuses)[e.id];
+            HealthInput in;
+            in.state = st.state;
+            in.reason = st.reason;
+            in.since_ms = st.since_ms;
+            in.now_ms = now;
+            in.last_heartbeat_ms = st.last_heartbeat_ms;
+            auto dit = drained.find(e.id);
+            in.drained = dit != drained.end() && dit->second;
+            const nlohmann::json& rep = st.report;
+            if (rep.is_object()) {
+                in.reported_healthy = rep.value("healthy", true);
+                in.reported_reason = rep.value("reason", std::string());
+                if (rep.contains("load") && rep["load"].is_object())
+                    in.gbps_out = rep["load"].value("gbps_out", 0.0);
+            }
+            in.capacity_gbps = e.capacity_gbps;
+            HealthVerdict v = evaluate_health(cfg.health, in);
+            if (v.state == st.state && v.reason == st.reason) continue;
+            auto r = store->change_state(e.id, st.state, v.state, v.reason, now);
+            if (!r) return fail(r.error());
+            if (*r) {
+                state_changes.fetch_add(1, std::memory_order_relaxed);
+                log::info("control: edge {} ({}) {} -> {}: {}", e.id, site.name, st.state, v.state,
+                          v.reason);
+                st.state = v.state;
+                st.reason = v.reason;
+                st.since_ms = now;
+                changed_state = true;
+            }
+        }
+    }
+    if (changed_state) {
+        auto again = store->statuses();
+        if (!again) return fail(again.error());
+        *statuses = std::move(*again);
+    }
+
+    // Throughput history for the dashboard: one point per new heartbeat.
+    {
+        std::lock_guard lk(stats_mu);
+        for (const auto& [id, st] : *statuses) {
+            if (st.last_heartbeat_ms == 0 || history_last_hb[id] == st.last_heartbeat_ms) continue;
+            history_last_hb[id] = st.last_heartbeat_ms;
+            HistoryPoint p;
+            p.t = st.last_heartbeat_ms / 1000;
+            if (st.report.is_object() && st.report.contains("load") &&
+                st.report["load"].is_object()) {
+                p.gbps_out = st.report["load"].value("gbps_out", 0.0);
+                p.connections = st.report["load"].value("connections", uint64_t{0});
+            }
+            auto& h = history[id];
+            h.push_back(p);
+            while (h.size() > 300)
+                h.pop_front();
+        }
+    }
+
+    // Publish when anything steering or the API shows has changed.
+    std::shared_ptr<View> next;
+    if (structural) {
+        next = build_view(std::move(snap), std::move(*statuses));
+    } else {
+        // Same structure: new statuses; a new topology only if eligibility changed.
+        next = std::make_shared<View>(*old);
+        auto status =
+            std::make_shared<const std::map<std::string, EdgeStatus>>(std::move(*statuses));
+        next->status = status;
+        std::shared_ptr<steer::Topology> topo;
+        for (size_t i = 0; i < old->topo->edges.size(); ++i) {
+            const auto& te = old->topo->edges[i];
+            auto it = status->find(te.id);
+            const bool eligible = it != status->end() && it->second.state == "up";
+            if (eligible == te.eligible) continue;
+            if (!topo) topo = std::make_shared<steer::Topology>(*old->topo);
+            topo->edges[i].eligible = eligible;
+        }
+        if (topo) next->topo = std::move(topo);
+    }
+    {
+        std::lock_guard lk(view_mu);
+        view = std::move(next);
+    }
+    return true;
+}
+
+std::shared_ptr<View> ControlServer::Impl::build_view(StoreSnapshot snap,
+                                                      std::map<std::string, EdgeStatus> st) {
+    auto v = std::make_shared<View>();
+    v->generation = snap.generation;
+    auto fleet = std::make_shared<const Fleet>(std::move(snap.fleet));
+    v->fleet = fleet;
+    v->drained = std::move(snap.drained);
+    auto status = std::make_shared<const std::map<std::string, EdgeStatus>>(std::move(st));
+    v->status = status;
+    v->catalog_files = snap.files.size();
+    auto topo = std::make_shared<steer::Topology>();
+    steer::Topology& t = *topo;
+    t.origin_url = fleet->origin_url;
+    std::map<std::string, uint32_t> site_index;
+    for (const SiteSpec& s : fleet->sites) {
+        site_index[s.name] = static_cast<uint32_t>(t.sites.size());
+        steer::TopoSite ts;
+        ts.name = s.name;
+        ts.tier = s.tier == Tier::kIx ? steer::SiteTier::kIx : steer::SiteTier::kEmbedded;
+        t.sites.push_back(std::move(ts));
+    }
+    std::vector<std::vector<io::IpPrefix>> prefixes(fleet->sites.size());
+    for (size_t si = 0; si < fleet->sites.size(); ++si) {
+        const SiteSpec& s = fleet->sites[si];
+        for (const std::string& fb : s.fallback)
+            if (auto it = site_index.find(fb); it != site_index.end())
+                t.sites[si].fallback.push_back(it->second);
+        if (s.tier == Tier::kIx) t.ix_sites.push_back(static_cast<uint32_t>(si));
+        for (const std::string& p : s.prefixes)
+            if (auto pr = io::IpPrefix::parse(p); pr) prefixes[si].push_back(*pr);
+        for (const EdgeSpec& e : s.edges) {
+            steer::TopoEdge te;
+            te.id = e.id;
+            te.url = e.url;
+            te.https_url = e.https_url;
+            te.site = static_cast<uint32_t>(si);
+            te.hash = steer::hash64(e.id);
+            auto it = status->find(e.id);
+            te.eligible = it != status->end() && it->second.state == "up";
+            v->edge_index[e.id] = static_cast<uint32_t>(t.edges.size());
+            t.sites[si].edges.push_back(static_cast<uint32_t>(t.edges.size()));
+            t.edges.push_back(std::move(te));
+            v->edge_specs.push_back(&e);
+        }
+    }
+    t.index_prefixes(prefixes);
+    t.files.reserve(snap.files.size());
+    for (const CatalogEntry& f : snap.files)
+        t.files.emplace(f.path, steer::TopoFile{});
+    for (const auto& [edge_id, paths] : snap.inventory) {
+        auto ei = v->edge_index.find(edge_id);
+        if (ei == v->edge_index.end()) continue;
+        for (const std::string& p : paths)
+            if (auto fi = t.files.find(p); fi != t.files.end())
+                fi->second.holders.push_back(ei->second);
+    }
+    v->topo = std::move(topo);
+    for (const KeyRecord& k : snap.keys)
+        if (!k.retired) v->keys.push_back(k);
+    if (!v->keys.empty()) {
+        auth::SigningKey sk;
+        sk.id = v->keys.back().id;
+        if (auth::decode_hex(v->keys.back().secret_hex, &sk.secret) &&
+            sk.secret.size() >= auth::kMinSecretBytes) {
+            v->signing_key = std::move(sk);
+            v->have_signing_key = true;
+        }
+    }
+    return v;
+}
+
+} // namespace vcdn::control

@@ -1,0 +1,96 @@
+#pragma once
+// ControlServer internals shared by server.cc (lifecycle, sync loop) and api.cc (handlers).
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <vcdn/auth/signed_url.h>
+#include <vcdn/control/config.h>
+#include <vcdn/control/server.h>
+#include <vcdn/control/store.h>
+#include <vcdn/edge/access_log.h>
+#include <vcdn/io/http_service.h>
+#include <vcdn/steer/steering.h>
+
+namespace vcdn::control {
+
+// Everything the API reads, immutable once published.
+// The big parts are shared between successive views: a sync that only sees new heartbeats
+// replaces `status` and leaves the rest, and copies the topology only when an edge's
+// eligibility changed.
+struct View {
+    int64_t generation = -1;
+    std::shared_ptr<const Fleet> fleet;
+    std::map<std::string, bool> drained;
+    std::shared_ptr<const std::map<std::string, EdgeStatus>> status;
+    size_t catalog_files = 0;
+    std::shared_ptr<const steer::Topology> topo;
+    std::unordered_map<std::string, uint32_t> edge_index; // id -> topo->edges index
+    std::vector<const EdgeSpec*> edge_specs;              // by topo edge index, into *fleet
+    std::vector<KeyRecord> keys;                          // valid (not retired), oldest first
+    bool have_signing_key = false;
+    auth::SigningKey signing_key; // the newest valid key
+};
+
+struct HistoryPoint {
+    int64_t t = 0; // unix seconds
+    double gbps_out = 0;
+    uint64_t connections = 0;
+};
+
+struct ControlServer::Impl {
+    ControlConfig cfg;
+    std::unique_ptr<Store> store;
+    std::unique_ptr<io::HttpService> http;
+    std::unique_ptr<edge::AccessLog> steering_log;
+    uint32_t threads = 1;
+
+    mutable std::mutex view_mu;
+    std::shared_ptr<const View> view;
+    std::shared_ptr<const View> current() const {
+        std::lock_guard lk(view_mu);
+        return view;
+    }
+
+    // Dashboard history and counters (in memory, per instance).
+    std::mutex stats_mu;
+    std::map<std::string, std::deque<HistoryPoint>> history; // edge id -> last 300 s
+    std::map<std::string, int64_t> history_last_hb;          // edge id -> heartbeat seen
+    std::map<std::string, uint64_t> steer_by_site;           // "origin" for the origin
+    std::map<std::string, uint64_t> steer_by_tier;
+    uint64_t steer_total = 0;
+    uint64_t qoe_samples = 0;
+    std::map<std::string, uint64_t> qoe_stalls_by_edge;
+
+    std::atomic<uint64_t> heartbeats{0}, heartbeat_errors{0}, steer_requests{0}, steer_errors{0},
+        api_errors{0}, state_changes{0}, sync_errors{0};
+
+    std::thread sync_thread;
+    std::mutex sync_mu;
+    std::condition_variable sync_cv;
+    bool stopping = false;
+    bool sync_now = false;
+
+    // Sync: read the database, judge health, publish a new View. Returns false on a
+    // database error (logged; the old View stays).
+    // Serialised (the sync thread and API writes call it); safe from any thread.
+    bool sync_once();
+    std::mutex sync_once_mu;
+    void sync_loop();
+    void wake_sync();
+    std::shared_ptr<View> build_view(StoreSnapshot snap, std::map<std::string, EdgeStatus> st);
+
+    io::ApiResponse handle(const io::ApiRequest& req);
+};
+
+int64_t wall_ms();
+io::ApiResponse json_error(uint16_t status, std::string_view code, std::string_view message);
+
+} // namespace vcdn::control

@@ -1,0 +1,461 @@
+#include <vcdn/control/store.h>
+
+#include <algorithm>
+#include <fmt/format.h>
+#include <set>
+
+#include <vcdn/base/sha256.h>
+
+namespace vcdn::control {
+
+namespace {
+
+// Versioned schema migrations: append, never edit a released one. SQL both SQLite and
+// PostgreSQL accept (BIGINT, DOUBLE PRECISION, TEXT; no autoincrement).
+const char* const kMigrations[] = {
+    // 1: the fleet, catalog, status, inventory, keys and events.
+    R"sql(
+CREATE TABLE sites (name TEXT PRIMARY KEY, tier TEXT NOT NULL, prefixes TEXT NOT NULL,
+                    fallback TEXT NOT NULL, position BIGINT NOT NULL);
+CREATE TABLE edges (id TEXT PRIMARY KEY, site TEXT NOT NULL, url TEXT NOT NULL,
+                    https_url TEXT NOT NULL, token TEXT NOT NULL, storage_bytes BIGINT NOT NULL,
+                    capacity_gbps DOUBLE PRECISION NOT NULL, drained BIGINT NOT NULL DEFAULT 0,
+                    position BIGINT NOT NULL);
+CREATE TABLE edge_status (edge_id TEXT PRIMARY KEY, state TEXT NOT NULL, reason TEXT NOT NULL,
+                          since_ms BIGINT NOT NULL, last_heartbeat_ms BIGINT NOT NULL,
+                          report TEXT NOT NULL, inventory_digest TEXT NOT NULL);
+CREATE TABLE edge_files (edge_id TEXT NOT NULL, path TEXT NOT NULL, PRIMARY KEY (edge_id, path));
+CREATE TABLE files (path TEXT PRIMARY KEY, size BIGINT NOT NULL, sha256 TEXT NOT NULL,
+                    title BIGINT NOT NULL, bitrate_kbps BIGINT NOT NULL,
+                    popularity DOUBLE PRECISION NOT NULL DEFAULT 0);
+CREATE TABLE signing_keys (id TEXT PRIMARY KEY, secret_hex TEXT NOT NULL, created_ms BIGINT NOT NULL,
+                           retired BIGINT NOT NULL DEFAULT 0);
+CREATE TABLE events (seq BIGINT PRIMARY KEY, at_ms BIGINT NOT NULL, edge_id TEXT NOT NULL,
+                     state TEXT NOT NULL, reason TEXT NOT NULL);
+INSERT INTO meta (key, value) VALUES ('generation', '1');
+INSERT INTO meta (key, value) VALUES ('origin_url', '');
+)sql",
+};
+
+std::vector<std::string> split_statements(const char* sql) {
+    std::vector<std::string> out;
+    std::string cur;
+    for (const char* p = sql; *p; ++p) {
+        if (*p == ';') {
+            if (cur.find_first_not_of(" \n\t") != std::string::npos) out.push_back(cur);
+            cur.clear();
+        } else {
+            cur += *p;
+        }
+    }
+    if (cur.find_first_not_of(" \n\t") != std::string::npos) out.push_back(cur);
+    return out;
+}
+
+std::string json_list(const std::vector<std::string>& v) {
+    return nlohmann::json(v).dump();
+}
+
+std::vector<std::string> parse_list(const std::string& s) {
+    try {
+        return nlohmann::json::parse(s).get<std::vector<std::string>>();
+    } catch (const std::exception&) {
+        return {};
+    }
+}
+
+#define VCDN_TRY(expr)                                                                             \
+    do {                                                                                           \
+        if (Status st_ = (expr); !st_) return st_;                                                 \
+    } while (0)
+
+} // namespace
+
+std::string inventory_digest(std::vector<std::string> paths) {
+    std::sort(paths.begin(), paths.end());
+    Sha256 h;
+    for (const std::string& p : paths) {
+        h.update(p.data(), p.size());
+        h.update("\n", 1);
+    }
+    return h.final_hex();
+}
+
+Result<std::unique_ptr<Store>> Store::open(const std::string& db_url) {
+    auto db = Db::open(db_url);
+    if (!db) return db.error();
+    auto s = std::make_unique<Store>(std::move(*db));
+    if (Status st = s->migrate(); !st)
+        return Error{
+            fmt::format("database {}: migration failed: {}", s->describe(), st.error().message)};
+    return s;
+}
+
+Store::Store(std::unique_ptr<Db> db) : db_(std::move(db)) {}
+
+Status Store::run_in_transaction(const std::function<Status()>& body) {
+    // Called with mu_ held.
+    Transaction tx(db_.get());
+    VCDN_TRY(tx.begin());
+    VCDN_TRY(body());
+    return tx.commit();
+}
+
+Status Store::bump_generation() {
+    return db_->exec("UPDATE meta SET value = CAST(CAST(value AS BIGINT) + 1 AS TEXT) "
+                     "WHERE key = 'generation'");
+}
+
+Status Store::migrate() {
+    std::lock_guard lock(mu_);
+    VCDN_TRY(
+        db_->exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"));
+    const int newest = static_cast<int>(std::size(kMigrations));
+    for (int v = 1; v <= newest; ++v) {
+        Status s = run_in_transaction([&]() -> Status {
+            // Read inside the transaction: another instance may be migrating at the same time.
+            auto rows = db_->query("SELECT value FROM meta WHERE key = 'schema_version'");
+            if (!rows) return rows.error();
+            int have = rows->empty() ? 0 : static_cast<int>(db_int((*rows)[0][0]));
+            if (have > newest)
+                return Error{fmt::format("the database has schema version {}, newer than this "
+                                         "vcdn knows ({}): upgrade vcdn",
+                                         have, newest)};
+            if (have >= v) return {};
+            for (const std::string& stmt : split_statements(kMigrations[v - 1]))
+                VCDN_TRY(db_->exec(stmt));
+            if (have == 0)
+                return db_->exec("INSERT INTO meta (key, value) VALUES ('schema_version', ?)",
+                                 {std::to_string(v)});
+            return db_->exec("UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                             {std::to_string(v)});
+        });
+        if (!s) return s;
+    }
+    return {};
+}
+
+int Store::schema_version() {
+    std::lock_guard lock(mu_);
+    auto rows = db_->query("SELECT value FROM meta WHERE key = 'schema_version'");
+    return rows && !rows->empty() ? static_cast<int>(db_int((*rows)[0][0])) : 0;
+}
+
+Result<int64_t> Store::generation() {
+    std::lock_guard lock(mu_);
+    auto rows = db_->query("SELECT value FROM meta WHERE key = 'generation'");
+    if (!rows) return rows.error();
+    return rows->empty() ? int64_t{0} : db_int((*rows)[0][0]);
+}
+
+namespace {
+
+Result<Fleet> read_fleet(Db* db, std::map<std::string, bool>* drained) {
+    Fleet f;
+    auto origin = db->query("SELECT value FROM meta WHERE key = 'origin_url'");
+    if (!origin) return origin.error();
+    if (!origin->empty()) f.origin_url = db_text((*origin)[0][0]);
+    auto sites = db->query("SELECT name, tier, prefixes, fallback FROM sites ORDER BY position");
+    if (!sites) return sites.error();
+    std::map<std::string, size_t> index;
+    for (const DbRow& r : *sites) {
+        SiteSpec s;
+        s.name = db_text(r[0]);
+        parse_tier(db_text(r[1]), &s.tier);
+        s.prefixes = parse_list(db_text(r[2]));
+        s.fallback = parse_list(db_text(r[3]));
+        index[s.name] = f.sites.size();
+        f.sites.push_back(std::move(s));
+    }
+    auto edges = db->query("SELECT id, site, url, https_url, token, storage_bytes, capacity_gbps, "
+                           "drained FROM edges ORDER BY position");
+    if (!edges) return edges.error();
+    for (const DbRow& r : *edges) {
+        auto it = index.find(db_text(r[1]));
+        if (it == index.end()) continue;
+        EdgeSpec e;
+        e.id = db_text(r[0]);
+        e.url = db_text(r[2]);
+        e.https_url = db_text(r[3]);
+        e.token = db_text(r[4]);
+        e.storage_bytes = static_cast<uint64_t>(db_int(r[5]));
+        e.capacity_gbps = db_double(r[6], 10);
+        if (drained) (*drained)[e.id] = db_int(r[7]) != 0;
+        f.sites[it->second].edges.push_back(std::move(e));
+    }
+    return f;
+}
+
+} // namespace
+
+Result<Fleet> Store::fleet() {
+    std::lock_guard lock(mu_);
+    return read_fleet(db_.get(), nullptr);
+}
+
+Result<StoreSnapshot> Store::snapshot() {
+    std::lock_guard lock(mu_);
+    StoreSnapshot s;
+    // One read transaction so that the parts agree with each other and the generation.
+    Transaction tx(db_.get());
+    if (Status st = tx.begin(); !st) return st.error();
+    auto gen = db_->query("SELECT value FROM meta WHERE key = 'generation'");
+    if (!gen) return gen.error();
+    s.generation = gen->empty() ? 0 : db_int((*gen)[0][0]);
+    auto f = read_fleet(db_.get(), &s.drained);
+    if (!f) return f.error();
+    s.fleet = std::move(*f);
+    auto files = db_->query("SELECT path, size, sha256, title, bitrate_kbps, popularity FROM files "
+                            "ORDER BY path");
+    if (!files) return files.error();
+    for (const DbRow& r : *files)
+        s.files.push_back(CatalogEntry{db_text(r[0]), static_cast<uint64_t>(db_int(r[1])),
+                                       db_text(r[2]), static_cast<uint32_t>(db_int(r[3])),
+                                       static_cast<uint32_t>(db_int(r[4])), db_double(r[5])});
+    auto inv = db_->query("SELECT edge_id, path FROM edge_files");
+    if (!inv) return inv.error();
+    for (const DbRow& r : *inv)
+        s.inventory[db_text(r[0])].push_back(db_text(r[1]));
+    auto keys = db_->query(
+        "SELECT id, secret_hex, created_ms, retired FROM signing_keys ORDER BY created_ms, id");
+    if (!keys) return keys.error();
+    for (const DbRow& r : *keys)
+        s.keys.push_back(KeyRecord{db_text(r[0]), db_text(r[1]), db_int(r[2]), db_int(r[3]) != 0});
+    if (Status st = tx.commit(); !st) return st.error();
+    return s;
+}
+
+Status Store::save_fleet(const Fleet& f) {
+    if (Status s = validate_fleet(f); !s) return s;
+    std::lock_guard lock(mu_);
+    return run_in_transaction([&]() -> Status {
+        std::map<std::string, bool> drained;
+        auto old = read_fleet(db_.get(), &drained);
+        if (!old) return old.error();
+        std::set<std::string> keep;
+        for (const SiteSpec& s : f.sites)
+            for (const EdgeSpec& e : s.edges)
+                keep.insert(e.id);
+        for (const SiteSpec& s : old->sites)
+            for (const EdgeSpec& e : s.edges)
+                if (!keep.count(e.id)) {
+                    VCDN_TRY(db_->exec("DELETE FROM edge_status WHERE edge_id = ?", {e.id}));
+                    VCDN_TRY(db_->exec("DELETE FROM edge_files WHERE edge_id = ?", {e.id}));
+                }
+        VCDN_TRY(db_->exec("DELETE FROM edges"));
+        VCDN_TRY(db_->exec("DELETE FROM sites"));
+        int64_t pos = 0;
+        for (const SiteSpec& s : f.sites) {
+            VCDN_TRY(db_->exec("INSERT INTO sites (name, tier, prefixes, fallback, position) "
+                               "VALUES (?, ?, ?, ?, ?)",
+                               {s.name, tier_name(s.tier), json_list(s.prefixes),
+                                json_list(s.fallback), to_db(pos++)}));
+        }
+        pos = 0;
+        for (const SiteSpec& s : f.sites)
+            for (const EdgeSpec& e : s.edges)
+                VCDN_TRY(db_->exec(
+                    "INSERT INTO edges (id, site, url, https_url, token, storage_bytes, "
+                    "capacity_gbps, drained, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    {e.id, s.name, e.url, e.https_url, e.token,
+                     to_db(static_cast<int64_t>(e.storage_bytes)),
+                     fmt::format("{}", e.capacity_gbps), to_db(drained[e.id] ? 1 : 0),
+                     to_db(pos++)}));
+        VCDN_TRY(db_->exec("UPDATE meta SET value = ? WHERE key = 'origin_url'", {f.origin_url}));
+        return bump_generation();
+    });
+}
+
+Status Store::set_drained(const std::string& edge_id, bool drained) {
+    std::lock_guard lock(mu_);
+    return run_in_transaction([&]() -> Status {
+        VCDN_TRY(db_->exec("UPDATE edges SET drained = ? WHERE id = ?",
+                           {to_db(drained ? 1 : 0), edge_id}));
+        if (db_->changes() == 0) return Error{fmt::format("no edge '{}'", edge_id)};
+        return bump_generation();
+    });
+}
+
+Status Store::import_catalog(const std::vector<catalog::CatalogFile>& files) {
+    std::lock_guard lock(mu_);
+    return run_in_transaction([&]() -> Status {
+        for (const catalog::CatalogFile& f : files)
+            VCDN_TRY(db_->exec(
+                "INSERT INTO files (path, size, sha256, title, bitrate_kbps, popularity) "
+                "VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT (path) DO UPDATE SET size = excluded.size, "
+                "sha256 = excluded.sha256, title = excluded.title, "
+                "bitrate_kbps = excluded.bitrate_kbps",
+                {f.path, to_db(static_cast<int64_t>(f.size)), f.sha256, to_db(f.title),
+                 to_db(f.bitrate_kbps)}));
+        return bump_generation();
+    });
+}
+
+Status Store::set_popularity(const std::vector<std::pair<std::string, double>>& values) {
+    std::lock_guard lock(mu_);
+    return run_in_transaction([&]() -> Status {
+        for (const auto& [path, value] : values) {
+            VCDN_TRY(db_->exec("UPDATE files SET popularity = ? WHERE path = ?",
+                               {fmt::format("{}", value), path}));
+            if (db_->changes() == 0)
+                return Error{fmt::format("popularity: '{}' is not in the catalog", path)};
+        }
+        return bump_generation();
+    });
+}
+
+Result<bool> Store::record_heartbeat(const std::string& edge_id, int64_t now_ms,
+                                     const nlohmann::json& report, const InventoryUpdate& inv) {
+    std::lock_guard lock(mu_);
+    bool matches = false;
+    Status s = run_in_transaction([&]() -> Status {
+        auto known =
+            db_->query("SELECT inventory_digest FROM edge_status WHERE edge_id = ?", {edge_id});
+        if (!known) return known.error();
+        std::string stored_digest;
+        if (known->empty()) {
+            VCDN_TRY(db_->exec("INSERT INTO edge_status (edge_id, state, reason, since_ms, "
+                               "last_heartbeat_ms, report, inventory_digest) VALUES "
+                               "(?, 'unknown', 'first-heartbeat', ?, ?, ?, '')",
+                               {edge_id, to_db(now_ms), to_db(now_ms), report.dump()}));
+        } else {
+            stored_digest = db_text((*known)[0][0]);
+        }
+        bool changed = inv.full || !inv.added.empty() || !inv.removed.empty();
+        if (inv.full) VCDN_TRY(db_->exec("DELETE FROM edge_files WHERE edge_id = ?", {edge_id}));
+        for (const std::string& p : inv.removed)
+            VCDN_TRY(
+                db_->exec("DELETE FROM edge_files WHERE edge_id = ? AND path = ?", {edge_id, p}));
+        for (const std::string& p : inv.added)
+            VCDN_TRY(db_->exec("INSERT INTO edge_files (edge_id, path) VALUES (?, ?) "
+                               "ON CONFLICT (edge_id, path) DO NOTHING",
+                               {edge_id, p}));
+        std::string digest = stored_digest;
+        if (changed || stored_digest.empty()) {
+            auto rows = db_->query("SELECT path FROM edge_files WHERE edge_id = ?", {edge_id});
+            if (!rows) return rows.error();
+            std::vector<std::string> paths;
+            paths.reserve(rows->size());
+            for (const DbRow& r : *rows)
+                paths.push_back(db_text(r[0]));
+            digest = inventory_digest(std::move(paths));
+        }
+        matches = digest == inv.digest;
+        VCDN_TRY(db_->exec("UPDATE edge_status SET last_heartbeat_ms = ?, report = ?, "
+                           "inventory_digest = ? WHERE edge_id = ?",
+                           {to_db(now_ms), report.dump(), digest, edge_id}));
+        if (changed) VCDN_TRY(bump_generation());
+        return {};
+    });
+    if (!s) return s.error();
+    return matches;
+}
+
+Result<std::map<std::string, EdgeStatus>> Store::statuses() {
+    std::lock_guard lock(mu_);
+    auto rows = db_->query("SELECT edge_id, state, reason, since_ms, last_heartbeat_ms, report, "
+                           "inventory_digest FROM edge_status");
+    if (!rows) return rows.error();
+    auto counts = db_->query("SELECT edge_id, COUNT(*) FROM edge_files GROUP BY edge_id");
+    if (!counts) return counts.error();
+    std::map<std::string, EdgeStatus> out;
+    for (const DbRow& r : *rows) {
+        EdgeStatus s;
+        s.state = db_text(r[1]);
+        s.reason = db_text(r[2]);
+        s.since_ms = db_int(r[3]);
+        s.last_heartbeat_ms = db_int(r[4]);
+        s.report = nlohmann::json::parse(db_text(r[5]), nullptr, false);
+        if (s.report.is_discarded()) s.report = nlohmann::json::object();
+        s.inventory_digest = db_text(r[6]);
+        out[db_text(r[0])] = std::move(s);
+    }
+    for (const DbRow& r : *counts) {
+        auto it = out.find(db_text(r[0]));
+        if (it != out.end()) it->second.files = static_cast<uint64_t>(db_int(r[1]));
+    }
+    return out;
+}
+
+Result<bool> Store::change_state(const std::string& edge_id, const std::string& from,
+                                 const std::string& to, const std::string& reason, int64_t now_ms) {
+    std::lock_guard lock(mu_);
+    bool changed = false;
+    Status s = run_in_transaction([&]() -> Status {
+        auto rows = db_->query("SELECT state FROM edge_status WHERE edge_id = ?", {edge_id});
+        if (!rows) return rows.error();
+        if (rows->empty()) {
+            if (from != "unknown") return {};
+            VCDN_TRY(db_->exec("INSERT INTO edge_status (edge_id, state, reason, since_ms, "
+                               "last_heartbeat_ms, report, inventory_digest) VALUES "
+                               "(?, ?, ?, ?, 0, '{}', '')",
+                               {edge_id, to, reason, to_db(now_ms)}));
+        } else {
+            if (db_text((*rows)[0][0]) != from) return {};
+            VCDN_TRY(db_->exec("UPDATE edge_status SET state = ?, reason = ?, since_ms = ? "
+                               "WHERE edge_id = ?",
+                               {to, reason, to_db(now_ms), edge_id}));
+        }
+        auto seq = db_->query("SELECT COALESCE(MAX(seq), 0) + 1 FROM events");
+        if (!seq) return seq.error();
+        VCDN_TRY(db_->exec("INSERT INTO events (seq, at_ms, edge_id, state, reason) "
+                           "VALUES (?, ?, ?, ?, ?)",
+                           {db_text((*seq)[0][0]), to_db(now_ms), edge_id, to, reason}));
+        changed = true;
+        return {};
+    });
+    if (!s) return s.error();
+    return changed;
+}
+
+Result<std::vector<EventRecord>> Store::events(size_t limit, const std::string& edge_id) {
+    std::lock_guard lock(mu_);
+    auto rows = edge_id.empty()
+                    ? db_->query("SELECT seq, at_ms, edge_id, state, reason FROM events "
+                                 "ORDER BY seq DESC LIMIT ?",
+                                 {std::to_string(limit)})
+                    : db_->query("SELECT seq, at_ms, edge_id, state, reason FROM events "
+                                 "WHERE edge_id = ? ORDER BY seq DESC LIMIT ?",
+                                 {edge_id, std::to_string(limit)});
+    if (!rows) return rows.error();
+    std::vector<EventRecord> out;
+    for (const DbRow& r : *rows)
+        out.push_back(
+            EventRecord{db_int(r[0]), db_int(r[1]), db_text(r[2]), db_text(r[3]), db_text(r[4])});
+    return out;
+}
+
+Status Store::add_key(const std::string& id, const std::string& secret_hex, int64_t now_ms) {
+    std::lock_guard lock(mu_);
+    return run_in_transaction([&]() -> Status {
+        auto rows = db_->query("SELECT id FROM signing_keys WHERE id = ?", {id});
+        if (!rows) return rows.error();
+        if (!rows->empty()) return Error{fmt::format("key '{}' exists already", id)};
+        VCDN_TRY(db_->exec("INSERT INTO signing_keys (id, secret_hex, created_ms, retired) "
+                           "VALUES (?, ?, ?, 0)",
+                           {id, secret_hex, to_db(now_ms)}));
+        return bump_generation();
+    });
+}
+
+Status Store::retire_key(const std::string& id) {
+    std::lock_guard lock(mu_);
+    return run_in_transaction([&]() -> Status {
+        VCDN_TRY(db_->exec("UPDATE signing_keys SET retired = 1 WHERE id = ?", {id}));
+        if (db_->changes() == 0) return Error{fmt::format("no key '{}'", id)};
+        return bump_generation();
+    });
+}
+
+Result<std::vector<KeyRecord>> Store::keys() {
+    std::lock_guard lock(mu_);
+    auto rows = db_->query(
+        "SELECT id, secret_hex, created_ms, retired FROM signing_keys ORDER BY created_ms, id");
+    if (!rows) return rows.error();
+    std::vector<KeyRecord> out;
+    for (const DbRow& r : *rows)
+        out.push_back(KeyRecord{db_text(r[0]), db_text(r[1]), db_int(r[2]), db_int(r[3]) != 0});
+    return out;
+}
+
+} // namespace vcdn::control

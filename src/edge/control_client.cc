@@ -1,0 +1,140 @@
+#include "control_client.h"
+
+#include <fmt/format.h>
+
+#include <vcdn/base/log.h>
+#include <vcdn/base/time.h>
+#include <vcdn/client/http_client.h>
+#include <vcdn/control/store.h>
+#include <vcdn/io/address.h>
+
+namespace vcdn::edge {
+
+ControlClient::ControlClient(ControlLinkConfig cfg, Hooks hooks,
+                             std::atomic<bool>* refuse_new_players)
+    : cfg_(std::move(cfg)), hooks_(std::move(hooks)), refuse_(refuse_new_players),
+      interval_ms_(cfg_.heartbeat_interval_ms) {}
+
+ControlClient::~ControlClient() {
+    stop();
+}
+
+void ControlClient::start() {
+    thread_ = std::thread([this] { run(); });
+}
+
+void ControlClient::stop() {
+    {
+        std::lock_guard lk(mu_);
+        stopping_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+}
+
+void ControlClient::run() {
+    pthread_setname_np(pthread_self(), "edge-control");
+    int64_t last_ok = monotonic_ms(); // the grace period counts from start, too
+    bool refusing = false;
+    std::unique_lock lk(mu_);
+    while (!stopping_) {
+        lk.unlock();
+        const bool ok = beat();
+        const int64_t now = monotonic_ms();
+        if (ok) {
+            last_ok = now;
+            ok_.fetch_add(1, std::memory_order_relaxed);
+            if (!connected_.exchange(true)) log::info("edge: control plane {} reached", cfg_.url);
+        } else {
+            failed_.fetch_add(1, std::memory_order_relaxed);
+            connected_.store(false);
+        }
+        const bool refuse = cfg_.grace_ms > 0 && now - last_ok > int64_t{cfg_.grace_ms};
+        if (refuse != refusing) {
+            refusing = refuse;
+            refuse_->store(refuse, std::memory_order_relaxed);
+            if (refuse)
+                log::warn("edge: control plane {} unreachable for {} ms (grace {} ms): not taking "
+                          "new players until it is back",
+                          cfg_.url, now - last_ok, cfg_.grace_ms);
+            else
+                log::info("edge: control plane back: taking new players again");
+        }
+        lk.lock();
+        cv_.wait_for(lk, std::chrono::milliseconds(interval_ms_), [&] { return stopping_; });
+    }
+}
+
+bool ControlClient::beat() {
+    std::string hostport = cfg_.url.substr(7);
+    while (!hostport.empty() && hostport.back() == '/')
+        hostport.pop_back();
+    auto addr = io::parse_socket_address(hostport);
+    if (!addr) return false;
+
+    // Inventory: the digest of the whole list, and what changed since the last acknowledged one.
+    std::vector<std::string> now_held = hooks_.inventory();
+    std::set<std::string> held(now_held.begin(), now_held.end());
+    nlohmann::json added = nlohmann::json::array(), removed = nlohmann::json::array();
+    if (send_full_) {
+        for (const std::string& p : held)
+            added.push_back(p);
+    } else {
+        for (const std::string& p : held)
+            if (!acked_.count(p)) added.push_back(p);
+        for (const std::string& p : acked_)
+            if (!held.count(p)) removed.push_back(p);
+    }
+    nlohmann::json body = hooks_.report();
+    body["inventory"] = {{"digest", control::inventory_digest(now_held)},
+                         {"full", send_full_},
+                         {"added", std::move(added)},
+                         {"removed", std::move(removed)}};
+
+    client::HttpClient http(*addr, static_cast<int>(cfg_.timeout_ms));
+    auto r = http.request("POST", fmt::format("/api/v1/edges/{}/heartbeat", cfg_.id),
+                          {"Authorization: Bearer " + cfg_.token, "Content-Type: application/json"},
+                          body.dump());
+    static thread_local log::RateLimit rl(10000);
+    uint64_t suppressed = 0;
+    if (!r) {
+        if (rl.allow(monotonic_ms(), &suppressed))
+            log::warn("edge: heartbeat to {} failed: {} ({} similar suppressed)", cfg_.url,
+                      r.error().message, suppressed);
+        return false;
+    }
+    if (r->head.status != 200) {
+        if (rl.allow(monotonic_ms(), &suppressed))
+            log::warn("edge: heartbeat to {} refused: {} {} ({} similar suppressed)", cfg_.url,
+                      r->head.status, r->body.substr(0, 300), suppressed);
+        return false;
+    }
+    nlohmann::json reply = nlohmann::json::parse(r->body, nullptr, false);
+    if (!reply.is_object()) return false;
+    if (reply.value("inventory", std::string("ok")) == "resend") {
+        send_full_ = true; // the control plane's copy differs: send the whole list next time
+    } else {
+        acked_ = std::move(held);
+        send_full_ = false;
+    }
+    uint64_t interval = reply.value("heartbeat_interval_ms", uint64_t{interval_ms_});
+    if (interval >= 100 && interval <= 600000) interval_ms_ = static_cast<uint32_t>(interval);
+    if (reply.contains("keys") && reply["keys"].is_array()) {
+        std::string fingerprint = reply["keys"].dump();
+        if (fingerprint != last_keys_) {
+            std::vector<auth::SigningKey> keys;
+            for (const auto& k : reply["keys"]) {
+                if (!k.is_object()) continue;
+                auth::SigningKey sk;
+                sk.id = k.value("id", std::string());
+                if (!auth::decode_hex(k.value("secret_hex", std::string()), &sk.secret)) continue;
+                keys.push_back(std::move(sk));
+            }
+            last_keys_ = std::move(fingerprint);
+            hooks_.keys(std::move(keys));
+        }
+    }
+    return true;
+}
+
+} // namespace vcdn::edge

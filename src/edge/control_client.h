@@ -1,0 +1,61 @@
+#pragma once
+// The edge's link to `vcdn control`: a thread that sends a heartbeat every interval (health,
+// load, disks, and the inventory as a digest plus changes), applies the signing keys that
+// come back, and raises the "refuse new players" flag when the control plane has been
+// unreachable for longer than the grace period (lowered again at the first good reply).
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include <vcdn/auth/signed_url.h>
+#include <vcdn/edge/config.h>
+
+namespace vcdn::edge {
+
+class ControlClient {
+public:
+    struct Hooks {
+        std::function<nlohmann::json()> report;              // healthy, reason, load, disks
+        std::function<std::vector<std::string>()> inventory; // "/t/1/v.mp4", every file held
+        std::function<void(std::vector<auth::SigningKey>)> keys;
+    };
+
+    ControlClient(ControlLinkConfig cfg, Hooks hooks, std::atomic<bool>* refuse_new_players);
+    ~ControlClient();
+    void start();
+    void stop();
+
+    uint64_t heartbeats_ok() const { return ok_.load(); }
+    uint64_t heartbeats_failed() const { return failed_.load(); }
+    bool connected() const { return connected_.load(); }
+
+private:
+    void run();
+    // One heartbeat; false when the control plane could not be reached or refused it.
+    bool beat();
+
+    ControlLinkConfig cfg_;
+    Hooks hooks_;
+    std::atomic<bool>* refuse_;
+    std::thread thread_;
+    std::mutex mu_;
+    std::condition_variable cv_;
+    bool stopping_ = false;
+    std::atomic<uint64_t> ok_{0}, failed_{0};
+    std::atomic<bool> connected_{false};
+    uint32_t interval_ms_;
+    // What the control plane has acknowledged, so that only changes are sent.
+    std::set<std::string> acked_;
+    bool send_full_ = true;
+    std::string last_keys_;
+};
+
+} // namespace vcdn::edge

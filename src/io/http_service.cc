@@ -1,0 +1,332 @@
+#include <vcdn/io/http_service.h>
+
+#include <fmt/format.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <unordered_map>
+
+#include <vcdn/base/log.h>
+#include <vcdn/base/time.h>
+#include <vcdn/http/date.h>
+#include <vcdn/http/request_parser.h>
+#include <vcdn/http/response_writer.h>
+#include <vcdn/http/target.h>
+#include <vcdn/io/tcp.h>
+
+namespace vcdn::io {
+
+namespace {
+
+struct Conn {
+    UniqueFd fd;
+    IpAddress client;
+    std::string in;
+    std::string out;
+    size_t sent = 0;
+    int64_t deadline = 0; // idle or request deadline (monotonic ms)
+    bool request_started = false;
+    bool close_after = false;
+    http::ScanState scan;
+};
+
+std::string error_json(uint16_t status, std::string_view code, std::string_view message) {
+    std::string m;
+    for (char c : message) {
+        if (c == '"' || c == '\\') m += '\\';
+        if (static_cast<unsigned char>(c) >= 0x20) m += c;
+    }
+    return fmt::format("{{\"error\":{{\"status\":{},\"code\":\"{}\",\"message\":\"{}\"}}}}\n",
+                       status, code, m);
+}
+
+void append_response(std::string* out, const ApiResponse& r, bool head, bool close) {
+    // One Date string per second is plenty; formatted per call here (API rates are modest
+    // next to content, and this keeps the service free of shared state).
+    fmt::format_to(std::back_inserter(*out),
+                   "HTTP/1.1 {} {}\r\nServer: vcdn\r\nDate: {}\r\nContent-Type: {}\r\n"
+                   "Content-Length: {}\r\nCache-Control: no-store\r\n{}{}\r\n",
+                   r.status, http::status_reason(r.status), http::http_date(time(nullptr)),
+                   r.content_type, r.body.size(), r.extra_headers,
+                   close ? "Connection: close\r\n" : "");
+    if (!head) out->append(r.body);
+}
+
+} // namespace
+
+bool query_param(std::string_view query, std::string_view key, std::string_view* out) {
+    while (!query.empty()) {
+        size_t amp = query.find('&');
+        std::string_view kv = query.substr(0, amp);
+        size_t eq = kv.find('=');
+        if (kv.substr(0, eq) == key) {
+            *out = eq == std::string_view::npos ? std::string_view{} : kv.substr(eq + 1);
+            return true;
+        }
+        if (amp == std::string_view::npos) break;
+        query.remove_prefix(amp + 1);
+    }
+    return false;
+}
+
+bool url_decode(std::string_view in, std::string* out) {
+    out->clear();
+    auto hex = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+    };
+    for (size_t i = 0; i < in.size(); ++i) {
+        char c = in[i];
+        if (c == '+') {
+            out->push_back(' ');
+        } else if (c == '%') {
+            if (i + 2 >= in.size()) return false;
+            int h = hex(in[i + 1]), l = hex(in[i + 2]);
+            if (h < 0 || l < 0) return false;
+            out->push_back(static_cast<char>(h * 16 + l));
+            i += 2;
+        } else {
+            out->push_back(c);
+        }
+    }
+    return true;
+}
+
+Result<std::unique_ptr<HttpService>> HttpService::listen(const SocketAddress& addr, Handler h,
+                                                         HttpServiceOptions opt, std::string name) {
+    std::unique_ptr<HttpService> s(new HttpService());
+    ListenOptions lo;
+    lo.reuse_port = false;
+    lo.defer_accept = false;
+    lo.backlog = 4096;
+    auto fd = listen_tcp(addr, lo);
+    if (!fd) return fd.error();
+    auto bound = local_address(fd->get());
+    if (!bound) return bound.error();
+    s->addr_ = *bound;
+    s->listen_fd_ = std::move(*fd);
+    s->handler_ = std::move(h);
+    s->opt_ = opt;
+    if (s->opt_.threads == 0) s->opt_.threads = 1;
+    s->thread_name_ = std::move(name);
+    s->wake_fd_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+    return s;
+}
+
+HttpService::~HttpService() {
+    stop();
+}
+
+void HttpService::start() {
+    for (uint32_t i = 0; i < opt_.threads; ++i)
+        threads_.emplace_back([this, i] { run(static_cast<int>(i)); });
+}
+
+void HttpService::stop() {
+    if (threads_.empty()) return;
+    stop_.store(true);
+    uint64_t one = 1;
+    (void)!::write(wake_fd_.get(), &one, sizeof one);
+    for (std::thread& t : threads_)
+        t.join();
+    threads_.clear();
+}
+
+void HttpService::run(int index) {
+    pthread_setname_np(pthread_self(),
+                       fmt::format("{}-{}", thread_name_, index).substr(0, 15).c_str());
+    UniqueFd ep(::epoll_create1(EPOLL_CLOEXEC));
+    epoll_event ev{};
+    // EPOLLEXCLUSIVE: one thread wakes per new connection instead of all of them.
+    ev.events = EPOLLIN | EPOLLEXCLUSIVE;
+    ev.data.fd = listen_fd_.get();
+    ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, listen_fd_.get(), &ev);
+    ev.events = EPOLLIN;
+    ev.data.fd = wake_fd_.get();
+    ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, wake_fd_.get(), &ev);
+    std::unordered_map<int, Conn> conns;
+    http::ParseLimits limits;
+    limits.max_head_bytes = 16384;
+    limits.max_target_bytes = 8192;
+    std::string path_buf(limits.max_target_bytes + 2, '\0');
+    char buf[16384];
+    int64_t next_sweep = monotonic_ms() + 1000;
+
+    auto close_conn = [&](int fd) {
+        if (conns.erase(fd)) connections_.fetch_sub(1, std::memory_order_relaxed);
+    };
+    // Sends what is queued; false when the connection is finished (error, or closed by us).
+    auto flush = [&](Conn& c) -> bool {
+        while (c.sent < c.out.size()) {
+            ssize_t n = ::send(c.fd.get(), c.out.data() + c.sent, c.out.size() - c.sent,
+                               MSG_NOSIGNAL | MSG_DONTWAIT);
+            if (n < 0) return errno == EAGAIN || errno == EINTR;
+            c.sent += static_cast<size_t>(n);
+        }
+        c.out.clear();
+        c.sent = 0;
+        return !c.close_after;
+    };
+    // Answers every complete request in c.in; false when the connection must close now.
+    auto serve = [&](Conn& c, int64_t now) -> bool {
+        for (;;) {
+            if (c.close_after) return true; // nothing more after a closing answer
+            if (c.in.empty()) {
+                c.request_started = false;
+                return true;
+            }
+            if (!c.request_started) {
+                c.request_started = true;
+                c.deadline = now + opt_.request_timeout_ms;
+            }
+            http::Request req;
+            http::ParseResult pr =
+                http::parse_request(c.in.data(), c.in.size(), limits, &c.scan, &req);
+            if (pr.status == http::ParseStatus::kIncomplete) return true;
+            ApiResponse resp;
+            bool head = false;
+            size_t consumed = 0;
+            if (pr.status == http::ParseStatus::kError) {
+                resp.status = pr.error_status;
+                resp.body = error_json(pr.error_status, "bad-request", pr.error_reason);
+                c.close_after = true;
+            } else if (req.has_transfer_encoding) {
+                resp.status = 411;
+                resp.body =
+                    error_json(411, "length-required", "send a Content-Length body, not chunked");
+                c.close_after = true;
+            } else if (req.content_length > opt_.max_body_bytes) {
+                resp.status = 413;
+                resp.body =
+                    error_json(413, "body-too-large",
+                               fmt::format("the body is over {} bytes", opt_.max_body_bytes));
+                c.close_after = true;
+            } else {
+                size_t need = req.head_bytes + req.content_length;
+                if (c.in.size() < need) {
+                    if (c.in.capacity() < need) c.in.reserve(need);
+                    return true;
+                }
+                consumed = need;
+                head = req.method == http::Method::kHead;
+                http::Target t;
+                http::TargetError te =
+                    http::parse_target(req.target, path_buf.data() + 1, path_buf.size() - 1, &t);
+                if (te != http::TargetError::kNone) {
+                    resp.status = http::target_error_status(te);
+                    resp.body = error_json(resp.status, "bad-path", http::target_error_reason(te));
+                } else {
+                    path_buf[0] = '/';
+                    ApiRequest ar;
+                    ar.method = req.method;
+                    ar.method_text = req.method_text;
+                    ar.path = std::string_view(path_buf.data(), t.path.size() + 1);
+                    ar.query = t.query;
+                    ar.authorization = req.authorization;
+                    ar.body = std::string_view(c.in.data() + req.head_bytes, req.content_length);
+                    ar.client = c.client;
+                    ar.thread = static_cast<uint32_t>(index);
+                    try {
+                        resp = handler_(ar);
+                    } catch (const std::exception& e) {
+                        resp = ApiResponse{};
+                        resp.status = 500;
+                        resp.body = error_json(500, "internal", e.what());
+                    }
+                }
+                c.close_after = req.connection_close ||
+                                (!req.keep_alive_by_default() && !req.connection_keep_alive);
+            }
+            append_response(&c.out, resp, head, c.close_after);
+            c.in.erase(0, consumed ? consumed : c.in.size());
+            c.scan.reset();
+            c.request_started = false;
+            c.deadline = now + opt_.idle_timeout_ms;
+        }
+    };
+
+    while (!stop_.load(std::memory_order_acquire)) {
+        epoll_event evs[128];
+        int n = ::epoll_wait(ep.get(), evs, 128, 500);
+        int64_t now = monotonic_ms();
+        for (int i = 0; i < n; ++i) {
+            int fd = evs[i].data.fd;
+            if (fd == wake_fd_.get()) continue;
+            if (fd == listen_fd_.get()) {
+                for (int k = 0; k < 64; ++k) {
+                    sockaddr_storage ss{};
+                    socklen_t sl = sizeof ss;
+                    int cfd = ::accept4(listen_fd_.get(), reinterpret_cast<sockaddr*>(&ss), &sl,
+                                        SOCK_NONBLOCK | SOCK_CLOEXEC);
+                    if (cfd < 0) {
+                        if (errno == EMFILE || errno == ENFILE) {
+                            log::warn("api: out of file descriptors: {} connections open",
+                                      connections_.load());
+                        }
+                        break;
+                    }
+                    if (connections_.load(std::memory_order_relaxed) >= opt_.max_connections) {
+                        static const char kBusy[] =
+                            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                            "Content-Length: 96\r\nConnection: close\r\n\r\n"
+                            "{\"error\":{\"status\":503,\"code\":\"too-many-connections\","
+                            "\"message\":"
+                            "\"connection limit reached\"}}\n";
+                        (void)!::send(cfd, kBusy, sizeof kBusy - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+                        ::close(cfd);
+                        continue;
+                    }
+                    connections_.fetch_add(1, std::memory_order_relaxed);
+                    Conn& c = conns[cfd];
+                    c.fd.reset(cfd);
+                    c.client = IpAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss));
+                    c.deadline = now + opt_.idle_timeout_ms;
+                    epoll_event cev{};
+                    cev.events = EPOLLIN | EPOLLOUT | EPOLLET | EPOLLRDHUP;
+                    cev.data.fd = cfd;
+                    ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, cfd, &cev);
+                }
+                continue;
+            }
+            auto it = conns.find(fd);
+            if (it == conns.end()) continue;
+            Conn& c = it->second;
+            bool peer_closed = false;
+            if (!c.close_after) {
+                for (;;) {
+                    ssize_t r = ::recv(fd, buf, sizeof buf, 0);
+                    if (r > 0) {
+                        c.in.append(buf, static_cast<size_t>(r));
+                        if (c.in.size() > opt_.max_body_bytes + limits.max_head_bytes) break;
+                        continue;
+                    }
+                    if (r == 0 || (errno != EAGAIN && errno != EINTR)) peer_closed = true;
+                    break;
+                }
+            }
+            if (!serve(c, now) || !flush(c)) {
+                close_conn(fd);
+                continue;
+            }
+            if (peer_closed && c.out.empty()) close_conn(fd);
+        }
+        if (now >= next_sweep) {
+            next_sweep = now + 1000;
+            std::vector<int> expired;
+            for (auto& [fd, c] : conns)
+                if (now >= c.deadline) expired.push_back(fd);
+            for (int fd : expired)
+                close_conn(fd);
+        }
+    }
+    for (auto& kv : conns) {
+        (void)kv;
+        connections_.fetch_sub(1, std::memory_order_relaxed);
+    }
+}
+
+} // namespace vcdn::io

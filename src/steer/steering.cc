@@ -1,0 +1,132 @@
+#include <vcdn/steer/steering.h>
+
+#include <algorithm>
+#include <fmt/format.h>
+
+namespace vcdn::steer {
+
+namespace {
+uint64_t mix(uint64_t x) {
+    x += 0x9e3779b97f4a7c15ULL;
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+    return x ^ (x >> 31);
+}
+} // namespace
+
+uint64_t hash64(std::string_view s) {
+    // FNV-1a over the bytes, then a finaliser so that nearby strings spread.
+    uint64_t h = 0xcbf29ce484222325ULL;
+    for (unsigned char c : s) {
+        h ^= c;
+        h *= 0x100000001b3ULL;
+    }
+    return mix(h);
+}
+
+uint64_t rendezvous_score(uint64_t file_hash, uint64_t edge_hash) {
+    return mix(file_hash ^ mix(edge_hash));
+}
+
+void Topology::index_prefixes(const std::vector<std::vector<io::IpPrefix>>& site_prefixes) {
+    // One table entry per distinct prefix; several sites may announce the same one.
+    std::unordered_map<std::string, uint32_t> by_text;
+    std::vector<PrefixTable::Entry> entries;
+    prefix_sites.clear();
+    for (uint32_t s = 0; s < site_prefixes.size(); ++s) {
+        for (const io::IpPrefix& p : site_prefixes[s]) {
+            auto [it, fresh] = by_text.emplace(p.to_string(), uint32_t(prefix_sites.size()));
+            if (fresh) {
+                prefix_sites.emplace_back();
+                entries.push_back(PrefixTable::Entry{p, it->second});
+            }
+            auto& v = prefix_sites[it->second];
+            if (std::find(v.begin(), v.end(), s) == v.end()) v.push_back(s);
+        }
+    }
+    prefixes = std::make_shared<const PrefixTable>(PrefixTable::build(std::move(entries)));
+}
+
+std::vector<Ranked> rank(const Topology& topo, std::string_view file, const io::IpAddress& client,
+                         size_t max) {
+    std::vector<Ranked> sites; // site order, before edges are chosen
+    std::vector<uint8_t> seen(topo.sites.size(), 0);
+    auto add_site = [&](uint32_t s, RankReason why, int32_t via, const io::IpPrefix* matched) {
+        if (s >= topo.sites.size() || seen[s]) return;
+        seen[s] = 1;
+        Ranked r;
+        r.site = static_cast<int32_t>(s);
+        r.reason = why;
+        r.via = via;
+        if (matched) r.matched = *matched;
+        sites.push_back(r);
+    };
+    if (client.family) {
+        const PrefixTable::Entry* matches[129];
+        size_t n = topo.prefixes->lookup_all(client, matches, 129);
+        for (size_t i = 0; i < n; ++i) {
+            std::vector<uint32_t> here = topo.prefix_sites[matches[i]->value];
+            std::stable_sort(here.begin(), here.end(), [&](uint32_t a, uint32_t b) {
+                return topo.sites[a].tier < topo.sites[b].tier;
+            });
+            for (uint32_t s : here)
+                add_site(s, RankReason::kPrefix, -1, &matches[i]->prefix);
+        }
+        const size_t covering = sites.size();
+        for (size_t i = 0; i < covering; ++i) {
+            const uint32_t from = static_cast<uint32_t>(sites[i].site);
+            for (uint32_t fb : topo.sites[from].fallback)
+                add_site(fb, RankReason::kFallback, static_cast<int32_t>(from), nullptr);
+        }
+    }
+    for (uint32_t s : topo.ix_sites)
+        add_site(s, RankReason::kExchange, -1, nullptr);
+
+    std::vector<Ranked> out;
+    auto fit = topo.files.find(std::string(file));
+    if (fit != topo.files.end()) {
+        const uint64_t fh = hash64(file);
+        std::vector<std::pair<uint64_t, uint32_t>> cand;
+        for (const Ranked& sr : sites) {
+            if (out.size() >= max) break;
+            cand.clear();
+            for (uint32_t e : fit->second.holders) {
+                const TopoEdge& te = topo.edges[e];
+                if (te.eligible && te.site == static_cast<uint32_t>(sr.site))
+                    cand.emplace_back(rendezvous_score(fh, te.hash), e);
+            }
+            std::sort(cand.begin(), cand.end(), [](const auto& a, const auto& b) {
+                return a.first > b.first || (a.first == b.first && a.second < b.second);
+            });
+            for (const auto& c : cand) {
+                if (out.size() >= max) break;
+                Ranked r = sr;
+                r.edge = static_cast<int32_t>(c.second);
+                out.push_back(r);
+            }
+        }
+    }
+    if (!topo.origin_url.empty()) {
+        Ranked r;
+        r.reason = RankReason::kOrigin;
+        out.push_back(r);
+    }
+    return out;
+}
+
+std::string describe(const Topology& topo, const Ranked& r) {
+    switch (r.reason) {
+    case RankReason::kPrefix:
+        return "prefix " + r.matched.to_string();
+    case RankReason::kFallback:
+        return r.via >= 0 ? "fallback of " + topo.sites[static_cast<size_t>(r.via)].name
+                          : "fallback";
+    case RankReason::kExchange:
+        return "exchange";
+    case RankReason::kOrigin:
+        return "origin";
+    }
+    return "?";
+}
+
+} // namespace vcdn::steer

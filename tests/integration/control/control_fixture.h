@@ -1,0 +1,65 @@
+#pragma once
+// Integration fixture for the control plane: a real `vcdn control` on 127.0.0.1 (SQLite in a
+// temp dir, or a real PostgreSQL the test starts), real `vcdn edge` processes that heartbeat
+// to it, and a small JSON-over-HTTP client for the API.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "process.h"
+#include "raw_client.h"
+#include "temp_dir.h"
+
+namespace vcdn::test {
+
+inline constexpr const char* kAdminToken = "admin-token-123";
+
+struct ApiReply {
+    int status = 0;
+    nlohmann::json json; // null when the body is not JSON
+    std::string body;
+};
+
+// One request on a new connection to 127.0.0.1:port.
+ApiReply api(uint16_t port, const std::string& method, const std::string& target,
+             const std::string& body = "", const std::string& token = "");
+
+class ControlProcess {
+public:
+    // Starts `vcdn control` with a config file holding `extra_toml` lines in [control].
+    bool start(const std::string& work, const std::string& db, const std::string& fleet_path,
+               const std::string& extra_toml = "", uint16_t port = 0);
+    uint16_t port = 0;
+    Process proc;
+    ApiReply call(const std::string& method, const std::string& target,
+                  const std::string& body = "", bool admin = true) {
+        return api(port, method, target, body, admin ? kAdminToken : "");
+    }
+    // Polls GET /api/v1/edges/<id> until its state is `state` (or the timeout passes).
+    nlohmann::json wait_edge_state(const std::string& id, const std::string& state, int timeout_ms);
+};
+
+struct ControlledEdge {
+    Process proc;
+    uint16_t port = 0;
+    uint16_t admin_port = 0;
+    bool start(const std::string& root, const std::string& work, uint16_t control_port,
+               const std::string& id, const std::string& extra_toml = "",
+               bool require_signed = true);
+};
+
+// A catalog made once per test binary: 3 titles, 2 bitrates, 4 s each.
+const std::string& shared_root();
+
+// The fleet used by most tests: isp-a (10.1.0.0/16, embedded) with a1 and a2, ix-1 (ix) with
+// x1, origin on a closed port. Edge URLs are placeholders until the test sets them.
+std::string fleet_toml();
+
+// Fetch a signed URL from an edge: "http://127.0.0.1:P/path?..." -> response.
+RawResponse get_url(const std::string& url, const std::string& extra_headers = "");
+
+} // namespace vcdn::test

@@ -1,0 +1,369 @@
+// vcdn control with real edges: registry, heartbeats, health with reasons, steering with
+// signed URLs the edges accept, key rotation, the grace rule, persistence, API errors.
+#include <csignal>
+#include <thread>
+
+#include "control_fixture.h"
+
+namespace vcdn::test {
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+const char* kFastHealth = "[control.health]\nheartbeat_interval_ms = 200\nmissed_heartbeats = "
+                          "3\nhold_down_ms = 500\n";
+const char* kFile = "/t/1/v-235k.mp4";
+
+class ControlTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        fleet_path_ = work_ / "fleet.toml";
+        write_file(fleet_path_, fleet_toml());
+    }
+    void start_control(const std::string& extra = kFastHealth) {
+        ASSERT_TRUE(
+            control_.start(work_.path(), "sqlite:" + work_ / "control.db", fleet_path_, extra))
+            << control_.proc.stderr_text();
+        ApiReply c =
+            control_.call("POST", "/api/v1/catalog", read_file(shared_root() + "/catalog.json"));
+        ASSERT_EQ(c.status, 200) << c.body;
+        EXPECT_EQ(c.json["files"], 6);
+    }
+    // Starts edge `id` and points its fleet URL at the port it got.
+    void start_edge(ControlledEdge* e, const std::string& id, const std::string& extra = "") {
+        ASSERT_TRUE(e->start(shared_root(), work_.path(), control_.port, id, extra))
+            << e->proc.stderr_text();
+        ApiReply r =
+            control_.call("PUT", "/api/v1/edges/" + id,
+                          json{{"url", fmt::format("http://127.0.0.1:{}", e->port)}}.dump());
+        ASSERT_EQ(r.status, 200) << r.body;
+    }
+    json steer(const std::string& client, const std::string& file = kFile) {
+        ApiReply r = control_.call(
+            "GET", fmt::format("/api/v1/steer?file={}&client={}", file, client), "", false);
+        EXPECT_EQ(r.status, 200) << r.body;
+        return r.json;
+    }
+    static std::vector<std::string> edges_of(const json& answer) {
+        std::vector<std::string> out;
+        for (const auto& u : answer["urls"])
+            out.push_back(u["edge"].get<std::string>());
+        return out;
+    }
+
+    TempDir work_;
+    std::string fleet_path_;
+    ControlProcess control_;
+};
+
+TEST_F(ControlTest, SteersToHealthyEdgesDropsAKilledOneAndTakesItBack) {
+    ASSERT_NO_FATAL_FAILURE(start_control());
+    ControlledEdge a1, a2;
+    ASSERT_NO_FATAL_FAILURE(start_edge(&a1, "a1"));
+    ASSERT_NO_FATAL_FAILURE(start_edge(&a2, "a2"));
+    ASSERT_EQ(control_.wait_edge_state("a1", "up", 5000)["state"], "up");
+    ASSERT_EQ(control_.wait_edge_state("a2", "up", 5000)["state"], "up");
+    // Inventory arrives with the heartbeats; wait until both edges are steered to.
+    json ans;
+    for (int i = 0; i < 100; ++i) {
+        ans = steer("10.1.2.3");
+        if (edges_of(ans).size() == 3) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    auto edges = edges_of(ans);
+    ASSERT_EQ(edges.size(), 3u) << ans.dump();
+    EXPECT_TRUE((edges[0] == "a1" && edges[1] == "a2") || (edges[0] == "a2" && edges[1] == "a1"));
+    EXPECT_EQ(edges[2], "origin"); // x1 never heartbeats: not steered to
+    EXPECT_EQ(ans["urls"][0]["site"], "isp-a");
+    EXPECT_EQ(ans["urls"][0]["tier"], "embedded");
+    EXPECT_EQ(ans["urls"][0]["reason"], "prefix 10.1.0.0/16");
+    EXPECT_EQ(ans["urls"][2]["tier"], "origin");
+    EXPECT_EQ(ans["client"], "10.1.2.3");
+    // The same file goes to the same edge every time (consistent hashing).
+    EXPECT_EQ(edges_of(steer("10.1.77.1")), edges);
+
+    // The signed URL works on the edge it names (keys came with the heartbeat replies), and a
+    // tampered one does not.
+    std::string url = ans["urls"][0]["url"];
+    RawResponse ok;
+    for (int i = 0; i < 50; ++i) { // the first key may be a heartbeat away
+        ok = get_url(url, "Range: bytes=0-99\r\n");
+        if (ok.ok && ok.head.status == 206) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ASSERT_EQ(ok.head.status, 206) << url << "\n" << ok.body;
+    EXPECT_EQ(ok.body.size(), 100u);
+    std::string forged = url;
+    forged.back() = forged.back() == 'A' ? 'B' : 'A';
+    EXPECT_EQ(get_url(forged).head.status, 403);
+
+    // Kill the first choice: steering drops it within missed_heartbeats × interval (+ sync).
+    ControlledEdge& first = edges[0] == "a1" ? a1 : a2;
+    const std::string gone = edges[0], other = edges[1];
+    first.proc.kill_and_reap();
+    auto t0 = Clock::now();
+    json down = control_.wait_edge_state(gone, "down", 5000);
+    auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
+    ASSERT_EQ(down["state"], "down") << down.dump();
+    EXPECT_EQ(down["reason"], "heartbeat-missed");
+    EXPECT_LT(took, 2500) << "3 × 200 ms heartbeats + a 250 ms sync should not take this long";
+    EXPECT_EQ(edges_of(steer("10.1.2.3")), (std::vector<std::string>{other, "origin"}));
+    ApiReply ev = control_.call("GET", "/api/v1/events?edge=" + gone, "", false);
+    ASSERT_EQ(ev.status, 200);
+    EXPECT_EQ(ev.json["events"][0]["state"], "down");
+    EXPECT_EQ(ev.json["events"][0]["reason"], "heartbeat-missed");
+
+    // Restart it: it returns (after the hold-down) and gets its files back.
+    ASSERT_NO_FATAL_FAILURE(start_edge(&first, gone));
+    ASSERT_EQ(control_.wait_edge_state(gone, "up", 5000)["state"], "up");
+    std::vector<std::string> back;
+    for (int i = 0; i < 60; ++i) {
+        back = edges_of(steer("10.1.2.3"));
+        if (back == edges) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_EQ(back, edges);
+    // Each decision was logged as one JSON line.
+    std::string log = read_file(work_ / "steering.log");
+    ASSERT_FALSE(log.empty());
+    json line = json::parse(log.substr(0, log.find('\n')));
+    EXPECT_EQ(line["file"], kFile);
+    EXPECT_EQ(line["client"], "10.1.2.3");
+    EXPECT_TRUE(line["ranked"].is_array());
+}
+
+TEST_F(ControlTest, AnEdgeThatReportsItselfUnhealthyIsDownWithItsReason) {
+    ASSERT_NO_FATAL_FAILURE(start_control());
+    auto beat = [&](bool healthy, const std::string& reason) {
+        return api(control_.port, "POST", "/api/v1/edges/a1/heartbeat",
+                   json{{"healthy", healthy},
+                        {"reason", reason},
+                        {"load", {{"gbps_out", 1.0}, {"connections", 3}, {"cpu", 0.1}}},
+                        {"inventory", {{"digest", ""}, {"full", true}, {"added", {kFile}}}}}
+                       .dump(),
+                   "secret-a1");
+    };
+    ApiReply r = beat(true, "ok");
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_FALSE(r.json["keys"].empty());
+    EXPECT_EQ(r.json["heartbeat_interval_ms"], 200);
+    EXPECT_EQ(control_.wait_edge_state("a1", "up", 3000)["state"], "up");
+    ASSERT_EQ(beat(false, "every content root failed").status, 200);
+    json e = control_.wait_edge_state("a1", "down", 3000);
+    EXPECT_EQ(e["reason"], "reported-unhealthy: every content root failed") << e.dump();
+    EXPECT_EQ(e["connections"], 3);
+    EXPECT_EQ(edges_of(steer("10.1.2.3")), std::vector<std::string>{"origin"});
+    // Overload: 9.5 of 10 Gbit/s.
+    ApiReply o =
+        api(control_.port, "POST", "/api/v1/edges/a1/heartbeat",
+            json{{"healthy", true}, {"load", {{"gbps_out", 9.5}}}, {"inventory", {{"digest", ""}}}}
+                .dump(),
+            "secret-a1");
+    ASSERT_EQ(o.status, 200);
+    for (int i = 0; i < 60 && control_.call("GET", "/api/v1/edges/a1", "", false).json["reason"] !=
+                                  "overloaded";
+         ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_EQ(control_.call("GET", "/api/v1/edges/a1", "", false).json["reason"], "overloaded");
+}
+
+TEST_F(ControlTest, BadRequestsGetClearErrorsAndChangeNothing) {
+    ASSERT_NO_FATAL_FAILURE(start_control());
+    auto code = [](const ApiReply& r) {
+        return r.json.is_object() ? r.json["error"].value("code", "") : "";
+    };
+    ApiReply r =
+        control_.call("GET", "/api/v1/steer?file=/t/9/none.mp4&client=10.1.2.3", "", false);
+    EXPECT_EQ(r.status, 404);
+    EXPECT_EQ(code(r), "unknown-file");
+    r = control_.call("GET", "/api/v1/steer?file=/t/1/v-235k.mp4&client=10.1.2", "", false);
+    EXPECT_EQ(r.status, 400);
+    EXPECT_EQ(code(r), "bad-client");
+    EXPECT_EQ(control_.call("GET", "/api/v1/steer?client=10.1.2.3", "", false).status, 400);
+    // The requester's own address is the default client.
+    r = control_.call("GET", "/api/v1/steer?file=/t/1/v-235k.mp4", "", false);
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.json["client"], "127.0.0.1");
+
+    EXPECT_EQ(control_.call("POST", "/api/v1/fleet", "{}", false).status, 401);
+    EXPECT_EQ(api(control_.port, "POST", "/api/v1/fleet", "{}", "wrong-token-xyz").status, 403);
+    r = control_.call("POST", "/api/v1/fleet", "{not json");
+    EXPECT_EQ(r.status, 400);
+    EXPECT_EQ(code(r), "bad-json");
+    // An invalid fleet (duplicate edge id) is refused whole: the fleet is unchanged.
+    json f = control_.call("GET", "/api/v1/fleet").json;
+    ASSERT_TRUE(f.is_object());
+    json bad = json::parse(
+        R"({"site":[{"name":"s","edge":[{"id":"e","url":"http://h:1","token":"tok12345"},
+                                                     {"id":"e","url":"http://h:2","token":"tok12345"}]}]})");
+    r = control_.call("POST", "/api/v1/fleet", bad.dump());
+    EXPECT_EQ(r.status, 400);
+    EXPECT_NE(r.json["error"]["message"].get<std::string>().find("used twice"), std::string::npos);
+    EXPECT_EQ(control_.call("GET", "/api/v1/fleet").json, f);
+
+    r = api(control_.port, "POST", "/api/v1/edges/zz/heartbeat", "{}", "secret-zz");
+    EXPECT_EQ(r.status, 404);
+    EXPECT_EQ(api(control_.port, "POST", "/api/v1/edges/a1/heartbeat", "{}", "secret-a2").status,
+              403);
+    EXPECT_EQ(api(control_.port, "POST", "/api/v1/edges/a1/heartbeat", "{}", "").status, 401);
+    r = api(control_.port, "POST", "/api/v1/edges/a1/heartbeat",
+            R"({"load": {"gbps_out": "fast"}})", "secret-a1");
+    EXPECT_EQ(r.status, 400);
+    EXPECT_NE(r.body.find("gbps_out"), std::string::npos) << r.body;
+    EXPECT_EQ(control_.call("PUT", "/api/v1/edges/zz", R"({"url":"http://h:1"})").status, 404);
+    EXPECT_EQ(control_.call("PUT", "/api/v1/edges/a1", R"({"url":"ftp://h"})").status, 400);
+    EXPECT_EQ(control_.call("POST", "/api/v1/sites", R"({"name":"isp-a"})").status, 409);
+    EXPECT_EQ(control_.call("DELETE", "/api/v1/sites/isp-a").status, 409);
+    EXPECT_EQ(control_.call("POST", "/api/v1/sites", R"({"name":"new","tier":"moon"})").status,
+              400);
+    EXPECT_EQ(control_
+                  .call("POST", "/api/v1/edges",
+                        R"({"id":"n1","site":"nowhere","url":"http://h:1","token":"tok12345"})")
+                  .status,
+              404);
+    EXPECT_EQ(
+        control_
+            .call("POST", "/api/v1/popularity", R"({"files":[{"path":"/nope","popularity":1}]})")
+            .status,
+        400);
+    EXPECT_EQ(control_.call("GET", "/api/v1/nothing", "", false).status, 404);
+    EXPECT_EQ(control_.call("DELETE", "/api/v1/steer", "", false).status, 405);
+    // Still alive and answering.
+    EXPECT_EQ(control_.call("GET", "/healthz", "", false).status, 200);
+
+    // Sites and edges can be created, changed, drained and removed.
+    ASSERT_EQ(
+        control_.call("POST", "/api/v1/sites", R"({"name":"isp-b","prefixes":["10.2.0.0/16"]})")
+            .status,
+        201);
+    ASSERT_EQ(
+        control_
+            .call("POST", "/api/v1/edges",
+                  R"({"id":"b1","site":"isp-b","url":"http://127.0.0.1:2","token":"secret-b1"})")
+            .status,
+        201);
+    EXPECT_EQ(control_.call("GET", "/api/v1/sites/isp-b", "", false).json["edges"],
+              json::array({"b1"}));
+    ASSERT_EQ(control_.call("POST", "/api/v1/edges/b1/drain").status, 200);
+    EXPECT_EQ(control_.wait_edge_state("b1", "draining", 3000)["reason"], "drained");
+    ASSERT_EQ(control_.call("DELETE", "/api/v1/edges/b1").status, 200);
+    ASSERT_EQ(control_.call("DELETE", "/api/v1/sites/isp-b").status, 200);
+    EXPECT_EQ(control_.call("GET", "/api/v1/sites/isp-b", "", false).status, 404);
+}
+
+TEST_F(ControlTest, KeyRotationReachesTheEdgesAndRetiresTheOldest) {
+    ASSERT_NO_FATAL_FAILURE(start_control());
+    ControlledEdge a1;
+    ASSERT_NO_FATAL_FAILURE(start_edge(&a1, "a1"));
+    ASSERT_EQ(control_.wait_edge_state("a1", "up", 5000)["state"], "up");
+    auto fetch_first = [&](int want, int tries) {
+        RawResponse r;
+        for (int i = 0; i < tries; ++i) {
+            json ans = steer("10.1.2.3");
+            if (!ans["urls"].empty() && ans["urls"][0]["edge"] == "a1") {
+                r = get_url(ans["urls"][0]["url"]);
+                if (r.ok && r.head.status == want)
+                    return std::make_pair(r, ans["urls"][0]["url"].get<std::string>());
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        return std::make_pair(r, std::string());
+    };
+    auto [first, old_url] = fetch_first(200, 100);
+    ASSERT_EQ(first.head.status, 200);
+    ApiReply rot = control_.call("POST", "/api/v1/keys/rotate");
+    ASSERT_EQ(rot.status, 201) << rot.body;
+    std::string k2 = rot.json["signing"];
+    // New URLs carry the new key id and work once the edge has it; old URLs still work.
+    auto [second, new_url] = fetch_first(200, 100);
+    ASSERT_EQ(second.head.status, 200);
+    EXPECT_NE(new_url.find("k=" + k2), std::string::npos) << new_url;
+    EXPECT_EQ(get_url(old_url).head.status, 200);
+    // A second rotation retires the first key: its URLs are refused after the next heartbeat.
+    ASSERT_EQ(control_.call("POST", "/api/v1/keys/rotate").status, 201);
+    int status = 0;
+    for (int i = 0; i < 60; ++i) {
+        status = get_url(old_url).head.status;
+        if (status == 403) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_EQ(status, 403);
+    json keys = control_.call("GET", "/api/v1/keys").json["keys"];
+    ASSERT_EQ(keys.size(), 3u);
+    EXPECT_TRUE(keys[0]["retired"].get<bool>());
+    EXPECT_TRUE(keys[2]["signing"].get<bool>());
+    EXPECT_EQ(control_.call("GET", "/api/v1/keys", "", false).status, 401);
+}
+
+TEST_F(ControlTest, EdgeCutOffFromControlTakesNoNewPlayersButKeepsItsOwn) {
+    ASSERT_NO_FATAL_FAILURE(start_control());
+    const uint16_t control_port = control_.port;
+    ControlledEdge a1;
+    ASSERT_TRUE(
+        a1.start(shared_root(), work_.path(), control_port, "a1", "grace_ms = 800\n", false))
+        << a1.proc.stderr_text();
+    ASSERT_EQ(control_.wait_edge_state("a1", "up", 5000)["state"], "up");
+    UniqueFd kept = connect_to(a1.port);
+    std::string carry;
+    ASSERT_TRUE(send_all(kept.get(), get_request(kFile, "Range: bytes=0-9\r\n")));
+    ASSERT_EQ(read_response(kept.get(), &carry).head.status, 206);
+
+    control_.proc.signal(SIGTERM);
+    ASSERT_TRUE(control_.proc.wait_exit(5000));
+    ASSERT_TRUE(a1.proc.wait_for_line(std::regex("not taking new players"), 5000))
+        << a1.proc.stderr_text();
+    RawResponse refused = fetch(a1.port, get_request(kFile, "Range: bytes=0-9\r\n"));
+    EXPECT_EQ(refused.head.status, 503);
+    EXPECT_NE(refused.body.find("no control plane"), std::string::npos) << refused.body;
+    // The player it already had keeps being served.
+    ASSERT_TRUE(send_all(kept.get(), get_request(kFile, "Range: bytes=10-19\r\n")));
+    EXPECT_EQ(read_response(kept.get(), &carry).head.status, 206);
+
+    // The control plane comes back on the same address: new players are taken again.
+    ControlProcess again;
+    ASSERT_TRUE(again.start(work_.path(), "sqlite:" + work_ / "control.db", fleet_path_,
+                            kFastHealth, control_port))
+        << again.proc.stderr_text();
+    ASSERT_TRUE(a1.proc.wait_for_line(std::regex("taking new players again"), 5000))
+        << a1.proc.stderr_text();
+    EXPECT_EQ(fetch(a1.port, get_request(kFile, "Range: bytes=0-9\r\n")).head.status, 206);
+}
+
+TEST_F(ControlTest, StateSurvivesARestart) {
+    ASSERT_NO_FATAL_FAILURE(start_control());
+    json keys = control_.call("GET", "/api/v1/keys").json;
+    ASSERT_EQ(control_.call("POST", "/api/v1/edges/a2/drain").status, 200);
+    control_.proc.signal(SIGTERM);
+    ASSERT_TRUE(control_.proc.wait_exit(5000));
+    ControlProcess again;
+    ASSERT_TRUE(again.start(work_.path(), "sqlite:" + work_ / "control.db", "", kFastHealth))
+        << again.proc.stderr_text();
+    EXPECT_EQ(again.call("GET", "/api/v1/catalog", "", false).json["files"], 6);
+    EXPECT_EQ(again.call("GET", "/api/v1/keys").json, keys);
+    EXPECT_TRUE(again.call("GET", "/api/v1/edges/a2", "", false).json["drained"].get<bool>());
+    EXPECT_EQ(again.call("GET", "/api/v1/sites", "", false).json["sites"].size(), 2u);
+}
+
+TEST(ControlCli, BadStartsExitWithOneLine) {
+    TempDir work;
+    write_file(work / "bad.toml", "[[site]]\nname = \"a\"\nprefixes = [\"10.1.2.3/16\"]\n");
+    auto r = run_command({vcdn_binary(), "control", "--listen", "127.0.0.1:0", "--db",
+                          "sqlite:" + work / "c.db", "--admin-token", kAdminToken, "--fleet",
+                          work / "bad.toml"});
+    EXPECT_NE(r.status, 0);
+    EXPECT_NE(r.output.find("prefix"), std::string::npos) << r.output;
+    r = run_command(
+        {vcdn_binary(), "control", "--listen", "127.0.0.1:0", "--db", "sqlite:" + work / "c.db"});
+    EXPECT_EQ(r.status, 2);
+    EXPECT_NE(r.output.find("admin token"), std::string::npos) << r.output;
+    r = run_command({vcdn_binary(), "control", "--admin-token", kAdminToken, "--db", "mysql://x"});
+    EXPECT_EQ(r.status, 2);
+    r = run_command(
+        {vcdn_binary(), "edge", "--root", work.path(), "--control", "http://nowhere", "--id", "a"});
+    EXPECT_EQ(r.status, 2);
+    EXPECT_NE(r.output.find("control"), std::string::npos) << r.output;
+}
+
+} // namespace
+} // namespace vcdn::test

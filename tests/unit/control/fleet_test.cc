@@ -1,0 +1,103 @@
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <vcdn/control/fleet.h>
+
+namespace vcdn::control {
+namespace {
+
+const char* kFleet = R"(
+[origin]
+url = "http://127.0.0.1:8000"
+
+[[site]]
+name = "isp-a"
+tier = "embedded"
+prefixes = ["10.1.0.0/16", "2001:db8:1::/48"]
+fallback = ["ix-1"]
+
+[[site.edge]]
+id = "a1"
+url = "http://127.0.0.1:8081/"
+token = "secret-a1"
+storage_bytes = 2000000000
+
+[[site]]
+name = "ix-1"
+tier = "ix"
+
+[[site.edge]]
+id = "x1"
+url = "http://127.0.0.1:8091"
+https_url = "https://127.0.0.1:8491"
+token = "secret-x1"
+capacity_gbps = 40.0
+)";
+
+TEST(Fleet, ParsesTheIssuesExample) {
+    auto f = parse_fleet_toml(kFleet);
+    ASSERT_TRUE(f) << f.error().message;
+    EXPECT_EQ(f->origin_url, "http://127.0.0.1:8000");
+    ASSERT_EQ(f->sites.size(), 2u);
+    EXPECT_EQ(f->sites[0].name, "isp-a");
+    EXPECT_EQ(f->sites[0].tier, Tier::kEmbedded);
+    EXPECT_EQ(f->sites[0].prefixes.size(), 2u);
+    EXPECT_EQ(f->sites[0].fallback, std::vector<std::string>{"ix-1"});
+    ASSERT_EQ(f->sites[0].edges.size(), 1u);
+    EXPECT_EQ(f->sites[0].edges[0].url, "http://127.0.0.1:8081"); // trailing '/' dropped
+    EXPECT_EQ(f->sites[0].edges[0].storage_bytes, 2000000000u);
+    EXPECT_EQ(f->sites[1].tier, Tier::kIx);
+    EXPECT_EQ(f->sites[1].edges[0].https_url, "https://127.0.0.1:8491");
+    EXPECT_DOUBLE_EQ(f->sites[1].edges[0].capacity_gbps, 40.0);
+}
+
+TEST(Fleet, JsonFormRoundTrips) {
+    auto f = parse_fleet_toml(kFleet);
+    ASSERT_TRUE(f);
+    auto again = parse_fleet_json(fleet_to_json(*f, true));
+    ASSERT_TRUE(again) << again.error().message;
+    EXPECT_EQ(fleet_to_json(*again, true), fleet_to_json(*f, true));
+    // Without tokens the JSON is not a valid fleet (every edge needs its token).
+    EXPECT_FALSE(parse_fleet_json(fleet_to_json(*f, false)));
+}
+
+void expect_error(const std::string& toml, const std::string& fragment) {
+    auto f = parse_fleet_toml(toml);
+    ASSERT_FALSE(f) << "accepted: " << toml;
+    EXPECT_NE(f.error().message.find(fragment), std::string::npos) << f.error().message;
+    EXPECT_EQ(f.error().message.find('\n'), std::string::npos) << "one line";
+}
+
+TEST(Fleet, BadFleetsGetOneLineReasons) {
+    const std::string edge =
+        "[[site.edge]]\nid = \"a1\"\nurl = \"http://h:1\"\ntoken = \"tok12345\"\n";
+    expect_error("[[site]]\nname = \"a\"\nprefixes = [\"10.1.2.3/16\"]\n", "prefix");
+    expect_error("[[site]]\nname = \"a\"\ntier = \"cloud\"\n", "tier");
+    expect_error("[[site]]\nname = \"a\"\nfallback = [\"b\"]\n", "fallback 'b'");
+    expect_error("[[site]]\nname = \"a\"\n[[site]]\nname = \"a\"\n", "declared twice");
+    expect_error("[[site]]\nname = \"a\"\n" + edge + "[[site]]\nname = \"b\"\n" + edge,
+                 "used twice");
+    expect_error("[[site]]\nname = \"a\"\n[[site.edge]]\nid = \"a1\"\nurl = \"ftp://h\"\ntoken = "
+                 "\"tok12345\"\n",
+                 "url");
+    expect_error("[[site]]\nname = \"a\"\n[[site.edge]]\nid = \"a1\"\nurl = \"http://h:1\"\ntoken "
+                 "= \"short\"\n",
+                 "token");
+    expect_error("[[site]]\nname = \"a\"\ncolour = \"red\"\n", "colour");
+    expect_error("[[site]]\nname = \"bad name\"\n", "site name");
+    expect_error("[[site]]\nname = \"origin\"\n", "reserved");
+    expect_error("[[site]\n", "fleet");
+    expect_error("[origin]\nurl = \"nope\"\n", "origin.url");
+}
+
+TEST(Fleet, JsonErrorsNameTheField) {
+    auto f = parse_fleet_json(
+        nlohmann::json::parse(R"({"site": [{"name": "a", "prefixes": "10.0.0.0/8"}]})"));
+    ASSERT_FALSE(f);
+    EXPECT_NE(f.error().message.find("prefixes"), std::string::npos) << f.error().message;
+    EXPECT_FALSE(parse_fleet_json(nlohmann::json::parse("[1,2]")));
+    EXPECT_FALSE(parse_fleet_json(nlohmann::json::parse(R"({"sites": []})")));
+}
+
+} // namespace
+} // namespace vcdn::control

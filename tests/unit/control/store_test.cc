@@ -1,0 +1,159 @@
+#include <gtest/gtest.h>
+
+#include <vcdn/control/store.h>
+
+#include "temp_dir.h"
+
+namespace vcdn::control {
+namespace {
+
+Fleet two_sites() {
+    Fleet f;
+    f.origin_url = "http://127.0.0.1:8000";
+    SiteSpec a;
+    a.name = "isp-a";
+    a.prefixes = {"10.1.0.0/16"};
+    a.edges.push_back(EdgeSpec{"a1", "http://127.0.0.1:8081", "", "secret-a1", 1000, 10});
+    a.edges.push_back(EdgeSpec{"a2", "http://127.0.0.1:8082", "", "secret-a2", 1000, 10});
+    SiteSpec x;
+    x.name = "ix-1";
+    x.tier = Tier::kIx;
+    x.edges.push_back(EdgeSpec{"x1", "http://127.0.0.1:8091", "", "secret-x1", 1000, 10});
+    f.sites = {a, x};
+    return f;
+}
+
+class StoreTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        auto s = Store::open("sqlite:" + dir_.path() + "/control.db");
+        ASSERT_TRUE(s) << s.error().message;
+        store_ = std::move(*s);
+    }
+    test::TempDir dir_;
+    std::unique_ptr<Store> store_;
+};
+
+TEST_F(StoreTest, MigratesOnceAndReopens) {
+    EXPECT_EQ(store_->schema_version(), 1);
+    ASSERT_TRUE(store_->migrate()); // idempotent
+    ASSERT_TRUE(store_->save_fleet(two_sites()));
+    store_.reset();
+    auto again = Store::open("sqlite:" + dir_.path() + "/control.db");
+    ASSERT_TRUE(again) << again.error().message;
+    auto f = (*again)->fleet();
+    ASSERT_TRUE(f);
+    ASSERT_EQ(f->sites.size(), 2u);
+    EXPECT_EQ(f->sites[0].edges[1].id, "a2");
+    EXPECT_EQ(f->origin_url, "http://127.0.0.1:8000");
+}
+
+TEST_F(StoreTest, BadUrlsAndNewerSchemasAreRefused) {
+    EXPECT_FALSE(Store::open("mysql://x"));
+    auto r = Store::open("sqlite:" + dir_.path() + "/no/such/dir/x.db");
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().message.find("sqlite:"), std::string::npos) << r.error().message;
+    auto db = Db::open("sqlite:" + dir_.path() + "/control.db");
+    ASSERT_TRUE(db);
+    ASSERT_TRUE((*db)->exec("UPDATE meta SET value = '99' WHERE key = 'schema_version'", {}));
+    auto newer = Store::open("sqlite:" + dir_.path() + "/control.db");
+    ASSERT_FALSE(newer);
+    EXPECT_NE(newer.error().message.find("newer"), std::string::npos) << newer.error().message;
+}
+
+TEST_F(StoreTest, FleetChangesBumpTheGenerationAndDropRemovedEdges) {
+    int64_t g0 = *store_->generation();
+    ASSERT_TRUE(store_->save_fleet(two_sites()));
+    int64_t g1 = *store_->generation();
+    EXPECT_GT(g1, g0);
+    ASSERT_TRUE(store_->record_heartbeat("a2", 1000, nlohmann::json::object(),
+                                         InventoryUpdate{true, {"/t/1/a.mp4"}, {}, ""}));
+    ASSERT_TRUE(store_->set_drained("a1", true));
+    Fleet f = two_sites();
+    f.sites[0].edges.pop_back(); // a2 leaves
+    ASSERT_TRUE(store_->save_fleet(f));
+    auto snap = store_->snapshot();
+    ASSERT_TRUE(snap);
+    EXPECT_GT(snap->generation, g1);
+    EXPECT_TRUE(snap->drained["a1"]) << "drain survives a fleet update";
+    EXPECT_EQ(snap->inventory.count("a2"), 0u);
+    EXPECT_EQ(store_->statuses()->count("a2"), 0u);
+    EXPECT_FALSE(store_->set_drained("nope", true));
+    // An invalid fleet changes nothing.
+    Fleet bad = two_sites();
+    bad.sites[1].edges[0].id = "a1";
+    EXPECT_FALSE(store_->save_fleet(bad));
+    EXPECT_EQ(store_->snapshot()->fleet.sites[0].edges.size(), 1u);
+}
+
+TEST_F(StoreTest, InventoryDeltasAndDigests) {
+    ASSERT_TRUE(store_->save_fleet(two_sites()));
+    std::vector<std::string> held = {"/t/1/a.mp4", "/t/1/b.mp4"};
+    auto m = store_->record_heartbeat("a1", 1000, {{"healthy", true}},
+                                      InventoryUpdate{true, held, {}, inventory_digest(held)});
+    ASSERT_TRUE(m);
+    EXPECT_TRUE(*m);
+    // A delta: add c, remove a.
+    std::vector<std::string> now = {"/t/1/b.mp4", "/t/1/c.mp4"};
+    m = store_->record_heartbeat(
+        "a1", 2000, {{"healthy", true}},
+        InventoryUpdate{false, {"/t/1/c.mp4"}, {"/t/1/a.mp4"}, inventory_digest(now)});
+    ASSERT_TRUE(m);
+    EXPECT_TRUE(*m);
+    auto snap = store_->snapshot();
+    EXPECT_EQ(snap->inventory["a1"], now);
+    EXPECT_EQ(store_->statuses()->at("a1").files, 2u);
+    EXPECT_EQ(store_->statuses()->at("a1").last_heartbeat_ms, 2000);
+    // A digest that does not match what the store has: the edge must resend.
+    m = store_->record_heartbeat("a1", 3000, {},
+                                 InventoryUpdate{false, {}, {}, inventory_digest({"/x"})});
+    ASSERT_TRUE(m);
+    EXPECT_FALSE(*m);
+    EXPECT_EQ(inventory_digest({"/b", "/a"}), inventory_digest({"/a", "/b"}));
+}
+
+TEST_F(StoreTest, StateChangesAreCompareAndSetAndLogged) {
+    ASSERT_TRUE(store_->save_fleet(two_sites()));
+    auto c = store_->change_state("a1", "unknown", "up", "ok", 5000);
+    ASSERT_TRUE(c);
+    EXPECT_TRUE(*c);
+    c = store_->change_state("a1", "unknown", "down", "heartbeat-missed", 6000); // stale "from"
+    ASSERT_TRUE(c);
+    EXPECT_FALSE(*c);
+    ASSERT_TRUE(*store_->change_state("a1", "up", "down", "heartbeat-missed", 7000));
+    auto ev = store_->events(10);
+    ASSERT_TRUE(ev);
+    ASSERT_EQ(ev->size(), 2u);
+    EXPECT_EQ((*ev)[0].state, "down"); // newest first
+    EXPECT_EQ((*ev)[0].reason, "heartbeat-missed");
+    EXPECT_EQ((*ev)[1].state, "up");
+    EXPECT_EQ(store_->events(10, "a2")->size(), 0u);
+    auto st = store_->statuses()->at("a1");
+    EXPECT_EQ(st.state, "down");
+    EXPECT_EQ(st.since_ms, 7000);
+}
+
+TEST_F(StoreTest, CatalogPopularityAndKeys) {
+    catalog::CatalogFile f1{"/t/1/a.mp4", 100, std::string(64, 'a'), 1, 235};
+    catalog::CatalogFile f2{"/t/1/b.mp4", 200, std::string(64, 'b'), 1, 750};
+    ASSERT_TRUE(store_->import_catalog({f1, f2}));
+    ASSERT_TRUE(store_->set_popularity({{"/t/1/a.mp4", 5.5}}));
+    // One unknown path fails the whole call: nothing half-written.
+    EXPECT_FALSE(store_->set_popularity({{"/t/1/b.mp4", 7}, {"/nope", 1}}));
+    auto snap = store_->snapshot();
+    ASSERT_EQ(snap->files.size(), 2u);
+    EXPECT_DOUBLE_EQ(snap->files[0].popularity, 5.5);
+    EXPECT_DOUBLE_EQ(snap->files[1].popularity, 0);
+    ASSERT_TRUE(store_->add_key("k1", std::string(64, 'a'), 1));
+    EXPECT_FALSE(store_->add_key("k1", std::string(64, 'b'), 2));
+    ASSERT_TRUE(store_->add_key("k2", std::string(64, 'c'), 3));
+    ASSERT_TRUE(store_->retire_key("k1"));
+    EXPECT_FALSE(store_->retire_key("k9"));
+    auto keys = store_->keys();
+    ASSERT_EQ(keys->size(), 2u);
+    EXPECT_TRUE((*keys)[0].retired);
+    EXPECT_FALSE((*keys)[1].retired);
+}
+
+} // namespace
+} // namespace vcdn::control
