@@ -228,109 +228,29 @@ ApiResponse ControlServer::Impl::handle(const ApiRequest& req) {
                               "this call needs 'Authorization: Bearer <admin token>'");
         return json_error(403, "forbidden", "wrong admin token");
     };
-    auto v = current();
     const int64_t now = wall_ms();
 
-    // ---- steering (public) ----
+    // ---- steering (public; the hot call: steer_api.cc) ----
     if (res == "steer" && seg.size() == 1) {
         if (!get) return json_error(405, "method-not-allowed", "GET only");
-        steer_requests.fetch_add(1, std::memory_order_relaxed);
-        std::string_view file_raw, client_raw;
-        std::string file, client_text;
-        if (!io::query_param(req.query, "file", &file_raw) || file_raw.empty()) {
-            steer_errors.fetch_add(1, std::memory_order_relaxed);
-            return json_error(400, "missing-file", "give ?file=/path/of/the/file");
-        }
-        if (!io::url_decode(file_raw, &file) || file.empty() || file[0] != '/') {
-            steer_errors.fetch_add(1, std::memory_order_relaxed);
-            return json_error(400, "bad-file", "file must be a path starting with '/'");
-        }
-        io::IpAddress client = req.client;
-        if (io::query_param(req.query, "client", &client_raw)) {
-            if (!io::url_decode(client_raw, &client_text)) client_text = "?";
-            auto a = io::IpAddress::parse(client_text);
-            if (!a) {
-                steer_errors.fetch_add(1, std::memory_order_relaxed);
-                return json_error(400, "bad-client",
-                                  fmt::format("client '{}' is not an IP address", client_text));
-            }
-            client = *a;
-        }
-        const steer::Topology& topo = *v->topo;
-        if (!topo.files.count(file)) {
-            steer_errors.fetch_add(1, std::memory_order_relaxed);
-            return json_error(404, "unknown-file", fmt::format("'{}' is not in the catalog", file));
-        }
-        if (!v->have_signing_key)
-            return json_error(503, "no-signing-key", "no valid signing key: rotate one in");
-        std::vector<steer::Ranked> ranked = steer::rank(topo, file, client, cfg.max_urls);
-        const int64_t expiry = now / 1000 + cfg.url_ttl_s;
-        std::string bind;
-        if (cfg.bind_client_prefix) {
-            const steer::PrefixTable::Entry* m = topo.prefixes->lookup(client);
-            if (m) {
-                bind = m->prefix.to_string();
-            } else {
-                io::IpPrefix p;
-                p.addr = client;
-                p.bits = client.family == AF_INET ? 24 : 48;
-                for (size_t i = p.bits / 8; i < p.addr.length(); ++i)
-                    p.addr.bytes[i] = 0;
-                bind = p.to_string();
-            }
-        }
-        json urls = json::array();
-        std::string log_ranked;
-        for (const steer::Ranked& r : ranked) {
-            std::string base, edge_id, site, tier;
-            if (r.edge >= 0) {
-                const steer::TopoEdge& te = topo.edges[static_cast<size_t>(r.edge)];
-                base = cfg.https_urls && !te.https_url.empty() ? te.https_url : te.url;
-                edge_id = te.id;
-                site = topo.sites[te.site].name;
-                tier = topo.sites[te.site].tier == steer::SiteTier::kIx ? "ix" : "embedded";
-            } else {
-                base = topo.origin_url;
-                edge_id = "origin";
-                site = "origin";
-                tier = "origin";
-            }
-            std::string reason = steer::describe(topo, r);
-            urls.push_back({{"url", base + auth::sign_url(file, expiry, v->signing_key, bind)},
-                            {"edge", edge_id},
-                            {"site", site},
-                            {"tier", tier},
-                            {"reason", reason}});
-            fmt::format_to(std::back_inserter(log_ranked),
-                           "{}{{\"edge\":{},\"site\":{},\"reason\":{}}}",
-                           log_ranked.empty() ? "" : ",", json(edge_id).dump(), json(site).dump(),
-                           json(reason).dump());
-        }
-        {
-            std::lock_guard lk(stats_mu);
-            ++steer_total;
-            if (!urls.empty()) {
-                ++steer_by_site[urls[0]["site"].get<std::string>()];
-                ++steer_by_tier[urls[0]["tier"].get<std::string>()];
-            }
-        }
-        if (steering_log->enabled()) {
-            std::string line = fmt::format(
-                "{{\"time\":{},\"client\":\"{}\",\"file\":{},\"ranked\":[{}],\"reason\":{}}}\n",
-                json(http::iso8601_ms(now)).dump(), client.to_string(), json(file).dump(),
-                log_ranked, urls.empty() ? "\"no-edge\"" : urls[0]["reason"].dump());
-            steering_log->push(req.thread % threads, line.data(), line.size());
-        }
-        return json_ok({{"file", file},
-                        {"client", client.to_string()},
-                        {"urls", std::move(urls)},
-                        {"expires", expiry}});
+        return steer(req, view_for(req.thread), now);
     }
+    auto v = current();
 
     // ---- the dashboard's one call (public, read-only, no tokens) ----
     if (res == "dashboard" && seg.size() == 1) {
         if (!get) return json_error(405, "method-not-allowed", "GET only");
         json sites = json::array();
+        std::map<std::string, uint64_t> by_site, by_tier;
+        uint64_t total = 0;
+        for (const auto& st : steer_stats) {
+            std::lock_guard lk(st->mu);
+            total += st->total;
+            for (const auto& [k, n] : st->by_site)
+                by_site[k] += n;
+            for (const auto& [k, n] : st->by_tier)
+                by_tier[k] += n;
+        }
         std::lock_guard lk(stats_mu);
         for (const SiteSpec& s : v->fleet->sites) {
             json edges = json::array();
@@ -353,8 +273,7 @@ ApiResponse ControlServer::Impl::handle(const ApiRequest& req) {
             {{"generated_at", now / 1000},
              {"fleet", "vcdn"},
              {"sites", std::move(sites)},
-             {"steering",
-              {{"total", steer_total}, {"by_site", steer_by_site}, {"by_tier", steer_by_tier}}},
+             {"steering", {{"total", total}, {"by_site", by_site}, {"by_tier", by_tier}}},
              {"qoe", {{"samples", qoe_samples}}},
              {"fill", nullptr}});
     }

@@ -67,6 +67,9 @@ Result<std::unique_ptr<ControlServer>> ControlServer::create(const ControlConfig
     if (Status s = ensure_signing_key(impl->store.get()); !s)
         return Error{fmt::format("signing key: {}", s.error().message)};
     impl->threads = cfg.threads ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
+    impl->view_cache.resize(impl->threads);
+    for (uint32_t i = 0; i < impl->threads; ++i)
+        impl->steer_stats.push_back(std::make_unique<Impl::SteerStats>());
     auto slog = edge::AccessLog::open(cfg.steering_log, impl->threads);
     if (!slog) return Error{fmt::format("steering log: {}", slog.error().message)};
     impl->steering_log = std::move(*slog);
@@ -267,10 +270,7 @@ bool ControlServer::Impl::sync_once() {
         }
         if (topo) next->topo = std::move(topo);
     }
-    {
-        std::lock_guard lk(view_mu);
-        view = std::move(next);
-    }
+    publish(std::move(next));
     return true;
 }
 
@@ -330,6 +330,8 @@ std::shared_ptr<View> ControlServer::Impl::build_view(StoreSnapshot snap,
             if (auto fi = t.files.find(p); fi != t.files.end())
                 fi->second.holders.push_back(ei->second);
     }
+    for (auto& [path, tf] : t.files) // rank() relies on ascending holders (contiguous by site)
+        std::sort(tf.holders.begin(), tf.holders.end());
     v->topo = std::move(topo);
     for (const KeyRecord& k : snap.keys)
         if (!k.retired) v->keys.push_back(k);

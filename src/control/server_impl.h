@@ -54,18 +54,46 @@ struct ControlServer::Impl {
 
     mutable std::mutex view_mu;
     std::shared_ptr<const View> view;
+    std::atomic<uint64_t> view_version{0}; // bumped on every publish
     std::shared_ptr<const View> current() const {
         std::lock_guard lk(view_mu);
         return view;
     }
+    void publish(std::shared_ptr<const View> v) {
+        std::lock_guard lk(view_mu);
+        view = std::move(v);
+        view_version.fetch_add(1, std::memory_order_release);
+    }
+    // Each API thread keeps its own reference and re-reads only after a publish, so that a
+    // steering request takes no lock and touches no shared reference count.
+    struct alignas(64) ViewCache {
+        uint64_t version = ~0ull;
+        std::shared_ptr<const View> view;
+    };
+    std::vector<ViewCache> view_cache; // one per API thread
+    const View& view_for(uint32_t thread) {
+        ViewCache& c = view_cache[thread];
+        const uint64_t v = view_version.load(std::memory_order_acquire);
+        if (c.version != v) {
+            c.view = current();
+            c.version = v;
+        }
+        return *c.view;
+    }
+    // Steering counters per API thread (the dashboard sums them).
+    struct alignas(64) SteerStats {
+        std::mutex mu; // uncontended but for the dashboard's read
+        std::unordered_map<std::string, uint64_t> by_site, by_tier;
+        uint64_t total = 0;
+    };
+    std::vector<std::unique_ptr<SteerStats>> steer_stats;
+    io::ApiResponse steer(const io::ApiRequest& req, const View& v, int64_t now);
 
     // Dashboard history and counters (in memory, per instance).
     std::mutex stats_mu;
     std::map<std::string, std::deque<HistoryPoint>> history; // edge id -> last 300 s
     std::map<std::string, int64_t> history_last_hb;          // edge id -> heartbeat seen
-    std::map<std::string, uint64_t> steer_by_site;           // "origin" for the origin
-    std::map<std::string, uint64_t> steer_by_tier;
-    uint64_t steer_total = 0;
+
     uint64_t qoe_samples = 0;
     std::map<std::string, uint64_t> qoe_stalls_by_edge;
 

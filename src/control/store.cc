@@ -35,6 +35,12 @@ CREATE TABLE events (seq BIGINT PRIMARY KEY, at_ms BIGINT NOT NULL, edge_id TEXT
 INSERT INTO meta (key, value) VALUES ('generation', '1');
 INSERT INTO meta (key, value) VALUES ('origin_url', '');
 )sql",
+    // 2: the number of files an edge holds, kept with its status (counting edge_files on
+    // every sync was the control plane's biggest database cost).
+    R"sql(
+ALTER TABLE edge_status ADD COLUMN files BIGINT NOT NULL DEFAULT 0;
+UPDATE edge_status SET files = (SELECT COUNT(*) FROM edge_files WHERE edge_files.edge_id = edge_status.edge_id);
+)sql",
 };
 
 std::vector<std::string> split_statements(const char* sql) {
@@ -338,6 +344,8 @@ Result<bool> Store::record_heartbeat(const std::string& edge_id, int64_t now_ms,
             paths.reserve(rows->size());
             for (const DbRow& r : *rows)
                 paths.push_back(db_text(r[0]));
+            VCDN_TRY(db_->exec("UPDATE edge_status SET files = ? WHERE edge_id = ?",
+                               {to_db(static_cast<int64_t>(paths.size())), edge_id}));
             digest = inventory_digest(std::move(paths));
         }
         matches = digest == inv.digest;
@@ -354,10 +362,8 @@ Result<bool> Store::record_heartbeat(const std::string& edge_id, int64_t now_ms,
 Result<std::map<std::string, EdgeStatus>> Store::statuses() {
     std::lock_guard lock(mu_);
     auto rows = db_->query("SELECT edge_id, state, reason, since_ms, last_heartbeat_ms, report, "
-                           "inventory_digest FROM edge_status");
+                           "inventory_digest, files FROM edge_status");
     if (!rows) return rows.error();
-    auto counts = db_->query("SELECT edge_id, COUNT(*) FROM edge_files GROUP BY edge_id");
-    if (!counts) return counts.error();
     std::map<std::string, EdgeStatus> out;
     for (const DbRow& r : *rows) {
         EdgeStatus s;
@@ -368,11 +374,8 @@ Result<std::map<std::string, EdgeStatus>> Store::statuses() {
         s.report = nlohmann::json::parse(db_text(r[5]), nullptr, false);
         if (s.report.is_discarded()) s.report = nlohmann::json::object();
         s.inventory_digest = db_text(r[6]);
+        s.files = static_cast<uint64_t>(db_int(r[7]));
         out[db_text(r[0])] = std::move(s);
-    }
-    for (const DbRow& r : *counts) {
-        auto it = out.find(db_text(r[0]));
-        if (it != out.end()) it->second.files = static_cast<uint64_t>(db_int(r[1]));
     }
     return out;
 }

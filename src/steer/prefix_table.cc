@@ -1,25 +1,32 @@
 // Why a hand-written trie rather than a library or a std::map per prefix length: the lookup is
 // on the steering hot path (every client request, every DNS answer), it must run lock-free from
-// all cores against ~1.2M prefixes, and the one structure that does that in a few dependent
-// loads, a multibit trie with controlled prefix expansion, is ~200 lines. A std::map per length
-// costs up to 33 (IPv4) or 129 (IPv6) tree searches; generic radix-tree libraries are either
-// mutable with locks (the kernel's fib_trie) or not packaged for Debian.
+// all cores against ~1.2M prefixes, and the structures that do that in a few dependent loads,
+// multibit tries with controlled prefix expansion, fit in a few hundred lines. A std::map per
+// length costs up to 33 (IPv4) or 129 (IPv6) tree searches; radix-tree libraries are either
+// mutable under locks (the kernel's fib_trie) or not packaged for Debian.
 //
-// Layout: all nodes of both families live in one flat uint32 array. A node of stride k is 2^k
-// consecutive slots indexed by the next k address bits; a slot holds 0 (no entry), an entry
-// index + 1, or kChild | offset of a child node. The IPv4 trie uses strides 16-8-8, so a
-// lookup is at most three loads and the 256 KiB root stays in L2. The IPv6 trie uses
-// kV6Strides (see there): real IPv6 tables are sparse below /32, where 256-slot nodes would
-// hold one useful slot each, so the deep levels use 16-slot (one cache line) nodes.
+// Layout: all nodes of both families live in one flat uint32 array. A slot holds 0 (no entry),
+// an entry index + 1, or kChild | the array offset of a child node.
+// - IPv4: dense nodes, strides 16-8-8. A node of stride k is 2^k slots indexed by the next k
+//   address bits, so a lookup is at most three loads, the first in a 256 KiB root that stays
+//   in L2. A full table has ~45k level-2 nodes: ~45 MiB, bounded by 64 MiB for any table
+//   without prefixes longer than /24.
+// - IPv6: a dense 16-bit root, then 8-bit levels stored run-length compressed (PackedNode):
+//   real IPv6 tables are sparse below /24, where a dense 256-slot node holds a handful of
+//   distinct values. A /48 is four compressed nodes below the root, each usually one cache
+//   line, instead of the eight loads 4-bit dense nodes would need or the ~10x memory of dense
+//   8-bit ones.
 //
-// Build: prefixes are inserted shortest first. A prefix lands in the level where its length
-// ends and fills the 2^(level end - length) slots it covers ("controlled prefix expansion");
-// it can overwrite only shorter (less specific) prefixes there, and never a child node, since
-// a child exists only below a longer prefix, which is inserted later. When a longer prefix has
-// to descend through a slot holding an entry, the new child node starts filled with that entry,
+// Build: prefixes are inserted shortest first into dense nodes (IPv6 with 4-bit strides below
+// /24, to keep the temporary trie small). A prefix lands in the level where its length ends
+// and fills the 2^(level end - length) slots it covers ("controlled prefix expansion"); it can
+// overwrite only shorter (less specific) prefixes there, and never a child node, since a child
+// exists only below a longer prefix, which is inserted later. When a longer prefix has to
+// descend through a slot holding an entry, the new child node starts filled with that entry,
 // so every slot always holds the most specific entry covering it and a lookup needs no
 // backtracking. Looking up a prefix's own address just before inserting it yields the most
-// specific shorter prefix covering it: its parent for lookup_all.
+// specific shorter prefix covering it: its parent for lookup_all. Last, the IPv6 trie's pairs
+// of 4-bit levels are merged and packed.
 #include <vcdn/steer/prefix_table.h>
 
 #include <sys/mman.h>
@@ -55,10 +62,9 @@ template <size_t N> constexpr Levels<N> make_levels(std::array<uint8_t, N> strid
 // PrefixTable::lookup_v4 hard-codes these strides.
 constexpr auto kV4 = make_levels<3>({16, 8, 8});
 
-// A 16-bit root (IPv6 routes all sit in 2000::/3, so it is 1/8 used but one load), one 8-bit
-// level (allocations from the RIRs' /12 blocks are dense at /24), then 4-bit levels: below
-// /24 the real table is a sparse scatter of /29-/48 paths, and a 16-slot node is one cache
-// line instead of a mostly-empty KiB.
+// The IPv6 trie while building: a 16-bit root (IPv6 routes all sit in 2000::/3, so it is 1/8
+// used but one load), one 8-bit level, then 4-bit levels, which pack_v6 merges in pairs into
+// 8-bit packed nodes: the temporary dense trie stays small (~30 MiB for a full table).
 constexpr size_t kV6Levels = 2 + (128 - 24) / 4;
 constexpr std::array<uint8_t, kV6Levels> v6_strides() {
     std::array<uint8_t, kV6Levels> s{};
@@ -143,6 +149,25 @@ uint32_t* allocate_slots(size_t count) {
     return static_cast<uint32_t*>(p);
 }
 
+// PackedNode: the 256 slots of an 8-bit level, run-length compressed. Layout in uint32s:
+//   [0, 8)  bitmap, 4 x uint64: bit i set when slot i starts a run (differs from slot i - 1)
+//   [8]     byte w (1..3): runs starting before slot 64 * w, so a rank is one popcount
+//   [9, 9 + runs)  the value of each run, in slot order
+// A node of up to 7 runs (most of them) is placed within one cache line.
+constexpr size_t kPackedHeader = 9;
+constexpr size_t kLine = 64 / sizeof(uint32_t);
+
+uint32_t packed_slot(const uint32_t* node, unsigned index) {
+    const unsigned w = index >> 6;
+    uint64_t bits;
+    std::memcpy(&bits, node + 2 * w, sizeof bits);
+    const unsigned before = (node[8] >> (8 * w)) & 0xff;
+    const unsigned rank =
+        before +
+        static_cast<unsigned>(__builtin_popcountll(bits & (~uint64_t{0} >> (63 - (index & 63)))));
+    return node[kPackedHeader + rank - 1];
+}
+
 } // namespace
 
 // The trie under construction. Slots grow in a vector; build() copies them into the final,
@@ -193,6 +218,67 @@ public:
     }
 };
 
+// Rewrites the IPv6 part of the building trie (dense nodes, 4-bit levels) as packed 8-bit
+// nodes appended to `out`.
+class PrefixTable::V6Packer {
+public:
+    V6Packer(const std::vector<uint32_t>& dense, std::vector<uint32_t>& out)
+        : dense_(dense), out_(out) {}
+    size_t nodes = 0;
+
+    // Packs the dense node at `off`, which starts at level `level` of kV6, and everything below
+    // it; returns the packed node's offset in `out`.
+    uint32_t pack(uint32_t off, size_t level) {
+        uint32_t slots[256];
+        size_t next;
+        if (kV6.stride[level] == 8) {
+            std::copy_n(dense_.begin() + off, 256, slots);
+            next = level + 1;
+        } else { // two 4-bit levels
+            for (unsigned hi = 0; hi < 16; ++hi) {
+                const uint32_t s = dense_[off + hi];
+                if (s & kChild)
+                    std::copy_n(dense_.begin() + (s & ~kChild), 16, slots + 16 * hi);
+                else
+                    std::fill_n(slots + 16 * hi, 16, s);
+            }
+            next = level + 2;
+        }
+        for (uint32_t& s : slots)
+            if (s & kChild) s = kChild | pack(s & ~kChild, next);
+
+        uint64_t bitmap[4] = {};
+        uint32_t runs[256];
+        size_t n = 0;
+        for (unsigned i = 0; i < 256; ++i)
+            if (i == 0 || slots[i] != slots[i - 1]) {
+                bitmap[i >> 6] |= uint64_t{1} << (i & 63);
+                runs[n++] = slots[i];
+            }
+        uint32_t before = 0, counts = 0;
+        for (unsigned w = 1; w < 4; ++w) {
+            before += static_cast<uint32_t>(__builtin_popcountll(bitmap[w - 1]));
+            counts |= before << (8 * w);
+        }
+
+        const size_t size = kPackedHeader + n;
+        size_t at = out_.size();
+        if ((size <= kLine && at % kLine + size > kLine) || (size > kLine && at % kLine != 0))
+            at = (at + kLine - 1) / kLine * kLine;
+        if (at + size >= kChild) throw std::length_error("PrefixTable: too many trie nodes");
+        out_.resize(at + size, 0);
+        std::memcpy(&out_[at], bitmap, sizeof bitmap);
+        out_[at + 8] = counts;
+        std::copy_n(runs, n, out_.begin() + static_cast<std::ptrdiff_t>(at + kPackedHeader));
+        ++nodes;
+        return static_cast<uint32_t>(at);
+    }
+
+private:
+    const std::vector<uint32_t>& dense_;
+    std::vector<uint32_t>& out_;
+};
+
 void PrefixTable::FreeSlots::operator()(uint32_t* p) const {
     std::free(p);
 }
@@ -230,7 +316,7 @@ PrefixTable PrefixTable::build(std::vector<Entry> entries) {
     const uint32_t root_v4 = b.new_node(kRootSlots, 0);
     const uint32_t root_v6 = b.new_node(kRootSlots, 0);
     b.nodes = 0;
-    size_t nodes_after_v4 = 0;
+    size_t nodes_v4 = 0, v4_end = b.slots.size();
     std::vector<uint32_t> parents(entries.size());
     for (size_t i = 0; i < entries.size(); ++i) {
         const io::IpPrefix& p = entries[i].prefix;
@@ -239,22 +325,38 @@ PrefixTable PrefixTable::build(std::vector<Entry> entries) {
         if (p.addr.family == AF_INET) {
             parents[i] = b.find(kV4, root_v4, a);
             b.insert(kV4, root_v4, a, p.bits, value);
-            nodes_after_v4 = b.nodes;
+            nodes_v4 = b.nodes;
+            v4_end = b.slots.size();
         } else {
             parents[i] = b.find(kV6, root_v6, a);
             b.insert(kV6, root_v6, a, p.bits, value);
         }
     }
 
-    t.slot_count_ = b.slots.size();
+    // The IPv4 trie and both roots as built (IPv4 entries come first, so their nodes precede
+    // any IPv6 node), then the packed IPv6 nodes.
+    std::vector<uint32_t> out(b.slots.begin(),
+                              b.slots.begin() + static_cast<std::ptrdiff_t>(v4_end));
+    V6Packer packer(b.slots, out);
+    for (uint32_t r = 0; r < kRootSlots; ++r) {
+        const uint32_t s = b.slots[root_v6 + r];
+        if (s & kChild) {
+            const uint32_t packed = packer.pack(s & ~kChild, 1);
+            out[root_v6 + r] = kChild | packed;
+        }
+    }
+    b.slots = {};
+
+    t.slot_count_ = out.size();
     t.slot_storage_.reset(allocate_slots(t.slot_count_));
-    std::memcpy(t.slot_storage_.get(), b.slots.data(), t.slot_count_ * sizeof(uint32_t));
+    std::memcpy(t.slot_storage_.get(), out.data(), t.slot_count_ * sizeof(uint32_t));
     t.slots_ = t.slot_storage_.get();
     t.root_v6_ = root_v6;
-    t.entries_ = std::move(entries);
-    t.parents_ = std::move(parents);
-    t.nodes_v4_ = 1 + nodes_after_v4;
-    t.nodes_v6_ = 1 + b.nodes - nodes_after_v4;
+    t.records_.reserve(entries.size());
+    for (size_t i = 0; i < entries.size(); ++i)
+        t.records_.push_back({entries[i], parents[i]});
+    t.nodes_v4_ = 1 + nodes_v4;
+    t.nodes_v6_ = 1 + packer.nodes;
     return t;
 }
 
@@ -263,14 +365,13 @@ const PrefixTable::Entry* PrefixTable::lookup(const io::IpAddress& a) const {
     if (a.family != AF_INET6 || slots_ == nullptr) return nullptr;
     U128 x = load_be128(a.bytes);
     uint32_t s = slots_[root_v6_ + static_cast<uint32_t>(x >> 112)];
-    // Shift consumed bits out instead of indexing kV6.start: one shift per level.
+    // Shift consumed bits out: the next level's index is always the top byte.
     x <<= 16;
-    for (size_t i = 1; s & kChild; ++i) {
-        const unsigned stride = kV6.stride[i];
-        s = slots_[(s & ~kChild) + static_cast<uint32_t>(x >> (128 - stride))];
-        x <<= stride;
+    while (s & kChild) {
+        s = packed_slot(slots_ + (s & ~kChild), static_cast<unsigned>(x >> 120));
+        x <<= 8;
     }
-    return s ? &entries_[s - 1] : nullptr;
+    return s ? &records_[s - 1].entry : nullptr;
 }
 
 size_t PrefixTable::lookup_all(const io::IpAddress& a, const Entry** out, size_t max) const {
@@ -281,8 +382,7 @@ size_t PrefixTable::lookup_all(const io::IpAddress& a, const Entry** out, size_t
 }
 
 size_t PrefixTable::memory_bytes() const {
-    return sizeof(*this) + slot_count_ * sizeof(uint32_t) + entries_.capacity() * sizeof(Entry) +
-           parents_.capacity() * sizeof(uint32_t);
+    return sizeof(*this) + slot_count_ * sizeof(uint32_t) + records_.capacity() * sizeof(Record);
 }
 
 } // namespace vcdn::steer

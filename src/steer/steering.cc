@@ -47,8 +47,18 @@ void Topology::index_prefixes(const std::vector<std::vector<io::IpPrefix>>& site
     prefixes = std::make_shared<const PrefixTable>(PrefixTable::build(std::move(entries)));
 }
 
+const TopoFile* find_file(const Topology& topo, std::string_view file) {
+    auto it = topo.files.find(file);
+    return it == topo.files.end() ? nullptr : &it->second;
+}
+
 std::vector<Ranked> rank(const Topology& topo, std::string_view file, const io::IpAddress& client,
                          size_t max) {
+    return rank(topo, file, find_file(topo, file), client, max);
+}
+
+std::vector<Ranked> rank(const Topology& topo, std::string_view file, const TopoFile* tf,
+                         const io::IpAddress& client, size_t max) {
     std::vector<Ranked> sites; // site order, before edges are chosen
     std::vector<uint8_t> seen(topo.sites.size(), 0);
     auto add_site = [&](uint32_t s, RankReason why, int32_t via, const io::IpPrefix* matched) {
@@ -65,12 +75,12 @@ std::vector<Ranked> rank(const Topology& topo, std::string_view file, const io::
         const PrefixTable::Entry* matches[129];
         size_t n = topo.prefixes->lookup_all(client, matches, 129);
         for (size_t i = 0; i < n; ++i) {
-            std::vector<uint32_t> here = topo.prefix_sites[matches[i]->value];
-            std::stable_sort(here.begin(), here.end(), [&](uint32_t a, uint32_t b) {
-                return topo.sites[a].tier < topo.sites[b].tier;
-            });
-            for (uint32_t s : here)
-                add_site(s, RankReason::kPrefix, -1, &matches[i]->prefix);
+            const std::vector<uint32_t>& here = topo.prefix_sites[matches[i]->value];
+            // Same prefix length: embedded before ix (tiers are few: two passes, no copy).
+            for (SiteTier t : {SiteTier::kEmbedded, SiteTier::kIx})
+                for (uint32_t s : here)
+                    if (topo.sites[s].tier == t)
+                        add_site(s, RankReason::kPrefix, -1, &matches[i]->prefix);
         }
         const size_t covering = sites.size();
         for (size_t i = 0; i < covering; ++i) {
@@ -83,17 +93,20 @@ std::vector<Ranked> rank(const Topology& topo, std::string_view file, const io::
         add_site(s, RankReason::kExchange, -1, nullptr);
 
     std::vector<Ranked> out;
-    auto fit = topo.files.find(std::string(file));
-    if (fit != topo.files.end()) {
+    if (tf) {
         const uint64_t fh = hash64(file);
         std::vector<std::pair<uint64_t, uint32_t>> cand;
+        const std::vector<uint32_t>& holders = tf->holders;
         for (const Ranked& sr : sites) {
             if (out.size() >= max) break;
             cand.clear();
-            for (uint32_t e : fit->second.holders) {
-                const TopoEdge& te = topo.edges[e];
-                if (te.eligible && te.site == static_cast<uint32_t>(sr.site))
-                    cand.emplace_back(rendezvous_score(fh, te.hash), e);
+            const uint32_t site = static_cast<uint32_t>(sr.site);
+            auto it =
+                std::lower_bound(holders.begin(), holders.end(), site,
+                                 [&](uint32_t e, uint32_t s) { return topo.edges[e].site < s; });
+            for (; it != holders.end() && topo.edges[*it].site == site; ++it) {
+                const TopoEdge& te = topo.edges[*it];
+                if (te.eligible) cand.emplace_back(rendezvous_score(fh, te.hash), *it);
             }
             std::sort(cand.begin(), cand.end(), [](const auto& a, const auto& b) {
                 return a.first > b.first || (a.first == b.first && a.second < b.second);

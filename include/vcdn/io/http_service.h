@@ -63,7 +63,7 @@ private:
     Handler handler_;
     HttpServiceOptions opt_;
     std::string thread_name_;
-    UniqueFd listen_fd_;
+    std::vector<UniqueFd> listen_fds_; // one per thread (SO_REUSEPORT spreads connections)
     UniqueFd wake_fd_;
     std::vector<std::thread> threads_;
     std::atomic<bool> stop_{false};

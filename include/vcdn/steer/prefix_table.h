@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <type_traits>
 #include <vector>
 
 #include <vcdn/io/ip_prefix.h>
@@ -47,7 +48,7 @@ public:
             s = slots_[(s & ~kChild) + ((addr_host_order >> 8) & 0xff)];
             if (s & kChild) s = slots_[(s & ~kChild) + (addr_host_order & 0xff)];
         }
-        return s ? &entries_[s - 1] : nullptr;
+        return s ? &records_[s - 1].entry : nullptr;
     }
     // Every entry covering `a`, most specific first (at most 129: /128 down to /0). Writes at
     // most `max` of them and returns how many it wrote.
@@ -55,11 +56,12 @@ public:
     // The entry covering e's whole prefix that is next most specific, or nullptr. `e` must come
     // from this table.
     const Entry* parent(const Entry* e) const {
-        const uint32_t p = parents_[static_cast<size_t>(e - entries_.data())];
-        return p ? &entries_[p - 1] : nullptr;
+        // Entry is a Record's first member, and Record is standard-layout.
+        const uint32_t p = reinterpret_cast<const Record*>(e)->parent;
+        return p ? &records_[p - 1].entry : nullptr;
     }
 
-    size_t size() const { return entries_.size(); } // distinct prefixes
+    size_t size() const { return records_.size(); } // distinct prefixes
     size_t memory_bytes() const;                    // approximate footprint
     // Trie nodes by family, for tuning and the benchmark report.
     size_t node_count_v4() const { return nodes_v4_; }
@@ -69,18 +71,26 @@ private:
     // A slot is 0 (no entry), an entry index + 1, or kChild | the slot offset of a child node.
     static constexpr uint32_t kChild = 0x80000000u;
 
+    // The parent sits next to its entry so that lookup_all's walk up the chain misses the cache
+    // once per entry, not twice.
+    struct Record {
+        Entry entry;
+        uint32_t parent; // index + 1 of the next most specific covering entry, 0 = none
+    };
+    static_assert(std::is_standard_layout_v<Record>);
+
     struct FreeSlots {
         void operator()(uint32_t* p) const;
     };
 
     class Builder;
+    class V6Packer;
 
     std::unique_ptr<uint32_t[], FreeSlots> slot_storage_;
     const uint32_t* slots_ = nullptr; // == slot_storage_.get(); null for an empty table
     size_t slot_count_ = 0;
-    uint32_t root_v6_ = 0;          // slot offset of the IPv6 root (the IPv4 root is at 0)
-    std::vector<Entry> entries_;    // sorted by family, then length, then address
-    std::vector<uint32_t> parents_; // per entry: index + 1 of its parent entry, 0 = none
+    uint32_t root_v6_ = 0;        // slot offset of the IPv6 root (the IPv4 root is at 0)
+    std::vector<Record> records_; // sorted by family, then length, then address
     size_t nodes_v4_ = 0;
     size_t nodes_v6_ = 0;
 };

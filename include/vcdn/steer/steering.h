@@ -40,14 +40,22 @@ struct TopoSite {
 };
 
 struct TopoFile {
-    std::vector<uint32_t> holders; // edge indices that hold the file
+    // Edge indices that hold the file, ascending. Edges are numbered site by site, so the
+    // holders of one site are contiguous (rank() finds them by binary search).
+    std::vector<uint32_t> holders;
+};
+
+// Heterogeneous lookup: a steering request finds its file by string_view, without a copy.
+struct PathHash {
+    using is_transparent = void;
+    size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
 };
 
 struct Topology {
     std::vector<TopoEdge> edges;
     std::vector<TopoSite> sites;
     std::string origin_url; // empty: no origin
-    std::unordered_map<std::string, TopoFile> files;
+    std::unordered_map<std::string, TopoFile, PathHash, std::equal_to<>> files;
     // Prefix -> index into prefix_sites (the sites announcing exactly that prefix).
     // Shared: a topology is copied when an edge's eligibility changes; the table is not.
     std::shared_ptr<const PrefixTable> prefixes = std::make_shared<const PrefixTable>();
@@ -77,6 +85,10 @@ uint64_t rendezvous_score(uint64_t file_hash, uint64_t edge_hash);
 // At most `max` entries; the origin is always last when configured (even beyond max).
 std::vector<Ranked> rank(const Topology& topo, std::string_view file, const io::IpAddress& client,
                          size_t max);
+// The same with the file already looked up (nullptr: not in the topology).
+std::vector<Ranked> rank(const Topology& topo, std::string_view file, const TopoFile* tf,
+                         const io::IpAddress& client, size_t max);
+const TopoFile* find_file(const Topology& topo, std::string_view file);
 
 // "prefix 10.1.0.0/16", "fallback of isp-a", "exchange", "origin".
 std::string describe(const Topology& topo, const Ranked& r);

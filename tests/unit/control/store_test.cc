@@ -35,7 +35,7 @@ protected:
 };
 
 TEST_F(StoreTest, MigratesOnceAndReopens) {
-    EXPECT_EQ(store_->schema_version(), 1);
+    EXPECT_EQ(store_->schema_version(), 2);
     ASSERT_TRUE(store_->migrate()); // idempotent
     ASSERT_TRUE(store_->save_fleet(two_sites()));
     store_.reset();

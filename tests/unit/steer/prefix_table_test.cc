@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <iterator>
 #include <random>
@@ -26,6 +27,12 @@ io::IpAddress A(const std::string& text) {
     auto a = io::IpAddress::parse(text);
     EXPECT_TRUE(a.ok()) << text;
     return a.ok() ? *a : io::IpAddress{};
+}
+
+template <class... Args> std::string fmt(const char* format, Args... args) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, format, args...);
+    return buf;
 }
 
 std::string str(const Entry* e) {
@@ -300,6 +307,29 @@ TEST(PrefixTable, LevelBoundariesV6) {
         const Entry* e = t.lookup(A(addr));
         EXPECT_EQ(e ? static_cast<int>(e->value) : -1, want) << addr;
     }
+}
+
+// IPv6 levels below /16 are stored run-length compressed; here nodes with many runs (up to all
+// 256 slots distinct), so that every part of a node's rank arithmetic is used.
+TEST(PrefixTable, DenseIpv6Nodes) {
+    std::mt19937_64 rng(5);
+    std::vector<Entry> entries;
+    for (unsigned x = 0; x < 256; ++x) {
+        // 2001:0dXX::/32 for most XX: the node for bits 24-32 of 2001:0d00::/24.
+        if (x % 7 != 3) entries.push_back({P(fmt("2001:d%02x::/32", x)), x});
+        // 2001:db8:XX00::/40 with a /36 now and then: the node for bits 32-40.
+        if (x % 5 != 0) entries.push_back({P(fmt("2001:db8:%02x00::/40", x)), 1000 + x});
+        if (x % 16 == 0) entries.push_back({P(fmt("2001:db8:%02x00::/36", x)), 2000 + x});
+        // Alternating /48s: every other slot of the node for bits 40-48.
+        if (x % 2 == 0) entries.push_back({P(fmt("2001:db8:ff%02x::/48", x)), 3000 + x});
+    }
+    entries.push_back({P("2001:d00::/24"), 9});
+    std::shuffle(entries.begin(), entries.end(), rng);
+    const PrefixTable t = PrefixTable::build(entries);
+    const Reference ref(entries);
+    ASSERT_EQ(t.size(), ref.distinct());
+    for (const io::IpAddress& a : probes(rng, entries))
+        ASSERT_NO_FATAL_FAILURE(expect_same(t, ref, a));
 }
 
 TEST(PrefixTable, DefaultRoutesAndHostRoutes) {

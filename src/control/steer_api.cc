@@ -1,0 +1,173 @@
+// GET /api/v1/steer: the call every playback makes, so it is written for speed: the API
+// thread's cached View (no lock), the answer and the log line formatted by hand (no JSON
+// tree), counters per thread. Measured by bench/steer.py.
+#include <fmt/format.h>
+
+#include <vcdn/http/date.h>
+
+#include "server_impl.h"
+
+namespace vcdn::control {
+
+namespace {
+
+// Appends s escaped for the inside of a JSON string.
+void json_string_body(std::string* out, std::string_view s) {
+    for (char c : s) {
+        switch (c) {
+        case '"':
+            out->append("\\\"");
+            break;
+        case '\\':
+            out->append("\\\\");
+            break;
+        case '\n':
+            out->append("\\n");
+            break;
+        case '\r':
+            out->append("\\r");
+            break;
+        case '\t':
+            out->append("\\t");
+            break;
+        default:
+            if (static_cast<unsigned char>(c) < 0x20)
+                fmt::format_to(std::back_inserter(*out), "\\u{:04x}", static_cast<unsigned>(c));
+            else
+                out->push_back(c);
+        }
+    }
+}
+
+// Appends s as a JSON string (quotes included).
+void json_string(std::string* out, std::string_view s) {
+    out->push_back('"');
+    json_string_body(out, s);
+    out->push_back('"');
+}
+
+} // namespace
+
+io::ApiResponse ControlServer::Impl::steer(const io::ApiRequest& req, const View& v, int64_t now) {
+    steer_requests.fetch_add(1, std::memory_order_relaxed);
+    std::string_view file_raw, client_raw;
+    std::string file, client_text;
+    auto fail = [&](uint16_t status, std::string_view code, std::string_view message) {
+        steer_errors.fetch_add(1, std::memory_order_relaxed);
+        return json_error(status, code, message);
+    };
+    if (!io::query_param(req.query, "file", &file_raw) || file_raw.empty())
+        return fail(400, "missing-file", "give ?file=/path/of/the/file");
+    if (!io::url_decode(file_raw, &file) || file.empty() || file[0] != '/')
+        return fail(400, "bad-file", "file must be a path starting with '/'");
+    io::IpAddress client = req.client;
+    if (io::query_param(req.query, "client", &client_raw)) {
+        if (!io::url_decode(client_raw, &client_text)) client_text = "?";
+        auto a = io::IpAddress::parse(client_text);
+        if (!a)
+            return fail(400, "bad-client",
+                        fmt::format("client '{}' is not an IP address", client_text));
+        client = *a;
+    }
+    const steer::Topology& topo = *v.topo;
+    const steer::TopoFile* tf = steer::find_file(topo, file);
+    if (!tf) return fail(404, "unknown-file", fmt::format("'{}' is not in the catalog", file));
+    if (!v.have_signing_key)
+        return fail(503, "no-signing-key", "no valid signing key: rotate one in");
+
+    std::vector<steer::Ranked> ranked = steer::rank(topo, file, tf, client, cfg.max_urls);
+    const int64_t expiry = now / 1000 + cfg.url_ttl_s;
+    std::string bind;
+    if (cfg.bind_client_prefix) {
+        if (const steer::PrefixTable::Entry* m = topo.prefixes->lookup(client)) {
+            bind = m->prefix.to_string();
+        } else {
+            io::IpPrefix p;
+            p.addr = client;
+            p.bits = client.family == AF_INET ? 24 : 48;
+            for (size_t i = p.bits / 8; i < p.addr.length(); ++i)
+                p.addr.bytes[i] = 0;
+            bind = p.to_string();
+        }
+    }
+    const std::string client_str = client.to_string();
+    // The signature covers path, expiry and prefix, not the host: one per answer serves
+    // every URL in it.
+    const std::string signed_path = auth::sign_url(file, expiry, v.signing_key, bind);
+    io::ApiResponse resp;
+    std::string& body = resp.body;
+    body.reserve(256 + ranked.size() * 256);
+    body.append("{\"file\":");
+    json_string(&body, file);
+    body.append(",\"client\":\"").append(client_str).append("\",\"urls\":[");
+    std::string log_ranked;
+    const bool logging = steering_log->enabled();
+    std::string_view first_site = "none", first_tier = "none", first_reason = "no-edge";
+    std::string first_reason_buf;
+    for (size_t i = 0; i < ranked.size(); ++i) {
+        const steer::Ranked& r = ranked[i];
+        std::string_view base, edge_id, site, tier;
+        if (r.edge >= 0) {
+            const steer::TopoEdge& te = topo.edges[static_cast<size_t>(r.edge)];
+            base = cfg.https_urls && !te.https_url.empty() ? te.https_url : te.url;
+            edge_id = te.id;
+            site = topo.sites[te.site].name;
+            tier = topo.sites[te.site].tier == steer::SiteTier::kIx ? "ix" : "embedded";
+        } else {
+            base = topo.origin_url;
+            edge_id = site = tier = "origin";
+        }
+        const std::string reason = steer::describe(topo, r);
+        if (i) body.push_back(',');
+        body.append("{\"url\":");
+        body.push_back('"');
+        body.append(base); // validated base URLs: nothing to escape
+        json_string_body(&body, signed_path);
+        body.push_back('"');
+        body.append(",\"edge\":");
+        json_string(&body, edge_id);
+        body.append(",\"site\":");
+        json_string(&body, site);
+        body.append(",\"tier\":\"").append(tier).append("\",\"reason\":");
+        json_string(&body, reason);
+        body.push_back('}');
+        if (i == 0) {
+            first_site = site;
+            first_tier = tier;
+            first_reason_buf = reason;
+            first_reason = first_reason_buf;
+        }
+        if (logging) {
+            if (i) log_ranked.push_back(',');
+            log_ranked.append("{\"edge\":");
+            json_string(&log_ranked, edge_id);
+            log_ranked.append(",\"site\":");
+            json_string(&log_ranked, site);
+            log_ranked.append(",\"reason\":");
+            json_string(&log_ranked, reason);
+            log_ranked.push_back('}');
+        }
+    }
+    fmt::format_to(std::back_inserter(body), "],\"expires\":{}}}\n", expiry);
+    {
+        SteerStats& st = *steer_stats[req.thread % steer_stats.size()];
+        std::lock_guard lk(st.mu);
+        ++st.total;
+        if (!ranked.empty()) {
+            ++st.by_site[std::string(first_site)];
+            ++st.by_tier[std::string(first_tier)];
+        }
+    }
+    if (logging) {
+        std::string line = "{\"time\":\"" + http::iso8601_ms(now) + "\",\"client\":\"" +
+                           client_str + "\",\"file\":";
+        json_string(&line, file);
+        line.append(",\"ranked\":[").append(log_ranked).append("],\"reason\":");
+        json_string(&line, first_reason);
+        line.append("}\n");
+        steering_log->push(req.thread % threads, line.data(), line.size());
+    }
+    return resp;
+}
+
+} // namespace vcdn::control
