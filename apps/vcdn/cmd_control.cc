@@ -36,7 +36,7 @@ Runner add_control(CLI::App& app) {
                     "One JSON line per steering decision: a file, '-' for stderr, or 'off'");
     cmd->add_option("--log-level", f->log_level, "debug, info, warn, error");
     cmd->footer("API: docs/api.md. Signals: SIGTERM/SIGINT stop; SIGHUP applies the fleet file "
-                "again and reopens nothing else.\nConfig reference: README.md, section "
+                "again and reopens the steering log.\nConfig reference: README.md, section "
                 "'Control configuration'.");
 
     return [f, cmd]() -> int {
@@ -78,6 +78,7 @@ Runner add_control(CLI::App& app) {
         for (;;) {
             int sig = wait_signal(1000);
             if (sig == SIGHUP) {
+                (*server)->reopen_logs();
                 (void)(*server)->reload_fleet();
                 continue;
             }

@@ -119,6 +119,10 @@ void ControlServer::stop() {
     if (impl_->steering_log) impl_->steering_log->stop();
 }
 
+void ControlServer::reopen_logs() {
+    if (impl_->steering_log) impl_->steering_log->reopen();
+}
+
 Status ControlServer::reload_fleet() {
     if (impl_->cfg.fleet.empty()) return {};
     auto fleet = load_fleet_file(impl_->cfg.fleet);

@@ -252,7 +252,6 @@ Status EdgeServer::start() {
     impl_->access_log->start();
     for (auto& w : impl_->workers)
         w->start();
-    if (impl_->admin) impl_->admin->start();
     if (impl_->any_tls) {
         Impl* raw = impl_.get();
         raw->maintenance = std::thread([raw] {
@@ -295,6 +294,8 @@ Status EdgeServer::start() {
         log::warn("edge: disk.mode = blocking: a page-cache miss stalls every connection of its "
                   "worker");
     if (!impl_->cfg.control.url.empty()) impl_->start_control();
+    // Last: the admin thread reads what the lines above set up (the control link).
+    if (impl_->admin) impl_->admin->start();
     return {};
 }
 
@@ -488,6 +489,23 @@ std::string EdgeServer::Impl::render_metrics() const {
     fmt::format_to(it, "vcdn_max_connections {}\n", max_connections);
     family("vcdn_open_files_limit", "gauge", "RLIMIT_NOFILE of the process.");
     fmt::format_to(it, "vcdn_open_files_limit {}\n", nofile);
+    if (control) {
+        family("vcdn_control_connected", "gauge",
+               "1 while the last heartbeat to the control plane succeeded.");
+        fmt::format_to(it, "vcdn_control_connected {}\n", control->connected() ? 1 : 0);
+        family("vcdn_control_heartbeats_total", "counter", "Heartbeats sent, by result.");
+        fmt::format_to(it, "vcdn_control_heartbeats_total{{result=\"ok\"}} {}\n",
+                       control->heartbeats_ok());
+        fmt::format_to(it, "vcdn_control_heartbeats_total{{result=\"failed\"}} {}\n",
+                       control->heartbeats_failed());
+        family("vcdn_refusing_new_players", "gauge",
+               "1 while new players are refused: no control plane for longer than grace_ms.");
+        fmt::format_to(it, "vcdn_refusing_new_players {}\n", refuse_new_players.load() ? 1 : 0);
+    }
+    per_worker("vcdn_new_players_refused_total", "counter",
+               "First requests answered 503 because the control plane was out of reach.",
+               [](const WorkerMetrics& m) { return m.refused_no_control.get(); });
+
 
     family("vcdn_http_responses_total", "counter", "HTTP responses by status code.");
     for (size_t w = 0; w < metrics.size(); ++w) {

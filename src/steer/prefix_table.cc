@@ -11,22 +11,23 @@
 //   address bits, so a lookup is at most three loads, the first in a 256 KiB root that stays
 //   in L2. A full table has ~45k level-2 nodes: ~45 MiB, bounded by 64 MiB for any table
 //   without prefixes longer than /24.
-// - IPv6: a dense 16-bit root, then 8-bit levels stored run-length compressed (PackedNode):
-//   real IPv6 tables are sparse below /24, where a dense 256-slot node holds a handful of
-//   distinct values. A /48 is four compressed nodes below the root, each usually one cache
-//   line, instead of the eight loads 4-bit dense nodes would need or the ~10x memory of dense
-//   8-bit ones.
+// - IPv6: a dense 16-bit root, then 16-bit levels stored as RangeNodes: the sorted list of
+//   where the value changes within the node's 65536 slots, searched by bisection. Real IPv6
+//   tables are sparse below /16 (a /32 allocation holds a handful of more-specifics), so a
+//   node is a few runs, typically one cache line, and a /48 is two nodes below the root. Dense
+//   nodes with 4-bit strides took eight dependent loads for a /48 and 8-bit bitmap-compressed
+//   ones four; with a cache miss per load that was 400-600 ns per lookup on this machine.
 //
 // Build: prefixes are inserted shortest first into dense nodes (IPv6 with 4-bit strides below
-// /24, to keep the temporary trie small). A prefix lands in the level where its length ends
-// and fills the 2^(level end - length) slots it covers ("controlled prefix expansion"); it can
-// overwrite only shorter (less specific) prefixes there, and never a child node, since a child
-// exists only below a longer prefix, which is inserted later. When a longer prefix has to
-// descend through a slot holding an entry, the new child node starts filled with that entry,
-// so every slot always holds the most specific entry covering it and a lookup needs no
+// the root, to keep the temporary trie small). A prefix lands in the level where its length
+// ends and fills the 2^(level end - length) slots it covers ("controlled prefix expansion"); it
+// can overwrite only shorter (less specific) prefixes there, and never a child node, since a
+// child exists only below a longer prefix, which is inserted later. When a longer prefix has
+// to descend through a slot holding an entry, the new child node starts filled with that
+// entry, so every slot always holds the most specific entry covering it and a lookup needs no
 // backtracking. Looking up a prefix's own address just before inserting it yields the most
-// specific shorter prefix covering it: its parent for lookup_all. Last, the IPv6 trie's pairs
-// of 4-bit levels are merged and packed.
+// specific shorter prefix covering it: its parent for lookup_all. Last, each group of four
+// 4-bit IPv6 levels is turned into RangeNodes.
 #include <vcdn/steer/prefix_table.h>
 
 #include <sys/mman.h>
@@ -63,14 +64,12 @@ template <size_t N> constexpr Levels<N> make_levels(std::array<uint8_t, N> strid
 constexpr auto kV4 = make_levels<3>({16, 8, 8});
 
 // The IPv6 trie while building: a 16-bit root (IPv6 routes all sit in 2000::/3, so it is 1/8
-// used but one load), one 8-bit level, then 4-bit levels, which pack_v6 merges in pairs into
-// 8-bit packed nodes: the temporary dense trie stays small (~30 MiB for a full table).
-constexpr size_t kV6Levels = 2 + (128 - 24) / 4;
+// used but one load), then 4-bit levels, which RangePacker turns into 16-bit RangeNodes.
+constexpr size_t kV6Levels = 1 + (128 - 16) / 4;
 constexpr std::array<uint8_t, kV6Levels> v6_strides() {
     std::array<uint8_t, kV6Levels> s{};
     s[0] = 16;
-    s[1] = 8;
-    for (size_t i = 2; i < s.size(); ++i)
+    for (size_t i = 1; i < s.size(); ++i)
         s[i] = 4;
     return s;
 }
@@ -135,37 +134,65 @@ bool insertion_order(const PrefixTable::Entry& x, const PrefixTable::Entry& y) {
     return left_aligned(x.prefix.addr) < left_aligned(y.prefix.addr);
 }
 
-// Huge pages: a lookup touches a random slot of a ~100 MB array, so with 4 KiB pages nearly
-// every lookup also misses the TLB. THP is commonly in "madvise" mode, hence the explicit ask.
+// Huge pages: a lookup touches a random slot of a ~50 MB array and then a random entry of a
+// ~30 MB one, so with 4 KiB pages nearly every lookup would also miss the TLB twice. THP is
+// commonly in "madvise" mode, hence the explicit ask.
 constexpr size_t kHugePage = size_t{2} << 20;
 
-uint32_t* allocate_slots(size_t count) {
-    const size_t bytes = count * sizeof(uint32_t);
+void* allocate_huge(size_t bytes) {
     const size_t align = bytes >= kHugePage ? kHugePage : 64;
     const size_t rounded = (bytes + align - 1) / align * align;
     void* p = std::aligned_alloc(align, rounded);
     if (p == nullptr) throw std::bad_alloc();
     if (align == kHugePage) (void)madvise(p, rounded, MADV_HUGEPAGE); // a hint; fine if refused
-    return static_cast<uint32_t*>(p);
+    return p;
 }
 
-// PackedNode: the 256 slots of an 8-bit level, run-length compressed. Layout in uint32s:
-//   [0, 8)  bitmap, 4 x uint64: bit i set when slot i starts a run (differs from slot i - 1)
-//   [8]     byte w (1..3): runs starting before slot 64 * w, so a rank is one popcount
-//   [9, 9 + runs)  the value of each run, in slot order
-// A node of up to 7 runs (most of them) is placed within one cache line.
-constexpr size_t kPackedHeader = 9;
+// RangeNode: the 65536 slots of a 16-bit level as runs of equal slots. Layout in uint32s:
+//   [0]          k, the number of runs
+//   buckets      only when k > kBucketed: 257 uint16 (129 uint32s); bucket[b] is the run
+//                holding slot 256 * b, bucket[256] = k - 1. It narrows the bisection to the
+//                runs of one 256-slot stretch: the level under the root holds a few thousand
+//                runs for the busy /16s (2001::/16, 2a0x::/16), where a plain bisection is a
+//                dozen dependent loads.
+//   starts       k uint16, ascending, the first 0: run i covers [start[i], start[i + 1])
+//   values       k uint32, one per run
+// A node of up to 10 runs is placed within one cache line.
 constexpr size_t kLine = 64 / sizeof(uint32_t);
+constexpr uint32_t kBucketed = 48;
+constexpr size_t kBucketWords = (257 * 2 + 3) / 4;
 
-uint32_t packed_slot(const uint32_t* node, unsigned index) {
-    const unsigned w = index >> 6;
-    uint64_t bits;
-    std::memcpy(&bits, node + 2 * w, sizeof bits);
-    const unsigned before = (node[8] >> (8 * w)) & 0xff;
-    const unsigned rank =
-        before +
-        static_cast<unsigned>(__builtin_popcountll(bits & (~uint64_t{0} >> (63 - (index & 63)))));
-    return node[kPackedHeader + rank - 1];
+constexpr size_t range_starts_at(size_t runs) {
+    return 1 + (runs > kBucketed ? kBucketWords : 0);
+}
+constexpr size_t range_values_at(size_t runs) {
+    return range_starts_at(runs) + (runs + 1) / 2;
+}
+constexpr size_t range_node_size(size_t runs) {
+    return range_values_at(runs) + runs;
+}
+
+uint16_t load_u16(const uint32_t* words, size_t i) {
+    uint16_t v;
+    std::memcpy(&v, reinterpret_cast<const unsigned char*>(words) + 2 * i, sizeof v);
+    return v;
+}
+
+uint32_t range_slot(const uint32_t* node, unsigned index) {
+    const uint32_t k = node[0];
+    uint32_t lo = 0, n = k;
+    if (k > kBucketed) {
+        lo = load_u16(node + 1, index >> 8);
+        n = load_u16(node + 1, (index >> 8) + 1) - lo + 1;
+    }
+    // Bisection for the last start <= index; branch-free, the compiler emits a cmov.
+    const uint32_t* starts = node + range_starts_at(k);
+    while (n > 1) {
+        const uint32_t half = n / 2;
+        lo = load_u16(starts, lo + half) <= index ? lo + half : lo;
+        n -= half;
+    }
+    return node[range_values_at(k) + lo];
 }
 
 } // namespace
@@ -218,68 +245,79 @@ public:
     }
 };
 
-// Rewrites the IPv6 part of the building trie (dense nodes, 4-bit levels) as packed 8-bit
-// nodes appended to `out`.
-class PrefixTable::V6Packer {
+// Rewrites the IPv6 part of the building trie (dense nodes, 4-bit levels) as RangeNodes
+// appended to `out`.
+class PrefixTable::RangePacker {
 public:
-    V6Packer(const std::vector<uint32_t>& dense, std::vector<uint32_t>& out)
+    RangePacker(const std::vector<uint32_t>& dense, std::vector<uint32_t>& out)
         : dense_(dense), out_(out) {}
     size_t nodes = 0;
 
-    // Packs the dense node at `off`, which starts at level `level` of kV6, and everything below
-    // it; returns the packed node's offset in `out`.
+    // Packs the 16-bit level whose first 4-bit node is the dense node at `off`, at level
+    // `level` of kV6, and everything below it; returns the RangeNode's offset in `out`.
     uint32_t pack(uint32_t off, size_t level) {
-        uint32_t slots[256];
-        size_t next;
-        if (kV6.stride[level] == 8) {
-            std::copy_n(dense_.begin() + off, 256, slots);
-            next = level + 1;
-        } else { // two 4-bit levels
-            for (unsigned hi = 0; hi < 16; ++hi) {
-                const uint32_t s = dense_[off + hi];
-                if (s & kChild)
-                    std::copy_n(dense_.begin() + (s & ~kChild), 16, slots + 16 * hi);
-                else
-                    std::fill_n(slots + 16 * hi, 16, s);
-            }
-            next = level + 2;
-        }
-        for (uint32_t& s : slots)
-            if (s & kChild) s = kChild | pack(s & ~kChild, next);
+        std::vector<Run> runs;
+        collect(off, level, 0, 0, runs);
 
-        uint64_t bitmap[4] = {};
-        uint32_t runs[256];
-        size_t n = 0;
-        for (unsigned i = 0; i < 256; ++i)
-            if (i == 0 || slots[i] != slots[i - 1]) {
-                bitmap[i >> 6] |= uint64_t{1} << (i & 63);
-                runs[n++] = slots[i];
-            }
-        uint32_t before = 0, counts = 0;
-        for (unsigned w = 1; w < 4; ++w) {
-            before += static_cast<uint32_t>(__builtin_popcountll(bitmap[w - 1]));
-            counts |= before << (8 * w);
-        }
-
-        const size_t size = kPackedHeader + n;
+        const size_t size = range_node_size(runs.size());
         size_t at = out_.size();
         if ((size <= kLine && at % kLine + size > kLine) || (size > kLine && at % kLine != 0))
             at = (at + kLine - 1) / kLine * kLine;
         if (at + size >= kChild) throw std::length_error("PrefixTable: too many trie nodes");
         out_.resize(at + size, 0);
-        std::memcpy(&out_[at], bitmap, sizeof bitmap);
-        out_[at + 8] = counts;
-        std::copy_n(runs, n, out_.begin() + static_cast<std::ptrdiff_t>(at + kPackedHeader));
+        const size_t k = runs.size();
+        out_[at] = static_cast<uint32_t>(k);
+        if (k > kBucketed) {
+            auto* buckets = reinterpret_cast<unsigned char*>(&out_[at + 1]);
+            size_t r = 0;
+            for (unsigned b = 0; b <= 256; ++b) {
+                while (r + 1 < k && runs[r + 1].start <= b * 256)
+                    ++r;
+                const auto v = static_cast<uint16_t>(b == 256 ? k - 1 : r);
+                std::memcpy(buckets + 2 * b, &v, sizeof v);
+            }
+        }
+        auto* starts = reinterpret_cast<unsigned char*>(&out_[at + range_starts_at(k)]);
+        for (size_t i = 0; i < k; ++i) {
+            std::memcpy(starts + 2 * i, &runs[i].start, sizeof runs[i].start);
+            out_[at + range_values_at(k) + i] = runs[i].value;
+        }
         ++nodes;
         return static_cast<uint32_t>(at);
     }
 
 private:
+    struct Run {
+        uint16_t start;
+        uint32_t value;
+    };
+
+    // Appends the runs of the dense node at `off` (level `level`, `depth` 4-bit levels into the
+    // 16-bit one, its first slot at `base`), merging equal neighbours; a child that starts the
+    // next 16-bit level is packed first and becomes one run.
+    void collect(uint32_t off, size_t level, unsigned depth, unsigned base,
+                 std::vector<Run>& runs) {
+        const unsigned below = 4 * (3 - depth); // bits of the 16 left under one slot here
+        for (unsigned h = 0; h < 16; ++h) {
+            uint32_t s = dense_[off + h];
+            const unsigned start = base + (h << below);
+            if (s & kChild) {
+                if (depth < 3) {
+                    collect(s & ~kChild, level + 1, depth + 1, start, runs);
+                    continue;
+                }
+                s = kChild | pack(s & ~kChild, level + 1);
+            }
+            if (runs.empty() || runs.back().value != s)
+                runs.push_back({static_cast<uint16_t>(start), s});
+        }
+    }
+
     const std::vector<uint32_t>& dense_;
     std::vector<uint32_t>& out_;
 };
 
-void PrefixTable::FreeSlots::operator()(uint32_t* p) const {
+void PrefixTable::FreeHuge::operator()(void* p) const {
     std::free(p);
 }
 
@@ -334,10 +372,10 @@ PrefixTable PrefixTable::build(std::vector<Entry> entries) {
     }
 
     // The IPv4 trie and both roots as built (IPv4 entries come first, so their nodes precede
-    // any IPv6 node), then the packed IPv6 nodes.
+    // any IPv6 node), then the IPv6 RangeNodes.
     std::vector<uint32_t> out(b.slots.begin(),
                               b.slots.begin() + static_cast<std::ptrdiff_t>(v4_end));
-    V6Packer packer(b.slots, out);
+    RangePacker packer(b.slots, out);
     for (uint32_t r = 0; r < kRootSlots; ++r) {
         const uint32_t s = b.slots[root_v6 + r];
         if (s & kChild) {
@@ -348,13 +386,14 @@ PrefixTable PrefixTable::build(std::vector<Entry> entries) {
     b.slots = {};
 
     t.slot_count_ = out.size();
-    t.slot_storage_.reset(allocate_slots(t.slot_count_));
+    t.slot_storage_.reset(static_cast<uint32_t*>(allocate_huge(t.slot_count_ * sizeof(uint32_t))));
     std::memcpy(t.slot_storage_.get(), out.data(), t.slot_count_ * sizeof(uint32_t));
     t.slots_ = t.slot_storage_.get();
     t.root_v6_ = root_v6;
-    t.records_.reserve(entries.size());
+    t.record_count_ = entries.size();
+    t.records_.reset(static_cast<Record*>(allocate_huge(t.record_count_ * sizeof(Record))));
     for (size_t i = 0; i < entries.size(); ++i)
-        t.records_.push_back({entries[i], parents[i]});
+        new (&t.records_[i]) Record{entries[i], parents[i]};
     t.nodes_v4_ = 1 + nodes_v4;
     t.nodes_v6_ = 1 + packer.nodes;
     return t;
@@ -365,11 +404,11 @@ const PrefixTable::Entry* PrefixTable::lookup(const io::IpAddress& a) const {
     if (a.family != AF_INET6 || slots_ == nullptr) return nullptr;
     U128 x = load_be128(a.bytes);
     uint32_t s = slots_[root_v6_ + static_cast<uint32_t>(x >> 112)];
-    // Shift consumed bits out: the next level's index is always the top byte.
+    // Shift consumed bits out: the next level's index is always the top 16 bits.
     x <<= 16;
     while (s & kChild) {
-        s = packed_slot(slots_ + (s & ~kChild), static_cast<unsigned>(x >> 120));
-        x <<= 8;
+        s = range_slot(slots_ + (s & ~kChild), static_cast<unsigned>(x >> 112));
+        x <<= 16;
     }
     return s ? &records_[s - 1].entry : nullptr;
 }
@@ -382,7 +421,7 @@ size_t PrefixTable::lookup_all(const io::IpAddress& a, const Entry** out, size_t
 }
 
 size_t PrefixTable::memory_bytes() const {
-    return sizeof(*this) + slot_count_ * sizeof(uint32_t) + records_.capacity() * sizeof(Record);
+    return sizeof(*this) + slot_count_ * sizeof(uint32_t) + record_count_ * sizeof(Record);
 }
 
 } // namespace vcdn::steer

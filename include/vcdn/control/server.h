@@ -23,6 +23,8 @@ public:
     const io::SocketAddress& address() const;
     // SIGHUP: applies the fleet file again (when one is configured).
     Status reload_fleet();
+    // SIGHUP: reopens the steering log file (after logrotate moved it).
+    void reopen_logs();
 
     struct Impl;
 

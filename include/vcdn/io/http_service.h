@@ -12,6 +12,7 @@
 
 #include <vcdn/base/result.h>
 #include <vcdn/base/unique_fd.h>
+#include <vcdn/http/query.h>
 #include <vcdn/http/request.h>
 #include <vcdn/io/address.h>
 #include <vcdn/io/ip_prefix.h>
@@ -70,9 +71,7 @@ private:
     std::atomic<uint32_t> connections_{0};
 };
 
-// Query-string helper: the raw value of `key` in "a=1&b=2" (not decoded), or false.
-bool query_param(std::string_view query, std::string_view key, std::string_view* out);
-// Percent-decodes a query value ('+' is a space). False on a bad escape.
-bool url_decode(std::string_view in, std::string* out);
+using http::query_param;
+using http::url_decode;
 
 } // namespace vcdn::io

@@ -61,8 +61,8 @@ public:
         return p ? &records_[p - 1].entry : nullptr;
     }
 
-    size_t size() const { return records_.size(); } // distinct prefixes
-    size_t memory_bytes() const;                    // approximate footprint
+    size_t size() const { return record_count_; } // distinct prefixes
+    size_t memory_bytes() const;                  // approximate footprint
     // Trie nodes by family, for tuning and the benchmark report.
     size_t node_count_v4() const { return nodes_v4_; }
     size_t node_count_v6() const { return nodes_v6_; }
@@ -79,18 +79,20 @@ private:
     };
     static_assert(std::is_standard_layout_v<Record>);
 
-    struct FreeSlots {
-        void operator()(uint32_t* p) const;
+    // Frees memory from the huge-page allocation in prefix_table.cc.
+    struct FreeHuge {
+        void operator()(void* p) const;
     };
 
     class Builder;
-    class V6Packer;
+    class RangePacker;
 
-    std::unique_ptr<uint32_t[], FreeSlots> slot_storage_;
+    std::unique_ptr<uint32_t[], FreeHuge> slot_storage_;
     const uint32_t* slots_ = nullptr; // == slot_storage_.get(); null for an empty table
     size_t slot_count_ = 0;
-    uint32_t root_v6_ = 0;        // slot offset of the IPv6 root (the IPv4 root is at 0)
-    std::vector<Record> records_; // sorted by family, then length, then address
+    uint32_t root_v6_ = 0; // slot offset of the IPv6 root (the IPv4 root is at 0)
+    std::unique_ptr<Record[], FreeHuge> records_; // by family, then length, then address
+    size_t record_count_ = 0;
     size_t nodes_v4_ = 0;
     size_t nodes_v6_ = 0;
 };

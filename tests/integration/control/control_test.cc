@@ -327,6 +327,10 @@ TEST_F(ControlTest, EdgeCutOffFromControlTakesNoNewPlayersButKeepsItsOwn) {
     RawResponse refused = fetch(a1.port, get_request(kFile, "Range: bytes=0-9\r\n"));
     EXPECT_EQ(refused.head.status, 503);
     EXPECT_NE(refused.body.find("no control plane"), std::string::npos) << refused.body;
+    std::string metrics = fetch(a1.admin_port, "GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n").body;
+    EXPECT_NE(metrics.find("vcdn_refusing_new_players 1"), std::string::npos) << metrics;
+    EXPECT_NE(metrics.find("vcdn_control_connected 0"), std::string::npos);
+    EXPECT_NE(metrics.find("vcdn_new_players_refused_total{worker=\"0\"} 1"), std::string::npos);
     // The player it already had keeps being served.
     ASSERT_TRUE(send_all(kept.get(), get_request(kFile, "Range: bytes=10-19\r\n")));
     EXPECT_EQ(read_response(kept.get(), &carry).head.status, 206);
