@@ -136,3 +136,19 @@ def parse_wrk(out, name, cpu_s):
     r["cpu_s"] = cpu_s
     r["gb_per_cpu_s"] = r["bytes"] / 1e9 / cpu_s if cpu_s > 0 else 0
     return r
+
+
+def write_section(path, begin, end, text):
+    """Puts `text` (which starts with `begin` and ends with `end`) into the file at `path`,
+    replacing an earlier section between the same markers, or appending it."""
+    print("\n" + text)
+    existing = open(path).read() if os.path.exists(path) else ""
+    if begin in existing and end in existing:
+        a = existing.index(begin)
+        b = existing.index(end) + len(end)
+        existing = existing[:a] + text.rstrip("\n") + existing[b:]
+    else:
+        existing = existing.rstrip("\n") + "\n\n" + text
+    with open(path, "w") as f:
+        f.write(existing)
+    print(f"wrote {path}")

@@ -209,17 +209,7 @@ def report(args, results, hot_bytes, cold_bytes):
                              f"throughput ratio {med(v, 'rps') / max(1, med(o, 'rps')):.2f}")
     lines += ["", MARK_END]
     text = "\n".join(lines) + "\n"
-    print("\n" + text)
-    existing = open(args.out).read() if os.path.exists(args.out) else ""
-    if MARK_BEGIN in existing and MARK_END in existing:
-        a = existing.index(MARK_BEGIN)
-        b = existing.index(MARK_END) + len(MARK_END)
-        existing = existing[:a] + text.rstrip("\n") + existing[b:]
-    else:
-        existing = existing.rstrip("\n") + "\n\n" + text
-    with open(args.out, "w") as f:
-        f.write(existing)
-    print(f"wrote {args.out}")
+    benchlib.write_section(args.out, MARK_BEGIN, MARK_END, text)
 
 
 if __name__ == "__main__":

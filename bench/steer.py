@@ -191,21 +191,15 @@ def report(args, results, lpm, n_prefixes, n_sites, n_edges, fleet_s, rss_kib):
                   f"| errors | {sum(r['errors'] + r['non2xx'] for r in rows)} |"]
     for name, b in sorted(lpm.items()):
         ips = b.get("items_per_second", 0)
-        lines.append(f"| `bench_lpm` {name} | {ips / 1e6:.1f} M lookups/s on one core "
-                     f"({1e9 / ips if ips else 0:.0f} ns each) |")
+        if ips:
+            lines.append(f"| `bench_lpm` {name} | {ips / 1e6:.1f} M lookups/s on one core "
+                         f"({1e9 / ips:.0f} ns each) |")
+        else:  # a build, not lookups: its time
+            scale = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1}.get(b.get("time_unit", "ns"), 1e-9)
+            lines.append(f"| `bench_lpm` {name} | {b.get('real_time', 0) * scale:.2f} s |")
     lines += ["", MARK_END]
     text = "\n".join(lines) + "\n"
-    print("\n" + text)
-    existing = open(args.out).read() if os.path.exists(args.out) else ""
-    if MARK_BEGIN in existing and MARK_END in existing:
-        a = existing.index(MARK_BEGIN)
-        b = existing.index(MARK_END) + len(MARK_END)
-        existing = existing[:a] + text.rstrip("\n") + existing[b:]
-    else:
-        existing = existing.rstrip("\n") + "\n\n" + text
-    with open(args.out, "w") as f:
-        f.write(existing)
-    print(f"wrote {args.out}")
+    benchlib.write_section(args.out, MARK_BEGIN, MARK_END, text)
 
 
 if __name__ == "__main__":

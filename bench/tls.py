@@ -269,17 +269,7 @@ def report(args, results, ktls):
                          f"{med(s, 'p50_us') / 1000:.2f} / {med(s, 'p99_us') / 1000:.2f} | {med(s, 'storm_rps'):,.0f} |")
     lines += ["", MARK_END]
     text = "\n".join(lines) + "\n"
-    print("\n" + text)
-    existing = open(args.out).read() if os.path.exists(args.out) else ""
-    if MARK_BEGIN in existing and MARK_END in existing:
-        a = existing.index(MARK_BEGIN)
-        b = existing.index(MARK_END) + len(MARK_END)
-        existing = existing[:a] + text.rstrip("\n") + existing[b:]
-    else:
-        existing = existing.rstrip("\n") + "\n\n" + text
-    with open(args.out, "w") as f:
-        f.write(existing)
-    print(f"wrote {args.out}")
+    benchlib.write_section(args.out, MARK_BEGIN, MARK_END, text)
 
 
 if __name__ == "__main__":
