@@ -382,3 +382,63 @@ TEST(ControlCli, BadStartsExitWithOneLine) {
 
 } // namespace
 } // namespace vcdn::test
+
+namespace vcdn::test {
+namespace {
+
+TEST(ControlPrefixBinding, SignedUrlsBoundToTheClientsPrefixWorkOnlyFromThere) {
+    TempDir work;
+    write_file(work / "fleet.toml", fleet_toml());
+    ControlProcess control;
+    ASSERT_TRUE(control.start(work.path(), "sqlite:" + work / "c.db", work / "fleet.toml",
+                              std::string("bind_client_prefix = true\n") + kFastHealth))
+        << control.proc.stderr_text();
+    ASSERT_EQ(
+        control.call("POST", "/api/v1/catalog", read_file(shared_root() + "/catalog.json")).status,
+        200);
+    ControlledEdge a1;
+    ASSERT_TRUE(a1.start(shared_root(), work.path(), control.port, "a1")) << a1.proc.stderr_text();
+    ASSERT_EQ(control
+                  .call("PUT", "/api/v1/edges/a1",
+                        json{{"url", fmt::format("http://127.0.0.1:{}", a1.port)}}.dump())
+                  .status,
+              200);
+    ASSERT_EQ(control.wait_edge_state("a1", "up", 5000)["state"], "up");
+    // Fetch from 127.0.0.1: a URL steered for 127.0.0.1 (bound to 127.0.0.0/24) works, one
+    // steered for 10.1.2.3 (bound to its prefix 10.1.0.0/16) is refused as wrong-prefix.
+    auto first_url = [&](const std::string& client) {
+        for (int i = 0; i < 100; ++i) {
+            ApiReply r = control.call(
+                "GET", fmt::format("/api/v1/steer?file={}&client={}", kFile, client), "", false);
+            if (r.status == 200 && r.json["urls"][0]["edge"] == "a1")
+                return r.json["urls"][0]["url"].get<std::string>();
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        return std::string();
+    };
+    // 127.0.0.1 is in no site's prefixes: only exchanges (none up) and the origin. Give the
+    // loopback network to isp-a so that a1 is steered to.
+    ASSERT_EQ(
+        control
+            .call("PUT", "/api/v1/sites/isp-a", R"({"prefixes": ["10.1.0.0/16", "127.0.0.0/8"]})")
+            .status,
+        200);
+    std::string mine = first_url("127.0.0.1"), theirs = first_url("10.1.2.3");
+    ASSERT_FALSE(mine.empty());
+    ASSERT_FALSE(theirs.empty());
+    EXPECT_NE(mine.find("&p=127.0.0.0/8"), std::string::npos) << mine;
+    EXPECT_NE(theirs.find("&p=10.1.0.0/16"), std::string::npos) << theirs;
+    RawResponse ok;
+    for (int i = 0; i < 50; ++i) {
+        ok = get_url(mine, "Range: bytes=0-9\r\n");
+        if (ok.head.status == 206) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_EQ(ok.head.status, 206) << ok.body;
+    RawResponse refused = get_url(theirs, "Range: bytes=0-9\r\n");
+    EXPECT_EQ(refused.head.status, 403);
+    EXPECT_NE(refused.body.find("client network"), std::string::npos) << refused.body;
+}
+
+} // namespace
+} // namespace vcdn::test
