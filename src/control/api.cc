@@ -82,6 +82,7 @@ json edge_json(const View& v, const SiteSpec& site, const EdgeSpec& e, int64_t n
               {"url", e.url},
               {"https_url", e.https_url},
               {"storage_bytes", e.storage_bytes},
+              {"flash_bytes", e.flash_bytes},
               {"capacity_gbps", e.capacity_gbps}};
     auto d = v.drained.find(e.id);
     j["drained"] = d != v.drained.end() && d->second;
@@ -392,14 +393,15 @@ ApiResponse ControlServer::Impl::handle(const ApiRequest& req) {
             EdgeSpec e;
             std::string site;
             if (!j.is_object() ||
-                !only_keys(
-                    j,
-                    {"id", "site", "url", "https_url", "token", "storage_bytes", "capacity_gbps"},
-                    &err) ||
+                !only_keys(j,
+                           {"id", "site", "url", "https_url", "token", "storage_bytes",
+                            "flash_bytes", "capacity_gbps"},
+                           &err) ||
                 !take(j, "id", &e.id, &err) || !take(j, "site", &site, &err) ||
                 !take(j, "url", &e.url, &err) || !take(j, "https_url", &e.https_url, &err) ||
                 !take(j, "token", &e.token, &err) ||
                 !take(j, "storage_bytes", &e.storage_bytes, &err) ||
+                !take(j, "flash_bytes", &e.flash_bytes, &err) ||
                 !take(j, "capacity_gbps", &e.capacity_gbps, &err))
                 return json_error(400, "bad-edge", err.empty() ? "expected a JSON object" : err);
             const EdgeSpec* existing = nullptr;
@@ -425,13 +427,16 @@ ApiResponse ControlServer::Impl::handle(const ApiRequest& req) {
                         const json& j = *body;
                         EdgeSpec& e = s.edges[i];
                         if (!j.is_object() ||
-                            !only_keys(
-                                j, {"url", "https_url", "token", "storage_bytes", "capacity_gbps"},
-                                &err) ||
+                            !only_keys(j,
+                                       {"url", "https_url", "token", "storage_bytes", "flash_bytes",
+                                        "capacity_gbps"},
+                                       &err) ||
                             !take(j, "url", &e.url, &err) ||
                             !take(j, "https_url", &e.https_url, &err) ||
                             !take(j, "token", &e.token, &err) ||
                             !take(j, "storage_bytes", &e.storage_bytes, &err) ||
+                            !take(j, "flash_bytes", &e.flash_bytes, &err) ||
+                            !take(j, "flash_bytes", &e.flash_bytes, &err) ||
                             !take(j, "capacity_gbps", &e.capacity_gbps, &err))
                             return json_error(400, "bad-edge",
                                               err.empty() ? "expected a JSON object" : err);

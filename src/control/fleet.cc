@@ -167,6 +167,7 @@ Result<Fleet> parse_fleet_toml(std::string_view text, std::string_view source) {
                         if (!er.get("token", &es.token))
                             throw std::runtime_error(ew + ": token is required");
                         er.get("storage_bytes", &es.storage_bytes);
+                        er.get("flash_bytes", &es.flash_bytes);
                         er.get("capacity_gbps", &es.capacity_gbps);
                         er.finish();
                         es.url = trim_slash(es.url);
@@ -257,16 +258,17 @@ Result<Fleet> parse_fleet_json(const nlohmann::json& j) {
                     for (const auto& ej : *edges) {
                         std::string ew = fmt::format("{}.edge[{}]", where, k++);
                         if (!ej.is_object()) throw std::runtime_error(ew + ": expected an object");
-                        check_keys(
-                            ej,
-                            {"id", "url", "https_url", "token", "storage_bytes", "capacity_gbps"},
-                            ew);
+                        check_keys(ej,
+                                   {"id", "url", "https_url", "token", "storage_bytes",
+                                    "flash_bytes", "capacity_gbps"},
+                                   ew);
                         EdgeSpec e;
                         get_field(ej, "id", &e.id, ew);
                         get_field(ej, "url", &e.url, ew);
                         get_field(ej, "https_url", &e.https_url, ew);
                         get_field(ej, "token", &e.token, ew);
                         get_field(ej, "storage_bytes", &e.storage_bytes, ew);
+                        get_field(ej, "flash_bytes", &e.flash_bytes, ew);
                         get_field(ej, "capacity_gbps", &e.capacity_gbps, ew);
                         if (e.id.empty()) throw std::runtime_error(ew + ": id is required");
                         e.url = trim_slash(e.url);
@@ -293,6 +295,7 @@ nlohmann::json fleet_to_json(const Fleet& f, bool with_tokens) {
             nlohmann::json ej = {{"id", e.id},
                                  {"url", e.url},
                                  {"storage_bytes", e.storage_bytes},
+                                 {"flash_bytes", e.flash_bytes},
                                  {"capacity_gbps", e.capacity_gbps}};
             if (!e.https_url.empty()) ej["https_url"] = e.https_url;
             if (with_tokens) ej["token"] = e.token;

@@ -41,6 +41,10 @@ INSERT INTO meta (key, value) VALUES ('origin_url', '');
 ALTER TABLE edge_status ADD COLUMN files BIGINT NOT NULL DEFAULT 0;
 UPDATE edge_status SET files = (SELECT COUNT(*) FROM edge_files WHERE edge_files.edge_id = edge_status.edge_id);
 )sql",
+    // 3: storage per tier: flash next to the disk bytes.
+    R"sql(
+ALTER TABLE edges ADD COLUMN flash_bytes BIGINT NOT NULL DEFAULT 0;
+)sql",
 };
 
 std::vector<std::string> split_statements(const char* sql) {
@@ -112,12 +116,13 @@ Status Store::bump_generation() {
                      "WHERE key = 'generation'");
 }
 
-Status Store::migrate() {
+Status Store::migrate(int up_to) {
     std::lock_guard lock(mu_);
     VCDN_TRY(
         db_->exec("CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"));
     const int newest = static_cast<int>(std::size(kMigrations));
-    for (int v = 1; v <= newest; ++v) {
+    const int last = up_to > 0 && up_to < newest ? up_to : newest;
+    for (int v = 1; v <= last; ++v) {
         Status s = run_in_transaction([&]() -> Status {
             // Read inside the transaction: another instance may be migrating at the same time.
             auto rows = db_->query("SELECT value FROM meta WHERE key = 'schema_version'");
@@ -174,7 +179,7 @@ Result<Fleet> read_fleet(Db* db, std::map<std::string, bool>* drained) {
         f.sites.push_back(std::move(s));
     }
     auto edges = db->query("SELECT id, site, url, https_url, token, storage_bytes, capacity_gbps, "
-                           "drained FROM edges ORDER BY position");
+                           "drained, flash_bytes FROM edges ORDER BY position");
     if (!edges) return edges.error();
     for (const DbRow& r : *edges) {
         auto it = index.find(db_text(r[1]));
@@ -187,6 +192,7 @@ Result<Fleet> read_fleet(Db* db, std::map<std::string, bool>* drained) {
         e.storage_bytes = static_cast<uint64_t>(db_int(r[5]));
         e.capacity_gbps = db_double(r[6], 10);
         if (drained) (*drained)[e.id] = db_int(r[7]) != 0;
+        e.flash_bytes = static_cast<uint64_t>(db_int(r[8]));
         f.sites[it->second].edges.push_back(std::move(e));
     }
     return f;
@@ -260,13 +266,14 @@ Status Store::save_fleet(const Fleet& f) {
         pos = 0;
         for (const SiteSpec& s : f.sites)
             for (const EdgeSpec& e : s.edges)
-                VCDN_TRY(db_->exec(
-                    "INSERT INTO edges (id, site, url, https_url, token, storage_bytes, "
-                    "capacity_gbps, drained, position) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    {e.id, s.name, e.url, e.https_url, e.token,
-                     to_db(static_cast<int64_t>(e.storage_bytes)),
-                     fmt::format("{}", e.capacity_gbps), to_db(drained[e.id] ? 1 : 0),
-                     to_db(pos++)}));
+                VCDN_TRY(
+                    db_->exec("INSERT INTO edges (id, site, url, https_url, token, storage_bytes, "
+                              "capacity_gbps, drained, position, flash_bytes) "
+                              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                              {e.id, s.name, e.url, e.https_url, e.token,
+                               to_db(static_cast<int64_t>(e.storage_bytes)),
+                               fmt::format("{}", e.capacity_gbps), to_db(drained[e.id] ? 1 : 0),
+                               to_db(pos++), to_db(static_cast<int64_t>(e.flash_bytes))}));
         VCDN_TRY(db_->exec("UPDATE meta SET value = ? WHERE key = 'origin_url'", {f.origin_url}));
         return bump_generation();
     });

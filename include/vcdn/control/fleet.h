@@ -20,12 +20,13 @@ const char* tier_name(Tier t);
 bool parse_tier(std::string_view text, Tier* out);
 
 struct EdgeSpec {
-    std::string id;        // [A-Za-z0-9_.-], at most 64 characters
-    std::string url;       // base URL players use: "http://host:port"
-    std::string https_url; // optional HTTPS base URL
-    std::string token;     // the edge's own bearer token for heartbeats
-    uint64_t storage_bytes = 0;
-    double capacity_gbps = 10; // load above load_high × capacity takes it out of steering
+    std::string id;             // [A-Za-z0-9_.-], at most 64 characters
+    std::string url;            // base URL players use: "http://host:port"
+    std::string https_url;      // optional HTTPS base URL
+    std::string token;          // the edge's own bearer token for heartbeats
+    uint64_t storage_bytes = 0; // disk tier capacity, for placement
+    uint64_t flash_bytes = 0;   // flash tier capacity (the hottest files), for placement
+    double capacity_gbps = 10;  // load above load_high × capacity takes it out of steering
 };
 
 struct SiteSpec {

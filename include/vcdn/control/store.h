@@ -80,8 +80,9 @@ public:
     static Result<std::unique_ptr<Store>> open(const std::string& db_url);
     explicit Store(std::unique_ptr<Db> db);
 
-    // Brings the schema to the newest version (versioned migrations, each in a transaction).
-    Status migrate();
+    // Brings the schema to the newest version (versioned migrations, each in a transaction);
+    // `up_to` > 0 stops at that version (tests of upgrades from an older schema).
+    Status migrate(int up_to = 0);
     int schema_version();
     std::string describe() const { return db_->describe(); }
 

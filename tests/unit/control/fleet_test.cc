@@ -21,6 +21,7 @@ id = "a1"
 url = "http://127.0.0.1:8081/"
 token = "secret-a1"
 storage_bytes = 2000000000
+flash_bytes = 500000000
 
 [[site]]
 name = "ix-1"
@@ -46,6 +47,7 @@ TEST(Fleet, ParsesTheIssuesExample) {
     ASSERT_EQ(f->sites[0].edges.size(), 1u);
     EXPECT_EQ(f->sites[0].edges[0].url, "http://127.0.0.1:8081"); // trailing '/' dropped
     EXPECT_EQ(f->sites[0].edges[0].storage_bytes, 2000000000u);
+    EXPECT_EQ(f->sites[0].edges[0].flash_bytes, 500000000u);
     EXPECT_EQ(f->sites[1].tier, Tier::kIx);
     EXPECT_EQ(f->sites[1].edges[0].https_url, "https://127.0.0.1:8491");
     EXPECT_DOUBLE_EQ(f->sites[1].edges[0].capacity_gbps, 40.0);

@@ -13,12 +13,12 @@ Fleet two_sites() {
     SiteSpec a;
     a.name = "isp-a";
     a.prefixes = {"10.1.0.0/16"};
-    a.edges.push_back(EdgeSpec{"a1", "http://127.0.0.1:8081", "", "secret-a1", 1000, 10});
-    a.edges.push_back(EdgeSpec{"a2", "http://127.0.0.1:8082", "", "secret-a2", 1000, 10});
+    a.edges.push_back(EdgeSpec{"a1", "http://127.0.0.1:8081", "", "secret-a1", 1000, 300, 10});
+    a.edges.push_back(EdgeSpec{"a2", "http://127.0.0.1:8082", "", "secret-a2", 1000, 0, 10});
     SiteSpec x;
     x.name = "ix-1";
     x.tier = Tier::kIx;
-    x.edges.push_back(EdgeSpec{"x1", "http://127.0.0.1:8091", "", "secret-x1", 1000, 10});
+    x.edges.push_back(EdgeSpec{"x1", "http://127.0.0.1:8091", "", "secret-x1", 1000, 0, 10});
     f.sites = {a, x};
     return f;
 }
@@ -35,7 +35,7 @@ protected:
 };
 
 TEST_F(StoreTest, MigratesOnceAndReopens) {
-    EXPECT_EQ(store_->schema_version(), 2);
+    EXPECT_EQ(store_->schema_version(), 3);
     ASSERT_TRUE(store_->migrate()); // idempotent
     ASSERT_TRUE(store_->save_fleet(two_sites()));
     store_.reset();
@@ -45,7 +45,38 @@ TEST_F(StoreTest, MigratesOnceAndReopens) {
     ASSERT_TRUE(f);
     ASSERT_EQ(f->sites.size(), 2u);
     EXPECT_EQ(f->sites[0].edges[1].id, "a2");
+    EXPECT_EQ(f->sites[0].edges[0].flash_bytes, 300u);
+    EXPECT_EQ(f->sites[0].edges[0].storage_bytes, 1000u);
     EXPECT_EQ(f->origin_url, "http://127.0.0.1:8000");
+}
+
+TEST(StoreUpgrade, AVersionOneDatabaseIsMigratedWithItsData) {
+    test::TempDir dir;
+    const std::string url = "sqlite:" + dir.path() + "/old.db";
+    {
+        auto db = Db::open(url);
+        ASSERT_TRUE(db);
+        Store old(std::move(*db));
+        ASSERT_TRUE(old.migrate(1));
+        EXPECT_EQ(old.schema_version(), 1);
+        // Data as version 1 kept it (no file count, no flash column).
+        auto raw = Db::open(url);
+        ASSERT_TRUE(raw);
+        ASSERT_TRUE((*raw)->exec("INSERT INTO edge_status (edge_id, state, reason, since_ms, "
+                                 "last_heartbeat_ms, report, inventory_digest) VALUES "
+                                 "('a1', 'up', 'ok', 1, 2, '{}', 'd')",
+                                 {}));
+        for (const char* p : {"/a", "/b", "/c"})
+            ASSERT_TRUE(
+                (*raw)->exec("INSERT INTO edge_files (edge_id, path) VALUES ('a1', ?)", {p}));
+    }
+    auto s = Store::open(url);
+    ASSERT_TRUE(s) << s.error().message;
+    EXPECT_EQ((*s)->schema_version(), 3);
+    auto st = (*s)->statuses();
+    ASSERT_TRUE(st);
+    EXPECT_EQ(st->at("a1").files, 3u) << "migration 2 counts what the edge held";
+    EXPECT_EQ(st->at("a1").state, "up");
 }
 
 TEST_F(StoreTest, BadUrlsAndNewerSchemasAreRefused) {
