@@ -14,9 +14,9 @@
 // - IPv6: a dense 16-bit root, then 16-bit levels stored as RangeNodes: the sorted list of
 //   where the value changes within the node's 65536 slots, searched by bisection. Real IPv6
 //   tables are sparse below /16 (a /32 allocation holds a handful of more-specifics), so a
-//   node is a few runs, typically one cache line, and a /48 is two nodes below the root. Dense
-//   nodes with 4-bit strides took eight dependent loads for a /48 and 8-bit bitmap-compressed
-//   ones four; with a cache miss per load that was 400-600 ns per lookup on this machine.
+//   node is a few runs, typically one cache line, and a /48 is two nodes below the root.
+//   Dense 4-bit nodes (eight dependent loads for a /48) and 8-bit bitmap-compressed ones
+//   (four) were measured first: with a cache miss per load, 2-3x slower.
 //
 // Build: prefixes are inserted shortest first into dense nodes (IPv6 with 4-bit strides below
 // the root, to keep the temporary trie small). A prefix lands in the level where its length
@@ -38,6 +38,7 @@
 #include <cstring>
 #include <new>
 #include <stdexcept>
+#include <utility>
 
 namespace vcdn::steer {
 namespace {
@@ -64,7 +65,9 @@ template <size_t N> constexpr Levels<N> make_levels(std::array<uint8_t, N> strid
 constexpr auto kV4 = make_levels<3>({16, 8, 8});
 
 // The IPv6 trie while building: a 16-bit root (IPv6 routes all sit in 2000::/3, so it is 1/8
-// used but one load), then 4-bit levels, which RangePacker turns into 16-bit RangeNodes.
+// used but one load), then 4-bit levels, which RangePacker turns into 16-bit RangeNodes, four
+// at a time.
+static_assert((128 - 16) % 16 == 0);
 constexpr size_t kV6Levels = 1 + (128 - 16) / 4;
 constexpr std::array<uint8_t, kV6Levels> v6_strides() {
     std::array<uint8_t, kV6Levels> s{};
@@ -128,8 +131,8 @@ bool same_prefix(const io::IpPrefix& a, const io::IpPrefix& b) {
 
 // Family (IPv4 first), then length, then address: the insertion order the build relies on.
 bool insertion_order(const PrefixTable::Entry& x, const PrefixTable::Entry& y) {
-    if (x.prefix.addr.family != y.prefix.addr.family)
-        return x.prefix.addr.family < y.prefix.addr.family;
+    const bool x6 = x.prefix.addr.family == AF_INET6, y6 = y.prefix.addr.family == AF_INET6;
+    if (x6 != y6) return y6;
     if (x.prefix.bits != y.prefix.bits) return x.prefix.bits < y.prefix.bits;
     return left_aligned(x.prefix.addr) < left_aligned(y.prefix.addr);
 }
@@ -253,11 +256,11 @@ public:
         : dense_(dense), out_(out) {}
     size_t nodes = 0;
 
-    // Packs the 16-bit level whose first 4-bit node is the dense node at `off`, at level
-    // `level` of kV6, and everything below it; returns the RangeNode's offset in `out`.
-    uint32_t pack(uint32_t off, size_t level) {
+    // Packs the 16-bit level whose first 4-bit node is the dense node at `off`, and everything
+    // below it; returns the RangeNode's offset in `out`.
+    uint32_t pack(uint32_t off) {
         std::vector<Run> runs;
-        collect(off, level, 0, 0, runs);
+        collect(off, 0, 0, runs);
 
         const size_t size = range_node_size(runs.size());
         size_t at = out_.size();
@@ -292,21 +295,20 @@ private:
         uint32_t value;
     };
 
-    // Appends the runs of the dense node at `off` (level `level`, `depth` 4-bit levels into the
-    // 16-bit one, its first slot at `base`), merging equal neighbours; a child that starts the
-    // next 16-bit level is packed first and becomes one run.
-    void collect(uint32_t off, size_t level, unsigned depth, unsigned base,
-                 std::vector<Run>& runs) {
+    // Appends the runs of the dense node at `off` (`depth` 4-bit levels into the 16-bit one,
+    // its first slot at `base`), merging equal neighbours; a child that starts the next 16-bit
+    // level is packed first and becomes one run.
+    void collect(uint32_t off, unsigned depth, unsigned base, std::vector<Run>& runs) {
         const unsigned below = 4 * (3 - depth); // bits of the 16 left under one slot here
         for (unsigned h = 0; h < 16; ++h) {
             uint32_t s = dense_[off + h];
             const unsigned start = base + (h << below);
             if (s & kChild) {
                 if (depth < 3) {
-                    collect(s & ~kChild, level + 1, depth + 1, start, runs);
+                    collect(s & ~kChild, depth + 1, start, runs);
                     continue;
                 }
-                s = kChild | pack(s & ~kChild, level + 1);
+                s = kChild | pack(s & ~kChild);
             }
             if (runs.empty() || runs.back().value != s)
                 runs.push_back({static_cast<uint16_t>(start), s});
@@ -323,8 +325,22 @@ void PrefixTable::FreeHuge::operator()(void* p) const {
 
 PrefixTable::PrefixTable() = default;
 PrefixTable::~PrefixTable() = default;
-PrefixTable::PrefixTable(PrefixTable&&) noexcept = default;
-PrefixTable& PrefixTable::operator=(PrefixTable&&) noexcept = default;
+PrefixTable::PrefixTable(PrefixTable&& o) noexcept {
+    *this = std::move(o);
+}
+
+PrefixTable& PrefixTable::operator=(PrefixTable&& o) noexcept {
+    if (this != &o) {
+        slots_ = std::move(o.slots_);
+        slot_count_ = std::exchange(o.slot_count_, 0);
+        root_v6_ = std::exchange(o.root_v6_, 0);
+        records_ = std::move(o.records_);
+        record_count_ = std::exchange(o.record_count_, 0);
+        nodes_v4_ = std::exchange(o.nodes_v4_, 0);
+        nodes_v6_ = std::exchange(o.nodes_v6_, 0);
+    }
+    return *this;
+}
 
 PrefixTable PrefixTable::build(std::vector<Entry> entries) {
     PrefixTable t;
@@ -379,16 +395,15 @@ PrefixTable PrefixTable::build(std::vector<Entry> entries) {
     for (uint32_t r = 0; r < kRootSlots; ++r) {
         const uint32_t s = b.slots[root_v6 + r];
         if (s & kChild) {
-            const uint32_t packed = packer.pack(s & ~kChild, 1);
+            const uint32_t packed = packer.pack(s & ~kChild);
             out[root_v6 + r] = kChild | packed;
         }
     }
     b.slots = {};
 
     t.slot_count_ = out.size();
-    t.slot_storage_.reset(static_cast<uint32_t*>(allocate_huge(t.slot_count_ * sizeof(uint32_t))));
-    std::memcpy(t.slot_storage_.get(), out.data(), t.slot_count_ * sizeof(uint32_t));
-    t.slots_ = t.slot_storage_.get();
+    t.slots_.reset(static_cast<uint32_t*>(allocate_huge(t.slot_count_ * sizeof(uint32_t))));
+    std::memcpy(t.slots_.get(), out.data(), t.slot_count_ * sizeof(uint32_t));
     t.root_v6_ = root_v6;
     t.record_count_ = entries.size();
     t.records_.reset(static_cast<Record*>(allocate_huge(t.record_count_ * sizeof(Record))));
@@ -401,13 +416,14 @@ PrefixTable PrefixTable::build(std::vector<Entry> entries) {
 
 const PrefixTable::Entry* PrefixTable::lookup(const io::IpAddress& a) const {
     if (a.family == AF_INET) return lookup_v4(load_be32(a.bytes));
-    if (a.family != AF_INET6 || slots_ == nullptr) return nullptr;
+    const uint32_t* slots = slots_.get();
+    if (a.family != AF_INET6 || slots == nullptr) return nullptr;
     U128 x = load_be128(a.bytes);
-    uint32_t s = slots_[root_v6_ + static_cast<uint32_t>(x >> 112)];
+    uint32_t s = slots[root_v6_ + static_cast<uint32_t>(x >> 112)];
     // Shift consumed bits out: the next level's index is always the top 16 bits.
     x <<= 16;
     while (s & kChild) {
-        s = range_slot(slots_ + (s & ~kChild), static_cast<unsigned>(x >> 112));
+        s = range_slot(slots + (s & ~kChild), static_cast<unsigned>(x >> 112));
         x <<= 16;
     }
     return s ? &records_[s - 1].entry : nullptr;

@@ -31,7 +31,8 @@ public:
 
     PrefixTable(); // empty table: every lookup misses
     ~PrefixTable();
-    // Move-only: a full table is ~100 MB, so a copy is almost certainly an accident.
+    // Move-only: a full table is ~80 MiB, so a copy is almost certainly an accident. A
+    // moved-from table is empty.
     PrefixTable(PrefixTable&&) noexcept;
     PrefixTable& operator=(PrefixTable&&) noexcept;
     PrefixTable(const PrefixTable&) = delete;
@@ -42,11 +43,12 @@ public:
     // The IPv4 hot path: at most three dependent loads, no branches on the table contents
     // beyond "is this slot a child node".
     const Entry* lookup_v4(uint32_t addr_host_order) const {
-        if (slots_ == nullptr) return nullptr;
-        uint32_t s = slots_[addr_host_order >> 16];
+        const uint32_t* slots = slots_.get();
+        if (slots == nullptr) return nullptr;
+        uint32_t s = slots[addr_host_order >> 16];
         if (s & kChild) {
-            s = slots_[(s & ~kChild) + ((addr_host_order >> 8) & 0xff)];
-            if (s & kChild) s = slots_[(s & ~kChild) + (addr_host_order & 0xff)];
+            s = slots[(s & ~kChild) + ((addr_host_order >> 8) & 0xff)];
+            if (s & kChild) s = slots[(s & ~kChild) + (addr_host_order & 0xff)];
         }
         return s ? &records_[s - 1].entry : nullptr;
     }
@@ -87,8 +89,7 @@ private:
     class Builder;
     class RangePacker;
 
-    std::unique_ptr<uint32_t[], FreeHuge> slot_storage_;
-    const uint32_t* slots_ = nullptr; // == slot_storage_.get(); null for an empty table
+    std::unique_ptr<uint32_t[], FreeHuge> slots_; // null for an empty table
     size_t slot_count_ = 0;
     uint32_t root_v6_ = 0; // slot offset of the IPv6 root (the IPv4 root is at 0)
     std::unique_ptr<Record[], FreeHuge> records_; // by family, then length, then address
