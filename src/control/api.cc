@@ -22,8 +22,9 @@ using nlohmann::json;
 ApiResponse json_error(uint16_t status, std::string_view code, std::string_view message) {
     ApiResponse r;
     r.status = status;
-    r.body =
-        json{{"error", {{"status", status}, {"code", code}, {"message", message}}}}.dump() + "\n";
+    r.body = json{{"error", {{"status", status}, {"code", code}, {"message", message}}}}.dump(
+                 -1, ' ', false, json::error_handler_t::replace) +
+             "\n";
     return r;
 }
 
@@ -32,7 +33,8 @@ namespace {
 ApiResponse json_ok(const json& j, uint16_t status = 200) {
     ApiResponse r;
     r.status = status;
-    r.body = j.dump() + "\n";
+    // Bytes from requests (paths, ids) need not be UTF-8: replace, never throw.
+    r.body = j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
     return r;
 }
 
@@ -70,8 +72,18 @@ std::vector<std::string_view> segments(std::string_view path) {
 
 Result<json> parse_body(const ApiRequest& req) {
     if (req.body.empty()) return Error{"the request has no JSON body"};
-    json j = json::parse(req.body, nullptr, false);
+    // Nesting beyond any real document is cut off while parsing, so that no later step
+    // (copy, dump) recurses through megabytes of '['.
+    bool too_deep = false;
+    json j = json::parse(
+        req.body,
+        [&](int depth, json::parse_event_t, json&) {
+            if (depth > 32) too_deep = true;
+            return depth <= 32;
+        },
+        false);
     if (j.is_discarded()) return Error{"the body is not valid JSON"};
+    if (too_deep) return Error{"the JSON is nested more than 32 levels"};
     return j;
 }
 
@@ -382,68 +394,8 @@ ApiResponse ControlServer::Impl::handle(const ApiRequest& req) {
             return json_ok(edge_json(*v, *s, *e, now));
         }
         if (auto denied = need_admin()) return *denied;
-        auto fleet = store->fleet();
-        if (!fleet) return json_error(503, "database", fleet.error().message);
-        Fleet f = std::move(*fleet);
-        std::string err;
-        if (seg.size() == 1 && post) {
-            auto body = parse_body(req);
-            if (!body) return json_error(400, "bad-json", body.error().message);
-            const json& j = *body;
-            EdgeSpec e;
-            std::string site;
-            if (!j.is_object() ||
-                !only_keys(j,
-                           {"id", "site", "url", "https_url", "token", "storage_bytes",
-                            "flash_bytes", "capacity_gbps"},
-                           &err) ||
-                !take(j, "id", &e.id, &err) || !take(j, "site", &site, &err) ||
-                !take(j, "url", &e.url, &err) || !take(j, "https_url", &e.https_url, &err) ||
-                !take(j, "token", &e.token, &err) ||
-                !take(j, "storage_bytes", &e.storage_bytes, &err) ||
-                !take(j, "flash_bytes", &e.flash_bytes, &err) ||
-                !take(j, "capacity_gbps", &e.capacity_gbps, &err))
-                return json_error(400, "bad-edge", err.empty() ? "expected a JSON object" : err);
-            const EdgeSpec* existing = nullptr;
-            if (site_of(f, e.id, &existing))
-                return json_error(409, "edge-exists", fmt::format("edge '{}' exists", e.id));
-            SiteSpec* target = nullptr;
-            for (SiteSpec& s : f.sites)
-                if (s.name == site) target = &s;
-            if (!target) return json_error(404, "unknown-site", fmt::format("no site '{}'", site));
-            target->edges.push_back(e);
-        } else if (seg.size() == 2 && (put || del)) {
-            bool found = false;
-            for (SiteSpec& s : f.sites)
-                for (size_t i = 0; i < s.edges.size(); ++i)
-                    if (s.edges[i].id == seg[1]) {
-                        found = true;
-                        if (del) {
-                            s.edges.erase(s.edges.begin() + static_cast<long>(i));
-                            break;
-                        }
-                        auto body = parse_body(req);
-                        if (!body) return json_error(400, "bad-json", body.error().message);
-                        const json& j = *body;
-                        EdgeSpec& e = s.edges[i];
-                        if (!j.is_object() ||
-                            !only_keys(j,
-                                       {"url", "https_url", "token", "storage_bytes", "flash_bytes",
-                                        "capacity_gbps"},
-                                       &err) ||
-                            !take(j, "url", &e.url, &err) ||
-                            !take(j, "https_url", &e.https_url, &err) ||
-                            !take(j, "token", &e.token, &err) ||
-                            !take(j, "storage_bytes", &e.storage_bytes, &err) ||
-                            !take(j, "flash_bytes", &e.flash_bytes, &err) ||
-                            !take(j, "flash_bytes", &e.flash_bytes, &err) ||
-                            !take(j, "capacity_gbps", &e.capacity_gbps, &err))
-                            return json_error(400, "bad-edge",
-                                              err.empty() ? "expected a JSON object" : err);
-                        break;
-                    }
-            if (!found) return json_error(404, "unknown-edge", fmt::format("no edge '{}'", seg[1]));
-        } else if (seg.size() == 3 && seg[2] == "drain" && post) {
+        if (seg.size() == 3 && seg[2] == "drain" && post) {
+            std::string err;
             bool drained = true;
             if (!req.body.empty()) {
                 auto body = parse_body(req);
@@ -457,12 +409,94 @@ ApiResponse ControlServer::Impl::handle(const ApiRequest& req) {
             if (!s) return json_error(404, "unknown-edge", s.error().message);
             sync_once(); // read-your-writes: the answer reflects the change
             return json_ok({{"id", seg[1]}, {"drained", drained}});
-        } else {
-            return json_error(405, "method-not-allowed", "see docs/api.md for the edge calls");
         }
-        if (Status s = validate_fleet(f); !s) return json_error(400, "invalid", s.error().message);
-        if (Status s = store->save_fleet(f); !s)
-            return json_error(503, "database", s.error().message);
+        std::string err;
+        // The change runs inside the store's transaction (read, change, write: no lost update
+        // when two admins edit at once); a refusal aborts it with the answer to give.
+        std::optional<ApiResponse> refusal;
+        auto refuse = [&](ApiResponse r) -> Status {
+            refusal = std::move(r);
+            return Error{"refused"};
+        };
+        Status written = store->update_fleet([&](Fleet* fp) -> Status {
+            Fleet& f = *fp;
+            if (seg.size() == 1 && post) {
+                auto body = parse_body(req);
+                if (!body) return refuse(json_error(400, "bad-json", body.error().message));
+                const json& j = *body;
+                EdgeSpec e;
+                std::string site;
+                if (!j.is_object() ||
+                    !only_keys(j,
+                               {"id", "site", "url", "https_url", "token", "storage_bytes",
+                                "flash_bytes", "capacity_gbps"},
+                               &err) ||
+                    !take(j, "id", &e.id, &err) || !take(j, "site", &site, &err) ||
+                    !take(j, "url", &e.url, &err) || !take(j, "https_url", &e.https_url, &err) ||
+                    !take(j, "token", &e.token, &err) ||
+                    !take(j, "storage_bytes", &e.storage_bytes, &err) ||
+                    !take(j, "flash_bytes", &e.flash_bytes, &err) ||
+                    !take(j, "capacity_gbps", &e.capacity_gbps, &err))
+                    return refuse(
+                        json_error(400, "bad-edge", err.empty() ? "expected a JSON object" : err));
+                const EdgeSpec* existing = nullptr;
+                if (site_of(f, e.id, &existing))
+                    return refuse(
+                        json_error(409, "edge-exists", fmt::format("edge '{}' exists", e.id)));
+                SiteSpec* target = nullptr;
+                for (SiteSpec& s : f.sites)
+                    if (s.name == site) target = &s;
+                if (!target)
+                    return refuse(
+                        json_error(404, "unknown-site", fmt::format("no site '{}'", site)));
+                target->edges.push_back(e);
+            } else if (seg.size() == 2 && (put || del)) {
+                bool found = false;
+                for (SiteSpec& s : f.sites)
+                    for (size_t i = 0; i < s.edges.size(); ++i)
+                        if (s.edges[i].id == seg[1]) {
+                            found = true;
+                            if (del) {
+                                s.edges.erase(s.edges.begin() + static_cast<long>(i));
+                                break;
+                            }
+                            auto body = parse_body(req);
+                            if (!body)
+                                return refuse(json_error(400, "bad-json", body.error().message));
+                            const json& j = *body;
+                            EdgeSpec& e = s.edges[i];
+                            if (!j.is_object() ||
+                                !only_keys(j,
+                                           {"url", "https_url", "token", "storage_bytes",
+                                            "flash_bytes", "capacity_gbps"},
+                                           &err) ||
+                                !take(j, "url", &e.url, &err) ||
+                                !take(j, "https_url", &e.https_url, &err) ||
+                                !take(j, "token", &e.token, &err) ||
+                                !take(j, "storage_bytes", &e.storage_bytes, &err) ||
+                                !take(j, "flash_bytes", &e.flash_bytes, &err) ||
+                                !take(j, "flash_bytes", &e.flash_bytes, &err) ||
+                                !take(j, "capacity_gbps", &e.capacity_gbps, &err))
+                                return refuse(json_error(
+                                    400, "bad-edge", err.empty() ? "expected a JSON object" : err));
+                            break;
+                        }
+                if (!found)
+                    return refuse(
+                        json_error(404, "unknown-edge", fmt::format("no edge '{}'", seg[1])));
+            } else {
+                return refuse(
+                    json_error(405, "method-not-allowed", "see docs/api.md for the edge calls"));
+            }
+            return Status{};
+        });
+        if (refusal) return *refusal;
+        if (!written) {
+            const bool invalid =
+                written.error().sys_errno == 0 && written.error().message.rfind("SQL", 0) != 0;
+            return json_error(invalid ? 400 : 503, invalid ? "invalid" : "database",
+                              written.error().message);
+        }
         sync_once(); // read-your-writes: the answer reflects the change
         return json_ok({{"ok", true}}, post ? 201 : 200);
     }
@@ -490,63 +524,80 @@ ApiResponse ControlServer::Impl::handle(const ApiRequest& req) {
             return json_ok({{"sites", std::move(list)}});
         }
         if (auto denied = need_admin()) return *denied;
-        auto fleet = store->fleet();
-        if (!fleet) return json_error(503, "database", fleet.error().message);
-        Fleet f = std::move(*fleet);
         std::string err;
-        auto read_site = [&](const json& j, SiteSpec* s, bool with_name) -> bool {
-            std::string tier = tier_name(s->tier);
-            if (!j.is_object()) {
-                err = "expected a JSON object";
-                return false;
-            }
-            if (!only_keys(j, {"name", "tier", "prefixes", "fallback"}, &err)) return false;
-            if (with_name && !take(j, "name", &s->name, &err)) return false;
-            if (!take(j, "tier", &tier, &err) || !take(j, "prefixes", &s->prefixes, &err) ||
-                !take(j, "fallback", &s->fallback, &err))
-                return false;
-            if (!parse_tier(tier, &s->tier)) {
-                err = "tier: use \"embedded\" or \"ix\"";
-                return false;
-            }
-            return true;
+        // The change runs inside the store's transaction (read, change, write: no lost update
+        // when two admins edit at once); a refusal aborts it with the answer to give.
+        std::optional<ApiResponse> refusal;
+        auto refuse = [&](ApiResponse r) -> Status {
+            refusal = std::move(r);
+            return Error{"refused"};
         };
-        if (seg.size() == 1 && post) {
-            auto body = parse_body(req);
-            if (!body) return json_error(400, "bad-json", body.error().message);
-            SiteSpec s;
-            if (!read_site(*body, &s, true)) return json_error(400, "bad-site", err);
-            if (f.find_site(s.name))
-                return json_error(409, "site-exists", fmt::format("site '{}' exists", s.name));
-            f.sites.push_back(std::move(s));
-        } else if (seg.size() == 2 && (put || del)) {
-            auto it = std::find_if(f.sites.begin(), f.sites.end(),
-                                   [&](const SiteSpec& s) { return s.name == seg[1]; });
-            if (it == f.sites.end())
-                return json_error(404, "unknown-site", fmt::format("no site '{}'", seg[1]));
-            if (del) {
-                if (!it->edges.empty())
-                    return json_error(409, "site-has-edges",
-                                      fmt::format("site '{}' still has {} edges: remove them first",
-                                                  it->name, it->edges.size()));
-                for (const SiteSpec& o : f.sites)
-                    if (std::find(o.fallback.begin(), o.fallback.end(), it->name) !=
-                        o.fallback.end())
-                        return json_error(
-                            409, "site-in-use",
-                            fmt::format("site '{}' is a fallback of '{}'", it->name, o.name));
-                f.sites.erase(it);
-            } else {
+        Status written = store->update_fleet([&](Fleet* fp) -> Status {
+            Fleet& f = *fp;
+            auto read_site = [&](const json& j, SiteSpec* s, bool with_name) -> bool {
+                std::string tier = tier_name(s->tier);
+                if (!j.is_object()) {
+                    err = "expected a JSON object";
+                    return false;
+                }
+                if (!only_keys(j, {"name", "tier", "prefixes", "fallback"}, &err)) return false;
+                if (with_name && !take(j, "name", &s->name, &err)) return false;
+                if (!take(j, "tier", &tier, &err) || !take(j, "prefixes", &s->prefixes, &err) ||
+                    !take(j, "fallback", &s->fallback, &err))
+                    return false;
+                if (!parse_tier(tier, &s->tier)) {
+                    err = "tier: use \"embedded\" or \"ix\"";
+                    return false;
+                }
+                return true;
+            };
+            if (seg.size() == 1 && post) {
                 auto body = parse_body(req);
-                if (!body) return json_error(400, "bad-json", body.error().message);
-                if (!read_site(*body, &*it, false)) return json_error(400, "bad-site", err);
+                if (!body) return refuse(json_error(400, "bad-json", body.error().message));
+                SiteSpec s;
+                if (!read_site(*body, &s, true)) return refuse(json_error(400, "bad-site", err));
+                if (f.find_site(s.name))
+                    return refuse(
+                        json_error(409, "site-exists", fmt::format("site '{}' exists", s.name)));
+                f.sites.push_back(std::move(s));
+            } else if (seg.size() == 2 && (put || del)) {
+                auto it = std::find_if(f.sites.begin(), f.sites.end(),
+                                       [&](const SiteSpec& s) { return s.name == seg[1]; });
+                if (it == f.sites.end())
+                    return refuse(
+                        json_error(404, "unknown-site", fmt::format("no site '{}'", seg[1])));
+                if (del) {
+                    if (!it->edges.empty())
+                        return refuse(json_error(
+                            409, "site-has-edges",
+                            fmt::format("site '{}' still has {} edges: remove them first", it->name,
+                                        it->edges.size())));
+                    for (const SiteSpec& o : f.sites)
+                        if (std::find(o.fallback.begin(), o.fallback.end(), it->name) !=
+                            o.fallback.end())
+                            return refuse(json_error(
+                                409, "site-in-use",
+                                fmt::format("site '{}' is a fallback of '{}'", it->name, o.name)));
+                    f.sites.erase(it);
+                } else {
+                    auto body = parse_body(req);
+                    if (!body) return refuse(json_error(400, "bad-json", body.error().message));
+                    if (!read_site(*body, &*it, false))
+                        return refuse(json_error(400, "bad-site", err));
+                }
+            } else {
+                return refuse(
+                    json_error(405, "method-not-allowed", "see docs/api.md for the site calls"));
             }
-        } else {
-            return json_error(405, "method-not-allowed", "see docs/api.md for the site calls");
+            return Status{};
+        });
+        if (refusal) return *refusal;
+        if (!written) {
+            const bool invalid =
+                written.error().sys_errno == 0 && written.error().message.rfind("SQL", 0) != 0;
+            return json_error(invalid ? 400 : 503, invalid ? "invalid" : "database",
+                              written.error().message);
         }
-        if (Status s = validate_fleet(f); !s) return json_error(400, "invalid", s.error().message);
-        if (Status s = store->save_fleet(f); !s)
-            return json_error(503, "database", s.error().message);
         sync_once(); // read-your-writes: the answer reflects the change
         return json_ok({{"ok", true}}, post ? 201 : 200);
     }
@@ -623,6 +674,8 @@ ApiResponse ControlServer::Impl::handle(const ApiRequest& req) {
         for (const json& s : j["samples"]) {
             if (!s.is_object() || !s.contains("edge") || !s["edge"].is_string())
                 return json_error(400, "bad-qoe", "each sample needs an edge id");
+            // Counted only for edges of the fleet: a sender cannot grow the map at will.
+            if (!v->edge_index.count(s["edge"].get<std::string>())) continue;
             ++qoe_samples;
             if (s.contains("stalls") && s["stalls"].is_number_unsigned())
                 qoe_stalls_by_edge[s["edge"].get<std::string>()] += s["stalls"].get<uint64_t>();
@@ -674,22 +727,21 @@ ApiResponse ControlServer::Impl::handle(const ApiRequest& req) {
                 return json_error(
                     400, "bad-key",
                     fmt::format("secret_hex: at least {} bytes in hex", auth::kMinSecretBytes));
-            auto before = store->keys();
-            if (!before) return json_error(503, "database", before.error().message);
-            if (Status s = store->add_key(id, secret_hex, now); !s)
-                return json_error(409, "key-exists", s.error().message);
-            std::vector<std::string> valid;
-            for (const KeyRecord& k : *before)
-                if (!k.retired) valid.push_back(k.id);
-            std::vector<std::string> retired;
-            for (size_t i = 0; i + 1 < valid.size(); ++i) {
-                if (Status s = store->retire_key(valid[i]); !s)
-                    return json_error(503, "database", s.error().message);
-                retired.push_back(valid[i]);
+            auto retired = store->rotate_key(id, secret_hex, now);
+            if (!retired) {
+                const bool exists = retired.error().message.find("exists") != std::string::npos;
+                return json_error(exists ? 409 : 503, exists ? "key-exists" : "database",
+                                  retired.error().message);
             }
             sync_once(); // read-your-writes: the answer reflects the change
-            log::info("control: signing key {} made; {} retired", id, retired.size());
-            return json_ok({{"ok", true}, {"signing", id}, {"retired", retired}}, 201);
+            const int64_t from = now + key_propagation_ms();
+            log::info("control: signing key {} made (signs from {}); {} retired", id,
+                      http::iso8601_ms(from), retired->size());
+            return json_ok({{"ok", true},
+                            {"signing", id},
+                            {"signs_from", http::iso8601_ms(from)},
+                            {"retired", *retired}},
+                           201);
         }
         return json_error(405, "method-not-allowed",
                           "GET /api/v1/keys or POST /api/v1/keys/rotate");

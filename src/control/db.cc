@@ -23,9 +23,21 @@ Transaction::~Transaction() {
 }
 
 Status Transaction::begin() {
+    const bool sqlite = std::string_view(db_->dialect()) == "sqlite";
     // SQLite: take the write lock now, so that two writers wait instead of failing to upgrade.
-    Status s =
-        db_->exec(std::string_view(db_->dialect()) == "sqlite" ? "BEGIN IMMEDIATE" : "BEGIN");
+    Status s = db_->exec(sqlite ? "BEGIN IMMEDIATE" : "BEGIN");
+    open_ = s.ok();
+    if (s && !sqlite) {
+        // PostgreSQL's READ COMMITTED lets two instances interleave a read-then-write (a
+        // compare-and-set, MAX(seq)+1, a migration): one transaction-scoped lock orders them.
+        s = db_->exec("SELECT pg_advisory_xact_lock(7270010)");
+    }
+    return s;
+}
+
+Status Transaction::begin_snapshot() {
+    const bool sqlite = std::string_view(db_->dialect()) == "sqlite";
+    Status s = db_->exec(sqlite ? "BEGIN" : "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
     open_ = s.ok();
     return s;
 }

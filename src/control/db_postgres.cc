@@ -45,7 +45,13 @@ public:
     static Result<std::unique_ptr<Db>> open(const std::string& url) {
         auto d = std::make_unique<PgDb>();
         d->desc_ = redact(url);
-        d->conn_ = PQconnectdb(url.c_str());
+        // A database that does not answer must not hang the control plane at start or on
+        // a reconnect: bound the connect unless the URL says otherwise.
+        std::string conninfo = url;
+        if (conninfo.find("connect_timeout=") == std::string::npos)
+            conninfo += (conninfo.find('?') == std::string::npos ? "?" : "&") +
+                        std::string("connect_timeout=5");
+        d->conn_ = PQconnectdb(conninfo.c_str());
         if (!d->conn_ || PQstatus(d->conn_) != CONNECTION_OK) {
             std::string msg = d->conn_ ? PQerrorMessage(d->conn_) : "out of memory";
             while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' '))
@@ -86,9 +92,22 @@ private:
         values.reserve(params.size());
         for (const DbValue& v : params)
             values.push_back(v ? v->c_str() : nullptr);
+        const bool idle = PQtransactionStatus(conn_) == PQTRANS_IDLE;
         PGresult* res = PQexecParams(conn_, text.c_str(), static_cast<int>(values.size()), nullptr,
                                      values.data(), nullptr, nullptr, 0);
         ExecStatusType st = PQresultStatus(res);
+        if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK && PQstatus(conn_) == CONNECTION_BAD) {
+            // The server restarted or the connection broke: reconnect, and repeat the
+            // statement if it was not inside a transaction (which died with the connection;
+            // its caller sees the error and the next call starts afresh).
+            PQclear(res);
+            PQreset(conn_);
+            if (!idle || PQstatus(conn_) != CONNECTION_OK)
+                return Error{fmt::format("SQL: connection to {} lost", desc_)};
+            res = PQexecParams(conn_, text.c_str(), static_cast<int>(values.size()), nullptr,
+                               values.data(), nullptr, nullptr, 0);
+            st = PQresultStatus(res);
+        }
         if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
             std::string msg = PQresultErrorMessage(res);
             PQclear(res);

@@ -40,7 +40,9 @@ const SiteSpec* Fleet::find_site(std::string_view name) const {
 }
 
 bool valid_name(std::string_view s) {
-    if (s.empty() || s.size() > 64) return false;
+    // No leading '.': such a path segment is never served (hidden files), so an edge with
+    // that id could not reach /api/v1/edges/<id>/heartbeat.
+    if (s.empty() || s.size() > 64 || s.front() == '.') return false;
     for (char c : s) {
         bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                   c == '-' || c == '_' || c == '.';
@@ -73,7 +75,8 @@ std::string trim_slash(std::string u) {
 
 Status validate_edge(const EdgeSpec& e) {
     if (!valid_name(e.id))
-        return Error{fmt::format("edge id '{}': use 1-64 of [A-Za-z0-9_.-]", e.id)};
+        return Error{
+            fmt::format("edge id '{}': use 1-64 of [A-Za-z0-9_.-], not starting with '.'", e.id)};
     if (!valid_base_url(e.url, false) && !valid_base_url(e.url, true))
         return Error{
             fmt::format("edge {}: url '{}' is not a base URL like http://host:port", e.id, e.url)};

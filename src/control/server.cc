@@ -10,6 +10,7 @@
 #include <vcdn/base/log.h>
 #include <vcdn/base/time.h>
 #include <vcdn/io/address.h>
+#include <vcdn/io/tcp.h>
 
 #include "server_impl.h"
 
@@ -67,6 +68,9 @@ Result<std::unique_ptr<ControlServer>> ControlServer::create(const ControlConfig
     if (Status s = ensure_signing_key(impl->store.get()); !s)
         return Error{fmt::format("signing key: {}", s.error().message)};
     impl->threads = cfg.threads ? cfg.threads : std::max(1u, std::thread::hardware_concurrency());
+    // Keep-alive API clients and edges each hold a descriptor: use what the hard limit allows,
+    // and stay under it (the database, logs and listeners need some too).
+    const uint64_t nofile = io::raise_nofile_limit();
     impl->view_cache.resize(impl->threads);
     for (uint32_t i = 0; i < impl->threads; ++i)
         impl->steer_stats.push_back(std::make_unique<Impl::SteerStats>());
@@ -77,6 +81,8 @@ Result<std::unique_ptr<ControlServer>> ControlServer::create(const ControlConfig
 
     io::HttpServiceOptions ho;
     ho.threads = impl->threads;
+    ho.max_connections =
+        static_cast<uint32_t>(std::clamp<uint64_t>(nofile > 128 ? nofile - 64 : 64, 64, 100000));
     Impl* raw = impl.get();
     auto http = io::HttpService::listen(
         *addr, [raw](const io::ApiRequest& r) { return raw->handle(r); }, ho, "control");
@@ -273,6 +279,7 @@ bool ControlServer::Impl::sync_once() {
             topo->edges[i].eligible = eligible;
         }
         if (topo) next->topo = std::move(topo);
+        choose_signing_key(next.get(), now); // a rotated key starts signing on time
     }
     publish(std::move(next));
     return true;
@@ -339,16 +346,25 @@ std::shared_ptr<View> ControlServer::Impl::build_view(StoreSnapshot snap,
     v->topo = std::move(topo);
     for (const KeyRecord& k : snap.keys)
         if (!k.retired) v->keys.push_back(k);
-    if (!v->keys.empty()) {
-        auth::SigningKey sk;
-        sk.id = v->keys.back().id;
-        if (auth::decode_hex(v->keys.back().secret_hex, &sk.secret) &&
-            sk.secret.size() >= auth::kMinSecretBytes) {
-            v->signing_key = std::move(sk);
-            v->have_signing_key = true;
-        }
-    }
+    choose_signing_key(v.get(), wall_ms());
     return v;
+}
+
+void ControlServer::Impl::choose_signing_key(View* v, int64_t now) const {
+    // The newest valid key that has had time to reach the edges; a lone key signs at once.
+    const KeyRecord* pick = nullptr;
+    for (const KeyRecord& k : v->keys)
+        if (!pick || k.created_ms + key_propagation_ms() <= now) pick = &k;
+    if (pick && v->have_signing_key && v->signing_key.id == pick->id) return; // unchanged
+    v->have_signing_key = false;
+    if (!pick) return;
+    auth::SigningKey sk;
+    sk.id = pick->id;
+    if (auth::decode_hex(pick->secret_hex, &sk.secret) &&
+        sk.secret.size() >= auth::kMinSecretBytes) {
+        v->signing_key = std::move(sk);
+        v->have_signing_key = true;
+    }
 }
 
 } // namespace vcdn::control

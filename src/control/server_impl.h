@@ -116,6 +116,12 @@ struct ControlServer::Impl {
     std::shared_ptr<View> build_view(StoreSnapshot snap, std::map<std::string, EdgeStatus> st);
 
     io::ApiResponse handle(const io::ApiRequest& req);
+    // A new key signs only once the edges can have it: two heartbeat intervals and a sync
+    // after it was made (until then the one before it signs; both are valid at the edges).
+    int64_t key_propagation_ms() const {
+        return 2 * int64_t{cfg.health.heartbeat_interval_ms} + cfg.sync_interval_ms;
+    }
+    void choose_signing_key(View* v, int64_t now) const;
 };
 
 int64_t wall_ms();

@@ -1,6 +1,7 @@
 // GET /api/v1/steer: the call every playback makes, so it is written for speed: the API
 // thread's cached View (no lock), the answer and the log line formatted by hand (no JSON
 // tree), counters per thread. Measured by bench/steer.py.
+#include <cstring>
 #include <fmt/format.h>
 
 #include <vcdn/http/date.h>
@@ -68,6 +69,13 @@ io::ApiResponse ControlServer::Impl::steer(const io::ApiRequest& req, const View
             return fail(400, "bad-client",
                         fmt::format("client '{}' is not an IP address", client_text));
         client = *a;
+        // ::ffff:a.b.c.d is an IPv4 client (as from_sockaddr makes it for peers).
+        static const uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (client.family == AF_INET6 && std::memcmp(client.bytes, kMapped, 12) == 0) {
+            std::memmove(client.bytes, client.bytes + 12, 4);
+            std::memset(client.bytes + 4, 0, 12);
+            client.family = AF_INET;
+        }
     }
     const steer::Topology& topo = *v.topo;
     const steer::TopoFile* tf = steer::find_file(topo, file);

@@ -210,7 +210,7 @@ Result<StoreSnapshot> Store::snapshot() {
     StoreSnapshot s;
     // One read transaction so that the parts agree with each other and the generation.
     Transaction tx(db_.get());
-    if (Status st = tx.begin(); !st) return st.error();
+    if (Status st = tx.begin_snapshot(); !st) return st.error();
     auto gen = db_->query("SELECT value FROM meta WHERE key = 'generation'");
     if (!gen) return gen.error();
     s.generation = gen->empty() ? 0 : db_int((*gen)[0][0]);
@@ -238,12 +238,21 @@ Result<StoreSnapshot> Store::snapshot() {
 }
 
 Status Store::save_fleet(const Fleet& f) {
-    if (Status s = validate_fleet(f); !s) return s;
+    return update_fleet([&](Fleet* current) -> Status {
+        *current = f;
+        return {};
+    });
+}
+
+Status Store::update_fleet(const std::function<Status(Fleet*)>& change) {
     std::lock_guard lock(mu_);
     return run_in_transaction([&]() -> Status {
         std::map<std::string, bool> drained;
         auto old = read_fleet(db_.get(), &drained);
         if (!old) return old.error();
+        Fleet f = *old;
+        VCDN_TRY(change(&f));
+        VCDN_TRY(validate_fleet(f));
         std::set<std::string> keep;
         for (const SiteSpec& s : f.sites)
             for (const EdgeSpec& e : s.edges)
@@ -446,6 +455,38 @@ Status Store::add_key(const std::string& id, const std::string& secret_hex, int6
                            {id, secret_hex, to_db(now_ms)}));
         return bump_generation();
     });
+}
+
+Result<std::vector<std::string>> Store::rotate_key(const std::string& id,
+                                                   const std::string& secret_hex, int64_t now_ms) {
+    std::lock_guard lock(mu_);
+    std::vector<std::string> retired;
+    Status s = run_in_transaction([&]() -> Status {
+        auto rows = db_->query("SELECT id FROM signing_keys WHERE retired = 0 "
+                               "ORDER BY created_ms, id");
+        if (!rows) return rows.error();
+        for (const DbRow& r : *rows)
+            if (db_text(r[0]) == id) return Error{fmt::format("key '{}' exists already", id)};
+        auto dup = db_->query("SELECT id FROM signing_keys WHERE id = ?", {id});
+        if (!dup) return dup.error();
+        if (!dup->empty()) return Error{fmt::format("key '{}' exists already", id)};
+        // Keep the order even if the clock stepped back: never older than the newest.
+        int64_t created = now_ms;
+        auto newest = db_->query("SELECT MAX(created_ms) FROM signing_keys");
+        if (!newest) return newest.error();
+        if (!newest->empty()) created = std::max(created, db_int((*newest)[0][0]) + 1);
+        VCDN_TRY(db_->exec("INSERT INTO signing_keys (id, secret_hex, created_ms, retired) "
+                           "VALUES (?, ?, ?, 0)",
+                           {id, secret_hex, to_db(created)}));
+        for (size_t i = 0; i + 1 < rows->size(); ++i) {
+            VCDN_TRY(db_->exec("UPDATE signing_keys SET retired = 1 WHERE id = ?",
+                               {db_text((*rows)[i][0])}));
+            retired.push_back(db_text((*rows)[i][0]));
+        }
+        return bump_generation();
+    });
+    if (!s) return s.error();
+    return retired;
 }
 
 Status Store::retire_key(const std::string& id) {

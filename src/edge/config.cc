@@ -9,6 +9,7 @@
 
 #include <vcdn/base/log.h>
 #include <vcdn/base/toml_util.h>
+#include <vcdn/control/fleet.h>
 #include <vcdn/io/address.h>
 #include <vcdn/io/tcp.h>
 
@@ -207,6 +208,13 @@ Status validate(const EdgeConfig& cfg) {
         if (cfg.control.id.empty() || cfg.control.token.empty())
             return Error{"control: --control needs --id and --token (the edge's id and token "
                          "in the fleet)"};
+        if (!control::valid_name(cfg.control.id))
+            return Error{fmt::format("control: id '{}': use 1-64 of [A-Za-z0-9_.-], not "
+                                     "starting with '.'",
+                                     cfg.control.id)};
+        for (char ch : cfg.control.token)
+            if (ch <= ' ' || ch >= 0x7f)
+                return Error{"control: the token has a space or control character"};
     }
     for (const RootConfig& rc : cfg.roots) {
         struct stat st {};

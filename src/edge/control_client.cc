@@ -39,7 +39,16 @@ void ControlClient::run() {
     std::unique_lock lk(mu_);
     while (!stopping_) {
         lk.unlock();
-        const bool ok = beat();
+        bool ok = false;
+        try {
+            ok = beat();
+        } catch (const std::exception& e) { // a reply of unexpected shape, say: not fatal
+            static thread_local log::RateLimit rl(10000);
+            uint64_t suppressed = 0;
+            if (rl.allow(monotonic_ms(), &suppressed))
+                log::warn("edge: heartbeat to {} failed: {} ({} similar suppressed)", cfg_.url,
+                          e.what(), suppressed);
+        }
         const int64_t now = monotonic_ms();
         if (ok) {
             last_ok = now;
@@ -94,7 +103,7 @@ bool ControlClient::beat() {
     client::HttpClient http(*addr, static_cast<int>(cfg_.timeout_ms));
     auto r = http.request("POST", fmt::format("/api/v1/edges/{}/heartbeat", cfg_.id),
                           {"Authorization: Bearer " + cfg_.token, "Content-Type: application/json"},
-                          body.dump());
+                          body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     static thread_local log::RateLimit rl(10000);
     uint64_t suppressed = 0;
     if (!r) {
@@ -111,23 +120,38 @@ bool ControlClient::beat() {
     }
     nlohmann::json reply = nlohmann::json::parse(r->body, nullptr, false);
     if (!reply.is_object()) return false;
-    if (reply.value("inventory", std::string("ok")) == "resend") {
+    auto text = [&](const char* key, const char* fallback) {
+        auto it = reply.find(key);
+        return it != reply.end() && it->is_string() ? it->get<std::string>()
+                                                    : std::string(fallback);
+    };
+    if (text("inventory", "ok") == "resend") {
         send_full_ = true; // the control plane's copy differs: send the whole list next time
     } else {
         acked_ = std::move(held);
         send_full_ = false;
     }
-    uint64_t interval = reply.value("heartbeat_interval_ms", uint64_t{interval_ms_});
-    if (interval >= 100 && interval <= 600000) interval_ms_ = static_cast<uint32_t>(interval);
+    if (auto it = reply.find("heartbeat_interval_ms");
+        it != reply.end() && it->is_number_unsigned()) {
+        const uint64_t interval = it->get<uint64_t>();
+        if (interval >= 100 && interval <= 600000) interval_ms_ = static_cast<uint32_t>(interval);
+    }
     if (reply.contains("keys") && reply["keys"].is_array()) {
         std::string fingerprint = reply["keys"].dump();
         if (fingerprint != last_keys_) {
             std::vector<auth::SigningKey> keys;
             for (const auto& k : reply["keys"]) {
-                if (!k.is_object()) continue;
+                // One bad key must not keep the good ones out: skip it, say so.
                 auth::SigningKey sk;
-                sk.id = k.value("id", std::string());
-                if (!auth::decode_hex(k.value("secret_hex", std::string()), &sk.secret)) continue;
+                if (k.is_object() && k.contains("id") && k["id"].is_string() &&
+                    k.contains("secret_hex") && k["secret_hex"].is_string())
+                    sk.id = k["id"].get<std::string>();
+                if (sk.id.empty() || !auth::valid_key_id(sk.id) ||
+                    !auth::decode_hex(k["secret_hex"].get<std::string>(), &sk.secret) ||
+                    sk.secret.size() < auth::kMinSecretBytes) {
+                    log::warn("edge: control plane sent an unusable signing key: skipped");
+                    continue;
+                }
                 keys.push_back(std::move(sk));
             }
             last_keys_ = std::move(fingerprint);

@@ -29,7 +29,8 @@ struct Conn {
     int64_t deadline = 0; // idle or request deadline (monotonic ms)
     bool request_started = false;
     bool close_after = false;
-    bool want_out = false; // EPOLLOUT registered: a send would have blocked
+    bool want_out = false;  // EPOLLOUT registered: a send would have blocked
+    bool lingering = false; // answered and shut down for writing; draining what still comes
     http::ScanState scan;
 };
 
@@ -159,6 +160,8 @@ void HttpService::run(int index) {
     auto serve = [&](Conn& c, int64_t now) -> bool {
         for (;;) {
             if (c.close_after) return true; // nothing more after a closing answer
+            // A client that pipelines and does not read gets no more answers until it does.
+            if (c.out.size() - c.sent > (1u << 20)) return true;
             if (c.in.empty()) {
                 c.request_started = false;
                 return true;
@@ -183,11 +186,13 @@ void HttpService::run(int index) {
                 resp.body =
                     error_json(411, "length-required", "send a Content-Length body, not chunked");
                 c.close_after = true;
-            } else if (req.content_length > opt_.max_body_bytes) {
+            } else if (req.content_length > (req.authorization.empty() ? opt_.max_public_body_bytes
+                                                                       : opt_.max_body_bytes)) {
+                const size_t limit =
+                    req.authorization.empty() ? opt_.max_public_body_bytes : opt_.max_body_bytes;
                 resp.status = 413;
-                resp.body =
-                    error_json(413, "body-too-large",
-                               fmt::format("the body is over {} bytes", opt_.max_body_bytes));
+                resp.body = error_json(413, "body-too-large",
+                                       fmt::format("the body is over {} bytes", limit));
                 c.close_after = true;
             } else {
                 size_t need = req.head_bytes + req.content_length;
@@ -233,10 +238,19 @@ void HttpService::run(int index) {
         }
     };
 
+    int64_t listen_paused_until = 0;
+    log::RateLimit nofile_log(1000);
     while (!stop_.load(std::memory_order_acquire)) {
         epoll_event evs[128];
-        int n = ::epoll_wait(ep.get(), evs, 128, 500);
+        int n = ::epoll_wait(ep.get(), evs, 128, listen_paused_until ? 100 : 500);
         int64_t now = monotonic_ms();
+        if (listen_paused_until && now >= listen_paused_until) {
+            listen_paused_until = 0;
+            epoll_event lev{};
+            lev.events = EPOLLIN;
+            lev.data.fd = listen_fd;
+            ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, listen_fd, &lev);
+        }
         for (int i = 0; i < n; ++i) {
             int fd = evs[i].data.fd;
             if (fd == wake_fd_.get()) continue;
@@ -248,8 +262,15 @@ void HttpService::run(int index) {
                                         SOCK_NONBLOCK | SOCK_CLOEXEC);
                     if (cfd < 0) {
                         if (errno == EMFILE || errno == ENFILE) {
-                            log::warn("api: out of file descriptors: {} connections open",
-                                      connections_.load());
+                            // The listener stays readable: stop watching it for a moment
+                            // rather than spin, and say so once a second at most.
+                            ::epoll_ctl(ep.get(), EPOLL_CTL_DEL, listen_fd, nullptr);
+                            listen_paused_until = now + 100;
+                            uint64_t suppressed = 0;
+                            if (nofile_log.allow(now, &suppressed))
+                                log::warn("api: out of file descriptors with {} connections open: "
+                                          "not accepting for 100 ms ({} similar suppressed)",
+                                          connections_.load(), suppressed);
                         }
                         break;
                     }
@@ -279,12 +300,22 @@ void HttpService::run(int index) {
             auto it = conns.find(fd);
             if (it == conns.end()) continue;
             Conn& c = it->second;
+            if (c.lingering) {
+                // Read and drop until the peer closes (or the deadline): closing with unread
+                // bytes would reset the connection and could destroy the answer in flight.
+                ssize_t r;
+                while ((r = ::recv(fd, buf, sizeof buf, 0)) > 0) {
+                }
+                if (r == 0 || (errno != EAGAIN && errno != EINTR)) close_conn(fd);
+                continue;
+            }
             bool peer_closed = false;
             // A short read means the socket is empty for now (new data raises a new edge), so
             // the usual extra recv() that returns EAGAIN is skipped, unless the peer also
             // closed (its FIN came with this event and would raise no other).
             const bool rdhup = evs[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR);
-            if (!c.close_after) {
+            // Reading stops too while answers pile up unread (see serve()).
+            if (!c.close_after && c.out.size() - c.sent <= (1u << 20)) {
                 for (;;) {
                     ssize_t r = ::recv(fd, buf, sizeof buf, 0);
                     if (r > 0) {
@@ -298,6 +329,13 @@ void HttpService::run(int index) {
                 }
             }
             if (!serve(c, now) || !flush(c)) {
+                if (c.close_after && c.out.empty() && !peer_closed) {
+                    ::shutdown(fd, SHUT_WR);
+                    c.lingering = true;
+                    c.in.clear();
+                    c.deadline = now + 2000;
+                    continue;
+                }
                 close_conn(fd);
                 continue;
             }

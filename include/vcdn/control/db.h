@@ -41,7 +41,11 @@ class Transaction {
 public:
     explicit Transaction(Db* db);
     ~Transaction();
+    // A writer: serialised against every other writer, in this process and (PostgreSQL: an
+    // advisory lock) in other control instances on the same database.
     Status begin();
+    // A reader that sees one consistent state of the whole database.
+    Status begin_snapshot();
     Status commit();
 
 private:

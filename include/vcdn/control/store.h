@@ -91,6 +91,9 @@ public:
     Result<Fleet> fleet();
     // Replaces sites and edges; status and inventory of removed edges go with them.
     Status save_fleet(const Fleet& f);
+    // Read, change and write the fleet in one transaction (no lost update when two admins
+    // edit at once). The change's error aborts it; the result must validate.
+    Status update_fleet(const std::function<Status(Fleet*)>& change);
     Status set_drained(const std::string& edge_id, bool drained);
 
     // Upserts files (by path). Files not listed stay.
@@ -110,6 +113,10 @@ public:
     Result<std::vector<EventRecord>> events(size_t limit, const std::string& edge_id = {});
 
     Status add_key(const std::string& id, const std::string& secret_hex, int64_t now_ms);
+    // One transaction: adds the key and retires every valid key but the newest before it.
+    // Returns the ids retired.
+    Result<std::vector<std::string>> rotate_key(const std::string& id,
+                                                const std::string& secret_hex, int64_t now_ms);
     Status retire_key(const std::string& id);
     Result<std::vector<KeyRecord>> keys();
 

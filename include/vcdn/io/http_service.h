@@ -39,7 +39,8 @@ struct ApiResponse {
 
 struct HttpServiceOptions {
     uint32_t threads = 1;
-    size_t max_body_bytes = 64u << 20;
+    size_t max_body_bytes = 64u << 20;       // requests with an Authorization header
+    size_t max_public_body_bytes = 1u << 20; // requests without one (checked before buffering)
     uint32_t idle_timeout_ms = 60000;
     uint32_t request_timeout_ms = 30000; // a request's head and body must arrive within this
     uint32_t max_connections = 4096;     // whole server

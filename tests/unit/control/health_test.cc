@@ -79,6 +79,20 @@ TEST(Health, OverloadHasHysteresis) {
     EXPECT_EQ(evaluate_health(cfg, in).state, "up");
 }
 
+TEST(Health, TheLowWaterMarkHoldsWhateverTookItDown) {
+    HealthConfig cfg;
+    HealthInput in = fine();
+    in.state = "down";
+    in.reason = "reported-unhealthy: maintenance"; // not "overloaded"
+    in.since_ms = in.now_ms - 10000;
+    in.gbps_out = 8.0; // between low (7.5) and high (9)
+    auto v = evaluate_health(cfg, in);
+    EXPECT_EQ(v.state, "down");
+    EXPECT_EQ(v.reason, "overloaded");
+    in.gbps_out = 7.0;
+    EXPECT_EQ(evaluate_health(cfg, in).state, "up");
+}
+
 TEST(Health, ComingBackWaitsForTheHoldDown) {
     HealthConfig cfg; // hold_down 3000 ms
     HealthInput in = fine();
