@@ -38,6 +38,14 @@ std::string full(const char* path) {
 
 void on_usr(int sig) {
     g_failing.store(sig == SIGUSR1);
+    // Acknowledge (write(2) is async-signal-safe): SlowFs::fail() waits for this line, so a
+    // test's next request cannot race the signal's delivery.
+    static const char kFailing[] = "slowfs: failing\n";
+    static const char kHealthy[] = "slowfs: healthy\n";
+    if (sig == SIGUSR1)
+        (void)!::write(2, kFailing, sizeof kFailing - 1);
+    else
+        (void)!::write(2, kHealthy, sizeof kHealthy - 1);
 }
 
 int fs_getattr(const char* path, struct stat* st, fuse_file_info*) {

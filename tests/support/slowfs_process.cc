@@ -63,9 +63,11 @@ bool SlowFs::start(const std::string& source, const std::string& mountpoint, int
 
 void SlowFs::fail() {
     proc_.signal(SIGUSR1);
+    proc_.wait_for_line(std::regex("slowfs: failing"), 5000);
 }
 void SlowFs::heal() {
     proc_.signal(SIGUSR2);
+    proc_.wait_for_line(std::regex("slowfs: healthy"), 5000);
 }
 
 void SlowFs::kill_hard() {
