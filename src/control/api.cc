@@ -165,6 +165,22 @@ bool only_keys(const json& j, std::initializer_list<const char*> known, std::str
 
 } // namespace
 
+// The answer to an admin fleet edit: the refusal the change gave, a validation (400) or
+// database (503) error, or success once the change is visible to this instance.
+ApiResponse ControlServer::Impl::fleet_write_answer(const Status& written,
+                                                    const std::optional<ApiResponse>& refusal,
+                                                    bool created) {
+    if (refusal) return *refusal;
+    if (!written) {
+        const bool invalid =
+            written.error().sys_errno == 0 && written.error().message.rfind("SQL", 0) != 0;
+        return json_error(invalid ? 400 : 503, invalid ? "invalid" : "database",
+                          written.error().message);
+    }
+    sync_once(); // read-your-writes: the answer reflects the change
+    return json_ok({{"ok", true}}, created ? 201 : 200);
+}
+
 ApiResponse ControlServer::Impl::handle(const ApiRequest& req) {
     const std::string_view path = req.path;
     const bool get = req.method == http::Method::kGet || req.method == http::Method::kHead;
@@ -475,7 +491,6 @@ ApiResponse ControlServer::Impl::handle(const ApiRequest& req) {
                                 !take(j, "token", &e.token, &err) ||
                                 !take(j, "storage_bytes", &e.storage_bytes, &err) ||
                                 !take(j, "flash_bytes", &e.flash_bytes, &err) ||
-                                !take(j, "flash_bytes", &e.flash_bytes, &err) ||
                                 !take(j, "capacity_gbps", &e.capacity_gbps, &err))
                                 return refuse(json_error(
                                     400, "bad-edge", err.empty() ? "expected a JSON object" : err));
@@ -490,15 +505,7 @@ ApiResponse ControlServer::Impl::handle(const ApiRequest& req) {
             }
             return Status{};
         });
-        if (refusal) return *refusal;
-        if (!written) {
-            const bool invalid =
-                written.error().sys_errno == 0 && written.error().message.rfind("SQL", 0) != 0;
-            return json_error(invalid ? 400 : 503, invalid ? "invalid" : "database",
-                              written.error().message);
-        }
-        sync_once(); // read-your-writes: the answer reflects the change
-        return json_ok({{"ok", true}}, post ? 201 : 200);
+        return fleet_write_answer(written, refusal, post);
     }
 
     // ---- sites ----
@@ -591,15 +598,7 @@ ApiResponse ControlServer::Impl::handle(const ApiRequest& req) {
             }
             return Status{};
         });
-        if (refusal) return *refusal;
-        if (!written) {
-            const bool invalid =
-                written.error().sys_errno == 0 && written.error().message.rfind("SQL", 0) != 0;
-            return json_error(invalid ? 400 : 503, invalid ? "invalid" : "database",
-                              written.error().message);
-        }
-        sync_once(); // read-your-writes: the answer reflects the change
-        return json_ok({{"ok", true}}, post ? 201 : 200);
+        return fleet_write_answer(written, refusal, post);
     }
 
     // ---- the whole fleet (admin) ----

@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -116,6 +117,8 @@ struct ControlServer::Impl {
     std::shared_ptr<View> build_view(StoreSnapshot snap, std::map<std::string, EdgeStatus> st);
 
     io::ApiResponse handle(const io::ApiRequest& req);
+    io::ApiResponse fleet_write_answer(const Status& written,
+                                       const std::optional<io::ApiResponse>& refusal, bool created);
     // A new key signs only once the edges can have it: two heartbeat intervals and a sync
     // after it was made (until then the one before it signs; both are valid at the edges).
     int64_t key_propagation_ms() const {
