@@ -1,0 +1,122 @@
+#include <vcdn/place/placement.h>
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <numeric>
+#include <set>
+
+#include <vcdn/steer/steering.h>
+
+namespace vcdn::place {
+
+uint32_t copies_for(double share, size_t n, const PlacementOptions& opt) {
+    if (n == 0) return 0;
+    const uint32_t cap =
+        opt.max_copies ? std::min<uint32_t>(opt.max_copies, n) : static_cast<uint32_t>(n);
+    const double want = std::ceil(share * static_cast<double>(n) * opt.copies_factor);
+    if (!(want >= 1)) return 1;
+    return static_cast<uint32_t>(std::min<double>(want, cap));
+}
+
+namespace {
+
+// Weighted rendezvous score (the "logarithmic method"): an edge of weight w wins a file with
+// probability w / Σw, and removing an edge only moves the files it won.
+double weighted_score(uint64_t file_hash, uint64_t edge_hash, double weight) {
+    const uint64_t h = steer::rendezvous_score(file_hash, edge_hash);
+    // A uniform value in (0, 1): never 0 (log) nor 1 (division by zero).
+    const double u = (static_cast<double>(h >> 11) + 0.5) / 9007199254740992.0;
+    return -weight / std::log(u);
+}
+
+} // namespace
+
+ClusterPlan place_cluster(const std::vector<FileDemand>& files,
+                          const std::vector<EdgeStorage>& edges, const PlacementOptions& opt) {
+    ClusterPlan plan;
+    plan.per_edge.resize(edges.size());
+    plan.copies.assign(files.size(), 0);
+    if (edges.empty() || files.empty()) return plan;
+
+    // Most popular first; ties by path so that the order is total and stable.
+    std::vector<uint32_t> order(files.size());
+    std::iota(order.begin(), order.end(), 0u);
+    std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+        if (files[a].popularity != files[b].popularity)
+            return files[a].popularity > files[b].popularity;
+        return files[a].path < files[b].path;
+    });
+    double total_pop = 0;
+    for (const FileDemand& f : files)
+        total_pop += std::max(0.0, f.popularity);
+
+    struct Room {
+        uint64_t flash = 0, disk = 0;
+    };
+    std::vector<Room> room(edges.size());
+    std::vector<uint64_t> edge_hash(edges.size());
+    for (size_t e = 0; e < edges.size(); ++e) {
+        const double keep = std::clamp(1.0 - opt.headroom, 0.0, 1.0);
+        room[e].flash = static_cast<uint64_t>(static_cast<double>(edges[e].flash_bytes) * keep);
+        room[e].disk = static_cast<uint64_t>(static_cast<double>(edges[e].disk_bytes) * keep);
+        edge_hash[e] = steer::hash64(edges[e].id);
+    }
+
+    std::vector<std::pair<double, uint32_t>> ranked(edges.size());
+    for (uint32_t fi : order) {
+        const FileDemand& f = files[fi];
+        const double share = total_pop > 0 ? std::max(0.0, f.popularity) / total_pop : 0;
+        const uint32_t want = copies_for(share, edges.size(), opt);
+        const uint64_t fh = steer::hash64(f.path);
+        for (size_t e = 0; e < edges.size(); ++e)
+            ranked[e] = {weighted_score(fh, edge_hash[e], std::max(edges[e].weight, 1e-9)),
+                         static_cast<uint32_t>(e)};
+        std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
+            return a.first > b.first || (a.first == b.first && a.second < b.second);
+        });
+        // The file's copies go to the first edges of its order that have room: a full edge
+        // passes its turn to the next, so only files near the capacity line move when the
+        // popularity ranking shifts.
+        uint32_t placed = 0;
+        for (const auto& [score, e] : ranked) {
+            if (placed == want) break;
+            Room& r = room[e];
+            StorageTier tier;
+            if (r.flash >= f.size) {
+                r.flash -= f.size;
+                tier = StorageTier::kFlash;
+            } else if (r.disk >= f.size) {
+                r.disk -= f.size;
+                tier = StorageTier::kDisk;
+            } else {
+                continue;
+            }
+            plan.per_edge[e].push_back(PlacedCopy{fi, tier});
+            plan.bytes_placed += f.size;
+            ++placed;
+        }
+        plan.copies[fi] = placed;
+        plan.files_placed += placed > 0;
+    }
+    return plan;
+}
+
+uint64_t bytes_to_fill(const ClusterPlan& before, const std::vector<EdgeStorage>& edges_before,
+                       const ClusterPlan& after, const std::vector<EdgeStorage>& edges_after,
+                       const std::vector<FileDemand>& files) {
+    std::map<std::string, std::set<uint32_t>> had;
+    for (size_t e = 0; e < edges_before.size(); ++e)
+        for (const PlacedCopy& c : before.per_edge[e])
+            had[edges_before[e].id].insert(c.file);
+    uint64_t bytes = 0;
+    for (size_t e = 0; e < edges_after.size(); ++e) {
+        auto it = had.find(edges_after[e].id);
+        if (it == had.end()) continue; // a new edge: all of its fill is expected
+        for (const PlacedCopy& c : after.per_edge[e])
+            if (!it->second.count(c.file)) bytes += files[c.file].size;
+    }
+    return bytes;
+}
+
+} // namespace vcdn::place
