@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <fmt/format.h>
+#include <fstream>
+#include <sstream>
 #include <stdexcept>
 
 namespace vcdn::toml_util {
@@ -98,6 +100,19 @@ void TableReader::finish() const {
         if (std::find(used_.begin(), used_.end(), k.str()) == used_.end())
             throw std::runtime_error(fmt::format("{}: unknown key '{}'", path_, k.str()));
     }
+}
+
+Error parse_error(std::string_view source, const toml::parse_error& e) {
+    return Error{fmt::format("{}:{}:{}: {}", source, e.source().begin.line, e.source().begin.column,
+                             e.description())};
+}
+
+Result<std::string> read_text_file(const std::string& path, std::string_view what) {
+    std::ifstream in(path);
+    if (!in) return Error::from_errno(fmt::format("{} {}", what, path));
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
 }
 
 } // namespace vcdn::toml_util

@@ -42,8 +42,7 @@ Status parse_control_toml(std::string_view text, std::string_view source, Contro
         }
         r.finish();
     } catch (const toml::parse_error& e) {
-        return Error{fmt::format("{}:{}:{}: {}", source, e.source().begin.line,
-                                 e.source().begin.column, e.description())};
+        return toml_util::parse_error(source, e);
     } catch (const std::exception& e) {
         return Error{fmt::format("{}: {}", source, e.what())};
     }
@@ -51,11 +50,9 @@ Status parse_control_toml(std::string_view text, std::string_view source, Contro
 }
 
 Status load_control_config_file(const std::string& path, ControlConfig* cfg) {
-    std::ifstream in(path);
-    if (!in) return Error::from_errno(fmt::format("config file {}", path));
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return parse_control_toml(ss.str(), path, cfg);
+    auto text = toml_util::read_text_file(path, "config file");
+    if (!text) return text.error();
+    return parse_control_toml(*text, path, cfg);
 }
 
 Status validate(const ControlConfig& cfg) {

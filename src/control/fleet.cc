@@ -184,8 +184,7 @@ Result<Fleet> parse_fleet_toml(std::string_view text, std::string_view source) {
         }
         top.finish();
     } catch (const toml::parse_error& e) {
-        return Error{fmt::format("{}:{}:{}: {}", source, e.source().begin.line,
-                                 e.source().begin.column, e.description())};
+        return toml_util::parse_error(source, e);
     } catch (const std::exception& e) {
         return Error{fmt::format("{}: {}", source, e.what())};
     }
@@ -196,11 +195,9 @@ Result<Fleet> parse_fleet_toml(std::string_view text, std::string_view source) {
 }
 
 Result<Fleet> load_fleet_file(const std::string& path) {
-    std::ifstream in(path);
-    if (!in) return Error::from_errno(fmt::format("fleet file {}", path));
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return parse_fleet_toml(ss.str(), path);
+    auto text = toml_util::read_text_file(path, "fleet file");
+    if (!text) return text.error();
+    return parse_fleet_toml(*text, path);
 }
 
 namespace {

@@ -166,8 +166,7 @@ Status parse_edge_toml(std::string_view text, std::string_view source, EdgeConfi
         }
         r.finish();
     } catch (const toml::parse_error& e) {
-        return Error{fmt::format("{}:{}:{}: {}", source, e.source().begin.line,
-                                 e.source().begin.column, e.description())};
+        return toml_util::parse_error(source, e);
     } catch (const std::exception& e) {
         return Error{fmt::format("{}: {}", source, e.what())};
     }
@@ -175,11 +174,9 @@ Status parse_edge_toml(std::string_view text, std::string_view source, EdgeConfi
 }
 
 Status load_edge_config_file(const std::string& path, EdgeConfig* cfg) {
-    std::ifstream in(path);
-    if (!in) return Error::from_errno("cannot read config " + path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return parse_edge_toml(ss.str(), path, cfg);
+    auto text = toml_util::read_text_file(path, "cannot read config");
+    if (!text) return text.error();
+    return parse_edge_toml(*text, path, cfg);
 }
 
 std::vector<ListenerConfig> effective_listeners(const EdgeConfig& cfg) {

@@ -7,6 +7,8 @@
 
 #include <toml++/toml.h>
 
+#include <vcdn/base/result.h>
+
 namespace vcdn::toml_util {
 
 // Reads typed values out of one TOML table and remembers which keys it used, so that
@@ -39,5 +41,11 @@ private:
     std::string path_;
     std::vector<std::string> used_;
 };
+
+// "source:line:column: description" for a toml++ parse error: every config reader's message.
+Error parse_error(std::string_view source, const toml::parse_error& e);
+
+// A whole config file; the error is "<what> <path>: <reason>".
+Result<std::string> read_text_file(const std::string& path, std::string_view what);
 
 } // namespace vcdn::toml_util
