@@ -28,8 +28,72 @@ struct EdgeFlags {
     std::string log_level;
     std::string cache_control;
     std::string control_url, control_id, control_token;
+    std::string fill_window;
+    double fill_rate = 0;
+    uint32_t fill_parallel = 0;
+    double scrub_rate = 0;
 };
 } // namespace
+
+int run_edge_server(edge::EdgeConfig cfg, const char* name) {
+    if (cfg.listen.empty() && cfg.tls_listen.empty() && cfg.listeners.empty())
+        cfg.listen = {"0.0.0.0:8080"};
+    if (Status s = edge::validate(cfg); !s) {
+        std::fprintf(stderr, "vcdn %s: %s\n", name, s.error().message.c_str());
+        return 2;
+    }
+    log::Level lvl;
+    log::parse_level(cfg.log_level, &lvl);
+    log::set_level(lvl);
+
+    block_signals();
+    auto server = edge::EdgeServer::create(cfg);
+    if (!server) {
+        std::fprintf(stderr, "vcdn %s: %s\n", name, server.error().message.c_str());
+        return 1;
+    }
+    if (Status s = (*server)->start(); !s) {
+        std::fprintf(stderr, "vcdn %s: %s\n", name, s.error().message.c_str());
+        return 1;
+    }
+    for (const auto& l : (*server)->listeners())
+        log::info("edge: listening {}://{}{}", l.tls ? "https" : "http", l.address.to_string(),
+                  l.require_signed ? " (signed URLs required)" : "");
+    for (const auto& a : (*server)->admin_addresses())
+        log::info("edge: admin http://{}", a.to_string());
+
+    for (;;) {
+        int sig = wait_signal(1000);
+        if (sig == SIGHUP) {
+            (*server)->reopen_logs();
+            (void)(*server)->reload();
+            continue;
+        }
+        if (sig == SIGTERM || sig == SIGINT) {
+            log::info("edge: {} received: draining (up to {} ms)",
+                      sig == SIGTERM ? "SIGTERM" : "SIGINT", cfg.drain_timeout_ms);
+            (*server)->begin_drain();
+            break;
+        }
+    }
+    // Wait for the drain, but let a second signal cut it short.
+    const int64_t limit_ms = int64_t{cfg.drain_timeout_ms} + 1000;
+    bool drained = false;
+    for (int64_t waited = 0; waited < limit_ms; waited += 50) {
+        if ((*server)->wait(0)) {
+            drained = true;
+            break;
+        }
+        int sig = wait_signal(50);
+        if (sig == SIGTERM || sig == SIGINT) {
+            log::warn("edge: second signal: stopping now");
+            break;
+        }
+    }
+    (*server)->stop();
+    log::info("edge: stopped{}", drained ? "" : " (drain cut short)");
+    return 0;
+}
 
 Runner add_edge(CLI::App& app) {
     auto f = std::make_shared<EdgeFlags>();
@@ -62,6 +126,13 @@ Runner add_edge(CLI::App& app) {
                     "Control plane URL http://ADDR:PORT: heartbeats, signing keys");
     cmd->add_option("--id", f->control_id, "This edge's id in the fleet (with --control)");
     cmd->add_option("--token", f->control_token, "This edge's token in the fleet (with --control)");
+    cmd->add_option("--fill-window", f->fill_window,
+                    "Fill from the manifest: 'always', or a local daily window like '02:00+12h' "
+                    "(needs --control)");
+    cmd->add_option("--fill-rate", f->fill_rate, "Fill rate cap in Mbit/s (0 = none)");
+    cmd->add_option("--fill-parallel", f->fill_parallel, "Fill transfers at once (default 4)");
+    cmd->add_option("--scrub-rate", f->scrub_rate,
+                    "Re-verification of stored files in Mbit/s (default 80; 0 = off)");
     cmd->footer("Signals: SIGTERM/SIGINT drain (finish responses, then exit 0); SIGHUP reopens "
                 "the access log and reloads signing keys and TLS certificates.\nConfig reference: "
                 "README.md, section 'Edge configuration'.");
@@ -97,63 +168,11 @@ Runner add_edge(CLI::App& app) {
         if (!f->control_url.empty()) cfg.control.url = f->control_url;
         if (!f->control_id.empty()) cfg.control.id = f->control_id;
         if (!f->control_token.empty()) cfg.control.token = f->control_token;
-        if (cfg.listen.empty() && cfg.tls_listen.empty() && cfg.listeners.empty())
-            cfg.listen = {"0.0.0.0:8080"};
-        if (Status s = edge::validate(cfg); !s) {
-            std::fprintf(stderr, "vcdn edge: %s\n", s.error().message.c_str());
-            return 2;
-        }
-        log::Level lvl;
-        log::parse_level(cfg.log_level, &lvl);
-        log::set_level(lvl);
-
-        block_signals();
-        auto server = edge::EdgeServer::create(cfg);
-        if (!server) {
-            std::fprintf(stderr, "vcdn edge: %s\n", server.error().message.c_str());
-            return 1;
-        }
-        if (Status s = (*server)->start(); !s) {
-            std::fprintf(stderr, "vcdn edge: %s\n", s.error().message.c_str());
-            return 1;
-        }
-        for (const auto& l : (*server)->listeners())
-            log::info("edge: listening {}://{}{}", l.tls ? "https" : "http", l.address.to_string(),
-                      l.require_signed ? " (signed URLs required)" : "");
-        for (const auto& a : (*server)->admin_addresses())
-            log::info("edge: admin http://{}", a.to_string());
-
-        for (;;) {
-            int sig = wait_signal(1000);
-            if (sig == SIGHUP) {
-                (*server)->reopen_logs();
-                (void)(*server)->reload();
-                continue;
-            }
-            if (sig == SIGTERM || sig == SIGINT) {
-                log::info("edge: {} received: draining (up to {} ms)",
-                          sig == SIGTERM ? "SIGTERM" : "SIGINT", cfg.drain_timeout_ms);
-                (*server)->begin_drain();
-                break;
-            }
-        }
-        // Wait for the drain, but let a second signal cut it short.
-        const int64_t limit_ms = int64_t{cfg.drain_timeout_ms} + 1000;
-        bool drained = false;
-        for (int64_t waited = 0; waited < limit_ms; waited += 50) {
-            if ((*server)->wait(0)) {
-                drained = true;
-                break;
-            }
-            int sig = wait_signal(50);
-            if (sig == SIGTERM || sig == SIGINT) {
-                log::warn("edge: second signal: stopping now");
-                break;
-            }
-        }
-        (*server)->stop();
-        log::info("edge: stopped{}", drained ? "" : " (drain cut short)");
-        return 0;
+        if (!f->fill_window.empty()) cfg.fill.window = f->fill_window;
+        if (cmd->count("--fill-rate")) cfg.fill.rate_mbps = f->fill_rate;
+        if (cmd->count("--fill-parallel")) cfg.fill.parallel = f->fill_parallel;
+        if (cmd->count("--scrub-rate")) cfg.fill.scrub_rate_mbps = f->scrub_rate;
+        return run_edge_server(std::move(cfg), "edge");
     };
 }
 

@@ -3,6 +3,8 @@
 #include <CLI/CLI.hpp>
 #include <functional>
 
+#include <vcdn/edge/config.h>
+
 namespace vcdn::app {
 
 using Runner = std::function<int()>;
@@ -12,6 +14,11 @@ Runner add_catalog(CLI::App& app);
 Runner add_demo(CLI::App& app);
 Runner add_sign(CLI::App& app);
 Runner add_control(CLI::App& app);
+Runner add_origin(CLI::App& app);
+
+// Validates the config, runs an edge server until SIGTERM/SIGINT (drain) and returns the exit
+// code; `name` is the subcommand for messages ("edge", "origin").
+int run_edge_server(vcdn::edge::EdgeConfig cfg, const char* name);
 
 // Blocks SIGINT/SIGTERM/SIGHUP in the calling thread (and the threads it starts later), so
 // that they can be waited for with sigtimedwait; ignores SIGPIPE.

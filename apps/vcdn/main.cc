@@ -47,6 +47,7 @@ int main(int argc, char** argv) {
     auto demo = vcdn::app::add_demo(app);
     auto sign = vcdn::app::add_sign(app);
     auto control = vcdn::app::add_control(app);
+    auto origin = vcdn::app::add_origin(app);
     if (argc > 1 && argv[1][0] != '-') {
         std::string_view first = argv[1];
         bool known = false;
@@ -79,5 +80,6 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("demo")) return demo();
     if (app.got_subcommand("sign")) return sign();
     if (app.got_subcommand("control")) return control();
+    if (app.got_subcommand("origin")) return origin();
     return 2;
 }

@@ -114,6 +114,11 @@ json edge_json(const View& v, const SiteSpec& site, const EdgeSpec& e, int64_t n
     j["last_heartbeat_ms_ago"] =
         s.last_heartbeat_ms ? json(now - s.last_heartbeat_ms) : json(nullptr);
     j["files"] = s.files;
+    if (auto mv = v.manifest_versions.find(e.id); mv != v.manifest_versions.end()) {
+        const EdgeManifest& m = v.plan->edges.at(e.id);
+        j["manifest"] = {
+            {"version", mv->second.version}, {"files", m.files.size()}, {"bytes", m.bytes}};
+    }
     const json& rep = s.report;
     if (rep.is_object()) {
         if (rep.contains("load") && rep["load"].is_object()) {
@@ -122,6 +127,7 @@ json edge_json(const View& v, const SiteSpec& site, const EdgeSpec& e, int64_t n
             j["cpu"] = rep["load"].value("cpu", 0.0);
         }
         if (rep.contains("disks")) j["disks"] = rep["disks"];
+        if (rep.contains("fill")) j["fill"] = rep["fill"];
         j["reported_healthy"] = rep.value("healthy", true);
         if (rep.contains("reason")) j["reported_reason"] = rep["reason"];
     }
@@ -280,6 +286,32 @@ ApiResponse ControlServer::Impl::handle(const ApiRequest& req) {
             for (const auto& [k, n] : st->by_tier)
                 by_tier[k] += n;
         }
+        // Fill across the fleet: files and bytes the manifests list, and what the edges that
+        // fill by them report still to do (an edge not reporting yet counts as all to go).
+        uint64_t fill_files = 0, fill_placed = 0, fill_bytes = 0, fill_pending = 0;
+        double fill_rate = 0;
+        for (const auto& [id, m] : v->plan->edges) {
+            fill_files += m.files.size();
+            fill_bytes += m.bytes;
+            uint64_t to_go = m.files.size(), bytes_to_go = m.bytes;
+            if (auto it = v->status->find(id); it != v->status->end() &&
+                                               follows_manifest(it->second) &&
+                                               it->second.report["fill"].is_object()) {
+                const json& f = it->second.report["fill"];
+                to_go = std::min<uint64_t>(f.value("files_to_go", to_go), m.files.size());
+                bytes_to_go = std::min<uint64_t>(f.value("bytes_to_go", bytes_to_go), m.bytes);
+                fill_rate += f.value("rate_bps", 0.0);
+            }
+            fill_placed += m.files.size() - to_go;
+            fill_pending += bytes_to_go;
+        }
+        json fill = nullptr;
+        if (!v->plan->edges.empty())
+            fill = {{"files_total", fill_files},
+                    {"files_placed", fill_placed},
+                    {"bytes_total", fill_bytes},
+                    {"bytes_pending", fill_pending},
+                    {"rate_bps", fill_rate}};
         std::lock_guard lk(stats_mu);
         for (const SiteSpec& s : v->fleet->sites) {
             json edges = json::array();
@@ -304,11 +336,32 @@ ApiResponse ControlServer::Impl::handle(const ApiRequest& req) {
              {"sites", std::move(sites)},
              {"steering", {{"total", total}, {"by_site", by_site}, {"by_tier", by_tier}}},
              {"qoe", {{"samples", qoe_samples}}},
-             {"fill", nullptr}});
+             {"fill", std::move(fill)}});
     }
 
     // ---- edges: heartbeat (edge token), list/get (public), admin changes ----
     if (res == "edges") {
+        if (seg.size() == 3 && seg[2] == "manifest") {
+            if (!get) return json_error(405, "method-not-allowed", "GET only");
+            const EdgeSpec* e = nullptr;
+            const SiteSpec* s = site_of(*v->fleet, seg[1], &e);
+            if (!s) return json_error(404, "unknown-edge", fmt::format("no edge '{}'", seg[1]));
+            if (!admin && !token_equals(token, e->token))
+                return json_error(token.empty() ? 401 : 403, "bad-edge-token",
+                                  "a manifest needs 'Authorization: Bearer <the edge's token>' "
+                                  "(or the admin token)");
+            auto mi = v->plan->edges.find(e->id);
+            auto mv = v->manifest_versions.find(e->id);
+            if (mi == v->plan->edges.end() || mv == v->manifest_versions.end())
+                return json_error(404, "no-manifest",
+                                  fmt::format("edge {} has no manifest: give it storage_bytes in "
+                                              "the fleet and import a catalog",
+                                              e->id));
+            ApiResponse r;
+            r.body = manifest_json(mi->second, mv->second.version, v->generation, *v->files,
+                                   v->fleet->fill_token);
+            return r;
+        }
         if (seg.size() == 3 && seg[2] == "heartbeat") {
             if (!post) return json_error(405, "method-not-allowed", "POST only");
             const EdgeSpec* e = nullptr;
@@ -330,14 +383,16 @@ ApiResponse ControlServer::Impl::handle(const ApiRequest& req) {
             bool healthy = true;
             std::string reason;
             json load = json::object(), disks = json::array(), prefixes = json::array(),
-                 inv = json::object();
+                 inv = json::object(), fill = nullptr;
             if (!j.is_object() ||
-                !only_keys(
-                    j, {"healthy", "reason", "load", "disks", "inventory", "prefixes", "version"},
-                    &err) ||
-                !take(j, "healthy", &healthy, &err) || !take(j, "reason", &reason, &err) ||
-                !take(j, "load", &load, &err) || !take(j, "disks", &disks, &err) ||
-                !take(j, "prefixes", &prefixes, &err) || !take(j, "inventory", &inv, &err)) {
+                !only_keys(j,
+                           {"healthy", "reason", "load", "disks", "inventory", "prefixes",
+                            "version", "fill"},
+                           &err) ||
+                !take(j, "fill", &fill, &err) || !take(j, "healthy", &healthy, &err) ||
+                !take(j, "reason", &reason, &err) || !take(j, "load", &load, &err) ||
+                !take(j, "disks", &disks, &err) || !take(j, "prefixes", &prefixes, &err) ||
+                !take(j, "inventory", &inv, &err)) {
                 heartbeat_errors.fetch_add(1, std::memory_order_relaxed);
                 return json_error(400, "bad-heartbeat",
                                   err.empty() ? "expected a JSON object" : err);
@@ -374,6 +429,11 @@ ApiResponse ControlServer::Impl::handle(const ApiRequest& req) {
                            {"load", {{"gbps_out", gbps}, {"connections", conns}, {"cpu", cpu}}},
                            {"disks", disks},
                            {"prefixes", prefixes}};
+            if (fill.is_object()) {
+                if (fill.dump().size() > 4096)
+                    return json_error(400, "bad-heartbeat", "fill: at most 4 KiB");
+                report["fill"] = fill;
+            }
             auto matches = store->record_heartbeat(e->id, now, report, up);
             if (!matches) {
                 heartbeat_errors.fetch_add(1, std::memory_order_relaxed);
@@ -389,12 +449,22 @@ ApiResponse ControlServer::Impl::handle(const ApiRequest& req) {
                 state = it->second.state;
                 state_reason = it->second.reason;
             }
-            return json_ok({{"ok", true},
-                            {"state", state},
-                            {"reason", state_reason},
-                            {"inventory", *matches ? "ok" : "resend"},
-                            {"heartbeat_interval_ms", cfg.health.heartbeat_interval_ms},
-                            {"keys", std::move(keys)}});
+            json reply = {{"ok", true},
+                          {"state", state},
+                          {"reason", state_reason},
+                          {"inventory", *matches ? "ok" : "resend"},
+                          {"heartbeat_interval_ms", cfg.health.heartbeat_interval_ms},
+                          {"keys", std::move(keys)}};
+            // The manifest version steering uses now: the edge fetches it when it is new, and
+            // may delete what it dropped once acknowledged (plus a delay for URLs in flight).
+            if (auto mv = v->manifest_versions.find(e->id); mv != v->manifest_versions.end()) {
+                auto st = v->status->find(e->id);
+                const bool steered_by_it = st != v->status->end() && follows_manifest(st->second);
+                reply["manifest"] = {{"version", mv->second.version},
+                                     {"ack", steered_by_it ? mv->second.version : 0},
+                                     {"delete_delay_ms", cfg.fill_delete_delay_ms}};
+            }
+            return json_ok(std::move(reply));
         }
         if (seg.size() == 1 && get) {
             json list = json::array();

@@ -31,6 +31,9 @@ Status parse_control_toml(std::string_view text, std::string_view source, Contro
         r.get("https_urls", &cfg->https_urls);
         r.get("steering_log", &cfg->steering_log);
         r.get("log_level", &cfg->log_level);
+        r.get("popularity_period_s", &cfg->popularity_period_s, 1, 365u * 86400);
+        r.get("popularity_alpha", &cfg->popularity_alpha);
+        r.get("fill_delete_delay_ms", &cfg->fill_delete_delay_ms, 0, 86400000);
         if (const toml::table* h = r.subtable("health")) {
             toml_util::TableReader hr(*h, "control.health");
             hr.get("heartbeat_interval_ms", &cfg->health.heartbeat_interval_ms, 100, 600000);
@@ -67,6 +70,8 @@ Status validate(const ControlConfig& cfg) {
     if (!(cfg.health.load_low > 0 && cfg.health.load_low <= cfg.health.load_high &&
           cfg.health.load_high <= 10))
         return Error{"health: need 0 < load_low <= load_high"};
+    if (!(cfg.popularity_alpha > 0 && cfg.popularity_alpha <= 1))
+        return Error{"popularity_alpha: must be in (0, 1]"};
     log::Level lvl;
     if (!log::parse_level(cfg.log_level, &lvl))
         return Error{fmt::format("log_level '{}': use debug, info, warn or error", cfg.log_level)};

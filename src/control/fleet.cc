@@ -98,6 +98,15 @@ Status validate_fleet(const Fleet& f) {
         !valid_base_url(f.origin_url, true))
         return Error{
             fmt::format("origin.url '{}' is not a base URL like http://host:port", f.origin_url)};
+    for (const std::string& m : f.origin_mirrors)
+        if (!valid_base_url(m, false) && !valid_base_url(m, true))
+            return Error{
+                fmt::format("origin.mirrors: '{}' is not a base URL like http://host:port", m)};
+    if (!f.origin_mirrors.empty() && f.origin_url.empty())
+        return Error{"origin.mirrors without origin.url"};
+    for (char c : f.fill_token)
+        if (c <= ' ' || c >= 0x7f)
+            return Error{"origin.fill_token has a space or control character"};
     std::set<std::string, std::less<>> names, ids;
     for (const SiteSpec& s : f.sites) {
         if (!valid_name(s.name))
@@ -114,10 +123,19 @@ Status validate_fleet(const Fleet& f) {
                 return Error{fmt::format("edge id '{}' is used twice", e.id)};
         }
     }
-    for (const SiteSpec& s : f.sites)
+    for (const SiteSpec& s : f.sites) {
         for (const std::string& fb : s.fallback)
             if (!names.count(fb) || fb == s.name)
                 return Error{fmt::format("site {}: fallback '{}' is not another site", s.name, fb)};
+        for (const std::string& p : s.fill_from)
+            if (!names.count(p) || p == s.name)
+                return Error{fmt::format("site {}: fill_from '{}' is not another site", s.name, p)};
+        if (!s.group.empty() && !valid_name(s.group))
+            return Error{
+                fmt::format("site {}: group '{}': use 1-64 of [A-Za-z0-9_.-]", s.name, s.group)};
+        if (s.fill_peer_wait_s > 86400 || s.fill_tier_wait_s > 86400)
+            return Error{fmt::format("site {}: fill waits are at most 86400 s", s.name)};
+    }
     return {};
 }
 
@@ -129,6 +147,8 @@ Result<Fleet> parse_fleet_toml(std::string_view text, std::string_view source) {
         if (const toml::table* o = top.subtable("origin")) {
             toml_util::TableReader r(*o, "origin");
             r.get("url", &f.origin_url);
+            r.get("mirrors", &f.origin_mirrors);
+            r.get("fill_token", &f.fill_token);
             r.finish();
         }
         if (const toml::node* n = doc.get("site")) {
@@ -149,6 +169,10 @@ Result<Fleet> parse_fleet_toml(std::string_view text, std::string_view source) {
                     throw std::runtime_error(where + ".tier: use \"embedded\" or \"ix\"");
                 r.get("prefixes", &s.prefixes);
                 r.get("fallback", &s.fallback);
+                r.get("group", &s.group);
+                r.get("fill_from", &s.fill_from);
+                r.get("fill_peer_wait_s", &s.fill_peer_wait_s);
+                r.get("fill_tier_wait_s", &s.fill_tier_wait_s);
                 if (const toml::node* en = t->get("edge")) {
                     r.mark_used("edge");
                     const toml::array* ea = en->as_array();
@@ -189,6 +213,8 @@ Result<Fleet> parse_fleet_toml(std::string_view text, std::string_view source) {
         return Error{fmt::format("{}: {}", source, e.what())};
     }
     f.origin_url = trim_slash(f.origin_url);
+    for (std::string& m : f.origin_mirrors)
+        m = trim_slash(m);
     if (Status s = validate_fleet(f); !s)
         return Error{fmt::format("{}: {}", source, s.error().message)};
     return f;
@@ -232,8 +258,10 @@ Result<Fleet> parse_fleet_json(const nlohmann::json& j) {
         check_keys(j, {"origin", "site"}, "fleet");
         if (auto o = j.find("origin"); o != j.end()) {
             if (!o->is_object()) throw std::runtime_error("origin: expected an object");
-            check_keys(*o, {"url"}, "origin");
+            check_keys(*o, {"url", "mirrors", "fill_token"}, "origin");
             get_field(*o, "url", &f.origin_url, "origin");
+            get_field(*o, "mirrors", &f.origin_mirrors, "origin");
+            get_field(*o, "fill_token", &f.fill_token, "origin");
         }
         if (auto sites = j.find("site"); sites != j.end()) {
             if (!sites->is_array()) throw std::runtime_error("site: expected an array");
@@ -241,7 +269,10 @@ Result<Fleet> parse_fleet_json(const nlohmann::json& j) {
             for (const auto& sj : *sites) {
                 std::string where = fmt::format("site[{}]", i++);
                 if (!sj.is_object()) throw std::runtime_error(where + ": expected an object");
-                check_keys(sj, {"name", "tier", "prefixes", "fallback", "edge"}, where);
+                check_keys(sj,
+                           {"name", "tier", "prefixes", "fallback", "edge", "group", "fill_from",
+                            "fill_peer_wait_s", "fill_tier_wait_s"},
+                           where);
                 SiteSpec s;
                 get_field(sj, "name", &s.name, where);
                 if (s.name.empty()) throw std::runtime_error(where + ": name is required");
@@ -251,6 +282,10 @@ Result<Fleet> parse_fleet_json(const nlohmann::json& j) {
                     throw std::runtime_error(where + ".tier: use \"embedded\" or \"ix\"");
                 get_field(sj, "prefixes", &s.prefixes, where);
                 get_field(sj, "fallback", &s.fallback, where);
+                get_field(sj, "group", &s.group, where);
+                get_field(sj, "fill_from", &s.fill_from, where);
+                get_field(sj, "fill_peer_wait_s", &s.fill_peer_wait_s, where);
+                get_field(sj, "fill_tier_wait_s", &s.fill_tier_wait_s, where);
                 if (auto edges = sj.find("edge"); edges != sj.end()) {
                     if (!edges->is_array())
                         throw std::runtime_error(where + ".edge: expected an array");
@@ -283,6 +318,8 @@ Result<Fleet> parse_fleet_json(const nlohmann::json& j) {
         return Error{e.what()};
     }
     f.origin_url = trim_slash(f.origin_url);
+    for (std::string& m : f.origin_mirrors)
+        m = trim_slash(m);
     if (Status s = validate_fleet(f); !s) return s.error();
     return f;
 }
@@ -305,10 +342,17 @@ nlohmann::json fleet_to_json(const Fleet& f, bool with_tokens) {
                          {"tier", tier_name(s.tier)},
                          {"prefixes", s.prefixes},
                          {"fallback", s.fallback},
+                         {"group", s.group},
+                         {"fill_from", s.fill_from},
+                         {"fill_peer_wait_s", s.fill_peer_wait_s},
+                         {"fill_tier_wait_s", s.fill_tier_wait_s},
                          {"edge", std::move(edges)}});
     }
     nlohmann::json j = {{"site", std::move(sites)}};
-    if (!f.origin_url.empty()) j["origin"] = {{"url", f.origin_url}};
+    if (!f.origin_url.empty()) {
+        j["origin"] = {{"url", f.origin_url}, {"mirrors", f.origin_mirrors}};
+        if (with_tokens && !f.fill_token.empty()) j["origin"]["fill_token"] = f.fill_token;
+    }
     return j;
 }
 

@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <set>
 #include <thread>
+#include <unordered_set>
 
 #include <vcdn/base/log.h>
 #include <vcdn/base/time.h>
@@ -15,6 +16,12 @@
 #include "server_impl.h"
 
 namespace vcdn::control {
+
+bool follows_manifest(const EdgeStatus& st) {
+    if (!st.report.is_object()) return false;
+    auto it = st.report.find("fill");
+    return it != st.report.end() && it->is_object() && it->value("enabled", false);
+}
 
 int64_t wall_ms() {
     return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -281,8 +288,56 @@ bool ControlServer::Impl::sync_once() {
         if (topo) next->topo = std::move(topo);
         choose_signing_key(next.get(), now); // a rotated key starts signing on time
     }
+    if (structural) {
+        // Versions: a manifest whose content changed gets the next number (one instance
+        // writes it; the others read it).
+        std::map<std::string, std::string> digests;
+        for (const auto& [id, m] : next->plan->edges)
+            digests[id] = m.digest;
+        auto versions = store->record_manifests(next->generation, digests, now);
+        if (!versions) return fail(versions.error());
+        for (const auto& [id, mv] : *versions) {
+            int64_t before = 0;
+            if (old)
+                if (auto it = old->manifest_versions.find(id); it != old->manifest_versions.end())
+                    before = it->second.version;
+            if (before != mv.version)
+                log::info("control: manifest of {} is version {} ({} files, {} bytes)", id,
+                          mv.version, next->plan->edges.at(id).files.size(),
+                          next->plan->edges.at(id).bytes);
+        }
+        next->manifest_versions = std::move(*versions);
+    }
     publish(std::move(next));
+    flush_demand(now);
     return true;
+}
+
+void ControlServer::Impl::flush_demand(int64_t now) {
+    std::map<std::pair<std::string, std::string>, double> all;
+    for (auto& st : steer_stats) {
+        std::map<std::pair<std::string, std::string>, double> mine;
+        {
+            std::lock_guard lk(st->mu);
+            mine.swap(st->demand);
+        }
+        for (auto& [k, n] : mine)
+            all[k] += n;
+    }
+    if (Status s = store->add_demand(all); !s) {
+        sync_errors.fetch_add(1, std::memory_order_relaxed);
+        log::warn("control: demand not recorded: {}", s.error().message);
+    }
+    const int64_t period = now / (int64_t{cfg.popularity_period_s} * 1000);
+    auto rolled = store->roll_demand(period, cfg.popularity_alpha);
+    if (!rolled) {
+        sync_errors.fetch_add(1, std::memory_order_relaxed);
+        log::warn("control: demand period not rolled: {}", rolled.error().message);
+    } else if (*rolled) {
+        log::info("control: popularity period {} begins: placement runs on the smoothed demand",
+                  period);
+        wake_sync();
+    }
 }
 
 std::shared_ptr<View> ControlServer::Impl::build_view(StoreSnapshot snap,
@@ -295,12 +350,16 @@ std::shared_ptr<View> ControlServer::Impl::build_view(StoreSnapshot snap,
     auto status = std::make_shared<const std::map<std::string, EdgeStatus>>(std::move(st));
     v->status = status;
     v->catalog_files = snap.files.size();
+    auto files = std::make_shared<const std::vector<CatalogEntry>>(std::move(snap.files));
+    v->files = files;
+    v->plan = std::make_shared<const FleetPlan>(plan_fleet(*fleet, *files, snap.demand));
     auto topo = std::make_shared<steer::Topology>();
     steer::Topology& t = *topo;
     t.origin_url = fleet->origin_url;
     std::map<std::string, uint32_t> site_index;
     for (const SiteSpec& s : fleet->sites) {
         site_index[s.name] = static_cast<uint32_t>(t.sites.size());
+        v->site_group.push_back(s.group_name());
         steer::TopoSite ts;
         ts.name = s.name;
         ts.tier = s.tier == Tier::kIx ? steer::SiteTier::kIx : steer::SiteTier::kEmbedded;
@@ -331,15 +390,27 @@ std::shared_ptr<View> ControlServer::Impl::build_view(StoreSnapshot snap,
         }
     }
     t.index_prefixes(prefixes);
-    t.files.reserve(snap.files.size());
-    for (const CatalogEntry& f : snap.files)
+    t.files.reserve(files->size());
+    for (const CatalogEntry& f : *files)
         t.files.emplace(f.path, steer::TopoFile{});
     for (const auto& [edge_id, paths] : snap.inventory) {
         auto ei = v->edge_index.find(edge_id);
         if (ei == v->edge_index.end()) continue;
-        for (const std::string& p : paths)
+        // An edge that fills by its manifest deletes what the manifest no longer lists: from
+        // the moment a manifest drops a file, players are no longer sent there for it (the
+        // edge deletes it only after this version is acknowledged).
+        std::unordered_set<std::string_view> listed;
+        const EdgeManifest* m = nullptr;
+        if (auto it = status->find(edge_id); it != status->end() && follows_manifest(it->second))
+            if (auto mi = v->plan->edges.find(edge_id); mi != v->plan->edges.end()) m = &mi->second;
+        if (m)
+            for (const ManifestEntry& me : m->files)
+                listed.insert((*files)[me.file].path);
+        for (const std::string& p : paths) {
+            if (m && !listed.count(p)) continue;
             if (auto fi = t.files.find(p); fi != t.files.end())
                 fi->second.holders.push_back(ei->second);
+        }
     }
     for (auto& [path, tf] : t.files) // rank() relies on ascending holders (contiguous by site)
         std::sort(tf.holders.begin(), tf.holders.end());

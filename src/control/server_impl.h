@@ -14,6 +14,7 @@
 
 #include <vcdn/auth/signed_url.h>
 #include <vcdn/control/config.h>
+#include <vcdn/control/manifest.h>
 #include <vcdn/control/server.h>
 #include <vcdn/control/store.h>
 #include <vcdn/edge/access_log.h>
@@ -38,6 +39,11 @@ struct View {
     std::vector<KeyRecord> keys;                          // valid (not retired), oldest first
     bool have_signing_key = false;
     auth::SigningKey signing_key; // the newest valid key
+    // Placement: the catalog, each edge's manifest and its version.
+    std::shared_ptr<const std::vector<CatalogEntry>> files;
+    std::shared_ptr<const FleetPlan> plan;
+    std::map<std::string, ManifestVersion> manifest_versions;
+    std::vector<std::string> site_group; // by topo site index: popularity group
 };
 
 struct HistoryPoint {
@@ -86,6 +92,8 @@ struct ControlServer::Impl {
         std::mutex mu; // uncontended but for the dashboard's read
         std::unordered_map<std::string, uint64_t> by_site, by_tier;
         uint64_t total = 0;
+        // Views by (popularity group of the client's site, file) since the last sync.
+        std::map<std::pair<std::string, std::string>, double> demand;
     };
     std::vector<std::unique_ptr<SteerStats>> steer_stats;
     io::ApiResponse steer(const io::ApiRequest& req, const View& v, int64_t now);
@@ -125,9 +133,13 @@ struct ControlServer::Impl {
         return 2 * int64_t{cfg.health.heartbeat_interval_ms} + cfg.sync_interval_ms;
     }
     void choose_signing_key(View* v, int64_t now) const;
+    // Moves the steering threads' demand counts into the store and rolls the period.
+    void flush_demand(int64_t now);
 };
 
 int64_t wall_ms();
+// The edge's last heartbeat says it fills by its manifest (and deletes what it no longer lists).
+bool follows_manifest(const EdgeStatus& st);
 io::ApiResponse json_error(uint16_t status, std::string_view code, std::string_view message);
 
 } // namespace vcdn::control

@@ -164,6 +164,11 @@ io::ApiResponse ControlServer::Impl::steer(const io::ApiRequest& req, const View
         if (!ranked.empty()) {
             ++st.by_site[std::string(first_site)];
             ++st.by_tier[std::string(first_tier)];
+            // A view of the file, for the popularity group of the site that serves it.
+            if (ranked[0].edge >= 0) {
+                const uint32_t si = topo.edges[static_cast<size_t>(ranked[0].edge)].site;
+                if (si < v.site_group.size()) st.demand[{v.site_group[si], file}] += 1;
+            }
         }
     }
     if (logging) {

@@ -1,8 +1,10 @@
 #include <vcdn/control/store.h>
 
 #include <algorithm>
+#include <cmath>
 #include <fmt/format.h>
 #include <set>
+#include <tuple>
 
 #include <vcdn/base/sha256.h>
 
@@ -44,6 +46,19 @@ UPDATE edge_status SET files = (SELECT COUNT(*) FROM edge_files WHERE edge_files
     // 3: storage per tier: flash next to the disk bytes.
     R"sql(
 ALTER TABLE edges ADD COLUMN flash_bytes BIGINT NOT NULL DEFAULT 0;
+)sql",
+    // 4: placement and fill. A site's fill settings (group, fill_from, escalation waits) as
+    // JSON; the origin's mirrors and fill token; each edge's manifest version; demand per
+    // popularity group (today's views and the smoothed history).
+    R"sql(
+ALTER TABLE sites ADD COLUMN fill TEXT NOT NULL DEFAULT '{}';
+INSERT INTO meta (key, value) VALUES ('origin_extra', '{}');
+INSERT INTO meta (key, value) VALUES ('demand_period', '0');
+CREATE TABLE manifests (edge_id TEXT PRIMARY KEY, version BIGINT NOT NULL, digest TEXT NOT NULL,
+                        generation BIGINT NOT NULL, updated_ms BIGINT NOT NULL);
+CREATE TABLE demand (grp TEXT NOT NULL, path TEXT NOT NULL,
+                     today DOUBLE PRECISION NOT NULL DEFAULT 0,
+                     ewma DOUBLE PRECISION NOT NULL DEFAULT 0, PRIMARY KEY (grp, path));
 )sql",
 };
 
@@ -166,7 +181,17 @@ Result<Fleet> read_fleet(Db* db, std::map<std::string, bool>* drained) {
     auto origin = db->query("SELECT value FROM meta WHERE key = 'origin_url'");
     if (!origin) return origin.error();
     if (!origin->empty()) f.origin_url = db_text((*origin)[0][0]);
-    auto sites = db->query("SELECT name, tier, prefixes, fallback FROM sites ORDER BY position");
+    auto extra = db->query("SELECT value FROM meta WHERE key = 'origin_extra'");
+    if (!extra) return extra.error();
+    if (!extra->empty()) {
+        auto j = nlohmann::json::parse(db_text((*extra)[0][0]), nullptr, false);
+        if (j.is_object()) {
+            f.origin_mirrors = j.value("mirrors", std::vector<std::string>{});
+            f.fill_token = j.value("fill_token", std::string());
+        }
+    }
+    auto sites =
+        db->query("SELECT name, tier, prefixes, fallback, fill FROM sites ORDER BY position");
     if (!sites) return sites.error();
     std::map<std::string, size_t> index;
     for (const DbRow& r : *sites) {
@@ -175,6 +200,13 @@ Result<Fleet> read_fleet(Db* db, std::map<std::string, bool>* drained) {
         parse_tier(db_text(r[1]), &s.tier);
         s.prefixes = parse_list(db_text(r[2]));
         s.fallback = parse_list(db_text(r[3]));
+        auto fill = nlohmann::json::parse(db_text(r[4]), nullptr, false);
+        if (fill.is_object()) {
+            s.group = fill.value("group", std::string());
+            s.fill_from = fill.value("fill_from", std::vector<std::string>{});
+            s.fill_peer_wait_s = fill.value("peer_wait_s", s.fill_peer_wait_s);
+            s.fill_tier_wait_s = fill.value("tier_wait_s", s.fill_tier_wait_s);
+        }
         index[s.name] = f.sites.size();
         f.sites.push_back(std::move(s));
     }
@@ -233,6 +265,10 @@ Result<StoreSnapshot> Store::snapshot() {
     if (!keys) return keys.error();
     for (const DbRow& r : *keys)
         s.keys.push_back(KeyRecord{db_text(r[0]), db_text(r[1]), db_int(r[2]), db_int(r[3]) != 0});
+    auto demand = db_->query("SELECT grp, path, ewma FROM demand WHERE ewma > 0");
+    if (!demand) return demand.error();
+    for (const DbRow& r : *demand)
+        s.demand[db_text(r[0])][db_text(r[1])] = db_double(r[2]);
     if (Status st = tx.commit(); !st) return st.error();
     return s;
 }
@@ -262,15 +298,20 @@ Status Store::update_fleet(const std::function<Status(Fleet*)>& change) {
                 if (!keep.count(e.id)) {
                     VCDN_TRY(db_->exec("DELETE FROM edge_status WHERE edge_id = ?", {e.id}));
                     VCDN_TRY(db_->exec("DELETE FROM edge_files WHERE edge_id = ?", {e.id}));
+                    VCDN_TRY(db_->exec("DELETE FROM manifests WHERE edge_id = ?", {e.id}));
                 }
         VCDN_TRY(db_->exec("DELETE FROM edges"));
         VCDN_TRY(db_->exec("DELETE FROM sites"));
         int64_t pos = 0;
         for (const SiteSpec& s : f.sites) {
-            VCDN_TRY(db_->exec("INSERT INTO sites (name, tier, prefixes, fallback, position) "
-                               "VALUES (?, ?, ?, ?, ?)",
+            const nlohmann::json fill = {{"group", s.group},
+                                         {"fill_from", s.fill_from},
+                                         {"peer_wait_s", s.fill_peer_wait_s},
+                                         {"tier_wait_s", s.fill_tier_wait_s}};
+            VCDN_TRY(db_->exec("INSERT INTO sites (name, tier, prefixes, fallback, position, fill) "
+                               "VALUES (?, ?, ?, ?, ?, ?)",
                                {s.name, tier_name(s.tier), json_list(s.prefixes),
-                                json_list(s.fallback), to_db(pos++)}));
+                                json_list(s.fallback), to_db(pos++), fill.dump()}));
         }
         pos = 0;
         for (const SiteSpec& s : f.sites)
@@ -284,6 +325,8 @@ Status Store::update_fleet(const std::function<Status(Fleet*)>& change) {
                                fmt::format("{}", e.capacity_gbps), to_db(drained[e.id] ? 1 : 0),
                                to_db(pos++), to_db(static_cast<int64_t>(e.flash_bytes))}));
         VCDN_TRY(db_->exec("UPDATE meta SET value = ? WHERE key = 'origin_url'", {f.origin_url}));
+        const nlohmann::json extra = {{"mirrors", f.origin_mirrors}, {"fill_token", f.fill_token}};
+        VCDN_TRY(db_->exec("UPDATE meta SET value = ? WHERE key = 'origin_extra'", {extra.dump()}));
         return bump_generation();
     });
 }
@@ -311,6 +354,81 @@ Status Store::import_catalog(const std::vector<catalog::CatalogFile>& files) {
                  to_db(f.bitrate_kbps)}));
         return bump_generation();
     });
+}
+
+Status Store::add_demand(const std::map<std::pair<std::string, std::string>, double>& views) {
+    if (views.empty()) return {};
+    std::lock_guard lock(mu_);
+    return run_in_transaction([&]() -> Status {
+        for (const auto& [key, n] : views)
+            VCDN_TRY(db_->exec("INSERT INTO demand (grp, path, today, ewma) VALUES (?, ?, ?, 0) "
+                               "ON CONFLICT (grp, path) DO UPDATE SET today = demand.today + "
+                               "excluded.today",
+                               {key.first, key.second, fmt::format("{}", n)}));
+        return {};
+    });
+}
+
+Result<bool> Store::roll_demand(int64_t period, double alpha) {
+    std::lock_guard lock(mu_);
+    bool rolled = false;
+    Status s = run_in_transaction([&]() -> Status {
+        auto rows = db_->query("SELECT value FROM meta WHERE key = 'demand_period'");
+        if (!rows) return rows.error();
+        const int64_t have = rows->empty() ? 0 : db_int((*rows)[0][0]);
+        if (have >= period) return {};
+        VCDN_TRY(db_->exec("UPDATE meta SET value = ? WHERE key = 'demand_period'",
+                           {std::to_string(period)}));
+        if (have == 0) return {}; // the first period: nothing to roll yet
+        // Periods with no demand at all decay the history too.
+        const int64_t skipped = std::min<int64_t>(period - have - 1, 1000);
+        const double keep = (1 - alpha) * std::pow(1 - alpha, static_cast<double>(skipped));
+        const double add = alpha * std::pow(1 - alpha, static_cast<double>(skipped));
+        VCDN_TRY(db_->exec("UPDATE demand SET ewma = ? * ewma + ? * today, today = 0",
+                           {fmt::format("{}", keep), fmt::format("{}", add)}));
+        VCDN_TRY(db_->exec("DELETE FROM demand WHERE ewma < 0.001 AND today = 0"));
+        rolled = true;
+        return bump_generation();
+    });
+    if (!s) return s.error();
+    return rolled;
+}
+
+Result<std::map<std::string, ManifestVersion>>
+Store::record_manifests(int64_t generation, const std::map<std::string, std::string>& digests,
+                        int64_t now_ms) {
+    std::lock_guard lock(mu_);
+    std::map<std::string, ManifestVersion> out;
+    Status s = run_in_transaction([&]() -> Status {
+        auto rows = db_->query("SELECT edge_id, version, digest, generation FROM manifests");
+        if (!rows) return rows.error();
+        std::map<std::string, std::tuple<int64_t, std::string, int64_t>> have;
+        for (const DbRow& r : *rows)
+            have[db_text(r[0])] = {db_int(r[1]), db_text(r[2]), db_int(r[3])};
+        for (const auto& [edge, digest] : digests) {
+            auto it = have.find(edge);
+            if (it == have.end()) {
+                VCDN_TRY(db_->exec("INSERT INTO manifests (edge_id, version, digest, generation, "
+                                   "updated_ms) VALUES (?, 1, ?, ?, ?)",
+                                   {edge, digest, to_db(generation), to_db(now_ms)}));
+                out[edge] = {1, digest};
+                continue;
+            }
+            auto& [version, stored, stored_gen] = it->second;
+            if (stored != digest && stored_gen <= generation) {
+                VCDN_TRY(db_->exec(
+                    "UPDATE manifests SET version = ?, digest = ?, generation = ?, "
+                    "updated_ms = ? WHERE edge_id = ?",
+                    {to_db(version + 1), digest, to_db(generation), to_db(now_ms), edge}));
+                out[edge] = {version + 1, digest};
+            } else {
+                out[edge] = {version, stored};
+            }
+        }
+        return {};
+    });
+    if (!s) return s.error();
+    return out;
 }
 
 Status Store::set_popularity(const std::vector<std::pair<std::string, double>>& values) {

@@ -88,6 +88,22 @@ Status parse_edge_toml(std::string_view text, std::string_view source, EdgeConfi
             cr.get("timeout_ms", &cfg->control.timeout_ms, 100, 60000);
             cr.finish();
         }
+        if (const toml::table* t = r.subtable("fill")) {
+            toml_util::TableReader fr(*t, "edge.fill");
+            fill::FillConfig& f = cfg->fill;
+            fr.get("window", &f.window);
+            fr.get("rate_mbps", &f.rate_mbps);
+            fr.get("max_bytes_per_window", &f.max_bytes_per_window);
+            fr.get("parallel", &f.parallel, 1, 64);
+            fr.get("connect_timeout_ms", &f.connect_timeout_ms, 100, 60000);
+            fr.get("slow_bytes_per_s", &f.slow_bytes_per_s);
+            fr.get("slow_time_s", &f.slow_time_s, 1, 3600);
+            fr.get("retry_ms", &f.retry_ms, 10, 600000);
+            fr.get("progress_log_s", &f.progress_log_s, 1, 86400);
+            fr.get("scrub_rate_mbps", &f.scrub_rate_mbps);
+            fr.get("scrub_pause_s", &f.scrub_pause_s, 0, 86400);
+            fr.finish();
+        }
         if (const toml::table* t = r.subtable("tls")) {
             toml_util::TableReader tr(*t, "edge.tls");
             TlsCertConfig single;
@@ -126,6 +142,7 @@ Status parse_edge_toml(std::string_view text, std::string_view source, EdgeConfi
         r.get("access_log", &cfg->access_log);
         r.get("server_names", &cfg->server_names);
         r.get("cache_control", &cfg->cache_control);
+        r.get("access_token", &cfg->access_token);
         r.get("drain_timeout_ms", &cfg->drain_timeout_ms);
         r.get("backlog", &cfg->backlog, 1, 65535);
         r.get("defer_accept", &cfg->defer_accept);
@@ -195,6 +212,12 @@ bool requires_signed(const EdgeConfig& cfg, const ListenerConfig& l) {
 
 Status validate(const EdgeConfig& cfg) {
     if (cfg.roots.empty()) return Error{"no content root: give --root DIR or edge.root"};
+    if (!cfg.fill.window.empty()) {
+        if (Status s = fill::validate(cfg.fill); !s) return s;
+        if (cfg.control.url.empty())
+            return Error{"fill: a fill window needs the control plane (--control, --id, --token): "
+                         "the manifest of what to hold comes from there"};
+    }
     if (!cfg.control.url.empty()) {
         const std::string& u = cfg.control.url;
         std::string_view hostport = std::string_view(u).substr(u.rfind("http://", 0) == 0 ? 7 : 0);
@@ -266,6 +289,8 @@ Status validate(const EdgeConfig& cfg) {
         return Error{"limits: max_target_bytes must be smaller than max_head_bytes"};
     for (char c : cfg.cache_control)
         if (c == '\r' || c == '\n') return Error{"cache_control: must be one line"};
+    for (char c : cfg.access_token)
+        if (c <= ' ' || c >= 0x7f) return Error{"access_token: no spaces or control characters"};
     return {};
 }
 

@@ -9,6 +9,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include <cstring>
 #include <fmt/format.h>
 
@@ -20,6 +22,15 @@
 namespace vcdn::edge {
 
 namespace {
+
+// "Bearer <token>" compared in constant time (the token is a secret).
+bool bearer_matches(std::string_view authorization, std::string_view token) {
+    constexpr std::string_view kBearer = "Bearer ";
+    if (authorization.size() != kBearer.size() + token.size() ||
+        authorization.substr(0, kBearer.size()) != kBearer)
+        return false;
+    return CRYPTO_memcmp(authorization.data() + kBearer.size(), token.data(), token.size()) == 0;
+}
 
 // Rounds of work for one connection per event before it yields to the others (a client
 // pipelining many requests must not monopolise the worker).
@@ -273,6 +284,11 @@ void Worker::handle_request(Connection* c) {
         m_.refused_no_control.add();
         c->keep_alive = false;
         respond_error(c, 503, "no control plane: not taking new players", false);
+        return;
+    }
+    if (!cfg_.access_token.empty() && !bearer_matches(req.authorization, cfg_.access_token)) {
+        c->keep_alive = false;
+        respond_error(c, 401, "this server needs 'Authorization: Bearer <access token>'", false);
         return;
     }
     if (c->require_signed) {

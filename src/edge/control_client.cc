@@ -158,6 +158,13 @@ bool ControlClient::beat() {
             hooks_.keys(std::move(keys));
         }
     }
+    // After the keys: fill requests to peers are signed with them.
+    if (auto m = reply.find("manifest"); hooks_.manifest && m != reply.end() && m->is_object()) {
+        const int64_t version = m->value("version", int64_t{0});
+        const int64_t ack = m->value("ack", int64_t{0});
+        const uint32_t delay = m->value("delete_delay_ms", 60000u);
+        if (version > 0) hooks_.manifest(version, ack, delay);
+    }
     return true;
 }
 

@@ -26,6 +26,8 @@ public:
         std::function<nlohmann::json()> report;              // healthy, reason, load, disks
         std::function<std::vector<std::string>()> inventory; // "/t/1/v.mp4", every file held
         std::function<void(std::vector<auth::SigningKey>)> keys;
+        // The reply's manifest: version, acknowledged version, delete delay (optional hook).
+        std::function<void(int64_t, int64_t, uint32_t)> manifest;
     };
 
     ControlClient(ControlLinkConfig cfg, Hooks hooks, std::atomic<bool>* refuse_new_players);

@@ -13,6 +13,7 @@
 #include <vcdn/base/log.h>
 #include <vcdn/base/time.h>
 #include <vcdn/edge/access_log.h>
+#include <vcdn/fill/filler.h>
 #include <vcdn/io/mini_http.h>
 #include <vcdn/io/tcp.h>
 #include <vcdn/tls/server_context.h>
@@ -39,6 +40,7 @@ struct EdgeServer::Impl {
     std::vector<auth::SigningKey> control_keys; // from heartbeat replies
     std::atomic<bool> refuse_new_players{false};
     std::unique_ptr<ControlClient> control;
+    std::unique_ptr<fill::Filler> filler;
 
     // Merges the two key sources and hands the result to the workers.
     void publish_keys() {
@@ -341,11 +343,13 @@ void EdgeServer::Impl::start_control() {
             : failed == storage->size() ? "every content root failed"
             : failed ? fmt::format("{} of {} content roots failed", failed, storage->size())
                      : "ok";
-        return nlohmann::json{{"healthy", healthy},
+        nlohmann::json rep = {{"healthy", healthy},
                               {"reason", reason},
                               {"load", {{"gbps_out", gbps}, {"connections", conns}, {"cpu", cpu}}},
                               {"disks", std::move(disks)},
                               {"version", kVersion}};
+        if (filler) rep["fill"] = filler->progress();
+        return rep;
     };
     hooks.inventory = [this]() {
         std::vector<std::string> out;
@@ -369,6 +373,33 @@ void EdgeServer::Impl::start_control() {
         publish_keys();
         log::info("edge: signing keys from the control plane: {} valid", control_keys.size());
     };
+    if (!cfg.fill.window.empty()) {
+        fill::Filler::Options fo;
+        fo.cfg = cfg.fill;
+        fo.edge_id = cfg.control.id;
+        fo.control_url = cfg.control.url;
+        fo.control_token = cfg.control.token;
+        while (!fo.control_url.empty() && fo.control_url.back() == '/')
+            fo.control_url.pop_back();
+        fill::Filler::Hooks fh;
+        // Peers may require signed URLs: sign fill requests with the newest control key.
+        fh.sign = [this](const std::string& path) {
+            std::lock_guard lk(keys_mu);
+            if (control_keys.empty()) return path;
+            return auth::sign_url(path, static_cast<int64_t>(::time(nullptr)) + 3600,
+                                  control_keys.back(), {});
+        };
+        auto f = fill::Filler::create(std::move(fo), storage.get(), std::move(fh));
+        if (!f) {
+            log::error("edge: fill disabled: {}", f.error().message);
+        } else {
+            filler = std::move(*f);
+            hooks.manifest = [this](int64_t version, int64_t ack, uint32_t delay) {
+                filler->on_manifest_info(version, ack, delay);
+            };
+            filler->start();
+        }
+    }
     control = std::make_unique<ControlClient>(cfg.control, std::move(hooks), &refuse_new_players);
     control->start();
     log::info("edge: heartbeats to {} as {} every {} ms; new players refused after {} ms without "
@@ -411,6 +442,7 @@ bool EdgeServer::wait(int64_t timeout_ms) {
 void EdgeServer::stop() {
     if (!impl_) return;
     if (impl_->control) impl_->control->stop();
+    if (impl_->filler) impl_->filler->stop();
     for (auto& w : impl_->workers)
         w->request_stop();
     for (auto& w : impl_->workers)
@@ -505,7 +537,6 @@ std::string EdgeServer::Impl::render_metrics() const {
     per_worker("vcdn_new_players_refused_total", "counter",
                "First requests answered 503 because the control plane was out of reach.",
                [](const WorkerMetrics& m) { return m.refused_no_control.get(); });
-
 
     family("vcdn_http_responses_total", "counter", "HTTP responses by status code.");
     for (size_t w = 0; w < metrics.size(); ++w) {
@@ -684,7 +715,9 @@ std::string EdgeServer::Impl::render_metrics() const {
     family("vcdn_lost_files", "gauge",
            "Files that were on failed roots and are on no root that is up (see /storage).");
     fmt::format_to(it, "vcdn_lost_files {}\n", lost.size());
-    return fmt::to_string(out);
+    std::string text = fmt::to_string(out);
+    if (filler) text += filler->metrics();
+    return text;
 }
 
 } // namespace vcdn::edge

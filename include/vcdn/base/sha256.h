@@ -17,6 +17,7 @@ public:
     Sha256& operator=(Sha256&&) noexcept;
 
     void update(const void* data, size_t n);
+    void update(std::string_view s) { update(s.data(), s.size()); }
     // Lower-case hex digest; the object must not be updated afterwards.
     std::string final_hex();
 

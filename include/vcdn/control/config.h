@@ -24,6 +24,13 @@ struct ControlConfig {
     bool https_urls = false;         // steer to edges' https_url where they have one
     std::string steering_log = "-";  // one JSON line per decision: a file, "-" stderr, "off"
     std::string log_level = "info";
+    // Popularity: views counted by steering, per site group, smoothed once a period
+    // (ewma = alpha × the period's views + (1 − alpha) × ewma). Placement reruns on each roll.
+    uint32_t popularity_period_s = 86400;
+    double popularity_alpha = 0.3;
+    // An edge deletes a file its manifest dropped this long after the control plane
+    // acknowledged the new manifest (players given a URL just before may still come).
+    uint32_t fill_delete_delay_ms = 60000;
 };
 
 Status parse_control_toml(std::string_view text, std::string_view source, ControlConfig* cfg);

@@ -36,10 +36,24 @@ struct SiteSpec {
     // Sites to try next, in order, for clients of this site (after its own edges).
     std::vector<std::string> fallback;
     std::vector<EdgeSpec> edges;
+    // Placement and fill. Sites of one group share a popularity feed (empty = the site's
+    // own name). `fill_from`: the sites this site's edges fill from after their peers (the
+    // fill hierarchy); empty = the exchange sites, for an embedded site. Escalation: a file
+    // that no peer holds yet is waited for this long before the parent sites are asked, and
+    // those this long (counted from the start) before the origin is.
+    std::string group;
+    std::vector<std::string> fill_from;
+    uint32_t fill_peer_wait_s = 300;
+    uint32_t fill_tier_wait_s = 900;
+
+    const std::string& group_name() const { return group.empty() ? name : group; }
 };
 
 struct Fleet {
     std::string origin_url; // where files come from when no edge has them; may be empty
+    // More copies of the origin, tried by fill after origin_url (never steered to).
+    std::vector<std::string> origin_mirrors;
+    std::string fill_token; // edges send it as a bearer token when filling from the origin
     std::vector<SiteSpec> sites;
 
     const SiteSpec* find_site(std::string_view name) const;

@@ -63,6 +63,13 @@ struct StoreSnapshot {
     std::vector<CatalogEntry> files;
     std::map<std::string, std::vector<std::string>> inventory; // edge id -> paths it holds
     std::vector<KeyRecord> keys;                               // oldest first
+    // Smoothed demand (views per period) by popularity group, then path.
+    std::map<std::string, std::map<std::string, double>> demand;
+};
+
+struct ManifestVersion {
+    int64_t version = 0;
+    std::string digest;
 };
 
 struct InventoryUpdate {
@@ -111,6 +118,21 @@ public:
     Result<bool> change_state(const std::string& edge_id, const std::string& from,
                               const std::string& to, const std::string& reason, int64_t now_ms);
     Result<std::vector<EventRecord>> events(size_t limit, const std::string& edge_id = {});
+
+    // Demand seen by steering: adds views to today's count of (group, path). Leaves the
+    // generation alone (placement reads it only when the period rolls over).
+    Status add_demand(const std::map<std::pair<std::string, std::string>, double>& views);
+    // Starts demand period `period` (a day number) once, whichever instance comes first:
+    // ewma = alpha × today + (1 − alpha) × ewma (decayed again for every skipped period),
+    // today = 0, and the generation bumps so that placement runs on the new numbers.
+    // True when this call rolled.
+    Result<bool> roll_demand(int64_t period, double alpha);
+    // Each edge's manifest digest as computed from `generation`: a digest that differs from
+    // the stored one bumps the edge's version (unless a newer generation wrote it). Returns
+    // the stored versions of the edges given.
+    Result<std::map<std::string, ManifestVersion>>
+    record_manifests(int64_t generation, const std::map<std::string, std::string>& digests,
+                     int64_t now_ms);
 
     Status add_key(const std::string& id, const std::string& secret_hex, int64_t now_ms);
     // One transaction: adds the key and retires every valid key but the newest before it.

@@ -8,6 +8,7 @@
 
 #include <vcdn/base/result.h>
 #include <vcdn/edge/storage.h>
+#include <vcdn/fill/fill.h>
 
 namespace vcdn::edge {
 
@@ -85,12 +86,16 @@ struct EdgeConfig {
     std::string access_log = "-";          // path, "-" for stderr, "off"
     std::vector<std::string> server_names; // when set, Host must be one of these
     std::string cache_control;             // Cache-Control value on file responses; empty = none
-    uint32_t drain_timeout_ms = 10000;     // SIGTERM: longest wait for in-flight responses
+    // When set, every request needs "Authorization: Bearer <access_token>" (an origin that
+    // only edges may fill from); 401 otherwise.
+    std::string access_token;
+    uint32_t drain_timeout_ms = 10000; // SIGTERM: longest wait for in-flight responses
     uint32_t backlog = 4096;
     bool defer_accept = true; // TCP_DEFER_ACCEPT: wake the worker only when a request arrived
     bool header_more = false; // send the head with MSG_MORE before sendfile (see connection.cc)
     std::string log_level = "info";
     ControlLinkConfig control;
+    fill::FillConfig fill; // [edge.fill]: needs `control` (the manifest comes from there)
     Limits limits;
     FileCacheConfig file_cache;
     DiskConfig disk;

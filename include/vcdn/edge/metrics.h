@@ -74,8 +74,8 @@ struct alignas(64) WorkerMetrics {
     Counter tls_body_bytes_ktls;
     Counter tls_body_bytes_user;
     Counter tls_handshakes_deferred; // handshakes put off to keep a turn short
-    Histogram tls_handshake; // first byte to handshake done
-    Histogram request_duration;                 // complete head → last byte handed to the kernel
+    Histogram tls_handshake;         // first byte to handshake done
+    Histogram request_duration;      // complete head → last byte handed to the kernel
 
     // Disk.
     Counter pagecache_hits;   // residency checks that found the pages in memory

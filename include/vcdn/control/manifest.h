@@ -1,0 +1,72 @@
+#pragma once
+// Manifests: what each edge must hold and where it fills each file from. Pure: the control
+// plane computes a FleetPlan from its snapshot (fleet, catalog, popularity) whenever one of
+// them changes; `vcdn sim` can call the same function.
+//
+// Per site (a cluster), place::place_cluster decides which files each edge holds. For each
+// copy the edge gets a ranked list of fill sources:
+//   1. peers: the other edges of its site assigned the file that rank before it (the file's
+//      first-ranked holder in a site has none: it is the one that fetches from outside);
+//   2. tier: the holders of the file in the site's parent sites (`fill_from`, by default the
+//      exchange sites for an embedded site), first-ranked first;
+//   3. the origin, then its mirrors.
+// Escalation: a peer or tier source that does not hold the file yet answers 404; the edge
+// keeps asking it until the site's wait has passed (peer_wait, then tier_wait from the start
+// of that file's fill), then moves down the list. Errors move down at once.
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include <vcdn/control/fleet.h>
+#include <vcdn/control/store.h>
+#include <vcdn/place/placement.h>
+
+namespace vcdn::control {
+
+enum class SourceKind : uint8_t { kPeer, kTier, kOrigin };
+const char* source_kind_name(SourceKind k);
+
+struct FillSource {
+    SourceKind kind = SourceKind::kOrigin;
+    std::string url;  // base URL, no trailing '/'
+    std::string edge; // the source edge's id; empty for the origin
+};
+
+struct ManifestEntry {
+    uint32_t file = 0; // index into the catalog given to plan_fleet
+    place::StorageTier tier = place::StorageTier::kDisk;
+    std::vector<FillSource> sources;
+};
+
+struct EdgeManifest {
+    std::string edge_id;
+    std::string site;
+    uint32_t peer_wait_ms = 0;
+    uint32_t tier_wait_ms = 0;
+    std::vector<ManifestEntry> files; // hottest first
+    uint64_t bytes = 0;
+    std::string digest; // SHA-256 of the content: a change makes a new version
+};
+
+struct FleetPlan {
+    std::map<std::string, EdgeManifest> edges; // edge id -> manifest (edges with storage only)
+};
+
+// Popularity of each catalog file for a group: the smoothed demand of that group, or the
+// imported popularity when that is higher (a new title has no history yet).
+std::vector<double> group_popularity(const std::vector<CatalogEntry>& files,
+                                     const std::map<std::string, double>* demand);
+
+// Sites whose edges have no storage_bytes take no part (their edges get no manifest).
+FleetPlan plan_fleet(const Fleet& fleet, const std::vector<CatalogEntry>& files,
+                     const std::map<std::string, std::map<std::string, double>>& demand,
+                     const place::PlacementOptions& opt = {});
+
+// The document an edge fetches (GET /api/v1/edges/<id>/manifest).
+std::string manifest_json(const EdgeManifest& m, int64_t version, int64_t generation,
+                          const std::vector<CatalogEntry>& files, const std::string& fill_token);
+
+} // namespace vcdn::control

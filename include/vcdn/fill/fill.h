@@ -1,0 +1,102 @@
+#pragma once
+// The pure parts of an edge's fill: its configuration, the fill window, the token bucket that
+// caps the fill rate, and the manifest an edge fetches from the control plane. No I/O here
+// (filler.h does the downloads); tests call these directly.
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <vcdn/base/result.h>
+
+namespace vcdn::fill {
+
+struct FillConfig {
+    std::string window;   // "" = no fill; "always"; "HH:MM+<n>h" / "+<n>m" (local time)
+    double rate_mbps = 0; // total download rate cap in Mbit/s; 0 = none
+    uint64_t max_bytes_per_window = 0; // 0 = no limit
+    uint32_t parallel = 4;             // transfers at once
+    uint32_t connect_timeout_ms = 3000;
+    // A source that delivers less than this for `slow_time_s` is abandoned for the next one
+    // (the partial file is kept and resumed from there).
+    uint32_t slow_bytes_per_s = 16384;
+    uint32_t slow_time_s = 20;
+    uint32_t retry_ms = 1000;     // a peer/tier that does not hold the file yet: ask again after
+    uint32_t progress_log_s = 10; // a progress line in the log this often while filling
+    double scrub_rate_mbps = 80;  // re-verification of stored files; 0 = no scrubber
+    uint32_t scrub_pause_s = 60;  // pause between two passes over every file
+};
+
+Status validate(const FillConfig& c);
+
+// When fill may run. "always", or a daily window in local time: start "HH:MM" and a length
+// ("+12h", "+90m"), which may cross midnight.
+class FillWindow {
+public:
+    static Result<FillWindow> parse(std::string_view text);
+    // `minute_of_day`: local time, 0..1439.
+    bool contains(uint32_t minute_of_day) const;
+    bool always() const { return always_; }
+    std::string describe() const;
+
+private:
+    bool always_ = true;
+    uint32_t start_ = 0;  // minute of day
+    uint32_t length_ = 0; // minutes, 1..1440
+};
+
+// Minute of the day in the local time zone for a Unix time.
+uint32_t local_minute_of_day(int64_t unix_s);
+
+// A token bucket in bytes: `rate` bytes per second, holding at most `burst` bytes. Takes
+// may drive it below zero (a transfer hands over what it already has); callers pause while
+// it is negative, so that the long-run rate is the configured one.
+class TokenBucket {
+public:
+    TokenBucket(double rate_bytes_per_s, double burst_bytes, int64_t now_us);
+    void refill(int64_t now_us);
+    void take(uint64_t bytes) { tokens_ -= static_cast<double>(bytes); }
+    bool open() const { return tokens_ >= 0; }
+    double tokens() const { return tokens_; }
+    bool unlimited() const { return rate_ <= 0; }
+
+private:
+    double rate_, burst_, tokens_;
+    int64_t last_us_;
+};
+
+enum class SourceKind : uint8_t { kPeer, kTier, kOrigin };
+const char* source_kind_name(SourceKind k);
+
+struct Source {
+    SourceKind kind = SourceKind::kOrigin;
+    std::string url;  // base URL
+    std::string edge; // empty for the origin
+};
+
+struct WantedFile {
+    std::string path; // "/t/1/v-3000k.mp4"
+    uint64_t size = 0;
+    std::string sha256;
+    bool flash = false;
+    std::vector<Source> sources;
+};
+
+struct Manifest {
+    std::string edge;
+    int64_t version = 0;
+    uint32_t peer_wait_ms = 0;
+    uint32_t tier_wait_ms = 0;
+    std::string origin_token;
+    std::vector<WantedFile> files;
+};
+
+// Parses and checks the control plane's manifest: paths are clean absolute paths (no "..",
+// no dot-files), sha256 are 64 hex digits, sources are http(s) base URLs. One-line error.
+Result<Manifest> parse_manifest(std::string_view json);
+
+// A file path the edge may create under a root: starts with '/', no empty, "." or ".."
+// segment, no segment starting with '.', no NUL or backslash, at most 1024 bytes.
+bool safe_path(std::string_view path);
+
+} // namespace vcdn::fill

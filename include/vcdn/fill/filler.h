@@ -1,0 +1,70 @@
+#pragma once
+// The edge's fill: fetches its manifest from the control plane, downloads what it lacks from
+// the ranked sources inside the fill window at a capped rate, verifies every byte, and
+// deletes what the manifest dropped once the control plane has stopped steering to it.
+// A scrubber re-verifies stored files slowly and has the filler replace any that rotted.
+//
+// Crash safety: a download goes to <root>/.vcdn-fill/<sha256>.part (never served: the edge
+// refuses dot-paths), is fsync'd once its SHA-256 matches, then renamed into place and its
+// directory fsync'd. A file under its real name is therefore always complete and verified;
+// after a kill -9 the next start resumes each .part with a Range request (re-hashing the
+// bytes it already has).
+//
+// Threads: one filler thread (libcurl multi: many transfers, no thread per download) and one
+// scrubber thread; the heartbeat thread calls on_manifest_info() and progress(), the admin
+// thread metrics(). Never on a serving worker.
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include <vcdn/fill/fill.h>
+
+namespace vcdn::edge {
+class Storage;
+}
+
+namespace vcdn::fill {
+
+class Filler {
+public:
+    struct Options {
+        FillConfig cfg;
+        std::string edge_id;
+        std::string control_url; // http://host:port
+        std::string control_token;
+    };
+    struct Hooks {
+        // Signs a path for a peer that requires signed URLs ("/a.mp4?e=..&k=..&s=.."); may
+        // return the path unchanged when the edge has no key yet.
+        std::function<std::string(const std::string& path)> sign;
+    };
+
+    static Result<std::unique_ptr<Filler>> create(Options opt, edge::Storage* storage, Hooks hooks);
+    ~Filler();
+    void start();
+    void stop();
+
+    // From the heartbeat thread: the manifest version the control plane has for this edge,
+    // the version its steering already follows (ack) and how long to wait after an ack
+    // before deleting what that version dropped.
+    void on_manifest_info(int64_t version, int64_t ack, uint32_t delete_delay_ms);
+    // The heartbeat's "fill" object.
+    nlohmann::json progress() const;
+    // Prometheus text (appended to the edge's /metrics).
+    std::string metrics() const;
+
+    struct Impl;
+
+private:
+    explicit Filler(std::unique_ptr<Impl> impl);
+    std::unique_ptr<Impl> impl_;
+};
+
+} // namespace vcdn::fill

@@ -1,0 +1,184 @@
+#include <vcdn/control/manifest.h>
+
+#include <algorithm>
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <vcdn/base/sha256.h>
+#include <vcdn/steer/steering.h>
+
+namespace vcdn::control {
+
+const char* source_kind_name(SourceKind k) {
+    switch (k) {
+    case SourceKind::kPeer:
+        return "peer";
+    case SourceKind::kTier:
+        return "tier";
+    case SourceKind::kOrigin:
+        return "origin";
+    }
+    return "?";
+}
+
+std::vector<double> group_popularity(const std::vector<CatalogEntry>& files,
+                                     const std::map<std::string, double>* demand) {
+    std::vector<double> out(files.size());
+    for (size_t i = 0; i < files.size(); ++i) {
+        double p = files[i].popularity;
+        if (demand)
+            if (auto it = demand->find(files[i].path); it != demand->end())
+                p = std::max(p, it->second);
+        out[i] = p;
+    }
+    return out;
+}
+
+namespace {
+
+struct SitePlan {
+    std::vector<const EdgeSpec*> edges; // the cluster: edges with storage
+    // file index -> the cluster's holders (indices into `edges`), first-ranked first
+    std::map<uint32_t, std::vector<uint32_t>> holders;
+    std::vector<std::vector<place::PlacedCopy>> per_edge;
+};
+
+} // namespace
+
+FleetPlan plan_fleet(const Fleet& fleet, const std::vector<CatalogEntry>& files,
+                     const std::map<std::string, std::map<std::string, double>>& demand,
+                     const place::PlacementOptions& opt) {
+    FleetPlan out;
+    if (files.empty()) return out;
+    std::vector<uint64_t> file_hash(files.size());
+    for (size_t i = 0; i < files.size(); ++i)
+        file_hash[i] = steer::hash64(files[i].path);
+
+    // Placement per site, with its group's popularity.
+    std::map<std::string, std::vector<double>> pop_by_group;
+    std::map<std::string, SitePlan> plans;
+    for (const SiteSpec& s : fleet.sites) {
+        SitePlan sp;
+        std::vector<place::EdgeStorage> storage;
+        for (const EdgeSpec& e : s.edges) {
+            if (e.storage_bytes == 0 && e.flash_bytes == 0) continue;
+            sp.edges.push_back(&e);
+            storage.push_back({e.id, e.storage_bytes, e.flash_bytes, e.capacity_gbps});
+        }
+        if (sp.edges.empty()) continue;
+        auto pit = pop_by_group.find(s.group_name());
+        if (pit == pop_by_group.end()) {
+            auto d = demand.find(s.group_name());
+            pit = pop_by_group
+                      .emplace(s.group_name(),
+                               group_popularity(files, d == demand.end() ? nullptr : &d->second))
+                      .first;
+        }
+        std::vector<place::FileDemand> fd(files.size());
+        for (size_t i = 0; i < files.size(); ++i)
+            fd[i] = {files[i].path, files[i].size, pit->second[i]};
+        place::ClusterPlan cp = place::place_cluster(fd, storage, opt);
+        for (size_t e = 0; e < cp.per_edge.size(); ++e)
+            for (const place::PlacedCopy& c : cp.per_edge[e])
+                sp.holders[c.file].push_back(static_cast<uint32_t>(e));
+        std::vector<uint64_t> edge_hash(sp.edges.size());
+        for (size_t e = 0; e < sp.edges.size(); ++e)
+            edge_hash[e] = steer::hash64(sp.edges[e]->id);
+        for (auto& [f, h] : sp.holders)
+            std::sort(h.begin(), h.end(), [&](uint32_t a, uint32_t b) {
+                const uint64_t sa = steer::rendezvous_score(file_hash[f], edge_hash[a]);
+                const uint64_t sb = steer::rendezvous_score(file_hash[f], edge_hash[b]);
+                return sa != sb ? sa > sb : a < b;
+            });
+        sp.per_edge = std::move(cp.per_edge);
+        plans.emplace(s.name, std::move(sp));
+    }
+
+    for (const SiteSpec& s : fleet.sites) {
+        auto pit = plans.find(s.name);
+        if (pit == plans.end()) continue;
+        const SitePlan& sp = pit->second;
+        // The fill hierarchy: explicit parents, or every exchange site for an embedded one.
+        std::vector<const SitePlan*> parents;
+        if (!s.fill_from.empty()) {
+            for (const std::string& p : s.fill_from)
+                if (auto it = plans.find(p); it != plans.end()) parents.push_back(&it->second);
+        } else if (s.tier == Tier::kEmbedded) {
+            for (const SiteSpec& o : fleet.sites)
+                if (o.tier == Tier::kIx)
+                    if (auto it = plans.find(o.name); it != plans.end())
+                        parents.push_back(&it->second);
+        }
+        for (size_t e = 0; e < sp.edges.size(); ++e) {
+            EdgeManifest m;
+            m.edge_id = sp.edges[e]->id;
+            m.site = s.name;
+            m.peer_wait_ms = s.fill_peer_wait_s * 1000;
+            m.tier_wait_ms = s.fill_tier_wait_s * 1000;
+            Sha256 digest;
+            digest.update(fmt::format("{} {} {}\n", m.site, m.peer_wait_ms, m.tier_wait_ms));
+            for (const place::PlacedCopy& c : sp.per_edge[e]) {
+                ManifestEntry me;
+                me.file = c.file;
+                me.tier = c.tier;
+                const std::vector<uint32_t>& holders = sp.holders.at(c.file);
+                for (uint32_t h : holders) {
+                    if (h == e) break; // only those ranked before this edge
+                    me.sources.push_back({SourceKind::kPeer, sp.edges[h]->url, sp.edges[h]->id});
+                }
+                for (const SitePlan* p : parents)
+                    if (auto it = p->holders.find(c.file); it != p->holders.end())
+                        for (uint32_t h : it->second)
+                            me.sources.push_back(
+                                {SourceKind::kTier, p->edges[h]->url, p->edges[h]->id});
+                if (!fleet.origin_url.empty())
+                    me.sources.push_back({SourceKind::kOrigin, fleet.origin_url, {}});
+                for (const std::string& mirror : fleet.origin_mirrors)
+                    me.sources.push_back({SourceKind::kOrigin, mirror, {}});
+                const CatalogEntry& f = files[c.file];
+                m.bytes += f.size;
+                digest.update(fmt::format("{} {} {} {}", f.path, f.size, f.sha256,
+                                          c.tier == place::StorageTier::kFlash ? "f" : "d"));
+                for (const FillSource& src : me.sources)
+                    digest.update(fmt::format(" {}:{}", source_kind_name(src.kind), src.url));
+                digest.update("\n");
+                m.files.push_back(std::move(me));
+            }
+            m.digest = digest.final_hex();
+            out.edges.emplace(m.edge_id, std::move(m));
+        }
+    }
+    return out;
+}
+
+std::string manifest_json(const EdgeManifest& m, int64_t version, int64_t generation,
+                          const std::vector<CatalogEntry>& files, const std::string& fill_token) {
+    nlohmann::json list = nlohmann::json::array();
+    for (const ManifestEntry& e : m.files) {
+        const CatalogEntry& f = files[e.file];
+        nlohmann::json sources = nlohmann::json::array();
+        for (const FillSource& s : e.sources) {
+            nlohmann::json sj = {{"kind", source_kind_name(s.kind)}, {"url", s.url}};
+            if (!s.edge.empty()) sj["edge"] = s.edge;
+            sources.push_back(std::move(sj));
+        }
+        list.push_back({{"path", f.path},
+                        {"size", f.size},
+                        {"sha256", f.sha256},
+                        {"tier", e.tier == place::StorageTier::kFlash ? "flash" : "disk"},
+                        {"sources", std::move(sources)}});
+    }
+    nlohmann::json j = {
+        {"edge", m.edge_id},
+        {"site", m.site},
+        {"version", version},
+        {"generation", generation},
+        {"files_total", m.files.size()},
+        {"bytes_total", m.bytes},
+        {"escalation", {{"peer_wait_ms", m.peer_wait_ms}, {"tier_wait_ms", m.tier_wait_ms}}},
+        {"files", std::move(list)}};
+    if (!fill_token.empty()) j["origin_token"] = fill_token;
+    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
+} // namespace vcdn::control

@@ -1,0 +1,1137 @@
+#include <vcdn/fill/filler.h>
+
+#include <curl/curl.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <fmt/format.h>
+#include <list>
+#include <map>
+#include <set>
+#include <unordered_map>
+#include <unordered_set>
+
+#include <vcdn/base/log.h>
+#include <vcdn/base/sha256.h>
+#include <vcdn/base/time.h>
+#include <vcdn/client/http_client.h>
+#include <vcdn/edge/storage.h>
+#include <vcdn/io/address.h>
+
+namespace vcdn::fill {
+
+namespace {
+
+constexpr const char* kPartDir = ".vcdn-fill";
+constexpr size_t kKinds = 3;
+
+int64_t wall_s() {
+    return static_cast<int64_t>(::time(nullptr));
+}
+
+std::string errno_text(int e) {
+    return std::strerror(e);
+}
+
+// mkdir -p of the directories of `rel` under a root descriptor.
+bool make_parents(int dir_fd, const std::string& rel) {
+    for (size_t i = rel.find('/'); i != std::string::npos; i = rel.find('/', i + 1)) {
+        std::string d = rel.substr(0, i);
+        if (mkdirat(dir_fd, d.c_str(), 0755) != 0 && errno != EEXIST) return false;
+    }
+    return true;
+}
+
+bool fsync_dir(int dir_fd, const std::string& rel_dir) {
+    int fd =
+        openat(dir_fd, rel_dir.empty() ? "." : rel_dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return false;
+    bool ok = fsync(fd) == 0;
+    ::close(fd);
+    return ok;
+}
+
+std::string parent_of(const std::string& rel) {
+    size_t s = rel.rfind('/');
+    return s == std::string::npos ? std::string() : rel.substr(0, s);
+}
+
+} // namespace
+
+struct Job {
+    size_t file = 0;        // index into the manifest's files
+    size_t src = 0;         // the next source to try
+    int64_t started_ms = 0; // first attempt (escalation waits count from it)
+    int64_t not_before_ms = 0;
+    uint32_t rounds = 0;   // times every source failed
+    std::vector<bool> bad; // sources that served bytes that did not verify
+    bool active = false;
+    bool done = false; // verified and in place: removed from the queue by the filler loop
+};
+
+struct Transfer {
+    Filler::Impl* owner = nullptr;
+    Job* job = nullptr;
+    CURL* h = nullptr;
+    curl_slist* headers = nullptr;
+    int fd = -1;
+    size_t root = 0;
+    std::string part_rel; // relative to the root
+    uint64_t size = 0;
+    uint64_t offset = 0; // bytes already in the part file when the request was made
+    uint64_t got = 0;    // bytes received in this transfer
+    Sha256 hash;
+    Source src;
+    bool checked = false;
+    long status = 0;
+    int64_t range_start = -1; // from Content-Range
+    int64_t range_total = -1;
+    int64_t content_length = -1;
+    std::string err;
+    bool paused = false;
+    int64_t started_us = 0;
+    char errbuf[CURL_ERROR_SIZE] = {0};
+};
+
+struct Filler::Impl {
+    Options opt;
+    edge::Storage* storage = nullptr;
+    Hooks hooks;
+    FillWindow window;
+
+    std::thread thread, scrub_thread;
+    mutable std::mutex mu;
+    std::condition_variable cv;
+    bool stopping = false;
+
+    // From the heartbeat thread (under mu).
+    int64_t announced_version = 0;
+    int64_t ack_version = 0;
+    int64_t ack_seen_ms = 0; // when ack first reached the installed manifest's version
+    uint32_t delete_delay_ms = 60000;
+    std::deque<std::string> refill; // paths the scrubber removed
+
+    // Owned by the filler thread; copied into `snap` (under mu) for the other threads.
+    std::shared_ptr<const Manifest> manifest;
+    std::unordered_map<std::string, size_t> wanted; // path -> index in manifest->files
+    std::vector<bool> present;                      // by manifest index
+    std::list<Job> jobs; // missing files, hottest first (stable: transfers point at them)
+    std::shared_ptr<const Manifest> scrub_manifest; // under mu: the scrubber's copy
+    std::vector<std::unique_ptr<Transfer>> active;
+    CURLM* multi = nullptr;
+    std::unique_ptr<TokenBucket> bucket;
+    bool paused_all = false;
+    bool inventory_dirty = false;
+    int64_t last_rescan_ms = 0;
+    int64_t last_progress_log_ms = 0;
+    int64_t window_id = -1; // the window the byte budget counts for
+    uint64_t window_bytes = 0;
+    bool deletions_done_for = false;
+    int64_t fetch_failed_ms = 0;
+    int64_t fill_started_ms = 0;
+    uint64_t fill_started_bytes = 0;
+    bool complete_logged = false;
+
+    // Counters (any thread reads).
+    std::atomic<uint64_t> bytes_by_kind[kKinds] = {};
+    std::atomic<uint64_t> files_by_kind[kKinds] = {};
+    std::atomic<uint64_t> verify_failures{0}, errors{0}, deleted{0}, resumed{0};
+    std::atomic<uint64_t> scrub_files{0}, scrub_bytes{0}, scrub_mismatches{0};
+    std::atomic<uint64_t> total_bytes{0};
+
+    struct Snapshot {
+        int64_t version = 0;
+        uint64_t files_total = 0, files_to_go = 0, bytes_total = 0, bytes_to_go = 0;
+        double rate_bps = 0;
+        std::string state = "no-manifest";
+        bool in_window = false;
+        std::vector<std::string> active;                          // "peer a1 /t/1/v.mp4"
+        std::vector<std::pair<std::string, uint64_t>> scrub_list; // present files: path, idx
+    } snap;
+    std::deque<std::pair<int64_t, uint64_t>> rate_samples; // (ms, total_bytes)
+
+    void run();
+    void scrub_run();
+    bool fetch_manifest(int64_t version);
+    void install(std::shared_ptr<const Manifest> m);
+    bool file_present(const WantedFile& f) const;
+    void maybe_delete(int64_t now_ms);
+    void start_transfers(int64_t now_ms);
+    bool start_one(Job& job, int64_t now_ms);
+    void finish(Transfer* t, CURLcode code, int64_t now_ms);
+    void advance(Job& job, bool not_yet, bool mismatch, const std::string& why, int64_t now_ms);
+    void abort_all(const char* why);
+    void close_transfer(Transfer* t, bool keep_part);
+    void update_snapshot(int64_t now_ms, bool in_window);
+    int pick_root(const WantedFile& f) const;
+    std::string final_rel(const WantedFile& f) const { return f.path.substr(1); }
+    std::string part_rel(const WantedFile& f) const {
+        return fmt::format("{}/{}.part", kPartDir, f.sha256);
+    }
+};
+
+namespace {
+
+size_t on_header(char* p, size_t size, size_t n, void* ud) {
+    auto* t = static_cast<Transfer*>(ud);
+    const size_t len = size * n;
+    std::string_view line(p, len);
+    while (!line.empty() && (line.back() == '\r' || line.back() == '\n'))
+        line.remove_suffix(1);
+    if (line.substr(0, 5) == "HTTP/") { // a new response (after a 100 Continue, say)
+        t->range_start = t->range_total = t->content_length = -1;
+        return len;
+    }
+    auto colon = line.find(':');
+    if (colon == std::string_view::npos) return len;
+    std::string name(line.substr(0, colon));
+    std::transform(name.begin(), name.end(), name.begin(), ::tolower);
+    std::string_view value = line.substr(colon + 1);
+    while (!value.empty() && value.front() == ' ')
+        value.remove_prefix(1);
+    if (name == "content-length") {
+        t->content_length = std::strtoll(std::string(value).c_str(), nullptr, 10);
+    } else if (name == "content-range" && value.substr(0, 6) == "bytes ") {
+        // bytes START-END/TOTAL
+        std::string v(value.substr(6));
+        long long a = -1, b = -1, total = -1;
+        if (std::sscanf(v.c_str(), "%lld-%lld/%lld", &a, &b, &total) == 3) {
+            t->range_start = a;
+            t->range_total = total;
+        }
+    }
+    return len;
+}
+
+} // namespace
+
+// Body bytes: checked against the status and the manifest's size, written, hashed, counted
+// against the rate cap.
+static size_t on_body(char* p, size_t size, size_t n, void* ud);
+
+Result<std::unique_ptr<Filler>> Filler::create(Options opt, edge::Storage* storage, Hooks hooks) {
+    if (Status s = validate(opt.cfg); !s) return s.error();
+    auto w = FillWindow::parse(opt.cfg.window.empty() ? "always" : opt.cfg.window);
+    if (!w) return w.error();
+    if (opt.control_url.rfind("http://", 0) != 0)
+        return Error{"fill needs the control plane (--control http://...) for its manifest"};
+    static std::once_flag curl_once;
+    std::call_once(curl_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+    auto impl = std::make_unique<Impl>();
+    impl->opt = std::move(opt);
+    impl->storage = storage;
+    impl->hooks = std::move(hooks);
+    impl->window = *w;
+    impl->multi = curl_multi_init();
+    if (!impl->multi) return Error{"libcurl: curl_multi_init failed"};
+    curl_multi_setopt(impl->multi, CURLMOPT_MAX_HOST_CONNECTIONS, long{impl->opt.cfg.parallel});
+    const double rate = impl->opt.cfg.rate_mbps * 1e6 / 8;
+    // Burst: 50 ms of the rate (at least 64 KiB), so that the cap holds over short spans too.
+    impl->bucket =
+        std::make_unique<TokenBucket>(rate, std::max(65536.0, rate * 0.05), monotonic_us());
+    return std::unique_ptr<Filler>(new Filler(std::move(impl)));
+}
+
+Filler::Filler(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+Filler::~Filler() {
+    stop();
+    if (impl_ && impl_->multi) curl_multi_cleanup(impl_->multi);
+}
+
+void Filler::start() {
+    impl_->thread = std::thread([this] { impl_->run(); });
+    if (impl_->opt.cfg.scrub_rate_mbps > 0)
+        impl_->scrub_thread = std::thread([this] { impl_->scrub_run(); });
+    log::info("fill: window {}, rate cap {}, {} transfers at once, scrubber {}",
+              impl_->window.describe(),
+              impl_->opt.cfg.rate_mbps > 0 ? fmt::format("{} Mbit/s", impl_->opt.cfg.rate_mbps)
+                                           : std::string("none"),
+              impl_->opt.cfg.parallel,
+              impl_->opt.cfg.scrub_rate_mbps > 0
+                  ? fmt::format("{} Mbit/s", impl_->opt.cfg.scrub_rate_mbps)
+                  : std::string("off"));
+}
+
+void Filler::stop() {
+    if (!impl_) return;
+    {
+        std::lock_guard lk(impl_->mu);
+        impl_->stopping = true;
+    }
+    impl_->cv.notify_all();
+    if (impl_->multi) curl_multi_wakeup(impl_->multi);
+    if (impl_->thread.joinable()) impl_->thread.join();
+    if (impl_->scrub_thread.joinable()) impl_->scrub_thread.join();
+}
+
+void Filler::on_manifest_info(int64_t version, int64_t ack, uint32_t delete_delay_ms) {
+    bool wake = false;
+    {
+        std::lock_guard lk(impl_->mu);
+        if (version > impl_->announced_version) {
+            impl_->announced_version = version;
+            wake = true;
+        }
+        if (ack != impl_->ack_version) {
+            impl_->ack_version = ack;
+            impl_->ack_seen_ms = monotonic_ms();
+        }
+        impl_->delete_delay_ms = delete_delay_ms;
+    }
+    if (wake) curl_multi_wakeup(impl_->multi);
+}
+
+nlohmann::json Filler::progress() const {
+    std::lock_guard lk(impl_->mu);
+    const auto& s = impl_->snap;
+    nlohmann::json by_kind = nlohmann::json::object();
+    for (size_t k = 0; k < kKinds; ++k)
+        by_kind[source_kind_name(static_cast<SourceKind>(k))] = impl_->bytes_by_kind[k].load();
+    return {{"enabled", true},
+            {"manifest_version", s.version},
+            {"state", s.state},
+            {"window", impl_->window.describe()},
+            {"in_window", s.in_window},
+            {"files_total", s.files_total},
+            {"files_to_go", s.files_to_go},
+            {"bytes_total", s.bytes_total},
+            {"bytes_to_go", s.bytes_to_go},
+            {"rate_bps", s.rate_bps},
+            {"bytes_by_source", std::move(by_kind)},
+            {"active", s.active},
+            {"verify_failures", impl_->verify_failures.load()},
+            {"errors", impl_->errors.load()},
+            {"scrub_mismatches", impl_->scrub_mismatches.load()}};
+}
+
+std::string Filler::metrics() const {
+    std::string out;
+    auto it = std::back_inserter(out);
+    auto family = [&](const char* name, const char* type, const char* help) {
+        fmt::format_to(it, "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
+    };
+    Impl::Snapshot s;
+    {
+        std::lock_guard lk(impl_->mu);
+        s = impl_->snap;
+    }
+    family("vcdn_fill_manifest_version", "gauge", "The manifest version the edge fills by.");
+    fmt::format_to(it, "vcdn_fill_manifest_version {}\n", s.version);
+    family("vcdn_fill_files", "gauge", "Files the manifest lists, and those still to fill.");
+    fmt::format_to(it,
+                   "vcdn_fill_files{{state=\"total\"}} {}\nvcdn_fill_files{{state=\"to_go\"}} {}\n",
+                   s.files_total, s.files_to_go);
+    family("vcdn_fill_bytes", "gauge", "Bytes the manifest lists, and those still to fill.");
+    fmt::format_to(it,
+                   "vcdn_fill_bytes{{state=\"total\"}} {}\nvcdn_fill_bytes{{state=\"to_go\"}} {}\n",
+                   s.bytes_total, s.bytes_to_go);
+    family("vcdn_fill_rate_bytes_per_second", "gauge", "Download rate over the last 5 s.");
+    fmt::format_to(it, "vcdn_fill_rate_bytes_per_second {:.0f}\n", s.rate_bps / 8);
+    family("vcdn_fill_in_window", "gauge", "1 while the fill window is open.");
+    fmt::format_to(it, "vcdn_fill_in_window {}\n", s.in_window ? 1 : 0);
+    family("vcdn_fill_downloaded_bytes_total", "counter", "Bytes downloaded, by source kind.");
+    for (size_t k = 0; k < kKinds; ++k)
+        fmt::format_to(it, "vcdn_fill_downloaded_bytes_total{{source=\"{}\"}} {}\n",
+                       source_kind_name(static_cast<SourceKind>(k)),
+                       impl_->bytes_by_kind[k].load());
+    family("vcdn_fill_files_filled_total", "counter",
+           "Files verified and put in place, by source.");
+    for (size_t k = 0; k < kKinds; ++k)
+        fmt::format_to(it, "vcdn_fill_files_filled_total{{source=\"{}\"}} {}\n",
+                       source_kind_name(static_cast<SourceKind>(k)),
+                       impl_->files_by_kind[k].load());
+    family("vcdn_fill_verify_failures_total", "counter",
+           "Downloads discarded because their SHA-256 did not match the manifest.");
+    fmt::format_to(it, "vcdn_fill_verify_failures_total {}\n", impl_->verify_failures.load());
+    family("vcdn_fill_errors_total", "counter",
+           "Transfers that failed (the next source is tried).");
+    fmt::format_to(it, "vcdn_fill_errors_total {}\n", impl_->errors.load());
+    family("vcdn_fill_resumed_total", "counter", "Downloads resumed from a partial file.");
+    fmt::format_to(it, "vcdn_fill_resumed_total {}\n", impl_->resumed.load());
+    family("vcdn_fill_deleted_total", "counter",
+           "Files deleted because the manifest dropped them.");
+    fmt::format_to(it, "vcdn_fill_deleted_total {}\n", impl_->deleted.load());
+    family("vcdn_scrub_files_total", "counter", "Stored files re-verified by the scrubber.");
+    fmt::format_to(it, "vcdn_scrub_files_total {}\n", impl_->scrub_files.load());
+    family("vcdn_scrub_bytes_total", "counter", "Bytes re-read by the scrubber.");
+    fmt::format_to(it, "vcdn_scrub_bytes_total {}\n", impl_->scrub_bytes.load());
+    family("vcdn_scrub_mismatches_total", "counter",
+           "Stored files that no longer matched their SHA-256 (removed and filled again).");
+    fmt::format_to(it, "vcdn_scrub_mismatches_total {}\n", impl_->scrub_mismatches.load());
+    return out;
+}
+
+// ---- the filler thread --------------------------------------------------------------------
+
+bool Filler::Impl::fetch_manifest(int64_t version) {
+    auto addr = io::parse_socket_address(opt.control_url.substr(7));
+    if (!addr) return false;
+    client::HttpClient http(*addr, 30000);
+    auto r = http.request("GET", fmt::format("/api/v1/edges/{}/manifest", opt.edge_id),
+                          {"Authorization: Bearer " + opt.control_token});
+    static log::RateLimit rl(30000);
+    uint64_t suppressed = 0;
+    if (!r || r->head.status != 200) {
+        if (rl.allow(monotonic_ms(), &suppressed))
+            log::warn("fill: manifest version {} not fetched: {} ({} similar suppressed)", version,
+                      r ? fmt::format("HTTP {} {}", r->head.status, r->body.substr(0, 200))
+                        : r.error().message,
+                      suppressed);
+        return false;
+    }
+    auto m = parse_manifest(r->body);
+    if (!m) {
+        if (rl.allow(monotonic_ms(), &suppressed))
+            log::error("fill: the control plane's manifest is unusable, keeping the current one: "
+                       "{}",
+                       m.error().message);
+        return false;
+    }
+    if (m->edge != opt.edge_id) {
+        log::error("fill: manifest is for edge '{}', not '{}': ignored", m->edge, opt.edge_id);
+        return false;
+    }
+    install(std::make_shared<const Manifest>(std::move(*m)));
+    return true;
+}
+
+bool Filler::Impl::file_present(const WantedFile& f) const {
+    const std::string rel = final_rel(f);
+    for (size_t i = 0; i < storage->size(); ++i) {
+        const edge::Root& r = storage->root(i);
+        if (!r.up()) continue;
+        struct stat st {};
+        if (fstatat(r.dir_fd(), rel.c_str(), &st, 0) == 0 && S_ISREG(st.st_mode) &&
+            static_cast<uint64_t>(st.st_size) == f.size)
+            return true;
+    }
+    return false;
+}
+
+void Filler::Impl::install(std::shared_ptr<const Manifest> m) {
+    // Transfers point at the old jobs: stop them, keeping their partial files (what the new
+    // manifest still wants resumes; the rest is cleaned up with the deletions).
+    abort_all("new manifest");
+    manifest = std::move(m);
+    {
+        std::lock_guard lk(mu);
+        scrub_manifest = manifest;
+    }
+    wanted.clear();
+    present.assign(manifest->files.size(), false);
+    jobs.clear();
+    uint64_t missing_bytes = 0;
+    size_t missing = 0;
+    const int64_t now = monotonic_ms();
+    for (size_t i = 0; i < manifest->files.size(); ++i) {
+        const WantedFile& f = manifest->files[i];
+        wanted[f.path] = i;
+        present[i] = file_present(f);
+        if (present[i]) continue;
+        Job j;
+        j.file = i;
+        j.started_ms = now;
+        j.bad.assign(f.sources.size(), false);
+        jobs.push_back(std::move(j));
+        ++missing;
+        missing_bytes += f.size;
+    }
+    deletions_done_for = false;
+    complete_logged = false;
+    fill_started_ms = now;
+    fill_started_bytes = total_bytes.load();
+    log::info("fill: manifest version {}: {} files; {} to fill ({:.1f} MB), from {} sources",
+              manifest->version, manifest->files.size(), missing, missing_bytes / 1e6,
+              manifest->files.empty() ? 0 : manifest->files.front().sources.size());
+}
+
+void Filler::Impl::maybe_delete(int64_t now_ms) {
+    if (!manifest || deletions_done_for) return;
+    int64_t ack, ack_at;
+    uint32_t delay;
+    {
+        std::lock_guard lk(mu);
+        ack = ack_version;
+        ack_at = ack_seen_ms;
+        delay = delete_delay_ms;
+    }
+    // Only once the control plane steers by this manifest (or a newer one), and the delay for
+    // URLs already handed out has passed.
+    if (ack < manifest->version || now_ms - ack_at < int64_t{delay}) return;
+    size_t n = 0;
+    for (size_t i = 0; i < storage->size(); ++i) {
+        edge::Root& r = storage->root(i);
+        if (!r.up()) continue;
+        auto inv = r.inventory();
+        if (!inv) continue;
+        for (const auto& [rel, size] : inv->files) {
+            if (wanted.count("/" + rel)) continue;
+            if (unlinkat(r.dir_fd(), rel.c_str(), 0) == 0) {
+                ++n;
+                deleted.fetch_add(1);
+                log::info("fill: deleted /{} (not in manifest version {})", rel, manifest->version);
+            } else if (errno != ENOENT) {
+                log::warn("fill: cannot delete /{}: {}", rel, errno_text(errno));
+            }
+        }
+        // Partial downloads of files no longer wanted.
+        std::unordered_set<std::string> shas;
+        for (const WantedFile& f : manifest->files)
+            shas.insert(f.sha256 + ".part");
+        int dfd = openat(r.dir_fd(), kPartDir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            if (DIR* d = fdopendir(dfd)) {
+                while (dirent* e = readdir(d))
+                    if (e->d_name[0] != '.' && !shas.count(e->d_name)) unlinkat(dfd, e->d_name, 0);
+                closedir(d);
+            } else {
+                ::close(dfd);
+            }
+        }
+    }
+    deletions_done_for = true;
+    if (n) inventory_dirty = true;
+}
+
+int Filler::Impl::pick_root(const WantedFile& f) const {
+    int best = -1;
+    uint64_t best_free = 0;
+    for (int pass = 0; pass < 2 && best < 0; ++pass) {
+        for (size_t i = 0; i < storage->size(); ++i) {
+            const edge::Root& r = storage->root(i);
+            if (!r.up()) continue;
+            // First pass: the manifest's tier; second: any root.
+            if (pass == 0 && (r.tier() == edge::Tier::kFlash) != f.flash) continue;
+            struct statvfs vs {};
+            if (fstatvfs(r.dir_fd(), &vs) != 0) continue;
+            const uint64_t free_bytes = uint64_t{vs.f_bavail} * vs.f_frsize;
+            if (free_bytes < f.size + (64u << 20) && free_bytes < f.size * 2) continue;
+            if (best < 0 || free_bytes > best_free) {
+                best = static_cast<int>(i);
+                best_free = free_bytes;
+            }
+        }
+    }
+    return best;
+}
+
+static size_t on_body(char* p, size_t size, size_t n, void* ud) {
+    auto* t = static_cast<Transfer*>(ud);
+    const size_t len = size * n;
+    if (!t->checked) {
+        curl_easy_getinfo(t->h, CURLINFO_RESPONSE_CODE, &t->status);
+        if (t->status == 206) {
+            if (t->range_start != static_cast<int64_t>(t->offset) ||
+                (t->range_total >= 0 && static_cast<uint64_t>(t->range_total) != t->size)) {
+                t->err = fmt::format("206 for the wrong range (start {}, total {})", t->range_start,
+                                     t->range_total);
+                return 0;
+            }
+        } else if (t->status == 200) {
+            if (t->content_length >= 0 && static_cast<uint64_t>(t->content_length) != t->size) {
+                t->err =
+                    fmt::format("size {} is not the manifest's {}", t->content_length, t->size);
+                return 0;
+            }
+            if (t->offset > 0) { // the source ignored the Range: start over
+                if (ftruncate(t->fd, 0) != 0) {
+                    t->err = "ftruncate: " + errno_text(errno);
+                    return 0;
+                }
+                t->offset = 0;
+                t->hash = Sha256();
+            }
+        } else {
+            t->err = fmt::format("HTTP {}", t->status);
+            return 0;
+        }
+        t->checked = true;
+    }
+    if (t->offset + t->got + len > t->size) {
+        t->err = "more bytes than the manifest's size";
+        return 0;
+    }
+    // Rate cap: while the bucket is in debt, leave the data with curl (it delivers it again
+    // once the filler loop unpauses the transfer). One perform call may read a lot on a fast
+    // link, so the check has to be here, per delivery.
+    if (!t->owner->bucket->unlimited() && !t->owner->bucket->open()) {
+        t->paused = true;
+        return CURL_WRITEFUNC_PAUSE;
+    }
+    size_t done = 0;
+    while (done < len) {
+        ssize_t w =
+            pwrite(t->fd, p + done, len - done, static_cast<off_t>(t->offset + t->got + done));
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            t->err = "write: " + errno_text(errno);
+            return 0;
+        }
+        done += static_cast<size_t>(w);
+    }
+    t->hash.update(p, len);
+    t->got += len;
+    t->owner->bucket->take(len);
+    t->owner->window_bytes += len;
+    t->owner->bytes_by_kind[static_cast<size_t>(t->src.kind)].fetch_add(len,
+                                                                        std::memory_order_relaxed);
+    t->owner->total_bytes.fetch_add(len, std::memory_order_relaxed);
+    return len;
+}
+
+bool Filler::Impl::start_one(Job& job, int64_t now_ms) {
+    const WantedFile& f = manifest->files[job.file];
+    // Skip sources that served bad bytes for this file (unless all did: then try them again).
+    while (job.src < f.sources.size() && job.bad[job.src])
+        ++job.src;
+    if (job.src >= f.sources.size()) {
+        if (std::all_of(job.bad.begin(), job.bad.end(), [](bool b) { return b; }))
+            job.bad.assign(job.bad.size(), false);
+        job.src = 0;
+        advance(job, false, false, "no usable source", now_ms);
+        return false;
+    }
+    // A partial download of this content resumes where it is; otherwise the best root.
+    int root = -1;
+    for (size_t i = 0; i < storage->size() && root < 0; ++i) {
+        struct stat pst {};
+        if (storage->root(i).up() &&
+            fstatat(storage->root(i).dir_fd(), part_rel(f).c_str(), &pst, 0) == 0)
+            root = static_cast<int>(i);
+    }
+    if (root < 0) root = pick_root(f);
+    if (root < 0) {
+        errors.fetch_add(1);
+        job.not_before_ms = now_ms + 30000;
+        static log::RateLimit rl(60000);
+        uint64_t suppressed = 0;
+        if (rl.allow(now_ms, &suppressed))
+            log::error("fill: no content root has room for {} ({} bytes): waiting ({} similar "
+                       "suppressed)",
+                       f.path, f.size, suppressed);
+        return false;
+    }
+    edge::Root& r = storage->root(static_cast<size_t>(root));
+    if (mkdirat(r.dir_fd(), kPartDir, 0755) != 0 && errno != EEXIST) {
+        errors.fetch_add(1);
+        job.not_before_ms = now_ms + 30000;
+        log::error("fill: cannot create {}/{}: {}", r.path(), kPartDir, errno_text(errno));
+        return false;
+    }
+    auto t = std::make_unique<Transfer>();
+    t->owner = this;
+    t->job = &job;
+    t->root = static_cast<size_t>(root);
+    t->part_rel = part_rel(f);
+    t->size = f.size;
+    t->src = f.sources[job.src];
+    // A partial download of the same content on another root: resume only on this one.
+    t->fd = openat(r.dir_fd(), t->part_rel.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (t->fd < 0) {
+        errors.fetch_add(1);
+        job.not_before_ms = now_ms + 30000;
+        log::error("fill: cannot open {}/{}: {}", r.path(), t->part_rel, errno_text(errno));
+        return false;
+    }
+    struct stat st {};
+    fstat(t->fd, &st);
+    uint64_t have = static_cast<uint64_t>(st.st_size);
+    if (have > f.size && ftruncate(t->fd, 0) == 0) have = 0;
+    if (have > 0) {
+        // Resume: hash what is already there, ask for the rest.
+        std::vector<char> buf(1 << 20);
+        uint64_t off = 0;
+        while (off < have) {
+            ssize_t n = pread(t->fd, buf.data(), std::min<uint64_t>(buf.size(), have - off),
+                              static_cast<off_t>(off));
+            if (n <= 0) break;
+            t->hash.update(buf.data(), static_cast<size_t>(n));
+            off += static_cast<uint64_t>(n);
+        }
+        if (off != have || have > f.size) { // unreadable: start over
+            t->hash = Sha256();
+            if (ftruncate(t->fd, 0) != 0) {
+                errors.fetch_add(1);
+                ::close(t->fd);
+                job.not_before_ms = now_ms + 30000;
+                return false;
+            }
+            have = 0;
+        } else {
+            resumed.fetch_add(1);
+            log::info("fill: resuming {} at byte {} of {} from {} {}", f.path, have, f.size,
+                      source_kind_name(t->src.kind),
+                      t->src.edge.empty() ? t->src.url : t->src.edge);
+        }
+    }
+    t->offset = have;
+    if (have == f.size) {
+        // Everything is there already (a crash between download and rename): verify now.
+        t->checked = true;
+        t->status = 200;
+        Transfer* raw = t.get();
+        active.push_back(std::move(t));
+        finish(raw, CURLE_OK, now_ms);
+        return true;
+    }
+
+    std::string target = f.path;
+    if (t->src.kind != SourceKind::kOrigin && hooks.sign) target = hooks.sign(f.path);
+    const std::string url = t->src.url + target;
+    t->h = curl_easy_init();
+    if (!t->h) {
+        ::close(t->fd);
+        job.not_before_ms = now_ms + 1000;
+        return false;
+    }
+    t->headers =
+        curl_slist_append(t->headers, fmt::format("User-Agent: vcdn-fill/{}", opt.edge_id).c_str());
+    if (t->src.kind == SourceKind::kOrigin && !manifest->origin_token.empty())
+        t->headers = curl_slist_append(
+            t->headers, fmt::format("Authorization: Bearer {}", manifest->origin_token).c_str());
+    if (have > 0)
+        t->headers = curl_slist_append(t->headers, fmt::format("Range: bytes={}-", have).c_str());
+    curl_easy_setopt(t->h, CURLOPT_URL, url.c_str());
+    curl_easy_setopt(t->h, CURLOPT_HTTPHEADER, t->headers);
+    curl_easy_setopt(t->h, CURLOPT_WRITEFUNCTION, on_body);
+    curl_easy_setopt(t->h, CURLOPT_WRITEDATA, t.get());
+    curl_easy_setopt(t->h, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(t->h, CURLOPT_HEADERDATA, t.get());
+    curl_easy_setopt(t->h, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(t->h, CURLOPT_CONNECTTIMEOUT_MS, long{opt.cfg.connect_timeout_ms});
+    curl_easy_setopt(t->h, CURLOPT_LOW_SPEED_LIMIT, long{opt.cfg.slow_bytes_per_s});
+    curl_easy_setopt(t->h, CURLOPT_LOW_SPEED_TIME, long{opt.cfg.slow_time_s});
+    curl_easy_setopt(t->h, CURLOPT_BUFFERSIZE, 256L * 1024);
+    curl_easy_setopt(t->h, CURLOPT_ERRORBUFFER, t->errbuf);
+    curl_easy_setopt(t->h, CURLOPT_PRIVATE, t.get());
+    curl_easy_setopt(t->h, CURLOPT_PROTOCOLS_STR, "http,https");
+    t->started_us = monotonic_us();
+    job.active = true;
+    curl_multi_add_handle(multi, t->h);
+    active.push_back(std::move(t));
+    return true;
+}
+
+void Filler::Impl::close_transfer(Transfer* t, bool keep_part) {
+    if (t->h) {
+        curl_multi_remove_handle(multi, t->h);
+        curl_easy_cleanup(t->h);
+        t->h = nullptr;
+    }
+    if (t->headers) curl_slist_free_all(t->headers);
+    t->headers = nullptr;
+    if (t->fd >= 0) ::close(t->fd);
+    t->fd = -1;
+    if (!keep_part) unlinkat(storage->root(t->root).dir_fd(), t->part_rel.c_str(), 0);
+    if (t->job) t->job->active = false;
+}
+
+void Filler::Impl::abort_all(const char* why) {
+    if (!active.empty())
+        log::info("fill: pausing {} transfers ({}); partial files are kept", active.size(), why);
+    for (auto& t : active)
+        close_transfer(t.get(), true);
+    active.clear();
+}
+
+void Filler::Impl::advance(Job& job, bool not_yet, bool mismatch, const std::string& why,
+                           int64_t now_ms) {
+    const WantedFile& f = manifest->files[job.file];
+    const size_t n = f.sources.size();
+    if (n == 0) {
+        job.not_before_ms = now_ms + 60000;
+        return;
+    }
+    const size_t i = std::min(job.src, n - 1);
+    const SourceKind kind = f.sources[i].kind;
+    if (mismatch) job.bad[i] = true;
+    if (not_yet && kind != SourceKind::kOrigin) {
+        // Escalation: keep asking this kind of source until its wait has passed.
+        const uint32_t wait =
+            kind == SourceKind::kPeer ? manifest->peer_wait_ms : manifest->tier_wait_ms;
+        size_t first = i, end = i + 1;
+        while (first > 0 && f.sources[first - 1].kind == kind)
+            --first;
+        while (end < n && f.sources[end].kind == kind)
+            ++end;
+        if (now_ms - job.started_ms < int64_t{wait}) {
+            job.src = i + 1 < end ? i + 1 : first;
+            if (job.src == first) job.not_before_ms = now_ms + opt.cfg.retry_ms;
+            return;
+        }
+        job.src = end; // waited long enough: widen to the next kind
+    } else {
+        job.src = i + 1;
+    }
+    if (job.src >= n) {
+        ++job.rounds;
+        job.src = 0;
+        const int64_t backoff = std::min<int64_t>(60000, int64_t{opt.cfg.retry_ms}
+                                                             << std::min<uint32_t>(job.rounds, 6));
+        job.not_before_ms = now_ms + backoff;
+        static log::RateLimit rl(10000);
+        uint64_t suppressed = 0;
+        if (rl.allow(now_ms, &suppressed))
+            log::warn("fill: {}: no source delivered it (last: {}); again in {} ms ({} similar "
+                      "suppressed)",
+                      f.path, why, backoff, suppressed);
+    }
+}
+
+void Filler::Impl::finish(Transfer* t, CURLcode code, int64_t now_ms) {
+    Job& job = *t->job;
+    const WantedFile& f = manifest->files[job.file];
+    const std::string who = t->src.edge.empty() ? t->src.url : t->src.edge;
+    const SourceKind kind = t->src.kind;
+    // Closes the transfer and frees it: `t` is not used after this.
+    auto drop = [&](bool keep_part) {
+        close_transfer(t, keep_part);
+        for (auto it = active.begin(); it != active.end(); ++it)
+            if (it->get() == t) {
+                active.erase(it);
+                break;
+            }
+    };
+    if (t->h && code == CURLE_OK && t->status == 0)
+        curl_easy_getinfo(t->h, CURLINFO_RESPONSE_CODE, &t->status);
+    // A 404 from a peer or parent that has not filled the file yet: escalation, not an error.
+    if (t->status == 404 && t->got == 0) {
+        drop(true);
+        advance(job, true, false, fmt::format("404 from {} {}", source_kind_name(kind), who),
+                now_ms);
+        return;
+    }
+    if (code != CURLE_OK || t->offset + t->got != t->size) {
+        const std::string why =
+            !t->err.empty()    ? t->err
+            : code != CURLE_OK ? std::string(t->errbuf[0] ? t->errbuf : curl_easy_strerror(code))
+                               : fmt::format("{} of {} bytes", t->offset + t->got, t->size);
+        errors.fetch_add(1);
+        static log::RateLimit rl(5000);
+        uint64_t suppressed = 0;
+        if (rl.allow(now_ms, &suppressed))
+            log::warn("fill: {} from {} {} failed: {}; trying the next source ({} similar "
+                      "suppressed)",
+                      f.path, source_kind_name(kind), who, why, suppressed);
+        // Keep what arrived (the SHA-256 at the end judges it) unless the bytes are suspect.
+        const bool suspect =
+            why.find("size") != std::string::npos || why.find("range") != std::string::npos;
+        drop(!suspect);
+        advance(job, false, false, why, now_ms);
+        return;
+    }
+    const std::string got = t->hash.final_hex();
+    if (got != f.sha256) {
+        verify_failures.fetch_add(1);
+        const bool whole = t->offset == 0;
+        log::error("fill: {} from {} {} failed verification (sha256 {}... instead of {}...): "
+                   "discarded, {}",
+                   f.path, source_kind_name(kind), who, got.substr(0, 16), f.sha256.substr(0, 16),
+                   whole ? "trying the next source" : "downloading it whole again");
+        drop(false);
+        if (whole)
+            advance(job, false, true, "sha256 mismatch from " + who, now_ms);
+        else
+            job.not_before_ms = now_ms; // resumed bytes of unknown origin: again from byte 0
+        return;
+    }
+    // Verified: make it durable, then give it its real name.
+    edge::Root& r = storage->root(t->root);
+    const std::string rel = final_rel(f);
+    const char* step = "fsync";
+    bool ok = fsync(t->fd) == 0;
+    if (ok) {
+        step = "mkdir";
+        ok = make_parents(r.dir_fd(), rel);
+    }
+    if (ok) {
+        step = "rename";
+        ok = renameat(r.dir_fd(), t->part_rel.c_str(), r.dir_fd(), rel.c_str()) == 0;
+    }
+    if (ok) {
+        step = "fsync of the directory";
+        ok = fsync_dir(r.dir_fd(), parent_of(rel));
+    }
+    if (!ok) {
+        errors.fetch_add(1);
+        log::error("fill: cannot put {} in place on {}: {}: {}", f.path, r.path(), step,
+                   errno_text(errno));
+        drop(false);
+        job.not_before_ms = now_ms + 30000;
+        return;
+    }
+    const double secs = std::max(1e-6, static_cast<double>(monotonic_us() - t->started_us) / 1e6);
+    files_by_kind[static_cast<size_t>(kind)].fetch_add(1);
+    log::info("fill: {} from {} {}: {} bytes, {:.1f} MB/s, sha256 verified", f.path,
+              source_kind_name(kind), who, f.size, static_cast<double>(t->got) / secs / 1e6);
+    present[job.file] = true;
+    inventory_dirty = true;
+    job.done = true;
+    drop(true);
+}
+
+void Filler::Impl::start_transfers(int64_t now_ms) {
+    if (!manifest) return;
+    for (Job& j : jobs) {
+        if (active.size() >= opt.cfg.parallel) break;
+        if (j.done || j.active || j.not_before_ms > now_ms) continue;
+        if (opt.cfg.max_bytes_per_window && window_bytes >= opt.cfg.max_bytes_per_window) break;
+        start_one(j, now_ms);
+    }
+}
+
+void Filler::Impl::update_snapshot(int64_t now_ms, bool in_window) {
+    const uint64_t total = total_bytes.load();
+    rate_samples.emplace_back(now_ms, total);
+    while (rate_samples.size() > 2 && now_ms - rate_samples.front().first > 5000)
+        rate_samples.pop_front();
+    double rate = 0;
+    if (rate_samples.size() >= 2 && now_ms > rate_samples.front().first)
+        rate = static_cast<double>(total - rate_samples.front().second) * 8 * 1000 /
+               static_cast<double>(now_ms - rate_samples.front().first);
+    Snapshot s;
+    s.in_window = in_window;
+    s.rate_bps = rate;
+    if (manifest) {
+        s.version = manifest->version;
+        s.files_total = manifest->files.size();
+        for (size_t i = 0; i < manifest->files.size(); ++i) {
+            s.bytes_total += manifest->files[i].size;
+            if (!present[i]) {
+                ++s.files_to_go;
+                s.bytes_to_go += manifest->files[i].size;
+            } else {
+                s.scrub_list.emplace_back(manifest->files[i].path, i);
+            }
+        }
+        for (const auto& t : active) {
+            if (s.active.size() >= 8) break;
+            s.active.push_back(fmt::format("{} {} {}", source_kind_name(t->src.kind),
+                                           t->src.edge.empty() ? t->src.url : t->src.edge,
+                                           manifest->files[t->job->file].path));
+        }
+        s.state = s.files_to_go == 0 && !inventory_dirty ? "complete"
+                  : s.files_to_go == 0                   ? "filling"
+                  : !in_window                           ? "outside-window"
+                  : active.empty()                       ? "waiting"
+                                                         : "filling";
+    }
+    std::lock_guard lk(mu);
+    snap = std::move(s);
+}
+
+void Filler::Impl::run() {
+    pthread_setname_np(pthread_self(), "edge-fill");
+    int64_t last_snapshot = 0;
+    for (;;) {
+        int64_t announced;
+        std::deque<std::string> refills;
+        {
+            std::lock_guard lk(mu);
+            if (stopping) break;
+            announced = announced_version;
+            refills.swap(refill);
+        }
+        int64_t now = monotonic_ms();
+        if (announced > (manifest ? manifest->version : 0) && now - fetch_failed_ms > 2000) {
+            if (!fetch_manifest(announced)) fetch_failed_ms = now;
+        }
+        if (manifest)
+            for (const std::string& p : refills)
+                if (auto it = wanted.find(p); it != wanted.end() && present[it->second]) {
+                    present[it->second] = false;
+                    Job j;
+                    j.file = it->second;
+                    j.started_ms = now;
+                    j.bad.assign(manifest->files[it->second].sources.size(), false);
+                    jobs.push_front(std::move(j));
+                    complete_logged = false;
+                    inventory_dirty = true;
+                }
+        maybe_delete(now);
+
+        const int64_t unix_s = wall_s();
+        const bool in_window = window.contains(local_minute_of_day(unix_s));
+        const int64_t wid = window.always() ? 0 : unix_s / 86400;
+        if (wid != window_id) {
+            window_id = wid;
+            window_bytes = 0;
+        }
+        if (!in_window && !active.empty()) abort_all("outside the fill window");
+        if (in_window) start_transfers(now);
+
+        // Rate cap: transfers paused by their write callback go on once the bucket refilled.
+        bucket->refill(monotonic_us());
+        bool any_paused = false;
+        for (size_t i = 0; i < active.size(); ++i) {
+            Transfer* t = active[i].get();
+            if (!t->paused || !t->h) continue;
+            if (!bucket->open()) {
+                any_paused = true;
+                continue;
+            }
+            t->paused = false;
+            curl_easy_pause(t->h, CURLPAUSE_CONT); // may deliver (and pause) again at once
+            any_paused = any_paused || t->paused;
+        }
+        paused_all = any_paused;
+        int running = 0;
+        curl_multi_perform(multi, &running);
+        int left = 0;
+        while (CURLMsg* msg = curl_multi_info_read(multi, &left)) {
+            if (msg->msg != CURLMSG_DONE) continue;
+            Transfer* t = nullptr;
+            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&t));
+            if (t) finish(t, msg->data.result, monotonic_ms());
+        }
+        jobs.remove_if([](const Job& j) { return j.done && !j.active; });
+        now = monotonic_ms();
+        // Rescan at most once a second while filling, at once when the queue ran dry (the
+        // heartbeat's inventory then lists everything the fill put in place).
+        if (inventory_dirty && (now - last_rescan_ms >= 1000 || active.empty())) {
+            for (size_t i = 0; i < storage->size(); ++i)
+                if (storage->root(i).up()) storage->rescan(i);
+            inventory_dirty = false;
+            last_rescan_ms = now;
+        }
+        if (now - last_snapshot >= 200) {
+            update_snapshot(now, in_window);
+            last_snapshot = now;
+            Snapshot s;
+            {
+                std::lock_guard lk(mu);
+                s = snap;
+            }
+            if (manifest && s.files_to_go > 0 && in_window &&
+                now - last_progress_log_ms >= int64_t{opt.cfg.progress_log_s} * 1000) {
+                last_progress_log_ms = now;
+                log::info("fill: {} of {} files to go ({:.1f} of {:.1f} MB), {:.1f} Mbit/s{}{}",
+                          s.files_to_go, s.files_total, s.bytes_to_go / 1e6, s.bytes_total / 1e6,
+                          s.rate_bps / 1e6, s.active.empty() ? "" : ", from ",
+                          s.active.empty() ? "" : s.active.front());
+            }
+            if (manifest && s.files_to_go == 0 && !complete_logged) {
+                complete_logged = true;
+                const double secs = std::max(0.001, (now - fill_started_ms) / 1000.0);
+                const double mb = (total_bytes.load() - fill_started_bytes) / 1e6;
+                log::info("fill: manifest version {} complete: {} files; {:.1f} MB downloaded in "
+                          "{:.1f} s ({:.1f} MB/s); by source: peer {:.1f} MB, tier {:.1f} MB, "
+                          "origin {:.1f} MB",
+                          manifest->version, s.files_total, mb, secs, mb / secs,
+                          bytes_by_kind[0].load() / 1e6, bytes_by_kind[1].load() / 1e6,
+                          bytes_by_kind[2].load() / 1e6);
+            }
+        }
+        // Sleep until there is data, a wake-up, or the bucket may have refilled.
+        int timeout = active.empty() ? 200 : 50;
+        if (paused_all) {
+            const double deficit = -bucket->tokens();
+            timeout =
+                std::clamp(static_cast<int>(deficit / (opt.cfg.rate_mbps * 1e6 / 8) * 1000), 1, 20);
+        }
+        curl_multi_poll(multi, nullptr, 0, timeout, nullptr);
+    }
+    abort_all("stopping");
+    update_snapshot(monotonic_ms(), false);
+}
+
+// ---- the scrubber -------------------------------------------------------------------------
+
+void Filler::Impl::scrub_run() {
+    pthread_setname_np(pthread_self(), "edge-scrub");
+    const double rate = opt.cfg.scrub_rate_mbps * 1e6 / 8; // bytes per second
+    std::vector<char> buf(1 << 20);
+    auto wait = [&](int64_t ms) {
+        std::unique_lock lk(mu);
+        return !cv.wait_for(lk, std::chrono::milliseconds(ms), [&] { return stopping; });
+    };
+    if (!wait(5000)) return;
+    for (;;) {
+        std::vector<std::pair<std::string, uint64_t>> list;
+        std::shared_ptr<const Manifest> m;
+        {
+            std::lock_guard lk(mu);
+            if (stopping) return;
+            list = snap.scrub_list;
+        }
+        // The manifest is owned by the filler thread; the scrubber needs only path -> sha256,
+        // which it takes from a copy made under the lock below.
+        std::unordered_map<std::string, std::pair<std::string, uint64_t>> expect;
+        {
+            std::lock_guard lk(mu);
+            m = scrub_manifest;
+        }
+        if (!m) {
+            if (!wait(1000)) return;
+            continue;
+        }
+        for (const auto& [path, idx] : list)
+            if (idx < m->files.size() && m->files[idx].path == path)
+                expect[path] = {m->files[idx].sha256, m->files[idx].size};
+        for (const auto& [path, want] : expect) {
+            for (size_t i = 0; i < storage->size(); ++i) {
+                edge::Root& r = storage->root(i);
+                if (!r.up()) continue;
+                const std::string rel = path.substr(1);
+                int fd = openat(r.dir_fd(), rel.c_str(), O_RDONLY | O_CLOEXEC);
+                if (fd < 0) continue;
+                struct stat before {};
+                fstat(fd, &before);
+                Sha256 h;
+                uint64_t off = 0;
+                const int64_t t0 = monotonic_us();
+                bool stop_now = false;
+                for (;;) {
+                    ssize_t n = pread(fd, buf.data(), buf.size(), static_cast<off_t>(off));
+                    if (n <= 0) break;
+                    h.update(buf.data(), static_cast<size_t>(n));
+                    off += static_cast<uint64_t>(n);
+                    scrub_bytes.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
+                    // Hold the rate: sleep until this file's bytes are due.
+                    const int64_t due = t0 + static_cast<int64_t>(off / rate * 1e6);
+                    const int64_t now = monotonic_us();
+                    if (due > now && !wait((due - now) / 1000)) {
+                        stop_now = true;
+                        break;
+                    }
+                }
+                if (stop_now) {
+                    ::close(fd);
+                    return;
+                }
+                scrub_files.fetch_add(1, std::memory_order_relaxed);
+                const std::string got = h.final_hex();
+                if (got != want.first || off != want.second) {
+                    // Remove it only if it is still the file we read (not replaced meanwhile).
+                    struct stat now_st {};
+                    if (fstatat(r.dir_fd(), rel.c_str(), &now_st, 0) == 0 &&
+                        now_st.st_ino == before.st_ino &&
+                        unlinkat(r.dir_fd(), rel.c_str(), 0) == 0) {
+                        scrub_mismatches.fetch_add(1);
+                        log::error("scrub: {} on {} no longer matches its SHA-256 ({} instead of "
+                                   "{}): removed, it will be filled again",
+                                   path, r.path(), got.substr(0, 16), want.first.substr(0, 16));
+                        {
+                            std::lock_guard lk(mu);
+                            refill.push_back(path);
+                        }
+                        curl_multi_wakeup(multi);
+                    }
+                }
+                ::close(fd);
+                break;
+            }
+        }
+        if (!wait(int64_t{opt.cfg.scrub_pause_s} * 1000)) return;
+    }
+}
+
+} // namespace vcdn::fill
