@@ -10,9 +10,13 @@ const std::string kKeys = "# rotation: old first, newest last\n"
                           "\n"
                           "k2 ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100aa\n";
 
-io::IpAddress ip(const char* s) { return *io::IpAddress::parse(s); }
+io::IpAddress ip(const char* s) {
+    return *io::IpAddress::parse(s);
+}
 
-std::string query_of(const std::string& url) { return url.substr(url.find('?') + 1); }
+std::string query_of(const std::string& url) {
+    return url.substr(url.find('?') + 1);
+}
 
 TEST(KeySet, ParsesAndRefuses) {
     auto ks = KeySet::parse(kKeys);
@@ -103,10 +107,11 @@ TEST(SignedUrl, RotationAcceptsEveryListedKey) {
     for (const char* id : {"k1", "k2"})
         EXPECT_EQ(verify("/x", query_of(sign_url("/x", 5, *ks.find(id))), ks, 1, ip("127.0.0.1")),
                   SigCheck::kOk);
-    auto only_new = *KeySet::parse(
-        "k2 ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100aa\n");
-    EXPECT_EQ(verify("/x", query_of(sign_url("/x", 5, *ks.find("k1"))), only_new, 1, ip("127.0.0.1")),
-              SigCheck::kUnknownKey);
+    auto only_new =
+        *KeySet::parse("k2 ffeeddccbbaa99887766554433221100ffeeddccbbaa99887766554433221100aa\n");
+    EXPECT_EQ(
+        verify("/x", query_of(sign_url("/x", 5, *ks.find("k1"))), only_new, 1, ip("127.0.0.1")),
+        SigCheck::kUnknownKey);
 }
 
 TEST(Base64url, Rfc4648Vectors) {
@@ -131,7 +136,8 @@ TEST(IpPrefix, ParseAndContain) {
     EXPECT_EQ(io::IpPrefix::parse("10.0.0.7")->bits, 32);
     EXPECT_TRUE(io::IpPrefix::parse("10.0.0.128/25")->contains(ip("10.0.0.200")));
     EXPECT_FALSE(io::IpPrefix::parse("10.0.0.128/25")->contains(ip("10.0.0.100")));
-    EXPECT_NE(io::IpPrefix::parse("10.1.2.3/16").error().message.find("10.1.0.0/16"), std::string::npos);
+    EXPECT_NE(io::IpPrefix::parse("10.1.2.3/16").error().message.find("10.1.0.0/16"),
+              std::string::npos);
     for (const char* bad : {"", "10.0.0.0/33", "10.0.0.0/", "x/8", "::/129", "10.0.0.0/-1"})
         EXPECT_FALSE(io::IpPrefix::parse(bad).ok()) << bad;
     EXPECT_EQ(io::IpPrefix::parse("2001:db8::/32")->to_string(), "2001:db8::/32");

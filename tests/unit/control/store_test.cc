@@ -35,7 +35,7 @@ protected:
 };
 
 TEST_F(StoreTest, MigratesOnceAndReopens) {
-    EXPECT_EQ(store_->schema_version(), 3);
+    EXPECT_EQ(store_->schema_version(), 4);
     ASSERT_TRUE(store_->migrate()); // idempotent
     ASSERT_TRUE(store_->save_fleet(two_sites()));
     store_.reset();
@@ -72,7 +72,7 @@ TEST(StoreUpgrade, AVersionOneDatabaseIsMigratedWithItsData) {
     }
     auto s = Store::open(url);
     ASSERT_TRUE(s) << s.error().message;
-    EXPECT_EQ((*s)->schema_version(), 3);
+    EXPECT_EQ((*s)->schema_version(), 4);
     auto st = (*s)->statuses();
     ASSERT_TRUE(st);
     EXPECT_EQ(st->at("a1").files, 3u) << "migration 2 counts what the edge held";
@@ -184,6 +184,61 @@ TEST_F(StoreTest, CatalogPopularityAndKeys) {
     ASSERT_EQ(keys->size(), 2u);
     EXPECT_TRUE((*keys)[0].retired);
     EXPECT_FALSE((*keys)[1].retired);
+}
+
+TEST_F(StoreTest, FillSettingsOfSitesAndTheOriginRoundTrip) {
+    Fleet f = two_sites();
+    f.origin_mirrors = {"http://127.0.0.1:8001"};
+    f.fill_token = "tok-fill";
+    f.sites[0].group = "eu";
+    f.sites[0].fill_from = {"ix-1"};
+    f.sites[0].fill_peer_wait_s = 7;
+    f.sites[0].fill_tier_wait_s = 9;
+    ASSERT_TRUE(store_->save_fleet(f));
+    auto back = store_->fleet();
+    ASSERT_TRUE(back);
+    EXPECT_EQ(back->origin_mirrors, f.origin_mirrors);
+    EXPECT_EQ(back->fill_token, "tok-fill");
+    EXPECT_EQ(back->sites[0].group_name(), "eu");
+    EXPECT_EQ(back->sites[0].fill_from, std::vector<std::string>{"ix-1"});
+    EXPECT_EQ(back->sites[0].fill_peer_wait_s, 7u);
+    EXPECT_EQ(back->sites[0].fill_tier_wait_s, 9u);
+    EXPECT_EQ(back->sites[1].group_name(), "ix-1"); // default: the site's own name
+}
+
+TEST_F(StoreTest, DemandRollsOncePerPeriodIntoAnEwma) {
+    const std::pair<std::string, std::string> key{"eu", "/t/1/a.mp4"};
+    ASSERT_TRUE(store_->add_demand({{key, 10}}));
+    auto first = store_->roll_demand(100, 0.5);
+    ASSERT_TRUE(first);
+    EXPECT_FALSE(*first); // the first period only starts the clock
+    ASSERT_TRUE(store_->add_demand({{key, 10}}));
+    const int64_t gen = *store_->generation();
+    auto rolled = store_->roll_demand(101, 0.5);
+    ASSERT_TRUE(rolled);
+    EXPECT_TRUE(*rolled);
+    EXPECT_GT(*store_->generation(), gen);        // placement reruns on the new numbers
+    EXPECT_FALSE(*store_->roll_demand(101, 0.5)); // another instance: already rolled
+    EXPECT_DOUBLE_EQ(store_->snapshot()->demand["eu"]["/t/1/a.mp4"], 10); // 0.5 × 20
+    // One period skipped (no demand at all): the history decays for it too.
+    ASSERT_TRUE(store_->add_demand({{key, 4}}));
+    ASSERT_TRUE(*store_->roll_demand(103, 0.5));
+    // skipped period: 10 → 5; then 0.5 × 5 + 0.5 × (4 decayed by the skipped period) = 2.5 + 1
+    EXPECT_DOUBLE_EQ(store_->snapshot()->demand["eu"]["/t/1/a.mp4"], 3.5);
+}
+
+TEST_F(StoreTest, ManifestVersionsChangeOnlyWithTheirContent) {
+    auto v = store_->record_manifests(5, {{"a1", "d1"}, {"a2", "e1"}}, 1);
+    ASSERT_TRUE(v);
+    EXPECT_EQ(v->at("a1").version, 1);
+    EXPECT_EQ(store_->record_manifests(5, {{"a1", "d1"}}, 2)->at("a1").version, 1);
+    v = store_->record_manifests(6, {{"a1", "d2"}, {"a2", "e1"}}, 3);
+    EXPECT_EQ(v->at("a1").version, 2);
+    EXPECT_EQ(v->at("a2").version, 1);
+    // An instance still on an older generation does not undo a newer manifest.
+    v = store_->record_manifests(5, {{"a1", "d1"}}, 4);
+    EXPECT_EQ(v->at("a1").version, 2);
+    EXPECT_EQ(v->at("a1").digest, "d2");
 }
 
 } // namespace
