@@ -1,5 +1,7 @@
 #include <vcdn/fill/filler.h>
 
+#include "filler_impl.h"
+
 #include <curl/curl.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -28,9 +30,6 @@
 namespace vcdn::fill {
 
 namespace {
-
-constexpr const char* kPartDir = ".vcdn-fill";
-constexpr size_t kKinds = 3;
 
 int64_t wall_s() {
     return static_cast<int64_t>(::time(nullptr));
@@ -64,118 +63,6 @@ std::string parent_of(const std::string& rel) {
 }
 
 } // namespace
-
-struct Job {
-    size_t file = 0;        // index into the manifest's files
-    size_t src = 0;         // the next source to try
-    int64_t started_ms = 0; // first attempt (escalation waits count from it)
-    int64_t not_before_ms = 0;
-    uint32_t rounds = 0;   // times every source failed
-    std::vector<bool> bad; // sources that served bytes that did not verify
-    bool active = false;
-    bool done = false; // verified and in place: removed from the queue by the filler loop
-};
-
-struct Transfer {
-    Filler::Impl* owner = nullptr;
-    Job* job = nullptr;
-    CURL* h = nullptr;
-    curl_slist* headers = nullptr;
-    int fd = -1;
-    size_t root = 0;
-    std::string part_rel; // relative to the root
-    uint64_t size = 0;
-    uint64_t offset = 0; // bytes already in the part file when the request was made
-    uint64_t got = 0;    // bytes received in this transfer
-    Sha256 hash;
-    Source src;
-    bool checked = false;
-    long status = 0;
-    int64_t range_start = -1; // from Content-Range
-    int64_t range_total = -1;
-    int64_t content_length = -1;
-    std::string err;
-    bool paused = false;
-    int64_t started_us = 0;
-    char errbuf[CURL_ERROR_SIZE] = {0};
-};
-
-struct Filler::Impl {
-    Options opt;
-    edge::Storage* storage = nullptr;
-    Hooks hooks;
-    FillWindow window;
-
-    std::thread thread, scrub_thread;
-    mutable std::mutex mu;
-    std::condition_variable cv;
-    bool stopping = false;
-
-    // From the heartbeat thread (under mu).
-    int64_t announced_version = 0;
-    int64_t ack_version = 0;
-    int64_t ack_seen_ms = 0; // when ack first reached the installed manifest's version
-    uint32_t delete_delay_ms = 60000;
-    std::deque<std::string> refill; // paths the scrubber removed
-
-    // Owned by the filler thread; copied into `snap` (under mu) for the other threads.
-    std::shared_ptr<const Manifest> manifest;
-    std::unordered_map<std::string, size_t> wanted; // path -> index in manifest->files
-    std::vector<bool> present;                      // by manifest index
-    std::list<Job> jobs; // missing files, hottest first (stable: transfers point at them)
-    std::shared_ptr<const Manifest> scrub_manifest; // under mu: the scrubber's copy
-    std::vector<std::unique_ptr<Transfer>> active;
-    CURLM* multi = nullptr;
-    std::unique_ptr<TokenBucket> bucket;
-    bool paused_all = false;
-    bool inventory_dirty = false;
-    int64_t last_rescan_ms = 0;
-    int64_t last_progress_log_ms = 0;
-    int64_t window_id = -1; // the window the byte budget counts for
-    uint64_t window_bytes = 0;
-    bool deletions_done_for = false;
-    int64_t fetch_failed_ms = 0;
-    int64_t fill_started_ms = 0;
-    uint64_t fill_started_bytes = 0;
-    bool complete_logged = false;
-
-    // Counters (any thread reads).
-    std::atomic<uint64_t> bytes_by_kind[kKinds] = {};
-    std::atomic<uint64_t> files_by_kind[kKinds] = {};
-    std::atomic<uint64_t> verify_failures{0}, errors{0}, deleted{0}, resumed{0};
-    std::atomic<uint64_t> scrub_files{0}, scrub_bytes{0}, scrub_mismatches{0};
-    std::atomic<uint64_t> total_bytes{0};
-
-    struct Snapshot {
-        int64_t version = 0;
-        uint64_t files_total = 0, files_to_go = 0, bytes_total = 0, bytes_to_go = 0;
-        double rate_bps = 0;
-        std::string state = "no-manifest";
-        bool in_window = false;
-        std::vector<std::string> active;                          // "peer a1 /t/1/v.mp4"
-        std::vector<std::pair<std::string, uint64_t>> scrub_list; // present files: path, idx
-    } snap;
-    std::deque<std::pair<int64_t, uint64_t>> rate_samples; // (ms, total_bytes)
-
-    void run();
-    void scrub_run();
-    bool fetch_manifest(int64_t version);
-    void install(std::shared_ptr<const Manifest> m);
-    bool file_present(const WantedFile& f) const;
-    void maybe_delete(int64_t now_ms);
-    void start_transfers(int64_t now_ms);
-    bool start_one(Job& job, int64_t now_ms);
-    void finish(Transfer* t, CURLcode code, int64_t now_ms);
-    void advance(Job& job, bool not_yet, bool mismatch, const std::string& why, int64_t now_ms);
-    void abort_all(const char* why);
-    void close_transfer(Transfer* t, bool keep_part);
-    void update_snapshot(int64_t now_ms, bool in_window);
-    int pick_root(const WantedFile& f) const;
-    std::string final_rel(const WantedFile& f) const { return f.path.substr(1); }
-    std::string part_rel(const WantedFile& f) const {
-        return fmt::format("{}/{}.part", kPartDir, f.sha256);
-    }
-};
 
 namespace {
 
@@ -476,6 +363,7 @@ void Filler::Impl::maybe_delete(int64_t now_ms) {
             if (wanted.count("/" + rel)) continue;
             if (unlinkat(r.dir_fd(), rel.c_str(), 0) == 0) {
                 ++n;
+                inv_removed[i].push_back(rel);
                 deleted.fetch_add(1);
                 log::info("fill: deleted /{} (not in manifest version {})", rel, manifest->version);
             } else if (errno != ENOENT) {
@@ -485,7 +373,7 @@ void Filler::Impl::maybe_delete(int64_t now_ms) {
         // Partial downloads of files no longer wanted.
         std::unordered_set<std::string> shas;
         for (const WantedFile& f : manifest->files)
-            shas.insert(f.sha256 + ".part");
+            shas.insert(part_name(f));
         int dfd = openat(r.dir_fd(), kPartDir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd >= 0) {
             if (DIR* d = fdopendir(dfd)) {
@@ -873,9 +761,41 @@ void Filler::Impl::finish(Transfer* t, CURLcode code, int64_t now_ms) {
     log::info("fill: {} from {} {}: {} bytes, {:.1f} MB/s, sha256 verified", f.path,
               source_kind_name(kind), who, f.size, static_cast<double>(t->got) / secs / 1e6);
     present[job.file] = true;
+    inv_added[t->root].emplace_back(rel, f.size);
     inventory_dirty = true;
     job.done = true;
     drop(true);
+}
+
+void Filler::Impl::apply_inventory_changes() {
+    if (rescan_needed) {
+        for (size_t i = 0; i < storage->size(); ++i)
+            if (storage->root(i).up()) storage->rescan(i);
+    } else {
+        std::set<size_t> roots;
+        for (const auto& [r, v] : inv_added)
+            roots.insert(r);
+        for (const auto& [r, v] : inv_removed)
+            roots.insert(r);
+        for (size_t r : roots) {
+            edge::Root& root = storage->root(r);
+            auto old = root.inventory();
+            auto inv =
+                old ? std::make_shared<edge::Inventory>(*old) : std::make_shared<edge::Inventory>();
+            for (const std::string& rel : inv_removed[r])
+                if (auto it = inv->files.find(rel); it != inv->files.end()) {
+                    inv->bytes -= it->second;
+                    inv->files.erase(it);
+                }
+            for (const auto& [rel, size] : inv_added[r])
+                if (inv->files.emplace(rel, size).second) inv->bytes += size;
+            root.set_inventory(std::move(inv));
+        }
+    }
+    inv_added.clear();
+    inv_removed.clear();
+    rescan_needed = false;
+    inventory_dirty = false;
 }
 
 void Filler::Impl::start_transfers(int64_t now_ms) {
@@ -955,6 +875,7 @@ void Filler::Impl::run() {
                     jobs.push_front(std::move(j));
                     complete_logged = false;
                     inventory_dirty = true;
+                    rescan_needed = true;
                 }
         maybe_delete(now);
 
@@ -997,9 +918,7 @@ void Filler::Impl::run() {
         // Rescan at most once a second while filling, at once when the queue ran dry (the
         // heartbeat's inventory then lists everything the fill put in place).
         if (inventory_dirty && (now - last_rescan_ms >= 1000 || active.empty())) {
-            for (size_t i = 0; i < storage->size(); ++i)
-                if (storage->root(i).up()) storage->rescan(i);
-            inventory_dirty = false;
+            apply_inventory_changes();
             last_rescan_ms = now;
         }
         if (now - last_snapshot >= 200) {
@@ -1041,97 +960,6 @@ void Filler::Impl::run() {
     }
     abort_all("stopping");
     update_snapshot(monotonic_ms(), false);
-}
-
-// ---- the scrubber -------------------------------------------------------------------------
-
-void Filler::Impl::scrub_run() {
-    pthread_setname_np(pthread_self(), "edge-scrub");
-    const double rate = opt.cfg.scrub_rate_mbps * 1e6 / 8; // bytes per second
-    std::vector<char> buf(1 << 20);
-    auto wait = [&](int64_t ms) {
-        std::unique_lock lk(mu);
-        return !cv.wait_for(lk, std::chrono::milliseconds(ms), [&] { return stopping; });
-    };
-    if (!wait(5000)) return;
-    for (;;) {
-        std::vector<std::pair<std::string, uint64_t>> list;
-        std::shared_ptr<const Manifest> m;
-        {
-            std::lock_guard lk(mu);
-            if (stopping) return;
-            list = snap.scrub_list;
-        }
-        // The manifest is owned by the filler thread; the scrubber needs only path -> sha256,
-        // which it takes from a copy made under the lock below.
-        std::unordered_map<std::string, std::pair<std::string, uint64_t>> expect;
-        {
-            std::lock_guard lk(mu);
-            m = scrub_manifest;
-        }
-        if (!m) {
-            if (!wait(1000)) return;
-            continue;
-        }
-        for (const auto& [path, idx] : list)
-            if (idx < m->files.size() && m->files[idx].path == path)
-                expect[path] = {m->files[idx].sha256, m->files[idx].size};
-        for (const auto& [path, want] : expect) {
-            for (size_t i = 0; i < storage->size(); ++i) {
-                edge::Root& r = storage->root(i);
-                if (!r.up()) continue;
-                const std::string rel = path.substr(1);
-                int fd = openat(r.dir_fd(), rel.c_str(), O_RDONLY | O_CLOEXEC);
-                if (fd < 0) continue;
-                struct stat before {};
-                fstat(fd, &before);
-                Sha256 h;
-                uint64_t off = 0;
-                const int64_t t0 = monotonic_us();
-                bool stop_now = false;
-                for (;;) {
-                    ssize_t n = pread(fd, buf.data(), buf.size(), static_cast<off_t>(off));
-                    if (n <= 0) break;
-                    h.update(buf.data(), static_cast<size_t>(n));
-                    off += static_cast<uint64_t>(n);
-                    scrub_bytes.fetch_add(static_cast<uint64_t>(n), std::memory_order_relaxed);
-                    // Hold the rate: sleep until this file's bytes are due.
-                    const int64_t due = t0 + static_cast<int64_t>(off / rate * 1e6);
-                    const int64_t now = monotonic_us();
-                    if (due > now && !wait((due - now) / 1000)) {
-                        stop_now = true;
-                        break;
-                    }
-                }
-                if (stop_now) {
-                    ::close(fd);
-                    return;
-                }
-                scrub_files.fetch_add(1, std::memory_order_relaxed);
-                const std::string got = h.final_hex();
-                if (got != want.first || off != want.second) {
-                    // Remove it only if it is still the file we read (not replaced meanwhile).
-                    struct stat now_st {};
-                    if (fstatat(r.dir_fd(), rel.c_str(), &now_st, 0) == 0 &&
-                        now_st.st_ino == before.st_ino &&
-                        unlinkat(r.dir_fd(), rel.c_str(), 0) == 0) {
-                        scrub_mismatches.fetch_add(1);
-                        log::error("scrub: {} on {} no longer matches its SHA-256 ({} instead of "
-                                   "{}): removed, it will be filled again",
-                                   path, r.path(), got.substr(0, 16), want.first.substr(0, 16));
-                        {
-                            std::lock_guard lk(mu);
-                            refill.push_back(path);
-                        }
-                        curl_multi_wakeup(multi);
-                    }
-                }
-                ::close(fd);
-                break;
-            }
-        }
-        if (!wait(int64_t{opt.cfg.scrub_pause_s} * 1000)) return;
-    }
 }
 
 } // namespace vcdn::fill

@@ -4,7 +4,7 @@
 // deletes what the manifest dropped once the control plane has stopped steering to it.
 // A scrubber re-verifies stored files slowly and has the filler replace any that rotted.
 //
-// Crash safety: a download goes to <root>/.vcdn-fill/<sha256>.part (never served: the edge
+// Crash safety: a download goes to <root>/.vcdn-fill/<sha256>-<path hash>.part (never served: the edge
 // refuses dot-paths), is fsync'd once its SHA-256 matches, then renamed into place and its
 // directory fsync'd. A file under its real name is therefore always complete and verified;
 // after a kill -9 the next start resumes each .part with a Range request (re-hashing the
