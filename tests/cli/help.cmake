@@ -1,5 +1,5 @@
 # Every subcommand answers --help with exit 0, and bad invocations fail with a short message.
-foreach(cmd "" "edge" "catalog" "catalog make" "catalog verify" "demo" "sign" "control")
+foreach(cmd "" "edge" "catalog" "catalog make" "catalog verify" "demo" "sign" "control" "origin")
   separate_arguments(args UNIX_COMMAND "${cmd} --help")
   execute_process(COMMAND ${VCDN} ${args} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
   if(NOT rc EQUAL 0)
@@ -20,4 +20,19 @@ endif()
 execute_process(COMMAND ${VCDN} catalog make --out /tmp/x --titles 0 RESULT_VARIABLE rc ERROR_VARIABLE err)
 if(rc EQUAL 0 OR NOT err MATCHES "titles must be at least 1")
   message(FATAL_ERROR "--titles 0: rc=${rc} err=${err}")
+endif()
+# Bad fill settings and an origin without a root: one line, exit 2.
+execute_process(COMMAND ${VCDN} origin --listen 127.0.0.1:0 RESULT_VARIABLE rc ERROR_VARIABLE err)
+if(NOT rc EQUAL 2 OR NOT err MATCHES "^vcdn origin: give --root")
+  message(FATAL_ERROR "origin without --root: rc=${rc} err=${err}")
+endif()
+execute_process(COMMAND ${VCDN} edge --root /tmp --listen 127.0.0.1:0 --fill-window always
+  RESULT_VARIABLE rc ERROR_VARIABLE err)
+if(NOT rc EQUAL 2 OR NOT err MATCHES "fill window needs the control plane")
+  message(FATAL_ERROR "fill without control: rc=${rc} err=${err}")
+endif()
+execute_process(COMMAND ${VCDN} edge --root /tmp --listen 127.0.0.1:0 --control http://127.0.0.1:1
+  --id e1 --token tok12345 --fill-window 25:00+1h RESULT_VARIABLE rc ERROR_VARIABLE err)
+if(NOT rc EQUAL 2 OR NOT err MATCHES "fill window '25:00\\+1h'")
+  message(FATAL_ERROR "bad fill window: rc=${rc} err=${err}")
 endif()

@@ -159,7 +159,7 @@
                     el("td", { class: "num", text: M.fmtGbps(e.gbps_out) }),
                     el("td", { class: "num", text: M.fmtInt(e.connections) }),
                     el("td", { class: "num" + (cpu !== null && cpu > 0.9 ? " warn" : ""), text: M.fmtPct(cpu) }),
-                    el("td", { class: "num", text: M.fmtInt(e.files) })));
+                    el("td", { class: "num", text: M.edgeFiles(e).text, title: M.edgeFiles(e).title })));
             }
         }
         if (sites.length === 0) {

@@ -141,6 +141,19 @@
         return t;
     }
 
+    // The "files" cell of an edge: what it holds, and what its fill still has to do.
+    function edgeFiles(e) {
+        const held = fmtInt(e && e.files);
+        const f = e && e.fill;
+        if (!f || typeof f !== "object") return { text: held, title: "" };
+        const toGo = num(f.files_to_go);
+        const state = str(f.state) || "?";
+        const title = "fill: " + state + ", manifest v" + fmtInt(f.manifest_version) +
+            ", " + fmtBytes(f.bytes_to_go) + " to go, " + fmtGbps((num(f.rate_bps) || 0) / 1e9) + " Gbit/s";
+        if (toGo === null || toGo === 0) return { text: held, title };
+        return { text: held + " (+" + fmtInt(toGo) + ")", title };
+    }
+
     // null when the fill section is absent, else the numbers the progress bar needs.
     function fillProgress(fill) {
         if (!fill || typeof fill !== "object") return null;
@@ -152,6 +165,6 @@
 
     globalThis.VcdnModel = {
         num, str, arr, normState, fmtDuration, fmtMs, fmtGbps, fmtInt, fmtPct, fmtBytes,
-        shares, edgeRows, alignHistory, totals, fillProgress,
+        shares, edgeRows, alignHistory, totals, fillProgress, edgeFiles,
     };
 })();

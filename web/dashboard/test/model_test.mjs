@@ -92,4 +92,8 @@ test("totals and fill progress", () => {
     assert.deepEqual(M.fillProgress({ files_total: 200, files_placed: 50, bytes_pending: 7 }),
                      { total: 200, placed: 50, frac: 0.25, bytesPending: 7 });
     assert.equal(M.fillProgress({ files_total: 0, files_placed: 0 }).frac, null);
+    assert.equal(M.edgeFiles({ files: 12 }).text, "12");
+    assert.equal(M.edgeFiles({ files: 12, fill: { files_to_go: 6, state: "filling" } }).text, "12 (+6)");
+    assert.equal(M.edgeFiles({ files: 18, fill: { files_to_go: 0, state: "complete" } }).text, "18");
+    assert.match(M.edgeFiles({ files: 1, fill: { state: "filling", bytes_to_go: 5e6 } }).title, /fill: filling/);
 });
