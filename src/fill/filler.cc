@@ -597,7 +597,7 @@ bool Filler::Impl::start_one(Job& job, int64_t now_ms) {
     curl_easy_setopt(t->h, CURLOPT_CONNECTTIMEOUT_MS, long{opt.cfg.connect_timeout_ms});
     curl_easy_setopt(t->h, CURLOPT_LOW_SPEED_LIMIT, long{opt.cfg.slow_bytes_per_s});
     curl_easy_setopt(t->h, CURLOPT_LOW_SPEED_TIME, long{opt.cfg.slow_time_s});
-    curl_easy_setopt(t->h, CURLOPT_BUFFERSIZE, 256L * 1024);
+    curl_easy_setopt(t->h, CURLOPT_BUFFERSIZE, 16L * 1024);
     curl_easy_setopt(t->h, CURLOPT_ERRORBUFFER, t->errbuf);
     curl_easy_setopt(t->h, CURLOPT_PRIVATE, t.get());
     curl_easy_setopt(t->h, CURLOPT_PROTOCOLS_STR, "http,https");
@@ -907,8 +907,10 @@ void Filler::Impl::run() {
         int running = 0;
         curl_multi_perform(multi, &running);
         int left = 0;
+        bool finished_any = false;
         while (CURLMsg* msg = curl_multi_info_read(multi, &left)) {
             if (msg->msg != CURLMSG_DONE) continue;
+            finished_any = true;
             Transfer* t = nullptr;
             curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, reinterpret_cast<char**>(&t));
             if (t) finish(t, msg->data.result, monotonic_ms());
@@ -950,7 +952,8 @@ void Filler::Impl::run() {
             }
         }
         // Sleep until there is data, a wake-up, or the bucket may have refilled.
-        int timeout = active.empty() ? 200 : 50;
+        // A transfer just ended: start the next one at once rather than after a poll.
+        int timeout = finished_any ? 0 : active.empty() ? 200 : 50;
         if (paused_all) {
             const double deficit = -bucket->tokens();
             timeout =
