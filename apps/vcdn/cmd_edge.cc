@@ -35,6 +35,22 @@ struct EdgeFlags {
 };
 } // namespace
 
+bool load_server_config(const std::string& config_path, const std::vector<std::string>& roots,
+                        const char* name, edge::EdgeConfig* cfg) {
+    if (!config_path.empty()) {
+        if (Status s = edge::load_edge_config_file(config_path, cfg); !s) {
+            std::fprintf(stderr, "vcdn %s: %s\n", name, s.error().message.c_str());
+            return false;
+        }
+    }
+    if (!roots.empty()) {
+        cfg->roots.clear();
+        for (const std::string& spec : roots)
+            cfg->roots.push_back(edge::parse_root_spec(spec));
+    }
+    return true;
+}
+
 int run_edge_server(edge::EdgeConfig cfg, const char* name) {
     if (cfg.listen.empty() && cfg.tls_listen.empty() && cfg.listeners.empty())
         cfg.listen = {"0.0.0.0:8080"};
@@ -139,17 +155,7 @@ Runner add_edge(CLI::App& app) {
 
     return [f, cmd]() -> int {
         edge::EdgeConfig cfg;
-        if (!f->config_path.empty()) {
-            if (Status s = edge::load_edge_config_file(f->config_path, &cfg); !s) {
-                std::fprintf(stderr, "vcdn edge: %s\n", s.error().message.c_str());
-                return 2;
-            }
-        }
-        if (!f->roots.empty()) {
-            cfg.roots.clear();
-            for (const std::string& spec : f->roots)
-                cfg.roots.push_back(edge::parse_root_spec(spec));
-        }
+        if (!load_server_config(f->config_path, f->roots, "edge", &cfg)) return 2;
         if (!f->listen.empty()) cfg.listen = f->listen;
         if (!f->tls_listen.empty()) cfg.tls_listen = f->tls_listen;
         if (!f->cert.empty() || !f->key.empty()) {

@@ -38,17 +38,7 @@ Runner add_origin(CLI::App& app) {
                 "Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reopens the access log.");
     return [f, cmd]() -> int {
         edge::EdgeConfig cfg;
-        if (!f->config_path.empty()) {
-            if (Status s = edge::load_edge_config_file(f->config_path, &cfg); !s) {
-                std::fprintf(stderr, "vcdn origin: %s\n", s.error().message.c_str());
-                return 2;
-            }
-        }
-        if (!f->roots.empty()) {
-            cfg.roots.clear();
-            for (const std::string& spec : f->roots)
-                cfg.roots.push_back(edge::parse_root_spec(spec));
-        }
+        if (!load_server_config(f->config_path, f->roots, "origin", &cfg)) return 2;
         if (cfg.roots.empty()) {
             std::fprintf(stderr, "vcdn origin: give --root DIR (the catalog's directory)\n");
             return 2;

@@ -19,6 +19,10 @@ Runner add_origin(CLI::App& app);
 // Validates the config, runs an edge server until SIGTERM/SIGINT (drain) and returns the exit
 // code; `name` is the subcommand for messages ("edge", "origin").
 int run_edge_server(vcdn::edge::EdgeConfig cfg, const char* name);
+// The [edge] section of `config_path` (if any), then `--root` flags over it; false after
+// printing a one-line error.
+bool load_server_config(const std::string& config_path, const std::vector<std::string>& roots,
+                        const char* name, vcdn::edge::EdgeConfig* cfg);
 
 // Blocks SIGINT/SIGTERM/SIGHUP in the calling thread (and the threads it starts later), so
 // that they can be waited for with sigtimedwait; ignores SIGPIPE.

@@ -9,18 +9,6 @@
 
 namespace vcdn::control {
 
-const char* source_kind_name(SourceKind k) {
-    switch (k) {
-    case SourceKind::kPeer:
-        return "peer";
-    case SourceKind::kTier:
-        return "tier";
-    case SourceKind::kOrigin:
-        return "origin";
-    }
-    return "?";
-}
-
 std::vector<double> group_popularity(const std::vector<CatalogEntry>& files,
                                      const std::map<std::string, double>* demand) {
     std::vector<double> out(files.size());

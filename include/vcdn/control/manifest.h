@@ -22,12 +22,14 @@
 
 #include <vcdn/control/fleet.h>
 #include <vcdn/control/store.h>
+#include <vcdn/fill/fill.h>
 #include <vcdn/place/placement.h>
 
 namespace vcdn::control {
 
-enum class SourceKind : uint8_t { kPeer, kTier, kOrigin };
-const char* source_kind_name(SourceKind k);
+// The same kinds the edge's fill reads (peer, tier, origin).
+using fill::source_kind_name;
+using fill::SourceKind;
 
 struct FillSource {
     SourceKind kind = SourceKind::kOrigin;
