@@ -48,6 +48,7 @@ int main(int argc, char** argv) {
     auto sign = vcdn::app::add_sign(app);
     auto control = vcdn::app::add_control(app);
     auto origin = vcdn::app::add_origin(app);
+    auto play = vcdn::app::add_play(app);
     if (argc > 1 && argv[1][0] != '-') {
         std::string_view first = argv[1];
         bool known = false;
@@ -81,5 +82,6 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("sign")) return sign();
     if (app.got_subcommand("control")) return control();
     if (app.got_subcommand("origin")) return origin();
+    if (app.got_subcommand("play")) return play();
     return 2;
 }

@@ -691,7 +691,20 @@ ApiResponse ControlServer::Impl::handle(const ApiRequest& req) {
 
     // ---- catalog and popularity (admin) ----
     if (res == "catalog" && seg.size() == 1) {
-        if (get) return json_ok({{"files", v->catalog_files}});
+        if (get) {
+            // ?list=1: every file (players pick titles and bitrate ladders from it).
+            std::string_view list;
+            if (!io::query_param(req.query, "list", &list) || list != "1")
+                return json_ok({{"files", v->catalog_files}});
+            json files = json::array();
+            for (const CatalogEntry& f : *v->files)
+                files.push_back({{"path", f.path},
+                                 {"size", f.size},
+                                 {"title", f.title},
+                                 {"bitrate_kbps", f.bitrate_kbps},
+                                 {"popularity", f.popularity}});
+            return json_ok({{"files", v->catalog_files}, {"list", std::move(files)}});
+        }
         if (auto denied = need_admin()) return *denied;
         if (!post) return json_error(405, "method-not-allowed", "GET or POST");
         auto c = catalog::from_json(req.body);

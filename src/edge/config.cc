@@ -143,6 +143,7 @@ Status parse_edge_toml(std::string_view text, std::string_view source, EdgeConfi
         r.get("server_names", &cfg->server_names);
         r.get("cache_control", &cfg->cache_control);
         r.get("access_token", &cfg->access_token);
+        r.get("pacing_rate_mbps", &cfg->pacing_rate_mbps);
         r.get("drain_timeout_ms", &cfg->drain_timeout_ms);
         r.get("backlog", &cfg->backlog, 1, 65535);
         r.get("defer_accept", &cfg->defer_accept);
@@ -289,6 +290,8 @@ Status validate(const EdgeConfig& cfg) {
         return Error{"limits: max_target_bytes must be smaller than max_head_bytes"};
     for (char c : cfg.cache_control)
         if (c == '\r' || c == '\n') return Error{"cache_control: must be one line"};
+    if (cfg.pacing_rate_mbps < 0 || cfg.pacing_rate_mbps > 1e6)
+        return Error{"pacing_rate_mbps: 0 (none) to 1000000"};
     for (char c : cfg.access_token)
         if (c <= ' ' || c >= 0x7f) return Error{"access_token: no spaces or control characters"};
     return {};

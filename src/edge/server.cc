@@ -137,6 +137,7 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in)
     lopt.defer_accept = cfg.defer_accept;
     lopt.congestion_control = impl->cc;
     lopt.notsent_lowat = cfg.notsent_lowat;
+    lopt.max_pacing_rate = static_cast<uint64_t>(cfg.pacing_rate_mbps * 1e6 / 8);
 
     for (const ListenerConfig& lc : effective_listeners(cfg))
         impl->any_tls = impl->any_tls || lc.tls;

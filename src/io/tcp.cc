@@ -28,6 +28,13 @@ Result<UniqueFd> listen_tcp(const SocketAddress& addr, const ListenOptions& opt)
     if (opt.notsent_lowat > 0 && ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NOTSENT_LOWAT,
                                               &opt.notsent_lowat, sizeof opt.notsent_lowat) != 0)
         return Error::from_errno("setsockopt TCP_NOTSENT_LOWAT");
+    // Accepted sockets are clones of the listener and keep its pacing cap; TCP paces by itself
+    // (no fq qdisc needed) since Linux 4.13.
+    if (opt.max_pacing_rate > 0) {
+        const unsigned long rate = opt.max_pacing_rate;
+        if (::setsockopt(fd.get(), SOL_SOCKET, SO_MAX_PACING_RATE, &rate, sizeof rate) != 0)
+            return Error::from_errno("setsockopt SO_MAX_PACING_RATE");
+    }
     if (opt.defer_accept) {
         // The worker is woken only once the request's first bytes are there, which saves a
         // wake-up per connection and keeps idle connectors out of the worker entirely.

@@ -1,5 +1,5 @@
 # Every subcommand answers --help with exit 0, and bad invocations fail with a short message.
-foreach(cmd "" "edge" "catalog" "catalog make" "catalog verify" "demo" "sign" "control" "origin")
+foreach(cmd "" "edge" "catalog" "catalog make" "catalog verify" "demo" "sign" "control" "origin" "play")
   separate_arguments(args UNIX_COMMAND "${cmd} --help")
   execute_process(COMMAND ${VCDN} ${args} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
   if(NOT rc EQUAL 0)

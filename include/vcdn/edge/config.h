@@ -83,6 +83,7 @@ struct EdgeConfig {
     uint32_t workers = 0;             // 0 = one per available core
     std::string congestion_control = "auto"; // "auto" = bbr when available; "" = system default
     uint32_t notsent_lowat = 131072;       // TCP_NOTSENT_LOWAT bytes; 0 = leave the kernel default
+    double pacing_rate_mbps = 0;           // per-connection send rate cap (SO_MAX_PACING_RATE)
     std::string access_log = "-";          // path, "-" for stderr, "off"
     std::vector<std::string> server_names; // when set, Host must be one of these
     std::string cache_control;             // Cache-Control value on file responses; empty = none

@@ -15,6 +15,7 @@ struct ListenOptions {
     bool defer_accept = true;
     std::string congestion_control; // empty: system default
     uint32_t notsent_lowat = 0;     // 0: leave alone
+    uint64_t max_pacing_rate = 0;   // SO_MAX_PACING_RATE in bytes/s per connection; 0: none
     bool nodelay = true;
 };
 
