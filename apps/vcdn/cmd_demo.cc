@@ -12,15 +12,23 @@ namespace vcdn::app {
 Runner add_demo(CLI::App& app) {
     auto o = std::make_shared<demo::DemoOptions>();
     CLI::App* cmd = app.add_subcommand(
-        "demo", "Run the CDN on this machine: make a catalog, start an edge on loopback, play it "
-                "with simulated players that verify every byte, and print what they saw.");
+        "demo", "Run the whole CDN on this machine: an origin, a control plane, an ISP site of 2 "
+                "edges and an exchange site of 1 edge (real processes on loopback); fill them, "
+                "play them with simulated viewers from two client networks, kill an edge "
+                "halfway, and print what the viewers saw.");
     cmd->add_option("--dir", o->dir, "Work directory (default: a new one under /tmp)");
     cmd->add_option("--duration", o->duration_s, "Seconds of playing")->capture_default_str();
     cmd->add_option("--players", o->players, "Simulated players")->capture_default_str();
     cmd->add_option("--titles", o->titles, "Titles in the catalog")->capture_default_str();
-    cmd->add_flag("--keep", o->keep, "Leave the edge running afterwards until Ctrl-C");
-    cmd->add_flag("--ci", o->ci, "Short, non-interactive run for CI; the exit code is the verdict");
-    cmd->add_option("--listen", o->listen, "Edge listen address")->capture_default_str();
+    cmd->add_option("--seconds", o->seconds, "Length of each title in seconds")
+        ->capture_default_str();
+    cmd->add_flag("--keep", o->keep, "Leave everything running afterwards until Ctrl-C");
+    cmd->add_flag("--ci", o->ci,
+                  "Non-interactive; the exit code is the verdict (processes up, "
+                  "fill converged, no player error but the induced failover, "
+                  "rebuffer ratio under 2%)");
+    cmd->add_flag(
+        "--no-kill", [o](int64_t) { o->kill_edge = false; }, "Do not kill an edge halfway");
     return [o]() -> int {
         block_signals();
         std::atomic<bool> stop{false};

@@ -20,6 +20,8 @@ namespace vcdn::app {
 Runner add_play(CLI::App& app) {
     auto c = std::make_shared<player::PlayConfig>();
     auto report = std::make_shared<std::string>();
+    auto mode = std::make_shared<std::string>("player");
+    auto rc = std::make_shared<player::RangesConfig>();
     CLI::App* cmd = app.add_subcommand(
         "play", "Simulated video players: steering, chunked range requests, a playout buffer, "
                 "buffer-based bitrate adaptation and failover; reports startup, stalls and "
@@ -45,9 +47,49 @@ Runner add_play(CLI::App& app) {
         "--no-qoe", [c](int64_t) { c->send_qoe = false; },
         "Do not send QoE samples to the control plane");
     cmd->add_option("--report", *report, "Write the summary and every session as JSON here");
+    cmd->add_option("--mode", *mode,
+                    "player, or ranges (a benchmark load: random ranges as fast "
+                    "as possible)")
+        ->capture_default_str();
+    cmd->add_option("--target", rc->target, "ranges mode: the edge http://IP:PORT");
+    cmd->add_option("--catalog", rc->catalog_file, "ranges mode: catalog.json of the files");
+    cmd->add_option("--connections", rc->connections, "ranges mode: connections")
+        ->capture_default_str();
+    cmd->add_option("--range-bytes", rc->range_bytes, "ranges mode: bytes per request")
+        ->capture_default_str();
     cmd->footer("Example: vcdn play --control http://127.0.0.1:8070 --players 200 --duration 30 "
                 "--client-net 127.1.0.0/16 --report play.json");
-    return [c, report]() -> int {
+    return [c, report, mode, rc, cmd]() -> int {
+        if (*mode != "player" && *mode != "ranges") {
+            std::fprintf(stderr, "vcdn play: mode '%s': use player or ranges\n", mode->c_str());
+            return 2;
+        }
+        if (*mode == "ranges") {
+            rc->duration_s = c->duration_s;
+            rc->threads = c->threads;
+            block_signals();
+            std::atomic<bool> stop{false}, done{false};
+            std::thread sig([&] {
+                while (!done.load()) {
+                    int s = wait_signal(200);
+                    if (s == SIGINT || s == SIGTERM) stop.store(true);
+                }
+            });
+            auto r = player::run_ranges(*rc, stop);
+            done.store(true);
+            sig.join();
+            if (!r) {
+                std::fprintf(stderr, "vcdn play: %s\n", r.error().message.c_str());
+                return r.error().message.rfind("ranges mode:", 0) == 0 ? 2 : 1;
+            }
+            std::printf("%s\n", r->dump().c_str());
+            if (!report->empty()) {
+                std::ofstream out(*report);
+                out << r->dump(1) << "\n";
+            }
+            return 0;
+        }
+        (void)cmd;
         if (Status s = player::validate(*c); !s) {
             std::fprintf(stderr, "vcdn play: %s\n", s.error().message.c_str());
             return 2;

@@ -1,255 +1,486 @@
 #include <vcdn/demo/demo.h>
 
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <cstdlib>
-#include <cstring>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fmt/format.h>
-#include <mutex>
+#include <fstream>
+#include <map>
+#include <memory>
 #include <thread>
 #include <vector>
 
-#include <openssl/rand.h>
+#include <nlohmann/json.hpp>
 
-#include <vcdn/auth/signed_url.h>
 #include <vcdn/base/log.h>
-#include <vcdn/base/random.h>
-#include <vcdn/base/strings.h>
 #include <vcdn/base/time.h>
 #include <vcdn/catalog/catalog.h>
 #include <vcdn/client/http_client.h>
-#include <vcdn/edge/server.h>
+#include <vcdn/io/address.h>
+#include <vcdn/player/play.h>
+
+extern char** environ;
 
 namespace vcdn::demo {
 
 namespace {
 
-struct PlayerStats {
-    uint64_t requests = 0;
-    uint64_t bytes = 0;
-    uint64_t errors = 0;
-    uint64_t corrupt = 0;
-    std::vector<int64_t> latencies_us;
-    std::string first_error;
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+constexpr const char* kAdmin = "demo-admin-token";
+
+// A port free a moment ago on 127.0.0.1 (the fleet file names the edges' URLs up front).
+uint16_t free_port() {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    ::close(fd);
+    return ntohs(a.sin_port);
+}
+
+bool port_open(uint16_t port) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(port);
+    const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+    ::close(fd);
+    return ok;
+}
+
+io::SocketAddress local(uint16_t port) {
+    return *io::parse_socket_address(fmt::format("127.0.0.1:{}", port));
+}
+
+// A child `vcdn` process with its stderr in a log file; stopped only by its pid.
+struct Child {
+    std::string name;
+    pid_t pid = -1;
+    uint16_t port = 0;
+    uint16_t admin = 0;
+    std::string log;
+    bool killed = false; // on purpose
+
+    bool alive() const {
+        return pid > 0 && ::kill(pid, 0) == 0 && waitpid(pid, nullptr, WNOHANG) == 0;
+    }
 };
 
-// One simulated viewer: picks a file, walks it in player-sized ranges, checks every byte.
-void play(uint32_t id, const io::SocketAddress& edge, const catalog::Catalog& cat,
-          const auth::SigningKey& key, int64_t deadline_ns, const std::atomic<bool>& stop,
-          PlayerStats* st) {
-    Rng rng(0x5eed0000ULL + id);
-    client::HttpClient http(edge, 5000);
-    std::vector<char> expect;
-    while (monotonic_ns() < deadline_ns && !stop.load()) {
-        const catalog::CatalogFile& f = cat.files[rng.below(cat.files.size())];
-        // Steered players get signed URLs (the control plane will hand them out); for now the
-        // demo signs them itself, valid for ten minutes.
-        const std::string url = auth::sign_url(f.path, realtime_ns() / 1000000000 + 600, key);
-        uint64_t off = 0;
-        while (off < f.size && monotonic_ns() < deadline_ns && !stop.load()) {
-            uint64_t chunk = 64 * 1024 + rng.below(192 * 1024);
-            uint64_t last = std::min(f.size, off + chunk) - 1;
-            auto r = http.request("GET", url, {fmt::format("Range: bytes={}-{}", off, last)});
-            ++st->requests;
-            if (!r || r->head.status != 206 || r->body.size() != last - off + 1) {
-                ++st->errors;
-                if (st->first_error.empty())
-                    st->first_error =
-                        r ? fmt::format("{} for {} bytes={}-{}", r->head.status, f.path, off, last)
-                          : r.error().message;
-                http.close();
-                break;
-            }
-            st->latencies_us.push_back(r->duration_us);
-            st->bytes += r->body.size();
-            expect.resize(r->body.size());
-            catalog::synthetic_bytes(cat.seed, f.path, off, expect.data(), expect.size());
-            if (std::memcmp(expect.data(), r->body.data(), expect.size()) != 0) ++st->corrupt;
-            off = last + 1;
+bool spawn(Child* c, const std::vector<std::string>& args) {
+    std::vector<char*> argv;
+    for (const std::string& a : args)
+        argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    posix_spawn_file_actions_t fa;
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, c->log.c_str(),
+                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
+    posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, c->log.c_str(),
+                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
+    // The children start with signals unblocked (the demo blocks them for sigtimedwait).
+    posix_spawnattr_t at;
+    posix_spawnattr_init(&at);
+    sigset_t none;
+    sigemptyset(&none);
+    posix_spawnattr_setsigmask(&at, &none);
+    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK);
+    const int rc = posix_spawn(&c->pid, argv[0], &fa, &at, argv.data(), environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&at);
+    return rc == 0;
+}
+
+void stop_child(Child& c) {
+    if (c.pid <= 0) return;
+    ::kill(c.pid, SIGTERM);
+    for (int i = 0; i < 150; ++i) {
+        if (waitpid(c.pid, nullptr, WNOHANG) != 0) {
+            c.pid = -1;
+            return;
         }
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
+    ::kill(c.pid, SIGKILL);
+    waitpid(c.pid, nullptr, 0);
+    c.pid = -1;
 }
 
-int64_t percentile(std::vector<int64_t>& v, double p) {
-    if (v.empty()) return 0;
-    size_t i = std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())));
-    std::nth_element(v.begin(), v.begin() + static_cast<long>(i), v.end());
-    return v[i];
+bool wait_port(const Child& c, uint16_t port, int timeout_ms) {
+    for (int waited = 0; waited < timeout_ms; waited += 20) {
+        if (port_open(port)) return true;
+        if (waitpid(c.pid, nullptr, WNOHANG) != 0) return false;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
 }
 
-std::string metric_sum(const std::string& text, const std::string& name) {
-    uint64_t sum = 0;
+Result<json> api(uint16_t port, const std::string& method, const std::string& target,
+                 const std::string& body = {}) {
+    client::HttpClient http(local(port), 10000);
+    auto r = http.request(
+        method, target,
+        {std::string("Authorization: Bearer ") + kAdmin, "Content-Type: application/json"}, body);
+    if (!r) return r.error();
+    auto j = json::parse(r->body, nullptr, false);
+    if (r->head.status != 200)
+        return Error{fmt::format("{} {}: HTTP {} {}", method, target, r->head.status,
+                                 r->body.substr(0, 200))};
+    return j;
+}
+
+// Sums a metric's samples in a Prometheus text.
+double metric_sum(const std::string& text, const std::string& name) {
+    double sum = 0;
     size_t pos = 0;
     while ((pos = text.find(name, pos)) != std::string::npos) {
-        size_t eol = text.find('\n', pos);
-        std::string line = text.substr(pos, eol - pos);
-        pos = eol;
-        if (line.rfind(name, 0) != 0 ||
-            (line.size() > name.size() && line[name.size()] != '{' && line[name.size()] != ' '))
-            continue;
-        sum += std::strtoull(line.substr(line.rfind(' ') + 1).c_str(), nullptr, 10);
+        if ((pos == 0 || text[pos - 1] == '\n') &&
+            (text[pos + name.size()] == '{' || text[pos + name.size()] == ' ')) {
+            const size_t sp = text.find(' ', text.find_first_of("} ", pos + name.size()));
+            sum += std::atof(text.c_str() + sp + 1);
+        }
+        pos += name.size();
     }
-    return std::to_string(sum);
+    return sum;
+}
+
+std::string edge_metrics(const Child& e) {
+    auto r = client::http_get(local(e.admin), "/metrics", 3000);
+    return r && r->head.status == 200 ? r->body : std::string();
 }
 
 } // namespace
 
 int run(const DemoOptions& opt, const std::atomic<bool>& stop) {
-    namespace fs = std::filesystem;
+    const bool tty = isatty(STDOUT_FILENO) && !opt.ci;
+    auto say = [&](const std::string& s) {
+        std::printf("%s\n", s.c_str());
+        std::fflush(stdout);
+    };
+    char self[4096];
+    const ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    if (n <= 0) {
+        std::fprintf(stderr, "vcdn demo: cannot find its own executable\n");
+        return 1;
+    }
+    self[n] = 0;
+    const std::string vcdn(self);
     std::string dir = opt.dir;
     if (dir.empty()) {
         char tmpl[] = "/tmp/vcdn-demo-XXXXXX";
         if (!mkdtemp(tmpl)) {
-            fmt::print(stderr, "vcdn demo: cannot create a work directory: {}\n", strerror(errno));
+            std::fprintf(stderr, "vcdn demo: cannot make a work directory under /tmp\n");
             return 1;
         }
         dir = tmpl;
     }
-    const std::string root = dir + "/content";
-    fmt::print("vcdn demo — work directory {}\n\n", dir);
+    std::error_code ec;
+    fs::create_directories(dir + "/logs", ec);
+    if (ec) {
+        std::fprintf(stderr, "vcdn demo: %s: %s\n", dir.c_str(), ec.message().c_str());
+        return 1;
+    }
 
-    // 1. Catalog.
+    // 1. The catalog (the origin's master copy).
+    say(fmt::format("vcdn demo: work directory {} (logs in {}/logs)", dir, dir));
     catalog::MakeOptions mo;
-    mo.out_dir = root;
+    mo.out_dir = dir + "/origin";
     mo.titles = opt.titles;
+    mo.bitrates_kbps = {235, 750, 1750, 3000};
     mo.seconds = opt.seconds;
-    mo.bitrates_kbps = {235, 750, 1750, 3000, 5800};
     mo.seed = 42;
-    const int64_t t0 = monotonic_ns();
-    const bool tty = isatty(STDOUT_FILENO) && !opt.ci;
-    auto cat = catalog::make_catalog(mo, [&](size_t done, size_t total) {
-        if (!tty) return;
-        fmt::print("\r  making catalog: {}/{} files", done, total);
-        fflush(stdout);
-    });
+    auto cat = catalog::make_catalog(mo);
     if (!cat) {
-        fmt::print(stderr, "\nvcdn demo: catalog: {}\n", cat.error().message);
+        std::fprintf(stderr, "vcdn demo: catalog: %s\n", cat.error().message.c_str());
         return 1;
     }
-    uint64_t total_bytes = 0;
+    uint64_t catalog_bytes = 0;
     for (const auto& f : cat->files)
-        total_bytes += f.size;
-    fmt::print("{}  catalog: {} titles, {} files, {} in {:.1f} s → {}/catalog.json\n",
-               tty ? "\r" : "", opt.titles, cat->files.size(),
-               human_bytes(static_cast<double>(total_bytes)),
-               static_cast<double>(monotonic_ns() - t0) / 1e9, root);
+        catalog_bytes += f.size;
+    say(fmt::format("catalog: {} titles x 4 bitrates, {} s each, {:.0f} MB", opt.titles,
+                    opt.seconds, catalog_bytes / 1e6));
 
-    // 2. Edge. Its log lines would interleave with the report: only warnings and errors.
-    if (log::level() < log::Level::kWarn) log::set_level(log::Level::kWarn);
-    // A signing key: the edge accepts only signed URLs, as it will in production.
-    unsigned char secret[32];
-    RAND_bytes(secret, sizeof secret);
-    const std::string keys_path = dir + "/signing-keys";
+    // 2. The processes.
+    std::vector<std::unique_ptr<Child>> kids;
+    auto child = [&](const std::string& name) {
+        auto c = std::make_unique<Child>();
+        c->name = name;
+        c->port = free_port();
+        c->admin = free_port();
+        c->log = dir + "/logs/" + name + ".log";
+        kids.push_back(std::move(c));
+        return kids.back().get();
+    };
+    Child* origin = child("origin");
+    Child* control = child("control");
+    Child* a1 = child("a1");
+    Child* a2 = child("a2");
+    Child* x1 = child("x1");
+    int rc = 0;
+    auto fail = [&](const std::string& what) {
+        std::fprintf(stderr, "vcdn demo: %s (see %s/logs)\n", what.c_str(), dir.c_str());
+        rc = 1;
+    };
+    // Storage: each ISP edge holds ~45% of the catalog, the exchange all of it.
+    const uint64_t isp_storage = catalog_bytes * 45 / 100;
+    const std::string fleet = fmt::format(
+        "[origin]\nurl = \"http://127.0.0.1:{}\"\nfill_token = \"demo-fill\"\n\n"
+        "[[site]]\nname = \"isp-1\"\ntier = \"embedded\"\nprefixes = [\"127.1.0.0/16\"]\n"
+        "fallback = [\"ix-1\"]\nfill_peer_wait_s = 20\nfill_tier_wait_s = 40\n\n"
+        "[[site.edge]]\nid = \"a1\"\nurl = \"http://127.0.0.1:{}\"\ntoken = \"demo-a1-token\"\n"
+        "storage_bytes = {}\n\n"
+        "[[site.edge]]\nid = \"a2\"\nurl = \"http://127.0.0.1:{}\"\ntoken = \"demo-a2-token\"\n"
+        "storage_bytes = {}\n\n"
+        "[[site]]\nname = \"ix-1\"\ntier = \"ix\"\nprefixes = [\"127.2.0.0/16\"]\n\n"
+        "[[site.edge]]\nid = \"x1\"\nurl = \"http://127.0.0.1:{}\"\ntoken = \"demo-x1-token\"\n"
+        "storage_bytes = {}\n",
+        origin->port, a1->port, isp_storage, a2->port, isp_storage, x1->port, catalog_bytes * 2);
     {
-        FILE* kf = std::fopen(keys_path.c_str(), "w");
-        if (!kf) {
-            fmt::print(stderr, "vcdn demo: cannot write {}: {}\n", keys_path, strerror(errno));
-            return 1;
+        std::ofstream f(dir + "/fleet.toml");
+        f << fleet;
+    }
+    {
+        std::ofstream f(dir + "/control.toml");
+        f << "[control]\nfill_delete_delay_ms = 2000\nsteering_log = \"" << dir
+          << "/logs/steering.log\"\n[control.health]\nheartbeat_interval_ms = 500\n"
+             "missed_heartbeats = 3\nhold_down_ms = 1000\n";
+    }
+    bool ok = spawn(origin, {vcdn, "origin", "--root", dir + "/origin", "--listen",
+                             fmt::format("127.0.0.1:{}", origin->port), "--token", "demo-fill",
+                             "--access-log", "off"}) &&
+              wait_port(*origin, origin->port, 10000);
+    ok = ok &&
+         spawn(control,
+               {vcdn, "control", "--config", dir + "/control.toml", "--listen",
+                fmt::format("127.0.0.1:{}", control->port), "--db", "sqlite:" + dir + "/control.db",
+                "--fleet", dir + "/fleet.toml", "--admin-token", kAdmin}) &&
+         wait_port(*control, control->port, 10000);
+    for (Child* e : {x1, a1, a2}) {
+        if (!ok) break;
+        fs::create_directories(dir + "/edge-" + e->name);
+        ok = spawn(e, {vcdn,
+                       "edge",
+                       "--root",
+                       dir + "/edge-" + e->name,
+                       "--listen",
+                       fmt::format("127.0.0.1:{}", e->port),
+                       "--admin",
+                       fmt::format("127.0.0.1:{}", e->admin),
+                       "--access-log",
+                       dir + "/logs/" + e->name + "-access.log",
+                       "--require-signed-urls",
+                       "--control",
+                       fmt::format("http://127.0.0.1:{}", control->port),
+                       "--id",
+                       e->name,
+                       "--token",
+                       "demo-" + e->name + "-token",
+                       "--fill-window",
+                       "always",
+                       "--scrub-rate",
+                       "0"}) &&
+             wait_port(*e, e->port, 10000);
+    }
+    if (!ok) fail("a process did not start");
+    const std::string dashboard = fmt::format("http://127.0.0.1:{}/", control->port);
+    if (rc == 0) {
+        say(fmt::format("started: origin :{}, control :{} (dashboard {}), isp-1 edges a1 :{} a2 "
+                        ":{} (clients 127.1.0.0/16), ix-1 edge x1 :{} (clients 127.2.0.0/16)",
+                        origin->port, control->port, dashboard, a1->port, a2->port, x1->port));
+        // 3. Catalog and a Zipf popularity (title 1 the hottest).
+        std::string catalog_text;
+        {
+            std::ifstream f(dir + "/origin/catalog.json");
+            catalog_text.assign(std::istreambuf_iterator<char>(f), {});
         }
-        fmt::print(kf, "demo {}\n", to_hex(secret, sizeof secret));
-        std::fclose(kf);
+        json pop = {{"files", json::array()}};
+        for (const auto& f : cat->files)
+            pop["files"].push_back({{"path", f.path}, {"popularity", 1000.0 / f.title}});
+        if (auto r = api(control->port, "POST", "/api/v1/catalog", catalog_text); !r)
+            fail("catalog import: " + r.error().message);
+        else if (auto p = api(control->port, "POST", "/api/v1/popularity", pop.dump()); !p)
+            fail("popularity import: " + p.error().message);
     }
-    auto keys = auth::KeySet::load(keys_path);
-    if (!keys) {
-        fmt::print(stderr, "vcdn demo: {}\n", keys.error().message);
-        return 1;
+    // 4. Fill.
+    bool converged = false;
+    const int64_t fill_start = monotonic_ms();
+    while (rc == 0 && !stop.load() && monotonic_ms() - fill_start < 180000) {
+        auto d = api(control->port, "GET", "/api/v1/dashboard");
+        if (d && (*d)["fill"].is_object()) {
+            const json& f = (*d)["fill"];
+            const uint64_t total = f.value("files_total", uint64_t{0});
+            const uint64_t placed = f.value("files_placed", uint64_t{0});
+            const std::string line =
+                fmt::format("fill: {} / {} files placed, {:.0f} MB to go", placed, total,
+                            f.value("bytes_pending", 0.0) / 1e6);
+            if (tty) std::printf("\r%s\033[K", line.c_str());
+            std::fflush(stdout);
+            size_t complete = 0;
+            for (const auto& s : (*d)["sites"])
+                for (const auto& e : s["edges"])
+                    complete += e.contains("fill") && e["fill"].value("state", "") == "complete" &&
+                                e.contains("manifest") &&
+                                e["fill"].value("manifest_version", -1) ==
+                                    e["manifest"].value("version", -2);
+            if (total > 0 && placed == total && complete == 3) {
+                if (tty) std::printf("\n");
+                say(fmt::format("fill: converged in {:.1f} s: {} files on 3 edges",
+                                (monotonic_ms() - fill_start) / 1000.0, total));
+                converged = true;
+                break;
+            }
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(250));
     }
-    edge::EdgeConfig ec;
-    ec.signing_keys = keys_path;
-    ec.require_signed_urls = true;
-    ec.roots = {edge::RootConfig{root, edge::Tier::kDisk}};
-    ec.listen = {opt.listen};
-    ec.admin = opt.admin;
-    ec.access_log = dir + "/access.log";
-    auto server = edge::EdgeServer::create(ec);
-    if (!server) {
-        fmt::print(stderr, "vcdn demo: edge: {}\n", server.error().message);
-        return 1;
+    if (rc == 0 && !converged && !stop.load()) fail("fill did not converge in 180 s");
+
+    // 5. Players: 70% in the ISP's clients, 30% in clients only the exchange covers.
+    json isp_summary, ix_summary;
+    double gbytes_before = 0;
+    std::map<std::string, double> bytes_before;
+    if (rc == 0 && !stop.load()) {
+        // Wait one health round so that steering sees every edge's final inventory.
+        std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+        for (Child* e : {a1, a2, x1})
+            bytes_before[e->name] = metric_sum(edge_metrics(*e), "vcdn_sent_body_bytes_total");
+        (void)gbytes_before;
+        say(fmt::format("players: {} for {} s ({} in 127.1.0.0/16, {} in 127.2.0.0/16){}",
+                        opt.players, opt.duration_s, opt.players * 7 / 10,
+                        opt.players - opt.players * 7 / 10,
+                        opt.kill_edge ? "; edge a1 is killed halfway" : ""));
+        player::PlayConfig pc;
+        pc.control = fmt::format("http://127.0.0.1:{}", control->port);
+        pc.duration_s = opt.duration_s;
+        pc.max_buffer_s = 12;
+        pc.players = std::max(1u, opt.players * 7 / 10);
+        pc.client_net = "127.1.0.0/16";
+        player::PlayConfig px = pc;
+        px.players = std::max(1u, opt.players - pc.players);
+        px.client_net = "127.2.0.0/16";
+        px.seed = 2;
+        Result<player::PlayReport> r1 = Error{"not run"}, r2 = Error{"not run"};
+        std::atomic<uint32_t> active{0};
+        std::atomic<double> gbps{0};
+        std::thread t2([&] {
+            r2 = player::run(px, stop, [&](const player::Progress& p) {
+                active.store(p.active);
+                gbps.store(p.gbps);
+            });
+        });
+        std::thread killer([&] {
+            if (!opt.kill_edge) return;
+            for (uint32_t ms = 0; ms < opt.duration_s * 500 && !stop.load(); ms += 50)
+                std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            if (stop.load()) return;
+            ::kill(a1->pid, SIGKILL);
+            a1->killed = true;
+            if (tty) std::printf("\n");
+            say("killed edge a1 (kill -9): its players fail over to a2, then to ix-1");
+        });
+        r1 = player::run(pc, stop, [&](const player::Progress& p) {
+            if (tty) {
+                std::printf("\rplaying: %u active | %.2f Gbit/s | rebuffer %.2f%%\033[K",
+                            p.active + active.load(), p.gbps + gbps.load(), p.rebuffer_ratio * 100);
+                std::fflush(stdout);
+            }
+        });
+        t2.join();
+        killer.join();
+        if (tty) std::printf("\n");
+        if (!r1 || !r2) {
+            fail(fmt::format("players: {}", !r1 ? r1.error().message : r2.error().message));
+        } else {
+            isp_summary = r1->summary;
+            ix_summary = r2->summary;
+        }
     }
-    (void)(*server)->start();
-    const io::SocketAddress addr = (*server)->listen_addresses().front();
-    const io::SocketAddress admin = (*server)->admin_addresses().front();
-    fmt::print("  edge: http://{}  ({} workers)   admin: http://{}/metrics\n", addr.to_string(),
-               (*server)->workers(), admin.to_string());
 
-    // 3. Players.
-    fmt::print("  playing: {} players for {} s, ranges of 64–256 KiB, every byte verified...\n",
-               opt.players, opt.duration_s);
-    std::vector<PlayerStats> stats(opt.players);
-    std::vector<std::thread> threads;
-    const int64_t start = monotonic_ns();
-    const int64_t deadline = start + int64_t{opt.duration_s} * 1000000000;
-    for (uint32_t i = 0; i < opt.players; ++i)
-        threads.emplace_back(play, i, addr, std::cref(*cat), std::cref(*keys->newest()), deadline,
-                             std::cref(stop), &stats[i]);
-    for (auto& t : threads)
-        t.join();
-    const double secs = static_cast<double>(monotonic_ns() - start) / 1e9;
-
-    PlayerStats all;
-    for (auto& s : stats) {
-        all.requests += s.requests;
-        all.bytes += s.bytes;
-        all.errors += s.errors;
-        all.corrupt += s.corrupt;
-        all.latencies_us.insert(all.latencies_us.end(), s.latencies_us.begin(),
-                                s.latencies_us.end());
-        if (all.first_error.empty()) all.first_error = s.first_error;
+    // 6. The summary.
+    bool players_ok = true;
+    if (rc == 0 && !stop.load()) {
+        std::map<std::string, double> site_bytes;
+        double total = 0;
+        for (Child* e : {a1, a2, x1}) {
+            const double b = e->killed
+                                 ? 0
+                                 : metric_sum(edge_metrics(*e), "vcdn_sent_body_bytes_total") -
+                                       bytes_before[e->name];
+            site_bytes[e == x1 ? "ix-1" : "isp-1"] += std::max(0.0, b);
+            total += std::max(0.0, b);
+        }
+        const double secs = opt.duration_s;
+        say("");
+        say(fmt::format("{:<10} {:>12} {:>10} {:>10}", "site", "bytes", "Gbit/s", "share"));
+        for (const auto& [site, b] : site_bytes)
+            say(fmt::format("{:<10} {:>12.0f} {:>10.3f} {:>9.1f}%", site, b, b * 8 / secs / 1e9,
+                            total > 0 ? 100 * b / total : 0));
+        say("(a1's bytes before its kill are not counted: its counters died with it)");
+        say("");
+        say(fmt::format("{:<16} {:>8} {:>12} {:>12} {:>10} {:>9} {:>9} {:>8}", "players",
+                        "sessions", "startup p50", "startup p95", "rebuffer", "kbit/s", "failovers",
+                        "errors"));
+        for (const auto& [name, s] :
+             {std::pair{"isp 127.1/16", isp_summary}, std::pair{"ix 127.2/16", ix_summary}}) {
+            uint64_t errs = 0, other = 0;
+            for (const auto& [k, v] : s["errors"].items()) {
+                errs += v.get<uint64_t>();
+                if (k != "reset" && k != "connect" && k != "send" && k != "stall" && k != "timeout")
+                    other += v.get<uint64_t>();
+            }
+            say(fmt::format(
+                "{:<16} {:>8} {:>10.0f}ms {:>10.0f}ms {:>9.2f}% {:>9.0f} {:>9} {:>8}", name,
+                s["sessions"].get<uint64_t>(), s["startup_ms"]["p50"].get<double>(),
+                s["startup_ms"]["p95"].get<double>(), s["rebuffer_ratio"].get<double>() * 100,
+                s["avg_bitrate_kbps"].get<double>(), s["failovers"].get<uint64_t>(), errs));
+            if (other > 0 || s["rebuffer_ratio"].get<double>() > 0.02 ||
+                s["sessions"].get<uint64_t>() == 0) {
+                players_ok = false;
+                say(fmt::format("  {}: errors {} — beyond the induced failover", name,
+                                s["errors"].dump()));
+            }
+        }
+        say("");
+        say("dashboard: " + dashboard +
+            (opt.keep ? "" : " (stopped with the demo; --keep leaves it up)"));
+        // Every process that was not killed on purpose must still be up.
+        for (const auto& k : kids)
+            if (!k->killed && !k->alive()) {
+                fail(fmt::format("{} exited during the demo", k->name));
+                break;
+            }
+        if (opt.ci && rc == 0 && (!converged || !players_ok)) {
+            fail("the CI verdict failed: fill, errors or rebuffering (see above)");
+        }
     }
-    // An unsigned request, as a player that was not steered would send it: refused.
-    auto unsigned_req = client::http_get(addr, cat->files.front().path);
-    const int unsigned_status = unsigned_req ? unsigned_req->head.status : 0;
-    auto metrics = client::http_get(admin, "/metrics");
-    std::string mtext = metrics ? metrics->body : "";
-
-    fmt::print("\n  {:<28} {:>14}\n", "players", opt.players);
-    fmt::print("  {:<28} {:>14}\n", "range requests", all.requests);
-    fmt::print("  {:<28} {:>14.0f}\n", "requests/s", static_cast<double>(all.requests) / secs);
-    fmt::print("  {:<28} {:>14}\n", "bytes received", human_bytes(static_cast<double>(all.bytes)));
-    fmt::print("  {:<28} {:>14.2f}\n", "Gbit/s", static_cast<double>(all.bytes) * 8 / secs / 1e9);
-    fmt::print("  {:<28} {:>14.2f}\n", "latency p50 (ms)",
-               static_cast<double>(percentile(all.latencies_us, 0.50)) / 1000);
-    fmt::print("  {:<28} {:>14.2f}\n", "latency p99 (ms)",
-               static_cast<double>(percentile(all.latencies_us, 0.99)) / 1000);
-    fmt::print("  {:<28} {:>14}\n", "errors", all.errors);
-    fmt::print("  {:<28} {:>14}\n", "corrupt ranges", all.corrupt);
-    fmt::print("  {:<28} {:>14}\n", "unsigned request answered", unsigned_status);
-    fmt::print("  {:<28} {:>14}\n", "edge: responses (metrics)",
-               metric_sum(mtext, "vcdn_http_responses_total"));
-    fmt::print("  {:<28} {:>14}\n", "edge: connections accepted",
-               metric_sum(mtext, "vcdn_connections_accepted_total"));
-    if (!all.first_error.empty()) fmt::print("  first error: {}\n", all.first_error);
-    if (!opt.ci) fmt::print("\n  access log: {}/access.log\n", dir);
-
-    const bool ok = all.errors == 0 && all.corrupt == 0 && all.requests > 0 && metrics.ok() &&
-                    unsigned_status == 403;
-    if (opt.keep && !stop.load()) {
-        fmt::print(
-            "\n  --keep: the edge stays up at http://{} (admin http://{}); Ctrl-C stops it.\n",
-            addr.to_string(), admin.to_string());
-        fmt::print("  try: curl -r 0-99 -o /dev/null -w '%{{http_code}} %{{size_download}}\\n' "
-                   "'http://{}{}'\n",
-                   addr.to_string(),
-                   auth::sign_url(cat->files.front().path, realtime_ns() / 1000000000 + 3600,
-                                  *keys->newest()));
-        fflush(stdout);
+    if (opt.keep && rc == 0) {
+        say("--keep: everything stays up; Ctrl-C stops it.");
         while (!stop.load())
-            usleep(100000);
+            std::this_thread::sleep_for(std::chrono::milliseconds(200));
     }
-    (*server)->begin_drain();
-    (*server)->wait(5000);
-    (*server)->stop();
-    fmt::print("  edge stopped. {}\n", ok ? "demo OK" : "demo FAILED");
-    fflush(stdout);
-    if (opt.dir.empty() && !opt.keep) {
-        // The content is regenerated on every run; keep only the access log to look at
-        // (nothing at all in CI mode).
-        std::error_code ec2;
-        fs::remove_all(opt.ci ? dir : dir + "/content", ec2);
-    }
-    return ok ? 0 : 1;
+    for (auto it = kids.rbegin(); it != kids.rend(); ++it)
+        if (!(*it)->killed)
+            stop_child(**it);
+        else if ((*it)->pid > 0)
+            waitpid((*it)->pid, nullptr, 0);
+    if (opt.ci && rc == 0 && opt.dir.empty()) fs::remove_all(dir, ec);
+    if (rc == 0 && stop.load() && !opt.keep) return 130;
+    if (rc == 0) say(opt.ci ? "demo: ok" : "demo: done");
+    return rc;
 }
 
 } // namespace vcdn::demo

@@ -2,6 +2,7 @@
 
 #include <ctime>
 #include <fmt/format.h>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 namespace vcdn::fill {
@@ -127,6 +128,28 @@ bool hex64(const std::string& s) {
     return true;
 }
 
+// Integers only as JSON integers in range: nlohmann's get<> of a float out of range is
+// undefined behaviour (found by the fuzzer).
+template <class T> bool get_int(const nlohmann::json& j, const char* key, T* out, bool required) {
+    auto it = j.find(key);
+    if (it == j.end()) return !required;
+    if (it->is_number_unsigned()) {
+        const uint64_t v = it->get<uint64_t>();
+        if (v > static_cast<uint64_t>(std::numeric_limits<T>::max())) return false;
+        *out = static_cast<T>(v);
+        return true;
+    }
+    if (it->is_number_integer()) {
+        const int64_t v = it->get<int64_t>();
+        if (v < 0 ||
+            static_cast<uint64_t>(v) > static_cast<uint64_t>(std::numeric_limits<T>::max()))
+            return false;
+        *out = static_cast<T>(v);
+        return true;
+    }
+    return false;
+}
+
 } // namespace
 
 Result<Manifest> parse_manifest(std::string_view text) {
@@ -135,10 +158,12 @@ Result<Manifest> parse_manifest(std::string_view text) {
     Manifest m;
     try {
         m.edge = j.at("edge").get<std::string>();
-        m.version = j.at("version").get<int64_t>();
+        if (!get_int(j, "version", &m.version, true))
+            return Error{"manifest: version must be an integer >= 0"};
         if (auto e = j.find("escalation"); e != j.end() && e->is_object()) {
-            m.peer_wait_ms = e->value("peer_wait_ms", 0u);
-            m.tier_wait_ms = e->value("tier_wait_ms", 0u);
+            if (!get_int(*e, "peer_wait_ms", &m.peer_wait_ms, false) ||
+                !get_int(*e, "tier_wait_ms", &m.tier_wait_ms, false))
+                return Error{"manifest: escalation waits must be integers >= 0"};
         }
         m.origin_token = j.value("origin_token", std::string());
         const auto& files = j.at("files");
@@ -147,7 +172,9 @@ Result<Manifest> parse_manifest(std::string_view text) {
         for (const auto& f : files) {
             WantedFile w;
             w.path = f.at("path").get<std::string>();
-            w.size = f.at("size").get<uint64_t>();
+            if (!get_int(f, "size", &w.size, true))
+                return Error{fmt::format("manifest: {}: size must be an integer >= 0",
+                                         w.path.substr(0, 200))};
             w.sha256 = f.at("sha256").get<std::string>();
             w.flash = f.value("tier", std::string("disk")) == "flash";
             if (!safe_path(w.path))

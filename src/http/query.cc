@@ -8,7 +8,8 @@ bool query_param(std::string_view query, std::string_view key, std::string_view*
         std::string_view kv = query.substr(0, amp);
         size_t eq = kv.find('=');
         if (kv.substr(0, eq) == key) {
-            *out = eq == std::string_view::npos ? std::string_view{} : kv.substr(eq + 1);
+            // A key without '=' has an empty value: still a slice of the query (at its end).
+            *out = eq == std::string_view::npos ? kv.substr(kv.size()) : kv.substr(eq + 1);
             return true;
         }
         if (amp == std::string_view::npos) break;

@@ -6,7 +6,10 @@
 // requests over keep-alive HTTP, keeps a playout buffer that drains in real time, adapts the
 // bitrate with BBA-0 between the title's files, and fails over to the next URL of the ranked
 // list on an error, a timeout or a stall, resuming at the right byte. Many players per
-// thread; no thread per player. (A raw range mode for benchmarks is not written yet.)
+// thread; no thread per player.
+//
+// Ranges mode (run_ranges): each connection fetches random ranges of random files from one
+// target as fast as it can (like wrk with a range script) and records latencies.
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -42,6 +45,15 @@ struct PlayConfig {
 
 Status validate(const PlayConfig& c);
 
+struct RangesConfig {
+    std::string target;       // "http://IP:PORT" of an edge
+    std::string catalog_file; // catalog.json: the files (paths and sizes) to ask for
+    uint32_t connections = 100;
+    uint32_t threads = 1;
+    uint32_t duration_s = 10;
+    uint64_t range_bytes = 102400;
+};
+
 // Totals and per-session numbers of a run.
 struct PlayReport {
     nlohmann::json summary;  // totals and percentiles
@@ -61,5 +73,9 @@ struct Progress {
 // the calling thread about once a second.
 Result<PlayReport> run(const PlayConfig& cfg, const std::atomic<bool>& stop,
                        const std::function<void(const Progress&)>& on_progress = {});
+
+// Requests/s, bytes, errors, the client's own CPU per request and latency percentiles.
+Result<nlohmann::json> run_ranges(const RangesConfig& cfg, const std::atomic<bool>& stop,
+                                  const std::function<void(const Progress&)>& on_progress = {});
 
 } // namespace vcdn::player

@@ -108,6 +108,15 @@ TEST(ParseManifest, RefusesWhatCouldHurtTheEdge) {
     EXPECT_FALSE(parse_manifest("[]"));
     EXPECT_FALSE(parse_manifest(R"({"edge":"e","version":"x","files":[]})"));
     EXPECT_FALSE(parse_manifest(R"({"edge":"e","version":1,"files":{}})"));
+    // Numbers that are not integers in range (a float cast would be undefined behaviour).
+    EXPECT_FALSE(parse_manifest(R"({"edge":"e","version":1e300,"files":[]})"));
+    EXPECT_FALSE(parse_manifest(R"({"edge":"e","version":-1,"files":[]})"));
+    EXPECT_FALSE(parse_manifest(
+        R"({"edge":"e","version":1,"escalation":{"peer_wait_ms":-5.5},"files":[]})"));
+    EXPECT_FALSE(parse_manifest(
+        R"({"edge":"e","version":1,"escalation":{"tier_wait_ms":99999999999},"files":[]})"));
+    EXPECT_FALSE(parse_manifest(manifest_with(R"({"path":"/a.mp4","size":1e300,"sha256":")" + kSha +
+                                              R"(","sources":[]})")));
 }
 
 } // namespace
