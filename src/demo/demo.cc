@@ -351,14 +351,16 @@ int run(const DemoOptions& opt, const std::atomic<bool>& stop) {
 
     // 5. Players: 70% in the ISP's clients, 30% in clients only the exchange covers.
     json isp_summary, ix_summary;
-    double gbytes_before = 0;
-    std::map<std::string, double> bytes_before;
+    // Per edge: body bytes and responses at the start, and a1's just before it is killed.
+    std::map<std::string, double> bytes_before, reqs_before, bytes_at_kill, reqs_at_kill;
     if (rc == 0 && !stop.load()) {
         // Wait one health round so that steering sees every edge's final inventory.
         std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-        for (Child* e : {a1, a2, x1})
-            bytes_before[e->name] = metric_sum(edge_metrics(*e), "vcdn_sent_body_bytes_total");
-        (void)gbytes_before;
+        for (Child* e : {a1, a2, x1}) {
+            const std::string m = edge_metrics(*e);
+            bytes_before[e->name] = metric_sum(m, "vcdn_sent_body_bytes_total");
+            reqs_before[e->name] = metric_sum(m, "vcdn_http_responses_total");
+        }
         say(fmt::format("players: {} for {} s ({} in 127.1.0.0/16, {} in 127.2.0.0/16){}",
                         opt.players, opt.duration_s, opt.players * 7 / 10,
                         opt.players - opt.players * 7 / 10,
@@ -387,6 +389,9 @@ int run(const DemoOptions& opt, const std::atomic<bool>& stop) {
             for (uint32_t ms = 0; ms < opt.duration_s * 500 && !stop.load(); ms += 50)
                 std::this_thread::sleep_for(std::chrono::milliseconds(50));
             if (stop.load()) return;
+            const std::string m = edge_metrics(*a1);
+            bytes_at_kill["a1"] = metric_sum(m, "vcdn_sent_body_bytes_total");
+            reqs_at_kill["a1"] = metric_sum(m, "vcdn_http_responses_total");
             ::kill(a1->pid, SIGKILL);
             a1->killed = true;
             if (tty) std::printf("\n");
@@ -413,23 +418,34 @@ int run(const DemoOptions& opt, const std::atomic<bool>& stop) {
     // 6. The summary.
     bool players_ok = true;
     if (rc == 0 && !stop.load()) {
-        std::map<std::string, double> site_bytes;
+        std::map<std::string, double> site_bytes, site_reqs;
         double total = 0;
         for (Child* e : {a1, a2, x1}) {
-            const double b = e->killed
-                                 ? 0
-                                 : metric_sum(edge_metrics(*e), "vcdn_sent_body_bytes_total") -
-                                       bytes_before[e->name];
-            site_bytes[e == x1 ? "ix-1" : "isp-1"] += std::max(0.0, b);
-            total += std::max(0.0, b);
+            double b = 0, q = 0;
+            if (e->killed) {
+                b = bytes_at_kill[e->name];
+                q = reqs_at_kill[e->name];
+            } else {
+                const std::string m = edge_metrics(*e);
+                b = metric_sum(m, "vcdn_sent_body_bytes_total");
+                q = metric_sum(m, "vcdn_http_responses_total");
+            }
+            b = std::max(0.0, b - bytes_before[e->name]);
+            q = std::max(0.0, q - reqs_before[e->name]);
+            site_bytes[e == x1 ? "ix-1" : "isp-1"] += b;
+            site_reqs[e == x1 ? "ix-1" : "isp-1"] += q;
+            total += b;
         }
         const double secs = opt.duration_s;
         say("");
-        say(fmt::format("{:<10} {:>12} {:>10} {:>10}", "site", "bytes", "Gbit/s", "share"));
+        say(fmt::format("{:<10} {:>10} {:>14} {:>10} {:>12}", "site", "requests", "bytes", "Gbit/s",
+                        "byte share"));
         for (const auto& [site, b] : site_bytes)
-            say(fmt::format("{:<10} {:>12.0f} {:>10.3f} {:>9.1f}%", site, b, b * 8 / secs / 1e9,
+            say(fmt::format("{:<10} {:>10.0f} {:>14.0f} {:>10.3f} {:>11.1f}%", site,
+                            site_reqs[site], b, b * 8 / secs / 1e9,
                             total > 0 ? 100 * b / total : 0));
-        say("(a1's bytes before its kill are not counted: its counters died with it)");
+        say("(the origin serves no player: every byte came from an edge; isp-1 serves its own "
+            "clients what it holds, ix-1 the rest and every client of 127.2.0.0/16)");
         say("");
         say(fmt::format("{:<16} {:>8} {:>12} {:>12} {:>10} {:>9} {:>9} {:>8}", "players",
                         "sessions", "startup p50", "startup p95", "rebuffer", "kbit/s", "failovers",
