@@ -30,19 +30,7 @@ Runner add_demo(CLI::App& app) {
     cmd->add_flag(
         "--no-kill", [o](int64_t) { o->kill_edge = false; }, "Do not kill an edge halfway");
     return [o]() -> int {
-        block_signals();
-        std::atomic<bool> stop{false};
-        std::atomic<bool> done{false};
-        std::thread sig([&] {
-            while (!done.load()) {
-                int s = wait_signal(200);
-                if (s == SIGINT || s == SIGTERM) stop.store(true);
-            }
-        });
-        int rc = demo::run(*o, stop);
-        done.store(true);
-        sig.join();
-        return rc;
+        return run_until_signal([&](const std::atomic<bool>& stop) { return demo::run(*o, stop); });
     };
 }
 

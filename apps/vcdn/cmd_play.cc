@@ -67,17 +67,11 @@ Runner add_play(CLI::App& app) {
         if (*mode == "ranges") {
             rc->duration_s = c->duration_s;
             rc->threads = c->threads;
-            block_signals();
-            std::atomic<bool> stop{false}, done{false};
-            std::thread sig([&] {
-                while (!done.load()) {
-                    int s = wait_signal(200);
-                    if (s == SIGINT || s == SIGTERM) stop.store(true);
-                }
+            Result<nlohmann::json> r = Error{"not run"};
+            run_until_signal([&](const std::atomic<bool>& stop) {
+                r = player::run_ranges(*rc, stop);
+                return 0;
             });
-            auto r = player::run_ranges(*rc, stop);
-            done.store(true);
-            sig.join();
             if (!r) {
                 std::fprintf(stderr, "vcdn play: %s\n", r.error().message.c_str());
                 return r.error().message.rfind("ranges mode:", 0) == 0 ? 2 : 1;
@@ -94,14 +88,6 @@ Runner add_play(CLI::App& app) {
             std::fprintf(stderr, "vcdn play: %s\n", s.error().message.c_str());
             return 2;
         }
-        block_signals();
-        std::atomic<bool> stop{false}, done{false};
-        std::thread sig([&] {
-            while (!done.load()) {
-                int s = wait_signal(200);
-                if (s == SIGINT || s == SIGTERM) stop.store(true);
-            }
-        });
         const bool tty = isatty(STDERR_FILENO);
         int64_t tick = 0;
         auto progress = [&](const player::Progress& p) {
@@ -113,9 +99,11 @@ Runner add_play(CLI::App& app) {
             else if (++tick % 5 == 0)
                 log::info("play: {}", line);
         };
-        auto r = player::run(*c, stop, progress);
-        done.store(true);
-        sig.join();
+        Result<player::PlayReport> r = Error{"not run"};
+        run_until_signal([&](const std::atomic<bool>& stop) {
+            r = player::run(*c, stop, progress);
+            return 0;
+        });
         if (tty) std::fprintf(stderr, "\n");
         if (!r) {
             std::fprintf(stderr, "vcdn play: %s\n", r.error().message.c_str());

@@ -1,6 +1,7 @@
 #pragma once
 // Each subcommand registers its flags on the CLI11 app and returns the function that runs it.
 #include <CLI/CLI.hpp>
+#include <atomic>
 #include <functional>
 
 #include <vcdn/edge/config.h>
@@ -30,5 +31,7 @@ bool load_server_config(const std::string& config_path, const std::vector<std::s
 void block_signals();
 // Waits up to timeout_ms for one of the blocked signals; returns it, or 0 on timeout.
 int wait_signal(int timeout_ms);
+// Blocks the signals, runs `body` with a flag that SIGINT/SIGTERM set, returns its code.
+int run_until_signal(const std::function<int(const std::atomic<bool>&)>& body);
 
 } // namespace vcdn::app

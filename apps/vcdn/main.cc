@@ -5,6 +5,7 @@
 #include <ctime>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include <vcdn/version.h>
 
@@ -31,6 +32,21 @@ int wait_signal(int timeout_ms) {
     timespec ts{timeout_ms / 1000, (timeout_ms % 1000) * 1000000L};
     int s = sigtimedwait(&set, nullptr, &ts);
     return s < 0 ? 0 : s;
+}
+
+int run_until_signal(const std::function<int(const std::atomic<bool>&)>& body) {
+    block_signals();
+    std::atomic<bool> stop{false}, done{false};
+    std::thread watcher([&] {
+        while (!done.load()) {
+            const int s = wait_signal(200);
+            if (s == SIGINT || s == SIGTERM) stop.store(true);
+        }
+    });
+    const int rc = body(stop);
+    done.store(true);
+    watcher.join();
+    return rc;
 }
 
 } // namespace vcdn::app

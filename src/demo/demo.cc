@@ -26,6 +26,7 @@
 #include <vcdn/catalog/catalog.h>
 #include <vcdn/client/http_client.h>
 #include <vcdn/io/address.h>
+#include <vcdn/io/tcp.h>
 #include <vcdn/player/play.h>
 
 extern char** environ;
@@ -39,17 +40,8 @@ using nlohmann::json;
 
 constexpr const char* kAdmin = "demo-admin-token";
 
-// A port free a moment ago on 127.0.0.1 (the fleet file names the edges' URLs up front).
 uint16_t free_port() {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    ::close(fd);
-    return ntohs(a.sin_port);
+    return io::pick_free_loopback_port();
 }
 
 bool port_open(uint16_t port) {

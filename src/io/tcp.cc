@@ -48,6 +48,19 @@ Result<UniqueFd> listen_tcp(const SocketAddress& addr, const ListenOptions& opt)
     return fd;
 }
 
+uint16_t pick_free_loopback_port() {
+    UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    if (!fd) return 0;
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+        ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&a), &len) != 0)
+        return 0;
+    return ntohs(a.sin_port);
+}
+
 Result<SocketAddress> local_address(int fd) {
     SocketAddress a;
     a.len = sizeof a.storage;

@@ -19,6 +19,10 @@ struct ListenOptions {
     bool nodelay = true;
 };
 
+// A TCP port on 127.0.0.1 that was free a moment ago (to name addresses before a process
+// binds them: fleet files, tests). Racy by nature; 0 on failure.
+uint16_t pick_free_loopback_port();
+
 // Creates a non-blocking listening socket. Options that accepted sockets inherit from the
 // listener (TCP_CONGESTION, TCP_NOTSENT_LOWAT, TCP_NODELAY) are set here once instead of on
 // every accepted connection, saving a system call per connection.

@@ -13,6 +13,7 @@
 
 #include <vcdn/base/sha256.h>
 #include <vcdn/catalog/catalog.h>
+#include <vcdn/io/tcp.h>
 
 #include "control_fixture.h"
 
@@ -27,15 +28,7 @@ constexpr const char* kFillToken = "fill-token-42";
 
 // A port that was free a moment ago (the fleet names edge URLs before the edges start).
 uint16_t free_port() {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    close(fd);
-    return ntohs(a.sin_port);
+    return io::pick_free_loopback_port();
 }
 
 struct Server {

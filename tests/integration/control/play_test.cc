@@ -10,6 +10,7 @@
 #include <thread>
 
 #include <vcdn/catalog/catalog.h>
+#include <vcdn/io/tcp.h>
 
 #include "control_fixture.h"
 
@@ -20,15 +21,7 @@ using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 
 uint16_t pick_port() {
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    socklen_t len = sizeof a;
-    getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    close(fd);
-    return ntohs(a.sin_port);
+    return io::pick_free_loopback_port();
 }
 
 class PlayTest : public ::testing::Test {
