@@ -25,6 +25,7 @@
 #include <vcdn/http/response_parser.h>
 #include <vcdn/io/address.h>
 #include <vcdn/io/ip_prefix.h>
+#include <vcdn/io/tcp.h>
 
 namespace vcdn::player {
 
@@ -389,7 +390,8 @@ void Loop::steer(Player& p, size_t rung, int64_t now) {
     p.steer_rung = rung;
     const std::string req = fmt::format(
         "GET /api/v1/steer?file={} HTTP/1.1\r\nHost: control\r\n\r\n", p.title->paths[rung]);
-    if (!send(p, p.ctl, ConnKind::kControl, control_, req, now)) fail(p, "steer-connect", now);
+    if (!send(p, p.ctl, ConnKind::kControl, control_, req, now))
+        fail(p, errno == EMFILE || errno == ENFILE ? "open-file-limit" : "steer-connect", now);
 }
 
 void Loop::request_chunk(Player& p, int64_t now) {
@@ -430,7 +432,8 @@ void Loop::request_chunk(Player& p, int64_t now) {
         "GET {} HTTP/1.1\r\nHost: edge\r\nRange: bytes={}-{}\r\nUser-Agent: vcdn-play\r\n\r\n",
         target, first, std::max(first, last));
     p.s.last_edge = p.url_edges[rung][p.url_idx];
-    if (!send(p, p.edge, ConnKind::kEdge, addr, req, now)) fail(p, "connect", now);
+    if (!send(p, p.edge, ConnKind::kEdge, addr, req, now))
+        fail(p, errno == EMFILE || errno == ENFILE ? "open-file-limit" : "connect", now);
 }
 
 void Loop::fail(Player& p, const std::string& kind, int64_t now) {
@@ -480,6 +483,9 @@ void Loop::on_response(Player& p, ConnKind kind, int64_t now) {
         for (size_t i = 0; i < edges.size(); ++i)
             if (edges[i] == p.s.last_edge) p.url_idx = i;
         p.retry_at_us = now;
+        // Players steer rarely: no idle connection (and descriptor) per player on the control
+        // plane.
+        close_conn(c);
         return;
     }
     sh_->requests.fetch_add(1, std::memory_order_relaxed);
@@ -702,6 +708,13 @@ void post_qoe(const io::SocketAddress& control, std::vector<nlohmann::json> samp
 Result<PlayReport> run(const PlayConfig& cfg, const std::atomic<bool>& stop,
                        const std::function<void(const Progress&)>& on_progress) {
     if (Status s = validate(cfg); !s) return s.error();
+    // One descriptor per player (its edge connection; steering connections are short-lived).
+    const uint64_t nofile = io::raise_nofile_limit();
+    if (cfg.players + 64 > nofile)
+        log::warn("play: {} players but the open-file limit is {}: players beyond it fail with "
+                  "'open-file-limit' (spread them over several processes and --client-net "
+                  "ranges)",
+                  cfg.players, nofile);
     io::SocketAddress control;
     std::string ignored;
     if (!split_url(cfg.control + "/", &control, &ignored))
