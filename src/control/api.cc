@@ -458,8 +458,8 @@ ApiResponse ControlServer::Impl::handle(const ApiRequest& req) {
             // The manifest version steering uses now: the edge fetches it when it is new, and
             // may delete what it dropped once acknowledged (plus a delay for URLs in flight).
             if (auto mv = v->manifest_versions.find(e->id); mv != v->manifest_versions.end()) {
-                auto st = v->status->find(e->id);
-                const bool steered_by_it = st != v->status->end() && follows_manifest(st->second);
+                // Acknowledged only once the published topology follows the manifest.
+                const bool steered_by_it = v->steered_by_manifest.count(e->id) > 0;
                 reply["manifest"] = {{"version", mv->second.version},
                                      {"ack", steered_by_it ? mv->second.version : 0},
                                      {"delete_delay_ms", cfg.fill_delete_delay_ms}};
@@ -720,7 +720,22 @@ ApiResponse ControlServer::Impl::handle(const ApiRequest& req) {
     }
     if (res == "popularity" && seg.size() == 1) {
         if (auto denied = need_admin()) return *denied;
-        if (!post) return json_error(405, "method-not-allowed", "POST only");
+        if (get) {
+            // ?group=G: the demand steering has counted for that group (this period's views
+            // and the smoothed history placement uses).
+            std::string_view raw;
+            std::string group;
+            if (!io::query_param(req.query, "group", &raw) || !io::url_decode(raw, &group) ||
+                group.empty())
+                return json_error(400, "missing-group", "give ?group=<site group>");
+            auto rows = store->demand(group);
+            if (!rows) return json_error(503, "database", rows.error().message);
+            json files = json::array();
+            for (const auto& [path, today, ewma] : *rows)
+                files.push_back({{"path", path}, {"today", today}, {"ewma", ewma}});
+            return json_ok({{"group", group}, {"files", std::move(files)}});
+        }
+        if (!post) return json_error(405, "method-not-allowed", "GET or POST");
         auto body = parse_body(req);
         if (!body) return json_error(400, "bad-json", body.error().message);
         std::vector<std::pair<std::string, double>> values;

@@ -403,9 +403,11 @@ std::shared_ptr<View> ControlServer::Impl::build_view(StoreSnapshot snap,
         const EdgeManifest* m = nullptr;
         if (auto it = status->find(edge_id); it != status->end() && follows_manifest(it->second))
             if (auto mi = v->plan->edges.find(edge_id); mi != v->plan->edges.end()) m = &mi->second;
-        if (m)
+        if (m) {
+            v->steered_by_manifest.insert(edge_id);
             for (const ManifestEntry& me : m->files)
                 listed.insert((*files)[me.file].path);
+        }
         for (const std::string& p : paths) {
             if (m && !listed.count(p)) continue;
             if (auto fi = t.files.find(p); fi != t.files.end())

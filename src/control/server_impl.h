@@ -7,6 +7,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -44,6 +45,8 @@ struct View {
     std::shared_ptr<const FleetPlan> plan;
     std::map<std::string, ManifestVersion> manifest_versions;
     std::vector<std::string> site_group; // by topo site index: popularity group
+    // Edges whose holders in `topo` are limited to their manifest (the ack may be given).
+    std::set<std::string> steered_by_manifest;
 };
 
 struct HistoryPoint {

@@ -164,11 +164,17 @@ io::ApiResponse ControlServer::Impl::steer(const io::ApiRequest& req, const View
         if (!ranked.empty()) {
             ++st.by_site[std::string(first_site)];
             ++st.by_tier[std::string(first_tier)];
-            // A view of the file, for the popularity group of the site that serves it.
-            if (ranked[0].edge >= 0) {
-                const uint32_t si = topo.edges[static_cast<size_t>(ranked[0].edge)].site;
-                if (si < v.site_group.size()) st.demand[{v.site_group[si], file}] += 1;
-            }
+            // A view of the file for the popularity group of the client's own site (by its
+            // prefix), so that a site learns what its clients want even when another site
+            // serves it today; clients outside every prefix count for the serving site.
+            int64_t si = -1;
+            if (const steer::PrefixTable::Entry* m = topo.prefixes->lookup(client);
+                m && m->value < topo.prefix_sites.size() && !topo.prefix_sites[m->value].empty())
+                si = topo.prefix_sites[m->value][0];
+            else if (ranked[0].edge >= 0)
+                si = topo.edges[static_cast<size_t>(ranked[0].edge)].site;
+            if (si >= 0 && static_cast<size_t>(si) < v.site_group.size())
+                st.demand[{v.site_group[static_cast<size_t>(si)], file}] += 1;
         }
     }
     if (logging) {

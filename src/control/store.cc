@@ -394,6 +394,18 @@ Result<bool> Store::roll_demand(int64_t period, double alpha) {
     return rolled;
 }
 
+Result<std::vector<std::tuple<std::string, double, double>>>
+Store::demand(const std::string& group) {
+    std::lock_guard lock(mu_);
+    auto rows =
+        db_->query("SELECT path, today, ewma FROM demand WHERE grp = ? ORDER BY path", {group});
+    if (!rows) return rows.error();
+    std::vector<std::tuple<std::string, double, double>> out;
+    for (const DbRow& r : *rows)
+        out.emplace_back(db_text(r[0]), db_double(r[1]), db_double(r[2]));
+    return out;
+}
+
 Result<std::map<std::string, ManifestVersion>>
 Store::record_manifests(int64_t generation, const std::map<std::string, std::string>& digests,
                         int64_t now_ms) {

@@ -10,6 +10,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -127,6 +128,8 @@ public:
     // today = 0, and the generation bumps so that placement runs on the new numbers.
     // True when this call rolled.
     Result<bool> roll_demand(int64_t period, double alpha);
+    // A group's demand rows: (path, today, ewma), by path.
+    Result<std::vector<std::tuple<std::string, double, double>>> demand(const std::string& group);
     // Each edge's manifest digest as computed from `generation`: a digest that differs from
     // the stored one bumps the edge's version (unless a newer generation wrote it). Returns
     // the stored versions of the edges given.

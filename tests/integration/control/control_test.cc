@@ -470,3 +470,37 @@ TEST(ControlPrefixBinding, SignedUrlsBoundToTheClientsPrefixWorkOnlyFromThere) {
 
 } // namespace
 } // namespace vcdn::test
+
+namespace vcdn::test {
+namespace {
+
+// Steering counts a view of the file for the popularity group of the client's own site (by
+// its prefix), whichever site serves it: what placement learns from.
+TEST_F(ControlTest, SteeringCountsViewsForTheGroupOfTheClientsSite) {
+    start_control();
+    const std::string other = "/t/2/v-235k.mp4";
+    for (int i = 0; i < 3; ++i)
+        steer("10.1.2.3"); // isp-a (10.1.0.0/16), although no edge of it is up
+    steer("10.1.9.9", other);
+    for (int i = 0; i < 2; ++i)
+        steer("10.200.0.1"); // ix-1 (10.0.0.0/8)
+    auto today = [&](const std::string& group, const std::string& path) {
+        ApiReply r = control_.call("GET", "/api/v1/popularity?group=" + group);
+        EXPECT_EQ(r.status, 200) << r.body;
+        for (const auto& f : r.json["files"])
+            if (f["path"] == path) return f["today"].get<double>();
+        return 0.0;
+    };
+    auto deadline = Clock::now() + std::chrono::seconds(5);
+    while (Clock::now() < deadline && today("isp-a", kFile) < 3)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_EQ(today("isp-a", kFile), 3);
+    EXPECT_EQ(today("isp-a", other), 1);
+    EXPECT_EQ(today("ix-1", kFile), 2);
+    EXPECT_EQ(today("nowhere", kFile), 0);
+    EXPECT_EQ(control_.call("GET", "/api/v1/popularity").status, 400);
+    EXPECT_EQ(control_.call("GET", "/api/v1/popularity?group=isp-a", "", false).status, 401);
+}
+
+} // namespace
+} // namespace vcdn::test
