@@ -149,6 +149,7 @@ Result<Fleet> parse_fleet_toml(std::string_view text, std::string_view source) {
             r.get("url", &f.origin_url);
             r.get("mirrors", &f.origin_mirrors);
             r.get("fill_token", &f.fill_token);
+            if (bool players; r.get("players", &players)) f.origin_players = players;
             r.finish();
         }
         if (const toml::node* n = doc.get("site")) {
@@ -258,10 +259,14 @@ Result<Fleet> parse_fleet_json(const nlohmann::json& j) {
         check_keys(j, {"origin", "site"}, "fleet");
         if (auto o = j.find("origin"); o != j.end()) {
             if (!o->is_object()) throw std::runtime_error("origin: expected an object");
-            check_keys(*o, {"url", "mirrors", "fill_token"}, "origin");
+            check_keys(*o, {"url", "mirrors", "fill_token", "players"}, "origin");
             get_field(*o, "url", &f.origin_url, "origin");
             get_field(*o, "mirrors", &f.origin_mirrors, "origin");
             get_field(*o, "fill_token", &f.fill_token, "origin");
+            if (auto p = o->find("players"); p != o->end() && !p->is_null()) {
+                if (!p->is_boolean()) throw std::runtime_error("origin.players: wrong type");
+                f.origin_players = p->get<bool>();
+            }
         }
         if (auto sites = j.find("site"); sites != j.end()) {
             if (!sites->is_array()) throw std::runtime_error("site: expected an array");
@@ -352,6 +357,7 @@ nlohmann::json fleet_to_json(const Fleet& f, bool with_tokens) {
     if (!f.origin_url.empty()) {
         j["origin"] = {{"url", f.origin_url}, {"mirrors", f.origin_mirrors}};
         if (with_tokens && !f.fill_token.empty()) j["origin"]["fill_token"] = f.fill_token;
+        if (f.origin_players) j["origin"]["players"] = *f.origin_players;
     }
     return j;
 }

@@ -355,7 +355,8 @@ std::shared_ptr<View> ControlServer::Impl::build_view(StoreSnapshot snap,
     v->plan = std::make_shared<const FleetPlan>(plan_fleet(*fleet, *files, snap.demand));
     auto topo = std::make_shared<steer::Topology>();
     steer::Topology& t = *topo;
-    t.origin_url = fleet->origin_url;
+    // Steering's last resort; placement and fill read the fleet's origin themselves.
+    t.origin_url = fleet->origin_serves_players() ? fleet->origin_url : std::string();
     std::map<std::string, uint32_t> site_index;
     for (const SiteSpec& s : fleet->sites) {
         site_index[s.name] = static_cast<uint32_t>(t.sites.size());

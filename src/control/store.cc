@@ -188,6 +188,8 @@ Result<Fleet> read_fleet(Db* db, std::map<std::string, bool>* drained) {
         if (j.is_object()) {
             f.origin_mirrors = j.value("mirrors", std::vector<std::string>{});
             f.fill_token = j.value("fill_token", std::string());
+            if (auto p = j.find("players"); p != j.end() && p->is_boolean())
+                f.origin_players = p->get<bool>();
         }
     }
     auto sites =
@@ -325,7 +327,8 @@ Status Store::update_fleet(const std::function<Status(Fleet*)>& change) {
                                fmt::format("{}", e.capacity_gbps), to_db(drained[e.id] ? 1 : 0),
                                to_db(pos++), to_db(static_cast<int64_t>(e.flash_bytes))}));
         VCDN_TRY(db_->exec("UPDATE meta SET value = ? WHERE key = 'origin_url'", {f.origin_url}));
-        const nlohmann::json extra = {{"mirrors", f.origin_mirrors}, {"fill_token", f.fill_token}};
+        nlohmann::json extra = {{"mirrors", f.origin_mirrors}, {"fill_token", f.fill_token}};
+        if (f.origin_players) extra["players"] = *f.origin_players;
         VCDN_TRY(db_->exec("UPDATE meta SET value = ? WHERE key = 'origin_extra'", {extra.dump()}));
         return bump_generation();
     });

@@ -3,6 +3,7 @@
 // their edges, plus the origin. Declared in a TOML file kept in git (`--fleet`), applied at
 // start and on POST /api/v1/fleet (the same content as JSON). Pure: parse, validate, print.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -54,7 +55,14 @@ struct Fleet {
     // More copies of the origin, tried by fill after origin_url (never steered to).
     std::vector<std::string> origin_mirrors;
     std::string fill_token; // edges send it as a bearer token when filling from the origin
+    // Whether steering offers the origin to players as the last resort. Unset: only when
+    // the origin takes no fill token (an origin that wants one would answer players 401).
+    std::optional<bool> origin_players;
     std::vector<SiteSpec> sites;
+
+    bool origin_serves_players() const {
+        return !origin_url.empty() && origin_players.value_or(fill_token.empty());
+    }
 
     const SiteSpec* find_site(std::string_view name) const;
 };

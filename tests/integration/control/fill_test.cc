@@ -251,6 +251,16 @@ TEST_F(FillTest, SiteAndExchangeConvergePeerAndTierFillDeleteAfterAck) {
          p = olog.find("\"method\":\"GET\"", p + 1))
         ++origin_gets;
     EXPECT_EQ(origin_gets, catalog_.files.size());
+    // The origin wants the fill token, so steering never offers it to players (it would
+    // answer them 401); the edges are listed instead.
+    {
+        ApiReply s =
+            control_.call("GET", "/api/v1/steer?file=/t/1/v-750k.mp4&client=10.1.2.3", "", false);
+        ASSERT_EQ(s.status, 200) << s.body;
+        ASSERT_GE(s.json["urls"].size(), 1u) << s.body;
+        for (const auto& u : s.json["urls"])
+            EXPECT_NE(u["edge"], "origin") << s.body;
+    }
 
     // The dashboard's fill summary.
     json dash = control_.call("GET", "/api/v1/dashboard", "", false).json;

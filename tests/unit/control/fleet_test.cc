@@ -53,6 +53,28 @@ TEST(Fleet, ParsesTheIssuesExample) {
     EXPECT_DOUBLE_EQ(f->sites[1].edges[0].capacity_gbps, 40.0);
 }
 
+TEST(Fleet, OriginServesPlayersOnlyWithoutAFillTokenUnlessTold) {
+    auto open = parse_fleet_toml("[origin]\nurl = \"http://127.0.0.1:8000\"\n");
+    ASSERT_TRUE(open) << open.error().message;
+    EXPECT_TRUE(open->origin_serves_players());
+    auto guarded =
+        parse_fleet_toml("[origin]\nurl = \"http://127.0.0.1:8000\"\nfill_token = \"t\"\n");
+    ASSERT_TRUE(guarded) << guarded.error().message;
+    EXPECT_FALSE(guarded->origin_serves_players());
+    auto told = parse_fleet_toml(
+        "[origin]\nurl = \"http://127.0.0.1:8000\"\nfill_token = \"t\"\nplayers = true\n");
+    ASSERT_TRUE(told) << told.error().message;
+    EXPECT_TRUE(told->origin_serves_players());
+    auto again = parse_fleet_json(fleet_to_json(*told, true));
+    ASSERT_TRUE(again) << again.error().message;
+    EXPECT_EQ(again->origin_players, std::optional<bool>(true));
+    auto off = parse_fleet_toml("[origin]\nurl = \"http://127.0.0.1:8000\"\nplayers = false\n");
+    ASSERT_TRUE(off);
+    EXPECT_FALSE(off->origin_serves_players());
+    EXPECT_FALSE(parse_fleet_toml("[origin]\nurl = \"http://x:1\"\nplayers = \"no\"\n"));
+    EXPECT_FALSE(Fleet{}.origin_serves_players());
+}
+
 TEST(Fleet, JsonFormRoundTrips) {
     auto f = parse_fleet_toml(kFleet);
     ASSERT_TRUE(f);
