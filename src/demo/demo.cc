@@ -4,6 +4,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -72,6 +74,31 @@ struct Child {
         return pid > 0 && ::kill(pid, 0) == 0 && waitpid(pid, nullptr, WNOHANG) == 0;
     }
 };
+
+// CPU seconds (user + system) a process has used so far; 0 when it is gone.
+double cpu_seconds(pid_t pid) {
+    std::ifstream f(fmt::format("/proc/{}/stat", pid));
+    std::string stat;
+    if (!std::getline(f, stat)) return 0;
+    // Fields after the command name (which may hold spaces) start past its ')'.
+    const size_t close = stat.rfind(')');
+    if (close == std::string::npos) return 0;
+    std::istringstream in(stat.substr(close + 2));
+    std::string field;
+    double utime = 0, stime = 0;
+    for (int i = 3; i <= 15 && in >> field; ++i) {
+        if (i == 14) utime = std::strtod(field.c_str(), nullptr);
+        if (i == 15) stime = std::strtod(field.c_str(), nullptr);
+    }
+    return (utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+double self_cpu_seconds() {
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    return static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+           static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+}
 
 bool spawn(Child* c, const std::vector<std::string>& args) {
     std::vector<char*> argv;
@@ -345,6 +372,10 @@ int run(const DemoOptions& opt, const std::atomic<bool>& stop) {
     json isp_summary, ix_summary;
     // Per edge: body bytes and responses at the start, and a1's just before it is killed.
     std::map<std::string, double> bytes_before, reqs_before, bytes_at_kill, reqs_at_kill;
+    // CPU seconds while the players run: the edges (a1 until its kill) and this process,
+    // whose threads are the players (plus a little polling).
+    std::map<std::string, double> cpu_before, cpu_at_kill;
+    double self_cpu_before = 0, self_cpu_after = 0;
     if (rc == 0 && !stop.load()) {
         // Wait one health round so that steering sees every edge's final inventory.
         std::this_thread::sleep_for(std::chrono::milliseconds(1500));
@@ -352,7 +383,9 @@ int run(const DemoOptions& opt, const std::atomic<bool>& stop) {
             const std::string m = edge_metrics(*e);
             bytes_before[e->name] = metric_sum(m, "vcdn_sent_body_bytes_total");
             reqs_before[e->name] = metric_sum(m, "vcdn_http_responses_total");
+            cpu_before[e->name] = cpu_seconds(e->pid);
         }
+        self_cpu_before = self_cpu_seconds();
         say(fmt::format("players: {} for {} s ({} in 127.1.0.0/16, {} in 127.2.0.0/16){}",
                         opt.players, opt.duration_s, opt.players * 7 / 10,
                         opt.players - opt.players * 7 / 10,
@@ -384,6 +417,7 @@ int run(const DemoOptions& opt, const std::atomic<bool>& stop) {
             const std::string m = edge_metrics(*a1);
             bytes_at_kill["a1"] = metric_sum(m, "vcdn_sent_body_bytes_total");
             reqs_at_kill["a1"] = metric_sum(m, "vcdn_http_responses_total");
+            cpu_at_kill["a1"] = cpu_seconds(a1->pid);
             ::kill(a1->pid, SIGKILL);
             a1->killed = true;
             if (tty) std::printf("\n");
@@ -398,6 +432,7 @@ int run(const DemoOptions& opt, const std::atomic<bool>& stop) {
         });
         t2.join();
         killer.join();
+        self_cpu_after = self_cpu_seconds();
         if (tty) std::printf("\n");
         if (!r1 || !r2) {
             fail(fmt::format("players: {}", !r1 ? r1.error().message : r2.error().message));
@@ -411,16 +446,18 @@ int run(const DemoOptions& opt, const std::atomic<bool>& stop) {
     bool players_ok = true;
     if (rc == 0 && !stop.load()) {
         std::map<std::string, double> site_bytes, site_reqs;
-        double total = 0;
+        double total = 0, edge_cpu = 0;
         for (Child* e : {a1, a2, x1}) {
             double b = 0, q = 0;
             if (e->killed) {
                 b = bytes_at_kill[e->name];
                 q = reqs_at_kill[e->name];
+                edge_cpu += cpu_at_kill[e->name] - cpu_before[e->name];
             } else {
                 const std::string m = edge_metrics(*e);
                 b = metric_sum(m, "vcdn_sent_body_bytes_total");
                 q = metric_sum(m, "vcdn_http_responses_total");
+                edge_cpu += cpu_seconds(e->pid) - cpu_before[e->name];
             }
             b = std::max(0.0, b - bytes_before[e->name]);
             q = std::max(0.0, q - reqs_before[e->name]);
@@ -438,6 +475,12 @@ int run(const DemoOptions& opt, const std::atomic<bool>& stop) {
                             total > 0 ? 100 * b / total : 0));
         say("(the origin serves no player: every byte came from an edge; isp-1 serves its own "
             "clients what it holds, ix-1 the rest and every client of 127.2.0.0/16)");
+        const double player_cpu = self_cpu_after - self_cpu_before;
+        say(fmt::format("cpu while playing: players {:.1f} s, edges {:.1f} s ({:.2f}x the edges'; "
+                        "{:.2f} s per GB for the players, {:.2f} s per GB for the edges)",
+                        player_cpu, edge_cpu, edge_cpu > 0 ? player_cpu / edge_cpu : 0,
+                        total > 0 ? player_cpu / (total / 1e9) : 0,
+                        total > 0 ? edge_cpu / (total / 1e9) : 0));
         say("");
         say(fmt::format("{:<16} {:>8} {:>12} {:>12} {:>10} {:>9} {:>9} {:>8}", "players",
                         "sessions", "startup p50", "startup p95", "rebuffer", "kbit/s", "failovers",
