@@ -32,6 +32,7 @@ struct EdgeFlags {
     double fill_rate = 0;
     uint32_t fill_parallel = 0;
     double scrub_rate = 0;
+    std::string bird_socket;
 };
 } // namespace
 
@@ -149,6 +150,9 @@ Runner add_edge(CLI::App& app) {
     cmd->add_option("--fill-parallel", f->fill_parallel, "Fill transfers at once (default 4)");
     cmd->add_option("--scrub-rate", f->scrub_rate,
                     "Re-verification of stored files in Mbit/s (default 80; 0 = off)");
+    cmd->add_option("--bird-socket", f->bird_socket,
+                    "BIRD's control socket: the client prefixes this edge hears over BGP go to "
+                    "the control plane (needs --control; see 'vcdn bgp-config')");
     cmd->footer("Signals: SIGTERM/SIGINT drain (finish responses, then exit 0); SIGHUP reopens "
                 "the access log and reloads signing keys and TLS certificates.\nConfig reference: "
                 "README.md, section 'Edge configuration'.");
@@ -178,6 +182,7 @@ Runner add_edge(CLI::App& app) {
         if (cmd->count("--fill-rate")) cfg.fill.rate_mbps = f->fill_rate;
         if (cmd->count("--fill-parallel")) cfg.fill.parallel = f->fill_parallel;
         if (cmd->count("--scrub-rate")) cfg.fill.scrub_rate_mbps = f->scrub_rate;
+        if (!f->bird_socket.empty()) cfg.bgp.bird_socket = f->bird_socket;
         return run_edge_server(std::move(cfg), "edge");
     };
 }

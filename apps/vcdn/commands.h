@@ -14,6 +14,7 @@ Runner add_edge(CLI::App& app);
 Runner add_catalog(CLI::App& app);
 Runner add_demo(CLI::App& app);
 Runner add_sign(CLI::App& app);
+Runner add_bgp_config(CLI::App& app);
 Runner add_control(CLI::App& app);
 Runner add_origin(CLI::App& app);
 Runner add_play(CLI::App& app);

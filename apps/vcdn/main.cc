@@ -65,6 +65,7 @@ int main(int argc, char** argv) {
     auto control = vcdn::app::add_control(app);
     auto origin = vcdn::app::add_origin(app);
     auto play = vcdn::app::add_play(app);
+    auto bgp_config = vcdn::app::add_bgp_config(app);
     if (argc > 1 && argv[1][0] != '-') {
         std::string_view first = argv[1];
         bool known = false;
@@ -99,5 +100,6 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("control")) return control();
     if (app.got_subcommand("origin")) return origin();
     if (app.got_subcommand("play")) return play();
+    if (app.got_subcommand("bgp-config")) return bgp_config();
     return 2;
 }

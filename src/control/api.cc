@@ -6,6 +6,7 @@
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include <vcdn/base/log.h>
 #include <vcdn/catalog/catalog.h>
@@ -154,6 +155,43 @@ template <class T> bool take(const json& j, const char* key, T* out, std::string
         *err = fmt::format("'{}' has the wrong type", key);
         return false;
     }
+}
+
+// GET /api/v1/bgp and the dashboard: per site, the BGP union, the reporting edges with their
+// sessions, and the prefixes the edges disagree on.
+json bgp_json(const View& v, int64_t now) {
+    json sites = json::array();
+    for (const SiteBgp& sb : *v.bgp_sites) {
+        json edges = json::array();
+        for (const auto& [id, n] : sb.edges) {
+            json e = {{"id", id}, {"prefixes", n}};
+            if (auto it = v.status->find(id); it != v.status->end()) {
+                const json& r = it->second.report;
+                if (r.is_object() && r.contains("bgp") && r["bgp"].is_object()) {
+                    e["connected"] = r["bgp"].value("connected", false);
+                    e["error"] = r["bgp"].value("error", std::string());
+                    e["sessions"] = r["bgp"].value("sessions", json::array());
+                    e["sending"] = r["bgp"].value("more", false);
+                }
+                e["last_heartbeat_ms_ago"] = it->second.last_heartbeat_ms
+                                                 ? json(now - it->second.last_heartbeat_ms)
+                                                 : json(nullptr);
+            }
+            edges.push_back(std::move(e));
+        }
+        json diffs = json::array();
+        for (const BgpDifference& d : sb.differences)
+            diffs.push_back(
+                {{"prefix", d.prefix}, {"heard_by", d.heard_by}, {"missing_from", d.missing_from}});
+        sites.push_back({{"site", sb.site},
+                         {"bgp", sb.bgp},
+                         {"prefixes", sb.prefixes},
+                         {"consistent", sb.differing == 0},
+                         {"differing", sb.differing},
+                         {"differences", std::move(diffs)},
+                         {"edges", std::move(edges)}});
+    }
+    return {{"sites", std::move(sites)}};
 }
 
 bool only_keys(const json& j, std::initializer_list<const char*> known, std::string* err) {
@@ -383,16 +421,16 @@ ApiResponse ControlServer::Impl::handle(const ApiRequest& req) {
             bool healthy = true;
             std::string reason;
             json load = json::object(), disks = json::array(), prefixes = json::array(),
-                 inv = json::object(), fill = nullptr;
+                 inv = json::object(), fill = nullptr, bgpj = nullptr;
             if (!j.is_object() ||
                 !only_keys(j,
                            {"healthy", "reason", "load", "disks", "inventory", "prefixes",
-                            "version", "fill"},
+                            "version", "fill", "bgp"},
                            &err) ||
-                !take(j, "fill", &fill, &err) || !take(j, "healthy", &healthy, &err) ||
-                !take(j, "reason", &reason, &err) || !take(j, "load", &load, &err) ||
-                !take(j, "disks", &disks, &err) || !take(j, "prefixes", &prefixes, &err) ||
-                !take(j, "inventory", &inv, &err)) {
+                !take(j, "fill", &fill, &err) || !take(j, "bgp", &bgpj, &err) ||
+                !take(j, "healthy", &healthy, &err) || !take(j, "reason", &reason, &err) ||
+                !take(j, "load", &load, &err) || !take(j, "disks", &disks, &err) ||
+                !take(j, "prefixes", &prefixes, &err) || !take(j, "inventory", &inv, &err)) {
                 heartbeat_errors.fetch_add(1, std::memory_order_relaxed);
                 return json_error(400, "bad-heartbeat",
                                   err.empty() ? "expected a JSON object" : err);
@@ -434,13 +472,81 @@ ApiResponse ControlServer::Impl::handle(const ApiRequest& req) {
                     return json_error(400, "bad-heartbeat", "fill: at most 4 KiB");
                 report["fill"] = fill;
             }
+            // BGP: the sessions go into the report; route changes into the edge's table.
+            std::optional<bool> bgp_matches;
+            bool bgp_changed = false;
+            if (!bgpj.is_null()) {
+                BgpUpdate bu;
+                std::vector<std::string> upserts, removals;
+                json sessions = json::array();
+                bool connected = false, more = false;
+                std::string bgp_error;
+                uint64_t npfx = 0;
+                if (!bgpj.is_object() ||
+                    !only_keys(bgpj,
+                               {"connected", "error", "sessions", "prefixes", "full", "upserts",
+                                "removals", "more", "digest"},
+                               &err) ||
+                    !take(bgpj, "connected", &connected, &err) ||
+                    !take(bgpj, "error", &bgp_error, &err) ||
+                    !take(bgpj, "sessions", &sessions, &err) ||
+                    !take(bgpj, "prefixes", &npfx, &err) || !take(bgpj, "full", &bu.full, &err) ||
+                    !take(bgpj, "upserts", &upserts, &err) ||
+                    !take(bgpj, "removals", &removals, &err) || !take(bgpj, "more", &more, &err) ||
+                    !take(bgpj, "digest", &bu.digest, &err) || !sessions.is_array()) {
+                    heartbeat_errors.fetch_add(1, std::memory_order_relaxed);
+                    return json_error(400, "bad-heartbeat",
+                                      "bgp: " + (err.empty() ? "expected an object" : err));
+                }
+                if (upserts.size() + removals.size() > 200000 || sessions.size() > 64 ||
+                    sessions.dump().size() > 65536 || bgp_error.size() > 500) {
+                    heartbeat_errors.fetch_add(1, std::memory_order_relaxed);
+                    return json_error(400, "bad-heartbeat",
+                                      "bgp: at most 200000 changes, 64 sessions (64 KiB) and an "
+                                      "error of 500 bytes per heartbeat");
+                }
+                bu.diff.upserts.reserve(upserts.size());
+                for (const std::string& line : upserts) {
+                    auto r = bgp::parse_route_line(line);
+                    if (!r) {
+                        heartbeat_errors.fetch_add(1, std::memory_order_relaxed);
+                        return json_error(400, "bad-heartbeat",
+                                          fmt::format("bgp: route '{}': {}", line.substr(0, 100),
+                                                      r.error().message));
+                    }
+                    bu.diff.upserts.push_back(std::move(*r));
+                }
+                for (const std::string& p : removals) {
+                    auto r = io::IpPrefix::parse(p);
+                    if (!r) {
+                        heartbeat_errors.fetch_add(1, std::memory_order_relaxed);
+                        return json_error(400, "bad-heartbeat",
+                                          fmt::format("bgp: removal '{}': {}", p.substr(0, 100),
+                                                      r.error().message));
+                    }
+                    bu.diff.removals.push_back(*r);
+                }
+                auto m = store->record_bgp(e->id, bu);
+                if (!m) {
+                    heartbeat_errors.fetch_add(1, std::memory_order_relaxed);
+                    return json_error(503, "database", m.error().message);
+                }
+                bgp_matches = *m;
+                report["bgp"] = {{"connected", connected},
+                                 {"error", bgp_error},
+                                 {"sessions", std::move(sessions)},
+                                 {"prefixes", npfx},
+                                 {"more", more}};
+                bgp_changed = bu.full || bu.diff.size() > 0;
+            }
             auto matches = store->record_heartbeat(e->id, now, report, up);
             if (!matches) {
                 heartbeat_errors.fetch_add(1, std::memory_order_relaxed);
                 return json_error(503, "database", matches.error().message);
             }
             heartbeats.fetch_add(1, std::memory_order_relaxed);
-            if (up.full || !up.added.empty() || !up.removed.empty()) wake_sync();
+            // After the report is stored: the sync that follows shows it with the change.
+            if (up.full || !up.added.empty() || !up.removed.empty() || bgp_changed) wake_sync();
             json keys = json::array();
             for (const KeyRecord& k : v->keys)
                 keys.push_back({{"id", k.id}, {"secret_hex", k.secret_hex}});
@@ -455,6 +561,7 @@ ApiResponse ControlServer::Impl::handle(const ApiRequest& req) {
                           {"inventory", *matches ? "ok" : "resend"},
                           {"heartbeat_interval_ms", cfg.health.heartbeat_interval_ms},
                           {"keys", std::move(keys)}};
+            if (bgp_matches) reply["bgp"] = *bgp_matches ? "ok" : "resend";
             // The manifest version steering uses now: the edge fetches it when it is new, and
             // may delete what it dropped once acknowledged (plus a delay for URLs in flight).
             if (auto mv = v->manifest_versions.find(e->id); mv != v->manifest_versions.end()) {
@@ -842,6 +949,49 @@ ApiResponse ControlServer::Impl::handle(const ApiRequest& req) {
         }
         return json_error(405, "method-not-allowed",
                           "GET /api/v1/keys or POST /api/v1/keys/rotate");
+    }
+
+    // ---- BGP: what each site's edges hear, where they disagree (public, read-only) ----
+    if (res == "bgp" && seg.size() == 1) {
+        if (!get) return json_error(405, "method-not-allowed", "GET only");
+        return json_ok(bgp_json(*v, now));
+    }
+    if (res == "bgp" && seg.size() == 2 && seg[1] == "routes") {
+        if (!get) return json_error(405, "method-not-allowed", "GET only");
+        std::string_view raw;
+        std::string edge;
+        if (!io::query_param(req.query, "edge", &raw) || !io::url_decode(raw, &edge) ||
+            edge.empty())
+            return json_error(400, "missing-edge", "give ?edge=<edge id>[&limit=N]");
+        size_t limit = 1000;
+        if (io::query_param(req.query, "limit", &raw)) {
+            limit = 0;
+            for (char c : raw) {
+                if (c < '0' || c > '9' || limit > 100000000)
+                    return json_error(400, "bad-limit", "limit: a number");
+                limit = limit * 10 + static_cast<size_t>(c - '0');
+            }
+        }
+        auto it = v->bgp_edges.find(edge);
+        if (it == v->bgp_edges.end())
+            return json_error(404, "no-bgp",
+                              fmt::format("edge '{}' reports no BGP routes", edge.substr(0, 64)));
+        std::vector<std::pair<std::string, const bgp::RouteAttrs*>> rows;
+        rows.reserve(it->second.routes->size());
+        for (const auto& [p, a] : *it->second.routes)
+            rows.emplace_back(p.to_string(), &a);
+        std::sort(rows.begin(), rows.end(),
+                  [](const auto& x, const auto& y) { return x.first < y.first; });
+        json routes = json::array();
+        for (size_t i = 0; i < rows.size() && i < limit; ++i)
+            routes.push_back({{"prefix", rows[i].first},
+                              {"med", rows[i].second->med},
+                              {"as_path_length", rows[i].second->path_len},
+                              {"communities", rows[i].second->communities}});
+        return json_ok({{"edge", edge},
+                        {"version", it->second.version},
+                        {"total", rows.size()},
+                        {"routes", std::move(routes)}});
     }
 
     // ---- events: every edge state change with its reason (public, read-only) ----

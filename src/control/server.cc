@@ -340,8 +340,120 @@ void ControlServer::Impl::flush_demand(int64_t now) {
     }
 }
 
+// Each site's client prefixes: what its edges hear over BGP when any of them reports BGP
+// (best MED / AS path over the edges), else the fleet's config. Rebuilt only when the
+// config prefixes or an edge's routes changed (a full table takes a second to index).
+void ControlServer::Impl::index_site_prefixes(View* v, steer::Topology* topo, const View* old) {
+    const Fleet& fleet = *v->fleet;
+    steer::Topology& t = *topo;
+    std::string key;
+    for (const SiteSpec& s : fleet.sites) {
+        key += s.name + "[" + (s.tier == Tier::kIx ? "ix" : "em") + "]:";
+        for (const std::string& p : s.prefixes)
+            key += p + ",";
+        for (const EdgeSpec& e : s.edges)
+            if (auto it = v->bgp_edges.find(e.id); it != v->bgp_edges.end())
+                key += fmt::format("{}@{},", e.id, it->second.version);
+        key += ";";
+    }
+    v->prefix_key = key;
+    if (old && old->topo && old->prefix_key == key) {
+        t.prefixes = old->topo->prefixes;
+        t.prefix_sites = old->topo->prefix_sites;
+        v->bgp_sites = old->bgp_sites;
+        return;
+    }
+    const int64_t t0 = monotonic_ms();
+    std::vector<std::vector<steer::SitePrefix>> prefixes(fleet.sites.size());
+    auto sites = std::make_shared<std::vector<SiteBgp>>();
+    size_t learned = 0;
+    for (size_t si = 0; si < fleet.sites.size(); ++si) {
+        const SiteSpec& s = fleet.sites[si];
+        SiteBgp sb;
+        sb.site = s.name;
+        std::vector<std::pair<const std::string*, const bgp::RouteMap*>> tables;
+        for (const EdgeSpec& e : s.edges)
+            if (auto it = v->bgp_edges.find(e.id); it != v->bgp_edges.end()) {
+                tables.emplace_back(&e.id, it->second.routes.get());
+                sb.edges.emplace_back(e.id, it->second.routes->size());
+            }
+        sb.bgp = !tables.empty();
+        if (!sb.bgp) {
+            for (const std::string& p : s.prefixes)
+                if (auto pr = io::IpPrefix::parse(p); pr)
+                    prefixes[si].push_back(steer::SitePrefix{*pr, 0, 0, false});
+            sites->push_back(std::move(sb));
+            continue;
+        }
+        // The union, the best attributes over the edges, and who hears each prefix.
+        struct Heard {
+            bgp::RouteAttrs best;
+            uint64_t mask = 0; // bit i: tables[i] (edges beyond 64 are not told apart)
+        };
+        std::unordered_map<io::IpPrefix, Heard, io::IpPrefixHash> u;
+        u.reserve(tables.empty() ? 0 : tables[0].second->size());
+        for (size_t i = 0; i < tables.size(); ++i)
+            for (const auto& [p, a] : *tables[i].second) {
+                auto [it, fresh] = u.try_emplace(p, Heard{a, 0});
+                if (!fresh && a.better_than(it->second.best)) it->second.best = a;
+                if (i < 64) it->second.mask |= uint64_t{1} << i;
+            }
+        const uint64_t all =
+            tables.size() >= 64 ? ~uint64_t{0} : (uint64_t{1} << tables.size()) - 1;
+        prefixes[si].reserve(u.size());
+        for (const auto& [p, h] : u) {
+            prefixes[si].push_back(steer::SitePrefix{p, h.best.med, h.best.path_len, true});
+            if (h.mask == all) continue;
+            ++sb.differing;
+            if (sb.differences.size() < SiteBgp::kMaxDifferences) {
+                BgpDifference d;
+                d.prefix = p.to_string();
+                for (size_t i = 0; i < tables.size() && i < 64; ++i)
+                    (h.mask >> i & 1 ? d.heard_by : d.missing_from).push_back(*tables[i].first);
+                sb.differences.push_back(std::move(d));
+            }
+        }
+        std::sort(
+            sb.differences.begin(), sb.differences.end(),
+            [](const BgpDifference& a, const BgpDifference& b) { return a.prefix < b.prefix; });
+        sb.prefixes = u.size();
+        learned += u.size();
+        // Say so when the edges of a site start or stop disagreeing (or disagree differently).
+        const SiteBgp* before = nullptr;
+        if (old)
+            for (const SiteBgp& ob : *old->bgp_sites)
+                if (ob.site == s.name) before = &ob;
+        const size_t was = before ? before->differing : 0;
+        if (sb.differing != was) {
+            if (sb.differing == 0) {
+                log::info("control: bgp: the edges of site {} hear the same {} prefixes again",
+                          s.name, sb.prefixes);
+            } else {
+                std::string sample;
+                for (size_t i = 0; i < sb.differences.size() && i < 3; ++i) {
+                    const BgpDifference& d = sb.differences[i];
+                    std::string missing;
+                    for (const std::string& m : d.missing_from)
+                        missing += (missing.empty() ? "" : ",") + m;
+                    sample += fmt::format("{}{} not heard by {}", i ? "; " : "", d.prefix, missing);
+                }
+                log::warn("control: bgp: the edges of site {} disagree on {} of {} prefixes ({}{})",
+                          s.name, sb.differing, sb.prefixes, sample,
+                          sb.differing > 3 ? "; ..." : "");
+            }
+        }
+        sites->push_back(std::move(sb));
+    }
+    t.index_prefixes(prefixes);
+    v->bgp_sites = std::move(sites);
+    if (learned > 0)
+        log::info("control: steering by {} BGP-learned site prefixes (indexed in {} ms)", learned,
+                  monotonic_ms() - t0);
+}
+
 std::shared_ptr<View> ControlServer::Impl::build_view(StoreSnapshot snap,
                                                       std::map<std::string, EdgeStatus> st) {
+    const std::shared_ptr<const View> old_view = current();
     auto v = std::make_shared<View>();
     v->generation = snap.generation;
     auto fleet = std::make_shared<const Fleet>(std::move(snap.fleet));
@@ -366,15 +478,13 @@ std::shared_ptr<View> ControlServer::Impl::build_view(StoreSnapshot snap,
         ts.tier = s.tier == Tier::kIx ? steer::SiteTier::kIx : steer::SiteTier::kEmbedded;
         t.sites.push_back(std::move(ts));
     }
-    std::vector<std::vector<io::IpPrefix>> prefixes(fleet->sites.size());
+    v->bgp_edges = std::move(snap.bgp);
     for (size_t si = 0; si < fleet->sites.size(); ++si) {
         const SiteSpec& s = fleet->sites[si];
         for (const std::string& fb : s.fallback)
             if (auto it = site_index.find(fb); it != site_index.end())
                 t.sites[si].fallback.push_back(it->second);
         if (s.tier == Tier::kIx) t.ix_sites.push_back(static_cast<uint32_t>(si));
-        for (const std::string& p : s.prefixes)
-            if (auto pr = io::IpPrefix::parse(p); pr) prefixes[si].push_back(*pr);
         for (const EdgeSpec& e : s.edges) {
             steer::TopoEdge te;
             te.id = e.id;
@@ -390,7 +500,7 @@ std::shared_ptr<View> ControlServer::Impl::build_view(StoreSnapshot snap,
             v->edge_specs.push_back(&e);
         }
     }
-    t.index_prefixes(prefixes);
+    index_site_prefixes(v.get(), &t, old_view.get());
     t.files.reserve(files->size());
     for (const CatalogEntry& f : *files)
         t.files.emplace(f.path, steer::TopoFile{});

@@ -28,6 +28,21 @@ namespace vcdn::control {
 // The big parts are shared between successive views: a sync that only sees new heartbeats
 // replaces `status` and leaves the rest, and copies the topology only when an edge's
 // eligibility changed.
+// A site's BGP picture: the union of what its edges hear, and where they disagree.
+struct BgpDifference {
+    std::string prefix;
+    std::vector<std::string> heard_by, missing_from;
+};
+struct SiteBgp {
+    std::string site;
+    bool bgp = false; // some edge of the site reports BGP: its config prefixes are not used
+    std::vector<std::pair<std::string, size_t>> edges; // reporting edges and their prefix counts
+    size_t prefixes = 0;                               // the union
+    size_t differing = 0; // prefixes some reporting edge of the site does not hear
+    std::vector<BgpDifference> differences; // the first kMaxDifferences of them
+    static constexpr size_t kMaxDifferences = 1000;
+};
+
 struct View {
     int64_t generation = -1;
     std::shared_ptr<const Fleet> fleet;
@@ -47,6 +62,12 @@ struct View {
     std::vector<std::string> site_group; // by topo site index: popularity group
     // Edges whose holders in `topo` are limited to their manifest (the ack may be given).
     std::set<std::string> steered_by_manifest;
+    // BGP: each reporting edge's routes, each site's union and consistency. `prefix_key`
+    // names what the prefix index was built from, so an unchanged one is reused.
+    std::map<std::string, EdgeBgp> bgp_edges;
+    std::shared_ptr<const std::vector<SiteBgp>> bgp_sites =
+        std::make_shared<const std::vector<SiteBgp>>();
+    std::string prefix_key;
 };
 
 struct HistoryPoint {
@@ -126,6 +147,7 @@ struct ControlServer::Impl {
     void sync_loop();
     void wake_sync();
     std::shared_ptr<View> build_view(StoreSnapshot snap, std::map<std::string, EdgeStatus> st);
+    void index_site_prefixes(View* v, steer::Topology* t, const View* old);
 
     io::ApiResponse handle(const io::ApiRequest& req);
     io::ApiResponse fleet_write_answer(const Status& written,

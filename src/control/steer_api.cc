@@ -169,8 +169,9 @@ io::ApiResponse ControlServer::Impl::steer(const io::ApiRequest& req, const View
             // serves it today; clients outside every prefix count for the serving site.
             int64_t si = -1;
             if (const steer::PrefixTable::Entry* m = topo.prefixes->lookup(client);
-                m && m->value < topo.prefix_sites.size() && !topo.prefix_sites[m->value].empty())
-                si = topo.prefix_sites[m->value][0];
+                m && m->value < topo.prefix_sites->size() &&
+                !(*topo.prefix_sites)[m->value].empty())
+                si = (*topo.prefix_sites)[m->value][0].site;
             else if (ranked[0].edge >= 0)
                 si = topo.edges[static_cast<size_t>(ranked[0].edge)].site;
             if (si >= 0 && static_cast<size_t>(si) < v.site_group.size())

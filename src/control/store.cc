@@ -60,6 +60,12 @@ CREATE TABLE demand (grp TEXT NOT NULL, path TEXT NOT NULL,
                      today DOUBLE PRECISION NOT NULL DEFAULT 0,
                      ewma DOUBLE PRECISION NOT NULL DEFAULT 0, PRIMARY KEY (grp, path));
 )sql",
+    // 5: BGP. Each edge's learned routes as one text (a line per route, bgp::serialise): a
+    // full table is written in one statement instead of a million.
+    R"sql(
+CREATE TABLE edge_bgp (edge_id TEXT PRIMARY KEY, version BIGINT NOT NULL, digest TEXT NOT NULL,
+                       routes TEXT NOT NULL);
+)sql",
 };
 
 std::vector<std::string> split_statements(const char* sql) {
@@ -271,8 +277,70 @@ Result<StoreSnapshot> Store::snapshot() {
     if (!demand) return demand.error();
     for (const DbRow& r : *demand)
         s.demand[db_text(r[0])][db_text(r[1])] = db_double(r[2]);
+    auto bgp = db_->query("SELECT edge_id, version FROM edge_bgp");
+    if (!bgp) return bgp.error();
+    for (const DbRow& r : *bgp) {
+        auto e = bgp_at(db_text(r[0]), db_int(r[1]));
+        if (!e) return e.error();
+        s.bgp[db_text(r[0])] = **e;
+    }
     if (Status st = tx.commit(); !st) return st.error();
     return s;
+}
+
+Result<EdgeBgp*> Store::bgp_at(const std::string& edge_id, int64_t version) {
+    EdgeBgp& c = bgp_cache_[edge_id];
+    if (c.version == version) return &c;
+    c = EdgeBgp{};
+    if (version == 0) return &c;
+    auto rows = db_->query("SELECT routes FROM edge_bgp WHERE edge_id = ?", {edge_id});
+    if (!rows) return rows.error();
+    if (rows->empty()) return &c;
+    auto t = bgp::parse_serialised(db_text((*rows)[0][0]));
+    if (!t) return Error{fmt::format("edge_bgp of {}: {}", edge_id, t.error().message)};
+    c.digest = bgp::table_digest(*t);
+    c.routes = std::make_shared<const bgp::RouteMap>(std::move(*t));
+    c.version = version;
+    return &c;
+}
+
+Result<bool> Store::record_bgp(const std::string& edge_id, const BgpUpdate& u) {
+    std::lock_guard lock(mu_);
+    bool matches = false;
+    Status s = run_in_transaction([&]() -> Status {
+        auto row = db_->query("SELECT version FROM edge_bgp WHERE edge_id = ?", {edge_id});
+        if (!row) return row.error();
+        const bool exists = !row->empty();
+        const int64_t version = exists ? db_int((*row)[0][0]) : 0;
+        auto cur = bgp_at(edge_id, version);
+        if (!cur) return cur.error();
+        EdgeBgp& c = **cur;
+        const bool changed = u.full || u.diff.size() > 0 || !exists;
+        if (changed) {
+            // Copy on write: views hold the previous table.
+            auto next = u.full ? std::make_shared<bgp::RouteMap>()
+                               : std::make_shared<bgp::RouteMap>(*c.routes);
+            uint64_t digest = u.full ? 0 : c.digest;
+            bgp::apply(next.get(), u.diff, &digest);
+            const std::string text = bgp::serialise(*next);
+            VCDN_TRY(db_->exec("INSERT INTO edge_bgp (edge_id, version, digest, routes) VALUES "
+                               "(?, ?, ?, ?) ON CONFLICT (edge_id) DO UPDATE SET version = "
+                               "excluded.version, digest = excluded.digest, routes = "
+                               "excluded.routes",
+                               {edge_id, to_db(version + 1), bgp::digest_hex(digest), text}));
+            VCDN_TRY(bump_generation());
+            c.routes = std::move(next);
+            c.digest = digest;
+            c.version = version + 1;
+        }
+        matches = bgp::digest_hex(c.digest) == u.digest;
+        return {};
+    });
+    if (!s) {
+        bgp_cache_.erase(edge_id); // the database did not take it: reload from there
+        return s.error();
+    }
+    return matches;
 }
 
 Status Store::save_fleet(const Fleet& f) {
@@ -300,6 +368,7 @@ Status Store::update_fleet(const std::function<Status(Fleet*)>& change) {
                 if (!keep.count(e.id)) {
                     VCDN_TRY(db_->exec("DELETE FROM edge_status WHERE edge_id = ?", {e.id}));
                     VCDN_TRY(db_->exec("DELETE FROM edge_files WHERE edge_id = ?", {e.id}));
+                    VCDN_TRY(db_->exec("DELETE FROM edge_bgp WHERE edge_id = ?", {e.id}));
                     VCDN_TRY(db_->exec("DELETE FROM manifests WHERE edge_id = ?", {e.id}));
                 }
         VCDN_TRY(db_->exec("DELETE FROM edges"));

@@ -104,6 +104,13 @@ Status parse_edge_toml(std::string_view text, std::string_view source, EdgeConfi
             fr.get("scrub_pause_s", &f.scrub_pause_s, 0, 86400);
             fr.finish();
         }
+        if (const toml::table* t = r.subtable("bgp")) {
+            toml_util::TableReader br(*t, "edge.bgp");
+            br.get("bird_socket", &cfg->bgp.bird_socket);
+            br.get("poll_ms", &cfg->bgp.poll_ms, 100, 600000);
+            br.get("stale_ms", &cfg->bgp.stale_ms, 1000, 86400000);
+            br.finish();
+        }
         if (const toml::table* t = r.subtable("tls")) {
             toml_util::TableReader tr(*t, "edge.tls");
             TlsCertConfig single;
@@ -213,6 +220,14 @@ bool requires_signed(const EdgeConfig& cfg, const ListenerConfig& l) {
 
 Status validate(const EdgeConfig& cfg) {
     if (cfg.roots.empty()) return Error{"no content root: give --root DIR or edge.root"};
+    if (!cfg.bgp.bird_socket.empty()) {
+        if (cfg.control.url.empty())
+            return Error{"bgp: --bird-socket needs the control plane (--control, --id, --token): "
+                         "the prefixes go there"};
+        if (cfg.bgp.bird_socket.size() >= 108)
+            return Error{
+                fmt::format("bgp: bird socket path '{}' is over 107 bytes", cfg.bgp.bird_socket)};
+    }
     if (!cfg.fill.window.empty()) {
         if (Status s = fill::validate(cfg.fill); !s) return s;
         if (cfg.control.url.empty())

@@ -70,7 +70,8 @@ void ControlClient::run() {
                 log::info("edge: control plane back: taking new players again");
         }
         lk.lock();
-        cv_.wait_for(lk, std::chrono::milliseconds(interval_ms_), [&] { return stopping_; });
+        const uint32_t wait = ok && again_soon_ ? 0 : interval_ms_;
+        cv_.wait_for(lk, std::chrono::milliseconds(wait), [&] { return stopping_; });
     }
 }
 
@@ -100,6 +101,45 @@ bool ControlClient::beat() {
                          {"added", std::move(added)},
                          {"removed", std::move(removed)}};
 
+    // BGP: the sessions, and the route changes since the acknowledged table.
+    bgp::Diff bgp_sent;
+    const bool bgp_on = static_cast<bool>(hooks_.bgp);
+    if (bgp_on) {
+        std::shared_ptr<const bgp::Snapshot> snap = hooks_.bgp();
+        if (bgp_full_) {
+            bgp_acked_.clear();
+            bgp_acked_digest_ = 0;
+        }
+        bgp_sent = bgp::diff(bgp_acked_, *snap->table, kMaxBgpChanges);
+        nlohmann::json sessions = nlohmann::json::array();
+        for (const bgp::SessionView& v : snap->sessions)
+            sessions.push_back({{"name", v.session.name},
+                                {"state", v.session.state},
+                                {"bgp_state", v.session.bgp_state},
+                                {"since", v.session.since},
+                                {"neighbor", v.session.neighbor},
+                                {"neighbor_as", v.session.neighbor_as},
+                                {"routes", v.session.routes},
+                                {"prefixes", v.prefixes},
+                                {"changed_ms", v.changed_ms},
+                                {"info", v.session.info}});
+        nlohmann::json upserts = nlohmann::json::array(), removals = nlohmann::json::array();
+        for (const auto& [p, a] : bgp_sent.upserts)
+            upserts.push_back(bgp::route_line(p, a));
+        for (const io::IpPrefix& p : bgp_sent.removals)
+            removals.push_back(p.to_string());
+        body["bgp"] = {{"connected", snap->connected},
+                       {"error", snap->error},
+                       {"sessions", std::move(sessions)},
+                       {"prefixes", snap->table->size()},
+                       {"full", bgp_full_},
+                       {"upserts", std::move(upserts)},
+                       {"removals", std::move(removals)},
+                       {"more", bgp_sent.more},
+                       {"digest", bgp::digest_hex(
+                                      bgp::digest_after(bgp_acked_, bgp_acked_digest_, bgp_sent))}};
+    }
+
     client::HttpClient http(*addr, static_cast<int>(cfg_.timeout_ms));
     auto r = http.request("POST", fmt::format("/api/v1/edges/{}/heartbeat", cfg_.id),
                           {"Authorization: Bearer " + cfg_.token, "Content-Type: application/json"},
@@ -125,6 +165,17 @@ bool ControlClient::beat() {
         return it != reply.end() && it->is_string() ? it->get<std::string>()
                                                     : std::string(fallback);
     };
+    again_soon_ = false;
+    if (bgp_on) {
+        const std::string b = text("bgp", "");
+        if (b == "ok") {
+            bgp::apply(&bgp_acked_, bgp_sent, &bgp_acked_digest_);
+            bgp_full_ = false;
+            again_soon_ = bgp_sent.more;
+        } else if (b == "resend") {
+            bgp_full_ = true; // the control plane's copy differs: start from nothing
+        }
+    }
     if (text("inventory", "ok") == "resend") {
         send_full_ = true; // the control plane's copy differs: send the whole list next time
     } else {

@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include <vcdn/auth/signed_url.h>
+#include <vcdn/bgp/watcher.h>
 #include <vcdn/edge/config.h>
 
 namespace vcdn::edge {
@@ -28,6 +29,8 @@ public:
         std::function<void(std::vector<auth::SigningKey>)> keys;
         // The reply's manifest: version, acknowledged version, delete delay (optional hook).
         std::function<void(int64_t, int64_t, uint32_t)> manifest;
+        // What the local BIRD has learned (optional hook: no BGP without it).
+        std::function<std::shared_ptr<const bgp::Snapshot>()> bgp;
     };
 
     ControlClient(ControlLinkConfig cfg, Hooks hooks, std::atomic<bool>* refuse_new_players);
@@ -58,6 +61,13 @@ private:
     std::set<std::string> acked_;
     bool send_full_ = true;
     std::string last_keys_;
+    // BGP routes the control plane has acknowledged (changes go in steps of at most
+    // kMaxBgpChanges; with more to send the next heartbeat follows at once).
+    static constexpr size_t kMaxBgpChanges = 100000;
+    bgp::RouteMap bgp_acked_;
+    uint64_t bgp_acked_digest_ = 0;
+    bool bgp_full_ = true;
+    bool again_soon_ = false;
 };
 
 } // namespace vcdn::edge

@@ -12,6 +12,7 @@
 #include <vcdn/auth/signed_url.h>
 #include <vcdn/base/log.h>
 #include <vcdn/base/time.h>
+#include <vcdn/bgp/watcher.h>
 #include <vcdn/edge/access_log.h>
 #include <vcdn/fill/filler.h>
 #include <vcdn/io/mini_http.h>
@@ -41,6 +42,7 @@ struct EdgeServer::Impl {
     std::atomic<bool> refuse_new_players{false};
     std::unique_ptr<ControlClient> control;
     std::unique_ptr<fill::Filler> filler;
+    std::unique_ptr<bgp::Watcher> bgp_watcher; // [edge.bgp]: the local BIRD
 
     // Merges the two key sources and hands the result to the workers.
     void publish_keys() {
@@ -401,6 +403,17 @@ void EdgeServer::Impl::start_control() {
             filler->start();
         }
     }
+    if (!cfg.bgp.bird_socket.empty()) {
+        bgp::WatcherConfig bc;
+        bc.socket = cfg.bgp.bird_socket;
+        bc.poll_ms = cfg.bgp.poll_ms;
+        bc.stale_ms = cfg.bgp.stale_ms;
+        bgp_watcher = std::make_unique<bgp::Watcher>(std::move(bc));
+        bgp_watcher->start();
+        hooks.bgp = [this]() { return bgp_watcher->snapshot(); };
+        log::info("edge: bgp: client prefixes from BIRD at {} (checked every {} ms)",
+                  cfg.bgp.bird_socket, cfg.bgp.poll_ms);
+    }
     control = std::make_unique<ControlClient>(cfg.control, std::move(hooks), &refuse_new_players);
     control->start();
     log::info("edge: heartbeats to {} as {} every {} ms; new players refused after {} ms without "
@@ -444,6 +457,7 @@ void EdgeServer::stop() {
     if (!impl_) return;
     if (impl_->control) impl_->control->stop();
     if (impl_->filler) impl_->filler->stop();
+    if (impl_->bgp_watcher) impl_->bgp_watcher->stop();
     for (auto& w : impl_->workers)
         w->request_stop();
     for (auto& w : impl_->workers)
@@ -718,6 +732,7 @@ std::string EdgeServer::Impl::render_metrics() const {
     fmt::format_to(it, "vcdn_lost_files {}\n", lost.size());
     std::string text = fmt::to_string(out);
     if (filler) text += filler->metrics();
+    if (bgp_watcher) text += bgp_watcher->metrics_text();
     return text;
 }
 

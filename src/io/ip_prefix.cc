@@ -12,7 +12,8 @@ namespace vcdn::io {
 Result<IpAddress> IpAddress::parse(std::string_view text) {
     IpAddress a;
     char buf[INET6_ADDRSTRLEN + 1];
-    if (text.empty() || text.size() >= sizeof buf) return Error{fmt::format("'{}' is not an IP address", text)};
+    if (text.empty() || text.size() >= sizeof buf)
+        return Error{fmt::format("'{}' is not an IP address", text)};
     std::memcpy(buf, text.data(), text.size());
     buf[text.size()] = '\0';
     if (inet_pton(AF_INET, buf, a.bytes) == 1) {
@@ -61,18 +62,18 @@ Result<IpPrefix> IpPrefix::parse(std::string_view text) {
     p.addr = *addr;
     const unsigned max_bits = p.addr.family == AF_INET ? 32 : 128;
     uint64_t bits = max_bits;
-    if (slash != std::string_view::npos && (!parse_u64(text.substr(slash + 1), &bits) || bits > max_bits))
+    if (slash != std::string_view::npos &&
+        (!parse_u64(text.substr(slash + 1), &bits) || bits > max_bits))
         return Error{fmt::format("'{}': prefix length must be 0-{}", text, max_bits)};
     p.bits = static_cast<uint8_t>(bits);
     for (unsigned i = p.bits; i < max_bits; ++i)
         if (p.addr.bytes[i / 8] & (0x80 >> (i % 8)))
-            return Error{fmt::format("'{}': host bits are set (did you mean {}?)", text,
-                                     [&] {
-                                         IpPrefix q = p;
-                                         for (unsigned j = q.bits; j < max_bits; ++j)
-                                             q.addr.bytes[j / 8] &= static_cast<uint8_t>(~(0x80 >> (j % 8)));
-                                         return q.to_string();
-                                     }())};
+            return Error{fmt::format("'{}': host bits are set (did you mean {}?)", text, [&] {
+                IpPrefix q = p;
+                for (unsigned j = q.bits; j < max_bits; ++j)
+                    q.addr.bytes[j / 8] &= static_cast<uint8_t>(~(0x80 >> (j % 8)));
+                return q.to_string();
+            }())};
     return p;
 }
 
@@ -86,6 +87,22 @@ bool IpPrefix::contains(const IpAddress& a) const {
     return (a.bytes[full] & mask) == addr.bytes[full];
 }
 
-std::string IpPrefix::to_string() const { return fmt::format("{}/{}", addr.to_string(), bits); }
+std::string IpPrefix::to_string() const {
+    return fmt::format("{}/{}", addr.to_string(), bits);
+}
+
+} // namespace vcdn::io
+
+namespace vcdn::io {
+
+size_t IpPrefixHash::operator()(const IpPrefix& p) const {
+    uint64_t a = 0, b = 0;
+    std::memcpy(&a, p.addr.bytes, 8);
+    std::memcpy(&b, p.addr.bytes + 8, 8);
+    uint64_t h = a * 0x9e3779b97f4a7c15ULL ^ (b + 0x632be59bd9b4e019ULL) * 0xc2b2ae3d27d4eb4fULL;
+    h ^= (uint64_t{p.bits} << 8 | p.addr.family) * 0x165667b19e3779f9ULL;
+    h ^= h >> 29;
+    return static_cast<size_t>(h * 0xbf58476d1ce4e5b9ULL ^ (h >> 32));
+}
 
 } // namespace vcdn::io

@@ -29,22 +29,50 @@ uint64_t rendezvous_score(uint64_t file_hash, uint64_t edge_hash) {
 }
 
 void Topology::index_prefixes(const std::vector<std::vector<io::IpPrefix>>& site_prefixes) {
+    std::vector<std::vector<SitePrefix>> sp(site_prefixes.size());
+    for (size_t s = 0; s < site_prefixes.size(); ++s)
+        for (const io::IpPrefix& p : site_prefixes[s])
+            sp[s].push_back(SitePrefix{p, 0, 0, false});
+    index_prefixes(sp);
+}
+
+void Topology::index_prefixes(const std::vector<std::vector<SitePrefix>>& site_prefixes) {
     // One table entry per distinct prefix; several sites may announce the same one.
-    std::unordered_map<std::string, uint32_t> by_text;
+    std::unordered_map<io::IpPrefix, uint32_t, io::IpPrefixHash> by_prefix;
     std::vector<PrefixTable::Entry> entries;
-    prefix_sites.clear();
+    auto ps = std::make_shared<std::vector<std::vector<PrefixSite>>>();
     for (uint32_t s = 0; s < site_prefixes.size(); ++s) {
-        for (const io::IpPrefix& p : site_prefixes[s]) {
-            auto [it, fresh] = by_text.emplace(p.to_string(), uint32_t(prefix_sites.size()));
+        for (const SitePrefix& p : site_prefixes[s]) {
+            auto [it, fresh] = by_prefix.emplace(p.prefix, uint32_t(ps->size()));
             if (fresh) {
-                prefix_sites.emplace_back();
-                entries.push_back(PrefixTable::Entry{p, it->second});
+                ps->emplace_back();
+                entries.push_back(PrefixTable::Entry{p.prefix, it->second});
             }
-            auto& v = prefix_sites[it->second];
-            if (std::find(v.begin(), v.end(), s) == v.end()) v.push_back(s);
+            auto& v = (*ps)[it->second];
+            auto same =
+                std::find_if(v.begin(), v.end(), [&](const PrefixSite& x) { return x.site == s; });
+            if (same == v.end()) {
+                v.push_back(PrefixSite{s, p.med, p.path_len, p.bgp});
+            } else if (p.bgp && (!same->bgp || p.med < same->med ||
+                                 (p.med == same->med && p.path_len < same->path_len))) {
+                *same = PrefixSite{s, p.med, p.path_len, true};
+            }
         }
     }
+    // Rank order within one prefix: tier, then what the ISP prefers (MED, AS path), then the
+    // fleet's order.
+    for (auto& v : *ps)
+        if (v.size() > 1)
+            std::sort(v.begin(), v.end(), [&](const PrefixSite& a, const PrefixSite& b) {
+                const auto ta = a.site < sites.size() ? sites[a.site].tier : SiteTier::kEmbedded;
+                const auto tb = b.site < sites.size() ? sites[b.site].tier : SiteTier::kEmbedded;
+                if (ta != tb) return ta < tb;
+                if (a.med != b.med) return a.med < b.med;
+                if (a.path_len != b.path_len) return a.path_len < b.path_len;
+                return a.site < b.site;
+            });
     prefixes = std::make_shared<const PrefixTable>(PrefixTable::build(std::move(entries)));
+    prefix_sites = std::move(ps);
 }
 
 const TopoFile* find_file(const Topology& topo, std::string_view file) {
@@ -75,12 +103,15 @@ std::vector<Ranked> rank(const Topology& topo, std::string_view file, const Topo
         const PrefixTable::Entry* matches[129];
         size_t n = topo.prefixes->lookup_all(client, matches, 129);
         for (size_t i = 0; i < n; ++i) {
-            const std::vector<uint32_t>& here = topo.prefix_sites[matches[i]->value];
-            // Same prefix length: embedded before ix (tiers are few: two passes, no copy).
-            for (SiteTier t : {SiteTier::kEmbedded, SiteTier::kIx})
-                for (uint32_t s : here)
-                    if (topo.sites[s].tier == t)
-                        add_site(s, RankReason::kPrefix, -1, &matches[i]->prefix);
+            // Already in rank order (tier, MED, AS path length): see index_prefixes.
+            for (const PrefixSite& ps : (*topo.prefix_sites)[matches[i]->value]) {
+                const size_t before = sites.size();
+                add_site(ps.site, RankReason::kPrefix, -1, &matches[i]->prefix);
+                if (sites.size() > before) {
+                    sites.back().bgp = ps.bgp;
+                    sites.back().med = ps.med;
+                }
+            }
         }
         const size_t covering = sites.size();
         for (size_t i = 0; i < covering; ++i) {
@@ -130,6 +161,7 @@ std::vector<Ranked> rank(const Topology& topo, std::string_view file, const Topo
 std::string describe(const Topology& topo, const Ranked& r) {
     switch (r.reason) {
     case RankReason::kPrefix:
+        if (r.bgp) return fmt::format("prefix {} (bgp, med {})", r.matched.to_string(), r.med);
         return "prefix " + r.matched.to_string();
     case RankReason::kFallback:
         return r.via >= 0 ? "fallback of " + topo.sites[static_cast<size_t>(r.via)].name

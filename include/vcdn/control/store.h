@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include <vcdn/base/result.h>
+#include <vcdn/bgp/routes.h>
 #include <vcdn/catalog/catalog.h>
 #include <vcdn/control/db.h>
 #include <vcdn/control/fleet.h>
@@ -56,6 +57,12 @@ struct EventRecord {
     std::string reason;
 };
 
+struct EdgeBgp {
+    int64_t version = 0; // bumped on every change
+    std::shared_ptr<const bgp::RouteMap> routes = std::make_shared<const bgp::RouteMap>();
+    uint64_t digest = 0; // bgp::table_digest(*routes)
+};
+
 // Everything steering needs except the per-second status.
 struct StoreSnapshot {
     int64_t generation = 0;
@@ -66,6 +73,15 @@ struct StoreSnapshot {
     std::vector<KeyRecord> keys;                               // oldest first
     // Smoothed demand (views per period) by popularity group, then path.
     std::map<std::string, std::map<std::string, double>> demand;
+    // BGP-learned client prefixes by edge id (only edges that report BGP).
+    std::map<std::string, EdgeBgp> bgp;
+};
+
+// A heartbeat's BGP routes: changes against what the control plane holds for the edge.
+struct BgpUpdate {
+    bool full = false; // start from an empty table
+    bgp::Diff diff;
+    std::string digest; // the edge's digest of its table after the change
 };
 
 struct ManifestVersion {
@@ -145,12 +161,20 @@ public:
     Status retire_key(const std::string& id);
     Result<std::vector<KeyRecord>> keys();
 
+    // Applies an edge's BGP changes; true when the result matches the edge's digest (false:
+    // the edge should send its whole table again).
+    Result<bool> record_bgp(const std::string& edge_id, const BgpUpdate& u);
+
 private:
     Status bump_generation();
+    // Loads (or reuses) an edge's routes at a version; the cache follows the database.
+    Result<EdgeBgp*> bgp_at(const std::string& edge_id, int64_t version);
     Status run_in_transaction(const std::function<Status()>& body);
 
     std::unique_ptr<Db> db_;
     std::mutex mu_;
+    // Parsed route tables by edge (a full table is ~1M routes: parse once per version).
+    std::map<std::string, EdgeBgp> bgp_cache_;
 };
 
 } // namespace vcdn::control

@@ -97,6 +97,13 @@ struct EdgeConfig {
     std::string log_level = "info";
     ControlLinkConfig control;
     fill::FillConfig fill; // [edge.fill]: needs `control` (the manifest comes from there)
+    // [edge.bgp]: the local BIRD whose BGP sessions tell which client prefixes this edge
+    // serves (reported to the control plane in heartbeats). Empty socket: no BGP.
+    struct Bgp {
+        std::string bird_socket;
+        uint32_t poll_ms = 1000;
+        uint32_t stale_ms = 30000;
+    } bgp;
     Limits limits;
     FileCacheConfig file_cache;
     DiskConfig disk;

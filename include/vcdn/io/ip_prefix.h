@@ -32,6 +32,12 @@ struct IpPrefix {
     static Result<IpPrefix> parse(std::string_view text);
     bool contains(const IpAddress& a) const;
     std::string to_string() const;
+    bool operator==(const IpPrefix& o) const { return bits == o.bits && addr == o.addr; }
+};
+
+// For unordered containers keyed by prefix (routing tables of ~1M entries).
+struct IpPrefixHash {
+    size_t operator()(const IpPrefix& p) const;
 };
 
 } // namespace vcdn::io

@@ -4,7 +4,8 @@
 // threads rank against one Topology without locks.
 //
 // Rank: sites whose prefixes cover the client, most specific prefix first, then tier
-// (embedded before ix); then the covering sites' configured fallback sites; then every other
+// (embedded before ix), then the MED and AS path length the ISP gave a BGP-learned prefix
+// (lower first); then the covering sites' configured fallback sites; then every other
 // exchange (ix) site (embedded sites serve only their own ISP's clients); the origin last.
 // Within a site: only edges that hold the file, are up and under their load threshold, in
 // rendezvous-hash order of (file, edge), so the same file goes to the same edge while the
@@ -51,19 +52,38 @@ struct PathHash {
     size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
 };
 
+// A client prefix a site serves: from the fleet's config, or learned over BGP by its edges.
+struct SitePrefix {
+    io::IpPrefix prefix;
+    uint32_t med = 0;
+    uint32_t path_len = 0;
+    bool bgp = false;
+};
+
+// One site announcing one prefix (Topology::prefix_sites).
+struct PrefixSite {
+    uint32_t site = 0;
+    uint32_t med = 0;
+    uint32_t path_len = 0;
+    bool bgp = false;
+};
+
 struct Topology {
     std::vector<TopoEdge> edges;
     std::vector<TopoSite> sites;
     std::string origin_url; // empty: no origin
     std::unordered_map<std::string, TopoFile, PathHash, std::equal_to<>> files;
-    // Prefix -> index into prefix_sites (the sites announcing exactly that prefix).
-    // Shared: a topology is copied when an edge's eligibility changes; the table is not.
+    // Prefix -> index into prefix_sites (the sites announcing exactly that prefix, in rank
+    // order: tier, MED, AS path length, fleet order).
+    // Shared: a topology is copied when an edge's eligibility changes; the tables are not.
     std::shared_ptr<const PrefixTable> prefixes = std::make_shared<const PrefixTable>();
-    std::vector<std::vector<uint32_t>> prefix_sites;
+    std::shared_ptr<const std::vector<std::vector<PrefixSite>>> prefix_sites =
+        std::make_shared<const std::vector<std::vector<PrefixSite>>>();
     std::vector<uint32_t> ix_sites; // every ix site, in fleet order
 
     // Builds `prefixes` and `prefix_sites` from each site's prefixes (call after sites).
     void index_prefixes(const std::vector<std::vector<io::IpPrefix>>& site_prefixes);
+    void index_prefixes(const std::vector<std::vector<SitePrefix>>& site_prefixes);
 };
 
 enum class RankReason : uint8_t { kPrefix, kFallback, kExchange, kOrigin };
@@ -74,6 +94,8 @@ struct Ranked {
     int32_t via = -1; // kFallback: the covering site whose fallback this is
     RankReason reason = RankReason::kOrigin;
     io::IpPrefix matched; // the client prefix that put this site in the list (kPrefix)
+    bool bgp = false;     // kPrefix: learned over BGP (with this MED)
+    uint32_t med = 0;
 };
 
 // splitmix64-style hash; stable across runs and machines (ids and paths are hashed with it).
@@ -90,7 +112,8 @@ std::vector<Ranked> rank(const Topology& topo, std::string_view file, const Topo
                          const io::IpAddress& client, size_t max);
 const TopoFile* find_file(const Topology& topo, std::string_view file);
 
-// "prefix 10.1.0.0/16", "fallback of isp-a", "exchange", "origin".
+// "prefix 10.1.0.0/16", "prefix 10.1.0.0/16 (bgp, med 10)", "fallback of isp-a",
+// "exchange", "origin".
 std::string describe(const Topology& topo, const Ranked& r);
 
 } // namespace vcdn::steer

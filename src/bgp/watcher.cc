@@ -1,0 +1,202 @@
+#include <vcdn/bgp/watcher.h>
+
+#include <pthread.h>
+
+#include <fmt/format.h>
+
+#include <vcdn/base/log.h>
+#include <vcdn/base/time.h>
+
+namespace vcdn::bgp {
+
+Watcher::Watcher(WatcherConfig cfg) : cfg_(std::move(cfg)), snap_(std::make_shared<Snapshot>()) {}
+
+Watcher::~Watcher() {
+    stop();
+}
+
+void Watcher::start() {
+    thread_ = std::thread([this] { run(); });
+}
+
+void Watcher::stop() {
+    {
+        std::lock_guard lk(mu_);
+        stopping_ = true;
+    }
+    cv_.notify_all();
+    if (thread_.joinable()) thread_.join();
+}
+
+std::shared_ptr<const Snapshot> Watcher::snapshot() const {
+    std::lock_guard lk(mu_);
+    return snap_;
+}
+
+void Watcher::publish(std::shared_ptr<Snapshot> s) {
+    std::lock_guard lk(mu_);
+    snap_ = std::move(s);
+}
+
+void Watcher::run() {
+    pthread_setname_np(pthread_self(), "edge-bgp");
+    std::unique_lock lk(mu_);
+    while (!stopping_) {
+        lk.unlock();
+        poll_once();
+        lk.lock();
+        cv_.wait_for(lk, std::chrono::milliseconds(cfg_.poll_ms), [&] { return stopping_; });
+    }
+}
+
+void Watcher::poll_once() {
+    auto prev = snapshot();
+    auto next = std::make_shared<Snapshot>(*prev);
+    const int64_t now = realtime_ns() / 1000000;
+    auto failed = [&](const std::string& why) {
+        static thread_local log::RateLimit rl(30000);
+        uint64_t suppressed = 0;
+        if (next->connected || rl.allow(monotonic_ms(), &suppressed))
+            log::warn("edge: bgp: BIRD at {}: {} ({} similar suppressed)", cfg_.socket, why,
+                      suppressed);
+        bird_.reset();
+        signature_.clear();
+        next->connected = false;
+        next->error = why;
+        ++next->errors;
+        if (unreachable_since_ == 0) unreachable_since_ = now;
+        // BIRD gone: its sessions are gone with it. After a while the table goes too, so
+        // that the control plane stops steering by what nobody is hearing any more.
+        for (SessionView& s : next->sessions)
+            s.session.bgp_state = "unknown";
+        if (now - unreachable_since_ >= int64_t{cfg_.stale_ms} && !next->table->empty()) {
+            log::warn("edge: bgp: BIRD unreachable for {} ms: dropping {} learned prefixes",
+                      now - unreachable_since_, next->table->size());
+            next->table = std::make_shared<const RouteMap>();
+            next->digest = 0;
+            next->sessions.clear();
+        }
+        publish(std::move(next));
+    };
+    if (!bird_) {
+        auto c = BirdClient::connect(cfg_.socket, cfg_.timeout_ms);
+        if (!c) return failed(c.error().message);
+        bird_ = std::move(*c);
+        if (!prev->connected)
+            log::info("edge: bgp: connected to {} at {}", bird_->version(), cfg_.socket);
+        next->bird_version = bird_->version();
+    }
+    auto sessions = bird_->sessions();
+    if (!sessions) return failed(sessions.error().message);
+    unreachable_since_ = 0;
+    next->connected = true;
+    next->error.clear();
+    std::string sig;
+    for (const Session& s : *sessions) {
+        sig += fmt::format("{}|{}|{}|{}|{}|{};", s.name, s.state, s.bgp_state, s.routes,
+                           s.import_updates, s.import_withdraws);
+        auto& st = states_[s.name];
+        if (st.first != s.bgp_state) {
+            if (!st.first.empty())
+                log::info("edge: bgp: session {} ({} AS{}): {} -> {}{}", s.name, s.neighbor,
+                          s.neighbor_as, st.first, s.bgp_state,
+                          s.info.empty() || s.info == s.bgp_state ? "" : " (" + s.info + ")");
+            else
+                log::info("edge: bgp: session {} ({} AS{}) is {}", s.name, s.neighbor,
+                          s.neighbor_as, s.bgp_state);
+            st = {s.bgp_state, st.first.empty() ? 0 : now};
+        }
+    }
+    std::map<std::string, uint64_t> per_session;
+    for (const SessionView& v : prev->sessions)
+        per_session[v.session.name] = v.prefixes;
+    const int64_t mono = monotonic_ms();
+    if (sig != signature_ && mono >= next_read_ms_) {
+        const int64_t t0 = monotonic_ms();
+        auto table = std::make_shared<RouteMap>();
+        per_session.clear();
+
+        for (const Session& s : *sessions) {
+            if (!s.established()) continue;
+
+            uint64_t n = 0;
+            Status st = bird_->routes(s.name, [&](LearnedRoute&& r) {
+                ++n;
+                auto [it, fresh] = table->try_emplace(r.prefix, r.attrs);
+                if (!fresh && r.attrs.better_than(it->second)) it->second = std::move(r.attrs);
+            });
+            if (!st)
+                return failed(
+                    fmt::format("show route protocol {}: {}", s.name, st.error().message));
+            per_session[s.name] = n;
+        }
+
+        next->read_seconds = static_cast<double>(monotonic_ms() - t0) / 1000.0;
+        next->read_ms = now;
+        ++next->reads;
+        next->digest = table_digest(*table);
+        const size_t before = prev->table->size();
+        next->table = std::move(table);
+        signature_ = sig;
+        // Spacing: a read that took T waits 4T before the next (at least one poll).
+        next_read_ms_ = monotonic_ms() + std::max<int64_t>(cfg_.poll_ms, 4 * (monotonic_ms() - t0));
+        if (next->table->size() != before || prev->reads == 0)
+            log::info("edge: bgp: {} prefixes from {} established session(s) (read in {:.2f} s)",
+                      next->table->size(), per_session.size(), next->read_seconds);
+    }
+    next->sessions.clear();
+    for (const Session& s : *sessions) {
+        SessionView v;
+        v.session = s;
+        v.prefixes = per_session.count(s.name) ? per_session[s.name] : 0;
+        v.changed_ms = states_[s.name].second;
+        next->sessions.push_back(std::move(v));
+    }
+    publish(std::move(next));
+}
+
+std::string Watcher::metrics_text() const {
+    auto s = snapshot();
+    std::string out;
+    auto it = std::back_inserter(out);
+    fmt::format_to(it,
+                   "# HELP vcdn_bgp_bird_up 1 while the edge can talk to its BIRD.\n"
+                   "# TYPE vcdn_bgp_bird_up gauge\nvcdn_bgp_bird_up {}\n",
+                   s->connected ? 1 : 0);
+    fmt::format_to(it,
+                   "# HELP vcdn_bgp_prefixes Client prefixes learned over BGP (best per "
+                   "prefix over the established sessions).\n"
+                   "# TYPE vcdn_bgp_prefixes gauge\nvcdn_bgp_prefixes {}\n",
+                   s->table->size());
+    fmt::format_to(it,
+                   "# HELP vcdn_bgp_reads_total Route reads from BIRD.\n"
+                   "# TYPE vcdn_bgp_reads_total counter\nvcdn_bgp_reads_total {}\n",
+                   s->reads);
+    fmt::format_to(it,
+                   "# HELP vcdn_bgp_errors_total Failures talking to BIRD.\n"
+                   "# TYPE vcdn_bgp_errors_total counter\nvcdn_bgp_errors_total {}\n",
+                   s->errors);
+    fmt::format_to(it,
+                   "# HELP vcdn_bgp_read_seconds How long the last route read took.\n"
+                   "# TYPE vcdn_bgp_read_seconds gauge\nvcdn_bgp_read_seconds {:.3f}\n",
+                   s->read_seconds);
+    out += "# HELP vcdn_bgp_session_up 1 while a BGP session is Established.\n"
+           "# TYPE vcdn_bgp_session_up gauge\n";
+    for (const SessionView& v : s->sessions)
+        fmt::format_to(it, "vcdn_bgp_session_up{{session=\"{}\",neighbor=\"{}\"}} {}\n",
+                       v.session.name, v.session.neighbor, v.session.established() ? 1 : 0);
+    out += "# HELP vcdn_bgp_session_routes Routes a BGP session has imported.\n"
+           "# TYPE vcdn_bgp_session_routes gauge\n";
+    for (const SessionView& v : s->sessions)
+        fmt::format_to(it, "vcdn_bgp_session_routes{{session=\"{}\"}} {}\n", v.session.name,
+                       v.session.routes);
+    out += "# HELP vcdn_bgp_session_changed_seconds Unix time of the session's last state "
+           "change seen by the edge (0: none since start).\n"
+           "# TYPE vcdn_bgp_session_changed_seconds gauge\n";
+    for (const SessionView& v : s->sessions)
+        fmt::format_to(it, "vcdn_bgp_session_changed_seconds{{session=\"{}\"}} {}\n",
+                       v.session.name, v.changed_ms / 1000);
+    return out;
+}
+
+} // namespace vcdn::bgp
