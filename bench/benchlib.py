@@ -1,6 +1,7 @@
 """Shared pieces of the vcdn benchmarks: servers started by pid, CPU accounting, wrk runs."""
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -152,3 +153,51 @@ def write_section(path, begin, end, text):
     with open(path, "w") as f:
         f.write(existing)
     print(f"wrote {path}")
+
+
+class LoggedProc:
+    """A process of ours, its stderr in a file (stopped by pid only)."""
+
+    def __init__(self, argv, log):
+        self.log = log
+        self.f = open(log, "w")
+        self.p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=self.f,
+                                  start_new_session=True)
+
+    def wait_line(self, pattern, timeout):
+        deadline = time.time() + timeout
+        rx = re.compile(pattern)
+        while time.time() < deadline:
+            with open(self.log) as f:
+                for line in f:
+                    m = rx.search(line)
+                    if m:
+                        return m
+            if self.p.poll() is not None:
+                raise RuntimeError(f"{self.log}: exited: " + open(self.log).read()[-2000:])
+            time.sleep(0.02)
+        raise RuntimeError(f"{self.log}: no line matching {pattern} in {timeout} s")
+
+    def pids(self):
+        return [self.p.pid]
+
+    def stop(self):
+        if self.p.poll() is None:
+            self.p.terminate()
+            try:
+                self.p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+        self.f.close()
+
+
+def api(port, method, path, body=None, token=None):
+    """One JSON API call with curl; the parsed JSON, or the raw text when it is not JSON."""
+    cmd = ["curl", "-s", "-X", method, f"http://127.0.0.1:{port}{path}"]
+    if token:
+        cmd += ["-H", f"Authorization: Bearer {token}"]
+    if body is not None:
+        cmd += ["-H", "Content-Type: application/json", "--data-binary", body]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60).stdout
+    return json.loads(out) if out.strip().startswith("{") else out

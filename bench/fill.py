@@ -32,56 +32,14 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(ROOT, "bench")
 sys.path.insert(0, BENCH)
 import benchlib  # noqa: E402
-from benchlib import free_port, wait_port  # noqa: E402
+from benchlib import LoggedProc as Proc, free_port, wait_port  # noqa: E402
 
 ADMIN = "admin-token-bench"
 FILL_TOKEN = "fill-token-bench"
 
 
-class Proc:
-    """A process of ours, its stderr in a file (stopped by pid only)."""
-
-    def __init__(self, argv, log):
-        self.log = log
-        self.f = open(log, "w")
-        self.p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=self.f,
-                                  start_new_session=True)
-
-    def wait_line(self, pattern, timeout):
-        deadline = time.time() + timeout
-        rx = re.compile(pattern)
-        while time.time() < deadline:
-            with open(self.log) as f:
-                for line in f:
-                    m = rx.search(line)
-                    if m:
-                        return m
-            if self.p.poll() is not None:
-                raise RuntimeError(f"{self.log}: exited: " + open(self.log).read()[-2000:])
-            time.sleep(0.02)
-        raise RuntimeError(f"{self.log}: no line matching {pattern} in {timeout} s")
-
-    def pids(self):
-        return [self.p.pid]
-
-    def stop(self):
-        if self.p.poll() is None:
-            self.p.terminate()
-            try:
-                self.p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.p.kill()
-                self.p.wait()
-        self.f.close()
-
-
 def api(port, method, path, body=None):
-    cmd = ["curl", "-s", "-X", method, "-H", f"Authorization: Bearer {ADMIN}",
-           f"http://127.0.0.1:{port}{path}"]
-    if body is not None:
-        cmd += ["-H", "Content-Type: application/json", "--data-binary", body]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=60).stdout
-    return json.loads(out) if out.strip().startswith("{") else out
+    return benchlib.api(port, method, path, body, token=ADMIN)
 
 
 def main():

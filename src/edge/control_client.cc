@@ -110,7 +110,10 @@ bool ControlClient::beat() {
             bgp_acked_.clear();
             bgp_acked_digest_ = 0;
         }
-        bgp_sent = bgp::diff(bgp_acked_, *snap->table, kMaxBgpChanges);
+        // Equal digests: nothing to send, no walk over a full table.
+        if (bgp_full_ || snap->digest != bgp_acked_digest_ ||
+            snap->table->size() != bgp_acked_.size())
+            bgp_sent = bgp::diff(bgp_acked_, *snap->table, kMaxBgpChanges);
         nlohmann::json sessions = nlohmann::json::array();
         for (const bgp::SessionView& v : snap->sessions)
             sessions.push_back({{"name", v.session.name},
@@ -141,9 +144,11 @@ bool ControlClient::beat() {
     }
 
     client::HttpClient http(*addr, static_cast<int>(cfg_.timeout_ms));
+    std::string payload = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    bytes_.fetch_add(payload.size(), std::memory_order_relaxed);
     auto r = http.request("POST", fmt::format("/api/v1/edges/{}/heartbeat", cfg_.id),
                           {"Authorization: Bearer " + cfg_.token, "Content-Type: application/json"},
-                          body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+                          payload);
     static thread_local log::RateLimit rl(10000);
     uint64_t suppressed = 0;
     if (!r) {
@@ -170,6 +175,7 @@ bool ControlClient::beat() {
         const std::string b = text("bgp", "");
         if (b == "ok") {
             bgp::apply(&bgp_acked_, bgp_sent, &bgp_acked_digest_);
+            bgp_changes_.fetch_add(bgp_sent.size(), std::memory_order_relaxed);
             bgp_full_ = false;
             again_soon_ = bgp_sent.more;
         } else if (b == "resend") {

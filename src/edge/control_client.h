@@ -41,6 +41,8 @@ public:
     uint64_t heartbeats_ok() const { return ok_.load(); }
     uint64_t heartbeats_failed() const { return failed_.load(); }
     bool connected() const { return connected_.load(); }
+    uint64_t heartbeat_bytes() const { return bytes_.load(); }
+    uint64_t bgp_changes_acked() const { return bgp_changes_.load(); }
 
 private:
     void run();
@@ -54,7 +56,7 @@ private:
     std::mutex mu_;
     std::condition_variable cv_;
     bool stopping_ = false;
-    std::atomic<uint64_t> ok_{0}, failed_{0};
+    std::atomic<uint64_t> ok_{0}, failed_{0}, bytes_{0}, bgp_changes_{0};
     std::atomic<bool> connected_{false};
     uint32_t interval_ms_;
     // What the control plane has acknowledged, so that only changes are sent.

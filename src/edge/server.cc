@@ -545,6 +545,12 @@ std::string EdgeServer::Impl::render_metrics() const {
                        control->heartbeats_ok());
         fmt::format_to(it, "vcdn_control_heartbeats_total{{result=\"failed\"}} {}\n",
                        control->heartbeats_failed());
+        family("vcdn_control_heartbeat_bytes_total", "counter",
+               "Bytes of heartbeat request bodies sent (BGP changes and inventory included).");
+        fmt::format_to(it, "vcdn_control_heartbeat_bytes_total {}\n", control->heartbeat_bytes());
+        family("vcdn_control_bgp_changes_total", "counter",
+               "BGP route changes (upserts and removals) the control plane acknowledged.");
+        fmt::format_to(it, "vcdn_control_bgp_changes_total {}\n", control->bgp_changes_acked());
         family("vcdn_refusing_new_players", "gauge",
                "1 while new players are refused: no control plane for longer than grace_ms.");
         fmt::format_to(it, "vcdn_refusing_new_players {}\n", refuse_new_players.load() ? 1 : 0);

@@ -68,6 +68,31 @@ TEST(Steering, LongestPrefixFirstThenShorterThenFallbackThenIxThenOrigin) {
     EXPECT_EQ(describe(t, r.back()), "origin");
 }
 
+TEST(Steering, BgpMedThenAsPathBreakTiesBetweenSitesOfOneTier) {
+    Topology t = make_topo();
+    // isp-a and isp-b hear the same /16 over BGP; isp-b with the lower MED.
+    std::vector<std::vector<SitePrefix>> sp(4);
+    sp[0] = {SitePrefix{pfx("10.1.0.0/16"), 20, 1, true}};
+    sp[1] = {SitePrefix{pfx("10.1.0.0/16"), 5, 3, true}};
+    sp[2] = {SitePrefix{pfx("10.1.0.0/16"), 0, 1, true}}; // ix: after the embedded sites
+    t.index_prefixes(sp);
+    auto r = rank(t, "/t/1/a.mp4", ip("10.1.9.9"), 100);
+    EXPECT_EQ(sites_of(t, r), (std::vector<std::string>{"isp-b", "isp-b", "isp-a", "isp-a", "ix-1",
+                                                        "ix-1", "ix-2", "ix-2", "origin"}));
+    EXPECT_EQ(describe(t, r[0]), "prefix 10.1.0.0/16 (bgp, med 5)");
+    EXPECT_EQ(describe(t, r[2]), "prefix 10.1.0.0/16 (bgp, med 20)");
+    // Equal MEDs: the shorter AS path first.
+    sp[1][0].med = 20;
+    t.index_prefixes(sp);
+    r = rank(t, "/t/1/a.mp4", ip("10.1.9.9"), 2);
+    EXPECT_EQ(sites_of(t, r)[0], "isp-a");
+    // A more specific prefix still wins over any MED.
+    sp[0].push_back(SitePrefix{pfx("10.1.9.0/24"), 100, 9, true});
+    t.index_prefixes(sp);
+    r = rank(t, "/t/1/a.mp4", ip("10.1.9.9"), 2);
+    EXPECT_EQ(describe(t, r[0]), "prefix 10.1.9.0/24 (bgp, med 100)");
+}
+
 TEST(Steering, FallbackSitesComeBeforeOtherExchanges) {
     Topology t = make_topo();
     t.index_prefixes({{pfx("10.1.0.0/16")}, {}, {}, {}}); // ix-1 no longer covers anyone

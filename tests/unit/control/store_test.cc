@@ -35,7 +35,7 @@ protected:
 };
 
 TEST_F(StoreTest, MigratesOnceAndReopens) {
-    EXPECT_EQ(store_->schema_version(), 4);
+    EXPECT_EQ(store_->schema_version(), 5);
     ASSERT_TRUE(store_->migrate()); // idempotent
     ASSERT_TRUE(store_->save_fleet(two_sites()));
     store_.reset();
@@ -72,7 +72,7 @@ TEST(StoreUpgrade, AVersionOneDatabaseIsMigratedWithItsData) {
     }
     auto s = Store::open(url);
     ASSERT_TRUE(s) << s.error().message;
-    EXPECT_EQ((*s)->schema_version(), 4);
+    EXPECT_EQ((*s)->schema_version(), 5);
     auto st = (*s)->statuses();
     ASSERT_TRUE(st);
     EXPECT_EQ(st->at("a1").files, 3u) << "migration 2 counts what the edge held";
@@ -141,6 +141,60 @@ TEST_F(StoreTest, InventoryDeltasAndDigests) {
     ASSERT_TRUE(m);
     EXPECT_FALSE(*m);
     EXPECT_EQ(inventory_digest({"/b", "/a"}), inventory_digest({"/a", "/b"}));
+}
+
+TEST_F(StoreTest, BgpTablesTakeDiffsKeepDigestsAndSurviveAReopen) {
+    ASSERT_TRUE(store_->save_fleet(two_sites()));
+    const int64_t gen0 = *store_->generation();
+    bgp::RouteMap edge_table;
+    edge_table[*io::IpPrefix::parse("10.1.0.0/16")] = bgp::RouteAttrs{10, 2, "(65001,100)"};
+    edge_table[*io::IpPrefix::parse("2001:db8::/32")] = bgp::RouteAttrs{0, 1, ""};
+    BgpUpdate full;
+    full.full = true;
+    full.diff = bgp::diff({}, edge_table, 1000);
+    full.digest = bgp::digest_hex(bgp::table_digest(edge_table));
+    auto m = store_->record_bgp("a1", full);
+    ASSERT_TRUE(m) << m.error().message;
+    EXPECT_TRUE(*m);
+    EXPECT_GT(*store_->generation(), gen0);
+    // A diff: one withdrawn, one new.
+    bgp::RouteMap next = edge_table;
+    next.erase(*io::IpPrefix::parse("2001:db8::/32"));
+    next[*io::IpPrefix::parse("10.9.0.0/16")] = bgp::RouteAttrs{0, 1, ""};
+    BgpUpdate d;
+    d.diff = bgp::diff(edge_table, next, 1000);
+    d.digest = bgp::digest_hex(bgp::table_digest(next));
+    m = store_->record_bgp("a1", d);
+    ASSERT_TRUE(m);
+    EXPECT_TRUE(*m);
+    auto snap = store_->snapshot();
+    ASSERT_TRUE(snap);
+    ASSERT_EQ(snap->bgp.count("a1"), 1u);
+    EXPECT_EQ(*snap->bgp["a1"].routes, next);
+    EXPECT_EQ(snap->bgp["a1"].version, 2);
+    // No change and the same digest: no new version, no generation bump.
+    const int64_t gen1 = *store_->generation();
+    BgpUpdate same;
+    same.digest = d.digest;
+    m = store_->record_bgp("a1", same);
+    ASSERT_TRUE(m);
+    EXPECT_TRUE(*m);
+    EXPECT_EQ(*store_->generation(), gen1);
+    // A digest the store does not have: the edge must resend.
+    BgpUpdate wrong;
+    wrong.digest = "0000000000000000";
+    EXPECT_FALSE(*store_->record_bgp("a1", wrong));
+    // Another instance on the same database reads the table back.
+    auto other = Store::open("sqlite:" + dir_.path() + "/control.db");
+    ASSERT_TRUE(other);
+    auto osnap = (*other)->snapshot();
+    ASSERT_TRUE(osnap);
+    EXPECT_EQ(*osnap->bgp["a1"].routes, next);
+    // Removing the edge from the fleet drops its table.
+    Fleet f = two_sites();
+    f.sites[0].edges.erase(f.sites[0].edges.begin());
+    ASSERT_TRUE(store_->save_fleet(f));
+    EXPECT_EQ(store_->snapshot()->bgp.count("a1"), 0u);
 }
 
 TEST_F(StoreTest, StateChangesAreCompareAndSetAndLogged) {
