@@ -1,5 +1,7 @@
 #include <vcdn/bgp/routes.h>
 
+#include <arpa/inet.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cstring>
@@ -9,13 +11,34 @@
 
 namespace vcdn::bgp {
 
-std::string route_line(const io::IpPrefix& p, const RouteAttrs& a) {
-    std::string s = p.to_string();
-    fmt::format_to(std::back_inserter(s), " {} {}", a.med, a.path_len);
+namespace {
+// Hand-written: a full table is a million of these per store or heartbeat, and the
+// fmt/std::string route costs several allocations each.
+void append_u32(std::string* out, uint32_t v) {
+    char buf[16];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+    out->append(buf, end);
+}
+void append_route(std::string* out, const io::IpPrefix& p, const RouteAttrs& a) {
+    char buf[INET6_ADDRSTRLEN] = "";
+    if (p.addr.family) inet_ntop(p.addr.family, p.addr.bytes, buf, sizeof buf);
+    out->append(buf);
+    out->push_back('/');
+    append_u32(out, p.bits);
+    out->push_back(' ');
+    append_u32(out, a.med);
+    out->push_back(' ');
+    append_u32(out, a.path_len);
     if (!a.communities.empty()) {
-        s.push_back(' ');
-        s.append(a.communities);
+        out->push_back(' ');
+        out->append(a.communities);
     }
+}
+} // namespace
+
+std::string route_line(const io::IpPrefix& p, const RouteAttrs& a) {
+    std::string s;
+    append_route(&s, p, a);
     return s;
 }
 
@@ -48,7 +71,10 @@ Result<std::pair<io::IpPrefix, RouteAttrs>> parse_route_line(std::string_view li
 }
 
 uint64_t route_hash(const io::IpPrefix& p, const RouteAttrs& a) {
-    return steer::hash64(route_line(p, a));
+    thread_local std::string line;
+    line.clear();
+    append_route(&line, p, a);
+    return steer::hash64(line);
 }
 
 uint64_t table_digest(const RouteMap& t) {
@@ -112,20 +138,10 @@ uint64_t digest_after(const RouteMap& t, uint64_t digest, const Diff& d) {
 }
 
 std::string serialise(const RouteMap& t) {
-    std::vector<const std::pair<const io::IpPrefix, RouteAttrs>*> rows;
-    rows.reserve(t.size());
-    for (const auto& r : t)
-        rows.push_back(&r);
-    std::sort(rows.begin(), rows.end(), [](const auto* x, const auto* y) {
-        const io::IpPrefix &a = x->first, &b = y->first;
-        if (a.addr.family != b.addr.family) return a.addr.family < b.addr.family;
-        const int c = std::memcmp(a.addr.bytes, b.addr.bytes, 16);
-        return c != 0 ? c < 0 : a.bits < b.bits;
-    });
     std::string out;
-    out.reserve(rows.size() * 24);
-    for (const auto* r : rows) {
-        out.append(route_line(r->first, r->second));
+    out.reserve(t.size() * 24);
+    for (const auto& [p, a] : t) {
+        append_route(&out, p, a);
         out.push_back('\n');
     }
     return out;

@@ -61,6 +61,8 @@ void Watcher::poll_once() {
                       suppressed);
         bird_.reset();
         signature_.clear();
+        last_sig_.clear();
+        changing_since_ = 0;
         next->connected = false;
         next->error = why;
         ++next->errors;
@@ -111,9 +113,18 @@ void Watcher::poll_once() {
     for (const SessionView& v : prev->sessions)
         per_session[v.session.name] = v.prefixes;
     const int64_t mono = monotonic_ms();
-    if (sig != signature_ && mono >= next_read_ms_) {
+    // Read once BIRD has settled: the counters did not move since the last poll (an update
+    // burst, e.g. a router's reconfiguration, is read once at its end, not half-way), or they
+    // have been moving for settle_max_ms.
+    const bool moved = sig != last_sig_;
+    if (moved && changing_since_ == 0) changing_since_ = mono;
+    last_sig_ = sig;
+    const bool settled = !moved || (changing_since_ && mono - changing_since_ >= kSettleMaxMs);
+    const bool first = prev->reads == 0;
+    if (sig != signature_ && mono >= next_read_ms_ && (first || settled)) {
         const int64_t t0 = monotonic_ms();
         auto table = std::make_shared<RouteMap>();
+        table->reserve(prev->table->size());
         per_session.clear();
 
         for (const Session& s : *sessions) {
@@ -138,8 +149,10 @@ void Watcher::poll_once() {
         const size_t before = prev->table->size();
         next->table = std::move(table);
         signature_ = sig;
+        changing_since_ = 0;
         // Spacing: a read that took T waits 4T before the next (at least one poll).
-        next_read_ms_ = monotonic_ms() + std::max<int64_t>(cfg_.poll_ms, 4 * (monotonic_ms() - t0));
+        next_read_ms_ =
+            monotonic_ms() + std::max<int64_t>(cfg_.poll_ms, 2 * (monotonic_ms() - t0));
         if (next->table->size() != before || prev->reads == 0)
             log::info("edge: bgp: {} prefixes from {} established session(s) (read in {:.2f} s)",
                       next->table->size(), per_session.size(), next->read_seconds);

@@ -498,11 +498,11 @@ ApiResponse ControlServer::Impl::handle(const ApiRequest& req) {
                     return json_error(400, "bad-heartbeat",
                                       "bgp: " + (err.empty() ? "expected an object" : err));
                 }
-                if (upserts.size() + removals.size() > 200000 || sessions.size() > 64 ||
+                if (upserts.size() + removals.size() > 500000 || sessions.size() > 64 ||
                     sessions.dump().size() > 65536 || bgp_error.size() > 500) {
                     heartbeat_errors.fetch_add(1, std::memory_order_relaxed);
                     return json_error(400, "bad-heartbeat",
-                                      "bgp: at most 200000 changes, 64 sessions (64 KiB) and an "
+                                      "bgp: at most 500000 changes, 64 sessions (64 KiB) and an "
                                       "error of 500 bytes per heartbeat");
                 }
                 bu.diff.upserts.reserve(upserts.size());

@@ -65,7 +65,7 @@ private:
     std::string last_keys_;
     // BGP routes the control plane has acknowledged (changes go in steps of at most
     // kMaxBgpChanges; with more to send the next heartbeat follows at once).
-    static constexpr size_t kMaxBgpChanges = 100000;
+    static constexpr size_t kMaxBgpChanges = 250000;
     bgp::RouteMap bgp_acked_;
     uint64_t bgp_acked_digest_ = 0;
     bool bgp_full_ = true;

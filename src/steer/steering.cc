@@ -1,6 +1,7 @@
 #include <vcdn/steer/steering.h>
 
 #include <algorithm>
+#include <cstring>
 #include <fmt/format.h>
 
 namespace vcdn::steer {
@@ -37,27 +38,48 @@ void Topology::index_prefixes(const std::vector<std::vector<io::IpPrefix>>& site
 }
 
 void Topology::index_prefixes(const std::vector<std::vector<SitePrefix>>& site_prefixes) {
-    // One table entry per distinct prefix; several sites may announce the same one.
-    std::unordered_map<io::IpPrefix, uint32_t, io::IpPrefixHash> by_prefix;
+    // One table entry per distinct prefix; several sites may announce the same one. Sorted
+    // rather than hashed: with a full BGP table (1M prefixes per site) a sort of a flat
+    // vector is several times faster than a node-based map.
+    struct Item {
+        io::IpPrefix prefix;
+        PrefixSite ps;
+    };
+    std::vector<Item> items;
+    size_t total = 0;
+    for (const auto& v : site_prefixes)
+        total += v.size();
+    items.reserve(total);
+    for (uint32_t s = 0; s < site_prefixes.size(); ++s)
+        for (const SitePrefix& p : site_prefixes[s])
+            items.push_back(Item{p.prefix, PrefixSite{s, p.med, p.path_len, p.bgp}});
+    auto key_less = [](const io::IpPrefix& a, const io::IpPrefix& b) {
+        if (a.addr.family != b.addr.family) return a.addr.family < b.addr.family;
+        const int c = std::memcmp(a.addr.bytes, b.addr.bytes, sizeof a.addr.bytes);
+        return c != 0 ? c < 0 : a.bits < b.bits;
+    };
+    std::sort(items.begin(), items.end(), [&](const Item& a, const Item& b) {
+        if (key_less(a.prefix, b.prefix)) return true;
+        if (key_less(b.prefix, a.prefix)) return false;
+        return a.ps.site < b.ps.site;
+    });
     std::vector<PrefixTable::Entry> entries;
     auto ps = std::make_shared<std::vector<std::vector<PrefixSite>>>();
-    for (uint32_t s = 0; s < site_prefixes.size(); ++s) {
-        for (const SitePrefix& p : site_prefixes[s]) {
-            auto [it, fresh] = by_prefix.emplace(p.prefix, uint32_t(ps->size()));
-            if (fresh) {
-                ps->emplace_back();
-                entries.push_back(PrefixTable::Entry{p.prefix, it->second});
-            }
-            auto& v = (*ps)[it->second];
-            auto same =
-                std::find_if(v.begin(), v.end(), [&](const PrefixSite& x) { return x.site == s; });
-            if (same == v.end()) {
-                v.push_back(PrefixSite{s, p.med, p.path_len, p.bgp});
-            } else if (p.bgp && (!same->bgp || p.med < same->med ||
-                                 (p.med == same->med && p.path_len < same->path_len))) {
-                *same = PrefixSite{s, p.med, p.path_len, true};
+    for (size_t i = 0; i < items.size();) {
+        size_t j = i;
+        const uint32_t idx = static_cast<uint32_t>(ps->size());
+        entries.push_back(PrefixTable::Entry{items[i].prefix, idx});
+        auto& v = ps->emplace_back();
+        for (; j < items.size() && items[j].prefix == items[i].prefix; ++j) {
+            const PrefixSite& p = items[j].ps;
+            if (v.empty() || v.back().site != p.site) {
+                v.push_back(p);
+            } else if (p.bgp && (!v.back().bgp || p.med < v.back().med ||
+                                 (p.med == v.back().med && p.path_len < v.back().path_len))) {
+                v.back() = p; // one site, twice: the better BGP route
             }
         }
+        i = j;
     }
     // Rank order within one prefix: tier, then what the ISP prefers (MED, AS path), then the
     // fleet's order.

@@ -55,7 +55,7 @@ void apply(RouteMap* t, const Diff& d, uint64_t* digest);
 // The digest `t` would have after apply(t, d, ...), without changing it.
 uint64_t digest_after(const RouteMap& t, uint64_t digest, const Diff& d);
 
-// Lines in prefix order (so that equal tables store equal text).
+// A line per route (in the map's order).
 std::string serialise(const RouteMap& t);
 Result<RouteMap> parse_serialised(std::string_view text);
 

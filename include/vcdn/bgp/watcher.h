@@ -3,8 +3,10 @@
 // interval for its BGP sessions, and re-reads the routes when a session's state or its
 // received updates/withdraws counters moved. The result is one table, the best route per
 // prefix over the established sessions, published as an immutable snapshot for the heartbeat
-// and the metrics. Re-reads of a big table are spaced to at least 4x the time the last one
-// took, so a churning full table costs BIRD and the edge at most ~20% of a core.
+// and the metrics. A burst of updates is read once it has settled (no counter moved for one
+// poll; at most 5 s of waiting), and re-reads of a big table are spaced to at least twice the
+// time the last one took, so a churning full table costs BIRD and the edge at most ~1/3 of a
+// core.
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
@@ -64,7 +66,10 @@ private:
     WatcherConfig cfg_;
     std::unique_ptr<BirdClient> bird_;
     std::string signature_; // sessions' states and counters at the last route read
+    std::string last_sig_;  // ... at the last poll
+    int64_t changing_since_ = 0;
     int64_t next_read_ms_ = 0;
+    static constexpr int64_t kSettleMaxMs = 5000;
     int64_t unreachable_since_ = 0;
     std::map<std::string, std::pair<std::string, int64_t>> states_; // name -> state, since
     mutable std::mutex mu_;

