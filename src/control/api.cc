@@ -194,6 +194,21 @@ json bgp_json(const View& v, int64_t now) {
     return {{"sites", std::move(sites)}};
 }
 
+// The dashboard's BGP panel: sites with BGP, their union and the first few disagreements.
+json dashboard_bgp(const View& v, int64_t now) {
+    json out = json::array();
+    json all = bgp_json(v, now); // kept alive: the loop walks into it
+    for (json& s : all["sites"]) {
+        if (!s["bgp"].get<bool>()) continue;
+        json& d = s["differences"];
+        if (d.size() > 5) d.erase(d.begin() + 5, d.end());
+        for (json& e : s["edges"])
+            e.erase("sessions");
+        out.push_back(std::move(s));
+    }
+    return out;
+}
+
 bool only_keys(const json& j, std::initializer_list<const char*> known, std::string* err) {
     for (auto it = j.begin(); it != j.end(); ++it) {
         bool ok = false;
@@ -271,6 +286,25 @@ ApiResponse ControlServer::Impl::handle(const ApiRequest& req) {
                        "# TYPE vcdn_control_state_changes_total counter\n"
                        "vcdn_control_state_changes_total {}\n",
                        state_changes.load());
+        if (std::shared_ptr<const View> bv = current()) {
+            std::string pre, dif;
+            for (const SiteBgp& sb : *bv->bgp_sites) {
+                if (!sb.bgp) continue;
+                fmt::format_to(std::back_inserter(pre),
+                               "vcdn_control_bgp_prefixes{{site=\"{}\"}} {}\n", sb.site,
+                               sb.prefixes);
+                fmt::format_to(std::back_inserter(dif),
+                               "vcdn_control_bgp_differing_prefixes{{site=\"{}\"}} {}\n", sb.site,
+                               sb.differing);
+            }
+            fmt::format_to(
+                out,
+                "# HELP vcdn_control_bgp_prefixes Client prefixes a site's edges hear "
+                "over BGP (the union).\n# TYPE vcdn_control_bgp_prefixes gauge\n{}"
+                "# HELP vcdn_control_bgp_differing_prefixes Prefixes some edges of the "
+                "site do not hear.\n# TYPE vcdn_control_bgp_differing_prefixes gauge\n{}",
+                pre, dif);
+        }
         fmt::format_to(out,
                        "# TYPE vcdn_control_db_errors_total counter\n"
                        "vcdn_control_db_errors_total {}\n",
@@ -374,7 +408,8 @@ ApiResponse ControlServer::Impl::handle(const ApiRequest& req) {
              {"sites", std::move(sites)},
              {"steering", {{"total", total}, {"by_site", by_site}, {"by_tier", by_tier}}},
              {"qoe", {{"samples", qoe_samples}}},
-             {"fill", std::move(fill)}});
+             {"fill", std::move(fill)},
+             {"bgp", dashboard_bgp(*v, now)}});
     }
 
     // ---- edges: heartbeat (edge token), list/get (public), admin changes ----

@@ -1,5 +1,5 @@
 # Every subcommand answers --help with exit 0, and bad invocations fail with a short message.
-foreach(cmd "" "edge" "catalog" "catalog make" "catalog verify" "demo" "sign" "control" "origin" "play")
+foreach(cmd "" "edge" "catalog" "catalog make" "catalog verify" "demo" "sign" "control" "origin" "play" "bgp-config")
   separate_arguments(args UNIX_COMMAND "${cmd} --help")
   execute_process(COMMAND ${VCDN} ${args} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
   if(NOT rc EQUAL 0)
@@ -35,4 +35,25 @@ execute_process(COMMAND ${VCDN} edge --root /tmp --listen 127.0.0.1:0 --control 
   --id e1 --token tok12345 --fill-window 25:00+1h RESULT_VARIABLE rc ERROR_VARIABLE err)
 if(NOT rc EQUAL 2 OR NOT err MATCHES "fill window '25:00\\+1h'")
   message(FATAL_ERROR "bad fill window: rc=${rc} err=${err}")
+endif()
+# BGP: an edge with --bird-socket but no control plane, and bad bgp-config input.
+execute_process(COMMAND ${VCDN} edge --root /tmp --listen 127.0.0.1:0 --bird-socket /tmp/b.ctl
+  RESULT_VARIABLE rc ERROR_VARIABLE err)
+if(NOT rc EQUAL 2 OR NOT err MATCHES "^vcdn edge: bgp: --bird-socket needs the control plane")
+  message(FATAL_ERROR "edge --bird-socket without --control: rc=${rc} err=${err}")
+endif()
+execute_process(COMMAND ${VCDN} bgp-config --router-id 10.0.0.5 --local-as 65010 --neighbor 10.0.0.1
+  RESULT_VARIABLE rc ERROR_VARIABLE err)
+if(NOT rc EQUAL 2 OR NOT err MATCHES "^vcdn bgp-config: --neighbor '10.0.0.1': expected ADDRESS:AS")
+  message(FATAL_ERROR "bgp-config without an AS: rc=${rc} err=${err}")
+endif()
+execute_process(COMMAND ${VCDN} bgp-config --router-id nope --local-as 65010 --neighbor 10.0.0.1:65001
+  RESULT_VARIABLE rc ERROR_VARIABLE err)
+if(NOT rc EQUAL 2 OR NOT err MATCHES "^vcdn bgp-config: router id 'nope'")
+  message(FATAL_ERROR "bgp-config bad router id: rc=${rc} err=${err}")
+endif()
+execute_process(COMMAND ${VCDN} bgp-config --router-id 10.0.0.5 --local-as 65010 --neighbor 10.0.0.1:65001
+  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL 0 OR NOT out MATCHES "protocol bgp isp1")
+  message(FATAL_ERROR "bgp-config: rc=${rc} out=${out} err=${err}")
 endif()

@@ -280,6 +280,13 @@ TEST_F(BgpTest, EdgesReportWhatTheyHearAndSteeringFollowsIt) {
         std::regex("bgp: the edges of site isp-a disagree on 1 of 3 prefixes .*10\\.9\\.0\\.0/16 "
                    "not heard by a2")));
     EXPECT_TRUE(site_bgp("isp-b")["consistent"].get<bool>());
+    const std::string cm = control_.call("GET", "/metrics", "", false).body;
+    EXPECT_NE(cm.find("vcdn_control_bgp_prefixes{site=\"isp-a\"} 3"), std::string::npos) << cm;
+    EXPECT_NE(cm.find("vcdn_control_bgp_differing_prefixes{site=\"isp-a\"} 1"), std::string::npos);
+    // The dashboard's document carries the same picture.
+    json dash = control_.call("GET", "/api/v1/dashboard", "", false).json;
+    ASSERT_TRUE(dash["bgp"].is_array()) << dash.dump();
+    EXPECT_EQ(dash["bgp"].size(), 2u); // isp-a and isp-b; ix-1 has no BGP
     // The routes themselves, with their attributes.
     json routes = control_.call("GET", "/api/v1/bgp/routes?edge=b1", "", false).json;
     ASSERT_EQ(routes["total"], 1) << routes.dump();

@@ -331,6 +331,19 @@
             el("span", { class: "muted", text: M.fmtBytes(p.bytesPending) + " pending" }));
     }
 
+    // ---- bgp ---------------------------------------------------------------------------------
+
+    function renderBgp(doc) {
+        const lines = M.bgpLines(doc.bgp);
+        const box = $("bgp");
+        if (!lines.length) {
+            box.replaceChildren(el("span", { class: "muted", text: "bgp: no site is steered by BGP" }));
+            return;
+        }
+        box.replaceChildren(el("span", { class: "fill-label", text: "bgp" }),
+            ...lines.map((l) => el("div", { class: l.warn ? "bgp-line warn" : "bgp-line", text: l.text })));
+    }
+
     // ---- polling -----------------------------------------------------------------------------
 
     function render(doc) {
@@ -341,6 +354,7 @@
         renderChart(rows);
         renderSteering(doc);
         renderFill(doc);
+        renderBgp(doc);
     }
 
     async function fetchDoc() {

@@ -163,8 +163,27 @@
         return { total, placed, frac, bytesPending: num(fill.bytes_pending) };
     }
 
+    // One line per site that steers by BGP: the union its edges hear, and where they disagree
+    // (as Open Connect's partner portal reports it).
+    function bgpLines(bgp) {
+        return arr(bgp).filter((s) => s && typeof s === "object").map((s) => {
+            const edges = arr(s.edges);
+            const down = edges.filter((e) => e && e.connected === false).map((e) => str(e.id));
+            let text = str(s.site) + ": " + fmtInt(s.prefixes) + " prefixes from " + edges.length +
+                (edges.length === 1 ? " edge" : " edges");
+            const differing = num(s.differing) || 0;
+            if (differing > 0) {
+                const first = arr(s.differences)[0];
+                text += " — edges disagree on " + fmtInt(differing) +
+                    (first ? " (" + str(first.prefix) + " not heard by " + arr(first.missing_from).join(", ") + ")" : "");
+            }
+            if (down.length) text += " — no BIRD: " + down.join(", ");
+            return { site: str(s.site), text, warn: differing > 0 || down.length > 0 };
+        });
+    }
+
     globalThis.VcdnModel = {
         num, str, arr, normState, fmtDuration, fmtMs, fmtGbps, fmtInt, fmtPct, fmtBytes,
-        shares, edgeRows, alignHistory, totals, fillProgress, edgeFiles,
+        shares, edgeRows, alignHistory, totals, fillProgress, edgeFiles, bgpLines,
     };
 })();

@@ -88,6 +88,17 @@ test("totals and fill progress", () => {
     assert.equal(t.unknown, 1);
     assert.equal(t.gbps, 1.5);
     assert.equal(t.connections, 5);
+    assert.deepEqual(M.bgpLines(null), []);
+    const lines = M.bgpLines([
+        { site: "isp-a", prefixes: 3, differing: 1, edges: [{ id: "a1", connected: true }, { id: "a2", connected: true }],
+          differences: [{ prefix: "10.9.0.0/16", heard_by: ["a1"], missing_from: ["a2"] }] },
+        { site: "isp-b", prefixes: 1000000, differing: 0, edges: [{ id: "b1", connected: false }] },
+    ]);
+    assert.equal(lines.length, 2);
+    assert.match(lines[0].text, /^isp-a: 3 prefixes from 2 edges .* disagree on 1 \(10\.9\.0\.0\/16 not heard by a2\)$/);
+    assert.equal(lines[0].warn, true);
+    assert.match(lines[1].text, /1,000,000 prefixes from 1 edge .* no BIRD: b1/);
+    assert.equal(lines[1].warn, true);
     assert.equal(M.fillProgress(null), null);
     assert.deepEqual(M.fillProgress({ files_total: 200, files_placed: 50, bytes_pending: 7 }),
                      { total: 200, placed: 50, frac: 0.25, bytesPending: 7 });
