@@ -15,6 +15,7 @@ Runner add_catalog(CLI::App& app);
 Runner add_demo(CLI::App& app);
 Runner add_sign(CLI::App& app);
 Runner add_bgp_config(CLI::App& app);
+Runner add_sim(CLI::App& app);
 Runner add_control(CLI::App& app);
 Runner add_origin(CLI::App& app);
 Runner add_play(CLI::App& app);

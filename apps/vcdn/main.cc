@@ -66,6 +66,7 @@ int main(int argc, char** argv) {
     auto origin = vcdn::app::add_origin(app);
     auto play = vcdn::app::add_play(app);
     auto bgp_config = vcdn::app::add_bgp_config(app);
+    auto sim = vcdn::app::add_sim(app);
     if (argc > 1 && argv[1][0] != '-') {
         std::string_view first = argv[1];
         bool known = false;
@@ -101,5 +102,6 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("origin")) return origin();
     if (app.got_subcommand("play")) return play();
     if (app.got_subcommand("bgp-config")) return bgp_config();
+    if (app.got_subcommand("sim")) return sim();
     return 2;
 }

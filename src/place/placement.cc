@@ -34,22 +34,28 @@ double weighted_score(uint64_t file_hash, uint64_t edge_hash, double weight) {
 
 ClusterPlan place_cluster(const std::vector<FileDemand>& files,
                           const std::vector<EdgeStorage>& edges, const PlacementOptions& opt) {
+    double total_pop = 0;
+    for (const FileDemand& f : files)
+        total_pop += std::max(0.0, f.popularity);
+    return place_cluster(files.data(), files.size(), total_pop, edges, opt);
+}
+
+ClusterPlan place_cluster(const FileDemand* files, size_t n, double total_pop,
+                          const std::vector<EdgeStorage>& edges, const PlacementOptions& opt) {
     ClusterPlan plan;
     plan.per_edge.resize(edges.size());
-    plan.copies.assign(files.size(), 0);
-    if (edges.empty() || files.empty()) return plan;
+    plan.copies.assign(n, 0);
+    if (edges.empty() || n == 0) return plan;
 
     // Most popular first; ties by path so that the order is total and stable.
-    std::vector<uint32_t> order(files.size());
+    std::vector<uint32_t> order(n);
     std::iota(order.begin(), order.end(), 0u);
     std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
         if (files[a].popularity != files[b].popularity)
             return files[a].popularity > files[b].popularity;
         return files[a].path < files[b].path;
     });
-    double total_pop = 0;
-    for (const FileDemand& f : files)
-        total_pop += std::max(0.0, f.popularity);
+
 
     struct Room {
         uint64_t flash = 0, disk = 0;

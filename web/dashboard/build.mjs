@@ -21,22 +21,27 @@ function die(msg) {
 
 function parseArgs(argv) {
     let out = path.join(here, "dist", "index.html");
+    let page = "dashboard";
     for (let i = 0; i < argv.length; i++) {
         const a = argv[i];
-        if (a === "--out") {
+        if (a === "--page") {
+            if (i + 1 >= argv.length) die("--page needs dashboard or sim");
+            page = argv[++i];
+            if (page !== "dashboard" && page !== "sim") die("--page: dashboard or sim");
+        } else if (a === "--out") {
             if (i + 1 >= argv.length) die("--out needs a path");
             out = argv[++i];
         } else if (a.startsWith("--out=")) {
             out = a.slice("--out=".length);
         } else if (a === "-h" || a === "--help") {
-            process.stdout.write("usage: node build.mjs [--out PATH]\n");
+            process.stdout.write("usage: node build.mjs [--page dashboard|sim] [--out PATH]\n");
             process.exit(0);
         } else {
             die(`unknown argument ${JSON.stringify(a)} (usage: node build.mjs [--out PATH])`);
         }
     }
     if (!out) die("--out needs a path");
-    return { out: path.resolve(out) };
+    return { out: path.resolve(out), page };
 }
 
 function read(file) {
@@ -71,14 +76,19 @@ function fill(template, values) {
     let html = template;
     for (const [key, value] of Object.entries(values)) {
         const marker = `@${key}@`;
-        if (html.split(marker).length !== 2) die(`src/index.html must contain ${marker} exactly once`);
+        if (html.split(marker).length !== 2) die(`the page template must contain ${marker} exactly once`);
         html = html.split(marker).join(value);
     }
     return html;
 }
 
 function main() {
-    const { out } = parseArgs(process.argv.slice(2));
+    const { out, page } = parseArgs(process.argv.slice(2));
+    // The dashboard (served by vcdn control) or the simulator's report page (vcdn sim --html),
+    // which carries its data in a JSON script block that the page reads.
+    const pageFiles = page === "sim"
+        ? { html: "sim.html", scripts: ["sim.js"], connect: "'none'" }
+        : { html: "index.html", scripts: ["model.js", "app.js"], connect: "'self'" };
 
     const uplotDir = path.join(here, "node_modules", "uplot");
     if (!fs.existsSync(path.join(uplotDir, "package.json"))) {
@@ -91,8 +101,7 @@ function main() {
 
     const scripts = [
         scriptTag("uPlot.iife.min.js", uplotJs),
-        scriptTag("src/model.js", read(path.join(here, "src", "model.js"))),
-        scriptTag("src/app.js", read(path.join(here, "src", "app.js"))),
+        ...pageFiles.scripts.map((f) => scriptTag(`src/${f}`, read(path.join(here, "src", f)))),
     ];
     const styles = [styleTag("uPlot.min.css", uplotCss), styleTag("src/style.css", read(path.join(here, "src", "style.css")))];
 
@@ -102,7 +111,7 @@ function main() {
         "default-src 'none'",
         `script-src ${scripts.map((s) => s.hash).join(" ")}`,
         `style-src ${styles.map((s) => s.hash).join(" ")}`,
-        "connect-src 'self'",
+        `connect-src ${pageFiles.connect}`,
         "img-src data:",
         "base-uri 'none'",
         "form-action 'none'",
@@ -110,7 +119,7 @@ function main() {
 
     const license = uplotLicense.trim();
     if (license.includes("--")) die("uPlot's LICENSE contains \"--\", which cannot go in an HTML comment");
-    const html = fill(read(path.join(here, "src", "index.html")), {
+    const html = fill(read(path.join(here, "src", pageFiles.html)), {
         CSP: csp,
         LICENSES: `<!-- Includes uPlot ${uplotVersion} (MIT license):\n${license}\n-->`,
         STYLES: styles.map((s) => s.html).join("\n"),

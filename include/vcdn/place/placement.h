@@ -54,6 +54,11 @@ uint32_t copies_for(double share, size_t n, const PlacementOptions& opt);
 
 ClusterPlan place_cluster(const std::vector<FileDemand>& files,
                           const std::vector<EdgeStorage>& edges, const PlacementOptions& opt = {});
+// The same over the first `n` files of a longer list whose popularities add up to
+// `total_popularity` (shares, and so copies, are relative to the whole list). The simulator
+// passes each site only the head of its region's list that can fit.
+ClusterPlan place_cluster(const FileDemand* files, size_t n, double total_popularity,
+                          const std::vector<EdgeStorage>& edges, const PlacementOptions& opt = {});
 
 // Bytes that edge `e` holds in `after` but not in `before` (what it must fetch), summed over
 // the edges present in both (matched by id).
