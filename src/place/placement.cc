@@ -56,7 +56,6 @@ ClusterPlan place_cluster(const FileDemand* files, size_t n, double total_pop,
         return files[a].path < files[b].path;
     });
 
-
     struct Room {
         uint64_t flash = 0, disk = 0;
     };

@@ -9,13 +9,14 @@ namespace vcdn::sim {
 
 namespace {
 
-template <class T> std::vector<T> number_array(const toml::table& t, const char* key,
-                                               const std::string& where) {
+template <class T>
+std::vector<T> number_array(const toml::table& t, const char* key, const std::string& where) {
     std::vector<T> out;
     const toml::node* n = t.get(key);
     if (!n) return out;
     const toml::array* a = n->as_array();
-    if (!a) throw std::runtime_error(fmt::format("{}.{}: expected an array of numbers", where, key));
+    if (!a)
+        throw std::runtime_error(fmt::format("{}.{}: expected an array of numbers", where, key));
     for (const toml::node& v : *a) {
         if (auto i = v.value<int64_t>(); i && v.is_integer()) {
             if (*i < 0) throw std::runtime_error(fmt::format("{}.{}: negative", where, key));
@@ -50,10 +51,12 @@ Status validate(const Scenario& s) {
         return Error{"catalog.new_titles_per_day x days must be below titles"};
     if (s.sessions_per_day < 0 || s.sessions_per_day > 1e9)
         return Error{"demand.sessions_per_day: 0 to 1e9"};
-    if (s.watch_minutes <= 0 || s.watch_minutes > 1440) return Error{"demand.watch_minutes: (0, 1440]"};
+    if (s.watch_minutes <= 0 || s.watch_minutes > 1440)
+        return Error{"demand.watch_minutes: (0, 1440]"};
     if (!s.diurnal.empty() && s.diurnal.size() != 24)
         return Error{"demand.diurnal: 24 hourly weights"};
-    if (s.fill_window_hours < 0 || s.fill_window_hours > 24) return Error{"fill.window_hours: 0-24"};
+    if (s.fill_window_hours < 0 || s.fill_window_hours > 24)
+        return Error{"fill.window_hours: 0-24"};
     if (s.fill_rate_gbps < 0) return Error{"fill.rate_gbps: >= 0"};
     if (s.popularity_alpha <= 0 || s.popularity_alpha > 1)
         return Error{"control.popularity_alpha: (0, 1]"};
@@ -65,8 +68,7 @@ Status validate(const Scenario& s) {
         const RegionSpec& r = s.regions[i];
         if (r.name.empty()) return Error{fmt::format("region[{}]: a name", i)};
         for (size_t j = 0; j < i; ++j)
-            if (s.regions[j].name == r.name)
-                return Error{fmt::format("region '{}' twice", r.name)};
+            if (s.regions[j].name == r.name) return Error{fmt::format("region '{}' twice", r.name)};
         if (r.weight <= 0) return Error{fmt::format("region {}: weight above 0", r.name)};
         if (r.ix_only_share < 0 || r.ix_only_share > 1 || r.variation < 0 || r.variation > 1)
             return Error{fmt::format("region {}: ix_only_share and variation in [0, 1]", r.name)};
@@ -82,8 +84,8 @@ Status validate(const Scenario& s) {
             known = known || r.name == g.region;
         if (!known) return Error{fmt::format("site {}: no region '{}'", g.name, g.region)};
         if (g.count < 1 || g.edges_min < 1 || g.edges_max < g.edges_min || g.edges_max > 256)
-            return Error{fmt::format("site {}: count >= 1, 1 <= edges_min <= edges_max <= 256",
-                                     g.name)};
+            return Error{
+                fmt::format("site {}: count >= 1, 1 <= edges_min <= edges_max <= 256", g.name)};
         if (g.edge_gbps <= 0) return Error{fmt::format("site {}: edge_gbps above 0", g.name)};
         if (g.disk_bytes + g.flash_bytes == 0)
             return Error{fmt::format("site {}: some storage (disk_bytes, flash_bytes)", g.name)};
@@ -91,12 +93,13 @@ Status validate(const Scenario& s) {
         if (g.tier == "embedded") embedded += g.count;
     }
     if (edges > 200000) return Error{"at most 200,000 edges"};
-    if (embedded > 60000) return Error{"at most 60,000 embedded sites (a /16 of client space each)"};
+    if (embedded > 60000)
+        return Error{"at most 60,000 embedded sites (a /16 of client space each)"};
     for (const EventSpec& e : s.events) {
         if (e.kind != "edge-fail" && e.kind != "bgp-loss" && e.kind != "launch" &&
             e.kind != "feed-error")
-            return Error{fmt::format("event '{}': edge-fail, bgp-loss, launch or feed-error",
-                                     e.kind)};
+            return Error{
+                fmt::format("event '{}': edge-fail, bgp-loss, launch or feed-error", e.kind)};
         if (e.day >= s.days || e.hour < 0 || e.hour >= 24)
             return Error{fmt::format("event {}: day below days, hour 0-24", e.kind)};
         if ((e.kind == "edge-fail" || e.kind == "bgp-loss") && e.target.empty())
@@ -123,8 +126,10 @@ Result<Scenario> parse_scenario_toml(std::string_view text, std::string_view sou
             r.get("titles", &s.titles, 1);
             r.mark_used("ladder_kbps");
             r.mark_used("rung_weights");
-            if (t->contains("ladder_kbps")) s.ladder_kbps = number_array<uint32_t>(*t, "ladder_kbps", "catalog");
-            if (t->contains("rung_weights")) s.rung_weights = number_array<double>(*t, "rung_weights", "catalog");
+            if (t->contains("ladder_kbps"))
+                s.ladder_kbps = number_array<uint32_t>(*t, "ladder_kbps", "catalog");
+            if (t->contains("rung_weights"))
+                s.rung_weights = number_array<double>(*t, "rung_weights", "catalog");
             r.get("min_minutes", &s.min_minutes, 1, 1440);
             r.get("max_minutes", &s.max_minutes, 1, 1440);
             r.get("zipf_alpha", &s.zipf_alpha);
@@ -218,7 +223,8 @@ Result<Scenario> parse_scenario_toml(std::string_view text, std::string_view sou
     } catch (const std::exception& e) {
         return Error{fmt::format("{}: {}", source, e.what())};
     }
-    if (Status st = validate(s); !st) return Error{fmt::format("{}: {}", source, st.error().message)};
+    if (Status st = validate(s); !st)
+        return Error{fmt::format("{}: {}", source, st.error().message)};
     return s;
 }
 

@@ -4,9 +4,9 @@
 #include <vcdn/sim/sim.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <fmt/format.h>
-#include <atomic>
 #include <list>
 #include <map>
 #include <numbers>
@@ -113,8 +113,8 @@ struct Edge {
     int64_t failed_until_min = 0;
     std::string state = "up", reason = "ok";
     int64_t since_ms = 0;
-    double load = 0;     // Gbit/s of the sessions it serves now
-    double day_peak = 0; // highest load / capacity at a minute's end today
+    double load = 0;             // Gbit/s of the sessions it serves now
+    double day_peak = 0;         // highest load / capacity at a minute's end today
     std::vector<uint32_t> files; // what it holds, sorted
 };
 
@@ -193,7 +193,7 @@ private:
     // Catalog.
     uint32_t ladder_ = 1;
     std::vector<uint32_t> title_minutes_;
-    std::vector<int64_t> release_day_; // -1: always there
+    std::vector<int64_t> release_day_;               // -1: always there
     std::vector<std::vector<uint32_t>> region_rank_; // title -> popularity rank, per region
     std::vector<std::string> paths_;
     std::vector<uint64_t> size_;
@@ -326,8 +326,8 @@ void Engine::build_catalog() {
     title_minutes_.resize(T);
     release_day_.assign(T, -1);
     for (uint32_t t = 0; t < T; ++t)
-        title_minutes_[t] = s_.min_minutes +
-                            static_cast<uint32_t>(crng.below(s_.max_minutes - s_.min_minutes + 1));
+        title_minutes_[t] =
+            s_.min_minutes + static_cast<uint32_t>(crng.below(s_.max_minutes - s_.min_minutes + 1));
     // The last titles are released during the run, new_titles_per_day a day.
     const uint32_t first_new = T - s_.new_titles_per_day * s_.days;
     for (uint32_t t = first_new; t < T; ++t)
@@ -430,8 +430,9 @@ void Engine::place_and_fill(uint32_t day, json* day_out) {
         const double views = diurnal_sessions * s_.regions[r].weight / region_cdf_.total();
         std::vector<float> feed(F);
         for (size_t f = 0; f < F; ++f)
-            feed[f] = static_cast<float>(views * weight_[r][f / ladder_] / std::max(total_w, 1e-12) *
-                                         s_.rung_weights[f % ladder_] / rung_cdf_.total());
+            feed[f] =
+                static_cast<float>(views * weight_[r][f / ladder_] / std::max(total_w, 1e-12) *
+                                   s_.rung_weights[f % ladder_] / rung_cdf_.total());
         if (feed_error_tonight_)
             for (size_t i = F; i > 1; --i)
                 std::swap(feed[i - 1], feed[feed_rng.below(i)]);
@@ -448,7 +449,9 @@ void Engine::place_and_fill(uint32_t day, json* day_out) {
         }
     }
     if (feed_error_tonight_)
-        events_out_.push_back({{"day", day}, {"hour", 0}, {"kind", "feed-error"},
+        events_out_.push_back({{"day", day},
+                               {"hour", 0},
+                               {"kind", "feed-error"},
                                {"effect", "tonight's placement used a shuffled popularity feed"}});
     feed_error_tonight_ = false;
     report_progress(day, "placement", 0);
@@ -489,8 +492,8 @@ void Engine::place_and_fill(uint32_t day, json* day_out) {
         std::vector<place::EdgeStorage> st;
         uint64_t storage = 0;
         for (uint32_t e : site.edges) {
-            st.push_back(place::EdgeStorage{edges_[e].id, edges_[e].disk, edges_[e].flash,
-                                            edges_[e].gbps});
+            st.push_back(
+                place::EdgeStorage{edges_[e].id, edges_[e].disk, edges_[e].flash, edges_[e].gbps});
             storage += edges_[e].disk + edges_[e].flash;
         }
         const auto& list = lists[site.region];
@@ -498,7 +501,8 @@ void Engine::place_and_fill(uint32_t day, json* day_out) {
         uint64_t bytes = 0;
         while (n < list.size() && bytes < storage + storage / 2)
             bytes += list[n++].size;
-        place::ClusterPlan plan = place::place_cluster(list.data(), n, total_pop[site.region], st, opt);
+        place::ClusterPlan plan =
+            place::place_cluster(list.data(), n, total_pop[site.region], st, opt);
         planned[si].resize(site.edges.size());
         for (size_t k = 0; k < site.edges.size(); ++k)
             for (const place::PlacedCopy& c : plan.per_edge[k]) // hottest first
@@ -519,7 +523,7 @@ void Engine::place_and_fill(uint32_t day, json* day_out) {
     //    its rate cap; what does not fit is missing tomorrow (and is due again the next
     //    night). Sources: a peer of the site that had the file, else an exchange of the
     //    region that will hold it, else the origin.
-    
+
     std::vector<std::vector<uint8_t>> region_ix(s_.regions.size());
     for (uint32_t si = 0; si < sites_.size(); ++si) {
         if (!sites_[si].ix) continue;
@@ -533,9 +537,18 @@ void Engine::place_and_fill(uint32_t day, json* day_out) {
     double fill_peer = 0, fill_ix = 0, fill_origin = 0, churn = 0, unfilled = 0;
     for (uint32_t si = 0; si < sites_.size(); ++si) {
         const Site& site = sites_[si];
+        // What the site held last night (a peer of an edge that lacks a file has it).
+        std::vector<uint32_t> site_old;
+        for (uint32_t e : site.edges) {
+            std::vector<uint32_t> merged;
+            std::set_union(site_old.begin(), site_old.end(), edges_[e].files.begin(),
+                           edges_[e].files.end(), std::back_inserter(merged));
+            site_old.swap(merged);
+        }
+        std::vector<std::vector<uint32_t>> nexts(site.edges.size());
         for (size_t k = 0; k < site.edges.size(); ++k) {
             Edge& e = edges_[site.edges[k]];
-            std::vector<uint32_t> next;
+            std::vector<uint32_t>& next = nexts[k];
             double budget = window_bytes;
             for (uint32_t f : planned[si][k]) {
                 if (std::binary_search(e.files.begin(), e.files.end(), f)) {
@@ -548,12 +561,7 @@ void Engine::place_and_fill(uint32_t day, json* day_out) {
                 }
                 budget -= static_cast<double>(size_[f]);
                 next.push_back(f);
-                bool peer = false;
-                for (uint32_t o : site.edges)
-                    peer = peer || (o != site.edges[k] &&
-                                    std::binary_search(edges_[o].files.begin(),
-                                                       edges_[o].files.end(), f));
-                if (peer)
+                if (std::binary_search(site_old.begin(), site_old.end(), f))
                     fill_peer += static_cast<double>(size_[f]);
                 else if (!site.ix && !region_ix[site.region].empty() && region_ix[site.region][f])
                     fill_ix += static_cast<double>(size_[f]);
@@ -564,8 +572,9 @@ void Engine::place_and_fill(uint32_t day, json* day_out) {
             for (uint32_t f : e.files)
                 if (!std::binary_search(next.begin(), next.end(), f))
                     churn += static_cast<double>(size_[f]);
-            e.files = std::move(next);
         }
+        for (size_t k = 0; k < site.edges.size(); ++k)
+            edges_[site.edges[k]].files = std::move(nexts[k]);
     }
     // 5. Steering's holders follow what the edges hold (edges are numbered site by site, so
     //    the holders come out sorted as rank() wants them).
@@ -575,7 +584,8 @@ void Engine::place_and_fill(uint32_t day, json* day_out) {
         for (uint32_t f : edges_[ei].files)
             tf_[f]->holders.push_back(ei);
     (*day_out)["fill_bytes"] = fill_peer + fill_ix + fill_origin;
-    (*day_out)["fill_bytes_by_source"] = {{"peer", fill_peer}, {"ix", fill_ix}, {"origin", fill_origin}};
+    (*day_out)["fill_bytes_by_source"] = {
+        {"peer", fill_peer}, {"ix", fill_ix}, {"origin", fill_origin}};
     (*day_out)["fill_unfinished_bytes"] = unfilled;
     (*day_out)["churn_bytes"] = churn;
 }
@@ -630,7 +640,17 @@ void Engine::run_day(uint32_t day, json* day_out) {
     const size_t ring = size_t{s_.max_minutes} + 2;
     std::vector<std::vector<std::pair<uint32_t, float>>>& ends = ends_;
     if (ends.size() != ring) ends.assign(ring, {});
-    double carry = 0;
+    // Sessions per minute from the cumulative diurnal curve: they add up to the day's number
+    // exactly.
+    auto started_by = [&](int64_t m) { // sessions begun before minute m
+        const int64_t h = m / 60;
+        double w = 0;
+        for (int64_t k = 0; k < h; ++k)
+            w += diurnal[static_cast<size_t>(k)];
+        if (h < 24) w += diurnal[static_cast<size_t>(h)] * static_cast<double>(m % 60) / 60;
+        return m >= 1440 ? static_cast<uint64_t>(std::llround(s_.sessions_per_day))
+                         : static_cast<uint64_t>(std::floor(s_.sessions_per_day * w / dsum + 1e-9));
+    };
     for (int64_t m = 0; m < 1440; ++m) {
         const int64_t minute = int64_t{day} * 1440 + m;
         for (auto& [e, g] : ends[static_cast<size_t>(minute) % ring]) {
@@ -649,9 +669,7 @@ void Engine::run_day(uint32_t day, json* day_out) {
             if (e.failed && minute >= e.failed_until_min) e.failed = false;
         }
         const int h = static_cast<int>(m / 60);
-        carry += s_.sessions_per_day * diurnal[h] / dsum / 60;
-        const uint64_t n = static_cast<uint64_t>(carry);
-        carry -= static_cast<double>(n);
+        const uint64_t n = started_by(m + 1) - started_by(m);
         Tally& ht = hours[h];
         for (uint64_t i = 0; i < n; ++i) {
             const uint32_t r = region_cdf_.sample(rng_.uniform());
@@ -703,7 +721,8 @@ void Engine::run_day(uint32_t day, json* day_out) {
                 Edge& e = edges_[static_cast<size_t>(served)];
                 e.load += gbps;
                 ++e.sessions;
-                const size_t end = static_cast<size_t>(minute + static_cast<int64_t>(std::ceil(mins))) % ring;
+                const size_t end =
+                    static_cast<size_t>(minute + static_cast<int64_t>(std::ceil(mins))) % ring;
                 ends[end].emplace_back(static_cast<uint32_t>(served), static_cast<float>(gbps));
                 (sites_[e.site].ix ? one.ix : one.embedded) = bytes;
             } else {
@@ -711,8 +730,8 @@ void Engine::run_day(uint32_t day, json* day_out) {
             }
             if (client_site >= 0) {
                 site_client_bytes[static_cast<size_t>(client_site)] += bytes;
-                const bool own = served >= 0 &&
-                                 edges_[static_cast<size_t>(served)].site == client_site;
+                const bool own =
+                    served >= 0 && edges_[static_cast<size_t>(served)].site == client_site;
                 if (!own) {
                     if (site_holds(static_cast<uint32_t>(client_site), f))
                         one.health_miss = bytes;
@@ -726,7 +745,8 @@ void Engine::run_day(uint32_t day, json* day_out) {
                     uint32_t pick = cs.edges[0];
                     uint64_t best = 0;
                     for (uint32_t e : cs.edges) {
-                        const uint64_t sc = steer::rendezvous_score(file_hash_[f], topo_.edges[e].hash);
+                        const uint64_t sc =
+                            steer::rendezvous_score(file_hash_[f], topo_.edges[e].hash);
                         if (sc >= best) {
                             best = sc;
                             pick = e;
@@ -781,7 +801,8 @@ void Engine::run_day(uint32_t day, json* day_out) {
     for (const Edge& e : edges_)
         peaks.push_back(e.day_peak);
     std::sort(peaks.begin(), peaks.end());
-    const double p99 = peaks.empty() ? 0 : peaks[std::min(peaks.size() - 1, peaks.size() * 99 / 100)];
+    const double p99 =
+        peaks.empty() ? 0 : peaks[std::min(peaks.size() - 1, peaks.size() * 99 / 100)];
     // The ideal static placement for this day: each embedded site holds the top files by
     // the day's true demand of its region that fit its storage (one copy each, no load
     // limit); its clients' bytes for those files would have stayed inside.
@@ -818,12 +839,19 @@ void Engine::run_day(uint32_t day, json* day_out) {
         d[k] = v;
     d["day"] = day;
     d["offload_ideal"] = day_tally.bytes > 0 ? ideal / day_tally.bytes : 0;
-    d["placement_vs_ideal"] =
-        ideal > 0 ? (day_tally.embedded + day_tally.health_miss) / ideal : 0;
+    d["placement_vs_ideal"] = ideal > 0 ? (day_tally.embedded + day_tally.health_miss) / ideal : 0;
     d["offload_lru"] = lru_bytes > 0 ? lru_hit / lru_bytes : 0;
     d["offload_vcdn_on_lru_sample"] = lru_bytes > 0 ? lru_vcdn_own / lru_bytes : 0;
     d["lru_upstream_bytes"] = lru_bytes - lru_hit;
     d["peak_edge_utilisation"] = peaks.empty() ? 0 : peaks.back();
+    double storage_use = 0;
+    for (const Edge& e : edges_) {
+        double held = 0;
+        for (uint32_t f : e.files)
+            held += static_cast<double>(size_[f]);
+        storage_use = std::max(storage_use, held / static_cast<double>(e.disk + e.flash));
+    }
+    d["storage_use_max"] = storage_use; // the fullest edge's share of its storage
     d["p99_edge_utilisation"] = p99;
     json hj = json::array();
     for (int h = 0; h < 24; ++h) {
@@ -898,22 +926,22 @@ std::string summary_table(const json& rep) {
                    rep["scenario"].get<std::string>(), fl["edges"].get<size_t>(),
                    fl["sites"].get<size_t>(), fl["embedded_sites"].get<size_t>(),
                    fl["files"].get<size_t>());
-    fmt::format_to(it, "{:>4} {:>11} {:>9} {:>7} {:>7} {:>8} {:>8} {:>7} {:>7} {:>8} {:>8} {:>9} {:>9}\n",
-                   "day", "sessions", "embedded", "ix", "origin", "content", "health", "ideal",
-                   "lru", "peak", "p99", "fill TB", "churn TB");
+    fmt::format_to(
+        it, "{:>4} {:>11} {:>9} {:>7} {:>7} {:>8} {:>8} {:>7} {:>7} {:>8} {:>8} {:>9} {:>9}\n",
+        "day", "sessions", "embedded", "ix", "origin", "content", "health", "ideal", "lru", "peak",
+        "p99", "fill TB", "churn TB");
     auto row = [&](const std::string& label, const json& d) {
-        fmt::format_to(it,
-                       "{:>4} {:>11} {:>8.1f}% {:>6.1f}% {:>6.1f}% {:>7.2f}% {:>7.2f}% {:>6.1f}% "
-                       "{:>6.1f}% {:>7.0f}% {:>7.0f}% {:>9.1f} {:>9.1f}\n",
-                       label, d["sessions"].get<uint64_t>(),
-                       100 * d["offload_embedded"].get<double>(), 100 * d["offload_ix"].get<double>(),
-                       100 * d["offload_origin"].get<double>(),
-                       100 * d["content_misses"].get<double>(),
-                       100 * d["health_misses"].get<double>(), 100 * d["offload_ideal"].get<double>(),
-                       100 * d["offload_lru"].get<double>(),
-                       100 * d["peak_edge_utilisation"].get<double>(),
-                       100 * d["p99_edge_utilisation"].get<double>(),
-                       d["fill_bytes"].get<double>() / 1e12, d["churn_bytes"].get<double>() / 1e12);
+        fmt::format_to(
+            it,
+            "{:>4} {:>11} {:>8.1f}% {:>6.1f}% {:>6.1f}% {:>7.2f}% {:>7.2f}% {:>6.1f}% "
+            "{:>6.1f}% {:>7.0f}% {:>7.0f}% {:>9.1f} {:>9.1f}\n",
+            label, d["sessions"].get<uint64_t>(), 100 * d["offload_embedded"].get<double>(),
+            100 * d["offload_ix"].get<double>(), 100 * d["offload_origin"].get<double>(),
+            100 * d["content_misses"].get<double>(), 100 * d["health_misses"].get<double>(),
+            100 * d["offload_ideal"].get<double>(), 100 * d["offload_lru"].get<double>(),
+            100 * d["peak_edge_utilisation"].get<double>(),
+            100 * d["p99_edge_utilisation"].get<double>(), d["fill_bytes"].get<double>() / 1e12,
+            d["churn_bytes"].get<double>() / 1e12);
     };
     for (const json& d : rep["days"])
         row(std::to_string(d["day"].get<uint32_t>()), d);
@@ -926,7 +954,8 @@ std::string summary_table(const json& rep) {
     fmt::format_to(it,
                    "LRU comparison ({} sampled sites): LRU pull-through {:.1f}% of their clients' "
                    "bytes from the site, vcdn {:.1f}%\n",
-                   rep["fleet"]["lru_sample_sites"].get<uint32_t>(), 100 * t["offload_lru"].get<double>(),
+                   rep["fleet"]["lru_sample_sites"].get<uint32_t>(),
+                   100 * t["offload_lru"].get<double>(),
                    100 * t["offload_vcdn_on_lru_sample"].get<double>());
     for (const json& e : rep["events"])
         fmt::format_to(it, "event day {} {:05.2f}h {}: {}\n", e["day"].get<uint32_t>(),

@@ -23,23 +23,23 @@
 namespace vcdn::sim {
 
 struct SiteGen {
-    std::string name;      // one site, or the name prefix of generated ones ("isp" -> isp-0001)
-    uint32_t count = 1;    // sites made by this entry
+    std::string name;   // one site, or the name prefix of generated ones ("isp" -> isp-0001)
+    uint32_t count = 1; // sites made by this entry
     std::string tier = "embedded"; // embedded | ix
     std::string region;
     uint32_t edges_min = 1, edges_max = 1;
     double edge_gbps = 40;
     uint64_t disk_bytes = 8000000000000ull;
     uint64_t flash_bytes = 0;
-    double uplink_gbps = 0; // 0: no cap beyond the edges
+    double uplink_gbps = 0;   // 0: no cap beyond the edges
     double client_weight = 0; // share of the region's embedded clients (0: by edges x gbps)
 };
 
 struct RegionSpec {
     std::string name;
-    double weight = 1;         // share of sessions
+    double weight = 1;          // share of sessions
     double ix_only_share = 0.1; // clients in no embedded site (served by the region's IX)
-    double variation = 0.1;    // share of titles whose popularity rank differs here
+    double variation = 0.1;     // share of titles whose popularity rank differs here
 };
 
 struct EventSpec {
@@ -58,14 +58,14 @@ struct Scenario {
     uint32_t titles = 1000;
     std::vector<uint32_t> ladder_kbps = {235, 750, 1750, 3000, 5800};
     std::vector<double> rung_weights = {0.05, 0.1, 0.2, 0.3, 0.35}; // a session's bitrate
-    uint32_t min_minutes = 20, max_minutes = 120; // title duration
+    uint32_t min_minutes = 20, max_minutes = 120;                   // title duration
     double zipf_alpha = 0.9;
     uint32_t new_titles_per_day = 0; // released each day, start hot and decay
     double launch_boost = 3;         // a release's weight over the catalog's top title
     double launch_decay = 0.5;       // per day
     // Demand.
     double sessions_per_day = 100000;
-    double watch_minutes = 30; // mean (exponential, capped at the title's length)
+    double watch_minutes = 30;   // mean (exponential, capped at the title's length)
     std::vector<double> diurnal; // 24 hourly weights (default: evening peak)
     // Fill.
     double fill_window_hours = 8;
