@@ -1,5 +1,6 @@
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <memory>
@@ -15,6 +16,7 @@ namespace {
 struct SimFlags {
     std::string scenario, preset, report, html;
     uint64_t seed = 0;
+    uint32_t days = 0;
     bool seed_set = false;
     bool quiet = false;
 };
@@ -41,6 +43,8 @@ Runner add_sim(CLI::App& app) {
                                "sessions over 7 days)");
     sc->excludes(pr);
     cmd->add_option("--seed", f->seed, "Override the scenario's seed");
+    cmd->add_option("--days", f->days, "Override the scenario's number of days (1-60)")
+        ->check(CLI::Range(1, 60));
     cmd->add_option("--report", f->report, "Write the report as JSON here");
     cmd->add_option("--html", f->html, "Write an HTML report with charts here");
     cmd->add_flag("--quiet", f->quiet, "No progress lines");
@@ -56,6 +60,16 @@ Runner add_sim(CLI::App& app) {
             return 2;
         }
         if (cmd->count("--seed")) s->seed = f->seed;
+        if (cmd->count("--days")) {
+            s->days = f->days;
+            if (uint64_t{s->new_titles_per_day} * s->days >= s->titles ||
+                std::any_of(s->events.begin(), s->events.end(),
+                            [&](const sim::EventSpec& e) { return e.day >= s->days; }))
+                s->events.erase(
+                    std::remove_if(s->events.begin(), s->events.end(),
+                                   [&](const sim::EventSpec& e) { return e.day >= s->days; }),
+                    s->events.end());
+        }
         const int64_t t0 = monotonic_ms();
         const bool tty = isatty(STDERR_FILENO);
         auto rep = sim::run(*s, [&](const sim::Progress& p) {

@@ -50,11 +50,14 @@ ClusterPlan place_cluster(const FileDemand* files, size_t n, double total_pop,
     // Most popular first; ties by path so that the order is total and stable.
     std::vector<uint32_t> order(n);
     std::iota(order.begin(), order.end(), 0u);
-    std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+    auto hotter = [&](uint32_t a, uint32_t b) {
         if (files[a].popularity != files[b].popularity)
             return files[a].popularity > files[b].popularity;
         return files[a].path < files[b].path;
-    });
+    };
+    // A caller that gives the files in this order already (the simulator) skips the sort.
+    if (!std::is_sorted(order.begin(), order.end(), hotter))
+        std::sort(order.begin(), order.end(), hotter);
 
     struct Room {
         uint64_t flash = 0, disk = 0;
@@ -68,24 +71,50 @@ ClusterPlan place_cluster(const FileDemand* files, size_t n, double total_pop,
         edge_hash[e] = steer::hash64(edges[e].id);
     }
 
+    // With equal weights the score -w/log(u) orders edges as u does: compare the integer
+    // behind u and skip a log per edge and file (the same order, ties included).
+    bool equal_weights = true;
+    for (const EdgeStorage& e : edges)
+        equal_weights = equal_weights && e.weight == edges[0].weight;
+    // Once no edge has room for the smallest file, nothing more can be placed.
+    uint64_t smallest = UINT64_MAX;
+    for (size_t i = 0; i < n; ++i)
+        smallest = std::min(smallest, files[i].size);
+    auto has_room = [&](size_t e) { return room[e].flash >= smallest || room[e].disk >= smallest; };
+    size_t open = 0;
+    for (size_t e = 0; e < edges.size(); ++e)
+        open += has_room(e);
+    auto by_score = [](const auto& a, const auto& b) {
+        return a.first > b.first || (a.first == b.first && a.second < b.second);
+    };
     std::vector<std::pair<double, uint32_t>> ranked(edges.size());
     for (uint32_t fi : order) {
+        if (open == 0) break;
         const FileDemand& f = files[fi];
         const double share = total_pop > 0 ? std::max(0.0, f.popularity) / total_pop : 0;
         const uint32_t want = copies_for(share, edges.size(), opt);
         const uint64_t fh = steer::hash64(f.path);
         for (size_t e = 0; e < edges.size(); ++e)
-            ranked[e] = {weighted_score(fh, edge_hash[e], std::max(edges[e].weight, 1e-9)),
+            ranked[e] = {equal_weights
+                             ? static_cast<double>(steer::rendezvous_score(fh, edge_hash[e]) >> 11)
+                             : weighted_score(fh, edge_hash[e], std::max(edges[e].weight, 1e-9)),
                          static_cast<uint32_t>(e)};
-        std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
-            return a.first > b.first || (a.first == b.first && a.second < b.second);
-        });
+        // Usually the first few edges take the copies: order only those, and the rest when
+        // they were full (the same order as a full sort).
+        size_t sorted = std::min(ranked.size(), size_t{want} + 2);
+        std::partial_sort(ranked.begin(), ranked.begin() + static_cast<ptrdiff_t>(sorted),
+                          ranked.end(), by_score);
         // The file's copies go to the first edges of its order that have room: a full edge
         // passes its turn to the next, so only files near the capacity line move when the
         // popularity ranking shifts.
         uint32_t placed = 0;
-        for (const auto& [score, e] : ranked) {
+        for (size_t i = 0; i < ranked.size(); ++i) {
             if (placed == want) break;
+            if (i == sorted) {
+                std::sort(ranked.begin() + static_cast<ptrdiff_t>(i), ranked.end(), by_score);
+                sorted = ranked.size();
+            }
+            const uint32_t e = ranked[i].second;
             Room& r = room[e];
             StorageTier tier;
             if (r.flash >= f.size) {
@@ -100,6 +129,7 @@ ClusterPlan place_cluster(const FileDemand* files, size_t n, double total_pop,
             plan.per_edge[e].push_back(PlacedCopy{fi, tier});
             plan.bytes_placed += f.size;
             ++placed;
+            if (!has_room(e)) --open;
         }
         plan.copies[fi] = placed;
         plan.files_placed += placed > 0;

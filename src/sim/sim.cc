@@ -110,6 +110,7 @@ struct Edge {
     bool failed = false;
     bool up = true; // state == "up" (the hot loop skips string compares)
     int64_t sessions = 0;
+    uint32_t epoch = 0; // bumped when its sessions break off: their departures are void
     int64_t failed_until_min = 0;
     std::string state = "up", reason = "ok";
     int64_t since_ms = 0;
@@ -127,6 +128,8 @@ struct Site {
     std::vector<uint32_t> edges;
     bool bgp_lost = false;
     int64_t bgp_back_min = 0;
+    double uplink_gbps = 0; // 0: no cap beyond its edges
+    double load = 0;
 };
 
 struct Tally {
@@ -198,8 +201,14 @@ private:
     std::vector<std::string> paths_;
     std::vector<uint64_t> size_;
     std::vector<steer::TopoFile*> tf_; // into topo_.files (reserved: the nodes never move)
-    std::vector<std::vector<std::pair<uint32_t, float>>> ends_; // departures by minute (ring)
+    struct Departure {
+        uint32_t edge;
+        uint32_t epoch;
+        float gbps;
+    };
+    std::vector<std::vector<Departure>> ends_; // departures by minute (ring)
     std::vector<uint64_t> file_hash_;
+    std::vector<uint32_t> path_rank_; // a file's place in path order (placement's tie-break)
     // Popularity: the day's true title weights (per region), the placement's estimate of
     // views per file, and today's observed views (per region).
     std::vector<std::vector<double>> weight_;
@@ -248,6 +257,7 @@ Status Engine::build_fleet() {
                 edges_.push_back(std::move(e));
             }
             site.client_weight = g.client_weight > 0 ? g.client_weight : n * g.edge_gbps;
+            site.uplink_gbps = g.uplink_gbps;
             const uint32_t block = (16 + site.region) << 24;
             if (site.ix) {
                 site.prefix = *io::IpPrefix::parse(ip_prefix_text(block, 8));
@@ -359,6 +369,15 @@ void Engine::build_catalog() {
             file_hash_[f] = steer::hash64(paths_[f]);
             topo_.files.emplace(paths_[f], steer::TopoFile{});
         }
+    {
+        std::vector<uint32_t> by_path(F);
+        std::iota(by_path.begin(), by_path.end(), 0u);
+        std::sort(by_path.begin(), by_path.end(),
+                  [&](uint32_t a, uint32_t b) { return paths_[a] < paths_[b]; });
+        path_rank_.resize(F);
+        for (uint32_t i = 0; i < F; ++i)
+            path_rank_[by_path[i]] = i;
+    }
     tf_.resize(F);
     for (size_t f = 0; f < F; ++f)
         tf_[f] = &topo_.files.find(paths_[f])->second;
@@ -471,8 +490,9 @@ void Engine::place_and_fill(uint32_t day, json* day_out) {
         order[r].resize(F);
         std::iota(order[r].begin(), order[r].end(), 0u);
         const std::vector<float>& est = est_[r];
+        // Placement's own order (popularity, then path), so that it need not sort again.
         std::sort(order[r].begin(), order[r].end(), [&](uint32_t a, uint32_t b) {
-            return est[a] != est[b] ? est[a] > est[b] : a < b;
+            return est[a] != est[b] ? est[a] > est[b] : path_rank_[a] < path_rank_[b];
         });
         uint64_t bytes = 0;
         for (uint32_t f : order[r]) {
@@ -504,9 +524,11 @@ void Engine::place_and_fill(uint32_t day, json* day_out) {
         place::ClusterPlan plan =
             place::place_cluster(list.data(), n, total_pop[site.region], st, opt);
         planned[si].resize(site.edges.size());
-        for (size_t k = 0; k < site.edges.size(); ++k)
+        for (size_t k = 0; k < site.edges.size(); ++k) {
+            planned[si][k].reserve(plan.per_edge[k].size());
             for (const place::PlacedCopy& c : plan.per_edge[k]) // hottest first
                 planned[si][k].push_back(order[site.region][c.file]);
+        }
     };
     {
         std::atomic<size_t> next{0};
@@ -578,8 +600,14 @@ void Engine::place_and_fill(uint32_t day, json* day_out) {
     }
     // 5. Steering's holders follow what the edges hold (edges are numbered site by site, so
     //    the holders come out sorted as rank() wants them).
-    for (size_t f = 0; f < F; ++f)
+    std::vector<uint32_t> count(F, 0);
+    for (const Edge& e : edges_)
+        for (uint32_t f : e.files)
+            ++count[f];
+    for (size_t f = 0; f < F; ++f) {
         tf_[f]->holders.clear();
+        tf_[f]->holders.reserve(count[f]);
+    }
     for (uint32_t ei = 0; ei < edges_.size(); ++ei)
         for (uint32_t f : edges_[ei].files)
             tf_[f]->holders.push_back(ei);
@@ -638,7 +666,7 @@ void Engine::run_day(uint32_t day, json* day_out) {
         e.day_peak = 0;
     // Sessions end where they started: a ring of per-minute departures.
     const size_t ring = size_t{s_.max_minutes} + 2;
-    std::vector<std::vector<std::pair<uint32_t, float>>>& ends = ends_;
+    std::vector<std::vector<Departure>>& ends = ends_;
     if (ends.size() != ring) ends.assign(ring, {});
     // Sessions per minute from the cumulative diurnal curve: they add up to the day's number
     // exactly.
@@ -653,8 +681,13 @@ void Engine::run_day(uint32_t day, json* day_out) {
     };
     for (int64_t m = 0; m < 1440; ++m) {
         const int64_t minute = int64_t{day} * 1440 + m;
-        for (auto& [e, g] : ends[static_cast<size_t>(minute) % ring]) {
+        for (const Departure& dep : ends[static_cast<size_t>(minute) % ring]) {
+            const uint32_t e = dep.edge;
+            const double g = dep.gbps;
+            if (edges_[e].epoch != dep.epoch) continue; // broke off when the edge failed
             edges_[e].load = std::max(0.0, edges_[e].load - g);
+            Site& es = sites_[edges_[e].site];
+            es.load = std::max(0.0, es.load - g);
             edges_[e].sessions = std::max<int64_t>(0, edges_[e].sessions - 1);
         }
         ends[static_cast<size_t>(minute) % ring].clear();
@@ -710,6 +743,8 @@ void Engine::run_day(uint32_t day, json* day_out) {
                     continue;
                 }
                 if (e.load + gbps > e.gbps) continue; // full: the next rank
+                const Site& es = sites_[e.site];
+                if (es.uplink_gbps > 0 && es.load + gbps > es.uplink_gbps) continue;
                 served = rk.edge;
                 break;
             }
@@ -720,10 +755,12 @@ void Engine::run_day(uint32_t day, json* day_out) {
             if (served >= 0) {
                 Edge& e = edges_[static_cast<size_t>(served)];
                 e.load += gbps;
+                sites_[e.site].load += gbps;
                 ++e.sessions;
                 const size_t end =
                     static_cast<size_t>(minute + static_cast<int64_t>(std::ceil(mins))) % ring;
-                ends[end].emplace_back(static_cast<uint32_t>(served), static_cast<float>(gbps));
+                ends[end].push_back(
+                    Departure{static_cast<uint32_t>(served), e.epoch, static_cast<float>(gbps)});
                 (sites_[e.site].ix ? one.ix : one.embedded) = bytes;
             } else {
                 one.origin = bytes;
@@ -784,7 +821,9 @@ void Engine::run_day(uint32_t day, json* day_out) {
                     // Its sessions break off (their players fail over; not replayed here).
                     day_tally.interrupted += static_cast<uint64_t>(e.sessions);
                     e.sessions = 0;
+                    sites_[e.site].load = std::max(0.0, sites_[e.site].load - e.load);
                     e.load = 0;
+                    ++e.epoch;
                 }
             }
             e.reason = v.reason;
@@ -929,19 +968,19 @@ std::string summary_table(const json& rep) {
     fmt::format_to(
         it, "{:>4} {:>11} {:>9} {:>7} {:>7} {:>8} {:>8} {:>7} {:>7} {:>8} {:>8} {:>9} {:>9}\n",
         "day", "sessions", "embedded", "ix", "origin", "content", "health", "ideal", "lru", "peak",
-        "p99", "fill TB", "churn TB");
+        "p99", "fill PB", "churn PB");
     auto row = [&](const std::string& label, const json& d) {
         fmt::format_to(
             it,
             "{:>4} {:>11} {:>8.1f}% {:>6.1f}% {:>6.1f}% {:>7.2f}% {:>7.2f}% {:>6.1f}% "
-            "{:>6.1f}% {:>7.0f}% {:>7.0f}% {:>9.1f} {:>9.1f}\n",
+            "{:>6.1f}% {:>7.0f}% {:>7.0f}% {:>9.3f} {:>9.3f}\n",
             label, d["sessions"].get<uint64_t>(), 100 * d["offload_embedded"].get<double>(),
             100 * d["offload_ix"].get<double>(), 100 * d["offload_origin"].get<double>(),
             100 * d["content_misses"].get<double>(), 100 * d["health_misses"].get<double>(),
             100 * d["offload_ideal"].get<double>(), 100 * d["offload_lru"].get<double>(),
             100 * d["peak_edge_utilisation"].get<double>(),
-            100 * d["p99_edge_utilisation"].get<double>(), d["fill_bytes"].get<double>() / 1e12,
-            d["churn_bytes"].get<double>() / 1e12);
+            100 * d["p99_edge_utilisation"].get<double>(), d["fill_bytes"].get<double>() / 1e15,
+            d["churn_bytes"].get<double>() / 1e15);
     };
     for (const json& d : rep["days"])
         row(std::to_string(d["day"].get<uint32_t>()), d);

@@ -110,6 +110,7 @@ std::vector<Ranked> rank(const Topology& topo, std::string_view file, const io::
 std::vector<Ranked> rank(const Topology& topo, std::string_view file, const TopoFile* tf,
                          const io::IpAddress& client, size_t max) {
     std::vector<Ranked> sites; // site order, before edges are chosen
+    sites.reserve(topo.ix_sites.size() + 8);
     std::vector<uint8_t> seen(topo.sites.size(), 0);
     auto add_site = [&](uint32_t s, RankReason why, int32_t via, const io::IpPrefix* matched) {
         if (s >= topo.sites.size() || seen[s]) return;
@@ -146,6 +147,7 @@ std::vector<Ranked> rank(const Topology& topo, std::string_view file, const Topo
         add_site(s, RankReason::kExchange, -1, nullptr);
 
     std::vector<Ranked> out;
+    out.reserve(max + 1);
     if (tf) {
         const uint64_t fh = hash64(file);
         std::vector<std::pair<uint64_t, uint32_t>> cand;
