@@ -110,8 +110,11 @@ std::vector<Ranked> rank(const Topology& topo, std::string_view file, const io::
 std::vector<Ranked> rank(const Topology& topo, std::string_view file, const TopoFile* tf,
                          const io::IpAddress& client, size_t max) {
     std::vector<Ranked> sites; // site order, before edges are chosen
-    sites.reserve(topo.ix_sites.size() + 8);
-    std::vector<uint8_t> seen(topo.sites.size(), 0);
+    sites.reserve(8);
+    // Sites already listed: a per-thread scratch, cleared entry by entry below (a fleet has
+    // thousands of sites; a steering answer lists a few dozen).
+    thread_local std::vector<uint8_t> seen;
+    if (seen.size() < topo.sites.size()) seen.resize(topo.sites.size(), 0);
     auto add_site = [&](uint32_t s, RankReason why, int32_t via, const io::IpPrefix* matched) {
         if (s >= topo.sites.size() || seen[s]) return;
         seen[s] = 1;
@@ -143,17 +146,16 @@ std::vector<Ranked> rank(const Topology& topo, std::string_view file, const Topo
                 add_site(fb, RankReason::kFallback, static_cast<int32_t>(from), nullptr);
         }
     }
-    for (uint32_t s : topo.ix_sites)
-        add_site(s, RankReason::kExchange, -1, nullptr);
+    // Every other exchange comes next, in fleet order. They are walked lazily below: most
+    // answers are full before the first few, and a fleet may have many exchanges.
 
     std::vector<Ranked> out;
     out.reserve(max + 1);
     if (tf) {
         const uint64_t fh = hash64(file);
-        std::vector<std::pair<uint64_t, uint32_t>> cand;
+        thread_local std::vector<std::pair<uint64_t, uint32_t>> cand;
         const std::vector<uint32_t>& holders = tf->holders;
-        for (const Ranked& sr : sites) {
-            if (out.size() >= max) break;
+        auto take = [&](const Ranked& sr) {
             cand.clear();
             const uint32_t site = static_cast<uint32_t>(sr.site);
             auto it =
@@ -172,8 +174,22 @@ std::vector<Ranked> rank(const Topology& topo, std::string_view file, const Topo
                 r.edge = static_cast<int32_t>(c.second);
                 out.push_back(r);
             }
+        };
+        for (const Ranked& sr : sites) {
+            if (out.size() >= max) break;
+            take(sr);
+        }
+        for (uint32_t s : topo.ix_sites) {
+            if (out.size() >= max) break;
+            if (s >= topo.sites.size() || seen[s]) continue;
+            Ranked r;
+            r.site = static_cast<int32_t>(s);
+            r.reason = RankReason::kExchange;
+            take(r);
         }
     }
+    for (const Ranked& r : sites)
+        seen[static_cast<size_t>(r.site)] = 0;
     if (!topo.origin_url.empty()) {
         Ranked r;
         r.reason = RankReason::kOrigin;
