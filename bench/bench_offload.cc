@@ -13,12 +13,13 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <list>
+
 #include <random>
 #include <string>
 #include <unordered_map>
 #include <vector>
 
+#include <vcdn/place/lru.h>
 #include <vcdn/place/placement.h>
 
 namespace {
@@ -32,33 +33,7 @@ struct Args {
     uint32_t seed = 1;
 };
 
-class Lru {
-public:
-    explicit Lru(uint64_t capacity) : cap_(capacity) {}
-    bool access(uint32_t file, uint64_t size) {
-        auto it = where_.find(file);
-        if (it != where_.end()) {
-            order_.splice(order_.begin(), order_, it->second);
-            return true;
-        }
-        if (size > cap_) return false;
-        while (used_ + size > cap_) {
-            const auto& [victim, vsize] = order_.back();
-            used_ -= vsize;
-            where_.erase(victim);
-            order_.pop_back();
-        }
-        order_.emplace_front(file, size);
-        where_[file] = order_.begin();
-        used_ += size;
-        return false;
-    }
-
-private:
-    uint64_t cap_, used_ = 0;
-    std::list<std::pair<uint32_t, uint64_t>> order_;
-    std::unordered_map<uint32_t, std::list<std::pair<uint32_t, uint64_t>>::iterator> where_;
-};
+using Lru = vcdn::place::LruCache;
 
 } // namespace
 

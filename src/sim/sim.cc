@@ -14,8 +14,10 @@
 #include <thread>
 #include <unordered_map>
 
+#include <vcdn/base/random.h>
 #include <vcdn/control/health.h>
 #include <vcdn/io/ip_prefix.h>
+#include <vcdn/place/lru.h>
 #include <vcdn/place/placement.h>
 #include <vcdn/steer/steering.h>
 
@@ -24,36 +26,6 @@ namespace vcdn::sim {
 namespace {
 
 using nlohmann::json;
-
-// xoshiro256** seeded by splitmix64: fast, and the same sequence on every machine.
-class Rng {
-public:
-    explicit Rng(uint64_t seed) {
-        for (uint64_t& x : s_) {
-            seed += 0x9e3779b97f4a7c15ULL;
-            uint64_t z = seed;
-            z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-            z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-            x = z ^ (z >> 31);
-        }
-    }
-    uint64_t next() {
-        const uint64_t r = rotl(s_[1] * 5, 7) * 9, t = s_[1] << 17;
-        s_[2] ^= s_[0];
-        s_[3] ^= s_[1];
-        s_[1] ^= s_[2];
-        s_[0] ^= s_[3];
-        s_[2] ^= t;
-        s_[3] = rotl(s_[3], 45);
-        return r;
-    }
-    double uniform() { return static_cast<double>(next() >> 11) * 0x1.0p-53; }
-    uint64_t below(uint64_t n) { return n ? next() % n : 0; }
-
-private:
-    static uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-    uint64_t s_[4];
-};
 
 // Sampling from weights by the inverse of the cumulative distribution.
 struct Cdf {
@@ -113,36 +85,7 @@ struct Alias {
     }
 };
 
-// A pull-through LRU cache of `capacity` bytes (what Traffic Server, Varnish or nginx do).
-class Lru {
-public:
-    explicit Lru(uint64_t capacity) : cap_(capacity) {}
-    bool access(uint32_t f, uint64_t size) {
-        auto it = map_.find(f);
-        if (it != map_.end()) {
-            order_.splice(order_.begin(), order_, it->second);
-            return true;
-        }
-        if (size > cap_) return false;
-        while (used_ + size > cap_ && !order_.empty()) {
-            const uint32_t victim = order_.back();
-            order_.pop_back();
-            used_ -= size_of_[victim];
-            map_.erase(victim);
-        }
-        order_.push_front(f);
-        map_[f] = order_.begin();
-        size_of_[f] = size;
-        used_ += size;
-        return false;
-    }
-
-private:
-    uint64_t cap_, used_ = 0;
-    std::list<uint32_t> order_;
-    std::unordered_map<uint32_t, std::list<uint32_t>::iterator> map_;
-    std::unordered_map<uint32_t, uint64_t> size_of_;
-};
+using Lru = place::LruCache;
 
 struct Edge {
     std::string id;
