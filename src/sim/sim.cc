@@ -400,9 +400,10 @@ void Engine::day_weights(uint32_t day) {
 
 bool Engine::site_holds(uint32_t site, uint32_t f) const {
     const std::vector<uint32_t>& h = tf_[f]->holders;
-    auto it = std::lower_bound(h.begin(), h.end(), site,
-                               [&](uint32_t e, uint32_t s) { return edges_[e].site < s; });
-    return it != h.end() && edges_[*it].site == site;
+    const std::vector<uint32_t>& range = sites_[site].edges; // ascending, contiguous
+    if (range.empty()) return false;
+    auto it = std::lower_bound(h.begin(), h.end(), range.front());
+    return it != h.end() && *it <= range.back();
 }
 
 void Engine::place_and_fill(uint32_t day, json* day_out) {

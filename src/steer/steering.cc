@@ -158,10 +158,12 @@ std::vector<Ranked> rank(const Topology& topo, std::string_view file, const Topo
         auto take = [&](const Ranked& sr) {
             cand.clear();
             const uint32_t site = static_cast<uint32_t>(sr.site);
-            auto it =
-                std::lower_bound(holders.begin(), holders.end(), site,
-                                 [&](uint32_t e, uint32_t s) { return topo.edges[e].site < s; });
-            for (; it != holders.end() && topo.edges[*it].site == site; ++it) {
+            // A site's edges are a contiguous, ascending range of indices: search the holders
+            // by index (no look-up of each probed edge's site, which missed the cache).
+            const std::vector<uint32_t>& range = topo.sites[site].edges;
+            if (range.empty()) return;
+            auto it = std::lower_bound(holders.begin(), holders.end(), range.front());
+            for (; it != holders.end() && *it <= range.back(); ++it) {
                 const TopoEdge& te = topo.edges[*it];
                 if (te.eligible) cand.emplace_back(rendezvous_score(fh, te.hash), *it);
             }

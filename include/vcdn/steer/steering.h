@@ -36,7 +36,7 @@ struct TopoEdge {
 struct TopoSite {
     std::string name;
     SiteTier tier = SiteTier::kEmbedded;
-    std::vector<uint32_t> edges;    // indices into Topology::edges
+    std::vector<uint32_t> edges;    // indices into Topology::edges: ascending and contiguous
     std::vector<uint32_t> fallback; // site indices
 };
 
