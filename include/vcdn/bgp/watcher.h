@@ -37,7 +37,7 @@ struct SessionView {
 
 struct Snapshot {
     bool connected = false;
-    std::string error; // the last failure talking to BIRD
+    std::string error = "not read from BIRD yet"; // the last failure talking to BIRD
     std::string bird_version;
     std::vector<SessionView> sessions;
     std::shared_ptr<const RouteMap> table = std::make_shared<const RouteMap>();
