@@ -50,7 +50,7 @@ TEST(Dashboard, ShowsEdgesStatesAndAChartInChromium) {
     c.wait_edge_state("a2", "down", 5000);
     std::this_thread::sleep_for(std::chrono::milliseconds(1500)); // a few chart points
     RunResult r =
-        run_command({"node", src + "/tests/integration/control/dashboard_check.mjs",
+        run_command({VCDN_NODE, src + "/tests/integration/control/dashboard_check.mjs",
                      fmt::format("http://127.0.0.1:{}/", c.port), "--expect-edges", "a1,a2",
                      "--expect-states", "up,down", "--screenshot", work / "dashboard.png"},
                     60000);
