@@ -163,9 +163,12 @@ struct Session {
     double played_s = 0;
     double bitrate_seconds = 0; // Σ kbps × seconds played at it
     uint32_t switches = 0;
-    uint32_t failovers = 0;
+    uint32_t failovers = 0; // failed requests the player moved on from to the next URL
+    uint32_t recovered = 0; // ... of them followed by a good chunk: the viewer rode through
+    uint32_t pending = 0;   // ... not (yet) followed by one
     uint64_t bytes = 0;
-    std::map<std::string, uint32_t> errors;
+    std::map<std::string, uint32_t> errors;        // every failed request, by kind
+    std::map<std::string, uint32_t> viewer_errors; // what the viewer saw: no source left, no steer
     std::string last_edge;
 };
 
@@ -229,6 +232,11 @@ public:
 private:
     void start_session(Player& p, int64_t now);
     void end_session(Player& p, int64_t now, const char* why);
+    // Counts a failure the viewer sees (no source left, no steering answer): in both maps.
+    static void viewer_error(Player& p, const std::string& kind) {
+        ++p.s.errors[kind];
+        ++p.s.viewer_errors[kind];
+    }
     void advance_clock(Player& p, int64_t now);
     void step(Player& p, int64_t now);
     void request_chunk(Player& p, int64_t now);
@@ -314,8 +322,11 @@ void Loop::end_session(Player& p, int64_t now, const char* why) {
         {"avg_bitrate_kbps", p.s.played_s > 0 ? p.s.bitrate_seconds / p.s.played_s : 0.0},
         {"switches", p.s.switches},
         {"failovers", p.s.failovers},
+        {"failovers_recovered", p.s.recovered},
+        {"failovers_pending", p.s.pending},
         {"bytes", p.s.bytes},
         {"errors", p.s.errors},
+        {"viewer_errors", p.s.viewer_errors},
         {"edge", p.s.last_edge}};
     std::lock_guard lk(sh_->mu);
     if (!p.s.last_edge.empty() && p.s.startup_us >= 0)
@@ -408,7 +419,7 @@ void Loop::request_chunk(Player& p, int64_t now) {
         p.urls[rung].clear();
         p.url_idx = 0;
         p.retry_at_us = now + 1000000;
-        ++p.s.errors["no-url-left"];
+        viewer_error(p, "no-url-left");
         return;
     }
     const uint32_t kbps = p.title->ladder[rung];
@@ -426,7 +437,7 @@ void Loop::request_chunk(Player& p, int64_t now) {
     std::string target;
     if (!split_url(p.urls[rung][p.url_idx], &addr, &target)) {
         ++p.url_idx;
-        ++p.s.errors["bad-url"];
+        viewer_error(p, "bad-url");
         return;
     }
     p.chunk_media_s = media;
@@ -442,17 +453,19 @@ void Loop::request_chunk(Player& p, int64_t now) {
 void Loop::fail(Player& p, const std::string& kind, int64_t now) {
     sh_->errors.fetch_add(1, std::memory_order_relaxed);
     if (!p.in_session) return;
-    ++p.s.errors[kind];
     if (p.want_steer) {
+        viewer_error(p, kind);
         close_conn(p.ctl);
         p.want_steer = false;
         p.retry_at_us = now + 1000000;
         return;
     }
+    ++p.s.errors[kind];
     close_conn(p.edge);
     // Next URL of the ranked list, same byte.
     ++p.url_idx;
     ++p.s.failovers;
+    ++p.s.pending;
     p.retry_at_us = now;
 }
 
@@ -463,13 +476,13 @@ void Loop::on_response(Player& p, ConnKind kind, int64_t now) {
     if (kind == ConnKind::kControl) {
         p.want_steer = false;
         if (c.head.status != 200) {
-            ++p.s.errors[fmt::format("steer-{}", c.head.status)];
+            viewer_error(p, fmt::format("steer-{}", c.head.status));
             p.retry_at_us = now + 1000000;
             return;
         }
         auto j = nlohmann::json::parse(c.body, nullptr, false);
         if (!j.is_object() || !j.contains("urls") || !j["urls"].is_array() || j["urls"].empty()) {
-            ++p.s.errors["steer-empty"];
+            viewer_error(p, "steer-empty");
             p.retry_at_us = now + 1000000;
             return;
         }
@@ -497,6 +510,8 @@ void Loop::on_response(Player& p, ConnKind kind, int64_t now) {
         return;
     }
     latency_.record(static_cast<uint64_t>((now - c.sent_us)));
+    p.s.recovered += p.s.pending;
+    p.s.pending = 0;
     advance_clock(p, now);
     p.pos_s += p.chunk_media_s;
     p.buffer_s += p.chunk_media_s;
@@ -816,9 +831,10 @@ Result<PlayReport> run(const PlayConfig& cfg, const std::atomic<bool>& stop,
     // The summary.
     PlayReport rep;
     std::vector<double> startup, rebuffer, bitrate;
-    uint64_t stalls = 0, switches = 0, failovers = 0, bytes = 0, finished = 0;
+    uint64_t stalls = 0, switches = 0, failovers = 0, recovered = 0, pending = 0, bytes = 0,
+             finished = 0;
     double stall_s = 0, played_s = 0;
-    std::map<std::string, uint64_t> errors;
+    std::map<std::string, uint64_t> errors, viewer_errors;
     for (const auto& s : sh.sessions) {
         if (s["startup_ms"].is_number()) startup.push_back(s["startup_ms"].get<double>());
         rebuffer.push_back(s["rebuffer_ratio"].get<double>());
@@ -826,12 +842,16 @@ Result<PlayReport> run(const PlayConfig& cfg, const std::atomic<bool>& stop,
         stalls += s["stalls"].get<uint64_t>();
         switches += s["switches"].get<uint64_t>();
         failovers += s["failovers"].get<uint64_t>();
+        recovered += s["failovers_recovered"].get<uint64_t>();
+        pending += s["failovers_pending"].get<uint64_t>();
         bytes += s["bytes"].get<uint64_t>();
         stall_s += s["stall_ms"].get<double>() / 1000;
         played_s += s["played_s"].get<double>();
         finished += s["end"] == "finished";
         for (const auto& [k, n] : s["errors"].items())
             errors[k] += n.get<uint64_t>();
+        for (const auto& [k, n] : s["viewer_errors"].items())
+            viewer_errors[k] += n.get<uint64_t>();
     }
     rep.summary = {
         {"players", cfg.players},
@@ -851,12 +871,15 @@ Result<PlayReport> run(const PlayConfig& cfg, const std::atomic<bool>& stop,
         {"bitrate_kbps_p50", pct(bitrate, 0.5)},
         {"switches", switches},
         {"failovers", failovers},
+        {"failovers_recovered", recovered},
+        {"failovers_pending", pending},
         {"bytes", bytes},
         {"gbps", secs > 0 ? bytes * 8 / secs / 1e9 : 0},
         {"requests", sh.requests.load()},
         {"request_ms", {{"p50", sh.latency.percentile(0.5) / 1000.0},
                         {"p99", sh.latency.percentile(0.99) / 1000.0}}},
-        {"errors", errors}};
+        {"errors", errors},
+        {"viewer_errors", viewer_errors}};
     rep.sessions = std::move(sh.sessions);
     return rep;
 }

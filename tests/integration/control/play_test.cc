@@ -154,6 +154,12 @@ TEST_F(PlayTest, KilledEdgeFailsOverWithoutAStall) {
     EXPECT_EQ(s["stalls"], 0) << "the buffer (~10 s) outlasts a failover: " << s.dump();
     for (const auto& [kind, n] : s["errors"].items())
         EXPECT_TRUE(kind == "reset" || kind == "connect" || kind == "send") << kind;
+    // The viewers rode through the kill: failovers, but no error a viewer saw.
+    EXPECT_EQ(s["viewer_errors"], json::object()) << s.dump();
+    EXPECT_GT(s["failovers_recovered"].get<uint64_t>(), 0u) << s.dump();
+    EXPECT_EQ(s["failovers_recovered"].get<uint64_t>() + s["failovers_pending"].get<uint64_t>(),
+              s["failovers"].get<uint64_t>())
+        << s.dump();
     // After the kill every session ends on a2.
     size_t on_a2 = 0;
     for (const auto& sess : r["sessions"])
