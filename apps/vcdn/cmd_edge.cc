@@ -47,7 +47,7 @@ bool load_server_config(const std::string& config_path, const std::vector<std::s
     if (!roots.empty()) {
         cfg->roots.clear();
         for (const std::string& spec : roots)
-            cfg->roots.push_back(edge::parse_root_spec(spec));
+            cfg->roots.push_back(io::parse_root_spec(spec));
     }
     return true;
 }

@@ -7,7 +7,7 @@
 #include <string_view>
 #include <thread>
 
-#include <vcdn/version.h>
+#include <vcdn/base/version.h>
 
 #include "commands.h"
 

@@ -74,7 +74,7 @@ void Watcher::poll_once() {
         if (now - unreachable_since_ >= int64_t{cfg_.stale_ms} && !next->table->empty()) {
             log::warn("edge: bgp: BIRD unreachable for {} ms: dropping {} learned prefixes",
                       now - unreachable_since_, next->table->size());
-            next->table = std::make_shared<const RouteMap>();
+            next->table = std::make_shared<const wire::RouteMap>();
             next->digest = 0;
             next->sessions.clear();
         }
@@ -123,7 +123,7 @@ void Watcher::poll_once() {
     const bool first = prev->reads == 0;
     if (sig != signature_ && mono >= next_read_ms_ && (first || settled)) {
         const int64_t t0 = monotonic_ms();
-        auto table = std::make_shared<RouteMap>();
+        auto table = std::make_shared<wire::RouteMap>();
         table->reserve(prev->table->size());
         per_session.clear();
 
@@ -145,14 +145,13 @@ void Watcher::poll_once() {
         next->read_seconds = static_cast<double>(monotonic_ms() - t0) / 1000.0;
         next->read_ms = now;
         ++next->reads;
-        next->digest = table_digest(*table);
+        next->digest = wire::table_digest(*table);
         const size_t before = prev->table->size();
         next->table = std::move(table);
         signature_ = sig;
         changing_since_ = 0;
         // Spacing: a read that took T waits 4T before the next (at least one poll).
-        next_read_ms_ =
-            monotonic_ms() + std::max<int64_t>(cfg_.poll_ms, 2 * (monotonic_ms() - t0));
+        next_read_ms_ = monotonic_ms() + std::max<int64_t>(cfg_.poll_ms, 2 * (monotonic_ms() - t0));
         if (next->table->size() != before || prev->reads == 0)
             log::info("edge: bgp: {} prefixes from {} established session(s) (read in {:.2f} s)",
                       next->table->size(), per_session.size(), next->read_seconds);
@@ -168,48 +167,33 @@ void Watcher::poll_once() {
     publish(std::move(next));
 }
 
-std::string Watcher::metrics_text() const {
-    auto s = snapshot();
-    std::string out;
-    auto it = std::back_inserter(out);
-    fmt::format_to(it,
-                   "# HELP vcdn_bgp_bird_up 1 while the edge can talk to its BIRD.\n"
-                   "# TYPE vcdn_bgp_bird_up gauge\nvcdn_bgp_bird_up {}\n",
-                   s->connected ? 1 : 0);
-    fmt::format_to(it,
-                   "# HELP vcdn_bgp_prefixes Client prefixes learned over BGP (best per "
-                   "prefix over the established sessions).\n"
-                   "# TYPE vcdn_bgp_prefixes gauge\nvcdn_bgp_prefixes {}\n",
-                   s->table->size());
-    fmt::format_to(it,
-                   "# HELP vcdn_bgp_reads_total Route reads from BIRD.\n"
-                   "# TYPE vcdn_bgp_reads_total counter\nvcdn_bgp_reads_total {}\n",
-                   s->reads);
-    fmt::format_to(it,
-                   "# HELP vcdn_bgp_errors_total Failures talking to BIRD.\n"
-                   "# TYPE vcdn_bgp_errors_total counter\nvcdn_bgp_errors_total {}\n",
-                   s->errors);
-    fmt::format_to(it,
-                   "# HELP vcdn_bgp_read_seconds How long the last route read took.\n"
-                   "# TYPE vcdn_bgp_read_seconds gauge\nvcdn_bgp_read_seconds {:.3f}\n",
-                   s->read_seconds);
-    out += "# HELP vcdn_bgp_session_up 1 while a BGP session is Established.\n"
-           "# TYPE vcdn_bgp_session_up gauge\n";
+void Watcher::metrics(PromText& out) const {
+    std::shared_ptr<const Snapshot> s = snapshot();
+    out.family("vcdn_bgp_bird_up", "gauge", "1 while the edge can talk to its BIRD.")
+        .sample("vcdn_bgp_bird_up", s->connected ? 1 : 0);
+    out.family("vcdn_bgp_prefixes", "gauge",
+               "Client prefixes learned over BGP (best per prefix over the established sessions).")
+        .sample("vcdn_bgp_prefixes", s->table->size());
+    out.family("vcdn_bgp_reads_total", "counter", "Route reads from BIRD.")
+        .sample("vcdn_bgp_reads_total", s->reads);
+    out.family("vcdn_bgp_errors_total", "counter", "Failures talking to BIRD.")
+        .sample("vcdn_bgp_errors_total", s->errors);
+    out.family("vcdn_bgp_read_seconds", "gauge", "How long the last route read took.")
+        .sample("vcdn_bgp_read_seconds", s->read_seconds);
+    out.family("vcdn_bgp_session_up", "gauge", "1 while a BGP session is Established.");
     for (const SessionView& v : s->sessions)
-        fmt::format_to(it, "vcdn_bgp_session_up{{session=\"{}\",neighbor=\"{}\"}} {}\n",
-                       v.session.name, v.session.neighbor, v.session.established() ? 1 : 0);
-    out += "# HELP vcdn_bgp_session_routes Routes a BGP session has imported.\n"
-           "# TYPE vcdn_bgp_session_routes gauge\n";
+        out.sample("vcdn_bgp_session_up",
+                   {{"session", v.session.name}, {"neighbor", v.session.neighbor}},
+                   v.session.established() ? 1 : 0);
+    out.family("vcdn_bgp_session_routes", "gauge", "Routes a BGP session has imported.");
     for (const SessionView& v : s->sessions)
-        fmt::format_to(it, "vcdn_bgp_session_routes{{session=\"{}\"}} {}\n", v.session.name,
-                       v.session.routes);
-    out += "# HELP vcdn_bgp_session_changed_seconds Unix time of the session's last state "
-           "change seen by the edge (0: none since start).\n"
-           "# TYPE vcdn_bgp_session_changed_seconds gauge\n";
+        out.sample("vcdn_bgp_session_routes", {{"session", v.session.name}}, v.session.routes);
+    out.family("vcdn_bgp_session_changed_seconds", "gauge",
+               "Unix time of the session's last state change seen by the edge (0: none since "
+               "start).");
     for (const SessionView& v : s->sessions)
-        fmt::format_to(it, "vcdn_bgp_session_changed_seconds{{session=\"{}\"}} {}\n",
-                       v.session.name, v.changed_ms / 1000);
-    return out;
+        out.sample("vcdn_bgp_session_changed_seconds", {{"session", v.session.name}},
+                   v.changed_ms / 1000);
 }
 
 } // namespace vcdn::bgp

@@ -8,6 +8,8 @@
 #include <stdexcept>
 
 #include <vcdn/base/toml_util.h>
+#include <vcdn/http/url.h>
+#include <vcdn/wire/names.h>
 
 namespace vcdn::control {
 
@@ -39,30 +41,12 @@ const SiteSpec* Fleet::find_site(std::string_view name) const {
     return nullptr;
 }
 
-bool valid_name(std::string_view s) {
-    // No leading '.': such a path segment is never served (hidden files), so an edge with
-    // that id could not reach /api/v1/edges/<id>/heartbeat.
-    if (s.empty() || s.size() > 64 || s.front() == '.') return false;
-    for (char c : s) {
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '-' || c == '_' || c == '.';
-        if (!ok) return false;
-    }
-    return true;
-}
-
 namespace {
 
 // A base URL players are sent to: scheme, host, optional port, no path, query or spaces.
 bool valid_base_url(std::string_view u, bool https) {
-    std::string_view scheme = https ? "https://" : "http://";
-    if (u.substr(0, scheme.size()) != scheme) return false;
-    std::string_view rest = u.substr(scheme.size());
-    if (rest.empty() || rest.size() > 200) return false;
-    for (char c : rest)
-        if (c <= ' ' || c == '/' || c == '?' || c == '#' || c == '"' || c == '\\' || c >= 0x7f)
-            return false;
-    return true;
+    auto p = http::parse_url(u);
+    return p && p->https() == https && p->path.empty() && p->query.empty() && u.size() <= 200;
 }
 
 std::string trim_slash(std::string u) {
@@ -74,7 +58,7 @@ std::string trim_slash(std::string u) {
 } // namespace
 
 Status validate_edge(const EdgeSpec& e) {
-    if (!valid_name(e.id))
+    if (!wire::valid_name(e.id))
         return Error{
             fmt::format("edge id '{}': use 1-64 of [A-Za-z0-9_.-], not starting with '.'", e.id)};
     if (!valid_base_url(e.url, false) && !valid_base_url(e.url, true))
@@ -109,7 +93,7 @@ Status validate_fleet(const Fleet& f) {
             return Error{"origin.fill_token has a space or control character"};
     std::set<std::string, std::less<>> names, ids;
     for (const SiteSpec& s : f.sites) {
-        if (!valid_name(s.name))
+        if (!wire::valid_name(s.name))
             return Error{fmt::format("site name '{}': use 1-64 of [A-Za-z0-9_.-]", s.name)};
         if (s.name == "origin") return Error{"site name 'origin' is reserved"};
         if (!names.insert(s.name).second)
@@ -130,7 +114,7 @@ Status validate_fleet(const Fleet& f) {
         for (const std::string& p : s.fill_from)
             if (!names.count(p) || p == s.name)
                 return Error{fmt::format("site {}: fill_from '{}' is not another site", s.name, p)};
-        if (!s.group.empty() && !valid_name(s.group))
+        if (!s.group.empty() && !wire::valid_name(s.group))
             return Error{
                 fmt::format("site {}: group '{}': use 1-64 of [A-Za-z0-9_.-]", s.name, s.group)};
         if (s.fill_peer_wait_s > 86400 || s.fill_tier_wait_s > 86400)

@@ -139,34 +139,24 @@ FleetPlan plan_fleet(const Fleet& fleet, const std::vector<CatalogEntry>& files,
     return out;
 }
 
-std::string manifest_json(const EdgeManifest& m, int64_t version, int64_t generation,
-                          const std::vector<CatalogEntry>& files, const std::string& fill_token) {
-    nlohmann::json list = nlohmann::json::array();
+wire::Manifest to_wire_manifest(const EdgeManifest& m, int64_t version, int64_t generation,
+                                const std::vector<CatalogEntry>& files,
+                                const std::string& fill_token) {
+    wire::Manifest out;
+    out.edge = m.edge_id;
+    out.site = m.site;
+    out.version = version;
+    out.generation = generation;
+    out.peer_wait_ms = m.peer_wait_ms;
+    out.tier_wait_ms = m.tier_wait_ms;
+    out.origin_token = fill_token;
+    out.files.reserve(m.files.size());
     for (const ManifestEntry& e : m.files) {
         const CatalogEntry& f = files[e.file];
-        nlohmann::json sources = nlohmann::json::array();
-        for (const FillSource& s : e.sources) {
-            nlohmann::json sj = {{"kind", source_kind_name(s.kind)}, {"url", s.url}};
-            if (!s.edge.empty()) sj["edge"] = s.edge;
-            sources.push_back(std::move(sj));
-        }
-        list.push_back({{"path", f.path},
-                        {"size", f.size},
-                        {"sha256", f.sha256},
-                        {"tier", e.tier == place::StorageTier::kFlash ? "flash" : "disk"},
-                        {"sources", std::move(sources)}});
+        out.files.push_back(wire::WantedFile{f.path, f.size, f.sha256,
+                                             e.tier == place::StorageTier::kFlash, e.sources});
     }
-    nlohmann::json j = {
-        {"edge", m.edge_id},
-        {"site", m.site},
-        {"version", version},
-        {"generation", generation},
-        {"files_total", m.files.size()},
-        {"bytes_total", m.bytes},
-        {"escalation", {{"peer_wait_ms", m.peer_wait_ms}, {"tier_wait_ms", m.tier_wait_ms}}},
-        {"files", std::move(list)}};
-    if (!fill_token.empty()) j["origin_token"] = fill_token;
-    return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    return out;
 }
 
 } // namespace vcdn::control

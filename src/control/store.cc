@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <fmt/format.h>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <tuple>
 
@@ -60,7 +61,7 @@ CREATE TABLE demand (grp TEXT NOT NULL, path TEXT NOT NULL,
                      today DOUBLE PRECISION NOT NULL DEFAULT 0,
                      ewma DOUBLE PRECISION NOT NULL DEFAULT 0, PRIMARY KEY (grp, path));
 )sql",
-    // 5: BGP. Each edge's learned routes as one text (a line per route, bgp::serialise): a
+    // 5: BGP. Each edge's learned routes as one text (a line per route, wire::serialise): a
     // full table is written in one statement instead of a million.
     R"sql(
 CREATE TABLE edge_bgp (edge_id TEXT PRIMARY KEY, version BIGINT NOT NULL, digest TEXT NOT NULL,
@@ -101,16 +102,6 @@ std::vector<std::string> parse_list(const std::string& s) {
     } while (0)
 
 } // namespace
-
-std::string inventory_digest(std::vector<std::string> paths) {
-    std::sort(paths.begin(), paths.end());
-    Sha256 h;
-    for (const std::string& p : paths) {
-        h.update(p.data(), p.size());
-        h.update("\n", 1);
-    }
-    return h.final_hex();
-}
 
 Result<std::unique_ptr<Store>> Store::open(const std::string& db_url) {
     auto db = Db::open(db_url);
@@ -296,15 +287,15 @@ Result<EdgeBgp*> Store::bgp_at(const std::string& edge_id, int64_t version) {
     auto rows = db_->query("SELECT routes FROM edge_bgp WHERE edge_id = ?", {edge_id});
     if (!rows) return rows.error();
     if (rows->empty()) return &c;
-    auto t = bgp::parse_serialised(db_text((*rows)[0][0]));
+    auto t = wire::parse_serialised(db_text((*rows)[0][0]));
     if (!t) return Error{fmt::format("edge_bgp of {}: {}", edge_id, t.error().message)};
-    c.digest = bgp::table_digest(*t);
-    c.routes = std::make_shared<const bgp::RouteMap>(std::move(*t));
+    c.digest = wire::table_digest(*t);
+    c.routes = std::make_shared<const wire::RouteMap>(std::move(*t));
     c.version = version;
     return &c;
 }
 
-Result<bool> Store::record_bgp(const std::string& edge_id, const BgpUpdate& u) {
+Result<bool> Store::record_bgp(const std::string& edge_id, const wire::BgpChanges& u) {
     std::lock_guard lock(mu_);
     bool matches = false;
     Status s = run_in_transaction([&]() -> Status {
@@ -318,22 +309,22 @@ Result<bool> Store::record_bgp(const std::string& edge_id, const BgpUpdate& u) {
         const bool changed = u.full || u.diff.size() > 0 || !exists;
         if (changed) {
             // Copy on write: views hold the previous table.
-            auto next = u.full ? std::make_shared<bgp::RouteMap>()
-                               : std::make_shared<bgp::RouteMap>(*c.routes);
+            auto next = u.full ? std::make_shared<wire::RouteMap>()
+                               : std::make_shared<wire::RouteMap>(*c.routes);
             uint64_t digest = u.full ? 0 : c.digest;
-            bgp::apply(next.get(), u.diff, &digest);
-            const std::string text = bgp::serialise(*next);
+            wire::apply(next.get(), u.diff, &digest);
+            const std::string text = wire::serialise(*next);
             VCDN_TRY(db_->exec("INSERT INTO edge_bgp (edge_id, version, digest, routes) VALUES "
                                "(?, ?, ?, ?) ON CONFLICT (edge_id) DO UPDATE SET version = "
                                "excluded.version, digest = excluded.digest, routes = "
                                "excluded.routes",
-                               {edge_id, to_db(version + 1), bgp::digest_hex(digest), text}));
+                               {edge_id, to_db(version + 1), wire::digest_hex(digest), text}));
             VCDN_TRY(bump_generation());
             c.routes = std::move(next);
             c.digest = digest;
             c.version = version + 1;
         }
-        matches = bgp::digest_hex(c.digest) == u.digest;
+        matches = wire::digest_hex(c.digest) == u.digest;
         return {};
     });
     if (!s) {
@@ -529,7 +520,9 @@ Status Store::set_popularity(const std::vector<std::pair<std::string, double>>& 
 }
 
 Result<bool> Store::record_heartbeat(const std::string& edge_id, int64_t now_ms,
-                                     const nlohmann::json& report, const InventoryUpdate& inv) {
+                                     const wire::EdgeReport& report,
+                                     const wire::InventoryChanges& inv) {
+    const std::string report_text = wire::encode_report(report);
     std::lock_guard lock(mu_);
     bool matches = false;
     Status s = run_in_transaction([&]() -> Status {
@@ -541,7 +534,7 @@ Result<bool> Store::record_heartbeat(const std::string& edge_id, int64_t now_ms,
             VCDN_TRY(db_->exec("INSERT INTO edge_status (edge_id, state, reason, since_ms, "
                                "last_heartbeat_ms, report, inventory_digest) VALUES "
                                "(?, 'unknown', 'first-heartbeat', ?, ?, ?, '')",
-                               {edge_id, to_db(now_ms), to_db(now_ms), report.dump()}));
+                               {edge_id, to_db(now_ms), to_db(now_ms), report_text}));
         } else {
             stored_digest = db_text((*known)[0][0]);
         }
@@ -564,12 +557,12 @@ Result<bool> Store::record_heartbeat(const std::string& edge_id, int64_t now_ms,
                 paths.push_back(db_text(r[0]));
             VCDN_TRY(db_->exec("UPDATE edge_status SET files = ? WHERE edge_id = ?",
                                {to_db(static_cast<int64_t>(paths.size())), edge_id}));
-            digest = inventory_digest(std::move(paths));
+            digest = wire::inventory_digest(std::move(paths));
         }
         matches = digest == inv.digest;
         VCDN_TRY(db_->exec("UPDATE edge_status SET last_heartbeat_ms = ?, report = ?, "
                            "inventory_digest = ? WHERE edge_id = ?",
-                           {to_db(now_ms), report.dump(), digest, edge_id}));
+                           {to_db(now_ms), report_text, digest, edge_id}));
         if (changed) VCDN_TRY(bump_generation());
         return {};
     });
@@ -589,8 +582,7 @@ Result<std::map<std::string, EdgeStatus>> Store::statuses() {
         s.reason = db_text(r[2]);
         s.since_ms = db_int(r[3]);
         s.last_heartbeat_ms = db_int(r[4]);
-        s.report = nlohmann::json::parse(db_text(r[5]), nullptr, false);
-        if (s.report.is_discarded()) s.report = nlohmann::json::object();
+        s.report = wire::decode_report(db_text(r[5]));
         s.inventory_digest = db_text(r[6]);
         s.files = static_cast<uint64_t>(db_int(r[7]));
         out[db_text(r[0])] = std::move(s);

@@ -26,8 +26,8 @@
 #include <vcdn/base/log.h>
 #include <vcdn/base/time.h>
 #include <vcdn/catalog/catalog.h>
-#include <vcdn/client/http_client.h>
 #include <vcdn/io/address.h>
+#include <vcdn/io/http_client.h>
 #include <vcdn/io/tcp.h>
 #include <vcdn/player/play.h>
 
@@ -55,10 +55,6 @@ bool port_open(uint16_t port) {
     const bool ok = connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
     ::close(fd);
     return ok;
-}
-
-io::SocketAddress local(uint16_t port) {
-    return *io::parse_socket_address(fmt::format("127.0.0.1:{}", port));
 }
 
 // A child `vcdn` process with its stderr in a log file; stopped only by its pid.
@@ -151,15 +147,15 @@ bool wait_port(const Child& c, uint16_t port, int timeout_ms) {
 
 Result<json> api(uint16_t port, const std::string& method, const std::string& target,
                  const std::string& body = {}) {
-    client::HttpClient http(local(port), 10000);
+    io::HttpClient http(io::HttpClientOptions{10000, 2000, 64u << 20});
     auto r = http.request(
-        method, target,
+        method, fmt::format("http://127.0.0.1:{}{}", port, target),
         {std::string("Authorization: Bearer ") + kAdmin, "Content-Type: application/json"}, body);
     if (!r) return r.error();
     auto j = json::parse(r->body, nullptr, false);
-    if (r->head.status != 200)
-        return Error{fmt::format("{} {}: HTTP {} {}", method, target, r->head.status,
-                                 r->body.substr(0, 200))};
+    if (r->status != 200)
+        return Error{
+            fmt::format("{} {}: HTTP {} {}", method, target, r->status, r->body.substr(0, 200))};
     return j;
 }
 
@@ -179,8 +175,8 @@ double metric_sum(const std::string& text, const std::string& name) {
 }
 
 std::string edge_metrics(const Child& e) {
-    auto r = client::http_get(local(e.admin), "/metrics", 3000);
-    return r && r->head.status == 200 ? r->body : std::string();
+    auto r = io::http_get(fmt::format("http://127.0.0.1:{}/metrics", e.admin), 3000);
+    return r && r->status == 200 ? r->body : std::string();
 }
 
 } // namespace

@@ -9,9 +9,10 @@
 
 #include <vcdn/base/log.h>
 #include <vcdn/base/toml_util.h>
-#include <vcdn/control/fleet.h>
+#include <vcdn/http/url.h>
 #include <vcdn/io/address.h>
 #include <vcdn/io/tcp.h>
+#include <vcdn/wire/names.h>
 
 namespace vcdn::edge {
 
@@ -27,7 +28,7 @@ Status parse_edge_toml(std::string_view text, std::string_view source, EdgeConfi
         if (r.get_one_or_many("root", &roots)) {
             cfg->roots.clear();
             for (const std::string& spec : roots)
-                cfg->roots.push_back(parse_root_spec(spec));
+                cfg->roots.push_back(io::parse_root_spec(spec));
         }
         if (const toml::node* n = edge->get("roots")) {
             r.mark_used("roots");
@@ -44,11 +45,11 @@ Status parse_edge_toml(std::string_view text, std::string_view source, EdgeConfi
                 std::string where = fmt::format("edge.roots[{}]", i++);
                 if (!t) throw std::runtime_error(where + ": expected a table");
                 toml_util::TableReader rt(*t, where);
-                RootConfig rc;
+                io::RootConfig rc;
                 if (!rt.get("path", &rc.path))
                     throw std::runtime_error(where + ": path is required");
                 std::string tier;
-                if (rt.get("tier", &tier) && !parse_tier(tier, &rc.tier))
+                if (rt.get("tier", &tier) && !io::parse_tier(tier, &rc.tier))
                     throw std::runtime_error(where + ".tier: use \"flash\" or \"disk\"");
                 rt.finish();
                 cfg->roots.push_back(rc);
@@ -236,15 +237,13 @@ Status validate(const EdgeConfig& cfg) {
     }
     if (!cfg.control.url.empty()) {
         const std::string& u = cfg.control.url;
-        std::string_view hostport = std::string_view(u).substr(u.rfind("http://", 0) == 0 ? 7 : 0);
-        while (!hostport.empty() && hostport.back() == '/')
-            hostport.remove_suffix(1);
-        if (u.rfind("http://", 0) != 0 || !io::parse_socket_address(hostport))
+        auto url = http::parse_base_url(u);
+        if (!url || url->https() || !io::parse_socket_address(url->host_port()))
             return Error{fmt::format("control url '{}': use http://ADDR:PORT", u)};
         if (cfg.control.id.empty() || cfg.control.token.empty())
             return Error{"control: --control needs --id and --token (the edge's id and token "
                          "in the fleet)"};
-        if (!control::valid_name(cfg.control.id))
+        if (!wire::valid_name(cfg.control.id))
             return Error{fmt::format("control: id '{}': use 1-64 of [A-Za-z0-9_.-], not "
                                      "starting with '.'",
                                      cfg.control.id)};
@@ -252,7 +251,7 @@ Status validate(const EdgeConfig& cfg) {
             if (ch <= ' ' || ch >= 0x7f)
                 return Error{"control: the token has a space or control character"};
     }
-    for (const RootConfig& rc : cfg.roots) {
+    for (const io::RootConfig& rc : cfg.roots) {
         struct stat st {};
         if (rc.path.empty()) return Error{"content root: empty path"};
         if (::stat(rc.path.c_str(), &st) != 0)

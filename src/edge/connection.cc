@@ -486,8 +486,8 @@ Worker::SendResult Worker::send_some(Connection* c) {
                 }
                 const int err = errno;
                 m_.sendfile_errors.add();
-                if (Storage::is_disk_error(err)) {
-                    Root& root = storage_.root(c->file->root);
+                if (io::Storage::is_disk_error(err)) {
+                    io::Root& root = storage_.root(c->file->root);
                     root.read_errors.fetch_add(1);
                     root.fail(fmt::format("sendfile {}: {}", c->file->key, strerror(err)));
                 }

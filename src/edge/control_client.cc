@@ -4,16 +4,21 @@
 
 #include <vcdn/base/log.h>
 #include <vcdn/base/time.h>
-#include <vcdn/client/http_client.h>
-#include <vcdn/control/store.h>
-#include <vcdn/io/address.h>
 
 namespace vcdn::edge {
 
 ControlClient::ControlClient(ControlLinkConfig cfg, Hooks hooks,
                              std::atomic<bool>* refuse_new_players)
-    : cfg_(std::move(cfg)), hooks_(std::move(hooks)), refuse_(refuse_new_players),
-      interval_ms_(cfg_.heartbeat_interval_ms) {}
+    : cfg_(std::move(cfg)),
+      http_(io::HttpClientOptions{cfg_.timeout_ms, std::min<uint32_t>(cfg_.timeout_ms, 2000),
+                                  1u << 20}),
+      hooks_(std::move(hooks)), refuse_(refuse_new_players),
+      interval_ms_(cfg_.heartbeat_interval_ms) {
+    std::string base = cfg_.url;
+    while (!base.empty() && base.back() == '/')
+        base.pop_back();
+    heartbeat_url_ = fmt::format("{}/api/v1/edges/{}/heartbeat", base, cfg_.id);
+}
 
 ControlClient::~ControlClient() {
     stop();
@@ -76,33 +81,23 @@ void ControlClient::run() {
 }
 
 bool ControlClient::beat() {
-    std::string hostport = cfg_.url.substr(7);
-    while (!hostport.empty() && hostport.back() == '/')
-        hostport.pop_back();
-    auto addr = io::parse_socket_address(hostport);
-    if (!addr) return false;
-
     // Inventory: the digest of the whole list, and what changed since the last acknowledged one.
     std::vector<std::string> now_held = hooks_.inventory();
     std::set<std::string> held(now_held.begin(), now_held.end());
-    nlohmann::json added = nlohmann::json::array(), removed = nlohmann::json::array();
+    wire::Heartbeat hb;
+    hb.report = hooks_.report();
+    hb.inventory.digest = wire::inventory_digest(now_held);
+    hb.inventory.full = send_full_;
     if (send_full_) {
-        for (const std::string& p : held)
-            added.push_back(p);
+        hb.inventory.added.assign(held.begin(), held.end());
     } else {
         for (const std::string& p : held)
-            if (!acked_.count(p)) added.push_back(p);
+            if (!acked_.count(p)) hb.inventory.added.push_back(p);
         for (const std::string& p : acked_)
-            if (!held.count(p)) removed.push_back(p);
+            if (!held.count(p)) hb.inventory.removed.push_back(p);
     }
-    nlohmann::json body = hooks_.report();
-    body["inventory"] = {{"digest", control::inventory_digest(now_held)},
-                         {"full", send_full_},
-                         {"added", std::move(added)},
-                         {"removed", std::move(removed)}};
 
     // BGP: the sessions, and the route changes since the acknowledged table.
-    bgp::Diff bgp_sent;
     const bool bgp_on = static_cast<bool>(hooks_.bgp);
     if (bgp_on) {
         std::shared_ptr<const bgp::Snapshot> snap = hooks_.bgp();
@@ -110,45 +105,33 @@ bool ControlClient::beat() {
             bgp_acked_.clear();
             bgp_acked_digest_ = 0;
         }
+        wire::BgpChanges changes;
+        changes.full = bgp_full_;
         // Equal digests: nothing to send, no walk over a full table.
         if (bgp_full_ || snap->digest != bgp_acked_digest_ ||
             snap->table->size() != bgp_acked_.size())
-            bgp_sent = bgp::diff(bgp_acked_, *snap->table, kMaxBgpChanges);
-        nlohmann::json sessions = nlohmann::json::array();
+            changes.diff = wire::diff(bgp_acked_, *snap->table, kMaxBgpChanges);
+        changes.digest =
+            wire::digest_hex(wire::digest_after(bgp_acked_, bgp_acked_digest_, changes.diff));
+        wire::BgpStatus status;
+        status.connected = snap->connected;
+        status.error = snap->error;
+        status.prefixes = snap->table->size();
+        status.more = changes.diff.more;
         for (const bgp::SessionView& v : snap->sessions)
-            sessions.push_back({{"name", v.session.name},
-                                {"state", v.session.state},
-                                {"bgp_state", v.session.bgp_state},
-                                {"since", v.session.since},
-                                {"neighbor", v.session.neighbor},
-                                {"neighbor_as", v.session.neighbor_as},
-                                {"routes", v.session.routes},
-                                {"prefixes", v.prefixes},
-                                {"changed_ms", v.changed_ms},
-                                {"info", v.session.info}});
-        nlohmann::json upserts = nlohmann::json::array(), removals = nlohmann::json::array();
-        for (const auto& [p, a] : bgp_sent.upserts)
-            upserts.push_back(bgp::route_line(p, a));
-        for (const io::IpPrefix& p : bgp_sent.removals)
-            removals.push_back(p.to_string());
-        body["bgp"] = {{"connected", snap->connected},
-                       {"error", snap->error},
-                       {"sessions", std::move(sessions)},
-                       {"prefixes", snap->table->size()},
-                       {"full", bgp_full_},
-                       {"upserts", std::move(upserts)},
-                       {"removals", std::move(removals)},
-                       {"more", bgp_sent.more},
-                       {"digest", bgp::digest_hex(
-                                      bgp::digest_after(bgp_acked_, bgp_acked_digest_, bgp_sent))}};
+            status.sessions.push_back(wire::BgpSession{
+                v.session.name, v.session.state, v.session.bgp_state, v.session.since,
+                v.session.neighbor, v.session.info, v.session.neighbor_as, v.session.routes,
+                v.prefixes, v.changed_ms});
+        hb.report.bgp = std::move(status);
+        hb.bgp = std::move(changes);
     }
 
-    client::HttpClient http(*addr, static_cast<int>(cfg_.timeout_ms));
-    std::string payload = body.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+    const std::string payload = wire::encode(hb);
     bytes_.fetch_add(payload.size(), std::memory_order_relaxed);
-    auto r = http.request("POST", fmt::format("/api/v1/edges/{}/heartbeat", cfg_.id),
-                          {"Authorization: Bearer " + cfg_.token, "Content-Type: application/json"},
-                          payload);
+    auto r = http_.request(
+        "POST", heartbeat_url_,
+        {"Authorization: Bearer " + cfg_.token, "Content-Type: application/json"}, payload);
     static thread_local log::RateLimit rl(10000);
     uint64_t suppressed = 0;
     if (!r) {
@@ -157,71 +140,57 @@ bool ControlClient::beat() {
                       r.error().message, suppressed);
         return false;
     }
-    if (r->head.status != 200) {
+    if (r->status != 200) {
         if (rl.allow(monotonic_ms(), &suppressed))
             log::warn("edge: heartbeat to {} refused: {} {} ({} similar suppressed)", cfg_.url,
-                      r->head.status, r->body.substr(0, 300), suppressed);
+                      r->status, r->body.substr(0, 300), suppressed);
         return false;
     }
-    nlohmann::json reply = nlohmann::json::parse(r->body, nullptr, false);
-    if (!reply.is_object()) return false;
-    auto text = [&](const char* key, const char* fallback) {
-        auto it = reply.find(key);
-        return it != reply.end() && it->is_string() ? it->get<std::string>()
-                                                    : std::string(fallback);
-    };
+    auto reply = wire::decode_heartbeat_reply(r->body);
+    if (!reply) {
+        if (rl.allow(monotonic_ms(), &suppressed))
+            log::warn("edge: heartbeat reply from {} unusable: {} ({} similar suppressed)",
+                      cfg_.url, reply.error().message, suppressed);
+        return false;
+    }
     again_soon_ = false;
-    if (bgp_on) {
-        const std::string b = text("bgp", "");
-        if (b == "ok") {
-            bgp::apply(&bgp_acked_, bgp_sent, &bgp_acked_digest_);
-            bgp_changes_.fetch_add(bgp_sent.size(), std::memory_order_relaxed);
+    if (bgp_on && reply->bgp_ok) {
+        if (*reply->bgp_ok) {
+            wire::apply(&bgp_acked_, hb.bgp->diff, &bgp_acked_digest_);
+            bgp_changes_.fetch_add(hb.bgp->diff.size(), std::memory_order_relaxed);
             bgp_full_ = false;
-            again_soon_ = bgp_sent.more;
-        } else if (b == "resend") {
+            again_soon_ = hb.bgp->diff.more;
+        } else {
             bgp_full_ = true; // the control plane's copy differs: start from nothing
         }
     }
-    if (text("inventory", "ok") == "resend") {
+    if (!reply->inventory_ok) {
         send_full_ = true; // the control plane's copy differs: send the whole list next time
     } else {
         acked_ = std::move(held);
         send_full_ = false;
     }
-    if (auto it = reply.find("heartbeat_interval_ms");
-        it != reply.end() && it->is_number_unsigned()) {
-        const uint64_t interval = it->get<uint64_t>();
-        if (interval >= 100 && interval <= 600000) interval_ms_ = static_cast<uint32_t>(interval);
-    }
-    if (reply.contains("keys") && reply["keys"].is_array()) {
-        std::string fingerprint = reply["keys"].dump();
-        if (fingerprint != last_keys_) {
-            std::vector<auth::SigningKey> keys;
-            for (const auto& k : reply["keys"]) {
-                // One bad key must not keep the good ones out: skip it, say so.
-                auth::SigningKey sk;
-                if (k.is_object() && k.contains("id") && k["id"].is_string() &&
-                    k.contains("secret_hex") && k["secret_hex"].is_string())
-                    sk.id = k["id"].get<std::string>();
-                if (sk.id.empty() || !auth::valid_key_id(sk.id) ||
-                    !auth::decode_hex(k["secret_hex"].get<std::string>(), &sk.secret) ||
-                    sk.secret.size() < auth::kMinSecretBytes) {
-                    log::warn("edge: control plane sent an unusable signing key: skipped");
-                    continue;
-                }
-                keys.push_back(std::move(sk));
+    if (reply->heartbeat_interval_ms >= 100) interval_ms_ = reply->heartbeat_interval_ms;
+    if (reply->keys != last_keys_) {
+        std::vector<auth::SigningKey> keys;
+        for (const wire::KeyGrant& k : reply->keys) {
+            // One bad key must not keep the good ones out: skip it, say so.
+            auth::SigningKey sk;
+            sk.id = k.id;
+            if (!auth::valid_key_id(sk.id) || !auth::decode_hex(k.secret_hex, &sk.secret) ||
+                sk.secret.size() < auth::kMinSecretBytes) {
+                log::warn("edge: control plane sent an unusable signing key: skipped");
+                continue;
             }
-            last_keys_ = std::move(fingerprint);
-            hooks_.keys(std::move(keys));
+            keys.push_back(std::move(sk));
         }
+        last_keys_ = reply->keys;
+        hooks_.keys(std::move(keys));
     }
     // After the keys: fill requests to peers are signed with them.
-    if (auto m = reply.find("manifest"); hooks_.manifest && m != reply.end() && m->is_object()) {
-        const int64_t version = m->value("version", int64_t{0});
-        const int64_t ack = m->value("ack", int64_t{0});
-        const uint32_t delay = m->value("delete_delay_ms", 60000u);
-        if (version > 0) hooks_.manifest(version, ack, delay);
-    }
+    if (hooks_.manifest && reply->manifest && reply->manifest->version > 0)
+        hooks_.manifest(reply->manifest->version, reply->manifest->ack,
+                        reply->manifest->delete_delay_ms);
     return true;
 }
 

@@ -13,18 +13,18 @@
 #include <thread>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include <vcdn/auth/signed_url.h>
 #include <vcdn/bgp/watcher.h>
 #include <vcdn/edge/config.h>
+#include <vcdn/io/http_client.h>
+#include <vcdn/wire/heartbeat.h>
 
 namespace vcdn::edge {
 
 class ControlClient {
 public:
     struct Hooks {
-        std::function<nlohmann::json()> report;              // healthy, reason, load, disks
+        std::function<wire::EdgeReport()> report;            // healthy, reason, load, disks
         std::function<std::vector<std::string>()> inventory; // "/t/1/v.mp4", every file held
         std::function<void(std::vector<auth::SigningKey>)> keys;
         // The reply's manifest: version, acknowledged version, delete delay (optional hook).
@@ -50,6 +50,8 @@ private:
     bool beat();
 
     ControlLinkConfig cfg_;
+    std::string heartbeat_url_; // <control>/api/v1/edges/<id>/heartbeat
+    io::HttpClient http_;       // the heartbeat thread's (keep-alive)
     Hooks hooks_;
     std::atomic<bool>* refuse_;
     std::thread thread_;
@@ -62,11 +64,11 @@ private:
     // What the control plane has acknowledged, so that only changes are sent.
     std::set<std::string> acked_;
     bool send_full_ = true;
-    std::string last_keys_;
+    std::vector<wire::KeyGrant> last_keys_;
     // BGP routes the control plane has acknowledged (changes go in steps of at most
     // kMaxBgpChanges; with more to send the next heartbeat follows at once).
     static constexpr size_t kMaxBgpChanges = 250000;
-    bgp::RouteMap bgp_acked_;
+    wire::RouteMap bgp_acked_;
     uint64_t bgp_acked_digest_ = 0;
     bool bgp_full_ = true;
     bool again_soon_ = false;

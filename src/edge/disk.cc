@@ -221,9 +221,9 @@ void Worker::on_disk_events() {
         const bool alive = c->id == op.conn_id && c->state != ConnState::kClosed && c->disk_wait;
         if (res < 0) {
             m_.disk_read_errors.add();
-            Root& r = storage_.root(root);
+            io::Root& r = storage_.root(root);
             r.read_errors.fetch_add(1);
-            if (Storage::is_disk_error(static_cast<int>(-res)))
+            if (io::Storage::is_disk_error(static_cast<int>(-res)))
                 r.fail(fmt::format("read {}: {}", op.file->key, strerror(static_cast<int>(-res))));
         }
         const uint64_t op_off = op.off;
@@ -256,7 +256,7 @@ template <class OpenResult> int64_t open_job(int dirfd, const std::string& path,
     if (res->fe != FileError::kNone) return -1;
     if (::fstat(fd.get(), &res->st) != 0) {
         res->err = errno;
-        res->fe = Storage::is_disk_error(errno) ? FileError::kIo : FileError::kOther;
+        res->fe = io::Storage::is_disk_error(errno) ? FileError::kIo : FileError::kOther;
         return -1;
     }
     return fd.release();
@@ -326,7 +326,7 @@ void Worker::on_opener_events() {
         ReadOp& op = ops_[idx];
         const int fd = static_cast<int>(done[i].result);
         ReadOp::OpenResult res = *op.open;
-        Root& root = storage_.root(op.root);
+        io::Root& root = storage_.root(op.root);
         if (res.fe == FileError::kIo) {
             root.read_errors.fetch_add(1);
             root.fail(fmt::format("open {}: {}", op.path, strerror(res.err)));

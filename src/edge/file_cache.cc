@@ -32,7 +32,7 @@ bool FileEntry::ensure_map() {
     return true;
 }
 
-FileCache::FileCache(Storage& storage, uint32_t max_entries, uint32_t revalidate_ms)
+FileCache::FileCache(io::Storage& storage, uint32_t max_entries, uint32_t revalidate_ms)
     : storage_(storage), max_entries_(max_entries ? max_entries : 1),
       revalidate_ms_(revalidate_ms) {
     map_.reserve(max_entries_ * 2);
@@ -60,7 +60,7 @@ FileError FileCache::classify_open_error(int err) {
     case ENFILE:
         return FileError::kNoFiles;
     default:
-        return Storage::is_disk_error(err) ? FileError::kIo : FileError::kOther;
+        return io::Storage::is_disk_error(err) ? FileError::kIo : FileError::kOther;
     }
 }
 
@@ -115,7 +115,7 @@ FileEntry* FileCache::open_entry(std::string_view path, FileError* err) {
     // search goes on; a refusal (a symlink out of the root) ends it.
     *err = FileError::kNotFound;
     for (size_t i = 0; i < storage_.size(); ++i) {
-        Root& root = storage_.root(i);
+        io::Root& root = storage_.root(i);
         if (!root.up()) continue;
         UniqueFd fd;
         FileError e = open_beneath(root.dir_fd(), path, &fd);
@@ -133,7 +133,7 @@ FileEntry* FileCache::open_entry(std::string_view path, FileError* err) {
         struct stat st {};
         if (::fstat(fd.get(), &st) != 0) {
             const int saved = errno;
-            if (Storage::is_disk_error(saved)) {
+            if (io::Storage::is_disk_error(saved)) {
                 root.fail(fmt::format("stat {}: {}", path, strerror(saved)));
                 continue;
             }
@@ -154,7 +154,7 @@ FileEntry* FileCache::open_entry(std::string_view path, FileError* err) {
 
 bool FileCache::on_failed_root(std::string_view path) const {
     for (size_t i = 0; i < storage_.size(); ++i) {
-        const Root& root = storage_.root(i);
+        const io::Root& root = storage_.root(i);
         if (root.up()) continue;
         auto inv = root.inventory();
         if (inv && inv->files.count(std::string(path))) return true;

@@ -11,14 +11,15 @@
 
 #include <vcdn/auth/signed_url.h>
 #include <vcdn/base/log.h>
+#include <vcdn/base/prometheus.h>
 #include <vcdn/base/time.h>
+#include <vcdn/base/version.h>
 #include <vcdn/bgp/watcher.h>
-#include <vcdn/edge/access_log.h>
 #include <vcdn/fill/filler.h>
-#include <vcdn/io/mini_http.h>
+#include <vcdn/io/access_log.h>
+#include <vcdn/io/http_service.h>
 #include <vcdn/io/tcp.h>
 #include <vcdn/tls/server_context.h>
-#include <vcdn/version.h>
 
 #include "control_client.h"
 #include "worker.h"
@@ -27,7 +28,7 @@ namespace vcdn::edge {
 
 struct EdgeServer::Impl {
     EdgeConfig cfg;
-    std::unique_ptr<Storage> storage;
+    std::unique_ptr<io::Storage> storage;
 
     std::string reader_name = "off";
     std::string cc; // resolved congestion control
@@ -76,10 +77,10 @@ struct EdgeServer::Impl {
         return tls::ServerContext::build(o, ticket_keys);
     }
     std::vector<io::SocketAddress> admin_addrs;
-    std::unique_ptr<AccessLog> access_log;
+    std::unique_ptr<io::AccessLog> access_log;
     std::vector<std::unique_ptr<WorkerMetrics>> metrics;
     std::vector<std::unique_ptr<Worker>> workers;
-    std::unique_ptr<io::MiniHttpServer> admin;
+    std::unique_ptr<io::HttpService> admin;
     std::atomic<bool> draining{false};
     int64_t start_time = 0;
 
@@ -103,7 +104,7 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in)
     if (Status s = validate(cfg); !s) return s.error();
     if (cfg.workers == 0) cfg.workers = default_workers();
 
-    auto storage = Storage::open(cfg.roots);
+    auto storage = io::Storage::open(cfg.roots);
     if (!storage) return storage.error();
     impl->storage = std::move(*storage);
     // Probe openat2 (Linux 5.6+) once, so an old kernel fails at start, not per request.
@@ -157,7 +158,7 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in)
         impl->keys = std::make_shared<const auth::KeySet>(std::move(*ks));
     }
 
-    auto al = AccessLog::open(cfg.access_log, cfg.workers);
+    auto al = io::AccessLog::open(cfg.access_log, cfg.workers);
     if (!al) return al.error();
     impl->access_log = std::move(*al);
 
@@ -207,38 +208,46 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in)
         auto addr = io::parse_socket_address(cfg.admin);
         if (!addr) return addr.error();
         Impl* raw = impl.get();
-        auto admin = io::MiniHttpServer::listen(
-            *addr,
-            [raw](const http::Request&, std::string_view path) {
-                io::MiniResponse r;
-                if (path == "metrics") {
-                    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
-                    r.body = raw->render_metrics();
-                } else if (path == "healthz") {
-                    const size_t up = raw->storage->up_count();
-                    if (raw->draining.load()) {
-                        r.status = 503;
-                        r.body = "draining\n";
-                    } else if (up == 0) {
-                        r.status = 503;
-                        r.body = "no storage: every content root has failed\n";
-                    } else if (up < raw->storage->size()) {
-                        r.body = fmt::format("degraded: {} of {} content roots failed\n",
-                                             raw->storage->size() - up, raw->storage->size());
-                    } else {
-                        r.body = "ok\n";
-                    }
-                } else if (path == "storage") {
-                    r.content_type = "application/json";
-                    r.body = raw->storage->status_json();
-                } else {
-                    r.status = 404;
-                    r.body = "404 Not Found: the admin listener serves /metrics, /healthz and "
-                             "/storage\n";
-                }
-                return r;
-            },
-            "vcdn-admin");
+        auto router = std::make_shared<io::Router>(io::text_error_answer);
+        router->set_fallback([](const io::ApiRequest&) {
+            return io::text_error_answer(
+                404, "not-found", "the admin listener serves /metrics, /healthz and /storage");
+        });
+        router->get("/metrics", [raw](const io::ApiRequest&) {
+            io::ApiResponse r;
+            r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+            r.body = raw->render_metrics();
+            return r;
+        });
+        router->get("/healthz", [raw](const io::ApiRequest&) {
+            io::ApiResponse r;
+            r.content_type = "text/plain; charset=utf-8";
+            const size_t up = raw->storage->up_count();
+            if (raw->draining.load()) {
+                r.status = 503;
+                r.body = "draining\n";
+            } else if (up == 0) {
+                r.status = 503;
+                r.body = "no storage: every content root has failed\n";
+            } else if (up < raw->storage->size()) {
+                r.body = fmt::format("degraded: {} of {} content roots failed\n",
+                                     raw->storage->size() - up, raw->storage->size());
+            } else {
+                r.body = "ok\n";
+            }
+            return r;
+        });
+        router->get("/storage", [raw](const io::ApiRequest&) {
+            io::ApiResponse r;
+            r.body = raw->storage->status_json();
+            return r;
+        });
+        io::HttpServiceOptions ao;
+        ao.threads = 1;
+        ao.max_connections = 64; // operators and Prometheus, not players
+        ao.idle_timeout_ms = 10000;
+        ao.request_timeout_ms = 10000;
+        auto admin = io::HttpService::listen(*addr, std::move(router), ao, "vcdn-admin");
         if (!admin) return Error{"admin listener: " + admin.error().message};
         impl->admin_addrs.push_back((*admin)->address());
         impl->admin = std::move(*admin);
@@ -282,10 +291,10 @@ Status EdgeServer::start() {
     impl_->storage->start_monitor(d.health_interval_ms, d.stall_ms, d.inventory_interval_ms);
     std::string roots;
     for (size_t i = 0; i < impl_->storage->size(); ++i) {
-        const Root& r = impl_->storage->root(i);
+        const io::Root& r = impl_->storage->root(i);
         auto inv = r.inventory();
-        roots += fmt::format("{}{} ({}, {} files)", i ? ", " : "", r.path(), tier_name(r.tier()),
-                             inv ? inv->files.size() : 0);
+        roots += fmt::format("{}{} ({}, {} files)", i ? ", " : "", r.path(),
+                             io::tier_name(r.tier()), inv ? inv->files.size() : 0);
     }
     log::info("edge: roots {}; {} workers, congestion control {}, max {} connections "
               "(open-file limit {}), access log {}",
@@ -329,35 +338,30 @@ void EdgeServer::Impl::start_control() {
             cpu = static_cast<double>(cpu_ns - last->cpu_ns) / 1e9 / dt;
         }
         *last = Sample{now, bytes, cpu_ns};
-        nlohmann::json disks = nlohmann::json::array();
+        wire::EdgeReport rep;
         size_t failed = 0;
         for (size_t i = 0; i < storage->size(); ++i) {
-            const Root& r = storage->root(i);
+            const io::Root& r = storage->root(i);
             failed += !r.up();
-            disks.push_back({{"root", i},
-                             {"path", r.path()},
-                             {"tier", tier_name(r.tier())},
-                             {"state", r.up() ? "up" : "failed"},
-                             {"reason", r.up() ? "" : r.failure_reason()}});
+            rep.disks.push_back(wire::DiskReport{static_cast<uint32_t>(i), r.path(),
+                                                 io::tier_name(r.tier()), r.up() ? "up" : "failed",
+                                                 r.up() ? "" : r.failure_reason()});
         }
-        bool healthy = failed < storage->size() && !draining.load();
-        std::string reason =
-            draining.load()             ? "draining"
-            : failed == storage->size() ? "every content root failed"
-            : failed ? fmt::format("{} of {} content roots failed", failed, storage->size())
-                     : "ok";
-        nlohmann::json rep = {{"healthy", healthy},
-                              {"reason", reason},
-                              {"load", {{"gbps_out", gbps}, {"connections", conns}, {"cpu", cpu}}},
-                              {"disks", std::move(disks)},
-                              {"version", kVersion}};
-        if (filler) rep["fill"] = filler->progress();
+        rep.healthy = failed < storage->size() && !draining.load();
+        rep.reason = draining.load()             ? "draining"
+                     : failed == storage->size() ? "every content root failed"
+                     : failed
+                         ? fmt::format("{} of {} content roots failed", failed, storage->size())
+                         : "ok";
+        rep.load = wire::Load{gbps, conns, cpu};
+        rep.version = kVersion;
+        if (filler) rep.fill = filler->progress();
         return rep;
     };
     hooks.inventory = [this]() {
         std::vector<std::string> out;
         for (size_t i = 0; i < storage->size(); ++i) {
-            const Root& r = storage->root(i);
+            const io::Root& r = storage->root(i);
             if (!r.up()) continue;
             auto inv = r.inventory();
             if (!inv) continue;
@@ -516,61 +520,73 @@ std::string EdgeServer::metrics_text() const {
 }
 
 std::string EdgeServer::Impl::render_metrics() const {
-    fmt::memory_buffer out;
-    auto it = std::back_inserter(out);
-    auto family = [&](const char* name, const char* type, const char* help) {
-        fmt::format_to(it, "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
-    };
-    auto per_worker = [&](const char* name, const char* type, const char* help, auto getter) {
-        family(name, type, help);
+    PromText out;
+    // A counter or gauge per worker, read with `get` from each worker's metrics.
+    auto per_worker = [&](const char* name, const char* type, const char* help, auto get) {
+        out.family(name, type, help);
         for (size_t w = 0; w < metrics.size(); ++w)
-            fmt::format_to(it, "{}{{worker=\"{}\"}} {}\n", name, w, getter(*metrics[w]));
+            out.sample(name, {{"worker", w}}, get(*metrics[w]));
     };
-    family("vcdn_build_info", "gauge", "vcdn version.");
-    fmt::format_to(it, "vcdn_build_info{{version=\"{}\"}} 1\n", kVersion);
-    family("vcdn_start_time_seconds", "gauge", "Unix time the edge started.");
-    fmt::format_to(it, "vcdn_start_time_seconds {}\n", start_time);
-    family("vcdn_draining", "gauge", "1 while the edge drains before exit.");
-    fmt::format_to(it, "vcdn_draining {}\n", draining.load() ? 1 : 0);
-    family("vcdn_max_connections", "gauge", "Connection limit of the process.");
-    fmt::format_to(it, "vcdn_max_connections {}\n", max_connections);
-    family("vcdn_open_files_limit", "gauge", "RLIMIT_NOFILE of the process.");
-    fmt::format_to(it, "vcdn_open_files_limit {}\n", nofile);
+    // One family with a second label: `values` are (label value, getter) pairs.
+    auto per_worker_by = [&](const char* name, const char* type, const char* help,
+                             const char* label, auto values) {
+        out.family(name, type, help);
+        for (size_t w = 0; w < metrics.size(); ++w)
+            for (const auto& [v, get] : values)
+                out.sample(name, {{"worker", w}, {label, v}}, get(*metrics[w]));
+    };
+    using Get = uint64_t (*)(const WorkerMetrics&);
+    auto histogram = [&](const char* name, const char* help, auto get) {
+        out.family(name, "histogram", help);
+        for (size_t w = 0; w < metrics.size(); ++w) {
+            const Histogram& h = get(*metrics[w]);
+            std::array<uint64_t, kDurationBuckets.size() + 1> counts{};
+            for (size_t b = 0; b < counts.size(); ++b)
+                counts[b] = h.buckets[b].get();
+            out.histogram(name, {{"worker", w}}, kDurationBuckets, counts,
+                          static_cast<double>(h.sum_us.get()) / 1e6);
+        }
+    };
+    out.family("vcdn_build_info", "gauge", "vcdn version.")
+        .sample("vcdn_build_info", {{"version", kVersion}}, 1);
+    out.family("vcdn_start_time_seconds", "gauge", "Unix time the edge started.")
+        .sample("vcdn_start_time_seconds", start_time);
+    out.family("vcdn_draining", "gauge", "1 while the edge drains before exit.")
+        .sample("vcdn_draining", draining.load() ? 1 : 0);
+    out.family("vcdn_max_connections", "gauge", "Connection limit of the process.")
+        .sample("vcdn_max_connections", max_connections);
+    out.family("vcdn_open_files_limit", "gauge", "RLIMIT_NOFILE of the process.")
+        .sample("vcdn_open_files_limit", nofile);
     if (control) {
-        family("vcdn_control_connected", "gauge",
-               "1 while the last heartbeat to the control plane succeeded.");
-        fmt::format_to(it, "vcdn_control_connected {}\n", control->connected() ? 1 : 0);
-        family("vcdn_control_heartbeats_total", "counter", "Heartbeats sent, by result.");
-        fmt::format_to(it, "vcdn_control_heartbeats_total{{result=\"ok\"}} {}\n",
-                       control->heartbeats_ok());
-        fmt::format_to(it, "vcdn_control_heartbeats_total{{result=\"failed\"}} {}\n",
-                       control->heartbeats_failed());
-        family("vcdn_control_heartbeat_bytes_total", "counter",
-               "Bytes of heartbeat request bodies sent (BGP changes and inventory included).");
-        fmt::format_to(it, "vcdn_control_heartbeat_bytes_total {}\n", control->heartbeat_bytes());
-        family("vcdn_control_bgp_changes_total", "counter",
-               "BGP route changes (upserts and removals) the control plane acknowledged.");
-        fmt::format_to(it, "vcdn_control_bgp_changes_total {}\n", control->bgp_changes_acked());
-        family("vcdn_refusing_new_players", "gauge",
-               "1 while new players are refused: no control plane for longer than grace_ms.");
-        fmt::format_to(it, "vcdn_refusing_new_players {}\n", refuse_new_players.load() ? 1 : 0);
+        out.family("vcdn_control_connected", "gauge",
+                   "1 while the last heartbeat to the control plane succeeded.")
+            .sample("vcdn_control_connected", control->connected() ? 1 : 0);
+        out.family("vcdn_control_heartbeats_total", "counter", "Heartbeats sent, by result.")
+            .sample("vcdn_control_heartbeats_total", {{"result", "ok"}}, control->heartbeats_ok())
+            .sample("vcdn_control_heartbeats_total", {{"result", "failed"}},
+                    control->heartbeats_failed());
+        out.family("vcdn_control_heartbeat_bytes_total", "counter",
+                   "Bytes of heartbeat request bodies sent (BGP changes and inventory included).")
+            .sample("vcdn_control_heartbeat_bytes_total", control->heartbeat_bytes());
+        out.family("vcdn_control_bgp_changes_total", "counter",
+                   "BGP route changes (upserts and removals) the control plane acknowledged.")
+            .sample("vcdn_control_bgp_changes_total", control->bgp_changes_acked());
+        out.family("vcdn_refusing_new_players", "gauge",
+                   "1 while new players are refused: no control plane for longer than grace_ms.")
+            .sample("vcdn_refusing_new_players", refuse_new_players.load() ? 1 : 0);
     }
     per_worker("vcdn_new_players_refused_total", "counter",
                "First requests answered 503 because the control plane was out of reach.",
                [](const WorkerMetrics& m) { return m.refused_no_control.get(); });
 
-    family("vcdn_http_responses_total", "counter", "HTTP responses by status code.");
-    for (size_t w = 0; w < metrics.size(); ++w) {
-        for (size_t s = 0; s <= kStatusSlots; ++s) {
-            uint64_t v = metrics[w]->responses_by_status[s].get();
-            if (s == kStatusSlots)
-                fmt::format_to(it, "vcdn_http_responses_total{{worker=\"{}\",code=\"other\"}} {}\n",
-                               w, v);
-            else
-                fmt::format_to(it, "vcdn_http_responses_total{{worker=\"{}\",code=\"{}\"}} {}\n", w,
-                               kTrackedStatuses[s], v);
-        }
-    }
+    out.family("vcdn_http_responses_total", "counter", "HTTP responses by status code.");
+    for (size_t w = 0; w < metrics.size(); ++w)
+        for (size_t st = 0; st <= kStatusSlots; ++st)
+            out.sample("vcdn_http_responses_total",
+                       {{"worker", w},
+                        {"code", st == kStatusSlots ? std::string("other")
+                                                    : std::to_string(kTrackedStatuses[st])}},
+                       metrics[w]->responses_by_status[st].get());
     per_worker("vcdn_sent_bytes_total", "counter",
                "Bytes written to client sockets (heads and bodies).",
                [](const WorkerMetrics& m) { return m.bytes_sent.get(); });
@@ -580,30 +596,25 @@ std::string EdgeServer::Impl::render_metrics() const {
                [](const WorkerMetrics& m) { return m.connections_open.get(); });
     per_worker("vcdn_connections_accepted_total", "counter", "Client connections accepted.",
                [](const WorkerMetrics& m) { return m.connections_accepted.get(); });
-    family(
+    per_worker_by(
         "vcdn_connections_refused_total", "counter",
-        "Connections answered 503 and closed: over max_connections, or out of file descriptors.");
-    for (size_t w = 0; w < metrics.size(); ++w) {
-        fmt::format_to(it, "vcdn_connections_refused_total{{worker=\"{}\",reason=\"limit\"}} {}\n",
-                       w, metrics[w]->connections_refused_limit.get());
-        fmt::format_to(it, "vcdn_connections_refused_total{{worker=\"{}\",reason=\"nofile\"}} {}\n",
-                       w, metrics[w]->connections_refused_nofile.get());
-    }
+        "Connections answered 503 and closed: over max_connections, or out of file descriptors.",
+        "reason",
+        std::initializer_list<std::pair<const char*, Get>>{
+            {"limit", [](const WorkerMetrics& m) { return m.connections_refused_limit.get(); }},
+            {"nofile", [](const WorkerMetrics& m) { return m.connections_refused_nofile.get(); }}});
     per_worker("vcdn_sendfile_errors_total", "counter",
                "sendfile() failures other than a closed peer (disk errors, files that shrank).",
                [](const WorkerMetrics& m) { return m.sendfile_errors.get(); });
     per_worker("vcdn_send_errors_total", "counter",
                "Connections lost while sending (reset, broken pipe).",
                [](const WorkerMetrics& m) { return m.send_errors.get(); });
-    family("vcdn_timeouts_total", "counter", "Connections closed by a timeout, by kind.");
-    for (size_t w = 0; w < metrics.size(); ++w) {
-        fmt::format_to(it, "vcdn_timeouts_total{{worker=\"{}\",kind=\"header\"}} {}\n", w,
-                       metrics[w]->timeouts_header.get());
-        fmt::format_to(it, "vcdn_timeouts_total{{worker=\"{}\",kind=\"idle\"}} {}\n", w,
-                       metrics[w]->timeouts_idle.get());
-        fmt::format_to(it, "vcdn_timeouts_total{{worker=\"{}\",kind=\"send\"}} {}\n", w,
-                       metrics[w]->timeouts_send.get());
-    }
+    per_worker_by("vcdn_timeouts_total", "counter", "Connections closed by a timeout, by kind.",
+                  "kind",
+                  std::initializer_list<std::pair<const char*, Get>>{
+                      {"header", [](const WorkerMetrics& m) { return m.timeouts_header.get(); }},
+                      {"idle", [](const WorkerMetrics& m) { return m.timeouts_idle.get(); }},
+                      {"send", [](const WorkerMetrics& m) { return m.timeouts_send.get(); }}});
     per_worker("vcdn_pipelined_requests_total", "counter",
                "Requests found already buffered behind the previous one.",
                [](const WorkerMetrics& m) { return m.pipelined_requests.get(); });
@@ -616,24 +627,6 @@ std::string EdgeServer::Impl::render_metrics() const {
     per_worker("vcdn_access_log_dropped_total", "counter",
                "Access log lines dropped because the writer fell behind.",
                [](const WorkerMetrics& m) { return m.access_log_dropped.get(); });
-
-    auto histogram = [&](const char* name, const char* help, auto getter) {
-        family(name, "histogram", help);
-        for (size_t w = 0; w < metrics.size(); ++w) {
-            const Histogram& h = getter(*metrics[w]);
-            uint64_t cum = 0;
-            for (size_t b = 0; b < kDurationBuckets.size(); ++b) {
-                cum += h.buckets[b].get();
-                fmt::format_to(it, "{}_bucket{{worker=\"{}\",le=\"{}\"}} {}\n", name, w,
-                               kDurationBuckets[b], cum);
-            }
-            cum += h.buckets[kDurationBuckets.size()].get();
-            fmt::format_to(it, "{}_bucket{{worker=\"{}\",le=\"+Inf\"}} {}\n", name, w, cum);
-            fmt::format_to(it, "{}_sum{{worker=\"{}\"}} {:.6f}\n", name, w,
-                           static_cast<double>(h.sum_us.get()) / 1e6);
-            fmt::format_to(it, "{}_count{{worker=\"{}\"}} {}\n", name, w, h.count.get());
-        }
-    };
     histogram("vcdn_http_request_duration_seconds",
               "Time from a complete request head to the last response byte handed to the kernel.",
               [](const WorkerMetrics& m) -> const Histogram& { return m.request_duration; });
@@ -647,46 +640,41 @@ std::string EdgeServer::Impl::render_metrics() const {
     per_worker("vcdn_tls_handshakes_deferred_total", "counter",
                "Handshake steps put off to the next loop turn (handshakes_per_turn reached).",
                [](const WorkerMetrics& m) { return m.tls_handshakes_deferred.get(); });
-    family(
+    per_worker_by(
         "vcdn_tls_responses_total", "counter",
-        "HTTPS responses with a body, by how it was encrypted: by the kernel (kTLS) or by vcdn.");
-    for (size_t w = 0; w < metrics.size(); ++w) {
-        fmt::format_to(it, "vcdn_tls_responses_total{{worker=\"{}\",path=\"ktls\"}} {}\n", w,
-                       metrics[w]->tls_responses_ktls.get());
-        fmt::format_to(it, "vcdn_tls_responses_total{{worker=\"{}\",path=\"userspace\"}} {}\n", w,
-                       metrics[w]->tls_responses_user.get());
-    }
-    family("vcdn_tls_body_bytes_total", "counter", "HTTPS body bytes, by encryption path.");
-    for (size_t w = 0; w < metrics.size(); ++w) {
-        fmt::format_to(it, "vcdn_tls_body_bytes_total{{worker=\"{}\",path=\"ktls\"}} {}\n", w,
-                       metrics[w]->tls_body_bytes_ktls.get());
-        fmt::format_to(it, "vcdn_tls_body_bytes_total{{worker=\"{}\",path=\"userspace\"}} {}\n", w,
-                       metrics[w]->tls_body_bytes_user.get());
-    }
+        "HTTPS responses with a body, by how it was encrypted: by the kernel (kTLS) or by vcdn.",
+        "path",
+        std::initializer_list<std::pair<const char*, Get>>{
+            {"ktls", [](const WorkerMetrics& m) { return m.tls_responses_ktls.get(); }},
+            {"userspace", [](const WorkerMetrics& m) { return m.tls_responses_user.get(); }}});
+    per_worker_by(
+        "vcdn_tls_body_bytes_total", "counter", "HTTPS body bytes, by encryption path.", "path",
+        std::initializer_list<std::pair<const char*, Get>>{
+            {"ktls", [](const WorkerMetrics& m) { return m.tls_body_bytes_ktls.get(); }},
+            {"userspace", [](const WorkerMetrics& m) { return m.tls_body_bytes_user.get(); }}});
     histogram("vcdn_tls_handshake_seconds", "From a TLS connection's accept to its handshake done.",
               [](const WorkerMetrics& m) -> const Histogram& { return m.tls_handshake; });
-    family("vcdn_tls_ticket_key_rotations_total", "counter", "Session ticket key rotations.");
-    fmt::format_to(it, "vcdn_tls_ticket_key_rotations_total {}\n", ticket_keys->rotations());
+    out.family("vcdn_tls_ticket_key_rotations_total", "counter", "Session ticket key rotations.")
+        .sample("vcdn_tls_ticket_key_rotations_total", ticket_keys->rotations());
 
-    family("vcdn_signed_url_refusals_total", "counter",
-           "Requests refused (403) on a listener that requires signed URLs, by reason.");
+    out.family("vcdn_signed_url_refusals_total", "counter",
+               "Requests refused (403) on a listener that requires signed URLs, by reason.");
     static const char* const kSigReasons[] = {"ok",     "missing", "malformed",   "unknown_key",
                                               "forged", "expired", "wrong_prefix"};
     for (size_t w = 0; w < metrics.size(); ++w)
         for (size_t r = 1; r < std::size(kSigReasons); ++r)
-            fmt::format_to(it, "vcdn_signed_url_refusals_total{{worker=\"{}\",reason=\"{}\"}} {}\n",
-                           w, kSigReasons[r], metrics[w]->signed_url_refusals[r].get());
+            out.sample("vcdn_signed_url_refusals_total",
+                       {{"worker", w}, {"reason", kSigReasons[r]}},
+                       metrics[w]->signed_url_refusals[r].get());
 
     // Disk.
-    family("vcdn_pagecache_checks_total", "counter",
-           "Residency checks before sending file data (one per range up to 2 MiB): hit = in "
-           "memory, miss = an asynchronous read was started.");
-    for (size_t w = 0; w < metrics.size(); ++w) {
-        fmt::format_to(it, "vcdn_pagecache_checks_total{{worker=\"{}\",result=\"hit\"}} {}\n", w,
-                       metrics[w]->pagecache_hits.get());
-        fmt::format_to(it, "vcdn_pagecache_checks_total{{worker=\"{}\",result=\"miss\"}} {}\n", w,
-                       metrics[w]->pagecache_misses.get());
-    }
+    per_worker_by("vcdn_pagecache_checks_total", "counter",
+                  "Residency checks before sending file data (one per range up to 2 MiB): hit = "
+                  "in memory, miss = an asynchronous read was started.",
+                  "result",
+                  std::initializer_list<std::pair<const char*, Get>>{
+                      {"hit", [](const WorkerMetrics& m) { return m.pagecache_hits.get(); }},
+                      {"miss", [](const WorkerMetrics& m) { return m.pagecache_misses.get(); }}});
     per_worker("vcdn_disk_reads_total", "counter", "Reads into the page cache started.",
                [](const WorkerMetrics& m) { return m.disk_reads.get(); });
     per_worker("vcdn_disk_readaheads_total", "counter",
@@ -707,39 +695,28 @@ std::string EdgeServer::Impl::render_metrics() const {
     histogram("vcdn_disk_read_seconds", "Latency of reads into the page cache.",
               [](const WorkerMetrics& m) -> const Histogram& { return m.disk_read; });
 
-    family("vcdn_root_up", "gauge", "1 while a content root is in use, 0 once it has failed.");
-    std::vector<LostFile> lost = storage->lost_files();
+    out.family("vcdn_root_up", "gauge", "1 while a content root is in use, 0 once it has failed.");
     for (size_t i = 0; i < storage->size(); ++i) {
-        const Root& r = storage->root(i);
-        // Label values escape backslash, quote and newline (Prometheus text format).
-        std::string path;
-        for (char ch : r.path()) {
-            if (ch == '\\' || ch == '"') path += '\\';
-            if (ch == '\n') {
-                path += "\\n";
-                continue;
-            }
-            path += ch;
-        }
-        fmt::format_to(it, "vcdn_root_up{{root=\"{}\",path=\"{}\",tier=\"{}\"}} {}\n", i, path,
-                       tier_name(r.tier()), r.up() ? 1 : 0);
+        const io::Root& r = storage->root(i);
+        out.sample("vcdn_root_up",
+                   {{"root", i}, {"path", r.path()}, {"tier", io::tier_name(r.tier())}},
+                   r.up() ? 1 : 0);
     }
-    family("vcdn_root_files", "gauge", "Files on a content root at its last scan.");
+    out.family("vcdn_root_files", "gauge", "Files on a content root at its last scan.");
     for (size_t i = 0; i < storage->size(); ++i) {
         auto inv = storage->root(i).inventory();
-        fmt::format_to(it, "vcdn_root_files{{root=\"{}\"}} {}\n", i, inv ? inv->files.size() : 0);
+        out.sample("vcdn_root_files", {{"root", i}}, inv ? inv->files.size() : 0);
     }
-    family("vcdn_root_read_errors_total", "counter", "I/O errors seen on a content root.");
+    out.family("vcdn_root_read_errors_total", "counter", "I/O errors seen on a content root.");
     for (size_t i = 0; i < storage->size(); ++i)
-        fmt::format_to(it, "vcdn_root_read_errors_total{{root=\"{}\"}} {}\n", i,
-                       storage->root(i).read_errors.load());
-    family("vcdn_lost_files", "gauge",
-           "Files that were on failed roots and are on no root that is up (see /storage).");
-    fmt::format_to(it, "vcdn_lost_files {}\n", lost.size());
-    std::string text = fmt::to_string(out);
-    if (filler) text += filler->metrics();
-    if (bgp_watcher) text += bgp_watcher->metrics_text();
-    return text;
+        out.sample("vcdn_root_read_errors_total", {{"root", i}},
+                   storage->root(i).read_errors.load());
+    out.family("vcdn_lost_files", "gauge",
+               "Files that were on failed roots and are on no root that is up (see /storage).")
+        .sample("vcdn_lost_files", storage->lost_files().size());
+    if (filler) filler->metrics(out);
+    if (bgp_watcher) bgp_watcher->metrics(out);
+    return out.take();
 }
 
 } // namespace vcdn::edge

@@ -162,8 +162,8 @@ Worker::SendResult Worker::send_tls_body(Connection* c, uint64_t limit, uint64_t
         if (got <= 0) {
             const int err = got < 0 ? errno : ENODATA;
             m_.sendfile_errors.add();
-            if (Storage::is_disk_error(err)) {
-                Root& root = storage_.root(f->root);
+            if (io::Storage::is_disk_error(err)) {
+                io::Root& root = storage_.root(f->root);
                 root.read_errors.fetch_add(1);
                 root.fail(fmt::format("read {}: {}", f->key, strerror(err)));
             }

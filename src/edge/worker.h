@@ -17,7 +17,6 @@
 #include <vcdn/auth/signed_url.h>
 #include <vcdn/base/log.h>
 #include <vcdn/base/unique_fd.h>
-#include <vcdn/edge/access_log.h>
 #include <vcdn/edge/config.h>
 #include <vcdn/edge/disk_io.h>
 #include <vcdn/edge/file_cache.h>
@@ -26,6 +25,7 @@
 #include <vcdn/http/date.h>
 #include <vcdn/http/request.h>
 #include <vcdn/http/request_parser.h>
+#include <vcdn/io/access_log.h>
 #include <vcdn/io/ip_prefix.h>
 #include <vcdn/tls/server_context.h>
 
@@ -137,11 +137,11 @@ struct Connection : Pollable {
 
 struct WorkerOptions {
     const EdgeConfig* config = nullptr;
-    Storage* storage = nullptr;
+    io::Storage* storage = nullptr;
 
     uint32_t max_reads_per_root = 64; // this worker's share
     uint32_t max_connections = 0;     // this worker's share
-    AccessLog* access_log = nullptr;
+    io::AccessLog* access_log = nullptr;
     WorkerMetrics* metrics = nullptr;
     size_t index = 0;
     // Set while the control plane has been unreachable for longer than its grace period:
@@ -236,10 +236,10 @@ private:
 
     const EdgeConfig& cfg_;
     http::ParseLimits limits_;
-    Storage& storage_;
+    io::Storage& storage_;
     const std::atomic<bool>* refuse_new_players_;
     uint32_t max_conns_;
-    AccessLog* access_log_;
+    io::AccessLog* access_log_;
     WorkerMetrics& m_;
     size_t index_;
 

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <deque>
 #include <fmt/format.h>
@@ -23,9 +24,10 @@
 #include <vcdn/base/log.h>
 #include <vcdn/base/sha256.h>
 #include <vcdn/base/time.h>
-#include <vcdn/client/http_client.h>
-#include <vcdn/edge/storage.h>
+#include <vcdn/http/url.h>
 #include <vcdn/io/address.h>
+#include <vcdn/io/http_client.h>
+#include <vcdn/io/storage.h>
 
 namespace vcdn::fill {
 
@@ -103,11 +105,11 @@ size_t on_header(char* p, size_t size, size_t n, void* ud) {
 // against the rate cap.
 static size_t on_body(char* p, size_t size, size_t n, void* ud);
 
-Result<std::unique_ptr<Filler>> Filler::create(Options opt, edge::Storage* storage, Hooks hooks) {
+Result<std::unique_ptr<Filler>> Filler::create(Options opt, io::Storage* storage, Hooks hooks) {
     if (Status s = validate(opt.cfg); !s) return s.error();
     auto w = FillWindow::parse(opt.cfg.window.empty() ? "always" : opt.cfg.window);
     if (!w) return w.error();
-    if (opt.control_url.rfind("http://", 0) != 0)
+    if (!http::parse_base_url(opt.control_url))
         return Error{"fill needs the control plane (--control http://...) for its manifest"};
     static std::once_flag curl_once;
     std::call_once(curl_once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
@@ -176,105 +178,96 @@ void Filler::on_manifest_info(int64_t version, int64_t ack, uint32_t delete_dela
     if (wake) curl_multi_wakeup(impl_->multi);
 }
 
-nlohmann::json Filler::progress() const {
+wire::FillProgress Filler::progress() const {
     std::lock_guard lk(impl_->mu);
     const auto& s = impl_->snap;
-    nlohmann::json by_kind = nlohmann::json::object();
-    for (size_t k = 0; k < kKinds; ++k)
-        by_kind[source_kind_name(static_cast<SourceKind>(k))] = impl_->bytes_by_kind[k].load();
-    return {{"enabled", true},
-            {"manifest_version", s.version},
-            {"state", s.state},
-            {"window", impl_->window.describe()},
-            {"in_window", s.in_window},
-            {"files_total", s.files_total},
-            {"files_to_go", s.files_to_go},
-            {"bytes_total", s.bytes_total},
-            {"bytes_to_go", s.bytes_to_go},
-            {"rate_bps", s.rate_bps},
-            {"bytes_by_source", std::move(by_kind)},
-            {"active", s.active},
-            {"verify_failures", impl_->verify_failures.load()},
-            {"errors", impl_->errors.load()},
-            {"scrub_mismatches", impl_->scrub_mismatches.load()}};
+    wire::FillProgress p;
+    p.enabled = true;
+    p.manifest_version = s.version;
+    p.state = s.state;
+    p.window = impl_->window.describe();
+    p.in_window = s.in_window;
+    p.files_total = s.files_total;
+    p.files_to_go = s.files_to_go;
+    p.bytes_total = s.bytes_total;
+    p.bytes_to_go = s.bytes_to_go;
+    p.rate_bps = s.rate_bps;
+    p.bytes_from_peer = impl_->bytes_by_kind[static_cast<size_t>(SourceKind::kPeer)].load();
+    p.bytes_from_tier = impl_->bytes_by_kind[static_cast<size_t>(SourceKind::kTier)].load();
+    p.bytes_from_origin = impl_->bytes_by_kind[static_cast<size_t>(SourceKind::kOrigin)].load();
+    p.active = s.active;
+    p.verify_failures = impl_->verify_failures.load();
+    p.errors = impl_->errors.load();
+    p.scrub_mismatches = impl_->scrub_mismatches.load();
+    return p;
 }
 
-std::string Filler::metrics() const {
-    std::string out;
-    auto it = std::back_inserter(out);
-    auto family = [&](const char* name, const char* type, const char* help) {
-        fmt::format_to(it, "# HELP {} {}\n# TYPE {} {}\n", name, help, name, type);
-    };
+void Filler::metrics(PromText& out) const {
     Impl::Snapshot s;
     {
         std::lock_guard lk(impl_->mu);
         s = impl_->snap;
     }
-    family("vcdn_fill_manifest_version", "gauge", "The manifest version the edge fills by.");
-    fmt::format_to(it, "vcdn_fill_manifest_version {}\n", s.version);
-    family("vcdn_fill_files", "gauge", "Files the manifest lists, and those still to fill.");
-    fmt::format_to(it,
-                   "vcdn_fill_files{{state=\"total\"}} {}\nvcdn_fill_files{{state=\"to_go\"}} {}\n",
-                   s.files_total, s.files_to_go);
-    family("vcdn_fill_bytes", "gauge", "Bytes the manifest lists, and those still to fill.");
-    fmt::format_to(it,
-                   "vcdn_fill_bytes{{state=\"total\"}} {}\nvcdn_fill_bytes{{state=\"to_go\"}} {}\n",
-                   s.bytes_total, s.bytes_to_go);
-    family("vcdn_fill_rate_bytes_per_second", "gauge", "Download rate over the last 5 s.");
-    fmt::format_to(it, "vcdn_fill_rate_bytes_per_second {:.0f}\n", s.rate_bps / 8);
-    family("vcdn_fill_in_window", "gauge", "1 while the fill window is open.");
-    fmt::format_to(it, "vcdn_fill_in_window {}\n", s.in_window ? 1 : 0);
-    family("vcdn_fill_downloaded_bytes_total", "counter", "Bytes downloaded, by source kind.");
+    out.family("vcdn_fill_manifest_version", "gauge", "The manifest version the edge fills by.")
+        .sample("vcdn_fill_manifest_version", s.version);
+    out.family("vcdn_fill_files", "gauge", "Files the manifest lists, and those still to fill.")
+        .sample("vcdn_fill_files", {{"state", "total"}}, s.files_total)
+        .sample("vcdn_fill_files", {{"state", "to_go"}}, s.files_to_go);
+    out.family("vcdn_fill_bytes", "gauge", "Bytes the manifest lists, and those still to fill.")
+        .sample("vcdn_fill_bytes", {{"state", "total"}}, s.bytes_total)
+        .sample("vcdn_fill_bytes", {{"state", "to_go"}}, s.bytes_to_go);
+    out.family("vcdn_fill_rate_bytes_per_second", "gauge", "Download rate over the last 5 s.")
+        .sample("vcdn_fill_rate_bytes_per_second", std::round(s.rate_bps / 8));
+    out.family("vcdn_fill_in_window", "gauge", "1 while the fill window is open.")
+        .sample("vcdn_fill_in_window", s.in_window ? 1 : 0);
+    out.family("vcdn_fill_downloaded_bytes_total", "counter", "Bytes downloaded, by source kind.");
     for (size_t k = 0; k < kKinds; ++k)
-        fmt::format_to(it, "vcdn_fill_downloaded_bytes_total{{source=\"{}\"}} {}\n",
-                       source_kind_name(static_cast<SourceKind>(k)),
-                       impl_->bytes_by_kind[k].load());
-    family("vcdn_fill_files_filled_total", "counter",
-           "Files verified and put in place, by source.");
+        out.sample("vcdn_fill_downloaded_bytes_total",
+                   {{"source", source_kind_name(static_cast<SourceKind>(k))}},
+                   impl_->bytes_by_kind[k].load());
+    out.family("vcdn_fill_files_filled_total", "counter",
+               "Files verified and put in place, by source.");
     for (size_t k = 0; k < kKinds; ++k)
-        fmt::format_to(it, "vcdn_fill_files_filled_total{{source=\"{}\"}} {}\n",
-                       source_kind_name(static_cast<SourceKind>(k)),
-                       impl_->files_by_kind[k].load());
-    family("vcdn_fill_verify_failures_total", "counter",
-           "Downloads discarded because their SHA-256 did not match the manifest.");
-    fmt::format_to(it, "vcdn_fill_verify_failures_total {}\n", impl_->verify_failures.load());
-    family("vcdn_fill_errors_total", "counter",
-           "Transfers that failed (the next source is tried).");
-    fmt::format_to(it, "vcdn_fill_errors_total {}\n", impl_->errors.load());
-    family("vcdn_fill_resumed_total", "counter", "Downloads resumed from a partial file.");
-    fmt::format_to(it, "vcdn_fill_resumed_total {}\n", impl_->resumed.load());
-    family("vcdn_fill_deleted_total", "counter",
-           "Files deleted because the manifest dropped them.");
-    fmt::format_to(it, "vcdn_fill_deleted_total {}\n", impl_->deleted.load());
-    family("vcdn_scrub_files_total", "counter", "Stored files re-verified by the scrubber.");
-    fmt::format_to(it, "vcdn_scrub_files_total {}\n", impl_->scrub_files.load());
-    family("vcdn_scrub_bytes_total", "counter", "Bytes re-read by the scrubber.");
-    fmt::format_to(it, "vcdn_scrub_bytes_total {}\n", impl_->scrub_bytes.load());
-    family("vcdn_scrub_mismatches_total", "counter",
-           "Stored files that no longer matched their SHA-256 (removed and filled again).");
-    fmt::format_to(it, "vcdn_scrub_mismatches_total {}\n", impl_->scrub_mismatches.load());
-    return out;
+        out.sample("vcdn_fill_files_filled_total",
+                   {{"source", source_kind_name(static_cast<SourceKind>(k))}},
+                   impl_->files_by_kind[k].load());
+    out.family("vcdn_fill_verify_failures_total", "counter",
+               "Downloads discarded because their SHA-256 did not match the manifest.")
+        .sample("vcdn_fill_verify_failures_total", impl_->verify_failures.load());
+    out.family("vcdn_fill_errors_total", "counter",
+               "Transfers that failed (the next source is tried).")
+        .sample("vcdn_fill_errors_total", impl_->errors.load());
+    out.family("vcdn_fill_resumed_total", "counter", "Downloads resumed from a partial file.")
+        .sample("vcdn_fill_resumed_total", impl_->resumed.load());
+    out.family("vcdn_fill_deleted_total", "counter",
+               "Files deleted because the manifest dropped them.")
+        .sample("vcdn_fill_deleted_total", impl_->deleted.load());
+    out.family("vcdn_scrub_files_total", "counter", "Stored files re-verified by the scrubber.")
+        .sample("vcdn_scrub_files_total", impl_->scrub_files.load());
+    out.family("vcdn_scrub_bytes_total", "counter", "Bytes re-read by the scrubber.")
+        .sample("vcdn_scrub_bytes_total", impl_->scrub_bytes.load());
+    out.family("vcdn_scrub_mismatches_total", "counter",
+               "Stored files that no longer matched their SHA-256 (removed and filled again).")
+        .sample("vcdn_scrub_mismatches_total", impl_->scrub_mismatches.load());
 }
 
 // ---- the filler thread --------------------------------------------------------------------
 
 bool Filler::Impl::fetch_manifest(int64_t version) {
-    auto addr = io::parse_socket_address(opt.control_url.substr(7));
-    if (!addr) return false;
-    client::HttpClient http(*addr, 30000);
-    auto r = http.request("GET", fmt::format("/api/v1/edges/{}/manifest", opt.edge_id),
-                          {"Authorization: Bearer " + opt.control_token});
+    io::HttpClient http(io::HttpClientOptions{30000, 3000, wire::kMaxManifestBytes});
+    auto r = http.get(fmt::format("{}/api/v1/edges/{}/manifest", opt.control_url, opt.edge_id),
+                      {"Authorization: Bearer " + opt.control_token});
     static log::RateLimit rl(30000);
     uint64_t suppressed = 0;
-    if (!r || r->head.status != 200) {
+    if (!r || r->status != 200) {
         if (rl.allow(monotonic_ms(), &suppressed))
             log::warn("fill: manifest version {} not fetched: {} ({} similar suppressed)", version,
-                      r ? fmt::format("HTTP {} {}", r->head.status, r->body.substr(0, 200))
+                      r ? fmt::format("HTTP {} {}", r->status, r->body.substr(0, 200))
                         : r.error().message,
                       suppressed);
         return false;
     }
-    auto m = parse_manifest(r->body);
+    auto m = wire::decode_manifest(r->body);
     if (!m) {
         if (rl.allow(monotonic_ms(), &suppressed))
             log::error("fill: the control plane's manifest is unusable, keeping the current one: "
@@ -293,7 +286,7 @@ bool Filler::Impl::fetch_manifest(int64_t version) {
 bool Filler::Impl::file_present(const WantedFile& f) const {
     const std::string rel = final_rel(f);
     for (size_t i = 0; i < storage->size(); ++i) {
-        const edge::Root& r = storage->root(i);
+        const io::Root& r = storage->root(i);
         if (!r.up()) continue;
         struct stat st {};
         if (fstatat(r.dir_fd(), rel.c_str(), &st, 0) == 0 && S_ISREG(st.st_mode) &&
@@ -355,7 +348,7 @@ void Filler::Impl::maybe_delete(int64_t now_ms) {
     if (ack < manifest->version || now_ms - ack_at < int64_t{delay}) return;
     size_t n = 0;
     for (size_t i = 0; i < storage->size(); ++i) {
-        edge::Root& r = storage->root(i);
+        io::Root& r = storage->root(i);
         if (!r.up()) continue;
         auto inv = r.inventory();
         if (!inv) continue;
@@ -394,10 +387,10 @@ int Filler::Impl::pick_root(const WantedFile& f) const {
     uint64_t best_free = 0;
     for (int pass = 0; pass < 2 && best < 0; ++pass) {
         for (size_t i = 0; i < storage->size(); ++i) {
-            const edge::Root& r = storage->root(i);
+            const io::Root& r = storage->root(i);
             if (!r.up()) continue;
             // First pass: the manifest's tier; second: any root.
-            if (pass == 0 && (r.tier() == edge::Tier::kFlash) != f.flash) continue;
+            if (pass == 0 && (r.tier() == io::Tier::kFlash) != f.flash) continue;
             struct statvfs vs {};
             if (fstatvfs(r.dir_fd(), &vs) != 0) continue;
             const uint64_t free_bytes = uint64_t{vs.f_bavail} * vs.f_frsize;
@@ -507,7 +500,7 @@ bool Filler::Impl::start_one(Job& job, int64_t now_ms) {
                        f.path, f.size, suppressed);
         return false;
     }
-    edge::Root& r = storage->root(static_cast<size_t>(root));
+    io::Root& r = storage->root(static_cast<size_t>(root));
     if (mkdirat(r.dir_fd(), kPartDir, 0755) != 0 && errno != EEXIST) {
         errors.fetch_add(1);
         job.not_before_ms = now_ms + 30000;
@@ -732,7 +725,7 @@ void Filler::Impl::finish(Transfer* t, CURLcode code, int64_t now_ms) {
         return;
     }
     // Verified: make it durable, then give it its real name.
-    edge::Root& r = storage->root(t->root);
+    io::Root& r = storage->root(t->root);
     const std::string rel = final_rel(f);
     const char* step = "fsync";
     bool ok = fsync(t->fd) == 0;
@@ -778,10 +771,10 @@ void Filler::Impl::apply_inventory_changes() {
         for (const auto& [r, v] : inv_removed)
             roots.insert(r);
         for (size_t r : roots) {
-            edge::Root& root = storage->root(r);
+            io::Root& root = storage->root(r);
             auto old = root.inventory();
             auto inv =
-                old ? std::make_shared<edge::Inventory>(*old) : std::make_shared<edge::Inventory>();
+                old ? std::make_shared<io::Inventory>(*old) : std::make_shared<io::Inventory>();
             for (const std::string& rel : inv_removed[r])
                 if (auto it = inv->files.find(rel); it != inv->files.end()) {
                     inv->bytes -= it->second;

@@ -16,8 +16,8 @@
 #include <vector>
 
 #include <vcdn/base/sha256.h>
-#include <vcdn/edge/storage.h>
 #include <vcdn/fill/filler.h>
+#include <vcdn/io/storage.h>
 
 namespace vcdn::fill {
 
@@ -61,7 +61,7 @@ struct Transfer {
 
 struct Filler::Impl {
     Options opt;
-    edge::Storage* storage = nullptr;
+    io::Storage* storage = nullptr;
     Hooks hooks;
     FillWindow window;
 

@@ -45,7 +45,7 @@ void Filler::Impl::scrub_run() {
                 expect[path] = {m->files[idx].sha256, m->files[idx].size};
         for (const auto& [path, want] : expect) {
             for (size_t i = 0; i < storage->size(); ++i) {
-                edge::Root& r = storage->root(i);
+                io::Root& r = storage->root(i);
                 if (!r.up()) continue;
                 const std::string rel = path.substr(1);
                 int fd = openat(r.dir_fd(), rel.c_str(), O_RDONLY | O_CLOEXEC);

@@ -1,4 +1,4 @@
-#include <vcdn/edge/access_log.h>
+#include <vcdn/io/access_log.h>
 
 #include <fcntl.h>
 #include <sys/uio.h>
@@ -7,7 +7,7 @@
 
 #include <vcdn/base/log.h>
 
-namespace vcdn::edge {
+namespace vcdn::io {
 
 namespace {
 constexpr size_t kRingBytes = 4 << 20; // per worker: ~10k lines, >100 ms at full rate
@@ -105,4 +105,4 @@ void AccessLog::run() {
     }
 }
 
-} // namespace vcdn::edge
+} // namespace vcdn::io

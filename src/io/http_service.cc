@@ -6,6 +6,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <stdexcept>
 #include <unordered_map>
 
 #include <vcdn/base/log.h>
@@ -34,16 +35,6 @@ struct Conn {
     http::ScanState scan;
 };
 
-std::string error_json(uint16_t status, std::string_view code, std::string_view message) {
-    std::string m;
-    for (char c : message) {
-        if (c == '"' || c == '\\') m += '\\';
-        if (static_cast<unsigned char>(c) >= 0x20) m += c;
-    }
-    return fmt::format("{{\"error\":{{\"status\":{},\"code\":\"{}\",\"message\":\"{}\"}}}}\n",
-                       status, code, m);
-}
-
 void append_response(std::string* out, const ApiResponse& r, bool head, bool close) {
     // One Date string per second is plenty; formatted per call here (API rates are modest
     // next to content, and this keeps the service free of shared state).
@@ -58,7 +49,153 @@ void append_response(std::string* out, const ApiResponse& r, bool head, bool clo
 
 } // namespace
 
-Result<std::unique_ptr<HttpService>> HttpService::listen(const SocketAddress& addr, Handler h,
+ApiResponse json_error_answer(uint16_t status, std::string_view code, std::string_view message) {
+    std::string m;
+    for (char c : message.substr(0, 1000)) {
+        if (c == '"' || c == '\\') m += '\\';
+        if (static_cast<unsigned char>(c) >= 0x20) m += c;
+    }
+    ApiResponse r;
+    r.status = status;
+    r.body = fmt::format("{{\"error\":{{\"status\":{},\"code\":\"{}\",\"message\":\"{}\"}}}}\n",
+                         status, code, m);
+    return r;
+}
+
+ApiResponse text_error_answer(uint16_t status, std::string_view, std::string_view message) {
+    ApiResponse r;
+    r.status = status;
+    r.content_type = "text/plain; charset=utf-8";
+    std::string m;
+    for (char c : message.substr(0, 1000))
+        m += static_cast<unsigned char>(c) < 0x20 ? ' ' : c;
+    r.body = fmt::format("{} {}: {}\n", status, http::status_reason(status), m);
+    return r;
+}
+
+Router::Router(ErrorWriter errors) : errors_(std::move(errors)) {}
+
+size_t Router::largest_body() const {
+    size_t m = 0;
+    for (const Route& r : routes_)
+        m = std::max(m, r.max_body_bytes);
+    return m;
+}
+
+Router& Router::add(http::Method m, std::string_view pattern, Handler h, size_t max_body_bytes) {
+    if (pattern.empty() || pattern.front() != '/')
+        throw std::invalid_argument("route pattern must start with '/': " + std::string(pattern));
+    Route r{m, std::string(pattern), {}, std::move(h), max_body_bytes};
+    size_t params = 0;
+    std::string_view rest = pattern.substr(1);
+    while (true) {
+        const size_t slash = rest.find('/');
+        std::string seg(rest.substr(0, slash));
+        if (!seg.empty() && seg.front() == '{') {
+            if (seg.back() != '}' || seg.size() < 3)
+                throw std::invalid_argument("bad route parameter: " + std::string(pattern));
+            if (++params > 4)
+                throw std::invalid_argument("more than 4 parameters: " + std::string(pattern));
+        }
+        r.segments.push_back(std::move(seg));
+        if (slash == std::string_view::npos) break;
+        rest.remove_prefix(slash + 1);
+    }
+    routes_.push_back(std::move(r));
+    return *this;
+}
+
+namespace {
+
+// Matches `path` against a route's segments, filling the request's parameters.
+bool match_segments(const Router::Route& r, std::string_view path, ApiRequest* req) {
+    if (path.empty() || path.front() != '/') return false;
+    std::string_view rest = path.substr(1);
+    uint8_t n = 0;
+    for (size_t i = 0; i < r.segments.size(); ++i) {
+        const size_t slash = rest.find('/');
+        const std::string_view seg = rest.substr(0, slash);
+        const bool last = i + 1 == r.segments.size();
+        if (last != (slash == std::string_view::npos)) return false;
+        const std::string& want = r.segments[i];
+        if (!want.empty() && want.front() == '{') {
+            if (seg.empty()) return false;
+            req->params[n++] = seg;
+        } else if (seg != want) {
+            return false;
+        }
+        if (!last) rest.remove_prefix(slash + 1);
+    }
+    req->param_count = n;
+    return true;
+}
+
+const char* route_method(http::Method m) {
+    switch (m) {
+    case http::Method::kGet:
+        return "GET";
+    case http::Method::kHead:
+        return "HEAD";
+    case http::Method::kPost:
+        return "POST";
+    case http::Method::kPut:
+        return "PUT";
+    case http::Method::kDelete:
+        return "DELETE";
+    case http::Method::kOptions:
+        return "OPTIONS";
+    case http::Method::kPatch:
+        return "PATCH";
+    default:
+        return "?";
+    }
+}
+
+} // namespace
+
+const Router::Route* Router::match(ApiRequest* req, ApiResponse* refusal) const {
+    const http::Method want = req->method == http::Method::kHead ? http::Method::kGet : req->method;
+    std::string allow;
+    for (const Route& r : routes_) {
+        ApiRequest probe = *req;
+        if (!match_segments(r, req->path, &probe)) continue;
+        if (r.method == want) {
+            *req = probe;
+            return &r;
+        }
+        const std::string name = route_method(r.method);
+        if (allow.find(name) == std::string::npos) allow += (allow.empty() ? "" : ", ") + name;
+    }
+    if (!allow.empty()) {
+        if (allow.find("GET") != std::string::npos) allow += ", HEAD";
+        *refusal = errors_(405, "method-not-allowed",
+                           fmt::format("{} takes {}", req->path.substr(0, 200), allow));
+        refusal->extra_headers += "Allow: " + allow + "\r\n";
+    } else if (fallback_) {
+        *refusal = fallback_(*req);
+    } else {
+        *refusal = errors_(404, "not-found",
+                           fmt::format("no such resource: {}", req->path.substr(0, 200)));
+    }
+    return nullptr;
+}
+
+ApiResponse Router::dispatch(ApiRequest req) const {
+    ApiResponse refusal;
+    const Route* r = match(&req, &refusal);
+    if (!r) return refusal;
+    if (req.body.size() > r->max_body_bytes)
+        return errors_(413, "body-too-large",
+                       fmt::format("the body is over {} bytes", r->max_body_bytes));
+    try {
+        return r->handler(req);
+    } catch (const std::exception& e) {
+        return errors_(500, "internal", e.what());
+    }
+}
+
+Result<std::unique_ptr<HttpService>> HttpService::listen(const SocketAddress& addr,
+                                                         std::shared_ptr<const Router> router,
                                                          HttpServiceOptions opt, std::string name) {
     std::unique_ptr<HttpService> s(new HttpService());
     s->opt_ = opt;
@@ -81,7 +218,7 @@ Result<std::unique_ptr<HttpService>> HttpService::listen(const SocketAddress& ad
         }
         s->listen_fds_.push_back(std::move(*fd));
     }
-    s->handler_ = std::move(h);
+    s->router_ = std::move(router);
     s->thread_name_ = std::move(name);
     s->wake_fd_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
     return s;
@@ -125,6 +262,11 @@ void HttpService::run(int index) {
     std::string path_buf(limits.max_target_bytes + 2, '\0');
     char buf[16384];
     int64_t next_sweep = monotonic_ms() + 1000;
+    // A request head and the largest body a route takes: more is not read until served.
+    const size_t max_buffered = router_->largest_body() + limits.max_head_bytes;
+    std::string busy;
+    append_response(&busy, router_->error(503, "too-many-connections", "connection limit reached"),
+                    false, true);
 
     auto close_conn = [&](int fd) {
         if (conns.erase(fd)) connections_.fetch_sub(1, std::memory_order_relaxed);
@@ -178,57 +320,60 @@ void HttpService::run(int index) {
             bool head = false;
             size_t consumed = 0;
             if (pr.status == http::ParseStatus::kError) {
-                resp.status = pr.error_status;
-                resp.body = error_json(pr.error_status, "bad-request", pr.error_reason);
+                resp = router_->error(pr.error_status, "bad-request", pr.error_reason);
                 c.close_after = true;
             } else if (req.has_transfer_encoding) {
-                resp.status = 411;
-                resp.body =
-                    error_json(411, "length-required", "send a Content-Length body, not chunked");
-                c.close_after = true;
-            } else if (req.content_length > (req.authorization.empty() ? opt_.max_public_body_bytes
-                                                                       : opt_.max_body_bytes)) {
-                const size_t limit =
-                    req.authorization.empty() ? opt_.max_public_body_bytes : opt_.max_body_bytes;
-                resp.status = 413;
-                resp.body = error_json(413, "body-too-large",
-                                       fmt::format("the body is over {} bytes", limit));
+                resp = router_->error(411, "length-required",
+                                      "send a Content-Length body, not chunked");
                 c.close_after = true;
             } else {
-                size_t need = req.head_bytes + req.content_length;
-                if (c.in.size() < need) {
-                    if (c.in.capacity() < need) c.in.reserve(need);
-                    return true;
-                }
-                consumed = need;
                 head = req.method == http::Method::kHead;
+                c.close_after = req.connection_close ||
+                                (!req.keep_alive_by_default() && !req.connection_keep_alive);
                 http::Target t;
                 http::TargetError te =
                     http::parse_target(req.target, path_buf.data() + 1, path_buf.size() - 1, &t);
+                ApiRequest ar;
+                const Router::Route* route = nullptr;
                 if (te != http::TargetError::kNone) {
-                    resp.status = http::target_error_status(te);
-                    resp.body = error_json(resp.status, "bad-path", http::target_error_reason(te));
+                    resp = router_->error(http::target_error_status(te), "bad-path",
+                                          http::target_error_reason(te));
                 } else {
                     path_buf[0] = '/';
-                    ApiRequest ar;
                     ar.method = req.method;
                     ar.method_text = req.method_text;
                     ar.path = std::string_view(path_buf.data(), t.path.size() + 1);
                     ar.query = t.query;
                     ar.authorization = req.authorization;
-                    ar.body = std::string_view(c.in.data() + req.head_bytes, req.content_length);
                     ar.client = c.client;
                     ar.thread = static_cast<uint32_t>(index);
+                    ar.head = &req;
+                    // The route, from the head alone: its body limit applies before buffering.
+                    route = router_->match(&ar, &resp);
+                }
+                if (!route) {
+                    // Answered without the body: a connection with one unread closes after.
+                    if (req.content_length > 0) c.close_after = true;
+                    consumed = req.head_bytes;
+                } else if (req.content_length > route->max_body_bytes) {
+                    resp = router_->error(
+                        413, "body-too-large",
+                        fmt::format("the body is over {} bytes", route->max_body_bytes));
+                    c.close_after = true;
+                } else {
+                    const size_t need = req.head_bytes + req.content_length;
+                    if (c.in.size() < need) {
+                        if (c.in.capacity() < need) c.in.reserve(need);
+                        return true;
+                    }
+                    consumed = need;
+                    ar.body = std::string_view(c.in.data() + req.head_bytes, req.content_length);
                     try {
-                        resp = handler_(ar);
+                        resp = route->handler(ar);
                     } catch (const std::exception& e) {
-                        resp = ApiResponse{};
-                        resp.status = 500;
-                        resp.body = error_json(500, "internal", e.what());
+                        resp = router_->error(500, "internal", e.what());
                     }
                 }
-                c.close_after = req.connection_close ||
-                                (!req.keep_alive_by_default() && !req.connection_keep_alive);
             }
             append_response(&c.out, resp, head, c.close_after);
             c.in.erase(0, consumed ? consumed : c.in.size());
@@ -275,13 +420,7 @@ void HttpService::run(int index) {
                         break;
                     }
                     if (connections_.load(std::memory_order_relaxed) >= opt_.max_connections) {
-                        static const char kBusy[] =
-                            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                            "Content-Length: 96\r\nConnection: close\r\n\r\n"
-                            "{\"error\":{\"status\":503,\"code\":\"too-many-connections\","
-                            "\"message\":"
-                            "\"connection limit reached\"}}\n";
-                        (void)!::send(cfd, kBusy, sizeof kBusy - 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+                        (void)!::send(cfd, busy.data(), busy.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
                         ::close(cfd);
                         continue;
                     }
@@ -320,7 +459,7 @@ void HttpService::run(int index) {
                     ssize_t r = ::recv(fd, buf, sizeof buf, 0);
                     if (r > 0) {
                         c.in.append(buf, static_cast<size_t>(r));
-                        if (c.in.size() > opt_.max_body_bytes + limits.max_head_bytes) break;
+                        if (c.in.size() > max_buffered) break;
                         if (static_cast<size_t>(r) < sizeof buf && !rdhup) break;
                         continue;
                     }
@@ -333,7 +472,7 @@ void HttpService::run(int index) {
                     ::shutdown(fd, SHUT_WR);
                     c.lingering = true;
                     c.in.clear();
-                    c.deadline = now + 2000;
+                    c.deadline = now + opt_.linger_ms;
                     continue;
                 }
                 close_conn(fd);

@@ -1,4 +1,4 @@
-#include <vcdn/edge/storage.h>
+#include <vcdn/io/storage.h>
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -13,7 +13,7 @@
 #include <vcdn/base/log.h>
 #include <vcdn/base/time.h>
 
-namespace vcdn::edge {
+namespace vcdn::io {
 
 const char* tier_name(Tier t) {
     return t == Tier::kFlash ? "flash" : "disk";
@@ -296,4 +296,4 @@ std::string Storage::status_json() const {
     return j.dump(2) + "\n";
 }
 
-} // namespace vcdn::edge
+} // namespace vcdn::io

@@ -21,11 +21,13 @@
 #include <vcdn/base/random.h>
 #include <vcdn/base/time.h>
 #include <vcdn/catalog/catalog.h>
-#include <vcdn/client/http_client.h>
 #include <vcdn/http/response_parser.h>
+#include <vcdn/http/url.h>
 #include <vcdn/io/address.h>
+#include <vcdn/io/http_client.h>
 #include <vcdn/io/ip_prefix.h>
 #include <vcdn/io/tcp.h>
+#include <vcdn/wire/qoe.h>
 
 namespace vcdn::player {
 
@@ -34,7 +36,7 @@ Status validate(const PlayConfig& c) {
     if (c.players < 1 || c.players > 200000) return Error{"players: 1 to 200000"};
     if (c.threads < 1 || c.threads > 64) return Error{"threads: 1 to 64"};
     if (c.duration_s < 1) return Error{"duration: at least 1 s"};
-    if (c.control.rfind("http://", 0) != 0) return Error{"give --control http://IP:PORT"};
+    if (!http::parse_base_url(c.control)) return Error{"give --control http://IP:PORT"};
     if (!(c.chunk_s > 0) || c.min_chunk_bytes < 1 || c.max_chunk_bytes < c.min_chunk_bytes)
         return Error{"chunk sizes: chunk_s > 0 and 1 <= min <= max bytes"};
     if (!(c.startup_s > 0) || c.max_buffer_s < c.startup_s + c.chunk_s)
@@ -49,14 +51,13 @@ namespace {
 
 // "http://1.2.3.4:80/path?q" -> address and target. Numeric hosts only (no DNS on a loop).
 bool split_url(const std::string& url, io::SocketAddress* addr, std::string* target) {
-    if (url.rfind("http://", 0) != 0) return false;
-    const size_t slash = url.find('/', 7);
-    const std::string hostport =
-        url.substr(7, slash == std::string::npos ? std::string::npos : slash - 7);
-    auto a = io::parse_socket_address(hostport);
+    auto u = http::parse_url(url);
+    if (!u || u->https()) return false;
+    auto a = io::parse_socket_address(u->host_port());
     if (!a) return false;
     *addr = *a;
-    *target = slash == std::string::npos ? "/" : url.substr(slash);
+    *target = u->path.empty() ? "/" : u->path;
+    if (!u->query.empty()) *target += "?" + u->query;
     return true;
 }
 
@@ -75,14 +76,13 @@ struct Title {
 
 // The catalog grouped by title, from the control plane.
 Result<std::vector<Title>> load_titles(const PlayConfig& cfg) {
-    io::SocketAddress addr;
-    std::string ignored;
-    if (!split_url(cfg.control + "/", &addr, &ignored))
-        return Error{fmt::format("control '{}': use http://IP:PORT", cfg.control)};
-    auto r = client::http_get(addr, "/api/v1/catalog?list=1", 10000);
+    auto base = http::parse_base_url(cfg.control);
+    if (!base) return Error{fmt::format("control: {}", base.error().message)};
+    io::HttpClient http(io::HttpClientOptions{10000, 2000, 256u << 20});
+    auto r = http.get(base->base() + "/api/v1/catalog?list=1");
     if (!r) return Error{fmt::format("catalog from {}: {}", cfg.control, r.error().message)};
-    if (r->head.status != 200)
-        return Error{fmt::format("catalog from {}: HTTP {}", cfg.control, r->head.status)};
+    if (r->status != 200)
+        return Error{fmt::format("catalog from {}: HTTP {}", cfg.control, r->status)};
     auto j = nlohmann::json::parse(r->body, nullptr, false);
     if (!j.is_object() || !j.contains("list") || !j["list"].is_array())
         return Error{"catalog: the control plane sent no file list"};
@@ -206,7 +206,7 @@ struct Shared {
     std::atomic<uint32_t> active{0};
     std::mutex mu;
     std::vector<nlohmann::json> sessions;
-    std::vector<nlohmann::json> qoe_pending;
+    std::vector<wire::QoeSample> qoe_pending;
     LatencyHistogram latency;
 };
 
@@ -330,12 +330,9 @@ void Loop::end_session(Player& p, int64_t now, const char* why) {
         {"edge", p.s.last_edge}};
     std::lock_guard lk(sh_->mu);
     if (!p.s.last_edge.empty() && p.s.startup_us >= 0)
-        sh_->qoe_pending.push_back(
-            {{"edge", p.s.last_edge},
-             {"file", p.title->paths[p.rung]},
-             {"startup_ms", p.s.startup_us / 1000},
-             {"stalls", p.s.stalls},
-             {"bitrate_kbps", static_cast<uint64_t>(j["avg_bitrate_kbps"].get<double>())}});
+        sh_->qoe_pending.push_back(wire::QoeSample{
+            p.s.last_edge, p.title->paths[p.rung], static_cast<uint64_t>(p.s.startup_us / 1000),
+            p.s.stalls, static_cast<uint64_t>(j["avg_bitrate_kbps"].get<double>())});
     sh_->sessions.push_back(std::move(j));
 }
 
@@ -724,11 +721,17 @@ double pct(std::vector<double> v, double q) {
     return v[std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())))];
 }
 
-void post_qoe(const io::SocketAddress& control, std::vector<nlohmann::json> samples) {
-    if (samples.empty()) return;
-    client::HttpClient http(control, 3000);
-    nlohmann::json body = {{"samples", std::move(samples)}};
-    (void)http.request("POST", "/api/v1/qoe", {"Content-Type: application/json"}, body.dump());
+// In reports of at most wire::kMaxQoeSamples (what the control plane takes per call).
+void post_qoe(const std::string& control, std::vector<wire::QoeSample> samples) {
+    io::HttpClient http(io::HttpClientOptions{3000, 2000, 1u << 20});
+    for (size_t i = 0; i < samples.size(); i += wire::kMaxQoeSamples) {
+        wire::QoeReport rep;
+        const size_t end = std::min(samples.size(), i + wire::kMaxQoeSamples);
+        rep.samples.assign(std::make_move_iterator(samples.begin() + static_cast<long>(i)),
+                           std::make_move_iterator(samples.begin() + static_cast<long>(end)));
+        (void)http.request("POST", control + "/api/v1/qoe", {"Content-Type: application/json"},
+                           wire::encode(rep));
+    }
 }
 
 } // namespace
@@ -747,6 +750,7 @@ Result<PlayReport> run(const PlayConfig& cfg, const std::atomic<bool>& stop,
     std::string ignored;
     if (!split_url(cfg.control + "/", &control, &ignored))
         return Error{fmt::format("control '{}': use http://IP:PORT", cfg.control)};
+    const std::string control_base = http::parse_base_url(cfg.control)->base();
     auto titles = load_titles(cfg);
     if (!titles) return titles.error();
     // Popularity CDF (uniform when no title has any).
@@ -803,12 +807,12 @@ Result<PlayReport> run(const PlayConfig& cfg, const std::atomic<bool>& stop,
         std::this_thread::sleep_for(
             std::chrono::milliseconds(std::clamp<int64_t>((end - monotonic_us()) / 1000, 1, 1000)));
         const int64_t now = monotonic_us();
-        std::vector<nlohmann::json> qoe;
+        std::vector<wire::QoeSample> qoe;
         {
             std::lock_guard lk(sh.mu);
             qoe.swap(sh.qoe_pending);
         }
-        if (cfg.send_qoe) post_qoe(control, std::move(qoe));
+        if (cfg.send_qoe) post_qoe(control_base, std::move(qoe));
         const uint64_t bytes = sh.bytes.load();
         Progress pr;
         pr.active = sh.active.load();
@@ -824,9 +828,9 @@ Result<PlayReport> run(const PlayConfig& cfg, const std::atomic<bool>& stop,
     for (auto& t : threads)
         t.join();
     const double secs = (monotonic_us() - start) / 1e6;
-    std::vector<nlohmann::json> qoe;
+    std::vector<wire::QoeSample> qoe;
     qoe.swap(sh.qoe_pending);
-    if (cfg.send_qoe) post_qoe(control, std::move(qoe));
+    if (cfg.send_qoe) post_qoe(control_base, std::move(qoe));
 
     // The summary.
     PlayReport rep;

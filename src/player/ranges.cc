@@ -20,6 +20,7 @@
 #include <vcdn/base/random.h>
 #include <vcdn/base/time.h>
 #include <vcdn/catalog/catalog.h>
+#include <vcdn/http/url.h>
 #include <vcdn/io/address.h>
 #include <vcdn/player/play.h>
 
@@ -215,9 +216,9 @@ void range_loop(const RangesConfig& cfg, const std::vector<std::pair<std::string
 
 Result<nlohmann::json> run_ranges(const RangesConfig& cfg, const std::atomic<bool>& stop,
                                   const std::function<void(const Progress&)>& on_progress) {
-    if (cfg.target.rfind("http://", 0) != 0)
-        return Error{"ranges mode: give --target http://IP:PORT"};
-    auto addr = io::parse_socket_address(cfg.target.substr(7));
+    auto url = http::parse_base_url(cfg.target);
+    if (!url || url->https()) return Error{"ranges mode: give --target http://IP:PORT"};
+    auto addr = io::parse_socket_address(url->host_port());
     if (!addr) return Error{fmt::format("target: {}", addr.error().message)};
     if (cfg.connections < 1 || cfg.threads < 1 || cfg.range_bytes < 1 || cfg.duration_s < 1)
         return Error{"ranges mode: connections, threads, range bytes and duration must be >= 1"};

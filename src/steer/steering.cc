@@ -6,27 +6,8 @@
 
 namespace vcdn::steer {
 
-namespace {
-uint64_t mix(uint64_t x) {
-    x += 0x9e3779b97f4a7c15ULL;
-    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-    return x ^ (x >> 31);
-}
-} // namespace
-
-uint64_t hash64(std::string_view s) {
-    // FNV-1a over the bytes, then a finaliser so that nearby strings spread.
-    uint64_t h = 0xcbf29ce484222325ULL;
-    for (unsigned char c : s) {
-        h ^= c;
-        h *= 0x100000001b3ULL;
-    }
-    return mix(h);
-}
-
 uint64_t rendezvous_score(uint64_t file_hash, uint64_t edge_hash) {
-    return mix(file_hash ^ mix(edge_hash));
+    return mix64(file_hash ^ mix64(edge_hash));
 }
 
 void Topology::index_prefixes(const std::vector<std::vector<io::IpPrefix>>& site_prefixes) {

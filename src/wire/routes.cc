@@ -1,4 +1,4 @@
-#include <vcdn/bgp/routes.h>
+#include <vcdn/wire/routes.h>
 
 #include <arpa/inet.h>
 
@@ -7,9 +7,9 @@
 #include <cstring>
 #include <fmt/format.h>
 
-#include <vcdn/steer/steering.h>
+#include <vcdn/base/hash.h>
 
-namespace vcdn::bgp {
+namespace vcdn::wire {
 
 namespace {
 // Hand-written: a full table is a million of these per store or heartbeat, and the
@@ -74,7 +74,7 @@ uint64_t route_hash(const io::IpPrefix& p, const RouteAttrs& a) {
     thread_local std::string line;
     line.clear();
     append_route(&line, p, a);
-    return steer::hash64(line);
+    return hash64(line);
 }
 
 uint64_t table_digest(const RouteMap& t) {
@@ -163,4 +163,4 @@ Result<RouteMap> parse_serialised(std::string_view text) {
     return t;
 }
 
-} // namespace vcdn::bgp
+} // namespace vcdn::wire

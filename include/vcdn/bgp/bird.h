@@ -14,7 +14,7 @@
 #include <vector>
 
 #include <vcdn/base/result.h>
-#include <vcdn/bgp/routes.h>
+#include <vcdn/wire/routes.h>
 
 namespace vcdn::bgp {
 
@@ -51,7 +51,7 @@ struct LearnedRoute {
     io::IpPrefix prefix;
     std::string protocol;
     bool primary = false; // BIRD's best route for the prefix
-    RouteAttrs attrs;
+    wire::RouteAttrs attrs;
 };
 class RouteParser {
 public:

@@ -17,8 +17,9 @@
 #include <thread>
 #include <vector>
 
+#include <vcdn/base/prometheus.h>
 #include <vcdn/bgp/bird.h>
-#include <vcdn/bgp/routes.h>
+#include <vcdn/wire/routes.h>
 
 namespace vcdn::bgp {
 
@@ -40,8 +41,8 @@ struct Snapshot {
     std::string error = "not read from BIRD yet"; // the last failure talking to BIRD
     std::string bird_version;
     std::vector<SessionView> sessions;
-    std::shared_ptr<const RouteMap> table = std::make_shared<const RouteMap>();
-    uint64_t digest = 0; // table_digest(*table)
+    std::shared_ptr<const wire::RouteMap> table = std::make_shared<const wire::RouteMap>();
+    uint64_t digest = 0; // wire::table_digest(*table)
     int64_t read_ms = 0; // wall clock of the last route read
     double read_seconds = 0;
     uint64_t reads = 0, errors = 0;
@@ -55,7 +56,7 @@ public:
     void stop();
     std::shared_ptr<const Snapshot> snapshot() const;
     // Prometheus text: vcdn_bgp_* families.
-    std::string metrics_text() const;
+    void metrics(PromText& out) const;
     // One poll, on the caller's thread (tests, benchmarks): reads routes when changed.
     void poll_once();
 

@@ -77,6 +77,5 @@ nlohmann::json fleet_to_json(const Fleet& f, bool with_tokens);
 // Names, ids and URLs well-formed, ids and names unique, prefixes parse, fallbacks exist.
 Status validate_fleet(const Fleet& f);
 Status validate_edge(const EdgeSpec& e);
-bool valid_name(std::string_view s);
 
 } // namespace vcdn::control

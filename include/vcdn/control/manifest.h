@@ -22,20 +22,15 @@
 
 #include <vcdn/control/fleet.h>
 #include <vcdn/control/store.h>
-#include <vcdn/fill/fill.h>
 #include <vcdn/place/placement.h>
+#include <vcdn/wire/manifest.h>
 
 namespace vcdn::control {
 
-// The same kinds the edge's fill reads (peer, tier, origin).
-using fill::source_kind_name;
-using fill::SourceKind;
-
-struct FillSource {
-    SourceKind kind = SourceKind::kOrigin;
-    std::string url;  // base URL, no trailing '/'
-    std::string edge; // the source edge's id; empty for the origin
-};
+// The same sources the edge's fill reads (peer, tier, origin): the wire module's.
+using wire::source_kind_name;
+using wire::SourceKind;
+using FillSource = wire::Source;
 
 struct ManifestEntry {
     uint32_t file = 0; // index into the catalog given to plan_fleet
@@ -67,8 +62,9 @@ FleetPlan plan_fleet(const Fleet& fleet, const std::vector<CatalogEntry>& files,
                      const std::map<std::string, std::map<std::string, double>>& demand,
                      const place::PlacementOptions& opt = {});
 
-// The document an edge fetches (GET /api/v1/edges/<id>/manifest).
-std::string manifest_json(const EdgeManifest& m, int64_t version, int64_t generation,
-                          const std::vector<CatalogEntry>& files, const std::string& fill_token);
+// The message an edge fetches (GET /api/v1/edges/<id>/manifest), to be wire::encode()d.
+wire::Manifest to_wire_manifest(const EdgeManifest& m, int64_t version, int64_t generation,
+                                const std::vector<CatalogEntry>& files,
+                                const std::string& fill_token);
 
 } // namespace vcdn::control

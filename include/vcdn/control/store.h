@@ -13,13 +13,12 @@
 #include <tuple>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include <vcdn/base/result.h>
-#include <vcdn/bgp/routes.h>
 #include <vcdn/catalog/catalog.h>
 #include <vcdn/control/db.h>
 #include <vcdn/control/fleet.h>
+#include <vcdn/wire/heartbeat.h>
+#include <vcdn/wire/routes.h>
 
 namespace vcdn::control {
 
@@ -28,7 +27,7 @@ struct EdgeStatus {
     std::string reason = "no-heartbeat-yet";
     int64_t since_ms = 0;
     int64_t last_heartbeat_ms = 0; // wall clock of the last heartbeat; 0 = never
-    nlohmann::json report;         // the last heartbeat's health, load and disks
+    wire::EdgeReport report;       // the last heartbeat's health, load, disks, fill, BGP
     std::string inventory_digest;
     uint64_t files = 0;
 };
@@ -59,8 +58,8 @@ struct EventRecord {
 
 struct EdgeBgp {
     int64_t version = 0; // bumped on every change
-    std::shared_ptr<const bgp::RouteMap> routes = std::make_shared<const bgp::RouteMap>();
-    uint64_t digest = 0; // bgp::table_digest(*routes)
+    std::shared_ptr<const wire::RouteMap> routes = std::make_shared<const wire::RouteMap>();
+    uint64_t digest = 0; // wire::table_digest(*routes)
 };
 
 // Everything steering needs except the per-second status.
@@ -77,27 +76,10 @@ struct StoreSnapshot {
     std::map<std::string, EdgeBgp> bgp;
 };
 
-// A heartbeat's BGP routes: changes against what the control plane holds for the edge.
-struct BgpUpdate {
-    bool full = false; // start from an empty table
-    bgp::Diff diff;
-    std::string digest; // the edge's digest of its table after the change
-};
-
 struct ManifestVersion {
     int64_t version = 0;
     std::string digest;
 };
-
-struct InventoryUpdate {
-    bool full = false;                // `added` is the whole list
-    std::vector<std::string> added;   // paths
-    std::vector<std::string> removed; // paths
-    std::string digest;               // the edge's digest of its whole list after the change
-};
-
-// sha256 hex of the sorted paths, each followed by '\n': what edge and control compare.
-std::string inventory_digest(std::vector<std::string> paths);
 
 class Store {
 public:
@@ -128,7 +110,8 @@ public:
     // Stores a heartbeat. Returns whether the stored inventory now matches inv.digest (when
     // it does not, the edge is asked to send its full list).
     Result<bool> record_heartbeat(const std::string& edge_id, int64_t now_ms,
-                                  const nlohmann::json& report, const InventoryUpdate& inv);
+                                  const wire::EdgeReport& report,
+                                  const wire::InventoryChanges& inv);
     Result<std::map<std::string, EdgeStatus>> statuses();
     // Compare-and-set of an edge's state (several instances may evaluate health at once):
     // true when this call made the change, which is then logged as an event.
@@ -163,7 +146,7 @@ public:
 
     // Applies an edge's BGP changes; true when the result matches the edge's digest (false:
     // the edge should send its whole table again).
-    Result<bool> record_bgp(const std::string& edge_id, const BgpUpdate& u);
+    Result<bool> record_bgp(const std::string& edge_id, const wire::BgpChanges& u);
 
 private:
     Status bump_generation();

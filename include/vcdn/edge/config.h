@@ -7,8 +7,8 @@
 #include <vector>
 
 #include <vcdn/base/result.h>
-#include <vcdn/edge/storage.h>
 #include <vcdn/fill/fill.h>
+#include <vcdn/io/storage.h>
 
 namespace vcdn::edge {
 
@@ -72,7 +72,7 @@ struct ControlLinkConfig {
 };
 
 struct EdgeConfig {
-    std::vector<RootConfig> roots;         // content roots, one per disk, looked up in this order
+    std::vector<io::RootConfig> roots;     // content roots, one per disk, looked up in this order
     std::vector<std::string> listen;       // "ADDR:PORT", "[v6]:PORT"; port 0 = any free port
     std::vector<std::string> tls_listen;   // the same, for HTTPS
     std::vector<ListenerConfig> listeners; // explicit [[edge.listener]] tables

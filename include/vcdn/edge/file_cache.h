@@ -18,8 +18,8 @@
 #include <unordered_map>
 
 #include <vcdn/base/unique_fd.h>
-#include <vcdn/edge/storage.h>
 #include <vcdn/http/date.h>
+#include <vcdn/io/storage.h>
 
 namespace vcdn::edge {
 
@@ -74,7 +74,7 @@ struct FileCacheStats {
 class FileCache {
 public:
     // `storage` must outlive the cache.
-    FileCache(Storage& storage, uint32_t max_entries, uint32_t revalidate_ms);
+    FileCache(io::Storage& storage, uint32_t max_entries, uint32_t revalidate_ms);
     ~FileCache();
     FileCache(const FileCache&) = delete;
     FileCache& operator=(const FileCache&) = delete;
@@ -120,7 +120,7 @@ private:
     void touch(FileEntry* e);
     void lru_unlink(FileEntry* e);
 
-    Storage& storage_;
+    io::Storage& storage_;
     uint32_t max_entries_;
     uint32_t revalidate_ms_;
     std::unordered_map<std::string, FileEntry*, Hash, std::equal_to<>> map_;

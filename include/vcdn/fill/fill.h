@@ -1,13 +1,13 @@
 #pragma once
-// The pure parts of an edge's fill: its configuration, the fill window, the token bucket that
-// caps the fill rate, and the manifest an edge fetches from the control plane. No I/O here
-// (filler.h does the downloads); tests call these directly.
+// The pure parts of an edge's fill: its configuration, the fill window and the token bucket
+// that caps the fill rate. No I/O here (filler.h does the downloads); tests call these directly.
 #include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include <vcdn/base/result.h>
+#include <vcdn/wire/manifest.h>
 
 namespace vcdn::fill {
 
@@ -65,38 +65,12 @@ private:
     int64_t last_us_;
 };
 
-enum class SourceKind : uint8_t { kPeer, kTier, kOrigin };
-const char* source_kind_name(SourceKind k);
-
-struct Source {
-    SourceKind kind = SourceKind::kOrigin;
-    std::string url;  // base URL
-    std::string edge; // empty for the origin
-};
-
-struct WantedFile {
-    std::string path; // "/t/1/v-3000k.mp4"
-    uint64_t size = 0;
-    std::string sha256;
-    bool flash = false;
-    std::vector<Source> sources;
-};
-
-struct Manifest {
-    std::string edge;
-    int64_t version = 0;
-    uint32_t peer_wait_ms = 0;
-    uint32_t tier_wait_ms = 0;
-    std::string origin_token;
-    std::vector<WantedFile> files;
-};
-
-// Parses and checks the control plane's manifest: paths are clean absolute paths (no "..",
-// no dot-files), sha256 are 64 hex digits, sources are http(s) base URLs. One-line error.
-Result<Manifest> parse_manifest(std::string_view json);
-
-// A file path the edge may create under a root: starts with '/', no empty, "." or ".."
-// segment, no segment starting with '.', no NUL or backslash, at most 1024 bytes.
-bool safe_path(std::string_view path);
+// The manifest is the wire module's message (wire/manifest.h): the fill only reads it.
+using wire::Manifest;
+using wire::safe_path;
+using wire::Source;
+using wire::source_kind_name;
+using wire::SourceKind;
+using wire::WantedFile;
 
 } // namespace vcdn::fill

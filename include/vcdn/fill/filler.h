@@ -4,8 +4,8 @@
 // deletes what the manifest dropped once the control plane has stopped steering to it.
 // A scrubber re-verifies stored files slowly and has the filler replace any that rotted.
 //
-// Crash safety: a download goes to <root>/.vcdn-fill/<sha256>-<path hash>.part (never served: the edge
-// refuses dot-paths), is fsync'd once its SHA-256 matches, then renamed into place and its
+// Crash safety: a download goes to <root>/.vcdn-fill/<sha256>-<path hash>.part (never served: the
+// edge refuses dot-paths), is fsync'd once its SHA-256 matches, then renamed into place and its
 // directory fsync'd. A file under its real name is therefore always complete and verified;
 // after a kill -9 the next start resumes each .part with a Range request (re-hashing the
 // bytes it already has).
@@ -22,11 +22,11 @@
 #include <string>
 #include <thread>
 
-#include <nlohmann/json.hpp>
-
+#include <vcdn/base/prometheus.h>
 #include <vcdn/fill/fill.h>
+#include <vcdn/wire/heartbeat.h>
 
-namespace vcdn::edge {
+namespace vcdn::io {
 class Storage;
 }
 
@@ -46,7 +46,7 @@ public:
         std::function<std::string(const std::string& path)> sign;
     };
 
-    static Result<std::unique_ptr<Filler>> create(Options opt, edge::Storage* storage, Hooks hooks);
+    static Result<std::unique_ptr<Filler>> create(Options opt, io::Storage* storage, Hooks hooks);
     ~Filler();
     void start();
     void stop();
@@ -55,10 +55,10 @@ public:
     // the version its steering already follows (ack) and how long to wait after an ack
     // before deleting what that version dropped.
     void on_manifest_info(int64_t version, int64_t ack, uint32_t delete_delay_ms);
-    // The heartbeat's "fill" object.
-    nlohmann::json progress() const;
-    // Prometheus text (appended to the edge's /metrics).
-    std::string metrics() const;
+    // The heartbeat's fill progress.
+    wire::FillProgress progress() const;
+    // Its families of the edge's /metrics.
+    void metrics(PromText& out) const;
 
     struct Impl;
 

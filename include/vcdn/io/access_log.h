@@ -13,7 +13,7 @@
 #include <vcdn/base/spsc_ring.h>
 #include <vcdn/base/unique_fd.h>
 
-namespace vcdn::edge {
+namespace vcdn::io {
 
 class AccessLog {
 public:
@@ -46,4 +46,4 @@ private:
     std::atomic<bool> reopen_{false};
 };
 
-} // namespace vcdn::edge
+} // namespace vcdn::io

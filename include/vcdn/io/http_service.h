@@ -1,12 +1,26 @@
 #pragma once
-// A small multi-threaded HTTP/1.1 server for APIs (the control plane): keep-alive,
-// pipelining, request bodies up to a limit, one epoll loop per thread sharing one listener.
-// Handlers run on the loop threads and must not block for long (they take short locks and
-// build a response). Not for file content: the edge's workers are.
+// The HTTP service core for everything that is not the file-serving hot path: the control
+// plane's API and dashboard, and the admin listeners of the edge and the origin. The edge's
+// workers serve content with their own measured loop (edge/worker.h); everything else is here,
+// so that descriptor exhaustion, timeouts, lingering and error answers are handled once.
+//
+// A Router maps (method, path pattern) to a handler: "/api/v1/edges/{id}/heartbeat" matches
+// that path with `id` as a parameter. The route is chosen from the request head, before the
+// body is read: an unknown path is 404 and a known path with another method 405 (with
+// `Allow`), and the route's own body limit decides 413 before a byte of the body is
+// buffered. HEAD is answered by GET routes (without the body). Every error answer, the
+// service's own and the handlers', goes through the router's one error writer.
+//
+// Threads: HttpService runs `threads` epoll loops (SO_REUSEPORT listeners). Handlers run on
+// them, concurrently, and must not block for long (short locks, no network calls). The
+// Router is immutable once the service starts. Lifetime: stop() joins the loops; the router
+// and whatever its handlers capture must outlive it.
+#include <array>
 #include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -27,7 +41,11 @@ struct ApiRequest {
     std::string_view authorization;
     std::string_view body;
     IpAddress client;
-    uint32_t thread = 0; // index of the service thread running the handler
+    uint32_t thread = 0;                 // index of the service thread running the handler
+    const http::Request* head = nullptr; // the parsed head (other headers); may be null in tests
+    std::array<std::string_view, 4> params{}; // the pattern's {parameters}, in order
+    uint8_t param_count = 0;
+    std::string_view param(size_t i) const { return i < param_count ? params[i] : ""; }
 };
 
 struct ApiResponse {
@@ -37,21 +55,70 @@ struct ApiResponse {
     std::string extra_headers; // complete header lines, each ending in \r\n
 };
 
+class Router {
+public:
+    using Handler = std::function<ApiResponse(const ApiRequest&)>;
+    // (status, a short code such as "not-found", a one-line message) → the answer.
+    using ErrorWriter =
+        std::function<ApiResponse(uint16_t, std::string_view code, std::string_view message)>;
+
+    struct Route {
+        http::Method method;
+        std::string pattern;
+        std::vector<std::string> segments; // "{...}" marks a parameter
+        Handler handler;
+        size_t max_body_bytes;
+    };
+
+    explicit Router(ErrorWriter errors);
+    // `pattern`: "/a/b", "/a/{x}/c" (a parameter is one whole segment, at most 4 of them).
+    // Registration order decides between overlapping patterns. Throws on a bad pattern (a
+    // programming error, at start-up).
+    Router& add(http::Method m, std::string_view pattern, Handler h,
+                size_t max_body_bytes = kDefaultMaxBody);
+    Router& get(std::string_view pattern, Handler h) {
+        return add(http::Method::kGet, pattern, std::move(h));
+    }
+    // Answers requests that match no route at all (default: 404 through the error writer).
+    void set_fallback(Handler h) { fallback_ = std::move(h); }
+
+    // The route for a request, with its parameters in *req; null with the answer in *refusal
+    // (404 or 405) when there is none.
+    const Route* match(ApiRequest* req, ApiResponse* refusal) const;
+    // match() and run the handler (what HttpService does, for tests without sockets).
+    ApiResponse dispatch(ApiRequest req) const;
+    ApiResponse error(uint16_t status, std::string_view code, std::string_view message) const {
+        return errors_(status, code, message);
+    }
+    size_t largest_body() const; // over every route
+
+    static constexpr size_t kDefaultMaxBody = 1u << 20;
+
+private:
+    std::vector<Route> routes_;
+    ErrorWriter errors_;
+    Handler fallback_;
+};
+
+// The error writers of the two kinds of service: {"error":{"status","code","message"}} for
+// the control plane's API, "<status> <reason>: <message>" text for admin listeners.
+ApiResponse json_error_answer(uint16_t status, std::string_view code, std::string_view message);
+ApiResponse text_error_answer(uint16_t status, std::string_view code, std::string_view message);
+
 struct HttpServiceOptions {
     uint32_t threads = 1;
-    size_t max_body_bytes = 64u << 20;       // requests with an Authorization header
-    size_t max_public_body_bytes = 1u << 20; // requests without one (checked before buffering)
     uint32_t idle_timeout_ms = 60000;
     uint32_t request_timeout_ms = 30000; // a request's head and body must arrive within this
-    uint32_t max_connections = 4096;     // whole server
+    uint32_t linger_ms = 2000;           // after a closing answer: read and drop for this long
+    uint32_t max_connections = 4096;     // whole service
 };
 
 class HttpService {
 public:
-    using Handler = std::function<ApiResponse(const ApiRequest&)>;
-
-    static Result<std::unique_ptr<HttpService>>
-    listen(const SocketAddress& addr, Handler h, HttpServiceOptions opt, std::string thread_name);
+    static Result<std::unique_ptr<HttpService>> listen(const SocketAddress& addr,
+                                                       std::shared_ptr<const Router> router,
+                                                       HttpServiceOptions opt,
+                                                       std::string thread_name);
     ~HttpService();
     const SocketAddress& address() const { return addr_; }
     void start();
@@ -62,7 +129,7 @@ private:
     void run(int index);
 
     SocketAddress addr_;
-    Handler handler_;
+    std::shared_ptr<const Router> router_;
     HttpServiceOptions opt_;
     std::string thread_name_;
     std::vector<UniqueFd> listen_fds_; // one per thread (SO_REUSEPORT spreads connections)

@@ -26,7 +26,7 @@
 #include <vcdn/base/result.h>
 #include <vcdn/base/unique_fd.h>
 
-namespace vcdn::edge {
+namespace vcdn::io {
 
 enum class Tier : uint8_t { kFlash, kDisk };
 const char* tier_name(Tier t);
@@ -137,4 +137,4 @@ void check_root(Root& r);
 // Walks a directory tree (skipping dot-files, as the edge never serves them).
 std::shared_ptr<Inventory> scan_inventory(const std::string& root, size_t max_files = 10000000);
 
-} // namespace vcdn::edge
+} // namespace vcdn::io

@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include <vcdn/base/hash.h>
 #include <vcdn/io/ip_prefix.h>
 #include <vcdn/steer/prefix_table.h>
 
@@ -98,8 +99,8 @@ struct Ranked {
     uint32_t med = 0;
 };
 
-// splitmix64-style hash; stable across runs and machines (ids and paths are hashed with it).
-uint64_t hash64(std::string_view s);
+// Ids and paths are hashed with vcdn::hash64 (base/hash.h).
+using vcdn::hash64;
 // Rendezvous score of an edge for a file.
 uint64_t rendezvous_score(uint64_t file_hash, uint64_t edge_hash);
 

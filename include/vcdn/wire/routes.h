@@ -14,7 +14,7 @@
 #include <vcdn/base/result.h>
 #include <vcdn/io/ip_prefix.h>
 
-namespace vcdn::bgp {
+namespace vcdn::wire {
 
 struct RouteAttrs {
     uint32_t med = 0;        // BGP MULTI_EXIT_DISC; absent = 0 (RFC 4271)
@@ -48,6 +48,7 @@ struct Diff {
     std::vector<io::IpPrefix> removals;
     bool more = false;
     size_t size() const { return upserts.size() + removals.size(); }
+    bool operator==(const Diff&) const = default;
 };
 Diff diff(const RouteMap& from, const RouteMap& to, size_t max);
 // Applies a diff to `t`, keeping `*digest` (the table's digest) current.
@@ -59,4 +60,4 @@ uint64_t digest_after(const RouteMap& t, uint64_t digest, const Diff& d);
 std::string serialise(const RouteMap& t);
 Result<RouteMap> parse_serialised(std::string_view text);
 
-} // namespace vcdn::bgp
+} // namespace vcdn::wire

@@ -8,8 +8,6 @@
 #include <sstream>
 #include <thread>
 
-#include <vcdn/client/http_client.h>
-
 namespace vcdn::test {
 
 std::unique_ptr<TempDir> EdgeTest::content_dir_;

@@ -1,7 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <vcdn/bgp/bird.h>
-#include <vcdn/bgp/routes.h>
+#include <vcdn/wire/routes.h>
 
 namespace vcdn::bgp {
 namespace {
@@ -150,23 +150,23 @@ TEST(BirdClient, RefusesWhatIsNotABirdSocket) {
 }
 
 TEST(Routes, DiffsInBoundedStepsReachTheTargetAndTheDigestFollows) {
-    RouteMap from, to;
+    wire::RouteMap from, to;
     for (int i = 0; i < 100; ++i) {
         auto p = pfx(("10." + std::to_string(i) + ".0.0/16").c_str());
-        from[p] = RouteAttrs{0, 1, ""};
-        if (i % 3 != 0) to[p] = RouteAttrs{i % 2 ? 5u : 0u, 1, i % 5 ? "" : "(1,2)"};
+        from[p] = wire::RouteAttrs{0, 1, ""};
+        if (i % 3 != 0) to[p] = wire::RouteAttrs{i % 2 ? 5u : 0u, 1, i % 5 ? "" : "(1,2)"};
     }
-    to[pfx("2001:db8::/32")] = RouteAttrs{7, 3, "(65001,100)"};
-    uint64_t digest = table_digest(from);
+    to[pfx("2001:db8::/32")] = wire::RouteAttrs{7, 3, "(65001,100)"};
+    uint64_t digest = wire::table_digest(from);
     int steps = 0;
     for (; steps < 100; ++steps) {
-        Diff d = diff(from, to, 10);
+        wire::Diff d = wire::diff(from, to, 10);
         EXPECT_LE(d.size(), 10u);
         if (d.size() == 0) break;
-        const uint64_t expect = digest_after(from, digest, d);
-        apply(&from, d, &digest);
+        const uint64_t expect = wire::digest_after(from, digest, d);
+        wire::apply(&from, d, &digest);
         EXPECT_EQ(digest, expect);
-        EXPECT_EQ(digest, table_digest(from));
+        EXPECT_EQ(digest, wire::table_digest(from));
         if (!d.more) {
             ++steps;
             break;
@@ -176,28 +176,28 @@ TEST(Routes, DiffsInBoundedStepsReachTheTargetAndTheDigestFollows) {
     EXPECT_GT(steps, 3);
     EXPECT_EQ(diff(from, to, 10).size(), 0u);
     // Order does not matter to the digest; content does.
-    RouteMap other(to.begin(), to.end());
-    EXPECT_EQ(table_digest(other), table_digest(to));
+    wire::RouteMap other(to.begin(), to.end());
+    EXPECT_EQ(wire::table_digest(other), wire::table_digest(to));
     other[pfx("2001:db8::/32")].med = 8;
-    EXPECT_NE(table_digest(other), table_digest(to));
+    EXPECT_NE(wire::table_digest(other), wire::table_digest(to));
 }
 
 TEST(Routes, StoredFormRoundTripsAndBadLinesAreRefused) {
-    RouteMap t;
-    t[pfx("10.1.0.0/16")] = RouteAttrs{10, 2, "(65001,100) (65001,200)"};
-    t[pfx("2001:db8:1::/48")] = RouteAttrs{0, 1, ""};
-    const std::string text = serialise(t);
+    wire::RouteMap t;
+    t[pfx("10.1.0.0/16")] = wire::RouteAttrs{10, 2, "(65001,100) (65001,200)"};
+    t[pfx("2001:db8:1::/48")] = wire::RouteAttrs{0, 1, ""};
+    const std::string text = wire::serialise(t);
     EXPECT_NE(text.find("10.1.0.0/16 10 2 (65001,100) (65001,200)\n"), std::string::npos);
     EXPECT_NE(text.find("2001:db8:1::/48 0 1\n"), std::string::npos);
-    auto back = parse_serialised(text);
+    auto back = wire::parse_serialised(text);
     ASSERT_TRUE(back) << back.error().message;
     EXPECT_EQ(*back, t);
-    EXPECT_FALSE(parse_route_line("10.1.0.0/16"));
-    EXPECT_FALSE(parse_route_line("10.1.0.0/16 x 1"));
-    EXPECT_FALSE(parse_route_line("10.1.2.3/16 0 1"));
-    EXPECT_FALSE(parse_route_line("10.1.0.0/16 0 1 a\tb"));
-    EXPECT_FALSE(parse_route_line("10.1.0.0/16 99999999999 1"));
-    auto bad = parse_serialised("10.1.0.0/16 0 1\nnope\n");
+    EXPECT_FALSE(wire::parse_route_line("10.1.0.0/16"));
+    EXPECT_FALSE(wire::parse_route_line("10.1.0.0/16 x 1"));
+    EXPECT_FALSE(wire::parse_route_line("10.1.2.3/16 0 1"));
+    EXPECT_FALSE(wire::parse_route_line("10.1.0.0/16 0 1 a\tb"));
+    EXPECT_FALSE(wire::parse_route_line("10.1.0.0/16 99999999999 1"));
+    auto bad = wire::parse_serialised("10.1.0.0/16 0 1\nnope\n");
     ASSERT_FALSE(bad);
     EXPECT_NE(bad.error().message.find("line 2"), std::string::npos);
 }

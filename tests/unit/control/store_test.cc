@@ -97,8 +97,8 @@ TEST_F(StoreTest, FleetChangesBumpTheGenerationAndDropRemovedEdges) {
     ASSERT_TRUE(store_->save_fleet(two_sites()));
     int64_t g1 = *store_->generation();
     EXPECT_GT(g1, g0);
-    ASSERT_TRUE(store_->record_heartbeat("a2", 1000, nlohmann::json::object(),
-                                         InventoryUpdate{true, {"/t/1/a.mp4"}, {}, ""}));
+    ASSERT_TRUE(store_->record_heartbeat("a2", 1000, wire::EdgeReport{},
+                                         wire::InventoryChanges{"", true, {"/t/1/a.mp4"}, {}}));
     ASSERT_TRUE(store_->set_drained("a1", true));
     Fleet f = two_sites();
     f.sites[0].edges.pop_back(); // a2 leaves
@@ -120,15 +120,16 @@ TEST_F(StoreTest, FleetChangesBumpTheGenerationAndDropRemovedEdges) {
 TEST_F(StoreTest, InventoryDeltasAndDigests) {
     ASSERT_TRUE(store_->save_fleet(two_sites()));
     std::vector<std::string> held = {"/t/1/a.mp4", "/t/1/b.mp4"};
-    auto m = store_->record_heartbeat("a1", 1000, {{"healthy", true}},
-                                      InventoryUpdate{true, held, {}, inventory_digest(held)});
+    auto m = store_->record_heartbeat(
+        "a1", 1000, wire::EdgeReport{},
+        wire::InventoryChanges{wire::inventory_digest(held), true, held, {}});
     ASSERT_TRUE(m);
     EXPECT_TRUE(*m);
     // A delta: add c, remove a.
     std::vector<std::string> now = {"/t/1/b.mp4", "/t/1/c.mp4"};
     m = store_->record_heartbeat(
-        "a1", 2000, {{"healthy", true}},
-        InventoryUpdate{false, {"/t/1/c.mp4"}, {"/t/1/a.mp4"}, inventory_digest(now)});
+        "a1", 2000, wire::EdgeReport{},
+        wire::InventoryChanges{wire::inventory_digest(now), false, {"/t/1/c.mp4"}, {"/t/1/a.mp4"}});
     ASSERT_TRUE(m);
     EXPECT_TRUE(*m);
     auto snap = store_->snapshot();
@@ -136,34 +137,35 @@ TEST_F(StoreTest, InventoryDeltasAndDigests) {
     EXPECT_EQ(store_->statuses()->at("a1").files, 2u);
     EXPECT_EQ(store_->statuses()->at("a1").last_heartbeat_ms, 2000);
     // A digest that does not match what the store has: the edge must resend.
-    m = store_->record_heartbeat("a1", 3000, {},
-                                 InventoryUpdate{false, {}, {}, inventory_digest({"/x"})});
+    m = store_->record_heartbeat(
+        "a1", 3000, wire::EdgeReport{},
+        wire::InventoryChanges{wire::inventory_digest({"/x"}), false, {}, {}});
     ASSERT_TRUE(m);
     EXPECT_FALSE(*m);
-    EXPECT_EQ(inventory_digest({"/b", "/a"}), inventory_digest({"/a", "/b"}));
+    EXPECT_EQ(wire::inventory_digest({"/b", "/a"}), wire::inventory_digest({"/a", "/b"}));
 }
 
 TEST_F(StoreTest, BgpTablesTakeDiffsKeepDigestsAndSurviveAReopen) {
     ASSERT_TRUE(store_->save_fleet(two_sites()));
     const int64_t gen0 = *store_->generation();
-    bgp::RouteMap edge_table;
-    edge_table[*io::IpPrefix::parse("10.1.0.0/16")] = bgp::RouteAttrs{10, 2, "(65001,100)"};
-    edge_table[*io::IpPrefix::parse("2001:db8::/32")] = bgp::RouteAttrs{0, 1, ""};
-    BgpUpdate full;
+    wire::RouteMap edge_table;
+    edge_table[*io::IpPrefix::parse("10.1.0.0/16")] = wire::RouteAttrs{10, 2, "(65001,100)"};
+    edge_table[*io::IpPrefix::parse("2001:db8::/32")] = wire::RouteAttrs{0, 1, ""};
+    wire::BgpChanges full;
     full.full = true;
-    full.diff = bgp::diff({}, edge_table, 1000);
-    full.digest = bgp::digest_hex(bgp::table_digest(edge_table));
+    full.diff = wire::diff({}, edge_table, 1000);
+    full.digest = wire::digest_hex(wire::table_digest(edge_table));
     auto m = store_->record_bgp("a1", full);
     ASSERT_TRUE(m) << m.error().message;
     EXPECT_TRUE(*m);
     EXPECT_GT(*store_->generation(), gen0);
     // A diff: one withdrawn, one new.
-    bgp::RouteMap next = edge_table;
+    wire::RouteMap next = edge_table;
     next.erase(*io::IpPrefix::parse("2001:db8::/32"));
-    next[*io::IpPrefix::parse("10.9.0.0/16")] = bgp::RouteAttrs{0, 1, ""};
-    BgpUpdate d;
-    d.diff = bgp::diff(edge_table, next, 1000);
-    d.digest = bgp::digest_hex(bgp::table_digest(next));
+    next[*io::IpPrefix::parse("10.9.0.0/16")] = wire::RouteAttrs{0, 1, ""};
+    wire::BgpChanges d;
+    d.diff = wire::diff(edge_table, next, 1000);
+    d.digest = wire::digest_hex(wire::table_digest(next));
     m = store_->record_bgp("a1", d);
     ASSERT_TRUE(m);
     EXPECT_TRUE(*m);
@@ -174,14 +176,14 @@ TEST_F(StoreTest, BgpTablesTakeDiffsKeepDigestsAndSurviveAReopen) {
     EXPECT_EQ(snap->bgp["a1"].version, 2);
     // No change and the same digest: no new version, no generation bump.
     const int64_t gen1 = *store_->generation();
-    BgpUpdate same;
+    wire::BgpChanges same;
     same.digest = d.digest;
     m = store_->record_bgp("a1", same);
     ASSERT_TRUE(m);
     EXPECT_TRUE(*m);
     EXPECT_EQ(*store_->generation(), gen1);
     // A digest the store does not have: the edge must resend.
-    BgpUpdate wrong;
+    wire::BgpChanges wrong;
     wrong.digest = "0000000000000000";
     EXPECT_FALSE(*store_->record_bgp("a1", wrong));
     // Another instance on the same database reads the table back.

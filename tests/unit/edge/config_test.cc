@@ -52,7 +52,7 @@ anything = "belongs to another command"
     ASSERT_TRUE(s.ok()) << s.error().message;
     ASSERT_EQ(c.roots.size(), 1u);
     EXPECT_EQ(c.roots[0].path, "/srv");
-    EXPECT_EQ(c.roots[0].tier, Tier::kDisk);
+    EXPECT_EQ(c.roots[0].tier, io::Tier::kDisk);
     EXPECT_EQ(c.disk.mode, "blocking");
     EXPECT_EQ(c.disk.readahead_kib, 512u);
     EXPECT_EQ(c.listen.size(), 2u);
@@ -73,17 +73,17 @@ TEST(EdgeConfig, SeveralRootsWithTiers) {
     ASSERT_TRUE(parse_edge_toml("[edge]\nroot = [\"/a\", \"/b:flash\"]\n", "t", &c).ok());
     ASSERT_EQ(c.roots.size(), 2u);
     EXPECT_EQ(c.roots[1].path, "/b");
-    EXPECT_EQ(c.roots[1].tier, Tier::kFlash);
+    EXPECT_EQ(c.roots[1].tier, io::Tier::kFlash);
     EdgeConfig d;
     Status s = parse_edge_toml(
         "[[edge.roots]]\npath = \"/ssd\"\ntier = \"flash\"\n[[edge.roots]]\npath = \"/hdd\"\n", "t",
         &d);
     ASSERT_TRUE(s.ok()) << s.error().message;
     ASSERT_EQ(d.roots.size(), 2u);
-    EXPECT_EQ(d.roots[0].tier, Tier::kFlash);
+    EXPECT_EQ(d.roots[0].tier, io::Tier::kFlash);
     EXPECT_EQ(d.roots[1].path, "/hdd");
-    EXPECT_EQ(d.roots[1].tier, Tier::kDisk);
-    EXPECT_EQ(parse_root_spec("/x:y").path, "/x:y"); // not a tier: part of the path
+    EXPECT_EQ(d.roots[1].tier, io::Tier::kDisk);
+    EXPECT_EQ(io::parse_root_spec("/x:y").path, "/x:y"); // not a tier: part of the path
 }
 
 TEST(EdgeConfig, OneStringIsOneListenAddress) {
@@ -120,7 +120,7 @@ TEST(EdgeConfig, ErrorsNameTheKey) {
 
 TEST(EdgeConfig, Validate) {
     EdgeConfig c;
-    c.roots = {RootConfig{"/", Tier::kDisk}};
+    c.roots = {io::RootConfig{"/", io::Tier::kDisk}};
     c.listen = {"127.0.0.1:0"};
     EXPECT_TRUE(validate(c).ok());
     c.disk.mode = "sometimes";
@@ -132,9 +132,9 @@ TEST(EdgeConfig, Validate) {
     c.listen = {"127.0.0.1"};
     EXPECT_FALSE(validate(c).ok());
     c.listen = {"127.0.0.1:0"};
-    c.roots = {RootConfig{"/nonexistent-root", Tier::kDisk}};
+    c.roots = {io::RootConfig{"/nonexistent-root", io::Tier::kDisk}};
     EXPECT_NE(validate(c).error().message.find("No such file"), std::string::npos);
-    c.roots = {RootConfig{"/", Tier::kDisk}};
+    c.roots = {io::RootConfig{"/", io::Tier::kDisk}};
     c.limits.max_target_bytes = c.limits.max_head_bytes;
     EXPECT_FALSE(validate(c).ok());
     c.limits = Limits{};

@@ -18,12 +18,12 @@ protected:
         ::mkdir((dir_ / "sub").c_str(), 0755);
         test::write_file(dir_ / "sub/c.bin", "c");
         ASSERT_EQ(::symlink("/etc/hostname", (dir_ / "out").c_str()), 0);
-        auto s = Storage::open({RootConfig{dir_.path(), Tier::kDisk}});
+        auto s = io::Storage::open({io::RootConfig{dir_.path(), io::Tier::kDisk}});
         ASSERT_TRUE(s.ok()) << s.error().message;
         storage_ = std::move(*s);
     }
     test::TempDir dir_;
-    std::unique_ptr<Storage> storage_;
+    std::unique_ptr<io::Storage> storage_;
 };
 
 TEST_F(FileCacheTest, OpensCachesAndReleases) {
@@ -108,9 +108,10 @@ TEST(FileCacheRoots, LooksAcrossRootsAndReportsLostFiles) {
     test::write_file(b / "only-b.mp4", "bb");
     test::write_file(b / "both.mp4", "from b");
     test::write_file(a / "both.mp4", "from a");
-    auto s = Storage::open({RootConfig{a.path(), Tier::kFlash}, RootConfig{b.path(), Tier::kDisk}});
+    auto s = io::Storage::open(
+        {io::RootConfig{a.path(), io::Tier::kFlash}, io::RootConfig{b.path(), io::Tier::kDisk}});
     ASSERT_TRUE(s.ok());
-    Storage& st = **s;
+    io::Storage& st = **s;
     FileCache c(st, 10, 1000);
     FileError e;
     FileEntry* f = c.lookup("both.mp4", 0, &e);
@@ -145,7 +146,7 @@ TEST(FileCacheRoots, LooksAcrossRootsAndReportsLostFiles) {
 TEST(Storage, HealthCheckFailsARootThatIsReplaced) {
     test::TempDir d;
     ::mkdir((d / "root").c_str(), 0755);
-    auto s = Storage::open({RootConfig{d / "root", Tier::kDisk}});
+    auto s = io::Storage::open({io::RootConfig{d / "root", io::Tier::kDisk}});
     ASSERT_TRUE(s.ok());
     (*s)->check_now();
     EXPECT_TRUE((*s)->root(0).up());
@@ -163,7 +164,7 @@ TEST(Storage, InventorySkipsDotFiles) {
     test::write_file(d / "t/a.mp4", "12345");
     test::write_file(d / ".partial/b.mp4", "x");
     test::write_file(d / "t/.c.mp4.tmp", "x");
-    auto inv = scan_inventory(d.path());
+    auto inv = io::scan_inventory(d.path());
     ASSERT_EQ(inv->files.size(), 1u);
     EXPECT_EQ(inv->files.count("t/a.mp4"), 1u);
     EXPECT_EQ(inv->bytes, 5u);
@@ -178,7 +179,7 @@ namespace {
 TEST(FileCacheAsync, FindAdoptAndRevalidateWithoutTouchingTheDisk) {
     test::TempDir d;
     test::write_file(d / "a.mp4", "aaaa");
-    auto s = Storage::open({RootConfig{d.path(), Tier::kDisk}});
+    auto s = io::Storage::open({io::RootConfig{d.path(), io::Tier::kDisk}});
     ASSERT_TRUE(s.ok());
     FileCache c(**s, 10, 100);
     bool stale = true;

@@ -1,5 +1,12 @@
 #pragma once
-// ControlServer internals shared by server.cc (lifecycle, sync loop) and api.cc (handlers).
+// The control plane's state and its sync loop: the store, the immutable View that steering and
+// the API read, the counters. server.cc runs it behind an HTTP service; the API handlers
+// (api_*.cc, declared in api.h) are functions of (request, Service) that unit tests call
+// without a socket.
+//
+// Threads: the API threads read views (view_for: no lock on the steering path) and write
+// through the store; the sync thread (and sync_once() from API writes) publishes new views.
+// Lifetime: a Service outlives the HTTP service that calls into it.
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -18,9 +25,10 @@
 #include <vcdn/control/manifest.h>
 #include <vcdn/control/server.h>
 #include <vcdn/control/store.h>
-#include <vcdn/edge/access_log.h>
+#include <vcdn/io/access_log.h>
 #include <vcdn/io/http_service.h>
 #include <vcdn/steer/steering.h>
+#include <vcdn/wire/heartbeat.h>
 
 namespace vcdn::control {
 
@@ -76,11 +84,14 @@ struct HistoryPoint {
     uint64_t connections = 0;
 };
 
-struct ControlServer::Impl {
+struct Service {
+    // Opens the store (migrating it), applies the fleet file, makes a first signing key when
+    // there is none, opens the steering log and publishes the first view. No listener.
+    static Result<std::unique_ptr<Service>> open(const ControlConfig& cfg);
+
     ControlConfig cfg;
     std::unique_ptr<Store> store;
-    std::unique_ptr<io::HttpService> http;
-    std::unique_ptr<edge::AccessLog> steering_log;
+    std::unique_ptr<io::AccessLog> steering_log;
     uint32_t threads = 1;
 
     mutable std::mutex view_mu;
@@ -120,7 +131,6 @@ struct ControlServer::Impl {
         std::map<std::pair<std::string, std::string>, double> demand;
     };
     std::vector<std::unique_ptr<SteerStats>> steer_stats;
-    io::ApiResponse steer(const io::ApiRequest& req, const View& v, int64_t now);
 
     // Dashboard history and counters (in memory, per instance).
     std::mutex stats_mu;
@@ -149,9 +159,6 @@ struct ControlServer::Impl {
     std::shared_ptr<View> build_view(StoreSnapshot snap, std::map<std::string, EdgeStatus> st);
     void index_site_prefixes(View* v, steer::Topology* t, const View* old);
 
-    io::ApiResponse handle(const io::ApiRequest& req);
-    io::ApiResponse fleet_write_answer(const Status& written,
-                                       const std::optional<io::ApiResponse>& refusal, bool created);
     // A new key signs only once the edges can have it: two heartbeat intervals and a sync
     // after it was made (until then the one before it signs; both are valid at the edges).
     int64_t key_propagation_ms() const {
@@ -165,6 +172,5 @@ struct ControlServer::Impl {
 int64_t wall_ms();
 // The edge's last heartbeat says it fills by its manifest (and deletes what it no longer lists).
 bool follows_manifest(const EdgeStatus& st);
-io::ApiResponse json_error(uint16_t status, std::string_view code, std::string_view message);
 
 } // namespace vcdn::control

@@ -1,0 +1,135 @@
+#pragma once
+// The control plane's HTTP API (docs/api.md), one file per resource:
+//   api_dashboard.cc  GET /, /healthz, /metrics, /api/v1/dashboard
+//   api_steer.cc      GET /api/v1/steer                          (public; the hot call)
+//   api_heartbeat.cc  POST /api/v1/edges/{id}/heartbeat, GET .../manifest   (the edge's token)
+//   api_edges.cc      GET /api/v1/edges[/{id}], admin: POST/PUT/DELETE, POST .../drain
+//   api_sites.cc      GET /api/v1/sites[/{name}], admin: POST/PUT/DELETE
+//   api_fleet.cc      GET/POST /api/v1/fleet                      (admin)
+//   api_catalog.cc    GET /api/v1/catalog, admin POST
+//   api_popularity.cc GET/POST /api/v1/popularity                 (admin)
+//   api_qoe.cc        POST /api/v1/qoe                            (public)
+//   api_keys.cc       GET /api/v1/keys, POST /api/v1/keys/rotate  (admin)
+//   api_events.cc     GET /api/v1/events                          (public)
+//   api_bgp.cc        GET /api/v1/bgp, /api/v1/bgp/routes         (public)
+//
+// Every handler is a function of (request, Service) → response: it reads the Service's current
+// View and writes through its Store (one transaction per call), then syncs so that the answer
+// reflects the change. Unit tests call them directly (tests/unit/control/api_*_test.cc).
+// A new route: write the handler in its resource's file, declare it here, add it in that
+// file's add_*_routes().
+//
+// Threads: handlers run on the HTTP service's threads, concurrently.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include <nlohmann/json.hpp>
+
+#include <vcdn/io/http_service.h>
+
+#include "service.h"
+
+namespace vcdn::control {
+
+using io::ApiRequest;
+using io::ApiResponse;
+
+// ---- shared by the handlers (api_common.cc) ----
+ApiResponse json_error(uint16_t status, std::string_view code, std::string_view message);
+ApiResponse json_ok(const nlohmann::json& j, uint16_t status = 200);
+// "Bearer <token>" -> token; empty when absent or another scheme.
+std::string_view bearer(std::string_view authorization);
+// Constant-time; an empty expected token never matches.
+bool token_equals(std::string_view given, std::string_view expected);
+// 401 without a token, 403 with the wrong one; nullopt for the admin.
+std::optional<ApiResponse> require_admin(const ApiRequest& req, const Service& s);
+// A request body as JSON: size and depth bounded before parsing (wire::parse_json).
+Result<nlohmann::json> parse_body(const ApiRequest& req, size_t max_bytes = 1u << 20);
+// Refuses keys other than `known` ("unknown key 'x'").
+bool only_keys(const nlohmann::json& j, std::initializer_list<const char*> known, std::string* err);
+// Reads an optional key of type T; false with "'key' has the wrong type".
+template <class T> bool take(const nlohmann::json& j, const char* key, T* out, std::string* err) {
+    auto it = j.find(key);
+    if (it == j.end() || it->is_null()) return true;
+    try {
+        *out = it->get<T>();
+        return true;
+    } catch (const nlohmann::json::exception&) {
+        *err = std::string("'") + key + "' has the wrong type";
+        return false;
+    }
+}
+const SiteSpec* site_of(const Fleet& f, std::string_view edge_id, const EdgeSpec** edge);
+// Per site: the BGP union, the reporting edges and where they disagree (api_bgp.cc).
+nlohmann::json bgp_json(const View& v, int64_t now);
+// An edge as GET /api/v1/edges shows it.
+nlohmann::json edge_json(const View& v, const SiteSpec& site, const EdgeSpec& e, int64_t now);
+// The answer to an admin fleet edit: the refusal the change gave, a validation (400) or
+// database (503) error, or success once the change is visible to this instance.
+ApiResponse fleet_write_answer(Service& s, const Status& written,
+                               const std::optional<ApiResponse>& refusal, bool created);
+// Runs `change` on the fleet inside the store's transaction (read, change, write: no lost
+// update when two admins edit at once); a refusal it returns aborts it and is the answer.
+ApiResponse edit_fleet(Service& s, bool created,
+                       const std::function<std::optional<ApiResponse>(Fleet&)>& change);
+// ?name=<number> in [lo, hi] (default when absent); false with the answer in *bad.
+bool query_number(const ApiRequest& req, const char* name, size_t lo, size_t hi, size_t* out,
+                  ApiResponse* bad);
+
+// ---- the routes ----
+// The whole API (JSON errors); what HttpService serves.
+std::shared_ptr<io::Router> make_router(Service& s);
+void add_dashboard_routes(io::Router& r, Service& s);
+void add_steer_routes(io::Router& r, Service& s);
+void add_heartbeat_routes(io::Router& r, Service& s);
+void add_edge_routes(io::Router& r, Service& s);
+void add_site_routes(io::Router& r, Service& s);
+void add_fleet_routes(io::Router& r, Service& s);
+void add_catalog_routes(io::Router& r, Service& s);
+void add_popularity_routes(io::Router& r, Service& s);
+void add_qoe_routes(io::Router& r, Service& s);
+void add_key_routes(io::Router& r, Service& s);
+void add_event_routes(io::Router& r, Service& s);
+void add_bgp_routes(io::Router& r, Service& s);
+
+// ---- the handlers (one per route; params as in the pattern) ----
+ApiResponse get_dashboard_page(const ApiRequest& req, Service& s);
+ApiResponse get_healthz(const ApiRequest& req, Service& s);
+ApiResponse get_metrics(const ApiRequest& req, Service& s);
+ApiResponse get_dashboard(const ApiRequest& req, Service& s);
+ApiResponse get_steer(const ApiRequest& req, Service& s);
+ApiResponse post_heartbeat(const ApiRequest& req, Service& s); // {id}
+ApiResponse get_manifest(const ApiRequest& req, Service& s);   // {id}
+ApiResponse get_edges(const ApiRequest& req, Service& s);
+ApiResponse get_edge(const ApiRequest& req, Service& s); // {id}
+ApiResponse post_edge(const ApiRequest& req, Service& s);
+ApiResponse put_edge(const ApiRequest& req, Service& s);        // {id}
+ApiResponse delete_edge(const ApiRequest& req, Service& s);     // {id}
+ApiResponse post_edge_drain(const ApiRequest& req, Service& s); // {id}
+ApiResponse get_sites(const ApiRequest& req, Service& s);
+ApiResponse get_site(const ApiRequest& req, Service& s); // {name}
+ApiResponse post_site(const ApiRequest& req, Service& s);
+ApiResponse put_site(const ApiRequest& req, Service& s);    // {name}
+ApiResponse delete_site(const ApiRequest& req, Service& s); // {name}
+ApiResponse get_fleet(const ApiRequest& req, Service& s);
+ApiResponse post_fleet(const ApiRequest& req, Service& s);
+ApiResponse get_catalog(const ApiRequest& req, Service& s);
+ApiResponse post_catalog(const ApiRequest& req, Service& s);
+ApiResponse get_popularity(const ApiRequest& req, Service& s);
+ApiResponse post_popularity(const ApiRequest& req, Service& s);
+ApiResponse post_qoe(const ApiRequest& req, Service& s);
+ApiResponse get_keys(const ApiRequest& req, Service& s);
+ApiResponse post_key_rotate(const ApiRequest& req, Service& s);
+ApiResponse get_events(const ApiRequest& req, Service& s);
+ApiResponse get_bgp(const ApiRequest& req, Service& s);
+ApiResponse get_bgp_routes(const ApiRequest& req, Service& s);
+
+// Body limits decided from the head, before a byte of the body is read.
+inline constexpr size_t kAdminBodyBytes = 64u << 20; // fleet and catalog imports
+inline constexpr size_t kPublicBodyBytes = 1u << 20;
+
+} // namespace vcdn::control

@@ -1,0 +1,228 @@
+// What the API handlers share: error and JSON answers, bearer tokens, bounded JSON bodies, the
+// edge view, and the route table that puts every resource's routes together.
+#include <openssl/crypto.h>
+
+#include <fmt/format.h>
+
+#include <vcdn/wire/json.h>
+
+#include "api.h"
+
+namespace vcdn::control {
+
+using nlohmann::json;
+
+ApiResponse json_error(uint16_t status, std::string_view code, std::string_view message) {
+    ApiResponse r;
+    r.status = status;
+    r.body = json{{"error", {{"status", status}, {"code", code}, {"message", message}}}}.dump(
+                 -1, ' ', false, json::error_handler_t::replace) +
+             "\n";
+    return r;
+}
+
+ApiResponse json_ok(const json& j, uint16_t status) {
+    ApiResponse r;
+    r.status = status;
+    // Bytes from requests (paths, ids) need not be UTF-8: replace, never throw.
+    r.body = wire::dump(j) + "\n";
+    return r;
+}
+
+bool token_equals(std::string_view given, std::string_view expected) {
+    if (given.size() != expected.size() || expected.empty()) return false;
+    return CRYPTO_memcmp(given.data(), expected.data(), expected.size()) == 0;
+}
+
+std::string_view bearer(std::string_view authorization) {
+    constexpr std::string_view kBearer = "Bearer ";
+    if (authorization.size() <= kBearer.size()) return {};
+    for (size_t i = 0; i < kBearer.size(); ++i)
+        if (std::tolower(static_cast<unsigned char>(authorization[i])) !=
+            std::tolower(static_cast<unsigned char>(kBearer[i])))
+            return {};
+    return authorization.substr(kBearer.size());
+}
+
+std::optional<ApiResponse> require_admin(const ApiRequest& req, const Service& s) {
+    const std::string_view token = bearer(req.authorization);
+    if (token_equals(token, s.cfg.admin_token)) return std::nullopt;
+    if (token.empty())
+        return json_error(401, "unauthorized",
+                          "this call needs 'Authorization: Bearer <admin token>'");
+    return json_error(403, "forbidden", "wrong admin token");
+}
+
+Result<json> parse_body(const ApiRequest& req, size_t max_bytes) {
+    if (req.body.empty()) return Error{"the request has no JSON body"};
+    // Nesting beyond any real document is refused before parsing, so that no later step
+    // (copy, dump) recurses through megabytes of '['.
+    auto j = wire::parse_json(req.body, wire::JsonLimits{max_bytes, 32});
+    if (!j) return Error{j.error().message};
+    return j;
+}
+
+bool only_keys(const json& j, std::initializer_list<const char*> known, std::string* err) {
+    for (auto it = j.begin(); it != j.end(); ++it) {
+        bool ok = false;
+        for (const char* k : known)
+            ok = ok || it.key() == k;
+        if (!ok) {
+            *err = fmt::format("unknown key '{}'", it.key().substr(0, 64));
+            return false;
+        }
+    }
+    return true;
+}
+
+const SiteSpec* site_of(const Fleet& f, std::string_view edge_id, const EdgeSpec** edge) {
+    for (const SiteSpec& s : f.sites)
+        for (const EdgeSpec& e : s.edges)
+            if (e.id == edge_id) {
+                *edge = &e;
+                return &s;
+            }
+    return nullptr;
+}
+
+json edge_json(const View& v, const SiteSpec& site, const EdgeSpec& e, int64_t now) {
+    json j = {{"id", e.id},
+              {"site", site.name},
+              {"tier", tier_name(site.tier)},
+              {"url", e.url},
+              {"https_url", e.https_url},
+              {"storage_bytes", e.storage_bytes},
+              {"flash_bytes", e.flash_bytes},
+              {"capacity_gbps", e.capacity_gbps}};
+    auto d = v.drained.find(e.id);
+    j["drained"] = d != v.drained.end() && d->second;
+    auto it = v.status->find(e.id);
+    if (it == v.status->end()) {
+        j["state"] = "unknown";
+        j["reason"] = "no-heartbeat-yet";
+        j["since"] = nullptr;
+        j["last_heartbeat_ms_ago"] = nullptr;
+        j["files"] = 0;
+        return j;
+    }
+    const EdgeStatus& s = it->second;
+    j["state"] = s.state;
+    j["reason"] = s.reason;
+    j["since"] = s.since_ms / 1000;
+    j["last_heartbeat_ms_ago"] =
+        s.last_heartbeat_ms ? json(now - s.last_heartbeat_ms) : json(nullptr);
+    j["files"] = s.files;
+    if (auto mv = v.manifest_versions.find(e.id); mv != v.manifest_versions.end()) {
+        const EdgeManifest& m = v.plan->edges.at(e.id);
+        j["manifest"] = {
+            {"version", mv->second.version}, {"files", m.files.size()}, {"bytes", m.bytes}};
+    }
+    if (s.last_heartbeat_ms == 0) return j;
+    const wire::EdgeReport& rep = s.report;
+    j["gbps_out"] = rep.load.gbps_out;
+    j["connections"] = rep.load.connections;
+    j["cpu"] = rep.load.cpu;
+    json disks = json::array();
+    for (const wire::DiskReport& dr : rep.disks)
+        disks.push_back({{"root", dr.root},
+                         {"path", dr.path},
+                         {"tier", dr.tier},
+                         {"state", dr.state},
+                         {"reason", dr.reason}});
+    j["disks"] = std::move(disks);
+    if (rep.fill) {
+        const wire::FillProgress& f = *rep.fill;
+        j["fill"] = {{"enabled", f.enabled},
+                     {"manifest_version", f.manifest_version},
+                     {"state", f.state},
+                     {"window", f.window},
+                     {"in_window", f.in_window},
+                     {"files_total", f.files_total},
+                     {"files_to_go", f.files_to_go},
+                     {"bytes_total", f.bytes_total},
+                     {"bytes_to_go", f.bytes_to_go},
+                     {"rate_bps", f.rate_bps},
+                     {"bytes_by_source",
+                      {{"peer", f.bytes_from_peer},
+                       {"tier", f.bytes_from_tier},
+                       {"origin", f.bytes_from_origin}}},
+                     {"active", f.active},
+                     {"verify_failures", f.verify_failures},
+                     {"errors", f.errors},
+                     {"scrub_mismatches", f.scrub_mismatches}};
+    }
+    j["version"] = rep.version;
+    j["reported_healthy"] = rep.healthy;
+    j["reported_reason"] = rep.reason;
+    return j;
+}
+
+ApiResponse fleet_write_answer(Service& s, const Status& written,
+                               const std::optional<ApiResponse>& refusal, bool created) {
+    if (refusal) return *refusal;
+    if (!written) {
+        const bool invalid =
+            written.error().sys_errno == 0 && written.error().message.rfind("SQL", 0) != 0;
+        return json_error(invalid ? 400 : 503, invalid ? "invalid" : "database",
+                          written.error().message);
+    }
+    s.sync_once(); // read-your-writes: the answer reflects the change
+    return json_ok({{"ok", true}}, created ? 201 : 200);
+}
+
+ApiResponse edit_fleet(Service& s, bool created,
+                       const std::function<std::optional<ApiResponse>(Fleet&)>& change) {
+    std::optional<ApiResponse> refusal;
+    Status written = s.store->update_fleet([&](Fleet* f) -> Status {
+        refusal = change(*f);
+        return refusal ? Status{Error{"refused"}} : Status{};
+    });
+    return fleet_write_answer(s, written, refusal, created);
+}
+
+bool query_number(const ApiRequest& req, const char* name, size_t lo, size_t hi, size_t* out,
+                  ApiResponse* bad) {
+    std::string_view raw;
+    if (!io::query_param(req.query, name, &raw)) return true;
+    size_t v = 0;
+    bool ok = !raw.empty();
+    for (char c : raw) {
+        if (c < '0' || c > '9' || v > hi) {
+            ok = false;
+            break;
+        }
+        v = v * 10 + static_cast<size_t>(c - '0');
+    }
+    if (!ok) {
+        *bad = json_error(400, fmt::format("bad-{}", name),
+                          fmt::format("{}: a number from {} to {}", name, lo, hi));
+        return false;
+    }
+    *out = std::clamp(v, lo, hi);
+    return true;
+}
+
+std::shared_ptr<io::Router> make_router(Service& s) {
+    auto r = std::make_shared<io::Router>(io::json_error_answer);
+    add_dashboard_routes(*r, s);
+    add_steer_routes(*r, s);
+    add_heartbeat_routes(*r, s);
+    add_edge_routes(*r, s);
+    add_site_routes(*r, s);
+    add_fleet_routes(*r, s);
+    add_catalog_routes(*r, s);
+    add_popularity_routes(*r, s);
+    add_qoe_routes(*r, s);
+    add_key_routes(*r, s);
+    add_event_routes(*r, s);
+    add_bgp_routes(*r, s);
+    r->set_fallback([](const ApiRequest& req) {
+        if (req.path == "/api/v1" || req.path == "/api/v1/")
+            return json_error(404, "not-found", "see docs/api.md for the resources");
+        return json_error(404, "not-found",
+                          fmt::format("no such resource: {}", req.path.substr(0, 200)));
+    });
+    return r;
+}
+
+} // namespace vcdn::control

@@ -1,0 +1,155 @@
+// The dashboard page and its data, /healthz, and the control plane's /metrics.
+#include <fmt/format.h>
+
+#include <vcdn/base/prometheus.h>
+
+#include "api.h"
+
+namespace vcdn::control {
+
+using nlohmann::json;
+
+namespace {
+
+// GET /api/v1/bgp and the dashboard share the per-site BGP picture.
+json dashboard_bgp(const View& v, int64_t now) {
+    json out = json::array();
+    json all = bgp_json(v, now); // kept alive: the loop walks into it
+    for (json& s : all["sites"]) {
+        if (!s["bgp"].get<bool>()) continue;
+        json& d = s["differences"];
+        if (d.size() > 5) d.erase(d.begin() + 5, d.end());
+        for (json& e : s["edges"])
+            e.erase("sessions");
+        out.push_back(std::move(s));
+    }
+    return out;
+}
+
+// Fill across the fleet: files and bytes the manifests list, and what the edges that fill by
+// them report still to do (an edge not reporting yet counts as all to go).
+json fleet_fill(const View& v) {
+    if (v.plan->edges.empty()) return nullptr;
+    uint64_t files = 0, placed = 0, bytes = 0, pending = 0;
+    double rate = 0;
+    for (const auto& [id, m] : v.plan->edges) {
+        files += m.files.size();
+        bytes += m.bytes;
+        uint64_t to_go = m.files.size(), bytes_to_go = m.bytes;
+        if (auto it = v.status->find(id); it != v.status->end() && follows_manifest(it->second)) {
+            const wire::FillProgress& f = *it->second.report.fill;
+            to_go = std::min<uint64_t>(f.files_to_go, m.files.size());
+            bytes_to_go = std::min<uint64_t>(f.bytes_to_go, m.bytes);
+            rate += f.rate_bps;
+        }
+        placed += m.files.size() - to_go;
+        pending += bytes_to_go;
+    }
+    return {{"files_total", files},
+            {"files_placed", placed},
+            {"bytes_total", bytes},
+            {"bytes_pending", pending},
+            {"rate_bps", rate}};
+}
+
+} // namespace
+
+ApiResponse get_dashboard_page(const ApiRequest&, Service&) {
+    ApiResponse r;
+    r.content_type = "text/html; charset=utf-8";
+    r.body = std::string(dashboard_html());
+    return r;
+}
+
+ApiResponse get_healthz(const ApiRequest&, Service&) {
+    ApiResponse r;
+    r.content_type = "text/plain; charset=utf-8";
+    r.body = "ok\n";
+    return r;
+}
+
+ApiResponse get_metrics(const ApiRequest&, Service& s) {
+    auto v = s.current();
+    PromText out;
+    out.family("vcdn_control_steer_requests_total", "counter", "Steering requests answered.")
+        .sample("vcdn_control_steer_requests_total", s.steer_requests.load());
+    out.family("vcdn_control_steer_errors_total", "counter", "Steering requests refused.")
+        .sample("vcdn_control_steer_errors_total", s.steer_errors.load());
+    out.family("vcdn_control_heartbeats_total", "counter", "Heartbeats accepted.")
+        .sample("vcdn_control_heartbeats_total", s.heartbeats.load());
+    out.family("vcdn_control_heartbeat_errors_total", "counter", "Heartbeats refused.")
+        .sample("vcdn_control_heartbeat_errors_total", s.heartbeat_errors.load());
+    out.family("vcdn_control_state_changes_total", "counter", "Edge state changes made.")
+        .sample("vcdn_control_state_changes_total", s.state_changes.load());
+    out.family("vcdn_control_bgp_prefixes", "gauge",
+               "Client prefixes a site's edges hear over BGP (the union).");
+    for (const SiteBgp& sb : *v->bgp_sites)
+        if (sb.bgp) out.sample("vcdn_control_bgp_prefixes", {{"site", sb.site}}, sb.prefixes);
+    out.family("vcdn_control_bgp_differing_prefixes", "gauge",
+               "Prefixes some edges of the site do not hear.");
+    for (const SiteBgp& sb : *v->bgp_sites)
+        if (sb.bgp)
+            out.sample("vcdn_control_bgp_differing_prefixes", {{"site", sb.site}}, sb.differing);
+    out.family("vcdn_control_db_errors_total", "counter", "Database calls that failed.")
+        .sample("vcdn_control_db_errors_total", s.sync_errors.load());
+    out.family("vcdn_control_edge_up", "gauge", "1 when steering uses the edge.");
+    for (const auto& te : v->topo->edges)
+        out.sample("vcdn_control_edge_up", {{"edge", te.id}}, te.eligible ? 1 : 0);
+    out.family("vcdn_control_catalog_files", "gauge", "Files in the catalog.")
+        .sample("vcdn_control_catalog_files", v->catalog_files);
+    ApiResponse r;
+    r.content_type = "text/plain; version=0.0.4";
+    r.body = out.take();
+    return r;
+}
+
+ApiResponse get_dashboard(const ApiRequest&, Service& s) {
+    auto v = s.current();
+    const int64_t now = wall_ms();
+    std::map<std::string, uint64_t> by_site, by_tier;
+    uint64_t total = 0;
+    for (const auto& st : s.steer_stats) {
+        std::lock_guard lk(st->mu);
+        total += st->total;
+        for (const auto& [k, n] : st->by_site)
+            by_site[k] += n;
+        for (const auto& [k, n] : st->by_tier)
+            by_tier[k] += n;
+    }
+    json sites = json::array();
+    std::lock_guard lk(s.stats_mu);
+    for (const SiteSpec& site : v->fleet->sites) {
+        json edges = json::array();
+        for (const EdgeSpec& e : site.edges) {
+            json ej = edge_json(*v, site, e, now);
+            json hist = json::array();
+            if (auto h = s.history.find(e.id); h != s.history.end())
+                for (const HistoryPoint& p : h->second)
+                    hist.push_back(
+                        {{"t", p.t}, {"gbps_out", p.gbps_out}, {"connections", p.connections}});
+            ej["history"] = std::move(hist);
+            edges.push_back(std::move(ej));
+        }
+        sites.push_back({{"name", site.name},
+                         {"tier", tier_name(site.tier)},
+                         {"prefixes", site.prefixes},
+                         {"edges", std::move(edges)}});
+    }
+    return json_ok({{"generated_at", now / 1000},
+                    {"fleet", "vcdn"},
+                    {"sites", std::move(sites)},
+                    {"steering", {{"total", total}, {"by_site", by_site}, {"by_tier", by_tier}}},
+                    {"qoe", {{"samples", s.qoe_samples}}},
+                    {"fill", fleet_fill(*v)},
+                    {"bgp", dashboard_bgp(*v, now)}});
+}
+
+void add_dashboard_routes(io::Router& r, Service& s) {
+    r.get("/", [&s](const ApiRequest& q) { return get_dashboard_page(q, s); });
+    r.get("/index.html", [&s](const ApiRequest& q) { return get_dashboard_page(q, s); });
+    r.get("/healthz", [&s](const ApiRequest& q) { return get_healthz(q, s); });
+    r.get("/metrics", [&s](const ApiRequest& q) { return get_metrics(q, s); });
+    r.get("/api/v1/dashboard", [&s](const ApiRequest& q) { return get_dashboard(q, s); });
+}
+
+} // namespace vcdn::control

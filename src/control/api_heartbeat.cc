@@ -1,0 +1,126 @@
+// The edge's two calls: POST /api/v1/edges/{id}/heartbeat (report in, state and keys out) and
+// GET /api/v1/edges/{id}/manifest. Both take the edge's own token; the documents are the wire
+// module's (wire/heartbeat.h, wire/manifest.h), decoded strictly.
+#include <fmt/format.h>
+
+#include <vcdn/wire/manifest.h>
+
+#include "api.h"
+
+namespace vcdn::control {
+
+namespace {
+
+// The edge a call names, when its token is that edge's (or, `admin_ok`, the admin's).
+struct EdgeCall {
+    const SiteSpec* site = nullptr;
+    const EdgeSpec* edge = nullptr;
+};
+
+std::optional<ApiResponse> authenticate(const ApiRequest& req, const Service& s, const View& v,
+                                        bool admin_ok, EdgeCall* out) {
+    const std::string_view token = bearer(req.authorization);
+    out->site = site_of(*v.fleet, req.param(0), &out->edge);
+    if (!out->site)
+        return json_error(404, "unknown-edge",
+                          fmt::format("no edge '{}' in the fleet", req.param(0).substr(0, 64)));
+    if (admin_ok && token_equals(token, s.cfg.admin_token)) return std::nullopt;
+    if (!token_equals(token, out->edge->token))
+        return json_error(token.empty() ? 401 : 403, "bad-edge-token",
+                          admin_ok ? "this call needs 'Authorization: Bearer <the edge's token>' "
+                                     "(or the admin token)"
+                                   : "heartbeats need 'Authorization: Bearer <the edge's token>'");
+    return std::nullopt;
+}
+
+// The reply: the edge's state, the valid signing keys, what to resend, the manifest version
+// steering uses now (the edge fetches it when it is new, and may delete what it dropped once
+// acknowledged, plus a delay for URLs in flight). Written in the edge's schema.
+wire::HeartbeatReply reply_for(const Service& s, const View& v, const std::string& edge_id,
+                               int64_t schema, bool inventory_ok, std::optional<bool> bgp_ok) {
+    wire::HeartbeatReply r;
+    r.schema = std::min(schema, wire::kHeartbeatSchema);
+    r.state = "unknown";
+    r.reason = "first-heartbeat";
+    if (auto it = v.status->find(edge_id); it != v.status->end()) {
+        r.state = it->second.state;
+        r.reason = it->second.reason;
+    }
+    r.inventory_ok = inventory_ok;
+    r.heartbeat_interval_ms = s.cfg.health.heartbeat_interval_ms;
+    for (const KeyRecord& k : v.keys)
+        r.keys.push_back(wire::KeyGrant{k.id, k.secret_hex});
+    r.bgp_ok = bgp_ok;
+    if (auto mv = v.manifest_versions.find(edge_id); mv != v.manifest_versions.end()) {
+        // Acknowledged only once the published topology follows the manifest.
+        const bool steered_by_it = v.steered_by_manifest.count(edge_id) > 0;
+        r.manifest = wire::ManifestInfo{mv->second.version, steered_by_it ? mv->second.version : 0,
+                                        s.cfg.fill_delete_delay_ms};
+    }
+    return r;
+}
+
+} // namespace
+
+ApiResponse post_heartbeat(const ApiRequest& req, Service& s) {
+    auto v = s.current();
+    auto refuse = [&](ApiResponse r) {
+        s.heartbeat_errors.fetch_add(1, std::memory_order_relaxed);
+        return r;
+    };
+    EdgeCall call;
+    if (auto denied = authenticate(req, s, *v, false, &call)) return refuse(std::move(*denied));
+    auto hb = wire::decode_heartbeat(req.body);
+    if (!hb) {
+        const bool bad_json = hb.error().message.find("not valid JSON") != std::string::npos ||
+                              hb.error().message.find("nested") != std::string::npos;
+        return refuse(json_error(400, bad_json ? "bad-json" : "bad-heartbeat", hb.error().message));
+    }
+    const std::string& id = call.edge->id;
+    // BGP: the sessions are in the report; route changes go into the edge's table.
+    std::optional<bool> bgp_ok;
+    bool bgp_changed = false;
+    if (hb->bgp) {
+        auto m = s.store->record_bgp(id, *hb->bgp);
+        if (!m) return refuse(json_error(503, "database", m.error().message));
+        bgp_ok = *m;
+        bgp_changed = hb->bgp->full || hb->bgp->diff.size() > 0;
+    }
+    auto matches = s.store->record_heartbeat(id, wall_ms(), hb->report, hb->inventory);
+    if (!matches) return refuse(json_error(503, "database", matches.error().message));
+    s.heartbeats.fetch_add(1, std::memory_order_relaxed);
+    // After the report is stored: the sync that follows shows it with the change.
+    if (hb->inventory.full || !hb->inventory.added.empty() || !hb->inventory.removed.empty() ||
+        bgp_changed)
+        s.wake_sync();
+    ApiResponse r;
+    r.body = wire::encode(reply_for(s, *v, id, hb->schema, *matches, bgp_ok)) + "\n";
+    return r;
+}
+
+ApiResponse get_manifest(const ApiRequest& req, Service& s) {
+    auto v = s.current();
+    EdgeCall call;
+    if (auto denied = authenticate(req, s, *v, true, &call)) return *denied;
+    const std::string& id = call.edge->id;
+    auto mi = v->plan->edges.find(id);
+    auto mv = v->manifest_versions.find(id);
+    if (mi == v->plan->edges.end() || mv == v->manifest_versions.end())
+        return json_error(404, "no-manifest",
+                          fmt::format("edge {} has no manifest: give it storage_bytes in the "
+                                      "fleet and import a catalog",
+                                      id));
+    ApiResponse r;
+    r.body = wire::encode(to_wire_manifest(mi->second, mv->second.version, v->generation, *v->files,
+                                           v->fleet->fill_token));
+    return r;
+}
+
+void add_heartbeat_routes(io::Router& r, Service& s) {
+    r.add(
+        http::Method::kPost, "/api/v1/edges/{id}/heartbeat",
+        [&s](const ApiRequest& q) { return post_heartbeat(q, s); }, wire::kMaxHeartbeatBytes);
+    r.get("/api/v1/edges/{id}/manifest", [&s](const ApiRequest& q) { return get_manifest(q, s); });
+}
+
+} // namespace vcdn::control

@@ -1,0 +1,226 @@
+// GET /api/v1/steer: the call every playback makes, so it is written for speed: the API
+// thread's cached View (no lock), the answer and the log line formatted by hand (no JSON
+// tree), counters per thread. Measured by bench/steer.py.
+
+#include <cstring>
+#include <fmt/format.h>
+
+#include <vcdn/http/date.h>
+
+#include "api.h"
+
+namespace vcdn::control {
+
+namespace {
+
+// Appends s escaped for the inside of a JSON string.
+void json_string_body(std::string* out, std::string_view s) {
+    for (char c : s) {
+        switch (c) {
+        case '"':
+            out->append("\\\"");
+            break;
+        case '\\':
+            out->append("\\\\");
+            break;
+        case '\n':
+            out->append("\\n");
+            break;
+        case '\r':
+            out->append("\\r");
+            break;
+        case '\t':
+            out->append("\\t");
+            break;
+        default:
+            if (static_cast<unsigned char>(c) < 0x20)
+                fmt::format_to(std::back_inserter(*out), "\\u{:04x}", static_cast<unsigned>(c));
+            else
+                out->push_back(c);
+        }
+    }
+}
+
+// Appends s as a JSON string (quotes included).
+void json_string(std::string* out, std::string_view s) {
+    out->push_back('"');
+    json_string_body(out, s);
+    out->push_back('"');
+}
+
+} // namespace
+
+namespace {
+
+// ?file= and ?client= (the requester by default; ::ffff:a.b.c.d is an IPv4 client, as
+// from_sockaddr makes it for peers). An error answer when they do not parse.
+std::optional<ApiResponse> read_query(const ApiRequest& req, std::string* file,
+                                      io::IpAddress* client) {
+    std::string_view file_raw, client_raw;
+    if (!io::query_param(req.query, "file", &file_raw) || file_raw.empty())
+        return json_error(400, "missing-file", "give ?file=/path/of/the/file");
+    if (!io::url_decode(file_raw, file) || file->empty() || (*file)[0] != '/')
+        return json_error(400, "bad-file", "file must be a path starting with '/'");
+    *client = req.client;
+    if (io::query_param(req.query, "client", &client_raw)) {
+        std::string text;
+        if (!io::url_decode(client_raw, &text)) text = "?";
+        auto a = io::IpAddress::parse(text);
+        if (!a)
+            return json_error(400, "bad-client",
+                              fmt::format("client '{}' is not an IP address", text));
+        *client = *a;
+        static const uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (client->family == AF_INET6 && std::memcmp(client->bytes, kMapped, 12) == 0) {
+            std::memmove(client->bytes, client->bytes + 12, 4);
+            std::memset(client->bytes + 4, 0, 12);
+            client->family = AF_INET;
+        }
+    }
+    return std::nullopt;
+}
+
+// The prefix a signed URL is bound to: the client's matched prefix, or its /24 (/48).
+std::string bind_prefix(const steer::Topology& topo, const io::IpAddress& client) {
+    if (const steer::PrefixTable::Entry* m = topo.prefixes->lookup(client))
+        return m->prefix.to_string();
+    io::IpPrefix p;
+    p.addr = client;
+    p.bits = client.family == AF_INET ? 24 : 48;
+    for (size_t i = p.bits / 8; i < p.addr.length(); ++i)
+        p.addr.bytes[i] = 0;
+    return p.to_string();
+}
+
+// What the first choice says, for the counters and the log.
+struct First {
+    std::string_view site = "none", tier = "none";
+    std::string reason = "no-edge";
+};
+
+// Counts the answer for the dashboard and the client's site group's demand: a view of the
+// file for the popularity group of the client's own site (by its prefix), so that a site
+// learns what its clients want even when another site serves it today; clients outside every
+// prefix count for the serving site.
+void count(Service& s, const View& v, const ApiRequest& req, const std::string& file,
+           const io::IpAddress& client, const std::vector<steer::Ranked>& ranked,
+           const First& first) {
+    const steer::Topology& topo = *v.topo;
+    Service::SteerStats& st = *s.steer_stats[req.thread % s.steer_stats.size()];
+    std::lock_guard lk(st.mu);
+    ++st.total;
+    if (ranked.empty()) return;
+    ++st.by_site[std::string(first.site)];
+    ++st.by_tier[std::string(first.tier)];
+    int64_t si = -1;
+    if (const steer::PrefixTable::Entry* m = topo.prefixes->lookup(client);
+        m && m->value < topo.prefix_sites->size() && !(*topo.prefix_sites)[m->value].empty())
+        si = (*topo.prefix_sites)[m->value][0].site;
+    else if (ranked[0].edge >= 0)
+        si = topo.edges[static_cast<size_t>(ranked[0].edge)].site;
+    if (si >= 0 && static_cast<size_t>(si) < v.site_group.size())
+        st.demand[{v.site_group[static_cast<size_t>(si)], file}] += 1;
+}
+
+// The answer's urls[] (and the log line's ranked[] when logging), in one pass.
+First write_urls(const Service& s, const steer::Topology& topo,
+                 const std::vector<steer::Ranked>& ranked, const std::string& signed_path,
+                 std::string* body, std::string* log_ranked) {
+    First first;
+    for (size_t i = 0; i < ranked.size(); ++i) {
+        const steer::Ranked& r = ranked[i];
+        std::string_view base, edge_id, site, tier;
+        if (r.edge >= 0) {
+            const steer::TopoEdge& te = topo.edges[static_cast<size_t>(r.edge)];
+            base = s.cfg.https_urls && !te.https_url.empty() ? te.https_url : te.url;
+            edge_id = te.id;
+            site = topo.sites[te.site].name;
+            tier = topo.sites[te.site].tier == steer::SiteTier::kIx ? "ix" : "embedded";
+        } else {
+            base = topo.origin_url;
+            edge_id = site = tier = "origin";
+        }
+        std::string reason = steer::describe(topo, r);
+        if (i) body->push_back(',');
+        body->append("{\"url\":\"");
+        body->append(base); // validated base URLs: nothing to escape
+        json_string_body(body, signed_path);
+        body->append("\",\"edge\":");
+        json_string(body, edge_id);
+        body->append(",\"site\":");
+        json_string(body, site);
+        body->append(",\"tier\":\"").append(tier).append("\",\"reason\":");
+        json_string(body, reason);
+        body->push_back('}');
+        if (log_ranked) {
+            if (i) log_ranked->push_back(',');
+            log_ranked->append("{\"edge\":");
+            json_string(log_ranked, edge_id);
+            log_ranked->append(",\"site\":");
+            json_string(log_ranked, site);
+            log_ranked->append(",\"reason\":");
+            json_string(log_ranked, reason);
+            log_ranked->push_back('}');
+        }
+        if (i == 0) first = First{site, tier, std::move(reason)};
+    }
+    return first;
+}
+
+} // namespace
+
+ApiResponse get_steer(const ApiRequest& req, Service& s) {
+    const View& v = s.view_for(req.thread);
+    const int64_t now = wall_ms();
+    s.steer_requests.fetch_add(1, std::memory_order_relaxed);
+    auto fail = [&](ApiResponse r) {
+        s.steer_errors.fetch_add(1, std::memory_order_relaxed);
+        return r;
+    };
+    std::string file;
+    io::IpAddress client;
+    if (auto bad = read_query(req, &file, &client)) return fail(std::move(*bad));
+    const steer::Topology& topo = *v.topo;
+    const steer::TopoFile* tf = steer::find_file(topo, file);
+    if (!tf)
+        return fail(
+            json_error(404, "unknown-file", fmt::format("'{}' is not in the catalog", file)));
+    if (!v.have_signing_key)
+        return fail(json_error(503, "no-signing-key", "no valid signing key: rotate one in"));
+
+    std::vector<steer::Ranked> ranked = steer::rank(topo, file, tf, client, s.cfg.max_urls);
+    const int64_t expiry = now / 1000 + s.cfg.url_ttl_s;
+    const std::string bind = s.cfg.bind_client_prefix ? bind_prefix(topo, client) : "";
+    const std::string client_str = client.to_string();
+    // The signature covers path, expiry and prefix, not the host: one per answer serves
+    // every URL in it.
+    const std::string signed_path = auth::sign_url(file, expiry, v.signing_key, bind);
+    ApiResponse resp;
+    std::string& body = resp.body;
+    body.reserve(256 + ranked.size() * 256);
+    body.append("{\"file\":");
+    json_string(&body, file);
+    body.append(",\"client\":\"").append(client_str).append("\",\"urls\":[");
+    const bool logging = s.steering_log->enabled();
+    std::string log_ranked;
+    const First first =
+        write_urls(s, topo, ranked, signed_path, &body, logging ? &log_ranked : nullptr);
+    fmt::format_to(std::back_inserter(body), "],\"expires\":{}}}\n", expiry);
+    count(s, v, req, file, client, ranked, first);
+    if (logging) {
+        std::string line = "{\"time\":\"" + http::iso8601_ms(now) + "\",\"client\":\"" +
+                           client_str + "\",\"file\":";
+        json_string(&line, file);
+        line.append(",\"ranked\":[").append(log_ranked).append("],\"reason\":");
+        json_string(&line, first.reason);
+        line.append("}\n");
+        s.steering_log->push(req.thread % s.threads, line.data(), line.size());
+    }
+    return resp;
+}
+
+void add_steer_routes(io::Router& r, Service& s) {
+    r.get("/api/v1/steer", [&s](const ApiRequest& q) { return get_steer(q, s); });
+}
+
+} // namespace vcdn::control

@@ -1,0 +1,430 @@
+// The control plane's sync loop: read the database, judge every edge's health, publish a new
+// View when anything steering or the API shows has changed.
+#include <chrono>
+#include <fmt/format.h>
+#include <set>
+#include <thread>
+#include <unordered_set>
+
+#include <vcdn/base/log.h>
+#include <vcdn/base/time.h>
+
+#include "service.h"
+
+namespace vcdn::control {
+
+void Service::wake_sync() {
+    {
+        std::lock_guard lk(sync_mu);
+        sync_now = true;
+    }
+    sync_cv.notify_all();
+}
+
+void Service::sync_loop() {
+    pthread_setname_np(pthread_self(), "control-sync");
+    std::unique_lock lk(sync_mu);
+    while (!stopping) {
+        sync_cv.wait_for(lk, std::chrono::milliseconds(cfg.sync_interval_ms),
+                         [&] { return stopping || sync_now; });
+        if (stopping) break;
+        sync_now = false;
+        lk.unlock();
+        sync_once();
+        lk.lock();
+    }
+}
+
+bool Service::sync_once() {
+    std::lock_guard serial(sync_once_mu);
+    auto fail = [&](const Error& e) {
+        sync_errors.fetch_add(1, std::memory_order_relaxed);
+        static log::RateLimit rl(5000);
+        uint64_t suppressed = 0;
+        if (rl.allow(monotonic_ms(), &suppressed))
+            log::error("control: database {}: {} ({} similar suppressed)", store->describe(),
+                       e.message, suppressed);
+        return false;
+    };
+    auto old = current();
+    auto gen = store->generation();
+    if (!gen) return fail(gen.error());
+    auto statuses = store->statuses();
+    if (!statuses) return fail(statuses.error());
+
+    StoreSnapshot snap;
+    bool structural = !old || *gen != old->generation;
+    if (structural) {
+        auto s = store->snapshot();
+        if (!s) return fail(s.error());
+        snap = std::move(*s);
+    }
+    const Fleet& fleet = structural ? snap.fleet : *old->fleet;
+    const auto& drained = structural ? snap.drained : old->drained;
+
+    // Judge every edge; a change is written with compare-and-set (another instance may have
+    // made it already, then ours is a no-op and we read theirs next time).
+    const int64_t now = wall_ms();
+    bool changed_state = false;
+    for (const SiteSpec& site : fleet.sites) {
+        for (const EdgeSpec& e : site.edges) {
+            EdgeStatus& st = (*statuses)[e.id];
+            HealthInput in;
+            in.state = st.state;
+            in.reason = st.reason;
+            in.since_ms = st.since_ms;
+            in.now_ms = now;
+            in.last_heartbeat_ms = st.last_heartbeat_ms;
+            auto dit = drained.find(e.id);
+            in.drained = dit != drained.end() && dit->second;
+            in.reported_healthy = st.report.healthy;
+            in.reported_reason = st.report.reason;
+            in.gbps_out = st.report.load.gbps_out;
+            in.capacity_gbps = e.capacity_gbps;
+            HealthVerdict v = evaluate_health(cfg.health, in);
+            if (v.state == st.state && v.reason == st.reason) continue;
+            auto r = store->change_state(e.id, st.state, v.state, v.reason, now);
+            if (!r) return fail(r.error());
+            if (*r) {
+                state_changes.fetch_add(1, std::memory_order_relaxed);
+                log::info("control: edge {} ({}) {} -> {}: {}", e.id, site.name, st.state, v.state,
+                          v.reason);
+                st.state = v.state;
+                st.reason = v.reason;
+                st.since_ms = now;
+                changed_state = true;
+            }
+        }
+    }
+    if (changed_state) {
+        auto again = store->statuses();
+        if (!again) return fail(again.error());
+        *statuses = std::move(*again);
+    }
+
+    // Throughput history for the dashboard: one point per new heartbeat.
+    {
+        std::lock_guard lk(stats_mu);
+        for (const auto& [id, st] : *statuses) {
+            if (st.last_heartbeat_ms == 0 || history_last_hb[id] == st.last_heartbeat_ms) continue;
+            history_last_hb[id] = st.last_heartbeat_ms;
+            HistoryPoint p;
+            p.t = st.last_heartbeat_ms / 1000;
+            p.gbps_out = st.report.load.gbps_out;
+            p.connections = st.report.load.connections;
+            auto& h = history[id];
+            h.push_back(p);
+            while (h.size() > 300)
+                h.pop_front();
+        }
+    }
+
+    // Publish when anything steering or the API shows has changed.
+    std::shared_ptr<View> next;
+    if (structural) {
+        next = build_view(std::move(snap), std::move(*statuses));
+    } else {
+        // Same structure: new statuses; a new topology only if eligibility changed.
+        next = std::make_shared<View>(*old);
+        auto status =
+            std::make_shared<const std::map<std::string, EdgeStatus>>(std::move(*statuses));
+        next->status = status;
+        std::shared_ptr<steer::Topology> topo;
+        for (size_t i = 0; i < old->topo->edges.size(); ++i) {
+            const auto& te = old->topo->edges[i];
+            auto it = status->find(te.id);
+            const bool eligible = it != status->end() && it->second.state == "up";
+            if (eligible == te.eligible) continue;
+            if (!topo) topo = std::make_shared<steer::Topology>(*old->topo);
+            topo->edges[i].eligible = eligible;
+        }
+        if (topo) next->topo = std::move(topo);
+        choose_signing_key(next.get(), now); // a rotated key starts signing on time
+    }
+    if (structural) {
+        // Versions: a manifest whose content changed gets the next number (one instance
+        // writes it; the others read it).
+        std::map<std::string, std::string> digests;
+        for (const auto& [id, m] : next->plan->edges)
+            digests[id] = m.digest;
+        auto versions = store->record_manifests(next->generation, digests, now);
+        if (!versions) return fail(versions.error());
+        for (const auto& [id, mv] : *versions) {
+            int64_t before = 0;
+            if (old)
+                if (auto it = old->manifest_versions.find(id); it != old->manifest_versions.end())
+                    before = it->second.version;
+            if (before != mv.version)
+                log::info("control: manifest of {} is version {} ({} files, {} bytes)", id,
+                          mv.version, next->plan->edges.at(id).files.size(),
+                          next->plan->edges.at(id).bytes);
+        }
+        next->manifest_versions = std::move(*versions);
+    }
+    publish(std::move(next));
+    flush_demand(now);
+    return true;
+}
+
+void Service::flush_demand(int64_t now) {
+    std::map<std::pair<std::string, std::string>, double> all;
+    for (auto& st : steer_stats) {
+        std::map<std::pair<std::string, std::string>, double> mine;
+        {
+            std::lock_guard lk(st->mu);
+            mine.swap(st->demand);
+        }
+        for (auto& [k, n] : mine)
+            all[k] += n;
+    }
+    if (Status s = store->add_demand(all); !s) {
+        sync_errors.fetch_add(1, std::memory_order_relaxed);
+        log::warn("control: demand not recorded: {}", s.error().message);
+    }
+    const int64_t period = now / (int64_t{cfg.popularity_period_s} * 1000);
+    auto rolled = store->roll_demand(period, cfg.popularity_alpha);
+    if (!rolled) {
+        sync_errors.fetch_add(1, std::memory_order_relaxed);
+        log::warn("control: demand period not rolled: {}", rolled.error().message);
+    } else if (*rolled) {
+        log::info("control: popularity period {} begins: placement runs on the smoothed demand",
+                  period);
+        wake_sync();
+    }
+}
+
+// Each site's client prefixes: what its edges hear over BGP when any of them reports BGP
+// (best MED / AS path over the edges), else the fleet's config. Rebuilt only when the
+// config prefixes or an edge's routes changed (a full table takes a second to index).
+void Service::index_site_prefixes(View* v, steer::Topology* topo, const View* old) {
+    const Fleet& fleet = *v->fleet;
+    steer::Topology& t = *topo;
+    std::string key;
+    for (const SiteSpec& s : fleet.sites) {
+        key += s.name + "[" + (s.tier == Tier::kIx ? "ix" : "em") + "]:";
+        for (const std::string& p : s.prefixes)
+            key += p + ",";
+        for (const EdgeSpec& e : s.edges)
+            if (auto it = v->bgp_edges.find(e.id); it != v->bgp_edges.end())
+                key += fmt::format("{}@{},", e.id, it->second.version);
+        key += ";";
+    }
+    v->prefix_key = key;
+    if (old && old->topo && old->prefix_key == key) {
+        t.prefixes = old->topo->prefixes;
+        t.prefix_sites = old->topo->prefix_sites;
+        v->bgp_sites = old->bgp_sites;
+        return;
+    }
+    const int64_t t0 = monotonic_ms();
+    std::vector<std::vector<steer::SitePrefix>> prefixes(fleet.sites.size());
+    auto sites = std::make_shared<std::vector<SiteBgp>>();
+    size_t learned = 0;
+    for (size_t si = 0; si < fleet.sites.size(); ++si) {
+        const SiteSpec& s = fleet.sites[si];
+        SiteBgp sb;
+        sb.site = s.name;
+        std::vector<std::pair<const std::string*, const wire::RouteMap*>> tables;
+        for (const EdgeSpec& e : s.edges)
+            if (auto it = v->bgp_edges.find(e.id); it != v->bgp_edges.end()) {
+                tables.emplace_back(&e.id, it->second.routes.get());
+                sb.edges.emplace_back(e.id, it->second.routes->size());
+            }
+        sb.bgp = !tables.empty();
+        if (!sb.bgp) {
+            for (const std::string& p : s.prefixes)
+                if (auto pr = io::IpPrefix::parse(p); pr)
+                    prefixes[si].push_back(steer::SitePrefix{*pr, 0, 0, false});
+            sites->push_back(std::move(sb));
+            continue;
+        }
+        if (tables.size() == 1) { // one edge: its table is the union, nothing to compare
+            prefixes[si].reserve(tables[0].second->size());
+            for (const auto& [p, a] : *tables[0].second)
+                prefixes[si].push_back(steer::SitePrefix{p, a.med, a.path_len, true});
+        } else {
+            // The union, the best attributes over the edges, and who hears each prefix:
+            // every (prefix, edge) sorted by prefix (a flat sort beats a 1M-node map).
+            struct Heard {
+                io::IpPrefix prefix;
+                const wire::RouteAttrs* attrs;
+                uint32_t edge;
+            };
+            std::vector<Heard> all;
+            size_t total = 0;
+            for (const auto& tb : tables)
+                total += tb.second->size();
+            all.reserve(total);
+            for (size_t i = 0; i < tables.size(); ++i)
+                for (const auto& [p, a] : *tables[i].second)
+                    all.push_back(Heard{p, &a, static_cast<uint32_t>(i)});
+            std::sort(all.begin(), all.end(), [](const Heard& a, const Heard& b) {
+                if (a.prefix.addr.family != b.prefix.addr.family)
+                    return a.prefix.addr.family < b.prefix.addr.family;
+                const int c = std::memcmp(a.prefix.addr.bytes, b.prefix.addr.bytes, 16);
+                if (c != 0) return c < 0;
+                return a.prefix.bits != b.prefix.bits ? a.prefix.bits < b.prefix.bits
+                                                      : a.edge < b.edge;
+            });
+            prefixes[si].reserve(tables[0].second->size());
+            std::vector<uint8_t> heard(tables.size());
+            for (size_t i = 0; i < all.size();) {
+                const wire::RouteAttrs* best = all[i].attrs;
+                std::fill(heard.begin(), heard.end(), 0);
+                size_t j = i, count = 0;
+                for (; j < all.size() && all[j].prefix == all[i].prefix; ++j) {
+                    if (all[j].attrs->better_than(*best)) best = all[j].attrs;
+                    count += !heard[all[j].edge];
+                    heard[all[j].edge] = 1;
+                }
+                prefixes[si].push_back(
+                    steer::SitePrefix{all[i].prefix, best->med, best->path_len, true});
+                if (count < tables.size()) {
+                    ++sb.differing;
+                    if (sb.differences.size() < SiteBgp::kMaxDifferences) {
+                        BgpDifference d;
+                        d.prefix = all[i].prefix.to_string();
+                        for (size_t k = 0; k < tables.size(); ++k)
+                            (heard[k] ? d.heard_by : d.missing_from).push_back(*tables[k].first);
+                        sb.differences.push_back(std::move(d));
+                    }
+                }
+                i = j;
+            }
+        }
+        sb.prefixes = prefixes[si].size();
+        learned += sb.prefixes;
+        // Say so when the edges of a site start or stop disagreeing (or disagree differently).
+        const SiteBgp* before = nullptr;
+        if (old)
+            for (const SiteBgp& ob : *old->bgp_sites)
+                if (ob.site == s.name) before = &ob;
+        const size_t was = before ? before->differing : 0;
+        if (sb.differing != was) {
+            if (sb.differing == 0) {
+                log::info("control: bgp: the edges of site {} hear the same {} prefixes again",
+                          s.name, sb.prefixes);
+            } else {
+                std::string sample;
+                for (size_t i = 0; i < sb.differences.size() && i < 3; ++i) {
+                    const BgpDifference& d = sb.differences[i];
+                    std::string missing;
+                    for (const std::string& m : d.missing_from)
+                        missing += (missing.empty() ? "" : ",") + m;
+                    sample += fmt::format("{}{} not heard by {}", i ? "; " : "", d.prefix, missing);
+                }
+                log::warn("control: bgp: the edges of site {} disagree on {} of {} prefixes ({}{})",
+                          s.name, sb.differing, sb.prefixes, sample,
+                          sb.differing > 3 ? "; ..." : "");
+            }
+        }
+        sites->push_back(std::move(sb));
+    }
+    t.index_prefixes(prefixes);
+    v->bgp_sites = std::move(sites);
+    if (learned > 0)
+        log::info("control: steering by {} BGP-learned site prefixes (indexed in {} ms)", learned,
+                  monotonic_ms() - t0);
+}
+
+std::shared_ptr<View> Service::build_view(StoreSnapshot snap,
+                                          std::map<std::string, EdgeStatus> st) {
+    const std::shared_ptr<const View> old_view = current();
+    auto v = std::make_shared<View>();
+    v->generation = snap.generation;
+    auto fleet = std::make_shared<const Fleet>(std::move(snap.fleet));
+    v->fleet = fleet;
+    v->drained = std::move(snap.drained);
+    auto status = std::make_shared<const std::map<std::string, EdgeStatus>>(std::move(st));
+    v->status = status;
+    v->catalog_files = snap.files.size();
+    auto files = std::make_shared<const std::vector<CatalogEntry>>(std::move(snap.files));
+    v->files = files;
+    v->plan = std::make_shared<const FleetPlan>(plan_fleet(*fleet, *files, snap.demand));
+    auto topo = std::make_shared<steer::Topology>();
+    steer::Topology& t = *topo;
+    // Steering's last resort; placement and fill read the fleet's origin themselves.
+    t.origin_url = fleet->origin_serves_players() ? fleet->origin_url : std::string();
+    std::map<std::string, uint32_t> site_index;
+    for (const SiteSpec& s : fleet->sites) {
+        site_index[s.name] = static_cast<uint32_t>(t.sites.size());
+        v->site_group.push_back(s.group_name());
+        steer::TopoSite ts;
+        ts.name = s.name;
+        ts.tier = s.tier == Tier::kIx ? steer::SiteTier::kIx : steer::SiteTier::kEmbedded;
+        t.sites.push_back(std::move(ts));
+    }
+    v->bgp_edges = std::move(snap.bgp);
+    for (size_t si = 0; si < fleet->sites.size(); ++si) {
+        const SiteSpec& s = fleet->sites[si];
+        for (const std::string& fb : s.fallback)
+            if (auto it = site_index.find(fb); it != site_index.end())
+                t.sites[si].fallback.push_back(it->second);
+        if (s.tier == Tier::kIx) t.ix_sites.push_back(static_cast<uint32_t>(si));
+        for (const EdgeSpec& e : s.edges) {
+            steer::TopoEdge te;
+            te.id = e.id;
+            te.url = e.url;
+            te.https_url = e.https_url;
+            te.site = static_cast<uint32_t>(si);
+            te.hash = steer::hash64(e.id);
+            auto it = status->find(e.id);
+            te.eligible = it != status->end() && it->second.state == "up";
+            v->edge_index[e.id] = static_cast<uint32_t>(t.edges.size());
+            t.sites[si].edges.push_back(static_cast<uint32_t>(t.edges.size()));
+            t.edges.push_back(std::move(te));
+            v->edge_specs.push_back(&e);
+        }
+    }
+    index_site_prefixes(v.get(), &t, old_view.get());
+    t.files.reserve(files->size());
+    for (const CatalogEntry& f : *files)
+        t.files.emplace(f.path, steer::TopoFile{});
+    for (const auto& [edge_id, paths] : snap.inventory) {
+        auto ei = v->edge_index.find(edge_id);
+        if (ei == v->edge_index.end()) continue;
+        // An edge that fills by its manifest deletes what the manifest no longer lists: from
+        // the moment a manifest drops a file, players are no longer sent there for it (the
+        // edge deletes it only after this version is acknowledged).
+        std::unordered_set<std::string_view> listed;
+        const EdgeManifest* m = nullptr;
+        if (auto it = status->find(edge_id); it != status->end() && follows_manifest(it->second))
+            if (auto mi = v->plan->edges.find(edge_id); mi != v->plan->edges.end()) m = &mi->second;
+        if (m) {
+            v->steered_by_manifest.insert(edge_id);
+            for (const ManifestEntry& me : m->files)
+                listed.insert((*files)[me.file].path);
+        }
+        for (const std::string& p : paths) {
+            if (m && !listed.count(p)) continue;
+            if (auto fi = t.files.find(p); fi != t.files.end())
+                fi->second.holders.push_back(ei->second);
+        }
+    }
+    for (auto& [path, tf] : t.files) // rank() relies on ascending holders (contiguous by site)
+        std::sort(tf.holders.begin(), tf.holders.end());
+    v->topo = std::move(topo);
+    for (const KeyRecord& k : snap.keys)
+        if (!k.retired) v->keys.push_back(k);
+    choose_signing_key(v.get(), wall_ms());
+    return v;
+}
+
+void Service::choose_signing_key(View* v, int64_t now) const {
+    // The newest valid key that has had time to reach the edges; a lone key signs at once.
+    const KeyRecord* pick = nullptr;
+    for (const KeyRecord& k : v->keys)
+        if (!pick || k.created_ms + key_propagation_ms() <= now) pick = &k;
+    if (pick && v->have_signing_key && v->signing_key.id == pick->id) return; // unchanged
+    v->have_signing_key = false;
+    if (!pick) return;
+    auth::SigningKey sk;
+    sk.id = pick->id;
+    if (auth::decode_hex(pick->secret_hex, &sk.secret) &&
+        sk.secret.size() >= auth::kMinSecretBytes) {
+        v->signing_key = std::move(sk);
+        v->have_signing_key = true;
+    }
+}
+
+} // namespace vcdn::control

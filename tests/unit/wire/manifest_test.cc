@@ -1,0 +1,79 @@
+// The manifest message (wire/manifest.h): what the edge's fill accepts, and what it refuses
+// because it could hurt the edge.
+#include <gtest/gtest.h>
+
+#include <vcdn/wire/manifest.h>
+
+namespace vcdn::wire {
+namespace {
+
+TEST(SafePath, RefusesEscapesAndHiddenFiles) {
+    for (const char* ok : {"/t/1/v.mp4", "/a", "/a/b-c_d.e"})
+        EXPECT_TRUE(safe_path(ok)) << ok;
+    for (const char* bad : {"", "/", "t/1.mp4", "/../etc/passwd", "/t/../x", "/t/./x", "/t//x",
+                            "/.vcdn-fill/x.part", "/t/.hidden", "/t/", "/a\\b"})
+        EXPECT_FALSE(safe_path(bad)) << bad;
+    EXPECT_FALSE(safe_path(std::string("/a\0b", 4)));
+    EXPECT_FALSE(safe_path("/" + std::string(1100, 'a')));
+}
+
+const std::string kSha(64, 'a');
+
+std::string manifest_with(const std::string& file_json) {
+    return R"({"edge":"e1","version":3,"escalation":{"peer_wait_ms":5,"tier_wait_ms":9},
+               "origin_token":"t","files":[)" +
+           file_json + "]}";
+}
+
+TEST(DecodeManifest, ReadsFilesAndSources) {
+    auto m = decode_manifest(
+        manifest_with(R"({"path":"/t/1/v.mp4","size":10,"sha256":")" + kSha +
+                      R"(","tier":"flash","sources":[{"kind":"peer","url":"http://a:1","edge":"a"},
+           {"kind":"origin","url":"https://o"}]})"));
+    ASSERT_TRUE(m) << m.error().message;
+    EXPECT_EQ(m->edge, "e1");
+    EXPECT_EQ(m->version, 3);
+    EXPECT_EQ(m->peer_wait_ms, 5u);
+    EXPECT_EQ(m->tier_wait_ms, 9u);
+    EXPECT_EQ(m->origin_token, "t");
+    ASSERT_EQ(m->files.size(), 1u);
+    EXPECT_TRUE(m->files[0].flash);
+    ASSERT_EQ(m->files[0].sources.size(), 2u);
+    EXPECT_EQ(m->files[0].sources[0].kind, SourceKind::kPeer);
+    EXPECT_EQ(m->files[0].sources[0].edge, "a");
+    EXPECT_EQ(m->files[0].sources[1].kind, SourceKind::kOrigin);
+}
+
+TEST(DecodeManifest, RefusesWhatCouldHurtTheEdge) {
+    const std::string good_src = R"("sources":[{"kind":"origin","url":"http://o:1"}])";
+    auto file = [&](const std::string& path, const std::string& sha, const std::string& src) {
+        return R"({"path":")" + path + R"(","size":10,"sha256":")" + sha + R"(",)" + src + "}";
+    };
+    EXPECT_TRUE(decode_manifest(manifest_with(file("/a.mp4", kSha, good_src))));
+    EXPECT_FALSE(decode_manifest(manifest_with(file("/../a.mp4", kSha, good_src))));
+    EXPECT_FALSE(decode_manifest(manifest_with(file("/.vcdn-fill/x", kSha, good_src))));
+    EXPECT_FALSE(decode_manifest(manifest_with(file("/a.mp4", "abc", good_src))));
+    EXPECT_FALSE(decode_manifest(manifest_with(file("/a.mp4", std::string(64, 'G'), good_src))));
+    EXPECT_FALSE(decode_manifest(
+        manifest_with(file("/a.mp4", kSha, R"("sources":[{"kind":"x","url":"http://o"}])"))));
+    EXPECT_FALSE(decode_manifest(
+        manifest_with(file("/a.mp4", kSha, R"("sources":[{"kind":"peer","url":"ftp://o"}])"))));
+    EXPECT_FALSE(decode_manifest(
+        manifest_with(file("/a.mp4", kSha, R"("sources":[{"kind":"peer","url":"http://o/x"}])"))));
+    EXPECT_FALSE(decode_manifest("{"));
+    EXPECT_FALSE(decode_manifest("[]"));
+    EXPECT_FALSE(decode_manifest(R"({"edge":"e","version":"x","files":[]})"));
+    EXPECT_FALSE(decode_manifest(R"({"edge":"e","version":1,"files":{}})"));
+    // Numbers that are not integers in range (a float cast would be undefined behaviour).
+    EXPECT_FALSE(decode_manifest(R"({"edge":"e","version":1e300,"files":[]})"));
+    EXPECT_FALSE(decode_manifest(R"({"edge":"e","version":-1,"files":[]})"));
+    EXPECT_FALSE(decode_manifest(
+        R"({"edge":"e","version":1,"escalation":{"peer_wait_ms":-5.5},"files":[]})"));
+    EXPECT_FALSE(decode_manifest(
+        R"({"edge":"e","version":1,"escalation":{"tier_wait_ms":99999999999},"files":[]})"));
+    EXPECT_FALSE(decode_manifest(manifest_with(R"({"path":"/a.mp4","size":1e300,"sha256":")" +
+                                               kSha + R"(","sources":[]})")));
+}
+
+} // namespace
+} // namespace vcdn::wire
