@@ -54,7 +54,8 @@ int run_until_signal(const std::function<int(const std::atomic<bool>&)>& body) {
 int main(int argc, char** argv) {
     CLI::App app{"vcdn — an open-source video CDN: edge servers, control plane, players.\n"
                  "Run 'vcdn <command> --help' for the flags of a command."};
-    app.set_version_flag("--version", std::string("vcdn ") + vcdn::kVersion);
+    app.set_version_flag("--version", std::string("vcdn ") + vcdn::kVersion + " (build " +
+                                          vcdn::build_id() + ")");
     app.require_subcommand(1);
     app.fallthrough(false);
     std::vector<vcdn::app::Runner> runners;

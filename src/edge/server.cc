@@ -548,7 +548,7 @@ std::string EdgeServer::Impl::render_metrics() const {
         }
     };
     out.family("vcdn_build_info", "gauge", "vcdn version.")
-        .sample("vcdn_build_info", {{"version", kVersion}}, 1);
+        .sample("vcdn_build_info", {{"version", kVersion}, {"build", build_id()}}, 1);
     out.family("vcdn_start_time_seconds", "gauge", "Unix time the edge started.")
         .sample("vcdn_start_time_seconds", start_time);
     out.family("vcdn_draining", "gauge", "1 while the edge drains before exit.")
