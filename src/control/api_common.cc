@@ -152,6 +152,7 @@ json edge_json(const View& v, const SiteSpec& site, const EdgeSpec& e, int64_t n
                      {"scrub_mismatches", f.scrub_mismatches}};
     }
     j["version"] = rep.version;
+    j["build"] = rep.build;
     j["reported_healthy"] = rep.healthy;
     j["reported_reason"] = rep.reason;
     return j;

@@ -355,6 +355,7 @@ void EdgeServer::Impl::start_control() {
                          : "ok";
         rep.load = wire::Load{gbps, conns, cpu};
         rep.version = kVersion;
+        rep.build = build_id();
         if (filler) rep.fill = filler->progress();
         return rep;
     };

@@ -58,7 +58,7 @@ json bgp_status_json(const BgpStatus& b) {
 }
 
 // The report's fields, written into `j` (a heartbeat or a stored report).
-void report_into(json* j, const EdgeReport& r, [[maybe_unused]] int64_t schema) {
+void report_into(json* j, const EdgeReport& r, int64_t schema) {
     json disks = json::array();
     for (const DiskReport& d : r.disks)
         disks.push_back({{"root", d.root},
@@ -71,6 +71,7 @@ void report_into(json* j, const EdgeReport& r, [[maybe_unused]] int64_t schema) 
     (*j)["load"] = to_json(r.load);
     (*j)["disks"] = std::move(disks);
     (*j)["version"] = r.version;
+    if (schema >= 2) (*j)["build"] = r.build;
     if (r.fill) (*j)["fill"] = to_json(*r.fill);
     if (r.bgp) (*j)["bgp"] = bgp_status_json(*r.bgp);
 }
@@ -123,7 +124,7 @@ void read_session(Fields& f, BgpSession* s, bool newer) {
 
 // The report's fields of a heartbeat or a stored report; `s` is the message's schema as far
 // as this decoder knows it (min of both), `newer` whether the sender is ahead of us.
-void read_report(Fields& f, EdgeReport* r, [[maybe_unused]] int64_t s, bool newer) {
+void read_report(Fields& f, EdgeReport* r, int64_t s, bool newer) {
     f.req_object("load", [&](Fields& l) { read_load(l, &r->load, newer); })
         .req("healthy", &r->healthy)
         .opt("reason", &r->reason, kMaxReasonBytes)
@@ -139,6 +140,7 @@ void read_report(Fields& f, EdgeReport* r, [[maybe_unused]] int64_t s, bool newe
                          r->disks.push_back(std::move(disk));
                      })
         .opt("version", &r->version, 64);
+    if (s >= 2) f.opt("build", &r->build, 128);
     if (f.has("fill")) {
         r->fill.emplace();
         f.opt_object("fill", [&](Fields& x) { read_fill(x, &*r->fill, newer); });

@@ -14,7 +14,8 @@
 // decoder does not know, which are skipped (its known fields are still checked). The control
 // plane answers in the heartbeat's schema (or its own, if older), so an edge one version
 // behind never sees a field it does not know. Schema history:
-//   1: the fields below.
+//   1: the fields below without `build`;
+//   2: `build`, the edge's build identity (version + commit), for the dashboard and upgrades.
 //
 // Pure; any thread.
 #include <cstdint>
@@ -30,7 +31,7 @@
 
 namespace vcdn::wire {
 
-inline constexpr int64_t kHeartbeatSchema = 1;
+inline constexpr int64_t kHeartbeatSchema = 2;
 
 // Bounds a heartbeat must stay within (the decoder refuses more, by field).
 inline constexpr size_t kMaxHeartbeatBytes = 64u << 20;
@@ -106,6 +107,7 @@ struct EdgeReport {
     Load load;
     std::vector<DiskReport> disks;
     std::string version; // the edge's software version ("0.1.0")
+    std::string build;   // schema 2: its build identity ("0.1.0+gac30a8b")
     std::optional<FillProgress> fill;
     std::optional<BgpStatus> bgp;
     bool operator==(const EdgeReport&) const = default;

@@ -4,6 +4,8 @@
 #include <sstream>
 #include <thread>
 
+#include <vcdn/base/version.h>
+
 #include "control_fixture.h"
 
 namespace vcdn::test {
@@ -65,6 +67,10 @@ TEST_F(ControlTest, SteersToHealthyEdgesDropsAKilledOneAndTakesItBack) {
     ASSERT_NO_FATAL_FAILURE(start_edge(&a2, "a2"));
     ASSERT_EQ(control_.wait_edge_state("a1", "up", 5000)["state"], "up");
     ASSERT_EQ(control_.wait_edge_state("a2", "up", 5000)["state"], "up");
+    // Every field of the report arrives: the version and the build the edge runs.
+    json a1j = control_.call("GET", "/api/v1/edges/a1", "", false).json;
+    EXPECT_EQ(a1j["version"], kVersion) << a1j.dump();
+    EXPECT_EQ(a1j["build"], build_id()) << a1j.dump();
     // Inventory arrives with the heartbeats; wait until both edges are steered to.
     json ans;
     for (int i = 0; i < 100; ++i) {

@@ -5,7 +5,7 @@
 // and a table row per day plus the total.
 //
 //   node tests/integration/control/dashboard_check.mjs URL [--expect-edges a1,b1]
-//        [--expect-states up,down] [--screenshot PNG] [--timeout SEC] [--chromium PATH]
+//        [--expect-states up,down] [--expect-builds B1,B2] [--screenshot PNG] [--timeout SEC] [--chromium PATH]
 //
 // Exit 0 with one summary line; 1 with one line saying which check failed, then the page's console
 // errors; 2 on a usage error. A JS error in the page fails the check, also one in the 2.5 s
@@ -38,7 +38,7 @@ function usage(msg) {
 }
 
 function parseArgs(argv) {
-    const o = { url: "", edges: [], states: [], screenshot: "", timeoutMs: 15000, chromium: "/usr/bin/chromium", simDays: 0 };
+    const o = { url: "", edges: [], states: [], builds: [], screenshot: "", timeoutMs: 15000, chromium: "/usr/bin/chromium", simDays: 0 };
     const list = (s) => s.split(",").map((x) => x.trim()).filter(Boolean);
     for (let i = 0; i < argv.length; i++) {
         let a = argv[i];
@@ -55,6 +55,7 @@ function parseArgs(argv) {
         };
         if (a === "--expect-edges") o.edges = list(value());
         else if (a === "--expect-states") o.states = list(value());
+        else if (a === "--expect-builds") o.builds = list(value());
         else if (a === "--screenshot") o.screenshot = value();
         else if (a === "--sim-days") {
             o.simDays = Number(value());
@@ -71,6 +72,9 @@ function parseArgs(argv) {
         else usage(`unexpected argument ${a}`);
     }
     if (!o.url) usage("URL is required");
+    if (o.builds.length > 0 && o.builds.length !== o.edges.length) {
+        usage(`--expect-builds has ${o.builds.length} entries, --expect-edges ${o.edges.length}: give one build per edge`);
+    }
     if (o.states.length > 0 && o.states.length !== o.edges.length) {
         usage(`--expect-states has ${o.states.length} entries, --expect-edges ${o.edges.length}: give one state per edge`);
     }
@@ -161,10 +165,12 @@ function probe() {
     }
     const rows = [...document.querySelectorAll("tr[data-edge-id]")].map((tr) => {
         const st = tr.querySelector(".state");
+        const build = tr.querySelector(".build");
         const r = tr.getBoundingClientRect();
         return {
             id: tr.dataset.edgeId,
             state: st ? st.textContent.trim() : "",
+            build: build ? build.textContent.trim() : "",
             visible: r.width > 0 && r.height > 0 && tr.innerText.includes(tr.dataset.edgeId),
         };
     });
@@ -209,6 +215,9 @@ function firstFailure(p) {
         if (!row.visible) return `edge ${id} is in the page but not visible`;
         if (opts.states.length > 0 && row.state !== opts.states[i]) {
             return `edge ${id} shows state "${row.state}", expected "${opts.states[i]}"`;
+        }
+        if (opts.builds.length > 0 && row.build !== opts.builds[i]) {
+            return `edge ${id} shows build "${row.build}", expected "${opts.builds[i]}"`;
         }
     }
     if (!p.chart.canvas) return "throughput chart: no canvas in #chart";

@@ -31,13 +31,17 @@ TEST(Dashboard, ShowsEdgesStatesAndAChartInChromium) {
         for (int i = 0; i < 600 && !stop.load(); ++i) {
             const double gbps = 1.0 + (i % 10) * 0.2;
             api(c.port, "POST", "/api/v1/edges/a1/heartbeat",
-                json{{"healthy", true},
+                json{{"schema", 2},
+                     {"build", "0.1.0+gtest-a1"},
+                     {"healthy", true},
                      {"load", {{"gbps_out", gbps}, {"connections", 40 + i % 7}, {"cpu", 0.3}}},
                      {"inventory", {{"digest", ""}}}}
                     .dump(),
                 "secret-a1");
             api(c.port, "POST", "/api/v1/edges/a2/heartbeat",
-                json{{"healthy", false},
+                json{{"schema", 2},
+                     {"build", "0.2.0+gtest-a2"},
+                     {"healthy", false},
                      {"reason", "every content root failed"},
                      {"load", {{"gbps_out", 0.1}, {"connections", 1}, {"cpu", 0.05}}},
                      {"inventory", {{"digest", ""}}}}
@@ -52,11 +56,17 @@ TEST(Dashboard, ShowsEdgesStatesAndAChartInChromium) {
     RunResult r =
         run_command({VCDN_NODE, src + "/tests/integration/control/dashboard_check.mjs",
                      fmt::format("http://127.0.0.1:{}/", c.port), "--expect-edges", "a1,a2",
-                     "--expect-states", "up,down", "--screenshot", work / "dashboard.png"},
+                     "--expect-states", "up,down", "--expect-builds",
+                     "0.1.0+gtest-a1,0.2.0+gtest-a2", "--screenshot", work / "dashboard.png"},
                     60000);
     stop = true;
     beats.join();
     EXPECT_EQ(r.status, 0) << r.output;
+    // The same build in the API.
+    json edges = api(c.port, "GET", "/api/v1/edges").json;
+    ASSERT_TRUE(edges.is_object());
+    EXPECT_EQ(edges["edges"][0]["build"], "0.1.0+gtest-a1") << edges.dump();
+    EXPECT_EQ(edges["edges"][1]["build"], "0.2.0+gtest-a2") << edges.dump();
 }
 
 } // namespace

@@ -147,7 +147,8 @@
                 const idCell = el("td", { class: "edge" },
                     el("span", { class: "swatch" }),
                     el("span", { class: "edge-id", text: M.str(e.id) }),
-                    el("span", { class: "url muted", text: M.str(e.url) }));
+                    el("span", { class: "url muted", text: M.str(e.url) }),
+                    el("span", { class: "build muted", text: M.str(e.build), title: "build " + M.str(e.build) }));
                 idCell.firstChild.style.background = colorOf(key);
                 body.append(el("tr", { class: "edge-row", edgeId: M.str(e.id), state: st },
                     idCell,
