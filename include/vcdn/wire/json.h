@@ -43,6 +43,7 @@ class Fields {
 public:
     // `where` prefixes every error ("heartbeat", "manifest.files[3]"); `j` must outlive this.
     Fields(const nlohmann::json& j, std::string where);
+    Fields(nlohmann::json&&, std::string) = delete; // a temporary would not outlive it
 
     // Required (`req`) or optional (`opt`: absent or null leaves *out alone) fields.
     Fields& req(const char* key, bool* out);

@@ -2,6 +2,8 @@
 // because it could hurt the edge.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <vcdn/wire/manifest.h>
 
 namespace vcdn::wire {
@@ -73,6 +75,92 @@ TEST(DecodeManifest, RefusesWhatCouldHurtTheEdge) {
         R"({"edge":"e","version":1,"escalation":{"tier_wait_ms":99999999999},"files":[]})"));
     EXPECT_FALSE(decode_manifest(manifest_with(R"({"path":"/a.mp4","size":1e300,"sha256":")" +
                                                kSha + R"(","sources":[]})")));
+}
+
+} // namespace
+} // namespace vcdn::wire
+
+namespace vcdn::wire {
+namespace {
+
+Manifest sample_manifest() {
+    Manifest m;
+    m.edge = "a1";
+    m.site = "isp-a";
+    m.version = 4;
+    m.generation = 9;
+    m.peer_wait_ms = 300000;
+    m.tier_wait_ms = 900000;
+    m.origin_token = "fill-token";
+    m.files = {WantedFile{"/t/1/v-3000k.mp4", 1000, std::string(64, 'a'), true,
+                          {Source{SourceKind::kPeer, "http://127.0.0.1:8081", "a2"},
+                           Source{SourceKind::kTier, "https://x1.example.net", "x1"},
+                           Source{SourceKind::kOrigin, "http://[::1]:8000", ""}}},
+               WantedFile{"/t/2/v-235k.mp4", 20, std::string(64, 'b'), false, {}}};
+    return m;
+}
+
+std::string error_of(const nlohmann::json& j) {
+    auto r = decode_manifest(j.dump());
+    return r ? std::string() : r.error().message;
+}
+
+TEST(Manifest, RoundTripsEveryField) {
+    const Manifest m = sample_manifest();
+    auto back = decode_manifest(encode(m));
+    ASSERT_TRUE(back) << back.error().message;
+    EXPECT_EQ(*back, m);
+    EXPECT_EQ(m.bytes(), 1020u);
+}
+
+TEST(Manifest, RefusalsNameTheField) {
+    const nlohmann::json j = nlohmann::json::parse(encode(sample_manifest()));
+    for (const char* f : {"edge", "version", "files"}) {
+        nlohmann::json k = j;
+        k.erase(f);
+        EXPECT_EQ(error_of(k), std::string("manifest: ") + f + ": missing");
+    }
+    for (const char* f : {"path", "size", "sha256", "sources"}) {
+        nlohmann::json k = j;
+        k["files"][1].erase(f);
+        EXPECT_EQ(error_of(k), std::string("manifest: files[1].") + f + ": missing");
+    }
+    nlohmann::json k = j;
+    k["files"][0]["sources"][2]["weight"] = 1;
+    EXPECT_EQ(error_of(k), "manifest: files[0].sources[2].weight: unknown field");
+    k = j;
+    k["owner"] = "x";
+    EXPECT_EQ(error_of(k), "manifest: owner: unknown field");
+    k = j;
+    k["files"][0]["sources"][0]["kind"] = "cache";
+    EXPECT_EQ(error_of(k), "manifest: files[0].sources[0].kind: unknown source kind 'cache'");
+    k = j;
+    k["files"][0]["tier"] = "tape";
+    EXPECT_EQ(error_of(k), "manifest: files[0].tier: expected \"disk\" or \"flash\"");
+    k = j;
+    k["files"][0]["path"] = std::string(1025, 'a');
+    EXPECT_EQ(error_of(k), "manifest: files[0].path: longer than 1024 bytes");
+    k = j;
+    k["files"][0]["sources"] = nlohmann::json::array();
+    for (size_t i = 0; i <= kMaxSourcesPerFile; ++i)
+        k["files"][0]["sources"].push_back({{"kind", "origin"}, {"url", "http://o:1"}});
+    EXPECT_EQ(error_of(k), "manifest: files[0].sources: more than 64 entries");
+    k = j;
+    k["files_total"] = 3;
+    EXPECT_EQ(error_of(k), "manifest: files_total and bytes_total do not match the files listed");
+    EXPECT_NE(decode_manifest(std::string(kMaxManifestBytes + 1, ' ')).error().message.find("over"),
+              std::string::npos);
+}
+
+TEST(Manifest, SchemaOneEitherSide) {
+    nlohmann::json j = nlohmann::json::parse(encode(sample_manifest()));
+    j.erase("schema");
+    EXPECT_TRUE(decode_manifest(j.dump())) << "a control plane from before the field";
+    j["schema"] = kManifestSchema + 1;
+    j["files"][0]["colour"] = "red";
+    EXPECT_TRUE(decode_manifest(j.dump())) << "a newer control plane's fields are skipped";
+    j["schema"] = kManifestSchema + 2;
+    EXPECT_NE(error_of(j).find("is not supported"), std::string::npos);
 }
 
 } // namespace
