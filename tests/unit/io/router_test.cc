@@ -20,12 +20,14 @@ Router table() {
     r.get("/e/{id}", [](const ApiRequest& q) {
         return ApiResponse{200, "text/plain", "get " + std::string(q.param(0)), ""};
     });
-    r.add(http::Method::kPost, "/e/{id}/beat", [](const ApiRequest& q) {
-        return ApiResponse{200, "text/plain", "beat " + std::string(q.param(0)), ""};
-    }, 10);
-    r.add(http::Method::kDelete, "/e/{id}", [](const ApiRequest&) -> ApiResponse {
-        throw std::runtime_error("boom");
-    });
+    r.add(
+        http::Method::kPost, "/e/{id}/beat",
+        [](const ApiRequest& q) {
+            return ApiResponse{200, "text/plain", "beat " + std::string(q.param(0)), ""};
+        },
+        10);
+    r.add(http::Method::kDelete, "/e/{id}",
+          [](const ApiRequest&) -> ApiResponse { throw std::runtime_error("boom"); });
     return r;
 }
 

@@ -42,8 +42,8 @@ Heartbeat full_heartbeat() {
     h.report.fill = f;
     BgpStatus b;
     b.connected = true;
-    b.sessions = {BgpSession{"r1", "up", "Established", "2026-12-01", "192.0.2.1", "", 65001, 2,
-                             2, 1234}};
+    b.sessions = {
+        BgpSession{"r1", "up", "Established", "2026-12-01", "192.0.2.1", "", 65001, 2, 2, 1234}};
     b.prefixes = 2;
     b.more = true;
     h.report.bgp = b;
@@ -144,7 +144,8 @@ TEST(Heartbeat, WrongTypesAndOversizedFieldsAreNamed) {
     EXPECT_EQ(error_of(j), "heartbeat: inventory.added: [0]: longer than 4096 bytes");
     j = as_json(full_heartbeat());
     j["bgp"]["upserts"] = {"10.1.0.0/16 ten 2"};
-    EXPECT_NE(error_of(j).find("bgp.upserts: '10.1.0.0/16 ten 2'"), std::string::npos) << error_of(j);
+    EXPECT_NE(error_of(j).find("bgp.upserts: '10.1.0.0/16 ten 2'"), std::string::npos)
+        << error_of(j);
     j = as_json(full_heartbeat());
     j["bgp"]["removals"] = {"300.1.0.0/16"};
     EXPECT_NE(error_of(j).find("bgp.removals: '300.1.0.0/16'"), std::string::npos);
@@ -156,8 +157,9 @@ TEST(Heartbeat, WrongTypesAndOversizedFieldsAreNamed) {
 }
 
 TEST(Heartbeat, SizeAndDepthAreDecidedBeforeParsing) {
-    EXPECT_NE(decode_heartbeat(std::string(kMaxHeartbeatBytes + 1, ' ')).error().message.find(
-                  "over 67108864 bytes"),
+    EXPECT_NE(decode_heartbeat(std::string(kMaxHeartbeatBytes + 1, ' '))
+                  .error()
+                  .message.find("over 67108864 bytes"),
               std::string::npos);
     EXPECT_NE(decode_heartbeat(std::string(100, '[') + std::string(100, ']'))
                   .error()

@@ -92,7 +92,10 @@ Manifest sample_manifest() {
     m.peer_wait_ms = 300000;
     m.tier_wait_ms = 900000;
     m.origin_token = "fill-token";
-    m.files = {WantedFile{"/t/1/v-3000k.mp4", 1000, std::string(64, 'a'), true,
+    m.files = {WantedFile{"/t/1/v-3000k.mp4",
+                          1000,
+                          std::string(64, 'a'),
+                          true,
                           {Source{SourceKind::kPeer, "http://127.0.0.1:8081", "a2"},
                            Source{SourceKind::kTier, "https://x1.example.net", "x1"},
                            Source{SourceKind::kOrigin, "http://[::1]:8000", ""}}},

@@ -1,0 +1,164 @@
+// The public resources: steering, QoE, events, BGP, the dashboard and /metrics, called directly.
+#include "api_fixture.h"
+
+namespace vcdn::control::test {
+namespace {
+
+using http::Method;
+using nlohmann::json;
+
+TEST_F(ApiTest, SteeringRanksHoldersSignsAndCountsDemand) {
+    import_catalog();
+    ASSERT_EQ(beat("a1", {"/t/1/v-235k.mp4"}).status, 200);
+    ASSERT_EQ(beat("a2", {"/t/1/v-235k.mp4"}).status, 200);
+    for (int i = 0; i < 20 && svc_->current()->status->at("a2").state != "up"; ++i)
+        svc_->sync_once();
+    ApiResponse r = get_steer(
+        request(Method::kGet, "/api/v1/steer", "file=/t/1/v-235k.mp4&client=10.1.9.9"), *svc_);
+    ASSERT_EQ(r.status, 200) << r.body;
+    json j = body(r);
+    EXPECT_EQ(j["client"], "10.1.9.9");
+    ASSERT_EQ(j["urls"].size(), 2u) << r.body; // a1 and a2; no origin for players (fill token)
+    EXPECT_EQ(j["urls"][0]["site"], "isp-a");
+    EXPECT_NE(j["urls"][0]["url"].get<std::string>().find("?e="), std::string::npos);
+    // The requester's own address when no client is given.
+    EXPECT_EQ(body(get_steer(request(Method::kGet, "/api/v1/steer", "file=/t/1/v-235k.mp4"),
+                             *svc_))["client"],
+              "10.1.2.3");
+    EXPECT_EQ(code(get_steer(request(Method::kGet, "/api/v1/steer", "client=10.1.2.3"), *svc_)),
+              "missing-file");
+    EXPECT_EQ(code(get_steer(request(Method::kGet, "/api/v1/steer", "file=/t/9.mp4"), *svc_)),
+              "unknown-file");
+    EXPECT_EQ(
+        code(get_steer(request(Method::kGet, "/api/v1/steer", "file=/t/1/v-235k.mp4&client=10.1"),
+                       *svc_)),
+        "bad-client");
+    EXPECT_EQ(svc_->steer_requests.load(), 5u);
+    EXPECT_EQ(svc_->steer_errors.load(), 3u);
+    EXPECT_EQ(svc_->steer_stats[0]->total, 2u);
+}
+
+TEST_F(ApiTest, QoeCountsSamplesOfFleetEdgesOnly) {
+    ApiResponse r = post_qoe(
+        request(Method::kPost, "/api/v1/qoe", {},
+                R"({"samples":[{"edge":"a1","stalls":2},{"edge":"stranger","stalls":9}]})"),
+        *svc_);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(body(r)["samples"], 2);
+    EXPECT_EQ(svc_->qoe_samples, 1u);
+    EXPECT_EQ(svc_->qoe_stalls_by_edge.at("a1"), 2u);
+    EXPECT_EQ(svc_->qoe_stalls_by_edge.count("stranger"), 0u);
+    EXPECT_EQ(
+        code(post_qoe(request(Method::kPost, "/api/v1/qoe", {}, R"({"samples":[{}]})"), *svc_)),
+        "bad-qoe");
+    EXPECT_EQ(code(post_qoe(request(Method::kPost, "/api/v1/qoe", {}, "[", {}), *svc_)),
+              "bad-json");
+}
+
+TEST_F(ApiTest, EventsListStateChangesNewestFirst) {
+    ASSERT_EQ(beat("a1", {}).status, 200);
+    svc_->sync_once();
+    ApiResponse r = get_events(request(Method::kGet, "/api/v1/events", "edge=a1&limit=5"), *svc_);
+    ASSERT_EQ(r.status, 200) << r.body;
+    ASSERT_GE(body(r)["events"].size(), 1u);
+    EXPECT_EQ(body(r)["events"][0]["edge"], "a1");
+    EXPECT_EQ(body(r)["events"][0]["state"], "up");
+    EXPECT_EQ(code(get_events(request(Method::kGet, "/api/v1/events", "limit=x"), *svc_)),
+              "bad-limit");
+}
+
+TEST_F(ApiTest, BgpWithoutReportsAndRoutesOfAnEdge) {
+    json j = body(get_bgp(request(Method::kGet, "/api/v1/bgp"), *svc_));
+    ASSERT_EQ(j["sites"].size(), 2u);
+    EXPECT_EQ(j["sites"][0]["bgp"], false);
+    EXPECT_EQ(code(get_bgp_routes(request(Method::kGet, "/api/v1/bgp/routes"), *svc_)),
+              "missing-edge");
+    EXPECT_EQ(code(get_bgp_routes(request(Method::kGet, "/api/v1/bgp/routes", "edge=a1"), *svc_)),
+              "no-bgp");
+    // An edge's routes arrive with a heartbeat.
+    wire::Heartbeat h;
+    h.inventory.digest = wire::inventory_digest({});
+    wire::BgpChanges c;
+    c.full = true;
+    c.diff.upserts = {{*io::IpPrefix::parse("10.5.0.0/16"), wire::RouteAttrs{3, 2, ""}}};
+    wire::RouteMap table;
+    table[c.diff.upserts[0].first] = c.diff.upserts[0].second;
+    c.digest = wire::digest_hex(wire::table_digest(table));
+    h.bgp = c;
+    h.report.bgp = wire::BgpStatus{true, "", {}, 1, false};
+    ApiResponse r = post_heartbeat(
+        with(request(Method::kPost, "/api/v1/edges/a1/heartbeat", {}, wire::encode(h), "secret-a1"),
+             "a1"),
+        *svc_);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(body(r)["bgp"], "ok");
+    svc_->sync_once();
+    r = get_bgp_routes(request(Method::kGet, "/api/v1/bgp/routes", "edge=a1&limit=10"), *svc_);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(body(r)["routes"][0]["prefix"], "10.5.0.0/16");
+    EXPECT_EQ(body(r)["routes"][0]["med"], 3);
+    j = body(get_bgp(request(Method::kGet, "/api/v1/bgp"), *svc_));
+    EXPECT_EQ(j["sites"][0]["bgp"], true);
+    EXPECT_EQ(j["sites"][0]["edges"][0]["connected"], true);
+}
+
+TEST_F(ApiTest, DashboardPageDataHealthAndMetrics) {
+    ApiResponse page = get_dashboard_page(request(Method::kGet, "/"), *svc_);
+    EXPECT_EQ(page.content_type, "text/html; charset=utf-8");
+    EXPECT_NE(page.body.find("<html"), std::string::npos);
+    EXPECT_EQ(get_healthz(request(Method::kGet, "/healthz"), *svc_).body, "ok\n");
+    ASSERT_EQ(beat("a1", {}).status, 200);
+    svc_->sync_once();
+    json d = body(get_dashboard(request(Method::kGet, "/api/v1/dashboard"), *svc_));
+    ASSERT_EQ(d["sites"].size(), 2u);
+    EXPECT_EQ(d["sites"][0]["edges"][0]["id"], "a1");
+    EXPECT_EQ(d["sites"][0]["edges"][0]["history"].size(), 1u);
+    std::string m = get_metrics(request(Method::kGet, "/metrics"), *svc_).body;
+    EXPECT_NE(m.find("vcdn_control_heartbeats_total 1\n"), std::string::npos) << m;
+    EXPECT_NE(m.find("vcdn_control_edge_up{edge=\"a1\"} 1\n"), std::string::npos) << m;
+    EXPECT_NE(m.find("# TYPE vcdn_control_catalog_files gauge"), std::string::npos);
+}
+
+TEST_F(ApiTest, KeysListAndRotate) {
+    EXPECT_EQ(get_keys(request(Method::kGet, "/api/v1/keys"), *svc_).status, 401);
+    json k = body(get_keys(request(Method::kGet, "/api/v1/keys", {}, {}, "admin"), *svc_));
+    ASSERT_EQ(k["keys"].size(), 1u);
+    EXPECT_EQ(k["keys"][0]["signing"], true);
+    ApiResponse r = post_key_rotate(
+        request(Method::kPost, "/api/v1/keys/rotate", {}, R"({"id":"k-two"})", "admin"), *svc_);
+    ASSERT_EQ(r.status, 201) << r.body;
+    EXPECT_EQ(body(r)["signing"], "k-two");
+    EXPECT_EQ(code(post_key_rotate(
+                  request(Method::kPost, "/api/v1/keys/rotate", {}, R"({"id":"k-two"})", "admin"),
+                  *svc_)),
+              "key-exists");
+    EXPECT_EQ(code(post_key_rotate(
+                  request(Method::kPost, "/api/v1/keys/rotate", {}, R"({"id":"bad id!"})", "admin"),
+                  *svc_)),
+              "bad-key");
+    EXPECT_EQ(code(post_key_rotate(request(Method::kPost, "/api/v1/keys/rotate", {},
+                                           R"({"secret_hex":"00"})", "admin"),
+                                   *svc_)),
+              "bad-key");
+    EXPECT_EQ(body(get_keys(request(Method::kGet, "/api/v1/keys", {}, {}, "admin"), *svc_))["keys"]
+                  .size(),
+              2u);
+}
+
+TEST_F(ApiTest, TheRouterPutsEveryRouteInPlace) {
+    auto router = make_router(*svc_);
+    auto via = [&](Method m, const std::string& path, const std::string& query = {},
+                   const std::string& token = {}) {
+        return router->dispatch(request(m, path, query, {}, token));
+    };
+    EXPECT_EQ(via(Method::kGet, "/healthz").status, 200);
+    EXPECT_EQ(via(Method::kGet, "/api/v1/edges/a1").status, 200);
+    EXPECT_EQ(via(Method::kGet, "/api/v1/edges/a1/manifest", {}, "secret-a1").status, 404)
+        << "routed to the manifest (none yet), not to the edge";
+    EXPECT_EQ(via(Method::kDelete, "/api/v1/steer").status, 405);
+    EXPECT_EQ(via(Method::kGet, "/api/v1/nothing").status, 404);
+    EXPECT_EQ(code(via(Method::kGet, "/api/v1/")), "not-found");
+}
+
+} // namespace
+} // namespace vcdn::control::test
