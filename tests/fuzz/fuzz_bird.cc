@@ -15,7 +15,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     using namespace vcdn::bgp;
     const std::string_view text(reinterpret_cast<const char*>(data), size);
     std::vector<ReplyLine> lines;
-    wire::RouteMap table;
+    vcdn::wire::RouteMap table;
     RouteParser parser([&](LearnedRoute&& r) { table[r.prefix] = r.attrs; });
     int prev = 0;
     size_t start = 0;
@@ -33,17 +33,17 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     parser.finish();
     (void)parse_protocols(lines);
     // Communities from BIRD go into the stored form unchanged only when printable.
-    wire::RouteMap printable;
+    vcdn::wire::RouteMap printable;
     for (const auto& [p, a] : table) {
         bool ok = a.communities.size() <= 4096;
         for (char c : a.communities)
             ok = ok && static_cast<unsigned char>(c) >= 0x20 && c != 0x7f;
         if (ok) printable[p] = a;
     }
-    auto back = wire::parse_serialised(serialise(printable));
+    auto back = vcdn::wire::parse_serialised(serialise(printable));
     if (!back || back->size() != printable.size() ||
-        wire::table_digest(*back) != wire::table_digest(printable))
+        vcdn::wire::table_digest(*back) != vcdn::wire::table_digest(printable))
         abort();
-    (void)wire::parse_serialised(text);
+    (void)vcdn::wire::parse_serialised(text);
     return 0;
 }
