@@ -7,6 +7,8 @@
 // <path> is the URL path exactly as it appears in the request (before percent-decoding), so
 // signer and edge agree byte for byte. The same code signs (control plane, `vcdn sign`) and
 // verifies (edge); verification compares in constant time and reports why it refused.
+//
+// Threads: pure functions and immutable key sets; any thread, the edge's workers included.
 #include <cstdint>
 #include <string>
 #include <string_view>

@@ -2,6 +2,9 @@
 // The catalog: every file the CDN serves, with its size and SHA-256 (catalog.json). And a
 // generator of synthetic catalogs for tests, demos and benchmarks: per title one file per
 // bitrate of bitrate × duration bytes of pseudo-random content, deterministic for a seed.
+//
+// Threads: no shared state; any thread. Loading and making catalogs read and write files
+// (start-up and tools, never a serving loop).
 #include <cstdint>
 #include <functional>
 #include <string>

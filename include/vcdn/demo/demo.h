@@ -6,6 +6,8 @@
 // popularity, waits for the edges to fill (the ISP site from the exchange and its peers), runs
 // simulated players from both client networks, kills one ISP edge halfway to show the players
 // failing over, and prints per-site and per-player results and the dashboard URL.
+//
+// Threads: run() blocks its caller until the demo ends; `stop` may be set from a signal thread.
 #include <atomic>
 #include <cstdint>
 #include <string>

@@ -10,6 +10,9 @@
 //
 // Ranges mode (run_ranges): each connection fetches random ranges of random files from one
 // target as fast as it can (like wrk with a range script) and records latencies.
+//
+// Threads: run() and run_ranges() start their own loop threads and return when they are done;
+// `stop` may be set from any thread.
 #include <atomic>
 #include <cstdint>
 #include <functional>
