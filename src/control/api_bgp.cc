@@ -14,16 +14,7 @@ namespace {
 json sessions_json(const std::vector<wire::BgpSession>& sessions) {
     json out = json::array();
     for (const wire::BgpSession& x : sessions)
-        out.push_back({{"name", x.name},
-                       {"state", x.state},
-                       {"bgp_state", x.bgp_state},
-                       {"since", x.since},
-                       {"neighbor", x.neighbor},
-                       {"neighbor_as", x.neighbor_as},
-                       {"routes", x.routes},
-                       {"prefixes", x.prefixes},
-                       {"changed_ms", x.changed_ms},
-                       {"info", x.info}});
+        out.push_back(wire::to_json(x));
     return out;
 }
 

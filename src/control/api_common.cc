@@ -124,33 +124,9 @@ json edge_json(const View& v, const SiteSpec& site, const EdgeSpec& e, int64_t n
     j["cpu"] = rep.load.cpu;
     json disks = json::array();
     for (const wire::DiskReport& dr : rep.disks)
-        disks.push_back({{"root", dr.root},
-                         {"path", dr.path},
-                         {"tier", dr.tier},
-                         {"state", dr.state},
-                         {"reason", dr.reason}});
+        disks.push_back(wire::to_json(dr));
     j["disks"] = std::move(disks);
-    if (rep.fill) {
-        const wire::FillProgress& f = *rep.fill;
-        j["fill"] = {{"enabled", f.enabled},
-                     {"manifest_version", f.manifest_version},
-                     {"state", f.state},
-                     {"window", f.window},
-                     {"in_window", f.in_window},
-                     {"files_total", f.files_total},
-                     {"files_to_go", f.files_to_go},
-                     {"bytes_total", f.bytes_total},
-                     {"bytes_to_go", f.bytes_to_go},
-                     {"rate_bps", f.rate_bps},
-                     {"bytes_by_source",
-                      {{"peer", f.bytes_from_peer},
-                       {"tier", f.bytes_from_tier},
-                       {"origin", f.bytes_from_origin}}},
-                     {"active", f.active},
-                     {"verify_failures", f.verify_failures},
-                     {"errors", f.errors},
-                     {"scrub_mismatches", f.scrub_mismatches}};
-    }
+    if (rep.fill) j["fill"] = wire::to_json(*rep.fill);
     j["version"] = rep.version;
     j["build"] = rep.build;
     j["reported_healthy"] = rep.healthy;

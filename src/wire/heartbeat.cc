@@ -18,6 +18,8 @@ json to_json(const Load& l) {
     return {{"gbps_out", l.gbps_out}, {"connections", l.connections}, {"cpu", l.cpu}};
 }
 
+} // namespace
+
 json to_json(const FillProgress& f) {
     return {{"enabled", f.enabled},
             {"manifest_version", f.manifest_version},
@@ -39,12 +41,22 @@ json to_json(const FillProgress& f) {
             {"scrub_mismatches", f.scrub_mismatches}};
 }
 
+json to_json(const DiskReport& d) {
+    return {{"root", d.root},
+            {"path", d.path},
+            {"tier", d.tier},
+            {"state", d.state},
+            {"reason", d.reason}};
+}
+
 json to_json(const BgpSession& s) {
     return {{"name", s.name},     {"state", s.state},       {"bgp_state", s.bgp_state},
             {"since", s.since},   {"neighbor", s.neighbor}, {"neighbor_as", s.neighbor_as},
             {"routes", s.routes}, {"prefixes", s.prefixes}, {"changed_ms", s.changed_ms},
             {"info", s.info}};
 }
+
+namespace {
 
 json bgp_status_json(const BgpStatus& b) {
     json sessions = json::array();
@@ -61,11 +73,7 @@ json bgp_status_json(const BgpStatus& b) {
 void report_into(json* j, const EdgeReport& r, int64_t schema) {
     json disks = json::array();
     for (const DiskReport& d : r.disks)
-        disks.push_back({{"root", d.root},
-                         {"path", d.path},
-                         {"tier", d.tier},
-                         {"state", d.state},
-                         {"reason", d.reason}});
+        disks.push_back(to_json(d));
     (*j)["healthy"] = r.healthy;
     (*j)["reason"] = r.reason;
     (*j)["load"] = to_json(r.load);

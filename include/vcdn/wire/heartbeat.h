@@ -25,6 +25,8 @@
 #include <utility>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include <vcdn/base/result.h>
 #include <vcdn/io/ip_prefix.h>
 #include <vcdn/wire/routes.h>
@@ -166,6 +168,11 @@ EdgeReport decode_report(std::string_view text);
 std::string encode(const HeartbeatReply& r);
 Result<HeartbeatReply> decode_heartbeat_reply(std::string_view text,
                                               int64_t known = kHeartbeatSchema);
+
+// Parts of the report as the heartbeat writes them; the control plane's API shows the same.
+nlohmann::json to_json(const FillProgress& f);
+nlohmann::json to_json(const BgpSession& s);
+nlohmann::json to_json(const DiskReport& d);
 
 // sha256 hex of the sorted paths, each followed by '\n': what edge and control compare.
 std::string inventory_digest(std::vector<std::string> paths);
