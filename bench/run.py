@@ -10,7 +10,9 @@ configuration measured in each of several interleaved rounds (medians reported).
 
     scripts/setup --bench && scripts/build && bench/run.py            # ~12 minutes
     bench/run.py --quick                                               # ~2 minutes
-Writes bench/RESULTS.md (or --out) and prints the table.
+    bench/run.py --base OLD/vcdn --only-vcdn --out /tmp/ab.md          # a change vs the build before
+Writes bench/RESULTS.md (or --out) and prints the table. With --base, a second vcdn binary
+("vcdn-base") runs in the same interleaved rounds, and the table says this build vs it.
 """
 import argparse
 import json
@@ -46,6 +48,13 @@ def start_servers(args, work, root, logs):
     servers.append(Server("vcdn", [args.vcdn, "edge", "--root", root, "--listen", f"127.0.0.1:{port}",
                                    "--access-log", os.path.join(work, "vcdn-access.log") if logs else "off"],
                           port))
+    if args.base:
+        port = free_port()
+        servers.append(Server("vcdn-base", [args.base, "edge", "--root", root, "--listen", f"127.0.0.1:{port}",
+                                            "--access-log", os.path.join(work, "base-access.log") if logs else "off"],
+                              port))
+    if args.only_vcdn:
+        return [s for s in servers if s.name.startswith("vcdn")]
     if not logs:
         port = free_port()
         servers.append(Server("minimal", [args.minimal, root, str(port), str(os.cpu_count())], port))
@@ -80,10 +89,12 @@ def main():
     ap.add_argument("--nginx", default=shutil.which("nginx") or "/usr/sbin/nginx")
     ap.add_argument("--wrk", default=shutil.which("wrk") or "wrk")
     ap.add_argument("--work", default=None, help="work directory (default: a new temp dir)")
+    ap.add_argument("--base", default=None, help="another vcdn binary to compare with, in the same rounds")
+    ap.add_argument("--only-vcdn", action="store_true", help="run only the vcdn servers (with --base: A/B)")
     args = ap.parse_args()
     if args.quick:
         args.duration, args.reps = 4, 1
-    for tool in (args.vcdn, args.minimal, args.nginx, args.wrk):
+    for tool in (args.vcdn, args.minimal, args.nginx, args.wrk) + ((args.base,) if args.base else ()):
         if not shutil.which(tool) and not os.access(tool, os.X_OK):
             sys.exit(f"bench/run.py: {tool} not found (run scripts/setup --bench && scripts/build)")
 
@@ -151,12 +162,13 @@ def write_report(args, results, stall, total_bytes):
                  "(bytes counted by wrk, CPU = utime+stime of the server processes).\n")
     for logs in (False, True):
         lines.append(f"\n## Access log {'on (vcdn: JSON + TCP_INFO per request; nginx: combined, buffer=64k)' if logs else 'off'}\n")
-        lines.append("| workload | conns | server | req/s | Gbit/s | p50 ms | p99 ms | server CPU s | GB/CPU-s | vs nginx (GB/CPU-s) | vs nginx (req/s) | vs minimal (GB/CPU-s) |")
-        lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        lines.append("| workload | conns | server | req/s | Gbit/s | p50 ms | p99 ms | server CPU s | GB/CPU-s | vs nginx (GB/CPU-s) | vs nginx (req/s) | vs minimal (GB/CPU-s) | vs vcdn-base (GB/CPU-s) |")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for name, conns in (("ranges", 100), ("ranges", 1000), ("walk", 100), ("walk", 1000)):
             base = results.get((logs, name, conns, "nginx"))
             mini = results.get((False, name, conns, "minimal"))
-            for server in ("vcdn", "nginx", "minimal", "vcdn-blocking"):
+            vbase = results.get((logs, name, conns, "vcdn-base"))
+            for server in ("vcdn", "vcdn-base", "nginx", "minimal", "vcdn-blocking"):
                 rows = results.get((logs, name, conns, server))
                 if not rows:
                     continue
@@ -165,10 +177,11 @@ def write_report(args, results, stall, total_bytes):
                 vs_n = f"{eff / median(base, 'gb_per_cpu_s'):.2f}x" if base and server != "nginx" else ""
                 vs_nr = f"{rps / median(base, 'rps'):.2f}x" if base and server != "nginx" else ""
                 vs_m = f"{eff / median(mini, 'gb_per_cpu_s'):.2f}x" if mini and server != "minimal" else ""
+                vs_b = f"{eff / median(vbase, 'gb_per_cpu_s'):.2f}x" if vbase and server == "vcdn" else ""
                 label = "random 100 KiB ranges" if name == "ranges" else "sequential walk, 100 KiB"
                 lines.append(f"| {label} | {conns} | {server} | {rps:,.0f} | {median(rows, 'gbps'):.2f} | "
                              f"{median(rows, 'p50_us') / 1000:.2f} | {median(rows, 'p99_us') / 1000:.2f} | "
-                             f"{median(rows, 'cpu_s'):.2f} | {eff:.2f} | {vs_n} | {vs_nr} | {vs_m} |")
+                             f"{median(rows, 'cpu_s'):.2f} | {eff:.2f} | {vs_n} | {vs_nr} | {vs_m} | {vs_b} |")
     if stall:
         lines.append("\n## One keep-alive connection, 100 KiB ranges back to back (delayed-ACK check)\n")
         lines.append("| server | req/s | mean ms | p50 ms | p99 ms |")
