@@ -19,6 +19,7 @@ Runner add_sim(CLI::App& app);
 Runner add_control(CLI::App& app);
 Runner add_origin(CLI::App& app);
 Runner add_play(CLI::App& app);
+Runner add_cert(CLI::App& app);
 
 // Validates the config, runs an edge server until SIGTERM/SIGINT (drain) and returns the exit
 // code; `name` is the subcommand for messages ("edge", "origin").

@@ -68,6 +68,7 @@ int main(int argc, char** argv) {
     auto play = vcdn::app::add_play(app);
     auto bgp_config = vcdn::app::add_bgp_config(app);
     auto sim = vcdn::app::add_sim(app);
+    auto cert = vcdn::app::add_cert(app);
     if (argc > 1 && argv[1][0] != '-') {
         std::string_view first = argv[1];
         bool known = false;
@@ -104,5 +105,6 @@ int main(int argc, char** argv) {
     if (app.got_subcommand("play")) return play();
     if (app.got_subcommand("bgp-config")) return bgp_config();
     if (app.got_subcommand("sim")) return sim();
+    if (app.got_subcommand("cert")) return cert();
     return 2;
 }
