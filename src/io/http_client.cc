@@ -73,6 +73,14 @@ Result<HttpResponse> HttpClient::request(std::string_view method, const std::str
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
     curl_easy_setopt(h, CURLOPT_USERAGENT, "vcdn");
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 1L);
+    curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 2L);
+    if (!impl_->opt.ca_file.empty())
+        curl_easy_setopt(h, CURLOPT_CAINFO, impl_->opt.ca_file.c_str());
+    if (!impl_->opt.client_cert.empty()) {
+        curl_easy_setopt(h, CURLOPT_SSLCERT, impl_->opt.client_cert.c_str());
+        curl_easy_setopt(h, CURLOPT_SSLKEY, impl_->opt.client_key.c_str());
+    }
     if (m == "GET") {
         curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
         curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, nullptr);
@@ -97,6 +105,10 @@ Result<HttpResponse> HttpClient::request(std::string_view method, const std::str
     if (sink.over)
         return Error{
             fmt::format("{} {}: the response is over {} bytes", m, url, impl_->opt.max_body_bytes)};
+    if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE ||
+        rc == CURLE_SSL_CONNECT_ERROR || rc == CURLE_SSL_CERTPROBLEM)
+        return Error{fmt::format("{} {}: the server could not be verified (TLS): {}", m, url,
+                                 curl_easy_strerror(rc))};
     if (rc != CURLE_OK) return Error{fmt::format("{} {}: {}", m, url, curl_easy_strerror(rc))};
     long status = 0;
     curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);

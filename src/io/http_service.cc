@@ -1,6 +1,8 @@
 #include <vcdn/io/http_service.h>
 
 #include <fmt/format.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -21,8 +23,15 @@ namespace vcdn::io {
 
 namespace {
 
+struct SslFree {
+    void operator()(SSL* s) const { SSL_free(s); }
+};
+
 struct Conn {
     UniqueFd fd;
+    // TLS connections only; declared after fd so that it is freed first.
+    std::unique_ptr<SSL, SslFree> ssl;
+    bool handshaking = false;
     IpAddress client;
     std::string in;
     std::string out;
@@ -82,10 +91,11 @@ size_t Router::largest_body() const {
     return m;
 }
 
-Router& Router::add(http::Method m, std::string_view pattern, Handler h, size_t max_body_bytes) {
+Router& Router::add(http::Method m, std::string_view pattern, Handler h, size_t max_body_bytes,
+                    Guard guard) {
     if (pattern.empty() || pattern.front() != '/')
         throw std::invalid_argument("route pattern must start with '/': " + std::string(pattern));
-    Route r{m, std::string(pattern), {}, std::move(h), max_body_bytes};
+    Route r{m, std::string(pattern), {}, std::move(h), max_body_bytes, std::move(guard)};
     size_t params = 0;
     std::string_view rest = pattern.substr(1);
     while (true) {
@@ -184,6 +194,8 @@ ApiResponse Router::dispatch(ApiRequest req) const {
     ApiResponse refusal;
     const Route* r = match(&req, &refusal);
     if (!r) return refusal;
+    if (r->guard)
+        if (auto denied = r->guard(req)) return *denied;
     if (req.body.size() > r->max_body_bytes)
         return errors_(413, "body-too-large",
                        fmt::format("the body is over {} bytes", r->max_body_bytes));
@@ -284,6 +296,23 @@ void HttpService::run(int index) {
     };
     auto flush = [&](Conn& c) -> bool {
         while (c.sent < c.out.size()) {
+            if (c.ssl) {
+                const int chunk =
+                    static_cast<int>(std::min<size_t>(c.out.size() - c.sent, 1u << 20));
+                const int n = SSL_write(c.ssl.get(), c.out.data() + c.sent, chunk);
+                if (n <= 0) {
+                    const int e = SSL_get_error(c.ssl.get(), n);
+                    ERR_clear_error();
+                    if (e == SSL_ERROR_WANT_WRITE) {
+                        set_want_out(c, true);
+                        return true;
+                    }
+                    if (e == SSL_ERROR_WANT_READ) return true; // a key update: the next read
+                    return false;
+                }
+                c.sent += static_cast<size_t>(n);
+                continue;
+            }
             ssize_t n = ::send(c.fd.get(), c.out.data() + c.sent, c.out.size() - c.sent,
                                MSG_NOSIGNAL | MSG_DONTWAIT);
             if (n < 0) {
@@ -347,12 +376,22 @@ void HttpService::run(int index) {
                     ar.authorization = req.authorization;
                     ar.client = c.client;
                     ar.thread = static_cast<uint32_t>(index);
+                    ar.tls = c.ssl != nullptr;
                     ar.head = &req;
                     // The route, from the head alone: its body limit applies before buffering.
                     route = router_->match(&ar, &resp);
                 }
-                if (!route) {
+                std::optional<ApiResponse> denied;
+                if (route && route->guard) {
+                    try {
+                        denied = route->guard(ar);
+                    } catch (const std::exception& e) {
+                        denied = router_->error(500, "internal", e.what());
+                    }
+                }
+                if (!route || denied) {
                     // Answered without the body: a connection with one unread closes after.
+                    if (denied) resp = std::move(*denied);
                     if (req.content_length > 0) c.close_after = true;
                     consumed = req.head_bytes;
                 } else if (req.content_length > route->max_body_bytes) {
@@ -429,6 +468,17 @@ void HttpService::run(int index) {
                     c.fd.reset(cfd);
                     c.client = IpAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss));
                     c.deadline = now + opt_.idle_timeout_ms;
+                    if (opt_.tls) {
+                        c.ssl.reset(opt_.tls(cfd));
+                        if (!c.ssl) {
+                            tls_failures_.fetch_add(1, std::memory_order_relaxed);
+                            close_conn(cfd);
+                            continue;
+                        }
+                        SSL_set_accept_state(c.ssl.get());
+                        c.handshaking = true;
+                        c.deadline = now + opt_.request_timeout_ms; // the handshake's too
+                    }
                     epoll_event cev{};
                     cev.events = EPOLLIN | EPOLLET | EPOLLRDHUP;
                     cev.data.fd = cfd;
@@ -448,13 +498,50 @@ void HttpService::run(int index) {
                 if (r == 0 || (errno != EAGAIN && errno != EINTR)) close_conn(fd);
                 continue;
             }
+            if (c.handshaking) {
+                const int r = SSL_do_handshake(c.ssl.get());
+                if (r != 1) {
+                    const int e = SSL_get_error(c.ssl.get(), r);
+                    ERR_clear_error();
+                    if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE) {
+                        set_want_out(c, e == SSL_ERROR_WANT_WRITE);
+                        continue;
+                    }
+                    // Not TLS, a certificate the client refused, a protocol error: counted,
+                    // closed (nothing meaningful can be answered on a failed handshake).
+                    tls_failures_.fetch_add(1, std::memory_order_relaxed);
+                    close_conn(fd);
+                    continue;
+                }
+                c.handshaking = false;
+                set_want_out(c, false);
+                c.deadline = now + opt_.idle_timeout_ms;
+            }
             bool peer_closed = false;
             // A short read means the socket is empty for now (new data raises a new edge), so
             // the usual extra recv() that returns EAGAIN is skipped, unless the peer also
             // closed (its FIN came with this event and would raise no other).
             const bool rdhup = evs[i].events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR);
             // Reading stops too while answers pile up unread (see serve()).
-            if (!c.close_after && c.out.size() - c.sent <= (1u << 20)) {
+            if (!c.close_after && c.out.size() - c.sent <= (1u << 20) && c.ssl) {
+                // TLS: read until OpenSSL wants more from the socket (it may hold whole records
+                // already read, which no new edge would announce).
+                for (;;) {
+                    const int r = SSL_read(c.ssl.get(), buf, sizeof buf);
+                    if (r > 0) {
+                        c.in.append(buf, static_cast<size_t>(r));
+                        if (c.in.size() > max_buffered) break;
+                        continue;
+                    }
+                    const int e = SSL_get_error(c.ssl.get(), r);
+                    ERR_clear_error();
+                    if (e == SSL_ERROR_WANT_WRITE)
+                        set_want_out(c, true);
+                    else if (e != SSL_ERROR_WANT_READ)
+                        peer_closed = true;
+                    break;
+                }
+            } else if (!c.close_after && c.out.size() - c.sent <= (1u << 20)) {
                 for (;;) {
                     ssize_t r = ::recv(fd, buf, sizeof buf, 0);
                     if (r > 0) {
@@ -469,6 +556,7 @@ void HttpService::run(int index) {
             }
             if (!serve(c, now) || !flush(c)) {
                 if (c.close_after && c.out.empty() && !peer_closed) {
+                    if (c.ssl) SSL_shutdown(c.ssl.get()); // close_notify, best effort
                     ::shutdown(fd, SHUT_WR);
                     c.lingering = true;
                     c.in.clear();

@@ -23,6 +23,12 @@ struct HttpClientOptions {
     uint32_t timeout_ms = 5000;         // the whole request
     uint32_t connect_timeout_ms = 2000; // of that, the connect (and TLS handshake)
     size_t max_body_bytes = 16u << 20;
+    // https: the server's certificate must chain to this CA (PEM) and name the URL's host
+    // (DNS name or IP address in its subjectAltName). Empty: the system's CA bundle. Always
+    // verified; there is no switch to turn verification off.
+    std::string ca_file;
+    // Optional: a client certificate and key (PEM) for servers that want one.
+    std::string client_cert, client_key;
 };
 
 struct HttpResponse {
@@ -41,7 +47,9 @@ public:
 
     // `url` is absolute ("http://127.0.0.1:8070/api/v1/..."); `headers` are whole lines
     // ("Authorization: Bearer x"). A body goes with POST/PUT (Content-Length). An HTTP error
-    // status is a response, not an error; errors are transport failures, one line each.
+    // status is a response, not an error; errors are transport failures, one line each
+    // ("... SSL peer certificate or SSH remote key was not OK" for a server that could not be
+    // verified).
     Result<HttpResponse> request(std::string_view method, const std::string& url,
                                  const std::vector<std::string>& headers = {},
                                  std::string_view body = {});

@@ -19,6 +19,7 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -31,6 +32,8 @@
 #include <vcdn/io/address.h>
 #include <vcdn/io/ip_prefix.h>
 
+struct ssl_st; // OpenSSL's SSL
+
 namespace vcdn::io {
 
 struct ApiRequest {
@@ -42,6 +45,7 @@ struct ApiRequest {
     std::string_view body;
     IpAddress client;
     uint32_t thread = 0;                 // index of the service thread running the handler
+    bool tls = false;                    // the connection is TLS
     const http::Request* head = nullptr; // the parsed head (other headers); may be null in tests
     std::array<std::string_view, 4> params{}; // the pattern's {parameters}, in order
     uint8_t param_count = 0;
@@ -62,12 +66,17 @@ public:
     using ErrorWriter =
         std::function<ApiResponse(uint16_t, std::string_view code, std::string_view message)>;
 
+    // Runs on the head alone, before a byte of the body is read (credentials, rates): an
+    // answer refuses the request; nullopt lets it through to its body limit and handler.
+    using Guard = std::function<std::optional<ApiResponse>(const ApiRequest&)>;
+
     struct Route {
         http::Method method;
         std::string pattern;
         std::vector<std::string> segments; // "{...}" marks a parameter
         Handler handler;
         size_t max_body_bytes;
+        Guard guard; // may be empty
     };
 
     explicit Router(ErrorWriter errors);
@@ -75,7 +84,7 @@ public:
     // Registration order decides between overlapping patterns. Throws on a bad pattern (a
     // programming error, at start-up).
     Router& add(http::Method m, std::string_view pattern, Handler h,
-                size_t max_body_bytes = kDefaultMaxBody);
+                size_t max_body_bytes = kDefaultMaxBody, Guard guard = {});
     Router& get(std::string_view pattern, Handler h) {
         return add(http::Method::kGet, pattern, std::move(h));
     }
@@ -106,6 +115,10 @@ ApiResponse json_error_answer(uint16_t status, std::string_view code, std::strin
 ApiResponse text_error_answer(uint16_t status, std::string_view code, std::string_view message);
 
 struct HttpServiceOptions {
+    // TLS: when set, every connection is TLS (the edge and admin listeners of the control
+    // plane); the factory makes each connection's SSL from the current certificate, so that a
+    // reload reaches new connections while open ones keep theirs. Empty: plain HTTP.
+    std::function<ssl_st*(int fd)> tls;
     uint32_t threads = 1;
     uint32_t idle_timeout_ms = 60000;
     uint32_t request_timeout_ms = 30000; // a request's head and body must arrive within this
@@ -137,6 +150,10 @@ private:
     std::vector<std::thread> threads_;
     std::atomic<bool> stop_{false};
     std::atomic<uint32_t> connections_{0};
+    std::atomic<uint64_t> tls_failures_{0};
+
+public:
+    uint64_t tls_handshake_failures() const { return tls_failures_.load(); }
 };
 
 using http::query_param;
