@@ -12,7 +12,8 @@ namespace vcdn::app {
 
 namespace {
 struct ControlFlags {
-    std::string config_path, listen, db, fleet, admin_token, steering_log, log_level;
+    std::string config_path, listen, edge_listen, admin_listen, db, fleet, admin_token_file,
+        read_token_file, tls_cert, tls_key, steering_log, log_level;
     uint32_t threads = 0;
 };
 } // namespace
@@ -22,22 +23,36 @@ Runner add_control(CLI::App& app) {
     CLI::App* cmd = app.add_subcommand(
         "control", "Run the control plane: fleet registry, edge health, steering, dashboard.");
     cmd->add_option("--config", f->config_path, "TOML config file ([control] section)");
-    cmd->add_option("--listen", f->listen, "API and dashboard address ADDR:PORT (port 0 = any)");
+    cmd->add_option("--listen", f->listen,
+                    "Public listener ADDR:PORT for players: steering, QoE, /healthz; also the edge "
+                    "and admin calls unless --edge-listen/--admin-listen (port 0 = any)");
+    cmd->add_option("--edge-listen", f->edge_listen,
+                    "Listener for edges (heartbeats, manifests), e.g. with TLS on a separate port");
+    cmd->add_option("--admin-listen", f->admin_listen,
+                    "Listener for operators: the rest of the API, the dashboard, /metrics");
     cmd->add_option("--db", f->db,
                     "State: sqlite:PATH (default sqlite:vcdn-control.db) or "
                     "postgres://user@host/db");
     cmd->add_option(
         "--fleet", f->fleet,
         "Fleet TOML ([origin], [[site]], [[site.edge]]) applied at start and on SIGHUP");
-    cmd->add_option("--admin-token", f->admin_token,
-                    "Bearer token for admin calls (or env VCDN_ADMIN_TOKEN)");
+    cmd->add_option(
+        "--admin-token-file", f->admin_token_file,
+        "File holding the admin bearer token (or env VCDN_ADMIN_TOKEN); 16+ characters");
+    cmd->add_option(
+        "--read-token-file", f->read_token_file,
+        "File holding the read-only bearer token: dashboard, GET calls, /metrics (or env "
+        "VCDN_READ_TOKEN)");
+    cmd->add_option("--tls-cert", f->tls_cert, "PEM certificate chain: HTTPS on every listener");
+    cmd->add_option("--tls-key", f->tls_key, "PEM private key of --tls-cert");
     cmd->add_option("--threads", f->threads, "API threads (default: one per core)");
     cmd->add_option("--steering-log", f->steering_log,
                     "One JSON line per steering decision: a file, '-' for stderr, or 'off'");
     cmd->add_option("--log-level", f->log_level, "debug, info, warn, error");
     cmd->footer("API: docs/api.md. Signals: SIGTERM/SIGINT stop; SIGHUP applies the fleet file "
-                "again and reopens the steering log.\nConfig reference: README.md, section "
-                "'Control configuration'.");
+                "again, reloads the TLS certificate and reopens the steering log.\nSecrets come "
+                "from files or the environment, never from the command line.\nConfig reference: "
+                "README.md, section 'Control configuration'.");
 
     return [f, cmd]() -> int {
         control::ControlConfig cfg;
@@ -48,11 +63,26 @@ Runner add_control(CLI::App& app) {
             }
         }
         if (!f->listen.empty()) cfg.listen = f->listen;
+        if (!f->edge_listen.empty()) cfg.edge_listen = f->edge_listen;
+        if (!f->admin_listen.empty()) cfg.admin_listen = f->admin_listen;
         if (!f->db.empty()) cfg.db = f->db;
         if (!f->fleet.empty()) cfg.fleet = f->fleet;
-        if (!f->admin_token.empty()) cfg.admin_token = f->admin_token;
+        if (!f->tls_cert.empty()) cfg.tls.cert = f->tls_cert;
+        if (!f->tls_key.empty()) cfg.tls.key = f->tls_key;
+        for (auto [file, out] : {std::pair{&f->admin_token_file, &cfg.admin_token},
+                                 std::pair{&f->read_token_file, &cfg.read_token}}) {
+            if (file->empty()) continue;
+            auto t = control::read_secret_file(*file);
+            if (!t) {
+                std::fprintf(stderr, "vcdn control: %s\n", t.error().message.c_str());
+                return 2;
+            }
+            *out = *t;
+        }
         if (cfg.admin_token.empty())
             if (const char* env = std::getenv("VCDN_ADMIN_TOKEN")) cfg.admin_token = env;
+        if (cfg.read_token.empty())
+            if (const char* env = std::getenv("VCDN_READ_TOKEN")) cfg.read_token = env;
         if (cmd->count("--threads")) cfg.threads = f->threads;
         if (!f->steering_log.empty()) cfg.steering_log = f->steering_log;
         if (!f->log_level.empty()) cfg.log_level = f->log_level;
@@ -74,11 +104,14 @@ Runner add_control(CLI::App& app) {
             std::fprintf(stderr, "vcdn control: %s\n", s.error().message.c_str());
             return 1;
         }
-        log::info("control: listening http://{}", (*server)->address().to_string());
+        for (const auto& l : (*server)->listeners())
+            log::info("control: listening {}://{} ({})", l.tls ? "https" : "http",
+                      l.address.to_string(), l.name);
         for (;;) {
             int sig = wait_signal(1000);
             if (sig == SIGHUP) {
                 (*server)->reopen_logs();
+                (void)(*server)->reload_tls();
                 (void)(*server)->reload_fleet();
                 continue;
             }

@@ -27,7 +27,8 @@ struct EdgeFlags {
     std::vector<std::string> server_names;
     std::string log_level;
     std::string cache_control;
-    std::string control_url, control_id, control_token;
+    std::string control_url, control_ca, control_id, control_token_file;
+    bool control_insecure = false;
     std::string fill_window;
     double fill_rate = 0;
     uint32_t fill_parallel = 0;
@@ -140,9 +141,16 @@ Runner add_edge(CLI::App& app) {
     cmd->add_option("--cache-control", f->cache_control, "Cache-Control header for file responses");
     cmd->add_option("--log-level", f->log_level, "debug, info, warn, error");
     cmd->add_option("--control", f->control_url,
-                    "Control plane URL http://ADDR:PORT: heartbeats, signing keys");
+                    "Control plane URL https://HOST:PORT (its edge listener): heartbeats, keys, "
+                    "manifests");
+    cmd->add_option("--control-ca", f->control_ca,
+                    "PEM CA that signs the control plane's certificate (with https://)");
+    cmd->add_flag("--control-insecure", f->control_insecure,
+                  "Allow an http:// control URL: token and keys in clear (labs only)");
     cmd->add_option("--id", f->control_id, "This edge's id in the fleet (with --control)");
-    cmd->add_option("--token", f->control_token, "This edge's token in the fleet (with --control)");
+    cmd->add_option("--token-file", f->control_token_file,
+                    "File holding this edge's token in the fleet (or env VCDN_EDGE_TOKEN); read "
+                    "again on SIGHUP");
     cmd->add_option("--fill-window", f->fill_window,
                     "Fill from the manifest: 'always', or a local daily window like '02:00+12h' "
                     "(needs --control)");
@@ -154,8 +162,9 @@ Runner add_edge(CLI::App& app) {
                     "BIRD's control socket: the client prefixes this edge hears over BGP go to "
                     "the control plane (needs --control; see 'vcdn bgp-config')");
     cmd->footer("Signals: SIGTERM/SIGINT drain (finish responses, then exit 0); SIGHUP reopens "
-                "the access log and reloads signing keys and TLS certificates.\nConfig reference: "
-                "README.md, section 'Edge configuration'.");
+                "the access log and reloads signing keys, TLS certificates and the control token."
+                "\nSecrets come from files or the environment, never from the command line."
+                "\nConfig reference: README.md, section 'Edge configuration'.");
 
     return [f, cmd]() -> int {
         edge::EdgeConfig cfg;
@@ -177,7 +186,13 @@ Runner add_edge(CLI::App& app) {
         if (!f->log_level.empty()) cfg.log_level = f->log_level;
         if (!f->control_url.empty()) cfg.control.url = f->control_url;
         if (!f->control_id.empty()) cfg.control.id = f->control_id;
-        if (!f->control_token.empty()) cfg.control.token = f->control_token;
+        if (!f->control_ca.empty()) cfg.control.ca = f->control_ca;
+        if (f->control_insecure) cfg.control.allow_insecure = true;
+        if (!f->control_token_file.empty()) cfg.control.token_file = f->control_token_file;
+        if (Status s = edge::resolve_token(&cfg.control); !s) {
+            std::fprintf(stderr, "vcdn edge: %s\n", s.error().message.c_str());
+            return 2;
+        }
         if (!f->fill_window.empty()) cfg.fill.window = f->fill_window;
         if (cmd->count("--fill-rate")) cfg.fill.rate_mbps = f->fill_rate;
         if (cmd->count("--fill-parallel")) cfg.fill.parallel = f->fill_parallel;

@@ -1,5 +1,7 @@
-// `vcdn origin`: the master copy of every file, served to edges that fill from it. The edge's
-// serving code with origin defaults: no control plane, no signed URLs, an optional bearer token.
+// `vcdn origin`: the master copy of every file, served to edges that fill from it (and to
+// players as the last resort). The edge's serving code with origin defaults: no control plane;
+// with --signing-keys and --require-signed-urls it takes only URLs the control plane signed with
+// the origin's own key (the fleet's origin.signing_keys), for fill and players alike.
 #include <memory>
 
 #include <vcdn/edge/config.h>
@@ -13,7 +15,9 @@ struct OriginFlags {
     std::string config_path;
     std::vector<std::string> roots;
     std::vector<std::string> listen;
-    std::string token;
+    std::string token_file;
+    std::string signing_keys;
+    bool require_signed = false;
     std::string admin;
     std::string access_log;
     std::string log_level;
@@ -28,14 +32,22 @@ Runner add_origin(CLI::App& app) {
     cmd->add_option("--config", f->config_path, "TOML config file (its [edge] section)");
     cmd->add_option("--root", f->roots, "Directory holding the catalog (repeatable)");
     cmd->add_option("--listen", f->listen, "Listen address ADDR:PORT (repeatable; port 0 = any)");
-    cmd->add_option("--token", f->token,
-                    "Require 'Authorization: Bearer TOKEN' (the fleet's origin.fill_token)");
+    cmd->add_option("--signing-keys", f->signing_keys,
+                    "The origin's key file (the fleet's origin.signing_keys): the keys its URLs "
+                    "are signed with");
+    cmd->add_flag("--require-signed-urls", f->require_signed,
+                  "Answer 403 to requests without a URL signed with the origin's key");
+    cmd->add_option("--token-file", f->token_file,
+                    "Also require 'Authorization: Bearer <the token in this file>' (a private "
+                    "origin that only tools reach)");
     cmd->add_option("--admin", f->admin, "Admin listener ADDR:PORT for /metrics, /healthz");
     cmd->add_option("--workers", f->workers, "Worker threads (default: one per core)");
     cmd->add_option("--access-log", f->access_log, "Access log: a file, '-' for stderr, or 'off'");
     cmd->add_option("--log-level", f->log_level, "debug, info, warn, error");
-    cmd->footer("Example: vcdn origin --root /srv/catalog --listen 0.0.0.0:8000 --token SECRET\n"
-                "Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reopens the access log.");
+    cmd->footer("Example: vcdn origin --root /srv/catalog --listen 0.0.0.0:8000 --signing-keys "
+                "/etc/vcdn/origin.keys --require-signed-urls\n"
+                "Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reopens the access log and "
+                "reloads the signing keys.");
     return [f, cmd]() -> int {
         edge::EdgeConfig cfg;
         if (!load_server_config(f->config_path, f->roots, "origin", &cfg)) return 2;
@@ -46,7 +58,17 @@ Runner add_origin(CLI::App& app) {
         if (!f->listen.empty()) cfg.listen = f->listen;
         if (cfg.listen.empty() && cfg.tls_listen.empty() && cfg.listeners.empty())
             cfg.listen = {"0.0.0.0:8000"};
-        if (!f->token.empty()) cfg.access_token = f->token;
+        if (!f->token_file.empty()) {
+            edge::ControlLinkConfig tmp;
+            tmp.token_file = f->token_file;
+            if (Status st = edge::resolve_token(&tmp); !st) {
+                std::fprintf(stderr, "vcdn origin: %s\n", st.error().message.c_str());
+                return 2;
+            }
+            cfg.access_token = tmp.token;
+        }
+        if (!f->signing_keys.empty()) cfg.signing_keys = f->signing_keys;
+        if (f->require_signed) cfg.require_signed_urls = true;
         if (!f->admin.empty()) cfg.admin = f->admin;
         if (cmd->count("--workers")) cfg.workers = f->workers;
         if (!f->access_log.empty()) cfg.access_log = f->access_log;

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 
 #include <vcdn/base/log.h>
+#include <vcdn/control/config.h>
 #include <vcdn/player/play.h>
 
 #include "commands.h"
@@ -27,7 +28,15 @@ Runner add_play(CLI::App& app) {
                 "buffer-based bitrate adaptation and failover; reports startup, stalls and "
                 "bitrate.");
     cmd->add_option("--control", c->control,
-                    "Control plane http://IP:PORT (steering, catalog, QoE)");
+                    "Control plane http://IP:PORT: its public listener (steering, QoE)");
+    auto token_file = std::make_shared<std::string>();
+    cmd->add_option("--api", c->api,
+                    "Where the catalog list comes from: the control plane's admin listener "
+                    "(default: --control)");
+    cmd->add_option("--api-ca", c->api_ca, "PEM CA of an https --api");
+    cmd->add_option("--read-token-file", *token_file,
+                    "File holding the control plane's read token, for the catalog list (or env "
+                    "VCDN_READ_TOKEN)");
     cmd->add_option("--players", c->players, "Simulated players")->capture_default_str();
     cmd->add_option("--duration", c->duration_s, "Seconds to play")->capture_default_str();
     cmd->add_option("--threads", c->threads, "Event loops")->capture_default_str();
@@ -59,7 +68,7 @@ Runner add_play(CLI::App& app) {
         ->capture_default_str();
     cmd->footer("Example: vcdn play --control http://127.0.0.1:8070 --players 200 --duration 30 "
                 "--client-net 127.1.0.0/16 --report play.json");
-    return [c, report, mode, rc, cmd]() -> int {
+    return [c, report, mode, rc, cmd, token_file]() -> int {
         if (*mode != "player" && *mode != "ranges") {
             std::fprintf(stderr, "vcdn play: mode '%s': use player or ranges\n", mode->c_str());
             return 2;
@@ -84,6 +93,16 @@ Runner add_play(CLI::App& app) {
             return 0;
         }
         (void)cmd;
+        if (!token_file->empty()) {
+            auto t = control::read_secret_file(*token_file);
+            if (!t) {
+                std::fprintf(stderr, "vcdn play: %s\n", t.error().message.c_str());
+                return 2;
+            }
+            c->read_token = *t;
+        } else if (const char* env = std::getenv("VCDN_READ_TOKEN")) {
+            c->read_token = env;
+        }
         if (Status s = player::validate(*c); !s) {
             std::fprintf(stderr, "vcdn play: %s\n", s.error().message.c_str());
             return 2;

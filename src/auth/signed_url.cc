@@ -207,12 +207,23 @@ const char* sig_check_reason(SigCheck c) {
         return "signed URL expired";
     case SigCheck::kWrongPrefix:
         return "signed URL not valid for this client network";
+    case SigCheck::kTooLong:
+        return "signed URL valid for longer than this edge allows";
     }
     return "bad URL signature";
 }
 
+SigningKey derive_key(const SigningKey& key, std::string_view holder) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    const std::string label = std::string("vcdn-holder-key|") + std::string(holder);
+    HMAC(EVP_sha256(), key.secret.data(), static_cast<int>(key.secret.size()),
+         reinterpret_cast<const unsigned char*>(label.data()), label.size(), md, &len);
+    return SigningKey{key.id, std::string(reinterpret_cast<const char*>(md), len)};
+}
+
 SigCheck verify(std::string_view path, std::string_view query, const KeySet& keys, int64_t now,
-                const io::IpAddress& client) {
+                const io::IpAddress& client, const VerifyPolicy& policy) {
     std::string_view e, k, s, p;
     bool have_p = false;
     int dup = 0;
@@ -259,7 +270,10 @@ SigCheck verify(std::string_view path, std::string_view query, const KeySet& key
     if (!key) return SigCheck::kUnknownKey;
     const std::string want = signature(*key, path, static_cast<int64_t>(expiry), prefix);
     if (CRYPTO_memcmp(want.data(), sig.data(), want.size()) != 0) return SigCheck::kForged;
-    if (static_cast<int64_t>(expiry) < now) return SigCheck::kExpired;
+    if (static_cast<int64_t>(expiry) < now - policy.clock_skew_s) return SigCheck::kExpired;
+    if (policy.max_lifetime_s > 0 &&
+        static_cast<int64_t>(expiry) > now + policy.max_lifetime_s + policy.clock_skew_s)
+        return SigCheck::kTooLong;
     if (have_p && !net.contains(client)) return SigCheck::kWrongPrefix;
     return SigCheck::kOk;
 }

@@ -45,8 +45,12 @@ ApiResponse json_ok(const nlohmann::json& j, uint16_t status = 200);
 std::string_view bearer(std::string_view authorization);
 // Constant-time; an empty expected token never matches.
 bool token_equals(std::string_view given, std::string_view expected);
-// 401 without a token, 403 with the wrong one; nullopt for the admin.
-std::optional<ApiResponse> require_admin(const ApiRequest& req, const Service& s);
+// 401 without a token, 403 with the wrong one (counted: 429 for an address that keeps
+// failing); nullopt for the admin. require_read also lets the read-only token through.
+std::optional<ApiResponse> require_admin(const ApiRequest& req, Service& s);
+std::optional<ApiResponse> require_read(const ApiRequest& req, Service& s);
+// 429 while the client's address is refused for failed credentials.
+std::optional<ApiResponse> auth_blocked(const ApiRequest& req, Service& s);
 // A request body as JSON: size and depth bounded before parsing (wire::parse_json).
 Result<nlohmann::json> parse_body(const ApiRequest& req, size_t max_bytes = 1u << 20);
 // Refuses keys other than `known` ("unknown key 'x'").
@@ -81,20 +85,45 @@ bool query_number(const ApiRequest& req, const char* name, size_t lo, size_t hi,
                   ApiResponse* bad);
 
 // ---- the routes ----
-// The whole API (JSON errors); what HttpService serves.
-std::shared_ptr<io::Router> make_router(Service& s);
-void add_dashboard_routes(io::Router& r, Service& s);
-void add_steer_routes(io::Router& r, Service& s);
-void add_heartbeat_routes(io::Router& r, Service& s);
-void add_edge_routes(io::Router& r, Service& s);
-void add_site_routes(io::Router& r, Service& s);
-void add_fleet_routes(io::Router& r, Service& s);
-void add_catalog_routes(io::Router& r, Service& s);
-void add_popularity_routes(io::Router& r, Service& s);
-void add_qoe_routes(io::Router& r, Service& s);
-void add_key_routes(io::Router& r, Service& s);
-void add_event_routes(io::Router& r, Service& s);
-void add_bgp_routes(io::Router& r, Service& s);
+// Who a route is for; each listener serves one or more surfaces (all three when the control
+// plane has one listener). Credentials are checked whatever the listener.
+enum Surface : unsigned { kPublic = 1, kEdge = 2, kAdmin = 4, kAllSurfaces = 7 };
+
+// A Router restricted to some surfaces: routes of the others are not added.
+class Routes {
+public:
+    Routes(io::Router& r, unsigned surfaces) : r_(r), surfaces_(surfaces) {}
+    // `on`: the surfaces the route belongs to (a mask of Surface).
+    void add(unsigned on, http::Method m, std::string_view pattern, io::Router::Handler h,
+             size_t max_body = io::Router::kDefaultMaxBody, io::Router::Guard guard = {}) {
+        if (surfaces_ & on) r_.add(m, pattern, std::move(h), max_body, std::move(guard));
+    }
+    void get(unsigned on, std::string_view pattern, io::Router::Handler h) {
+        add(on, http::Method::kGet, pattern, std::move(h));
+    }
+
+private:
+    io::Router& r_;
+    unsigned surfaces_;
+};
+
+// Guards that check the credential on the head, before the body is read.
+io::Router::Guard admin_guard(Service& s);
+
+// The API of some surfaces (JSON errors); what each HttpService serves.
+std::shared_ptr<io::Router> make_router(Service& s, unsigned surfaces = kAllSurfaces);
+void add_dashboard_routes(Routes& r, Service& s);
+void add_steer_routes(Routes& r, Service& s);
+void add_heartbeat_routes(Routes& r, Service& s);
+void add_edge_routes(Routes& r, Service& s);
+void add_site_routes(Routes& r, Service& s);
+void add_fleet_routes(Routes& r, Service& s);
+void add_catalog_routes(Routes& r, Service& s);
+void add_popularity_routes(Routes& r, Service& s);
+void add_qoe_routes(Routes& r, Service& s);
+void add_key_routes(Routes& r, Service& s);
+void add_event_routes(Routes& r, Service& s);
+void add_bgp_routes(Routes& r, Service& s);
 
 // ---- the handlers (one per route; params as in the pattern) ----
 ApiResponse get_dashboard_page(const ApiRequest& req, Service& s);

@@ -54,11 +54,13 @@ json bgp_json(const View& v, int64_t now) {
     return {{"sites", std::move(sites)}};
 }
 
-ApiResponse get_bgp(const ApiRequest&, Service& s) {
+ApiResponse get_bgp(const ApiRequest& req, Service& s) {
+    if (auto denied = require_read(req, s)) return *denied;
     return json_ok(bgp_json(*s.current(), wall_ms()));
 }
 
 ApiResponse get_bgp_routes(const ApiRequest& req, Service& s) {
+    if (auto denied = require_read(req, s)) return *denied;
     std::string_view raw;
     std::string edge;
     if (!io::query_param(req.query, "edge", &raw) || !io::url_decode(raw, &edge) || edge.empty())
@@ -89,9 +91,9 @@ ApiResponse get_bgp_routes(const ApiRequest& req, Service& s) {
                     {"routes", std::move(routes)}});
 }
 
-void add_bgp_routes(io::Router& r, Service& s) {
-    r.get("/api/v1/bgp", [&s](const ApiRequest& q) { return get_bgp(q, s); });
-    r.get("/api/v1/bgp/routes", [&s](const ApiRequest& q) { return get_bgp_routes(q, s); });
+void add_bgp_routes(Routes& r, Service& s) {
+    r.get(kAdmin, "/api/v1/bgp", [&s](const ApiRequest& q) { return get_bgp(q, s); });
+    r.get(kAdmin, "/api/v1/bgp/routes", [&s](const ApiRequest& q) { return get_bgp_routes(q, s); });
 }
 
 } // namespace vcdn::control

@@ -11,6 +11,7 @@ namespace vcdn::control {
 using nlohmann::json;
 
 ApiResponse get_catalog(const ApiRequest& req, Service& s) {
+    if (auto denied = require_read(req, s)) return *denied;
     auto v = s.current();
     std::string_view list;
     if (!io::query_param(req.query, "list", &list) || list != "1")
@@ -39,11 +40,11 @@ ApiResponse post_catalog(const ApiRequest& req, Service& s) {
     return json_ok({{"ok", true}, {"files", c->files.size()}});
 }
 
-void add_catalog_routes(io::Router& r, Service& s) {
-    r.get("/api/v1/catalog", [&s](const ApiRequest& q) { return get_catalog(q, s); });
+void add_catalog_routes(Routes& r, Service& s) {
+    r.get(kAdmin, "/api/v1/catalog", [&s](const ApiRequest& q) { return get_catalog(q, s); });
     r.add(
-        http::Method::kPost, "/api/v1/catalog",
-        [&s](const ApiRequest& q) { return post_catalog(q, s); }, kAdminBodyBytes);
+        kAdmin, http::Method::kPost, "/api/v1/catalog",
+        [&s](const ApiRequest& q) { return post_catalog(q, s); }, kAdminBodyBytes, admin_guard(s));
 }
 
 } // namespace vcdn::control

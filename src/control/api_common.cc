@@ -44,13 +44,50 @@ std::string_view bearer(std::string_view authorization) {
     return authorization.substr(kBearer.size());
 }
 
-std::optional<ApiResponse> require_admin(const ApiRequest& req, const Service& s) {
+std::optional<ApiResponse> auth_blocked(const ApiRequest& req, Service& s) {
+    if (const int64_t ms = s.auth_limiter.blocked_for(req.client, wall_ms())) {
+        ApiResponse r = json_error(
+            429, "too-many-failures",
+            fmt::format("too many wrong credentials from this address: try again in {} s",
+                        (ms + 999) / 1000));
+        r.extra_headers = fmt::format("Retry-After: {}\r\n", (ms + 999) / 1000);
+        return r;
+    }
+    return std::nullopt;
+}
+
+namespace {
+
+std::optional<ApiResponse> check_token(const ApiRequest& req, Service& s, bool read_ok) {
+    if (auto blocked = auth_blocked(req, s)) return blocked;
     const std::string_view token = bearer(req.authorization);
     if (token_equals(token, s.cfg.admin_token)) return std::nullopt;
+    if (token_equals(token, s.cfg.read_token)) {
+        if (read_ok) return std::nullopt;
+        // A valid credential without the privilege: no failure counted against the address.
+        return json_error(403, "forbidden",
+                          "the read token cannot change anything: use the admin token");
+    }
     if (token.empty())
         return json_error(401, "unauthorized",
-                          "this call needs 'Authorization: Bearer <admin token>'");
-    return json_error(403, "forbidden", "wrong admin token");
+                          read_ok ? "this call needs 'Authorization: Bearer <read or admin token>'"
+                                  : "this call needs 'Authorization: Bearer <admin token>'");
+    s.auth_limiter.failed(req.client, wall_ms());
+    return json_error(403, "forbidden", read_ok ? "wrong token" : "wrong admin token");
+}
+
+} // namespace
+
+std::optional<ApiResponse> require_admin(const ApiRequest& req, Service& s) {
+    return check_token(req, s, false);
+}
+
+std::optional<ApiResponse> require_read(const ApiRequest& req, Service& s) {
+    return check_token(req, s, true);
+}
+
+io::Router::Guard admin_guard(Service& s) {
+    return [&s](const ApiRequest& req) { return require_admin(req, s); };
 }
 
 Result<json> parse_body(const ApiRequest& req, size_t max_bytes) {
@@ -179,20 +216,21 @@ bool query_number(const ApiRequest& req, const char* name, size_t lo, size_t hi,
     return true;
 }
 
-std::shared_ptr<io::Router> make_router(Service& s) {
+std::shared_ptr<io::Router> make_router(Service& s, unsigned surfaces) {
     auto r = std::make_shared<io::Router>(io::json_error_answer);
-    add_dashboard_routes(*r, s);
-    add_steer_routes(*r, s);
-    add_heartbeat_routes(*r, s);
-    add_edge_routes(*r, s);
-    add_site_routes(*r, s);
-    add_fleet_routes(*r, s);
-    add_catalog_routes(*r, s);
-    add_popularity_routes(*r, s);
-    add_qoe_routes(*r, s);
-    add_key_routes(*r, s);
-    add_event_routes(*r, s);
-    add_bgp_routes(*r, s);
+    Routes routes(*r, surfaces);
+    add_dashboard_routes(routes, s);
+    add_steer_routes(routes, s);
+    add_heartbeat_routes(routes, s);
+    add_edge_routes(routes, s);
+    add_site_routes(routes, s);
+    add_fleet_routes(routes, s);
+    add_catalog_routes(routes, s);
+    add_popularity_routes(routes, s);
+    add_qoe_routes(routes, s);
+    add_key_routes(routes, s);
+    add_event_routes(routes, s);
+    add_bgp_routes(routes, s);
     r->set_fallback([](const ApiRequest& req) {
         if (req.path == "/api/v1" || req.path == "/api/v1/")
             return json_error(404, "not-found", "see docs/api.md for the resources");

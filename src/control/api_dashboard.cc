@@ -68,7 +68,8 @@ ApiResponse get_healthz(const ApiRequest&, Service&) {
     return r;
 }
 
-ApiResponse get_metrics(const ApiRequest&, Service& s) {
+ApiResponse get_metrics(const ApiRequest& req, Service& s) {
+    if (auto denied = require_read(req, s)) return *denied;
     auto v = s.current();
     PromText out;
     out.family("vcdn_control_steer_requests_total", "counter", "Steering requests answered.")
@@ -79,6 +80,15 @@ ApiResponse get_metrics(const ApiRequest&, Service& s) {
         .sample("vcdn_control_heartbeats_total", s.heartbeats.load());
     out.family("vcdn_control_heartbeat_errors_total", "counter", "Heartbeats refused.")
         .sample("vcdn_control_heartbeat_errors_total", s.heartbeat_errors.load());
+    out.family("vcdn_control_auth_failures_total", "counter",
+               "Calls with a wrong admin, read or edge token.")
+        .sample("vcdn_control_auth_failures_total", s.auth_limiter.failures());
+    out.family("vcdn_control_auth_refusals_total", "counter",
+               "Calls refused (429) because their address sent too many wrong tokens.")
+        .sample("vcdn_control_auth_refusals_total", s.auth_limiter.refusals());
+    out.family("vcdn_control_auth_table_resets_total", "counter",
+               "Times the failed-token table was full of live windows and was emptied.")
+        .sample("vcdn_control_auth_table_resets_total", s.auth_limiter.resets());
     out.family("vcdn_control_state_changes_total", "counter", "Edge state changes made.")
         .sample("vcdn_control_state_changes_total", s.state_changes.load());
     out.family("vcdn_control_bgp_prefixes", "gauge",
@@ -103,7 +113,8 @@ ApiResponse get_metrics(const ApiRequest&, Service& s) {
     return r;
 }
 
-ApiResponse get_dashboard(const ApiRequest&, Service& s) {
+ApiResponse get_dashboard(const ApiRequest& req, Service& s) {
+    if (auto denied = require_read(req, s)) return *denied;
     auto v = s.current();
     const int64_t now = wall_ms();
     std::map<std::string, uint64_t> by_site, by_tier;
@@ -144,12 +155,13 @@ ApiResponse get_dashboard(const ApiRequest&, Service& s) {
                     {"bgp", dashboard_bgp(*v, now)}});
 }
 
-void add_dashboard_routes(io::Router& r, Service& s) {
-    r.get("/", [&s](const ApiRequest& q) { return get_dashboard_page(q, s); });
-    r.get("/index.html", [&s](const ApiRequest& q) { return get_dashboard_page(q, s); });
-    r.get("/healthz", [&s](const ApiRequest& q) { return get_healthz(q, s); });
-    r.get("/metrics", [&s](const ApiRequest& q) { return get_metrics(q, s); });
-    r.get("/api/v1/dashboard", [&s](const ApiRequest& q) { return get_dashboard(q, s); });
+void add_dashboard_routes(Routes& r, Service& s) {
+    // The page holds no data (it asks /api/v1/dashboard with the token given in its URL).
+    r.get(kAdmin, "/", [&s](const ApiRequest& q) { return get_dashboard_page(q, s); });
+    r.get(kAdmin, "/index.html", [&s](const ApiRequest& q) { return get_dashboard_page(q, s); });
+    r.get(kAllSurfaces, "/healthz", [&s](const ApiRequest& q) { return get_healthz(q, s); });
+    r.get(kAdmin, "/metrics", [&s](const ApiRequest& q) { return get_metrics(q, s); });
+    r.get(kAdmin, "/api/v1/dashboard", [&s](const ApiRequest& q) { return get_dashboard(q, s); });
 }
 
 } // namespace vcdn::control

@@ -10,17 +10,32 @@ using nlohmann::json;
 
 namespace {
 
-// The editable fields of an edge (all but id and site, which POST also takes).
+// The editable fields of an edge (all but id and site, which POST also takes). A new `token`
+// (or `token_sha256` list) replaces the edge's tokens; both may be given while rotating.
 bool read_edge_fields(const json& j, EdgeSpec* e, std::string* err) {
-    return take(j, "url", &e->url, err) && take(j, "https_url", &e->https_url, err) &&
-           take(j, "token", &e->token, err) && take(j, "storage_bytes", &e->storage_bytes, err) &&
-           take(j, "flash_bytes", &e->flash_bytes, err) &&
-           take(j, "capacity_gbps", &e->capacity_gbps, err);
+    std::string plain;
+    std::vector<std::string> hashes;
+    if (!take(j, "url", &e->url, err) || !take(j, "https_url", &e->https_url, err) ||
+        !take(j, "token", &plain, err) || !take(j, "token_sha256", &hashes, err) ||
+        !take(j, "storage_bytes", &e->storage_bytes, err) ||
+        !take(j, "flash_bytes", &e->flash_bytes, err) ||
+        !take(j, "capacity_gbps", &e->capacity_gbps, err))
+        return false;
+    if (!plain.empty() || !hashes.empty()) {
+        e->token_sha256 = std::move(hashes);
+        if (!plain.empty())
+            if (Status s = add_plain_token(e, plain); !s) {
+                *err = s.error().message;
+                return false;
+            }
+    }
+    return true;
 }
 
 } // namespace
 
-ApiResponse get_edges(const ApiRequest&, Service& s) {
+ApiResponse get_edges(const ApiRequest& req, Service& s) {
+    if (auto denied = require_read(req, s)) return *denied;
     auto v = s.current();
     const int64_t now = wall_ms();
     json list = json::array();
@@ -31,6 +46,7 @@ ApiResponse get_edges(const ApiRequest&, Service& s) {
 }
 
 ApiResponse get_edge(const ApiRequest& req, Service& s) {
+    if (auto denied = require_read(req, s)) return *denied;
     auto v = s.current();
     const EdgeSpec* e = nullptr;
     const SiteSpec* site = site_of(*v->fleet, req.param(0), &e);
@@ -50,8 +66,8 @@ ApiResponse post_edge(const ApiRequest& req, Service& s) {
         std::string site, err;
         if (!j.is_object() ||
             !only_keys(j,
-                       {"id", "site", "url", "https_url", "token", "storage_bytes", "flash_bytes",
-                        "capacity_gbps"},
+                       {"id", "site", "url", "https_url", "token", "token_sha256", "storage_bytes",
+                        "flash_bytes", "capacity_gbps"},
                        &err) ||
             !take(j, "id", &e.id, &err) || !take(j, "site", &site, &err) ||
             !read_edge_fields(j, &e, &err))
@@ -79,8 +95,8 @@ ApiResponse put_edge(const ApiRequest& req, Service& s) {
                 std::string err;
                 if (!body->is_object() ||
                     !only_keys(*body,
-                               {"url", "https_url", "token", "storage_bytes", "flash_bytes",
-                                "capacity_gbps"},
+                               {"url", "https_url", "token", "token_sha256", "storage_bytes",
+                                "flash_bytes", "capacity_gbps"},
                                &err) ||
                     !read_edge_fields(*body, &e, &err))
                     return json_error(400, "bad-edge",
@@ -124,17 +140,22 @@ ApiResponse post_edge_drain(const ApiRequest& req, Service& s) {
     return json_ok({{"id", req.param(0)}, {"drained", drained}});
 }
 
-void add_edge_routes(io::Router& r, Service& s) {
-    r.get("/api/v1/edges", [&s](const ApiRequest& q) { return get_edges(q, s); });
-    r.get("/api/v1/edges/{id}", [&s](const ApiRequest& q) { return get_edge(q, s); });
-    r.add(http::Method::kPost, "/api/v1/edges",
-          [&s](const ApiRequest& q) { return post_edge(q, s); });
-    r.add(http::Method::kPut, "/api/v1/edges/{id}",
-          [&s](const ApiRequest& q) { return put_edge(q, s); });
-    r.add(http::Method::kDelete, "/api/v1/edges/{id}",
-          [&s](const ApiRequest& q) { return delete_edge(q, s); });
-    r.add(http::Method::kPost, "/api/v1/edges/{id}/drain",
-          [&s](const ApiRequest& q) { return post_edge_drain(q, s); });
+void add_edge_routes(Routes& r, Service& s) {
+    const size_t body = io::Router::kDefaultMaxBody;
+    r.get(kAdmin, "/api/v1/edges", [&s](const ApiRequest& q) { return get_edges(q, s); });
+    r.get(kAdmin, "/api/v1/edges/{id}", [&s](const ApiRequest& q) { return get_edge(q, s); });
+    r.add(
+        kAdmin, http::Method::kPost, "/api/v1/edges",
+        [&s](const ApiRequest& q) { return post_edge(q, s); }, body, admin_guard(s));
+    r.add(
+        kAdmin, http::Method::kPut, "/api/v1/edges/{id}",
+        [&s](const ApiRequest& q) { return put_edge(q, s); }, body, admin_guard(s));
+    r.add(
+        kAdmin, http::Method::kDelete, "/api/v1/edges/{id}",
+        [&s](const ApiRequest& q) { return delete_edge(q, s); }, body, admin_guard(s));
+    r.add(
+        kAdmin, http::Method::kPost, "/api/v1/edges/{id}/drain",
+        [&s](const ApiRequest& q) { return post_edge_drain(q, s); }, body, admin_guard(s));
 }
 
 } // namespace vcdn::control

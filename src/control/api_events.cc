@@ -9,6 +9,7 @@ namespace vcdn::control {
 using nlohmann::json;
 
 ApiResponse get_events(const ApiRequest& req, Service& s) {
+    if (auto denied = require_read(req, s)) return *denied;
     size_t limit = 100;
     ApiResponse bad;
     if (!query_number(req, "limit", 1, 10000, &limit, &bad)) return bad;
@@ -27,8 +28,8 @@ ApiResponse get_events(const ApiRequest& req, Service& s) {
     return json_ok({{"events", std::move(list)}});
 }
 
-void add_event_routes(io::Router& r, Service& s) {
-    r.get("/api/v1/events", [&s](const ApiRequest& q) { return get_events(q, s); });
+void add_event_routes(Routes& r, Service& s) {
+    r.get(kAdmin, "/api/v1/events", [&s](const ApiRequest& q) { return get_events(q, s); });
 }
 
 } // namespace vcdn::control

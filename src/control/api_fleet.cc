@@ -23,11 +23,11 @@ ApiResponse post_fleet(const ApiRequest& req, Service& s) {
     return json_ok({{"ok", true}, {"sites", f->sites.size()}, {"edges", edges}});
 }
 
-void add_fleet_routes(io::Router& r, Service& s) {
-    r.get("/api/v1/fleet", [&s](const ApiRequest& q) { return get_fleet(q, s); });
+void add_fleet_routes(Routes& r, Service& s) {
+    r.get(kAdmin, "/api/v1/fleet", [&s](const ApiRequest& q) { return get_fleet(q, s); });
     r.add(
-        http::Method::kPost, "/api/v1/fleet",
-        [&s](const ApiRequest& q) { return post_fleet(q, s); }, kAdminBodyBytes);
+        kAdmin, http::Method::kPost, "/api/v1/fleet",
+        [&s](const ApiRequest& q) { return post_fleet(q, s); }, kAdminBodyBytes, admin_guard(s));
 }
 
 } // namespace vcdn::control

@@ -17,19 +17,22 @@ struct EdgeCall {
     const EdgeSpec* edge = nullptr;
 };
 
-std::optional<ApiResponse> authenticate(const ApiRequest& req, const Service& s, const View& v,
+std::optional<ApiResponse> authenticate(const ApiRequest& req, Service& s, const View& v,
                                         bool admin_ok, EdgeCall* out) {
+    if (auto blocked = auth_blocked(req, s)) return blocked;
     const std::string_view token = bearer(req.authorization);
     out->site = site_of(*v.fleet, req.param(0), &out->edge);
     if (!out->site)
         return json_error(404, "unknown-edge",
                           fmt::format("no edge '{}' in the fleet", req.param(0).substr(0, 64)));
     if (admin_ok && token_equals(token, s.cfg.admin_token)) return std::nullopt;
-    if (!token_equals(token, out->edge->token))
+    if (!edge_token_ok(*out->edge, token)) {
+        if (!token.empty()) s.auth_limiter.failed(req.client, wall_ms());
         return json_error(token.empty() ? 401 : 403, "bad-edge-token",
                           admin_ok ? "this call needs 'Authorization: Bearer <the edge's token>' "
                                      "(or the admin token)"
                                    : "heartbeats need 'Authorization: Bearer <the edge's token>'");
+    }
     return std::nullopt;
 }
 
@@ -48,8 +51,15 @@ wire::HeartbeatReply reply_for(const Service& s, const View& v, const std::strin
     }
     r.inventory_ok = inventory_ok;
     r.heartbeat_interval_ms = s.cfg.health.heartbeat_interval_ms;
-    for (const KeyRecord& k : v.keys)
-        r.keys.push_back(wire::KeyGrant{k.id, k.secret_hex});
+    // The edge's own keys only (derived from each valid key): nothing it could sign with is
+    // valid on another edge or the origin.
+    for (const KeyRecord& k : v.keys) {
+        auth::SigningKey master;
+        master.id = k.id;
+        if (!auth::decode_hex(k.secret_hex, &master.secret)) continue;
+        r.keys.push_back(
+            wire::KeyGrant{k.id, auth::encode_hex(auth::derive_key(master, edge_id).secret)});
+    }
     r.bgp_ok = bgp_ok;
     if (auto mv = v.manifest_versions.find(edge_id); mv != v.manifest_versions.end()) {
         // Acknowledged only once the published topology follows the manifest.
@@ -110,17 +120,40 @@ ApiResponse get_manifest(const ApiRequest& req, Service& s) {
                           fmt::format("edge {} has no manifest: give it storage_bytes in the "
                                       "fleet and import a catalog",
                                       id));
+    // Each source's signature is made with that source's own key, for that file only.
+    const int64_t expiry = wall_ms() / 1000 + s.cfg.fill_url_ttl_s;
+    auto sign = [&](const FillSource& src, const std::string& path) -> std::string {
+        const auth::SigningKey* key = nullptr;
+        if (src.kind == SourceKind::kOrigin) {
+            if (v->origin_key) key = &*v->origin_key;
+        } else if (auto it = v->edge_index.find(src.edge);
+                   it != v->edge_index.end() && it->second < v->edge_keys.size()) {
+            key = &v->edge_keys[it->second];
+        }
+        if (!key) return {};
+        const std::string u = auth::sign_url(path, expiry, *key);
+        return u.substr(u.find('?') + 1);
+    };
     ApiResponse r;
-    r.body = wire::encode(to_wire_manifest(mi->second, mv->second.version, v->generation, *v->files,
-                                           v->fleet->fill_token));
+    r.body = wire::encode(
+        to_wire_manifest(mi->second, mv->second.version, v->generation, *v->files, expiry, sign));
     return r;
 }
 
-void add_heartbeat_routes(io::Router& r, Service& s) {
+void add_heartbeat_routes(Routes& r, Service& s) {
+    // The edge's token is checked on the head: a heartbeat's 64 MiB are read only for it.
     r.add(
-        http::Method::kPost, "/api/v1/edges/{id}/heartbeat",
-        [&s](const ApiRequest& q) { return post_heartbeat(q, s); }, wire::kMaxHeartbeatBytes);
-    r.get("/api/v1/edges/{id}/manifest", [&s](const ApiRequest& q) { return get_manifest(q, s); });
+        kEdge, http::Method::kPost, "/api/v1/edges/{id}/heartbeat",
+        [&s](const ApiRequest& q) { return post_heartbeat(q, s); }, wire::kMaxHeartbeatBytes,
+        [&s](const ApiRequest& q) -> std::optional<ApiResponse> {
+            auto v = s.current();
+            EdgeCall call;
+            auto denied = authenticate(q, s, *v, false, &call);
+            if (denied) s.heartbeat_errors.fetch_add(1, std::memory_order_relaxed);
+            return denied;
+        });
+    r.get(kEdge | kAdmin, "/api/v1/edges/{id}/manifest",
+          [&s](const ApiRequest& q) { return get_manifest(q, s); });
 }
 
 } // namespace vcdn::control

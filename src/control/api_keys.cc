@@ -85,10 +85,12 @@ ApiResponse post_key_rotate(const ApiRequest& req, Service& s) {
                    201);
 }
 
-void add_key_routes(io::Router& r, Service& s) {
-    r.get("/api/v1/keys", [&s](const ApiRequest& q) { return get_keys(q, s); });
-    r.add(http::Method::kPost, "/api/v1/keys/rotate",
-          [&s](const ApiRequest& q) { return post_key_rotate(q, s); });
+void add_key_routes(Routes& r, Service& s) {
+    r.get(kAdmin, "/api/v1/keys", [&s](const ApiRequest& q) { return get_keys(q, s); });
+    r.add(
+        kAdmin, http::Method::kPost, "/api/v1/keys/rotate",
+        [&s](const ApiRequest& q) { return post_key_rotate(q, s); }, io::Router::kDefaultMaxBody,
+        admin_guard(s));
 }
 
 } // namespace vcdn::control

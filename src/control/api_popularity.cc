@@ -45,11 +45,12 @@ ApiResponse post_popularity(const ApiRequest& req, Service& s) {
     return json_ok({{"ok", true}, {"files", values.size()}});
 }
 
-void add_popularity_routes(io::Router& r, Service& s) {
-    r.get("/api/v1/popularity", [&s](const ApiRequest& q) { return get_popularity(q, s); });
+void add_popularity_routes(Routes& r, Service& s) {
+    r.get(kAdmin, "/api/v1/popularity", [&s](const ApiRequest& q) { return get_popularity(q, s); });
     r.add(
-        http::Method::kPost, "/api/v1/popularity",
-        [&s](const ApiRequest& q) { return post_popularity(q, s); }, kAdminBodyBytes);
+        kAdmin, http::Method::kPost, "/api/v1/popularity",
+        [&s](const ApiRequest& q) { return post_popularity(q, s); }, kAdminBodyBytes,
+        admin_guard(s));
 }
 
 } // namespace vcdn::control

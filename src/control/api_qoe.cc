@@ -22,10 +22,10 @@ ApiResponse post_qoe(const ApiRequest& req, Service& s) {
     return json_ok({{"ok", true}, {"samples", rep->samples.size()}});
 }
 
-void add_qoe_routes(io::Router& r, Service& s) {
+void add_qoe_routes(Routes& r, Service& s) {
     r.add(
-        http::Method::kPost, "/api/v1/qoe", [&s](const ApiRequest& q) { return post_qoe(q, s); },
-        wire::kMaxQoeBytes);
+        kPublic, http::Method::kPost, "/api/v1/qoe",
+        [&s](const ApiRequest& q) { return post_qoe(q, s); }, wire::kMaxQoeBytes);
 }
 
 } // namespace vcdn::control

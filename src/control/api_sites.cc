@@ -47,7 +47,8 @@ ApiResponse unknown_site(std::string_view name) {
 
 } // namespace
 
-ApiResponse get_sites(const ApiRequest&, Service& s) {
+ApiResponse get_sites(const ApiRequest& req, Service& s) {
+    if (auto denied = require_read(req, s)) return *denied;
     auto v = s.current();
     json list = json::array();
     for (const SiteSpec& site : v->fleet->sites)
@@ -56,6 +57,7 @@ ApiResponse get_sites(const ApiRequest&, Service& s) {
 }
 
 ApiResponse get_site(const ApiRequest& req, Service& s) {
+    if (auto denied = require_read(req, s)) return *denied;
     auto v = s.current();
     for (const SiteSpec& site : v->fleet->sites)
         if (site.name == req.param(0)) return json_ok(site_json(site));
@@ -111,15 +113,19 @@ ApiResponse delete_site(const ApiRequest& req, Service& s) {
     });
 }
 
-void add_site_routes(io::Router& r, Service& s) {
-    r.get("/api/v1/sites", [&s](const ApiRequest& q) { return get_sites(q, s); });
-    r.get("/api/v1/sites/{name}", [&s](const ApiRequest& q) { return get_site(q, s); });
-    r.add(http::Method::kPost, "/api/v1/sites",
-          [&s](const ApiRequest& q) { return post_site(q, s); });
-    r.add(http::Method::kPut, "/api/v1/sites/{name}",
-          [&s](const ApiRequest& q) { return put_site(q, s); });
-    r.add(http::Method::kDelete, "/api/v1/sites/{name}",
-          [&s](const ApiRequest& q) { return delete_site(q, s); });
+void add_site_routes(Routes& r, Service& s) {
+    const size_t body = io::Router::kDefaultMaxBody;
+    r.get(kAdmin, "/api/v1/sites", [&s](const ApiRequest& q) { return get_sites(q, s); });
+    r.get(kAdmin, "/api/v1/sites/{name}", [&s](const ApiRequest& q) { return get_site(q, s); });
+    r.add(
+        kAdmin, http::Method::kPost, "/api/v1/sites",
+        [&s](const ApiRequest& q) { return post_site(q, s); }, body, admin_guard(s));
+    r.add(
+        kAdmin, http::Method::kPut, "/api/v1/sites/{name}",
+        [&s](const ApiRequest& q) { return put_site(q, s); }, body, admin_guard(s));
+    r.add(
+        kAdmin, http::Method::kDelete, "/api/v1/sites/{name}",
+        [&s](const ApiRequest& q) { return delete_site(q, s); }, body, admin_guard(s));
 }
 
 } // namespace vcdn::control

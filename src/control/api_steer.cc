@@ -123,14 +123,19 @@ void count(Service& s, const View& v, const ApiRequest& req, const std::string& 
 }
 
 // The answer's urls[] (and the log line's ranked[] when logging), in one pass.
-First write_urls(const Service& s, const steer::Topology& topo,
-                 const std::vector<steer::Ranked>& ranked, const std::string& signed_path,
+// Each URL is signed with the key of the edge it names (the origin's with the origin's, or
+// not at all when the fleet gave it none): a URL valid on one edge is valid nowhere else.
+First write_urls(const Service& s, const View& v, const std::string& file, int64_t expiry,
+                 const std::string& bind, const std::vector<steer::Ranked>& ranked,
                  std::string* body, std::string* log_ranked) {
+    const steer::Topology& topo = *v.topo;
     First first;
     for (size_t i = 0; i < ranked.size(); ++i) {
         const steer::Ranked& r = ranked[i];
         std::string_view base, edge_id, site, tier;
+        const auth::SigningKey* key = nullptr;
         if (r.edge >= 0) {
+            key = &v.edge_keys[static_cast<size_t>(r.edge)];
             const steer::TopoEdge& te = topo.edges[static_cast<size_t>(r.edge)];
             base = s.cfg.https_urls && !te.https_url.empty() ? te.https_url : te.url;
             edge_id = te.id;
@@ -139,7 +144,9 @@ First write_urls(const Service& s, const steer::Topology& topo,
         } else {
             base = topo.origin_url;
             edge_id = site = tier = "origin";
+            if (v.origin_key) key = &*v.origin_key;
         }
+        const std::string signed_path = key ? auth::sign_url(file, expiry, *key, bind) : file;
         std::string reason = steer::describe(topo, r);
         if (i) body->push_back(',');
         body->append("{\"url\":\"");
@@ -185,16 +192,13 @@ ApiResponse get_steer(const ApiRequest& req, Service& s) {
     if (!tf)
         return fail(
             json_error(404, "unknown-file", fmt::format("'{}' is not in the catalog", file)));
-    if (!v.have_signing_key)
+    if (!v.have_signing_key || v.edge_keys.size() != topo.edges.size())
         return fail(json_error(503, "no-signing-key", "no valid signing key: rotate one in"));
 
     std::vector<steer::Ranked> ranked = steer::rank(topo, file, tf, client, s.cfg.max_urls);
     const int64_t expiry = now / 1000 + s.cfg.url_ttl_s;
     const std::string bind = s.cfg.bind_client_prefix ? bind_prefix(topo, client) : "";
     const std::string client_str = client.to_string();
-    // The signature covers path, expiry and prefix, not the host: one per answer serves
-    // every URL in it.
-    const std::string signed_path = auth::sign_url(file, expiry, v.signing_key, bind);
     ApiResponse resp;
     std::string& body = resp.body;
     body.reserve(256 + ranked.size() * 256);
@@ -204,7 +208,7 @@ ApiResponse get_steer(const ApiRequest& req, Service& s) {
     const bool logging = s.steering_log->enabled();
     std::string log_ranked;
     const First first =
-        write_urls(s, topo, ranked, signed_path, &body, logging ? &log_ranked : nullptr);
+        write_urls(s, v, file, expiry, bind, ranked, &body, logging ? &log_ranked : nullptr);
     fmt::format_to(std::back_inserter(body), "],\"expires\":{}}}\n", expiry);
     count(s, v, req, file, client, ranked, first);
     if (logging) {
@@ -219,8 +223,8 @@ ApiResponse get_steer(const ApiRequest& req, Service& s) {
     return resp;
 }
 
-void add_steer_routes(io::Router& r, Service& s) {
-    r.get("/api/v1/steer", [&s](const ApiRequest& q) { return get_steer(q, s); });
+void add_steer_routes(Routes& r, Service& s) {
+    r.get(kPublic, "/api/v1/steer", [&s](const ApiRequest& q) { return get_steer(q, s); });
 }
 
 } // namespace vcdn::control

@@ -11,6 +11,35 @@
 
 namespace vcdn::control {
 
+namespace {
+
+// A secret from a file: its first line, trimmed. Throws with the key on failure (start-up).
+std::string read_secret(const std::string& path, const char* key) {
+    auto s = read_secret_file(path);
+    if (!s) throw std::runtime_error(fmt::format("{}: {}", key, s.error().message));
+    return *s;
+}
+
+} // namespace
+
+Result<std::string> read_secret_file(const std::string& path) {
+    std::ifstream in(path);
+    if (!in) return Error::from_errno(path);
+    std::string line;
+    std::getline(in, line);
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t'))
+        line.pop_back();
+    size_t start = 0;
+    while (start < line.size() && (line[start] == ' ' || line[start] == '\t'))
+        ++start;
+    line.erase(0, start);
+    if (line.empty()) return Error{fmt::format("{}: empty", path)};
+    for (char c : line)
+        if (static_cast<unsigned char>(c) < 0x21 || c == 0x7f)
+            return Error{fmt::format("{}: the secret has a space or a control character", path)};
+    return line;
+}
+
 Status parse_control_toml(std::string_view text, std::string_view source, ControlConfig* cfg) {
     try {
         toml::table doc = toml::parse(text, source);
@@ -20,12 +49,20 @@ Status parse_control_toml(std::string_view text, std::string_view source, Contro
         if (!t) throw std::runtime_error("control: expected a table");
         toml_util::TableReader r(*t, "control");
         r.get("listen", &cfg->listen);
+        r.get("edge_listen", &cfg->edge_listen);
+        r.get("admin_listen", &cfg->admin_listen);
         r.get("db", &cfg->db);
         r.get("fleet", &cfg->fleet);
         r.get("admin_token", &cfg->admin_token);
+        std::string file;
+        if (r.get("admin_token_file", &file))
+            cfg->admin_token = read_secret(file, "admin_token_file");
+        r.get("read_token", &cfg->read_token);
+        if (r.get("read_token_file", &file)) cfg->read_token = read_secret(file, "read_token_file");
         r.get("threads", &cfg->threads, 0, 64);
         r.get("sync_interval_ms", &cfg->sync_interval_ms, 10, 60000);
         r.get("url_ttl_s", &cfg->url_ttl_s, 1, 30u * 86400);
+        r.get("fill_url_ttl_s", &cfg->fill_url_ttl_s, 600, 30u * 86400);
         r.get("bind_client_prefix", &cfg->bind_client_prefix);
         r.get("max_urls", &cfg->max_urls, 1, 64);
         r.get("https_urls", &cfg->https_urls);
@@ -34,6 +71,13 @@ Status parse_control_toml(std::string_view text, std::string_view source, Contro
         r.get("popularity_period_s", &cfg->popularity_period_s, 1, 365u * 86400);
         r.get("popularity_alpha", &cfg->popularity_alpha);
         r.get("fill_delete_delay_ms", &cfg->fill_delete_delay_ms, 0, 86400000);
+        if (const toml::table* tt = r.subtable("tls")) {
+            toml_util::TableReader tr(*tt, "control.tls");
+            tr.get("cert", &cfg->tls.cert);
+            tr.get("key", &cfg->tls.key);
+            tr.get("listeners", &cfg->tls.listeners);
+            tr.finish();
+        }
         if (const toml::table* h = r.subtable("health")) {
             toml_util::TableReader hr(*h, "control.health");
             hr.get("heartbeat_interval_ms", &cfg->health.heartbeat_interval_ms, 100, 600000);
@@ -61,9 +105,22 @@ Status load_control_config_file(const std::string& path, ControlConfig* cfg) {
 Status validate(const ControlConfig& cfg) {
     if (auto a = io::parse_socket_address(cfg.listen); !a)
         return Error{fmt::format("listen: {}", a.error().message)};
-    if (cfg.admin_token.size() < 8)
-        return Error{"admin token: give --admin-token (or control.admin_token) of at least 8 "
-                     "characters"};
+    for (const auto& [key, addr] :
+         {std::pair{"edge_listen", &cfg.edge_listen}, std::pair{"admin_listen", &cfg.admin_listen}})
+        if (!addr->empty())
+            if (auto a = io::parse_socket_address(*addr); !a)
+                return Error{fmt::format("{}: {}", key, a.error().message)};
+    if (cfg.admin_token.size() < 16)
+        return Error{"admin token: give --admin-token-file (or control.admin_token_file, or env "
+                     "VCDN_ADMIN_TOKEN) with at least 16 characters"};
+    if (!cfg.read_token.empty() && cfg.read_token.size() < 16)
+        return Error{"read token: at least 16 characters"};
+    if (!cfg.read_token.empty() && cfg.read_token == cfg.admin_token)
+        return Error{"read token: must differ from the admin token"};
+    if (cfg.tls.cert.empty() != cfg.tls.key.empty()) return Error{"tls: give both cert and key"};
+    for (const std::string& l : cfg.tls.listeners)
+        if (l != "public" && l != "edge" && l != "admin")
+            return Error{fmt::format("tls.listeners: '{}': use public, edge or admin", l)};
     if (cfg.db.rfind("sqlite:", 0) != 0 && cfg.db.rfind("postgres://", 0) != 0 &&
         cfg.db.rfind("postgresql://", 0) != 0)
         return Error{fmt::format("db '{}': use sqlite:PATH or postgres://...", cfg.db)};

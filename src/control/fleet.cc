@@ -7,6 +7,9 @@
 #include <sstream>
 #include <stdexcept>
 
+#include <openssl/crypto.h>
+
+#include <vcdn/base/sha256.h>
 #include <vcdn/base/toml_util.h>
 #include <vcdn/http/url.h>
 #include <vcdn/wire/names.h>
@@ -57,6 +60,33 @@ std::string trim_slash(std::string u) {
 
 } // namespace
 
+std::string token_hash(std::string_view token) {
+    return Sha256::hex_of(token);
+}
+
+bool edge_token_ok(const EdgeSpec& e, std::string_view presented) {
+    if (presented.empty()) return false;
+    const std::string h = token_hash(presented);
+    bool ok = false;
+    for (const std::string& want : e.token_sha256)
+        ok |= want.size() == h.size() && CRYPTO_memcmp(want.data(), h.data(), h.size()) == 0;
+    return ok;
+}
+
+Status add_plain_token(EdgeSpec* e, const std::string& token) {
+    if (token.size() < 16 || token.size() > 256)
+        return Error{fmt::format("edge {}: token must be 16-256 characters (e.g. openssl rand "
+                                 "-hex 16)",
+                                 e->id)};
+    for (char c : token)
+        if (c <= ' ' || c >= 0x7f)
+            return Error{fmt::format("edge {}: token has a space or control character", e->id)};
+    const std::string h = token_hash(token);
+    if (std::find(e->token_sha256.begin(), e->token_sha256.end(), h) == e->token_sha256.end())
+        e->token_sha256.push_back(h);
+    return {};
+}
+
 Status validate_edge(const EdgeSpec& e) {
     if (!wire::valid_name(e.id))
         return Error{
@@ -67,11 +97,16 @@ Status validate_edge(const EdgeSpec& e) {
     if (!e.https_url.empty() && !valid_base_url(e.https_url, true))
         return Error{fmt::format("edge {}: https_url '{}' is not a base URL like https://host:port",
                                  e.id, e.https_url)};
-    if (e.token.size() < 8 || e.token.size() > 256)
-        return Error{fmt::format("edge {}: token must be 8-256 characters", e.id)};
-    for (char c : e.token)
-        if (c <= ' ' || c >= 0x7f)
-            return Error{fmt::format("edge {}: token has a space or control character", e.id)};
+    if (e.token_sha256.empty() || e.token_sha256.size() > 4)
+        return Error{fmt::format("edge {}: give a token (or token_sha256): 1 to 4 of them", e.id)};
+    for (const std::string& h : e.token_sha256) {
+        bool hex = h.size() == 64;
+        for (char c : h)
+            hex = hex && ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
+        if (!hex)
+            return Error{fmt::format("edge {}: token_sha256 '{}' is not 64 lowercase hex digits",
+                                     e.id, h.substr(0, 80))};
+    }
     if (!(e.capacity_gbps > 0) || e.capacity_gbps > 1e6)
         return Error{fmt::format("edge {}: capacity_gbps must be > 0", e.id)};
     return {};
@@ -88,9 +123,6 @@ Status validate_fleet(const Fleet& f) {
                 fmt::format("origin.mirrors: '{}' is not a base URL like http://host:port", m)};
     if (!f.origin_mirrors.empty() && f.origin_url.empty())
         return Error{"origin.mirrors without origin.url"};
-    for (char c : f.fill_token)
-        if (c <= ' ' || c >= 0x7f)
-            return Error{"origin.fill_token has a space or control character"};
     std::set<std::string, std::less<>> names, ids;
     for (const SiteSpec& s : f.sites) {
         if (!wire::valid_name(s.name))
@@ -123,6 +155,30 @@ Status validate_fleet(const Fleet& f) {
     return {};
 }
 
+nlohmann::json keys_to_json(const std::vector<auth::SigningKey>& keys) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const auth::SigningKey& k : keys)
+        out.push_back({{"id", k.id}, {"secret_hex", auth::encode_hex(k.secret)}});
+    return out;
+}
+
+std::vector<auth::SigningKey> keys_from_json(const nlohmann::json& j, const std::string& where) {
+    if (!j.is_array()) throw std::runtime_error(where + ": expected an array");
+    std::vector<auth::SigningKey> keys;
+    for (const auto& k : j) {
+        auth::SigningKey sk;
+        if (!k.is_object() || !k.contains("id") || !k["id"].is_string() ||
+            !k.contains("secret_hex") || !k["secret_hex"].is_string() ||
+            !auth::decode_hex(k["secret_hex"].get<std::string>(), &sk.secret))
+            throw std::runtime_error(where + ": each key needs an id and a secret_hex");
+        sk.id = k["id"].get<std::string>();
+        keys.push_back(std::move(sk));
+    }
+    auto ks = auth::KeySet::from_keys(keys);
+    if (!ks && !keys.empty()) throw std::runtime_error(where + ": " + ks.error().message);
+    return keys;
+}
+
 Result<Fleet> parse_fleet_toml(std::string_view text, std::string_view source) {
     Fleet f;
     try {
@@ -132,7 +188,18 @@ Result<Fleet> parse_fleet_toml(std::string_view text, std::string_view source) {
             toml_util::TableReader r(*o, "origin");
             r.get("url", &f.origin_url);
             r.get("mirrors", &f.origin_mirrors);
-            r.get("fill_token", &f.fill_token);
+            std::string unused;
+            if (r.get("fill_token", &unused))
+                throw std::runtime_error(
+                    "origin.fill_token: removed, as every edge would hold it; give the origin its "
+                    "own key instead (origin.signing_keys = FILE, and vcdn origin --signing-keys "
+                    "FILE --require-signed-urls)");
+            std::string keys_file;
+            if (r.get("signing_keys", &keys_file)) {
+                auto ks = auth::KeySet::load(keys_file);
+                if (!ks) throw std::runtime_error("origin.signing_keys: " + ks.error().message);
+                f.origin_keys = ks->keys();
+            }
             if (bool players; r.get("players", &players)) f.origin_players = players;
             r.finish();
         }
@@ -176,8 +243,14 @@ Result<Fleet> parse_fleet_toml(std::string_view text, std::string_view source) {
                         if (!er.get("url", &es.url))
                             throw std::runtime_error(ew + ": url is required");
                         er.get("https_url", &es.https_url);
-                        if (!er.get("token", &es.token))
-                            throw std::runtime_error(ew + ": token is required");
+                        std::string plain;
+                        if (er.get("token", &plain))
+                            if (Status st = add_plain_token(&es, plain); !st)
+                                throw std::runtime_error(ew + ": " + st.error().message);
+                        std::vector<std::string> hashes;
+                        er.get_one_or_many("token_sha256", &hashes);
+                        for (std::string& h : hashes)
+                            es.token_sha256.push_back(std::move(h));
                         er.get("storage_bytes", &es.storage_bytes);
                         er.get("flash_bytes", &es.flash_bytes);
                         er.get("capacity_gbps", &es.capacity_gbps);
@@ -243,10 +316,11 @@ Result<Fleet> parse_fleet_json(const nlohmann::json& j) {
         check_keys(j, {"origin", "site"}, "fleet");
         if (auto o = j.find("origin"); o != j.end()) {
             if (!o->is_object()) throw std::runtime_error("origin: expected an object");
-            check_keys(*o, {"url", "mirrors", "fill_token", "players"}, "origin");
+            check_keys(*o, {"url", "mirrors", "signing_keys", "players"}, "origin");
             get_field(*o, "url", &f.origin_url, "origin");
             get_field(*o, "mirrors", &f.origin_mirrors, "origin");
-            get_field(*o, "fill_token", &f.fill_token, "origin");
+            if (auto k = o->find("signing_keys"); k != o->end() && !k->is_null())
+                f.origin_keys = keys_from_json(*k, "origin.signing_keys");
             if (auto p = o->find("players"); p != o->end() && !p->is_null()) {
                 if (!p->is_boolean()) throw std::runtime_error("origin.players: wrong type");
                 f.origin_players = p->get<bool>();
@@ -283,14 +357,24 @@ Result<Fleet> parse_fleet_json(const nlohmann::json& j) {
                         std::string ew = fmt::format("{}.edge[{}]", where, k++);
                         if (!ej.is_object()) throw std::runtime_error(ew + ": expected an object");
                         check_keys(ej,
-                                   {"id", "url", "https_url", "token", "storage_bytes",
-                                    "flash_bytes", "capacity_gbps"},
+                                   {"id", "url", "https_url", "token", "token_sha256",
+                                    "storage_bytes", "flash_bytes", "capacity_gbps"},
                                    ew);
                         EdgeSpec e;
                         get_field(ej, "id", &e.id, ew);
                         get_field(ej, "url", &e.url, ew);
                         get_field(ej, "https_url", &e.https_url, ew);
-                        get_field(ej, "token", &e.token, ew);
+                        std::string plain;
+                        get_field(ej, "token", &plain, ew);
+                        if (!plain.empty())
+                            if (Status st = add_plain_token(&e, plain); !st)
+                                throw std::runtime_error(ew + ": " + st.error().message);
+                        if (auto th = ej.find("token_sha256"); th != ej.end()) {
+                            if (th->is_string())
+                                e.token_sha256.push_back(th->get<std::string>());
+                            else
+                                get_field(ej, "token_sha256", &e.token_sha256, ew);
+                        }
                         get_field(ej, "storage_bytes", &e.storage_bytes, ew);
                         get_field(ej, "flash_bytes", &e.flash_bytes, ew);
                         get_field(ej, "capacity_gbps", &e.capacity_gbps, ew);
@@ -324,7 +408,7 @@ nlohmann::json fleet_to_json(const Fleet& f, bool with_tokens) {
                                  {"flash_bytes", e.flash_bytes},
                                  {"capacity_gbps", e.capacity_gbps}};
             if (!e.https_url.empty()) ej["https_url"] = e.https_url;
-            if (with_tokens) ej["token"] = e.token;
+            if (with_tokens) ej["token_sha256"] = e.token_sha256;
             edges.push_back(std::move(ej));
         }
         sites.push_back({{"name", s.name},
@@ -340,7 +424,8 @@ nlohmann::json fleet_to_json(const Fleet& f, bool with_tokens) {
     nlohmann::json j = {{"site", std::move(sites)}};
     if (!f.origin_url.empty()) {
         j["origin"] = {{"url", f.origin_url}, {"mirrors", f.origin_mirrors}};
-        if (with_tokens && !f.fill_token.empty()) j["origin"]["fill_token"] = f.fill_token;
+        if (with_tokens && !f.origin_keys.empty())
+            j["origin"]["signing_keys"] = keys_to_json(f.origin_keys);
         if (f.origin_players) j["origin"]["players"] = *f.origin_players;
     }
     return j;

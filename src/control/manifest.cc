@@ -139,9 +139,10 @@ FleetPlan plan_fleet(const Fleet& fleet, const std::vector<CatalogEntry>& files,
     return out;
 }
 
-wire::Manifest to_wire_manifest(const EdgeManifest& m, int64_t version, int64_t generation,
-                                const std::vector<CatalogEntry>& files,
-                                const std::string& fill_token) {
+wire::Manifest to_wire_manifest(
+    const EdgeManifest& m, int64_t version, int64_t generation,
+    const std::vector<CatalogEntry>& files, int64_t signed_until,
+    const std::function<std::string(const FillSource& source, const std::string& path)>& sign) {
     wire::Manifest out;
     out.edge = m.edge_id;
     out.site = m.site;
@@ -149,12 +150,15 @@ wire::Manifest to_wire_manifest(const EdgeManifest& m, int64_t version, int64_t 
     out.generation = generation;
     out.peer_wait_ms = m.peer_wait_ms;
     out.tier_wait_ms = m.tier_wait_ms;
-    out.origin_token = fill_token;
+    out.signed_until = signed_until;
     out.files.reserve(m.files.size());
     for (const ManifestEntry& e : m.files) {
         const CatalogEntry& f = files[e.file];
-        out.files.push_back(wire::WantedFile{f.path, f.size, f.sha256,
-                                             e.tier == place::StorageTier::kFlash, e.sources});
+        wire::WantedFile w{f.path, f.size, f.sha256, e.tier == place::StorageTier::kFlash,
+                           e.sources};
+        for (wire::Source& src : w.sources)
+            src.query = sign(src, f.path);
+        out.files.push_back(std::move(w));
     }
     return out;
 }

@@ -2,6 +2,7 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fmt/format.h>
 #include <set>
@@ -12,6 +13,7 @@
 #include <vcdn/base/time.h>
 #include <vcdn/io/address.h>
 #include <vcdn/io/tcp.h>
+#include <vcdn/tls/server_context.h>
 
 #include "api.h"
 #include "service.h"
@@ -84,28 +86,85 @@ Result<std::unique_ptr<Service>> Service::open(const ControlConfig& cfg) {
 
 struct ControlServer::Impl {
     std::unique_ptr<Service> svc;
-    std::shared_ptr<io::Router> router;
-    std::unique_ptr<io::HttpService> http;
+    // One service per listener: public (players), edge, admin; the last two only when their
+    // addresses are configured (their routes are on the public listener otherwise).
+    struct Listener {
+        const char* name;
+        unsigned surfaces;
+        bool tls = false;
+        std::shared_ptr<io::Router> router;
+        std::unique_ptr<io::HttpService> http;
+    };
+    std::vector<Listener> listeners;
+    // The certificate in use; new connections take the current one (SIGHUP reloads it).
+    std::mutex tls_mu;
+    std::shared_ptr<const tls::ServerContext> tls;
+    std::shared_ptr<tls::TicketKeys> ticket_keys = std::make_shared<tls::TicketKeys>();
+
+    Result<std::shared_ptr<const tls::ServerContext>> load_tls() const {
+        const ControlTls& t = svc->cfg.tls;
+        tls::ServerOptions o;
+        o.certs = {tls::CertFiles{t.cert, t.key}};
+        o.ktls = false; // API answers are small: user-space TLS
+        auto ctx = tls::ServerContext::build(o, ticket_keys);
+        if (!ctx) return ctx.error();
+        return std::shared_ptr<const tls::ServerContext>(std::move(*ctx));
+    }
 };
 
 Result<std::unique_ptr<ControlServer>> ControlServer::create(const ControlConfig& cfg) {
-    auto addr = io::parse_socket_address(cfg.listen);
-    if (!addr) return Error{fmt::format("listen: {}", addr.error().message)};
     auto impl = std::make_unique<Impl>();
     auto svc = Service::open(cfg);
     if (!svc) return svc.error();
     impl->svc = std::move(*svc);
+    if (!cfg.tls.cert.empty()) {
+        auto ctx = impl->load_tls();
+        if (!ctx) return Error{fmt::format("tls: {}", ctx.error().message)};
+        impl->tls = std::move(*ctx);
+    }
     // Keep-alive API clients and edges each hold a descriptor: use what the hard limit allows,
     // and stay under it (the database, logs and listeners need some too).
     const uint64_t nofile = io::raise_nofile_limit();
-    io::HttpServiceOptions ho;
-    ho.threads = impl->svc->threads;
-    ho.max_connections =
-        static_cast<uint32_t>(std::clamp<uint64_t>(nofile > 128 ? nofile - 64 : 64, 64, 100000));
-    impl->router = make_router(*impl->svc);
-    auto http = io::HttpService::listen(*addr, impl->router, ho, "control");
-    if (!http) return Error{fmt::format("listen {}: {}", cfg.listen, http.error().message)};
-    impl->http = std::move(*http);
+    unsigned public_surfaces = kPublic;
+    if (cfg.edge_listen.empty()) public_surfaces |= kEdge;
+    if (cfg.admin_listen.empty()) public_surfaces |= kAdmin;
+    impl->listeners.push_back({"public", public_surfaces, false, nullptr, nullptr});
+    if (!cfg.edge_listen.empty())
+        impl->listeners.push_back({"edge", kEdge, false, nullptr, nullptr});
+    if (!cfg.admin_listen.empty())
+        impl->listeners.push_back({"admin", kAdmin, false, nullptr, nullptr});
+    Impl* raw = impl.get();
+    for (Impl::Listener& l : impl->listeners) {
+        const std::string& where = std::string(l.name) == "edge"    ? cfg.edge_listen
+                                   : std::string(l.name) == "admin" ? cfg.admin_listen
+                                                                    : cfg.listen;
+        auto addr = io::parse_socket_address(where);
+        if (!addr) return Error{fmt::format("{} listen: {}", l.name, addr.error().message)};
+        io::HttpServiceOptions ho;
+        ho.threads = impl->svc->threads;
+        ho.max_connections = static_cast<uint32_t>(std::clamp<uint64_t>(
+            nofile > 128 ? (nofile - 64) / impl->listeners.size() : 64, 64, 100000));
+        // A listener that carries the edge's or admin's calls speaks TLS when either does.
+        const auto& tl = cfg.tls.listeners;
+        auto wants = [&](const char* n) { return std::find(tl.begin(), tl.end(), n) != tl.end(); };
+        const bool tls_here = (l.surfaces & kPublic && wants("public")) ||
+                              (l.surfaces & kEdge && wants("edge")) ||
+                              (l.surfaces & kAdmin && wants("admin"));
+        l.tls = impl->tls && tls_here;
+        if (l.tls)
+            ho.tls = [raw](int fd) -> ssl_st* {
+                std::shared_ptr<const tls::ServerContext> ctx;
+                {
+                    std::lock_guard lk(raw->tls_mu);
+                    ctx = raw->tls;
+                }
+                return ctx->new_ssl(fd);
+            };
+        l.router = make_router(*impl->svc, l.surfaces);
+        auto http = io::HttpService::listen(*addr, l.router, ho, fmt::format("ctl-{}", l.name));
+        if (!http) return Error{fmt::format("listen {}: {}", where, http.error().message)};
+        l.http = std::move(*http);
+    }
     return std::unique_ptr<ControlServer>(new ControlServer(std::move(impl)));
 }
 
@@ -116,14 +175,38 @@ ControlServer::~ControlServer() {
 }
 
 const io::SocketAddress& ControlServer::address() const {
-    return impl_->http->address();
+    return impl_->listeners[0].http->address();
+}
+
+std::vector<ControlServer::ListenerInfo> ControlServer::listeners() const {
+    std::vector<ListenerInfo> out;
+    for (const Impl::Listener& l : impl_->listeners)
+        out.push_back(ListenerInfo{l.name, l.http->address(), l.tls});
+    return out;
+}
+
+Status ControlServer::reload_tls() {
+    if (!impl_->tls) return {};
+    auto ctx = impl_->load_tls();
+    if (!ctx) {
+        log::error("control: TLS certificate not reloaded, the old one stays in use: {}",
+                   ctx.error().message);
+        return ctx.error();
+    }
+    {
+        std::lock_guard lk(impl_->tls_mu);
+        impl_->tls = std::move(*ctx);
+    }
+    log::info("control: TLS certificate reloaded ({})", impl_->svc->cfg.tls.cert);
+    return {};
 }
 
 Status ControlServer::start() {
     Service& s = *impl_->svc;
     s.steering_log->start();
     s.sync_thread = std::thread([&s] { s.sync_loop(); });
-    impl_->http->start();
+    for (Impl::Listener& l : impl_->listeners)
+        l.http->start();
     auto v = s.current();
     size_t edges = v ? v->topo->edges.size() : 0;
     log::info("control: {} sites, {} edges, {} catalog files; database {}; API on http://{}",
@@ -134,7 +217,8 @@ Status ControlServer::start() {
 
 void ControlServer::stop() {
     if (!impl_) return;
-    if (impl_->http) impl_->http->stop();
+    for (Impl::Listener& l : impl_->listeners)
+        if (l.http) l.http->stop();
     Service& s = *impl_->svc;
     {
         std::lock_guard lk(s.sync_mu);

@@ -13,6 +13,48 @@
 
 namespace vcdn::control {
 
+namespace {
+// IPv4 by address, IPv6 by its /64: one subscriber line usually has a whole /64, so counting
+// single IPv6 addresses would let one guesser use 2^64 of them.
+std::string addr_key(const io::IpAddress& a) {
+    const size_t n = a.family == AF_INET6 ? 8 : 16;
+    return std::string(reinterpret_cast<const char*>(a.bytes), n) + static_cast<char>(a.family);
+}
+} // namespace
+
+int64_t AuthLimiter::blocked_for(const io::IpAddress& client, int64_t now) {
+    std::lock_guard lk(mu_);
+    auto it = by_addr_.find(addr_key(client));
+    if (it == by_addr_.end() || it->second.count < kMaxFailures) return 0;
+    const int64_t left = it->second.window_start + kWindowMs - now;
+    if (left <= 0) {
+        by_addr_.erase(it);
+        return 0;
+    }
+    refusals_.fetch_add(1, std::memory_order_relaxed);
+    return left;
+}
+
+void AuthLimiter::failed(const io::IpAddress& client, int64_t now) {
+    failures_.fetch_add(1, std::memory_order_relaxed);
+    std::lock_guard lk(mu_);
+    if (by_addr_.size() >= kMaxAddresses) {
+        // Drop the windows that are over; if none is, every window. Either way the next scan is
+        // at least kMaxAddresses failures away, so the work per failure stays constant on
+        // average. (Forgetting all windows helps a guesser only once it commands kMaxAddresses
+        // addresses or /64s, and then only for one window.)
+        for (auto it = by_addr_.begin(); it != by_addr_.end();)
+            it = now - it->second.window_start >= kWindowMs ? by_addr_.erase(it) : std::next(it);
+        if (by_addr_.size() > kMaxAddresses / 2) {
+            by_addr_.clear();
+            resets_.fetch_add(1, std::memory_order_relaxed);
+        }
+    }
+    Entry& e = by_addr_[addr_key(client)];
+    if (now - e.window_start >= kWindowMs) e = Entry{now, 0};
+    ++e.count;
+}
+
 void Service::wake_sync() {
     {
         std::lock_guard lk(sync_mu);
@@ -415,8 +457,13 @@ void Service::choose_signing_key(View* v, int64_t now) const {
     const KeyRecord* pick = nullptr;
     for (const KeyRecord& k : v->keys)
         if (!pick || k.created_ms + key_propagation_ms() <= now) pick = &k;
-    if (pick && v->have_signing_key && v->signing_key.id == pick->id) return; // unchanged
+    v->origin_key.reset();
+    if (!v->fleet->origin_keys.empty()) v->origin_key = v->fleet->origin_keys.back();
+    if (pick && v->have_signing_key && v->signing_key.id == pick->id &&
+        v->edge_keys.size() == v->topo->edges.size())
+        return; // unchanged
     v->have_signing_key = false;
+    v->edge_keys.clear();
     if (!pick) return;
     auth::SigningKey sk;
     sk.id = pick->id;
@@ -424,6 +471,9 @@ void Service::choose_signing_key(View* v, int64_t now) const {
         sk.secret.size() >= auth::kMinSecretBytes) {
         v->signing_key = std::move(sk);
         v->have_signing_key = true;
+        v->edge_keys.reserve(v->topo->edges.size());
+        for (const steer::TopoEdge& te : v->topo->edges)
+            v->edge_keys.push_back(auth::derive_key(v->signing_key, te.id));
     }
 }
 

@@ -62,7 +62,11 @@ struct View {
     std::vector<const EdgeSpec*> edge_specs;              // by topo edge index, into *fleet
     std::vector<KeyRecord> keys;                          // valid (not retired), oldest first
     bool have_signing_key = false;
-    auth::SigningKey signing_key; // the newest valid key
+    auth::SigningKey signing_key; // the newest valid key (held by the control plane only)
+    // What signs for whom: each edge's own key derived from signing_key (by topo edge index),
+    // and the origin's newest key. No edge ever holds a key another edge or the origin takes.
+    std::vector<auth::SigningKey> edge_keys;
+    std::optional<auth::SigningKey> origin_key;
     // Placement: the catalog, each edge's manifest and its version.
     std::shared_ptr<const std::vector<CatalogEntry>> files;
     std::shared_ptr<const FleetPlan> plan;
@@ -82,6 +86,31 @@ struct HistoryPoint {
     int64_t t = 0; // unix seconds
     double gbps_out = 0;
     uint64_t connections = 0;
+};
+
+// Failed credentials by client address (IPv4) or /64 (IPv6): an address that presented
+// kMaxFailures wrong tokens within a window is refused (429) for the rest of it, so that
+// tokens cannot be guessed at the API's request rate. Bounded: at most kMaxAddresses tracked.
+class AuthLimiter {
+public:
+    static constexpr uint32_t kMaxFailures = 20;
+    static constexpr int64_t kWindowMs = 60000;
+    static constexpr size_t kMaxAddresses = 100000;
+    // 0 when `client` may try; else the ms until it may.
+    int64_t blocked_for(const io::IpAddress& client, int64_t now_ms);
+    void failed(const io::IpAddress& client, int64_t now_ms);
+    uint64_t refusals() const { return refusals_.load(); }
+    uint64_t failures() const { return failures_.load(); }
+    uint64_t resets() const { return resets_.load(); }
+
+private:
+    struct Entry {
+        int64_t window_start = 0;
+        uint32_t count = 0;
+    };
+    std::mutex mu_;
+    std::unordered_map<std::string, Entry> by_addr_; // key: the address's 16 bytes + family
+    std::atomic<uint64_t> refusals_{0}, failures_{0}, resets_{0};
 };
 
 struct Service {
@@ -140,6 +169,7 @@ struct Service {
     uint64_t qoe_samples = 0;
     std::map<std::string, uint64_t> qoe_stalls_by_edge;
 
+    AuthLimiter auth_limiter;
     std::atomic<uint64_t> heartbeats{0}, heartbeat_errors{0}, steer_requests{0}, steer_errors{0},
         api_errors{0}, state_changes{0}, sync_errors{0};
 

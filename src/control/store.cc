@@ -184,7 +184,13 @@ Result<Fleet> read_fleet(Db* db, std::map<std::string, bool>* drained) {
         auto j = nlohmann::json::parse(db_text((*extra)[0][0]), nullptr, false);
         if (j.is_object()) {
             f.origin_mirrors = j.value("mirrors", std::vector<std::string>{});
-            f.fill_token = j.value("fill_token", std::string());
+            if (auto k = j.find("signing_keys"); k != j.end()) {
+                try {
+                    f.origin_keys = keys_from_json(*k, "origin.signing_keys");
+                } catch (const std::exception&) {
+                    f.origin_keys.clear(); // a damaged row: the origin's URLs go unsigned
+                }
+            }
             if (auto p = j.find("players"); p != j.end() && p->is_boolean())
                 f.origin_players = p->get<bool>();
         }
@@ -219,7 +225,12 @@ Result<Fleet> read_fleet(Db* db, std::map<std::string, bool>* drained) {
         e.id = db_text(r[0]);
         e.url = db_text(r[2]);
         e.https_url = db_text(r[3]);
-        e.token = db_text(r[4]);
+        // A JSON list of token hashes; a release before them stored the token itself.
+        const std::string tok = db_text(r[4]);
+        if (!tok.empty() && tok[0] == '[')
+            e.token_sha256 = parse_list(tok);
+        else if (!tok.empty())
+            e.token_sha256 = {token_hash(tok)};
         e.storage_bytes = static_cast<uint64_t>(db_int(r[5]));
         e.capacity_gbps = db_double(r[6], 10);
         if (drained) (*drained)[e.id] = db_int(r[7]) != 0;
@@ -382,12 +393,13 @@ Status Store::update_fleet(const std::function<Status(Fleet*)>& change) {
                     db_->exec("INSERT INTO edges (id, site, url, https_url, token, storage_bytes, "
                               "capacity_gbps, drained, position, flash_bytes) "
                               "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                              {e.id, s.name, e.url, e.https_url, e.token,
+                              {e.id, s.name, e.url, e.https_url, json_list(e.token_sha256),
                                to_db(static_cast<int64_t>(e.storage_bytes)),
                                fmt::format("{}", e.capacity_gbps), to_db(drained[e.id] ? 1 : 0),
                                to_db(pos++), to_db(static_cast<int64_t>(e.flash_bytes))}));
         VCDN_TRY(db_->exec("UPDATE meta SET value = ? WHERE key = 'origin_url'", {f.origin_url}));
-        nlohmann::json extra = {{"mirrors", f.origin_mirrors}, {"fill_token", f.fill_token}};
+        nlohmann::json extra = {{"mirrors", f.origin_mirrors},
+                                {"signing_keys", keys_to_json(f.origin_keys)}};
         if (f.origin_players) extra["players"] = *f.origin_players;
         VCDN_TRY(db_->exec("UPDATE meta SET value = ? WHERE key = 'origin_extra'", {extra.dump()}));
         return bump_generation();

@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <openssl/rand.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/resource.h>
@@ -23,13 +24,16 @@
 
 #include <nlohmann/json.hpp>
 
+#include <vcdn/auth/signed_url.h>
 #include <vcdn/base/log.h>
+#include <vcdn/base/sha256.h>
 #include <vcdn/base/time.h>
 #include <vcdn/catalog/catalog.h>
 #include <vcdn/io/address.h>
 #include <vcdn/io/http_client.h>
 #include <vcdn/io/tcp.h>
 #include <vcdn/player/play.h>
+#include <vcdn/tls/pki.h>
 
 extern char** environ;
 
@@ -40,7 +44,23 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-constexpr const char* kAdmin = "demo-admin-token";
+// Secrets of one demo run: made fresh, kept in files of the work directory (0600).
+std::string random_hex(size_t bytes) {
+    std::string raw(bytes, '\0');
+    if (RAND_bytes(reinterpret_cast<unsigned char*>(raw.data()), static_cast<int>(bytes)) != 1)
+        return std::string(bytes * 2, '7'); // no randomness: still a valid token for a demo
+    return auth::encode_hex(raw);
+}
+
+bool write_secret(const std::string& path, const std::string& text) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) return false;
+    const bool ok = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+    ::close(fd);
+    return ok;
+}
+
+std::string g_admin; // the admin token of this run
 
 uint16_t free_port() {
     return io::pick_free_loopback_port();
@@ -63,6 +83,7 @@ struct Child {
     pid_t pid = -1;
     uint16_t port = 0;
     uint16_t admin = 0;
+    uint16_t edge_port = 0; // the control plane's listener for edges
     std::string log;
     bool killed = false; // on purpose
 
@@ -148,9 +169,9 @@ bool wait_port(const Child& c, uint16_t port, int timeout_ms) {
 Result<json> api(uint16_t port, const std::string& method, const std::string& target,
                  const std::string& body = {}) {
     io::HttpClient http(io::HttpClientOptions{10000, 2000, 64u << 20});
-    auto r = http.request(
-        method, fmt::format("http://127.0.0.1:{}{}", port, target),
-        {std::string("Authorization: Bearer ") + kAdmin, "Content-Type: application/json"}, body);
+    auto r =
+        http.request(method, fmt::format("http://127.0.0.1:{}{}", port, target),
+                     {"Authorization: Bearer " + g_admin, "Content-Type: application/json"}, body);
     if (!r) return r.error();
     auto j = json::parse(r->body, nullptr, false);
     if (r->status != 200)
@@ -243,6 +264,7 @@ int run(const DemoOptions& opt, const std::atomic<bool>& stop) {
     };
     Child* origin = child("origin");
     Child* control = child("control");
+    control->edge_port = free_port();
     Child* a1 = child("a1");
     Child* a2 = child("a2");
     Child* x1 = child("x1");
@@ -253,38 +275,74 @@ int run(const DemoOptions& opt, const std::atomic<bool>& stop) {
     };
     // Storage: each ISP edge holds ~45% of the catalog, the exchange all of it.
     const uint64_t isp_storage = catalog_bytes * 45 / 100;
+    // Secrets and the fleet's CA, as a deployment has them: each edge its own token, the
+    // origin its own signing key, the control plane's edge listener a certificate the edges
+    // check against the CA.
+    g_admin = random_hex(16);
+    const std::string read_token = random_hex(16);
+    std::map<std::string, std::string> edge_tokens;
+    bool secrets = write_secret(dir + "/admin.token", g_admin + "\n") &&
+                   write_secret(dir + "/read.token", read_token + "\n") &&
+                   write_secret(dir + "/origin.keys", "o1 " + random_hex(32) + "\n");
+    for (Child* e : {a1, a2, x1}) {
+        edge_tokens[e->name] = random_hex(16);
+        secrets =
+            secrets && write_secret(dir + "/" + e->name + ".token", edge_tokens[e->name] + "\n");
+    }
+    if (Status s = tls::make_ca(dir + "/pki", "vcdn demo CA", 30); !s) {
+        fail("CA: " + s.error().message);
+        secrets = false;
+    } else if (Status t = tls::issue_cert(
+                   dir + "/pki", tls::CertRequest{"control", {"localhost"}, {"127.0.0.1"}, 30},
+                   dir + "/pki/control");
+               !t) {
+        fail("certificate: " + t.error().message);
+        secrets = false;
+    }
+    if (!secrets && rc == 0) fail("secrets could not be written");
     const std::string fleet = fmt::format(
-        "[origin]\nurl = \"http://127.0.0.1:{}\"\nfill_token = \"demo-fill\"\n\n"
+        "[origin]\nurl = \"http://127.0.0.1:{}\"\nsigning_keys = \"{}/origin.keys\"\n\n"
         "[[site]]\nname = \"isp-1\"\ntier = \"embedded\"\nprefixes = [\"127.1.0.0/16\"]\n"
         "fallback = [\"ix-1\"]\nfill_peer_wait_s = 20\nfill_tier_wait_s = 40\n\n"
-        "[[site.edge]]\nid = \"a1\"\nurl = \"http://127.0.0.1:{}\"\ntoken = \"demo-a1-token\"\n"
+        "[[site.edge]]\nid = \"a1\"\nurl = \"http://127.0.0.1:{}\"\ntoken_sha256 = \"{}\"\n"
         "storage_bytes = {}\n\n"
-        "[[site.edge]]\nid = \"a2\"\nurl = \"http://127.0.0.1:{}\"\ntoken = \"demo-a2-token\"\n"
+        "[[site.edge]]\nid = \"a2\"\nurl = \"http://127.0.0.1:{}\"\ntoken_sha256 = \"{}\"\n"
         "storage_bytes = {}\n\n"
         "[[site]]\nname = \"ix-1\"\ntier = \"ix\"\nprefixes = [\"127.2.0.0/16\"]\n\n"
-        "[[site.edge]]\nid = \"x1\"\nurl = \"http://127.0.0.1:{}\"\ntoken = \"demo-x1-token\"\n"
+        "[[site.edge]]\nid = \"x1\"\nurl = \"http://127.0.0.1:{}\"\ntoken_sha256 = \"{}\"\n"
         "storage_bytes = {}\n",
-        origin->port, a1->port, isp_storage, a2->port, isp_storage, x1->port, catalog_bytes * 2);
+        origin->port, dir, a1->port, Sha256::hex_of(edge_tokens["a1"]), isp_storage, a2->port,
+        Sha256::hex_of(edge_tokens["a2"]), isp_storage, x1->port, Sha256::hex_of(edge_tokens["x1"]),
+        catalog_bytes * 2);
     {
         std::ofstream f(dir + "/fleet.toml");
         f << fleet;
     }
     {
         std::ofstream f(dir + "/control.toml");
+        // Players on the public listener, edges on theirs (TLS), the demo and the dashboard on
+        // the admin one (plain on loopback, so that a browser opens it without a warning).
         f << "[control]\nfill_delete_delay_ms = 2000\nsteering_log = \"" << dir
-          << "/logs/steering.log\"\n[control.health]\nheartbeat_interval_ms = 500\n"
+          << "/logs/steering.log\"\n"
+          << fmt::format("listen = \"127.0.0.1:{}\"\nedge_listen = \"127.0.0.1:{}\"\n"
+                         "admin_listen = \"127.0.0.1:{}\"\nadmin_token_file = \"{}/admin.token\"\n"
+                         "read_token_file = \"{}/read.token\"\n",
+                         control->port, control->edge_port, control->admin, dir, dir)
+          << "[control.tls]\ncert = \"" << dir << "/pki/control.pem\"\nkey = \"" << dir
+          << "/pki/control.key\"\nlisteners = [\"edge\"]\n"
+          << "[control.health]\nheartbeat_interval_ms = 500\n"
              "missed_heartbeats = 3\nhold_down_ms = 1000\n";
     }
-    bool ok = spawn(origin, {vcdn, "origin", "--root", dir + "/origin", "--listen",
-                             fmt::format("127.0.0.1:{}", origin->port), "--token", "demo-fill",
-                             "--access-log", "off"}) &&
-              wait_port(*origin, origin->port, 10000);
+    bool ok =
+        rc == 0 &&
+        spawn(origin, {vcdn, "origin", "--root", dir + "/origin", "--listen",
+                       fmt::format("127.0.0.1:{}", origin->port), "--signing-keys",
+                       dir + "/origin.keys", "--require-signed-urls", "--access-log", "off"}) &&
+        wait_port(*origin, origin->port, 10000);
     ok = ok &&
-         spawn(control,
-               {vcdn, "control", "--config", dir + "/control.toml", "--listen",
-                fmt::format("127.0.0.1:{}", control->port), "--db", "sqlite:" + dir + "/control.db",
-                "--fleet", dir + "/fleet.toml", "--admin-token", kAdmin}) &&
-         wait_port(*control, control->port, 10000);
+         spawn(control, {vcdn, "control", "--config", dir + "/control.toml", "--db",
+                         "sqlite:" + dir + "/control.db", "--fleet", dir + "/fleet.toml"}) &&
+         wait_port(*control, control->admin, 10000);
     for (Child* e : {x1, a1, a2}) {
         if (!ok) break;
         fs::create_directories(dir + "/edge-" + e->name);
@@ -300,11 +358,13 @@ int run(const DemoOptions& opt, const std::atomic<bool>& stop) {
                        dir + "/logs/" + e->name + "-access.log",
                        "--require-signed-urls",
                        "--control",
-                       fmt::format("http://127.0.0.1:{}", control->port),
+                       fmt::format("https://127.0.0.1:{}", control->edge_port),
+                       "--control-ca",
+                       dir + "/pki/ca.pem",
                        "--id",
                        e->name,
-                       "--token",
-                       "demo-" + e->name + "-token",
+                       "--token-file",
+                       dir + "/" + e->name + ".token",
                        "--fill-window",
                        "always",
                        "--scrub-rate",
@@ -312,7 +372,8 @@ int run(const DemoOptions& opt, const std::atomic<bool>& stop) {
              wait_port(*e, e->port, 10000);
     }
     if (!ok) fail("a process did not start");
-    const std::string dashboard = fmt::format("http://127.0.0.1:{}/", control->port);
+    const std::string dashboard =
+        fmt::format("http://127.0.0.1:{}/#token={}", control->admin, read_token);
     if (rc == 0) {
         say(fmt::format("started: origin :{}, control :{} (dashboard {}), isp-1 edges a1 :{} a2 "
                         ":{} (clients 127.1.0.0/16), ix-1 edge x1 :{} (clients 127.2.0.0/16)",
@@ -326,16 +387,16 @@ int run(const DemoOptions& opt, const std::atomic<bool>& stop) {
         json pop = {{"files", json::array()}};
         for (const auto& f : cat->files)
             pop["files"].push_back({{"path", f.path}, {"popularity", 1000.0 / f.title}});
-        if (auto r = api(control->port, "POST", "/api/v1/catalog", catalog_text); !r)
+        if (auto r = api(control->admin, "POST", "/api/v1/catalog", catalog_text); !r)
             fail("catalog import: " + r.error().message);
-        else if (auto p = api(control->port, "POST", "/api/v1/popularity", pop.dump()); !p)
+        else if (auto p = api(control->admin, "POST", "/api/v1/popularity", pop.dump()); !p)
             fail("popularity import: " + p.error().message);
     }
     // 4. Fill.
     bool converged = false;
     const int64_t fill_start = monotonic_ms();
     while (rc == 0 && !stop.load() && monotonic_ms() - fill_start < 180000) {
-        auto d = api(control->port, "GET", "/api/v1/dashboard");
+        auto d = api(control->admin, "GET", "/api/v1/dashboard");
         if (d && (*d)["fill"].is_object()) {
             const json& f = (*d)["fill"];
             const uint64_t total = f.value("files_total", uint64_t{0});
@@ -388,6 +449,8 @@ int run(const DemoOptions& opt, const std::atomic<bool>& stop) {
                         opt.kill_edge ? "; edge a1 is killed halfway" : ""));
         player::PlayConfig pc;
         pc.control = fmt::format("http://127.0.0.1:{}", control->port);
+        pc.api = fmt::format("http://127.0.0.1:{}", control->admin);
+        pc.read_token = read_token;
         pc.duration_s = opt.duration_s;
         pc.max_buffer_s = 12;
         pc.players = std::max(1u, opt.players * 7 / 10);

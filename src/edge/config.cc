@@ -1,5 +1,7 @@
 #include <vcdn/edge/config.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fmt/format.h>
 #include <fstream>
 #include <sstream>
@@ -59,6 +61,8 @@ Status parse_edge_toml(std::string_view text, std::string_view source, EdgeConfi
         r.get_one_or_many("tls_listen", &cfg->tls_listen);
         r.get("signing_keys", &cfg->signing_keys);
         r.get("require_signed_urls", &cfg->require_signed_urls);
+        r.get("max_url_lifetime_s", &cfg->max_url_lifetime_s, 0, 365u * 86400);
+        r.get("url_clock_skew_s", &cfg->url_clock_skew_s, 0, 3600);
         if (const toml::node* n = edge->get("listener")) {
             r.mark_used("listener");
             const toml::array* arr = n->as_array();
@@ -82,8 +86,11 @@ Status parse_edge_toml(std::string_view text, std::string_view source, EdgeConfi
         if (const toml::table* t = r.subtable("control")) {
             toml_util::TableReader cr(*t, "edge.control");
             cr.get("url", &cfg->control.url);
+            cr.get("ca", &cfg->control.ca);
+            cr.get("allow_insecure", &cfg->control.allow_insecure);
             cr.get("id", &cfg->control.id);
             cr.get("token", &cfg->control.token);
+            cr.get("token_file", &cfg->control.token_file);
             cr.get("heartbeat_interval_ms", &cfg->control.heartbeat_interval_ms, 100, 600000);
             cr.get("grace_ms", &cfg->control.grace_ms, 0, 86400000);
             cr.get("timeout_ms", &cfg->control.timeout_ms, 100, 60000);
@@ -219,6 +226,23 @@ bool requires_signed(const EdgeConfig& cfg, const ListenerConfig& l) {
     return l.require_signed_urls < 0 ? cfg.require_signed_urls : l.require_signed_urls == 1;
 }
 
+Status resolve_token(ControlLinkConfig* c) {
+    if (!c->token_file.empty()) {
+        std::ifstream in(c->token_file);
+        if (!in) return Error::from_errno("token file " + c->token_file);
+        std::string line;
+        std::getline(in, line);
+        while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t'))
+            line.pop_back();
+        if (line.empty()) return Error{fmt::format("token file {}: empty", c->token_file)};
+        c->token = line;
+        return {};
+    }
+    if (c->token.empty())
+        if (const char* env = std::getenv("VCDN_EDGE_TOKEN")) c->token = env;
+    return {};
+}
+
 Status validate(const EdgeConfig& cfg) {
     if (cfg.roots.empty()) return Error{"no content root: give --root DIR or edge.root"};
     if (!cfg.bgp.bird_socket.empty()) {
@@ -238,11 +262,21 @@ Status validate(const EdgeConfig& cfg) {
     if (!cfg.control.url.empty()) {
         const std::string& u = cfg.control.url;
         auto url = http::parse_base_url(u);
-        if (!url || url->https() || !io::parse_socket_address(url->host_port()))
-            return Error{fmt::format("control url '{}': use http://ADDR:PORT", u)};
+        if (!url) return Error{fmt::format("control url: {}", url.error().message)};
+        if (url->https() && cfg.control.ca.empty())
+            return Error{fmt::format("control url '{}': give the CA that signs the control "
+                                     "plane's certificate (--control-ca, edge.control.ca)",
+                                     u)};
+        if (!url->https() && !cfg.control.allow_insecure)
+            return Error{fmt::format(
+                "control url '{}': plain http would carry this edge's token and keys in clear; "
+                "use https:// with --control-ca, or --control-insecure in a lab",
+                u)};
+        if (!cfg.control.ca.empty() && ::access(cfg.control.ca.c_str(), R_OK) != 0)
+            return Error{fmt::format("control ca {}: {}", cfg.control.ca, std::strerror(errno))};
         if (cfg.control.id.empty() || cfg.control.token.empty())
-            return Error{"control: --control needs --id and --token (the edge's id and token "
-                         "in the fleet)"};
+            return Error{"control: --control needs --id and a token (--token-file, "
+                         "edge.control.token_file, or env VCDN_EDGE_TOKEN)"};
         if (!wire::valid_name(cfg.control.id))
             return Error{fmt::format("control: id '{}': use 1-64 of [A-Za-z0-9_.-], not "
                                      "starting with '.'",

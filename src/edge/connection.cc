@@ -294,7 +294,8 @@ void Worker::handle_request(Connection* c) {
     if (c->require_signed) {
         // Before the file is touched: an unsigned request costs no disk work.
         const auth::SigCheck sc =
-            keys_ ? auth::verify(target.raw_path, target.query, *keys_, date_second_, c->peer_ip)
+            keys_ ? auth::verify(target.raw_path, target.query, *keys_, date_second_, c->peer_ip,
+                                 auth::VerifyPolicy{cfg_.max_url_lifetime_s, cfg_.url_clock_skew_s})
                   : auth::SigCheck::kUnknownKey;
         if (sc != auth::SigCheck::kOk) {
             m_.signed_url_refusals[static_cast<size_t>(sc)].add();

@@ -11,9 +11,11 @@ ControlClient::ControlClient(ControlLinkConfig cfg, Hooks hooks,
                              std::atomic<bool>* refuse_new_players)
     : cfg_(std::move(cfg)),
       http_(io::HttpClientOptions{cfg_.timeout_ms, std::min<uint32_t>(cfg_.timeout_ms, 2000),
-                                  1u << 20}),
+                                  1u << 20, cfg_.ca, "", ""}),
       hooks_(std::move(hooks)), refuse_(refuse_new_players),
       interval_ms_(cfg_.heartbeat_interval_ms) {
+    token_ = cfg_.token;
+    cfg_.token.clear(); // kept in one place only
     std::string base = cfg_.url;
     while (!base.empty() && base.back() == '/')
         base.pop_back();
@@ -22,6 +24,16 @@ ControlClient::ControlClient(ControlLinkConfig cfg, Hooks hooks,
 
 ControlClient::~ControlClient() {
     stop();
+}
+
+void ControlClient::set_token(std::string token) {
+    std::lock_guard lk(token_mu_);
+    token_ = std::move(token);
+}
+
+std::string ControlClient::token() const {
+    std::lock_guard lk(token_mu_);
+    return token_;
 }
 
 void ControlClient::start() {
@@ -129,9 +141,13 @@ bool ControlClient::beat() {
 
     const std::string payload = wire::encode(hb);
     bytes_.fetch_add(payload.size(), std::memory_order_relaxed);
-    auto r = http_.request(
-        "POST", heartbeat_url_,
-        {"Authorization: Bearer " + cfg_.token, "Content-Type: application/json"}, payload);
+    std::string auth;
+    {
+        std::lock_guard lk(token_mu_);
+        auth = "Authorization: Bearer " + token_;
+    }
+    auto r =
+        http_.request("POST", heartbeat_url_, {auth, "Content-Type: application/json"}, payload);
     static thread_local log::RateLimit rl(10000);
     uint64_t suppressed = 0;
     if (!r) {
@@ -171,7 +187,13 @@ bool ControlClient::beat() {
         send_full_ = false;
     }
     if (reply->heartbeat_interval_ms >= 100) interval_ms_ = reply->heartbeat_interval_ms;
-    if (reply->keys != last_keys_) {
+    if (reply->keys.empty() && !last_keys_.empty()) {
+        // An empty list would make every signed URL fail: keep serving on the keys we have.
+        if (rl.allow(monotonic_ms(), &suppressed))
+            log::warn("edge: the control plane sent no signing keys: keeping the {} it gave "
+                      "before ({} similar suppressed)",
+                      last_keys_.size(), suppressed);
+    } else if (reply->keys != last_keys_) {
         std::vector<auth::SigningKey> keys;
         for (const wire::KeyGrant& k : reply->keys) {
             // One bad key must not keep the good ones out: skip it, say so.
@@ -184,8 +206,13 @@ bool ControlClient::beat() {
             }
             keys.push_back(std::move(sk));
         }
-        last_keys_ = reply->keys;
-        hooks_.keys(std::move(keys));
+        if (keys.empty() && !last_keys_.empty()) {
+            log::warn("edge: every signing key the control plane sent was unusable: keeping "
+                      "the ones it gave before");
+        } else {
+            last_keys_ = reply->keys;
+            hooks_.keys(std::move(keys));
+        }
     }
     // After the keys: fill requests to peers are signed with them.
     if (hooks_.manifest && reply->manifest && reply->manifest->version > 0)

@@ -38,6 +38,10 @@ public:
     void start();
     void stop();
 
+    // SIGHUP: a rotated token (the control plane accepts the old and the new one meanwhile).
+    void set_token(std::string token);
+    std::string token() const;
+
     uint64_t heartbeats_ok() const { return ok_.load(); }
     uint64_t heartbeats_failed() const { return failed_.load(); }
     bool connected() const { return connected_.load(); }
@@ -65,6 +69,8 @@ private:
     std::set<std::string> acked_;
     bool send_full_ = true;
     std::vector<wire::KeyGrant> last_keys_;
+    mutable std::mutex token_mu_;
+    std::string token_; // under token_mu_ (set_token runs on the signal thread)
     // BGP routes the control plane has acknowledged (changes go in steps of at most
     // kMaxBgpChanges; with more to send the next heartbeat follows at once).
     static constexpr size_t kMaxBgpChanges = 250000;

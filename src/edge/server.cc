@@ -386,17 +386,11 @@ void EdgeServer::Impl::start_control() {
         fo.cfg = cfg.fill;
         fo.edge_id = cfg.control.id;
         fo.control_url = cfg.control.url;
-        fo.control_token = cfg.control.token;
+        fo.control_ca = cfg.control.ca;
         while (!fo.control_url.empty() && fo.control_url.back() == '/')
             fo.control_url.pop_back();
         fill::Filler::Hooks fh;
-        // Peers may require signed URLs: sign fill requests with the newest control key.
-        fh.sign = [this](const std::string& path) {
-            std::lock_guard lk(keys_mu);
-            if (control_keys.empty()) return path;
-            return auth::sign_url(path, static_cast<int64_t>(::time(nullptr)) + 3600,
-                                  control_keys.back(), {});
-        };
+        fh.control_token = [this]() { return control ? control->token() : std::string(); };
         auto f = fill::Filler::create(std::move(fo), storage.get(), std::move(fh));
         if (!f) {
             log::error("edge: fill disabled: {}", f.error().message);
@@ -405,7 +399,6 @@ void EdgeServer::Impl::start_control() {
             hooks.manifest = [this](int64_t version, int64_t ack, uint32_t delay) {
                 filler->on_manifest_info(version, ack, delay);
             };
-            filler->start();
         }
     }
     if (!cfg.bgp.bird_socket.empty()) {
@@ -421,6 +414,7 @@ void EdgeServer::Impl::start_control() {
     }
     control = std::make_unique<ControlClient>(cfg.control, std::move(hooks), &refuse_new_players);
     control->start();
+    if (filler) filler->start(); // after `control`: it asks it for the token
     log::info("edge: heartbeats to {} as {} every {} ms; new players refused after {} ms without "
               "it",
               cfg.control.url, cfg.control.id, cfg.control.heartbeat_interval_ms,
@@ -511,6 +505,17 @@ Status EdgeServer::reload() {
             log::error("edge: signing keys not reloaded, the old ones stay in use: {}",
                        ks.error().message);
             result = ks.error();
+        }
+    }
+    if (impl_->control && !impl_->cfg.control.token_file.empty()) {
+        ControlLinkConfig c = impl_->cfg.control;
+        if (Status s = resolve_token(&c); s) {
+            impl_->control->set_token(std::move(c.token));
+            log::info("edge: control token re-read from {}", c.token_file);
+        } else {
+            log::error("edge: control token not re-read, the old one stays in use: {}",
+                       s.error().message);
+            result = s;
         }
     }
     return result;
@@ -660,8 +665,8 @@ std::string EdgeServer::Impl::render_metrics() const {
 
     out.family("vcdn_signed_url_refusals_total", "counter",
                "Requests refused (403) on a listener that requires signed URLs, by reason.");
-    static const char* const kSigReasons[] = {"ok",     "missing", "malformed",   "unknown_key",
-                                              "forged", "expired", "wrong_prefix"};
+    static const char* const kSigReasons[] = {"ok",     "missing", "malformed",    "unknown_key",
+                                              "forged", "expired", "wrong_prefix", "too_long"};
     for (size_t w = 0; w < metrics.size(); ++w)
         for (size_t r = 1; r < std::size(kSigReasons); ++r)
             out.sample("vcdn_signed_url_refusals_total",

@@ -254,9 +254,11 @@ void Filler::metrics(PromText& out) const {
 // ---- the filler thread --------------------------------------------------------------------
 
 bool Filler::Impl::fetch_manifest(int64_t version) {
-    io::HttpClient http(io::HttpClientOptions{30000, 3000, wire::kMaxManifestBytes});
-    auto r = http.get(fmt::format("{}/api/v1/edges/{}/manifest", opt.control_url, opt.edge_id),
-                      {"Authorization: Bearer " + opt.control_token});
+    io::HttpClient http(
+        io::HttpClientOptions{30000, 3000, wire::kMaxManifestBytes, opt.control_ca, "", ""});
+    auto r =
+        http.get(fmt::format("{}/api/v1/edges/{}/manifest", opt.control_url, opt.edge_id),
+                 {"Authorization: Bearer " + (hooks.control_token ? hooks.control_token() : "")});
     static log::RateLimit rl(30000);
     uint64_t suppressed = 0;
     if (!r || r->status != 200) {
@@ -279,6 +281,7 @@ bool Filler::Impl::fetch_manifest(int64_t version) {
         log::error("fill: manifest is for edge '{}', not '{}': ignored", m->edge, opt.edge_id);
         return false;
     }
+    manifest_fetched_s = wall_s();
     install(std::make_shared<const Manifest>(std::move(*m)));
     return true;
 }
@@ -564,9 +567,9 @@ bool Filler::Impl::start_one(Job& job, int64_t now_ms) {
         return true;
     }
 
-    std::string target = f.path;
-    if (t->src.kind != SourceKind::kOrigin && hooks.sign) target = hooks.sign(f.path);
-    const std::string url = t->src.url + target;
+    // The source's own signature for this path (made by the control plane): this edge can fetch
+    // what its manifest lists and nothing else.
+    const std::string url = t->src.url + f.path + (t->src.query.empty() ? "" : "?" + t->src.query);
     t->h = curl_easy_init();
     if (!t->h) {
         ::close(t->fd);
@@ -575,9 +578,6 @@ bool Filler::Impl::start_one(Job& job, int64_t now_ms) {
     }
     t->headers =
         curl_slist_append(t->headers, fmt::format("User-Agent: vcdn-fill/{}", opt.edge_id).c_str());
-    if (t->src.kind == SourceKind::kOrigin && !manifest->origin_token.empty())
-        t->headers = curl_slist_append(
-            t->headers, fmt::format("Authorization: Bearer {}", manifest->origin_token).c_str());
     if (have > 0)
         t->headers = curl_slist_append(t->headers, fmt::format("Range: bytes={}-", have).c_str());
     curl_easy_setopt(t->h, CURLOPT_URL, url.c_str());
@@ -854,8 +854,17 @@ void Filler::Impl::run() {
             refills.swap(refill);
         }
         int64_t now = monotonic_ms();
-        if (announced > (manifest ? manifest->version : 0) && now - fetch_failed_ms > 2000) {
-            if (!fetch_manifest(announced)) fetch_failed_ms = now;
+        // A new version, or the current one again before its sources' signatures expire (a
+        // quarter of their lifetime ahead; at least a minute).
+        const int64_t now_s = wall_s();
+        const bool resign =
+            manifest && manifest->signed_until > 0 &&
+            now_s > manifest->signed_until -
+                        std::max<int64_t>(60, (manifest->signed_until - manifest_fetched_s) / 4);
+        if ((announced > (manifest ? manifest->version : 0) || resign) &&
+            now - fetch_failed_ms > 2000) {
+            if (!fetch_manifest(std::max(announced, manifest ? manifest->version : 0)))
+                fetch_failed_ms = now;
         }
         if (manifest)
             for (const std::string& p : refills)

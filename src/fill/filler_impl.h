@@ -72,6 +72,7 @@ struct Filler::Impl {
 
     // From the heartbeat thread (under mu).
     int64_t announced_version = 0;
+    int64_t manifest_fetched_s = 0; // wall clock of the last manifest fetch (filler thread)
     int64_t ack_version = 0;
     int64_t ack_seen_ms = 0; // when ack first reached the installed manifest's version
     uint32_t delete_delay_ms = 60000;

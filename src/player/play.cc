@@ -76,10 +76,13 @@ struct Title {
 
 // The catalog grouped by title, from the control plane.
 Result<std::vector<Title>> load_titles(const PlayConfig& cfg) {
-    auto base = http::parse_base_url(cfg.control);
+    const std::string& from = cfg.api.empty() ? cfg.control : cfg.api;
+    auto base = http::parse_base_url(from);
     if (!base) return Error{fmt::format("control: {}", base.error().message)};
-    io::HttpClient http(io::HttpClientOptions{10000, 2000, 256u << 20});
-    auto r = http.get(base->base() + "/api/v1/catalog?list=1");
+    io::HttpClient http(io::HttpClientOptions{10000, 2000, 256u << 20, cfg.api_ca, "", ""});
+    std::vector<std::string> headers;
+    if (!cfg.read_token.empty()) headers.push_back("Authorization: Bearer " + cfg.read_token);
+    auto r = http.get(base->base() + "/api/v1/catalog?list=1", headers);
     if (!r) return Error{fmt::format("catalog from {}: {}", cfg.control, r.error().message)};
     if (r->status != 200)
         return Error{fmt::format("catalog from {}: HTTP {}", cfg.control, r->status)};

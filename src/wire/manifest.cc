@@ -52,6 +52,16 @@ bool base_url(std::string_view u) {
 
 namespace {
 
+// What a signed query is made of ("e=1&k=k1&s=base64url"), and nothing that could end a
+// request line or a header.
+bool query_chars(const std::string& q) {
+    for (char c : q)
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.' || c == '~' || c == '%' || c == '=' || c == '&'))
+            return false;
+    return true;
+}
+
 bool hex64(const std::string& s) {
     if (s.size() != 64) return false;
     for (char c : s)
@@ -68,6 +78,7 @@ std::string encode(const Manifest& m) {
         for (const Source& s : f.sources) {
             json sj = {{"kind", source_kind_name(s.kind)}, {"url", s.url}};
             if (!s.edge.empty()) sj["edge"] = s.edge;
+            if (m.schema >= 2 && !s.query.empty()) sj["query"] = s.query;
             sources.push_back(std::move(sj));
         }
         list.push_back({{"path", f.path},
@@ -85,7 +96,7 @@ std::string encode(const Manifest& m) {
               {"bytes_total", m.bytes()},
               {"escalation", {{"peer_wait_ms", m.peer_wait_ms}, {"tier_wait_ms", m.tier_wait_ms}}},
               {"files", std::move(list)}};
-    if (!m.origin_token.empty()) j["origin_token"] = m.origin_token;
+    if (m.schema >= 2) j["signed_until"] = m.signed_until;
     return dump(j);
 }
 
@@ -103,13 +114,15 @@ Result<Manifest> decode_manifest(std::string_view text, int64_t known) {
         .opt("site", &m.site, 64)
         .req("version", &m.version)
         .opt("generation", &m.generation, -1)
-        .opt_object("escalation",
-                    [&](Fields& e) {
-                        e.opt("peer_wait_ms", &m.peer_wait_ms)
-                            .opt("tier_wait_ms", &m.tier_wait_ms)
-                            .done(sv.newer);
-                    })
-        .opt("origin_token", &m.origin_token, 1024);
+        .opt_object("escalation", [&](Fields& e) {
+            e.opt("peer_wait_ms", &m.peer_wait_ms)
+                .opt("tier_wait_ms", &m.tier_wait_ms)
+                .done(sv.newer);
+        });
+    if (sv.effective >= 2)
+        f.opt("signed_until", &m.signed_until);
+    else
+        f.skip("origin_token"); // schema 1's fleet-wide token: no longer used
     if (f.has("files_total")) {
         has_totals = true;
         f.req("files_total", &files_total).req("bytes_total", &bytes_total);
@@ -127,6 +140,7 @@ Result<Manifest> decode_manifest(std::string_view text, int64_t known) {
                     Source src;
                     std::string kind;
                     s.req("kind", &kind, 16).req("url", &src.url, 256).opt("edge", &src.edge, 64);
+                    if (sv.effective >= 2) s.opt("query", &src.query, 512);
                     s.done(sv.newer);
                     if (!s.ok()) return;
                     if (kind == "peer")
@@ -141,6 +155,8 @@ Result<Manifest> decode_manifest(std::string_view text, int64_t known) {
                     if (s.ok() && !base_url(src.url))
                         s.fail_field(
                             "url", fmt::format("'{}' is not a base URL", printable(src.url, 100)));
+                    if (s.ok() && !query_chars(src.query))
+                        s.fail_field("query", "only letters, digits and -_.~%=& in a query");
                     w.sources.push_back(std::move(src));
                 })
             .done(sv.newer);

@@ -1,5 +1,5 @@
 # Every subcommand answers --help with exit 0, and bad invocations fail with a short message.
-foreach(cmd "" "edge" "catalog" "catalog make" "catalog verify" "demo" "sign" "control" "origin" "play" "bgp-config" "sim")
+foreach(cmd "" "edge" "catalog" "catalog make" "catalog verify" "demo" "sign" "control" "origin" "play" "bgp-config" "sim" "cert" "cert ca" "cert issue")
   separate_arguments(args UNIX_COMMAND "${cmd} --help")
   execute_process(COMMAND ${VCDN} ${args} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
   if(NOT rc EQUAL 0)
@@ -31,8 +31,10 @@ execute_process(COMMAND ${VCDN} edge --root /tmp --listen 127.0.0.1:0 --fill-win
 if(NOT rc EQUAL 2 OR NOT err MATCHES "fill window needs the control plane")
   message(FATAL_ERROR "fill without control: rc=${rc} err=${err}")
 endif()
+file(WRITE ${CMAKE_CURRENT_BINARY_DIR}/help-edge.token "edge-token-0123456789\n")
 execute_process(COMMAND ${VCDN} edge --root /tmp --listen 127.0.0.1:0 --control http://127.0.0.1:1
-  --id e1 --token tok12345 --fill-window 25:00+1h RESULT_VARIABLE rc ERROR_VARIABLE err)
+  --control-insecure --id e1 --token-file ${CMAKE_CURRENT_BINARY_DIR}/help-edge.token
+  --fill-window 25:00+1h RESULT_VARIABLE rc ERROR_VARIABLE err)
 if(NOT rc EQUAL 2 OR NOT err MATCHES "fill window '25:00\\+1h'")
   message(FATAL_ERROR "bad fill window: rc=${rc} err=${err}")
 endif()

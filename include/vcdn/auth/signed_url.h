@@ -51,6 +51,11 @@ inline constexpr size_t kMinSecretBytes = 32;
 std::string signature(const SigningKey& key, std::string_view path, int64_t expiry,
                       std::string_view prefix);
 
+// The key one holder (an edge, by its id; the origin) is given: derived from the control
+// plane's key of the same id, so that a URL signed for one edge is valid on it alone and no
+// edge holds a secret that opens another. HMAC-SHA256(key.secret, "vcdn-holder-key|" + holder).
+SigningKey derive_key(const SigningKey& key, std::string_view holder);
+
 // "path?e=..&k=..&s=..[&p=..]" (the prefix, when given, is bound into the signature).
 std::string sign_url(std::string_view path, int64_t expiry, const SigningKey& key,
                      std::string_view prefix = {});
@@ -63,12 +68,20 @@ enum class SigCheck : uint8_t {
     kForged,      // the signature does not match
     kExpired,     // e is in the past
     kWrongPrefix, // bound to a client network that does not contain the client
+    kTooLong,     // e is further ahead than the edge's maximum URL lifetime
 };
 const char* sig_check_reason(SigCheck c);
 
+// What the verifier allows beyond the signature: a URL may be valid at most max_lifetime_s
+// into the future (0: no limit), and expiry is judged with clock_skew_s of slack either way.
+struct VerifyPolicy {
+    int64_t max_lifetime_s = 0;
+    int64_t clock_skew_s = 0;
+};
+
 // Checks the signature of a request: `path` as sent, `query` without '?', the client's address.
 SigCheck verify(std::string_view path, std::string_view query, const KeySet& keys, int64_t now,
-                const io::IpAddress& client);
+                const io::IpAddress& client, const VerifyPolicy& policy = {});
 
 std::string base64url(const unsigned char* data, size_t n);
 

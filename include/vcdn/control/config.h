@@ -4,25 +4,42 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <vcdn/base/result.h>
 #include <vcdn/control/health.h>
 
 namespace vcdn::control {
 
+// Where each part of the API is served. The public listener is the players' (steering, QoE,
+// /healthz); edges and operators get listeners of their own when these are set, and share the
+// public one otherwise (every call still needs its credential).
+struct ControlTls {
+    std::string cert; // PEM chain: HTTPS when set (reloaded on SIGHUP)
+    std::string key;
+    // The listeners that speak HTTPS: "public", "edge", "admin" (a listener that is not
+    // configured is the public one). Default: all.
+    std::vector<std::string> listeners = {"public", "edge", "admin"};
+};
+
 struct ControlConfig {
     std::string listen = "127.0.0.1:8070";
+    std::string edge_listen;  // heartbeats and manifests; empty = on `listen`
+    std::string admin_listen; // the rest of the API, the dashboard, /metrics; empty = on `listen`
+    ControlTls tls;
+    std::string read_token; // bearer token of read-only calls (dashboard, GET, /metrics)
     std::string db = "sqlite:vcdn-control.db";
     std::string fleet;       // fleet TOML applied at start; empty = keep what the db has
-    std::string admin_token; // bearer token of admin calls; required
+    std::string admin_token; // bearer token of admin calls; required (also reads)
     uint32_t threads = 0;    // API threads; 0 = one per core
     HealthConfig health;
-    uint32_t sync_interval_ms = 250; // health evaluation and database polling
-    uint32_t url_ttl_s = 3600;       // signed URLs are valid this long
-    bool bind_client_prefix = false; // bind signed URLs to the client's matched prefix
-    uint32_t max_urls = 4;           // edges per steering answer (the origin comes on top)
-    bool https_urls = false;         // steer to edges' https_url where they have one
-    std::string steering_log = "-";  // one JSON line per decision: a file, "-" stderr, "off"
+    uint32_t sync_interval_ms = 250;  // health evaluation and database polling
+    uint32_t url_ttl_s = 3600;        // signed URLs are valid this long
+    uint32_t fill_url_ttl_s = 172800; // a manifest's fill signatures are valid this long
+    bool bind_client_prefix = false;  // bind signed URLs to the client's matched prefix
+    uint32_t max_urls = 4;            // edges per steering answer (the origin comes on top)
+    bool https_urls = false;          // steer to edges' https_url where they have one
+    std::string steering_log = "-";   // one JSON line per decision: a file, "-" stderr, "off"
     std::string log_level = "info";
     // Popularity: views counted by steering, per site group, smoothed once a period
     // (ewma = alpha × the period's views + (1 − alpha) × ewma). Placement reruns on each roll.
@@ -34,6 +51,9 @@ struct ControlConfig {
 };
 
 Status parse_control_toml(std::string_view text, std::string_view source, ControlConfig* cfg);
+// A secret kept in a file (tokens): its first line without surrounding spaces; one printable
+// word. Secrets come from files or the environment, never from the command line.
+Result<std::string> read_secret_file(const std::string& path);
 Status load_control_config_file(const std::string& path, ControlConfig* cfg);
 Status validate(const ControlConfig& cfg);
 

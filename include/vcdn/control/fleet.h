@@ -8,6 +8,8 @@
 #include <string_view>
 #include <vector>
 
+#include <vcdn/auth/signed_url.h>
+
 #include <nlohmann/json_fwd.hpp>
 
 #include <vcdn/base/result.h>
@@ -21,10 +23,12 @@ const char* tier_name(Tier t);
 bool parse_tier(std::string_view text, Tier* out);
 
 struct EdgeSpec {
-    std::string id;             // [A-Za-z0-9_.-], at most 64 characters
-    std::string url;            // base URL players use: "http://host:port"
-    std::string https_url;      // optional HTTPS base URL
-    std::string token;          // the edge's own bearer token for heartbeats
+    std::string id;        // [A-Za-z0-9_.-], at most 64 characters
+    std::string url;       // base URL players use: "http://host:port"
+    std::string https_url; // optional HTTPS base URL
+    // SHA-256 (hex) of each bearer token this edge may present: one, or two while the token
+    // is rotated. The fleet file gives `token` (hashed at once; never kept) or `token_sha256`.
+    std::vector<std::string> token_sha256;
     uint64_t storage_bytes = 0; // disk tier capacity, for placement
     uint64_t flash_bytes = 0;   // flash tier capacity (the hottest files), for placement
     double capacity_gbps = 10;  // load above load_high × capacity takes it out of steering
@@ -54,14 +58,16 @@ struct Fleet {
     std::string origin_url; // where files come from when no edge has them; may be empty
     // More copies of the origin, tried by fill after origin_url (never steered to).
     std::vector<std::string> origin_mirrors;
-    std::string fill_token; // edges send it as a bearer token when filling from the origin
-    // Whether steering offers the origin to players as the last resort. Unset: only when
-    // the origin takes no fill token (an origin that wants one would answer players 401).
+    // The origin's own signing keys (`signing_keys`, a key file as `vcdn origin
+    // --signing-keys` reads it): steering and the manifests sign the origin's URLs with the
+    // newest, so that the origin can require signed URLs and no edge holds a key it takes.
+    std::vector<auth::SigningKey> origin_keys;
+    // Whether steering offers the origin to players as the last resort (default true).
     std::optional<bool> origin_players;
     std::vector<SiteSpec> sites;
 
     bool origin_serves_players() const {
-        return !origin_url.empty() && origin_players.value_or(fill_token.empty());
+        return !origin_url.empty() && origin_players.value_or(true);
     }
 
     const SiteSpec* find_site(std::string_view name) const;
@@ -72,10 +78,20 @@ Result<Fleet> parse_fleet_toml(std::string_view text, std::string_view source = 
 Result<Fleet> load_fleet_file(const std::string& path);
 // From the JSON form: {"origin": {"url": ...}, "site": [{..., "edge": [...]}]}.
 Result<Fleet> parse_fleet_json(const nlohmann::json& j);
+// with_tokens: the token hashes and the origin's keys too (for the store; never for the API).
 nlohmann::json fleet_to_json(const Fleet& f, bool with_tokens);
+nlohmann::json keys_to_json(const std::vector<auth::SigningKey>& keys);
+// Throws std::runtime_error naming `where`.
+std::vector<auth::SigningKey> keys_from_json(const nlohmann::json& j, const std::string& where);
 
 // Names, ids and URLs well-formed, ids and names unique, prefixes parse, fallbacks exist.
 Status validate_fleet(const Fleet& f);
 Status validate_edge(const EdgeSpec& e);
+// The hash an edge token is kept as; and whether `presented` is one of the edge's (constant
+// time per hash).
+std::string token_hash(std::string_view token);
+bool edge_token_ok(const EdgeSpec& e, std::string_view presented);
+// Adds `token` (plaintext, 16-256 printable bytes) to e's hashes; an error says what is wrong.
+Status add_plain_token(EdgeSpec* e, const std::string& token);
 
 } // namespace vcdn::control

@@ -14,6 +14,7 @@
 // keeps asking it until the site's wait has passed (peer_wait, then tier_wait from the start
 // of that file's fill), then moves down the list. Errors move down at once.
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -63,8 +64,13 @@ FleetPlan plan_fleet(const Fleet& fleet, const std::vector<CatalogEntry>& files,
                      const place::PlacementOptions& opt = {});
 
 // The message an edge fetches (GET /api/v1/edges/<id>/manifest), to be wire::encode()d.
-wire::Manifest to_wire_manifest(const EdgeManifest& m, int64_t version, int64_t generation,
-                                const std::vector<CatalogEntry>& files,
-                                const std::string& fill_token);
+// `sign` gives the query that lets this edge fetch `path` from `source` (a URL signature made
+// with the source's own key, scoped to that path: the edge can fetch what its manifest lists
+// and nothing else), or "" when the source takes unsigned requests; signed_until is when the
+// first of those signatures expires.
+wire::Manifest to_wire_manifest(
+    const EdgeManifest& m, int64_t version, int64_t generation,
+    const std::vector<CatalogEntry>& files, int64_t signed_until,
+    const std::function<std::string(const FillSource& source, const std::string& path)>& sign);
 
 } // namespace vcdn::control

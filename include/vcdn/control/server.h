@@ -6,6 +6,9 @@
 // Thread safety: create/start/stop/reload_fleet from one controlling thread; the API runs on
 // its own threads and reads an immutable View swapped in by the sync loop.
 #include <memory>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include <vcdn/base/result.h>
 #include <vcdn/control/config.h>
@@ -20,7 +23,16 @@ public:
 
     Status start();
     void stop();
-    const io::SocketAddress& address() const;
+    const io::SocketAddress& address() const; // the public listener's
+    // Every listener, the public one first.
+    struct ListenerInfo {
+        std::string name; // "public" | "edge" | "admin"
+        io::SocketAddress address;
+        bool tls = false;
+    };
+    std::vector<ListenerInfo> listeners() const;
+    // SIGHUP: loads the TLS certificate and key again; a bad pair keeps the old one.
+    Status reload_tls();
     // SIGHUP: applies the fleet file again (when one is configured).
     Status reload_fleet();
     // SIGHUP: reopens the steering log file (after logrotate moved it).

@@ -63,9 +63,14 @@ struct TlsConfig {
 
 // The link to `vcdn control`: heartbeats out, signing keys back.
 struct ControlLinkConfig {
-    std::string url;   // "http://host:port" of the control plane; empty = standalone edge
-    std::string id;    // this edge's id in the fleet
-    std::string token; // this edge's token in the fleet
+    // "https://host:port" of the control plane's edge listener; empty = standalone edge. The
+    // control plane must present a certificate that chains to `ca` and names that host.
+    std::string url;
+    std::string ca;              // PEM CA bundle that signs the control plane's certificate
+    bool allow_insecure = false; // permit http:// (token and keys in clear): labs only
+    std::string id;              // this edge's id in the fleet
+    std::string token;           // this edge's token in the fleet (from token_file or the env)
+    std::string token_file;      // where the token is read from (again on SIGHUP)
     uint32_t heartbeat_interval_ms = 1000; // until the control plane says otherwise
     uint32_t grace_ms = 30000;             // unreachable this long -> refuse new players; 0 = never
     uint32_t timeout_ms = 2000;            // one heartbeat call
@@ -79,8 +84,12 @@ struct EdgeConfig {
     TlsConfig tls;
     std::string signing_keys;         // key file for signed URLs ("<key-id> <hex secret>" lines)
     bool require_signed_urls = false; // every listener without its own setting
-    std::string admin;                // admin listener "ADDR:PORT"; empty = none
-    uint32_t workers = 0;             // 0 = one per available core
+    // Signed URLs are refused when valid further ahead than this (0 = no limit): a key that
+    // leaked cannot mint URLs that last; expiry is judged with url_clock_skew_s of slack.
+    uint32_t max_url_lifetime_s = 259200;
+    uint32_t url_clock_skew_s = 60;
+    std::string admin;                       // admin listener "ADDR:PORT"; empty = none
+    uint32_t workers = 0;                    // 0 = one per available core
     std::string congestion_control = "auto"; // "auto" = bbr when available; "" = system default
     uint32_t notsent_lowat = 131072;       // TCP_NOTSENT_LOWAT bytes; 0 = leave the kernel default
     double pacing_rate_mbps = 0;           // per-connection send rate cap (SO_MAX_PACING_RATE)
@@ -108,6 +117,10 @@ struct EdgeConfig {
     FileCacheConfig file_cache;
     DiskConfig disk;
 };
+
+// The control token: from token_file when set (its first line), else from the environment
+// (VCDN_EDGE_TOKEN) when no token is set yet. One-line error for a file that cannot be read.
+Status resolve_token(ControlLinkConfig* c);
 
 // Parses the [edge] section (and its subsections) of a TOML document over `cfg`. Unknown
 // keys are errors, so that a typo does not silently fall back to a default.

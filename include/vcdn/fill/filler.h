@@ -37,13 +37,12 @@ public:
     struct Options {
         FillConfig cfg;
         std::string edge_id;
-        std::string control_url; // http://host:port
-        std::string control_token;
+        std::string control_url; // https://host:port (the control plane's edge listener)
+        std::string control_ca;  // PEM CA of the control plane's certificate
     };
     struct Hooks {
-        // Signs a path for a peer that requires signed URLs ("/a.mp4?e=..&k=..&s=.."); may
-        // return the path unchanged when the edge has no key yet.
-        std::function<std::string(const std::string& path)> sign;
+        // The edge's current control token (it may be rotated while the filler runs).
+        std::function<std::string()> control_token;
     };
 
     static Result<std::unique_ptr<Filler>> create(Options opt, io::Storage* storage, Hooks hooks);

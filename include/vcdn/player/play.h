@@ -28,7 +28,12 @@
 namespace vcdn::player {
 
 struct PlayConfig {
-    std::string control;   // "http://host:port": steering, catalog, QoE (player mode)
+    std::string control; // "http://host:port": steering and QoE (the public listener)
+    // Where the catalog list comes from (the control plane's admin listener, with the read
+    // token); empty: `control`. https is verified against api_ca.
+    std::string api;
+    std::string api_ca;
+    std::string read_token;
     uint32_t players = 10; // players, or connections in ranges mode
     uint32_t duration_s = 30;
     uint32_t threads = 1;              // event loops

@@ -7,7 +7,8 @@
 // URLs, counts and sizes are bounded.
 //
 // Versions follow heartbeat.h's rule (`schema`, absent = 1; K-1..K+1 accepted). Schema
-// history: 1: the fields below.
+// history: 1: the fields below without `query` and `signed_until`, with a fleet-wide
+// `origin_token` (no longer read or written); 2: each source's signed `query`, `signed_until`.
 //
 // Pure; any thread.
 #include <cstdint>
@@ -19,7 +20,7 @@
 
 namespace vcdn::wire {
 
-inline constexpr int64_t kManifestSchema = 1;
+inline constexpr int64_t kManifestSchema = 2;
 inline constexpr size_t kMaxManifestBytes = 256u << 20;
 inline constexpr size_t kMaxManifestFiles = 2000000;
 inline constexpr size_t kMaxSourcesPerFile = 64;
@@ -31,6 +32,9 @@ struct Source {
     SourceKind kind = SourceKind::kOrigin;
     std::string url;  // base URL ("http://host:port"), no trailing '/'
     std::string edge; // the source edge's id; empty for the origin
+    // Schema 2: what to ask with ("e=..&k=..&s=.."): a signature made with this source's own
+    // key for this file's path only. Empty when the source takes unsigned requests.
+    std::string query;
     bool operator==(const Source&) const = default;
 };
 
@@ -51,7 +55,7 @@ struct Manifest {
     int64_t generation = 0;
     uint32_t peer_wait_ms = 0; // escalation: how long a peer may answer "not yet"
     uint32_t tier_wait_ms = 0; // ... and a parent site
-    std::string origin_token;  // the origin's bearer token for fill (may be empty)
+    int64_t signed_until = 0;  // schema 2: the sources' signatures expire then (unix seconds)
     std::vector<WantedFile> files;
     uint64_t bytes() const;
     bool operator==(const Manifest&) const = default;

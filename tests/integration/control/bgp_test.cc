@@ -111,12 +111,12 @@ prefixes = ["10.50.0.0/16"]
 [[site.edge]]
 id = "a1"
 url = "http://127.0.0.1:1"
-token = "secret-a1"
+token = "edge-secret-0123-a1"
 
 [[site.edge]]
 id = "a2"
 url = "http://127.0.0.1:1"
-token = "secret-a2"
+token = "edge-secret-0123-a2"
 
 [[site]]
 name = "isp-b"
@@ -125,7 +125,7 @@ tier = "embedded"
 [[site.edge]]
 id = "b1"
 url = "http://127.0.0.1:1"
-token = "secret-b1"
+token = "edge-secret-0123-b1"
 
 [[site]]
 name = "ix-1"
@@ -134,7 +134,7 @@ tier = "ix"
 [[site.edge]]
 id = "x1"
 url = "http://127.0.0.1:1"
-token = "secret-x1"
+token = "edge-secret-0123-x1"
 )");
     }
     void TearDown() override {

@@ -4,7 +4,11 @@
 #include <regex>
 #include <thread>
 
+#include <unistd.h>
+
 #include <vcdn/catalog/catalog.h>
+#include <vcdn/io/http_client.h>
+#include <vcdn/tls/pki.h>
 
 namespace vcdn::test {
 
@@ -25,13 +29,71 @@ ApiReply api(uint16_t port, const std::string& method, const std::string& target
     return out;
 }
 
+ApiReply api_https(uint16_t port, const std::string& ca, const std::string& method,
+                   const std::string& target, const std::string& body, const std::string& token) {
+    io::HttpClient c(io::HttpClientOptions{10000, 3000, 64u << 20, ca, "", ""});
+    std::vector<std::string> headers = {"Content-Type: application/json"};
+    if (!token.empty()) headers.push_back("Authorization: Bearer " + token);
+    auto r = c.request(method, fmt::format("https://127.0.0.1:{}{}", port, target), headers, body);
+    ApiReply out;
+    if (!r) {
+        out.body = r.error().message;
+        return out;
+    }
+    out.status = r->status;
+    out.body = r->body;
+    out.json = nlohmann::json::parse(r->body, nullptr, false);
+    if (out.json.is_discarded()) out.json = nullptr;
+    return out;
+}
+
+void make_control_pki(const std::string& dir) {
+    if (::access((dir + "/ca/ca.pem").c_str(), R_OK) == 0) return;
+    Status s = tls::make_ca(dir + "/ca", "test fleet CA");
+    ASSERT_TRUE(s) << s.error().message;
+    s = tls::issue_cert(dir + "/ca", tls::CertRequest{"control", {"localhost"}, {"127.0.0.1"}, 30},
+                        dir + "/control");
+    ASSERT_TRUE(s) << s.error().message;
+}
+
+bool ControlProcess::start_tls(const std::string& work, const std::string& db,
+                               const std::string& fleet_path, const std::string& extra_toml) {
+    make_control_pki(work);
+    ca_file = work + "/ca/ca.pem";
+    tls = true;
+    std::string cfg = work + "/control.toml";
+    write_file(cfg,
+               fmt::format("[control]\nlisten = \"127.0.0.1:0\"\nedge_listen = \"127.0.0.1:0\"\n"
+                           "admin_listen = \"127.0.0.1:0\"\ndb = \"{}\"\nadmin_token = \"{}\"\n"
+                           "read_token = \"{}\"\nsteering_log = \"{}\"\nthreads = 2\n{}\n"
+                           "[control.tls]\ncert = \"{}/control.pem\"\nkey = \"{}/control.key\"\n",
+                           db, kAdminToken, kReadToken, work + "/steering.log", extra_toml, work,
+                           work));
+    std::vector<std::string> argv = {vcdn_binary(), "control", "--config", cfg};
+    if (!fleet_path.empty()) {
+        argv.push_back("--fleet");
+        argv.push_back(fleet_path);
+    }
+    if (!proc.start(argv)) return false;
+    for (auto [name, out] : {std::pair{"public", &port}, std::pair{"edge", &edge_port},
+                             std::pair{"admin", &admin_port}}) {
+        auto m = proc.wait_for_line(
+            std::regex(fmt::format(R"(listening https://127\.0\.0\.1:(\d+) \({}\))", name)), 15000);
+        if (!m) return false;
+        *out = static_cast<uint16_t>(std::stoi((*m)[1]));
+    }
+    return true;
+}
+
 bool ControlProcess::start(const std::string& work, const std::string& db,
                            const std::string& fleet_path, const std::string& extra_toml,
                            uint16_t want_port) {
     std::string cfg = work + "/control.toml";
     write_file(cfg, fmt::format("[control]\nlisten = \"127.0.0.1:{}\"\ndb = \"{}\"\nadmin_token = "
-                                "\"{}\"\nsteering_log = \"{}\"\nthreads = 2\n{}\n",
-                                want_port, db, kAdminToken, work + "/steering.log", extra_toml));
+                                "\"{}\"\nread_token = \"{}\"\nsteering_log = \"{}\"\nthreads = "
+                                "2\n{}\n",
+                                want_port, db, kAdminToken, kReadToken, work + "/steering.log",
+                                extra_toml));
     std::vector<std::string> argv = {vcdn_binary(), "control", "--config", cfg};
     if (!fleet_path.empty()) {
         argv.push_back("--fleet");
@@ -61,13 +123,13 @@ bool ControlledEdge::start(const std::string& root, const std::string& work, uin
                            const std::string& id, const std::string& extra_toml,
                            bool require_signed) {
     std::string cfg = work + "/edge-" + id + ".toml";
-    write_file(cfg, fmt::format("[edge]\nroot = \"{}\"\nlisten = [\"127.0.0.1:0\"]\nadmin = "
-                                "\"127.0.0.1:0\"\nworkers = 1\naccess_log = \"off\"\n"
-                                "require_signed_urls = {}\n[edge.control]\nurl = "
-                                "\"http://127.0.0.1:{}\"\nid = \"{}\"\ntoken = \"secret-{}\"\n"
-                                "heartbeat_interval_ms = 200\n{}\n",
-                                root, require_signed ? "true" : "false", control_port, id, id,
-                                extra_toml));
+    write_file(cfg, fmt::format(
+                        "[edge]\nroot = \"{}\"\nlisten = [\"127.0.0.1:0\"]\nadmin = "
+                        "\"127.0.0.1:0\"\nworkers = 1\naccess_log = \"off\"\n"
+                        "require_signed_urls = {}\n[edge.control]\nurl = "
+                        "\"http://127.0.0.1:{}\"\nallow_insecure = true\nid = \"{}\"\n"
+                        "token = \"edge-secret-0123-{}\"\nheartbeat_interval_ms = 200\n{}\n",
+                        root, require_signed ? "true" : "false", control_port, id, id, extra_toml));
     if (!proc.start({vcdn_binary(), "edge", "--config", cfg})) return false;
     auto m = proc.wait_for_line(std::regex(R"(listening http://127\.0\.0\.1:(\d+))"), 10000);
     if (!m) return false;
@@ -107,12 +169,12 @@ fallback = ["ix-1"]
 [[site.edge]]
 id = "a1"
 url = "http://127.0.0.1:1"
-token = "secret-a1"
+token = "edge-secret-0123-a1"
 
 [[site.edge]]
 id = "a2"
 url = "http://127.0.0.1:1"
-token = "secret-a2"
+token = "edge-secret-0123-a2"
 
 [[site]]
 name = "ix-1"
@@ -122,7 +184,7 @@ prefixes = ["10.0.0.0/8"]
 [[site.edge]]
 id = "x1"
 url = "http://127.0.0.1:1"
-token = "secret-x1"
+token = "edge-secret-0123-x1"
 )";
 }
 

@@ -16,7 +16,8 @@
 
 namespace vcdn::test {
 
-inline constexpr const char* kAdminToken = "admin-token-123";
+inline constexpr const char* kAdminToken = "admin-token-0123456789";
+inline constexpr const char* kReadToken = "read-token-0123456789";
 
 struct ApiReply {
     int status = 0;
@@ -27,17 +28,42 @@ struct ApiReply {
 // One request on a new connection to 127.0.0.1:port.
 ApiReply api(uint16_t port, const std::string& method, const std::string& target,
              const std::string& body = "", const std::string& token = "");
+// The same over HTTPS, verifying the server against `ca`.
+ApiReply api_https(uint16_t port, const std::string& ca, const std::string& method,
+                   const std::string& target, const std::string& body = "",
+                   const std::string& token = "");
+
+// A fleet CA and a certificate for 127.0.0.1 ("control") in `dir`: dir/ca/ca.pem, dir/control.pem,
+// dir/control.key. Fails the test on an error.
+void make_control_pki(const std::string& dir);
 
 class ControlProcess {
 public:
     // Starts `vcdn control` with a config file holding `extra_toml` lines in [control].
     bool start(const std::string& work, const std::string& db, const std::string& fleet_path,
                const std::string& extra_toml = "", uint16_t port = 0);
-    uint16_t port = 0;
+    // The same as a deployment runs it: three listeners (public, edge, admin), each HTTPS
+    // with a certificate of a CA made in `work` (ca(): the edges' --control-ca).
+    bool start_tls(const std::string& work, const std::string& db, const std::string& fleet_path,
+                   const std::string& extra_toml = "");
+    uint16_t port = 0;       // the public listener
+    uint16_t edge_port = 0;  // start_tls: the edges' listener
+    uint16_t admin_port = 0; // start_tls: the operators'
+    bool tls = false;
+    std::string ca_file;
     Process proc;
+    // The base URL edges take (--control).
+    std::string edge_url() const {
+        return tls ? fmt::format("https://127.0.0.1:{}", edge_port)
+                   : fmt::format("http://127.0.0.1:{}", port);
+    }
+    // admin: the admin token; otherwise the read-only token (which public calls ignore).
     ApiReply call(const std::string& method, const std::string& target,
                   const std::string& body = "", bool admin = true) {
-        return api(port, method, target, body, admin ? kAdminToken : "");
+        if (tls)
+            return api_https(target.rfind("/api/v1/steer", 0) == 0 ? port : admin_port, ca_file,
+                             method, target, body, admin ? kAdminToken : kReadToken);
+        return api(port, method, target, body, admin ? kAdminToken : kReadToken);
     }
     // Polls GET /api/v1/edges/<id> until its state is `state` (or the timeout passes).
     nlohmann::json wait_edge_state(const std::string& id, const std::string& state, int timeout_ms);

@@ -159,7 +159,7 @@ TEST_F(ControlTest, AnEdgeThatReportsItselfUnhealthyIsDownWithItsReason) {
                         {"load", {{"gbps_out", 1.0}, {"connections", 3}, {"cpu", 0.1}}},
                         {"inventory", {{"digest", ""}, {"full", true}, {"added", {kFile}}}}}
                        .dump(),
-                   "secret-a1");
+                   "edge-secret-0123-a1");
     };
     ApiReply r = beat(true, "ok");
     ASSERT_EQ(r.status, 200) << r.body;
@@ -176,7 +176,7 @@ TEST_F(ControlTest, AnEdgeThatReportsItselfUnhealthyIsDownWithItsReason) {
         api(control_.port, "POST", "/api/v1/edges/a1/heartbeat",
             json{{"healthy", true}, {"load", {{"gbps_out", 9.5}}}, {"inventory", {{"digest", ""}}}}
                 .dump(),
-            "secret-a1");
+            "edge-secret-0123-a1");
     ASSERT_EQ(o.status, 200);
     for (int i = 0; i < 60 && control_.call("GET", "/api/v1/edges/a1", "", false).json["reason"] !=
                                   "overloaded";
@@ -203,7 +203,9 @@ TEST_F(ControlTest, BadRequestsGetClearErrorsAndChangeNothing) {
     EXPECT_EQ(r.status, 200);
     EXPECT_EQ(r.json["client"], "127.0.0.1");
 
-    EXPECT_EQ(control_.call("POST", "/api/v1/fleet", "{}", false).status, 401);
+    EXPECT_EQ(api(control_.port, "POST", "/api/v1/fleet", "{}", "").status, 401);
+    EXPECT_EQ(control_.call("POST", "/api/v1/fleet", "{}", false).status, 403)
+        << "the read-only token writes nothing";
     EXPECT_EQ(api(control_.port, "POST", "/api/v1/fleet", "{}", "wrong-token-xyz").status, 403);
     r = control_.call("POST", "/api/v1/fleet", "{not json");
     EXPECT_EQ(r.status, 400);
@@ -212,20 +214,21 @@ TEST_F(ControlTest, BadRequestsGetClearErrorsAndChangeNothing) {
     json f = control_.call("GET", "/api/v1/fleet").json;
     ASSERT_TRUE(f.is_object());
     json bad = json::parse(
-        R"({"site":[{"name":"s","edge":[{"id":"e","url":"http://h:1","token":"tok12345"},
-                                                     {"id":"e","url":"http://h:2","token":"tok12345"}]}]})");
+        R"({"site":[{"name":"s","edge":[{"id":"e","url":"http://h:1","token":"tok-0123456789abcdef"},
+                                                     {"id":"e","url":"http://h:2","token":"tok-0123456789abcdef"}]}]})");
     r = control_.call("POST", "/api/v1/fleet", bad.dump());
     EXPECT_EQ(r.status, 400);
     EXPECT_NE(r.json["error"]["message"].get<std::string>().find("used twice"), std::string::npos);
     EXPECT_EQ(control_.call("GET", "/api/v1/fleet").json, f);
 
-    r = api(control_.port, "POST", "/api/v1/edges/zz/heartbeat", "{}", "secret-zz");
+    r = api(control_.port, "POST", "/api/v1/edges/zz/heartbeat", "{}", "edge-secret-0123-zz");
     EXPECT_EQ(r.status, 404);
-    EXPECT_EQ(api(control_.port, "POST", "/api/v1/edges/a1/heartbeat", "{}", "secret-a2").status,
+    EXPECT_EQ(api(control_.port, "POST", "/api/v1/edges/a1/heartbeat", "{}", "edge-secret-0123-a2")
+                  .status,
               403);
     EXPECT_EQ(api(control_.port, "POST", "/api/v1/edges/a1/heartbeat", "{}", "").status, 401);
     r = api(control_.port, "POST", "/api/v1/edges/a1/heartbeat",
-            R"({"load": {"gbps_out": "fast"}})", "secret-a1");
+            R"({"load": {"gbps_out": "fast"}})", "edge-secret-0123-a1");
     EXPECT_EQ(r.status, 400);
     EXPECT_NE(r.body.find("gbps_out"), std::string::npos) << r.body;
     EXPECT_EQ(control_.call("PUT", "/api/v1/edges/zz", R"({"url":"http://h:1"})").status, 404);
@@ -234,11 +237,13 @@ TEST_F(ControlTest, BadRequestsGetClearErrorsAndChangeNothing) {
     EXPECT_EQ(control_.call("DELETE", "/api/v1/sites/isp-a").status, 409);
     EXPECT_EQ(control_.call("POST", "/api/v1/sites", R"({"name":"new","tier":"moon"})").status,
               400);
-    EXPECT_EQ(control_
-                  .call("POST", "/api/v1/edges",
-                        R"({"id":"n1","site":"nowhere","url":"http://h:1","token":"tok12345"})")
-                  .status,
-              404);
+    EXPECT_EQ(
+        control_
+            .call(
+                "POST", "/api/v1/edges",
+                R"({"id":"n1","site":"nowhere","url":"http://h:1","token":"tok-0123456789abcdef"})")
+            .status,
+        404);
     EXPECT_EQ(
         control_
             .call("POST", "/api/v1/popularity", R"({"files":[{"path":"/nope","popularity":1}]})")
@@ -251,10 +256,11 @@ TEST_F(ControlTest, BadRequestsGetClearErrorsAndChangeNothing) {
     EXPECT_EQ(r.status, 404);
     EXPECT_TRUE(r.json.is_object()) << r.body;
     EXPECT_EQ(control_.call("GET", "/api/v1/edges/%FE%FF", "", false).status, 404);
-    EXPECT_EQ(api(control_.port, "POST", "/api/v1/edges/%FF/heartbeat", "{}", "secret-a1").status,
+    EXPECT_EQ(api(control_.port, "POST", "/api/v1/edges/%FF/heartbeat", "{}", "edge-secret-0123-a1")
+                  .status,
               404);
     r = api(control_.port, "POST", "/api/v1/edges/a1/heartbeat",
-            std::string(5000, '[') + std::string(5000, ']'), "secret-a1");
+            std::string(5000, '[') + std::string(5000, ']'), "edge-secret-0123-a1");
     EXPECT_EQ(r.status, 400);
     EXPECT_NE(r.body.find("nested"), std::string::npos) << r.body;
     r = control_.call("POST", "/api/v1/qoe", std::string(2u << 20, ' '), false);
@@ -277,8 +283,9 @@ TEST_F(ControlTest, BadRequestsGetClearErrorsAndChangeNothing) {
         201);
     ASSERT_EQ(
         control_
-            .call("POST", "/api/v1/edges",
-                  R"({"id":"b1","site":"isp-b","url":"http://127.0.0.1:2","token":"secret-b1"})")
+            .call(
+                "POST", "/api/v1/edges",
+                R"({"id":"b1","site":"isp-b","url":"http://127.0.0.1:2","token":"edge-secret-0123-b1"})")
             .status,
         201);
     EXPECT_EQ(control_.call("GET", "/api/v1/sites/isp-b", "", false).json["edges"],
@@ -338,7 +345,8 @@ TEST_F(ControlTest, KeyRotationReachesTheEdgesAndRetiresTheOldest) {
     EXPECT_TRUE(keys[0]["retired"].get<bool>());
     EXPECT_FALSE(keys[1]["retired"].get<bool>());
     EXPECT_TRUE(keys[2]["signing"].get<bool>());
-    EXPECT_EQ(control_.call("GET", "/api/v1/keys", "", false).status, 401);
+    EXPECT_EQ(api(control_.port, "GET", "/api/v1/keys", "", "").status, 401);
+    EXPECT_EQ(control_.call("GET", "/api/v1/keys", "", false).status, 403);
 }
 
 TEST_F(ControlTest, EdgeCutOffFromControlTakesNoNewPlayersButKeepsItsOwn) {
@@ -397,21 +405,40 @@ TEST_F(ControlTest, StateSurvivesARestart) {
 TEST(ControlCli, BadStartsExitWithOneLine) {
     TempDir work;
     write_file(work / "bad.toml", "[[site]]\nname = \"a\"\nprefixes = [\"10.1.2.3/16\"]\n");
+    write_file(work / "admin.token", std::string(kAdminToken) + "\n");
     auto r = run_command({vcdn_binary(), "control", "--listen", "127.0.0.1:0", "--db",
-                          "sqlite:" + work / "c.db", "--admin-token", kAdminToken, "--fleet",
-                          work / "bad.toml"});
+                          "sqlite:" + work / "c.db", "--admin-token-file", work / "admin.token",
+                          "--fleet", work / "bad.toml"});
     EXPECT_NE(r.status, 0);
     EXPECT_NE(r.output.find("prefix"), std::string::npos) << r.output;
     r = run_command(
         {vcdn_binary(), "control", "--listen", "127.0.0.1:0", "--db", "sqlite:" + work / "c.db"});
     EXPECT_EQ(r.status, 2);
     EXPECT_NE(r.output.find("admin token"), std::string::npos) << r.output;
-    r = run_command({vcdn_binary(), "control", "--admin-token", kAdminToken, "--db", "mysql://x"});
+    r = run_command({vcdn_binary(), "control", "--admin-token-file", work / "admin.token", "--db",
+                     "mysql://x"});
     EXPECT_EQ(r.status, 2);
+    // A secret on the command line is no flag at all; a short token is refused.
+    r = run_command({vcdn_binary(), "control", "--admin-token", kAdminToken});
+    EXPECT_EQ(r.status, 2);
+    write_file(work / "short.token", "short\n");
+    r = run_command({vcdn_binary(), "control", "--admin-token-file", work / "short.token"});
+    EXPECT_EQ(r.status, 2);
+    EXPECT_NE(r.output.find("at least 16"), std::string::npos) << r.output;
     r = run_command(
         {vcdn_binary(), "edge", "--root", work.path(), "--control", "http://nowhere", "--id", "a"});
     EXPECT_EQ(r.status, 2);
     EXPECT_NE(r.output.find("control"), std::string::npos) << r.output;
+    // Plain http to the control plane only when asked for; https needs the CA.
+    write_file(work / "edge.token", "edge-token-0123456789\n");
+    r = run_command({vcdn_binary(), "edge", "--root", work.path(), "--control",
+                     "http://127.0.0.1:1", "--id", "a", "--token-file", work / "edge.token"});
+    EXPECT_EQ(r.status, 2);
+    EXPECT_NE(r.output.find("in clear"), std::string::npos) << r.output;
+    r = run_command({vcdn_binary(), "edge", "--root", work.path(), "--control",
+                     "https://127.0.0.1:1", "--id", "a", "--token-file", work / "edge.token"});
+    EXPECT_EQ(r.status, 2);
+    EXPECT_NE(r.output.find("--control-ca"), std::string::npos) << r.output;
 }
 
 } // namespace
@@ -505,7 +532,7 @@ TEST_F(ControlTest, SteeringCountsViewsForTheGroupOfTheClientsSite) {
     EXPECT_EQ(today("ix-1", kFile), 2);
     EXPECT_EQ(today("nowhere", kFile), 0);
     EXPECT_EQ(control_.call("GET", "/api/v1/popularity").status, 400);
-    EXPECT_EQ(control_.call("GET", "/api/v1/popularity?group=isp-a", "", false).status, 401);
+    EXPECT_EQ(api(control_.port, "GET", "/api/v1/popularity?group=isp-a", "", "").status, 401);
 }
 
 } // namespace

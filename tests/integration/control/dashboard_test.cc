@@ -37,7 +37,7 @@ TEST(Dashboard, ShowsEdgesStatesAndAChartInChromium) {
                      {"load", {{"gbps_out", gbps}, {"connections", 40 + i % 7}, {"cpu", 0.3}}},
                      {"inventory", {{"digest", ""}}}}
                     .dump(),
-                "secret-a1");
+                "edge-secret-0123-a1");
             api(c.port, "POST", "/api/v1/edges/a2/heartbeat",
                 json{{"schema", 2},
                      {"build", "0.2.0+gtest-a2"},
@@ -46,7 +46,7 @@ TEST(Dashboard, ShowsEdgesStatesAndAChartInChromium) {
                      {"load", {{"gbps_out", 0.1}, {"connections", 1}, {"cpu", 0.05}}},
                      {"inventory", {{"digest", ""}}}}
                     .dump(),
-                "secret-a2");
+                "edge-secret-0123-a2");
             std::this_thread::sleep_for(std::chrono::milliseconds(200));
         }
     });
@@ -55,15 +55,15 @@ TEST(Dashboard, ShowsEdgesStatesAndAChartInChromium) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1500)); // a few chart points
     RunResult r =
         run_command({VCDN_NODE, src + "/tests/integration/control/dashboard_check.mjs",
-                     fmt::format("http://127.0.0.1:{}/", c.port), "--expect-edges", "a1,a2",
-                     "--expect-states", "up,down", "--expect-builds",
+                     fmt::format("http://127.0.0.1:{}/#token={}", c.port, kReadToken),
+                     "--expect-edges", "a1,a2", "--expect-states", "up,down", "--expect-builds",
                      "0.1.0+gtest-a1,0.2.0+gtest-a2", "--screenshot", work / "dashboard.png"},
                     60000);
     stop = true;
     beats.join();
     EXPECT_EQ(r.status, 0) << r.output;
     // The same build in the API.
-    json edges = api(c.port, "GET", "/api/v1/edges").json;
+    json edges = c.call("GET", "/api/v1/edges", "", false).json;
     ASSERT_TRUE(edges.is_object());
     EXPECT_EQ(edges["edges"][0]["build"], "0.1.0+gtest-a1") << edges.dump();
     EXPECT_EQ(edges["edges"][1]["build"], "0.2.0+gtest-a2") << edges.dump();

@@ -24,7 +24,9 @@ using nlohmann::json;
 using Clock = std::chrono::steady_clock;
 namespace fs = std::filesystem;
 
-constexpr const char* kFillToken = "fill-token-42";
+// The origin's own key: the control plane signs its URLs with it; no edge holds it.
+constexpr const char* kOriginKeys =
+    "o1 0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\n";
 
 // A port that was free a moment ago (the fleet names edge URLs before the edges start).
 uint16_t free_port() {
@@ -62,11 +64,14 @@ protected:
         catalog_ = *c;
         origin_.root = o.out_dir;
     }
+    // The origin (and its mirrors) take only URLs signed with the origin's key.
     void start_origin(Server* s, const std::string& name) {
         s->access_log = work_ / (name + "-access.log");
-        ASSERT_TRUE(s->proc.start({vcdn_binary(), "origin", "--root", s->root, "--listen",
-                                   "127.0.0.1:0", "--token", kFillToken, "--workers", "1",
-                                   "--access-log", s->access_log}));
+        write_file(work_ / "origin.keys", kOriginKeys);
+        ASSERT_TRUE(
+            s->proc.start({vcdn_binary(), "origin", "--root", s->root, "--listen", "127.0.0.1:0",
+                           "--signing-keys", work_ / "origin.keys", "--require-signed-urls",
+                           "--workers", "1", "--access-log", s->access_log}));
         auto m = s->proc.wait_for_line(std::regex(R"(listening http://127\.0\.0\.1:(\d+))"), 10000);
         ASSERT_TRUE(m) << s->proc.stderr_text();
         s->port = static_cast<uint16_t>(std::stoi((*m)[1]));
@@ -88,10 +93,11 @@ protected:
     }
     void start_control(const std::string& fleet) {
         write_file(work_ / "fleet.toml", fleet);
-        ASSERT_TRUE(control_.start(work_.path(), "sqlite:" + work_ / "control.db",
-                                   work_ / "fleet.toml",
-                                   "fill_delete_delay_ms = 300\n[control.health]\n"
-                                   "heartbeat_interval_ms = 200\n"))
+        // As deployed: TLS on every listener, edges on their own.
+        ASSERT_TRUE(control_.start_tls(work_.path(), "sqlite:" + work_ / "control.db",
+                                       work_ / "fleet.toml",
+                                       "fill_delete_delay_ms = 300\n[control.health]\n"
+                                       "heartbeat_interval_ms = 200\n"))
             << control_.proc.stderr_text();
         ApiReply c =
             control_.call("POST", "/api/v1/catalog", read_file(origin_.root + "/catalog.json"));
@@ -102,11 +108,11 @@ protected:
         write_file(cfg, fmt::format("[edge]\nroot = \"{}\"\nlisten = [\"127.0.0.1:{}\"]\n"
                                     "admin = \"127.0.0.1:0\"\nworkers = 1\naccess_log = \"{}\"\n"
                                     "require_signed_urls = true\n"
-                                    "[edge.control]\nurl = \"http://127.0.0.1:{}\"\nid = \"{}\"\n"
-                                    "token = \"secret-{}\"\nheartbeat_interval_ms = 200\n"
+                                    "[edge.control]\nurl = \"{}\"\nca = \"{}\"\nid = \"{}\"\n"
+                                    "token = \"edge-secret-0123-{}\"\nheartbeat_interval_ms = 200\n"
                                     "[edge.fill]\nwindow = \"always\"\nretry_ms = 200\n{}\n",
-                                    e->root, e->port, e->access_log, control_.port, e->id, e->id,
-                                    fill_toml));
+                                    e->root, e->port, e->access_log, control_.edge_url(),
+                                    control_.ca_file, e->id, e->id, fill_toml));
         e->proc = std::make_unique<Process>();
         ASSERT_TRUE(e->proc->start({vcdn_binary(), "edge", "--config", cfg}));
         auto a = e->proc->wait_for_line(std::regex(R"(admin http://127\.0\.0\.1:(\d+))"), 10000);
@@ -115,7 +121,7 @@ protected:
     }
     std::string edge_toml(const FillEdge& e, uint64_t storage) {
         return fmt::format("[[site.edge]]\nid = \"{}\"\nurl = \"http://127.0.0.1:{}\"\n"
-                           "token = \"secret-{}\"\nstorage_bytes = {}\n\n",
+                           "token = \"edge-secret-0123-{}\"\nstorage_bytes = {}\n\n",
                            e.id, e.port, e.id, storage);
     }
     // The control plane's view of an edge.
@@ -141,9 +147,11 @@ protected:
     }
     // The manifest as the edge gets it.
     json manifest(const std::string& id) {
-        return json::parse(
-            api(control_.port, "GET", "/api/v1/edges/" + id + "/manifest", "", "secret-" + id).body,
-            nullptr, false);
+        return json::parse(api_https(control_.edge_port, control_.ca_file, "GET",
+                                     "/api/v1/edges/" + id + "/manifest", "",
+                                     "edge-secret-0123-" + id)
+                               .body,
+                           nullptr, false);
     }
     // Every file of the manifest is on the edge's root with the right SHA-256, nothing else is
     // served (no partial file under a real name).
@@ -194,11 +202,11 @@ TEST_F(FillTest, SiteAndExchangeConvergePeerAndTierFillDeleteAfterAck) {
     FillEdge* a3 = add_edge("a3");
     FillEdge* x1 = add_edge("x1");
     std::string fleet =
-        fmt::format("[origin]\nurl = \"http://127.0.0.1:{}\"\nfill_token = \"{}\"\n\n"
+        fmt::format("[origin]\nurl = \"http://127.0.0.1:{}\"\nsigning_keys = \"{}\"\n\n"
                     "[[site]]\nname = \"isp-a\"\ntier = \"embedded\"\n"
                     "prefixes = [\"10.1.0.0/16\"]\nfallback = [\"ix-1\"]\n"
                     "fill_peer_wait_s = 60\nfill_tier_wait_s = 120\n\n",
-                    origin_.port, kFillToken);
+                    origin_.port, work_ / "origin.keys");
     for (FillEdge* e : {a1, a2, a3})
         fleet += edge_toml(*e, 8u << 20);
     fleet += "[[site]]\nname = \"ix-1\"\ntier = \"ix\"\nprefixes = [\"10.0.0.0/8\"]\n\n" +
@@ -251,15 +259,27 @@ TEST_F(FillTest, SiteAndExchangeConvergePeerAndTierFillDeleteAfterAck) {
          p = olog.find("\"method\":\"GET\"", p + 1))
         ++origin_gets;
     EXPECT_EQ(origin_gets, catalog_.files.size());
-    // The origin wants the fill token, so steering never offers it to players (it would
-    // answer them 401); the edges are listed instead.
+    // Every URL of an answer is signed for the one it names: the origin's with the origin's
+    // key (it serves it), an edge's with that edge's own (another edge refuses it).
     {
         ApiReply s =
             control_.call("GET", "/api/v1/steer?file=/t/1/v-750k.mp4&client=10.1.2.3", "", false);
         ASSERT_EQ(s.status, 200) << s.body;
-        ASSERT_GE(s.json["urls"].size(), 1u) << s.body;
-        for (const auto& u : s.json["urls"])
-            EXPECT_NE(u["edge"], "origin") << s.body;
+        ASSERT_GE(s.json["urls"].size(), 3u) << s.body;
+        const json& last = s.json["urls"].back();
+        EXPECT_EQ(last["edge"], "origin") << s.body;
+        EXPECT_EQ(get_url(last["url"], "Range: bytes=0-99\r\n").head.status, 206) << s.body;
+        std::string on_first = s.json["urls"][0]["url"];
+        EXPECT_EQ(get_url(on_first, "Range: bytes=0-99\r\n").head.status, 206) << s.body;
+        // The same signed path on another edge of the site: refused.
+        const std::string path = on_first.substr(on_first.find("/t/"));
+        FillEdge* other = nullptr;
+        for (FillEdge* e : {a1, a2, a3})
+            if (s.json["urls"][0]["edge"] != e->id) other = e;
+        RawResponse r = fetch(other->port, get_request(path, "Range: bytes=0-99\r\n"));
+        EXPECT_EQ(r.head.status, 403) << r.body;
+        // And the origin does not take an unsigned request.
+        EXPECT_EQ(fetch(origin_.port, get_request("/t/1/v-750k.mp4")).head.status, 403);
     }
 
     // The dashboard's fill summary.
@@ -336,9 +356,10 @@ TEST_F(FillTest, CorruptOriginRefilledFromMirrorAndScrubberRepairsBitRot) {
     start_origin(&mirror_, "mirror");
     FillEdge* x1 = add_edge("x1");
     start_control(fmt::format("[origin]\nurl = \"http://127.0.0.1:{}\"\nmirrors = "
-                              "[\"http://127.0.0.1:{}\"]\nfill_token = \"{}\"\n\n"
+                              "[\"http://127.0.0.1:{}\"]\nsigning_keys = \"{}\"\n\n"
                               "[[site]]\nname = \"ix-1\"\ntier = \"ix\"\n\n{}",
-                              origin_.port, mirror_.port, kFillToken, edge_toml(*x1, 64u << 20)));
+                              origin_.port, mirror_.port, work_ / "origin.keys",
+                              edge_toml(*x1, 64u << 20)));
     start_edge(x1, "scrub_rate_mbps = 400\nscrub_pause_s = 1\n");
     json last;
     ASSERT_TRUE(wait_converged("x1", 60000, &last)) << last.dump() << x1->proc->stderr_text();
@@ -378,9 +399,9 @@ TEST_F(FillTest, KillDuringFillResumesAndRateCapHolds) {
     make_catalog(1, {8000}, 20); // one 20 MB file
     start_origin(&origin_, "origin");
     FillEdge* x1 = add_edge("x1");
-    start_control(fmt::format("[origin]\nurl = \"http://127.0.0.1:{}\"\nfill_token = \"{}\"\n\n"
+    start_control(fmt::format("[origin]\nurl = \"http://127.0.0.1:{}\"\nsigning_keys = \"{}\"\n\n"
                               "[[site]]\nname = \"ix-1\"\ntier = \"ix\"\n\n{}",
-                              origin_.port, kFillToken, edge_toml(*x1, 64u << 20)));
+                              origin_.port, work_ / "origin.keys", edge_toml(*x1, 64u << 20)));
     const double cap_mbps = 32; // 4 MB/s: the file takes 5 s
     const std::string fill = fmt::format("rate_mbps = {}\nscrub_rate_mbps = 0\n", cap_mbps);
     start_edge(x1, fill);

@@ -41,7 +41,7 @@ protected:
                             "prefixes = [\"127.1.0.0/16\"]\n\n";
         for (int i = 0; i < 2; ++i)
             fleet += fmt::format("[[site.edge]]\nid = \"a{}\"\nurl = \"http://127.0.0.1:{}\"\n"
-                                 "token = \"secret-a{}\"\n\n",
+                                 "token = \"edge-secret-0123-a{}\"\n\n",
                                  i + 1, ports_[i], i + 1);
         write_file(work_ / "fleet.toml", fleet);
         ASSERT_TRUE(control_.start(work_.path(), "sqlite:" + work_ / "control.db",
@@ -57,14 +57,15 @@ protected:
         for (int i = 0; i < 2; ++i) {
             const std::string id = fmt::format("a{}", i + 1);
             const std::string cfg = work_ / ("edge-" + id + ".toml");
-            write_file(cfg, fmt::format("[edge]\nroot = \"{}\"\nlisten = [\"127.0.0.1:{}\"]\n"
-                                        "workers = 1\naccess_log = \"off\"\n"
-                                        "require_signed_urls = true\n{}\n"
-                                        "[edge.control]\nurl = \"http://127.0.0.1:{}\"\n"
-                                        "id = \"{}\"\ntoken = \"secret-{}\"\n"
-                                        "heartbeat_interval_ms = 200\n",
-                                        work_ / "root", ports_[i], extra_edge_toml, control_.port,
-                                        id, id));
+            write_file(
+                cfg,
+                fmt::format("[edge]\nroot = \"{}\"\nlisten = [\"127.0.0.1:{}\"]\n"
+                            "workers = 1\naccess_log = \"off\"\n"
+                            "require_signed_urls = true\n{}\n"
+                            "[edge.control]\nurl = \"http://127.0.0.1:{}\"\n"
+                            "allow_insecure = true\nid = \"{}\"\ntoken = \"edge-secret-0123-{}\"\n"
+                            "heartbeat_interval_ms = 200\n",
+                            work_ / "root", ports_[i], extra_edge_toml, control_.port, id, id));
             edges_[i] = std::make_unique<Process>();
             ASSERT_TRUE(edges_[i]->start({vcdn_binary(), "edge", "--config", cfg}));
             ASSERT_TRUE(edges_[i]->wait_for_line(std::regex("listening http"), 10000));
@@ -85,12 +86,14 @@ protected:
               const std::function<void()>& during = {}) {
         const std::string report = work_ / "report.json";
         std::vector<std::string> argv = {
-            vcdn_binary(),  "play",
-            "--control",    fmt::format("http://127.0.0.1:{}", control_.port),
-            "--players",    std::to_string(players),
-            "--duration",   std::to_string(seconds),
-            "--client-net", "127.1.0.0/16",
-            "--report",     report};
+            vcdn_binary(),       "play",
+            "--control",         fmt::format("http://127.0.0.1:{}", control_.port),
+            "--players",         std::to_string(players),
+            "--duration",        std::to_string(seconds),
+            "--client-net",      "127.1.0.0/16",
+            "--report",          report,
+            "--read-token-file", work_ / "read.token"};
+        write_file(work_ / "read.token", std::string(kReadToken) + "\n");
         argv.insert(argv.end(), extra.begin(), extra.end());
         Process p;
         EXPECT_TRUE(p.start(argv));

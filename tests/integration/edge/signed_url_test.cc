@@ -73,7 +73,10 @@ TEST_F(SignedUrls, EveryRefusalIs403WithItsOwnReason) {
         {good.substr(0, good.find("&s=")), "signed URL required"},
         {good.substr(0, good.size() - 2) + (good.back() == 'A' ? "BB" : "AA"), "bad URL signature"},
         {"/t/1/v-3000k.mp4" + good.substr(good.find('?')), "bad URL signature"}, // other file
-        {sign("/t/1/v-235k.mp4", -10), "signed URL expired"},
+        // Past the edge's clock-skew slack (60 s by default).
+        {sign("/t/1/v-235k.mp4", -120), "signed URL expired"},
+        // Valid longer than the edge allows (3 days by default): a leaked key's long URLs.
+        {sign("/t/1/v-235k.mp4", 30 * 86400), "signed URL valid for longer than this edge allows"},
         {sign("/t/1/v-235k.mp4", 60, "", "10.0.0.0/8"),
          "signed URL not valid for this client network"},
         {"/t/1/v-235k.mp4?e=99999999999&k=nokey&s=AAAAAAAAAAAAAAAAAAAAAA", "unknown signing key"},
@@ -89,6 +92,14 @@ TEST_F(SignedUrls, EveryRefusalIs403WithItsOwnReason) {
     }
     EXPECT_EQ(edge_.wait_metric("vcdn_signed_url_refusals_total", "reason=\"expired\"", 1), 1);
     EXPECT_EQ(edge_.metric("vcdn_signed_url_refusals_total", "reason=\"missing\""), 2);
+    EXPECT_EQ(edge_.metric("vcdn_signed_url_refusals_total", "reason=\"too_long\""), 1);
+}
+
+TEST_F(SignedUrls, ClocksMayDifferByTheSkewOnly) {
+    // A URL that expired 10 s ago by this clock is still within the 60 s the edge allows a
+    // control plane whose clock runs ahead.
+    EXPECT_EQ(get(sign("/t/1/v-235k.mp4", -10)).head.status, 206);
+    EXPECT_EQ(get(sign("/t/1/v-235k.mp4", 3 * 86400 - 100)).head.status, 206);
 }
 
 TEST_F(SignedUrls, PrefixBindsToTheClientNetwork) {

@@ -15,24 +15,24 @@
 
 namespace vcdn::control::test {
 
-inline constexpr const char* kAdmin = "admin-secret-1";
+inline constexpr const char* kAdmin = "admin-secret-0123456789";
+inline constexpr const char* kRead = "read-secret-0123456789";
 
 // isp-a (10.1.0.0/16; a1, a2 with storage) and ix-1 (x1).
 inline const char* kFleetToml = R"([origin]
 url = "http://127.0.0.1:8000"
-fill_token = "fill-1"
 [[site]]
 name = "isp-a"
 prefixes = ["10.1.0.0/16", "2001:db8:1::/48"]
 [[site.edge]]
 id = "a1"
 url = "http://127.0.0.1:8081"
-token = "secret-a1"
+token = "edge-secret-0123-a1"
 storage_bytes = 100000000
 [[site.edge]]
 id = "a2"
 url = "http://127.0.0.1:8082"
-token = "secret-a2"
+token = "edge-secret-0123-a2"
 storage_bytes = 100000000
 [[site]]
 name = "ix-1"
@@ -40,7 +40,7 @@ tier = "ix"
 [[site.edge]]
 id = "x1"
 url = "http://127.0.0.1:8091"
-token = "secret-x1"
+token = "edge-secret-0123-x1"
 )";
 
 inline const char* kCatalog = R"({"files":[
@@ -59,6 +59,7 @@ protected:
         cfg_.db = "sqlite:" + dir_.path() + "/control.db";
         cfg_.fleet = dir_.path() + "/fleet.toml";
         cfg_.admin_token = kAdmin;
+        cfg_.read_token = kRead;
         cfg_.threads = 1;
         cfg_.steering_log = "off";
         auto s = Service::open(cfg_);
@@ -66,7 +67,7 @@ protected:
         svc_ = std::move(*s);
     }
 
-    // A request as the HTTP service would hand it over (token: "" none, "admin", or a
+    // A request as the HTTP service would hand it over (token: "" none, "admin", "read", or a
     // token); the fixture keeps the strings it points into.
     ApiRequest request(http::Method m, std::string path, std::string query = {},
                        std::string body = {}, const std::string& token = {}) {
@@ -75,8 +76,10 @@ protected:
         r.path = own(std::move(path));
         r.query = own(std::move(query));
         r.body = own(std::move(body));
-        r.authorization =
-            own(token.empty() ? "" : "Bearer " + (token == "admin" ? std::string(kAdmin) : token));
+        const std::string t = token == "admin"  ? std::string(kAdmin)
+                              : token == "read" ? std::string(kRead)
+                                                : token;
+        r.authorization = own(t.empty() ? "" : "Bearer " + t);
         r.client = *io::IpAddress::parse("10.1.2.3");
         return r;
     }
@@ -108,7 +111,7 @@ protected:
         h.inventory = wire::InventoryChanges{wire::inventory_digest(files), true, files, {}};
         return post_heartbeat(
             with(request(http::Method::kPost, "/api/v1/edges/" + edge + "/heartbeat", {},
-                         wire::encode(h), "secret-" + edge),
+                         wire::encode(h), "edge-secret-0123-" + edge),
                  edge),
             *svc_);
     }

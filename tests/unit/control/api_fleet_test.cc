@@ -11,13 +11,13 @@ TEST_F(ApiTest, FleetIsAdminOnlyLeavesTokensOutAndIsReplacedWhole) {
     EXPECT_EQ(get_fleet(request(Method::kGet, "/api/v1/fleet"), *svc_).status, 401);
     ApiResponse r = get_fleet(request(Method::kGet, "/api/v1/fleet", {}, {}, "admin"), *svc_);
     ASSERT_EQ(r.status, 200);
-    EXPECT_EQ(r.body.find("secret-a1"), std::string::npos) << "tokens are left out";
+    EXPECT_EQ(r.body.find("edge-secret-0123-a1"), std::string::npos) << "tokens are left out";
     json f = body(r);
-    f["site"][0]["edge"][0]["token"] = "secret-a1";
-    f["site"][0]["edge"][1]["token"] = "secret-a2";
-    f["site"][1]["edge"][0]["token"] = "secret-x1";
+    f["site"][0]["edge"][0]["token"] = "edge-secret-0123-a1";
+    f["site"][0]["edge"][1]["token"] = "edge-secret-0123-a2";
+    f["site"][1]["edge"][0]["token"] = "edge-secret-0123-x1";
     f["site"][1]["edge"].push_back(
-        {{"id", "x2"}, {"url", "http://127.0.0.1:8092"}, {"token", "secret-x2"}});
+        {{"id", "x2"}, {"url", "http://127.0.0.1:8092"}, {"token", "edge-secret-0123-x2"}});
     r = post_fleet(request(Method::kPost, "/api/v1/fleet", {}, f.dump(), "admin"), *svc_);
     ASSERT_EQ(r.status, 200) << r.body;
     EXPECT_EQ(body(r)["edges"], 4);
@@ -34,8 +34,11 @@ TEST_F(ApiTest, CatalogCountListAndImport) {
     EXPECT_EQ(post_catalog(request(Method::kPost, "/api/v1/catalog", {}, kCatalog), *svc_).status,
               401);
     import_catalog();
-    EXPECT_EQ(body(get_catalog(request(Method::kGet, "/api/v1/catalog"), *svc_))["files"], 2);
-    json list = body(get_catalog(request(Method::kGet, "/api/v1/catalog", "list=1"), *svc_));
+    EXPECT_EQ(
+        body(get_catalog(request(Method::kGet, "/api/v1/catalog", {}, {}, "read"), *svc_))["files"],
+        2);
+    json list =
+        body(get_catalog(request(Method::kGet, "/api/v1/catalog", "list=1", {}, "read"), *svc_));
     ASSERT_EQ(list["list"].size(), 2u);
     EXPECT_EQ(list["list"][1]["bitrate_kbps"], 750);
     EXPECT_EQ(code(post_catalog(request(Method::kPost, "/api/v1/catalog", {},

@@ -18,9 +18,14 @@ TEST_F(ApiTest, SteeringRanksHoldersSignsAndCountsDemand) {
     ASSERT_EQ(r.status, 200) << r.body;
     json j = body(r);
     EXPECT_EQ(j["client"], "10.1.9.9");
-    ASSERT_EQ(j["urls"].size(), 2u) << r.body; // a1 and a2; no origin for players (fill token)
+    ASSERT_EQ(j["urls"].size(), 3u) << r.body; // a1, a2, the origin last
     EXPECT_EQ(j["urls"][0]["site"], "isp-a");
-    EXPECT_NE(j["urls"][0]["url"].get<std::string>().find("?e="), std::string::npos);
+    // Each edge's URL is signed with that edge's own key: the signatures differ, and the
+    // origin, which has no key in this fleet, gets the bare path.
+    const std::string u0 = j["urls"][0]["url"], u1 = j["urls"][1]["url"], u2 = j["urls"][2]["url"];
+    EXPECT_NE(u0.find("?e="), std::string::npos);
+    EXPECT_NE(u0.substr(u0.find("&s=")), u1.substr(u1.find("&s=")));
+    EXPECT_EQ(u2, "http://127.0.0.1:8000/t/1/v-235k.mp4");
     // The requester's own address when no client is given.
     EXPECT_EQ(body(get_steer(request(Method::kGet, "/api/v1/steer", "file=/t/1/v-235k.mp4"),
                              *svc_))["client"],
@@ -58,22 +63,26 @@ TEST_F(ApiTest, QoeCountsSamplesOfFleetEdgesOnly) {
 TEST_F(ApiTest, EventsListStateChangesNewestFirst) {
     ASSERT_EQ(beat("a1", {}).status, 200);
     svc_->sync_once();
-    ApiResponse r = get_events(request(Method::kGet, "/api/v1/events", "edge=a1&limit=5"), *svc_);
+    ApiResponse r =
+        get_events(request(Method::kGet, "/api/v1/events", "edge=a1&limit=5", {}, "read"), *svc_);
     ASSERT_EQ(r.status, 200) << r.body;
     ASSERT_GE(body(r)["events"].size(), 1u);
     EXPECT_EQ(body(r)["events"][0]["edge"], "a1");
     EXPECT_EQ(body(r)["events"][0]["state"], "up");
-    EXPECT_EQ(code(get_events(request(Method::kGet, "/api/v1/events", "limit=x"), *svc_)),
-              "bad-limit");
+    EXPECT_EQ(
+        code(get_events(request(Method::kGet, "/api/v1/events", "limit=x", {}, "read"), *svc_)),
+        "bad-limit");
 }
 
 TEST_F(ApiTest, BgpWithoutReportsAndRoutesOfAnEdge) {
-    json j = body(get_bgp(request(Method::kGet, "/api/v1/bgp"), *svc_));
+    json j = body(get_bgp(request(Method::kGet, "/api/v1/bgp", {}, {}, "read"), *svc_));
     ASSERT_EQ(j["sites"].size(), 2u);
     EXPECT_EQ(j["sites"][0]["bgp"], false);
-    EXPECT_EQ(code(get_bgp_routes(request(Method::kGet, "/api/v1/bgp/routes"), *svc_)),
-              "missing-edge");
-    EXPECT_EQ(code(get_bgp_routes(request(Method::kGet, "/api/v1/bgp/routes", "edge=a1"), *svc_)),
+    EXPECT_EQ(
+        code(get_bgp_routes(request(Method::kGet, "/api/v1/bgp/routes", {}, {}, "read"), *svc_)),
+        "missing-edge");
+    EXPECT_EQ(code(get_bgp_routes(
+                  request(Method::kGet, "/api/v1/bgp/routes", "edge=a1", {}, "read"), *svc_)),
               "no-bgp");
     // An edge's routes arrive with a heartbeat.
     wire::Heartbeat h;
@@ -86,18 +95,19 @@ TEST_F(ApiTest, BgpWithoutReportsAndRoutesOfAnEdge) {
     c.digest = wire::digest_hex(wire::table_digest(table));
     h.bgp = c;
     h.report.bgp = wire::BgpStatus{true, "", {}, 1, false};
-    ApiResponse r = post_heartbeat(
-        with(request(Method::kPost, "/api/v1/edges/a1/heartbeat", {}, wire::encode(h), "secret-a1"),
-             "a1"),
-        *svc_);
+    ApiResponse r = post_heartbeat(with(request(Method::kPost, "/api/v1/edges/a1/heartbeat", {},
+                                                wire::encode(h), "edge-secret-0123-a1"),
+                                        "a1"),
+                                   *svc_);
     ASSERT_EQ(r.status, 200) << r.body;
     EXPECT_EQ(body(r)["bgp"], "ok");
     svc_->sync_once();
-    r = get_bgp_routes(request(Method::kGet, "/api/v1/bgp/routes", "edge=a1&limit=10"), *svc_);
+    r = get_bgp_routes(request(Method::kGet, "/api/v1/bgp/routes", "edge=a1&limit=10", {}, "read"),
+                       *svc_);
     ASSERT_EQ(r.status, 200) << r.body;
     EXPECT_EQ(body(r)["routes"][0]["prefix"], "10.5.0.0/16");
     EXPECT_EQ(body(r)["routes"][0]["med"], 3);
-    j = body(get_bgp(request(Method::kGet, "/api/v1/bgp"), *svc_));
+    j = body(get_bgp(request(Method::kGet, "/api/v1/bgp", {}, {}, "read"), *svc_));
     EXPECT_EQ(j["sites"][0]["bgp"], true);
     EXPECT_EQ(j["sites"][0]["edges"][0]["connected"], true);
 }
@@ -109,11 +119,11 @@ TEST_F(ApiTest, DashboardPageDataHealthAndMetrics) {
     EXPECT_EQ(get_healthz(request(Method::kGet, "/healthz"), *svc_).body, "ok\n");
     ASSERT_EQ(beat("a1", {}).status, 200);
     svc_->sync_once();
-    json d = body(get_dashboard(request(Method::kGet, "/api/v1/dashboard"), *svc_));
+    json d = body(get_dashboard(request(Method::kGet, "/api/v1/dashboard", {}, {}, "read"), *svc_));
     ASSERT_EQ(d["sites"].size(), 2u);
     EXPECT_EQ(d["sites"][0]["edges"][0]["id"], "a1");
     EXPECT_EQ(d["sites"][0]["edges"][0]["history"].size(), 1u);
-    std::string m = get_metrics(request(Method::kGet, "/metrics"), *svc_).body;
+    std::string m = get_metrics(request(Method::kGet, "/metrics", {}, {}, "read"), *svc_).body;
     EXPECT_NE(m.find("vcdn_control_heartbeats_total 1\n"), std::string::npos) << m;
     EXPECT_NE(m.find("vcdn_control_edge_up{edge=\"a1\"} 1\n"), std::string::npos) << m;
     EXPECT_NE(m.find("# TYPE vcdn_control_catalog_files gauge"), std::string::npos);
@@ -152,8 +162,9 @@ TEST_F(ApiTest, TheRouterPutsEveryRouteInPlace) {
         return router->dispatch(request(m, path, query, {}, token));
     };
     EXPECT_EQ(via(Method::kGet, "/healthz").status, 200);
-    EXPECT_EQ(via(Method::kGet, "/api/v1/edges/a1").status, 200);
-    EXPECT_EQ(via(Method::kGet, "/api/v1/edges/a1/manifest", {}, "secret-a1").status, 404)
+    EXPECT_EQ(via(Method::kGet, "/api/v1/edges/a1", {}, "read").status, 200);
+    EXPECT_EQ(via(Method::kGet, "/api/v1/edges/a1").status, 401) << "the fleet is not public";
+    EXPECT_EQ(via(Method::kGet, "/api/v1/edges/a1/manifest", {}, "edge-secret-0123-a1").status, 404)
         << "routed to the manifest (none yet), not to the edge";
     EXPECT_EQ(via(Method::kDelete, "/api/v1/steer").status, 405);
     EXPECT_EQ(via(Method::kGet, "/api/v1/nothing").status, 404);

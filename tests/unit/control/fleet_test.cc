@@ -3,6 +3,8 @@
 
 #include <vcdn/control/fleet.h>
 
+#include "temp_dir.h"
+
 namespace vcdn::control {
 namespace {
 
@@ -19,7 +21,7 @@ fallback = ["ix-1"]
 [[site.edge]]
 id = "a1"
 url = "http://127.0.0.1:8081/"
-token = "secret-a1"
+token = "edge-secret-0123-a1"
 storage_bytes = 2000000000
 flash_bytes = 500000000
 
@@ -31,7 +33,7 @@ tier = "ix"
 id = "x1"
 url = "http://127.0.0.1:8091"
 https_url = "https://127.0.0.1:8491"
-token = "secret-x1"
+token = "edge-secret-0123-x1"
 capacity_gbps = 40.0
 )";
 
@@ -53,21 +55,33 @@ TEST(Fleet, ParsesTheIssuesExample) {
     EXPECT_DOUBLE_EQ(f->sites[1].edges[0].capacity_gbps, 40.0);
 }
 
-TEST(Fleet, OriginServesPlayersOnlyWithoutAFillTokenUnlessTold) {
+TEST(Fleet, OriginServesPlayersUnlessToldAndHasItsOwnKeys) {
     auto open = parse_fleet_toml("[origin]\nurl = \"http://127.0.0.1:8000\"\n");
     ASSERT_TRUE(open) << open.error().message;
     EXPECT_TRUE(open->origin_serves_players());
-    auto guarded =
-        parse_fleet_toml("[origin]\nurl = \"http://127.0.0.1:8000\"\nfill_token = \"t\"\n");
-    ASSERT_TRUE(guarded) << guarded.error().message;
-    EXPECT_FALSE(guarded->origin_serves_players());
-    auto told = parse_fleet_toml(
-        "[origin]\nurl = \"http://127.0.0.1:8000\"\nfill_token = \"t\"\nplayers = true\n");
-    ASSERT_TRUE(told) << told.error().message;
-    EXPECT_TRUE(told->origin_serves_players());
-    auto again = parse_fleet_json(fleet_to_json(*told, true));
+    // The fleet-wide fill token is gone (every edge held it): the error says what replaces it.
+    auto old = parse_fleet_toml("[origin]\nurl = \"http://127.0.0.1:8000\"\nfill_token = \"t\"\n");
+    ASSERT_FALSE(old);
+    EXPECT_NE(old.error().message.find("origin.signing_keys"), std::string::npos)
+        << old.error().message;
+    vcdn::test::TempDir d;
+    {
+        std::FILE* f = std::fopen((d / "origin.keys").c_str(), "w");
+        std::fputs(("o1 " + std::string(64, 'a') + "\n").c_str(), f);
+        std::fclose(f);
+    }
+    auto keyed = parse_fleet_toml("[origin]\nurl = \"http://127.0.0.1:8000\"\nsigning_keys = \"" +
+                                  d / "origin.keys" + "\"\nplayers = true\n");
+    ASSERT_TRUE(keyed) << keyed.error().message;
+    ASSERT_EQ(keyed->origin_keys.size(), 1u);
+    EXPECT_EQ(keyed->origin_keys[0].id, "o1");
+    auto again = parse_fleet_json(fleet_to_json(*keyed, true));
     ASSERT_TRUE(again) << again.error().message;
     EXPECT_EQ(again->origin_players, std::optional<bool>(true));
+    EXPECT_EQ(again->origin_keys.size(), 1u);
+    EXPECT_EQ(fleet_to_json(*keyed, false).dump().find(std::string(64, 'a')), std::string::npos)
+        << "the API's form carries no secret";
+    EXPECT_FALSE(parse_fleet_toml("[origin]\nurl = \"http://x:1\"\nsigning_keys = \"/nope\"\n"));
     auto off = parse_fleet_toml("[origin]\nurl = \"http://127.0.0.1:8000\"\nplayers = false\n");
     ASSERT_TRUE(off);
     EXPECT_FALSE(off->origin_serves_players());
@@ -94,7 +108,7 @@ void expect_error(const std::string& toml, const std::string& fragment) {
 
 TEST(Fleet, BadFleetsGetOneLineReasons) {
     const std::string edge =
-        "[[site.edge]]\nid = \"a1\"\nurl = \"http://h:1\"\ntoken = \"tok12345\"\n";
+        "[[site.edge]]\nid = \"a1\"\nurl = \"http://h:1\"\ntoken = \"tok-0123456789abcdef\"\n";
     expect_error("[[site]]\nname = \"a\"\nprefixes = [\"10.1.2.3/16\"]\n", "prefix");
     expect_error("[[site]]\nname = \"a\"\ntier = \"cloud\"\n", "tier");
     expect_error("[[site]]\nname = \"a\"\nfallback = [\"b\"]\n", "fallback 'b'");
@@ -102,7 +116,7 @@ TEST(Fleet, BadFleetsGetOneLineReasons) {
     expect_error("[[site]]\nname = \"a\"\n" + edge + "[[site]]\nname = \"b\"\n" + edge,
                  "used twice");
     expect_error("[[site]]\nname = \"a\"\n[[site.edge]]\nid = \"a1\"\nurl = \"ftp://h\"\ntoken = "
-                 "\"tok12345\"\n",
+                 "\"tok-0123456789abcdef\"\n",
                  "url");
     expect_error("[[site]]\nname = \"a\"\n[[site.edge]]\nid = \"a1\"\nurl = \"http://h:1\"\ntoken "
                  "= \"short\"\n",

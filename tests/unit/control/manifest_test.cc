@@ -11,19 +11,25 @@ Fleet fleet() {
     Fleet f;
     f.origin_url = "http://origin:8000";
     f.origin_mirrors = {"http://mirror:8000"};
-    f.fill_token = "tok";
     SiteSpec a;
     a.name = "isp-a";
     a.fill_peer_wait_s = 5;
     a.fill_tier_wait_s = 10;
     for (const char* id : {"a1", "a2", "a3"})
-        a.edges.push_back(
-            EdgeSpec{id, std::string("http://") + id + ":80", "", "secret-12", 1000000, 0, 10});
-    a.edges.push_back(EdgeSpec{"a4", "http://a4:80", "", "secret-12", 0, 0, 10}); // no storage
+        a.edges.push_back(EdgeSpec{id,
+                                   std::string("http://") + id + ":80",
+                                   "",
+                                   {token_hash("edge-secret-0123-12")},
+                                   1000000,
+                                   0,
+                                   10});
+    a.edges.push_back(EdgeSpec{
+        "a4", "http://a4:80", "", {token_hash("edge-secret-0123-12")}, 0, 0, 10}); // no storage
     SiteSpec x;
     x.name = "ix-1";
     x.tier = Tier::kIx;
-    x.edges.push_back(EdgeSpec{"x1", "http://x1:80", "", "secret-12", 100000000, 0, 10});
+    x.edges.push_back(
+        EdgeSpec{"x1", "http://x1:80", "", {token_hash("edge-secret-0123-12")}, 100000000, 0, 10});
     f.sites = {a, x};
     return f;
 }

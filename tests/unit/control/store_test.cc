@@ -13,12 +13,15 @@ Fleet two_sites() {
     SiteSpec a;
     a.name = "isp-a";
     a.prefixes = {"10.1.0.0/16"};
-    a.edges.push_back(EdgeSpec{"a1", "http://127.0.0.1:8081", "", "secret-a1", 1000, 300, 10});
-    a.edges.push_back(EdgeSpec{"a2", "http://127.0.0.1:8082", "", "secret-a2", 1000, 0, 10});
+    a.edges.push_back(EdgeSpec{
+        "a1", "http://127.0.0.1:8081", "", {token_hash("edge-secret-0123-a1")}, 1000, 300, 10});
+    a.edges.push_back(EdgeSpec{
+        "a2", "http://127.0.0.1:8082", "", {token_hash("edge-secret-0123-a2")}, 1000, 0, 10});
     SiteSpec x;
     x.name = "ix-1";
     x.tier = Tier::kIx;
-    x.edges.push_back(EdgeSpec{"x1", "http://127.0.0.1:8091", "", "secret-x1", 1000, 0, 10});
+    x.edges.push_back(EdgeSpec{
+        "x1", "http://127.0.0.1:8091", "", {token_hash("edge-secret-0123-x1")}, 1000, 0, 10});
     f.sites = {a, x};
     return f;
 }
@@ -245,7 +248,7 @@ TEST_F(StoreTest, CatalogPopularityAndKeys) {
 TEST_F(StoreTest, FillSettingsOfSitesAndTheOriginRoundTrip) {
     Fleet f = two_sites();
     f.origin_mirrors = {"http://127.0.0.1:8001"};
-    f.fill_token = "tok-fill";
+    f.origin_keys = {auth::SigningKey{"o1", std::string(32, 'k')}};
     f.sites[0].group = "eu";
     f.sites[0].fill_from = {"ix-1"};
     f.sites[0].fill_peer_wait_s = 7;
@@ -254,7 +257,8 @@ TEST_F(StoreTest, FillSettingsOfSitesAndTheOriginRoundTrip) {
     auto back = store_->fleet();
     ASSERT_TRUE(back);
     EXPECT_EQ(back->origin_mirrors, f.origin_mirrors);
-    EXPECT_EQ(back->fill_token, "tok-fill");
+    ASSERT_EQ(back->origin_keys.size(), 1u);
+    EXPECT_EQ(back->origin_keys[0].secret, std::string(32, 'k'));
     EXPECT_EQ(back->sites[0].group_name(), "eu");
     EXPECT_EQ(back->sites[0].fill_from, std::vector<std::string>{"ix-1"});
     EXPECT_EQ(back->sites[0].fill_peer_wait_s, 7u);

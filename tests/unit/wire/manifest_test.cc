@@ -37,7 +37,7 @@ TEST(DecodeManifest, ReadsFilesAndSources) {
     EXPECT_EQ(m->version, 3);
     EXPECT_EQ(m->peer_wait_ms, 5u);
     EXPECT_EQ(m->tier_wait_ms, 9u);
-    EXPECT_EQ(m->origin_token, "t");
+    EXPECT_EQ(m->schema, 1) << "no schema: a manifest from before the field; its token is skipped";
     ASSERT_EQ(m->files.size(), 1u);
     EXPECT_TRUE(m->files[0].flash);
     ASSERT_EQ(m->files[0].sources.size(), 2u);
@@ -91,15 +91,16 @@ Manifest sample_manifest() {
     m.generation = 9;
     m.peer_wait_ms = 300000;
     m.tier_wait_ms = 900000;
-    m.origin_token = "fill-token";
-    m.files = {WantedFile{"/t/1/v-3000k.mp4",
-                          1000,
-                          std::string(64, 'a'),
-                          true,
-                          {Source{SourceKind::kPeer, "http://127.0.0.1:8081", "a2"},
-                           Source{SourceKind::kTier, "https://x1.example.net", "x1"},
-                           Source{SourceKind::kOrigin, "http://[::1]:8000", ""}}},
-               WantedFile{"/t/2/v-235k.mp4", 20, std::string(64, 'b'), false, {}}};
+    m.signed_until = 1800000000;
+    m.files = {
+        WantedFile{"/t/1/v-3000k.mp4",
+                   1000,
+                   std::string(64, 'a'),
+                   true,
+                   {Source{SourceKind::kPeer, "http://127.0.0.1:8081", "a2", "e=1&k=k1&s=abc"},
+                    Source{SourceKind::kTier, "https://x1.example.net", "x1", "e=2&k=k1&s=d-f_"},
+                    Source{SourceKind::kOrigin, "http://[::1]:8000", ""}}},
+        WantedFile{"/t/2/v-235k.mp4", 20, std::string(64, 'b'), false, {}}};
     return m;
 }
 
@@ -149,6 +150,13 @@ TEST(Manifest, RefusalsNameTheField) {
         k["files"][0]["sources"].push_back({{"kind", "origin"}, {"url", "http://o:1"}});
     EXPECT_EQ(error_of(k), "manifest: files[0].sources: more than 64 entries");
     k = j;
+    k["files"][0]["sources"][0]["query"] = "e=1&k=k1&s=a b";
+    EXPECT_EQ(error_of(k),
+              "manifest: files[0].sources[0].query: only letters, digits and -_.~%=& in a query");
+    k = j;
+    k["files"][0]["sources"][0]["query"] = "e=1\r\nHost: evil";
+    EXPECT_NE(error_of(k).find("query"), std::string::npos) << "no header injection";
+    k = j;
     k["files_total"] = 3;
     EXPECT_EQ(error_of(k), "manifest: files_total and bytes_total do not match the files listed");
     EXPECT_NE(decode_manifest(std::string(kMaxManifestBytes + 1, ' ')).error().message.find("over"),
@@ -156,9 +164,18 @@ TEST(Manifest, RefusalsNameTheField) {
 }
 
 TEST(Manifest, SchemaOneEitherSide) {
-    nlohmann::json j = nlohmann::json::parse(encode(sample_manifest()));
+    Manifest old = sample_manifest();
+    old.schema = 1; // what a control plane of schema 1 wrote: no signatures
+    nlohmann::json j = nlohmann::json::parse(encode(old));
+    EXPECT_FALSE(j["files"][0]["sources"][0].contains("query"));
     j.erase("schema");
+    j["origin_token"] = "t"; // schema 1 had it: skipped
     EXPECT_TRUE(decode_manifest(j.dump())) << "a control plane from before the field";
+    j.erase("origin_token");
+    j["files"][0]["sources"][0]["query"] = "e=1";
+    EXPECT_EQ(error_of(j), "manifest: files[0].sources[0].query: unknown field")
+        << "schema 1 had no signatures";
+    j = nlohmann::json::parse(encode(sample_manifest()));
     j["schema"] = kManifestSchema + 1;
     j["files"][0]["colour"] = "red";
     EXPECT_TRUE(decode_manifest(j.dump())) << "a newer control plane's fields are skipped";

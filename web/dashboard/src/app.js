@@ -117,6 +117,21 @@
                el("div", { class: "label", text: label }))));
     }
 
+    // ---- the read token -------------------------------------------------------------------
+    // The dashboard's data needs the control plane's read token. It comes in the page's
+    // fragment (".../#token=..."), which browsers never send to a server or write to its logs;
+    // the page keeps it for the tab (sessionStorage) and takes it out of the address bar.
+    const token = (() => {
+        const m = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+        if (m) {
+            const t = decodeURIComponent(m[1]);
+            try { sessionStorage.setItem("vcdn-token", t); } catch (e) { /* private mode */ }
+            history.replaceState(null, "", location.pathname + location.search);
+            return t;
+        }
+        try { return sessionStorage.getItem("vcdn-token") || ""; } catch (e) { return ""; }
+    })();
+
     // ---- sites and edges table ---------------------------------------------------------------
 
     function renderTable(doc) {
@@ -364,10 +379,14 @@
         try {
             let res;
             try {
-                res = await fetch(kApiUrl, { cache: "no-store", signal: ctl.signal, headers: { Accept: "application/json" } });
+                const headers = { Accept: "application/json" };
+                if (token) headers.Authorization = "Bearer " + token;
+                res = await fetch(kApiUrl, { cache: "no-store", signal: ctl.signal, headers });
             } catch (e) {
                 throw new Error(ctl.signal.aborted ? "timed out after " + kFetchTimeoutMs / 1000 + " s" : "network error");
             }
+            if (res.status === 401 || res.status === 403)
+                throw new Error("HTTP " + res.status + ": open the dashboard as .../#token=<read token>");
             if (!res.ok) throw new Error("HTTP " + res.status + (res.statusText ? " " + res.statusText : ""));
             let doc;
             try {
