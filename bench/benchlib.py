@@ -192,6 +192,15 @@ class LoggedProc:
         self.f.close()
 
 
+def secret_file(directory, name, value):
+    """Writes a secret (token, key file) as vcdn wants it: a file only its owner reads."""
+    path = os.path.join(directory, name)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(value)
+    return path
+
+
 def api(port, method, path, body=None, token=None):
     """One JSON API call with curl; the parsed JSON, or the raw text when it is not JSON."""
     cmd = ["curl", "-s", "-X", method, f"http://127.0.0.1:{port}{path}"]

@@ -89,7 +89,7 @@ def metric(port, name):
 
 
 def site_prefixes(port):
-    j = benchlib.api(port, "GET", "/api/v1/bgp")
+    j = benchlib.api(port, "GET", "/api/v1/bgp", token=ADMIN)
     if not isinstance(j, dict):
         return -1
     for s in j.get("sites", []):
@@ -144,7 +144,7 @@ def main():
         fleet = os.path.join(work, "fleet.toml")
         with open(fleet, "w") as f:
             f.write('[[site]]\nname = "isp-a"\ntier = "embedded"\n\n[[site.edge]]\nid = "a1"\n'
-                    'url = "http://127.0.0.1:1"\ntoken = "secret-a1"\n')
+                    'url = "http://127.0.0.1:1"\ntoken = "edge-secret-0123-a1"\n')
         cport, aport = free_port(), free_port()
         def perf(name):
             if not args.perf:
@@ -155,7 +155,8 @@ def main():
 
         control = LoggedProc(perf("control") + [args.vcdn, "control", "--listen", f"127.0.0.1:{cport}", "--db",
                               "sqlite:" + os.path.join(work, "control.db"), "--fleet", fleet,
-                              "--admin-token", ADMIN], os.path.join(work, "control.log"))
+                              "--admin-token-file", benchlib.secret_file(work, "admin.token", ADMIN)],
+                             os.path.join(work, "control.log"))
         procs.append(control)
         wait_port(cport, 15)
         root = os.path.join(work, "root")
@@ -163,7 +164,8 @@ def main():
         t0 = time.time()
         edge = LoggedProc(perf("edge") + [args.vcdn, "edge", "--root", root, "--listen", "127.0.0.1:0",
                            "--admin", f"127.0.0.1:{aport}", "--control", f"http://127.0.0.1:{cport}",
-                           "--id", "a1", "--token", "secret-a1", "--bird-socket", edge_sock],
+                           "--control-insecure", "--id", "a1",
+                           "--token-file", benchlib.secret_file(work, "a1.token", "edge-secret-0123-a1"), "--bird-socket", edge_sock],
                           os.path.join(work, "edge.log"))
         procs.append(edge)
         m = edge.wait_line(r"bgp: (\d+) prefixes from 1 established session\(s\) \(read in ([\d.]+) s\)",

@@ -35,7 +35,6 @@ import benchlib  # noqa: E402
 from benchlib import LoggedProc as Proc, free_port, wait_port  # noqa: E402
 
 ADMIN = "admin-token-bench"
-FILL_TOKEN = "fill-token-bench"
 
 
 def api(port, method, path, body=None):
@@ -63,8 +62,12 @@ def main():
         cat = json.load(open(os.path.join(origin_root, "catalog.json")))["files"]
         total = sum(f["size"] for f in cat)
         origin_port = free_port()
+        origin_keys = benchlib.secret_file(work, "origin.keys", "o1 " + os.urandom(32).hex() + "\n")
+        admin_file = benchlib.secret_file(work, "admin.token", ADMIN)
+        edge_token = benchlib.secret_file(work, "x1.token", "edge-secret-0123-x1")
         origin = Proc([args.vcdn, "origin", "--root", origin_root, "--listen",
-                       f"127.0.0.1:{origin_port}", "--token", FILL_TOKEN, "--access-log", "off"],
+                       f"127.0.0.1:{origin_port}", "--signing-keys", origin_keys, "--require-signed-urls",
+                       "--access-log", "off"],
                       os.path.join(work, "origin.log"))
         procs.append(origin)
         wait_port(origin_port)
@@ -72,12 +75,12 @@ def main():
         control_port = free_port()
         fleet = os.path.join(work, "fleet.toml")
         with open(fleet, "w") as f:
-            f.write(f'[origin]\nurl = "http://127.0.0.1:{origin_port}"\nfill_token = "{FILL_TOKEN}"\n\n'
+            f.write(f'[origin]\nurl = "http://127.0.0.1:{origin_port}"\nsigning_keys = "{origin_keys}"\n\n'
                     f'[[site]]\nname = "ix-1"\ntier = "ix"\n\n[[site.edge]]\nid = "x1"\n'
-                    f'url = "http://127.0.0.1:{edge_port}"\ntoken = "secret-x1"\n'
+                    f'url = "http://127.0.0.1:{edge_port}"\ntoken = "edge-secret-0123-x1"\n'
                     f'storage_bytes = {4 * total}\n')
         control = Proc([args.vcdn, "control", "--listen", f"127.0.0.1:{control_port}", "--db",
-                        f"sqlite:{work}/control.db", "--fleet", fleet, "--admin-token", ADMIN,
+                        f"sqlite:{work}/control.db", "--fleet", fleet, "--admin-token-file", admin_file,
                         "--steering-log", "off"], os.path.join(work, "control.log"))
         procs.append(control)
         wait_port(control_port)
@@ -89,13 +92,19 @@ def main():
             os.makedirs(edge_root, exist_ok=True)
             p = Proc([args.vcdn, "edge", "--root", edge_root, "--listen", f"127.0.0.1:{edge_port}",
                       "--access-log", "off", "--control", f"http://127.0.0.1:{control_port}",
-                      "--id", "x1", "--token", "secret-x1", "--scrub-rate", "0"] + fill_args,
+                      "--control-insecure", "--id", "x1", "--token-file", edge_token, "--scrub-rate", "0"] + fill_args,
                      os.path.join(work, f"edge-{tag}.log"))
             wait_port(edge_port)
             return p
 
         # ---- 1. fill throughput ------------------------------------------------------------
-        urls = [f"http://127.0.0.1:{origin_port}{f['path']}" for f in cat]
+        # The curl baselines fetch the same files with URLs signed by the origin's key, as the
+        # control plane signs the edge's manifest.
+        def signed(path):
+            out = subprocess.run([args.vcdn, "sign", "--key-file", origin_keys, "--path", path,
+                                  "--ttl", "86400"], check=True, capture_output=True, text=True)
+            return out.stdout.strip().splitlines()[-1]
+        urls = [f"http://127.0.0.1:{origin_port}{signed(f['path'])}" for f in cat]
         dl = os.path.join(work, "curl")
         results = {"vcdn fill (verify, fsync, rename), 4 transfers": [],
                    "curl, sequential (keep-alive)": [], "curl --parallel 4": [],
@@ -104,7 +113,7 @@ def main():
         def curl_run(parallel, verify):
             shutil.rmtree(dl, ignore_errors=True)
             os.makedirs(dl)
-            cmd = ["curl", "-s", "-f", "-H", f"Authorization: Bearer {FILL_TOKEN}"]
+            cmd = ["curl", "-s", "-f"]
             if parallel:
                 cmd += ["--parallel", "--parallel-max", "4"]
             for i, u in enumerate(urls):

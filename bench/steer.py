@@ -89,7 +89,7 @@ def main():
         for k in range(2):
             eid = f"{s['name']}-e{k}"
             s["edge"].append({"id": eid, "url": f"http://127.0.0.1:{10000 + len(edge_ids)}",
-                              "token": f"token-{eid}", "capacity_gbps": 100})
+                              "token": f"edge-token-0123-{eid}", "capacity_gbps": 100})
             edge_ids.append(eid)
     fleet = {"origin": {"url": "http://127.0.0.1:9"}, "site": sites}
     files = [f"/t/{i // 5 + 1}/v-{[235, 750, 1750, 3000, 5800][i % 5]}k.mp4" for i in range(args.files)]
@@ -126,9 +126,9 @@ def main():
             held = [f for f in files if rnd.random() < 0.5]
             call(port, "POST", f"/api/v1/edges/{eid}/heartbeat",
                  {"healthy": True, "load": {"gbps_out": 1}, "inventory": {"digest": "", "full": True, "added": held}},
-                 token=f"token-{eid}")
+                 token=f"edge-token-0123-{eid}")
         for _ in range(100):
-            if all(e["state"] == "up" for e in call(port, "GET", "/api/v1/edges", token="")["edges"]):
+            if all(e["state"] == "up" for e in call(port, "GET", "/api/v1/edges")["edges"]):
                 break
             time.sleep(0.2)
         sample = call(port, "GET", f"/api/v1/steer?file={files[0]}&client={open(clients_path).readline().strip()}",
