@@ -211,7 +211,9 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in)
         auto router = std::make_shared<io::Router>(io::text_error_answer);
         router->set_fallback([](const io::ApiRequest&) {
             return io::text_error_answer(
-                404, "not-found", "the admin listener serves /metrics, /healthz and /storage");
+                404, "not-found",
+                "the admin listener serves /metrics, /healthz, /storage and POST "
+                "/fill/allow-deletions");
         });
         router->get("/metrics", [raw](const io::ApiRequest&) {
             io::ApiResponse r;
@@ -234,6 +236,19 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in)
                                      raw->storage->size() - up, raw->storage->size());
             } else {
                 r.body = "ok\n";
+            }
+            return r;
+        });
+        // The local override for a manifest that would delete more than max_delete_share:
+        // only someone on the management network can give it, never the control plane.
+        router->add(http::Method::kPost, "/fill/allow-deletions", [raw](const io::ApiRequest&) {
+            io::ApiResponse r;
+            r.content_type = "text/plain; charset=utf-8";
+            if (!raw->filler) {
+                r.status = 404;
+                r.body = "this edge does not fill (no --fill-window)\n";
+            } else {
+                r.body = raw->filler->allow_deletions() + "\n";
             }
             return r;
         });

@@ -12,6 +12,8 @@ Status validate(const FillConfig& c) {
         return Error{"fill rate: 0 (no cap) to 1000000 Mbit/s"};
     if (c.parallel < 1 || c.parallel > 64) return Error{"fill parallel: 1 to 64 transfers"};
     if (c.scrub_rate_mbps < 0) return Error{"scrub rate: must be >= 0"};
+    if (!(c.max_delete_share >= 0 && c.max_delete_share <= 1))
+        return Error{"fill max_delete_share: 0 to 1 (a share of the bytes stored)"};
     return {};
 }
 

@@ -7,6 +7,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -239,6 +240,23 @@ void Filler::metrics(PromText& out) const {
         .sample("vcdn_fill_errors_total", impl_->errors.load());
     out.family("vcdn_fill_resumed_total", "counter", "Downloads resumed from a partial file.")
         .sample("vcdn_fill_resumed_total", impl_->resumed.load());
+    out.family("vcdn_fill_deletions_held", "gauge",
+               "1 while the manifest's deletions exceed max_delete_share and wait for an "
+               "operator (POST /fill/allow-deletions).")
+        .sample("vcdn_fill_deletions_held", impl_->deletions_held.load() ? 1 : 0);
+    out.family("vcdn_fill_kept_unowned_files", "gauge",
+               "Files the manifest does not list that the fill did not write: kept.")
+        .sample("vcdn_fill_kept_unowned_files", impl_->kept_unowned.load());
+    out.family("vcdn_fill_unmarked_total", "counter",
+               "Files filled where the fill's mark could not be set (no user xattrs).")
+        .sample("vcdn_fill_unmarked_total", impl_->unmarked.load());
+    out.family("vcdn_scrub_unowned_mismatches_total", "counter",
+               "Files the scrubber found not matching the manifest that the fill did not write "
+               "(kept).")
+        .sample("vcdn_scrub_unowned_mismatches_total", impl_->scrub_unowned.load());
+    out.family("vcdn_scrub_held_total", "counter",
+               "Mismatches the scrubber did not act on: too many for one manifest.")
+        .sample("vcdn_scrub_held_total", impl_->scrub_held.load());
     out.family("vcdn_fill_deleted_total", "counter",
                "Files deleted because the manifest dropped them.")
         .sample("vcdn_fill_deleted_total", impl_->deleted.load());
@@ -336,40 +354,99 @@ void Filler::Impl::install(std::shared_ptr<const Manifest> m) {
               manifest->files.empty() ? 0 : manifest->files.front().sources.size());
 }
 
+bool has_fill_mark(int dir_fd, const std::string& rel) {
+    const int fd = openat(dir_fd, rel.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return false;
+    char v[80];
+    const ssize_t n = fgetxattr(fd, kFillMark, v, sizeof v);
+    ::close(fd);
+    return n == 64;
+}
+
 void Filler::Impl::maybe_delete(int64_t now_ms) {
     if (!manifest || deletions_done_for) return;
-    int64_t ack, ack_at;
+    int64_t ack, ack_at, allowed;
     uint32_t delay;
     {
         std::lock_guard lk(mu);
         ack = ack_version;
         ack_at = ack_seen_ms;
-        delay = delete_delay_ms;
+        delay = std::max(delete_delay_ms, opt.cfg.min_delete_delay_ms);
+        allowed = deletions_allowed_for;
     }
     // Only once the control plane steers by this manifest (or a newer one), and the delay for
-    // URLs already handed out has passed.
+    // URLs already handed out has passed: the control plane's, but never less than this
+    // edge's own minimum.
     if (ack < manifest->version || now_ms - ack_at < int64_t{delay}) return;
-    size_t n = 0;
+    // Held for this version and not allowed yet: nothing to do until an operator allows it.
+    if (deletions_held_for == manifest->version && allowed != manifest->version) return;
+
+    // The plan: what the manifest dropped and the fill wrote (marked). Files without the mark
+    // are an operator's and stay.
+    struct Victim {
+        size_t root;
+        std::string rel;
+        uint64_t size;
+    };
+    std::vector<Victim> victims;
+    uint64_t stored = 0, doomed = 0, unowned = 0;
     for (size_t i = 0; i < storage->size(); ++i) {
         io::Root& r = storage->root(i);
         if (!r.up()) continue;
         auto inv = r.inventory();
         if (!inv) continue;
         for (const auto& [rel, size] : inv->files) {
+            stored += size;
             if (wanted.count("/" + rel)) continue;
-            if (unlinkat(r.dir_fd(), rel.c_str(), 0) == 0) {
-                ++n;
-                inv_removed[i].push_back(rel);
-                deleted.fetch_add(1);
-                log::info("fill: deleted /{} (not in manifest version {})", rel, manifest->version);
-            } else if (errno != ENOENT) {
-                log::warn("fill: cannot delete /{}: {}", rel, errno_text(errno));
+            if (!has_fill_mark(r.dir_fd(), rel)) {
+                ++unowned;
+                continue;
             }
+            victims.push_back({i, rel, size});
+            doomed += size;
         }
-        // Partial downloads of files no longer wanted.
-        std::unordered_set<std::string> shas;
-        for (const WantedFile& f : manifest->files)
-            shas.insert(part_name(f));
+    }
+    kept_unowned.store(unowned);
+    if (unowned)
+        log::info("fill: {} files not in manifest version {} were not written by the fill: kept",
+                  unowned, manifest->version);
+    const double share = stored ? static_cast<double>(doomed) / static_cast<double>(stored) : 0;
+    if (share > opt.cfg.max_delete_share && allowed != manifest->version) {
+        deletions_held_for = manifest->version;
+        deletions_held.store(true);
+        {
+            std::lock_guard lk(mu);
+            held_files = victims.size();
+            held_bytes = doomed;
+            held_stored_bytes = stored;
+        }
+        log::error("fill: manifest version {} would delete {} files, {:.0f}% of the {:.1f} MB "
+                   "stored (more than max_delete_share {:.0f}%): held; serving goes on. If "
+                   "that is right, allow it on the admin listener: POST /fill/allow-deletions",
+                   manifest->version, victims.size(), share * 100, stored / 1e6,
+                   opt.cfg.max_delete_share * 100);
+        return;
+    }
+    deletions_held.store(false);
+    size_t n = 0;
+    for (const Victim& v : victims) {
+        io::Root& r = storage->root(v.root);
+        if (unlinkat(r.dir_fd(), v.rel.c_str(), 0) == 0) {
+            ++n;
+            inv_removed[v.root].push_back(v.rel);
+            deleted.fetch_add(1);
+            log::info("fill: deleted /{} (not in manifest version {})", v.rel, manifest->version);
+        } else if (errno != ENOENT) {
+            log::warn("fill: cannot delete /{}: {}", v.rel, errno_text(errno));
+        }
+    }
+    // Partial downloads of files no longer wanted (the fill's own directory).
+    std::unordered_set<std::string> shas;
+    for (const WantedFile& f : manifest->files)
+        shas.insert(part_name(f));
+    for (size_t i = 0; i < storage->size(); ++i) {
+        io::Root& r = storage->root(i);
+        if (!r.up()) continue;
         int dfd = openat(r.dir_fd(), kPartDir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
         if (dfd >= 0) {
             if (DIR* d = fdopendir(dfd)) {
@@ -383,6 +460,20 @@ void Filler::Impl::maybe_delete(int64_t now_ms) {
     }
     deletions_done_for = true;
     if (n) inventory_dirty = true;
+}
+
+std::string Filler::allow_deletions() {
+    std::lock_guard lk(impl_->mu);
+    if (!impl_->deletions_held.load() || impl_->deletions_held_for == 0)
+        return "no deletions are held";
+    impl_->deletions_allowed_for = impl_->deletions_held_for;
+    const std::string msg =
+        fmt::format("allowed: manifest version {} may delete {} files ({:.1f} of {:.1f} MB stored)",
+                    impl_->deletions_held_for, impl_->held_files, impl_->held_bytes / 1e6,
+                    impl_->held_stored_bytes / 1e6);
+    log::warn("fill: an operator {}", msg);
+    if (impl_->multi) curl_multi_wakeup(impl_->multi);
+    return msg;
 }
 
 int Filler::Impl::pick_root(const WantedFile& f) const {
@@ -727,15 +818,43 @@ void Filler::Impl::finish(Transfer* t, CURLcode code, int64_t now_ms) {
     // Verified: make it durable, then give it its real name.
     io::Root& r = storage->root(t->root);
     const std::string rel = final_rel(f);
+    // The mark says the fill wrote it: only such files are ever deleted or replaced by it.
+    if (fsetxattr(t->fd, kFillMark, f.sha256.data(), f.sha256.size(), 0) != 0) {
+        unmarked.fetch_add(1);
+        if (!mark_warned) {
+            mark_warned = true;
+            log::warn("fill: {} has no user extended attributes ({}): files filled there are not "
+                      "marked as the fill's and will never be deleted by it",
+                      r.path(), errno_text(errno));
+        }
+    }
     const char* step = "fsync";
     bool ok = fsync(t->fd) == 0;
     if (ok) {
         step = "mkdir";
         ok = make_parents(r.dir_fd(), rel);
     }
+    bool in_the_way = false;
     if (ok) {
         step = "rename";
-        ok = renameat(r.dir_fd(), t->part_rel.c_str(), r.dir_fd(), rel.c_str()) == 0;
+        ok = renameat2(r.dir_fd(), t->part_rel.c_str(), r.dir_fd(), rel.c_str(),
+                       RENAME_NOREPLACE) == 0;
+        if (!ok && errno == EEXIST) {
+            // Something is there already: replace it only if the fill wrote it (a stale copy).
+            if (has_fill_mark(r.dir_fd(), rel))
+                ok = renameat(r.dir_fd(), t->part_rel.c_str(), r.dir_fd(), rel.c_str()) == 0;
+            else
+                in_the_way = true;
+        }
+    }
+    if (in_the_way) {
+        errors.fetch_add(1);
+        log::error("fill: {} on {}: a file the fill did not write is in the way (wrong size): "
+                   "kept, not replaced; remove it to have it filled",
+                   f.path, r.path());
+        drop(false);
+        job.not_before_ms = now_ms + 600000;
+        return;
     }
     if (ok) {
         step = "fsync of the directory";

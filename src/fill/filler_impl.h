@@ -24,6 +24,9 @@ namespace vcdn::fill {
 inline constexpr const char* kPartDir = ".vcdn-fill";
 inline constexpr size_t kKinds = 3; // SourceKind values
 
+// True when the file at `rel` carries the fill's mark (kFillMark): the fill wrote it.
+bool has_fill_mark(int dir_fd, const std::string& rel);
+
 struct Job {
     size_t file = 0;        // index into the manifest's files
     size_t src = 0;         // the next source to try
@@ -100,6 +103,16 @@ struct Filler::Impl {
     int64_t window_id = -1; // the window the byte budget counts for
     uint64_t window_bytes = 0;
     bool deletions_done_for = false;
+    // Deletions held because they exceed max_delete_share: the version they were held for
+    // (filler thread), and the version an operator allowed (under mu).
+    int64_t deletions_held_for = 0;
+    uint64_t held_files = 0, held_bytes = 0, held_stored_bytes = 0; // under mu
+    int64_t deletions_allowed_for = 0;
+    std::atomic<bool> deletions_held{false};
+    std::atomic<uint64_t> kept_unowned{0}, unmarked{0}, scrub_unowned{0}, scrub_held{0};
+    bool mark_warned = false;
+    uint64_t scrub_removed_for_version = 0; // scrubber thread
+    int64_t scrub_version = 0;
     int64_t fetch_failed_ms = 0;
     int64_t fill_started_ms = 0;
     uint64_t fill_started_bytes = 0;

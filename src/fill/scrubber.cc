@@ -76,13 +76,34 @@ void Filler::Impl::scrub_run() {
                 }
                 scrub_files.fetch_add(1, std::memory_order_relaxed);
                 const std::string got = h.final_hex();
-                if (got != want.first || off != want.second) {
+                if (m->version != scrub_version) {
+                    scrub_version = m->version;
+                    scrub_removed_for_version = 0;
+                }
+                // Against a manifest with wrong SHA-256s (a lying control plane): at most a
+                // bounded share of its files is removed by the scrubber.
+                const uint64_t scrub_cap = std::max<uint64_t>(
+                    8, static_cast<uint64_t>(opt.cfg.max_delete_share *
+                                             static_cast<double>(m->files.size())));
+                const bool mismatch = got != want.first || off != want.second;
+                if (mismatch && !has_fill_mark(r.dir_fd(), rel)) {
+                    scrub_unowned.fetch_add(1);
+                    log::warn("scrub: {} on {} does not match the manifest's SHA-256 but was not "
+                              "written by the fill: kept",
+                              path, r.path());
+                } else if (mismatch && scrub_removed_for_version >= scrub_cap) {
+                    scrub_held.fetch_add(1);
+                    log::error("scrub: {} on {} does not match manifest version {}, but {} files "
+                               "of it already did not: the manifest is suspect, not removing more",
+                               path, r.path(), m->version, scrub_removed_for_version);
+                } else if (mismatch) {
                     // Remove it only if it is still the file we read (not replaced meanwhile).
                     struct stat now_st {};
                     if (fstatat(r.dir_fd(), rel.c_str(), &now_st, 0) == 0 &&
                         now_st.st_ino == before.st_ino &&
                         unlinkat(r.dir_fd(), rel.c_str(), 0) == 0) {
                         scrub_mismatches.fetch_add(1);
+                        ++scrub_removed_for_version;
                         log::error("scrub: {} on {} no longer matches its SHA-256 ({} instead of "
                                    "{}): removed, it will be filled again",
                                    path, r.path(), got.substr(0, 16), want.first.substr(0, 16));

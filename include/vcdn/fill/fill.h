@@ -25,7 +25,18 @@ struct FillConfig {
     uint32_t progress_log_s = 10; // a progress line in the log this often while filling
     double scrub_rate_mbps = 80;  // re-verification of stored files; 0 = no scrubber
     uint32_t scrub_pause_s = 60;  // pause between two passes over every file
+    // Against a control plane that lies (compromised, or a bug): a manifest that would delete
+    // more than this share of the bytes the roots hold is held until an operator allows it on
+    // the edge's admin listener (POST /fill/allow-deletions); 1 = no limit.
+    double max_delete_share = 0.5;
+    // The edge's own floor under the control plane's delete delay.
+    uint32_t min_delete_delay_ms = 60000;
 };
+
+// The extended attribute the fill puts on every file it writes (its SHA-256 in hex): the only
+// files the fill ever deletes or the scrubber removes. A file an operator put in a root has
+// none and stays.
+inline constexpr const char* kFillMark = "user.vcdn.fill";
 
 Status validate(const FillConfig& c);
 

@@ -54,6 +54,9 @@ public:
     // the version its steering already follows (ack) and how long to wait after an ack
     // before deleting what that version dropped.
     void on_manifest_info(int64_t version, int64_t ack, uint32_t delete_delay_ms);
+    // From the edge's admin listener: let the held deletions of the current manifest go ahead.
+    // Returns a one-line account: what was held and is now allowed, or that nothing is held.
+    std::string allow_deletions();
     // The heartbeat's fill progress.
     wire::FillProgress progress() const;
     // Its families of the edge's /metrics.

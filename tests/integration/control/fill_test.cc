@@ -11,9 +11,22 @@
 #include <regex>
 #include <thread>
 
+#include <poll.h>
+
+#include <atomic>
+#include <mutex>
+
+#include <vcdn/auth/signed_url.h>
 #include <vcdn/base/sha256.h>
+#include <vcdn/base/unique_fd.h>
 #include <vcdn/catalog/catalog.h>
+#include <vcdn/http/request_parser.h>
+#include <vcdn/io/http_service.h>
 #include <vcdn/io/tcp.h>
+#include <vcdn/tls/pki.h>
+#include <vcdn/tls/server_context.h>
+#include <vcdn/wire/heartbeat.h>
+#include <vcdn/wire/manifest.h>
 
 #include "control_fixture.h"
 
@@ -47,6 +60,135 @@ struct FillEdge {
     std::string root;
     std::string access_log;
     std::unique_ptr<Process> proc; // a new one for each start
+};
+
+// A TCP relay on 127.0.0.1 that keeps a copy of every byte in both directions: what a
+// man-in-the-middle on the control link would see. Bounded: one thread per connection, all
+// stopped and joined by the destructor.
+class CapturingProxy {
+public:
+    explicit CapturingProxy(uint16_t upstream) : upstream_(upstream) {
+        auto fd = io::listen_tcp(*io::parse_socket_address("127.0.0.1:0"), io::ListenOptions{});
+        EXPECT_TRUE(fd) << fd.error().message;
+        listen_ = std::move(*fd);
+        port_ = io::local_address(listen_.get())->port();
+        threads_.emplace_back([this] { accept_loop(); });
+    }
+    ~CapturingProxy() {
+        stop_ = true;
+        for (auto& t : threads_)
+            t.join();
+    }
+    uint16_t port() const { return port_; }
+    std::string captured() {
+        std::lock_guard lk(mu_);
+        return bytes_;
+    }
+
+private:
+    void accept_loop() {
+        while (!stop_) {
+            pollfd p{listen_.get(), POLLIN, 0};
+            if (::poll(&p, 1, 100) <= 0) continue;
+            const int c = ::accept4(listen_.get(), nullptr, nullptr, SOCK_CLOEXEC);
+            if (c < 0) continue;
+            std::lock_guard lk(mu_);
+            threads_.emplace_back([this, c] { relay(c); });
+        }
+    }
+    void relay(int client) {
+        const int up = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_in a{};
+        a.sin_family = AF_INET;
+        a.sin_port = htons(upstream_);
+        a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        if (::connect(up, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+            ::close(up);
+            ::close(client);
+            return;
+        }
+        char buf[16384];
+        bool open = true;
+        while (open && !stop_) {
+            pollfd p[2] = {{client, POLLIN, 0}, {up, POLLIN, 0}};
+            if (::poll(p, 2, 100) <= 0) continue;
+            for (int i = 0; i < 2 && open; ++i) {
+                if (!(p[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+                const ssize_t n = ::read(p[i].fd, buf, sizeof buf);
+                if (n <= 0) {
+                    open = false;
+                    break;
+                }
+                {
+                    std::lock_guard lk(mu_);
+                    bytes_.append(buf, static_cast<size_t>(n));
+                }
+                const int to = i == 0 ? up : client;
+                for (ssize_t off = 0; off < n;) {
+                    const ssize_t w = ::write(to, buf + off, static_cast<size_t>(n - off));
+                    if (w <= 0) {
+                        open = false;
+                        break;
+                    }
+                    off += w;
+                }
+            }
+        }
+        ::close(up);
+        ::close(client);
+    }
+    uint16_t upstream_;
+    UniqueFd listen_;
+    uint16_t port_ = 0;
+    std::atomic<bool> stop_{false};
+    std::mutex mu_;
+    std::string bytes_;
+    std::vector<std::thread> threads_;
+};
+
+// An impostor on the control plane's edge port: HTTPS with the certificate it is given, every
+// request recorded, answers from `router`.
+struct FakeControl {
+    std::unique_ptr<io::HttpService> http;
+    std::shared_ptr<tls::ServerContext> ctx;
+    std::mutex mu;
+    std::vector<std::string> seen; // "METHOD target | Authorization"
+    bool start(uint16_t port, const std::string& cert_prefix,
+               std::function<io::ApiResponse(const io::ApiRequest&)> answer) {
+        tls::ServerOptions o;
+        o.certs = {tls::CertFiles{cert_prefix + ".pem", cert_prefix + ".key"}};
+        o.ktls = false;
+        auto c = tls::ServerContext::build(o, std::make_shared<tls::TicketKeys>());
+        if (!c) return false;
+        ctx = std::move(*c);
+        auto router = std::make_shared<io::Router>(io::text_error_answer);
+        auto recorded = [this, answer](const io::ApiRequest& q) {
+            {
+                std::lock_guard lk(mu);
+                seen.push_back(fmt::format("{} {} | {}", http::method_name(q.method), q.path,
+                                           q.authorization));
+            }
+            return answer(q);
+        };
+        router->add(http::Method::kPost, "/api/v1/edges/{id}/heartbeat", recorded, 64u << 20);
+        router->get("/api/v1/edges/{id}/manifest", recorded);
+        router->set_fallback(recorded);
+        io::HttpServiceOptions ho;
+        ho.tls = [this](int fd) { return ctx->new_ssl(fd); };
+        auto h = io::HttpService::listen(
+            *io::parse_socket_address(fmt::format("127.0.0.1:{}", port)), router, ho, "fake-ctl");
+        if (!h) return false;
+        http = std::move(*h);
+        http->start();
+        return true;
+    }
+    size_t requests() {
+        std::lock_guard lk(mu);
+        return seen.size();
+    }
+    ~FakeControl() {
+        if (http) http->stop();
+    }
 };
 
 class FillTest : public ::testing::Test {
@@ -105,14 +247,18 @@ protected:
     }
     void start_edge(FillEdge* e, const std::string& fill_toml) {
         std::string cfg = work_ / ("edge-" + e->id + ".toml");
-        write_file(cfg, fmt::format("[edge]\nroot = \"{}\"\nlisten = [\"127.0.0.1:{}\"]\n"
-                                    "admin = \"127.0.0.1:0\"\nworkers = 1\naccess_log = \"{}\"\n"
-                                    "require_signed_urls = true\n"
-                                    "[edge.control]\nurl = \"{}\"\nca = \"{}\"\nid = \"{}\"\n"
-                                    "token = \"edge-secret-0123-{}\"\nheartbeat_interval_ms = 200\n"
-                                    "[edge.fill]\nwindow = \"always\"\nretry_ms = 200\n{}\n",
-                                    e->root, e->port, e->access_log, control_.edge_url(),
-                                    control_.ca_file, e->id, e->id, fill_toml));
+        write_file(
+            cfg,
+            fmt::format(
+                "[edge]\nroot = \"{}\"\nlisten = [\"127.0.0.1:{}\"]\n"
+                "admin = \"127.0.0.1:0\"\nworkers = 1\naccess_log = \"{}\"\n"
+                "require_signed_urls = true\n"
+                "[edge.control]\nurl = \"{}\"\nca = \"{}\"\nid = \"{}\"\n"
+                "token = \"edge-secret-0123-{}\"\nheartbeat_interval_ms = 200\n"
+                "[edge.fill]\nwindow = \"always\"\nretry_ms = 200\nmin_delete_delay_ms = 200\n{}\n",
+                e->root, e->port, e->access_log,
+                control_url_.empty() ? control_.edge_url() : control_url_, control_.ca_file, e->id,
+                e->id, fill_toml));
         e->proc = std::make_unique<Process>();
         ASSERT_TRUE(e->proc->start({vcdn_binary(), "edge", "--config", cfg}));
         auto a = e->proc->wait_for_line(std::regex(R"(admin http://127\.0\.0\.1:(\d+))"), 10000);
@@ -184,6 +330,7 @@ protected:
     }
 
     TempDir work_;
+    std::string control_url_; // set: the edges' --control instead of the control plane's own
     catalog::Catalog catalog_;
     Server origin_, mirror_;
     ControlProcess control_;
@@ -308,6 +455,18 @@ TEST_F(FillTest, SiteAndExchangeConvergePeerAndTierFillDeleteAfterAck) {
     for (const auto& f : before["files"])
         if (!kept.count(f["path"])) dropped.push_back(f["path"]);
     ASSERT_FALSE(dropped.empty());
+    // It drops more than half of what a1 stores: the edge holds the deletions (a lying control
+    // plane could ask the same) and keeps serving them until an operator on its admin listener
+    // allows it.
+    ASSERT_TRUE(a1->proc->wait_for_line(std::regex("would delete .* held"), 20000))
+        << a1->proc->stderr_text();
+    for (const std::string& path : dropped)
+        EXPECT_TRUE(fs::exists(a1->root + path)) << path;
+    EXPECT_NE(api(a1->admin_port, "GET", "/metrics").body.find("vcdn_fill_deletions_held 1"),
+              std::string::npos);
+    ApiReply allow = api(a1->admin_port, "POST", "/fill/allow-deletions");
+    ASSERT_EQ(allow.status, 200) << allow.body;
+    EXPECT_NE(allow.body.find("allowed: manifest version"), std::string::npos) << allow.body;
     auto deadline = Clock::now() + std::chrono::seconds(20);
     size_t requests = 0;
     bool gone = false;
@@ -443,6 +602,203 @@ TEST_F(FillTest, KillDuringFillResumesAndRateCapHolds) {
     expect_holds_manifest("x1");
     EXPECT_LE(metric(*x1, counter), size - part_size + 1);
     EXPECT_EQ(metric(*x1, "vcdn_fill_resumed_total"), 1u);
+}
+
+// The control plane's port taken over. First by an impostor without a certificate of the
+// fleet's CA: the edge refuses it (and says why), sends it nothing (no token), keeps serving and
+// deletes nothing. Then by one with a valid certificate that lies (a compromised control
+// plane): it answers `keys: []` and an empty manifest with no delete delay. The edge keeps its
+// keys, holds a deletion of everything until an operator allows it on the edge, and even then
+// deletes only what its fill wrote, never a file an operator put there.
+TEST_F(FillTest, AFakeOrLyingControlPlaneCannotEmptyAnEdge) {
+    make_catalog(2, {235, 750}, 8);
+    start_origin(&origin_, "origin");
+    FillEdge* a1 = add_edge("a1");
+    start_control(fmt::format("[origin]\nurl = \"http://127.0.0.1:{}\"\nsigning_keys = \"{}\"\n\n"
+                              "[[site]]\nname = \"isp-a\"\nprefixes = [\"10.1.0.0/16\"]\n\n{}",
+                              origin_.port, work_ / "origin.keys", edge_toml(*a1, 1u << 30)));
+    // An operator's file in the root from the start: in the edge's inventory, not in any
+    // manifest.
+    const std::string hand = a1->root + "/mine/hand.mp4";
+    fs::create_directories(a1->root + "/mine");
+    write_file(hand, "an operator's own file\n");
+    start_edge(a1, "scrub_rate_mbps = 0\n");
+    // Converged: the manifest complete (the edge also reports the operator's file).
+    ASSERT_TRUE(a1->proc->wait_for_line(std::regex("fill: manifest version \\d+ complete"), 30000))
+        << a1->proc->stderr_text();
+    ApiReply s =
+        control_.call("GET", "/api/v1/steer?file=/t/1/v-235k.mp4&client=10.1.2.3", "", false);
+    ASSERT_EQ(s.status, 200) << s.body;
+    const std::string url = s.json["urls"][0]["url"];
+    ASSERT_EQ(get_url(url, "Range: bytes=0-99\r\n").head.status, 206);
+    std::vector<std::string> filled;
+    for (const auto& f : catalog_.files)
+        filled.push_back(a1->root + f.path);
+    const uint16_t port = control_.edge_port;
+    control_.proc.kill_and_reap();
+
+    // 1. An impostor with a certificate of its own CA.
+    {
+        const std::string evil = work_ / "evil";
+        Status st = tls::make_ca(evil + "/ca", "not the fleet's CA");
+        ASSERT_TRUE(st) << st.error().message;
+        st = tls::issue_cert(evil + "/ca",
+                             tls::CertRequest{"control", {"localhost"}, {"127.0.0.1"}, 30},
+                             evil + "/control");
+        ASSERT_TRUE(st) << st.error().message;
+        FakeControl fake;
+        ASSERT_TRUE(fake.start(port, evil + "/control", [](const io::ApiRequest&) {
+            return io::text_error_answer(500, "fake", "fake");
+        }));
+        const size_t before = a1->proc->stderr_text().size();
+        auto m = a1->proc->wait_for_line(
+            std::regex("heartbeat to https://127\\.0\\.0\\.1:\\d+ failed: .*(certificate|SSL)"),
+            10000);
+        ASSERT_TRUE(m) << a1->proc->stderr_text().substr(before);
+        EXPECT_EQ(fake.requests(), 0u) << "the edge sent a request (its token) to an impostor";
+        EXPECT_EQ(get_url(url, "Range: bytes=0-99\r\n").head.status, 206);
+    }
+    for (const std::string& f : filled)
+        EXPECT_TRUE(fs::exists(f)) << f;
+
+    // 2. A compromised control plane: a valid certificate, lies in every answer.
+    FakeControl liar;
+    ASSERT_TRUE(liar.start(port, work_ / "control", [](const io::ApiRequest& q) {
+        io::ApiResponse r;
+        if (q.path.find("/heartbeat") != std::string_view::npos) {
+            wire::HeartbeatReply rep;
+            rep.state = "up";
+            rep.reason = "ok";
+            rep.heartbeat_interval_ms = 200;
+            rep.keys = {}; // "forget every key"
+            rep.manifest = wire::ManifestInfo{1000, 1000, 0};
+            r.body = wire::encode(rep);
+        } else {
+            wire::Manifest m;
+            m.edge = "a1";
+            m.site = "isp-a";
+            m.version = 1000;
+            m.signed_until = std::time(nullptr) + 3600;
+            r.body = wire::encode(m); // holds nothing: delete everything
+        }
+        return r;
+    }));
+    ASSERT_TRUE(a1->proc->wait_for_line(std::regex("would delete 4 files, 100% .* held"), 15000))
+        << a1->proc->stderr_text();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1000)); // more lying heartbeats
+    for (const std::string& f : filled)
+        EXPECT_TRUE(fs::exists(f)) << f << " deleted on a control plane's word";
+    EXPECT_EQ(get_url(url, "Range: bytes=0-99\r\n").head.status, 206)
+        << "keys: [] made the edge refuse what it served";
+    EXPECT_EQ(metric(*a1, "vcdn_fill_deletions_held"), 1u);
+    {
+        std::lock_guard lk(liar.mu);
+        ASSERT_FALSE(liar.seen.empty());
+    }
+
+    // The operator allows it on the edge: the fill's own files go, the hand-put file stays.
+    ApiReply allow = api(a1->admin_port, "POST", "/fill/allow-deletions");
+    ASSERT_EQ(allow.status, 200) << allow.body;
+    auto deadline = Clock::now() + std::chrono::seconds(10);
+    bool gone = false;
+    while (!gone && Clock::now() < deadline) {
+        gone = true;
+        for (const std::string& f : filled)
+            gone = gone && !fs::exists(f);
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_TRUE(gone) << a1->proc->stderr_text();
+    EXPECT_TRUE(fs::exists(hand)) << "the fill deleted a file it did not write";
+    EXPECT_EQ(read_file(hand), "an operator's own file\n");
+    EXPECT_EQ(metric(*a1, "vcdn_fill_kept_unowned_files"), 1u);
+}
+
+// What a man-in-the-middle on the control link sees: every byte between an edge and the
+// control plane, through a relay, while the edge registers, gets its keys and manifest and
+// fills. None of the secrets appears: not the edge's token, not a signing key, not the signed
+// fill URLs' queries, not even a path. (The relay is shown to capture plain HTTP in the clear.)
+// And a compromised edge's own keys and token open nothing of another edge or the origin.
+TEST_F(FillTest, TheControlLinkShowsNoSecretAndAnEdgesKeysOpenNothingElse) {
+    make_catalog(2, {235, 750}, 8);
+    start_origin(&origin_, "origin");
+    FillEdge* a1 = add_edge("a1");
+    FillEdge* x9 = add_edge("x9"); // never started: its token is the attacker's
+    start_control(fmt::format("[origin]\nurl = \"http://127.0.0.1:{}\"\nsigning_keys = \"{}\"\n\n"
+                              "[[site]]\nname = \"isp-a\"\nprefixes = [\"10.1.0.0/16\"]\n\n{}"
+                              "[[site.edge]]\nid = \"x9\"\nurl = \"http://127.0.0.1:{}\"\ntoken = "
+                              "\"edge-secret-0123-x9\"\n",
+                              origin_.port, work_ / "origin.keys", edge_toml(*a1, 1u << 30),
+                              x9->port));
+    CapturingProxy mitm(control_.edge_port);
+    control_url_ = fmt::format("https://127.0.0.1:{}", mitm.port());
+    start_edge(a1, "scrub_rate_mbps = 0\n");
+    json last;
+    ASSERT_TRUE(wait_converged("a1", 30000, &last)) << last.dump() << a1->proc->stderr_text();
+    std::this_thread::sleep_for(std::chrono::milliseconds(600)); // a few more heartbeats
+    const std::string wire_bytes = mitm.captured();
+    ASSERT_GT(wire_bytes.size(), 5000u)
+        << "the edge's control traffic did not go through the relay";
+    const std::string origin_secret = "0123456789abcdef0123456789abcdef";
+    for (std::string secret : {std::string("edge-secret-0123-a1"), std::string("Bearer"),
+                               origin_secret, std::string("secret_hex"), std::string("/t/1/"),
+                               std::string("heartbeat"), std::string("e=")})
+        EXPECT_EQ(wire_bytes.find(secret), std::string::npos) << "'" << secret << "' on the wire";
+    {
+        // The same relay in front of plain HTTP (the edge's player port) sees everything.
+        CapturingProxy plain(a1->port);
+        ApiReply s =
+            control_.call("GET", "/api/v1/steer?file=/t/1/v-235k.mp4&client=10.1.2.3", "", false);
+        const std::string u = s.json["urls"][0]["url"];
+        const std::string target = u.substr(u.find("/t/"));
+        EXPECT_EQ(fetch(plain.port(), get_request(target, "Range: bytes=0-99\r\n")).head.status,
+                  206);
+        EXPECT_NE(plain.captured().find("GET /t/1/v-235k.mp4?e="), std::string::npos);
+    }
+
+    // The attacker holds x9's token: its heartbeat reply gives x9's keys.
+    ApiReply hb =
+        api_https(control_.edge_port, control_.ca_file, "POST", "/api/v1/edges/x9/heartbeat",
+                  R"({"healthy":true,"load":{"gbps_out":0},"inventory":{"digest":""}})",
+                  "edge-secret-0123-x9");
+    ASSERT_EQ(hb.status, 200) << hb.body;
+    ASSERT_FALSE(hb.json["keys"].empty()) << hb.body;
+    auth::SigningKey k;
+    k.id = hb.json["keys"].back()["id"];
+    ASSERT_TRUE(
+        auth::decode_hex(hb.json["keys"].back()["secret_hex"].get<std::string>(), &k.secret));
+    const int64_t exp = std::time(nullptr) + 600;
+    const std::string path = catalog_.files[0].path;
+    // ... which sign for x9 alone: a1 and the origin refuse them.
+    EXPECT_EQ(fetch(a1->port, get_request(auth::sign_url(path, exp, k))).head.status, 403);
+    EXPECT_EQ(fetch(origin_.port, get_request(auth::sign_url(path, exp, k))).head.status, 403);
+    // Its token gets neither a1's manifest (with a1's fill signatures) nor a1's heartbeat.
+    EXPECT_EQ(api_https(control_.edge_port, control_.ca_file, "GET", "/api/v1/edges/a1/manifest",
+                        "", "edge-secret-0123-x9")
+                  .status,
+              403);
+    EXPECT_EQ(api_https(control_.edge_port, control_.ca_file, "POST", "/api/v1/edges/a1/heartbeat",
+                        R"({"healthy":true,"load":{"gbps_out":0},"inventory":{"digest":""}})",
+                        "edge-secret-0123-x9")
+                  .status,
+              403);
+    // Nor the admin surface.
+    EXPECT_EQ(api_https(control_.admin_port, control_.ca_file, "GET", "/api/v1/fleet", "",
+                        "edge-secret-0123-x9")
+                  .status,
+              403);
+    // A fill signature of a1's manifest opens that one file at that one source only.
+    json man = manifest("a1");
+    ASSERT_TRUE(man.is_object());
+    const json& f0 = man["files"][0];
+    const std::string q = f0["sources"][0]["query"];
+    const std::string other =
+        f0["path"] == catalog_.files[0].path ? catalog_.files[1].path : catalog_.files[0].path;
+    EXPECT_EQ(fetch(origin_.port,
+                    get_request(f0["path"].get<std::string>() + "?" + q, "Range: bytes=0-9\r\n"))
+                  .head.status,
+              206);
+    EXPECT_EQ(fetch(origin_.port, get_request(other + "?" + q, "Range: bytes=0-9\r\n")).head.status,
+              403);
 }
 
 } // namespace
