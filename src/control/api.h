@@ -93,10 +93,14 @@ enum Surface : unsigned { kPublic = 1, kEdge = 2, kAdmin = 4, kAllSurfaces = 7 }
 class Routes {
 public:
     Routes(io::Router& r, unsigned surfaces) : r_(r), surfaces_(surfaces) {}
-    // `on`: the surfaces the route belongs to (a mask of Surface).
+    // `on`: the surfaces the route belongs to (a mask of Surface). The players' calls
+    // (steering, QoE, /healthz) never wait for the database and run on the event loops; the
+    // edges' and operators' calls may (store writes, imports, big manifests) and run on the
+    // service's worker pool, so that no heartbeat or import can hold up a player.
     void add(unsigned on, http::Method m, std::string_view pattern, io::Router::Handler h,
              size_t max_body = io::Router::kDefaultMaxBody, io::Router::Guard guard = {}) {
-        if (surfaces_ & on) r_.add(m, pattern, std::move(h), max_body, std::move(guard));
+        if (surfaces_ & on)
+            r_.add(m, pattern, std::move(h), max_body, std::move(guard), !(on & kPublic));
     }
     void get(unsigned on, std::string_view pattern, io::Router::Handler h) {
         add(on, http::Method::kGet, pattern, std::move(h));

@@ -51,6 +51,10 @@ public:
         if (conninfo.find("connect_timeout=") == std::string::npos)
             conninfo += (conninfo.find('?') == std::string::npos ? "?" : "&") +
                         std::string("connect_timeout=5");
+        // Nor a statement that does not finish (a lock held elsewhere, a stuck server): every
+        // statement is cancelled by the server after 10 s and fails as an error.
+        if (conninfo.find("statement_timeout") == std::string::npos)
+            conninfo += "&options=-c%20statement_timeout%3D10000";
         d->conn_ = PQconnectdb(conninfo.c_str());
         if (!d->conn_ || PQstatus(d->conn_) != CONNECTION_OK) {
             std::string msg = d->conn_ ? PQerrorMessage(d->conn_) : "out of memory";

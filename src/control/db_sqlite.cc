@@ -1,8 +1,12 @@
 // SQLite driver for the control plane's Db: one connection in WAL mode with a busy timeout.
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <fmt/format.h>
 
+#include <vcdn/base/log.h>
 #include <vcdn/control/db.h>
 
 namespace vcdn::control {
@@ -18,6 +22,21 @@ public:
     static Result<std::unique_ptr<Db>> open(const std::string& path) {
         auto d = std::make_unique<SqliteDb>();
         d->path_ = path;
+        // The database holds the fleet's signing keys: only its owner reads it (SQLite gives
+        // its -wal and -shm files the same mode). Created so; an older, wider file is narrowed.
+        if (path != ":memory:") {
+            const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+            if (fd < 0) return Error::from_errno("database sqlite:" + path);
+            struct stat st {};
+            if (::fstat(fd, &st) == 0 && (st.st_mode & 077)) {
+                if (::fchmod(fd, st.st_mode & 0700) == 0)
+                    log::warn("control: {} was readable by others: now 0{:o}", path,
+                              st.st_mode & 0700);
+            }
+            ::close(fd);
+            for (const char* suffix : {"-wal", "-shm"})
+                ::chmod((path + suffix).c_str(), 0600); // absent: nothing to do
+        }
         int rc = sqlite3_open_v2(path.c_str(), &d->db_,
                                  SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                                  nullptr);

@@ -142,6 +142,7 @@ Result<std::unique_ptr<ControlServer>> ControlServer::create(const ControlConfig
         if (!addr) return Error{fmt::format("{} listen: {}", l.name, addr.error().message)};
         io::HttpServiceOptions ho;
         ho.threads = impl->svc->threads;
+        ho.blocking_threads = 4; // the database serializes most of it; 4 keep reads moving
         ho.max_connections = static_cast<uint32_t>(std::clamp<uint64_t>(
             nofile > 128 ? (nofile - 64) / impl->listeners.size() : 64, 64, 100000));
         // A listener that carries the edge's or admin's calls speaks TLS when either does.

@@ -41,6 +41,9 @@ struct Conn {
     bool close_after = false;
     bool want_out = false;  // EPOLLOUT registered: a send would have blocked
     bool lingering = false; // answered and shut down for writing; draining what still comes
+    bool pending = false;   // a blocking handler is working on its request
+    bool peer_closed = false;
+    uint64_t gen = 0; // tells a reused fd's new connection from the one a late answer is for
     http::ScanState scan;
 };
 
@@ -92,10 +95,10 @@ size_t Router::largest_body() const {
 }
 
 Router& Router::add(http::Method m, std::string_view pattern, Handler h, size_t max_body_bytes,
-                    Guard guard) {
+                    Guard guard, bool blocking) {
     if (pattern.empty() || pattern.front() != '/')
         throw std::invalid_argument("route pattern must start with '/': " + std::string(pattern));
-    Route r{m, std::string(pattern), {}, std::move(h), max_body_bytes, std::move(guard)};
+    Route r{m, std::string(pattern), {}, std::move(h), max_body_bytes, std::move(guard), blocking};
     size_t params = 0;
     std::string_view rest = pattern.substr(1);
     while (true) {
@@ -206,6 +209,91 @@ ApiResponse Router::dispatch(ApiRequest req) const {
     }
 }
 
+// A blocking route's request, owned (the connection's buffer moves on meanwhile).
+struct HttpService::Job {
+    int loop = 0;
+    int fd = -1;
+    uint64_t gen = 0;
+    bool head = false;
+    bool close_after = false;
+    const Router::Route* route = nullptr;
+    http::Method method = http::Method::kGet;
+    std::string method_text, path, query, authorization, body;
+    IpAddress client;
+    bool tls = false;
+    std::array<std::pair<size_t, size_t>, 4> params{}; // offset and length in `path`
+    uint8_t param_count = 0;
+};
+
+struct HttpService::Done {
+    int fd = -1;
+    uint64_t gen = 0;
+    bool head = false;
+    bool close_after = false;
+    ApiResponse resp;
+};
+
+struct HttpService::LoopMailbox {
+    UniqueFd event; // the loop's eventfd: answers are waiting
+    std::mutex mu;
+    std::vector<Done> done;
+};
+
+bool HttpService::submit(std::unique_ptr<Job> job) {
+    {
+        std::lock_guard lk(jobs_mu_);
+        if (jobs_.size() >= opt_.blocking_queue) return false;
+        jobs_.push_back(std::move(job));
+    }
+    jobs_cv_.notify_one();
+    return true;
+}
+
+void HttpService::work() {
+    pthread_setname_np(pthread_self(), fmt::format("{}-w", thread_name_).substr(0, 15).c_str());
+    for (;;) {
+        std::unique_ptr<Job> job;
+        {
+            std::unique_lock lk(jobs_mu_);
+            jobs_cv_.wait(lk, [&] { return workers_stop_ || !jobs_.empty(); });
+            if (jobs_.empty()) return;
+            job = std::move(jobs_.front());
+            jobs_.pop_front();
+        }
+        ApiRequest ar;
+        ar.method = job->method;
+        ar.method_text = job->method_text;
+        ar.path = job->path;
+        ar.query = job->query;
+        ar.authorization = job->authorization;
+        ar.body = job->body;
+        ar.client = job->client;
+        ar.thread = opt_.threads + static_cast<uint32_t>(job->loop);
+        ar.tls = job->tls;
+        ar.param_count = job->param_count;
+        for (uint8_t i = 0; i < job->param_count; ++i)
+            ar.params[i] =
+                std::string_view(job->path).substr(job->params[i].first, job->params[i].second);
+        Done d;
+        d.fd = job->fd;
+        d.gen = job->gen;
+        d.head = job->head;
+        d.close_after = job->close_after;
+        try {
+            d.resp = job->route->handler(ar);
+        } catch (const std::exception& e) {
+            d.resp = router_->error(500, "internal", e.what());
+        }
+        LoopMailbox& mb = *mailboxes_[static_cast<size_t>(job->loop)];
+        {
+            std::lock_guard lk(mb.mu);
+            mb.done.push_back(std::move(d));
+        }
+        uint64_t one = 1;
+        (void)!::write(mb.event.get(), &one, sizeof one);
+    }
+}
+
 Result<std::unique_ptr<HttpService>> HttpService::listen(const SocketAddress& addr,
                                                          std::shared_ptr<const Router> router,
                                                          HttpServiceOptions opt, std::string name) {
@@ -233,6 +321,11 @@ Result<std::unique_ptr<HttpService>> HttpService::listen(const SocketAddress& ad
     s->router_ = std::move(router);
     s->thread_name_ = std::move(name);
     s->wake_fd_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+    for (uint32_t i = 0; i < s->opt_.threads; ++i) {
+        auto mb = std::make_unique<LoopMailbox>();
+        mb->event.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
+        s->mailboxes_.push_back(std::move(mb));
+    }
     return s;
 }
 
@@ -241,6 +334,8 @@ HttpService::~HttpService() {
 }
 
 void HttpService::start() {
+    for (uint32_t i = 0; i < opt_.blocking_threads; ++i)
+        workers_.emplace_back([this] { work(); });
     for (uint32_t i = 0; i < opt_.threads; ++i)
         threads_.emplace_back([this, i] { run(static_cast<int>(i)); });
 }
@@ -253,6 +348,15 @@ void HttpService::stop() {
     for (std::thread& t : threads_)
         t.join();
     threads_.clear();
+    {
+        std::lock_guard lk(jobs_mu_);
+        workers_stop_ = true;
+        jobs_.clear(); // requests not started yet: their connections are gone
+    }
+    jobs_cv_.notify_all();
+    for (std::thread& t : workers_)
+        t.join();
+    workers_.clear();
 }
 
 void HttpService::run(int index) {
@@ -267,6 +371,11 @@ void HttpService::run(int index) {
     ev.events = EPOLLIN;
     ev.data.fd = wake_fd_.get();
     ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, wake_fd_.get(), &ev);
+    LoopMailbox& mailbox = *mailboxes_[static_cast<size_t>(index)];
+    ev.events = EPOLLIN;
+    ev.data.fd = mailbox.event.get();
+    ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, mailbox.event.get(), &ev);
+    uint64_t next_gen = 1;
     std::unordered_map<int, Conn> conns;
     http::ParseLimits limits;
     limits.max_head_bytes = 16384;
@@ -325,11 +434,12 @@ void HttpService::run(int index) {
         c.out.clear();
         c.sent = 0;
         set_want_out(c, false);
-        return !c.close_after;
+        return c.pending || !c.close_after; // a closing answer may still be on its way
     };
     // Answers every complete request in c.in; false when the connection must close now.
     auto serve = [&](Conn& c, int64_t now) -> bool {
         for (;;) {
+            if (c.pending) return true;     // one request at a time: answers stay in order
             if (c.close_after) return true; // nothing more after a closing answer
             // A client that pipelines and does not read gets no more answers until it does.
             if (c.out.size() - c.sent > (1u << 20)) return true;
@@ -407,10 +517,44 @@ void HttpService::run(int index) {
                     }
                     consumed = need;
                     ar.body = std::string_view(c.in.data() + req.head_bytes, req.content_length);
-                    try {
-                        resp = route->handler(ar);
-                    } catch (const std::exception& e) {
-                        resp = router_->error(500, "internal", e.what());
+                    if (route->blocking && opt_.blocking_threads > 0) {
+                        auto job = std::make_unique<Job>();
+                        job->loop = index;
+                        job->fd = c.fd.get();
+                        job->gen = c.gen;
+                        job->head = head;
+                        job->close_after = c.close_after;
+                        job->route = route;
+                        job->method = ar.method;
+                        job->method_text = ar.method_text;
+                        job->path = ar.path;
+                        job->query = ar.query;
+                        job->authorization = ar.authorization;
+                        job->body = ar.body;
+                        job->client = ar.client;
+                        job->tls = ar.tls;
+                        job->param_count = ar.param_count;
+                        for (uint8_t k = 0; k < ar.param_count; ++k)
+                            job->params[k] = {
+                                static_cast<size_t>(ar.params[k].data() - ar.path.data()),
+                                ar.params[k].size()};
+                        if (submit(std::move(job))) {
+                            c.pending = true;
+                            c.in.erase(0, consumed);
+                            c.scan.reset();
+                            c.request_started = false;
+                            c.deadline = now + opt_.request_timeout_ms;
+                            return true;
+                        }
+                        busy_refusals_.fetch_add(1, std::memory_order_relaxed);
+                        resp = router_->error(503, "busy", "too many requests waiting: try again");
+                        resp.extra_headers += "Retry-After: 1\r\n";
+                    } else {
+                        try {
+                            resp = route->handler(ar);
+                        } catch (const std::exception& e) {
+                            resp = router_->error(500, "internal", e.what());
+                        }
                     }
                 }
             }
@@ -420,6 +564,24 @@ void HttpService::run(int index) {
             c.request_started = false;
             c.deadline = now + opt_.idle_timeout_ms;
         }
+    };
+
+    // After reading (or a blocking handler's answer): answer what is complete, send, and close
+    // when the connection is done. `c` may be gone afterwards.
+    auto finish_io = [&](Conn& c, int fd, int64_t now) {
+        if (!serve(c, now) || !flush(c)) {
+            if (c.close_after && c.out.empty() && !c.peer_closed) {
+                if (c.ssl) SSL_shutdown(c.ssl.get()); // close_notify, best effort
+                ::shutdown(fd, SHUT_WR);
+                c.lingering = true;
+                c.in.clear();
+                c.deadline = now + opt_.linger_ms;
+                return;
+            }
+            close_conn(fd);
+            return;
+        }
+        if (c.peer_closed && c.out.empty() && !c.pending) close_conn(fd);
     };
 
     int64_t listen_paused_until = 0;
@@ -438,6 +600,25 @@ void HttpService::run(int index) {
         for (int i = 0; i < n; ++i) {
             int fd = evs[i].data.fd;
             if (fd == wake_fd_.get()) continue;
+            if (fd == mailbox.event.get()) {
+                uint64_t count;
+                (void)!::read(fd, &count, sizeof count);
+                std::vector<Done> done;
+                {
+                    std::lock_guard lk(mailbox.mu);
+                    done.swap(mailbox.done);
+                }
+                for (Done& d : done) {
+                    auto ci = conns.find(d.fd);
+                    if (ci == conns.end() || ci->second.gen != d.gen) continue; // gone meanwhile
+                    Conn& c = ci->second;
+                    c.pending = false;
+                    append_response(&c.out, d.resp, d.head, d.close_after);
+                    c.deadline = now + opt_.idle_timeout_ms;
+                    finish_io(c, d.fd, now);
+                }
+                continue;
+            }
             if (fd == listen_fd) {
                 for (int k = 0; k < 64; ++k) {
                     sockaddr_storage ss{};
@@ -466,6 +647,7 @@ void HttpService::run(int index) {
                     connections_.fetch_add(1, std::memory_order_relaxed);
                     Conn& c = conns[cfd];
                     c.fd.reset(cfd);
+                    c.gen = next_gen++;
                     c.client = IpAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss));
                     c.deadline = now + opt_.idle_timeout_ms;
                     if (opt_.tls) {
@@ -554,19 +736,8 @@ void HttpService::run(int index) {
                     break;
                 }
             }
-            if (!serve(c, now) || !flush(c)) {
-                if (c.close_after && c.out.empty() && !peer_closed) {
-                    if (c.ssl) SSL_shutdown(c.ssl.get()); // close_notify, best effort
-                    ::shutdown(fd, SHUT_WR);
-                    c.lingering = true;
-                    c.in.clear();
-                    c.deadline = now + opt_.linger_ms;
-                    continue;
-                }
-                close_conn(fd);
-                continue;
-            }
-            if (peer_closed && c.out.empty()) close_conn(fd);
+            if (peer_closed) c.peer_closed = true;
+            finish_io(c, fd, now);
         }
         if (now >= next_sweep) {
             next_sweep = now + 1000;

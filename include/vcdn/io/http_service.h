@@ -17,8 +17,11 @@
 // and whatever its handlers capture must outlive it.
 #include <array>
 #include <atomic>
+#include <condition_variable>
+#include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -77,6 +80,9 @@ public:
         Handler handler;
         size_t max_body_bytes;
         Guard guard; // may be empty
+        // The handler may block (database calls): it runs on the service's worker pool, so
+        // that the event loops keep serving everyone else meanwhile (see HttpServiceOptions).
+        bool blocking = false;
     };
 
     explicit Router(ErrorWriter errors);
@@ -84,7 +90,7 @@ public:
     // Registration order decides between overlapping patterns. Throws on a bad pattern (a
     // programming error, at start-up).
     Router& add(http::Method m, std::string_view pattern, Handler h,
-                size_t max_body_bytes = kDefaultMaxBody, Guard guard = {});
+                size_t max_body_bytes = kDefaultMaxBody, Guard guard = {}, bool blocking = false);
     Router& get(std::string_view pattern, Handler h) {
         return add(http::Method::kGet, pattern, std::move(h));
     }
@@ -124,6 +130,11 @@ struct HttpServiceOptions {
     uint32_t request_timeout_ms = 30000; // a request's head and body must arrive within this
     uint32_t linger_ms = 2000;           // after a closing answer: read and drop for this long
     uint32_t max_connections = 4096;     // whole service
+    // Handlers of `blocking` routes run on this many worker threads (0: on the event loop,
+    // as every other handler). A connection waits for its answer without holding the loop;
+    // when `blocking_queue` requests already wait, the next is answered 503 at once.
+    uint32_t blocking_threads = 0;
+    uint32_t blocking_queue = 256;
 };
 
 class HttpService {
@@ -152,7 +163,22 @@ private:
     std::atomic<uint32_t> connections_{0};
     std::atomic<uint64_t> tls_failures_{0};
 
+    // The worker pool for blocking routes, and each loop's finished answers.
+    struct Job;
+    struct Done;
+    struct LoopMailbox;
+    std::vector<std::unique_ptr<LoopMailbox>> mailboxes_; // one per loop thread
+    std::vector<std::thread> workers_;
+    std::mutex jobs_mu_;
+    std::condition_variable jobs_cv_;
+    std::deque<std::unique_ptr<Job>> jobs_;
+    bool workers_stop_ = false;
+    std::atomic<uint64_t> busy_refusals_{0};
+    bool submit(std::unique_ptr<Job> job);
+    void work();
+
 public:
+    uint64_t busy_refusals() const { return busy_refusals_.load(); }
     uint64_t tls_handshake_failures() const { return tls_failures_.load(); }
 };
 

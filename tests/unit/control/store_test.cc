@@ -1,4 +1,5 @@
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <vcdn/control/store.h>
 
@@ -51,6 +52,23 @@ TEST_F(StoreTest, MigratesOnceAndReopens) {
     EXPECT_EQ(f->sites[0].edges[0].flash_bytes, 300u);
     EXPECT_EQ(f->sites[0].edges[0].storage_bytes, 1000u);
     EXPECT_EQ(f->origin_url, "http://127.0.0.1:8000");
+}
+
+TEST_F(StoreTest, TheDatabaseFilesAreTheOwnersOnly) {
+    ASSERT_TRUE(store_->save_fleet(two_sites()));
+    for (const char* f : {"/control.db", "/control.db-wal", "/control.db-shm"}) {
+        struct stat st {};
+        if (::stat((dir_.path() + f).c_str(), &st) != 0) continue; // -shm may not exist yet
+        EXPECT_EQ(st.st_mode & 0777, 0600u) << f;
+    }
+    // A database an older release left readable by everyone is narrowed on opening.
+    store_.reset();
+    ASSERT_EQ(::chmod((dir_.path() + "/control.db").c_str(), 0644), 0);
+    auto again = Store::open("sqlite:" + dir_.path() + "/control.db");
+    ASSERT_TRUE(again) << again.error().message;
+    struct stat st {};
+    ASSERT_EQ(::stat((dir_.path() + "/control.db").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0600u);
 }
 
 TEST(StoreUpgrade, AVersionOneDatabaseIsMigratedWithItsData) {
