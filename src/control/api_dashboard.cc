@@ -76,10 +76,20 @@ ApiResponse get_metrics(const ApiRequest& req, Service& s) {
         .sample("vcdn_control_steer_requests_total", s.steer_requests.load());
     out.family("vcdn_control_steer_errors_total", "counter", "Steering requests refused.")
         .sample("vcdn_control_steer_errors_total", s.steer_errors.load());
+    out.family("vcdn_control_steer_client_ignored_total", "counter",
+               "Steering requests whose client= was ignored: not from a trusted address.")
+        .sample("vcdn_control_steer_client_ignored_total", s.untrusted_client_params.load());
+    out.family("vcdn_control_rebuilds_deferred_total", "counter",
+               "Topology rebuilds put off to keep them at most one a second in a flood.")
+        .sample("vcdn_control_rebuilds_deferred_total", s.rebuilds_deferred.load());
+    if (s.listener_metrics) s.listener_metrics(out);
     out.family("vcdn_control_heartbeats_total", "counter", "Heartbeats accepted.")
         .sample("vcdn_control_heartbeats_total", s.heartbeats.load());
     out.family("vcdn_control_heartbeat_errors_total", "counter", "Heartbeats refused.")
         .sample("vcdn_control_heartbeat_errors_total", s.heartbeat_errors.load());
+    out.family("vcdn_control_heartbeats_too_fast_total", "counter",
+               "Heartbeats refused (429) for coming sooner than a quarter interval.")
+        .sample("vcdn_control_heartbeats_too_fast_total", s.heartbeats_too_fast.load());
     out.family("vcdn_control_auth_failures_total", "counter",
                "Calls with a wrong admin, read or edge token.")
         .sample("vcdn_control_auth_failures_total", s.auth_limiter.failures());

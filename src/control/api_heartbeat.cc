@@ -3,6 +3,7 @@
 // module's (wire/heartbeat.h, wire/manifest.h), decoded strictly.
 #include <fmt/format.h>
 
+#include <vcdn/base/time.h>
 #include <vcdn/wire/manifest.h>
 
 #include "api.h"
@@ -70,6 +71,50 @@ wire::HeartbeatReply reply_for(const Service& s, const View& v, const std::strin
     return r;
 }
 
+// One edge's token must not be able to keep the control plane busy: its heartbeats come at
+// the interval the control plane gave it. A token bucket per edge allows a burst (restarts,
+// retries) and then 4 per interval; more is refused before the body is read.
+std::optional<ApiResponse> too_soon(Service& s, const std::string& id) {
+    const int64_t now = monotonic_ms();
+    const double per_ms = 4.0 / std::max<uint32_t>(1, s.cfg.health.heartbeat_interval_ms);
+    std::lock_guard lk(s.beat_mu);
+    Service::BeatBucket& b = s.beat_buckets[id]; // ids are the fleet's: bounded
+    if (b.at_ms)
+        b.tokens = std::min(Service::kBeatBurst,
+                            b.tokens + static_cast<double>(now - b.at_ms) * per_ms);
+    b.at_ms = now;
+    if (b.tokens < 1) {
+        s.heartbeats_too_fast.fetch_add(1, std::memory_order_relaxed);
+        ApiResponse r = json_error(
+            429, "too-fast",
+            fmt::format("edge {}: more heartbeats than 4 per interval of {} ms", id,
+                        s.cfg.health.heartbeat_interval_ms));
+        r.extra_headers = "Retry-After: 1\r\n";
+        return r;
+    }
+    b.tokens -= 1;
+    return std::nullopt;
+}
+
+// Inventories are bounded: an edge reports the catalog's files it holds and at most
+// kMaxForeignPaths others (what an operator put in its roots).
+constexpr uint64_t kMaxForeignPaths = 100000;
+
+std::optional<ApiResponse> inventory_too_big(const View& v, const std::string& id,
+                                             const wire::InventoryChanges& inv) {
+    uint64_t stored = 0;
+    if (!inv.full)
+        if (auto it = v.status->find(id); it != v.status->end()) stored = it->second.files;
+    const uint64_t removed = std::min<uint64_t>(stored, inv.removed.size());
+    const uint64_t after = stored - removed + inv.added.size();
+    const uint64_t cap = v.catalog_files + kMaxForeignPaths;
+    if (after <= cap) return std::nullopt;
+    return json_error(400, "bad-heartbeat",
+                      fmt::format("heartbeat: inventory: {} paths, more than the catalog's {} "
+                                  "files and {} others",
+                                  after, v.catalog_files, kMaxForeignPaths));
+}
+
 } // namespace
 
 ApiResponse post_heartbeat(const ApiRequest& req, Service& s) {
@@ -87,6 +132,7 @@ ApiResponse post_heartbeat(const ApiRequest& req, Service& s) {
         return refuse(json_error(400, bad_json ? "bad-json" : "bad-heartbeat", hb.error().message));
     }
     const std::string& id = call.edge->id;
+    if (auto big = inventory_too_big(*v, id, hb->inventory)) return refuse(std::move(*big));
     // BGP: the sessions are in the report; route changes go into the edge's table.
     std::optional<bool> bgp_ok;
     bool bgp_changed = false;
@@ -149,6 +195,7 @@ void add_heartbeat_routes(Routes& r, Service& s) {
             auto v = s.current();
             EdgeCall call;
             auto denied = authenticate(q, s, *v, false, &call);
+            if (!denied) denied = too_soon(s, call.edge->id);
             if (denied) s.heartbeat_errors.fetch_add(1, std::memory_order_relaxed);
             return denied;
         });

@@ -53,8 +53,10 @@ void json_string(std::string* out, std::string_view s) {
 namespace {
 
 // ?file= and ?client= (the requester by default; ::ffff:a.b.c.d is an IPv4 client, as
-// from_sockaddr makes it for peers). An error answer when they do not parse.
-std::optional<ApiResponse> read_query(const ApiRequest& req, std::string* file,
+// from_sockaddr makes it for peers). client= is honoured only from a trusted address (a
+// front end asking for its players): anyone else is steered, and counted, by their own
+// address. An error answer when they do not parse.
+std::optional<ApiResponse> read_query(const ApiRequest& req, const Service& s, std::string* file,
                                       io::IpAddress* client) {
     std::string_view file_raw, client_raw;
     if (!io::query_param(req.query, "file", &file_raw) || file_raw.empty())
@@ -62,7 +64,10 @@ std::optional<ApiResponse> read_query(const ApiRequest& req, std::string* file,
     if (!io::url_decode(file_raw, file) || file->empty() || (*file)[0] != '/')
         return json_error(400, "bad-file", "file must be a path starting with '/'");
     *client = req.client;
-    if (io::query_param(req.query, "client", &client_raw)) {
+    const bool given = io::query_param(req.query, "client", &client_raw);
+    if (given && !s.is_trusted(req.client)) {
+        s.untrusted_client_params.fetch_add(1, std::memory_order_relaxed);
+    } else if (given) {
         std::string text;
         if (!io::url_decode(client_raw, &text)) text = "?";
         auto a = io::IpAddress::parse(text);
@@ -186,7 +191,7 @@ ApiResponse get_steer(const ApiRequest& req, Service& s) {
     };
     std::string file;
     io::IpAddress client;
-    if (auto bad = read_query(req, &file, &client)) return fail(std::move(*bad));
+    if (auto bad = read_query(req, s, &file, &client)) return fail(std::move(*bad));
     const steer::Topology& topo = *v.topo;
     const steer::TopoFile* tf = steer::find_file(topo, file);
     if (!tf)

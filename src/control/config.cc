@@ -78,6 +78,13 @@ Status parse_control_toml(std::string_view text, std::string_view source, Contro
             tr.get("listeners", &cfg->tls.listeners);
             tr.finish();
         }
+        if (const toml::table* lt = r.subtable("limits")) {
+            toml_util::TableReader lr(*lt, "control.limits");
+            lr.get("trusted", &cfg->limits.trusted);
+            lr.get("public_requests_per_s", &cfg->limits.public_requests_per_s);
+            lr.get("public_connections", &cfg->limits.public_connections, 0, 1000000);
+            lr.finish();
+        }
         if (const toml::table* h = r.subtable("health")) {
             toml_util::TableReader hr(*h, "control.health");
             hr.get("heartbeat_interval_ms", &cfg->health.heartbeat_interval_ms, 100, 600000);
@@ -102,7 +109,20 @@ Status load_control_config_file(const std::string& path, ControlConfig* cfg) {
     return parse_control_toml(*text, path, cfg);
 }
 
+Result<std::vector<io::IpPrefix>> trusted_prefixes(const ControlConfig& cfg) {
+    std::vector<io::IpPrefix> out;
+    for (const std::string& t : cfg.limits.trusted) {
+        auto p = io::IpPrefix::parse(t);
+        if (!p) return Error{fmt::format("limits.trusted: '{}': {}", t, p.error().message)};
+        out.push_back(*p);
+    }
+    return out;
+}
+
 Status validate(const ControlConfig& cfg) {
+    if (auto t = trusted_prefixes(cfg); !t) return t.error();
+    if (cfg.limits.public_requests_per_s < 0)
+        return Error{"limits.public_requests_per_s: 0 (none) or more"};
     if (auto a = io::parse_socket_address(cfg.listen); !a)
         return Error{fmt::format("listen: {}", a.error().message)};
     for (const auto& [key, addr] :

@@ -62,6 +62,9 @@ Status ensure_signing_key(Store* store) {
 Result<std::unique_ptr<Service>> Service::open(const ControlConfig& cfg) {
     auto svc = std::make_unique<Service>();
     svc->cfg = cfg;
+    auto trusted = trusted_prefixes(cfg);
+    if (!trusted) return trusted.error();
+    svc->trusted = std::move(*trusted);
     auto store = Store::open(cfg.db);
     if (!store) return store.error();
     svc->store = std::move(*store);
@@ -143,6 +146,13 @@ Result<std::unique_ptr<ControlServer>> ControlServer::create(const ControlConfig
         io::HttpServiceOptions ho;
         ho.threads = impl->svc->threads;
         ho.blocking_threads = 4; // the database serializes most of it; 4 keep reads moving
+        if (l.surfaces & kPublic) {
+            // Anyone can reach it: per-address limits, but for the trusted front ends.
+            ho.per_client.connections = cfg.limits.public_connections;
+            ho.per_client.requests_per_s = cfg.limits.public_requests_per_s;
+            ho.per_client.burst = 2 * cfg.limits.public_requests_per_s;
+            ho.per_client.exempt = impl->svc->trusted;
+        }
         ho.max_connections = static_cast<uint32_t>(std::clamp<uint64_t>(
             nofile > 128 ? (nofile - 64) / impl->listeners.size() : 64, 64, 100000));
         // A listener that carries the edge's or admin's calls speaks TLS when either does.
@@ -166,6 +176,23 @@ Result<std::unique_ptr<ControlServer>> ControlServer::create(const ControlConfig
         if (!http) return Error{fmt::format("listen {}: {}", where, http.error().message)};
         l.http = std::move(*http);
     }
+    impl->svc->listener_metrics = [raw](PromText& out) {
+        out.family("vcdn_control_refused_total", "counter",
+                   "Requests and connections a listener refused before any handler: per-address "
+                   "limits (rate, connections), a full worker queue, failed TLS handshakes.");
+        for (const Impl::Listener& l : raw->listeners) {
+            const io::HttpService& h = *l.http;
+            out.sample("vcdn_control_refused_total", {{"listener", l.name}, {"reason", "rate"}},
+                       h.client_rate_refusals());
+            out.sample("vcdn_control_refused_total",
+                       {{"listener", l.name}, {"reason", "connections"}},
+                       h.client_connection_refusals());
+            out.sample("vcdn_control_refused_total", {{"listener", l.name}, {"reason", "busy"}},
+                       h.busy_refusals());
+            out.sample("vcdn_control_refused_total", {{"listener", l.name}, {"reason", "tls"}},
+                       h.tls_handshake_failures());
+        }
+    };
     return std::unique_ptr<ControlServer>(new ControlServer(std::move(impl)));
 }
 

@@ -72,12 +72,12 @@ void Service::sync_loop() {
         if (stopping) break;
         sync_now = false;
         lk.unlock();
-        sync_once();
+        sync_once(true);
         lk.lock();
     }
 }
 
-bool Service::sync_once() {
+bool Service::sync_once(bool coalesce) {
     std::lock_guard serial(sync_once_mu);
     auto fail = [&](const Error& e) {
         sync_errors.fetch_add(1, std::memory_order_relaxed);
@@ -96,6 +96,18 @@ bool Service::sync_once() {
 
     StoreSnapshot snap;
     bool structural = !old || *gen != old->generation;
+    if (structural && old && coalesce) {
+        const int64_t t = monotonic_ms();
+        rebuild_tokens = std::min(kRebuildBurst, rebuild_tokens + static_cast<double>(t - rebuild_tokens_ms) /
+                                                                    kRebuildSpacingMs);
+        rebuild_tokens_ms = t;
+        if (rebuild_tokens < 1) {
+            structural = false; // a later round, once a token has come back
+            rebuilds_deferred.fetch_add(1, std::memory_order_relaxed);
+        } else {
+            rebuild_tokens -= 1;
+        }
+    }
     if (structural) {
         auto s = store->snapshot();
         if (!s) return fail(s.error());

@@ -7,6 +7,7 @@
 // Threads: the API threads read views (view_for: no lock on the steering path) and write
 // through the store; the sync thread (and sync_once() from API writes) publishes new views.
 // Lifetime: a Service outlives the HTTP service that calls into it.
+#include <functional>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
@@ -20,6 +21,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include <vcdn/base/prometheus.h>
 #include <vcdn/auth/signed_url.h>
 #include <vcdn/control/config.h>
 #include <vcdn/control/manifest.h>
@@ -119,6 +121,9 @@ struct Service {
     static Result<std::unique_ptr<Service>> open(const ControlConfig& cfg);
 
     ControlConfig cfg;
+    std::vector<io::IpPrefix> trusted; // cfg.limits.trusted: their client= is honoured
+    // The listeners' own counters (set by the server that owns them).
+    std::function<void(PromText&)> listener_metrics;
     std::unique_ptr<Store> store;
     std::unique_ptr<io::AccessLog> steering_log;
     uint32_t threads = 1;
@@ -182,8 +187,32 @@ struct Service {
     // Sync: read the database, judge health, publish a new View. Returns false on a
     // database error (logged; the old View stays).
     // Serialised (the sync thread and API writes call it); safe from any thread.
-    bool sync_once();
+    // `coalesce` (the sync loop): a structural change waits until kRebuildSpacingMs passed
+    // since the last rebuild. API writes publish at once (read-your-writes).
+    bool sync_once(bool coalesce = false);
     std::mutex sync_once_mu;
+    // Structural rebuilds (placement, topology) from the sync loop: a burst of kRebuildBurst,
+    // then one per kRebuildSpacingMs however many heartbeats change inventories meanwhile.
+    static constexpr int64_t kRebuildSpacingMs = 1000;
+    static constexpr double kRebuildBurst = 4;
+    double rebuild_tokens = kRebuildBurst; // under sync_once_mu
+    int64_t rebuild_tokens_ms = 0;
+    std::atomic<uint64_t> rebuilds_deferred{0};
+    // Heartbeats per edge: a burst of kBeatBurst, then 4 per heartbeat interval; more is 429.
+    static constexpr double kBeatBurst = 10;
+    struct BeatBucket {
+        double tokens = kBeatBurst;
+        int64_t at_ms = 0;
+    };
+    std::mutex beat_mu;
+    std::unordered_map<std::string, BeatBucket> beat_buckets;
+    std::atomic<uint64_t> heartbeats_too_fast{0};
+    mutable std::atomic<uint64_t> untrusted_client_params{0}; // client= ignored: not from a trusted address
+    bool is_trusted(const io::IpAddress& a) const {
+        for (const io::IpPrefix& p : trusted)
+            if (p.contains(a)) return true;
+        return false;
+    }
     void sync_loop();
     void wake_sync();
     std::shared_ptr<View> build_view(StoreSnapshot snap, std::map<std::string, EdgeStatus> st);

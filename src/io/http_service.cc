@@ -42,9 +42,21 @@ struct Conn {
     bool want_out = false;  // EPOLLOUT registered: a send would have blocked
     bool lingering = false; // answered and shut down for writing; draining what still comes
     bool pending = false;   // a blocking handler is working on its request
+    std::string client_key; // per-client limits: counted under this key; empty = exempt
     bool peer_closed = false;
     uint64_t gen = 0; // tells a reused fd's new connection from the one a late answer is for
     http::ScanState scan;
+};
+
+// Per-client limits count an IPv4 address, or an IPv6 /64 (one subscriber's usual share).
+std::string client_key_of(const IpAddress& a) {
+    const size_t n = a.family == AF_INET6 ? 8 : 16;
+    return std::string(reinterpret_cast<const char*>(a.bytes), n) + static_cast<char>(a.family);
+}
+
+struct RateBucket {
+    double tokens = 0;
+    int64_t at_ms = 0;
 };
 
 void append_response(std::string* out, const ApiResponse& r, bool head, bool close) {
@@ -239,6 +251,12 @@ struct HttpService::LoopMailbox {
     std::vector<Done> done;
 };
 
+bool HttpService::exempt(const IpAddress& a) const {
+    for (const IpPrefix& p : opt_.per_client.exempt)
+        if (p.contains(a)) return true;
+    return false;
+}
+
 bool HttpService::submit(std::unique_ptr<Job> job) {
     {
         std::lock_guard lk(jobs_mu_);
@@ -377,6 +395,23 @@ void HttpService::run(int index) {
     ::epoll_ctl(ep.get(), EPOLL_CTL_ADD, mailbox.event.get(), &ev);
     uint64_t next_gen = 1;
     std::unordered_map<int, Conn> conns;
+    const ClientLimits& pc = opt_.per_client;
+    const double burst = pc.burst > 0 ? pc.burst : std::max(1.0, pc.requests_per_s);
+    std::unordered_map<std::string, RateBucket> buckets; // this thread's, per client key
+    // A request allowed by the client's bucket (this thread's share of its rate).
+    auto rate_ok = [&](Conn& c, int64_t now) {
+        if (pc.requests_per_s <= 0 || c.client_key.empty()) return true;
+        auto [it, fresh] = buckets.try_emplace(c.client_key);
+        RateBucket& b = it->second;
+        if (fresh) b.tokens = burst;
+        else
+            b.tokens = std::min(burst, b.tokens + static_cast<double>(now - b.at_ms) *
+                                                       pc.requests_per_s / 1000.0);
+        b.at_ms = now;
+        if (b.tokens < 1) return false;
+        b.tokens -= 1;
+        return true;
+    };
     http::ParseLimits limits;
     limits.max_head_bytes = 16384;
     limits.max_target_bytes = 8192;
@@ -389,8 +424,23 @@ void HttpService::run(int index) {
     append_response(&busy, router_->error(503, "too-many-connections", "connection limit reached"),
                     false, true);
 
+    std::string too_many;
+    {
+        ApiResponse r = router_->error(429, "too-many-connections",
+                                       "too many connections from this address");
+        r.extra_headers = "Retry-After: 1\r\n";
+        append_response(&too_many, r, false, true);
+    }
     auto close_conn = [&](int fd) {
-        if (conns.erase(fd)) connections_.fetch_sub(1, std::memory_order_relaxed);
+        auto it = conns.find(fd);
+        if (it == conns.end()) return;
+        if (!it->second.client_key.empty() && pc.connections) {
+            std::lock_guard lk(clients_mu_);
+            auto ci = client_conns_.find(it->second.client_key);
+            if (ci != client_conns_.end() && --ci->second == 0) client_conns_.erase(ci);
+        }
+        conns.erase(it);
+        connections_.fetch_sub(1, std::memory_order_relaxed);
     };
     // Sends what is queued; false when the connection is finished (error, or closed by us).
     // EPOLLOUT is asked for only while a response is stuck: left on, every ACK would wake
@@ -458,7 +508,16 @@ void HttpService::run(int index) {
             ApiResponse resp;
             bool head = false;
             size_t consumed = 0;
-            if (pr.status == http::ParseStatus::kError) {
+            if (pr.status == http::ParseStatus::kComplete && !rate_ok(c, now)) {
+                // Answered from the head alone; the connection stays usable (keep-alive) when
+                // it has no body in flight.
+                client_rate_refusals_.fetch_add(1, std::memory_order_relaxed);
+                resp = router_->error(429, "too-many-requests",
+                                      "too many requests from this address: slow down");
+                resp.extra_headers += "Retry-After: 1\r\n";
+                consumed = req.head_bytes;
+                if (req.content_length > 0 || req.has_transfer_encoding) c.close_after = true;
+            } else if (pr.status == http::ParseStatus::kError) {
                 resp = router_->error(pr.error_status, "bad-request", pr.error_reason);
                 c.close_after = true;
             } else if (req.has_transfer_encoding) {
@@ -644,11 +703,30 @@ void HttpService::run(int index) {
                         ::close(cfd);
                         continue;
                     }
+                    const IpAddress client =
+                        IpAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss));
+                    std::string key;
+                    if ((pc.connections || pc.requests_per_s > 0) && !exempt(client))
+                        key = client_key_of(client);
+                    if (!key.empty() && pc.connections) {
+                        std::lock_guard lk(clients_mu_);
+                        uint32_t& n = client_conns_[key];
+                        if (n >= pc.connections) {
+                            if (n == 0) client_conns_.erase(key);
+                            client_conn_refusals_.fetch_add(1, std::memory_order_relaxed);
+                            (void)!::send(cfd, too_many.data(), too_many.size(),
+                                          MSG_DONTWAIT | MSG_NOSIGNAL);
+                            ::close(cfd);
+                            continue;
+                        }
+                        ++n;
+                    }
                     connections_.fetch_add(1, std::memory_order_relaxed);
                     Conn& c = conns[cfd];
                     c.fd.reset(cfd);
                     c.gen = next_gen++;
-                    c.client = IpAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss));
+                    c.client_key = std::move(key);
+                    c.client = client;
                     c.deadline = now + opt_.idle_timeout_ms;
                     if (opt_.tls) {
                         c.ssl.reset(opt_.tls(cfd));
@@ -746,6 +824,10 @@ void HttpService::run(int index) {
                 if (now >= c.deadline) expired.push_back(fd);
             for (int fd : expired)
                 close_conn(fd);
+            // Buckets that have been full for a while hold nothing worth keeping.
+            if (buckets.size() > 1024)
+                for (auto bi = buckets.begin(); bi != buckets.end();)
+                    bi = now - bi->second.at_ms > 10000 ? buckets.erase(bi) : std::next(bi);
         }
     }
     for (auto& kv : conns) {

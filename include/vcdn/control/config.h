@@ -6,6 +6,8 @@
 #include <string_view>
 #include <vector>
 
+#include <vcdn/io/ip_prefix.h>
+
 #include <vcdn/base/result.h>
 #include <vcdn/control/health.h>
 
@@ -22,11 +24,22 @@ struct ControlTls {
     std::vector<std::string> listeners = {"public", "edge", "admin"};
 };
 
+// What anyone on the public listener may do.
+struct ControlLimits {
+    // Addresses whose `client=` steering honours (a streaming service's front ends asking on
+    // behalf of players) and which the per-address limits spare. Everyone else is steered by
+    // their own address.
+    std::vector<std::string> trusted = {"127.0.0.0/8", "::1/128"};
+    double public_requests_per_s = 200; // per address (IPv6: per /64), per API thread
+    uint32_t public_connections = 100;  // open at once per address
+};
+
 struct ControlConfig {
     std::string listen = "127.0.0.1:8070";
     std::string edge_listen;  // heartbeats and manifests; empty = on `listen`
     std::string admin_listen; // the rest of the API, the dashboard, /metrics; empty = on `listen`
     ControlTls tls;
+    ControlLimits limits;
     std::string read_token; // bearer token of read-only calls (dashboard, GET, /metrics)
     std::string db = "sqlite:vcdn-control.db";
     std::string fleet;       // fleet TOML applied at start; empty = keep what the db has
@@ -56,5 +69,7 @@ Status parse_control_toml(std::string_view text, std::string_view source, Contro
 Result<std::string> read_secret_file(const std::string& path);
 Status load_control_config_file(const std::string& path, ControlConfig* cfg);
 Status validate(const ControlConfig& cfg);
+// limits.trusted as prefixes (validate() reports a bad one).
+Result<std::vector<io::IpPrefix>> trusted_prefixes(const ControlConfig& cfg);
 
 } // namespace vcdn::control

@@ -26,6 +26,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include <vcdn/base/result.h>
@@ -120,6 +121,15 @@ private:
 ApiResponse json_error_answer(uint16_t status, std::string_view code, std::string_view message);
 ApiResponse text_error_answer(uint16_t status, std::string_view code, std::string_view message);
 
+// Limits per client address (IPv4) or /64 (IPv6), for listeners anyone can reach. Addresses
+// in `exempt` (a streaming service's front ends, monitoring) have none.
+struct ClientLimits {
+    uint32_t connections = 0;   // open at once; 0 = no limit
+    double requests_per_s = 0;  // token bucket per loop thread; 0 = no limit
+    double burst = 0;           // the bucket's size (default: a second's worth)
+    std::vector<IpPrefix> exempt;
+};
+
 struct HttpServiceOptions {
     // TLS: when set, every connection is TLS (the edge and admin listeners of the control
     // plane); the factory makes each connection's SSL from the current certificate, so that a
@@ -135,6 +145,7 @@ struct HttpServiceOptions {
     // when `blocking_queue` requests already wait, the next is answered 503 at once.
     uint32_t blocking_threads = 0;
     uint32_t blocking_queue = 256;
+    ClientLimits per_client;
 };
 
 class HttpService {
@@ -174,11 +185,18 @@ private:
     std::deque<std::unique_ptr<Job>> jobs_;
     bool workers_stop_ = false;
     std::atomic<uint64_t> busy_refusals_{0};
+    // Open connections per client key (address or /64), for per_client.connections.
+    std::mutex clients_mu_;
+    std::unordered_map<std::string, uint32_t> client_conns_;
+    std::atomic<uint64_t> client_conn_refusals_{0}, client_rate_refusals_{0};
+    bool exempt(const IpAddress& a) const;
     bool submit(std::unique_ptr<Job> job);
     void work();
 
 public:
     uint64_t busy_refusals() const { return busy_refusals_.load(); }
+    uint64_t client_connection_refusals() const { return client_conn_refusals_.load(); }
+    uint64_t client_rate_refusals() const { return client_rate_refusals_.load(); }
     uint64_t tls_handshake_failures() const { return tls_failures_.load(); }
 };
 

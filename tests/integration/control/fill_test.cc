@@ -291,6 +291,23 @@ protected:
         if (last) *last = j;
         return Clock::now() < deadline;
     }
+    // Steering for `path` once it lists at least `edges` edges (the control plane rebuilds
+    // its topology from the edges' inventories a moment after they report them).
+    ApiReply steer_when(const std::string& path, size_t edges, int timeout_ms = 10000) {
+        const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+        ApiReply s;
+        do {
+            s = control_.call("GET", fmt::format("/api/v1/steer?file={}&client=10.1.2.3", path),
+                              "", false);
+            size_t n = 0;
+            if (s.status == 200)
+                for (const auto& u : s.json["urls"])
+                    n += u["edge"] != "origin";
+            if (n >= edges) return s;
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        } while (Clock::now() < deadline);
+        return s;
+    }
     // The manifest as the edge gets it.
     json manifest(const std::string& id) {
         return json::parse(api_https(control_.edge_port, control_.ca_file, "GET",
@@ -409,8 +426,7 @@ TEST_F(FillTest, SiteAndExchangeConvergePeerAndTierFillDeleteAfterAck) {
     // Every URL of an answer is signed for the one it names: the origin's with the origin's
     // key (it serves it), an edge's with that edge's own (another edge refuses it).
     {
-        ApiReply s =
-            control_.call("GET", "/api/v1/steer?file=/t/1/v-750k.mp4&client=10.1.2.3", "", false);
+        ApiReply s = steer_when("/t/1/v-750k.mp4", 2);
         ASSERT_EQ(s.status, 200) << s.body;
         ASSERT_GE(s.json["urls"].size(), 3u) << s.body;
         const json& last = s.json["urls"].back();
@@ -626,8 +642,7 @@ TEST_F(FillTest, AFakeOrLyingControlPlaneCannotEmptyAnEdge) {
     // Converged: the manifest complete (the edge also reports the operator's file).
     ASSERT_TRUE(a1->proc->wait_for_line(std::regex("fill: manifest version \\d+ complete"), 30000))
         << a1->proc->stderr_text();
-    ApiReply s =
-        control_.call("GET", "/api/v1/steer?file=/t/1/v-235k.mp4&client=10.1.2.3", "", false);
+    ApiReply s = steer_when("/t/1/v-235k.mp4", 1);
     ASSERT_EQ(s.status, 200) << s.body;
     const std::string url = s.json["urls"][0]["url"];
     ASSERT_EQ(get_url(url, "Range: bytes=0-99\r\n").head.status, 206);
@@ -746,8 +761,7 @@ TEST_F(FillTest, TheControlLinkShowsNoSecretAndAnEdgesKeysOpenNothingElse) {
     {
         // The same relay in front of plain HTTP (the edge's player port) sees everything.
         CapturingProxy plain(a1->port);
-        ApiReply s =
-            control_.call("GET", "/api/v1/steer?file=/t/1/v-235k.mp4&client=10.1.2.3", "", false);
+        ApiReply s = steer_when("/t/1/v-235k.mp4", 1);
         const std::string u = s.json["urls"][0]["url"];
         const std::string target = u.substr(u.find("/t/"));
         EXPECT_EQ(fetch(plain.port(), get_request(target, "Range: bytes=0-99\r\n")).head.status,

@@ -62,6 +62,7 @@ protected:
         cfg_.read_token = kRead;
         cfg_.threads = 1;
         cfg_.steering_log = "off";
+        cfg_.limits.trusted = {"10.1.2.3/32"}; // the requests' default address: a front end
         auto s = Service::open(cfg_);
         ASSERT_TRUE(s) << s.error().message;
         svc_ = std::move(*s);

@@ -1,4 +1,5 @@
 // POST /api/v1/edges/{id}/heartbeat and GET /api/v1/edges/{id}/manifest, called directly.
+#include <thread>
 #include "api_fixture.h"
 
 namespace vcdn::control::test {
@@ -48,6 +49,73 @@ TEST_F(ApiTest, HeartbeatRefusalsNameWhatIsWrong) {
     EXPECT_EQ(code(hb("a1", "{nope", "edge-secret-0123-a1")), "bad-json");
     EXPECT_EQ(svc_->heartbeat_errors.load(), 6u);
     EXPECT_EQ(svc_->heartbeats.load(), 0u);
+}
+
+TEST_F(ApiTest, AnEdgeThatBeatsTooFastIsRefusedBeforeItsBodyIsRead) {
+    auto router = make_router(*svc_, kEdge);
+    wire::Heartbeat h;
+    h.report.healthy = true;
+    h.inventory = wire::InventoryChanges{wire::inventory_digest({}), true, {}, {}};
+    const std::string body = wire::encode(h);
+    auto send = [&](const std::string& edge) {
+        return router->dispatch(request(http::Method::kPost, "/api/v1/edges/" + edge + "/heartbeat",
+                                        {}, body, "edge-secret-0123-" + edge));
+    };
+    // A burst passes (a restart, retries); a flood is 429 with Retry-After.
+    int ok = 0, refused = 0;
+    for (int i = 0; i < 30; ++i) {
+        ApiResponse r = send("a1");
+        if (r.status == 200) ++ok;
+        if (r.status == 429) {
+            ++refused;
+            EXPECT_EQ(code(r), "too-fast");
+            EXPECT_NE(r.extra_headers.find("Retry-After:"), std::string::npos);
+        }
+    }
+    EXPECT_GE(ok, 10);
+    EXPECT_LE(ok, 12);
+    EXPECT_EQ(ok + refused, 30);
+    // Another edge has its own allowance.
+    EXPECT_EQ(send("a2").status, 200);
+    EXPECT_NE(get_metrics(request(http::Method::kGet, "/metrics", {}, {}, "admin"), *svc_)
+                  .body.find("vcdn_control_heartbeats_too_fast_total"),
+              std::string::npos);
+}
+
+TEST_F(ApiTest, AnInventoryBeyondTheCatalogAndAHundredThousandOthersIsRefused) {
+    import_catalog();
+    svc_->sync_once(); // the view knows the catalog
+    std::vector<std::string> many;
+    for (int i = 0; i < 100003; ++i)
+        many.push_back(fmt::format("/junk/{}.mp4", i));
+    ApiResponse r = beat("a1", many);
+    EXPECT_EQ(r.status, 400) << r.body;
+    EXPECT_NE(r.body.find("inventory: 100003 paths, more than the catalog's 2 files and 100000 "
+                          "others"),
+              std::string::npos)
+        << r.body;
+    many.resize(100002); // the catalog's 2 more are allowed
+    EXPECT_EQ(beat("a1", many).status, 200);
+}
+
+TEST_F(ApiTest, InventoryChangesInAFloodRebuildTheTopologyAtABoundedRate) {
+    import_catalog();
+    svc_->sync_once();
+    const uint64_t deferred0 = svc_->rebuilds_deferred.load();
+    // Twenty inventory changes in a row, each followed by the sync loop's round: a burst of
+    // rebuilds, then they wait (one a second) instead of one per heartbeat.
+    for (int i = 0; i < 20; ++i) {
+        std::vector<std::string> files = {"/t/1/v-235k.mp4"};
+        if (i % 2) files.push_back("/t/1/v-750k.mp4");
+        ASSERT_EQ(beat(i % 2 ? "a1" : "a2", files).status, 200);
+        svc_->sync_once(true);
+    }
+    EXPECT_GE(svc_->rebuilds_deferred.load() - deferred0, 14u);
+    // The last change is still published, a moment later.
+    std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+    svc_->sync_once(true);
+    auto v = svc_->current();
+    EXPECT_EQ(v->generation, *svc_->store->generation());
 }
 
 TEST_F(ApiTest, HeartbeatOfAnOlderEdgeIsAnsweredInItsSchema) {

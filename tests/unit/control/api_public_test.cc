@@ -43,6 +43,26 @@ TEST_F(ApiTest, SteeringRanksHoldersSignsAndCountsDemand) {
     EXPECT_EQ(svc_->steer_stats[0]->total, 2u);
 }
 
+TEST_F(ApiTest, ClientIsHonouredOnlyFromATrustedFrontEnd) {
+    import_catalog();
+    ASSERT_EQ(beat("a1", {"/t/1/v-235k.mp4"}).status, 200);
+    for (int i = 0; i < 20 && svc_->current()->status->at("a1").state != "up"; ++i)
+        svc_->sync_once();
+    // Anyone else naming a client is steered, and counted, by its own address.
+    ApiRequest q = request(Method::kGet, "/api/v1/steer", "file=/t/1/v-235k.mp4&client=10.1.9.9");
+    q.client = *io::IpAddress::parse("203.0.113.7");
+    ApiResponse r = get_steer(q, *svc_);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(body(r)["client"], "203.0.113.7");
+    EXPECT_NE(body(r)["urls"][0]["reason"], "prefix 10.1.0.0/16") << r.body;
+    EXPECT_EQ(svc_->untrusted_client_params.load(), 1u);
+    // The trusted front end's client= is honoured.
+    r = get_steer(request(Method::kGet, "/api/v1/steer", "file=/t/1/v-235k.mp4&client=10.1.9.9"),
+                  *svc_);
+    EXPECT_EQ(body(r)["client"], "10.1.9.9");
+    EXPECT_EQ(body(r)["urls"][0]["reason"], "prefix 10.1.0.0/16") << r.body;
+}
+
 TEST_F(ApiTest, QoeCountsSamplesOfFleetEdgesOnly) {
     ApiResponse r = post_qoe(
         request(Method::kPost, "/api/v1/qoe", {},

@@ -149,5 +149,46 @@ TEST(HttpServiceBlocking, AnAnswerForAClosedConnectionIsDropped) {
     EXPECT_EQ(r.body, "fast");
 }
 
+TEST(HttpServiceLimits, PerAddressRateAndConnectionsWithExemptFrontEnds) {
+    HttpServiceOptions o;
+    o.threads = 1;
+    o.per_client.requests_per_s = 5;
+    o.per_client.burst = 5;
+    o.per_client.connections = 2;
+    o.per_client.exempt = {*IpPrefix::parse("127.0.0.2/32")};
+    Service s(o);
+    // One keep-alive connection: the burst passes, then 429 with Retry-After; the connection
+    // stays usable.
+    UniqueFd fd = test::connect_to(s.port);
+    std::string carry;
+    int ok = 0, limited = 0;
+    for (int i = 0; i < 10; ++i) {
+        ASSERT_TRUE(test::send_all(fd.get(), get("/fast")));
+        RawResponse r = test::read_response(fd.get(), &carry);
+        ASSERT_TRUE(r.ok) << r.error;
+        if (r.head.status == 200) ++ok;
+        if (r.head.status == 429) {
+            ++limited;
+            EXPECT_EQ(r.header("Retry-After"), "1");
+        }
+    }
+    EXPECT_EQ(ok, 5);
+    EXPECT_EQ(limited, 5);
+    EXPECT_EQ(s.http->client_rate_refusals(), 5u);
+    // Two connections at once from one address; the third is refused.
+    UniqueFd second = test::connect_to(s.port);
+    UniqueFd third = test::connect_to(s.port);
+    RawResponse r = test::read_response(third.get(), &carry);
+    EXPECT_EQ(r.head.status, 429);
+    EXPECT_EQ(s.http->client_connection_refusals(), 1u);
+    // An exempt front end has neither limit.
+    UniqueFd f1 = test::connect_to(s.port, "127.0.0.1", 5000, "127.0.0.2");
+    std::string c2;
+    for (int i = 0; i < 20; ++i) {
+        ASSERT_TRUE(test::send_all(f1.get(), get("/fast")));
+        EXPECT_EQ(test::read_response(f1.get(), &c2).head.status, 200) << i;
+    }
+}
+
 } // namespace
 } // namespace vcdn::io
