@@ -51,7 +51,19 @@ void write(Level l, std::string_view message) {
     fmt::format_to(std::back_inserter(buf), "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z {} ",
                    t.tm_year + 1900, t.tm_mon + 1, t.tm_mday, t.tm_hour, t.tm_min, t.tm_sec,
                    ts.tv_nsec / 1000000, level_name(l));
-    buf.append(message.data(), message.data() + message.size());
+    // One record is one line, whatever its fields hold: control bytes (a newline in an edge's
+    // `reason`, a terminal escape in a client's path) are written as \xNN, so nobody who can
+    // put text into a log line can forge another line or drive the operator's terminal.
+    static const char kHex[] = "0123456789abcdef";
+    for (char ch : message) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c < 0x20 || c == 0x7f) {
+            const char esc[4] = {'\\', 'x', kHex[c >> 4], kHex[c & 15]};
+            buf.append(esc, esc + 4);
+        } else {
+            buf.push_back(ch);
+        }
+    }
     buf.push_back('\n');
     const char* p = buf.data();
     size_t left = buf.size();

@@ -48,6 +48,35 @@ public:
             }
         }
     }
+    // A request target with the signature's value (`s=`) replaced by `-`: an access log is
+    // read by more people than the URL was given to, and a logged URL would still play until
+    // it expires. The rest (expiry, key id, binding) stays for debugging.
+    void target_redacted(std::string_view t, size_t max_in) {
+        t = t.substr(0, std::min(t.size(), max_in));
+        const size_t q = t.find('?');
+        if (q == std::string_view::npos) return escaped(t, t.size());
+        escaped(t.substr(0, q + 1), q + 1);
+        std::string_view rest = t.substr(q + 1);
+        bool first = true;
+        while (!rest.empty() || first) {
+            const size_t amp = rest.find('&');
+            const std::string_view param = rest.substr(0, amp);
+            if (!first) escaped("&", 1);
+            first = false;
+            if (param.substr(0, 2) == "s=")
+                escaped("s=-", 3);
+            else
+                escaped(param, param.size());
+            if (amp == std::string_view::npos) break;
+            rest.remove_prefix(amp + 1);
+        }
+    }
+    void field_target(std::string_view key, std::string_view v, size_t max_in) {
+        raw(key);
+        raw("\"");
+        target_redacted(v, max_in);
+        raw("\"");
+    }
     void field_str(std::string_view key, std::string_view v, size_t max_in) {
         raw(key);
         raw("\"");
@@ -111,7 +140,7 @@ size_t format_access_line(const AccessRecord& r, char* buf, size_t cap) {
     l.field_u64(",\"req\":", r.req);
     l.field_str(",\"client\":", r.client, 64);
     l.field_str(",\"method\":", r.method, 32);
-    l.field_str(",\"path\":", r.path, 1024);
+    l.field_target(",\"path\":", r.path, 1024);
     l.field_str(",\"range\":", r.range, 128);
     l.field_u64(",\"status\":", r.status);
     l.field_u64(",\"bytes\":", r.bytes);

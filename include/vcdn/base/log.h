@@ -15,7 +15,7 @@ void set_level(Level level);
 Level level();
 bool parse_level(std::string_view text, Level* out);
 
-// Writes "<utc time> <level> <message>\n" to stderr.
+// Writes "<utc time> <level> <message>\n" to stderr; control bytes in the message become \xNN.
 void write(Level level, std::string_view message);
 
 template <class... Args> void debug(fmt::format_string<Args...> f, Args&&... args) {

@@ -72,6 +72,36 @@ TEST(AccessLine, HostileBytesStayInsideTheirString) {
     EXPECT_EQ(j["reason"], "bad \"thing\"");
 }
 
+TEST(AccessLine, SignaturesAreNotLogged) {
+    AccessRecord r;
+    r.time_second = "1970-01-01T00:00:00";
+    char buf[4096];
+    auto path = [&](const char* target) {
+        r.path = target;
+        return nlohmann::json::parse(
+                   std::string(buf, format_access_line(r, buf, sizeof buf)))["path"]
+            .get<std::string>();
+    };
+    EXPECT_EQ(path("/t/1/v.mp4?e=1795316160&k=k1&s=0123456789abcdef"),
+              "/t/1/v.mp4?e=1795316160&k=k1&s=-");
+    EXPECT_EQ(path("/t/1/v.mp4?s=abc&p=10.1.0.0%2F16&s=again"),
+              "/t/1/v.mp4?s=-&p=10.1.0.0%2F16&s=-");
+    EXPECT_EQ(path("/t/1/v.mp4?x=1&ss=2&s"), "/t/1/v.mp4?x=1&ss=2&s");
+    EXPECT_EQ(path("/t/1/v.mp4?"), "/t/1/v.mp4?");
+    EXPECT_EQ(path("/t/1/v.mp4?&&s="), "/t/1/v.mp4?&&s=-");
+    EXPECT_EQ(path("/s=1/v.mp4"), "/s=1/v.mp4");
+    // Still escaped, and bounded: a target of "s=" pairs cannot overflow the line.
+    EXPECT_EQ(path("/a?s=\"&b=\n"), "/a?s=-&b=\n");
+    std::string pairs = "/?";
+    for (int i = 0; i < 20000; ++i)
+        pairs += "s=&";
+    std::vector<char> big(kMaxAccessLine);
+    r.path = pairs;
+    const size_t n = format_access_line(r, big.data(), big.size());
+    auto j = nlohmann::json::parse(std::string(big.data(), n));
+    EXPECT_EQ(j["path"].get<std::string>().find("s=&"), std::string::npos);
+}
+
 TEST(AccessLine, WorstCaseFieldsStillMakeCompleteJson) {
     AccessRecord r;
     r.time_second = "1970-01-01T00:00:00";
