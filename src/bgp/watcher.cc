@@ -126,6 +126,7 @@ void Watcher::poll_once() {
         auto table = std::make_shared<wire::RouteMap>();
         table->reserve(prev->table->size());
         per_session.clear();
+        uint64_t dropped = 0;
 
         for (const Session& s : *sessions) {
             if (!s.established()) continue;
@@ -133,6 +134,12 @@ void Watcher::poll_once() {
             uint64_t n = 0;
             Status st = bird_->routes(s.name, [&](LearnedRoute&& r) {
                 ++n;
+                // Bounded: a router that floods more-specifics fills the table only to the
+                // limit (the first prefixes read are kept), and the edge says so.
+                if (table->size() >= cfg_.max_routes && !table->count(r.prefix)) {
+                    ++dropped;
+                    return;
+                }
                 auto [it, fresh] = table->try_emplace(r.prefix, r.attrs);
                 if (!fresh && r.attrs.better_than(it->second)) it->second = std::move(r.attrs);
             });
@@ -142,6 +149,11 @@ void Watcher::poll_once() {
             per_session[s.name] = n;
         }
 
+        if (dropped > 0 && prev->over_limit == 0)
+            log::warn("edge: bgp: BIRD offers more than {} prefixes: keeping the first {}, "
+                      "leaving out {}",
+                      cfg_.max_routes, table->size(), dropped);
+        next->over_limit = dropped;
         next->read_seconds = static_cast<double>(monotonic_ms() - t0) / 1000.0;
         next->read_ms = now;
         ++next->reads;
@@ -156,6 +168,9 @@ void Watcher::poll_once() {
             log::info("edge: bgp: {} prefixes from {} established session(s) (read in {:.2f} s)",
                       next->table->size(), per_session.size(), next->read_seconds);
     }
+    if (next->over_limit > 0) // reported to the control plane with the sessions
+        next->error = fmt::format("{} prefixes over the limit of {} left out", next->over_limit,
+                                  cfg_.max_routes);
     next->sessions.clear();
     for (const Session& s : *sessions) {
         SessionView v;
@@ -174,6 +189,9 @@ void Watcher::metrics(PromText& out) const {
     out.family("vcdn_bgp_prefixes", "gauge",
                "Client prefixes learned over BGP (best per prefix over the established sessions).")
         .sample("vcdn_bgp_prefixes", s->table->size());
+    out.family("vcdn_bgp_routes_over_limit", "gauge",
+               "Prefixes the last read left out because BIRD offered more than the limit.")
+        .sample("vcdn_bgp_routes_over_limit", s->over_limit);
     out.family("vcdn_bgp_reads_total", "counter", "Route reads from BIRD.")
         .sample("vcdn_bgp_reads_total", s->reads);
     out.family("vcdn_bgp_errors_total", "counter", "Failures talking to BIRD.")

@@ -1,5 +1,5 @@
-// BGP (public, read-only): GET /api/v1/bgp (per site: the union its edges hear, where they
-// disagree, each edge's sessions) and GET /api/v1/bgp/routes?edge=ID[&limit=N].
+// BGP (read-only): GET /api/v1/bgp (per site: the prefixes that steer, where its edges
+// disagree, what was refused, each edge's sessions) and GET /api/v1/bgp/routes?edge=ID[&limit=N].
 #include <algorithm>
 #include <fmt/format.h>
 
@@ -43,12 +43,19 @@ json bgp_json(const View& v, int64_t now) {
         for (const BgpDifference& d : sb.differences)
             diffs.push_back(
                 {{"prefix", d.prefix}, {"heard_by", d.heard_by}, {"missing_from", d.missing_from}});
+        json refusals = json::array();
+        for (const BgpRefusal& x : sb.refusals)
+            refusals.push_back({{"prefix", x.prefix}, {"edge", x.edge}, {"reason", x.reason}});
         sites.push_back({{"site", sb.site},
                          {"bgp", sb.bgp},
                          {"prefixes", sb.prefixes},
+                         {"heard", sb.heard},
                          {"consistent", sb.differing == 0},
                          {"differing", sb.differing},
+                         {"minority", sb.minority},
                          {"differences", std::move(diffs)},
+                         {"refused", sb.refused},
+                         {"refusals", std::move(refusals)},
                          {"edges", std::move(edges)}});
     }
     return {{"sites", std::move(sites)}};

@@ -102,7 +102,8 @@ ApiResponse get_metrics(const ApiRequest& req, Service& s) {
     out.family("vcdn_control_state_changes_total", "counter", "Edge state changes made.")
         .sample("vcdn_control_state_changes_total", s.state_changes.load());
     out.family("vcdn_control_bgp_prefixes", "gauge",
-               "Client prefixes a site's edges hear over BGP (the union).");
+               "Client prefixes that steer to a site by BGP (accepted, heard by most of its "
+               "edges).");
     for (const SiteBgp& sb : *v->bgp_sites)
         if (sb.bgp) out.sample("vcdn_control_bgp_prefixes", {{"site", sb.site}}, sb.prefixes);
     out.family("vcdn_control_bgp_differing_prefixes", "gauge",
@@ -110,6 +111,16 @@ ApiResponse get_metrics(const ApiRequest& req, Service& s) {
     for (const SiteBgp& sb : *v->bgp_sites)
         if (sb.bgp)
             out.sample("vcdn_control_bgp_differing_prefixes", {{"site", sb.site}}, sb.differing);
+    out.family("vcdn_control_bgp_refused_routes", "gauge",
+               "Routes a site's edges report outside its bgp_allowed or shorter than the "
+               "minimum length (not used).");
+    for (const SiteBgp& sb : *v->bgp_sites)
+        if (sb.bgp) out.sample("vcdn_control_bgp_refused_routes", {{"site", sb.site}}, sb.refused);
+    out.family("vcdn_control_bgp_minority_prefixes", "gauge",
+               "Prefixes heard by half of a site's edges or fewer (not used).");
+    for (const SiteBgp& sb : *v->bgp_sites)
+        if (sb.bgp)
+            out.sample("vcdn_control_bgp_minority_prefixes", {{"site", sb.site}}, sb.minority);
     out.family("vcdn_control_db_errors_total", "counter", "Database calls that failed.")
         .sample("vcdn_control_db_errors_total", s.sync_errors.load());
     out.family("vcdn_control_edge_up", "gauge", "1 when steering uses the edge.");

@@ -80,15 +80,15 @@ std::optional<ApiResponse> too_soon(Service& s, const std::string& id) {
     std::lock_guard lk(s.beat_mu);
     Service::BeatBucket& b = s.beat_buckets[id]; // ids are the fleet's: bounded
     if (b.at_ms)
-        b.tokens = std::min(Service::kBeatBurst,
-                            b.tokens + static_cast<double>(now - b.at_ms) * per_ms);
+        b.tokens =
+            std::min(Service::kBeatBurst, b.tokens + static_cast<double>(now - b.at_ms) * per_ms);
     b.at_ms = now;
     if (b.tokens < 1) {
         s.heartbeats_too_fast.fetch_add(1, std::memory_order_relaxed);
-        ApiResponse r = json_error(
-            429, "too-fast",
-            fmt::format("edge {}: more heartbeats than 4 per interval of {} ms", id,
-                        s.cfg.health.heartbeat_interval_ms));
+        ApiResponse r =
+            json_error(429, "too-fast",
+                       fmt::format("edge {}: more heartbeats than 4 per interval of {} ms", id,
+                                   s.cfg.health.heartbeat_interval_ms));
         r.extra_headers = "Retry-After: 1\r\n";
         return r;
     }
@@ -137,8 +137,15 @@ ApiResponse post_heartbeat(const ApiRequest& req, Service& s) {
     std::optional<bool> bgp_ok;
     bool bgp_changed = false;
     if (hb->bgp) {
-        auto m = s.store->record_bgp(id, *hb->bgp);
+        bool too_many = false;
+        auto m = s.store->record_bgp(id, *hb->bgp, wire::kMaxRoutesPerEdge, &too_many);
         if (!m) return refuse(json_error(503, "database", m.error().message));
+        if (too_many)
+            return refuse(json_error(
+                400, "bad-heartbeat",
+                fmt::format("heartbeat: bgp: more than {} routes from one edge (the table is "
+                            "kept as it was)",
+                            wire::kMaxRoutesPerEdge)));
         bgp_ok = *m;
         bgp_changed = hb->bgp->full || hb->bgp->diff.size() > 0;
     }

@@ -85,6 +85,12 @@ Status parse_control_toml(std::string_view text, std::string_view source, Contro
             lr.get("public_connections", &cfg->limits.public_connections, 0, 1000000);
             lr.finish();
         }
+        if (const toml::table* bt = r.subtable("bgp")) {
+            toml_util::TableReader br(*bt, "control.bgp");
+            br.get("min_length_v4", &cfg->bgp.min_length_v4, 1, 32);
+            br.get("min_length_v6", &cfg->bgp.min_length_v6, 1, 128);
+            br.finish();
+        }
         if (const toml::table* h = r.subtable("health")) {
             toml_util::TableReader hr(*h, "control.health");
             hr.get("heartbeat_interval_ms", &cfg->health.heartbeat_interval_ms, 100, 600000);

@@ -133,6 +133,11 @@ Status validate_fleet(const Fleet& f) {
         for (const std::string& p : s.prefixes)
             if (auto r = io::IpPrefix::parse(p); !r)
                 return Error{fmt::format("site {}: prefix: {}", s.name, r.error().message)};
+        if (s.bgp_allowed.size() > 10000)
+            return Error{fmt::format("site {}: bgp_allowed: at most 10000 prefixes", s.name)};
+        for (const std::string& p : s.bgp_allowed)
+            if (auto r = io::IpPrefix::parse(p); !r)
+                return Error{fmt::format("site {}: bgp_allowed: {}", s.name, r.error().message)};
         for (const EdgeSpec& e : s.edges) {
             if (Status st = validate_edge(e); !st) return st;
             if (!ids.insert(e.id).second)
@@ -225,6 +230,7 @@ Result<Fleet> parse_fleet_toml(std::string_view text, std::string_view source) {
                 r.get("fill_from", &s.fill_from);
                 r.get("fill_peer_wait_s", &s.fill_peer_wait_s);
                 r.get("fill_tier_wait_s", &s.fill_tier_wait_s);
+                r.get("bgp_allowed", &s.bgp_allowed);
                 if (const toml::node* en = t->get("edge")) {
                     r.mark_used("edge");
                     const toml::array* ea = en->as_array();
@@ -334,7 +340,7 @@ Result<Fleet> parse_fleet_json(const nlohmann::json& j) {
                 if (!sj.is_object()) throw std::runtime_error(where + ": expected an object");
                 check_keys(sj,
                            {"name", "tier", "prefixes", "fallback", "edge", "group", "fill_from",
-                            "fill_peer_wait_s", "fill_tier_wait_s"},
+                            "fill_peer_wait_s", "fill_tier_wait_s", "bgp_allowed"},
                            where);
                 SiteSpec s;
                 get_field(sj, "name", &s.name, where);
@@ -349,6 +355,7 @@ Result<Fleet> parse_fleet_json(const nlohmann::json& j) {
                 get_field(sj, "fill_from", &s.fill_from, where);
                 get_field(sj, "fill_peer_wait_s", &s.fill_peer_wait_s, where);
                 get_field(sj, "fill_tier_wait_s", &s.fill_tier_wait_s, where);
+                get_field(sj, "bgp_allowed", &s.bgp_allowed, where);
                 if (auto edges = sj.find("edge"); edges != sj.end()) {
                     if (!edges->is_array())
                         throw std::runtime_error(where + ".edge: expected an array");
@@ -419,6 +426,7 @@ nlohmann::json fleet_to_json(const Fleet& f, bool with_tokens) {
                          {"fill_from", s.fill_from},
                          {"fill_peer_wait_s", s.fill_peer_wait_s},
                          {"fill_tier_wait_s", s.fill_tier_wait_s},
+                         {"bgp_allowed", s.bgp_allowed},
                          {"edge", std::move(edges)}});
     }
     nlohmann::json j = {{"site", std::move(sites)}};

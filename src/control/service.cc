@@ -98,8 +98,9 @@ bool Service::sync_once(bool coalesce) {
     bool structural = !old || *gen != old->generation;
     if (structural && old && coalesce) {
         const int64_t t = monotonic_ms();
-        rebuild_tokens = std::min(kRebuildBurst, rebuild_tokens + static_cast<double>(t - rebuild_tokens_ms) /
-                                                                    kRebuildSpacingMs);
+        rebuild_tokens =
+            std::min(kRebuildBurst, rebuild_tokens + static_cast<double>(t - rebuild_tokens_ms) /
+                                                         kRebuildSpacingMs);
         rebuild_tokens_ms = t;
         if (rebuild_tokens < 1) {
             structural = false; // a later round, once a token has come back
@@ -248,15 +249,19 @@ void Service::flush_demand(int64_t now) {
 }
 
 // Each site's client prefixes: what its edges hear over BGP when any of them reports BGP
-// (best MED / AS path over the edges), else the fleet's config. Rebuilt only when the
-// config prefixes or an edge's routes changed (a full table takes a second to index).
+// (best MED / AS path over the edges, filtered as SiteBgp says), else the fleet's config.
+// Rebuilt only when the config prefixes or an edge's routes changed (a full table takes a
+// second to index).
 void Service::index_site_prefixes(View* v, steer::Topology* topo, const View* old) {
     const Fleet& fleet = *v->fleet;
     steer::Topology& t = *topo;
-    std::string key;
+    std::string key = fmt::format("min{}/{}:", cfg.bgp.min_length_v4, cfg.bgp.min_length_v6);
     for (const SiteSpec& s : fleet.sites) {
         key += s.name + "[" + (s.tier == Tier::kIx ? "ix" : "em") + "]:";
         for (const std::string& p : s.prefixes)
+            key += p + ",";
+        key += "allowed:";
+        for (const std::string& p : s.bgp_allowed)
             key += p + ",";
         for (const EdgeSpec& e : s.edges)
             if (auto it = v->bgp_edges.find(e.id); it != v->bgp_edges.end())
@@ -278,6 +283,9 @@ void Service::index_site_prefixes(View* v, steer::Topology* topo, const View* ol
         const SiteSpec& s = fleet.sites[si];
         SiteBgp sb;
         sb.site = s.name;
+        std::vector<io::IpPrefix> config;
+        for (const std::string& p : s.prefixes)
+            if (auto pr = io::IpPrefix::parse(p); pr) config.push_back(*pr);
         std::vector<std::pair<const std::string*, const wire::RouteMap*>> tables;
         for (const EdgeSpec& e : s.edges)
             if (auto it = v->bgp_edges.find(e.id); it != v->bgp_edges.end()) {
@@ -286,92 +294,103 @@ void Service::index_site_prefixes(View* v, steer::Topology* topo, const View* ol
             }
         sb.bgp = !tables.empty();
         if (!sb.bgp) {
-            for (const std::string& p : s.prefixes)
-                if (auto pr = io::IpPrefix::parse(p); pr)
-                    prefixes[si].push_back(steer::SitePrefix{*pr, 0, 0, false});
+            for (const io::IpPrefix& p : config)
+                prefixes[si].push_back(steer::SitePrefix{p, 0, 0, false});
             sites->push_back(std::move(sb));
             continue;
         }
+        std::vector<io::IpPrefix> allowed;
+        for (const std::string& p : s.bgp_allowed)
+            if (auto pr = io::IpPrefix::parse(p); pr) allowed.push_back(*pr);
+        if (s.bgp_allowed.empty()) allowed = config;
+        // A short list of the ISP's blocks (validated: at most 10000), checked linearly.
+        auto refusal = [&](const io::IpPrefix& p) -> const char* {
+            const bool v4 = p.addr.family == AF_INET;
+            if (p.bits < (v4 ? cfg.bgp.min_length_v4 : cfg.bgp.min_length_v6))
+                return "shorter than the minimum length";
+            for (const io::IpPrefix& a : allowed)
+                if (a.bits <= p.bits && a.contains(p.addr)) return nullptr;
+            return "outside the site's bgp_allowed";
+        };
+        auto refuse = [&](const io::IpPrefix& p, const std::string& edge, const char* why) {
+            ++sb.refused;
+            if (sb.refusals.size() < SiteBgp::kMaxRefusals)
+                sb.refusals.push_back(BgpRefusal{p.to_string(), edge, why});
+        };
         if (tables.size() == 1) { // one edge: its table is the union, nothing to compare
             prefixes[si].reserve(tables[0].second->size());
-            for (const auto& [p, a] : *tables[0].second)
-                prefixes[si].push_back(steer::SitePrefix{p, a.med, a.path_len, true});
-        } else {
-            // The union, the best attributes over the edges, and who hears each prefix:
-            // every (prefix, edge) sorted by prefix (a flat sort beats a 1M-node map).
-            struct Heard {
-                io::IpPrefix prefix;
-                const wire::RouteAttrs* attrs;
-                uint32_t edge;
-            };
-            std::vector<Heard> all;
-            size_t total = 0;
-            for (const auto& tb : tables)
-                total += tb.second->size();
-            all.reserve(total);
-            for (size_t i = 0; i < tables.size(); ++i)
-                for (const auto& [p, a] : *tables[i].second)
+            for (const auto& [p, a] : *tables[0].second) {
+                if (const char* why = refusal(p))
+                    refuse(p, *tables[0].first, why);
+                else
+                    prefixes[si].push_back(steer::SitePrefix{p, a.med, a.path_len, true});
+            }
+            sb.heard = sb.prefixes = prefixes[si].size();
+            learned += sb.prefixes;
+            report_site_bgp(s.name, sb, old);
+            sites->push_back(std::move(sb));
+            continue;
+        }
+        // The union, the best attributes over the edges, and who hears each prefix: every
+        // accepted (prefix, edge) sorted by prefix (a flat sort beats a 1M-node map).
+        struct Heard {
+            io::IpPrefix prefix;
+            const wire::RouteAttrs* attrs;
+            uint32_t edge;
+        };
+        std::vector<Heard> all;
+        size_t total = 0, voters = 0;
+        for (const auto& tb : tables) {
+            total += tb.second->size();
+            voters += !tb.second->empty();
+        }
+        all.reserve(total);
+        for (size_t i = 0; i < tables.size(); ++i)
+            for (const auto& [p, a] : *tables[i].second) {
+                if (const char* why = refusal(p))
+                    refuse(p, *tables[i].first, why);
+                else
                     all.push_back(Heard{p, &a, static_cast<uint32_t>(i)});
-            std::sort(all.begin(), all.end(), [](const Heard& a, const Heard& b) {
-                if (a.prefix.addr.family != b.prefix.addr.family)
-                    return a.prefix.addr.family < b.prefix.addr.family;
-                const int c = std::memcmp(a.prefix.addr.bytes, b.prefix.addr.bytes, 16);
-                if (c != 0) return c < 0;
-                return a.prefix.bits != b.prefix.bits ? a.prefix.bits < b.prefix.bits
-                                                      : a.edge < b.edge;
-            });
-            prefixes[si].reserve(tables[0].second->size());
-            std::vector<uint8_t> heard(tables.size());
-            for (size_t i = 0; i < all.size();) {
-                const wire::RouteAttrs* best = all[i].attrs;
-                std::fill(heard.begin(), heard.end(), 0);
-                size_t j = i, count = 0;
-                for (; j < all.size() && all[j].prefix == all[i].prefix; ++j) {
-                    if (all[j].attrs->better_than(*best)) best = all[j].attrs;
-                    count += !heard[all[j].edge];
-                    heard[all[j].edge] = 1;
-                }
+            }
+        std::sort(all.begin(), all.end(), [](const Heard& a, const Heard& b) {
+            if (a.prefix.addr.family != b.prefix.addr.family)
+                return a.prefix.addr.family < b.prefix.addr.family;
+            const int c = std::memcmp(a.prefix.addr.bytes, b.prefix.addr.bytes, 16);
+            if (c != 0) return c < 0;
+            return a.prefix.bits != b.prefix.bits ? a.prefix.bits < b.prefix.bits : a.edge < b.edge;
+        });
+        prefixes[si].reserve(all.size() / std::max<size_t>(1, voters));
+        std::vector<uint8_t> heard(tables.size());
+        for (size_t i = 0; i < all.size();) {
+            const wire::RouteAttrs* best = all[i].attrs;
+            std::fill(heard.begin(), heard.end(), 0);
+            size_t j = i, count = 0;
+            for (; j < all.size() && all[j].prefix == all[i].prefix; ++j) {
+                if (all[j].attrs->better_than(*best)) best = all[j].attrs;
+                count += !heard[all[j].edge];
+                heard[all[j].edge] = 1;
+            }
+            ++sb.heard;
+            if (2 * count > voters)
                 prefixes[si].push_back(
                     steer::SitePrefix{all[i].prefix, best->med, best->path_len, true});
-                if (count < tables.size()) {
-                    ++sb.differing;
-                    if (sb.differences.size() < SiteBgp::kMaxDifferences) {
-                        BgpDifference d;
-                        d.prefix = all[i].prefix.to_string();
-                        for (size_t k = 0; k < tables.size(); ++k)
-                            (heard[k] ? d.heard_by : d.missing_from).push_back(*tables[k].first);
-                        sb.differences.push_back(std::move(d));
-                    }
+            else
+                ++sb.minority;
+            if (count < tables.size()) {
+                ++sb.differing;
+                if (sb.differences.size() < SiteBgp::kMaxDifferences) {
+                    BgpDifference d;
+                    d.prefix = all[i].prefix.to_string();
+                    for (size_t k = 0; k < tables.size(); ++k)
+                        (heard[k] ? d.heard_by : d.missing_from).push_back(*tables[k].first);
+                    sb.differences.push_back(std::move(d));
                 }
-                i = j;
             }
+            i = j;
         }
         sb.prefixes = prefixes[si].size();
         learned += sb.prefixes;
-        // Say so when the edges of a site start or stop disagreeing (or disagree differently).
-        const SiteBgp* before = nullptr;
-        if (old)
-            for (const SiteBgp& ob : *old->bgp_sites)
-                if (ob.site == s.name) before = &ob;
-        const size_t was = before ? before->differing : 0;
-        if (sb.differing != was) {
-            if (sb.differing == 0) {
-                log::info("control: bgp: the edges of site {} hear the same {} prefixes again",
-                          s.name, sb.prefixes);
-            } else {
-                std::string sample;
-                for (size_t i = 0; i < sb.differences.size() && i < 3; ++i) {
-                    const BgpDifference& d = sb.differences[i];
-                    std::string missing;
-                    for (const std::string& m : d.missing_from)
-                        missing += (missing.empty() ? "" : ",") + m;
-                    sample += fmt::format("{}{} not heard by {}", i ? "; " : "", d.prefix, missing);
-                }
-                log::warn("control: bgp: the edges of site {} disagree on {} of {} prefixes ({}{})",
-                          s.name, sb.differing, sb.prefixes, sample,
-                          sb.differing > 3 ? "; ..." : "");
-            }
-        }
+        report_site_bgp(s.name, sb, old);
         sites->push_back(std::move(sb));
     }
     t.index_prefixes(prefixes);
@@ -379,6 +398,44 @@ void Service::index_site_prefixes(View* v, steer::Topology* topo, const View* ol
     if (learned > 0)
         log::info("control: steering by {} BGP-learned site prefixes (indexed in {} ms)", learned,
                   monotonic_ms() - t0);
+}
+
+// Says so when the edges of a site start or stop disagreeing (or disagree differently), and
+// when routes are refused.
+void Service::report_site_bgp(const std::string& site, const SiteBgp& sb, const View* old) {
+    const SiteBgp* before = nullptr;
+    if (old)
+        for (const SiteBgp& ob : *old->bgp_sites)
+            if (ob.site == site) before = &ob;
+    const size_t was = before ? before->differing : 0;
+    if (sb.differing != was) {
+        if (sb.differing == 0) {
+            log::info("control: bgp: the edges of site {} hear the same {} prefixes again", site,
+                      sb.prefixes);
+        } else {
+            std::string sample;
+            for (size_t i = 0; i < sb.differences.size() && i < 3; ++i) {
+                const BgpDifference& d = sb.differences[i];
+                std::string missing;
+                for (const std::string& m : d.missing_from)
+                    missing += (missing.empty() ? "" : ",") + m;
+                sample += fmt::format("{}{} not heard by {}", i ? "; " : "", d.prefix, missing);
+            }
+            log::warn("control: bgp: the edges of site {} disagree on {} of {} prefixes ({}{}); "
+                      "{} heard by half of them or fewer do not steer",
+                      site, sb.differing, sb.heard, sample, sb.differing > 3 ? "; ..." : "",
+                      sb.minority);
+        }
+    }
+    const size_t refused_before = before ? before->refused : 0;
+    if (sb.refused != refused_before && sb.refused > 0) {
+        std::string sample;
+        for (size_t i = 0; i < sb.refusals.size() && i < 3; ++i)
+            sample += fmt::format("{}{} from {}: {}", i ? "; " : "", sb.refusals[i].prefix,
+                                  sb.refusals[i].edge, sb.refusals[i].reason);
+        log::warn("control: bgp: site {}: {} route(s) refused ({}{})", site, sb.refused, sample,
+                  sb.refused > 3 ? "; ..." : "");
+    }
 }
 
 std::shared_ptr<View> Service::build_view(StoreSnapshot snap,

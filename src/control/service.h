@@ -7,10 +7,10 @@
 // Threads: the API threads read views (view_for: no lock on the steering path) and write
 // through the store; the sync thread (and sync_once() from API writes) publishes new views.
 // Lifetime: a Service outlives the HTTP service that calls into it.
-#include <functional>
 #include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -21,8 +21,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include <vcdn/base/prometheus.h>
 #include <vcdn/auth/signed_url.h>
+#include <vcdn/base/prometheus.h>
 #include <vcdn/control/config.h>
 #include <vcdn/control/manifest.h>
 #include <vcdn/control/server.h>
@@ -43,14 +43,27 @@ struct BgpDifference {
     std::string prefix;
     std::vector<std::string> heard_by, missing_from;
 };
+// A route the control plane did not take: outside the site's allowed prefixes, or too short.
+struct BgpRefusal {
+    std::string prefix, edge, reason;
+};
+// BGP is a claim to check: a route steers players only when it lies inside the site's
+// bgp_allowed (default: its prefixes), is at least [control.bgp]'s minimum length, and is
+// heard by more than half of the site's edges that hear anything (so one edge, lying or
+// misconfigured, cannot take clients its peers do not hear). What fails is reported, not used.
 struct SiteBgp {
     std::string site;
     bool bgp = false; // some edge of the site reports BGP: its config prefixes are not used
     std::vector<std::pair<std::string, size_t>> edges; // reporting edges and their prefix counts
-    size_t prefixes = 0;                               // the union
-    size_t differing = 0; // prefixes some reporting edge of the site does not hear
+    size_t heard = 0;                                  // the union of the accepted routes
+    size_t prefixes = 0;                               // ... of which steer (heard by a majority)
+    size_t differing = 0; // accepted prefixes some reporting edge of the site does not hear
+    size_t minority = 0;  // ... of which are heard by half of the edges or fewer: not used
     std::vector<BgpDifference> differences; // the first kMaxDifferences of them
+    size_t refused = 0;                     // routes (per edge) outside what the site may claim
+    std::vector<BgpRefusal> refusals;       // the first kMaxRefusals of them
     static constexpr size_t kMaxDifferences = 1000;
+    static constexpr size_t kMaxRefusals = 1000;
 };
 
 struct View {
@@ -207,7 +220,8 @@ struct Service {
     std::mutex beat_mu;
     std::unordered_map<std::string, BeatBucket> beat_buckets;
     std::atomic<uint64_t> heartbeats_too_fast{0};
-    mutable std::atomic<uint64_t> untrusted_client_params{0}; // client= ignored: not from a trusted address
+    mutable std::atomic<uint64_t> untrusted_client_params{
+        0}; // client= ignored: not from a trusted address
     bool is_trusted(const io::IpAddress& a) const {
         for (const io::IpPrefix& p : trusted)
             if (p.contains(a)) return true;
@@ -217,6 +231,7 @@ struct Service {
     void wake_sync();
     std::shared_ptr<View> build_view(StoreSnapshot snap, std::map<std::string, EdgeStatus> st);
     void index_site_prefixes(View* v, steer::Topology* t, const View* old);
+    void report_site_bgp(const std::string& site, const SiteBgp& sb, const View* old);
 
     // A new key signs only once the edges can have it: two heartbeat intervals and a sync
     // after it was made (until then the one before it signs; both are valid at the edges).

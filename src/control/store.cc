@@ -211,6 +211,7 @@ Result<Fleet> read_fleet(Db* db, std::map<std::string, bool>* drained) {
             s.fill_from = fill.value("fill_from", std::vector<std::string>{});
             s.fill_peer_wait_s = fill.value("peer_wait_s", s.fill_peer_wait_s);
             s.fill_tier_wait_s = fill.value("tier_wait_s", s.fill_tier_wait_s);
+            s.bgp_allowed = fill.value("bgp_allowed", std::vector<std::string>{});
         }
         index[s.name] = f.sites.size();
         f.sites.push_back(std::move(s));
@@ -306,9 +307,11 @@ Result<EdgeBgp*> Store::bgp_at(const std::string& edge_id, int64_t version) {
     return &c;
 }
 
-Result<bool> Store::record_bgp(const std::string& edge_id, const wire::BgpChanges& u) {
+Result<bool> Store::record_bgp(const std::string& edge_id, const wire::BgpChanges& u,
+                               size_t max_routes, bool* too_many) {
     std::lock_guard lock(mu_);
     bool matches = false;
+    if (too_many) *too_many = false;
     Status s = run_in_transaction([&]() -> Status {
         auto row = db_->query("SELECT version FROM edge_bgp WHERE edge_id = ?", {edge_id});
         if (!row) return row.error();
@@ -324,6 +327,10 @@ Result<bool> Store::record_bgp(const std::string& edge_id, const wire::BgpChange
                                : std::make_shared<wire::RouteMap>(*c.routes);
             uint64_t digest = u.full ? 0 : c.digest;
             wire::apply(next.get(), u.diff, &digest);
+            if (next->size() > max_routes) { // one edge's token must not fill the database
+                if (too_many) *too_many = true;
+                return {};
+            }
             const std::string text = wire::serialise(*next);
             VCDN_TRY(db_->exec("INSERT INTO edge_bgp (edge_id, version, digest, routes) VALUES "
                                "(?, ?, ?, ?) ON CONFLICT (edge_id) DO UPDATE SET version = "
@@ -380,7 +387,8 @@ Status Store::update_fleet(const std::function<Status(Fleet*)>& change) {
             const nlohmann::json fill = {{"group", s.group},
                                          {"fill_from", s.fill_from},
                                          {"peer_wait_s", s.fill_peer_wait_s},
-                                         {"tier_wait_s", s.fill_tier_wait_s}};
+                                         {"tier_wait_s", s.fill_tier_wait_s},
+                                         {"bgp_allowed", s.bgp_allowed}};
             VCDN_TRY(db_->exec("INSERT INTO sites (name, tier, prefixes, fallback, position, fill) "
                                "VALUES (?, ?, ?, ?, ?, ?)",
                                {s.name, tier_name(s.tier), json_list(s.prefixes),
@@ -623,9 +631,16 @@ Result<bool> Store::change_state(const std::string& edge_id, const std::string& 
         }
         auto seq = db_->query("SELECT COALESCE(MAX(seq), 0) + 1 FROM events");
         if (!seq) return seq.error();
+        const int64_t next = db_int((*seq)[0][0]);
         VCDN_TRY(db_->exec("INSERT INTO events (seq, at_ms, edge_id, state, reason) "
                            "VALUES (?, ?, ?, ?, ?)",
-                           {db_text((*seq)[0][0]), to_db(now_ms), edge_id, to, reason}));
+                           {to_db(next), to_db(now_ms), edge_id, to, reason}));
+        // Bounded: the newest events_kept_ events stay (a flapping edge cannot grow the table
+        // forever); older ones go in one range delete on the key every 1000 events (or every
+        // tenth of the bound, when it is small).
+        const int64_t every = std::clamp<int64_t>(events_kept_ / 10, 1, 1000);
+        if (next % every == 0 && next > events_kept_)
+            VCDN_TRY(db_->exec("DELETE FROM events WHERE seq <= ?", {to_db(next - events_kept_)}));
         changed = true;
         return {};
     });

@@ -24,10 +24,11 @@
 namespace vcdn::bgp {
 
 struct WatcherConfig {
-    std::string socket;        // BIRD's control socket
-    uint32_t poll_ms = 1000;   // how often sessions are checked
-    int timeout_ms = 10000;    // per BIRD reply line wait
-    uint32_t stale_ms = 30000; // BIRD unreachable this long: the table is dropped
+    std::string socket;                          // BIRD's control socket
+    uint32_t poll_ms = 1000;                     // how often sessions are checked
+    int timeout_ms = 10000;                      // per BIRD reply line wait
+    uint32_t stale_ms = 30000;                   // BIRD unreachable this long: the table is dropped
+    size_t max_routes = wire::kMaxRoutesPerEdge; // prefixes kept per read (the first ones)
 };
 
 struct SessionView {
@@ -46,6 +47,8 @@ struct Snapshot {
     int64_t read_ms = 0; // wall clock of the last route read
     double read_seconds = 0;
     uint64_t reads = 0, errors = 0;
+    // Routes the last read left out: BIRD offered more than max_routes prefixes.
+    uint64_t over_limit = 0;
 };
 
 class Watcher {

@@ -34,12 +34,21 @@ struct ControlLimits {
     uint32_t public_connections = 100;  // open at once per address
 };
 
+// What a route an edge reports must be to steer players (besides lying inside its site's
+// bgp_allowed, or prefixes): at least this long. A /0 or a /4 from a leaking router would
+// take every client.
+struct ControlBgp {
+    uint32_t min_length_v4 = 8;
+    uint32_t min_length_v6 = 16;
+};
+
 struct ControlConfig {
     std::string listen = "127.0.0.1:8070";
     std::string edge_listen;  // heartbeats and manifests; empty = on `listen`
     std::string admin_listen; // the rest of the API, the dashboard, /metrics; empty = on `listen`
     ControlTls tls;
     ControlLimits limits;
+    ControlBgp bgp;
     std::string read_token; // bearer token of read-only calls (dashboard, GET, /metrics)
     std::string db = "sqlite:vcdn-control.db";
     std::string fleet;       // fleet TOML applied at start; empty = keep what the db has

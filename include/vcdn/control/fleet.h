@@ -50,6 +50,9 @@ struct SiteSpec {
     std::vector<std::string> fill_from;
     uint32_t fill_peer_wait_s = 300;
     uint32_t fill_tier_wait_s = 900;
+    // BGP is a claim to check: routes the site's edges report are used only inside these
+    // prefixes (the ISP's address space; empty = the site's `prefixes`).
+    std::vector<std::string> bgp_allowed;
 
     const std::string& group_name() const { return group.empty() ? name : group; }
 };

@@ -117,6 +117,8 @@ public:
     // true when this call made the change, which is then logged as an event.
     Result<bool> change_state(const std::string& edge_id, const std::string& from,
                               const std::string& to, const std::string& reason, int64_t now_ms);
+    // State changes are kept as events: the newest events_kept (100000) of them.
+    void set_events_kept(int64_t n) { events_kept_ = n < 1 ? 1 : n; }
     Result<std::vector<EventRecord>> events(size_t limit, const std::string& edge_id = {});
 
     // Demand seen by steering: adds views to today's count of (group, path). Leaves the
@@ -145,10 +147,13 @@ public:
     Result<std::vector<KeyRecord>> keys();
 
     // Applies an edge's BGP changes; true when the result matches the edge's digest (false:
-    // the edge should send its whole table again).
-    Result<bool> record_bgp(const std::string& edge_id, const wire::BgpChanges& u);
+    // the edge should send its whole table again). Changes that would take the table past
+    // `max_routes` are not applied: *too_many is set and the table stays as it was.
+    Result<bool> record_bgp(const std::string& edge_id, const wire::BgpChanges& u,
+                            size_t max_routes = wire::kMaxRoutesPerEdge, bool* too_many = nullptr);
 
 private:
+    int64_t events_kept_ = 100000;
     Status bump_generation();
     // Loads (or reuses) an edge's routes at a version; the cache follows the database.
     Result<EdgeBgp*> bgp_at(const std::string& edge_id, int64_t version);

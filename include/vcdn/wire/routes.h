@@ -30,6 +30,12 @@ struct RouteAttrs {
 
 using RouteMap = std::unordered_map<io::IpPrefix, RouteAttrs, io::IpPrefixHash>;
 
+// Routes one edge may report: a full IPv4 table is ~1M prefixes and IPv6 ~0.2M today, so 2M
+// leaves room for growth while bounding what one edge's token can make the control plane hold
+// (~150 MB per edge). The edge keeps the first this many it reads; the control plane refuses
+// a heartbeat that would take a table past it.
+inline constexpr size_t kMaxRoutesPerEdge = 2000000;
+
 // "10.1.0.0/16 10 2 (65001,100)": one route as a line (no newline); the unit of the digest
 // and of the stored form.
 std::string route_line(const io::IpPrefix& p, const RouteAttrs& a);

@@ -3,7 +3,8 @@
 // `vcdn bgp-config`) whose control socket the edge reads. Checks: the edges report what they
 // hear, steering follows it (longest match, MED between sites, IPv6), a withdrawal stops
 // steering within seconds, a session going down is reported, and edges of one site that hear
-// different prefixes are reported as inconsistent.
+// different prefixes are reported as inconsistent and a minority claim is not obeyed; routes a
+// site may not claim (outside its bgp_allowed, a default route, a /4) are refused and reported.
 #include <unistd.h>
 
 #include <thread>
@@ -107,6 +108,7 @@ url = "http://127.0.0.1:9"
 name = "isp-a"
 tier = "embedded"
 prefixes = ["10.50.0.0/16"]
+bgp_allowed = ["10.0.0.0/8", "2001:db8::/32"]
 
 [[site.edge]]
 id = "a1"
@@ -121,6 +123,7 @@ token = "edge-secret-0123-a2"
 [[site]]
 name = "isp-b"
 tier = "embedded"
+bgp_allowed = ["10.1.0.0/16"]
 
 [[site.edge]]
 id = "b1"
@@ -214,11 +217,16 @@ token = "edge-secret-0123-x1"
 
 TEST_F(BgpTest, EdgesReportWhatTheyHearAndSteeringFollowsIt) {
     // What the ISP announces to each edge: a1 and a2 (site isp-a) with MED 20 for 10.1/16,
-    // b1 (site isp-b) with MED 5; only a1 hears 10.9/16.
+    // b1 (site isp-b) with MED 5; only a1 hears 10.8/16. b1 also hears what isp-b may not
+    // claim: a default route, a more-specific of isp-a's 10.50/16, a /4.
     std::vector<Announce> sessions = {
-        {"to_a1", "127.0.0.3", {{"10.1.0.0/16", 20}, {"10.9.0.0/16", 0}, {"2001:db8:1::/48", 0}}},
-        {"to_a2", "127.0.0.4", {{"10.1.0.0/16", 20}, {"2001:db8:1::/48", 0}}},
-        {"to_b1", "127.0.0.5", {{"10.1.0.0/16", 5}}},
+        {"to_a1",
+         "127.0.0.3",
+         {{"10.1.0.0/16", 20}, {"10.9.0.0/16", 0}, {"10.8.0.0/16", 0}, {"2001:db8:1::/48", 0}}},
+        {"to_a2", "127.0.0.4", {{"10.1.0.0/16", 20}, {"10.9.0.0/16", 0}, {"2001:db8:1::/48", 0}}},
+        {"to_b1",
+         "127.0.0.5",
+         {{"10.1.0.0/16", 5}, {"0.0.0.0/0", 0}, {"10.50.1.0/24", 0}, {"16.0.0.0/4", 0}}},
     };
     router_ = std::make_unique<Bird>();
     ASSERT_TRUE(router_->start(dir_, "isp", router_conf(port_, sessions)))
@@ -250,7 +258,7 @@ TEST_F(BgpTest, EdgesReportWhatTheyHearAndSteeringFollowsIt) {
     ASSERT_TRUE(wait_until(
         [&] {
             auto a = heard("isp-a"), b = heard("isp-b");
-            return a["a1"] == 3 && a["a2"] == 2 && b["b1"] == 1;
+            return a["a1"] == 4 && a["a2"] == 3 && b["b1"] == 4;
         },
         30000))
         << control_.call("GET", "/api/v1/bgp", "", false).body << router_->proc.stderr_text()
@@ -268,34 +276,55 @@ TEST_F(BgpTest, EdgesReportWhatTheyHearAndSteeringFollowsIt) {
         EXPECT_EQ(e["sessions"][0]["neighbor_as"], 65001);
         EXPECT_TRUE(e["connected"].get<bool>());
     }
-    EXPECT_EQ(counts["a1"], 3u);
-    EXPECT_EQ(counts["a2"], 2u);
-    // The edges of isp-a disagree on 10.9.0.0/16: reported with who hears it and who not.
+    EXPECT_EQ(counts["a1"], 4u);
+    EXPECT_EQ(counts["a2"], 3u);
+    // The edges of isp-a disagree on 10.8.0.0/16: reported with who hears it and who not, and
+    // not obeyed (one of two edges is no majority).
     EXPECT_FALSE(a["consistent"].get<bool>());
     ASSERT_EQ(a["differing"], 1) << a.dump();
-    EXPECT_EQ(a["differences"][0]["prefix"], "10.9.0.0/16");
+    EXPECT_EQ(a["differences"][0]["prefix"], "10.8.0.0/16");
     EXPECT_EQ(a["differences"][0]["heard_by"], json::array({"a1"}));
     EXPECT_EQ(a["differences"][0]["missing_from"], json::array({"a2"}));
+    EXPECT_EQ(a["heard"], 4);
+    EXPECT_EQ(a["prefixes"], 3);
+    EXPECT_EQ(a["minority"], 1);
+    EXPECT_EQ(a["refused"], 0);
     EXPECT_TRUE(control_.proc.saw_line(
-        std::regex("bgp: the edges of site isp-a disagree on 1 of 3 prefixes .*10\\.9\\.0\\.0/16 "
-                   "not heard by a2")));
-    EXPECT_TRUE(site_bgp("isp-b")["consistent"].get<bool>());
+        std::regex("bgp: the edges of site isp-a disagree on 1 of 4 prefixes .*10\\.8\\.0\\.0/16 "
+                   "not heard by a2.*1 heard by half of them or fewer do not steer")));
+    // What isp-b may not claim is refused, each route with its reason, and reported.
+    json b = site_bgp("isp-b");
+    EXPECT_TRUE(b["consistent"].get<bool>());
+    EXPECT_EQ(b["prefixes"], 1) << b.dump();
+    ASSERT_EQ(b["refused"], 3) << b.dump();
+    std::map<std::string, std::string> why;
+    for (const auto& x : b["refusals"]) {
+        EXPECT_EQ(x["edge"], "b1");
+        why[x["prefix"]] = x["reason"];
+    }
+    EXPECT_EQ(why["0.0.0.0/0"], "shorter than the minimum length");
+    EXPECT_EQ(why["16.0.0.0/4"], "shorter than the minimum length");
+    EXPECT_EQ(why["10.50.1.0/24"], "outside the site's bgp_allowed");
+    EXPECT_TRUE(control_.proc.saw_line(std::regex("bgp: site isp-b: 3 route\\(s\\) refused")));
     const std::string cm = control_.call("GET", "/metrics", "", false).body;
     EXPECT_NE(cm.find("vcdn_control_bgp_prefixes{site=\"isp-a\"} 3"), std::string::npos) << cm;
     EXPECT_NE(cm.find("vcdn_control_bgp_differing_prefixes{site=\"isp-a\"} 1"), std::string::npos);
+    EXPECT_NE(cm.find("vcdn_control_bgp_minority_prefixes{site=\"isp-a\"} 1"), std::string::npos);
+    EXPECT_NE(cm.find("vcdn_control_bgp_refused_routes{site=\"isp-b\"} 3"), std::string::npos);
     // The dashboard's document carries the same picture.
     json dash = control_.call("GET", "/api/v1/dashboard", "", false).json;
     ASSERT_TRUE(dash["bgp"].is_array()) << dash.dump();
     EXPECT_EQ(dash["bgp"].size(), 2u); // isp-a and isp-b; ix-1 has no BGP
-    // The routes themselves, with their attributes.
+    // The routes themselves, as the edge reports them (refused ones too), with their attributes.
     json routes = control_.call("GET", "/api/v1/bgp/routes?edge=b1", "", false).json;
-    ASSERT_EQ(routes["total"], 1) << routes.dump();
-    EXPECT_EQ(routes["routes"][0]["prefix"], "10.1.0.0/16");
-    EXPECT_EQ(routes["routes"][0]["med"], 5);
-    EXPECT_EQ(routes["routes"][0]["as_path_length"], 1);
+    ASSERT_EQ(routes["total"], 4) << routes.dump();
+    EXPECT_EQ(routes["routes"][0]["prefix"], "0.0.0.0/0");
+    EXPECT_EQ(routes["routes"][1]["prefix"], "10.1.0.0/16");
+    EXPECT_EQ(routes["routes"][1]["med"], 5);
+    EXPECT_EQ(routes["routes"][1]["as_path_length"], 1);
     // The edge's metrics.
     const std::string m = edge_metrics("a1");
-    EXPECT_NE(m.find("vcdn_bgp_prefixes 3\n"), std::string::npos) << m;
+    EXPECT_NE(m.find("vcdn_bgp_prefixes 4\n"), std::string::npos) << m;
     EXPECT_NE(m.find("vcdn_bgp_session_up{session=\"isp\",neighbor=\"127.0.0.2\"} 1"),
               std::string::npos)
         << m;
@@ -311,13 +340,19 @@ TEST_F(BgpTest, EdgesReportWhatTheyHearAndSteeringFollowsIt) {
     // 10.9/16 only by isp-a; IPv6 too.
     EXPECT_EQ(first_site(steer("10.9.1.1")), "isp-a");
     EXPECT_EQ(first_site(steer("2001:db8:1::5")), "isp-a");
-    // The config prefix of isp-a is not used once its edges speak BGP; isp-b has none.
+    // 10.8/16 is a1's claim alone: not obeyed.
+    EXPECT_EQ(first_site(steer("10.8.1.1")), "ix-1") << steer("10.8.1.1").dump();
+    // The config prefix of isp-a is not used once its edges speak BGP; isp-b's refused
+    // more-specific and default route take nothing.
     EXPECT_FALSE(lists_site(steer("10.50.1.1"), "isp-a")) << steer("10.50.1.1").dump();
     EXPECT_EQ(first_site(steer("10.50.1.1")), "ix-1");
+    EXPECT_EQ(first_site(steer("1.2.3.4")), "ix-1") << steer("1.2.3.4").dump();
+    EXPECT_EQ(first_site(steer("10.200.1.1")), "ix-1");
 
-    // The ISP withdraws 10.9.0.0/16: within seconds its clients are no longer sent to isp-a,
-    // and the site's edges agree again.
+    // The ISP withdraws 10.9.0.0/16 (and 10.8/16 from a1): within seconds its clients are no
+    // longer sent to isp-a, and the site's edges agree again.
     sessions[0].prefixes = {{"10.1.0.0/16", 20}, {"2001:db8:1::/48", 0}};
+    sessions[1].prefixes = sessions[0].prefixes;
     ASSERT_TRUE(router_->reconfigure(router_conf(port_, sessions)));
     const auto t0 = Clock::now();
     ASSERT_TRUE(wait_until([&] { return !lists_site(steer("10.9.1.1"), "isp-a"); }, 15000))

@@ -109,9 +109,14 @@ TEST_F(ApiTest, BgpWithoutReportsAndRoutesOfAnEdge) {
     h.inventory.digest = wire::inventory_digest({});
     wire::BgpChanges c;
     c.full = true;
-    c.diff.upserts = {{*io::IpPrefix::parse("10.5.0.0/16"), wire::RouteAttrs{3, 2, ""}}};
+    // Inside isp-a's prefixes (its bgp_allowed by default), outside them, and too short.
+    c.diff.upserts = {{*io::IpPrefix::parse("10.1.2.0/24"), wire::RouteAttrs{3, 2, ""}},
+                      {*io::IpPrefix::parse("10.1.3.0/24"), wire::RouteAttrs{}},
+                      {*io::IpPrefix::parse("10.5.0.0/16"), wire::RouteAttrs{}},
+                      {*io::IpPrefix::parse("0.0.0.0/0"), wire::RouteAttrs{}}};
     wire::RouteMap table;
-    table[c.diff.upserts[0].first] = c.diff.upserts[0].second;
+    for (const auto& [p, a] : c.diff.upserts)
+        table[p] = a;
     c.digest = wire::digest_hex(wire::table_digest(table));
     h.bgp = c;
     h.report.bgp = wire::BgpStatus{true, "", {}, 1, false};
@@ -125,11 +130,54 @@ TEST_F(ApiTest, BgpWithoutReportsAndRoutesOfAnEdge) {
     r = get_bgp_routes(request(Method::kGet, "/api/v1/bgp/routes", "edge=a1&limit=10", {}, "read"),
                        *svc_);
     ASSERT_EQ(r.status, 200) << r.body;
-    EXPECT_EQ(body(r)["routes"][0]["prefix"], "10.5.0.0/16");
-    EXPECT_EQ(body(r)["routes"][0]["med"], 3);
+    ASSERT_EQ(body(r)["total"], 4); // what the edge reports, as it reports it
+    EXPECT_EQ(body(r)["routes"][1]["prefix"], "10.1.2.0/24");
+    EXPECT_EQ(body(r)["routes"][1]["med"], 3);
     j = body(get_bgp(request(Method::kGet, "/api/v1/bgp", {}, {}, "read"), *svc_));
-    EXPECT_EQ(j["sites"][0]["bgp"], true);
-    EXPECT_EQ(j["sites"][0]["edges"][0]["connected"], true);
+    json a = j["sites"][0];
+    EXPECT_EQ(a["bgp"], true);
+    EXPECT_EQ(a["edges"][0]["connected"], true);
+    EXPECT_EQ(a["prefixes"], 2) << a.dump(); // what steers
+    ASSERT_EQ(a["refused"], 2);
+    std::map<std::string, std::string> why;
+    for (const auto& x : a["refusals"])
+        why[x["prefix"]] = x["reason"];
+    EXPECT_EQ(why["10.5.0.0/16"], "outside the site's bgp_allowed");
+    EXPECT_EQ(why["0.0.0.0/0"], "shorter than the minimum length");
+    // The site a client's most specific prefix steers to ("-": none).
+    auto site_of = [&](const char* client) {
+        auto v = svc_->current();
+        const auto* e = v->topo->prefixes->lookup(*io::IpAddress::parse(client));
+        if (!e) return std::string("-");
+        return v->topo->sites[(*v->topo->prefix_sites)[e->value].at(0).site].name;
+    };
+    EXPECT_EQ(site_of("10.1.3.9"), "isp-a");
+    EXPECT_EQ(site_of("10.5.0.1"), "-");
+    EXPECT_EQ(site_of("192.0.2.1"), "-");
+
+    // a2 hears only 10.1.2.0/24: a1's 10.1.3.0/24 is a minority's claim (one of two edges),
+    // reported and not obeyed.
+    wire::RouteMap t2;
+    t2[*io::IpPrefix::parse("10.1.2.0/24")] = wire::RouteAttrs{};
+    wire::BgpChanges c2;
+    c2.full = true;
+    c2.diff = wire::diff({}, t2, 100);
+    c2.digest = wire::digest_hex(wire::table_digest(t2));
+    h.bgp = c2;
+    r = post_heartbeat(with(request(Method::kPost, "/api/v1/edges/a2/heartbeat", {},
+                                    wire::encode(h), "edge-secret-0123-a2"),
+                            "a2"),
+                       *svc_);
+    ASSERT_EQ(r.status, 200) << r.body;
+    svc_->sync_once();
+    a = body(get_bgp(request(Method::kGet, "/api/v1/bgp", {}, {}, "read"), *svc_))["sites"][0];
+    EXPECT_EQ(a["heard"], 2) << a.dump();
+    EXPECT_EQ(a["prefixes"], 1);
+    EXPECT_EQ(a["minority"], 1);
+    ASSERT_EQ(a["differences"].size(), 1u);
+    EXPECT_EQ(a["differences"][0]["prefix"], "10.1.3.0/24");
+    EXPECT_EQ(site_of("10.1.3.9"), "-");
+    EXPECT_EQ(site_of("10.1.2.9"), "isp-a");
 }
 
 TEST_F(ApiTest, DashboardPageDataHealthAndMetrics) {

@@ -203,6 +203,28 @@ TEST_F(StoreTest, BgpTablesTakeDiffsKeepDigestsAndSurviveAReopen) {
     ASSERT_TRUE(m);
     EXPECT_TRUE(*m);
     EXPECT_EQ(*store_->generation(), gen1);
+    // More routes than one edge may hold: not applied, the table stays as it was.
+    {
+        wire::RouteMap big = next;
+        big[*io::IpPrefix::parse("10.10.0.0/16")] = wire::RouteAttrs{};
+        wire::BgpChanges grow;
+        grow.diff = wire::diff(next, big, 1000);
+        grow.digest = wire::digest_hex(wire::table_digest(big));
+        bool too_many = false;
+        m = store_->record_bgp("a1", grow, 2, &too_many);
+        ASSERT_TRUE(m);
+        EXPECT_TRUE(too_many);
+        EXPECT_FALSE(*m);
+        EXPECT_EQ(*store_->generation(), gen1);
+        EXPECT_EQ(*store_->snapshot()->bgp["a1"].routes, next);
+        m = store_->record_bgp("a1", grow, 3, &too_many);
+        EXPECT_FALSE(too_many);
+        ASSERT_TRUE(m && *m);
+        wire::BgpChanges back;
+        back.diff = wire::diff(big, next, 1000);
+        back.digest = d.digest;
+        ASSERT_TRUE(*store_->record_bgp("a1", back));
+    }
     // A digest the store does not have: the edge must resend.
     wire::BgpChanges wrong;
     wrong.digest = "0000000000000000";
@@ -239,6 +261,23 @@ TEST_F(StoreTest, StateChangesAreCompareAndSetAndLogged) {
     auto st = store_->statuses()->at("a1");
     EXPECT_EQ(st.state, "down");
     EXPECT_EQ(st.since_ms, 7000);
+}
+
+TEST_F(StoreTest, EventsAreBoundedToTheNewest) {
+    ASSERT_TRUE(store_->save_fleet(two_sites()));
+    store_->set_events_kept(20);
+    std::string from = "unknown";
+    for (int i = 0; i < 101; ++i) { // a flapping edge
+        const std::string to = i % 2 ? "down" : "up";
+        ASSERT_TRUE(*store_->change_state("a1", from, to, "flap", 1000 + i));
+        from = to;
+    }
+    auto ev = store_->events(1000);
+    ASSERT_TRUE(ev);
+    EXPECT_GE(ev->size(), 20u);
+    EXPECT_LE(ev->size(), 22u);
+    EXPECT_EQ(ev->front().seq, 101); // the newest are kept
+    EXPECT_EQ(ev->front().at_ms, 1100);
 }
 
 TEST_F(StoreTest, CatalogPopularityAndKeys) {

@@ -163,8 +163,8 @@
         return { total, placed, frac, bytesPending: num(fill.bytes_pending) };
     }
 
-    // One line per site that steers by BGP: the union its edges hear, and where they disagree
-    // (as Open Connect's partner portal reports it).
+    // One line per site that steers by BGP: the prefixes that steer, where its edges disagree
+    // (as Open Connect's partner portal reports it) and what was refused.
     function bgpLines(bgp) {
         return arr(bgp).filter((s) => s && typeof s === "object").map((s) => {
             const edges = arr(s.edges);
@@ -177,8 +177,14 @@
                 text += " — edges disagree on " + fmtInt(differing) +
                     (first ? " (" + str(first.prefix) + " not heard by " + arr(first.missing_from).join(", ") + ")" : "");
             }
+            const refused = num(s.refused) || 0;
+            if (refused > 0) {
+                const first = arr(s.refusals)[0];
+                text += " — " + fmtInt(refused) + " refused" +
+                    (first ? " (" + str(first.prefix) + " from " + str(first.edge) + ": " + str(first.reason) + ")" : "");
+            }
             if (down.length) text += " — no BIRD: " + down.join(", ");
-            return { site: str(s.site), text, warn: differing > 0 || down.length > 0 };
+            return { site: str(s.site), text, warn: differing > 0 || refused > 0 || down.length > 0 };
         });
     }
 

@@ -93,8 +93,15 @@ test("totals and fill progress", () => {
         { site: "isp-a", prefixes: 3, differing: 1, edges: [{ id: "a1", connected: true }, { id: "a2", connected: true }],
           differences: [{ prefix: "10.9.0.0/16", heard_by: ["a1"], missing_from: ["a2"] }] },
         { site: "isp-b", prefixes: 1000000, differing: 0, edges: [{ id: "b1", connected: false }] },
+        { site: "isp-c", prefixes: 2, differing: 0, refused: 2, edges: [{ id: "c1", connected: true }],
+          refusals: [{ prefix: "0.0.0.0/0", edge: "c1", reason: "shorter than the minimum length" }] },
+        { site: "isp-d", prefixes: 2, differing: 0, refused: 0, edges: [{ id: "d1", connected: true }] },
     ]);
-    assert.equal(lines.length, 2);
+    assert.equal(lines.length, 4);
+    assert.match(lines[2].text, /^isp-c: 2 prefixes from 1 edge — 2 refused \(0\.0\.0\.0\/0 from c1: shorter than the minimum length\)$/);
+    assert.equal(lines[2].warn, true);
+    assert.equal(lines[3].text, "isp-d: 2 prefixes from 1 edge");
+    assert.equal(lines[3].warn, false);
     assert.match(lines[0].text, /^isp-a: 3 prefixes from 2 edges .* disagree on 1 \(10\.9\.0\.0\/16 not heard by a2\)$/);
     assert.equal(lines[0].warn, true);
     assert.match(lines[1].text, /1,000,000 prefixes from 1 edge .* no BIRD: b1/);
