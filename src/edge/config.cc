@@ -110,6 +110,7 @@ Status parse_edge_toml(std::string_view text, std::string_view source, EdgeConfi
             fr.get("progress_log_s", &f.progress_log_s, 1, 86400);
             fr.get("scrub_rate_mbps", &f.scrub_rate_mbps);
             fr.get("scrub_pause_s", &f.scrub_pause_s, 0, 86400);
+            fr.get("disk_full_pause_s", &f.disk_full_pause_s, 1, 86400);
             fr.get("max_delete_share", &f.max_delete_share);
             fr.get("min_delete_delay_ms", &f.min_delete_delay_ms, 0, 86400000);
             fr.finish();

@@ -247,6 +247,12 @@ void Filler::metrics(PromText& out) const {
     out.family("vcdn_fill_kept_unowned_files", "gauge",
                "Files the manifest does not list that the fill did not write: kept.")
         .sample("vcdn_fill_kept_unowned_files", impl_->kept_unowned.load());
+    out.family("vcdn_fill_disk_full_total", "counter",
+               "Transfers stopped because their root ran out of space (partial file removed).")
+        .sample("vcdn_fill_disk_full_total", impl_->disk_full.load());
+    out.family("vcdn_fill_roots_full", "gauge",
+               "Roots that take no new fill transfer because they ran out of space.")
+        .sample("vcdn_fill_roots_full", impl_->roots_full.load());
     out.family("vcdn_fill_unmarked_total", "counter",
                "Files filled where the fill's mark could not be set (no user xattrs).")
         .sample("vcdn_fill_unmarked_total", impl_->unmarked.load());
@@ -476,13 +482,13 @@ std::string Filler::allow_deletions() {
     return msg;
 }
 
-int Filler::Impl::pick_root(const WantedFile& f) const {
+int Filler::Impl::pick_root(const WantedFile& f, int64_t now_ms) const {
     int best = -1;
     uint64_t best_free = 0;
     for (int pass = 0; pass < 2 && best < 0; ++pass) {
         for (size_t i = 0; i < storage->size(); ++i) {
             const io::Root& r = storage->root(i);
-            if (!r.up()) continue;
+            if (!r.up() || root_full(i, now_ms)) continue;
             // First pass: the manifest's tier; second: any root.
             if (pass == 0 && (r.tier() == io::Tier::kFlash) != f.flash) continue;
             struct statvfs vs {};
@@ -547,6 +553,7 @@ static size_t on_body(char* p, size_t size, size_t n, void* ud) {
             pwrite(t->fd, p + done, len - done, static_cast<off_t>(t->offset + t->got + done));
         if (w < 0) {
             if (errno == EINTR) continue;
+            t->disk_full = errno == ENOSPC || errno == EDQUOT;
             t->err = "write: " + errno_text(errno);
             return 0;
         }
@@ -564,6 +571,10 @@ static size_t on_body(char* p, size_t size, size_t n, void* ud) {
 
 bool Filler::Impl::start_one(Job& job, int64_t now_ms) {
     const WantedFile& f = manifest->files[job.file];
+    uint64_t full = 0;
+    for (size_t i = 0; i < root_full_until_ms.size(); ++i)
+        full += root_full(i, now_ms);
+    roots_full.store(full, std::memory_order_relaxed);
     // Skip sources that served bad bytes for this file (unless all did: then try them again).
     while (job.src < f.sources.size() && job.bad[job.src])
         ++job.src;
@@ -578,11 +589,11 @@ bool Filler::Impl::start_one(Job& job, int64_t now_ms) {
     int root = -1;
     for (size_t i = 0; i < storage->size() && root < 0; ++i) {
         struct stat pst {};
-        if (storage->root(i).up() &&
+        if (storage->root(i).up() && !root_full(i, now_ms) &&
             fstatat(storage->root(i).dir_fd(), part_rel(f).c_str(), &pst, 0) == 0)
             root = static_cast<int>(i);
     }
-    if (root < 0) root = pick_root(f);
+    if (root < 0) root = pick_root(f, now_ms);
     if (root < 0) {
         errors.fetch_add(1);
         job.not_before_ms = now_ms + 30000;
@@ -779,6 +790,37 @@ void Filler::Impl::finish(Transfer* t, CURLcode code, int64_t now_ms) {
         drop(true);
         advance(job, true, false, fmt::format("404 from {} {}", source_kind_name(kind), who),
                 now_ms);
+        return;
+    }
+    if (t->disk_full) {
+        // The disk, not the source: the partial file goes (it holds space the root lacks), the
+        // root takes no new transfer for disk_full_pause_s, and the file is tried again (on
+        // another root, or this one once it has room) without blaming the source.
+        disk_full.fetch_add(1);
+        errors.fetch_add(1);
+        const size_t root = t->root;
+        if (root_full_until_ms.size() < storage->size())
+            root_full_until_ms.resize(storage->size(), 0);
+        if (!root_full(root, now_ms)) {
+            log::error("fill: {} is full (writing {}: {}): its partial files are removed and it "
+                       "takes no new transfer for {} s",
+                       storage->root(root).path(), f.path, t->err, opt.cfg.disk_full_pause_s);
+            roots_full.fetch_add(1, std::memory_order_relaxed); // recounted at the next start
+        }
+        root_full_until_ms[root] = now_ms + int64_t{opt.cfg.disk_full_pause_s} * 1000;
+        drop(false);
+        // Every other transfer writing to that root stops too, and drops its partial file.
+        for (size_t i = 0; i < active.size();) {
+            Transfer* o = active[i].get();
+            if (o->root != root) {
+                ++i;
+                continue;
+            }
+            if (o->job) o->job->not_before_ms = now_ms + 1000;
+            close_transfer(o, false);
+            active.erase(active.begin() + static_cast<std::ptrdiff_t>(i));
+        }
+        job.not_before_ms = now_ms + 1000;
         return;
     }
     if (code != CURLE_OK || t->offset + t->got != t->size) {

@@ -57,6 +57,7 @@ struct Transfer {
     int64_t range_total = -1;
     int64_t content_length = -1;
     std::string err;
+    bool disk_full = false; // a write failed with ENOSPC/EDQUOT: the root, not the source
     bool paused = false;
     int64_t started_us = 0;
     char errbuf[CURL_ERROR_SIZE] = {0};
@@ -124,6 +125,13 @@ struct Filler::Impl {
     std::atomic<uint64_t> verify_failures{0}, errors{0}, deleted{0}, resumed{0};
     std::atomic<uint64_t> scrub_files{0}, scrub_bytes{0}, scrub_mismatches{0};
     std::atomic<uint64_t> total_bytes{0};
+    // A root whose writes failed for want of space takes no new transfer until this time
+    // (filler thread; by root index), and then only when statvfs shows room again.
+    std::vector<int64_t> root_full_until_ms;
+    std::atomic<uint64_t> disk_full{0}, roots_full{0};
+    bool root_full(size_t root, int64_t now_ms) const {
+        return root < root_full_until_ms.size() && root_full_until_ms[root] > now_ms;
+    }
 
     struct Snapshot {
         int64_t version = 0;
@@ -149,7 +157,7 @@ struct Filler::Impl {
     void abort_all(const char* why);
     void close_transfer(Transfer* t, bool keep_part);
     void update_snapshot(int64_t now_ms, bool in_window);
-    int pick_root(const WantedFile& f) const;
+    int pick_root(const WantedFile& f, int64_t now_ms) const;
     std::string final_rel(const WantedFile& f) const { return f.path.substr(1); }
     // By content and path: a partial download resumes only into the same file, and two
     // paths with the same content never share one.

@@ -25,6 +25,8 @@ struct FillConfig {
     uint32_t progress_log_s = 10; // a progress line in the log this often while filling
     double scrub_rate_mbps = 80;  // re-verification of stored files; 0 = no scrubber
     uint32_t scrub_pause_s = 60;  // pause between two passes over every file
+    // A root that ran out of space during a write takes no new transfer for this long.
+    uint32_t disk_full_pause_s = 60;
     // Against a control plane that lies (compromised, or a bug): a manifest that would delete
     // more than this share of the bytes the roots hold is held until an operator allows it on
     // the edge's admin listener (POST /fill/allow-deletions); 1 = no limit.

@@ -1,8 +1,10 @@
 // Placement and fill end to end: a real origin (and a mirror), a real control plane and real
 // edges that fetch their manifests and fill from peers, parent sites and the origin, verify
 // every byte, survive kill -9 and honour their rate cap.
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -817,4 +819,87 @@ TEST_F(FillTest, TheControlLinkShowsNoSecretAndAnEdgesKeysOpenNothingElse) {
 }
 
 } // namespace
+// A disk that fills up under a download (another writer took the space): the transfer stops,
+// its partial file goes, the root takes no new transfer for a while, the edge keeps serving
+// what it holds, and once there is room again the fill completes. On a small ext4 file system
+// on a loop device (the test runs as root, as CI does).
+TEST_F(FillTest, DiskFullDuringFillDropsThePartAndServingGoesOn) {
+    make_catalog(1, {4000, 8000}, 8); // 4 MB and 8 MB
+    start_origin(&origin_, "origin");
+    FillEdge* a1 = add_edge("a1");
+    const std::string mnt = work_ / "mnt", img = work_ / "small.img";
+    fs::create_directories(mnt);
+    {
+        std::ofstream(img).close();
+        fs::resize_file(img, 32u << 20);
+    }
+    RunResult mk = run_command({"mkfs.ext4", "-q", "-F", "-m", "0", img});
+    ASSERT_EQ(mk.status, 0) << mk.output;
+    RunResult mo = run_command({"mount", "-o", "loop", img, mnt});
+    ASSERT_EQ(mo.status, 0) << "a loop-mounted file system needs root and /dev/loop*: "
+                            << mo.output;
+    struct Unmount {
+        std::string dir;
+        ~Unmount() { run_command({"umount", "-l", dir}); }
+    } unmount{mnt};
+    a1->root = mnt + "/root";
+    fs::create_directories(a1->root);
+    start_control(fmt::format("[origin]\nurl = \"http://127.0.0.1:{}\"\nsigning_keys = \"{}\"\n\n"
+                              "[[site]]\nname = \"isp-a\"\nprefixes = [\"10.1.0.0/16\"]\n\n{}",
+                              origin_.port, work_ / "origin.keys", edge_toml(*a1, 1u << 30)));
+    // One transfer at a time, 2 MB/s: the second file is still downloading when the first is in.
+    start_edge(a1, "rate_mbps = 16\nparallel = 1\nscrub_rate_mbps = 0\ndisk_full_pause_s = 1\n");
+    auto part_bytes = [&] {
+        uint64_t n = 0;
+        std::error_code ec;
+        for (const auto& p : fs::directory_iterator(a1->root + "/.vcdn-fill", ec))
+            n += p.is_regular_file() ? p.file_size() : 0;
+        return n;
+    };
+    std::string done;
+    auto deadline = Clock::now() + std::chrono::seconds(30);
+    while (Clock::now() < deadline && (done.empty() || part_bytes() < 500000)) {
+        for (const auto& f : catalog_.files)
+            if (fs::exists(a1->root + f.path)) done = f.path;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    ASSERT_FALSE(done.empty()) << a1->proc->stderr_text();
+    ASSERT_GE(part_bytes(), 500000u) << "no download in progress: " << a1->proc->stderr_text();
+
+    // Someone else takes all but 256 KiB of the disk.
+    struct statvfs vs {};
+    ASSERT_EQ(statvfs(mnt.c_str(), &vs), 0);
+    const uint64_t free_bytes = uint64_t{vs.f_bavail} * vs.f_frsize;
+    ASSERT_GT(free_bytes, 1u << 20);
+    {
+        const int fd = ::open((mnt + "/other.bin").c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+        ASSERT_GE(fd, 0);
+        ASSERT_EQ(posix_fallocate(fd, 0, static_cast<off_t>(free_bytes - (256u << 10))), 0);
+        ::close(fd);
+    }
+    ASSERT_TRUE(a1->proc->wait_for_line(std::regex("fill: .*/root is full \\(writing .*No space "
+                                                   "left on device\\): its partial files are "
+                                                   "removed"),
+                                        15000))
+        << a1->proc->stderr_text();
+    EXPECT_GE(metric(*a1, "vcdn_fill_disk_full_total"), 1u);
+    EXPECT_EQ(part_bytes(), 0u) << "a partial file was left on the full disk";
+    // Serving goes on: the file that was in before the disk filled plays.
+    ApiReply s = steer_when(done, 1);
+    ASSERT_EQ(s.status, 200) << s.body;
+    const std::string u = s.json["urls"][0]["url"];
+    ASSERT_NE(u.find(fmt::format(":{}/", a1->port)), std::string::npos) << s.body;
+    RawResponse got = fetch(a1->port, get_request(u.substr(u.find(done))));
+    EXPECT_EQ(got.head.status, 200);
+    EXPECT_EQ(got.body.size(), fs::file_size(a1->root + done));
+    EXPECT_EQ(fetch(a1->admin_port, get_request("/healthz")).head.status, 200);
+
+    // Room again: the fill completes (the root is retried once its pause is over and statvfs
+    // shows space).
+    fs::remove(mnt + "/other.bin");
+    json last;
+    EXPECT_TRUE(wait_converged("a1", 60000, &last)) << last.dump() << a1->proc->stderr_text();
+    EXPECT_EQ(part_bytes(), 0u);
+}
+
 } // namespace vcdn::test
