@@ -112,6 +112,7 @@ Runner add_control(CLI::App& app) {
             if (sig == SIGHUP) {
                 (*server)->reopen_logs();
                 (void)(*server)->reload_tls();
+                (void)(*server)->reload_session_keys();
                 (void)(*server)->reload_fleet();
                 continue;
             }

@@ -2,6 +2,7 @@
 #include <ctime>
 #include <memory>
 
+#include <vcdn/auth/session_token.h>
 #include <vcdn/auth/signed_url.h>
 #include <vcdn/io/ip_prefix.h>
 
@@ -11,8 +12,9 @@ namespace vcdn::app {
 
 namespace {
 struct SignFlags {
-    std::string key_file, path, key_id, prefix;
+    std::string key_file, path, key_id, prefix, client;
     int64_t ttl = 3600;
+    bool session = false;
 };
 } // namespace
 
@@ -21,12 +23,18 @@ Runner add_sign(CLI::App& app) {
     CLI::App* cmd = app.add_subcommand(
         "sign",
         "Print a signed content URL path: PATH?e=<expiry>&k=<key-id>&s=<signature>[&p=<cidr>] "
-        "(the last line of the output).");
+        "(the last line of the output); with --session, a player-session token for steering "
+        "([control.steering] session_keys).");
     cmd->add_option("--key-file", f->key_file, "Keys: one '<key-id> <secret in hex>' per line")
         ->required();
     cmd->add_option("--path", f->path,
-                    "URL path to sign, as players will request it, e.g. /t/1/v-3000k.mp4")
-        ->required();
+                    "URL path to sign, as players will request it, e.g. /t/1/v-3000k.mp4 "
+                    "(required without --session)");
+    cmd->add_flag("--session", f->session,
+                  "Print a session token (<key-id>~<expiry>~<client>~<sig>) that steering takes "
+                  "as ?session=, instead of a URL");
+    cmd->add_option("--client", f->client,
+                    "With --session: bind the token to this client address (e.g. 10.1.2.3)");
     cmd->add_option("--ttl", f->ttl,
                     "Seconds the URL stays valid; negative = already expired (tests)")
         ->capture_default_str();
@@ -36,6 +44,32 @@ Runner add_sign(CLI::App& app) {
         auto keys = auth::KeySet::load(f->key_file);
         if (!keys) {
             std::fprintf(stderr, "vcdn sign: %s\n", keys.error().message.c_str());
+            return 2;
+        }
+        const auth::SigningKey* skey = f->key_id.empty() ? keys->newest() : keys->find(f->key_id);
+        if (f->session) {
+            if (!skey) {
+                std::fprintf(stderr, "vcdn sign: no key '%s' in %s\n", f->key_id.c_str(),
+                             f->key_file.c_str());
+                return 2;
+            }
+            if (!f->path.empty() || !f->prefix.empty()) {
+                std::fprintf(stderr, "vcdn sign: --session takes no --path or --prefix\n");
+                return 2;
+            }
+            if (!f->client.empty()) {
+                auto a = io::IpAddress::parse(f->client);
+                if (!a) {
+                    std::fprintf(stderr, "vcdn sign: --client: %s\n", a.error().message.c_str());
+                    return 2;
+                }
+            }
+            const int64_t expiry = static_cast<int64_t>(std::time(nullptr)) + f->ttl;
+            std::printf("%s\n", auth::make_session_token(*skey, expiry, f->client).c_str());
+            return 0;
+        }
+        if (!f->client.empty()) {
+            std::fprintf(stderr, "vcdn sign: --client goes with --session (URLs take --prefix)\n");
             return 2;
         }
         if (f->path.empty() || f->path.front() != '/' ||

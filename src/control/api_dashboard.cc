@@ -111,6 +111,16 @@ ApiResponse get_metrics(const ApiRequest& req, Service& s) {
     for (const SiteBgp& sb : *v->bgp_sites)
         if (sb.bgp)
             out.sample("vcdn_control_bgp_differing_prefixes", {{"site", sb.site}}, sb.differing);
+    out.family("vcdn_control_steer_session_refused_total", "counter",
+               "Steering requests refused for their session token ([control.steering]).");
+    {
+        static constexpr const char* kReason[] = {"ok",           "missing", "malformed",
+                                                  "unknown_key",  "forged",  "expired",
+                                                  "wrong_client", "too_long"};
+        for (size_t i = 1; i < 8; ++i)
+            out.sample("vcdn_control_steer_session_refused_total", {{"reason", kReason[i]}},
+                       s.session_refused[i].load());
+    }
     out.family("vcdn_control_bgp_refused_routes", "gauge",
                "Routes a site's edges report outside its bgp_allowed or shorter than the "
                "minimum length (not used).");

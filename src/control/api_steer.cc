@@ -5,6 +5,7 @@
 #include <cstring>
 #include <fmt/format.h>
 
+#include <vcdn/auth/session_token.h>
 #include <vcdn/http/date.h>
 
 #include "api.h"
@@ -83,6 +84,31 @@ std::optional<ApiResponse> read_query(const ApiRequest& req, const Service& s, s
         }
     }
     return std::nullopt;
+}
+
+// With session keys, a player needs the token its streaming service's front end minted
+// (?session=); a trusted front end asking on its players' behalf needs none.
+std::optional<ApiResponse> check_session(const ApiRequest& req, const Service& s, int64_t now) {
+    const std::shared_ptr<const auth::KeySet> keys = s.session_keys.load();
+    if (!keys || s.is_trusted(req.client)) return std::nullopt;
+    std::string_view raw;
+    std::string token;
+    if (io::query_param(req.query, "session", &raw) && !io::url_decode(raw, &token))
+        token = "\x01"; // malformed
+    auth::VerifyPolicy policy;
+    policy.max_lifetime_s = s.cfg.steering.session_max_lifetime_s;
+    policy.clock_skew_s = 60;
+    const auth::SigCheck c = auth::verify_session_token(token, *keys, now, req.client, policy);
+    if (c == auth::SigCheck::kOk) return std::nullopt;
+    s.session_refused[static_cast<size_t>(c) % 8].fetch_add(1, std::memory_order_relaxed);
+    if (c == auth::SigCheck::kMissing)
+        return json_error(401, "missing-session",
+                          "steering needs ?session=<token> from the streaming service");
+    static constexpr const char* kWhy[] = {
+        "ok",     "missing", "malformed",          "unknown key",
+        "forged", "expired", "for another client", "too long-lived"};
+    return json_error(403, "bad-session",
+                      fmt::format("session token refused: {}", kWhy[static_cast<size_t>(c) % 8]));
 }
 
 // The prefix a signed URL is bound to: the client's matched prefix, or its /24 (/48).
@@ -192,6 +218,7 @@ ApiResponse get_steer(const ApiRequest& req, Service& s) {
     std::string file;
     io::IpAddress client;
     if (auto bad = read_query(req, s, &file, &client)) return fail(std::move(*bad));
+    if (auto denied = check_session(req, s, now / 1000)) return fail(std::move(*denied));
     const steer::Topology& topo = *v.topo;
     const steer::TopoFile* tf = steer::find_file(topo, file);
     if (!tf)

@@ -85,6 +85,13 @@ Status parse_control_toml(std::string_view text, std::string_view source, Contro
             lr.get("public_connections", &cfg->limits.public_connections, 0, 1000000);
             lr.finish();
         }
+        if (const toml::table* st = r.subtable("steering")) {
+            toml_util::TableReader sr(*st, "control.steering");
+            sr.get("session_keys", &cfg->steering.session_keys);
+            sr.get("session_max_lifetime_s", &cfg->steering.session_max_lifetime_s, 60,
+                   30u * 86400);
+            sr.finish();
+        }
         if (const toml::table* bt = r.subtable("bgp")) {
             toml_util::TableReader br(*bt, "control.bgp");
             br.get("min_length_v4", &cfg->bgp.min_length_v4, 1, 32);

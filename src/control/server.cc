@@ -65,6 +65,11 @@ Result<std::unique_ptr<Service>> Service::open(const ControlConfig& cfg) {
     auto trusted = trusted_prefixes(cfg);
     if (!trusted) return trusted.error();
     svc->trusted = std::move(*trusted);
+    if (!cfg.steering.session_keys.empty()) {
+        auto keys = auth::KeySet::load(cfg.steering.session_keys);
+        if (!keys) return Error{fmt::format("steering.session_keys: {}", keys.error().message)};
+        svc->session_keys.store(std::make_shared<const auth::KeySet>(std::move(*keys)));
+    }
     auto store = Store::open(cfg.db);
     if (!store) return store.error();
     svc->store = std::move(*store);
@@ -226,6 +231,21 @@ Status ControlServer::reload_tls() {
         impl_->tls = std::move(*ctx);
     }
     log::info("control: TLS certificate reloaded ({})", impl_->svc->cfg.tls.cert);
+    return {};
+}
+
+Status ControlServer::reload_session_keys() {
+    const std::string& path = impl_->svc->cfg.steering.session_keys;
+    if (path.empty()) return {};
+    auto keys = auth::KeySet::load(path);
+    if (!keys) {
+        log::error("control: session keys not reloaded, the old ones stay in use: {}",
+                   keys.error().message);
+        return keys.error();
+    }
+    const size_t n = keys->size();
+    impl_->svc->session_keys.store(std::make_shared<const auth::KeySet>(std::move(*keys)));
+    log::info("control: {} session key(s) reloaded ({})", n, path);
     return {};
 }
 

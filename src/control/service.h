@@ -220,6 +220,10 @@ struct Service {
     std::mutex beat_mu;
     std::unordered_map<std::string, BeatBucket> beat_buckets;
     std::atomic<uint64_t> heartbeats_too_fast{0};
+    // Session keys (null: steering needs no session token); swapped whole on SIGHUP.
+    std::atomic<std::shared_ptr<const auth::KeySet>> session_keys;
+    // Steering requests refused for their session token, by auth::SigCheck value.
+    mutable std::atomic<uint64_t> session_refused[8] = {};
     mutable std::atomic<uint64_t> untrusted_client_params{
         0}; // client= ignored: not from a trusted address
     bool is_trusted(const io::IpAddress& a) const {

@@ -42,6 +42,14 @@ struct ControlBgp {
     uint32_t min_length_v6 = 16;
 };
 
+// Player-session tokens (auth/session_token.h): with a key file, steering answers only
+// requests that carry a valid ?session= token (or come from a trusted front end), and only
+// those count as views.
+struct ControlSteering {
+    std::string session_keys;                // KeySet file shared with the front end; "" = off
+    uint32_t session_max_lifetime_s = 86400; // a token valid for longer is refused
+};
+
 struct ControlConfig {
     std::string listen = "127.0.0.1:8070";
     std::string edge_listen;  // heartbeats and manifests; empty = on `listen`
@@ -49,6 +57,7 @@ struct ControlConfig {
     ControlTls tls;
     ControlLimits limits;
     ControlBgp bgp;
+    ControlSteering steering;
     std::string read_token; // bearer token of read-only calls (dashboard, GET, /metrics)
     std::string db = "sqlite:vcdn-control.db";
     std::string fleet;       // fleet TOML applied at start; empty = keep what the db has

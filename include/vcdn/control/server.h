@@ -33,6 +33,8 @@ public:
     std::vector<ListenerInfo> listeners() const;
     // SIGHUP: loads the TLS certificate and key again; a bad pair keeps the old one.
     Status reload_tls();
+    // SIGHUP: loads [control.steering] session_keys again; a bad file keeps the old keys.
+    Status reload_session_keys();
     // SIGHUP: applies the fleet file again (when one is configured).
     Status reload_fleet();
     // SIGHUP: reopens the steering log file (after logrotate moved it).

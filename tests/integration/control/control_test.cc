@@ -535,5 +535,77 @@ TEST_F(ControlTest, SteeringCountsViewsForTheGroupOfTheClientsSite) {
     EXPECT_EQ(api(control_.port, "GET", "/api/v1/popularity?group=isp-a", "", "").status, 401);
 }
 
+// Player-session tokens end to end: minted by `vcdn sign --session` with the front end's key
+// file, taken by a real control plane's steering from an untrusted address, refused without
+// one or with a stale one after a key rotation by SIGHUP.
+TEST(ControlSessions, SteeringTakesTokensMintedByVcdnSignAndKeysRotateOnSighup) {
+    TempDir work;
+    write_file(work / "fleet.toml", fleet_toml());
+    write_file(work / "session.keys", "s1 " + std::string(64, 'c') + "\n");
+    ControlProcess control;
+    // 127.0.0.1 (the test) is not a trusted front end here: it is a player.
+    ASSERT_TRUE(control.start(work.path(), "sqlite:" + work / "c.db", work / "fleet.toml",
+                              fmt::format("[control.limits]\ntrusted = [\"127.0.0.9/32\"]\n"
+                                          "[control.steering]\nsession_keys = \"{}\"\n",
+                                          work / "session.keys")))
+        << control.proc.stderr_text();
+    ASSERT_EQ(
+        control.call("POST", "/api/v1/catalog", read_file(shared_root() + "/catalog.json")).status,
+        200);
+    auto mint = [&](std::vector<std::string> extra) {
+        std::vector<std::string> argv = {
+            vcdn_binary(), "sign",  "--key-file", work / "session.keys",
+            "--session",   "--ttl", "600"};
+        argv.insert(argv.end(), extra.begin(), extra.end());
+        RunResult r = run_command(argv);
+        EXPECT_EQ(r.status, 0) << r.output;
+        std::string out = r.output;
+        while (!out.empty() && out.back() == '\n')
+            out.pop_back();
+        return out.substr(out.rfind('\n') + 1);
+    };
+    auto steer = [&](const std::string& token) {
+        return control.call(
+            "GET",
+            fmt::format("/api/v1/steer?file={}{}", kFile, token.empty() ? "" : "&session=" + token),
+            "", false);
+    };
+    ApiReply r = steer("");
+    EXPECT_EQ(r.status, 401) << r.body;
+    EXPECT_EQ(r.json["error"]["code"], "missing-session");
+    const std::string t1 = mint({});
+    EXPECT_EQ(steer(t1).status, 200) << steer(t1).body << " token " << t1;
+    EXPECT_EQ(steer(mint({"--client", "127.0.0.1"})).status, 200);
+    r = steer(mint({"--client", "10.9.9.9"}));
+    EXPECT_EQ(r.status, 403);
+    EXPECT_EQ(r.json["error"]["message"], "session token refused: for another client") << r.body;
+    // Rotation: the front end's file gets a new key, the control plane a SIGHUP.
+    write_file(work / "session.keys", "s2 " + std::string(64, 'd') + "\n");
+    control.proc.signal(SIGHUP);
+    ASSERT_TRUE(control.proc.wait_for_line(std::regex("1 session key\\(s\\) reloaded"), 5000))
+        << control.proc.stderr_text();
+    r = steer(t1);
+    EXPECT_EQ(r.status, 403);
+    EXPECT_EQ(r.json["error"]["message"], "session token refused: unknown key");
+    const std::string t2 = mint({});
+    EXPECT_EQ(steer(t2).status, 200);
+    // A broken file keeps the keys in use.
+    write_file(work / "session.keys", "not a key file\n");
+    control.proc.signal(SIGHUP);
+    ASSERT_TRUE(control.proc.wait_for_line(std::regex("session keys not reloaded"), 5000))
+        << control.proc.stderr_text();
+    EXPECT_EQ(steer(t2).status, 200);
+    const std::string m = control.call("GET", "/metrics").body;
+    EXPECT_NE(m.find("vcdn_control_steer_session_refused_total{reason=\"unknown_key\"} 1"),
+              std::string::npos)
+        << m;
+    // vcdn sign refuses what would make a bad token.
+    write_file(work / "good.keys", "s3 " + std::string(64, 'e') + "\n");
+    RunResult bad = run_command(
+        {vcdn_binary(), "sign", "--key-file", work / "good.keys", "--session", "--client", "nope"});
+    EXPECT_EQ(bad.status, 2) << bad.output;
+    EXPECT_NE(bad.output.find("vcdn sign: --client:"), std::string::npos) << bad.output;
+}
+
 } // namespace
 } // namespace vcdn::test

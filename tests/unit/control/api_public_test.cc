@@ -1,4 +1,8 @@
 // The public resources: steering, QoE, events, BGP, the dashboard and /metrics, called directly.
+#include <ctime>
+
+#include <vcdn/auth/session_token.h>
+
 #include "api_fixture.h"
 
 namespace vcdn::control::test {
@@ -41,6 +45,61 @@ TEST_F(ApiTest, SteeringRanksHoldersSignsAndCountsDemand) {
     EXPECT_EQ(svc_->steer_requests.load(), 5u);
     EXPECT_EQ(svc_->steer_errors.load(), 3u);
     EXPECT_EQ(svc_->steer_stats[0]->total, 2u);
+}
+
+TEST_F(ApiTest, WithSessionKeysSteeringAnswersOnlyPlayersWithAToken) {
+    import_catalog();
+    ASSERT_EQ(beat("a1", {"/t/1/v-235k.mp4"}).status, 200);
+    for (int i = 0; i < 20 && svc_->current()->status->at("a1").state != "up"; ++i)
+        svc_->sync_once();
+    auto keys = auth::KeySet::parse("s1 " + std::string(64, 'a') + "\n");
+    ASSERT_TRUE(keys);
+    svc_->session_keys.store(std::make_shared<const auth::KeySet>(*keys));
+    const auth::SigningKey& k = *keys->newest();
+    const int64_t now = std::time(nullptr);
+    auto steer_as = [&](const std::string& query, const char* from) {
+        ApiRequest q = request(Method::kGet, "/api/v1/steer", query);
+        q.client = *io::IpAddress::parse(from);
+        return get_steer(q, *svc_);
+    };
+    const std::string file = "file=/t/1/v-235k.mp4";
+    // A player without a token, with a forged, expired, too long-lived or someone else's one.
+    ApiResponse r = steer_as(file, "203.0.113.7");
+    EXPECT_EQ(r.status, 401);
+    EXPECT_EQ(code(r), "missing-session");
+    const std::string good = auth::make_session_token(k, now + 600);
+    std::string forged = good;
+    forged.back() = forged.back() == 'A' ? 'B' : 'A';
+    struct Bad {
+        std::string token, why;
+    };
+    for (const Bad& b :
+         {Bad{forged, "forged"}, Bad{auth::make_session_token(k, now - 3600), "expired"},
+          Bad{auth::make_session_token(k, now + 400 * 86400), "too long-lived"},
+          Bad{auth::make_session_token(k, now + 600, "198.51.100.1"), "for another client"},
+          Bad{"s9~" + std::to_string(now + 600) + "~~AAAA", "unknown key"},
+          Bad{"garbage", "malformed"}}) {
+        r = steer_as(file + "&session=" + b.token, "203.0.113.7");
+        EXPECT_EQ(r.status, 403) << b.why;
+        EXPECT_EQ(body(r)["error"]["message"], "session token refused: " + b.why) << r.body;
+    }
+    EXPECT_EQ(svc_->steer_stats[0]->total, 0u); // nothing refused counted as a view
+    // A good token, bound to the player's address or not.
+    EXPECT_EQ(steer_as(file + "&session=" + good, "203.0.113.7").status, 200);
+    EXPECT_EQ(steer_as(file + "&session=" + auth::make_session_token(k, now + 600, "203.0.113.7"),
+                       "203.0.113.7")
+                  .status,
+              200);
+    // A trusted front end (the fixture's default address) needs none.
+    EXPECT_EQ(get_steer(request(Method::kGet, "/api/v1/steer", file), *svc_).status, 200);
+    EXPECT_EQ(svc_->steer_stats[0]->total, 3u);
+    const std::string m =
+        get_metrics(request(Method::kGet, "/metrics", {}, {}, "read"), *svc_).body;
+    EXPECT_NE(m.find("vcdn_control_steer_session_refused_total{reason=\"missing\"} 1"),
+              std::string::npos)
+        << m;
+    EXPECT_NE(m.find("vcdn_control_steer_session_refused_total{reason=\"forged\"} 1"),
+              std::string::npos);
 }
 
 TEST_F(ApiTest, ClientIsHonouredOnlyFromATrustedFrontEnd) {
