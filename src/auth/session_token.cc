@@ -33,7 +33,9 @@ SigCheck verify_session_token(std::string_view token, const KeySet& keys, int64_
     const std::string_view kid = part[0], exp = part[1], bound = part[2], sig = part[3];
     int64_t expiry = 0;
     auto [p, ec] = std::from_chars(exp.data(), exp.data() + exp.size(), expiry);
-    if (ec != std::errc() || p != exp.data() + exp.size() || expiry < 0 || !valid_key_id(kid))
+    // One spelling per token: no leading zeros (the MAC covers the number, not its text).
+    if (ec != std::errc() || p != exp.data() + exp.size() || expiry < 0 || !valid_key_id(kid) ||
+        (exp.size() > 1 && exp[0] == '0'))
         return SigCheck::kMalformed;
     const SigningKey* key = keys.find(kid);
     if (!key) return SigCheck::kUnknownKey;
