@@ -50,7 +50,8 @@ Runner add_control(CLI::App& app) {
                     "One JSON line per steering decision: a file, '-' for stderr, or 'off'");
     cmd->add_option("--log-level", f->log_level, "debug, info, warn, error");
     cmd->footer("API: docs/api.md. Signals: SIGTERM/SIGINT stop; SIGHUP applies the fleet file "
-                "again, reloads the TLS certificate and reopens the steering log.\nSecrets come "
+                "again, reloads the TLS certificate and the session keys and reopens the steering "
+                "log.\nSecrets come "
                 "from files or the environment, never from the command line.\nConfig reference: "
                 "README.md, section 'Control configuration'.");
 
