@@ -5,6 +5,7 @@
 #include <fstream>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <random>
 #include <sstream>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -48,17 +49,45 @@ Result<UniqueFd> listen_tcp(const SocketAddress& addr, const ListenOptions& opt)
     return fd;
 }
 
-uint16_t pick_free_loopback_port() {
+namespace {
+
+// True if nothing at all is bound to 127.0.0.1:port (no SO_REUSEADDR, so even a socket in
+// TIME_WAIT counts as taken). With port 0, *port becomes the kernel's choice.
+bool loopback_port_free(uint16_t* port) {
     UniqueFd fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    if (!fd) return 0;
+    if (!fd) return false;
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    a.sin_port = htons(*port);
     socklen_t len = sizeof a;
     if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
         ::getsockname(fd.get(), reinterpret_cast<sockaddr*>(&a), &len) != 0)
-        return 0;
-    return ntohs(a.sin_port);
+        return false;
+    *port = ntohs(a.sin_port);
+    return true;
+}
+
+} // namespace
+
+uint16_t pick_free_loopback_port() {
+    unsigned ephemeral_low = 32768;
+    {
+        std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
+        unsigned lo = 0, hi = 0;
+        if (in >> lo >> hi && lo > 0) ephemeral_low = lo;
+    }
+    constexpr unsigned kLowest = 10000; // clear of well-known and registered daemons' ports
+    if (ephemeral_low > kLowest + 1000) {
+        static thread_local std::mt19937 rng(std::random_device{}());
+        std::uniform_int_distribution<unsigned> pick(kLowest, ephemeral_low - 1);
+        for (int i = 0; i < 64; ++i) {
+            uint16_t p = static_cast<uint16_t>(pick(rng));
+            if (loopback_port_free(&p)) return p;
+        }
+    }
+    uint16_t p = 0;
+    return loopback_port_free(&p) ? p : 0;
 }
 
 Result<SocketAddress> local_address(int fd) {

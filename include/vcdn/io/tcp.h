@@ -20,7 +20,10 @@ struct ListenOptions {
 };
 
 // A TCP port on 127.0.0.1 that was free a moment ago (to name addresses before a process
-// binds them: fleet files, tests). Racy by nature; 0 on failure.
+// binds them: fleet files, tests). Racy by nature, so it is drawn at random from below the
+// kernel's ephemeral range (net.ipv4.ip_local_port_range): a port that the kernel hands to
+// someone else's bind(port 0) or outgoing connection in the meantime can't be taken there.
+// Falls back to a kernel-chosen port when that range leaves no room; 0 on failure.
 uint16_t pick_free_loopback_port();
 
 // Creates a non-blocking listening socket. Options that accepted sockets inherit from the

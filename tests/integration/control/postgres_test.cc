@@ -32,10 +32,7 @@ std::string postgres_bin_dir() {
 }
 
 uint16_t free_port() {
-    auto fd = io::listen_tcp(*io::parse_socket_address("127.0.0.1:0"), io::ListenOptions{});
-    if (!fd) return 0;
-    auto a = io::local_address(fd->get());
-    return a ? a->port() : 0;
+    return io::pick_free_loopback_port();
 }
 
 // A throw-away PostgreSQL server in a temp dir, run as the `postgres` user when we are root
