@@ -255,7 +255,9 @@ SigCheck verify(std::string_view path, std::string_view query, const KeySet& key
     if (dup) return SigCheck::kMalformed;
     uint64_t expiry = 0;
     std::string kid, sig, prefix;
-    if (!decode_query_value(e, &kid) || !parse_u64(kid, &expiry) || expiry > INT64_MAX)
+    // One spelling per expiry: plain digits, no leading zero, no percent-encoding (the
+    // signature covers the number, so "e=0123" or "e=%3123" would verify as another URL).
+    if ((e.size() > 1 && e[0] == '0') || !parse_u64(e, &expiry) || expiry > INT64_MAX)
         return SigCheck::kMalformed;
     if (!decode_query_value(k, &kid) || !decode_query_value(s, &sig) || sig.size() != 22 ||
         !decode_query_value(p, &prefix))

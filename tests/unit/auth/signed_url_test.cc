@@ -74,6 +74,11 @@ TEST(SignedUrl, EveryRefusalHasItsReason) {
     EXPECT_EQ(check("e=soon&k=k1&s=AAAAAAAAAAAAAAAAAAAAAA"), SigCheck::kMalformed);
     EXPECT_EQ(check("e=2000&k=k1&s=short"), SigCheck::kMalformed);
     EXPECT_EQ(check(good + "&p=10.1.2.3/16"), SigCheck::kMalformed); // host bits set
+    // Another spelling of the same expiry is not the same URL: leading zeros, percent-encoding.
+    ASSERT_EQ(good.substr(0, 7), "e=2000&");
+    EXPECT_EQ(check("e=02000" + good.substr(6)), SigCheck::kMalformed);
+    EXPECT_EQ(check("e=%32000" + good.substr(6)), SigCheck::kMalformed);
+    EXPECT_EQ(check("e=+2000" + good.substr(6)), SigCheck::kMalformed);
     EXPECT_EQ(check("e=2000&k=k9&s=AAAAAAAAAAAAAAAAAAAAAA"), SigCheck::kUnknownKey);
     std::string forged = good;
     forged[forged.size() - 1] = forged.back() == 'A' ? 'B' : 'A';
