@@ -90,6 +90,17 @@ ApiResponse get_metrics(const ApiRequest& req, Service& s) {
     out.family("vcdn_control_heartbeats_too_fast_total", "counter",
                "Heartbeats refused (429) for coming sooner than a quarter interval.")
         .sample("vcdn_control_heartbeats_too_fast_total", s.heartbeats_too_fast.load());
+    out.family("vcdn_control_served_bytes_total", "counter",
+               "Bytes edges report they served (heartbeat `served`): counted as demand "
+               "(catalog), not catalog files (foreign), over the edge's capacity (over_capacity).")
+        .sample("vcdn_control_served_bytes_total", {{"kind", "catalog"}}, s.served_bytes.load())
+        .sample("vcdn_control_served_bytes_total", {{"kind", "foreign"}},
+                s.served_foreign_bytes.load())
+        .sample("vcdn_control_served_bytes_total", {{"kind", "over_capacity"}},
+                s.served_over_capacity_bytes.load());
+    out.family("vcdn_control_served_views_total", "counter",
+               "Demand from what edges served, in views (bytes over the file's size).")
+        .sample("vcdn_control_served_views_total", s.served_views.load());
     out.family("vcdn_control_auth_failures_total", "counter",
                "Calls with a wrong admin, read or edge token.")
         .sample("vcdn_control_auth_failures_total", s.auth_limiter.failures());

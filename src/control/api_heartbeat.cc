@@ -152,6 +152,7 @@ ApiResponse post_heartbeat(const ApiRequest& req, Service& s) {
     auto matches = s.store->record_heartbeat(id, wall_ms(), hb->report, hb->inventory);
     if (!matches) return refuse(json_error(503, "database", matches.error().message));
     s.heartbeats.fetch_add(1, std::memory_order_relaxed);
+    s.count_served(*v, *call.edge, hb->served, monotonic_ms());
     // After the report is stored: the sync that follows shows it with the change.
     if (hb->inventory.full || !hb->inventory.added.empty() || !hb->inventory.removed.empty() ||
         bgp_changed)

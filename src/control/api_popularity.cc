@@ -1,4 +1,4 @@
-// Popularity (admin): GET /api/v1/popularity?group=G (the demand steering counted for a site
+// Popularity (admin): GET /api/v1/popularity?group=G (the demand edges served to a site
 // group: this period's views and the smoothed history placement uses), POST (an imported feed,
 // kept as a floor for new titles).
 #include "api.h"

@@ -129,28 +129,16 @@ struct First {
     std::string reason = "no-edge";
 };
 
-// Counts the answer for the dashboard and the client's site group's demand: a view of the
-// file for the popularity group of the client's own site (by its prefix), so that a site
-// learns what its clients want even when another site serves it today; clients outside every
-// prefix count for the serving site.
-void count(Service& s, const View& v, const ApiRequest& req, const std::string& file,
-           const io::IpAddress& client, const std::vector<steer::Ranked>& ranked,
+// Counts the answer for the dashboard (by site and tier of the first choice). Not demand:
+// placement learns only from what edges served (Service::count_served).
+void count(Service& s, const ApiRequest& req, const std::vector<steer::Ranked>& ranked,
            const First& first) {
-    const steer::Topology& topo = *v.topo;
     Service::SteerStats& st = *s.steer_stats[req.thread % s.steer_stats.size()];
     std::lock_guard lk(st.mu);
     ++st.total;
     if (ranked.empty()) return;
     ++st.by_site[std::string(first.site)];
     ++st.by_tier[std::string(first.tier)];
-    int64_t si = -1;
-    if (const steer::PrefixTable::Entry* m = topo.prefixes->lookup(client);
-        m && m->value < topo.prefix_sites->size() && !(*topo.prefix_sites)[m->value].empty())
-        si = (*topo.prefix_sites)[m->value][0].site;
-    else if (ranked[0].edge >= 0)
-        si = topo.edges[static_cast<size_t>(ranked[0].edge)].site;
-    if (si >= 0 && static_cast<size_t>(si) < v.site_group.size())
-        st.demand[{v.site_group[static_cast<size_t>(si)], file}] += 1;
 }
 
 // The answer's urls[] (and the log line's ranked[] when logging), in one pass.
@@ -242,7 +230,7 @@ ApiResponse get_steer(const ApiRequest& req, Service& s) {
     const First first =
         write_urls(s, v, file, expiry, bind, ranked, &body, logging ? &log_ranked : nullptr);
     fmt::format_to(std::back_inserter(body), "],\"expires\":{}}}\n", expiry);
-    count(s, v, req, file, client, ranked, first);
+    count(s, req, ranked, first);
     if (logging) {
         std::string line = "{\"time\":\"" + http::iso8601_ms(now) + "\",\"client\":\"" +
                            client_str + "\",\"file\":";

@@ -221,16 +221,82 @@ bool Service::sync_once(bool coalesce) {
     return true;
 }
 
+void Service::count_served(const View& v, const EdgeSpec& edge,
+                           const std::vector<wire::Served>& served, int64_t now_ms) {
+    // What this edge could have sent since its last heartbeat (the first: a minute's worth).
+    int64_t since_ms = 60000;
+    {
+        std::lock_guard lk(served_demand.mu);
+        int64_t& last = served_demand.last_ms[edge.id];
+        if (last > 0) since_ms = std::clamp<int64_t>(now_ms - last, 1, 60000);
+        last = now_ms;
+    }
+    if (served.empty()) return;
+    const steer::Topology& topo = *v.topo;
+    auto ei = v.edge_index.find(edge.id);
+    if (ei == v.edge_index.end() || ei->second >= topo.edges.size()) return;
+    const uint32_t own_site = topo.edges[ei->second].site;
+    if (own_site >= v.site_group.size()) return;
+    since_ms = std::max<int64_t>(since_ms, cfg.health.heartbeat_interval_ms);
+    const double cap =
+        std::max(0.0, edge.capacity_gbps) * 1e9 / 8 * static_cast<double>(since_ms) / 1000 * 1.25 +
+        double(64u << 20);
+    double in_catalog = 0;
+    uint64_t foreign = 0;
+    for (const wire::Served& x : served) {
+        auto f = topo.files.find(std::string_view(x.path));
+        if (f == topo.files.end() || f->second.size == 0)
+            foreign += x.bytes;
+        else
+            in_catalog += static_cast<double>(x.bytes);
+    }
+    served_foreign_bytes.fetch_add(foreign, std::memory_order_relaxed);
+    double scale = 1;
+    if (in_catalog > cap) {
+        scale = cap / in_catalog;
+        served_over_capacity_bytes.fetch_add(static_cast<uint64_t>(in_catalog - cap),
+                                             std::memory_order_relaxed);
+        static log::RateLimit rl(60000);
+        uint64_t suppressed = 0;
+        if (rl.allow(monotonic_ms(), &suppressed))
+            log::warn("control: edge {} says it served {:.0f} MB in {} ms, more than its "
+                      "capacity_gbps {} allows: counted as {:.0f} MB ({} similar suppressed)",
+                      edge.id, in_catalog / 1e6, since_ms, edge.capacity_gbps, cap / 1e6,
+                      suppressed);
+    }
+    served_bytes.fetch_add(static_cast<uint64_t>(std::min(in_catalog, cap)),
+                           std::memory_order_relaxed);
+    std::map<std::pair<std::string, std::string>, double> mine;
+    double views = 0;
+    for (const wire::Served& x : served) {
+        auto f = topo.files.find(std::string_view(x.path));
+        if (f == topo.files.end() || f->second.size == 0) continue;
+        // The clients' own site by their network (so a site learns what its clients watch
+        // even while another site serves them), else the serving edge's.
+        uint32_t site = own_site;
+        if (x.client)
+            if (const steer::PrefixTable::Entry* m = topo.prefixes->lookup(x.client->addr);
+                m && m->value < topo.prefix_sites->size() &&
+                !(*topo.prefix_sites)[m->value].empty())
+                site = (*topo.prefix_sites)[m->value][0].site;
+        if (site >= v.site_group.size()) site = own_site;
+        const double n = static_cast<double>(x.bytes) * scale / static_cast<double>(f->second.size);
+        mine[{v.site_group[site], x.path}] += n;
+        views += n;
+    }
+    double before = served_views.load(std::memory_order_relaxed);
+    while (!served_views.compare_exchange_weak(before, before + views))
+        ;
+    std::lock_guard lk(served_demand.mu);
+    for (auto& [k, n] : mine)
+        served_demand.views[k] += n;
+}
+
 void Service::flush_demand(int64_t now) {
     std::map<std::pair<std::string, std::string>, double> all;
-    for (auto& st : steer_stats) {
-        std::map<std::pair<std::string, std::string>, double> mine;
-        {
-            std::lock_guard lk(st->mu);
-            mine.swap(st->demand);
-        }
-        for (auto& [k, n] : mine)
-            all[k] += n;
+    {
+        std::lock_guard lk(served_demand.mu);
+        all.swap(served_demand.views);
     }
     if (Status s = store->add_demand(all); !s) {
         sync_errors.fetch_add(1, std::memory_order_relaxed);
@@ -490,7 +556,7 @@ std::shared_ptr<View> Service::build_view(StoreSnapshot snap,
     index_site_prefixes(v.get(), &t, old_view.get());
     t.files.reserve(files->size());
     for (const CatalogEntry& f : *files)
-        t.files.emplace(f.path, steer::TopoFile{});
+        t.files.emplace(f.path, steer::TopoFile{{}, f.size});
     for (const auto& [edge_id, paths] : snap.inventory) {
         auto ei = v->edge_index.find(edge_id);
         if (ei == v->edge_index.end()) continue;

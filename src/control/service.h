@@ -174,8 +174,6 @@ struct Service {
         std::mutex mu; // uncontended but for the dashboard's read
         std::unordered_map<std::string, uint64_t> by_site, by_tier;
         uint64_t total = 0;
-        // Views by (popularity group of the client's site, file) since the last sync.
-        std::map<std::pair<std::string, std::string>, double> demand;
     };
     std::vector<std::unique_ptr<SteerStats>> steer_stats;
 
@@ -243,7 +241,22 @@ struct Service {
         return 2 * int64_t{cfg.health.heartbeat_interval_ms} + cfg.sync_interval_ms;
     }
     void choose_signing_key(View* v, int64_t now) const;
-    // Moves the steering threads' demand counts into the store and rolls the period.
+    // Demand is what edges served (their heartbeats' `served`), never what steering answered:
+    // nobody can move placement by asking. Views by (popularity group of the clients' site,
+    // file) since the last flush: bytes served over the file's size. An edge's claim is capped
+    // by its capacity_gbps over the time since its last heartbeat (×1.25, + 64 MiB), so even a
+    // compromised edge moves demand only as much as it could really have served.
+    struct ServedDemand {
+        std::mutex mu;
+        std::map<std::pair<std::string, std::string>, double> views;
+        std::unordered_map<std::string, int64_t> last_ms; // edge id -> last report (fleet ids)
+    };
+    ServedDemand served_demand;
+    std::atomic<uint64_t> served_bytes{0}, served_foreign_bytes{0}, served_over_capacity_bytes{0};
+    std::atomic<double> served_views{0};
+    void count_served(const View& v, const EdgeSpec& edge, const std::vector<wire::Served>& served,
+                      int64_t now_ms);
+    // Moves the edges' served demand into the store and rolls the period.
     void flush_demand(int64_t now);
 };
 

@@ -538,6 +538,7 @@ void Worker::finish_response(Connection* c) {
         c->tls_len = c->tls_off = 0;
     }
     if (c->file) {
+        count_served(c);
         files_.release(c->file);
         c->file = nullptr;
     }

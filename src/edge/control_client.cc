@@ -139,6 +139,18 @@ bool ControlClient::beat() {
         hb.bgp = std::move(changes);
     }
 
+    // Served bytes: given back to the tally unless this heartbeat is acknowledged.
+    if (hooks_.served) hb.served = hooks_.served();
+    struct GiveBack {
+        ControlClient* self;
+        std::vector<wire::Served>* served;
+        bool acked = false;
+        ~GiveBack() {
+            if (!acked && !served->empty() && self->hooks_.served_back)
+                self->hooks_.served_back(*served);
+        }
+    } give_back{this, &hb.served};
+
     const std::string payload = wire::encode(hb);
     bytes_.fetch_add(payload.size(), std::memory_order_relaxed);
     std::string auth;
@@ -169,6 +181,7 @@ bool ControlClient::beat() {
                       cfg_.url, reply.error().message, suppressed);
         return false;
     }
+    give_back.acked = true;
     again_soon_ = false;
     if (bgp_on && reply->bgp_ok) {
         if (*reply->bgp_ok) {

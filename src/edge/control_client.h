@@ -29,6 +29,10 @@ public:
         std::function<void(std::vector<auth::SigningKey>)> keys;
         // The reply's manifest: version, acknowledged version, delete delay (optional hook).
         std::function<void(int64_t, int64_t, uint32_t)> manifest;
+        // What was served since the last call (optional), and what to count again when the
+        // heartbeat that carried it failed.
+        std::function<std::vector<wire::Served>()> served;
+        std::function<void(const std::vector<wire::Served>&)> served_back;
         // What the local BIRD has learned (optional hook: no BGP without it).
         std::function<std::shared_ptr<const bgp::Snapshot>()> bgp;
     };

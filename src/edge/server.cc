@@ -79,6 +79,8 @@ struct EdgeServer::Impl {
     std::vector<io::SocketAddress> admin_addrs;
     std::unique_ptr<io::AccessLog> access_log;
     std::vector<std::unique_ptr<WorkerMetrics>> metrics;
+    // What each worker served, for the heartbeats (with a control plane only).
+    std::vector<std::unique_ptr<ServedTally>> served;
     std::vector<std::unique_ptr<Worker>> workers;
     std::unique_ptr<io::HttpService> admin;
     std::atomic<bool> draining{false};
@@ -164,8 +166,13 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in)
 
     const uint32_t per_worker =
         std::max<uint32_t>(1, (impl->max_connections + cfg.workers - 1) / cfg.workers);
+    // The heartbeat carries at most wire::kMaxServed entries: each worker's share, with the
+    // eighth more a tally may fold into (file, unknown network) entries.
+    const size_t served_keys = wire::kMaxServed * 8 / 9 / cfg.workers;
     for (unsigned w = 0; w < cfg.workers; ++w) {
         impl->metrics.push_back(std::make_unique<WorkerMetrics>());
+        if (!cfg.control.url.empty())
+            impl->served.push_back(std::make_unique<ServedTally>(served_keys));
         WorkerOptions wo;
         wo.config = &impl->cfg;
         wo.storage = impl->storage.get();
@@ -174,6 +181,7 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in)
         wo.max_connections = per_worker;
         wo.access_log = impl->access_log.get();
         wo.metrics = impl->metrics.back().get();
+        wo.served = impl->served.empty() ? nullptr : impl->served.back().get();
         wo.index = w;
         wo.refuse_new_players = &impl->refuse_new_players;
         impl->workers.push_back(std::make_unique<Worker>(wo));
@@ -388,6 +396,18 @@ void EdgeServer::Impl::start_control() {
         out.erase(std::unique(out.begin(), out.end()), out.end());
         return out;
     };
+    hooks.served = [this]() {
+        std::vector<wire::Served> out;
+        for (const auto& t : served) {
+            std::vector<wire::Served> mine = t->take();
+            out.insert(out.end(), std::make_move_iterator(mine.begin()),
+                       std::make_move_iterator(mine.end()));
+        }
+        return out;
+    };
+    hooks.served_back = [this](const std::vector<wire::Served>& back) {
+        if (!served.empty()) served.front()->put_back(back);
+    };
     hooks.keys = [this](std::vector<auth::SigningKey> k) {
         {
             std::lock_guard lk(keys_mu);
@@ -592,6 +612,13 @@ std::string EdgeServer::Impl::render_metrics() const {
         out.family("vcdn_control_bgp_changes_total", "counter",
                    "BGP route changes (upserts and removals) the control plane acknowledged.")
             .sample("vcdn_control_bgp_changes_total", control->bgp_changes_acked());
+        uint64_t dropped = 0;
+        for (const auto& t : served)
+            dropped += t->dropped_bytes();
+        out.family("vcdn_served_uncounted_bytes_total", "counter",
+                   "Body bytes served that no heartbeat reports: more (file, client network) "
+                   "pairs within one heartbeat interval than it carries.")
+            .sample("vcdn_served_uncounted_bytes_total", dropped);
         out.family("vcdn_refusing_new_players", "gauge",
                    "1 while new players are refused: no control plane for longer than grace_ms.")
             .sample("vcdn_refusing_new_players", refuse_new_players.load() ? 1 : 0);

@@ -27,9 +27,9 @@ constexpr std::string_view kRefusalBody = "503 Service Unavailable: edge at its 
 
 Worker::Worker(const WorkerOptions& opt)
     : cfg_(*opt.config), storage_(*opt.storage), refuse_new_players_(opt.refuse_new_players),
-      max_conns_(opt.max_connections), access_log_(opt.access_log), m_(*opt.metrics),
-      index_(opt.index), files_(*opt.storage, opt.config->file_cache.max_entries,
-                                opt.config->file_cache.revalidate_ms),
+      max_conns_(opt.max_connections), access_log_(opt.access_log), served_(opt.served),
+      m_(*opt.metrics), index_(opt.index), files_(*opt.storage, opt.config->file_cache.max_entries,
+                                                  opt.config->file_cache.revalidate_ms),
       max_reads_per_root_(std::max<uint32_t>(1, opt.max_reads_per_root)),
       readahead_bytes_(opt.config->disk.readahead_kib * 1024) {
     limits_.max_head_bytes = cfg_.limits.max_head_bytes;
@@ -346,6 +346,7 @@ void Worker::close_conn(Connection* c) {
     if (c->state == ConnState::kClosed) return;
     timer_unlink(c);
     if (c->file) {
+        count_served(c); // a response cut short: what was sent counts
         files_.release(c->file);
         c->file = nullptr;
     }

@@ -22,6 +22,7 @@
 #include <vcdn/edge/file_cache.h>
 #include <vcdn/edge/metrics.h>
 #include <vcdn/edge/response_plan.h>
+#include <vcdn/edge/served.h>
 #include <vcdn/http/date.h>
 #include <vcdn/http/request.h>
 #include <vcdn/http/request_parser.h>
@@ -143,6 +144,7 @@ struct WorkerOptions {
     uint32_t max_connections = 0;     // this worker's share
     io::AccessLog* access_log = nullptr;
     WorkerMetrics* metrics = nullptr;
+    ServedTally* served = nullptr; // what this worker served, for the heartbeat (optional)
     size_t index = 0;
     // Set while the control plane has been unreachable for longer than its grace period:
     // new connections' first requests are answered 503 (the server owns the flag).
@@ -198,6 +200,14 @@ private:
                        const FileMeta* file = nullptr);
     SendResult send_some(Connection* c);
     void finish_response(Connection* c);
+    // Counts the body bytes of the response under way (finished or cut short) as served.
+    // Fill transfers between edges (vcdn-fill/<id>) are not viewers: not counted (a client
+    // that says it is one only takes its own views away).
+    void count_served(const Connection* c) {
+        if (served_ && c->file && c->body_bytes > 0 && (c->status == 200 || c->status == 206) &&
+            !c->req.user_agent.starts_with("vcdn-fill/"))
+            served_->add(c->file->key, c->peer_ip, c->body_bytes);
+    }
     void begin_close(Connection* c);
     void close_conn(Connection* c);
     void linger_read(Connection* c);
@@ -240,6 +250,7 @@ private:
     const std::atomic<bool>* refuse_new_players_;
     uint32_t max_conns_;
     io::AccessLog* access_log_;
+    ServedTally* served_;
     WorkerMetrics& m_;
     size_t index_;
 

@@ -228,6 +228,15 @@ std::string encode(const Heartbeat& h) {
         b["digest"] = h.bgp->digest;
         j["bgp"] = std::move(b);
     }
+    if (h.schema >= 3 && !h.served.empty()) {
+        json served = json::array();
+        for (const Served& x : h.served) {
+            json e = {{"path", x.path}, {"bytes", x.bytes}};
+            if (x.client) e["client"] = x.client->to_string();
+            served.push_back(std::move(e));
+        }
+        j["served"] = std::move(served);
+    }
     return dump(j);
 }
 
@@ -258,6 +267,31 @@ Result<Heartbeat> decode_heartbeat(std::string_view text, int64_t known) {
         h.report.bgp = std::move(st);
         h.bgp = std::move(ch);
     }
+    if (sv.effective >= 3)
+        f.opt_objects("served", kMaxServed, [&](Fields& e, size_t) {
+            Served x;
+            std::string client;
+            e.req("path", &x.path, kMaxPathBytes)
+                .opt("client", &client, 64)
+                .req("bytes", &x.bytes, kMaxServedBytes)
+                .done(sv.newer);
+            if (!e.ok()) return;
+            if (!url_path(x.path)) {
+                e.fail_field("path",
+                             fmt::format("'{}' must start with '/'", printable(x.path, 100)));
+                return;
+            }
+            if (!client.empty()) {
+                auto p = io::IpPrefix::parse(client);
+                if (!p) {
+                    e.fail_field("client",
+                                 fmt::format("'{}': {}", printable(client, 64), p.error().message));
+                    return;
+                }
+                x.client = *p;
+            }
+            h.served.push_back(std::move(x));
+        });
     f.done(sv.newer);
     if (!f.ok()) return Error{"heartbeat: " + f.error()};
     return h;
@@ -275,7 +309,11 @@ EdgeReport decode_report(std::string_view text) {
     EdgeReport r;
     if (!j || !j->is_object()) return r;
     Fields f(*j, "");
-    const SchemaView sv = read_schema(f, kHeartbeatSchema);
+    // Any older schema is read (a report stored by a release before the last one, too).
+    int64_t stored = 1;
+    if (auto it = j->find("schema"); it != j->end() && it->is_number_integer())
+        stored = std::clamp<int64_t>(it->get<int64_t>(), 1, kHeartbeatSchema);
+    const SchemaView sv = read_schema(f, stored);
     if (!sv.ok) return EdgeReport{};
     read_report(f, &r, sv.effective, true);
     if (f.has("bgp"))

@@ -19,15 +19,16 @@ struct SchemaView {
     bool newer = false;    // the sender is ahead of this decoder: unknown fields are skipped
 };
 
-// Reads `schema` and checks it against the decoder's own version `known` (K-1..K+1).
+// Reads `schema` and checks it against the decoder's own version `known` (1..K+1: every
+// older schema is a subset of this one's fields; one newer is read for its known fields).
 // Errors go into `f` ("schema 5 is not supported ...").
 inline SchemaView read_schema(Fields& f, int64_t known) {
     SchemaView v;
     f.opt("schema", &v.schema, 1, 1000000);
     if (!f.ok()) return v;
-    if (v.schema < known - 1 || v.schema > known + 1) {
+    if (v.schema > known + 1) {
         f.fail(fmt::format("schema {} is not supported (this side speaks {} and accepts {} to {})",
-                           v.schema, known, std::max<int64_t>(1, known - 1), known + 1));
+                           v.schema, known, 1, known + 1));
         return v;
     }
     v.ok = true;

@@ -17,6 +17,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         for (const auto& p : *list)
             if (p.empty() || p[0] != '/') abort();
     if (h->bgp && h->bgp->diff.size() > kMaxBgpChanges) abort();
+    if (h->served.size() > kMaxServed) abort();
+    for (const Served& s : h->served)
+        if (s.path.empty() || s.path[0] != '/' || s.bytes > kMaxServedBytes) abort();
     // A newer schema's unknown fields are dropped on the way: compare what this side knows.
     Heartbeat known = *h;
     known.schema = kHeartbeatSchema;

@@ -1,7 +1,7 @@
 #pragma once
 // Player-session tokens: the credential a streaming service's front end gives each playback
 // so that steering answers only its players (steering is otherwise an anonymous oracle of
-// signed URLs whose answers count as views).
+// signed URLs).
 //
 //   <key-id>~<expiry>~<client address or empty>~<sig>
 //   sig = base64url(HMAC-SHA256(key, "vcdn-session|<expiry>|<client or empty>")), 128 bits

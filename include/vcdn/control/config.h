@@ -43,8 +43,7 @@ struct ControlBgp {
 };
 
 // Player-session tokens (auth/session_token.h): with a key file, steering answers only
-// requests that carry a valid ?session= token (or come from a trusted front end), and only
-// those count as views.
+// requests that carry a valid ?session= token (or come from a trusted front end).
 struct ControlSteering {
     std::string session_keys;                // KeySet file shared with the front end; "" = off
     uint32_t session_max_lifetime_s = 86400; // a token valid for longer is refused
@@ -72,7 +71,8 @@ struct ControlConfig {
     bool https_urls = false;          // steer to edges' https_url where they have one
     std::string steering_log = "-";   // one JSON line per decision: a file, "-" stderr, "off"
     std::string log_level = "info";
-    // Popularity: views counted by steering, per site group, smoothed once a period
+    // Popularity: views that edges served (heartbeat `served`), per site group of the
+    // clients, smoothed once a period
     // (ewma = alpha × the period's views + (1 − alpha) × ewma). Placement reruns on each roll.
     uint32_t popularity_period_s = 86400;
     double popularity_alpha = 0.3;

@@ -45,6 +45,7 @@ struct TopoFile {
     // Edge indices that hold the file, ascending. Edges are numbered site by site, so the
     // holders of one site are contiguous (rank() finds them by binary search).
     std::vector<uint32_t> holders;
+    uint64_t size = 0; // bytes (0: unknown); what edges served of it counts as views
 };
 
 // Heterogeneous lookup: a steering request finds its file by string_view, without a copy.

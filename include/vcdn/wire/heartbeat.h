@@ -9,13 +9,15 @@
 // ("heartbeat: load.gbps_out: expected a number").
 //
 // Versions: every message carries `schema` (absent = 1, the heartbeat as edges sent it before
-// the field existed). A decoder that knows schema K accepts K-1, K and K+1: an older message
+// the field existed). A decoder that knows schema K accepts 1..K and K+1: an older message
 // simply lacks the fields added since (defaults apply); a newer one may carry fields this
 // decoder does not know, which are skipped (its known fields are still checked). The control
 // plane answers in the heartbeat's schema (or its own, if older), so an edge one version
 // behind never sees a field it does not know. Schema history:
 //   1: the fields below without `build`;
-//   2: `build`, the edge's build identity (version + commit), for the dashboard and upgrades.
+//   2: `build`, the edge's build identity (version + commit), for the dashboard and upgrades;
+//   3: `served`, what the edge served since its last acknowledged heartbeat, by file and
+//      client network: the demand placement learns from (steering answers count for nothing).
 //
 // Pure; any thread.
 #include <cstdint>
@@ -33,7 +35,7 @@
 
 namespace vcdn::wire {
 
-inline constexpr int64_t kHeartbeatSchema = 2;
+inline constexpr int64_t kHeartbeatSchema = 3;
 
 // Bounds a heartbeat must stay within (the decoder refuses more, by field).
 inline constexpr size_t kMaxHeartbeatBytes = 64u << 20;
@@ -45,6 +47,8 @@ inline constexpr size_t kMaxBgpSessions = 64;
 inline constexpr size_t kMaxBgpChanges = 500000; // upserts + removals per heartbeat
 inline constexpr size_t kMaxKeys = 64;
 inline constexpr size_t kMaxFillActive = 256; // transfers listed in a fill progress
+inline constexpr size_t kMaxServed = 100000;  // (file, client network) entries per heartbeat
+inline constexpr uint64_t kMaxServedBytes = uint64_t{1} << 50; // per entry
 
 struct Load {
     double gbps_out = 0;
@@ -122,11 +126,21 @@ struct InventoryChanges {
     bool operator==(const InventoryChanges&) const = default;
 };
 
+// Schema 3: body bytes the edge sent for one file to one client network since the heartbeat
+// it last had acknowledged (the edge keeps counting until one is).
+struct Served {
+    std::string path;                   // URL path ("/t/1/v.mp4")
+    std::optional<io::IpPrefix> client; // the clients' /24 (IPv4) or /48 (IPv6); none: unknown
+    uint64_t bytes = 0;
+    bool operator==(const Served&) const = default;
+};
+
 struct Heartbeat {
     int64_t schema = kHeartbeatSchema;
     EdgeReport report;
     InventoryChanges inventory;
     std::optional<BgpChanges> bgp; // with report.bgp
+    std::vector<Served> served;    // schema 3
     bool operator==(const Heartbeat&) const = default;
 };
 

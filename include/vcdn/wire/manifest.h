@@ -6,7 +6,7 @@
 // absolute paths (no "..", no dot-files), hashes are 64 hex digits, sources are http(s) base
 // URLs, counts and sizes are bounded.
 //
-// Versions follow heartbeat.h's rule (`schema`, absent = 1; K-1..K+1 accepted). Schema
+// Versions follow heartbeat.h's rule (`schema`, absent = 1; 1..K+1 accepted). Schema
 // history: 1: the fields below without `query` and `signed_until`, with a fleet-wide
 // `origin_token` (no longer read or written); 2: each source's signed `query`, `signed_until`.
 //

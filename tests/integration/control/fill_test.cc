@@ -393,6 +393,19 @@ TEST_F(FillTest, SiteAndExchangeConvergePeerAndTierFillDeleteAfterAck) {
     }
     for (FillEdge* e : {x1, a1, a2, a3})
         expect_holds_manifest(e->id);
+    // Demand is what edges served to viewers: a fleet's worth of fill between edges (peer and
+    // tier) counted for nothing, after a few heartbeats and syncs.
+    auto today = [&](const std::string& group, const std::string& path) {
+        ApiReply r = control_.call("GET", "/api/v1/popularity?group=" + group);
+        EXPECT_EQ(r.status, 200) << r.body;
+        for (const auto& f : r.json["files"])
+            if (f["path"] == path) return f["today"].get<double>();
+        return 0.0;
+    };
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    for (const auto& f : catalog_.files)
+        for (const char* g : {"isp-a", "ix-1"})
+            EXPECT_EQ(today(g, f.path), 0) << g << " " << f.path << ": fill is not demand";
 
     // Sources: the exchange from the origin; the embedded site never from the origin, from
     // the exchange and from peers.
@@ -445,6 +458,20 @@ TEST_F(FillTest, SiteAndExchangeConvergePeerAndTierFillDeleteAfterAck) {
         EXPECT_EQ(r.head.status, 403) << r.body;
         // And the origin does not take an unsigned request.
         EXPECT_EQ(fetch(origin_.port, get_request("/t/1/v-750k.mp4")).head.status, 403);
+        // A viewer (127.0.0.1: outside every prefix, so it counts for the serving edge's
+        // site) watches the whole file: one view, from that edge's next heartbeats.
+        EXPECT_EQ(get_url(on_first).head.status, 200);
+        const auto deadline = Clock::now() + std::chrono::seconds(10);
+        double views = 0;
+        while (Clock::now() < deadline && (views = today("isp-a", "/t/1/v-750k.mp4")) < 1)
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        // The whole file, the two 100-byte ranges before it and nothing else.
+        const double size = static_cast<double>(
+            std::find_if(catalog_.files.begin(), catalog_.files.end(), [](const auto& f) {
+                return f.path == "/t/1/v-750k.mp4";
+            })->size);
+        EXPECT_NEAR(views, 1 + 100 / size, 1e-6) << "isp-a's demand for what a1..a3 served";
+        EXPECT_EQ(today("ix-1", "/t/1/v-750k.mp4"), 0);
     }
 
     // The dashboard's fill summary.

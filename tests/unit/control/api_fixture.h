@@ -102,8 +102,10 @@ protected:
         return j.is_object() && j.contains("error") ? j["error"].value("code", "") : "";
     }
     // A heartbeat of an edge that holds `files`, through the handler.
-    ApiResponse beat(const std::string& edge, std::vector<std::string> files, bool healthy = true) {
+    ApiResponse beat(const std::string& edge, std::vector<std::string> files, bool healthy = true,
+                     std::vector<wire::Served> served = {}) {
         wire::Heartbeat h;
+        h.served = std::move(served);
         h.report.healthy = healthy;
         h.report.reason = healthy ? "ok" : "maintenance";
         h.report.load = wire::Load{1.0, 10, 0.1};

@@ -1,6 +1,6 @@
 // POST /api/v1/edges/{id}/heartbeat and GET /api/v1/edges/{id}/manifest, called directly.
-#include <thread>
 #include "api_fixture.h"
+#include <thread>
 
 namespace vcdn::control::test {
 namespace {
@@ -129,7 +129,7 @@ TEST_F(ApiTest, HeartbeatOfAnOlderEdgeIsAnsweredInItsSchema) {
     EXPECT_EQ(body(r)["schema"], 1);
     EXPECT_TRUE(wire::decode_heartbeat_reply(r.body, 1)) << "what a schema-1 edge can read";
     // One newer, with a field this control plane does not know.
-    const std::string newer = R"({"schema":3,"healthy":true,"load":{},"inventory":{"digest":""},
+    const std::string newer = R"({"schema":4,"healthy":true,"load":{},"inventory":{"digest":""},
                                   "gpu":{"temp":40}})";
     r = post_heartbeat(
         with(request(Method::kPost, "/api/v1/edges/a1/heartbeat", {}, newer, "edge-secret-0123-a1"),
@@ -137,6 +137,70 @@ TEST_F(ApiTest, HeartbeatOfAnOlderEdgeIsAnsweredInItsSchema) {
         *svc_);
     ASSERT_EQ(r.status, 200) << r.body;
     EXPECT_EQ(body(r)["schema"], wire::kHeartbeatSchema);
+}
+
+// Demand is what edges served (bytes over the file's size), for the group of the clients'
+// own site by their network, else the serving edge's site; never what steering answered (the
+// review's attack: 200 anonymous answers with a chosen client= added 200 views).
+TEST_F(ApiTest, DemandComesFromWhatEdgesServedNeverFromSteering) {
+    import_catalog();
+    const auto t0 = std::chrono::steady_clock::now();
+    ASSERT_EQ(beat("a1", {"/t/1/v-235k.mp4"}).status, 200);
+    ASSERT_EQ(beat("x1", {}).status, 200);
+    for (int i = 0; i < 20 && svc_->current()->status->at("a1").state != "up"; ++i)
+        svc_->sync_once();
+    auto today = [&](const std::string& group, const std::string& path) {
+        svc_->flush_demand(wall_ms());
+        auto rows = svc_->store->demand(group);
+        EXPECT_TRUE(rows) << rows.error().message;
+        if (rows)
+            for (const auto& [p, t, ewma] : *rows)
+                if (p == path) return t;
+        return 0.0;
+    };
+    for (int i = 0; i < 200; ++i)
+        ASSERT_EQ(get_steer(request(Method::kGet, "/api/v1/steer",
+                                    "file=/t/1/v-235k.mp4&client=10.1.9.9"),
+                            *svc_)
+                      .status,
+                  200);
+    EXPECT_EQ(today("isp-a", "/t/1/v-235k.mp4"), 0) << "steering answers are not views";
+
+    auto net = [](const char* p) { return *io::IpPrefix::parse(p); };
+    // x1 (ix-1) served isp-a's clients three copies of v-235k (1000 bytes), a client outside
+    // every prefix one and a half of v-750k (3000 bytes), and a file not in the catalog.
+    ASSERT_EQ(beat("x1", {}, true,
+                   {wire::Served{"/t/1/v-235k.mp4", net("10.1.7.0/24"), 3000},
+                    wire::Served{"/t/1/v-750k.mp4", net("192.0.2.0/24"), 4500},
+                    wire::Served{"/t/1/v-750k.mp4", net("2001:db8:1::/48"), 1500},
+                    wire::Served{"/not/in/the/catalog.mp4", std::nullopt, 1u << 30}})
+                  .status,
+              200);
+    EXPECT_DOUBLE_EQ(today("isp-a", "/t/1/v-235k.mp4"), 3);
+    EXPECT_DOUBLE_EQ(today("ix-1", "/t/1/v-750k.mp4"), 1.5);
+    EXPECT_DOUBLE_EQ(today("isp-a", "/t/1/v-750k.mp4"), 0.5) << "IPv6 clients of isp-a";
+    EXPECT_EQ(today("ix-1", "/t/1/v-235k.mp4"), 0);
+    EXPECT_EQ(svc_->served_foreign_bytes.load(), 1u << 30);
+    EXPECT_EQ(svc_->served_bytes.load(), 9000u);
+
+    // a1 (capacity_gbps 10 by default) claims a petabyte: counted as what 10 Gb/s could have
+    // sent since its last heartbeat (×1.25, + 64 MiB), not more.
+    ASSERT_EQ(beat("a1", {"/t/1/v-235k.mp4"}, true,
+                   {wire::Served{"/t/1/v-750k.mp4", net("10.1.7.0/24"), uint64_t{1} << 50}})
+                  .status,
+              200);
+    const double elapsed_s =
+        std::max(1.0, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    const double most = (10e9 / 8 * elapsed_s * 1.25 + double(64u << 20)) / 3000;
+    const double got = today("isp-a", "/t/1/v-750k.mp4");
+    EXPECT_GT(got, 1000);
+    EXPECT_LE(got, most + 0.5 + 1e-3) << "0.5: the IPv6 clients' views above";
+    EXPECT_GT(svc_->served_over_capacity_bytes.load(), (uint64_t{1} << 50) - (uint64_t{1} << 40));
+    // The counters are on /metrics.
+    ApiResponse m = get_metrics(request(Method::kGet, "/metrics", {}, {}, "admin"), *svc_);
+    EXPECT_NE(m.body.find("vcdn_control_served_bytes_total{kind=\"foreign\"} 1073741824"),
+              std::string::npos)
+        << m.body.substr(0, 2000);
 }
 
 TEST_F(ApiTest, ManifestNeedsTheEdgesTokenAndACatalog) {

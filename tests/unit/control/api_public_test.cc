@@ -11,7 +11,7 @@ namespace {
 using http::Method;
 using nlohmann::json;
 
-TEST_F(ApiTest, SteeringRanksHoldersSignsAndCountsDemand) {
+TEST_F(ApiTest, SteeringRanksHoldersAndSigns) {
     import_catalog();
     ASSERT_EQ(beat("a1", {"/t/1/v-235k.mp4"}).status, 200);
     ASSERT_EQ(beat("a2", {"/t/1/v-235k.mp4"}).status, 200);

@@ -1,6 +1,6 @@
 // The heartbeat and its reply (wire/heartbeat.h): round trips, every refusal naming its field,
-// and the schema rule (an edge one version older or newer is understood, and answered in a
-// schema it can read).
+// and the schema rule (an edge of any older schema or one newer is understood, and answered
+// in a schema it can read).
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -55,6 +55,9 @@ Heartbeat full_heartbeat() {
     c.digest = "00000000000000ff";
     h.bgp = c;
     h.inventory = InventoryChanges{inventory_digest({"/t/1/a.mp4"}), true, {"/t/1/a.mp4"}, {}};
+    h.served = {Served{"/t/1/a.mp4", *io::IpPrefix::parse("198.51.100.0/24"), 1000},
+                Served{"/t/1/a.mp4", *io::IpPrefix::parse("2001:db8:1::/48"), 2000},
+                Served{"/t/1/b.mp4", std::nullopt, 3}};
     return h;
 }
 
@@ -79,6 +82,43 @@ TEST(Heartbeat, RoundTripsEveryField) {
     EXPECT_TRUE(min->report.healthy);
     EXPECT_FALSE(min->bgp);
     EXPECT_FALSE(min->report.fill);
+}
+
+// Schema 3's `served`: bounded, every entry checked, and not a field of older schemas.
+TEST(Heartbeat, ServedIsBoundedAndCheckedByEntry) {
+    json j = as_json(full_heartbeat());
+    ASSERT_EQ(j["served"].size(), 3u);
+    EXPECT_EQ(j["served"][0]["client"], "198.51.100.0/24");
+    EXPECT_FALSE(j["served"][2].contains("client"));
+    auto bad = [&](const char* field, const json& value) {
+        json k = as_json(full_heartbeat());
+        k["served"][1][field] = value;
+        return error_of(k);
+    };
+    EXPECT_EQ(bad("path", "t/1/a.mp4"),
+              "heartbeat: served[1].path: 't/1/a.mp4' must start with '/'");
+    EXPECT_EQ(bad("client", "10.1.2.3/24").substr(0, 42),
+              "heartbeat: served[1].client: '10.1.2.3/24'");
+    EXPECT_EQ(bad("bytes", -1), "heartbeat: served[1].bytes: out of range (0 to 1125899906842624)");
+    EXPECT_EQ(bad("bytes", (uint64_t{1} << 50) + 1),
+              "heartbeat: served[1].bytes: out of range (0 to 1125899906842624)");
+    EXPECT_EQ(bad("views", 3), "heartbeat: served[1].views: unknown field");
+    json k = as_json(full_heartbeat());
+    k["served"][0].erase("bytes");
+    EXPECT_EQ(error_of(k), "heartbeat: served[0].bytes: missing");
+    k = as_json(full_heartbeat());
+    k["served"] = json::array();
+    for (size_t i = 0; i <= kMaxServed; ++i)
+        k["served"].push_back({{"path", "/a"}, {"bytes", 1}});
+    EXPECT_EQ(error_of(k), "heartbeat: served: more than 100000 entries");
+    // A schema-2 message has no `served`.
+    k = as_json(full_heartbeat());
+    k["schema"] = 2;
+    EXPECT_EQ(error_of(k), "heartbeat: served: unknown field");
+    // ... and a schema-2 edge writes none.
+    Heartbeat two = full_heartbeat();
+    two.schema = 2;
+    EXPECT_FALSE(as_json(two).contains("served"));
 }
 
 TEST(Heartbeat, MissingRequiredFieldsAreNamed) {
@@ -176,6 +216,7 @@ TEST(Heartbeat, AnOlderEdgeIsUnderstood) {
     json j = as_json(full_heartbeat());
     j["schema"] = 1;
     j.erase("build");
+    j.erase("served");
     auto h = decode_heartbeat(j.dump());
     ASSERT_TRUE(h) << h.error().message;
     EXPECT_EQ(h->schema, 1);
@@ -207,12 +248,15 @@ TEST(Heartbeat, ANewerEdgeIsUnderstoodAndItsNewFieldsSkipped) {
     // Two versions apart: refused, saying which are spoken.
     j = as_json(full_heartbeat());
     j["schema"] = kHeartbeatSchema + 2;
-    EXPECT_EQ(error_of(j), "heartbeat: schema 4 is not supported (this side speaks 2 and accepts 1 "
-                           "to 3)");
-    // A decoder one version behind (schema 1) reads a schema-2 heartbeat, skipping `build`.
-    auto behind = decode_heartbeat(encode(full_heartbeat()), 1);
+    EXPECT_EQ(error_of(j), "heartbeat: schema 5 is not supported (this side speaks 3 and accepts 1 "
+                           "to 4)");
+    // A decoder one version behind (schema 2) reads a schema-3 heartbeat, skipping `served`.
+    auto behind = decode_heartbeat(encode(full_heartbeat()), 2);
     ASSERT_TRUE(behind) << behind.error().message;
-    EXPECT_EQ(behind->report.build, "");
+    EXPECT_EQ(behind->report.build, "0.1.0+gabc1234");
+    EXPECT_TRUE(behind->served.empty());
+    // Two behind (schema 1) sees a message two versions newer: refused, as the rule says.
+    EXPECT_FALSE(decode_heartbeat(encode(full_heartbeat()), 1));
 }
 
 HeartbeatReply full_reply() {
