@@ -801,12 +801,8 @@ void Filler::Impl::finish(Transfer* t, CURLcode code, int64_t now_ms) {
         const size_t root = t->root;
         if (root_full_until_ms.size() < storage->size())
             root_full_until_ms.resize(storage->size(), 0);
-        if (!root_full(root, now_ms)) {
-            log::error("fill: {} is full (writing {}: {}): its partial files are removed and it "
-                       "takes no new transfer for {} s",
-                       storage->root(root).path(), f.path, t->err, opt.cfg.disk_full_pause_s);
-            roots_full.fetch_add(1, std::memory_order_relaxed); // recounted at the next start
-        }
+        const bool newly_full = !root_full(root, now_ms);
+        const std::string path = f.path, why = t->err;
         root_full_until_ms[root] = now_ms + int64_t{opt.cfg.disk_full_pause_s} * 1000;
         drop(false);
         // Every other transfer writing to that root stops too, and drops its partial file.
@@ -821,6 +817,26 @@ void Filler::Impl::finish(Transfer* t, CURLcode code, int64_t now_ms) {
             active.erase(active.begin() + static_cast<std::ptrdiff_t>(i));
         }
         job.not_before_ms = now_ms + 1000;
+        // And the partial files kept for resuming (an interrupted transfer's): space the root
+        // lacks. No transfer writes to this root now.
+        if (int dfd =
+                openat(storage->root(root).dir_fd(), kPartDir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            dfd >= 0) {
+            if (DIR* d = fdopendir(dfd)) {
+                while (dirent* e = readdir(d))
+                    if (e->d_name[0] != '.') unlinkat(dfd, e->d_name, 0);
+                closedir(d);
+            } else {
+                ::close(dfd);
+            }
+        }
+        // Said once the partial files are gone (a reader of the log may check at once).
+        if (newly_full) {
+            log::error("fill: {} is full (writing {}: {}): its partial files are removed and it "
+                       "takes no new transfer for {} s",
+                       storage->root(root).path(), path, why, opt.cfg.disk_full_pause_s);
+            roots_full.fetch_add(1, std::memory_order_relaxed); // recounted at the next start
+        }
         return;
     }
     if (code != CURLE_OK || t->offset + t->got != t->size) {
