@@ -179,6 +179,9 @@ Status parse_edge_toml(std::string_view text, std::string_view source, EdgeConfi
             l.get("linger_ms", &lim.linger_ms);
             l.get("max_requests_per_connection", &lim.max_requests_per_connection, 1);
             l.get("max_connections", &lim.max_connections);
+            l.get("max_connections_per_client", &lim.max_connections_per_client);
+            l.get("min_send_rate_bps", &lim.min_send_rate_bps);
+            l.get("min_send_rate_after_ms", &lim.min_send_rate_after_ms, 100);
             l.finish();
         }
         if (const toml::table* t = r.subtable("disk")) {

@@ -116,10 +116,14 @@ void Worker::drive(Connection* c) {
         switch (c->state) {
         case ConnState::kSending: {
             SendResult r = send_some(c);
+            if (r == SendResult::kBlocked && too_slow(c)) {
+                close_conn(c); // the client's socket is full and it reads too slowly
+                return;
+            }
             if (r == SendResult::kBlocked || r == SendResult::kWaitDisk) {
                 // Waiting for the client or for the disk: either way, no progress for
                 // send_timeout_ms ends the connection.
-                timer_link(c, TimerList::kSend, cfg_.limits.send_timeout_ms);
+                link_send_timer(c);
                 return;
             }
             if (r != SendResult::kDone && r != SendResult::kYield && r != SendResult::kFailed) {
@@ -372,6 +376,7 @@ void Worker::serve_file(Connection* c, FileEntry* f) {
     c->reason = nullptr;
     c->resp_bytes = 0;
     c->body_bytes = 0;
+    c->blocked_at_bytes = ~0ull;
     c->range_first = p.offset;
     if (p.send_file_body) {
         // Stream detection for read-ahead: the same file as this connection's last response,
@@ -419,6 +424,7 @@ void Worker::respond_error(Connection* c, uint16_t status, const char* reason, b
     c->reason = reason;
     c->resp_bytes = 0;
     c->body_bytes = 0;
+    c->blocked_at_bytes = ~0ull;
     c->range_first = 0;
     c->state = ConnState::kSending;
 }
@@ -553,6 +559,7 @@ void Worker::finish_response(Connection* c) {
     }
     c->scan.reset();
     c->start_ns = 0;
+    c->blocked_at_bytes = ~0ull; // the next response's send timer starts afresh
     c->status = 0;
     c->req.head_bytes = 0;
     if (c->rlen > 0) {

@@ -293,7 +293,7 @@ void Worker::start_open(Connection* c, std::string_view path, size_t from_root) 
         return;
     }
     c->state = ConnState::kOpening;
-    timer_link(c, TimerList::kSend, cfg_.limits.send_timeout_ms);
+    link_send_timer(c);
 }
 
 void Worker::start_revalidation(FileEntry* f) {

@@ -646,10 +646,12 @@ std::string EdgeServer::Impl::render_metrics() const {
                [](const WorkerMetrics& m) { return m.connections_accepted.get(); });
     per_worker_by(
         "vcdn_connections_refused_total", "counter",
-        "Connections answered 503 and closed: over max_connections, or out of file descriptors.",
+        "Connections answered 503 and closed: over max_connections, out of file descriptors, "
+        "or over max_connections_per_client.",
         "reason",
         std::initializer_list<std::pair<const char*, Get>>{
             {"limit", [](const WorkerMetrics& m) { return m.connections_refused_limit.get(); }},
+            {"client", [](const WorkerMetrics& m) { return m.connections_refused_client.get(); }},
             {"nofile", [](const WorkerMetrics& m) { return m.connections_refused_nofile.get(); }}});
     per_worker("vcdn_sendfile_errors_total", "counter",
                "sendfile() failures other than a closed peer (disk errors, files that shrank).",
@@ -662,7 +664,8 @@ std::string EdgeServer::Impl::render_metrics() const {
                   std::initializer_list<std::pair<const char*, Get>>{
                       {"header", [](const WorkerMetrics& m) { return m.timeouts_header.get(); }},
                       {"idle", [](const WorkerMetrics& m) { return m.timeouts_idle.get(); }},
-                      {"send", [](const WorkerMetrics& m) { return m.timeouts_send.get(); }}});
+                      {"send", [](const WorkerMetrics& m) { return m.timeouts_send.get(); }},
+                      {"slow", [](const WorkerMetrics& m) { return m.timeouts_slow.get(); }}});
     per_worker("vcdn_pipelined_requests_total", "counter",
                "Requests found already buffered behind the previous one.",
                [](const WorkerMetrics& m) { return m.pipelined_requests.get(); });

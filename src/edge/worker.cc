@@ -23,6 +23,8 @@ constexpr int kRunQueueBatch = 256;
 constexpr int kMaxTimeoutMs = 1000;
 
 constexpr std::string_view kRefusalBody = "503 Service Unavailable: edge at its connection limit\n";
+constexpr std::string_view kClientRefusalBody =
+    "503 Service Unavailable: too many connections from your address\n";
 } // namespace
 
 Worker::Worker(const WorkerOptions& opt)
@@ -43,6 +45,21 @@ Worker::Worker(const WorkerOptions& opt)
                            "Content-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n"
                            "Retry-After: 1\r\nConnection: close\r\n\r\n{}",
                            kRefusalBody.size(), kRefusalBody);
+    client_refusal_ = fmt::format("HTTP/1.1 503 Service Unavailable\r\nServer: vcdn\r\n"
+                                  "Content-Type: text/plain; charset=utf-8\r\nContent-Length: "
+                                  "{}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n{}",
+                                  kClientRefusalBody.size(), kClientRefusalBody);
+    send_period_ms_ = cfg_.limits.send_timeout_ms;
+    if (cfg_.limits.min_send_rate_bps > 0)
+        send_period_ms_ = std::min({send_period_ms_, cfg_.limits.min_send_rate_after_ms, 5000u});
+    if (cfg_.limits.max_connections_per_client > 0) {
+        // The kernel spreads a client's connections over the workers by a hash of the
+        // addresses and ports, not exactly evenly: each worker takes its share and half again.
+        const uint64_t w = std::max<uint32_t>(1, cfg_.workers);
+        const uint64_t cap = cfg_.limits.max_connections_per_client;
+        per_client_cap_ = static_cast<uint32_t>(std::max<uint64_t>(
+            1, w == 1 ? cap : std::min<uint64_t>(cap, (cap * 3 + 2 * w - 1) / (2 * w))));
+    }
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.ptr = &wake_pollable_;
@@ -232,13 +249,36 @@ void Worker::on_accept(Listener* l) {
             refuse(fd, false);
             continue;
         }
+        const io::IpAddress peer = io::IpAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss));
+        uint32_t* per_client = nullptr;
+        if (per_client_cap_) {
+            per_client = &per_client_[client_key(peer)];
+            if (*per_client >= per_client_cap_) {
+                m_.connections_refused_client.add();
+                (void)!::recv(fd, scratch_, sizeof scratch_, MSG_DONTWAIT);
+                (void)!::send(fd, client_refusal_.data(), client_refusal_.size(),
+                              MSG_DONTWAIT | MSG_NOSIGNAL);
+                ::close(fd);
+                uint64_t held = 0;
+                if (client_log_limit_.allow(now_ms_, &held))
+                    log::warn("worker {}: {} holds {} connections here (max_connections_per_client "
+                              "share {}): its new ones are answered 503 ({} more since last "
+                              "message)",
+                              index_, peer.to_string(), *per_client, per_client_cap_, held);
+                continue;
+            }
+        }
         if (mail_.load(std::memory_order_acquire)) take_mail(); // a reloaded certificate
         Connection* c = alloc_conn();
+        if (per_client) {
+            ++*per_client;
+            c->per_client_counted = true;
+        }
         c->fd = fd;
         c->id = (static_cast<uint64_t>(index_) << 48) | next_conn_id_++;
         c->peer_len = static_cast<uint8_t>(
             io::format_address(reinterpret_cast<sockaddr*>(&ss), c->peer, sizeof c->peer));
-        c->peer_ip = io::IpAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss));
+        c->peer_ip = peer;
         c->tls = l->tls;
         c->require_signed = l->require_signed;
         if (c->tls) start_tls(c);
@@ -258,6 +298,45 @@ void Worker::on_accept(Listener* l) {
         if (!c->tls) c->state = ConnState::kIdle;
         drive(c);
     }
+}
+
+Worker::ClientKey Worker::client_key(const io::IpAddress& a) {
+    ClientKey k;
+    if (a.family == AF_INET) {
+        k.hi = 4;
+        std::memcpy(&k.lo, a.bytes, 4);
+    } else {
+        k.hi = 6;
+        std::memcpy(&k.lo, a.bytes, 8); // the /64
+    }
+    return k;
+}
+
+void Worker::link_send_timer(Connection* c) {
+    if (c->resp_bytes != c->blocked_at_bytes) { // progress since the timer was last set
+        c->blocked_at_bytes = c->resp_bytes;
+        c->blocked_since_ms = now_ms_;
+    }
+    timer_link(c, TimerList::kSend, send_period_ms_);
+}
+
+bool Worker::too_slow(Connection* c) {
+    const uint32_t min_rate = cfg_.limits.min_send_rate_bps;
+    // Only a client that is not reading: not while the disk or an open holds the response.
+    if (min_rate == 0 || c->start_ns <= 0 || c->state != ConnState::kSending || c->disk_wait)
+        return false;
+    const int64_t elapsed_ms = now_ms_ - c->start_ns / 1000000;
+    if (elapsed_ms < int64_t{cfg_.limits.min_send_rate_after_ms}) return false;
+    if (c->body_bytes * 1000 >= uint64_t{min_rate} * static_cast<uint64_t>(elapsed_ms))
+        return false;
+    m_.timeouts_slow.add();
+    uint64_t held = 0;
+    if (client_log_limit_.allow(now_ms_, &held))
+        log::info("worker {}: {} read {} bytes in {} ms (below min_send_rate_bps {}): "
+                  "connection closed ({} more since last message)",
+                  index_, std::string_view(c->peer, c->peer_len), c->body_bytes, elapsed_ms,
+                  min_rate, held);
+    return true;
 }
 
 void Worker::refuse(int fd, bool nofile) {
@@ -345,6 +424,11 @@ void Worker::give_buffer(char* b) {
 void Worker::close_conn(Connection* c) {
     if (c->state == ConnState::kClosed) return;
     timer_unlink(c);
+    if (c->per_client_counted) {
+        c->per_client_counted = false;
+        auto it = per_client_.find(client_key(c->peer_ip));
+        if (it != per_client_.end() && --it->second == 0) per_client_.erase(it);
+    }
     if (c->file) {
         count_served(c); // a response cut short: what was sent counts
         files_.release(c->file);
@@ -428,8 +512,14 @@ void Worker::expire_timers() {
                 drive(c); // best effort: a client too slow to send may also be too slow to read
                 break;
             case TimerList::kSend:
-                m_.timeouts_send.add();
-                close_conn(c);
+                if (too_slow(c)) {
+                    close_conn(c);
+                } else if (now_ms_ - c->blocked_since_ms >= int64_t{cfg_.limits.send_timeout_ms}) {
+                    m_.timeouts_send.add();
+                    close_conn(c);
+                } else {
+                    timer_link(c, TimerList::kSend, send_period_ms_); // check again later
+                }
                 break;
             case TimerList::kLinger:
                 close_conn(c);

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include <vcdn/auth/signed_url.h>
@@ -127,6 +128,10 @@ struct Connection : Pollable {
     // From the listener it came in on.
     bool tls = false;
     bool require_signed = false;
+    bool per_client_counted = false; // counted in the worker's per_client_
+    // Send timer: when the response last made progress (resp_bytes then).
+    int64_t blocked_since_ms = 0;
+    uint64_t blocked_at_bytes = ~0ull;
     io::IpAddress peer_ip; // for signed URLs bound to a client network
 
     // For the access log.
@@ -258,7 +263,30 @@ private:
     UniqueFd wakefd_;
     Pollable wake_pollable_{PollKind::kWake};
     std::vector<std::unique_ptr<Listener>> listeners_;
-    std::string refusal_; // the 503 answered over the connection limit
+    std::string refusal_;        // the 503 answered over the connection limit
+    std::string client_refusal_; // ... over max_connections_per_client
+    // Open connections per client (IPv4 address, IPv6 /64): this worker's share of
+    // max_connections_per_client. Entries go when their count does; at most open_conns_.
+    struct ClientKey {
+        uint64_t hi = 0, lo = 0;
+        bool operator==(const ClientKey&) const = default;
+    };
+    struct ClientKeyHash {
+        size_t operator()(const ClientKey& k) const {
+            return static_cast<size_t>((k.hi * 0x9E3779B97F4A7C15ull) ^ (k.lo + (k.lo >> 29)));
+        }
+    };
+    static ClientKey client_key(const io::IpAddress& a);
+    std::unordered_map<ClientKey, uint32_t, ClientKeyHash> per_client_;
+    uint32_t per_client_cap_ = 0; // 0: no cap
+    // True (and counted) when the response under way has averaged below min_send_rate_bps
+    // for longer than min_send_rate_after_ms.
+    bool too_slow(Connection* c);
+    // Waiting for the client (or the disk, or an open): the send timer. It fires every
+    // send_period_ms_ (the send timeout, or less when the minimum send rate is on) to check
+    // the rate; the connection is closed once it made no progress for send_timeout_ms.
+    void link_send_timer(Connection* c);
+    uint32_t send_period_ms_ = 0;
     UniqueFd reserve_fd_; // spare descriptor: lets us answer 503 when the fd table is full
     FileCache files_;
 
@@ -340,6 +368,7 @@ private:
     std::vector<RootQueue> root_queues_;
 
     log::RateLimit accept_log_limit_{5000};
+    log::RateLimit client_log_limit_{5000};
     log::RateLimit error_log_limit_{1000};
     std::unique_ptr<char[]> path_buf_; // decoded request path, max_target_bytes long
     char scratch_[16384];              // discarded reads, access log lines

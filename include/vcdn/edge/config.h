@@ -22,6 +22,17 @@ struct Limits {
     uint32_t linger_ms = 2000;          // reading leftovers after an error, before close
     uint32_t max_requests_per_connection = 10000;
     uint32_t max_connections = 0; // whole process; 0 = derived from the open-file limit
+    // Connections one client may hold: per IPv4 address or IPv6 /64 (0 = no cap). Enforced per
+    // worker as its share and half again (the kernel spreads one client's connections over
+    // the workers, not exactly evenly), so with N > 1 workers a client may get up to 1.5×.
+    // Generous by default: many viewers can share one address behind carrier-grade NAT.
+    uint32_t max_connections_per_client = 1024;
+    // A response that, min_send_rate_after_ms after it began, has averaged fewer body bytes
+    // per second than this is cut (a slow reader holding a connection; 0 = off). Checked
+    // whenever the client's socket is full, so a player that pauses reading after a burst
+    // keeps its average far above it.
+    uint32_t min_send_rate_bps = 4096;
+    uint32_t min_send_rate_after_ms = 30000;
 };
 
 struct FileCacheConfig {

@@ -52,11 +52,13 @@ struct alignas(64) WorkerMetrics {
     Counter connections_accepted;
     Counter connections_refused_limit;  // over max_connections: answered 503
     Counter connections_refused_nofile; // accept hit RLIMIT_NOFILE: answered 503
+    Counter connections_refused_client; // over max_connections_per_client: answered 503
     Counter sendfile_errors;
     Counter send_errors; // peer reset, broken pipe
     Counter timeouts_header;
     Counter timeouts_idle;
     Counter timeouts_send;
+    Counter timeouts_slow; // responses cut for averaging less than min_send_rate_bps
     Counter pipelined_requests;
     Counter file_cache_hits;
     Counter file_cache_misses;

@@ -1,6 +1,10 @@
 // Refused paths, malformed requests and resource limits of a real `vcdn edge`.
+#include <sys/socket.h>
+
+#include <algorithm>
 #include <chrono>
 #include <thread>
+#include <vector>
 
 #include "edge_fixture.h"
 
@@ -251,6 +255,118 @@ TEST_F(Limits, StalledReaderHitsTheSendTimeout) {
     }
     EXPECT_TRUE(closed);
     EXPECT_EQ(edge_.wait_metric("vcdn_connections_open", "", 0), 0);
+}
+
+// One request on a new connection from `source` (a 127.0.x.y address).
+RawResponse fetch_from(uint16_t port, const std::string& source, const std::string& raw) {
+    UniqueFd fd = connect_to(port, "127.0.0.1", 5000, source);
+    RawResponse r;
+    if (!fd || !send_all(fd.get(), raw)) return r;
+    std::string carry;
+    return read_response(fd.get(), &carry);
+}
+
+// A client holds at most max_connections_per_client connections (per address; IPv6 per /64):
+// past it, 503 with the reason at once; other addresses are not affected; closing one frees
+// a slot.
+TEST_F(Limits, ConnectionsPerClientAreCapped) {
+    EdgeOptions o;
+    o.toml = "[edge.limits]\nmax_connections_per_client = 4\n";
+    start_edge(o);
+    const std::string range = get_request("/t/1/v-235k.mp4", "Range: bytes=0-9\r\n");
+    std::vector<UniqueFd> held;
+    for (int i = 0; i < 4; ++i) {
+        UniqueFd fd = connect_to(port(), "127.0.0.1", 5000, "127.0.3.1");
+        ASSERT_TRUE(fd);
+        ASSERT_TRUE(send_all(fd.get(), range));
+        std::string carry;
+        ASSERT_EQ(read_response(fd.get(), &carry).head.status, 206);
+        held.push_back(std::move(fd)); // kept open (keep-alive)
+    }
+    RawResponse over = fetch_from(port(), "127.0.3.1", range);
+    EXPECT_EQ(over.head.status, 503);
+    EXPECT_NE(over.body.find("too many connections from your address"), std::string::npos)
+        << over.body;
+    EXPECT_EQ(over.header("Connection"), "close");
+    EXPECT_EQ(fetch_from(port(), "127.0.3.2", range).head.status, 206) << "another address";
+    EXPECT_EQ(edge_.wait_metric("vcdn_connections_refused_total", "reason=\"client\"", 1), 1);
+    held.pop_back(); // one closed: a slot again, once the edge has seen the close
+    uint16_t again = 0;
+    for (int i = 0; i < 40 && again != 206; ++i) {
+        again = fetch_from(port(), "127.0.3.1", range).head.status;
+        if (again != 206) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_EQ(again, 206);
+}
+
+// A client that reads, but too slowly (2 KiB every 100 ms against a minimum of 200 kB/s), is
+// cut once min_send_rate_after_ms has passed; the send timeout (no progress at all) does not
+// apply to it, and a client reading at full speed gets the whole file.
+TEST_F(Limits, ASlowReaderIsCutByTheMinimumSendRate) {
+    EdgeOptions o;
+    o.toml = "[edge.limits]\nmin_send_rate_bps = 200000\nmin_send_rate_after_ms = 500\n";
+    start_edge(o);
+    UniqueFd fd = connect_to(port(), "127.0.0.1", 5000, "", 4096);
+    ASSERT_TRUE(send_all(fd.get(), get_request("/t/1/v-3000k.mp4")));
+    const auto t0 = Clock::now();
+    bool cut = false;
+    char buf[2048];
+    while (!cut && ms_since(t0) < 10000) {
+        (void)!::recv(fd.get(), buf, sizeof buf, MSG_DONTWAIT);
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        cut = edge_.metric("vcdn_timeouts_total", "kind=\"slow\"") >= 1;
+    }
+    EXPECT_TRUE(cut);
+    EXPECT_GE(ms_since(t0), 400) << "not before min_send_rate_after_ms";
+    EXPECT_EQ(edge_.metric("vcdn_timeouts_total", "kind=\"send\""), 0);
+    EXPECT_EQ(edge_.wait_metric("vcdn_connections_open", "", 0), 0);
+    RawResponse full = fetch(port(), get_request("/t/1/v-3000k.mp4"));
+    EXPECT_EQ(full.head.status, 200);
+    EXPECT_EQ(full.body.size(), 1500000u);
+}
+
+// A slow-reader flood from six addresses, 50 connections each, none of which ever reads: each
+// address gets its 40 (the rest are refused at once), those are cut by the minimum send rate
+// a second or two later, and a normal client's range requests meanwhile are answered as usual.
+TEST_F(Limits, ASlowReaderFloodIsBoundedAndOthersKeepTheirLatency) {
+    EdgeOptions o;
+    o.toml = "[edge.limits]\nmax_connections_per_client = 40\nmin_send_rate_bps = 100000\n"
+             "min_send_rate_after_ms = 1000\n";
+    start_edge(o);
+    // Before the flood: the same client's latency when nothing else runs.
+    auto timed_fetches = [&](int n) {
+        std::vector<double> ms;
+        for (int i = 0; i < n; ++i) {
+            const auto t = Clock::now();
+            RawResponse r =
+                fetch(port(), get_request("/t/1/v-235k.mp4", "Range: bytes=0-99999\r\n"));
+            EXPECT_EQ(r.head.status, 206);
+            ms.push_back(std::chrono::duration<double, std::milli>(Clock::now() - t).count());
+        }
+        std::sort(ms.begin(), ms.end());
+        return ms;
+    };
+    const std::vector<double> quiet = timed_fetches(50);
+    std::vector<UniqueFd> flood;
+    for (int a = 1; a <= 6; ++a)
+        for (int i = 0; i < 50; ++i) {
+            UniqueFd fd =
+                connect_to(port(), "127.0.0.1", 2000, "127.0.4." + std::to_string(a), 4096);
+            ASSERT_TRUE(fd);
+            ASSERT_TRUE(send_all(fd.get(), get_request("/t/1/v-3000k.mp4")));
+            flood.push_back(std::move(fd));
+        }
+    EXPECT_EQ(edge_.wait_metric("vcdn_connections_refused_total", "reason=\"client\"", 60, 5000),
+              60);
+    const std::vector<double> during = timed_fetches(50);
+    EXPECT_LT(during.back(), 1000) << "slowest of 50 range requests during the flood, ms";
+    std::printf("[ latency ] 100 KB ranges, ms: quiet p50 %.2f max %.2f; during the flood p50 "
+                "%.2f max %.2f\n",
+                quiet[25], quiet.back(), during[25], during.back());
+    // The 240 held ones never read: cut by the rate check within a few seconds.
+    EXPECT_EQ(edge_.wait_metric("vcdn_timeouts_total", "kind=\"slow\"", 240, 10000), 240);
+    EXPECT_EQ(edge_.metric("vcdn_timeouts_total", "kind=\"send\""), 0);
+    EXPECT_EQ(edge_.wait_metric("vcdn_connections_open", "", 0, 5000), 0);
 }
 
 } // namespace
