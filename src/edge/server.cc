@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <fmt/format.h>
+#include <openssl/crypto.h>
 #include <thread>
 
 #include <vcdn/auth/signed_url.h>
@@ -248,10 +249,29 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in)
             return r;
         });
         // The local override for a manifest that would delete more than max_delete_share:
-        // only someone on the management network can give it, never the control plane.
-        router->add(http::Method::kPost, "/fill/allow-deletions", [raw](const io::ApiRequest&) {
+        // only an operator who holds the edge's own token (the one it shows the control plane)
+        // can give it, on the admin listener, never the control plane itself (it answers
+        // heartbeats, it never calls the edge).
+        router->add(http::Method::kPost, "/fill/allow-deletions", [raw](const io::ApiRequest& q) {
             io::ApiResponse r;
             r.content_type = "text/plain; charset=utf-8";
+            const std::string token = raw->control ? raw->control->token() : std::string();
+            std::string_view given = q.authorization;
+            const bool bearer = given.starts_with("Bearer ");
+            if (bearer) given.remove_prefix(7);
+            if (token.empty() || !bearer || given.size() != token.size() ||
+                CRYPTO_memcmp(given.data(), token.data(), token.size()) != 0) {
+                r.status = given.empty() ? 401 : 403;
+                r.body = "POST /fill/allow-deletions needs 'Authorization: Bearer <this edge's "
+                         "token>' (its [edge.control] token_file)\n";
+                static log::RateLimit rl(10000);
+                uint64_t suppressed = 0;
+                if (rl.allow(monotonic_ms(), &suppressed))
+                    log::warn("edge: POST /fill/allow-deletions from {} refused: {} token ({} "
+                              "similar suppressed)",
+                              q.client.to_string(), given.empty() ? "no" : "a wrong", suppressed);
+                return r;
+            }
             if (!raw->filler) {
                 r.status = 404;
                 r.body = "this edge does not fill (no --fill-window)\n";

@@ -509,7 +509,16 @@ TEST_F(FillTest, SiteAndExchangeConvergePeerAndTierFillDeleteAfterAck) {
         EXPECT_TRUE(fs::exists(a1->root + path)) << path;
     EXPECT_NE(api(a1->admin_port, "GET", "/metrics").body.find("vcdn_fill_deletions_held 1"),
               std::string::npos);
-    ApiReply allow = api(a1->admin_port, "POST", "/fill/allow-deletions");
+    // Not without the edge's own token (nor with another edge's).
+    ApiReply anon = api(a1->admin_port, "POST", "/fill/allow-deletions");
+    EXPECT_EQ(anon.status, 401) << anon.body;
+    EXPECT_EQ(
+        api(a1->admin_port, "POST", "/fill/allow-deletions", "", "edge-secret-0123-a2").status,
+        403);
+    EXPECT_NE(api(a1->admin_port, "GET", "/metrics").body.find("vcdn_fill_deletions_held 1"),
+              std::string::npos);
+    ApiReply allow =
+        api(a1->admin_port, "POST", "/fill/allow-deletions", "", "edge-secret-0123-a1");
     ASSERT_EQ(allow.status, 200) << allow.body;
     EXPECT_NE(allow.body.find("allowed: manifest version"), std::string::npos) << allow.body;
     auto deadline = Clock::now() + std::chrono::seconds(20);
@@ -741,7 +750,8 @@ TEST_F(FillTest, AFakeOrLyingControlPlaneCannotEmptyAnEdge) {
     }
 
     // The operator allows it on the edge: the fill's own files go, the hand-put file stays.
-    ApiReply allow = api(a1->admin_port, "POST", "/fill/allow-deletions");
+    ApiReply allow =
+        api(a1->admin_port, "POST", "/fill/allow-deletions", "", "edge-secret-0123-a1");
     ASSERT_EQ(allow.status, 200) << allow.body;
     auto deadline = Clock::now() + std::chrono::seconds(10);
     bool gone = false;
