@@ -1,6 +1,7 @@
 // The control plane under attack from anonymous clients: bodies that used to freeze a thread
 // (an array of objects for the quadratic parse, 8 MiB behind a made-up Authorization header,
-// a megabyte of '['), and a steering flood from other addresses. Each is answered 4xx in
+// a megabyte of '['), and floods of steering, QoE reports and event queries from other
+// addresses. Each is answered 4xx in
 // bounded time while a trusted front end's steering and an edge's heartbeats go on at their
 // usual latency (measured: p50/p99 before and during, printed and bounded loosely so that
 // only a stall fails).
@@ -62,15 +63,15 @@ TEST(Flood, AnonymousAttacksAreAnsweredInBoundedTimeWhileSteeringAndHeartbeatsGo
                               "[control.limits]\ntrusted = [\"127.0.0.1/32\"]\n"
                               "[control.health]\nheartbeat_interval_ms = 200\n"))
         << control.proc.stderr_text();
-    ASSERT_EQ(control.call("POST", "/api/v1/catalog", read_file(shared_root() + "/catalog.json"))
-                  .status,
-              200);
+    ASSERT_EQ(
+        control.call("POST", "/api/v1/catalog", read_file(shared_root() + "/catalog.json")).status,
+        200);
     ControlledEdge a1;
     ASSERT_TRUE(a1.start(shared_root(), work.path(), control.port, "a1")) << a1.proc.stderr_text();
     ASSERT_EQ(control.wait_edge_state("a1", "up", 5000)["state"], "up");
     for (int i = 0; i < 100; ++i) { // the inventory reaches steering
-        ApiReply s = control.call("GET", "/api/v1/steer?file=/t/1/v-235k.mp4&client=10.1.2.3", "",
-                                  false);
+        ApiReply s =
+            control.call("GET", "/api/v1/steer?file=/t/1/v-235k.mp4&client=10.1.2.3", "", false);
         if (s.json["urls"].size() >= 2) break;
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
@@ -133,8 +134,8 @@ TEST(Flood, AnonymousAttacksAreAnsweredInBoundedTimeWhileSteeringAndHeartbeatsGo
     std::atomic<int> flood_ok{0}, flood_limited{0};
     for (int t = 0; t < 2; ++t)
         attackers.emplace_back([&, t] {
-            UniqueFd fd = connect_to(control.port, "127.0.0.1", 5000,
-                                     fmt::format("127.0.5.{}", 10 + t));
+            UniqueFd fd =
+                connect_to(control.port, "127.0.0.1", 5000, fmt::format("127.0.5.{}", 10 + t));
             std::string carry, batch;
             for (int k = 0; k < 16; ++k)
                 batch += get_request("/api/v1/steer?file=/t/1/v-235k.mp4&client=10.1.2.3");
@@ -149,6 +150,55 @@ TEST(Flood, AnonymousAttacksAreAnsweredInBoundedTimeWhileSteeringAndHeartbeatsGo
                 }
             }
         });
+
+    // 4. Valid QoE reports and anonymous event queries, pipelined, from two more addresses:
+    //    limited to the per-address rate like steering; QoE counts only for edges of the
+    //    fleet (a made-up edge grows nothing), and events need a token.
+    std::atomic<int> qoe_ok{0}, qoe_limited{0}, events_refused{0}, events_other{0};
+    const std::string qoe_body =
+        R"({"samples":[{"edge":"a1","file":"/t/1/v-235k.mp4","startup_ms":100,"stalls":0},)"
+        R"({"edge":"made-up-edge","stalls":1000}]})";
+    attackers.emplace_back([&] {
+        std::string batch;
+        for (int k = 0; k < 16; ++k)
+            batch += fmt::format("POST /api/v1/qoe HTTP/1.1\r\nHost: c\r\nContent-Length: "
+                                 "{}\r\n\r\n{}",
+                                 qoe_body.size(), qoe_body);
+        // A refusal may close the connection: connect again, for as long as the attack lasts.
+        const auto end = Clock::now() + std::chrono::seconds(4);
+        for (int conns = 0; conns < 10000 && !stop && Clock::now() < end; ++conns) {
+            UniqueFd fd = connect_to(control.port, "127.0.0.1", 5000, "127.0.5.20");
+            std::string carry;
+            bool open = true;
+            while (open && !stop && Clock::now() < end) {
+                if (!send_all(fd.get(), batch)) break;
+                for (int k = 0; k < 16 && open; ++k) {
+                    RawResponse r = read_response(fd.get(), &carry);
+                    open = r.ok;
+                    if (r.head.status == 200) ++qoe_ok;
+                    if (r.head.status == 429) ++qoe_limited;
+                }
+            }
+        }
+    });
+    attackers.emplace_back([&] {
+        UniqueFd fd = connect_to(control.port, "127.0.0.1", 5000, "127.0.5.21");
+        std::string carry, batch;
+        for (int k = 0; k < 16; ++k)
+            batch += get_request("/api/v1/events?edge=a1");
+        const auto end = Clock::now() + std::chrono::seconds(4);
+        while (!stop && Clock::now() < end) {
+            if (!send_all(fd.get(), batch)) break;
+            for (int k = 0; k < 16; ++k) {
+                RawResponse r = read_response(fd.get(), &carry);
+                if (!r.ok) return;
+                if (r.head.status == 401 || r.head.status == 429)
+                    ++events_refused;
+                else
+                    ++events_other;
+            }
+        }
+    });
 
     const uint64_t beats0 = metric(control.port, "vcdn_control_heartbeats_total");
     const auto attack_t0 = Clock::now();
@@ -183,8 +233,18 @@ TEST(Flood, AnonymousAttacksAreAnsweredInBoundedTimeWhileSteeringAndHeartbeatsGo
     // The edge's heartbeats went on (every 200 ms) and it stayed up.
     EXPECT_GE(beats, static_cast<uint64_t>(attack_ms / 200 / 2));
     EXPECT_EQ(control.call("GET", "/api/v1/edges/a1", "", false).json["state"], "up");
-    EXPECT_GT(metric(control.port, "vcdn_control_refused_total{listener=\"public\",reason=\"rate\"}"),
-              0u);
+    EXPECT_GT(
+        metric(control.port, "vcdn_control_refused_total{listener=\"public\",reason=\"rate\"}"),
+        0u);
+    std::printf("qoe flood: %d answered, %d refused 429; anonymous events: %d refused, %d other\n",
+                qoe_ok.load(), qoe_limited.load(), events_refused.load(), events_other.load());
+    EXPECT_GT(qoe_limited.load(), 0);
+    EXPECT_LT(qoe_ok.load(), 4 * 2 * 400 + 800) << "the per-address rate, per API thread";
+    EXPECT_GT(events_refused.load(), 0);
+    EXPECT_EQ(events_other.load(), 0) << "events are for the admin token only";
+    // Each accepted report counted one sample (a1's), none for the made-up edge.
+    json dash = control.call("GET", "/api/v1/dashboard").json;
+    EXPECT_EQ(dash["qoe"]["samples"].get<int>(), qoe_ok.load()) << dash["qoe"].dump();
 }
 
 } // namespace
