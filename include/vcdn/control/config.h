@@ -66,9 +66,14 @@ struct ControlConfig {
     uint32_t sync_interval_ms = 250;  // health evaluation and database polling
     uint32_t url_ttl_s = 3600;        // signed URLs are valid this long
     uint32_t fill_url_ttl_s = 172800; // a manifest's fill signatures are valid this long
-    bool bind_client_prefix = false;  // bind signed URLs to the client's matched prefix
+    // Bind signed URLs to the client's matched prefix. Off by default: a dual-stack player may
+    // ask steering over IPv6 and fetch over IPv4 (or move between networks mid-play), and a
+    // bound URL then fails; turn it on where players' addresses are stable.
+    bool bind_client_prefix = false;
     uint32_t max_urls = 4;            // edges per steering answer (the origin comes on top)
-    bool https_urls = false;          // steer to edges' https_url where they have one
+    // Steer to an edge's https_url where the fleet gives it one (the edge has a certificate);
+    // false: always its plain url.
+    bool https_urls = true;
     std::string steering_log = "-";   // one JSON line per decision: a file, "-" stderr, "off"
     std::string log_level = "info";
     // Popularity: views that edges served (heartbeat `served`), per site group of the

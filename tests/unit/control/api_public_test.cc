@@ -1,5 +1,6 @@
 // The public resources: steering, QoE, events, BGP, the dashboard and /metrics, called directly.
 #include <ctime>
+#include <map>
 
 #include <vcdn/auth/session_token.h>
 
@@ -45,6 +46,36 @@ TEST_F(ApiTest, SteeringRanksHoldersAndSigns) {
     EXPECT_EQ(svc_->steer_requests.load(), 5u);
     EXPECT_EQ(svc_->steer_errors.load(), 3u);
     EXPECT_EQ(svc_->steer_stats[0]->total, 2u);
+}
+
+// By default an edge the fleet gives an https_url (it has a certificate) is steered to over
+// HTTPS; https_urls = false keeps the plain url; an edge without one keeps its plain url.
+TEST_F(ApiTest, EdgesWithAnHttpsUrlAreSteeredToOverHttpsByDefault) {
+    import_catalog();
+    ASSERT_EQ(put_edge(with(request(Method::kPut, "/api/v1/edges/a1", {},
+                                    R"({"https_url":"https://a1.edge.example:8443"})", "admin"),
+                            "a1"),
+                       *svc_)
+                  .status,
+              200);
+    ASSERT_EQ(beat("a1", {"/t/1/v-235k.mp4"}).status, 200);
+    ASSERT_EQ(beat("a2", {"/t/1/v-235k.mp4"}).status, 200);
+    for (int i = 0; i < 20 && svc_->current()->status->at("a2").state != "up"; ++i)
+        svc_->sync_once();
+    auto urls = [&] {
+        std::map<std::string, std::string> by_edge;
+        json j = body(get_steer(
+            request(Method::kGet, "/api/v1/steer", "file=/t/1/v-235k.mp4&client=10.1.9.9"), *svc_));
+        for (const auto& u : j["urls"])
+            by_edge[u["edge"]] = u["url"].get<std::string>().substr(0, 30);
+        return by_edge;
+    };
+    ASSERT_TRUE(svc_->cfg.https_urls);
+    auto on = urls();
+    EXPECT_EQ(on["a1"].substr(0, 30), "https://a1.edge.example:8443/t");
+    EXPECT_EQ(on["a2"].substr(0, 25), "http://127.0.0.1:8082/t/1");
+    svc_->cfg.https_urls = false;
+    EXPECT_EQ(urls()["a1"].substr(0, 25), "http://127.0.0.1:8081/t/1");
 }
 
 TEST_F(ApiTest, WithSessionKeysSteeringAnswersOnlyPlayersWithAToken) {
