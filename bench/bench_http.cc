@@ -3,8 +3,10 @@
 #include <benchmark/benchmark.h>
 
 #include <string>
+#include <vector>
 
 #include <vcdn/edge/response_plan.h>
+#include <vcdn/edge/served.h>
 #include <vcdn/http/range.h>
 #include <vcdn/http/request_parser.h>
 #include <vcdn/http/target.h>
@@ -66,5 +68,26 @@ void BM_WriteFileHead(benchmark::State& st) {
 BENCHMARK(BM_WriteFileHead);
 
 } // namespace
+
+// The per-response cost of counting what was served (edge/served.h): one lock and one hash
+// lookup of (path, client /24), for a worker that sees `range(0)` files × 256 client networks
+// (the heartbeat takes the tally every second; here it fills and stays full).
+void BM_ServedTallyAdd(benchmark::State& st) {
+    const size_t files = static_cast<size_t>(st.range(0));
+    std::vector<std::string> paths;
+    for (size_t i = 0; i < files; ++i)
+        paths.push_back("t/" + std::to_string(1000 + i) + "/v-3000k.mp4");
+    std::vector<vcdn::io::IpAddress> clients;
+    for (int i = 0; i < 256; ++i)
+        clients.push_back(*vcdn::io::IpAddress::parse("198.51." + std::to_string(i) + ".7"));
+    vcdn::edge::ServedTally tally;
+    size_t i = 0;
+    for (auto _ : st) {
+        tally.add(paths[i % files], clients[(i / files) % clients.size()], 102400);
+        ++i;
+    }
+    benchmark::DoNotOptimize(tally.size());
+}
+BENCHMARK(BM_ServedTallyAdd)->Arg(10)->Arg(1000);
 
 BENCHMARK_MAIN();

@@ -34,13 +34,13 @@ void ServedTally::add_locked(const std::string& key, uint64_t bytes) {
     }
     // Full: the file's entry without a network, if it is there or there is room for it.
     const size_t nul = key.find('\0');
-    std::string unknown = key.substr(0, nul + 1);
-    if (auto it = bytes_.find(unknown); it != bytes_.end()) {
+    unknown_.assign(key, 0, nul + 1); // no allocation once it has grown: the hot full case
+    if (auto it = bytes_.find(unknown_); it != bytes_.end()) {
         it->second += bytes;
         return;
     }
     if (bytes_.size() < max_keys_ + max_keys_ / 8) {
-        bytes_.emplace(std::move(unknown), bytes);
+        bytes_.emplace(unknown_, bytes);
         return;
     }
     dropped_ += bytes;

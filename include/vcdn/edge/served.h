@@ -44,6 +44,7 @@ private:
     mutable std::mutex mu_;
     std::unordered_map<std::string, uint64_t> bytes_;
     std::string scratch_; // the key being looked up (under mu_), kept for its capacity
+    std::string unknown_; // ... and its (file, unknown network) form when the tally is full
     uint64_t dropped_ = 0;
 };
 
