@@ -22,6 +22,7 @@
 #include <vector>
 
 #include <vcdn/auth/signed_url.h>
+#include <vcdn/base/hash.h>
 #include <vcdn/base/prometheus.h>
 #include <vcdn/control/config.h>
 #include <vcdn/control/manifest.h>
@@ -124,7 +125,8 @@ private:
         uint32_t count = 0;
     };
     std::mutex mu_;
-    std::unordered_map<std::string, Entry> by_addr_; // key: the address's 16 bytes + family
+    // key: the address's 16 bytes + family (seeded: clients choose addresses)
+    std::unordered_map<std::string, Entry, SeededStringHash> by_addr_;
     std::atomic<uint64_t> refusals_{0}, failures_{0}, resets_{0};
 };
 

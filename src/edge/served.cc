@@ -67,7 +67,7 @@ void ServedTally::put_back(const std::vector<wire::Served>& served) {
 }
 
 std::vector<wire::Served> ServedTally::take() {
-    std::unordered_map<std::string, uint64_t> mine;
+    std::unordered_map<std::string, uint64_t, SeededStringHash> mine;
     {
         std::lock_guard lk(mu_);
         mine.swap(bytes_);

@@ -300,7 +300,7 @@ void Worker::on_accept(Listener* l) {
     }
 }
 
-Worker::ClientKey Worker::client_key(const io::IpAddress& a) {
+ClientKey Worker::client_key(const io::IpAddress& a) {
     ClientKey k;
     if (a.family == AF_INET) {
         k.hi = 4;

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include <vcdn/auth/signed_url.h>
+#include <vcdn/base/hash.h>
 #include <vcdn/base/log.h>
 #include <vcdn/base/unique_fd.h>
 #include <vcdn/edge/config.h>
@@ -156,6 +157,18 @@ struct WorkerOptions {
     const std::atomic<bool>* refuse_new_players = nullptr;
 };
 
+// A client for the per-client connection cap: IPv4 address or IPv6 /64.
+struct ClientKey {
+    uint64_t hi = 0, lo = 0;
+    bool operator==(const ClientKey&) const = default;
+};
+struct ClientKeyHash { // seeded: clients pick their addresses, not their buckets
+    uint64_t seed = process_hash_seed();
+    size_t operator()(const ClientKey& k) const {
+        return static_cast<size_t>(mix64(k.lo ^ seed) ^ (k.hi + seed));
+    }
+};
+
 class Worker {
 public:
     explicit Worker(const WorkerOptions& opt);
@@ -267,15 +280,6 @@ private:
     std::string client_refusal_; // ... over max_connections_per_client
     // Open connections per client (IPv4 address, IPv6 /64): this worker's share of
     // max_connections_per_client. Entries go when their count does; at most open_conns_.
-    struct ClientKey {
-        uint64_t hi = 0, lo = 0;
-        bool operator==(const ClientKey&) const = default;
-    };
-    struct ClientKeyHash {
-        size_t operator()(const ClientKey& k) const {
-            return static_cast<size_t>((k.hi * 0x9E3779B97F4A7C15ull) ^ (k.lo + (k.lo >> 29)));
-        }
-    };
     static ClientKey client_key(const io::IpAddress& a);
     std::unordered_map<ClientKey, uint32_t, ClientKeyHash> per_client_;
     uint32_t per_client_cap_ = 0; // 0: no cap

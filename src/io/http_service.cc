@@ -397,16 +397,18 @@ void HttpService::run(int index) {
     std::unordered_map<int, Conn> conns;
     const ClientLimits& pc = opt_.per_client;
     const double burst = pc.burst > 0 ? pc.burst : std::max(1.0, pc.requests_per_s);
-    std::unordered_map<std::string, RateBucket> buckets; // this thread's, per client key
+    std::unordered_map<std::string, RateBucket, SeededStringHash>
+        buckets; // this thread's, per client key
     // A request allowed by the client's bucket (this thread's share of its rate).
     auto rate_ok = [&](Conn& c, int64_t now) {
         if (pc.requests_per_s <= 0 || c.client_key.empty()) return true;
         auto [it, fresh] = buckets.try_emplace(c.client_key);
         RateBucket& b = it->second;
-        if (fresh) b.tokens = burst;
+        if (fresh)
+            b.tokens = burst;
         else
             b.tokens = std::min(burst, b.tokens + static_cast<double>(now - b.at_ms) *
-                                                       pc.requests_per_s / 1000.0);
+                                                      pc.requests_per_s / 1000.0);
         b.at_ms = now;
         if (b.tokens < 1) return false;
         b.tokens -= 1;
@@ -426,8 +428,8 @@ void HttpService::run(int index) {
 
     std::string too_many;
     {
-        ApiResponse r = router_->error(429, "too-many-connections",
-                                       "too many connections from this address");
+        ApiResponse r =
+            router_->error(429, "too-many-connections", "too many connections from this address");
         r.extra_headers = "Retry-After: 1\r\n";
         append_response(&too_many, r, false, true);
     }

@@ -15,6 +15,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include <vcdn/base/hash.h>
 #include <vcdn/io/ip_prefix.h>
 #include <vcdn/wire/heartbeat.h>
 
@@ -42,7 +43,7 @@ private:
 
     const size_t max_keys_;
     mutable std::mutex mu_;
-    std::unordered_map<std::string, uint64_t> bytes_;
+    std::unordered_map<std::string, uint64_t, SeededStringHash> bytes_; // keys are clients'
     std::string scratch_; // the key being looked up (under mu_), kept for its capacity
     std::string unknown_; // ... and its (file, unknown network) form when the tally is full
     uint64_t dropped_ = 0;

@@ -29,6 +29,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include <vcdn/base/hash.h>
 #include <vcdn/base/result.h>
 #include <vcdn/base/unique_fd.h>
 #include <vcdn/http/query.h>
@@ -124,9 +125,9 @@ ApiResponse text_error_answer(uint16_t status, std::string_view code, std::strin
 // Limits per client address (IPv4) or /64 (IPv6), for listeners anyone can reach. Addresses
 // in `exempt` (a streaming service's front ends, monitoring) have none.
 struct ClientLimits {
-    uint32_t connections = 0;   // open at once; 0 = no limit
-    double requests_per_s = 0;  // token bucket per loop thread; 0 = no limit
-    double burst = 0;           // the bucket's size (default: a second's worth)
+    uint32_t connections = 0;  // open at once; 0 = no limit
+    double requests_per_s = 0; // token bucket per loop thread; 0 = no limit
+    double burst = 0;          // the bucket's size (default: a second's worth)
     std::vector<IpPrefix> exempt;
 };
 
@@ -187,7 +188,7 @@ private:
     std::atomic<uint64_t> busy_refusals_{0};
     // Open connections per client key (address or /64), for per_client.connections.
     std::mutex clients_mu_;
-    std::unordered_map<std::string, uint32_t> client_conns_;
+    std::unordered_map<std::string, uint32_t, SeededStringHash> client_conns_;
     std::atomic<uint64_t> client_conn_refusals_{0}, client_rate_refusals_{0};
     bool exempt(const IpAddress& a) const;
     bool submit(std::unique_ptr<Job> job);
