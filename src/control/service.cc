@@ -256,7 +256,7 @@ void Service::count_served(const View& v, const EdgeSpec& edge,
         scale = cap / in_catalog;
         served_over_capacity_bytes.fetch_add(static_cast<uint64_t>(in_catalog - cap),
                                              std::memory_order_relaxed);
-        static log::RateLimit rl(60000);
+        static thread_local log::RateLimit rl(60000); // heartbeats arrive on every API thread
         uint64_t suppressed = 0;
         if (rl.allow(monotonic_ms(), &suppressed))
             log::warn("control: edge {} says it served {:.0f} MB in {} ms, more than its "
