@@ -54,6 +54,26 @@ uint64_t metric(uint16_t port, const std::string& name) {
     return p == std::string::npos ? 0 : std::stoull(r.body.substr(p + name.size() + 2));
 }
 
+// Sends `request` pipelined 16 at a time on one connection from `source` for at most 4 s (or
+// until `stop`), giving every answer's status to `seen`; returns when the server closes.
+template <class Seen>
+void pipelined_flood(uint16_t port, const std::string& source, const std::string& request,
+                     const std::atomic<bool>& stop, Seen seen) {
+    UniqueFd fd = connect_to(port, "127.0.0.1", 5000, source);
+    std::string carry, batch;
+    for (int k = 0; k < 16; ++k)
+        batch += request;
+    const auto end = Clock::now() + std::chrono::seconds(4);
+    while (!stop && Clock::now() < end) {
+        if (!send_all(fd.get(), batch)) break;
+        for (int k = 0; k < 16; ++k) {
+            RawResponse r = read_response(fd.get(), &carry);
+            if (!r.ok) return;
+            seen(r.head.status);
+        }
+    }
+}
+
 TEST(Flood, AnonymousAttacksAreAnsweredInBoundedTimeWhileSteeringAndHeartbeatsGoOn) {
     TempDir work;
     write_file(work / "fleet.toml", fleet_toml());
@@ -134,21 +154,12 @@ TEST(Flood, AnonymousAttacksAreAnsweredInBoundedTimeWhileSteeringAndHeartbeatsGo
     std::atomic<int> flood_ok{0}, flood_limited{0};
     for (int t = 0; t < 2; ++t)
         attackers.emplace_back([&, t] {
-            UniqueFd fd =
-                connect_to(control.port, "127.0.0.1", 5000, fmt::format("127.0.5.{}", 10 + t));
-            std::string carry, batch;
-            for (int k = 0; k < 16; ++k)
-                batch += get_request("/api/v1/steer?file=/t/1/v-235k.mp4&client=10.1.2.3");
-            const auto end = Clock::now() + std::chrono::seconds(4);
-            while (!stop && Clock::now() < end) {
-                if (!send_all(fd.get(), batch)) break;
-                for (int k = 0; k < 16; ++k) {
-                    RawResponse r = read_response(fd.get(), &carry);
-                    if (!r.ok) return;
-                    if (r.head.status == 200) ++flood_ok;
-                    if (r.head.status == 429) ++flood_limited;
-                }
-            }
+            pipelined_flood(control.port, fmt::format("127.0.5.{}", 10 + t),
+                            get_request("/api/v1/steer?file=/t/1/v-235k.mp4&client=10.1.2.3"), stop,
+                            [&](uint16_t status) {
+                                if (status == 200) ++flood_ok;
+                                if (status == 429) ++flood_limited;
+                            });
         });
 
     // 4. Valid QoE reports and anonymous event queries, pipelined, from two more addresses:
@@ -182,22 +193,13 @@ TEST(Flood, AnonymousAttacksAreAnsweredInBoundedTimeWhileSteeringAndHeartbeatsGo
         }
     });
     attackers.emplace_back([&] {
-        UniqueFd fd = connect_to(control.port, "127.0.0.1", 5000, "127.0.5.21");
-        std::string carry, batch;
-        for (int k = 0; k < 16; ++k)
-            batch += get_request("/api/v1/events?edge=a1");
-        const auto end = Clock::now() + std::chrono::seconds(4);
-        while (!stop && Clock::now() < end) {
-            if (!send_all(fd.get(), batch)) break;
-            for (int k = 0; k < 16; ++k) {
-                RawResponse r = read_response(fd.get(), &carry);
-                if (!r.ok) return;
-                if (r.head.status == 401 || r.head.status == 429)
-                    ++events_refused;
-                else
-                    ++events_other;
-            }
-        }
+        pipelined_flood(control.port, "127.0.5.21", get_request("/api/v1/events?edge=a1"), stop,
+                        [&](uint16_t status) {
+                            if (status == 401 || status == 429)
+                                ++events_refused;
+                            else
+                                ++events_other;
+                        });
     });
 
     const uint64_t beats0 = metric(control.port, "vcdn_control_heartbeats_total");
