@@ -58,6 +58,14 @@ public:
                    : fmt::format("http://127.0.0.1:{}", port);
     }
     // admin: the admin token; otherwise the read-only token (which public calls ignore).
+    // This period's views of `path` for popularity group `group` (GET /api/v1/popularity).
+    double popularity_today(const std::string& group, const std::string& path) {
+        ApiReply r = call("GET", "/api/v1/popularity?group=" + group);
+        EXPECT_EQ(r.status, 200) << r.body;
+        for (const auto& f : r.json["files"])
+            if (f["path"] == path) return f["today"].get<double>();
+        return 0.0;
+    }
     ApiReply call(const std::string& method, const std::string& target,
                   const std::string& body = "", bool admin = true) {
         if (tls)

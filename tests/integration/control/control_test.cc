@@ -518,11 +518,7 @@ TEST_F(ControlTest, SteeringAnswersAddNoDemand) {
         steer("10.200.0.1", other); // ix-1 (10.0.0.0/8)
     }
     auto today = [&](const std::string& group, const std::string& path) {
-        ApiReply r = control_.call("GET", "/api/v1/popularity?group=" + group);
-        EXPECT_EQ(r.status, 200) << r.body;
-        for (const auto& f : r.json["files"])
-            if (f["path"] == path) return f["today"].get<double>();
-        return 0.0;
+        return control_.popularity_today(group, path);
     };
     // Past a few syncs (what flushed steering's counts before).
     const auto deadline = Clock::now() + std::chrono::seconds(2);

@@ -396,11 +396,7 @@ TEST_F(FillTest, SiteAndExchangeConvergePeerAndTierFillDeleteAfterAck) {
     // Demand is what edges served to viewers: a fleet's worth of fill between edges (peer and
     // tier) counted for nothing, after a few heartbeats and syncs.
     auto today = [&](const std::string& group, const std::string& path) {
-        ApiReply r = control_.call("GET", "/api/v1/popularity?group=" + group);
-        EXPECT_EQ(r.status, 200) << r.body;
-        for (const auto& f : r.json["files"])
-            if (f["path"] == path) return f["today"].get<double>();
-        return 0.0;
+        return control_.popularity_today(group, path);
     };
     std::this_thread::sleep_for(std::chrono::milliseconds(1500));
     for (const auto& f : catalog_.files)
