@@ -77,6 +77,28 @@ bool TableReader::get(std::string_view key, std::vector<std::string>* out) {
     return true;
 }
 
+bool TableReader::get(std::string_view key, std::vector<uint32_t>* out, uint64_t min,
+                      uint64_t max) {
+    const toml::node* n = find(key);
+    if (!n) return false;
+    const toml::array* arr = n->as_array();
+    if (!arr) type_error(key, "an array of integers");
+    out->clear();
+    size_t i = 0;
+    for (const toml::node& e : *arr) {
+        if (!e.is_integer()) type_error(key, "an array of integers");
+        const int64_t v = *e.value<int64_t>();
+        if (v < 0 || static_cast<uint64_t>(v) < min ||
+            static_cast<uint64_t>(v) > std::min<uint64_t>(max, UINT32_MAX))
+            throw std::runtime_error(fmt::format("{}.{}[{}]: {} is out of range ({}..{})", path_,
+                                                 key, i, v, min,
+                                                 std::min<uint64_t>(max, UINT32_MAX)));
+        out->push_back(static_cast<uint32_t>(v));
+        ++i;
+    }
+    return true;
+}
+
 bool TableReader::get_one_or_many(std::string_view key, std::vector<std::string>* out) {
     const toml::node* n = table_.get(key);
     if (n && n->is_string()) {

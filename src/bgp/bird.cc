@@ -192,19 +192,24 @@ void RouteParser::line(const ReplyLine& l) {
     if (k == "BGP.med") {
         (void)number(v, &cur_.attrs.med);
     } else if (k == "BGP.as_path") {
-        uint32_t n = 0;
+        // The origin is the last AS outside a set; a path ending in an AS_SET has none
+        // (RFC 6907 treats it so for origin validation).
+        uint32_t n = 0, origin = 0;
         bool in_set = false;
         for (std::string_view f : fields(v)) {
             if (f.starts_with("{")) {
                 ++n;
                 in_set = f.find('}') == std::string_view::npos;
+                origin = 0;
             } else if (in_set) {
                 in_set = f.find('}') == std::string_view::npos;
             } else {
                 ++n;
+                if (!number(f, &origin)) origin = 0;
             }
         }
         cur_.attrs.path_len = n;
+        cur_.attrs.origin_as = origin;
     } else if (k == "BGP.community" || k == "BGP.large_community") {
         if (!cur_.attrs.communities.empty() && !v.empty()) cur_.attrs.communities.push_back(' ');
         cur_.attrs.communities.append(v);

@@ -91,6 +91,7 @@ ApiResponse get_bgp_routes(const ApiRequest& req, Service& s) {
         routes.push_back({{"prefix", rows[i].first},
                           {"med", rows[i].second->med},
                           {"as_path_length", rows[i].second->path_len},
+                          {"origin_as", rows[i].second->origin_as},
                           {"communities", rows[i].second->communities}});
     return json_ok({{"edge", edge},
                     {"version", it->second.version},

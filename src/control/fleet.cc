@@ -138,6 +138,11 @@ Status validate_fleet(const Fleet& f) {
         for (const std::string& p : s.bgp_allowed)
             if (auto r = io::IpPrefix::parse(p); !r)
                 return Error{fmt::format("site {}: bgp_allowed: {}", s.name, r.error().message)};
+        if (s.bgp_allowed_asns.size() > 10000)
+            return Error{fmt::format("site {}: bgp_allowed_asns: at most 10000 ASNs", s.name)};
+        for (uint32_t as : s.bgp_allowed_asns)
+            if (as == 0) // RFC 7607: AS 0 originates nothing; it also means "no origin" here
+                return Error{fmt::format("site {}: bgp_allowed_asns: AS 0 is reserved", s.name)};
         for (const EdgeSpec& e : s.edges) {
             if (Status st = validate_edge(e); !st) return st;
             if (!ids.insert(e.id).second)
@@ -231,6 +236,7 @@ Result<Fleet> parse_fleet_toml(std::string_view text, std::string_view source) {
                 r.get("fill_peer_wait_s", &s.fill_peer_wait_s);
                 r.get("fill_tier_wait_s", &s.fill_tier_wait_s);
                 r.get("bgp_allowed", &s.bgp_allowed);
+                r.get("bgp_allowed_asns", &s.bgp_allowed_asns);
                 if (const toml::node* en = t->get("edge")) {
                     r.mark_used("edge");
                     const toml::array* ea = en->as_array();
@@ -340,7 +346,8 @@ Result<Fleet> parse_fleet_json(const nlohmann::json& j) {
                 if (!sj.is_object()) throw std::runtime_error(where + ": expected an object");
                 check_keys(sj,
                            {"name", "tier", "prefixes", "fallback", "edge", "group", "fill_from",
-                            "fill_peer_wait_s", "fill_tier_wait_s", "bgp_allowed"},
+                            "fill_peer_wait_s", "fill_tier_wait_s", "bgp_allowed",
+                            "bgp_allowed_asns"},
                            where);
                 SiteSpec s;
                 get_field(sj, "name", &s.name, where);
@@ -356,6 +363,7 @@ Result<Fleet> parse_fleet_json(const nlohmann::json& j) {
                 get_field(sj, "fill_peer_wait_s", &s.fill_peer_wait_s, where);
                 get_field(sj, "fill_tier_wait_s", &s.fill_tier_wait_s, where);
                 get_field(sj, "bgp_allowed", &s.bgp_allowed, where);
+                get_field(sj, "bgp_allowed_asns", &s.bgp_allowed_asns, where);
                 if (auto edges = sj.find("edge"); edges != sj.end()) {
                     if (!edges->is_array())
                         throw std::runtime_error(where + ".edge: expected an array");
@@ -427,6 +435,7 @@ nlohmann::json fleet_to_json(const Fleet& f, bool with_tokens) {
                          {"fill_peer_wait_s", s.fill_peer_wait_s},
                          {"fill_tier_wait_s", s.fill_tier_wait_s},
                          {"bgp_allowed", s.bgp_allowed},
+                         {"bgp_allowed_asns", s.bgp_allowed_asns},
                          {"edge", std::move(edges)}});
     }
     nlohmann::json j = {{"site", std::move(sites)}};

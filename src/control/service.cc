@@ -329,6 +329,9 @@ void Service::index_site_prefixes(View* v, steer::Topology* topo, const View* ol
         key += "allowed:";
         for (const std::string& p : s.bgp_allowed)
             key += p + ",";
+        key += "asns:";
+        for (uint32_t as : s.bgp_allowed_asns)
+            key += fmt::format("{},", as);
         for (const EdgeSpec& e : s.edges)
             if (auto it = v->bgp_edges.find(e.id); it != v->bgp_edges.end())
                 key += fmt::format("{}@{},", e.id, it->second.version);
@@ -369,14 +372,21 @@ void Service::index_site_prefixes(View* v, steer::Topology* topo, const View* ol
         for (const std::string& p : s.bgp_allowed)
             if (auto pr = io::IpPrefix::parse(p); pr) allowed.push_back(*pr);
         if (s.bgp_allowed.empty()) allowed = config;
-        // A short list of the ISP's blocks (validated: at most 10000), checked linearly.
-        auto refusal = [&](const io::IpPrefix& p) -> const char* {
+        std::vector<uint32_t> asns = s.bgp_allowed_asns;
+        std::sort(asns.begin(), asns.end());
+        // A short list of the ISP's blocks (validated: at most 10000), checked linearly; the
+        // ASNs (at most 10000) by binary search.
+        auto refusal = [&](const io::IpPrefix& p, const wire::RouteAttrs& a) -> const char* {
             const bool v4 = p.addr.family == AF_INET;
             if (p.bits < (v4 ? cfg.bgp.min_length_v4 : cfg.bgp.min_length_v6))
                 return "shorter than the minimum length";
-            for (const io::IpPrefix& a : allowed)
-                if (a.bits <= p.bits && a.contains(p.addr)) return nullptr;
-            return "outside the site's bgp_allowed";
+            for (const io::IpPrefix& b : allowed)
+                if (b.bits <= p.bits && b.contains(p.addr)) return nullptr;
+            if (a.origin_as != 0 && std::binary_search(asns.begin(), asns.end(), a.origin_as))
+                return nullptr;
+            return asns.empty()
+                       ? "outside the site's bgp_allowed"
+                       : "outside the site's bgp_allowed, from an AS not in bgp_allowed_asns";
         };
         auto refuse = [&](const io::IpPrefix& p, const std::string& edge, const char* why) {
             ++sb.refused;
@@ -386,7 +396,7 @@ void Service::index_site_prefixes(View* v, steer::Topology* topo, const View* ol
         if (tables.size() == 1) { // one edge: its table is the union, nothing to compare
             prefixes[si].reserve(tables[0].second->size());
             for (const auto& [p, a] : *tables[0].second) {
-                if (const char* why = refusal(p))
+                if (const char* why = refusal(p, a))
                     refuse(p, *tables[0].first, why);
                 else
                     prefixes[si].push_back(steer::SitePrefix{p, a.med, a.path_len, true});
@@ -413,7 +423,7 @@ void Service::index_site_prefixes(View* v, steer::Topology* topo, const View* ol
         all.reserve(total);
         for (size_t i = 0; i < tables.size(); ++i)
             for (const auto& [p, a] : *tables[i].second) {
-                if (const char* why = refusal(p))
+                if (const char* why = refusal(p, a))
                     refuse(p, *tables[i].first, why);
                 else
                     all.push_back(Heard{p, &a, static_cast<uint32_t>(i)});

@@ -29,6 +29,10 @@ void append_route(std::string* out, const io::IpPrefix& p, const RouteAttrs& a) 
     append_u32(out, a.med);
     out->push_back(' ');
     append_u32(out, a.path_len);
+    if (a.origin_as != 0) {
+        out->append(" o");
+        append_u32(out, a.origin_as);
+    }
     if (!a.communities.empty()) {
         out->push_back(' ');
         out->append(a.communities);
@@ -62,6 +66,11 @@ Result<std::pair<io::IpPrefix, RouteAttrs>> parse_route_line(std::string_view li
     RouteAttrs a;
     if (!take_u32(&line, &a.med) || !take_u32(&line, &a.path_len))
         return Error{"route line: MED and AS path length must be numbers"};
+    if (line.starts_with('o')) { // communities start with '(': the token is unambiguous
+        line.remove_prefix(1);
+        if (!take_u32(&line, &a.origin_as) || a.origin_as == 0)
+            return Error{"route line: origin AS must be a number from 1"};
+    }
     if (line.size() > 4096) return Error{"route line: communities over 4 KiB"};
     for (char c : line)
         if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)

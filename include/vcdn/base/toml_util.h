@@ -24,6 +24,8 @@ public:
     bool get(std::string_view key, uint64_t* out, uint64_t min = 0, uint64_t max = UINT64_MAX);
     bool get(std::string_view key, double* out);
     bool get(std::string_view key, std::vector<std::string>* out);
+    bool get(std::string_view key, std::vector<uint32_t>* out, uint64_t min = 0,
+             uint64_t max = UINT32_MAX);
     // A string or an array of strings.
     bool get_one_or_many(std::string_view key, std::vector<std::string>* out);
     const toml::table* subtable(std::string_view key);

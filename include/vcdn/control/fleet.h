@@ -51,8 +51,11 @@ struct SiteSpec {
     uint32_t fill_peer_wait_s = 300;
     uint32_t fill_tier_wait_s = 900;
     // BGP is a claim to check: routes the site's edges report are used only inside these
-    // prefixes (the ISP's address space; empty = the site's `prefixes`).
+    // prefixes (the ISP's address space; empty = the site's `prefixes`), or when the route's
+    // origin AS (the AS_PATH's last) is one of `bgp_allowed_asns` (the ISP's and its
+    // customers' ASNs, for space too scattered to list). The minimum length applies to both.
     std::vector<std::string> bgp_allowed;
+    std::vector<uint32_t> bgp_allowed_asns;
 
     const std::string& group_name() const { return group.empty() ? name : group; }
 };

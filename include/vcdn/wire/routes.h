@@ -20,6 +20,7 @@ struct RouteAttrs {
     uint32_t med = 0;        // BGP MULTI_EXIT_DISC; absent = 0 (RFC 4271)
     uint32_t path_len = 0;   // AS_PATH length (an AS_SET counts once)
     std::string communities; // "(65001,100) (65001,200)"; large ones as "(a, b, c)"
+    uint32_t origin_as = 0;  // the AS_PATH's last AS; 0 = none (empty path, or it ends in a set)
 
     bool operator==(const RouteAttrs&) const = default;
     // The better of two routes to one prefix: lower MED, then the shorter AS path.
@@ -36,8 +37,9 @@ using RouteMap = std::unordered_map<io::IpPrefix, RouteAttrs, io::IpPrefixHash>;
 // a heartbeat that would take a table past it.
 inline constexpr size_t kMaxRoutesPerEdge = 2000000;
 
-// "10.1.0.0/16 10 2 (65001,100)": one route as a line (no newline); the unit of the digest
-// and of the stored form.
+// "10.1.0.0/16 10 2 o65001 (65001,100)": one route as a line (no newline); the unit of the
+// digest and of the stored form. The origin token is written only when known, so a route
+// without one has the line (and hash) that edges and databases from before it had.
 std::string route_line(const io::IpPrefix& p, const RouteAttrs& a);
 Result<std::pair<io::IpPrefix, RouteAttrs>> parse_route_line(std::string_view line);
 

@@ -322,6 +322,7 @@ TEST_F(BgpTest, EdgesReportWhatTheyHearAndSteeringFollowsIt) {
     EXPECT_EQ(routes["routes"][1]["prefix"], "10.1.0.0/16");
     EXPECT_EQ(routes["routes"][1]["med"], 5);
     EXPECT_EQ(routes["routes"][1]["as_path_length"], 1);
+    EXPECT_EQ(routes["routes"][1]["origin_as"], 65001) << "the peer's AS originates its routes";
     // The edge's metrics.
     const std::string m = edge_metrics("a1");
     EXPECT_NE(m.find("vcdn_bgp_prefixes 4\n"), std::string::npos) << m;

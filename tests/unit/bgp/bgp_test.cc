@@ -67,15 +67,19 @@ TEST(BirdReply, RoutesWithTheirAttributes) {
     EXPECT_EQ(got[0].attrs.med, 10u);
     EXPECT_EQ(got[0].attrs.path_len, 2u);
     EXPECT_EQ(got[0].attrs.communities, "(65001,100)");
+    EXPECT_EQ(got[0].attrs.origin_as, 65001u);
     // The second route of the same network.
     EXPECT_EQ(got[1].prefix.to_string(), "10.1.0.0/16");
     EXPECT_EQ(got[1].protocol, "isp2");
     EXPECT_FALSE(got[1].primary);
     EXPECT_EQ(got[1].attrs.med, 0u);
-    EXPECT_EQ(got[1].attrs.path_len, 2u); // an AS set counts once
+    EXPECT_EQ(got[1].attrs.path_len, 2u);  // an AS set counts once
+    EXPECT_EQ(got[1].attrs.origin_as, 0u); // a path ending in a set has no origin
     EXPECT_EQ(got[1].attrs.communities, "(65002,1) (65002,2) (65002,3)");
     EXPECT_EQ(got[2].prefix.to_string(), "10.2.0.0/16");
     EXPECT_EQ(got[2].attrs.path_len, 1u);
+    EXPECT_EQ(got[2].attrs.origin_as, 65001u);
+    EXPECT_EQ(got[3].attrs.origin_as, 0u); // no AS_PATH line at all
     EXPECT_EQ(got[3].prefix.to_string(), "2001:db8:1::/48");
     EXPECT_EQ(got[3].attrs.communities, "(65001, 1, 2)");
     EXPECT_EQ(parser.skipped(), 1u); // the VPN route is not a client prefix
@@ -186,9 +190,15 @@ TEST(Routes, StoredFormRoundTripsAndBadLinesAreRefused) {
     wire::RouteMap t;
     t[pfx("10.1.0.0/16")] = wire::RouteAttrs{10, 2, "(65001,100) (65001,200)"};
     t[pfx("2001:db8:1::/48")] = wire::RouteAttrs{0, 1, ""};
+    t[pfx("10.9.0.0/16")] = wire::RouteAttrs{0, 3, "(65001,1)", 65009};
+    t[pfx("10.8.0.0/16")] = wire::RouteAttrs{0, 1, "", 4200000000u};
     const std::string text = wire::serialise(t);
+    // Without an origin a route's line is what it was before origins were reported, so
+    // digests of older edges and stored tables still match.
     EXPECT_NE(text.find("10.1.0.0/16 10 2 (65001,100) (65001,200)\n"), std::string::npos);
     EXPECT_NE(text.find("2001:db8:1::/48 0 1\n"), std::string::npos);
+    EXPECT_NE(text.find("10.9.0.0/16 0 3 o65009 (65001,1)\n"), std::string::npos);
+    EXPECT_NE(text.find("10.8.0.0/16 0 1 o4200000000\n"), std::string::npos);
     auto back = wire::parse_serialised(text);
     ASSERT_TRUE(back) << back.error().message;
     EXPECT_EQ(*back, t);
@@ -197,6 +207,10 @@ TEST(Routes, StoredFormRoundTripsAndBadLinesAreRefused) {
     EXPECT_FALSE(wire::parse_route_line("10.1.2.3/16 0 1"));
     EXPECT_FALSE(wire::parse_route_line("10.1.0.0/16 0 1 a\tb"));
     EXPECT_FALSE(wire::parse_route_line("10.1.0.0/16 99999999999 1"));
+    EXPECT_FALSE(wire::parse_route_line("10.1.0.0/16 0 1 o0"));
+    EXPECT_FALSE(wire::parse_route_line("10.1.0.0/16 0 1 o"));
+    EXPECT_FALSE(wire::parse_route_line("10.1.0.0/16 0 1 ox (1,2)"));
+    EXPECT_FALSE(wire::parse_route_line("10.1.0.0/16 0 1 o4294967296"));
     auto bad = wire::parse_serialised("10.1.0.0/16 0 1\nnope\n");
     ASSERT_FALSE(bad);
     EXPECT_NE(bad.error().message.find("line 2"), std::string::npos);

@@ -270,6 +270,91 @@ TEST_F(ApiTest, BgpWithoutReportsAndRoutesOfAnEdge) {
     EXPECT_EQ(site_of("10.1.2.9"), "isp-a");
 }
 
+// A route outside the site's prefixes steers when its origin AS is one of the site's
+// bgp_allowed_asns (an ISP's customers' space), never when shorter than the minimum length,
+// never without an origin; the list survives the database.
+TEST_F(ApiTest, BgpRoutesFromTheSitesAsnsAreAcceptedOutsideItsPrefixes) {
+    json f = body(get_fleet(request(Method::kGet, "/api/v1/fleet", {}, {}, "admin"), *svc_));
+    f["site"][0]["edge"][0]["token"] = "edge-secret-0123-a1";
+    f["site"][0]["edge"][1]["token"] = "edge-secret-0123-a2";
+    f["site"][1]["edge"][0]["token"] = "edge-secret-0123-x1";
+    json bad = f;
+    bad["site"][0]["bgp_allowed_asns"] = {65009, 0};
+    EXPECT_EQ(
+        code(post_fleet(request(Method::kPost, "/api/v1/fleet", {}, bad.dump(), "admin"), *svc_)),
+        "bad-fleet");
+    f["site"][0]["bgp_allowed_asns"] = {65100, 65009};
+    ApiResponse r =
+        post_fleet(request(Method::kPost, "/api/v1/fleet", {}, f.dump(), "admin"), *svc_);
+    ASSERT_EQ(r.status, 200) << r.body;
+    // Reopened from the database (no fleet file to re-read), the service still has the ASNs.
+    svc_.reset();
+    cfg_.fleet.clear();
+    auto s = Service::open(cfg_);
+    ASSERT_TRUE(s) << s.error().message;
+    svc_ = std::move(*s);
+    json back = body(get_fleet(request(Method::kGet, "/api/v1/fleet", {}, {}, "admin"), *svc_));
+    EXPECT_EQ(back["site"][0]["bgp_allowed_asns"], json({65100, 65009})) << back.dump();
+
+    wire::RouteMap table;
+    auto route = [&](const char* p, uint32_t origin) {
+        wire::RouteAttrs a;
+        a.path_len = 2;
+        a.origin_as = origin;
+        table[*io::IpPrefix::parse(p)] = a;
+    };
+    route("10.1.2.0/24", 65001);  // inside the site's prefixes: any origin
+    route("10.77.0.0/16", 65009); // outside them, from an allowed AS
+    route("10.78.0.0/16", 65010); // outside them, from another AS
+    route("10.79.0.0/16", 0);     // outside them, no origin (the path ends in a set)
+    route("10.0.0.0/7", 65009);   // an allowed AS, but shorter than the minimum length
+    wire::Heartbeat h;
+    h.inventory.digest = wire::inventory_digest({});
+    wire::BgpChanges c;
+    c.full = true;
+    c.diff = wire::diff({}, table, 100);
+    c.digest = wire::digest_hex(wire::table_digest(table));
+    h.bgp = c;
+    h.report.bgp = wire::BgpStatus{true, "", {}, 1, false};
+    r = post_heartbeat(with(request(Method::kPost, "/api/v1/edges/a1/heartbeat", {},
+                                    wire::encode(h), "edge-secret-0123-a1"),
+                            "a1"),
+                       *svc_);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(body(r)["bgp"], "ok") << "the digest covers the origin on both ends";
+    svc_->sync_once();
+    r = get_bgp_routes(request(Method::kGet, "/api/v1/bgp/routes", "edge=a1", {}, "read"), *svc_);
+    ASSERT_EQ(r.status, 200) << r.body;
+    const json routes = body(r)["routes"]; // a named copy: the loop must not outlive body()'s
+    ASSERT_EQ(routes.size(), 5u) << r.body;
+    std::map<std::string, uint32_t> origin;
+    for (const auto& x : routes)
+        origin[x["prefix"].get<std::string>()] = x["origin_as"].get<uint32_t>();
+    EXPECT_EQ(origin["10.77.0.0/16"], 65009u);
+    EXPECT_EQ(origin["10.79.0.0/16"], 0u);
+    json a = body(get_bgp(request(Method::kGet, "/api/v1/bgp", {}, {}, "read"), *svc_))["sites"][0];
+    EXPECT_EQ(a["prefixes"], 2) << a.dump();
+    ASSERT_EQ(a["refused"], 3);
+    std::map<std::string, std::string> why;
+    for (const auto& x : a["refusals"])
+        why[x["prefix"]] = x["reason"];
+    EXPECT_EQ(why["10.78.0.0/16"],
+              "outside the site's bgp_allowed, from an AS not in bgp_allowed_asns");
+    EXPECT_EQ(why["10.79.0.0/16"],
+              "outside the site's bgp_allowed, from an AS not in bgp_allowed_asns");
+    EXPECT_EQ(why["10.0.0.0/7"], "shorter than the minimum length");
+    auto v = svc_->current();
+    auto site_of = [&](const char* client) {
+        const auto* e = v->topo->prefixes->lookup(*io::IpAddress::parse(client));
+        if (!e) return std::string("-");
+        return v->topo->sites[(*v->topo->prefix_sites)[e->value].at(0).site].name;
+    };
+    EXPECT_EQ(site_of("10.77.1.1"), "isp-a");
+    EXPECT_EQ(site_of("10.78.1.1"), "-");
+    EXPECT_EQ(site_of("10.79.1.1"), "-");
+    EXPECT_EQ(site_of("10.1.2.9"), "isp-a");
+}
+
 TEST_F(ApiTest, DashboardPageDataHealthAndMetrics) {
     ApiResponse page = get_dashboard_page(request(Method::kGet, "/"), *svc_);
     EXPECT_EQ(page.content_type, "text/html; charset=utf-8");

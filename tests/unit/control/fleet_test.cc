@@ -126,6 +126,11 @@ TEST(Fleet, BadFleetsGetOneLineReasons) {
     expect_error("[[site]]\nname = \"origin\"\n", "reserved");
     expect_error("[[site]\n", "fleet");
     expect_error("[origin]\nurl = \"nope\"\n", "origin.url");
+    expect_error("[[site]]\nname = \"a\"\nbgp_allowed_asns = [65001, 0]\n", "AS 0 is reserved");
+    expect_error("[[site]]\nname = \"a\"\nbgp_allowed_asns = [4294967296]\n",
+                 "bgp_allowed_asns[0]: 4294967296 is out of range");
+    expect_error("[[site]]\nname = \"a\"\nbgp_allowed_asns = [\"AS65001\"]\n",
+                 "an array of integers");
 }
 
 TEST(Fleet, JsonErrorsNameTheField) {
