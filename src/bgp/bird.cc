@@ -211,7 +211,11 @@ void RouteParser::line(const ReplyLine& l) {
         cur_.attrs.path_len = n;
         cur_.attrs.origin_as = origin;
     } else if (k == "BGP.community" || k == "BGP.large_community") {
-        if (!cur_.attrs.communities.empty() && !v.empty()) cur_.attrs.communities.push_back(' ');
+        // BIRD writes every community as "(...)"; anything else is not one (and would make
+        // the route's line ambiguous: see wire::route_line).
+        v = trim(v);
+        if (v.empty() || v[0] != '(') return;
+        if (!cur_.attrs.communities.empty()) cur_.attrs.communities.push_back(' ');
         cur_.attrs.communities.append(v);
     }
 }

@@ -71,6 +71,8 @@ Result<std::pair<io::IpPrefix, RouteAttrs>> parse_route_line(std::string_view li
         if (!take_u32(&line, &a.origin_as) || a.origin_as == 0)
             return Error{"route line: origin AS must be a number from 1"};
     }
+    if (!line.empty() && line[0] != '(') // what keeps the origin token unambiguous
+        return Error{"route line: communities must start with '('"};
     if (line.size() > 4096) return Error{"route line: communities over 4 KiB"};
     for (char c : line)
         if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)

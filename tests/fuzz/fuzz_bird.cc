@@ -32,9 +32,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     }
     parser.finish();
     (void)parse_protocols(lines);
-    // Communities from BIRD go into the stored form unchanged only when printable.
+    // Communities from BIRD go into the stored form unchanged only when printable (and they
+    // always start with '(': the parser keeps nothing else).
     vcdn::wire::RouteMap printable;
     for (const auto& [p, a] : table) {
+        if (!a.communities.empty() && a.communities[0] != '(') abort();
         bool ok = a.communities.size() <= 4096;
         for (char c : a.communities)
             ok = ok && static_cast<unsigned char>(c) >= 0x20 && c != 0x7f;

@@ -19,7 +19,7 @@ namespace vcdn::wire {
 struct RouteAttrs {
     uint32_t med = 0;        // BGP MULTI_EXIT_DISC; absent = 0 (RFC 4271)
     uint32_t path_len = 0;   // AS_PATH length (an AS_SET counts once)
-    std::string communities; // "(65001,100) (65001,200)"; large ones as "(a, b, c)"
+    std::string communities; // "(65001,100) (65001,200)"; large ones as "(a, b, c)"; empty or '('…
     uint32_t origin_as = 0;  // the AS_PATH's last AS; 0 = none (empty path, or it ends in a set)
 
     bool operator==(const RouteAttrs&) const = default;

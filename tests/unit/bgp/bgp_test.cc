@@ -211,6 +211,12 @@ TEST(Routes, StoredFormRoundTripsAndBadLinesAreRefused) {
     EXPECT_FALSE(wire::parse_route_line("10.1.0.0/16 0 1 o"));
     EXPECT_FALSE(wire::parse_route_line("10.1.0.0/16 0 1 ox (1,2)"));
     EXPECT_FALSE(wire::parse_route_line("10.1.0.0/16 0 1 o4294967296"));
+    // Found by fuzzing: communities that could be read as an origin are not communities.
+    EXPECT_FALSE(wire::parse_route_line("10.1.0.0/16 0 1 x"));
+    auto o = wire::parse_route_line("10.1.0.0/16 0 1 o5 (1,2)");
+    ASSERT_TRUE(o);
+    EXPECT_EQ(o->second.origin_as, 5u);
+    EXPECT_EQ(o->second.communities, "(1,2)");
     auto bad = wire::parse_serialised("10.1.0.0/16 0 1\nnope\n");
     ASSERT_FALSE(bad);
     EXPECT_NE(bad.error().message.find("line 2"), std::string::npos);
