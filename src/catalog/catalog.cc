@@ -16,6 +16,7 @@
 #include <vcdn/base/random.h>
 #include <vcdn/base/sha256.h>
 #include <vcdn/base/unique_fd.h>
+#include <vcdn/wire/json.h>
 
 namespace vcdn::catalog {
 
@@ -153,24 +154,33 @@ std::string to_json(const Catalog& c) {
 
 Result<Catalog> from_json(std::string_view text) {
     try {
-        auto j = nlohmann::json::parse(text);
+        // A catalog is flat (an object, an array of objects): deeper nesting is refused
+        // before parsing (wire::parse_json: linear, no callback).
+        auto parsed = wire::parse_json(text, wire::JsonLimits{text.size(), 8});
+        if (!parsed) return Error{fmt::format("catalog: {}", parsed.error().message)};
+        const nlohmann::json& j = *parsed;
         if (!j.is_object()) return Error{"catalog: expected a JSON object"};
         Catalog c;
-        if (j.contains("seed")) c.seed = j.at("seed").get<uint64_t>();
+        if (j.contains("seed") && !wire::json_exact(j.at("seed"), &c.seed))
+            return Error{"catalog: seed must be an integer from 0 to 2^64-1"};
         if (!j.contains("files") || !j["files"].is_array())
             return Error{"catalog: no \"files\" array"};
         size_t i = 0;
         for (const auto& e : j["files"]) {
             CatalogFile f;
-            try {
-                f.path = e.at("path").get<std::string>();
-                f.size = e.at("size").get<uint64_t>();
-                f.sha256 = e.at("sha256").get<std::string>();
-                f.title = e.value("title", 0u);
-                f.bitrate_kbps = e.value("bitrate_kbps", 0u);
-            } catch (const std::exception& ex) {
-                return Error{fmt::format("catalog: files[{}]: {}", i, ex.what())};
-            }
+            // Exact conversions: get<uint32_t>() of 2^32+1 would be 1, of a float out of range
+            // undefined behaviour.
+            auto field = [&](const char* key, auto* out, bool required) {
+                auto it = e.is_object() ? e.find(key) : e.end();
+                if (e.is_object() && it == e.end() && !required) return true;
+                return e.is_object() && it != e.end() && wire::json_exact(*it, out);
+            };
+            if (!field("path", &f.path, true) || !field("size", &f.size, true) ||
+                !field("sha256", &f.sha256, true) || !field("title", &f.title, false) ||
+                !field("bitrate_kbps", &f.bitrate_kbps, false))
+                return Error{fmt::format("catalog: files[{}]: needs path, size and sha256 (title "
+                                         "and bitrate_kbps optional), integers in range",
+                                         i)};
             if (f.path.empty() || f.path.front() != '/')
                 return Error{fmt::format("catalog: files[{}]: path must start with '/'", i)};
             if (f.sha256.size() != 64 ||

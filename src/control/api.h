@@ -31,6 +31,7 @@
 
 #include <vcdn/io/http_service.h>
 
+#include "admin_bodies.h" // only_keys, take and the admin bodies' readers
 #include "service.h"
 
 namespace vcdn::control {
@@ -53,20 +54,6 @@ std::optional<ApiResponse> require_read(const ApiRequest& req, Service& s);
 std::optional<ApiResponse> auth_blocked(const ApiRequest& req, Service& s);
 // A request body as JSON: size and depth bounded before parsing (wire::parse_json).
 Result<nlohmann::json> parse_body(const ApiRequest& req, size_t max_bytes = 1u << 20);
-// Refuses keys other than `known` ("unknown key 'x'").
-bool only_keys(const nlohmann::json& j, std::initializer_list<const char*> known, std::string* err);
-// Reads an optional key of type T; false with "'key' has the wrong type".
-template <class T> bool take(const nlohmann::json& j, const char* key, T* out, std::string* err) {
-    auto it = j.find(key);
-    if (it == j.end() || it->is_null()) return true;
-    try {
-        *out = it->get<T>();
-        return true;
-    } catch (const nlohmann::json::exception&) {
-        *err = std::string("'") + key + "' has the wrong type";
-        return false;
-    }
-}
 const SiteSpec* site_of(const Fleet& f, std::string_view edge_id, const EdgeSpec** edge);
 // Per site: the BGP union, the reporting edges and where they disagree (api_bgp.cc).
 nlohmann::json bgp_json(const View& v, int64_t now);

@@ -99,19 +99,6 @@ Result<json> parse_body(const ApiRequest& req, size_t max_bytes) {
     return j;
 }
 
-bool only_keys(const json& j, std::initializer_list<const char*> known, std::string* err) {
-    for (auto it = j.begin(); it != j.end(); ++it) {
-        bool ok = false;
-        for (const char* k : known)
-            ok = ok || it.key() == k;
-        if (!ok) {
-            *err = fmt::format("unknown key '{}'", it.key().substr(0, 64));
-            return false;
-        }
-    }
-    return true;
-}
-
 const SiteSpec* site_of(const Fleet& f, std::string_view edge_id, const EdgeSpec** edge) {
     for (const SiteSpec& s : f.sites)
         for (const EdgeSpec& e : s.edges)

@@ -8,32 +8,6 @@ namespace vcdn::control {
 
 using nlohmann::json;
 
-namespace {
-
-// The editable fields of an edge (all but id and site, which POST also takes). A new `token`
-// (or `token_sha256` list) replaces the edge's tokens; both may be given while rotating.
-bool read_edge_fields(const json& j, EdgeSpec* e, std::string* err) {
-    std::string plain;
-    std::vector<std::string> hashes;
-    if (!take(j, "url", &e->url, err) || !take(j, "https_url", &e->https_url, err) ||
-        !take(j, "token", &plain, err) || !take(j, "token_sha256", &hashes, err) ||
-        !take(j, "storage_bytes", &e->storage_bytes, err) ||
-        !take(j, "flash_bytes", &e->flash_bytes, err) ||
-        !take(j, "capacity_gbps", &e->capacity_gbps, err))
-        return false;
-    if (!plain.empty() || !hashes.empty()) {
-        e->token_sha256 = std::move(hashes);
-        if (!plain.empty())
-            if (Status s = add_plain_token(e, plain); !s) {
-                *err = s.error().message;
-                return false;
-            }
-    }
-    return true;
-}
-
-} // namespace
-
 ApiResponse get_edges(const ApiRequest& req, Service& s) {
     if (auto denied = require_read(req, s)) return *denied;
     auto v = s.current();
@@ -61,17 +35,9 @@ ApiResponse post_edge(const ApiRequest& req, Service& s) {
     auto body = parse_body(req);
     if (!body) return json_error(400, "bad-json", body.error().message);
     return edit_fleet(s, true, [&](Fleet& f) -> std::optional<ApiResponse> {
-        const json& j = *body;
         EdgeSpec e;
         std::string site, err;
-        if (!j.is_object() ||
-            !only_keys(j,
-                       {"id", "site", "url", "https_url", "token", "token_sha256", "storage_bytes",
-                        "flash_bytes", "capacity_gbps"},
-                       &err) ||
-            !take(j, "id", &e.id, &err) || !take(j, "site", &site, &err) ||
-            !read_edge_fields(j, &e, &err))
-            return json_error(400, "bad-edge", err.empty() ? "expected a JSON object" : err);
+        if (!read_new_edge(*body, &e, &site, &err)) return json_error(400, "bad-edge", err);
         const EdgeSpec* existing = nullptr;
         if (site_of(f, e.id, &existing))
             return json_error(409, "edge-exists", fmt::format("edge '{}' exists", e.id));
@@ -93,14 +59,7 @@ ApiResponse put_edge(const ApiRequest& req, Service& s) {
             for (EdgeSpec& e : site.edges) {
                 if (e.id != req.param(0)) continue;
                 std::string err;
-                if (!body->is_object() ||
-                    !only_keys(*body,
-                               {"url", "https_url", "token", "token_sha256", "storage_bytes",
-                                "flash_bytes", "capacity_gbps"},
-                               &err) ||
-                    !read_edge_fields(*body, &e, &err))
-                    return json_error(400, "bad-edge",
-                                      err.empty() ? "expected a JSON object" : err);
+                if (!read_edge_update(*body, &e, &err)) return json_error(400, "bad-edge", err);
                 return std::nullopt;
             }
         return json_error(404, "unknown-edge",

@@ -23,10 +23,7 @@ std::optional<ApiResponse> new_key(const ApiRequest& req, int64_t now, std::stri
         auto body = parse_body(req);
         if (!body) return json_error(400, "bad-json", body.error().message);
         std::string err;
-        if (!body->is_object() || !only_keys(*body, {"id", "secret_hex"}, &err) ||
-            !take(*body, "id", id, &err) || !take(*body, "secret_hex", secret_hex, &err))
-            return json_error(400, "bad-key",
-                              err.empty() ? "expected {\"id\":..., \"secret_hex\":...}" : err);
+        if (!read_key_rotate(*body, id, secret_hex, &err)) return json_error(400, "bad-key", err);
     }
     if (id->empty()) *id = fmt::format("k{}", now);
     if (!auth::valid_key_id(*id))

@@ -25,20 +25,9 @@ ApiResponse post_popularity(const ApiRequest& req, Service& s) {
     if (auto denied = require_admin(req, s)) return *denied;
     auto body = parse_body(req, kAdminBodyBytes);
     if (!body) return json_error(400, "bad-json", body.error().message);
-    const json& j = *body;
-    if (!j.is_object() || !j.contains("files") || !j["files"].is_array())
-        return json_error(400, "bad-popularity",
-                          "expected {\"files\": [{\"path\": ..., \"popularity\": ...}]}");
-    std::vector<std::pair<std::string, double>> values;
-    values.reserve(j["files"].size());
-    for (const json& e : j["files"]) {
-        if (!e.is_object() || !e.contains("path") || !e["path"].is_string() ||
-            !e.contains("popularity") || !e["popularity"].is_number() ||
-            e["popularity"].get<double>() < 0)
-            return json_error(400, "bad-popularity",
-                              "each entry needs a path and a popularity >= 0");
-        values.emplace_back(e["path"].get<std::string>(), e["popularity"].get<double>());
-    }
+    auto read = read_popularity(*body);
+    if (!read) return json_error(400, "bad-popularity", read.error().message);
+    const auto& values = *read;
     if (Status st = s.store->set_popularity(values); !st)
         return json_error(400, "bad-popularity", st.error().message);
     s.sync_once(); // read-your-writes: the answer reflects the change

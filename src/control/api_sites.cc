@@ -22,25 +22,6 @@ json site_json(const SiteSpec& s) {
             {"edges", std::move(ids)}};
 }
 
-// A site's fields from a body (`with_name`: POST, which names the new site).
-bool read_site(const json& j, SiteSpec* s, bool with_name, std::string* err) {
-    std::string tier = tier_name(s->tier);
-    if (!j.is_object()) {
-        *err = "expected a JSON object";
-        return false;
-    }
-    if (!only_keys(j, {"name", "tier", "prefixes", "fallback"}, err)) return false;
-    if (with_name && !take(j, "name", &s->name, err)) return false;
-    if (!take(j, "tier", &tier, err) || !take(j, "prefixes", &s->prefixes, err) ||
-        !take(j, "fallback", &s->fallback, err))
-        return false;
-    if (!parse_tier(tier, &s->tier)) {
-        *err = "tier: use \"embedded\" or \"ix\"";
-        return false;
-    }
-    return true;
-}
-
 ApiResponse unknown_site(std::string_view name) {
     return json_error(404, "unknown-site", fmt::format("no site '{}'", name.substr(0, 64)));
 }

@@ -12,6 +12,7 @@
 #include <vcdn/base/sha256.h>
 #include <vcdn/base/toml_util.h>
 #include <vcdn/http/url.h>
+#include <vcdn/wire/json.h>
 #include <vcdn/wire/names.h>
 
 namespace vcdn::control {
@@ -302,11 +303,8 @@ template <class T>
 void get_field(const nlohmann::json& j, const char* key, T* out, const std::string& where) {
     auto it = j.find(key);
     if (it == j.end() || it->is_null()) return;
-    try {
-        *out = it->get<T>();
-    } catch (const nlohmann::json::exception&) {
-        throw std::runtime_error(fmt::format("{}.{}: wrong type", where, key));
-    }
+    if (!wire::json_exact(*it, out)) // integers in range, finite numbers
+        throw std::runtime_error(fmt::format("{}.{}: wrong type or out of range", where, key));
 }
 
 void check_keys(const nlohmann::json& j, std::initializer_list<const char*> known,

@@ -13,12 +13,14 @@
 // calls do nothing, so a decoder reads straight through and checks once at the end.
 //
 // Pure; any thread.
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <limits>
 #include <string>
 #include <string_view>
+#include <type_traits>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -111,6 +113,62 @@ private:
     std::string* error_; // shared with the Fields of nested objects: the first error sticks
     std::vector<std::string> seen_;
 };
+
+// A JSON value as T, exactly, without throwing: an integer type takes only JSON integers
+// within its range (nlohmann's get<uint32_t>() truncates 2^32+1 to 1, and converting a float
+// out of range is undefined behaviour); a double must be finite (1e999 parses as infinity);
+// a vector applies this to each element; anything else is get<T>() with its type check.
+template <class T> bool json_exact(const nlohmann::json& v, T* out);
+
+template <class T> bool json_exact(const nlohmann::json& v, T* out) {
+    if constexpr (std::is_same_v<T, bool>) {
+        if (!v.is_boolean()) return false;
+        *out = v.get<bool>();
+        return true;
+    } else if constexpr (std::is_integral_v<T>) {
+        if (v.is_number_unsigned()) {
+            const uint64_t u = v.get<uint64_t>();
+            if (u > static_cast<uint64_t>(std::numeric_limits<T>::max())) return false;
+            *out = static_cast<T>(u);
+            return true;
+        }
+        if (v.is_number_integer()) {
+            const int64_t s = v.get<int64_t>();
+            if (s < static_cast<int64_t>(std::numeric_limits<T>::min()) ||
+                (s > 0 &&
+                 static_cast<uint64_t>(s) > static_cast<uint64_t>(std::numeric_limits<T>::max())))
+                return false;
+            *out = static_cast<T>(s);
+            return true;
+        }
+        return false;
+    } else if constexpr (std::is_floating_point_v<T>) {
+        if (!v.is_number()) return false;
+        const double d = v.get<double>();
+        if (!std::isfinite(d)) return false;
+        *out = static_cast<T>(d);
+        return true;
+    } else if constexpr (std::is_same_v<T, std::vector<typename T::value_type>> &&
+                         !std::is_same_v<T, std::string>) {
+        if (!v.is_array()) return false;
+        T items;
+        items.reserve(v.size());
+        for (const nlohmann::json& e : v) {
+            typename T::value_type x{};
+            if (!json_exact(e, &x)) return false;
+            items.push_back(std::move(x));
+        }
+        *out = std::move(items);
+        return true;
+    } else {
+        try {
+            *out = v.get<T>();
+            return true;
+        } catch (const nlohmann::json::exception&) {
+            return false;
+        }
+    }
+}
 
 // Serialises with invalid UTF-8 replaced (bytes from a peer need not be UTF-8), never throwing.
 std::string dump(const nlohmann::json& j);

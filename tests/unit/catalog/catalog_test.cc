@@ -63,6 +63,16 @@ TEST(Catalog, JsonRoundTripAndErrors) {
     auto e = from_json(R"({"files":[{"path":"/x","size":"big","sha256":"00"}]})");
     ASSERT_FALSE(e.ok());
     EXPECT_NE(e.error().message.find("files[0]"), std::string::npos);
+    const std::string sha(64, 'a');
+    // Exact integers: no float sizes (1e300 would be undefined behaviour), no silent
+    // truncation of a title past 2^32, no nesting beyond a catalog's shape.
+    EXPECT_FALSE(from_json(R"({"files":[{"path":"/x","size":1e300,"sha256":")" + sha + "\"}]}"));
+    EXPECT_FALSE(from_json(R"({"files":[{"path":"/x","size":1,"title":4294967297,"sha256":")" +
+                           sha + "\"}]}"));
+    EXPECT_FALSE(from_json(R"({"seed":-1,"files":[]})"));
+    EXPECT_FALSE(from_json(R"({"files":[[[[[[[[[[1]]]]]]]]]]})"));
+    EXPECT_TRUE(from_json(R"({"files":[{"path":"/x","size":1,"title":4294967295,"sha256":")" + sha +
+                          "\"}]}"));
 }
 
 TEST(Catalog, VerifyFindsDamage) {

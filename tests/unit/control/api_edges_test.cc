@@ -56,6 +56,21 @@ TEST_F(ApiTest, EdgeChangesNeedTheAdminAndAreValidated) {
              "a3"),
         *svc_);
     EXPECT_EQ(r.status, 200) << r.body;
+    // Numbers are taken exactly: a float where an integer belongs (undefined behaviour to
+    // convert), an integer past its type (silently truncated) are refused.
+    for (const char* bad :
+         {R"({"storage_bytes":1e300})", R"({"storage_bytes":-1})",
+          R"({"storage_bytes":18446744073709551616})", R"({"flash_bytes":1.5})"}) {
+        r = put_edge(with(request(Method::kPut, "/api/v1/edges/a3", {}, bad, "admin"), "a3"),
+                     *svc_);
+        EXPECT_EQ(code(r), "bad-edge") << bad << " " << r.body;
+        EXPECT_NE(r.body.find("out of range"), std::string::npos) << r.body;
+    }
+    json f = body(get_fleet(request(Method::kGet, "/api/v1/fleet", {}, {}, "admin"), *svc_));
+    f["site"][0]["fill_peer_wait_s"] = 4294967297ull; // would read as 1
+    r = post_fleet(request(Method::kPost, "/api/v1/fleet", {}, f.dump(), "admin"), *svc_);
+    EXPECT_EQ(code(r), "bad-fleet") << r.body;
+    EXPECT_NE(r.body.find("fill_peer_wait_s"), std::string::npos) << r.body;
     EXPECT_EQ(
         put_edge(with(request(Method::kPut, "/api/v1/edges/zz", {}, "{}", "admin"), "zz"), *svc_)
             .status,

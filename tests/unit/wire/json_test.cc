@@ -15,6 +15,39 @@ TEST(Json, DepthIsCountedOutsideStringsOnly) {
     EXPECT_EQ(json_depth(std::string(1000, '['), 8), 9u) << "stops as soon as it is too deep";
 }
 
+// Found by fuzzing the admin bodies: get<uint64_t>() of 1e300 is undefined behaviour, and
+// get<uint32_t>() of 4294967297 is 1.
+TEST(Json, ExactConversionsRefuseWhatWouldTruncateOrOverflow) {
+    uint32_t u32 = 7;
+    EXPECT_TRUE(json_exact(json::parse("4294967295"), &u32));
+    EXPECT_EQ(u32, 4294967295u);
+    EXPECT_FALSE(json_exact(json::parse("4294967296"), &u32));
+    EXPECT_FALSE(json_exact(json::parse("-1"), &u32));
+    EXPECT_FALSE(json_exact(json::parse("1.0"), &u32));
+    uint64_t u64 = 0;
+    EXPECT_FALSE(json_exact(json::parse("1e300"), &u64));
+    EXPECT_FALSE(json_exact(json::parse("\"5\""), &u64));
+    EXPECT_TRUE(json_exact(json::parse("18446744073709551615"), &u64));
+    int64_t i64 = 0;
+    EXPECT_TRUE(json_exact(json::parse("-9223372036854775808"), &i64));
+    EXPECT_FALSE(json_exact(json::parse("9223372036854775808"), &i64));
+    double d = 0;
+    EXPECT_TRUE(json_exact(json::parse("2"), &d));
+    EXPECT_EQ(d, 2.0);
+    // (nlohmann's parser refuses 1e999, but a json made in code can hold infinity.)
+    EXPECT_FALSE(json_exact(json(std::numeric_limits<double>::infinity()), &d));
+    std::vector<uint32_t> v;
+    EXPECT_TRUE(json_exact(json::parse("[1, 2]"), &v));
+    EXPECT_EQ(v, (std::vector<uint32_t>{1, 2}));
+    EXPECT_FALSE(json_exact(json::parse("[1, 4294967297]"), &v));
+    EXPECT_EQ(v, (std::vector<uint32_t>{1, 2})) << "a refused value changes nothing";
+    std::string s;
+    EXPECT_FALSE(json_exact(json::parse("5"), &s));
+    EXPECT_TRUE(json_exact(json::parse("\"x\""), &s));
+    bool b = false;
+    EXPECT_FALSE(json_exact(json::parse("1"), &b));
+}
+
 TEST(Json, LimitsAreEnforcedBeforeTheParser) {
     EXPECT_EQ(parse_json(std::string(11, ' '), {10, 4}).error().message,
               "the body is over 10 bytes");
