@@ -223,7 +223,11 @@ bool Service::sync_once(bool coalesce) {
 
 void Service::count_served(const View& v, const EdgeSpec& edge,
                            const std::vector<wire::Served>& served, int64_t now_ms) {
-    // What this edge could have sent since its last heartbeat (the first: a minute's worth).
+    // What this edge could have sent since its last report of served bytes (edges report
+    // every served_interval_ms, not with every heartbeat; the first: a minute's worth). A
+    // claim covers at most a minute, so the claims together never exceed what the edge's
+    // capacity could have sent in the time they span.
+    if (served.empty()) return;
     int64_t since_ms = 60000;
     {
         std::lock_guard lk(served_demand.mu);
@@ -231,7 +235,6 @@ void Service::count_served(const View& v, const EdgeSpec& edge,
         if (last > 0) since_ms = std::clamp<int64_t>(now_ms - last, 1, 60000);
         last = now_ms;
     }
-    if (served.empty()) return;
     const steer::Topology& topo = *v.topo;
     auto ei = v.edge_index.find(edge.id);
     if (ei == v.edge_index.end() || ei->second >= topo.edges.size()) return;

@@ -1,5 +1,6 @@
 #include <vcdn/edge/config.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fmt/format.h>
@@ -94,6 +95,7 @@ Status parse_edge_toml(std::string_view text, std::string_view source, EdgeConfi
             cr.get("heartbeat_interval_ms", &cfg->control.heartbeat_interval_ms, 100, 600000);
             cr.get("grace_ms", &cfg->control.grace_ms, 0, 86400000);
             cr.get("timeout_ms", &cfg->control.timeout_ms, 100, 60000);
+            cr.get("served_interval_ms", &cfg->control.served_interval_ms, 0, 600000);
             cr.finish();
         }
         if (const toml::table* t = r.subtable("fill")) {
@@ -114,6 +116,15 @@ Status parse_edge_toml(std::string_view text, std::string_view source, EdgeConfi
             fr.get("max_delete_share", &f.max_delete_share);
             fr.get("min_delete_delay_ms", &f.min_delete_delay_ms, 0, 86400000);
             fr.finish();
+        }
+        if (const toml::table* t = r.subtable("cors")) {
+            toml_util::TableReader cr(*t, "edge.cors");
+            cr.get("enabled", &cfg->cors.enabled);
+            cr.get_one_or_many("allow_origins", &cfg->cors.allow_origins);
+            cr.get("allow_credentials", &cfg->cors.allow_credentials);
+            cr.get("max_age_s", &cfg->cors.max_age_s, 0, 86400 * 7);
+            cr.get("allow_headers", &cfg->cors.allow_headers);
+            cr.finish();
         }
         if (const toml::table* t = r.subtable("bgp")) {
             toml_util::TableReader br(*t, "edge.bgp");
@@ -348,6 +359,53 @@ Status validate(const EdgeConfig& cfg) {
         return Error{"pacing_rate_mbps: 0 (none) to 1000000"};
     for (char c : cfg.access_token)
         if (c <= ' ' || c >= 0x7f) return Error{"access_token: no spaces or control characters"};
+    if (cfg.cache_control.size() > 80) return Error{"cache_control: at most 80 bytes"};
+    return validate_cors(cfg.cors);
+}
+
+// Bounded so that the CORS lines fit the connection's 768-byte head with everything else.
+Status validate_cors(const CorsConfig& c) {
+    if (!c.enabled) return {};
+    if (c.allow_origins.empty())
+        return Error{"cors.allow_origins: give \"*\" or the origins (or enabled = false)"};
+    if (c.allow_origins.size() > 1000) return Error{"cors.allow_origins: at most 1000"};
+    const bool any =
+        std::find(c.allow_origins.begin(), c.allow_origins.end(), "*") != c.allow_origins.end();
+    if (any && c.allow_origins.size() > 1)
+        return Error{"cors.allow_origins: \"*\" stands alone (it already allows every origin)"};
+    if (any && c.allow_credentials)
+        return Error{"cors.allow_credentials needs a list of origins: browsers refuse \"*\" "
+                     "with credentials"};
+    if (!any)
+        for (const std::string& o : c.allow_origins) {
+            // An origin as browsers send it: scheme "://" host [":" port], nothing after.
+            const size_t sep = o.find("://");
+            const bool scheme_ok = o.starts_with("https://") || o.starts_with("http://");
+            bool ok =
+                scheme_ok && o.size() <= 100 && sep != std::string::npos && o.size() > sep + 3;
+            for (size_t i = sep == std::string::npos ? 0 : sep + 3; ok && i < o.size(); ++i) {
+                const char ch = o[i];
+                ok = (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '-' ||
+                     ch == '.' || ch == ':' || ch == '[' || ch == ']';
+            }
+            if (!ok)
+                return Error{fmt::format(
+                    "cors.allow_origins: '{}' is not an origin (http[s]://host[:port], lower "
+                    "case, no path, at most 100 bytes)",
+                    o.substr(0, 140))};
+        }
+    size_t header_bytes = 0;
+    for (const std::string& h : c.allow_headers) {
+        bool ok = !h.empty();
+        for (char ch : h)
+            ok = ok && ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                        (ch >= '0' && ch <= '9') || ch == '-');
+        if (!ok)
+            return Error{
+                fmt::format("cors.allow_headers: '{}' is not a header name", h.substr(0, 64))};
+        header_bytes += h.size() + 2;
+    }
+    if (header_bytes > 128) return Error{"cors.allow_headers: at most 128 bytes in all"};
     return {};
 }
 

@@ -139,15 +139,24 @@ bool ControlClient::beat() {
         hb.bgp = std::move(changes);
     }
 
-    // Served bytes: given back to the tally unless this heartbeat is acknowledged.
-    if (hooks_.served) hb.served = hooks_.served();
+    // Served bytes, every served_interval_ms (a busy edge's tally is up to ~8 MB of JSON, and
+    // summing over the interval sends each entry once), sooner when a tally fills; given back
+    // to the tally, and retried at the next heartbeat, unless this one is acknowledged.
+    const int64_t now_ms = monotonic_ms();
+    if (hooks_.served && (cfg_.served_interval_ms == 0 || served_sent_ms_ == 0 ||
+                          now_ms - served_sent_ms_ >= cfg_.served_interval_ms ||
+                          (hooks_.served_urgent && hooks_.served_urgent()))) {
+        hb.served = hooks_.served();
+        served_sent_ms_ = now_ms;
+    }
     struct GiveBack {
         ControlClient* self;
         std::vector<wire::Served>* served;
         bool acked = false;
         ~GiveBack() {
-            if (!acked && !served->empty() && self->hooks_.served_back)
-                self->hooks_.served_back(*served);
+            if (acked || served->empty()) return;
+            if (self->hooks_.served_back) self->hooks_.served_back(*served);
+            self->served_sent_ms_ = 0;
         }
     } give_back{this, &hb.served};
 

@@ -33,6 +33,8 @@ public:
         // heartbeat that carried it failed.
         std::function<std::vector<wire::Served>()> served;
         std::function<void(const std::vector<wire::Served>&)> served_back;
+        // Whether the tally should be reported before its interval is up (optional).
+        std::function<bool()> served_urgent;
         // What the local BIRD has learned (optional hook: no BGP without it).
         std::function<std::shared_ptr<const bgp::Snapshot>()> bgp;
     };
@@ -82,6 +84,7 @@ private:
     uint64_t bgp_acked_digest_ = 0;
     bool bgp_full_ = true;
     bool again_soon_ = false;
+    int64_t served_sent_ms_ = 0; // when served counts last went out (0: report at the next)
 };
 
 } // namespace vcdn::edge

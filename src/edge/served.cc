@@ -103,4 +103,9 @@ size_t ServedTally::size() const {
     return bytes_.size();
 }
 
+bool ServedTally::half_full() const {
+    std::lock_guard lk(mu_);
+    return bytes_.size() * 2 >= max_keys_;
+}
+
 } // namespace vcdn::edge

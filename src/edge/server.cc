@@ -428,6 +428,11 @@ void EdgeServer::Impl::start_control() {
     hooks.served_back = [this](const std::vector<wire::Served>& back) {
         if (!served.empty()) served.front()->put_back(back);
     };
+    hooks.served_urgent = [this]() {
+        for (const auto& t : served)
+            if (t->half_full()) return true;
+        return false;
+    };
     hooks.keys = [this](std::vector<auth::SigningKey> k) {
         {
             std::lock_guard lk(keys_mu);

@@ -85,6 +85,27 @@ struct ControlLinkConfig {
     uint32_t heartbeat_interval_ms = 1000; // until the control plane says otherwise
     uint32_t grace_ms = 30000;             // unreachable this long -> refuse new players; 0 = never
     uint32_t timeout_ms = 2000;            // one heartbeat call
+    // What was served goes to the control plane this often (with the heartbeat then due), or
+    // sooner when a worker's tally is half full; 0 = with every heartbeat. Between reports
+    // the tally sums, so a busy edge sends each (file, client network) once per interval.
+    uint32_t served_interval_ms = 10000;
+};
+
+// [edge.cors]: what lets a web player on another origin (the streaming service's page) read
+// the edge's answers. Default: any origin, no credentials, which is what a public CDN needs:
+// every response carries `Access-Control-Allow-Origin: *` (also without an Origin header, so
+// that a cache between edge and browser cannot hand a CORS-less copy to a page). With a list
+// of origins, a matching Origin is echoed with `Vary: Origin` (on every response, since the
+// answer depends on it), and a page from any other origin gets no CORS headers.
+struct CorsConfig {
+    bool enabled = true;
+    std::vector<std::string> allow_origins = {"*"}; // "*", or "https://host[:port]" each
+    bool allow_credentials = false;                 // needs a list (the Fetch standard)
+    uint32_t max_age_s = 86400; // how long a browser may keep a preflight's answer
+    // Request headers a preflight allows (players send Range; Authorization for an edge that
+    // needs its access token).
+    std::vector<std::string> allow_headers = {"Range", "If-Range", "If-None-Match",
+                                              "If-Modified-Since", "Authorization"};
 };
 
 struct EdgeConfig {
@@ -124,6 +145,7 @@ struct EdgeConfig {
         uint32_t poll_ms = 1000;
         uint32_t stale_ms = 30000;
     } bgp;
+    CorsConfig cors;
     Limits limits;
     FileCacheConfig file_cache;
     DiskConfig disk;
@@ -145,5 +167,6 @@ bool requires_signed(const EdgeConfig& cfg, const ListenerConfig& l);
 // Checks values and the environment they refer to (root exists and is a directory, listen
 // addresses parse, congestion control known, ...). The message is one line for the user.
 Status validate(const EdgeConfig& cfg);
+Status validate_cors(const CorsConfig& c);
 
 } // namespace vcdn::edge

@@ -35,6 +35,8 @@ public:
 
     uint64_t dropped_bytes() const;
     size_t size() const;
+    // Half of max_keys in use: time to report before entries start to fold.
+    bool half_full() const;
 
 private:
     void add_locked(const std::string& key, uint64_t bytes);

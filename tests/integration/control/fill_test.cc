@@ -257,6 +257,7 @@ protected:
                 "require_signed_urls = true\n"
                 "[edge.control]\nurl = \"{}\"\nca = \"{}\"\nid = \"{}\"\n"
                 "token = \"edge-secret-0123-{}\"\nheartbeat_interval_ms = 200\n"
+                "served_interval_ms = 1000\n" // five heartbeats per report of served bytes
                 "[edge.fill]\nwindow = \"always\"\nretry_ms = 200\nmin_delete_delay_ms = 200\n{}\n",
                 e->root, e->port, e->access_log,
                 control_url_.empty() ? control_.edge_url() : control_url_, control_.ca_file, e->id,

@@ -48,9 +48,12 @@ TEST(ServedTally, WhatAHeartbeatDidNotDeliverIsCountedAgain) {
 
 TEST(ServedTally, IsBoundedFoldingIntoTheFileThenDropping) {
     ServedTally t(16);
-    // 16 networks fill it; the 17th and later go to "/a" without a network (one entry).
-    for (int i = 0; i < 40; ++i)
+    // 16 networks fill it; the 17th and later go to "/a" without a network (one entry). At 8
+    // entries it asks to be reported early.
+    for (int i = 0; i < 40; ++i) {
+        EXPECT_EQ(t.half_full(), i >= 8) << i;
         t.add("/a", ip(("10.0." + std::to_string(i) + ".1").c_str()), 1);
+    }
     EXPECT_EQ(t.size(), 17u);
     // Room for 16 + 16/8 = 18 entries: one more file folds, the next is dropped and counted.
     t.add("/b", ip("10.9.9.9"), 5);
