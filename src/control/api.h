@@ -98,6 +98,12 @@ private:
     unsigned surfaces_;
 };
 
+// CORS for what web players call (steering, QoE): any page may read the answers (they carry
+// no credential a page could leak: a session token is the page's own), and the preflight of
+// a POST with a JSON body is answered. Errors the handler returns carry it too.
+io::Router::Handler with_cors(io::Router::Handler h);
+ApiResponse cors_preflight(const ApiRequest& req);
+
 // Guards that check the credential on the head, before the body is read.
 io::Router::Guard admin_guard(Service& s);
 

@@ -90,6 +90,24 @@ io::Router::Guard admin_guard(Service& s) {
     return [&s](const ApiRequest& req) { return require_admin(req, s); };
 }
 
+io::Router::Handler with_cors(io::Router::Handler h) {
+    return [h = std::move(h)](const ApiRequest& q) {
+        ApiResponse r = h(q);
+        r.extra_headers += "Access-Control-Allow-Origin: *\r\n";
+        return r;
+    };
+}
+
+ApiResponse cors_preflight(const ApiRequest&) {
+    ApiResponse r;
+    r.status = 204;
+    r.extra_headers = "Access-Control-Allow-Origin: *\r\n"
+                      "Access-Control-Allow-Methods: GET, POST, OPTIONS\r\n"
+                      "Access-Control-Allow-Headers: Content-Type, Authorization\r\n"
+                      "Access-Control-Max-Age: 86400\r\n";
+    return r;
+}
+
 Result<json> parse_body(const ApiRequest& req, size_t max_bytes) {
     if (req.body.empty()) return Error{"the request has no JSON body"};
     // Nesting beyond any real document is refused before parsing, so that no later step

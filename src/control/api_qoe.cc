@@ -23,9 +23,9 @@ ApiResponse post_qoe(const ApiRequest& req, Service& s) {
 }
 
 void add_qoe_routes(Routes& r, Service& s) {
-    r.add(
-        kPublic, http::Method::kPost, "/api/v1/qoe",
-        [&s](const ApiRequest& q) { return post_qoe(q, s); }, wire::kMaxQoeBytes);
+    r.add(kPublic, http::Method::kPost, "/api/v1/qoe",
+          with_cors([&s](const ApiRequest& q) { return post_qoe(q, s); }), wire::kMaxQoeBytes);
+    r.add(kPublic, http::Method::kOptions, "/api/v1/qoe", cors_preflight);
 }
 
 } // namespace vcdn::control

@@ -244,7 +244,9 @@ ApiResponse get_steer(const ApiRequest& req, Service& s) {
 }
 
 void add_steer_routes(Routes& r, Service& s) {
-    r.get(kPublic, "/api/v1/steer", [&s](const ApiRequest& q) { return get_steer(q, s); });
+    r.get(kPublic, "/api/v1/steer",
+          with_cors([&s](const ApiRequest& q) { return get_steer(q, s); }));
+    r.add(kPublic, http::Method::kOptions, "/api/v1/steer", cors_preflight);
 }
 
 } // namespace vcdn::control

@@ -263,10 +263,16 @@ void Worker::handle_request(Connection* c) {
         c->linger_after = true;
     }
 
-    Verdict v = check_request(req);
+    Verdict v = check_request(req, cors_.enabled);
     if (v.status) {
         // A malformed request (400) may be followed by bytes we cannot frame: close.
         respond_error(c, v.status, v.reason, v.status == 400);
+        return;
+    }
+    if (req.method == http::Method::kOptions) {
+        // CORS preflight (or a plain OPTIONS): answered before the target, the signature or
+        // any file is looked at, so it needs no token and says nothing about what exists.
+        respond_options(c);
         return;
     }
     http::Target target;
@@ -361,7 +367,7 @@ void Worker::serve_file(Connection* c, FileEntry* f) {
         return;
     }
     HeadContext ctx{std::string_view(date_, http::kHttpDateLen), c->keep_alive,
-                    req.version_minor == 0, cfg_.cache_control};
+                    req.version_minor == 0, cfg_.cache_control, cors_for(c)};
     c->head_len =
         static_cast<uint32_t>(write_file_head(c->head, Connection::kHeadCap, p, meta, ctx));
     if (c->head_len == 0) {
@@ -401,6 +407,33 @@ void Worker::serve_file(Connection* c, FileEntry* f) {
     c->state = ConnState::kSending;
 }
 
+void Worker::respond_options(Connection* c) {
+    timer_unlink(c);
+    if (draining_) c->keep_alive = false;
+    HeadContext ctx{std::string_view(date_, http::kHttpDateLen), c->keep_alive,
+                    c->req.version_minor == 0, cfg_.cache_control, cors_for(c)};
+    c->head_len = static_cast<uint32_t>(
+        write_options_response(c->head, Connection::kHeadCap, ctx, cors_.preflight_lines));
+    if (c->head_len == 0) { // bounded by validate_cors; kept as the same safe answer
+        respond_error(c, 500, "response head too large", true);
+        return;
+    }
+    c->head_sent = 0;
+    if (c->file) {
+        files_.release(c->file);
+        c->file = nullptr;
+    }
+    c->off = c->end = 0;
+    c->ready_until = 0;
+    c->status = 204;
+    c->reason = nullptr;
+    c->resp_bytes = 0;
+    c->body_bytes = 0;
+    c->blocked_at_bytes = ~0ull;
+    c->range_first = 0;
+    c->state = ConnState::kSending;
+}
+
 void Worker::respond_error(Connection* c, uint16_t status, const char* reason, bool close,
                            const FileMeta* file) {
     timer_unlink(c);
@@ -410,7 +443,8 @@ void Worker::respond_error(Connection* c, uint16_t status, const char* reason, b
     }
     if (draining_) c->keep_alive = false;
     HeadContext ctx{std::string_view(date_, http::kHttpDateLen), c->keep_alive,
-                    c->req.version_minor == 0 && c->req.head_bytes > 0, cfg_.cache_control};
+                    c->req.version_minor == 0 && c->req.head_bytes > 0, cfg_.cache_control,
+                    cors_for(c)};
     c->head_len = static_cast<uint32_t>(write_error_response(c->head, Connection::kHeadCap, status,
                                                              reason, ctx, c->head_request, file));
     c->head_sent = 0;

@@ -7,10 +7,11 @@
 
 namespace vcdn::edge {
 
-Verdict check_request(const http::Request& req) {
+Verdict check_request(const http::Request& req, bool options) {
     using http::Method;
     if (req.version_minor >= 1 && req.host_count == 0)
         return {400, "HTTP/1.1 request without a Host header"};
+    if (options && req.method == Method::kOptions) return {};
     if (req.method != Method::kGet && req.method != Method::kHead) {
         if (req.method == Method::kOther) return {501, "request method not implemented"};
         return {405, "only GET and HEAD are allowed"};
@@ -120,6 +121,7 @@ size_t write_file_head(char* buf, size_t cap, const Plan& p, const FileMeta& f,
         if (p.partial) w.content_range(p.offset, p.offset + p.length - 1, f.size);
         validators(w, f, ctx);
     }
+    w.append(ctx.cors);
     connection_header(w, ctx);
     w.end();
     return w.overflow() ? 0 : w.size();
@@ -142,15 +144,81 @@ size_t write_error_response(char* buf, size_t cap, uint16_t status, const char* 
     b.append("\n");
     w.append("Content-Type: text/plain; charset=utf-8\r\n");
     w.header_u64("Content-Length", b.size());
-    if (status == 405) w.append("Allow: GET, HEAD\r\n");
+    if (status == 405)
+        w.append(ctx.cors.empty() ? "Allow: GET, HEAD\r\n" : "Allow: GET, HEAD, OPTIONS\r\n");
     if (status == 503) w.append("Retry-After: 1\r\n");
     if (file) {
         if (status == 416) w.content_range_unsatisfied(file->size);
         validators(w, *file, ctx);
     }
+    w.append(ctx.cors);
     connection_header(w, ctx);
     w.end();
     if (!head_request) w.append(b.view());
+    return w.overflow() ? 0 : w.size();
+}
+
+namespace {
+constexpr std::string_view kExpose =
+    "Access-Control-Expose-Headers: Content-Range, Content-Length, Accept-Ranges, ETag\r\n";
+}
+
+CorsPolicy make_cors_policy(bool enabled, const std::vector<std::string>& origins, bool credentials,
+                            uint32_t max_age_s, const std::vector<std::string>& allow_headers) {
+    CorsPolicy p;
+    p.enabled = enabled;
+    if (!enabled) return p;
+    p.any = origins.size() == 1 && origins[0] == "*";
+    p.credentials = credentials && !p.any;
+    if (!p.any) p.origins = origins;
+    p.any_lines = "Access-Control-Allow-Origin: *\r\n" + std::string(kExpose);
+    p.preflight_lines = "Access-Control-Allow-Methods: GET, HEAD, OPTIONS\r\n";
+    if (!allow_headers.empty()) {
+        p.preflight_lines += "Access-Control-Allow-Headers: ";
+        for (size_t i = 0; i < allow_headers.size(); ++i) {
+            if (i) p.preflight_lines += ", ";
+            p.preflight_lines += allow_headers[i];
+        }
+        p.preflight_lines += "\r\n";
+    }
+    p.preflight_lines += "Access-Control-Max-Age: " + std::to_string(max_age_s) + "\r\n";
+    return p;
+}
+
+std::string_view cors_lines(const CorsPolicy& p, std::string_view origin, char* buf, size_t cap) {
+    if (!p.enabled) return {};
+    if (p.any) return p.any_lines;
+    // A list: the answer depends on Origin, on every response (a cache must key on it).
+    http::ResponseWriter w(buf, cap);
+    bool allowed = false;
+    if (!origin.empty())
+        for (const std::string& o : p.origins)
+            if (origin == o) {
+                allowed = true;
+                break;
+            }
+    if (allowed) {
+        // Echoed only when it equals a configured origin: nothing the client made up.
+        w.header("Access-Control-Allow-Origin", origin);
+        if (p.credentials) w.append("Access-Control-Allow-Credentials: true\r\n");
+        w.append(kExpose);
+    }
+    w.append("Vary: Origin\r\n");
+    return w.overflow() ? std::string_view() : w.view();
+}
+
+size_t write_options_response(char* buf, size_t cap, const HeadContext& ctx,
+                              std::string_view preflight_lines) {
+    http::ResponseWriter w(buf, cap);
+    common_headers(w, 204, ctx);
+    w.append("Allow: GET, HEAD, OPTIONS\r\n");
+    w.append(ctx.cors);
+    // The preflight's own lines only when the origin was allowed (the lines carry
+    // Allow-Origin): a page from another origin learns nothing more.
+    if (ctx.cors.find("Access-Control-Allow-Origin") != std::string_view::npos)
+        w.append(preflight_lines);
+    connection_header(w, ctx);
+    w.end();
     return w.overflow() ? 0 : w.size();
 }
 

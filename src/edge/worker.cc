@@ -41,14 +41,22 @@ Worker::Worker(const WorkerOptions& opt)
     epfd_.reset(::epoll_create1(EPOLL_CLOEXEC));
     wakefd_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
     reserve_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    cors_ =
+        make_cors_policy(cfg_.cors.enabled, cfg_.cors.allow_origins, cfg_.cors.allow_credentials,
+                         cfg_.cors.max_age_s, cfg_.cors.allow_headers);
+    // The refusals go out before a request is read: "*" is the same for every page; with a
+    // list there is no Origin to echo, so only Vary.
+    const std::string refusal_cors = !cors_.enabled ? std::string()
+                                     : cors_.any    ? cors_.any_lines
+                                                    : std::string("Vary: Origin\r\n");
     refusal_ = fmt::format("HTTP/1.1 503 Service Unavailable\r\nServer: vcdn\r\n"
                            "Content-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\n"
-                           "Retry-After: 1\r\nConnection: close\r\n\r\n{}",
-                           kRefusalBody.size(), kRefusalBody);
+                           "Retry-After: 1\r\n{}Connection: close\r\n\r\n{}",
+                           kRefusalBody.size(), refusal_cors, kRefusalBody);
     client_refusal_ = fmt::format("HTTP/1.1 503 Service Unavailable\r\nServer: vcdn\r\n"
                                   "Content-Type: text/plain; charset=utf-8\r\nContent-Length: "
-                                  "{}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n{}",
-                                  kClientRefusalBody.size(), kClientRefusalBody);
+                                  "{}\r\nRetry-After: 1\r\n{}Connection: close\r\n\r\n{}",
+                                  kClientRefusalBody.size(), refusal_cors, kClientRefusalBody);
     send_period_ms_ = cfg_.limits.send_timeout_ms;
     if (cfg_.limits.min_send_rate_bps > 0)
         send_period_ms_ = std::min({send_period_ms_, cfg_.limits.min_send_rate_after_ms, 5000u});

@@ -276,6 +276,15 @@ private:
     UniqueFd wakefd_;
     Pollable wake_pollable_{PollKind::kWake};
     std::vector<std::unique_ptr<Listener>> listeners_;
+    CorsPolicy cors_; // [edge.cors], and a scratch for an echoed origin's lines
+    char cors_buf_[400];
+    // The CORS lines for the response to c's current request (the Origin only of a request
+    // parsed whole: after a response the request's views are stale).
+    std::string_view cors_for(const Connection* c) {
+        return cors_lines(cors_, c->req.head_bytes > 0 ? c->req.origin : std::string_view(),
+                          cors_buf_, sizeof cors_buf_);
+    }
+    void respond_options(Connection* c);
     std::string refusal_;        // the 503 answered over the connection limit
     std::string client_refusal_; // ... over max_connections_per_client
     // Open connections per client (IPv4 address, IPv6 /64): this worker's share of

@@ -126,7 +126,10 @@ ParseResult take_header(std::string_view name, std::string_view value, Request* 
         }
         break;
     case 6:
-        if (iequals(name, "expect")) out->expect = value;
+        if (iequals(name, "expect"))
+            out->expect = value;
+        else if (iequals(name, "origin"))
+            out->origin = value;
         break;
     case 8:
         if (iequals(name, "if-match"))
@@ -164,6 +167,9 @@ ParseResult take_header(std::string_view name, std::string_view value, Request* 
         break;
     case 19:
         if (iequals(name, "if-unmodified-since")) out->if_unmodified_since = value;
+        break;
+    case 29:
+        if (iequals(name, "access-control-request-method")) out->cors_preflight = true;
         break;
     default:
         break;

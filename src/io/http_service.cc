@@ -62,6 +62,14 @@ struct RateBucket {
 void append_response(std::string* out, const ApiResponse& r, bool head, bool close) {
     // One Date string per second is plenty; formatted per call here (API rates are modest
     // next to content, and this keeps the service free of shared state).
+    if (r.status == 204) { // no content, so no Content-Type or Content-Length (RFC 9110 8.6)
+        fmt::format_to(std::back_inserter(*out),
+                       "HTTP/1.1 204 No Content\r\nServer: vcdn\r\nDate: {}\r\n"
+                       "Cache-Control: no-store\r\n{}{}\r\n",
+                       http::http_date(time(nullptr)), r.extra_headers,
+                       close ? "Connection: close\r\n" : "");
+        return;
+    }
     fmt::format_to(std::back_inserter(*out),
                    "HTTP/1.1 {} {}\r\nServer: vcdn\r\nDate: {}\r\nContent-Type: {}\r\n"
                    "Content-Length: {}\r\nCache-Control: no-store\r\n{}{}\r\n",

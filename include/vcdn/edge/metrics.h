@@ -12,9 +12,10 @@
 namespace vcdn::edge {
 
 // The statuses the edge can produce, for a fixed-size counter array.
-inline constexpr std::array<uint16_t, 20> kTrackedStatuses = {
-    200, 206, 304, 400, 403, 404, 405, 408, 412, 414, 416, 417, 421, 431, 500, 501, 503, 505, 0, 0};
-inline constexpr size_t kStatusSlots = 18; // slots used in kTrackedStatuses; the last is "other"
+inline constexpr std::array<uint16_t, 20> kTrackedStatuses = {200, 206, 304, 400, 403, 404, 405,
+                                                              408, 412, 414, 416, 417, 421, 431,
+                                                              500, 501, 503, 505, 204, 0};
+inline constexpr size_t kStatusSlots = 19; // slots used in kTrackedStatuses; the last is "other"
 
 inline size_t status_slot(uint16_t status) {
     for (size_t i = 0; i < kStatusSlots; ++i)

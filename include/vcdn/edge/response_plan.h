@@ -4,6 +4,7 @@
 // file to send, and the exact response head. Tests call these directly.
 #include <cstddef>
 #include <cstdint>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -38,7 +39,8 @@ struct Verdict {
     uint16_t status = 0;
     const char* reason = nullptr;
 };
-Verdict check_request(const http::Request& req);
+// `options`: OPTIONS is answered (CORS on): it passes here and the caller answers it.
+Verdict check_request(const http::Request& req, bool options = false);
 
 // Host check: `authority` (from an absolute-form target) and the Host header, against the
 // configured server names (empty list = any host).
@@ -50,7 +52,31 @@ struct HeadContext {
     bool keep_alive = true;
     bool http10 = false; // the client spoke HTTP/1.0: say keep-alive explicitly
     std::string_view cache_control;
+    // CORS header lines for this response ("Access-Control-Allow-Origin: *\r\n..."), written
+    // on every status; empty = none (see cors_lines).
+    std::string_view cors;
 };
+
+// The CORS lines a response to `req` carries under `cfg` (edge/config.h's CorsConfig),
+// written into `buf` when the origin is echoed; `any` is the fixed block for "*". Pure.
+struct CorsPolicy {
+    bool enabled = false;
+    bool any = false;                 // "*"
+    bool credentials = false;         // Access-Control-Allow-Credentials: true
+    std::vector<std::string> origins; // when not any: exact, as browsers send them
+    std::string any_lines;            // the block answered for "*"
+    std::string preflight_lines;      // Allow-Methods, Allow-Headers, Max-Age
+};
+CorsPolicy make_cors_policy(bool enabled, const std::vector<std::string>& origins, bool credentials,
+                            uint32_t max_age_s, const std::vector<std::string>& allow_headers);
+// At least 400 bytes of `buf`; returns the lines (a view of policy or buf).
+std::string_view cors_lines(const CorsPolicy& policy, std::string_view origin, char* buf,
+                            size_t cap);
+
+// OPTIONS: 204 with Allow; a CORS preflight (ctx.cors set, and `preflight`) adds the
+// policy's Allow-Methods/Allow-Headers/Max-Age. No body. Returns 0 when cap is too small.
+size_t write_options_response(char* buf, size_t cap, const HeadContext& ctx,
+                              std::string_view preflight_lines);
 
 // Writes the response head for a file plan. Returns its length, or 0 when cap is too small.
 size_t write_file_head(char* buf, size_t cap, const Plan& plan, const FileMeta& file,

@@ -37,7 +37,8 @@ struct Request {
     std::string_view expect;
     std::string_view user_agent;
     std::string_view authorization; // for the control plane's API
-
+    std::string_view origin;        // CORS: the page's origin ("https://player.example")
+    bool cors_preflight = false;    // Access-Control-Request-Method present (with OPTIONS)
 
     uint8_t host_count = 0;
     uint8_t range_count = 0;

@@ -534,6 +534,37 @@ TEST_F(ControlTest, SteeringAnswersAddNoDemand) {
     EXPECT_EQ(api(control_.port, "GET", "/api/v1/popularity?group=isp-a", "", "").status, 401);
 }
 
+// A web player on the streaming service's page calls steering and posts QoE across origins:
+// the preflight is answered (no token needed) and every answer, errors too, may be read.
+TEST_F(ControlTest, WebPlayersMayCallSteeringAndQoeFromAnotherPage) {
+    start_control();
+    const std::string origin = "Origin: https://player.example\r\n";
+    for (const char* path : {"/api/v1/steer", "/api/v1/qoe"}) {
+        RawResponse r =
+            fetch(control_.port, fmt::format("OPTIONS {} HTTP/1.1\r\nHost: c\r\n{}"
+                                             "Access-Control-Request-Method: POST\r\n"
+                                             "Access-Control-Request-Headers: content-type\r\n\r\n",
+                                             path, origin));
+        ASSERT_TRUE(r.ok) << r.error;
+        EXPECT_EQ(r.head.status, 204) << path << " " << r.body;
+        EXPECT_EQ(r.header("Access-Control-Allow-Origin"), "*") << path;
+        EXPECT_NE(r.header("Access-Control-Allow-Methods").find("POST"), std::string::npos);
+        EXPECT_NE(r.header("Access-Control-Allow-Headers").find("Content-Type"), std::string::npos);
+        EXPECT_TRUE(r.header("Content-Length").empty()) << "a 204 has no Content-Length";
+    }
+    RawResponse r =
+        fetch(control_.port,
+              get_request(fmt::format("/api/v1/steer?file={}&client=10.1.2.3", kFile), origin));
+    EXPECT_EQ(r.head.status, 200) << r.body;
+    EXPECT_EQ(r.header("Access-Control-Allow-Origin"), "*");
+    r = fetch(control_.port, get_request("/api/v1/steer?file=nope", origin));
+    EXPECT_EQ(r.head.status, 400) << r.body;
+    EXPECT_EQ(r.header("Access-Control-Allow-Origin"), "*") << "a player must see why";
+    // What players do not call gets no CORS.
+    r = fetch(control_.port, get_request("/api/v1/events", origin));
+    EXPECT_TRUE(r.header("Access-Control-Allow-Origin").empty()) << r.head.status;
+}
+
 // Player-session tokens end to end: minted by `vcdn sign --session` with the front end's key
 // file, taken by a real control plane's steering from an untrusted address, refused without
 // one or with a stale one after a key rotation by SIGHUP.

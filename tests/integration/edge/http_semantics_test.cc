@@ -263,7 +263,7 @@ TEST_F(HttpSemantics, MethodsOtherThanGetAndHead) {
     RawResponse post =
         fetch(port(), "POST /" + kSmall + " HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n");
     EXPECT_EQ(post.head.status, 405);
-    EXPECT_EQ(post.header("Allow"), "GET, HEAD");
+    EXPECT_EQ(post.header("Allow"), "GET, HEAD, OPTIONS"); // CORS is on by default
     EXPECT_EQ(fetch(port(), get_request("/" + kSmall, "", "DELETE")).head.status, 405);
     EXPECT_EQ(fetch(port(), get_request("/" + kSmall, "", "BREW")).head.status, 501);
     EXPECT_EQ(fetch(port(), get_request("/" + kSmall, "", "get")).head.status,

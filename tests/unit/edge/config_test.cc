@@ -145,5 +145,53 @@ TEST(EdgeConfig, Validate) {
     EXPECT_FALSE(validate(c).ok());
 }
 
+TEST(EdgeConfig, CorsIsOnForAnyOriginByDefaultAndItsListIsStrict) {
+    EdgeConfig d;
+    ASSERT_TRUE(parse_edge_toml("[edge]\n", "t.toml", &d).ok());
+    EXPECT_TRUE(d.cors.enabled);
+    EXPECT_EQ(d.cors.allow_origins, std::vector<std::string>{"*"});
+    EXPECT_FALSE(d.cors.allow_credentials);
+    EXPECT_TRUE(validate_cors(d.cors).ok());
+    EdgeConfig c;
+    ASSERT_TRUE(parse_edge_toml("[edge.cors]\nallow_origins = \"https://player.example\"\n"
+                                "allow_credentials = true\nmax_age_s = 600\n"
+                                "allow_headers = [\"Range\"]\n",
+                                "t.toml", &c)
+                    .ok());
+    EXPECT_EQ(c.cors.allow_origins, std::vector<std::string>{"https://player.example"});
+    EXPECT_TRUE(validate_cors(c.cors).ok());
+    auto refused = [](CorsConfig k, const char* want) {
+        Status s = validate_cors(k);
+        ASSERT_FALSE(s.ok()) << want;
+        EXPECT_NE(s.error().message.find(want), std::string::npos) << s.error().message;
+    };
+    CorsConfig k;
+    k.allow_credentials = true;
+    refused(k, "needs a list of origins");
+    k = CorsConfig{};
+    k.allow_origins = {"*", "https://a.example"};
+    refused(k, "stands alone");
+    for (const char* bad : {"https://a.example/", "https://A.example", "ftp://a.example",
+                            "https://", "https://a.example\r\nSet-Cookie: x", "a.example"}) {
+        k.allow_origins = {bad};
+        refused(k, "is not an origin");
+    }
+    k.allow_origins = {"https://" + std::string(93, 'a')};
+    refused(k, "at most 100 bytes");
+    k = CorsConfig{};
+    k.allow_headers = {"Range", "X: y"};
+    refused(k, "not a header name");
+    k.allow_headers = std::vector<std::string>(20, std::string(20, 'x'));
+    refused(k, "at most 128 bytes");
+    k = CorsConfig{};
+    k.allow_origins = {};
+    refused(k, "enabled = false");
+    k.enabled = false;
+    EXPECT_TRUE(validate_cors(k).ok());
+    EdgeConfig bad;
+    EXPECT_FALSE(parse_edge_toml("[edge.cors]\nallow_origin = \"*\"\n", "t.toml", &bad).ok())
+        << "a typo is an error";
+}
+
 } // namespace
 } // namespace vcdn::edge

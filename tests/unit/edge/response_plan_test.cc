@@ -133,5 +133,106 @@ TEST(Heads, ErrorResponses) {
     EXPECT_EQ(s.substr(s.size() - 4), "\r\n\r\n"); // HEAD: no body
 }
 
+CorsPolicy any_origin() {
+    return make_cors_policy(true, {"*"}, false, 600, {"Range", "If-Range"});
+}
+
+TEST(Cors, AnyOriginIsOneFixedBlockOnEveryStatusWithoutVary) {
+    const CorsPolicy p = any_origin();
+    char scratch[400];
+    const std::string_view lines = cors_lines(p, "https://player.example", scratch, sizeof scratch);
+    EXPECT_EQ(lines, "Access-Control-Allow-Origin: *\r\nAccess-Control-Expose-Headers: "
+                     "Content-Range, Content-Length, Accept-Ranges, ETag\r\n");
+    EXPECT_EQ(cors_lines(p, "", scratch, sizeof scratch), lines) << "also without an Origin";
+    HeadContext ctx{"Sun, 06 Nov 1994 08:49:37 GMT", true, false, "", lines};
+    char buf[768];
+    Plan pl;
+    pl.status = 206;
+    pl.partial = true;
+    pl.offset = 0;
+    pl.length = 10;
+    EXPECT_NE(std::string(buf, write_file_head(buf, sizeof buf, pl, kFile, ctx)).find(lines),
+              std::string::npos);
+    pl = Plan{};
+    pl.status = 304;
+    EXPECT_NE(std::string(buf, write_file_head(buf, sizeof buf, pl, kFile, ctx)).find(lines),
+              std::string::npos);
+    for (uint16_t status : {403, 404, 416, 503}) {
+        const std::string s(buf, write_error_response(buf, sizeof buf, status, "why", ctx, false,
+                                                      status == 416 ? &kFile : nullptr));
+        EXPECT_NE(s.find(lines), std::string::npos) << status;
+        EXPECT_EQ(s.find("Vary:"), std::string::npos) << status;
+    }
+    // A preflight: 204, no body, the allowed methods and headers and how long to keep them.
+    const std::string o(buf, write_options_response(buf, sizeof buf, ctx, p.preflight_lines));
+    EXPECT_EQ(o, "HTTP/1.1 204 No Content\r\nServer: vcdn\r\nDate: Sun, 06 Nov 1994 08:49:37 "
+                 "GMT\r\nAllow: GET, HEAD, OPTIONS\r\n" +
+                     std::string(lines) +
+                     "Access-Control-Allow-Methods: GET, HEAD, OPTIONS\r\n"
+                     "Access-Control-Allow-Headers: Range, If-Range\r\n"
+                     "Access-Control-Max-Age: 600\r\n\r\n");
+}
+
+TEST(Cors, AListEchoesOnlyItsOwnOriginsAndAlwaysVaries) {
+    const CorsPolicy p =
+        make_cors_policy(true, {"https://a.example", "http://b.example:8080"}, true, 60, {"Range"});
+    char scratch[400];
+    EXPECT_EQ(cors_lines(p, "https://a.example", scratch, sizeof scratch),
+              "Access-Control-Allow-Origin: https://a.example\r\n"
+              "Access-Control-Allow-Credentials: true\r\n"
+              "Access-Control-Expose-Headers: Content-Range, Content-Length, Accept-Ranges, "
+              "ETag\r\nVary: Origin\r\n");
+    // Another origin, a prefix of an allowed one, a longer one, none: Vary only.
+    for (const char* o :
+         {"https://evil.example", "https://a.exampl", "https://a.example.evil", "null", ""})
+        EXPECT_EQ(cors_lines(p, o, scratch, sizeof scratch), "Vary: Origin\r\n") << o;
+    // A preflight from an origin not allowed gets no Allow-Methods/Headers either.
+    HeadContext ctx{"Sun, 06 Nov 1994 08:49:37 GMT", true, false, "", "Vary: Origin\r\n"};
+    char buf[768];
+    const std::string o(buf, write_options_response(buf, sizeof buf, ctx, p.preflight_lines));
+    EXPECT_EQ(o.find("Access-Control-"), std::string::npos) << o;
+    EXPECT_NE(o.find("HTTP/1.1 204 No Content\r\n"), std::string::npos);
+    // Off: nothing.
+    EXPECT_EQ(cors_lines(make_cors_policy(false, {"*"}, false, 1, {}), "https://a.example", scratch,
+                         sizeof scratch),
+              "");
+}
+
+TEST(Cors, OptionsPassesTheChecksOnlyWhenCorsIsOn) {
+    auto r = req("OPTIONS * HTTP/1.1\r\nHost: e\r\n\r\n");
+    EXPECT_EQ(check_request(r, false).status, 405);
+    EXPECT_EQ(check_request(r, true).status, 0);
+    EXPECT_EQ(check_request(req("OPTIONS / HTTP/1.1\r\n\r\n"), true).status, 400)
+        << "Host is still required";
+    EXPECT_EQ(check_request(req("POST / HTTP/1.1\r\nHost: e\r\n\r\n"), true).status, 405);
+}
+
+// The longest CORS block validate_cors allows, with the longest error head, fits the
+// connection's 768-byte head buffer (worker.h's kHeadCap).
+TEST(Cors, TheLongestAllowedLinesFitTheConnectionsHead) {
+    const std::string origin = "https://" + std::string(92, 'a'); // 100 bytes
+    std::vector<std::string> headers;
+    for (int i = 0; i < 8; ++i) // 8 * (14 + 2) = 128 bytes
+        headers.push_back(std::string(14, 'x'));
+    const CorsPolicy p = make_cors_policy(true, {origin}, true, 604800, headers);
+    char scratch[400];
+    const std::string_view lines = cors_lines(p, origin, scratch, sizeof scratch);
+    ASSERT_FALSE(lines.empty());
+    const std::string cache_control(80, 'c');
+    HeadContext ctx{"Sun, 06 Nov 1994 08:49:37 GMT", false, true, cache_control, lines};
+    const FileMeta big{~0ull, 1700000000, "\"0123456789abcdef-ffffffffffffffff\"",
+                       "Tue, 14 Nov 2023 22:13:20 GMT", "application/vnd.apple.mpegurl"};
+    char buf[768];
+    EXPECT_GT(write_error_response(buf, sizeof buf, 416, "range not satisfiable", ctx, false, &big),
+              0u);
+    EXPECT_GT(write_options_response(buf, sizeof buf, ctx, p.preflight_lines), 0u);
+    Plan pl;
+    pl.status = 206;
+    pl.partial = true;
+    pl.offset = 1ull << 62;
+    pl.length = 1ull << 61;
+    EXPECT_GT(write_file_head(buf, sizeof buf, pl, big, ctx), 0u);
+}
+
 } // namespace
 } // namespace vcdn::edge

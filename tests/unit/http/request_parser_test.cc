@@ -51,6 +51,19 @@ TEST(RequestParser, HeaderNamesAreCaseInsensitiveAndValuesTrimmed) {
     EXPECT_FALSE(p.req.connection_close);
 }
 
+TEST(RequestParser, CorsHeadersOfAPreflight) {
+    auto p = parse("OPTIONS /t/1/v.mp4 HTTP/1.1\r\nHost: edge\r\nOrigin: https://player.example\r\n"
+                   "Access-Control-Request-Method: GET\r\n"
+                   "Access-Control-Request-Headers: range\r\n\r\n");
+    ASSERT_EQ(p.result.status, ParseStatus::kComplete);
+    EXPECT_EQ(p.req.method, Method::kOptions);
+    EXPECT_EQ(p.req.origin, "https://player.example");
+    EXPECT_TRUE(p.req.cors_preflight);
+    p = parse("GET / HTTP/1.1\r\nHost: edge\r\norigin: null\r\n\r\n");
+    EXPECT_EQ(p.req.origin, "null");
+    EXPECT_FALSE(p.req.cors_preflight);
+}
+
 TEST(RequestParser, ConnectionTokenList) {
     auto p = parse("GET / HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, close\r\n\r\n");
     ASSERT_EQ(p.result.status, ParseStatus::kComplete);

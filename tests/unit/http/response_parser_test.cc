@@ -55,6 +55,12 @@ TEST(Mime, VideoTypes) {
     EXPECT_EQ(content_type_for("t/1/v.mp4"), "video/mp4");
     EXPECT_EQ(content_type_for("a/seg.M4S"), "video/iso.segment");
     EXPECT_EQ(content_type_for("x.m3u8"), "application/vnd.apple.mpegurl");
+    EXPECT_EQ(content_type_for("t/1/manifest.mpd"), "application/dash+xml");
+    EXPECT_EQ(content_type_for("t/1/v/seg-1.cmfv"), "video/mp4");
+    EXPECT_EQ(content_type_for("t/1/a/seg-1.cmfa"), "audio/mp4");
+    EXPECT_EQ(content_type_for("t/1/a.aac"), "audio/aac");
+    EXPECT_EQ(content_type_for("t/1/s.vtt"), "text/vtt");
+    EXPECT_EQ(content_type_for("t/1/seg.ts"), "video/mp2t");
     EXPECT_EQ(content_type_for("x.mpd"), "application/dash+xml");
     EXPECT_EQ(content_type_for("dir.mp4/file"), "application/octet-stream");
     EXPECT_EQ(content_type_for("noext"), "application/octet-stream");
