@@ -52,6 +52,7 @@ public:
     void end() { append("\r\n"); }
 
     void append(std::string_view s) {
+        if (s.empty()) return; // an empty view may have no data: memcpy(nullptr) is undefined
         if (s.size() > cap_ - len_) {
             overflow_ = true;
             return;
