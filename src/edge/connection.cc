@@ -418,20 +418,7 @@ void Worker::respond_options(Connection* c) {
         respond_error(c, 500, "response head too large", true);
         return;
     }
-    c->head_sent = 0;
-    if (c->file) {
-        files_.release(c->file);
-        c->file = nullptr;
-    }
-    c->off = c->end = 0;
-    c->ready_until = 0;
-    c->status = 204;
-    c->reason = nullptr;
-    c->resp_bytes = 0;
-    c->body_bytes = 0;
-    c->blocked_at_bytes = ~0ull;
-    c->range_first = 0;
-    c->state = ConnState::kSending;
+    send_bodiless(c, 204, nullptr);
 }
 
 void Worker::respond_error(Connection* c, uint16_t status, const char* reason, bool close,
@@ -447,6 +434,11 @@ void Worker::respond_error(Connection* c, uint16_t status, const char* reason, b
                     cors_for(c)};
     c->head_len = static_cast<uint32_t>(write_error_response(c->head, Connection::kHeadCap, status,
                                                              reason, ctx, c->head_request, file));
+    send_bodiless(c, status, reason);
+}
+
+// The head in c->head is the whole response (no file body): start sending it.
+void Worker::send_bodiless(Connection* c, uint16_t status, const char* reason) {
     c->head_sent = 0;
     if (c->file) {
         files_.release(c->file);

@@ -285,6 +285,7 @@ private:
                           cors_buf_, sizeof cors_buf_);
     }
     void respond_options(Connection* c);
+    void send_bodiless(Connection* c, uint16_t status, const char* reason);
     std::string refusal_;        // the 503 answered over the connection limit
     std::string client_refusal_; // ... over max_connections_per_client
     // Open connections per client (IPv4 address, IPv6 /64): this worker's share of
