@@ -14,6 +14,7 @@ namespace {
 struct SignFlags {
     std::string key_file, path, key_id, prefix, client;
     int64_t ttl = 3600;
+    size_t title_segments = 0;
     bool session = false;
 };
 } // namespace
@@ -40,6 +41,11 @@ Runner add_sign(CLI::App& app) {
         ->capture_default_str();
     cmd->add_option("--key-id", f->key_id, "Key to sign with (default: the last one in the file)");
     cmd->add_option("--prefix", f->prefix, "Bind the URL to a client network, e.g. 10.1.0.0/16");
+    cmd->add_option("--title-segments", f->title_segments,
+                    "Print a title URL instead: /vt=<token>PATH, whose token also covers every "
+                    "other file under the first N directories of PATH (1-16; e.g. 2 for /t/1/), "
+                    "so that a manifest's relative segment URLs play")
+        ->check(CLI::Range(1, static_cast<int>(auth::kMaxTitleSegments)));
     return [f]() -> int {
         auto keys = auth::KeySet::load(f->key_file);
         if (!keys) {
@@ -53,8 +59,9 @@ Runner add_sign(CLI::App& app) {
                              f->key_file.c_str());
                 return 2;
             }
-            if (!f->path.empty() || !f->prefix.empty()) {
-                std::fprintf(stderr, "vcdn sign: --session takes no --path or --prefix\n");
+            if (!f->path.empty() || !f->prefix.empty() || f->title_segments) {
+                std::fprintf(
+                    stderr, "vcdn sign: --session takes no --path, --prefix or --title-segments\n");
                 return 2;
             }
             if (!f->client.empty()) {
@@ -93,6 +100,18 @@ Runner add_sign(CLI::App& app) {
             }
         }
         const int64_t expiry = static_cast<int64_t>(std::time(nullptr)) + f->ttl;
+        if (f->title_segments) {
+            const std::string url =
+                auth::sign_title_url(f->path, f->title_segments, expiry, *key, f->prefix);
+            if (url.empty()) {
+                std::fprintf(stderr,
+                             "vcdn sign: --path %s has no file name below %zu directories\n",
+                             f->path.c_str(), f->title_segments);
+                return 2;
+            }
+            std::printf("%s\n", url.c_str());
+            return 0;
+        }
         std::printf("%s\n", auth::sign_url(f->path, expiry, *key, f->prefix).c_str());
         return 0;
     };

@@ -280,4 +280,136 @@ SigCheck verify(std::string_view path, std::string_view query, const KeySet& key
     return SigCheck::kOk;
 }
 
+namespace {
+
+std::string title_mac(const SigningKey& key, std::string_view scope, int64_t expiry,
+                      std::string_view prefix) {
+    std::string msg;
+    msg.reserve(scope.size() + prefix.size() + 40);
+    msg.append("vcdn-title|").append(scope).push_back('|');
+    msg.append(std::to_string(expiry)).push_back('|');
+    msg.append(prefix);
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    HMAC(EVP_sha256(), key.secret.data(), static_cast<int>(key.secret.size()),
+         reinterpret_cast<const unsigned char*>(msg.data()), msg.size(), md, &len);
+    return base64url(md, kSigBytes);
+}
+
+// The length of the first `segments` segments of a relative path, with their trailing '/',
+// when a non-empty file name follows; 0 otherwise.
+size_t scope_length(std::string_view rel, size_t segments) {
+    size_t at = 0;
+    for (size_t i = 0; i < segments; ++i) {
+        const size_t slash = rel.find('/', at);
+        if (slash == std::string_view::npos || slash == at) return 0;
+        at = slash + 1;
+    }
+    return at < rel.size() ? at : 0;
+}
+
+} // namespace
+
+std::string title_scope(std::string_view path, size_t segments) {
+    if (!path.empty() && path.front() == '/') path.remove_prefix(1);
+    if (segments == 0 || segments > kMaxTitleSegments) return {};
+    const size_t n = scope_length(path, segments);
+    return n ? std::string(path.substr(0, n)) : std::string();
+}
+
+std::string title_token(const SigningKey& key, std::string_view scope, int64_t expiry,
+                        std::string_view prefix) {
+    size_t n = 0;
+    for (char c : scope)
+        n += c == '/';
+    std::string cidr(prefix);
+    for (char& c : cidr)
+        if (c == '/') c = '_';
+    return fmt::format("{}{}~{}~{}~{}~{}", kTitleTokenTag, key.id, expiry, n, cidr,
+                       title_mac(key, scope, expiry, prefix));
+}
+
+std::string sign_title_url(std::string_view path, size_t segments, int64_t expiry,
+                           const SigningKey& key, std::string_view prefix) {
+    const std::string scope = title_scope(path, segments);
+    if (scope.empty()) return {};
+    return fmt::format("/{}{}", title_token(key, scope, expiry, prefix),
+                       path.front() == '/' ? path : "/" + std::string(path));
+}
+
+bool split_title_token(std::string_view path, std::string_view* token, std::string_view* rest) {
+    if (path.substr(0, kTitleTokenTag.size()) != kTitleTokenTag) return false;
+    const size_t slash = path.find('/');
+    *token = path.substr(0, slash);
+    *rest = slash == std::string_view::npos ? std::string_view() : path.substr(slash + 1);
+    return true;
+}
+
+SigCheck verify_title(std::string_view token, std::string_view path, const KeySet& keys,
+                      int64_t now, const io::IpAddress& client, const VerifyPolicy& policy) {
+    if (token.substr(0, kTitleTokenTag.size()) != kTitleTokenTag) return SigCheck::kMissing;
+    token.remove_prefix(kTitleTokenTag.size());
+    std::string_view part[5];
+    for (size_t i = 0; i < 5; ++i) {
+        const size_t tilde = token.find('~');
+        if ((tilde == std::string_view::npos) != (i == 4)) return SigCheck::kMalformed;
+        part[i] = token.substr(0, tilde);
+        if (i < 4) token.remove_prefix(tilde + 1);
+    }
+    const std::string_view kid = part[0], e = part[1], n = part[2], cidr = part[3], sig = part[4];
+    uint64_t expiry = 0, segments = 0;
+    // One spelling per number (no leading zeros): the signature covers the number.
+    if (!valid_key_id(kid) || (e.size() > 1 && e[0] == '0') || !parse_u64(e, &expiry) ||
+        expiry > INT64_MAX || n.empty() || n.size() > 2 || n[0] == '0' ||
+        !parse_u64(n, &segments) || segments == 0 || segments > kMaxTitleSegments ||
+        sig.size() != 22 || cidr.size() > 64)
+        return SigCheck::kMalformed;
+    std::string prefix(cidr);
+    for (char& c : prefix)
+        if (c == '_') c = '/';
+    io::IpPrefix net;
+    if (!prefix.empty()) {
+        auto parsed = io::IpPrefix::parse(prefix);
+        if (!parsed) return SigCheck::kMalformed;
+        net = *parsed;
+    }
+    const SigningKey* key = keys.find(kid);
+    if (!key) return SigCheck::kUnknownKey;
+    const size_t scope = scope_length(path, segments);
+    // A path the token cannot cover (fewer segments than it names) is refused like a forgery:
+    // the reason must not tell a prober more than "not this token".
+    const std::string want =
+        title_mac(*key, path.substr(0, scope), static_cast<int64_t>(expiry), prefix);
+    if (CRYPTO_memcmp(want.data(), sig.data(), want.size()) != 0 || scope == 0)
+        return SigCheck::kForged;
+    if (static_cast<int64_t>(expiry) < now - policy.clock_skew_s) return SigCheck::kExpired;
+    if (policy.max_lifetime_s > 0 &&
+        static_cast<int64_t>(expiry) > now + policy.max_lifetime_s + policy.clock_skew_s)
+        return SigCheck::kTooLong;
+    if (!prefix.empty() && !net.contains(client)) return SigCheck::kWrongPrefix;
+    return SigCheck::kOk;
+}
+
+const char* title_check_reason(SigCheck c) {
+    switch (c) {
+    case SigCheck::kOk:
+        return "ok";
+    case SigCheck::kMissing:
+        return "signed URL or title token required";
+    case SigCheck::kMalformed:
+        return "malformed title token";
+    case SigCheck::kUnknownKey:
+        return "unknown signing key";
+    case SigCheck::kForged:
+        return "title token forged or for another title";
+    case SigCheck::kExpired:
+        return "title token expired";
+    case SigCheck::kWrongPrefix:
+        return "title token not valid for this client network";
+    case SigCheck::kTooLong:
+        return "title token valid for longer than this edge allows";
+    }
+    return "bad title token";
+}
+
 } // namespace vcdn::auth

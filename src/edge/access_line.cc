@@ -51,8 +51,24 @@ public:
     // A request target with the signature's value (`s=`) replaced by `-`: an access log is
     // read by more people than the URL was given to, and a logged URL would still play until
     // it expires. The rest (expiry, key id, binding) stays for debugging.
+    // A title token's signature ("/vt=k~e~n~cidr~<sig>/...") is replaced the same way.
     void target_redacted(std::string_view t, size_t max_in) {
         t = t.substr(0, std::min(t.size(), max_in));
+        size_t path = 0;
+        if (!t.empty() && t.front() != '/') { // absolute form: the path after the authority
+            const size_t scheme = t.find("://");
+            path = scheme == std::string_view::npos ? t.size() : t.find('/', scheme + 3);
+            if (path == std::string_view::npos) path = t.size();
+        }
+        if (t.substr(path, 4) == "/vt=") {
+            const size_t end = std::min(t.find('/', path + 1), t.find('?', path + 1));
+            const size_t tilde = t.substr(0, end).rfind('~');
+            if (tilde != std::string_view::npos && tilde > path) {
+                escaped(t.substr(0, tilde + 1), tilde + 1);
+                escaped("-", 1);
+                t.remove_prefix(std::min(end, t.size()));
+            }
+        }
         const size_t q = t.find('?');
         if (q == std::string_view::npos) return escaped(t, t.size());
         escaped(t.substr(0, q + 1), q + 1);

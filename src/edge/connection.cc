@@ -301,15 +301,27 @@ void Worker::handle_request(Connection* c) {
         respond_error(c, 401, "this server needs 'Authorization: Bearer <access token>'", false);
         return;
     }
+    // A title token ("/vt=<token>/t/1/...") is the first segment: the file is what follows.
+    // Stripped on every listener, so that one URL form works signed or not.
+    std::string_view title_token;
+    const bool titled = auth::split_title_token(target.path, &title_token, &target.path);
+    if (titled && target.path.empty()) {
+        respond_error(c, 404, "a title token names no file", false);
+        return;
+    }
     if (c->require_signed) {
         // Before the file is touched: an unsigned request costs no disk work.
-        const auth::SigCheck sc =
-            keys_ ? auth::verify(target.raw_path, target.query, *keys_, date_second_, c->peer_ip,
-                                 auth::VerifyPolicy{cfg_.max_url_lifetime_s, cfg_.url_clock_skew_s})
-                  : auth::SigCheck::kUnknownKey;
+        const auth::VerifyPolicy policy{cfg_.max_url_lifetime_s, cfg_.url_clock_skew_s};
+        auth::SigCheck sc = auth::SigCheck::kUnknownKey;
+        if (keys_)
+            sc = titled ? auth::verify_title(title_token, target.path, *keys_, date_second_,
+                                             c->peer_ip, policy)
+                        : auth::verify(target.raw_path, target.query, *keys_, date_second_,
+                                       c->peer_ip, policy);
         if (sc != auth::SigCheck::kOk) {
             m_.signed_url_refusals[static_cast<size_t>(sc)].add();
-            respond_error(c, 403, auth::sig_check_reason(sc), false);
+            respond_error(
+                c, 403, titled ? auth::title_check_reason(sc) : auth::sig_check_reason(sc), false);
             return;
         }
     }

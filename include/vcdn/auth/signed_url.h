@@ -83,6 +83,39 @@ struct VerifyPolicy {
 SigCheck verify(std::string_view path, std::string_view query, const KeySet& keys, int64_t now,
                 const io::IpAddress& client, const VerifyPolicy& policy = {});
 
+// Title tokens: one token for every file of a title, carried as the first path segment so
+// that the relative URLs inside packaged manifests (DASH, HLS) keep it:
+//
+//   /vt=<key-id>~<expiry>~<n>~<cidr or empty>~<sig>/t/1/manifest.mpd
+//   sig = base64url(HMAC-SHA256(key[k], "vcdn-title|<scope>|<e>|<cidr or empty>")) (128 bits)
+//
+// <scope> is the first n segments of the decoded path after the token, each followed by '/'
+// ("t/1/" above): the token opens every file below it and nothing else (a relative "../2/x"
+// resolves to /vt=<token>/t/2/x, whose scope "t/2/" the signature does not cover). The cidr
+// is written with '_' for '/' (10.1.0.0_16), as '/' cannot be in a segment. The domain string
+// "vcdn-title|" keeps title tokens and URL signatures apart; keys, expiry and the policy are
+// the same as for signed URLs (and a token is valid only on the holder whose key signed it).
+inline constexpr std::string_view kTitleTokenTag = "vt=";
+inline constexpr size_t kMaxTitleSegments = 16;
+
+// The scope of a path: its first `segments` segments. "/t/1/v.mp4", 2 -> "t/1/"; empty when
+// the path has no file below that many segments (a scope always leaves a file name).
+std::string title_scope(std::string_view path, size_t segments);
+// "vt=..." for a scope ("t/1/") and an optional client prefix ("10.1.0.0/16").
+std::string title_token(const SigningKey& key, std::string_view scope, int64_t expiry,
+                        std::string_view prefix = {});
+// "/vt=<token>/t/1/v.mp4" for path "/t/1/v.mp4" and its first `segments` segments; empty when
+// the path has too few segments (see title_scope).
+std::string sign_title_url(std::string_view path, size_t segments, int64_t expiry,
+                           const SigningKey& key, std::string_view prefix = {});
+// Splits a decoded relative path ("vt=.../t/1/v.mp4") into its token and the rest
+// ("t/1/v.mp4"); false when the first segment is not a title token.
+bool split_title_token(std::string_view path, std::string_view* token, std::string_view* rest);
+// Checks a title token for `path`: the decoded relative path after the token ("t/1/v.mp4").
+SigCheck verify_title(std::string_view token, std::string_view path, const KeySet& keys,
+                      int64_t now, const io::IpAddress& client, const VerifyPolicy& policy = {});
+const char* title_check_reason(SigCheck c);
+
 std::string base64url(const unsigned char* data, size_t n);
 
 bool valid_key_id(std::string_view id); // 1-32 of [A-Za-z0-9_-]

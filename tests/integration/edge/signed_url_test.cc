@@ -22,11 +22,13 @@ protected:
 
     // Runs `vcdn sign` and returns its last line.
     std::string sign(const std::string& path, int ttl, const std::string& key_id = "",
-                     const std::string& prefix = "") {
+                     const std::string& prefix = "", int title_segments = 0) {
         std::vector<std::string> argv = {vcdn_binary(), "sign", "--key-file", key_file_,
                                          "--path",      path,   "--ttl",      std::to_string(ttl)};
         if (!key_id.empty()) argv.insert(argv.end(), {"--key-id", key_id});
         if (!prefix.empty()) argv.insert(argv.end(), {"--prefix", prefix});
+        if (title_segments)
+            argv.insert(argv.end(), {"--title-segments", std::to_string(title_segments)});
         RunResult r = run_command(argv);
         EXPECT_EQ(r.status, 0) << r.output;
         std::string out = r.output;
@@ -93,6 +95,71 @@ TEST_F(SignedUrls, EveryRefusalIs403WithItsOwnReason) {
     EXPECT_EQ(edge_.wait_metric("vcdn_signed_url_refusals_total", "reason=\"expired\"", 1), 1);
     EXPECT_EQ(edge_.metric("vcdn_signed_url_refusals_total", "reason=\"missing\""), 2);
     EXPECT_EQ(edge_.metric("vcdn_signed_url_refusals_total", "reason=\"too_long\""), 1);
+}
+
+// A title URL (/vt=<token>/t/1/...) covers every file of its title, so that a manifest's
+// relative segment URLs resolve to URLs the edge serves; nothing outside the title.
+TEST_F(SignedUrls, TitleTokenCoversItsTitleAndNothingElse) {
+    const std::string manifest = sign("/t/1/v-235k.mp4", 60, "", "", 2);
+    ASSERT_EQ(manifest.rfind("/vt=", 0), 0u) << manifest;
+    const std::string token = manifest.substr(0, manifest.find("/t/1/"));
+    for (const char* file : {"/t/1/v-235k.mp4", "/t/1/v-3000k.mp4"}) {
+        RawResponse r = get(token + file);
+        ASSERT_TRUE(r.ok) << r.error;
+        EXPECT_EQ(r.head.status, 206) << file << ": " << r.body;
+        EXPECT_EQ(r.body, file_bytes(std::string(file).substr(1)).substr(0, 100)) << file;
+    }
+    const std::string bound = sign("/t/1/v-235k.mp4", 60, "", "127.1.0.0/16", 2);
+    const std::string other_key = [&] {
+        write_file(key_file_, std::string(kKey1) + kKey2); // k2 is not loaded by the edge
+        std::string u = sign("/t/1/v-235k.mp4", 60, "k2", "", 2);
+        write_file(key_file_, kKey1);
+        return u;
+    }();
+    std::string forged = token;
+    forged.back() = forged.back() == 'A' ? 'B' : 'A';
+    struct Case {
+        std::string target, reason, source;
+    } cases[] = {
+        {token + "/t/2/v-235k.mp4", "title token forged or for another title", ""},
+        {token + "/t/v-235k.mp4", "title token forged or for another title", ""},
+        {token + "/escape", "title token forged or for another title", ""},
+        {forged + "/t/1/v-235k.mp4", "title token forged or for another title", ""},
+        {sign("/t/1/v-235k.mp4", -120, "", "", 2), "title token expired", ""},
+        {sign("/t/1/v-235k.mp4", 30 * 86400, "", "", 2),
+         "title token valid for longer than this edge allows", ""},
+        {bound, "title token not valid for this client network", "127.2.0.1"},
+        {other_key, "unknown signing key", ""},
+        {"/vt=k1~soon~2~~AAAAAAAAAAAAAAAAAAAAAA/t/1/v-235k.mp4", "malformed title token", ""},
+        // A query signature does not rescue a bad title token, nor the other way round.
+        {forged + sign("/t/1/v-235k.mp4", 60), "title token forged or for another title", ""},
+    };
+    size_t n = 2;
+    for (const Case& c : cases) {
+        RawResponse r = get(c.target, c.source);
+        ASSERT_TRUE(r.ok) << c.target << ": " << r.error;
+        EXPECT_EQ(r.head.status, 403) << c.target;
+        EXPECT_EQ(r.body, "403 Forbidden: " + c.reason + "\n") << c.target;
+        EXPECT_EQ(log_reason(++n), c.reason) << c.target;
+    }
+    EXPECT_EQ(get(bound, "127.1.2.3").head.status, 206);
+    // A token that names no file is not a file.
+    RawResponse r = get(token);
+    EXPECT_EQ(r.head.status, 404);
+    EXPECT_EQ(r.body, "404 Not Found: a title token names no file\n");
+    // The access log keeps the token's binding for debugging, never its signature.
+    auto lines = edge_.access_log(n + 2);
+    ASSERT_GE(lines.size(), 1u);
+    EXPECT_EQ(lines[0].value("path", ""),
+              token.substr(0, token.rfind('~') + 1) + "-/t/1/v-235k.mp4");
+    // vcdn sign refuses a scope that leaves no file name.
+    RunResult bad = run_command({vcdn_binary(), "sign", "--key-file", key_file_, "--path",
+                                 "/t/1/v-235k.mp4", "--title-segments", "2", "--session"});
+    EXPECT_EQ(bad.status, 2);
+    bad = run_command({vcdn_binary(), "sign", "--key-file", key_file_, "--path", "/t/1/v.mp4",
+                       "--title-segments", "3"});
+    EXPECT_EQ(bad.status, 2);
+    EXPECT_NE(bad.output.find("no file name below 3 directories"), std::string::npos) << bad.output;
 }
 
 TEST_F(SignedUrls, ClocksMayDifferByTheSkewOnly) {

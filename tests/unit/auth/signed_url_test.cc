@@ -119,6 +119,99 @@ TEST(SignedUrl, RotationAcceptsEveryListedKey) {
         SigCheck::kUnknownKey);
 }
 
+// Splits "/vt=<token>/rest" as the edge does (its decoded relative path).
+struct Titled {
+    std::string token, rest;
+};
+Titled split(const std::string& url) {
+    std::string_view token, rest;
+    EXPECT_TRUE(split_title_token(std::string_view(url).substr(1), &token, &rest)) << url;
+    return Titled{std::string(token), std::string(rest)};
+}
+
+TEST(TitleToken, CoversEveryFileOfItsTitleAndNothingElse) {
+    auto ks = KeySet::parse(kKeys);
+    ASSERT_TRUE(ks.ok());
+    const SigningKey& k = *ks->newest();
+    const io::IpAddress client = ip("10.1.2.3");
+    const std::string url = sign_title_url("/t/1/manifest.mpd", 2, 2000, k);
+    ASSERT_EQ(url.substr(0, 8), "/vt=k2~2");
+    const Titled t = split(url);
+    EXPECT_EQ(t.rest, "t/1/manifest.mpd");
+    EXPECT_EQ(title_scope("/t/1/manifest.mpd", 2), "t/1/");
+    // Every file below the scope, the nested ones too (what relative URLs resolve to).
+    for (const char* path : {"t/1/manifest.mpd", "t/1/v-3000k.mp4", "t/1/720p/seg-1.m4s"})
+        EXPECT_EQ(verify_title(t.token, path, *ks, 1000, client), SigCheck::kOk) << path;
+    // Another title, a title whose number starts the same, the scope itself, a shorter path.
+    for (const char* path :
+         {"t/2/manifest.mpd", "t/10/manifest.mpd", "t/1/", "t/1", "t//1/x", "u/1/manifest.mpd", ""})
+        EXPECT_EQ(verify_title(t.token, path, *ks, 1000, client), SigCheck::kForged) << path;
+    EXPECT_EQ(verify_title(t.token, "t/1/x", *ks, 2001, client), SigCheck::kExpired);
+    EXPECT_EQ(verify_title(t.token, "t/1/x", *ks, 1000, client, VerifyPolicy{500, 0}),
+              SigCheck::kTooLong);
+    EXPECT_EQ(verify_title(t.token, "t/1/x", *ks, 2030, client, VerifyPolicy{0, 60}),
+              SigCheck::kOk);
+    // A URL signature for the same path is not a title token, and the other way round.
+    const std::string plain = sign_url("/t/1/manifest.mpd", 2000, k);
+    EXPECT_EQ(
+        verify_title("vt=k2~2000~2~~" + query_of(plain).substr(query_of(plain).find("s=") + 2),
+                     "t/1/manifest.mpd", *ks, 1000, client),
+        SigCheck::kForged);
+    // Another key (an edge's token on another edge: derived keys differ).
+    auto other = KeySet::from_keys({derive_key(k, "edge-b")});
+    ASSERT_TRUE(other.ok());
+    EXPECT_EQ(verify_title(t.token, "t/1/x", *other, 1000, client), SigCheck::kForged);
+    auto none =
+        KeySet::parse("k9 000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f\n");
+    EXPECT_EQ(verify_title(t.token, "t/1/x", *none, 1000, client), SigCheck::kUnknownKey);
+}
+
+TEST(TitleToken, BoundToAClientNetwork) {
+    auto ks = KeySet::parse(kKeys);
+    ASSERT_TRUE(ks.ok());
+    const Titled t = split(sign_title_url("/t/1/a.mpd", 2, 2000, *ks->newest(), "10.1.0.0/16"));
+    EXPECT_NE(t.token.find("~10.1.0.0_16~"), std::string::npos) << t.token;
+    EXPECT_EQ(verify_title(t.token, "t/1/b.mp4", *ks, 1000, ip("10.1.200.7")), SigCheck::kOk);
+    EXPECT_EQ(verify_title(t.token, "t/1/b.mp4", *ks, 1000, ip("10.2.0.1")),
+              SigCheck::kWrongPrefix);
+    // The binding is signed: dropping or widening it breaks the token.
+    std::string widened = t.token;
+    widened.replace(widened.find("10.1.0.0_16"), 11, "10.0.0.0_8");
+    EXPECT_EQ(verify_title(widened, "t/1/b.mp4", *ks, 1000, ip("10.2.0.1")), SigCheck::kForged);
+    const Titled v6 = split(sign_title_url("/t/1/a.mpd", 2, 2000, *ks->newest(), "2001:db8::/48"));
+    EXPECT_EQ(verify_title(v6.token, "t/1/a.mpd", *ks, 1000, ip("2001:db8::9")), SigCheck::kOk);
+}
+
+TEST(TitleToken, MalformedTokensAndScopes) {
+    auto ks = KeySet::parse(kKeys);
+    ASSERT_TRUE(ks.ok());
+    const io::IpAddress client = ip("10.1.2.3");
+    const Titled t = split(sign_title_url("/t/1/a.mpd", 2, 2000, *ks->newest()));
+    const std::string sig = t.token.substr(t.token.rfind('~') + 1);
+    for (const std::string& bad :
+         {std::string("vt="), std::string("vt=k2~2000~2~") + sig, "vt=k2~02000~2~~" + sig,
+          "vt=k2~2000~02~~" + sig, "vt=k2~2000~0~~" + sig, "vt=k2~2000~17~~" + sig,
+          "vt=k2~2000~100~~" + sig, "vt=k2~-1~2~~" + sig, "vt=k2~2000~2~~" + sig + "x",
+          "vt=k2~2000~2~~~" + sig, "vt=k/2~2000~2~~" + sig, "vt=k2~2000~2~10.1.0.0_33~" + sig,
+          "vt=k2~2000~2~bogus_8~" + sig, "vt=k2~99999999999999999999~2~~" + sig})
+        EXPECT_EQ(verify_title(bad, "t/1/a.mpd", *ks, 1000, client), SigCheck::kMalformed) << bad;
+    EXPECT_EQ(verify_title("nope", "t/1/a.mpd", *ks, 1000, client), SigCheck::kMissing);
+    // Scopes leave a file name; too many or no segments sign nothing.
+    EXPECT_EQ(title_scope("/t/1/a.mpd", 3), "");
+    EXPECT_EQ(title_scope("/t/1/a.mpd", 0), "");
+    EXPECT_EQ(title_scope("t/1/a.mpd", 1), "t/");
+    EXPECT_EQ(sign_title_url("/a.mpd", 1, 2000, *ks->newest()), "");
+    std::string_view token, rest;
+    EXPECT_FALSE(split_title_token("t/1/a.mpd", &token, &rest));
+    EXPECT_FALSE(split_title_token("xvt=1/a", &token, &rest));
+    EXPECT_TRUE(split_title_token("vt=abc", &token, &rest));
+    EXPECT_EQ(token, "vt=abc");
+    EXPECT_EQ(rest, "");
+    for (SigCheck c : {SigCheck::kMalformed, SigCheck::kForged, SigCheck::kExpired,
+                       SigCheck::kWrongPrefix, SigCheck::kTooLong})
+        EXPECT_NE(std::string(title_check_reason(c)).find("title token"), std::string::npos);
+}
+
 TEST(Base64url, Rfc4648Vectors) {
     auto enc = [](std::string_view s) {
         return base64url(reinterpret_cast<const unsigned char*>(s.data()), s.size());

@@ -90,6 +90,13 @@ TEST(AccessLine, SignaturesAreNotLogged) {
     EXPECT_EQ(path("/t/1/v.mp4?"), "/t/1/v.mp4?");
     EXPECT_EQ(path("/t/1/v.mp4?&&s="), "/t/1/v.mp4?&&s=-");
     EXPECT_EQ(path("/s=1/v.mp4"), "/s=1/v.mp4");
+    // A title token's signature, in origin and absolute form; what is not a token stays.
+    EXPECT_EQ(path("/vt=k1~1795316160~2~~AAAAAAAAAAAAAAAAAAAAAA/t/1/v.mp4"),
+              "/vt=k1~1795316160~2~~-/t/1/v.mp4");
+    EXPECT_EQ(path("http://edge:8080/vt=k1~1~2~10.0.0.0_8~SIG?x=1"),
+              "http://edge:8080/vt=k1~1~2~10.0.0.0_8~-?x=1");
+    EXPECT_EQ(path("/vt=nosig/t/1/v.mp4"), "/vt=nosig/t/1/v.mp4");
+    EXPECT_EQ(path("/t/vt=k~1~2~~SIG/v.mp4"), "/t/vt=k~1~2~~SIG/v.mp4");
     // Still escaped, and bounded: a target of "s=" pairs cannot overflow the line.
     EXPECT_EQ(path("/a?s=\"&b=\n"), "/a?s=-&b=\n");
     std::string pairs = "/?";
