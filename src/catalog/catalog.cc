@@ -181,8 +181,8 @@ Result<Catalog> from_json(std::string_view text) {
                 return Error{fmt::format("catalog: files[{}]: needs path, size and sha256 (title "
                                          "and bitrate_kbps optional), integers in range",
                                          i)};
-            if (f.path.empty() || f.path.front() != '/')
-                return Error{fmt::format("catalog: files[{}]: path must start with '/'", i)};
+            if (const char* why = path_problem(f.path))
+                return Error{fmt::format("catalog: files[{}]: path {}", i, why)};
             if (f.sha256.size() != 64 ||
                 f.sha256.find_first_not_of("0123456789abcdef") != std::string::npos)
                 return Error{
@@ -194,6 +194,24 @@ Result<Catalog> from_json(std::string_view text) {
     } catch (const std::exception& e) {
         return Error{fmt::format("catalog: {}", e.what())};
     }
+}
+
+const char* path_problem(std::string_view path) {
+    if (path.empty() || path.front() != '/') return "must start with '/'";
+    if (path.size() > 1024) return "is longer than 1024 bytes";
+    for (unsigned char c : path)
+        if (c < 0x20 || c == 0x7f || c == '?' || c == '#' || c == '\\')
+            return "has a control character, '?', '#' or '\\'";
+    if (path.substr(1, 3) == "vt=") return "starts with 'vt=', which title URLs reserve";
+    for (size_t at = 1; at <= path.size();) {
+        size_t end = path.find('/', at);
+        if (end == std::string_view::npos) end = path.size();
+        const std::string_view seg = path.substr(at, end - at);
+        if (seg.empty()) return "has an empty segment or ends in '/'";
+        if (seg == "." || seg == "..") return "has a '.' or '..' segment";
+        at = end + 1;
+    }
+    return nullptr;
 }
 
 Result<Catalog> load(const std::string& path) {

@@ -2,10 +2,12 @@
 // thread's cached View (no lock), the answer and the log line formatted by hand (no JSON
 // tree), counters per thread. Measured by bench/steer.py.
 
+#include <algorithm>
 #include <cstring>
 #include <fmt/format.h>
 
 #include <vcdn/auth/session_token.h>
+#include <vcdn/auth/signed_url.h>
 #include <vcdn/http/date.h>
 
 #include "api.h"
@@ -144,9 +146,13 @@ void count(Service& s, const ApiRequest& req, const std::vector<steer::Ranked>& 
 // The answer's urls[] (and the log line's ranked[] when logging), in one pass.
 // Each URL is signed with the key of the edge it names (the origin's with the origin's, or
 // not at all when the fleet gave it none): a URL valid on one edge is valid nowhere else.
+// With `title_segments`, each URL is a title URL (/vt=<token>/<file>) whose token covers the
+// file's directory, so that the relative URLs in a manifest (its segments, other bitrates)
+// play from the same edge without a steering call each.
 First write_urls(const Service& s, const View& v, const std::string& file, int64_t expiry,
-                 const std::string& bind, const std::vector<steer::Ranked>& ranked,
-                 std::string* body, std::string* log_ranked) {
+                 const std::string& bind, size_t title_segments,
+                 const std::vector<steer::Ranked>& ranked, std::string* body,
+                 std::string* log_ranked) {
     const steer::Topology& topo = *v.topo;
     First first;
     for (size_t i = 0; i < ranked.size(); ++i) {
@@ -165,7 +171,10 @@ First write_urls(const Service& s, const View& v, const std::string& file, int64
             edge_id = site = tier = "origin";
             if (v.origin_key) key = &*v.origin_key;
         }
-        const std::string signed_path = key ? auth::sign_url(file, expiry, *key, bind) : file;
+        const std::string signed_path =
+            !key             ? file
+            : title_segments ? auth::sign_title_url(file, title_segments, expiry, *key, bind)
+                             : auth::sign_url(file, expiry, *key, bind);
         std::string reason = steer::describe(topo, r);
         if (i) body->push_back(',');
         body->append("{\"url\":\"");
@@ -215,6 +224,17 @@ ApiResponse get_steer(const ApiRequest& req, Service& s) {
     if (!v.have_signing_key || v.edge_keys.size() != topo.edges.size())
         return fail(json_error(503, "no-signing-key", "no valid signing key: rotate one in"));
 
+    // ?title=1: title URLs scoped to the file's directory (a file at the root has none).
+    size_t title_segments = 0;
+    if (std::string_view t; io::query_param(req.query, "title", &t) && t != "0") {
+        if (t != "1") return fail(json_error(400, "bad-title", "title takes 1 (title URLs) or 0"));
+        title_segments = static_cast<size_t>(std::count(file.begin(), file.end(), '/')) - 1;
+        if (title_segments == 0 || title_segments > auth::kMaxTitleSegments)
+            return fail(json_error(
+                400, "bad-title",
+                fmt::format("'{}' is not in a directory of at most {} levels a title URL can cover",
+                            file, auth::kMaxTitleSegments)));
+    }
     std::vector<steer::Ranked> ranked = steer::rank(topo, file, tf, client, s.cfg.max_urls);
     const int64_t expiry = now / 1000 + s.cfg.url_ttl_s;
     const std::string bind = s.cfg.bind_client_prefix ? bind_prefix(topo, client) : "";
@@ -227,8 +247,8 @@ ApiResponse get_steer(const ApiRequest& req, Service& s) {
     body.append(",\"client\":\"").append(client_str).append("\",\"urls\":[");
     const bool logging = s.steering_log->enabled();
     std::string log_ranked;
-    const First first =
-        write_urls(s, v, file, expiry, bind, ranked, &body, logging ? &log_ranked : nullptr);
+    const First first = write_urls(s, v, file, expiry, bind, title_segments, ranked, &body,
+                                   logging ? &log_ranked : nullptr);
     fmt::format_to(std::back_inserter(body), "],\"expires\":{}}}\n", expiry);
     count(s, req, ranked, first);
     if (logging) {

@@ -55,6 +55,13 @@ Result<Catalog> make_catalog(const MakeOptions& opt,
 void synthetic_bytes(uint64_t seed, std::string_view path, uint64_t offset, char* buf, size_t n);
 
 std::string to_json(const Catalog& c);
+// Why `path` cannot name a catalog file, or nullptr when it can: a path an edge serves as
+// it is written (starts with '/', at most 1024 bytes, no empty, "." or ".." segment, no
+// control character, '?', '#' or '\\') and whose first segment does not start with "vt=",
+// which title URLs (auth/signed_url.h) put before the file.
+const char* path_problem(std::string_view path);
+
+// Parses a catalog; every path must pass path_problem.
 Result<Catalog> from_json(std::string_view text);
 Result<Catalog> load(const std::string& catalog_json_path);
 

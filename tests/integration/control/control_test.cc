@@ -1,6 +1,7 @@
 // vcdn control with real edges: registry, heartbeats, health with reasons, steering with
 // signed URLs the edges accept, key rotation, the grace rule, persistence, API errors.
 #include <csignal>
+#include <cstring>
 #include <sstream>
 #include <thread>
 
@@ -347,6 +348,52 @@ TEST_F(ControlTest, KeyRotationReachesTheEdgesAndRetiresTheOldest) {
     EXPECT_TRUE(keys[2]["signing"].get<bool>());
     EXPECT_EQ(api(control_.port, "GET", "/api/v1/keys", "", "").status, 401);
     EXPECT_EQ(control_.call("GET", "/api/v1/keys", "", false).status, 403);
+}
+
+// ?title=1: one steering call gives a URL whose token covers the file's whole title on that
+// edge, so that a manifest's relative URLs (its other bitrates and segments) play; the
+// token opens no other title, and the bare file is still refused.
+TEST_F(ControlTest, TitleUrlsFromSteeringPlayTheWholeTitleOnly) {
+    ASSERT_NO_FATAL_FAILURE(start_control());
+    ControlledEdge a1;
+    ASSERT_NO_FATAL_FAILURE(start_edge(&a1, "a1"));
+    ASSERT_EQ(control_.wait_edge_state("a1", "up", 5000)["state"], "up");
+    std::string url;
+    for (int i = 0; i < 100 && url.empty(); ++i) {
+        json ans = steer("10.1.2.3&title=1");
+        if (!ans["urls"].empty() && ans["urls"][0]["edge"] == "a1")
+            url = ans["urls"][0]["url"];
+        else
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    ASSERT_FALSE(url.empty());
+    const size_t at = url.find("/vt=");
+    ASSERT_NE(at, std::string::npos) << url;
+    ASSERT_EQ(url.substr(url.size() - std::strlen(kFile)), kFile) << url;
+    EXPECT_EQ(url.find('?'), std::string::npos) << url;
+    const std::string token_url = url.substr(0, url.size() - std::strlen(kFile));
+    // The edge learns its keys from heartbeats: the first URL may need a beat to be valid.
+    int status = 0;
+    for (int i = 0; i < 60 && status != 200; ++i) {
+        status = get_url(url).head.status;
+        if (status != 200) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_EQ(status, 200);
+    RawResponse sibling = get_url(token_url + "/t/1/v-750k.mp4");
+    EXPECT_EQ(sibling.head.status, 200) << sibling.body;
+    EXPECT_EQ(sibling.body, read_file(shared_root() + "/t/1/v-750k.mp4"));
+    RawResponse other = get_url(token_url + "/t/2/v-235k.mp4");
+    EXPECT_EQ(other.head.status, 403);
+    EXPECT_EQ(other.body, "403 Forbidden: title token forged or for another title\n");
+    EXPECT_EQ(get_url(url.substr(0, at) + kFile).head.status, 403);
+    // title= takes 1 or 0.
+    ApiReply bad = control_.call(
+        "GET", fmt::format("/api/v1/steer?file={}&client=10.1.2.3&title=yes", kFile), "", false);
+    EXPECT_EQ(bad.status, 400);
+    EXPECT_EQ(bad.json["error"].value("code", ""), "bad-title") << bad.body;
+    json plain = steer("10.1.2.3&title=0");
+    ASSERT_FALSE(plain["urls"].empty());
+    EXPECT_NE(plain["urls"][0]["url"].get<std::string>().find("?e="), std::string::npos);
 }
 
 TEST_F(ControlTest, EdgeCutOffFromControlTakesNoNewPlayersButKeepsItsOwn) {

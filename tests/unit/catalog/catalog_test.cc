@@ -75,6 +75,38 @@ TEST(Catalog, JsonRoundTripAndErrors) {
                           "\"}]}"));
 }
 
+// A catalog path is one an edge serves as written, and never one a title URL would read as
+// its token.
+TEST(Catalog, PathsAreServablePaths) {
+    for (const char* ok : {"/x", "/t/1/v-235k.mp4", "/a b/c.mpd", "/t/vt=1/x", "/.well/x"})
+        EXPECT_EQ(path_problem(ok), nullptr) << ok;
+    const std::pair<std::string, std::string> bad[] = {
+        {"", "must start with '/'"},
+        {"x/y", "must start with '/'"},
+        {"/", "has an empty segment or ends in '/'"},
+        {"/t//x", "has an empty segment or ends in '/'"},
+        {"/t/1/", "has an empty segment or ends in '/'"},
+        {"/t/../etc/passwd", "has a '.' or '..' segment"},
+        {"/t/./x", "has a '.' or '..' segment"},
+        {"/..", "has a '.' or '..' segment"},
+        {"/vt=k1~1~1~~AAAA/t/x", "starts with 'vt=', which title URLs reserve"},
+        {"/x?y", "has a control character, '?', '#' or '\\'"},
+        {"/x#y", "has a control character, '?', '#' or '\\'"},
+        {"/x\\y", "has a control character, '?', '#' or '\\'"},
+        {std::string("/x\0y", 4), "has a control character, '?', '#' or '\\'"},
+        {"/x\ny", "has a control character, '?', '#' or '\\'"},
+        {"/" + std::string(1024, 'a'), "is longer than 1024 bytes"},
+    };
+    for (const auto& [path, why] : bad) {
+        ASSERT_NE(path_problem(path), nullptr) << path;
+        EXPECT_EQ(std::string(path_problem(path)), why) << path;
+    }
+    const std::string sha(64, 'a');
+    auto e = from_json(R"({"files":[{"path":"/t/../x","size":1,"sha256":")" + sha + "\"}]}");
+    ASSERT_FALSE(e.ok());
+    EXPECT_EQ(e.error().message, "catalog: files[0]: path has a '.' or '..' segment");
+}
+
 TEST(Catalog, VerifyFindsDamage) {
     test::TempDir d;
     auto c = make_catalog(small(d.path()));
