@@ -1,6 +1,7 @@
 #include <csignal>
 #include <cstdio>
 #include <memory>
+#include <optional>
 
 #include <vcdn/base/log.h>
 #include <vcdn/edge/config.h>
@@ -27,6 +28,7 @@ struct EdgeFlags {
     std::vector<std::string> server_names;
     std::string log_level;
     std::string cache_control;
+    std::optional<std::string> manifest_cache_control;
     std::string control_url, control_ca, control_id, control_token_file;
     bool control_insecure = false;
     std::string fill_window;
@@ -138,7 +140,12 @@ Runner add_edge(CLI::App& app) {
     cmd->add_option("--max-connections", f->max_connections,
                     "Connection limit (default: what the open-file limit allows)");
     cmd->add_option("--server-name", f->server_names, "Accept only these Host names (repeatable)");
-    cmd->add_option("--cache-control", f->cache_control, "Cache-Control header for file responses");
+    cmd->add_option("--cache-control", f->cache_control,
+                    "Cache-Control header for media files, e.g. 'max-age=31536000, immutable' "
+                    "(default: none)");
+    cmd->add_option("--manifest-cache-control", f->manifest_cache_control,
+                    "Cache-Control header for manifests (.mpd, .m3u8, .m3u); '' for none "
+                    "(default: max-age=2)");
     cmd->add_option("--log-level", f->log_level, "debug, info, warn, error");
     cmd->add_option("--control", f->control_url,
                     "Control plane URL https://HOST:PORT (its edge listener): heartbeats, keys, "
@@ -183,6 +190,7 @@ Runner add_edge(CLI::App& app) {
         if (cmd->count("--max-connections")) cfg.limits.max_connections = f->max_connections;
         if (!f->server_names.empty()) cfg.server_names = f->server_names;
         if (!f->cache_control.empty()) cfg.cache_control = f->cache_control;
+        if (f->manifest_cache_control) cfg.manifest_cache_control = *f->manifest_cache_control;
         if (!f->log_level.empty()) cfg.log_level = f->log_level;
         if (!f->control_url.empty()) cfg.control.url = f->control_url;
         if (!f->control_id.empty()) cfg.control.id = f->control_id;

@@ -171,6 +171,7 @@ Status parse_edge_toml(std::string_view text, std::string_view source, EdgeConfi
         r.get("access_log", &cfg->access_log);
         r.get("server_names", &cfg->server_names);
         r.get("cache_control", &cfg->cache_control);
+        r.get("manifest_cache_control", &cfg->manifest_cache_control);
         r.get("access_token", &cfg->access_token);
         r.get("pacing_rate_mbps", &cfg->pacing_rate_mbps);
         r.get("drain_timeout_ms", &cfg->drain_timeout_ms);
@@ -353,13 +354,18 @@ Status validate(const EdgeConfig& cfg) {
             fmt::format("log level '{}': use debug, info, warn, error or off", cfg.log_level)};
     if (cfg.limits.max_target_bytes >= cfg.limits.max_head_bytes)
         return Error{"limits: max_target_bytes must be smaller than max_head_bytes"};
-    for (char c : cfg.cache_control)
-        if (c == '\r' || c == '\n') return Error{"cache_control: must be one line"};
+    for (const auto& [name, value] :
+         {std::pair<const char*, const std::string&>{"cache_control", cfg.cache_control},
+          {"manifest_cache_control", cfg.manifest_cache_control}}) {
+        for (char c : value)
+            if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+                return Error{fmt::format("{}: must be one line of printable text", name)};
+        if (value.size() > 80) return Error{fmt::format("{}: at most 80 bytes", name)};
+    }
     if (cfg.pacing_rate_mbps < 0 || cfg.pacing_rate_mbps > 1e6)
         return Error{"pacing_rate_mbps: 0 (none) to 1000000"};
     for (char c : cfg.access_token)
         if (c <= ' ' || c >= 0x7f) return Error{"access_token: no spaces or control characters"};
-    if (cfg.cache_control.size() > 80) return Error{"cache_control: at most 80 bytes"};
     return validate_cors(cfg.cors);
 }
 

@@ -379,7 +379,8 @@ void Worker::serve_file(Connection* c, FileEntry* f) {
         return;
     }
     HeadContext ctx{std::string_view(date_, http::kHttpDateLen), c->keep_alive,
-                    req.version_minor == 0, cfg_.cache_control, cors_for(c)};
+                    req.version_minor == 0,
+                    f->manifest ? cfg_.manifest_cache_control : cfg_.cache_control, cors_for(c)};
     c->head_len =
         static_cast<uint32_t>(write_file_head(c->head, Connection::kHeadCap, p, meta, ctx));
     if (c->head_len == 0) {

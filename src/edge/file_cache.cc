@@ -107,6 +107,7 @@ FileEntry* FileCache::make_entry(std::string_view path, uint32_t root, int fd,
     http::format_http_date(entry->mtime, entry->last_modified);
     entry->key.assign(path);
     entry->content_type = http::content_type_for(path);
+    entry->manifest = http::is_manifest(path);
     return entry;
 }
 

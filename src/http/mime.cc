@@ -47,4 +47,13 @@ std::string_view content_type_for(std::string_view path) {
     return "application/octet-stream";
 }
 
+bool is_manifest(std::string_view path) {
+    const size_t slash = path.rfind('/');
+    const size_t dot = path.rfind('.');
+    if (dot == std::string_view::npos || (slash != std::string_view::npos && dot < slash))
+        return false;
+    const std::string_view ext = path.substr(dot + 1);
+    return iequals(ext, "mpd") || iequals(ext, "m3u8") || iequals(ext, "m3u");
+}
+
 } // namespace vcdn::http

@@ -128,6 +128,9 @@ struct EdgeConfig {
     std::string access_log = "-";          // path, "-" for stderr, "off"
     std::vector<std::string> server_names; // when set, Host must be one of these
     std::string cache_control;             // Cache-Control value on file responses; empty = none
+    // Cache-Control on manifests (.mpd, .m3u8, .m3u), which a live packager rewrites and
+    // players reload: short by default, whatever cache_control says for media.
+    std::string manifest_cache_control = "max-age=2";
     // When set, every request needs "Authorization: Bearer <access_token>" (an origin that
     // only edges may fill from); 401 otherwise.
     std::string access_token;

@@ -34,7 +34,8 @@ struct FileEntry {
     uint8_t etag_len = 0;
     char last_modified[http::kHttpDateLen] = {};
     std::string_view content_type;
-    std::string key; // relative path
+    bool manifest = false; // http::is_manifest: takes manifest_cache_control
+    std::string key;       // relative path
 
     // A read-only mapping of the whole file, made on demand for mincore(2) residency checks.
     void* map = nullptr;

@@ -48,6 +48,49 @@ TEST_F(HttpSemantics, LargeFileArrivesIntactWithItsCatalogHash) {
     EXPECT_EQ(Sha256::hex_of(r.body), want);
 }
 
+// Manifests (which a live packager rewrites and players reload) get a short cache lifetime,
+// media the one the operator sets: one policy per type, on 200, 206 and 304 alike.
+TEST_F(HttpSemantics, ManifestsAndMediaHaveTheirOwnCachePolicy) {
+    TempDir media, work, work2;
+    write_file(media / "a.mpd", "<MPD/>\n");
+    write_file(media / "a.m3u8", "#EXTM3U\n");
+    write_file(media / "seg-1.m4s", std::string(1000, 's'));
+    write_file(media / "v.mp4", std::string(1000, 'v'));
+    EdgeProcess e;
+    EdgeOptions o;
+    o.args = {"--cache-control", "max-age=31536000, immutable"};
+    ASSERT_TRUE(e.start(media.path(), work.path(), o)) << e.proc.stderr_text();
+    struct Case {
+        const char *path, *type, *cache;
+    } cases[] = {
+        {"/a.mpd", "application/dash+xml", "max-age=2"},
+        {"/a.m3u8", "application/vnd.apple.mpegurl", "max-age=2"},
+        {"/seg-1.m4s", "video/iso.segment", "max-age=31536000, immutable"},
+        {"/v.mp4", "video/mp4", "max-age=31536000, immutable"},
+    };
+    for (const Case& c : cases) {
+        RawResponse r = fetch(e.port, get_request(c.path, "Range: bytes=0-3\r\n"));
+        ASSERT_TRUE(r.ok) << r.error;
+        EXPECT_EQ(r.head.status, 206) << c.path;
+        EXPECT_EQ(r.header("Content-Type"), c.type) << c.path;
+        EXPECT_EQ(r.header("Cache-Control"), c.cache) << c.path;
+        RawResponse again =
+            fetch(e.port, get_request(c.path, "If-None-Match: " + r.header("ETag") + "\r\n"));
+        EXPECT_EQ(again.head.status, 304) << c.path;
+        EXPECT_EQ(again.header("Cache-Control"), c.cache) << c.path;
+    }
+    // Not found is not cached as the file would be.
+    EXPECT_EQ(fetch(e.port, get_request("/b.mpd")).header("Cache-Control"), "");
+    // The operator's own manifest policy, or none.
+    EdgeProcess none;
+    o.args = {"--manifest-cache-control", ""};
+    ASSERT_TRUE(none.start(media.path(), work2.path(), o)) << none.proc.stderr_text();
+    RawResponse r = fetch(none.port, get_request("/a.mpd"));
+    EXPECT_EQ(r.head.status, 200);
+    EXPECT_EQ(r.header("Cache-Control"), "");
+    EXPECT_EQ(fetch(none.port, get_request("/v.mp4")).header("Cache-Control"), "");
+}
+
 TEST_F(HttpSemantics, HeadHasGetHeadersAndNoBody) {
     UniqueFd fd = connect_to(port());
     std::string carry;

@@ -18,6 +18,7 @@ notsent_lowat = 65536
 access_log = "off"
 server_names = ["a.example"]
 cache_control = "public"
+manifest_cache_control = "no-cache"
 drain_timeout_ms = 500
 backlog = 128
 defer_accept = false
@@ -66,6 +67,9 @@ anything = "belongs to another command"
     EXPECT_EQ(c.limits.max_connections, 9u);
     EXPECT_EQ(c.file_cache.max_entries, 5u);
     EXPECT_EQ(c.file_cache.revalidate_ms, 6u);
+    EXPECT_EQ(c.cache_control, "public");
+    EXPECT_EQ(c.manifest_cache_control, "no-cache");
+    EXPECT_EQ(EdgeConfig{}.manifest_cache_control, "max-age=2");
 }
 
 TEST(EdgeConfig, SeveralRootsWithTiers) {
@@ -141,6 +145,12 @@ TEST(EdgeConfig, Validate) {
     c.cache_control = "a\r\nSet-Cookie: x";
     EXPECT_FALSE(validate(c).ok());
     c.cache_control.clear();
+    c.manifest_cache_control = "max-age=2\nX: y";
+    EXPECT_EQ(validate(c).error().message,
+              "manifest_cache_control: must be one line of printable text");
+    c.manifest_cache_control = std::string(81, 'm');
+    EXPECT_EQ(validate(c).error().message, "manifest_cache_control: at most 80 bytes");
+    c.manifest_cache_control.clear();
     c.access_log = "";
     EXPECT_FALSE(validate(c).ok());
 }
