@@ -159,6 +159,10 @@ ParseResult take_header(std::string_view name, std::string_view value, Request* 
             out->content_length = n;
         }
         break;
+    case 15:
+        // The last one: a proxy that adds a line of its own puts it after the client's.
+        if (iequals(name, "x-forwarded-for")) out->forwarded_for = value;
+        break;
     case 17:
         if (iequals(name, "if-modified-since"))
             out->if_modified_since = value;

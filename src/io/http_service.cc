@@ -8,6 +8,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <cstring>
+#include <optional>
 #include <stdexcept>
 #include <unordered_map>
 
@@ -44,7 +46,8 @@ struct Conn {
     bool pending = false;   // a blocking handler is working on its request
     std::string client_key; // per-client limits: counted under this key; empty = exempt
     bool peer_closed = false;
-    uint64_t gen = 0; // tells a reused fd's new connection from the one a late answer is for
+    bool proxied = false; // the peer is a trusted proxy: X-Forwarded-For names the client
+    uint64_t gen = 0;     // tells a reused fd's new connection from the one a late answer is for
     http::ScanState scan;
 };
 
@@ -94,6 +97,61 @@ ApiResponse json_error_answer(uint16_t status, std::string_view code, std::strin
     return r;
 }
 
+namespace {
+
+// One X-Forwarded-For entry as an address: "a.b.c.d", "a.b.c.d:port", "2001:db8::1",
+// "[2001:db8::1]:port"; an IPv4-mapped IPv6 address is its IPv4 one, as peers are.
+std::optional<IpAddress> forwarded_address(std::string_view e) {
+    while (!e.empty() && (e.front() == ' ' || e.front() == '\t'))
+        e.remove_prefix(1);
+    while (!e.empty() && (e.back() == ' ' || e.back() == '\t'))
+        e.remove_suffix(1);
+    if (e.size() > 64) return std::nullopt;
+    if (!e.empty() && e.front() == '[') {
+        const size_t close = e.find(']');
+        if (close == std::string_view::npos) return std::nullopt;
+        e = e.substr(1, close - 1);
+    } else if (const size_t colon = e.find(':'); colon != std::string_view::npos &&
+                                                 e.find(':', colon + 1) == std::string_view::npos) {
+        e = e.substr(0, colon); // one colon: IPv4 with a port
+    }
+    auto a = IpAddress::parse(e);
+    if (!a) return std::nullopt;
+    static const uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (a->family == AF_INET6 && std::memcmp(a->bytes, kMapped, 12) == 0) {
+        std::memmove(a->bytes, a->bytes + 12, 4);
+        std::memset(a->bytes + 4, 0, 12);
+        a->family = AF_INET;
+    }
+    return *a;
+}
+
+bool in_any(const std::vector<IpPrefix>& prefixes, const IpAddress& a) {
+    for (const IpPrefix& p : prefixes)
+        if (p.contains(a)) return true;
+    return false;
+}
+
+} // namespace
+
+IpAddress real_client(const IpAddress& peer, std::string_view forwarded_for,
+                      const std::vector<IpPrefix>& proxies) {
+    if (!in_any(proxies, peer)) return peer;
+    IpAddress client = peer;
+    for (int i = 0; i < 32 && !forwarded_for.empty(); ++i) {
+        const size_t comma = forwarded_for.rfind(',');
+        const std::string_view entry =
+            comma == std::string_view::npos ? forwarded_for : forwarded_for.substr(comma + 1);
+        const std::optional<IpAddress> a = forwarded_address(entry);
+        if (!a) break;
+        client = *a;
+        if (!in_any(proxies, client)) break;
+        forwarded_for =
+            comma == std::string_view::npos ? std::string_view() : forwarded_for.substr(0, comma);
+    }
+    return client;
+}
+
 ApiResponse text_error_answer(uint16_t status, std::string_view, std::string_view message) {
     ApiResponse r;
     r.status = status;
@@ -127,6 +185,10 @@ Router& Router::add(http::Method m, std::string_view pattern, Handler h, size_t 
         if (!seg.empty() && seg.front() == '{') {
             if (seg.back() != '}' || seg.size() < 3)
                 throw std::invalid_argument("bad route parameter: " + std::string(pattern));
+            if (seg.size() > 5 && seg.compare(seg.size() - 4, 4, "...}") == 0 &&
+                slash != std::string_view::npos)
+                throw std::invalid_argument("a {rest...} parameter must be last: " +
+                                            std::string(pattern));
             if (++params > 4)
                 throw std::invalid_argument("more than 4 parameters: " + std::string(pattern));
         }
@@ -146,11 +208,18 @@ bool match_segments(const Router::Route& r, std::string_view path, ApiRequest* r
     std::string_view rest = path.substr(1);
     uint8_t n = 0;
     for (size_t i = 0; i < r.segments.size(); ++i) {
+        const std::string& want = r.segments[i];
+        const bool last = i + 1 == r.segments.size();
+        if (last && want.size() > 5 && want.front() == '{' &&
+            want.compare(want.size() - 4, 4, "...}") == 0) {
+            if (rest.empty() || rest.back() == '/') return false; // names a file, not a folder
+            req->params[n++] = rest;
+            req->param_count = n;
+            return true;
+        }
         const size_t slash = rest.find('/');
         const std::string_view seg = rest.substr(0, slash);
-        const bool last = i + 1 == r.segments.size();
         if (last != (slash == std::string_view::npos)) return false;
-        const std::string& want = r.segments[i];
         if (!want.empty() && want.front() == '{') {
             if (seg.empty()) return false;
             req->params[n++] = seg;
@@ -408,9 +477,19 @@ void HttpService::run(int index) {
     std::unordered_map<std::string, RateBucket, SeededStringHash>
         buckets; // this thread's, per client key
     // A request allowed by the client's bucket (this thread's share of its rate).
-    auto rate_ok = [&](Conn& c, int64_t now) {
-        if (pc.requests_per_s <= 0 || c.client_key.empty()) return true;
-        auto [it, fresh] = buckets.try_emplace(c.client_key);
+    // Behind a trusted proxy the key is the forwarded client's (the proxy itself is never
+    // limited): otherwise one busy load balancer would be throttled for everyone behind it.
+    auto rate_ok = [&](Conn& c, const http::Request& req, int64_t now) {
+        if (pc.requests_per_s <= 0) return true;
+        std::string forwarded_key;
+        if (c.proxied) {
+            const IpAddress real = real_client(c.client, req.forwarded_for, opt_.trusted_proxies);
+            if (in_any(opt_.trusted_proxies, real) || exempt(real)) return true;
+            forwarded_key = client_key_of(real);
+        }
+        const std::string& key = c.proxied ? forwarded_key : c.client_key;
+        if (key.empty()) return true;
+        auto [it, fresh] = buckets.try_emplace(key);
         RateBucket& b = it->second;
         if (fresh)
             b.tokens = burst;
@@ -518,7 +597,7 @@ void HttpService::run(int index) {
             ApiResponse resp;
             bool head = false;
             size_t consumed = 0;
-            if (pr.status == http::ParseStatus::kComplete && !rate_ok(c, now)) {
+            if (pr.status == http::ParseStatus::kComplete && !rate_ok(c, req, now)) {
                 // Answered from the head alone; the connection stays usable (keep-alive) when
                 // it has no body in flight.
                 client_rate_refusals_.fetch_add(1, std::memory_order_relaxed);
@@ -553,7 +632,9 @@ void HttpService::run(int index) {
                     ar.path = std::string_view(path_buf.data(), t.path.size() + 1);
                     ar.query = t.query;
                     ar.authorization = req.authorization;
-                    ar.client = c.client;
+                    ar.client = c.proxied
+                                    ? real_client(c.client, req.forwarded_for, opt_.trusted_proxies)
+                                    : c.client;
                     ar.thread = static_cast<uint32_t>(index);
                     ar.tls = c.ssl != nullptr;
                     ar.head = &req;
@@ -716,7 +797,8 @@ void HttpService::run(int index) {
                     const IpAddress client =
                         IpAddress::from_sockaddr(reinterpret_cast<sockaddr*>(&ss));
                     std::string key;
-                    if ((pc.connections || pc.requests_per_s > 0) && !exempt(client))
+                    const bool proxied = in_any(opt_.trusted_proxies, client);
+                    if ((pc.connections || pc.requests_per_s > 0) && !exempt(client) && !proxied)
                         key = client_key_of(client);
                     if (!key.empty() && pc.connections) {
                         std::lock_guard lk(clients_mu_);
@@ -737,6 +819,7 @@ void HttpService::run(int index) {
                     c.gen = next_gen++;
                     c.client_key = std::move(key);
                     c.client = client;
+                    c.proxied = proxied;
                     c.deadline = now + opt_.idle_timeout_ms;
                     if (opt_.tls) {
                         c.ssl.reset(opt_.tls(cfd));

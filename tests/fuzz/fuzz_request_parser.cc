@@ -8,6 +8,7 @@
 
 #include <vcdn/http/request_parser.h>
 #include <vcdn/http/target.h>
+#include <vcdn/io/http_service.h>
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     using namespace vcdn::http;
@@ -38,6 +39,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         if (req.target.empty() || req.target.size() > lim.max_target_bytes) abort();
         if (req.target.data() < buf.data() ||
             req.target.data() + req.target.size() > buf.data() + size)
+            abort();
+        // X-Forwarded-For from a trusted proxy: the client is the proxy or an address the
+        // header names, never anything else, whatever the bytes.
+        static const std::vector<vcdn::io::IpPrefix> proxies = {
+            *vcdn::io::IpPrefix::parse("127.0.0.0/8"), *vcdn::io::IpPrefix::parse("::1/128")};
+        static const vcdn::io::IpAddress lb = *vcdn::io::IpAddress::parse("127.0.0.1");
+        const vcdn::io::IpAddress who = vcdn::io::real_client(lb, req.forwarded_for, proxies);
+        if (who.family == 0) abort();
+        if (!(who == lb) && req.forwarded_for.find(':') == std::string_view::npos &&
+            req.forwarded_for.find(who.to_string()) == std::string_view::npos)
             abort();
         char path[2048];
         Target t;

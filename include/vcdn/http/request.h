@@ -38,6 +38,7 @@ struct Request {
     std::string_view user_agent;
     std::string_view authorization; // for the control plane's API
     std::string_view origin;        // CORS: the page's origin ("https://player.example")
+    std::string_view forwarded_for; // the last X-Forwarded-For (io::real_client reads it)
     bool cors_preflight = false;    // Access-Control-Request-Method present (with OPTIONS)
 
     uint8_t host_count = 0;

@@ -88,7 +88,9 @@ public:
     };
 
     explicit Router(ErrorWriter errors);
-    // `pattern`: "/a/b", "/a/{x}/c" (a parameter is one whole segment, at most 4 of them).
+    // `pattern`: "/a/b", "/a/{x}/c" (a parameter is one whole segment, at most 4 of them);
+    // a last parameter "{x...}" takes the rest of the path, slashes included ("/r/{path...}"
+    // matches "/r/t/1/a.mp4" with "t/1/a.mp4"; never an empty rest or one ending in '/').
     // Registration order decides between overlapping patterns. Throws on a bad pattern (a
     // programming error, at start-up).
     Router& add(http::Method m, std::string_view pattern, Handler h,
@@ -131,6 +133,15 @@ struct ClientLimits {
     std::vector<IpPrefix> exempt;
 };
 
+// The client behind trusted proxies (load balancers): when the peer is in `proxies`, the
+// X-Forwarded-For list is read from the right — the entries the proxies appended — and the
+// first address that is not itself a proxy is the client. An entry that is not an address
+// ("unknown", garbage) ends the walk at the last good one, and at most 32 entries are read:
+// whatever lies to the left of a proxy's entry was written by the client and proves nothing.
+// Any other peer is the client, whatever it sends.
+IpAddress real_client(const IpAddress& peer, std::string_view forwarded_for,
+                      const std::vector<IpPrefix>& proxies);
+
 struct HttpServiceOptions {
     // TLS: when set, every connection is TLS (the edge and admin listeners of the control
     // plane); the factory makes each connection's SSL from the current certificate, so that a
@@ -147,6 +158,9 @@ struct HttpServiceOptions {
     uint32_t blocking_threads = 0;
     uint32_t blocking_queue = 256;
     ClientLimits per_client;
+    // Peers whose X-Forwarded-For names the client (real_client): handlers see that client,
+    // and the per-client request rate counts it; a proxy's own connections are not limited.
+    std::vector<IpPrefix> trusted_proxies;
 };
 
 class HttpService {
