@@ -1,7 +1,7 @@
 #pragma once
 // The control plane's HTTP API (docs/api.md), one file per resource:
 //   api_dashboard.cc  GET /, /healthz, /metrics, /api/v1/dashboard
-//   api_steer.cc      GET /api/v1/steer                          (public; the hot call)
+//   api_steer.cc      GET /api/v1/steer (public; the hot call), GET /r/{path...} (302 to it)
 //   api_heartbeat.cc  POST /api/v1/edges/{id}/heartbeat, GET .../manifest   (the edge's token)
 //   api_edges.cc      GET /api/v1/edges[/{id}], admin: POST/PUT/DELETE, POST .../drain
 //   api_sites.cc      GET /api/v1/sites[/{name}], admin: POST/PUT/DELETE
@@ -128,6 +128,7 @@ ApiResponse get_healthz(const ApiRequest& req, Service& s);
 ApiResponse get_metrics(const ApiRequest& req, Service& s);
 ApiResponse get_dashboard(const ApiRequest& req, Service& s);
 ApiResponse get_steer(const ApiRequest& req, Service& s);
+ApiResponse get_redirect(const ApiRequest& req, Service& s);   // {path...}
 ApiResponse post_heartbeat(const ApiRequest& req, Service& s); // {id}
 ApiResponse get_manifest(const ApiRequest& req, Service& s);   // {id}
 ApiResponse get_edges(const ApiRequest& req, Service& s);

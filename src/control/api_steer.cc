@@ -129,6 +129,7 @@ std::string bind_prefix(const steer::Topology& topo, const io::IpAddress& client
 struct First {
     std::string_view site = "none", tier = "none";
     std::string reason = "no-edge";
+    std::string url; // empty when nothing was ranked
 };
 
 // Counts the answer for the dashboard (by site and tier of the first choice). Not demand:
@@ -146,6 +147,44 @@ void count(Service& s, const ApiRequest& req, const std::vector<steer::Ranked>& 
 // The answer's urls[] (and the log line's ranked[] when logging), in one pass.
 // Each URL is signed with the key of the edge it names (the origin's with the origin's, or
 // not at all when the fleet gave it none): a URL valid on one edge is valid nowhere else.
+// One ranked place to fetch the file from: the edge's (or origin's) base URL and the path
+// signed with that edge's key (the origin's with the origin's, or not at all when the fleet
+// gave it none).
+struct Location {
+    std::string_view base, edge, site, tier;
+    std::string signed_path;
+};
+Location location(const Service& s, const View& v, const steer::Ranked& r, const std::string& file,
+                  int64_t expiry, const std::string& bind, size_t title_segments) {
+    const steer::Topology& topo = *v.topo;
+    Location loc;
+    const auth::SigningKey* key = nullptr;
+    if (r.edge >= 0) {
+        key = &v.edge_keys[static_cast<size_t>(r.edge)];
+        const steer::TopoEdge& te = topo.edges[static_cast<size_t>(r.edge)];
+        loc.base = s.cfg.https_urls && !te.https_url.empty() ? te.https_url : te.url;
+        loc.edge = te.id;
+        loc.site = topo.sites[te.site].name;
+        loc.tier = topo.sites[te.site].tier == steer::SiteTier::kIx ? "ix" : "embedded";
+    } else {
+        loc.base = topo.origin_url;
+        loc.edge = loc.site = loc.tier = "origin";
+        if (v.origin_key) key = &*v.origin_key;
+    }
+    loc.signed_path = !key ? file
+                      : title_segments
+                          ? auth::sign_title_url(file, title_segments, expiry, *key, bind)
+                          : auth::sign_url(file, expiry, *key, bind);
+    return loc;
+}
+
+// How many directories of `file` a title URL covers (its whole directory); 0 for a file at
+// the root or one nested deeper than a token can say.
+size_t title_depth(const std::string& file) {
+    const size_t n = static_cast<size_t>(std::count(file.begin(), file.end(), '/')) - 1;
+    return n <= auth::kMaxTitleSegments ? n : 0;
+}
+
 // With `title_segments`, each URL is a title URL (/vt=<token>/<file>) whose token covers the
 // file's directory, so that the relative URLs in a manifest (its segments, other bitrates)
 // play from the same edge without a steering call each.
@@ -157,24 +196,10 @@ First write_urls(const Service& s, const View& v, const std::string& file, int64
     First first;
     for (size_t i = 0; i < ranked.size(); ++i) {
         const steer::Ranked& r = ranked[i];
-        std::string_view base, edge_id, site, tier;
-        const auth::SigningKey* key = nullptr;
-        if (r.edge >= 0) {
-            key = &v.edge_keys[static_cast<size_t>(r.edge)];
-            const steer::TopoEdge& te = topo.edges[static_cast<size_t>(r.edge)];
-            base = s.cfg.https_urls && !te.https_url.empty() ? te.https_url : te.url;
-            edge_id = te.id;
-            site = topo.sites[te.site].name;
-            tier = topo.sites[te.site].tier == steer::SiteTier::kIx ? "ix" : "embedded";
-        } else {
-            base = topo.origin_url;
-            edge_id = site = tier = "origin";
-            if (v.origin_key) key = &*v.origin_key;
-        }
-        const std::string signed_path =
-            !key             ? file
-            : title_segments ? auth::sign_title_url(file, title_segments, expiry, *key, bind)
-                             : auth::sign_url(file, expiry, *key, bind);
+        const Location loc = location(s, v, r, file, expiry, bind, title_segments);
+        const std::string_view base = loc.base, edge_id = loc.edge, site = loc.site,
+                               tier = loc.tier;
+        const std::string& signed_path = loc.signed_path;
         std::string reason = steer::describe(topo, r);
         if (i) body->push_back(',');
         body->append("{\"url\":\"");
@@ -197,24 +222,23 @@ First write_urls(const Service& s, const View& v, const std::string& file, int64
             json_string(log_ranked, reason);
             log_ranked->push_back('}');
         }
-        if (i == 0) first = First{site, tier, std::move(reason)};
+        if (i == 0) first = First{site, tier, std::move(reason), std::string(base) + signed_path};
     }
     return first;
 }
 
-} // namespace
-
-ApiResponse get_steer(const ApiRequest& req, Service& s) {
+// The answer for `file` and `client` once the request's own fields are read: the session,
+// the catalog, the keys, the ranking, the body, the counters and the log line. `title`
+// asks for title URLs (an error when the file has no directory); *first_url gets the first
+// URL. Counts the request and any error.
+ApiResponse steer_answer(const ApiRequest& req, Service& s, const std::string& file,
+                         const io::IpAddress& client, bool title, std::string* first_url) {
     const View& v = s.view_for(req.thread);
     const int64_t now = wall_ms();
-    s.steer_requests.fetch_add(1, std::memory_order_relaxed);
     auto fail = [&](ApiResponse r) {
         s.steer_errors.fetch_add(1, std::memory_order_relaxed);
         return r;
     };
-    std::string file;
-    io::IpAddress client;
-    if (auto bad = read_query(req, s, &file, &client)) return fail(std::move(*bad));
     if (auto denied = check_session(req, s, now / 1000)) return fail(std::move(*denied));
     const steer::Topology& topo = *v.topo;
     const steer::TopoFile* tf = steer::find_file(topo, file);
@@ -223,18 +247,12 @@ ApiResponse get_steer(const ApiRequest& req, Service& s) {
             json_error(404, "unknown-file", fmt::format("'{}' is not in the catalog", file)));
     if (!v.have_signing_key || v.edge_keys.size() != topo.edges.size())
         return fail(json_error(503, "no-signing-key", "no valid signing key: rotate one in"));
-
-    // ?title=1: title URLs scoped to the file's directory (a file at the root has none).
-    size_t title_segments = 0;
-    if (std::string_view t; io::query_param(req.query, "title", &t) && t != "0") {
-        if (t != "1") return fail(json_error(400, "bad-title", "title takes 1 (title URLs) or 0"));
-        title_segments = static_cast<size_t>(std::count(file.begin(), file.end(), '/')) - 1;
-        if (title_segments == 0 || title_segments > auth::kMaxTitleSegments)
-            return fail(json_error(
-                400, "bad-title",
-                fmt::format("'{}' is not in a directory of at most {} levels a title URL can cover",
-                            file, auth::kMaxTitleSegments)));
-    }
+    const size_t title_segments = title ? title_depth(file) : 0;
+    if (title && title_segments == 0)
+        return fail(json_error(
+            400, "bad-title",
+            fmt::format("'{}' is not in a directory of at most {} levels a title URL can cover",
+                        file, auth::kMaxTitleSegments)));
     std::vector<steer::Ranked> ranked = steer::rank(topo, file, tf, client, s.cfg.max_urls);
     const int64_t expiry = now / 1000 + s.cfg.url_ttl_s;
     const std::string bind = s.cfg.bind_client_prefix ? bind_prefix(topo, client) : "";
@@ -247,8 +265,8 @@ ApiResponse get_steer(const ApiRequest& req, Service& s) {
     body.append(",\"client\":\"").append(client_str).append("\",\"urls\":[");
     const bool logging = s.steering_log->enabled();
     std::string log_ranked;
-    const First first = write_urls(s, v, file, expiry, bind, title_segments, ranked, &body,
-                                   logging ? &log_ranked : nullptr);
+    First first = write_urls(s, v, file, expiry, bind, title_segments, ranked, &body,
+                             logging ? &log_ranked : nullptr);
     fmt::format_to(std::back_inserter(body), "],\"expires\":{}}}\n", expiry);
     count(s, req, ranked, first);
     if (logging) {
@@ -260,13 +278,64 @@ ApiResponse get_steer(const ApiRequest& req, Service& s) {
         line.append("}\n");
         s.steering_log->push(req.thread % s.threads, line.data(), line.size());
     }
+    if (first_url) *first_url = std::move(first.url);
     return resp;
+}
+
+// A URL for a Location header: bytes a header may not carry verbatim (controls, space,
+// non-ASCII) percent-encoded, so that no catalog path can split the head.
+std::string location_header_value(std::string_view url) {
+    std::string out;
+    out.reserve(url.size());
+    for (unsigned char c : url) {
+        if (c <= 0x20 || c >= 0x7f)
+            fmt::format_to(std::back_inserter(out), "%{:02X}", c);
+        else
+            out.push_back(static_cast<char>(c));
+    }
+    return out;
+}
+
+} // namespace
+
+ApiResponse get_steer(const ApiRequest& req, Service& s) {
+    s.steer_requests.fetch_add(1, std::memory_order_relaxed);
+    std::string file;
+    io::IpAddress client;
+    std::optional<ApiResponse> bad = read_query(req, s, &file, &client);
+    // ?title=1: title URLs scoped to the file's directory.
+    std::string_view t;
+    const bool title = io::query_param(req.query, "title", &t) && t != "0";
+    if (!bad && title && t != "1")
+        bad = json_error(400, "bad-title", "title takes 1 (title URLs) or 0");
+    if (bad) {
+        s.steer_errors.fetch_add(1, std::memory_order_relaxed);
+        return std::move(*bad);
+    }
+    return steer_answer(req, s, file, client, title, nullptr);
+}
+
+ApiResponse get_redirect(const ApiRequest& req, Service& s) {
+    s.steer_requests.fetch_add(1, std::memory_order_relaxed);
+    const std::string file = "/" + std::string(req.param(0));
+    std::string url;
+    ApiResponse r = steer_answer(req, s, file, req.client, title_depth(file) > 0, &url);
+    if (r.status != 200) return r;
+    if (url.empty()) {
+        s.steer_errors.fetch_add(1, std::memory_order_relaxed);
+        return json_error(503, "no-edge", fmt::format("no edge or origin serves '{}'", file));
+    }
+    r.status = 302;
+    r.extra_headers = "Location: " + location_header_value(url) + "\r\n";
+    return r;
 }
 
 void add_steer_routes(Routes& r, Service& s) {
     r.get(kPublic, "/api/v1/steer",
           with_cors([&s](const ApiRequest& q) { return get_steer(q, s); }));
     r.add(kPublic, http::Method::kOptions, "/api/v1/steer", cors_preflight);
+    r.get(kPublic, "/r/{path...}",
+          with_cors([&s](const ApiRequest& q) { return get_redirect(q, s); }));
 }
 
 } // namespace vcdn::control

@@ -81,6 +81,7 @@ Status parse_control_toml(std::string_view text, std::string_view source, Contro
         if (const toml::table* lt = r.subtable("limits")) {
             toml_util::TableReader lr(*lt, "control.limits");
             lr.get("trusted", &cfg->limits.trusted);
+            lr.get("proxies", &cfg->limits.proxies);
             lr.get("public_requests_per_s", &cfg->limits.public_requests_per_s);
             lr.get("public_connections", &cfg->limits.public_connections, 0, 1000000);
             lr.finish();
@@ -122,18 +123,29 @@ Status load_control_config_file(const std::string& path, ControlConfig* cfg) {
     return parse_control_toml(*text, path, cfg);
 }
 
-Result<std::vector<io::IpPrefix>> trusted_prefixes(const ControlConfig& cfg) {
+namespace {
+Result<std::vector<io::IpPrefix>> prefixes(const std::vector<std::string>& list, const char* key) {
     std::vector<io::IpPrefix> out;
-    for (const std::string& t : cfg.limits.trusted) {
+    for (const std::string& t : list) {
         auto p = io::IpPrefix::parse(t);
-        if (!p) return Error{fmt::format("limits.trusted: '{}': {}", t, p.error().message)};
+        if (!p) return Error{fmt::format("limits.{}: '{}': {}", key, t, p.error().message)};
         out.push_back(*p);
     }
     return out;
 }
+} // namespace
+
+Result<std::vector<io::IpPrefix>> trusted_prefixes(const ControlConfig& cfg) {
+    return prefixes(cfg.limits.trusted, "trusted");
+}
+
+Result<std::vector<io::IpPrefix>> proxy_prefixes(const ControlConfig& cfg) {
+    return prefixes(cfg.limits.proxies, "proxies");
+}
 
 Status validate(const ControlConfig& cfg) {
     if (auto t = trusted_prefixes(cfg); !t) return t.error();
+    if (auto t = proxy_prefixes(cfg); !t) return t.error();
     if (cfg.limits.public_requests_per_s < 0)
         return Error{"limits.public_requests_per_s: 0 (none) or more"};
     if (auto a = io::parse_socket_address(cfg.listen); !a)

@@ -64,7 +64,10 @@ Result<std::unique_ptr<Service>> Service::open(const ControlConfig& cfg) {
     svc->cfg = cfg;
     auto trusted = trusted_prefixes(cfg);
     if (!trusted) return trusted.error();
+    auto proxies_or = proxy_prefixes(cfg);
+    if (!proxies_or) return proxies_or.error();
     svc->trusted = std::move(*trusted);
+    svc->proxies = std::move(*proxies_or);
     if (!cfg.steering.session_keys.empty()) {
         auto keys = auth::KeySet::load(cfg.steering.session_keys);
         if (!keys) return Error{fmt::format("steering.session_keys: {}", keys.error().message)};
@@ -150,6 +153,7 @@ Result<std::unique_ptr<ControlServer>> ControlServer::create(const ControlConfig
         if (!addr) return Error{fmt::format("{} listen: {}", l.name, addr.error().message)};
         io::HttpServiceOptions ho;
         ho.threads = impl->svc->threads;
+        ho.trusted_proxies = impl->svc->proxies;
         ho.blocking_threads = 4; // the database serializes most of it; 4 keep reads moving
         if (l.surfaces & kPublic) {
             // Anyone can reach it: per-address limits, but for the trusted front ends.

@@ -137,6 +137,7 @@ struct Service {
 
     ControlConfig cfg;
     std::vector<io::IpPrefix> trusted; // cfg.limits.trusted: their client= is honoured
+    std::vector<io::IpPrefix> proxies; // cfg.limits.proxies: their X-Forwarded-For is
     // The listeners' own counters (set by the server that owns them).
     std::function<void(PromText&)> listener_metrics;
     std::unique_ptr<Store> store;

@@ -30,6 +30,10 @@ struct ControlLimits {
     // behalf of players) and which the per-address limits spare. Everyone else is steered by
     // their own address.
     std::vector<std::string> trusted = {"127.0.0.0/8", "::1/128"};
+    // Load balancers in front of the control plane: from these peers the client is the
+    // address X-Forwarded-For names (io::real_client), for steering, sessions, trust and the
+    // per-address limits alike. From anyone else X-Forwarded-For is ignored.
+    std::vector<std::string> proxies;
     double public_requests_per_s = 200; // per address (IPv6: per /64), per API thread
     uint32_t public_connections = 100;  // open at once per address
 };
@@ -70,11 +74,11 @@ struct ControlConfig {
     // ask steering over IPv6 and fetch over IPv4 (or move between networks mid-play), and a
     // bound URL then fails; turn it on where players' addresses are stable.
     bool bind_client_prefix = false;
-    uint32_t max_urls = 4;            // edges per steering answer (the origin comes on top)
+    uint32_t max_urls = 4; // edges per steering answer (the origin comes on top)
     // Steer to an edge's https_url where the fleet gives it one (the edge has a certificate);
     // false: always its plain url.
     bool https_urls = true;
-    std::string steering_log = "-";   // one JSON line per decision: a file, "-" stderr, "off"
+    std::string steering_log = "-"; // one JSON line per decision: a file, "-" stderr, "off"
     std::string log_level = "info";
     // Popularity: views that edges served (heartbeat `served`), per site group of the
     // clients, smoothed once a period
@@ -94,5 +98,7 @@ Status load_control_config_file(const std::string& path, ControlConfig* cfg);
 Status validate(const ControlConfig& cfg);
 // limits.trusted as prefixes (validate() reports a bad one).
 Result<std::vector<io::IpPrefix>> trusted_prefixes(const ControlConfig& cfg);
+// limits.proxies as prefixes (validate() reports a bad one).
+Result<std::vector<io::IpPrefix>> proxy_prefixes(const ControlConfig& cfg);
 
 } // namespace vcdn::control

@@ -396,6 +396,66 @@ TEST_F(ControlTest, TitleUrlsFromSteeringPlayTheWholeTitleOnly) {
     EXPECT_NE(plain["urls"][0]["url"].get<std::string>().find("?e="), std::string::npos);
 }
 
+// 302 mode: a client that cannot call an API (curl here; ffmpeg, ExoPlayer, AVPlayer alike)
+// asks the control plane for /r/<path> and follows the redirect to the best edge's title URL;
+// relative URLs resolved against where it landed carry the token. The control plane is behind
+// a load balancer (127.0.0.1) that names the client in X-Forwarded-For.
+TEST_F(ControlTest, RedirectModeSendsPlainClientsToTheBestEdge) {
+    ASSERT_NO_FATAL_FAILURE(start_control(std::string(kFastHealth) +
+                                          "[control.limits]\nproxies = [\"127.0.0.1/32\"]\n"));
+    ControlledEdge a1;
+    ASSERT_NO_FATAL_FAILURE(start_edge(&a1, "a1"));
+    ASSERT_EQ(control_.wait_edge_state("a1", "up", 5000)["state"], "up");
+    const std::string r_url = fmt::format("http://127.0.0.1:{}/r{}", control_.port, kFile);
+    TempDir out;
+    RunResult r;
+    for (int i = 0; i < 60; ++i) { // until a1 holds the file and has its key
+        r = run_command({"curl", "-sS", "-L", "--max-redirs", "1", "-o", out / "f", "-H",
+                         "X-Forwarded-For: 10.1.2.3", "-w",
+                         "%{http_code} %{num_redirects} %{url_effective}", r_url});
+        if (r.status == 0 && r.output.rfind("200 1 ", 0) == 0 &&
+            r.output.find(fmt::format(":{}/vt=", a1.port)) != std::string::npos)
+            break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_EQ(r.output.rfind("200 1 ", 0), 0u) << r.output;
+    EXPECT_NE(r.output.find(fmt::format("http://127.0.0.1:{}/vt=", a1.port)), std::string::npos)
+        << r.output;
+    EXPECT_EQ(read_file(out / "f"), read_file(shared_root() + kFile));
+    // The token of where it landed covers the title's other files.
+    const std::string landed = r.output.substr(r.output.rfind(' ') + 1);
+    const std::string sibling = landed.substr(0, landed.rfind('/') + 1) + "v-750k.mp4";
+    EXPECT_EQ(get_url(sibling).head.status, 200) << sibling;
+    // The redirect itself: 302 with the steering answer as its body, never cached.
+    RawResponse head = get_url(r_url, "X-Forwarded-For: 10.1.2.3\r\n");
+    EXPECT_EQ(head.head.status, 302);
+    EXPECT_EQ(head.header("Location").rfind(fmt::format("http://127.0.0.1:{}/vt=", a1.port), 0), 0u)
+        << head.header("Location");
+    EXPECT_EQ(head.header("Cache-Control"), "no-store");
+    EXPECT_EQ(json::parse(head.body)["urls"][0]["edge"], "a1");
+    // Unknown files and folders are clear answers, not redirects.
+    RawResponse unknown = get_url(fmt::format("http://127.0.0.1:{}/r/t/9/nope.mp4", control_.port));
+    EXPECT_EQ(unknown.head.status, 404);
+    EXPECT_NE(unknown.body.find("unknown-file"), std::string::npos) << unknown.body;
+    EXPECT_EQ(get_url(fmt::format("http://127.0.0.1:{}/r/t/1/", control_.port)).head.status, 404);
+    // Who the client is: the rightmost address the proxy did not add itself; from any other
+    // peer (127.0.0.2 is not the proxy) X-Forwarded-For is ignored.
+    auto client_seen = [&](const std::string& xff, const std::string& source) {
+        RunResult c = run_command(
+            {"curl", "-sS", "--interface", source, "-H", "X-Forwarded-For: " + xff,
+             fmt::format("http://127.0.0.1:{}/api/v1/steer?file={}", control_.port, kFile)});
+        return c.status == 0 ? json::parse(c.output).value("client", "?") : c.output;
+    };
+    EXPECT_EQ(client_seen("10.1.2.3", "127.0.0.1"), "10.1.2.3");
+    EXPECT_EQ(client_seen("10.9.9.9, 10.1.2.3", "127.0.0.1"), "10.1.2.3");
+    EXPECT_EQ(client_seen("10.1.2.3, 127.0.0.1", "127.0.0.1"), "10.1.2.3");
+    EXPECT_EQ(client_seen("10.1.2.3, garbage", "127.0.0.1"), "127.0.0.1");
+    EXPECT_EQ(client_seen("10.1.2.3", "127.0.0.2"), "127.0.0.2");
+    RawResponse direct =
+        get_url(fmt::format("http://127.0.0.1:{}/api/v1/steer?file={}", control_.port, kFile), "");
+    EXPECT_EQ(json::parse(direct.body).value("client", "?"), "127.0.0.1"); // no header: the peer
+}
+
 TEST_F(ControlTest, EdgeCutOffFromControlTakesNoNewPlayersButKeepsItsOwn) {
     ASSERT_NO_FATAL_FAILURE(start_control());
     const uint16_t control_port = control_.port;
