@@ -15,13 +15,14 @@ struct CatalogFlags {
     std::string bitrates = "235,750,1750,3000,5800";
     std::string verify_root;
     std::string verify_catalog;
+    std::string import_root, import_out;
     bool quiet = false;
 };
 } // namespace
 
 Runner add_catalog(CLI::App& app) {
     auto f = std::make_shared<CatalogFlags>();
-    CLI::App* cmd = app.add_subcommand("catalog", "Make or check catalogs of video files.");
+    CLI::App* cmd = app.add_subcommand("catalog", "Make, import or check catalogs of video files.");
     cmd->require_subcommand(1);
     CLI::App* make = cmd->add_subcommand(
         "make", "Make a synthetic catalog: per title one file per bitrate (size = bitrate × "
@@ -44,7 +45,35 @@ Runner add_catalog(CLI::App& app) {
     verify->add_option("--root", f->verify_root, "Content root")->required();
     verify->add_option("--catalog", f->verify_catalog, "catalog.json (default: ROOT/catalog.json)");
 
-    return [f, make, verify]() -> int {
+    CLI::App* import = cmd->add_subcommand(
+        "import",
+        "Make the catalog of a directory of packaged titles (ffmpeg, Shaka Packager, Bento4 ...): "
+        "one title per directory, every file with its size and SHA-256, each rendition's "
+        "bitrate from the DASH or HLS manifest where it says so. Dot files and symlinks are "
+        "left out.");
+    import->add_option("--root", f->import_root, "Content root: one directory per title")
+        ->required();
+    import->add_option("--out", f->import_out, "Where to write it (default: ROOT/catalog.json)");
+
+    return [f, make, verify, import]() -> int {
+        if (import->parsed()) {
+            auto rep = catalog::import_dir(f->import_root);
+            if (!rep) {
+                std::fprintf(stderr, "vcdn catalog import: %s\n", rep.error().message.c_str());
+                return 2;
+            }
+            const std::string out =
+                f->import_out.empty() ? f->import_root + "/catalog.json" : f->import_out;
+            if (Status s = catalog::save(rep->catalog, out); !s) {
+                std::fprintf(stderr, "vcdn catalog import: %s\n", s.error().message.c_str());
+                return 1;
+            }
+            fmt::print("{} files in {} titles ({} with a bitrate from a manifest; {} left out), "
+                       "{} bytes ({}); catalog: {}\n",
+                       rep->catalog.files.size(), rep->titles, rep->with_bitrate, rep->skipped,
+                       rep->bytes, human_bytes(static_cast<double>(rep->bytes)), out);
+            return 0;
+        }
         if (make->parsed()) {
             f->make.bitrates_kbps.clear();
             for (std::string_view b : split(f->bitrates, ',')) {

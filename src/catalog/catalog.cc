@@ -123,15 +123,8 @@ Result<Catalog> make_catalog(const MakeOptions& opt,
             if (progress) progress(cat.files.size(), total);
         }
     }
-    std::string json = to_json(cat);
-    std::string out = (fs::path(opt.out_dir) / "catalog.json").string();
-    std::string tmp = out + ".tmp";
-    {
-        std::ofstream o(tmp, std::ios::trunc);
-        o << json;
-        if (!o) return Error::from_errno("write " + tmp);
-    }
-    if (::rename(tmp.c_str(), out.c_str()) != 0) return Error::from_errno("rename " + tmp);
+    if (Status s = save(cat, (fs::path(opt.out_dir) / "catalog.json").string()); !s)
+        return s.error();
     return cat;
 }
 
@@ -194,6 +187,18 @@ Result<Catalog> from_json(std::string_view text) {
     } catch (const std::exception& e) {
         return Error{fmt::format("catalog: {}", e.what())};
     }
+}
+
+Status save(const Catalog& c, const std::string& out) {
+    const std::string tmp = out + ".tmp";
+    {
+        std::ofstream o(tmp, std::ios::trunc);
+        o << to_json(c);
+        o.flush();
+        if (!o) return Error::from_errno("write " + tmp);
+    }
+    if (::rename(tmp.c_str(), out.c_str()) != 0) return Error::from_errno("rename " + tmp);
+    return {};
 }
 
 const char* path_problem(std::string_view path) {

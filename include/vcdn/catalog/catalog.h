@@ -54,6 +54,26 @@ Result<Catalog> make_catalog(const MakeOptions& opt,
 // range they receive without the file.
 void synthetic_bytes(uint64_t seed, std::string_view path, uint64_t offset, char* buf, size_t n);
 
+// What `vcdn catalog import` found below a root.
+struct ImportReport {
+    Catalog catalog;
+    size_t titles = 0;       // directories of the root
+    size_t with_bitrate = 0; // files a manifest gave a bitrate
+    size_t skipped = 0;      // dot files, symlinks, special files, catalog.json
+    uint64_t bytes = 0;
+};
+
+// The catalog of a directory of packaged titles (ffmpeg, Shaka Packager, Bento4 …): one title
+// per directory of `root` (numbered from 1 in path order; files at the root are title 0),
+// every regular file with its size and SHA-256, and the bitrate of each rendition where a
+// manifest says it (DASH: a Representation's bandwidth for its BaseURL and literal segment
+// URLs; HLS: a variant's BANDWIDTH for its media playlist and the files that names). A path
+// an edge could not serve (path_problem) is an error naming it.
+Result<ImportReport> import_dir(const std::string& root);
+
+// Writes catalog.json to `path` (atomically: a temporary file, then rename).
+Status save(const Catalog& c, const std::string& path);
+
 std::string to_json(const Catalog& c);
 // Why `path` cannot name a catalog file, or nullptr when it can: a path an edge serves as
 // it is written (starts with '/', at most 1024 bytes, no empty, "." or ".." segment, no
