@@ -6,6 +6,7 @@
 #include <fmt/format.h>
 #include <fstream>
 #include <map>
+#include <set>
 #include <system_error>
 
 #include <vcdn/base/sha256.h>
@@ -237,14 +238,23 @@ Result<ImportReport> import_dir(const std::string& root_in) {
         if (hls && text.find("#EXT-X-STREAM-INF:") != std::string::npos)
             hls_bitrates(root.string(), dir_of(path), text, sizes, &kbps);
     }
-    // One title per directory of the root (with whatever subdirectories its packager made),
-    // numbered in path order from 1; files at the root itself are title 0.
+    // A title is the shallowest directory holding a manifest above a file (its packager's
+    // output, with whatever subdirectories it made), or the file's own directory when no
+    // manifest is above it; numbered in path order from 1. Files at the root are title 0.
+    std::set<std::string_view> manifest_dirs;
+    for (const auto& [path, size] : sizes)
+        if (path.ends_with(".m3u8") || path.ends_with(".mpd")) manifest_dirs.insert(dir_of(path));
+    auto title_dir = [&](std::string_view path) {
+        for (size_t s = path.find('/', 1); s != std::string_view::npos; s = path.find('/', s + 1))
+            if (manifest_dirs.count(path.substr(0, s + 1))) return path.substr(0, s + 1);
+        return dir_of(path);
+    };
     std::map<std::string, uint32_t> titles;
     for (const auto& [path, size] : sizes) {
-        const size_t slash = path.find('/', 1);
+        const std::string_view dir = title_dir(path);
         uint32_t title = 0;
-        if (slash != std::string::npos) {
-            auto [t, fresh] = titles.emplace(path.substr(0, slash), 0);
+        if (dir.size() > 1) {
+            auto [t, fresh] = titles.emplace(std::string(dir), 0);
             if (fresh) t->second = static_cast<uint32_t>(titles.size());
             title = t->second;
         }

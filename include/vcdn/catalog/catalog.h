@@ -57,14 +57,15 @@ void synthetic_bytes(uint64_t seed, std::string_view path, uint64_t offset, char
 // What `vcdn catalog import` found below a root.
 struct ImportReport {
     Catalog catalog;
-    size_t titles = 0;       // directories of the root
+    size_t titles = 0;       // title directories
     size_t with_bitrate = 0; // files a manifest gave a bitrate
     size_t skipped = 0;      // dot files, symlinks, special files, catalog.json
     uint64_t bytes = 0;
 };
 
-// The catalog of a directory of packaged titles (ffmpeg, Shaka Packager, Bento4 …): one title
-// per directory of `root` (numbered from 1 in path order; files at the root are title 0),
+// The catalog of a directory of packaged titles (ffmpeg, Shaka Packager, Bento4 …): a title
+// is the shallowest directory with a manifest above a file, or else the file's directory
+// (numbered from 1 in path order; files at the root are title 0),
 // every regular file with its size and SHA-256, and the bitrate of each rendition where a
 // manifest says it (DASH: a Representation's bandwidth for its BaseURL and literal segment
 // URLs; HLS: a variant's BANDWIDTH for its media playlist and the files that names). A path

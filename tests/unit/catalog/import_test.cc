@@ -116,6 +116,25 @@ TEST(CatalogImport, TitlesFilesHashesAndBitratesFromTheManifests) {
     EXPECT_TRUE(verify(*back, d.path()).problems.empty());
 }
 
+// A title is the directory of its packager's top manifest, however deep the layout.
+TEST(CatalogImport, TitlesAreTheDirectoriesOfTheirManifests) {
+    TempDir d;
+    put(d, "t/1/a.mpd", "<MPD/>");
+    put(d, "t/1/720p/seg.m4s", "s");
+    put(d, "t/2/a.m3u8", "#EXTM3U\n");
+    put(d, "t/notes/n.txt", "n");
+    auto rep = import_dir(d.path());
+    ASSERT_TRUE(rep.ok()) << rep.error().message;
+    EXPECT_EQ(rep->titles, 3u);
+    std::map<std::string, uint32_t> title;
+    for (const CatalogFile& f : rep->catalog.files)
+        title[f.path] = f.title;
+    EXPECT_EQ(title["/t/1/a.mpd"], 1u);
+    EXPECT_EQ(title["/t/1/720p/seg.m4s"], 1u);
+    EXPECT_EQ(title["/t/2/a.m3u8"], 2u);
+    EXPECT_EQ(title["/t/notes/n.txt"], 3u);
+}
+
 TEST(CatalogImport, PathsAnEdgeCannotServeAreErrorsThatNameThem) {
     TempDir d;
     put(d, "t/ok.mp4", "x");
