@@ -17,6 +17,8 @@ struct CatalogFlags {
     std::string verify_catalog;
     std::string import_root, import_out;
     bool quiet = false;
+    bool media = false;
+    uint32_t audio_kbps = 96;
 };
 } // namespace
 
@@ -38,6 +40,12 @@ Runner add_catalog(CLI::App& app) {
     make->add_option("--first-title", f->make.first_title, "Number of the first title")
         ->capture_default_str();
     make->add_flag("--quiet", f->quiet, "No progress output");
+    make->add_flag("--media", f->media,
+                   "Real H.264/AAC titles made with ffmpeg instead: per title one MP4 per video "
+                   "bitrate and one audio MP4, byte-range DASH (manifest.mpd) and HLS "
+                   "(master.m3u8), 2 s segments (--seed is not used)");
+    make->add_option("--audio-bitrate", f->audio_kbps, "With --media: AAC bitrate in kbit/s")
+        ->capture_default_str();
 
     CLI::App* verify = cmd->add_subcommand(
         "verify",
@@ -84,6 +92,29 @@ Runner add_catalog(CLI::App& app) {
                     return 2;
                 }
                 f->make.bitrates_kbps.push_back(static_cast<uint32_t>(v));
+            }
+            if (f->media) {
+                catalog::MediaOptions mo;
+                mo.out_dir = f->make.out_dir;
+                mo.titles = f->make.titles;
+                mo.bitrates_kbps = f->make.bitrates_kbps;
+                mo.seconds = f->make.seconds;
+                mo.first_title = f->make.first_title;
+                mo.audio_kbps = f->audio_kbps;
+                auto rep = catalog::make_media_catalog(mo, [&](size_t done, size_t total) {
+                    if (!f->quiet && isatty(2))
+                        std::fprintf(stderr, "\r%zu/%zu titles", done, total);
+                });
+                if (!f->quiet && isatty(2)) std::fprintf(stderr, "\n");
+                if (!rep) {
+                    std::fprintf(stderr, "vcdn catalog make: %s\n", rep.error().message.c_str());
+                    return 2;
+                }
+                fmt::print("{} files in {} titles (DASH and HLS), {} bytes ({}) in {}; catalog: "
+                           "{}/catalog.json\n",
+                           rep->catalog.files.size(), rep->titles, rep->bytes,
+                           human_bytes(static_cast<double>(rep->bytes)), mo.out_dir, mo.out_dir);
+                return 0;
             }
             auto cat = catalog::make_catalog(f->make, [&](size_t done, size_t total) {
                 if (!f->quiet && isatty(2)) std::fprintf(stderr, "\r%zu/%zu files", done, total);

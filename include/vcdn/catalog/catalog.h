@@ -72,6 +72,26 @@ struct ImportReport {
 // an edge could not serve (path_problem) is an error naming it.
 Result<ImportReport> import_dir(const std::string& root);
 
+struct MediaOptions {
+    std::string out_dir;
+    uint32_t titles = 2;
+    std::vector<uint32_t> bitrates_kbps = {300, 750}; // video renditions
+    uint32_t audio_kbps = 96;
+    uint32_t seconds = 10;
+    uint32_t first_title = 1;
+    std::string ffmpeg = "ffmpeg"; // found on PATH
+};
+
+// Real titles for players: per title /t/<n>/ with one H.264 rendition per bitrate (a moving
+// test picture, sized by the usual ladder: 240p below 400k … 1080p from 4500k) and one AAC
+// track, each a single fragmented MP4 addressed by byte ranges — the Open Connect shape —
+// described by a DASH MPD (manifest.mpd) and HLS playlists (master.m3u8, media_<i>.m3u8),
+// 2-second segments, made by ffmpeg; then the catalog of out_dir as import_dir makes it,
+// titles numbered as their directories, written to out_dir/catalog.json. A missing or
+// failing ffmpeg is a one-line error with its last line of output.
+Result<ImportReport> make_media_catalog(const MediaOptions& opt,
+                                        const std::function<void(size_t, size_t)>& progress = {});
+
 // Writes catalog.json to `path` (atomically: a temporary file, then rename).
 Status save(const Catalog& c, const std::string& path);
 

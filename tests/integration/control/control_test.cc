@@ -456,6 +456,56 @@ TEST_F(ControlTest, RedirectModeSendsPlainClientsToTheBestEdge) {
     EXPECT_EQ(json::parse(direct.body).value("client", "?"), "127.0.0.1"); // no header: the peer
 }
 
+// Real media end to end without a player page: a title made by `vcdn catalog make --media`
+// (H.264/AAC, DASH and HLS over byte ranges), put on an edge and in the catalog; ffprobe,
+// which calls no API, opens both manifests through the 302 mode and reads every stream
+// through the title URL it was sent to.
+TEST_F(ControlTest, FfprobeReadsARealTitleThroughTheRedirect) {
+    TempDir media;
+    RunResult made =
+        run_command({vcdn_binary(), "catalog", "make", "--media", "--quiet", "--out", media.path(),
+                     "--titles", "1", "--bitrates", "300,750", "--seconds", "4"},
+                    120000);
+    ASSERT_EQ(made.status, 0) << made.output;
+    ASSERT_NO_FATAL_FAILURE(start_control());
+    ApiReply c = control_.call("POST", "/api/v1/catalog", read_file(media / "catalog.json"));
+    ASSERT_EQ(c.status, 200) << c.body;
+    ControlledEdge x1; // 127.0.0.1 is covered by no site: steered to the exchange, x1
+    ASSERT_TRUE(x1.start(media.path(), work_.path(), control_.port, "x1")) << x1.proc.stderr_text();
+    ASSERT_EQ(control_
+                  .call("PUT", "/api/v1/edges/x1",
+                        json{{"url", fmt::format("http://127.0.0.1:{}", x1.port)}}.dump())
+                  .status,
+              200);
+    const std::string base = fmt::format("http://127.0.0.1:{}/r/t/1/", control_.port);
+    for (int i = 0; i < 100; ++i) { // until x1 is up, holds the title and has its key
+        RawResponse r = get_url(base + "master.m3u8");
+        if (r.head.status == 302 &&
+            r.header("Location").find(fmt::format(":{}/vt=", x1.port)) != std::string::npos &&
+            get_url(r.header("Location")).head.status == 200)
+            break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    for (const char* manifest : {"master.m3u8", "manifest.mpd"}) {
+        RunResult probe =
+            run_command({"ffprobe", "-v", "error", "-show_entries",
+                         "stream=codec_name:format=duration", "-of", "flat", base + manifest},
+                        60000);
+        ASSERT_EQ(probe.status, 0) << manifest << ": " << probe.output;
+        EXPECT_NE(probe.output.find("codec_name=\"h264\""), std::string::npos) << probe.output;
+        EXPECT_NE(probe.output.find("codec_name=\"aac\""), std::string::npos) << probe.output;
+        EXPECT_NE(probe.output.find("format.duration=\"4."), std::string::npos) << probe.output;
+    }
+    // ffmpeg decodes every frame of the lowest rendition from the edge, without an error.
+    RawResponse r = get_url(base + "media_1.m3u8");
+    ASSERT_EQ(r.head.status, 302);
+    RunResult decode = run_command(
+        {"ffmpeg", "-v", "error", "-nostdin", "-i", r.header("Location"), "-f", "null", "-"},
+        60000);
+    EXPECT_EQ(decode.status, 0) << decode.output;
+    EXPECT_EQ(decode.output, "");
+}
+
 TEST_F(ControlTest, EdgeCutOffFromControlTakesNoNewPlayersButKeepsItsOwn) {
     ASSERT_NO_FATAL_FAILURE(start_control());
     const uint16_t control_port = control_.port;

@@ -100,6 +100,49 @@ TEST_F(Tls, RangesAreByteExactOverBothVersions) {
     EXPECT_EQ(read_file(out / "r.bin"), file_bytes("t/1/v-235k.mp4").substr(5, 10));
 }
 
+// A real title (vcdn catalog make --media) over HTTPS to ffprobe, which checks the
+// certificate: both manifests, every stream, and every frame of a rendition decodes.
+TEST_F(Tls, FfprobeReadsARealTitleOverHttps) {
+    TempDir media, work;
+    RunResult made =
+        run_command({vcdn_binary(), "catalog", "make", "--media", "--quiet", "--out", media.path(),
+                     "--titles", "1", "--bitrates", "300", "--seconds", "4"},
+                    120000);
+    ASSERT_EQ(made.status, 0) << made.output;
+    EdgeProcess e;
+    EdgeOptions o;
+    o.toml = "tls_listen = [\"127.0.0.1:0\"]\n[[edge.tls.certificate]]\ncert = \"" +
+             *certs_ / "ec.pem" + "\"\nkey = \"" + *certs_ / "ec.key" + "\"\n";
+    ASSERT_TRUE(e.start(media.path(), work.path(), o)) << e.proc.stderr_text();
+    auto m = e.proc.wait_for_line(std::regex(R"(listening https://127\.0\.0\.1:(\d+))"), 5000);
+    ASSERT_TRUE(m) << e.proc.stderr_text();
+    const std::string base = "https://127.0.0.1:" + std::string((*m)[1]) + "/t/1/";
+    const std::vector<std::string> verify = {"-tls_verify",      "1",           "-ca_file",
+                                             *certs_ / "ec.pem", "-verifyhost", "edge.test"};
+    for (const char* manifest : {"master.m3u8", "manifest.mpd"}) {
+        std::vector<std::string> argv = {"ffprobe", "-v", "error"};
+        argv.insert(argv.end(), verify.begin(), verify.end());
+        argv.insert(argv.end(),
+                    {"-show_entries", "stream=codec_name", "-of", "flat", base + manifest});
+        RunResult probe = run_command(argv, 60000);
+        ASSERT_EQ(probe.status, 0) << manifest << ": " << probe.output;
+        EXPECT_NE(probe.output.find("codec_name=\"h264\""), std::string::npos) << probe.output;
+        EXPECT_NE(probe.output.find("codec_name=\"aac\""), std::string::npos) << probe.output;
+    }
+    std::vector<std::string> argv = {"ffmpeg", "-v", "error", "-nostdin"};
+    argv.insert(argv.end(), verify.begin(), verify.end());
+    argv.insert(argv.end(), {"-i", base + "media_0.m3u8", "-f", "null", "-"});
+    RunResult decode = run_command(argv, 60000);
+    EXPECT_EQ(decode.status, 0) << decode.output;
+    EXPECT_EQ(decode.output, "");
+    // The certificate is checked: another name is refused.
+    RunResult wrong =
+        run_command({"ffprobe", "-v", "error", "-tls_verify", "1", "-ca_file", *certs_ / "ec.pem",
+                     "-verifyhost", "wrong.example", base + "master.m3u8"},
+                    60000);
+    EXPECT_NE(wrong.status, 0) << wrong.output;
+}
+
 TEST_F(Tls, OldProtocolsAndWeakCiphersAreRefused) {
     start();
     for (int v : {TLS1_VERSION, TLS1_1_VERSION}) {
