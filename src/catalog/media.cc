@@ -1,19 +1,12 @@
 // vcdn catalog make --media: real H.264/AAC titles made with ffmpeg (see catalog.h).
-#include <fcntl.h>
-#include <spawn.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fmt/format.h>
 
+#include <vcdn/base/process.h>
 #include <vcdn/catalog/catalog.h>
-
-extern char** environ;
 
 namespace vcdn::catalog {
 
@@ -28,29 +21,6 @@ std::pair<int, int> size_for(uint32_t kbps) {
     if (kbps < 2000) return {854, 480};
     if (kbps < 4500) return {1280, 720};
     return {1920, 1080};
-}
-
-// Runs argv (argv[0] found on PATH) with stdin from /dev/null and stdout and stderr into
-// `log`; its exit status, or -1 when it could not start.
-int run(const std::vector<std::string>& args, const std::string& log) {
-    std::vector<char*> argv;
-    for (const std::string& a : args)
-        argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC,
-                                     0644);
-    posix_spawn_file_actions_adddup2(&fa, STDOUT_FILENO, STDERR_FILENO);
-    pid_t pid = -1;
-    const int rc = posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0) return -1;
-    int status = 0;
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
-    }
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 std::string last_line(const std::string& path) {
@@ -145,7 +115,8 @@ Result<ImportReport> make_media_catalog(const MediaOptions& opt,
                            "r$RepresentationID$.mp4",
                            (dir / "manifest.mpd").string()});
         const std::string log = (dir / ".ffmpeg.log").string();
-        const int rc = run(a, log);
+        const pid_t pid = spawn_logged(a, log, false);
+        const int rc = pid < 0 ? -1 : wait_exit(pid);
         if (rc == -1)
             return Error{
                 fmt::format("cannot run {}: install ffmpeg (apt-get install ffmpeg)", opt.ffmpeg)};

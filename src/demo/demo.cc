@@ -4,7 +4,6 @@
 #include <netinet/in.h>
 #include <openssl/rand.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -26,6 +25,7 @@
 
 #include <vcdn/auth/signed_url.h>
 #include <vcdn/base/log.h>
+#include <vcdn/base/process.h>
 #include <vcdn/base/sha256.h>
 #include <vcdn/base/time.h>
 #include <vcdn/catalog/catalog.h>
@@ -34,8 +34,6 @@
 #include <vcdn/io/tcp.h>
 #include <vcdn/player/play.h>
 #include <vcdn/tls/pki.h>
-
-extern char** environ;
 
 namespace vcdn::demo {
 
@@ -117,29 +115,10 @@ double self_cpu_seconds() {
            static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
 }
 
+// The children start with signals unblocked (the demo blocks them for sigtimedwait).
 bool spawn(Child* c, const std::vector<std::string>& args) {
-    std::vector<char*> argv;
-    for (const std::string& a : args)
-        argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    posix_spawn_file_actions_t fa;
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    posix_spawn_file_actions_addopen(&fa, STDOUT_FILENO, c->log.c_str(),
-                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
-    posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, c->log.c_str(),
-                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
-    // The children start with signals unblocked (the demo blocks them for sigtimedwait).
-    posix_spawnattr_t at;
-    posix_spawnattr_init(&at);
-    sigset_t none;
-    sigemptyset(&none);
-    posix_spawnattr_setsigmask(&at, &none);
-    posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK);
-    const int rc = posix_spawn(&c->pid, argv[0], &fa, &at, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&fa);
-    posix_spawnattr_destroy(&at);
-    return rc == 0;
+    c->pid = spawn_logged(args, c->log, true);
+    return c->pid > 0;
 }
 
 void stop_child(Child& c) {
