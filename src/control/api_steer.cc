@@ -144,9 +144,6 @@ void count(Service& s, const ApiRequest& req, const std::vector<steer::Ranked>& 
     ++st.by_tier[std::string(first.tier)];
 }
 
-// The answer's urls[] (and the log line's ranked[] when logging), in one pass.
-// Each URL is signed with the key of the edge it names (the origin's with the origin's, or
-// not at all when the fleet gave it none): a URL valid on one edge is valid nowhere else.
 // One ranked place to fetch the file from: the edge's (or origin's) base URL and the path
 // signed with that edge's key (the origin's with the origin's, or not at all when the fleet
 // gave it none).
@@ -185,9 +182,11 @@ size_t title_depth(const std::string& file) {
     return n <= auth::kMaxTitleSegments ? n : 0;
 }
 
-// With `title_segments`, each URL is a title URL (/vt=<token>/<file>) whose token covers the
-// file's directory, so that the relative URLs in a manifest (its segments, other bitrates)
-// play from the same edge without a steering call each.
+// The answer's urls[] (and the log line's ranked[] when logging), in one pass.
+// Each URL is signed with the key of the edge it names: a URL valid on one edge is valid
+// nowhere else. With `title_segments`, each URL is a title URL (/vt=<token>/<file>) whose token
+// covers the file's directory, so that the relative URLs in a manifest (its segments, other
+// bitrates) play from the same edge without a steering call each.
 First write_urls(const Service& s, const View& v, const std::string& file, int64_t expiry,
                  const std::string& bind, size_t title_segments,
                  const std::vector<steer::Ranked>& ranked, std::string* body,
