@@ -142,23 +142,23 @@ void dash_bitrates(std::string_view mpd_dir, std::string_view text,
         }
         const std::string_view body = text.substr(tag_end + 1, body_end - tag_end - 1);
         if (kbps) {
-            for (size_t b = body.find("<BaseURL>"); b != std::string_view::npos;
-                 b = body.find("<BaseURL>", b + 1)) {
+            // Every search starts where the last one ended: linear in the MPD, whatever it holds.
+            for (size_t b = body.find("<BaseURL>"); b != std::string_view::npos;) {
                 const size_t e = body.find("</BaseURL>", b);
                 if (e == std::string_view::npos) break;
                 if (std::string p = resolve(mpd_dir, body.substr(b + 9, e - b - 9)); !p.empty())
                     out->emplace(std::move(p), kbps);
+                b = body.find("<BaseURL>", e);
             }
-            for (const char* attr : {"sourceURL", "media"})
-                for (size_t u = body.find(attr); u != std::string_view::npos;
-                     u = body.find(attr, u + 1)) {
-                    const size_t open = body.rfind('<', u);
-                    const size_t close = body.find('>', u);
-                    if (open == std::string_view::npos || close == std::string_view::npos) break;
-                    const std::string_view element = body.substr(open, close - open);
+            for (size_t open = body.find('<'); open != std::string_view::npos;) {
+                const size_t close = body.find('>', open);
+                if (close == std::string_view::npos) break;
+                const std::string_view element = body.substr(open, close - open);
+                for (const char* attr : {"sourceURL", "media"})
                     if (std::string p = resolve(mpd_dir, xml_attr(element, attr)); !p.empty())
                         out->emplace(std::move(p), kbps);
-                }
+                open = body.find('<', close);
+            }
         }
         at = body_end;
     }
@@ -169,7 +169,8 @@ void dash_bitrates(std::string_view mpd_dir, std::string_view text,
 void hls_bitrates(const std::string& root, std::string_view dir, std::string_view text,
                   const std::map<std::string, uint64_t>& sizes,
                   std::map<std::string, uint32_t>* out) {
-    uint32_t pending = 0; // the BANDWIDTH of the last EXT-X-STREAM-INF, for the next URI line
+    uint32_t pending = 0;       // the BANDWIDTH of the last EXT-X-STREAM-INF, for the next URI line
+    std::set<std::string> read; // each media playlist is read once, however often it is named
     for (std::string_view line : split(text, '\n')) {
         line = trim_ows(line);
         if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
@@ -184,7 +185,9 @@ void hls_bitrates(const std::string& root, std::string_view dir, std::string_vie
         auto it = sizes.find(variant);
         if (it == sizes.end()) continue;
         out->emplace(variant, kbps);
-        if (it->second > kMaxManifestBytes || !variant.ends_with(".m3u8")) continue;
+        if (it->second > kMaxManifestBytes || !variant.ends_with(".m3u8") ||
+            !read.insert(variant).second)
+            continue;
         std::ifstream in(root + variant, std::ios::binary);
         const std::string media((std::istreambuf_iterator<char>(in)), {});
         for (std::string& f : hls_media_files(dir_of(variant), media))

@@ -160,10 +160,28 @@ TEST(CatalogImport, MalformedManifestsGiveNoBitrates) {
         "<BaseURL>a.mp4</BaseURL></Representation><Representation");
     put(d, "t/y.m3u8", "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=\n#EXT-X-STREAM-INF:BANDWIDTH=\"7");
     put(d, "t/z.m3u8", std::string(1 << 20, '#'));
+    // Shapes that would make a naive scan quadratic: many openings and one close at the end,
+    // many attribute names outside any tag, one media playlist named by every variant.
+    std::string many_open = "<Representation bandwidth=\"1000\">";
+    for (int i = 0; i < 200000; ++i)
+        many_open += "<BaseURL>";
+    put(d, "t/q1.mpd", many_open + "</BaseURL></Representation>");
+    std::string names = "<Representation bandwidth=\"0\">";
+    for (int i = 0; i < 300000; ++i)
+        names += "media ";
+    put(d, "t/q2.mpd", names);
+    std::string variants = "#EXTM3U\n";
+    for (int i = 0; i < 100000; ++i)
+        variants += "#EXT-X-STREAM-INF:BANDWIDTH=1000\nbig.m3u8\n";
+    put(d, "t/q3.m3u8", variants);
+    std::string big = "#EXTM3U\n";
+    for (int i = 0; i < 50000; ++i)
+        big += "#EXTINF:1,\nnot-there.m4s\n";
+    put(d, "t/big.m3u8", big);
     auto rep = import_dir(d.path());
     ASSERT_TRUE(rep.ok()) << rep.error().message;
     for (const CatalogFile& f : rep->catalog.files)
-        EXPECT_EQ(f.bitrate_kbps, 0u) << f.path;
+        EXPECT_EQ(f.bitrate_kbps, f.path == "/t/big.m3u8" ? 1u : 0u) << f.path;
 }
 
 } // namespace
