@@ -3,7 +3,6 @@
 // tree), counters per thread. Measured by bench/steer.py.
 
 #include <algorithm>
-#include <cstring>
 #include <fmt/format.h>
 
 #include <vcdn/auth/session_token.h>
@@ -77,13 +76,7 @@ std::optional<ApiResponse> read_query(const ApiRequest& req, const Service& s, s
         if (!a)
             return json_error(400, "bad-client",
                               fmt::format("client '{}' is not an IP address", text));
-        *client = *a;
-        static const uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-        if (client->family == AF_INET6 && std::memcmp(client->bytes, kMapped, 12) == 0) {
-            std::memmove(client->bytes, client->bytes + 12, 4);
-            std::memset(client->bytes + 4, 0, 12);
-            client->family = AF_INET;
-        }
+        *client = a->unmapped();
     }
     return std::nullopt;
 }

@@ -8,7 +8,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <cstring>
 #include <optional>
 #include <stdexcept>
 #include <unordered_map>
@@ -117,13 +116,7 @@ std::optional<IpAddress> forwarded_address(std::string_view e) {
     }
     auto a = IpAddress::parse(e);
     if (!a) return std::nullopt;
-    static const uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-    if (a->family == AF_INET6 && std::memcmp(a->bytes, kMapped, 12) == 0) {
-        std::memmove(a->bytes, a->bytes + 12, 4);
-        std::memset(a->bytes + 4, 0, 12);
-        a->family = AF_INET;
-    }
-    return *a;
+    return a->unmapped();
 }
 
 bool in_any(const std::vector<IpPrefix>& prefixes, const IpAddress& a) {

@@ -44,6 +44,15 @@ IpAddress IpAddress::from_sockaddr(const sockaddr* sa) {
     return a;
 }
 
+IpAddress IpAddress::unmapped() const {
+    static const uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (family != AF_INET6 || std::memcmp(bytes, kMapped, 12) != 0) return *this;
+    IpAddress a;
+    a.family = AF_INET;
+    std::memcpy(a.bytes, bytes + 12, 4);
+    return a;
+}
+
 std::string IpAddress::to_string() const {
     char buf[INET6_ADDRSTRLEN] = "";
     if (family) inet_ntop(family, bytes, buf, sizeof buf);

@@ -18,6 +18,9 @@ struct IpAddress {
     static Result<IpAddress> parse(std::string_view text);
     // From a socket address; an IPv4-mapped IPv6 address (::ffff:a.b.c.d) becomes IPv4.
     static IpAddress from_sockaddr(const sockaddr* sa);
+    // This address with an IPv4-mapped IPv6 one (::ffff:a.b.c.d) as the IPv4 it maps, as
+    // from_sockaddr makes peers: so that a text address matches prefixes and peers alike.
+    IpAddress unmapped() const;
     size_t length() const { return family == AF_INET ? 4 : 16; }
     std::string to_string() const;
     bool operator==(const IpAddress& o) const;

@@ -224,6 +224,14 @@ TEST(Base64url, Rfc4648Vectors) {
     EXPECT_EQ(enc("\xfb\xff"), "-_8");
 }
 
+TEST(IpAddress, UnmappedIsTheIpv4AMappedAddressNames) {
+    EXPECT_EQ(io::IpAddress::parse("::ffff:10.1.2.3")->unmapped().to_string(), "10.1.2.3");
+    EXPECT_EQ(io::IpAddress::parse("::ffff:10.1.2.3")->unmapped(),
+              *io::IpAddress::parse("10.1.2.3"));
+    EXPECT_EQ(io::IpAddress::parse("2001:db8::1")->unmapped().to_string(), "2001:db8::1");
+    EXPECT_EQ(io::IpAddress::parse("10.1.2.3")->unmapped().to_string(), "10.1.2.3");
+}
+
 TEST(IpPrefix, ParseAndContain) {
     auto p = *io::IpPrefix::parse("10.1.0.0/16");
     EXPECT_TRUE(p.contains(ip("10.1.255.255")));
