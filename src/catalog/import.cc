@@ -12,11 +12,14 @@
 #include <vcdn/base/sha256.h>
 #include <vcdn/base/strings.h>
 #include <vcdn/catalog/catalog.h>
-#include <vcdn/http/query.h>
+#include <vcdn/media/dash.h>
+#include <vcdn/media/hls.h>
+#include <vcdn/media/uri.h>
 
 namespace vcdn::catalog {
 
 namespace fs = std::filesystem;
+using media::dir_of;
 
 namespace {
 
@@ -24,144 +27,10 @@ namespace {
 constexpr uint64_t kMaxManifestBytes = 8u << 20;
 constexpr size_t kMaxFiles = 1'000'000;
 
-std::string_view dir_of(std::string_view path) {
-    return path.substr(0, path.rfind('/') + 1);
-}
-
-// A URI in a manifest (relative to the manifest's directory, or root-relative) as a catalog
-// path; empty for an absolute URL, a template ($Number$) or one that leaves the root.
-std::string resolve(std::string_view base_dir, std::string_view uri) {
-    uri = trim_ows(uri);
-    uri = uri.substr(0, uri.find_first_of("?#"));
-    if (uri.empty() || uri.find("://") != std::string_view::npos ||
-        uri.find('$') != std::string_view::npos || uri.substr(0, 2) == "//")
-        return {};
-    std::string decoded;
-    if (!http::url_decode(uri, &decoded)) return {};
-    const std::string joined = decoded.front() == '/' ? decoded : std::string(base_dir) + decoded;
-    std::vector<std::string_view> segs;
-    for (std::string_view seg : split(joined, '/')) {
-        if (seg.empty() || seg == ".") continue;
-        if (seg == "..") {
-            if (segs.empty()) return {};
-            segs.pop_back();
-            continue;
-        }
-        segs.push_back(seg);
-    }
-    std::string out;
-    for (std::string_view seg : segs)
-        out.append("/").append(seg);
-    return out;
-}
-
-// The value of `name=` in an HLS attribute list (BANDWIDTH=1280000,URI="a.m3u8").
-std::string_view hls_attr(std::string_view attrs, std::string_view name) {
-    size_t at = 0;
-    while (at < attrs.size()) {
-        const size_t eq = attrs.find('=', at);
-        if (eq == std::string_view::npos) return {};
-        const std::string_view key = trim_ows(attrs.substr(at, eq - at));
-        size_t end;
-        std::string_view value;
-        if (eq + 1 < attrs.size() && attrs[eq + 1] == '"') {
-            const size_t close = attrs.find('"', eq + 2);
-            if (close == std::string_view::npos) return {};
-            value = attrs.substr(eq + 2, close - eq - 2);
-            end = attrs.find(',', close);
-        } else {
-            end = attrs.find(',', eq);
-            value = attrs.substr(eq + 1, end == std::string_view::npos ? end : end - eq - 1);
-        }
-        if (key == name) return value;
-        if (end == std::string_view::npos) return {};
-        at = end + 1;
-    }
-    return {};
-}
-
-// Every file an HLS media playlist names: its segments and its EXT-X-MAP.
-std::vector<std::string> hls_media_files(std::string_view playlist_dir, std::string_view text) {
-    std::vector<std::string> out;
-    for (std::string_view line : split(text, '\n')) {
-        line = trim_ows(line);
-        if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
-        if (line.substr(0, 11) == "#EXT-X-MAP:") {
-            if (std::string p = resolve(playlist_dir, hls_attr(line.substr(11), "URI")); !p.empty())
-                out.push_back(std::move(p));
-        } else if (!line.empty() && line.front() != '#') {
-            if (std::string p = resolve(playlist_dir, line); !p.empty())
-                out.push_back(std::move(p));
-        }
-    }
-    return out;
-}
-
 uint32_t kbps_of(std::string_view bits_per_s) {
     uint64_t bps = 0;
     if (!parse_u64(trim_ows(bits_per_s), &bps) || bps == 0 || bps > 1'000'000'000'000ULL) return 0;
     return static_cast<uint32_t>(std::max<uint64_t>(1, (bps + 500) / 1000));
-}
-
-// The quoted value of attribute `name` inside one XML start tag's text.
-std::string_view xml_attr(std::string_view tag, std::string_view name) {
-    for (size_t at = tag.find(name); at != std::string_view::npos; at = tag.find(name, at + 1)) {
-        const bool starts = at > 0 && (tag[at - 1] == ' ' || tag[at - 1] == '\t' ||
-                                       tag[at - 1] == '\n' || tag[at - 1] == '\r');
-        size_t p = at + name.size();
-        while (p < tag.size() && tag[p] == ' ')
-            ++p;
-        if (!starts || p >= tag.size() || tag[p] != '=') continue;
-        ++p;
-        while (p < tag.size() && tag[p] == ' ')
-            ++p;
-        if (p >= tag.size() || (tag[p] != '"' && tag[p] != '\'')) continue;
-        const size_t close = tag.find(tag[p], p + 1);
-        if (close == std::string_view::npos) return {};
-        return tag.substr(p + 1, close - p - 1);
-    }
-    return {};
-}
-
-// Bitrates a DASH MPD gives files: each Representation's bandwidth for its BaseURL (one file
-// per rendition, the Open Connect shape) and a literal SegmentBase/SegmentList file name.
-// Not a general XML parser: a linear scan for the elements that name files, which is what the
-// packagers write; anything else in the MPD is skipped.
-void dash_bitrates(std::string_view mpd_dir, std::string_view text,
-                   std::map<std::string, uint32_t>* out) {
-    size_t at = 0;
-    while ((at = text.find("<Representation", at)) != std::string_view::npos) {
-        const size_t tag_end = text.find('>', at);
-        if (tag_end == std::string_view::npos) return;
-        const std::string_view tag = text.substr(at, tag_end - at);
-        const uint32_t kbps = kbps_of(xml_attr(tag, "bandwidth"));
-        size_t body_end = tag_end;
-        if (tag.back() != '/') {
-            body_end = text.find("</Representation>", tag_end);
-            if (body_end == std::string_view::npos) body_end = text.size();
-        }
-        const std::string_view body = text.substr(tag_end + 1, body_end - tag_end - 1);
-        if (kbps) {
-            // Every search starts where the last one ended: linear in the MPD, whatever it holds.
-            for (size_t b = body.find("<BaseURL>"); b != std::string_view::npos;) {
-                const size_t e = body.find("</BaseURL>", b);
-                if (e == std::string_view::npos) break;
-                if (std::string p = resolve(mpd_dir, body.substr(b + 9, e - b - 9)); !p.empty())
-                    out->emplace(std::move(p), kbps);
-                b = body.find("<BaseURL>", e);
-            }
-            for (size_t open = body.find('<'); open != std::string_view::npos;) {
-                const size_t close = body.find('>', open);
-                if (close == std::string_view::npos) break;
-                const std::string_view element = body.substr(open, close - open);
-                for (const char* attr : {"sourceURL", "media"})
-                    if (std::string p = resolve(mpd_dir, xml_attr(element, attr)); !p.empty())
-                        out->emplace(std::move(p), kbps);
-                open = body.find('<', close);
-            }
-        }
-        at = body_end;
-    }
 }
 
 // Bitrates an HLS multivariant playlist gives files: each variant's BANDWIDTH for its media
@@ -175,13 +44,13 @@ void hls_bitrates(const std::string& root, std::string_view dir, std::string_vie
         line = trim_ows(line);
         if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
         if (line.substr(0, 18) == "#EXT-X-STREAM-INF:") {
-            pending = kbps_of(hls_attr(line.substr(18), "BANDWIDTH"));
+            pending = kbps_of(media::hls_attr(line.substr(18), "BANDWIDTH"));
             continue;
         }
         if (line.empty() || line.front() == '#' || !pending) continue;
         const uint32_t kbps = pending;
         pending = 0;
-        const std::string variant = resolve(dir, line);
+        const std::string variant = media::resolve_uri(dir, line);
         auto it = sizes.find(variant);
         if (it == sizes.end()) continue;
         out->emplace(variant, kbps);
@@ -190,7 +59,7 @@ void hls_bitrates(const std::string& root, std::string_view dir, std::string_vie
             continue;
         std::ifstream in(root + variant, std::ios::binary);
         const std::string media((std::istreambuf_iterator<char>(in)), {});
-        for (std::string& f : hls_media_files(dir_of(variant), media))
+        for (std::string& f : media::hls_media_files(dir_of(variant), media))
             out->emplace(std::move(f), kbps);
     }
 }
@@ -237,7 +106,7 @@ Result<ImportReport> import_dir(const std::string& root_in) {
         if ((!hls && !dash) || size > kMaxManifestBytes) continue;
         std::ifstream in(root.string() + path, std::ios::binary);
         const std::string text((std::istreambuf_iterator<char>(in)), {});
-        if (dash) dash_bitrates(dir_of(path), text, &kbps);
+        if (dash) media::dash_bitrates(dir_of(path), text, &kbps);
         if (hls && text.find("#EXT-X-STREAM-INF:") != std::string::npos)
             hls_bitrates(root.string(), dir_of(path), text, sizes, &kbps);
     }

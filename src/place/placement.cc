@@ -5,6 +5,7 @@
 #include <map>
 #include <numeric>
 #include <set>
+#include <unordered_map>
 
 #include <vcdn/steer/steering.h>
 
@@ -34,9 +35,19 @@ double weighted_score(uint64_t file_hash, uint64_t edge_hash, double weight) {
 
 ClusterPlan place_cluster(const std::vector<FileDemand>& files,
                           const std::vector<EdgeStorage>& edges, const PlacementOptions& opt) {
+    // A group (a packaged title) counts once, as its most popular file: see group_popularity.
     double total_pop = 0;
-    for (const FileDemand& f : files)
-        total_pop += std::max(0.0, f.popularity);
+    std::unordered_map<uint64_t, double> groups;
+    for (const FileDemand& f : files) {
+        if (f.group == 0) {
+            total_pop += std::max(0.0, f.popularity);
+        } else {
+            double& g = groups[f.group];
+            g = std::max(g, std::max(0.0, f.popularity));
+        }
+    }
+    for (const auto& [g, pop] : groups)
+        total_pop += pop;
     return place_cluster(files.data(), files.size(), total_pop, edges, opt);
 }
 
@@ -47,12 +58,26 @@ ClusterPlan place_cluster(const FileDemand* files, size_t n, double total_pop,
     plan.copies.assign(n, 0);
     if (edges.empty() || n == 0) return plan;
 
+    // The files of a group (a packaged title) are wanted together: every play of the title
+    // needs its manifests and the renditions it switches between, so each takes the group's
+    // popularity (its most popular file's: the manifests, fetched once per play) for its rank
+    // and its copies, and the group counts once in the total (place_cluster above).
+    std::vector<double> pop(n);
+    {
+        std::unordered_map<uint64_t, double> group_pop;
+        for (size_t i = 0; i < n; ++i)
+            if (files[i].group) {
+                double& g = group_pop[files[i].group];
+                g = std::max(g, files[i].popularity);
+            }
+        for (size_t i = 0; i < n; ++i)
+            pop[i] = files[i].group ? group_pop[files[i].group] : files[i].popularity;
+    }
     // Most popular first; ties by path so that the order is total and stable.
     std::vector<uint32_t> order(n);
     std::iota(order.begin(), order.end(), 0u);
     auto hotter = [&](uint32_t a, uint32_t b) {
-        if (files[a].popularity != files[b].popularity)
-            return files[a].popularity > files[b].popularity;
+        if (pop[a] != pop[b]) return pop[a] > pop[b];
         return files[a].path < files[b].path;
     };
     // A caller that gives the files in this order already (the simulator) skips the sort.
@@ -91,9 +116,9 @@ ClusterPlan place_cluster(const FileDemand* files, size_t n, double total_pop,
     for (uint32_t fi : order) {
         if (open == 0) break;
         const FileDemand& f = files[fi];
-        const double share = total_pop > 0 ? std::max(0.0, f.popularity) / total_pop : 0;
+        const double share = total_pop > 0 ? std::max(0.0, pop[fi]) / total_pop : 0;
         const uint32_t want = copies_for(share, edges.size(), opt);
-        const uint64_t fh = steer::hash64(f.path);
+        const uint64_t fh = f.group ? f.group : steer::hash64(f.path);
         for (size_t e = 0; e < edges.size(); ++e)
             ranked[e] = {equal_weights
                              ? static_cast<double>(steer::rendezvous_score(fh, edge_hash[e]) >> 11)

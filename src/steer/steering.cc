@@ -133,7 +133,7 @@ std::vector<Ranked> rank(const Topology& topo, std::string_view file, const Topo
     std::vector<Ranked> out;
     out.reserve(max + 1);
     if (tf) {
-        const uint64_t fh = hash64(file);
+        const uint64_t fh = tf->group ? tf->group : hash64(file);
         thread_local std::vector<std::pair<uint64_t, uint32_t>> cand;
         const std::vector<uint32_t>& holders = tf->holders;
         auto take = [&](const Ranked& sr) {

@@ -20,6 +20,11 @@ struct FileDemand {
     std::string path;
     uint64_t size = 0;
     double popularity = 0; // expected views (bytes served ÷ size), any scale
+    // A packaged title (whose manifests name its files by relative URLs) as one unit of
+    // demand: its files share the rendezvous key, so their copies land on the same edges, and
+    // each takes the group's popularity (its most popular file's: a play fetches the manifests
+    // whole) for its rank and its copies, the group counting once in the total. 0: on its own.
+    uint64_t group = 0;
 };
 
 struct EdgeStorage {

@@ -8,8 +8,9 @@
 // (lower first); then the covering sites' configured fallback sites; then every other
 // exchange (ix) site (embedded sites serve only their own ISP's clients); the origin last.
 // Within a site: only edges that hold the file, are up and under their load threshold, in
-// rendezvous-hash order of (file, edge), so the same file goes to the same edge while the
-// fleet is unchanged and adding or removing an edge moves only that edge's share.
+// rendezvous-hash order of (file, edge) — (title, edge) for a packaged title's files — so the
+// same file goes to the same edge while the fleet is unchanged and adding or removing an edge
+// moves only that edge's share.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -46,6 +47,9 @@ struct TopoFile {
     // holders of one site are contiguous (rank() finds them by binary search).
     std::vector<uint32_t> holders;
     uint64_t size = 0; // bytes (0: unknown); what edges served of it counts as views
+    // The rendezvous key within a site (0: the hash of the path). The files of one packaged
+    // title share one, so a player is sent to the same edge for all of them.
+    uint64_t group = 0;
 };
 
 // Heterogeneous lookup: a steering request finds its file by string_view, without a copy.

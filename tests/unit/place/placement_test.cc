@@ -166,6 +166,41 @@ TEST(Placement, WeightsSteerTheShareOfCopies) {
     EXPECT_NEAR(share, 0.75, 0.05);
 }
 
+TEST(Placement, APackagedTitlesFilesAreHeldTogetherAndAsPopularAsTheTitle) {
+    // 40 packaged titles of 6 files each (2 manifests fetched whole by every play, 4
+    // renditions fetched in part), among 200 loose files, on 8 edges.
+    std::vector<FileDemand> files;
+    for (uint64_t t = 1; t <= 40; ++t)
+        for (int f = 0; f < 6; ++f)
+            files.push_back(FileDemand{"/p/" + std::to_string(t) + "/f" + std::to_string(f),
+                                       f < 2 ? 2'000u : 80'000'000u,
+                                       (f < 2 ? 1.0 : 0.2) * 100.0 / double(t), 1000 + t});
+    for (size_t i = 0; i < 200; ++i)
+        files.push_back(FileDemand{"/l/" + std::to_string(i), 80'000'000, 1.0 / double(i + 1)});
+    const auto edges = cluster(8);
+    const ClusterPlan plan = place_cluster(files, edges);
+    std::map<uint32_t, std::set<size_t>> holders;
+    for (size_t e = 0; e < plan.per_edge.size(); ++e)
+        for (const PlacedCopy& c : plan.per_edge[e])
+            holders[c.file].insert(e);
+    for (uint64_t t = 0; t < 40; ++t) {
+        // Every file of a title has the same copies, on the same edges.
+        const auto& first = holders[static_cast<uint32_t>(t * 6)];
+        ASSERT_FALSE(first.empty()) << "title " << t + 1;
+        for (uint32_t f = 1; f < 6; ++f)
+            EXPECT_EQ(holders[static_cast<uint32_t>(t * 6 + f)], first)
+                << "title " << t + 1 << " file " << f;
+    }
+    // The hottest title counts as one unit of demand: the whole cluster holds it, while its
+    // renditions alone (a fifth of a manifest's views, a sixth of the title's files) would
+    // have had fewer copies.
+    EXPECT_EQ(holders[0].size(), 8u);
+    std::vector<FileDemand> alone = files;
+    for (FileDemand& f : alone)
+        f.group = 0;
+    EXPECT_LT(place_cluster(alone, edges).copies[2], 8u);
+}
+
 TEST(Placement, EmptyInputsGiveAnEmptyPlan) {
     EXPECT_EQ(place_cluster({}, cluster(3)).bytes_placed, 0u);
     EXPECT_EQ(place_cluster(zipf_files(10), {}).files_placed, 0u);
