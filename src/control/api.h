@@ -12,6 +12,7 @@
 //   api_keys.cc       GET /api/v1/keys, POST /api/v1/keys/rotate  (admin)
 //   api_events.cc     GET /api/v1/events                          (public)
 //   api_bgp.cc        GET /api/v1/bgp, /api/v1/bgp/routes         (public)
+//   api_play.cc       GET /api/v1/play/{title}.mpd|.m3u8, .../{title}/steering, /watch (public)
 //
 // Every handler is a function of (request, Service) → response: it reads the Service's current
 // View and writes through its Store (one transaction per call), then syncs so that the answer
@@ -71,6 +72,14 @@ ApiResponse edit_fleet(Service& s, bool created,
 bool query_number(const ApiRequest& req, const char* name, size_t lo, size_t hi, size_t* out,
                   ApiResponse* bad);
 
+// Steering's rules, shared by every player-facing answer (api_steer.cc):
+// with session keys, a player needs the token its streaming service's front end minted
+// (?session=); a trusted front end asking on its players' behalf needs none. The refusal, or
+// nullopt.
+std::optional<ApiResponse> check_session(const ApiRequest& req, const Service& s, int64_t now);
+// The prefix a signed URL is bound to: the client's matched prefix, or its /24 (/48).
+std::string bind_prefix(const steer::Topology& topo, const io::IpAddress& client);
+
 // ---- the routes ----
 // Who a route is for; each listener serves one or more surfaces (all three when the control
 // plane has one listener). Credentials are checked whatever the listener.
@@ -91,6 +100,11 @@ public:
     }
     void get(unsigned on, std::string_view pattern, io::Router::Handler h) {
         add(on, http::Method::kGet, pattern, std::move(h));
+    }
+    // A player's call that may wait for the network (a packaged manifest not yet in memory):
+    // on the worker pool like the edges' and operators' calls.
+    void get_blocking(unsigned on, std::string_view pattern, io::Router::Handler h) {
+        if (surfaces_ & on) r_.add(http::Method::kGet, pattern, std::move(h), 0, {}, true);
     }
 
 private:
@@ -121,6 +135,7 @@ void add_qoe_routes(Routes& r, Service& s);
 void add_key_routes(Routes& r, Service& s);
 void add_event_routes(Routes& r, Service& s);
 void add_bgp_routes(Routes& r, Service& s);
+void add_play_routes(Routes& r, Service& s);
 
 // ---- the handlers (one per route; params as in the pattern) ----
 ApiResponse get_dashboard_page(const ApiRequest& req, Service& s);
@@ -154,6 +169,10 @@ ApiResponse post_key_rotate(const ApiRequest& req, Service& s);
 ApiResponse get_events(const ApiRequest& req, Service& s);
 ApiResponse get_bgp(const ApiRequest& req, Service& s);
 ApiResponse get_bgp_routes(const ApiRequest& req, Service& s);
+ApiResponse get_play(const ApiRequest& req, Service& s);          // {name}: <title>.mpd|.m3u8
+ApiResponse get_play_steering(const ApiRequest& req, Service& s); // {title}
+ApiResponse get_watch_page(const ApiRequest& req, Service& s);
+ApiResponse get_watch_asset(const ApiRequest& req, Service& s); // {name}
 
 // Body limits decided from the head, before a byte of the body is read.
 inline constexpr size_t kAdminBodyBytes = 64u << 20; // fleet and catalog imports

@@ -222,7 +222,19 @@ bool query_number(const ApiRequest& req, const char* name, size_t lo, size_t hi,
 }
 
 std::shared_ptr<io::Router> make_router(Service& s, unsigned surfaces) {
-    auto r = std::make_shared<io::Router>(io::json_error_answer);
+    // On a listener players reach, every answer a web page may read carries CORS, the
+    // listener's own refusals (404, 405, 413, 429, 503 ...) included: without it a page sees
+    // "network error" instead of the reason. (`*` opens nothing: no answer here depends on a
+    // cookie, and a credential is a header the page itself sets.)
+    const bool cors = surfaces & kPublic;
+    auto r = std::make_shared<io::Router>(
+        cors ? io::Router::ErrorWriter(
+                   [](uint16_t status, std::string_view code, std::string_view message) {
+                       ApiResponse a = io::json_error_answer(status, code, message);
+                       a.extra_headers += "Access-Control-Allow-Origin: *\r\n";
+                       return a;
+                   })
+             : io::Router::ErrorWriter(io::json_error_answer));
     Routes routes(*r, surfaces);
     add_dashboard_routes(routes, s);
     add_steer_routes(routes, s);
@@ -236,11 +248,15 @@ std::shared_ptr<io::Router> make_router(Service& s, unsigned surfaces) {
     add_key_routes(routes, s);
     add_event_routes(routes, s);
     add_bgp_routes(routes, s);
-    r->set_fallback([](const ApiRequest& req) {
-        if (req.path == "/api/v1" || req.path == "/api/v1/")
-            return json_error(404, "not-found", "see docs/api.md for the resources");
-        return json_error(404, "not-found",
-                          fmt::format("no such resource: {}", req.path.substr(0, 200)));
+    add_play_routes(routes, s);
+    r->set_fallback([cors](const ApiRequest& req) {
+        ApiResponse a =
+            req.path == "/api/v1" || req.path == "/api/v1/"
+                ? json_error(404, "not-found", "see docs/api.md for the resources")
+                : json_error(404, "not-found",
+                             fmt::format("no such resource: {}", req.path.substr(0, 200)));
+        if (cors) a.extra_headers += "Access-Control-Allow-Origin: *\r\n";
+        return a;
     });
     return r;
 }

@@ -76,6 +76,37 @@ ApiResponse get_metrics(const ApiRequest& req, Service& s) {
         .sample("vcdn_control_steer_requests_total", s.steer_requests.load());
     out.family("vcdn_control_steer_errors_total", "counter", "Steering requests refused.")
         .sample("vcdn_control_steer_errors_total", s.steer_errors.load());
+    {
+        out.family("vcdn_control_play_requests_total", "counter",
+                   "Playback manifests (dash, hls) and Content Steering answers asked for.");
+        const char* kinds[] = {"dash", "hls", "steering"};
+        for (size_t k = 0; k < 3; ++k)
+            out.sample("vcdn_control_play_requests_total", {{"kind", kinds[k]}},
+                       s.play_requests[k].load());
+        out.family("vcdn_control_play_errors_total", "counter",
+                   "Playback manifest and steering requests refused (each with a status and "
+                   "reason).")
+            .sample("vcdn_control_play_errors_total", s.play_errors.load());
+        const ManifestCache::Stats ms = s.manifests->stats();
+        out.family("vcdn_control_play_manifest_fetches_total", "counter",
+                   "Packaged manifests fetched from the origin or an edge: ok, failed (no "
+                   "answer, not 200) or mismatch (not the catalog's size and SHA-256).");
+        out.sample("vcdn_control_play_manifest_fetches_total", {{"result", "ok"}},
+                   ms.fetches - ms.fetch_failures - ms.mismatches);
+        out.sample("vcdn_control_play_manifest_fetches_total", {{"result", "failed"}},
+                   ms.fetch_failures);
+        out.sample("vcdn_control_play_manifest_fetches_total", {{"result", "mismatch"}},
+                   ms.mismatches);
+        out.family("vcdn_control_play_manifest_cache_bytes", "gauge",
+                   "Packaged manifests kept in memory (verified bytes and parsed forms).")
+            .sample("vcdn_control_play_manifest_cache_bytes", ms.bytes);
+        out.family("vcdn_control_play_manifest_cache_hits_total", "counter",
+                   "Playback manifests made from what was in memory.")
+            .sample("vcdn_control_play_manifest_cache_hits_total", ms.hits);
+        out.family("vcdn_control_play_manifest_parse_failures_total", "counter",
+                   "Packaged manifests that could not be steered (a reason each, in the answer).")
+            .sample("vcdn_control_play_manifest_parse_failures_total", ms.parse_failures);
+    }
     out.family("vcdn_control_steer_client_ignored_total", "counter",
                "Steering requests whose client= was ignored: not from a trusted address.")
         .sample("vcdn_control_steer_client_ignored_total", s.untrusted_client_params.load());

@@ -81,43 +81,6 @@ std::optional<ApiResponse> read_query(const ApiRequest& req, const Service& s, s
     return std::nullopt;
 }
 
-// With session keys, a player needs the token its streaming service's front end minted
-// (?session=); a trusted front end asking on its players' behalf needs none.
-std::optional<ApiResponse> check_session(const ApiRequest& req, const Service& s, int64_t now) {
-    const std::shared_ptr<const auth::KeySet> keys = s.session_keys.load();
-    if (!keys || s.is_trusted(req.client)) return std::nullopt;
-    std::string_view raw;
-    std::string token;
-    if (io::query_param(req.query, "session", &raw) && !io::url_decode(raw, &token))
-        token = "\x01"; // malformed
-    auth::VerifyPolicy policy;
-    policy.max_lifetime_s = s.cfg.steering.session_max_lifetime_s;
-    policy.clock_skew_s = 60;
-    const auth::SigCheck c = auth::verify_session_token(token, *keys, now, req.client, policy);
-    if (c == auth::SigCheck::kOk) return std::nullopt;
-    s.session_refused[static_cast<size_t>(c) % 8].fetch_add(1, std::memory_order_relaxed);
-    if (c == auth::SigCheck::kMissing)
-        return json_error(401, "missing-session",
-                          "steering needs ?session=<token> from the streaming service");
-    static constexpr const char* kWhy[] = {
-        "ok",     "missing", "malformed",          "unknown key",
-        "forged", "expired", "for another client", "too long-lived"};
-    return json_error(403, "bad-session",
-                      fmt::format("session token refused: {}", kWhy[static_cast<size_t>(c) % 8]));
-}
-
-// The prefix a signed URL is bound to: the client's matched prefix, or its /24 (/48).
-std::string bind_prefix(const steer::Topology& topo, const io::IpAddress& client) {
-    if (const steer::PrefixTable::Entry* m = topo.prefixes->lookup(client))
-        return m->prefix.to_string();
-    io::IpPrefix p;
-    p.addr = client;
-    p.bits = client.family == AF_INET ? 24 : 48;
-    for (size_t i = p.bits / 8; i < p.addr.length(); ++i)
-        p.addr.bytes[i] = 0;
-    return p.to_string();
-}
-
 // What the first choice says, for the counters and the log.
 struct First {
     std::string_view site = "none", tier = "none";
@@ -289,6 +252,43 @@ std::string location_header_value(std::string_view url) {
 }
 
 } // namespace
+
+// With session keys, a player needs the token its streaming service's front end minted
+// (?session=); a trusted front end asking on its players' behalf needs none.
+std::optional<ApiResponse> check_session(const ApiRequest& req, const Service& s, int64_t now) {
+    const std::shared_ptr<const auth::KeySet> keys = s.session_keys.load();
+    if (!keys || s.is_trusted(req.client)) return std::nullopt;
+    std::string_view raw;
+    std::string token;
+    if (io::query_param(req.query, "session", &raw) && !io::url_decode(raw, &token))
+        token = "\x01"; // malformed
+    auth::VerifyPolicy policy;
+    policy.max_lifetime_s = s.cfg.steering.session_max_lifetime_s;
+    policy.clock_skew_s = 60;
+    const auth::SigCheck c = auth::verify_session_token(token, *keys, now, req.client, policy);
+    if (c == auth::SigCheck::kOk) return std::nullopt;
+    s.session_refused[static_cast<size_t>(c) % 8].fetch_add(1, std::memory_order_relaxed);
+    if (c == auth::SigCheck::kMissing)
+        return json_error(401, "missing-session",
+                          "steering needs ?session=<token> from the streaming service");
+    static constexpr const char* kWhy[] = {
+        "ok",     "missing", "malformed",          "unknown key",
+        "forged", "expired", "for another client", "too long-lived"};
+    return json_error(403, "bad-session",
+                      fmt::format("session token refused: {}", kWhy[static_cast<size_t>(c) % 8]));
+}
+
+// The prefix a signed URL is bound to: the client's matched prefix, or its /24 (/48).
+std::string bind_prefix(const steer::Topology& topo, const io::IpAddress& client) {
+    if (const steer::PrefixTable::Entry* m = topo.prefixes->lookup(client))
+        return m->prefix.to_string();
+    io::IpPrefix p;
+    p.addr = client;
+    p.bits = client.family == AF_INET ? 24 : 48;
+    for (size_t i = p.bits / 8; i < p.addr.length(); ++i)
+        p.addr.bytes[i] = 0;
+    return p.to_string();
+}
 
 ApiResponse get_steer(const ApiRequest& req, Service& s) {
     s.steer_requests.fetch_add(1, std::memory_order_relaxed);

@@ -7,6 +7,7 @@
 
 #include <vcdn/base/log.h>
 #include <vcdn/base/toml_util.h>
+#include <vcdn/http/url.h>
 #include <vcdn/io/address.h>
 
 namespace vcdn::control {
@@ -93,6 +94,16 @@ Status parse_control_toml(std::string_view text, std::string_view source, Contro
                    30u * 86400);
             sr.finish();
         }
+        if (const toml::table* pt = r.subtable("play")) {
+            toml_util::TableReader pr(*pt, "control.play");
+            pr.get("public_url", &cfg->play.public_url);
+            pr.get("token_ttl_s", &cfg->play.token_ttl_s, 60, 30u * 86400);
+            pr.get("steering_ttl_s", &cfg->play.steering_ttl_s, 1, 86400);
+            pr.get("fetch_ca", &cfg->play.fetch_ca);
+            pr.get("fetch_timeout_ms", &cfg->play.fetch_timeout_ms, 100, 600000);
+            pr.get("cache_mb", &cfg->play.cache_mb, 1, 65536);
+            pr.finish();
+        }
         if (const toml::table* bt = r.subtable("bgp")) {
             toml_util::TableReader br(*bt, "control.bgp");
             br.get("min_length_v4", &cfg->bgp.min_length_v4, 1, 32);
@@ -174,6 +185,9 @@ Status validate(const ControlConfig& cfg) {
         return Error{"health: need 0 < load_low <= load_high"};
     if (!(cfg.popularity_alpha > 0 && cfg.popularity_alpha <= 1))
         return Error{"popularity_alpha: must be in (0, 1]"};
+    if (!cfg.play.public_url.empty())
+        if (auto u = http::parse_base_url(cfg.play.public_url); !u)
+            return Error{fmt::format("play.public_url: {}", u.error().message)};
     log::Level lvl;
     if (!log::parse_level(cfg.log_level, &lvl))
         return Error{fmt::format("log_level '{}': use debug, info, warn or error", cfg.log_level)};

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
+#include <unordered_set>
 
 #include <vcdn/base/sha256.h>
 #include <vcdn/steer/steering.h>
@@ -22,6 +23,18 @@ std::vector<double> group_popularity(const std::vector<CatalogEntry>& files,
     return out;
 }
 
+std::vector<uint64_t> title_groups(const std::vector<CatalogEntry>& files) {
+    std::unordered_set<uint32_t> packaged;
+    for (const CatalogEntry& f : files)
+        if (f.title != 0 && (f.path.ends_with(".mpd") || f.path.ends_with(".m3u8")))
+            packaged.insert(f.title);
+    std::vector<uint64_t> out(files.size(), 0);
+    for (size_t i = 0; i < files.size(); ++i)
+        if (packaged.count(files[i].title))
+            out[i] = steer::hash64(fmt::format("vcdn-title|{}", files[i].title)) | 1;
+    return out;
+}
+
 namespace {
 
 struct SitePlan {
@@ -38,9 +51,10 @@ FleetPlan plan_fleet(const Fleet& fleet, const std::vector<CatalogEntry>& files,
                      const place::PlacementOptions& opt) {
     FleetPlan out;
     if (files.empty()) return out;
+    const std::vector<uint64_t> groups = title_groups(files);
     std::vector<uint64_t> file_hash(files.size());
     for (size_t i = 0; i < files.size(); ++i)
-        file_hash[i] = steer::hash64(files[i].path);
+        file_hash[i] = groups[i] ? groups[i] : steer::hash64(files[i].path);
 
     // Placement per site, with its group's popularity.
     std::map<std::string, std::vector<double>> pop_by_group;
@@ -64,7 +78,7 @@ FleetPlan plan_fleet(const Fleet& fleet, const std::vector<CatalogEntry>& files,
         }
         std::vector<place::FileDemand> fd(files.size());
         for (size_t i = 0; i < files.size(); ++i)
-            fd[i] = {files[i].path, files[i].size, pit->second[i]};
+            fd[i] = {files[i].path, files[i].size, pit->second[i], groups[i]};
         place::ClusterPlan cp = place::place_cluster(fd, storage, opt);
         for (size_t e = 0; e < cp.per_edge.size(); ++e)
             for (const place::PlacedCopy& c : cp.per_edge[e])

@@ -91,6 +91,7 @@ Result<std::unique_ptr<Service>> Service::open(const ControlConfig& cfg) {
     auto slog = io::AccessLog::open(cfg.steering_log, svc->threads);
     if (!slog) return Error{fmt::format("steering log: {}", slog.error().message)};
     svc->steering_log = std::move(*slog);
+    svc->manifests = std::make_unique<ManifestCache>(cfg.play);
     if (!svc->sync_once()) return Error{"database: the first read failed (see the log)"};
     return svc;
 }

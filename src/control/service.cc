@@ -530,6 +530,7 @@ std::shared_ptr<View> Service::build_view(StoreSnapshot snap,
     v->catalog_files = snap.files.size();
     auto files = std::make_shared<const std::vector<CatalogEntry>>(std::move(snap.files));
     v->files = files;
+    v->titles = index_titles(*files);
     v->plan = std::make_shared<const FleetPlan>(plan_fleet(*fleet, *files, snap.demand));
     auto topo = std::make_shared<steer::Topology>();
     steer::Topology& t = *topo;
@@ -568,8 +569,9 @@ std::shared_ptr<View> Service::build_view(StoreSnapshot snap,
     }
     index_site_prefixes(v.get(), &t, old_view.get());
     t.files.reserve(files->size());
-    for (const CatalogEntry& f : *files)
-        t.files.emplace(f.path, steer::TopoFile{{}, f.size});
+    const std::vector<uint64_t> groups = title_groups(*files);
+    for (size_t i = 0; i < files->size(); ++i)
+        t.files.emplace((*files)[i].path, steer::TopoFile{{}, (*files)[i].size, groups[i]});
     for (const auto& [edge_id, paths] : snap.inventory) {
         auto ei = v->edge_index.find(edge_id);
         if (ei == v->edge_index.end()) continue;

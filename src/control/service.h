@@ -33,6 +33,8 @@
 #include <vcdn/steer/steering.h>
 #include <vcdn/wire/heartbeat.h>
 
+#include "play.h"
+
 namespace vcdn::control {
 
 // Everything the API reads, immutable once published.
@@ -85,6 +87,7 @@ struct View {
     std::optional<auth::SigningKey> origin_key;
     // Placement: the catalog, each edge's manifest and its version.
     std::shared_ptr<const std::vector<CatalogEntry>> files;
+    std::shared_ptr<const TitleIndex> titles = std::make_shared<const TitleIndex>();
     std::shared_ptr<const FleetPlan> plan;
     std::map<std::string, ManifestVersion> manifest_versions;
     std::vector<std::string> site_group; // by topo site index: popularity group
@@ -187,6 +190,12 @@ struct Service {
 
     uint64_t qoe_samples = 0;
     std::map<std::string, uint64_t> qoe_stalls_by_edge;
+
+    // Playback manifests for standard players (api_play.cc): the packaged manifests they start
+    // from, and what was asked and refused.
+    std::unique_ptr<ManifestCache> manifests;
+    std::atomic<uint64_t> play_requests[3] = {}; // dash, hls, steering
+    std::atomic<uint64_t> play_errors{0};
 
     AuthLimiter auth_limiter;
     std::atomic<uint64_t> heartbeats{0}, heartbeat_errors{0}, steer_requests{0}, steer_errors{0},

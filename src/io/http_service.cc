@@ -300,7 +300,7 @@ struct HttpService::Job {
     bool close_after = false;
     const Router::Route* route = nullptr;
     http::Method method = http::Method::kGet;
-    std::string method_text, path, query, authorization, body;
+    std::string method_text, path, query, authorization, host, body;
     IpAddress client;
     bool tls = false;
     std::array<std::pair<size_t, size_t>, 4> params{}; // offset and length in `path`
@@ -354,6 +354,7 @@ void HttpService::work() {
         ar.path = job->path;
         ar.query = job->query;
         ar.authorization = job->authorization;
+        ar.host = job->host;
         ar.body = job->body;
         ar.client = job->client;
         ar.thread = opt_.threads + static_cast<uint32_t>(job->loop);
@@ -625,6 +626,7 @@ void HttpService::run(int index) {
                     ar.path = std::string_view(path_buf.data(), t.path.size() + 1);
                     ar.query = t.query;
                     ar.authorization = req.authorization;
+                    ar.host = req.host;
                     ar.client = c.proxied
                                     ? real_client(c.client, req.forwarded_for, opt_.trusted_proxies)
                                     : c.client;
@@ -673,6 +675,7 @@ void HttpService::run(int index) {
                         job->path = ar.path;
                         job->query = ar.query;
                         job->authorization = ar.authorization;
+                        job->host = ar.host;
                         job->body = ar.body;
                         job->client = ar.client;
                         job->tls = ar.tls;

@@ -53,6 +53,20 @@ struct ControlSteering {
     uint32_t session_max_lifetime_s = 86400; // a token valid for longer is refused
 };
 
+// Playback for standard players (hls.js, dash.js, Shaka, ExoPlayer, AVPlayer): generated
+// manifests (GET /api/v1/play/<title>.mpd|.m3u8) whose locations are the client's ranked edges,
+// each with a title token of its own, and the Content Steering server they name.
+struct ControlPlay {
+    // The URL players reach this control plane's public listener at ("https://steer.example"):
+    // manifests name the steering server by it. Empty: the request's own Host (and scheme).
+    std::string public_url;
+    uint32_t token_ttl_s = 21600; // a manifest's title tokens: a viewing session, not a URL
+    uint32_t steering_ttl_s = 30; // how often a player asks the steering server again
+    std::string fetch_ca;         // CA (PEM) for fetching packaged manifests over https
+    uint32_t fetch_timeout_ms = 5000;
+    uint32_t cache_mb = 64; // packaged manifests kept in memory (verified bytes)
+};
+
 struct ControlConfig {
     std::string listen = "127.0.0.1:8070";
     std::string edge_listen;  // heartbeats and manifests; empty = on `listen`
@@ -61,6 +75,7 @@ struct ControlConfig {
     ControlLimits limits;
     ControlBgp bgp;
     ControlSteering steering;
+    ControlPlay play;
     std::string read_token; // bearer token of read-only calls (dashboard, GET, /metrics)
     std::string db = "sqlite:vcdn-control.db";
     std::string fleet;       // fleet TOML applied at start; empty = keep what the db has

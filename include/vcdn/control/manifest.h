@@ -59,6 +59,11 @@ std::vector<double> group_popularity(const std::vector<CatalogEntry>& files,
                                      const std::map<std::string, double>* demand);
 
 // Sites whose edges have no storage_bytes take no part (their edges get no manifest).
+// The rendezvous key of each catalog file (place::FileDemand::group, steer::TopoFile::group):
+// the files of a packaged title — a title with a DASH or HLS manifest, whose relative URLs a
+// player follows on whatever edge it is on — share their title's; any other file is 0 (its own).
+std::vector<uint64_t> title_groups(const std::vector<CatalogEntry>& files);
+
 FleetPlan plan_fleet(const Fleet& fleet, const std::vector<CatalogEntry>& files,
                      const std::map<std::string, std::map<std::string, double>>& demand,
                      const place::PlacementOptions& opt = {});

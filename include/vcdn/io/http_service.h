@@ -47,6 +47,7 @@ struct ApiRequest {
     std::string_view path;  // decoded, with its leading '/'
     std::string_view query; // raw, without '?'
     std::string_view authorization;
+    std::string_view host; // the Host header as sent (empty when absent)
     std::string_view body;
     IpAddress client;
     uint32_t thread = 0;                 // index of the service thread running the handler

@@ -123,15 +123,20 @@ bool ControlledEdge::start(const std::string& root, const std::string& work, uin
                            const std::string& id, const std::string& extra_toml,
                            bool require_signed) {
     std::string cfg = work + "/edge-" + id + ".toml";
-    write_file(cfg, fmt::format(
-                        "[edge]\nroot = \"{}\"\nlisten = [\"127.0.0.1:0\"]\nadmin = "
-                        "\"127.0.0.1:0\"\nworkers = 1\naccess_log = \"off\"\n"
-                        "require_signed_urls = {}\n[edge.control]\nurl = "
-                        "\"http://127.0.0.1:{}\"\nallow_insecure = true\nid = \"{}\"\n"
-                        "token = \"edge-secret-0123-{}\"\nheartbeat_interval_ms = 200\n{}\n",
-                        root, require_signed ? "true" : "false", control_port, id, id, extra_toml));
+    write_file(cfg,
+               fmt::format("[edge]\nroot = \"{}\"\nlisten = [\"{}:0\"]\nadmin = "
+                           "\"127.0.0.1:0\"\nworkers = 1\naccess_log = \"off\"\n"
+                           "require_signed_urls = {}\n[edge.control]\nurl = "
+                           "\"http://127.0.0.1:{}\"\nallow_insecure = true\nid = \"{}\"\n"
+                           "token = \"edge-secret-0123-{}\"\nheartbeat_interval_ms = 200\n{}\n",
+                           root, ip, require_signed ? "true" : "false", control_port, id, id,
+                           extra_toml));
     if (!proc.start({vcdn_binary(), "edge", "--config", cfg})) return false;
-    auto m = proc.wait_for_line(std::regex(R"(listening http://127\.0\.0\.1:(\d+))"), 10000);
+    std::string dotted = ip;
+    for (size_t at = dotted.find('.'); at != std::string::npos; at = dotted.find('.', at + 2))
+        dotted.replace(at, 1, "\\.");
+    auto m =
+        proc.wait_for_line(std::regex(fmt::format(R"(listening http://{}:(\d+))", dotted)), 10000);
     if (!m) return false;
     port = static_cast<uint16_t>(std::stoi((*m)[1]));
     auto a = proc.wait_for_line(std::regex(R"(admin http://127\.0\.0\.1:(\d+))"), 5000);
@@ -188,15 +193,23 @@ token = "edge-secret-0123-x1"
 )";
 }
 
-RawResponse get_url(const std::string& url, const std::string& extra_headers) {
+RawResponse get_url(const std::string& url, const std::string& extra_headers,
+                    const std::string& source) {
     std::smatch m;
-    static const std::regex re(R"(^http://127\.0\.0\.1:(\d+)(/.*)$)");
+    static const std::regex re(R"(^http://(127\.[0-9.]+):(\d+)(/.*)$)");
     if (!std::regex_match(url, m, re)) {
         RawResponse r;
         r.error = "not a local URL: " + url;
         return r;
     }
-    return fetch(static_cast<uint16_t>(std::stoi(m[1])), get_request(m[2], extra_headers));
+    UniqueFd fd = connect_to(static_cast<uint16_t>(std::stoi(m[2])), m[1], 5000, source);
+    if (!fd || !send_all(fd.get(), get_request(m[3], extra_headers))) {
+        RawResponse r;
+        r.error = "cannot connect to " + url;
+        return r;
+    }
+    std::string carry;
+    return read_response(fd.get(), &carry);
 }
 
 } // namespace vcdn::test

@@ -81,6 +81,7 @@ struct ControlledEdge {
     Process proc;
     uint16_t port = 0;
     uint16_t admin_port = 0;
+    std::string ip = "127.0.0.1"; // the address it listens on (set before start)
     bool start(const std::string& root, const std::string& work, uint16_t control_port,
                const std::string& id, const std::string& extra_toml = "",
                bool require_signed = true);
@@ -93,7 +94,9 @@ const std::string& shared_root();
 // x1, origin on a closed port. Edge URLs are placeholders until the test sets them.
 std::string fleet_toml();
 
-// Fetch a signed URL from an edge: "http://127.0.0.1:P/path?..." -> response.
-RawResponse get_url(const std::string& url, const std::string& extra_headers = "");
+// Fetch a signed URL from an edge: "http://127.x.y.z:P/path?..." -> response; from the
+// source address `source` when given.
+RawResponse get_url(const std::string& url, const std::string& extra_headers = "",
+                    const std::string& source = "");
 
 } // namespace vcdn::test

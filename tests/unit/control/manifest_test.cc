@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <map>
 #include <set>
 
 #include <vcdn/control/manifest.h>
@@ -131,6 +132,31 @@ TEST(Manifest, GroupDemandRaisesAFileAboveTheImportedFeed) {
     EXPECT_GE(holds(after, 7), 2u);
     // The exchange site is another group: its plan did not change.
     EXPECT_EQ(before.edges.at("x1").digest, after.edges.at("x1").digest);
+}
+
+TEST(Manifest, APackagedTitlesFilesShareOneGroupAndTheirEdges) {
+    std::vector<CatalogEntry> cat = {
+        {"/t/1/manifest.mpd", 2000, std::string(64, 'a'), 1, 0, 5},
+        {"/t/1/r0.mp4", 90000, std::string(64, 'b'), 1, 750, 1},
+        {"/t/1/r1.mp4", 40000, std::string(64, 'c'), 1, 300, 1},
+        {"/t/2/v-235k.mp4", 90000, std::string(64, 'd'), 2, 235, 1}, // no manifest: on its own
+        {"/loose.mp4", 90000, std::string(64, 'e'), 0, 0, 1},
+    };
+    const std::vector<uint64_t> g = title_groups(cat);
+    EXPECT_NE(g[0], 0u);
+    EXPECT_EQ(g[1], g[0]);
+    EXPECT_EQ(g[2], g[0]);
+    EXPECT_EQ(g[3], 0u);
+    EXPECT_EQ(g[4], 0u);
+    // In the plan, the three files of title 1 are on the same edges.
+    const FleetPlan plan = plan_fleet(fleet(), cat, {});
+    std::map<std::string, std::set<std::string>> on;
+    for (const auto& [id, m] : plan.edges)
+        for (const ManifestEntry& me : m.files)
+            on[cat[me.file].path].insert(id);
+    ASSERT_FALSE(on["/t/1/manifest.mpd"].empty());
+    EXPECT_EQ(on["/t/1/r0.mp4"], on["/t/1/manifest.mpd"]);
+    EXPECT_EQ(on["/t/1/r1.mp4"], on["/t/1/manifest.mpd"]);
 }
 
 } // namespace
