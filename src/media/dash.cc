@@ -86,6 +86,44 @@ std::string json_escape(std::string_view s) {
     return out;
 }
 
+// Characters XML 1.0 allows, as well-formed UTF-8 (no overlong form, surrogate or code point
+// past U+10FFFF; no C0 control but tab, LF and CR). pugixml keeps other bytes as they are (a
+// lone lead byte then swallows the next character when a player parses the re-written MPD)
+// and writes controls as references no XML parser takes: refused up front instead.
+bool valid_utf8(std::string_view s) {
+    size_t i = 0;
+    while (i < s.size()) {
+        const auto c = static_cast<unsigned char>(s[i]);
+        if (c < 0x80) {
+            if (c < 0x20 && c != '\t' && c != '\n' && c != '\r') return false;
+            ++i;
+            continue;
+        }
+        size_t n;
+        uint32_t cp;
+        if (c >= 0xc2 && c <= 0xdf) {
+            n = 1, cp = c & 0x1f;
+        } else if (c >= 0xe0 && c <= 0xef) {
+            n = 2, cp = c & 0x0f;
+        } else if (c >= 0xf0 && c <= 0xf4) {
+            n = 3, cp = c & 0x07;
+        } else {
+            return false;
+        }
+        for (size_t k = 1; k <= n; ++k) {
+            if (i + k >= s.size()) return false;
+            const auto d = static_cast<unsigned char>(s[i + k]);
+            if ((d & 0xc0) != 0x80) return false;
+            cp = (cp << 6) | (d & 0x3f);
+        }
+        if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+            (cp >= 0xd800 && cp <= 0xdfff))
+            return false;
+        i += n + 1;
+    }
+    return true;
+}
+
 // What one parse collects while it walks the MPD.
 struct Walk {
     std::string_view mpd_dir;
@@ -205,6 +243,7 @@ void dash_bitrates(std::string_view mpd_dir, std::string_view text,
 Result<DashTemplate> parse_dash_template(std::string_view text, std::string_view mpd_path) {
     if (text.size() > kMaxDashBytes)
         return Error{fmt::format("the MPD is larger than {} bytes", kMaxDashBytes)};
+    if (!valid_utf8(text)) return Error{"not UTF-8 XML text (an invalid byte or a control)"};
     pugi::xml_document doc;
     // No DOCTYPE, no entity but the five predefined and numeric ones, no external anything:
     // pugixml expands nothing and fetches nothing.
@@ -309,9 +348,13 @@ Result<DashTemplate> parse_dash_template(std::string_view text, std::string_view
         if (end == std::string_view::npos || all.find(mark, found + 1) != std::string_view::npos)
             return Error{"the MPD could not be re-written (placeholder lost)"};
         t.text.emplace_back(all.substr(at, found - at));
-        const size_t line = all.rfind('\n', found);
-        const size_t indent_from = line == std::string_view::npos ? 0 : line + 1;
-        if (i > 0) t.indent.emplace_back(all.substr(indent_from, found - indent_from));
+        // The placeholder's indentation: the blanks before it back to the line's start; none
+        // when text shares its line (mixed content), where another BaseURL follows directly.
+        size_t from = found;
+        while (from > 0 && (all[from - 1] == '\t' || all[from - 1] == ' '))
+            --from;
+        const bool own_line = from == 0 || all[from - 1] == '\n';
+        if (i > 0) t.indent.emplace_back(own_line ? all.substr(from, found - from) : "");
         at = end + 2;
     }
     t.text.emplace_back(all.substr(at));
@@ -335,7 +378,7 @@ std::string render_dash(const DashTemplate& t, const std::vector<std::string>& l
     for (size_t i = 0; i < t.slots.size(); ++i) {
         out.append(t.text[i + 1]);
         for (size_t k = 0; k < locations.size(); ++k) {
-            if (k) out.append("\n").append(t.indent[i]);
+            if (k && !t.indent[i].empty()) out.append("\n").append(t.indent[i]);
             fmt::format_to(std::back_inserter(out), "<BaseURL serviceLocation=\"{}\">{}</BaseURL>",
                            locations[k], xml_escape(url_for(k, i)));
         }

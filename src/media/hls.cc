@@ -72,6 +72,8 @@ bool parse_hls_attrs(std::string_view list, std::vector<HlsAttr>* out) {
         if (eq == std::string_view::npos || eq == at) return false;
         const std::string_view name = trim_ows(list.substr(at, eq - at));
         if (name.empty()) return false;
+        for (char c : name) // AttributeName: [A-Z0-9-] (RFC 8216bis 4.2)
+            if (!((c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-')) return false;
         size_t end;
         if (eq + 1 < list.size() && list[eq + 1] == '"') {
             const size_t close = list.find('"', eq + 2);
@@ -83,7 +85,10 @@ bool parse_hls_attrs(std::string_view list, std::vector<HlsAttr>* out) {
             if (end == std::string_view::npos) end = list.size();
         }
         if (out->size() == kMaxHlsAttrs) return false;
-        out->push_back({name, trim_ows(list.substr(eq + 1, end - eq - 1))});
+        const std::string_view value = trim_ows(list.substr(eq + 1, end - eq - 1));
+        for (char c : value) // no control byte: a re-written playlist keeps its lines
+            if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return false;
+        out->push_back({name, value});
         at = end + 1;
     }
     return true;
@@ -135,6 +140,9 @@ Result<HlsMaster> parse_hls_master(std::string_view text, std::string_view playl
     };
     for_each_line(text, [&](std::string_view line) {
         if (error) return;
+        for (char c : line) // kept lines are written back: no '\r' a player would split on
+            if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f)
+                return fail("a control byte inside a line");
         if (first) {
             first = false;
             if (line != "#EXTM3U") return fail("not an HLS playlist (no #EXTM3U first)");

@@ -82,8 +82,8 @@ std::string encode_path(std::string_view path) {
     for (unsigned char c : path) {
         const bool safe = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
                           (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == '~' ||
-                          c == '/' || c == '!' || c == '$' || c == '(' || c == ')' || c == '*' ||
-                          c == '+' || c == ',' || c == ';' || c == '=' || c == ':' || c == '@';
+                          c == '/' || c == '!' || c == '(' || c == ')' || c == '*' || c == '+' ||
+                          c == ',' || c == ';' || c == '=' || c == '@';
         if (safe) {
             out.push_back(static_cast<char>(c));
         } else {

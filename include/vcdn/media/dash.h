@@ -48,7 +48,9 @@ struct DashSlot {
 struct DashTemplate {
     std::vector<std::string> text;
     std::vector<DashSlot> slots;
-    std::vector<std::string> indent; // per slot: the whitespace its BaseURL lines start with
+    // Per slot: the blanks its BaseURL lines start with; empty when it shares a line with text
+    // (the BaseURLs then follow each other on it).
+    std::vector<std::string> indent;
 };
 
 // Parses the packaged MPD at catalog path `mpd_path`. Errors (one line) for what cannot be

@@ -25,7 +25,8 @@ struct HlsAttr {
     std::string_view name, value;
 };
 // BANDWIDTH=1280000,CODECS="avc1.4d401e,mp4a.40.2" -> its attributes; false when the list does
-// not parse (an unterminated quote, a name without '='). At most kMaxHlsAttrs are kept.
+// not parse (an unterminated quote, a name without '=' or outside [A-Z0-9-], a control byte in
+// a value) or holds more than kMaxHlsAttrs.
 bool parse_hls_attrs(std::string_view list, std::vector<HlsAttr>* out);
 inline constexpr size_t kMaxHlsAttrs = 64;
 // The value of `name` (unquoted); empty when absent.

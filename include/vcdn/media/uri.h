@@ -20,9 +20,10 @@ std::string_view dir_of(std::string_view path);
 // (a directory, as DASH BaseURLs name them).
 std::string resolve_uri(std::string_view base_dir, std::string_view uri);
 
-// A catalog path as the path of a URL: every byte outside [A-Za-z0-9-._~/!$()*+,;=:@]
-// percent-encoded ('%', '&', quotes and '<' included), so that any catalog path goes into a
-// URL, an HLS quoted string and an XML text node as it is.
+// A catalog path as the path of a URL: every byte outside [A-Za-z0-9-._~/!()*+,;=@]
+// percent-encoded ('%', '&', quotes, '<', and '$' and ':', which a manifest reader takes for a
+// template or a scheme, included), so that any catalog path goes into a URL, an HLS quoted
+// string and an XML text node as it is, and resolve_uri gives it back.
 std::string encode_path(std::string_view path);
 
 } // namespace vcdn::media

@@ -281,6 +281,19 @@ TEST(Dash, WhatCannotBeSteeredIsRefusedWithAReason) {
     EXPECT_NE(why("<MPD><ContentSteering>x</ContentSteering></MPD>").find("Content Steering"),
               std::string::npos);
     EXPECT_NE(why(std::string(kMaxDashBytes + 1, ' ')).find("larger than"), std::string::npos);
+    // Bytes that are not UTF-8 would come out as XML a player cannot parse (found by fuzzing).
+    EXPECT_EQ(why("<MPD><Period><AdaptationSet><Representation id=\"\xc6\t\">"
+                  "<BaseURL>a.mp4</BaseURL></Representation></AdaptationSet></Period></MPD>"),
+              "not UTF-8 XML text (an invalid byte or a control)");
+    EXPECT_EQ(why("<MPD t=\"\xed\xa0\x80\"/>"),
+              "not UTF-8 XML text (an invalid byte or a control)"); // a surrogate
+    EXPECT_EQ(why("<MPD t=\"\xe0\x80\x80\"/>"),
+              "not UTF-8 XML text (an invalid byte or a control)"); // overlong
+    EXPECT_EQ(why("<MPD t=\"\xf4\x90\x80\x80\"/>"),
+              "not UTF-8 XML text (an invalid byte or a control)"); // past U+10FFFF
+    EXPECT_EQ(why("<MPD t=\"\x07\"/>"), "not UTF-8 XML text (an invalid byte or a control)");
+    EXPECT_NE(why("<MPD t=\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x8e\xac\"/>"),
+              "not UTF-8 XML text (an invalid byte or a control)");
     // An entity or DOCTYPE expands nothing.
     EXPECT_EQ(why("<!DOCTYPE MPD [<!ENTITY x \"yyyy\">]><MPD><Period><AdaptationSet>"
                   "<Representation id=\"&x;\"><BaseURL>a.mp4</BaseURL></Representation>"
@@ -299,6 +312,31 @@ TEST(Dash, APackagersCdataCannotForgeAPlaceholder) {
     const std::string out = render_dash(*t, {"e"}, "", [](size_t, size_t) { return "U"; });
     EXPECT_NE(out.find("<BaseURL serviceLocation=\"e\">U</BaseURL>"), std::string::npos) << out;
     EXPECT_NE(out.find("<![CDATA[<vcdnSlot"), std::string::npos) << out;
+}
+
+TEST(Dash, TextBesideABaseUrlStaysOutOfTheNextOne) {
+    // Mixed content (text on the Representation's line) must not be copied as "indentation"
+    // before the second BaseURL (found by fuzzing: it duplicated the start tag).
+    const std::string mpd = "<MPD><Period><AdaptationSet>\n<Representation id=\"1\">x\t"
+                            "<BaseURL>a.mp4</BaseURL></Representation></AdaptationSet></Period>"
+                            "</MPD>";
+    auto t = parse_dash_template(mpd, "/t/1/m.mpd");
+    ASSERT_TRUE(t) << t.error().message;
+    const std::string out = render_dash(*t, {"e1", "e2"}, "", [](size_t k, size_t) {
+        return k ? std::string("B") : std::string("A");
+    });
+    pugi::xml_document doc;
+    ASSERT_TRUE(doc.load_string(out.c_str())) << out;
+    EXPECT_EQ(std::distance(doc.first_element_by_path("MPD/Period/AdaptationSet/Representation")
+                                .children("BaseURL")
+                                .begin(),
+                            doc.first_element_by_path("MPD/Period/AdaptationSet/Representation")
+                                .children("BaseURL")
+                                .end()),
+              2)
+        << out;
+    EXPECT_EQ(out.find("<Representation", out.find("<Representation") + 1), std::string::npos)
+        << out;
 }
 
 TEST(Dash, BitratesComeFromRepresentations) {
