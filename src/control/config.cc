@@ -83,6 +83,7 @@ Status parse_control_toml(std::string_view text, std::string_view source, Contro
             toml_util::TableReader lr(*lt, "control.limits");
             lr.get("trusted", &cfg->limits.trusted);
             lr.get("proxies", &cfg->limits.proxies);
+            lr.get("proxy_protocol", &cfg->limits.proxy_protocol);
             lr.get("public_requests_per_s", &cfg->limits.public_requests_per_s);
             lr.get("public_connections", &cfg->limits.public_connections, 0, 1000000);
             lr.finish();
@@ -157,6 +158,8 @@ Result<std::vector<io::IpPrefix>> proxy_prefixes(const ControlConfig& cfg) {
 Status validate(const ControlConfig& cfg) {
     if (auto t = trusted_prefixes(cfg); !t) return t.error();
     if (auto t = proxy_prefixes(cfg); !t) return t.error();
+    if (cfg.limits.proxy_protocol && cfg.limits.proxies.empty())
+        return Error{"limits.proxy_protocol: name the balancers that send it in limits.proxies"};
     if (cfg.limits.public_requests_per_s < 0)
         return Error{"limits.public_requests_per_s: 0 (none) or more"};
     if (auto a = io::parse_socket_address(cfg.listen); !a)

@@ -162,6 +162,7 @@ Result<std::unique_ptr<ControlServer>> ControlServer::create(const ControlConfig
             ho.per_client.requests_per_s = cfg.limits.public_requests_per_s;
             ho.per_client.burst = 2 * cfg.limits.public_requests_per_s;
             ho.per_client.exempt = impl->svc->trusted;
+            ho.proxy_protocol = cfg.limits.proxy_protocol;
         }
         ho.max_connections = static_cast<uint32_t>(std::clamp<uint64_t>(
             nofile > 128 ? (nofile - 64) / impl->listeners.size() : 64, 64, 100000));
@@ -189,7 +190,8 @@ Result<std::unique_ptr<ControlServer>> ControlServer::create(const ControlConfig
     impl->svc->listener_metrics = [raw](PromText& out) {
         out.family("vcdn_control_refused_total", "counter",
                    "Requests and connections a listener refused before any handler: per-address "
-                   "limits (rate, connections), a full worker queue, failed TLS handshakes.");
+                   "limits (rate, connections), a full worker queue, failed TLS handshakes, "
+                   "connections from a proxy without a valid PROXY protocol header.");
         for (const Impl::Listener& l : raw->listeners) {
             const io::HttpService& h = *l.http;
             out.sample("vcdn_control_refused_total", {{"listener", l.name}, {"reason", "rate"}},
@@ -201,6 +203,8 @@ Result<std::unique_ptr<ControlServer>> ControlServer::create(const ControlConfig
                        h.busy_refusals());
             out.sample("vcdn_control_refused_total", {{"listener", l.name}, {"reason", "tls"}},
                        h.tls_handshake_failures());
+            out.sample("vcdn_control_refused_total", {{"listener", l.name}, {"reason", "proxy"}},
+                       h.proxy_header_failures());
         }
     };
     return std::unique_ptr<ControlServer>(new ControlServer(std::move(impl)));

@@ -18,6 +18,7 @@
 #include <vcdn/http/request_parser.h>
 #include <vcdn/http/response_writer.h>
 #include <vcdn/http/target.h>
+#include <vcdn/io/proxy_protocol.h>
 #include <vcdn/io/tcp.h>
 
 namespace vcdn::io {
@@ -45,8 +46,9 @@ struct Conn {
     bool pending = false;   // a blocking handler is working on its request
     std::string client_key; // per-client limits: counted under this key; empty = exempt
     bool peer_closed = false;
-    bool proxied = false; // the peer is a trusted proxy: X-Forwarded-For names the client
-    uint64_t gen = 0;     // tells a reused fd's new connection from the one a late answer is for
+    bool proxied = false;        // the peer is a trusted proxy: X-Forwarded-For names the client
+    bool awaiting_proxy = false; // its PROXY protocol header has not been read yet
+    uint64_t gen = 0; // tells a reused fd's new connection from the one a late answer is for
     http::ScanState scan;
 };
 
@@ -732,6 +734,7 @@ void HttpService::run(int index) {
 
     int64_t listen_paused_until = 0;
     log::RateLimit nofile_log(1000);
+    log::RateLimit proxy_log(1000);
     while (!stop_.load(std::memory_order_acquire)) {
         epoll_event evs[128];
         int n = ::epoll_wait(ep.get(), evs, 128, listen_paused_until ? 100 : 500);
@@ -816,7 +819,9 @@ void HttpService::run(int index) {
                     c.client_key = std::move(key);
                     c.client = client;
                     c.proxied = proxied;
-                    c.deadline = now + opt_.idle_timeout_ms;
+                    c.awaiting_proxy = proxied && opt_.proxy_protocol;
+                    c.deadline =
+                        now + (c.awaiting_proxy ? opt_.request_timeout_ms : opt_.idle_timeout_ms);
                     if (opt_.tls) {
                         c.ssl.reset(opt_.tls(cfd));
                         if (!c.ssl) {
@@ -846,6 +851,65 @@ void HttpService::run(int index) {
                 }
                 if (r == 0 || (errno != EAGAIN && errno != EINTR)) close_conn(fd);
                 continue;
+            }
+            if (c.awaiting_proxy) {
+                // The balancer's PROXY header, read before anything else (TLS included): a
+                // peek until it is whole, then exactly its bytes. Bounded by kMaxProxyHeader
+                // and the request timeout.
+                char hb[kMaxProxyHeader];
+                const ssize_t n = ::recv(fd, hb, sizeof hb, MSG_PEEK);
+                if (n < 0 && (errno == EAGAIN || errno == EINTR)) continue;
+                ProxyHeader ph;
+                const char* why = "the connection closed before its PROXY header";
+                const ProxyStatus st =
+                    n <= 0 ? ProxyStatus::kBad
+                           : parse_proxy_header({hb, static_cast<size_t>(n)}, &ph, &why);
+                if (st == ProxyStatus::kIncomplete && static_cast<size_t>(n) < sizeof hb)
+                    continue; // the rest raises a new edge
+                if (st != ProxyStatus::kOk ||
+                    ::recv(fd, hb, ph.length, 0) != static_cast<ssize_t>(ph.length)) {
+                    proxy_failures_.fetch_add(1, std::memory_order_relaxed);
+                    uint64_t suppressed = 0;
+                    if (proxy_log.allow(now, &suppressed))
+                        log::warn("api: closed a connection from proxy {}: {} ({} similar "
+                                  "suppressed)",
+                                  c.client.to_string(),
+                                  n > 0 && st == ProxyStatus::kOk ? "short read of its PROXY header"
+                                                                  : why,
+                                  suppressed);
+                    close_conn(fd);
+                    continue;
+                }
+                c.awaiting_proxy = false;
+                c.deadline = now + opt_.idle_timeout_ms;
+                if (ph.has_client) {
+                    // The client is known: it is limited as any client, and what it says in
+                    // X-Forwarded-For is its own word.
+                    c.client = ph.client;
+                    c.proxied = false;
+                    if ((pc.connections || pc.requests_per_s > 0) && !exempt(c.client) &&
+                        !in_any(opt_.trusted_proxies, c.client)) {
+                        std::string key = client_key_of(c.client);
+                        if (pc.connections) {
+                            std::lock_guard lk(clients_mu_);
+                            uint32_t& cn = client_conns_[key];
+                            if (cn >= pc.connections) {
+                                if (cn == 0) client_conns_.erase(key);
+                                client_conn_refusals_.fetch_add(1, std::memory_order_relaxed);
+                                (void)!::send(fd, too_many.data(), too_many.size(),
+                                              MSG_DONTWAIT | MSG_NOSIGNAL);
+                                key.clear(); // not counted: close_conn must not uncount it
+                            } else {
+                                ++cn;
+                            }
+                        }
+                        if (key.empty() && pc.connections) {
+                            close_conn(fd);
+                            continue;
+                        }
+                        c.client_key = std::move(key);
+                    }
+                }
             }
             if (c.handshaking) {
                 const int r = SSL_do_handshake(c.ssl.get());

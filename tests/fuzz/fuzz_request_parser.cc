@@ -9,6 +9,7 @@
 #include <vcdn/http/request_parser.h>
 #include <vcdn/http/target.h>
 #include <vcdn/io/http_service.h>
+#include <vcdn/io/proxy_protocol.h>
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     using namespace vcdn::http;
@@ -65,6 +66,26 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         }
     } else if (r.status == ParseStatus::kError) {
         if (r.error_status < 400 || r.error_status > 505 || r.error_reason == nullptr) abort();
+    }
+    // The same bytes as what a balancer wrote first on a connection (PROXY protocol): a
+    // length within the bytes and the bound, the same verdict for the header alone, a reason
+    // for every refusal, and never "wait for more" beyond the bound.
+    vcdn::io::ProxyHeader ph;
+    const char* why = nullptr;
+    const vcdn::io::ProxyStatus ps =
+        vcdn::io::parse_proxy_header({buf.data(), buf.size()}, &ph, &why);
+    if (ps == vcdn::io::ProxyStatus::kOk) {
+        if (ph.length == 0 || ph.length > size || ph.length > vcdn::io::kMaxProxyHeader) abort();
+        if (ph.has_client && ph.client.family == 0) abort();
+        vcdn::io::ProxyHeader again;
+        if (vcdn::io::parse_proxy_header({buf.data(), ph.length}, &again, &why) !=
+                vcdn::io::ProxyStatus::kOk ||
+            again.length != ph.length || !(again.client == ph.client))
+            abort();
+    } else if (ps == vcdn::io::ProxyStatus::kBad) {
+        if (why == nullptr || *why == '\0') abort();
+    } else if (size > vcdn::io::kMaxProxyHeader) {
+        abort(); // incomplete beyond the bound: a reader would wait forever
     }
     return 0;
 }

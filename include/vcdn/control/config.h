@@ -34,6 +34,10 @@ struct ControlLimits {
     // address X-Forwarded-For names (io::real_client), for steering, sessions, trust and the
     // per-address limits alike. From anyone else X-Forwarded-For is ignored.
     std::vector<std::string> proxies;
+    // The public listener's connections from `proxies` start with a PROXY protocol header (v1
+    // or v2: an L4 balancer such as HAProxy or an AWS NLB), which names the client; X-Forwarded-
+    // For is then not read from them. Connections from anyone else are plain, as ever.
+    bool proxy_protocol = false;
     double public_requests_per_s = 200; // per address (IPv6: per /64), per API thread
     uint32_t public_connections = 100;  // open at once per address
 };

@@ -162,6 +162,12 @@ struct HttpServiceOptions {
     // Peers whose X-Forwarded-For names the client (real_client): handlers see that client,
     // and the per-client request rate counts it; a proxy's own connections are not limited.
     std::vector<IpPrefix> trusted_proxies;
+    // Connections from trusted_proxies start with a PROXY protocol header (v1 or v2, before
+    // TLS when there is TLS): its source address is the client, for handlers and the
+    // per-client limits alike, and X-Forwarded-For on that connection is the client's own word
+    // (ignored). A connection from a proxy without a valid header is closed and counted.
+    // Connections from anyone else are plain HTTP(S), whatever their first bytes.
+    bool proxy_protocol = false;
 };
 
 class HttpService {
@@ -204,7 +210,7 @@ private:
     // Open connections per client key (address or /64), for per_client.connections.
     std::mutex clients_mu_;
     std::unordered_map<std::string, uint32_t, SeededStringHash> client_conns_;
-    std::atomic<uint64_t> client_conn_refusals_{0}, client_rate_refusals_{0};
+    std::atomic<uint64_t> client_conn_refusals_{0}, client_rate_refusals_{0}, proxy_failures_{0};
     bool exempt(const IpAddress& a) const;
     bool submit(std::unique_ptr<Job> job);
     void work();
@@ -214,6 +220,7 @@ public:
     uint64_t client_connection_refusals() const { return client_conn_refusals_.load(); }
     uint64_t client_rate_refusals() const { return client_rate_refusals_.load(); }
     uint64_t tls_handshake_failures() const { return tls_failures_.load(); }
+    uint64_t proxy_header_failures() const { return proxy_failures_.load(); }
 };
 
 using http::query_param;
