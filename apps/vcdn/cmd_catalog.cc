@@ -19,6 +19,7 @@ struct CatalogFlags {
     bool quiet = false;
     bool media = false;
     uint32_t audio_kbps = 96;
+    uint32_t distinct = 0;
 };
 } // namespace
 
@@ -45,6 +46,10 @@ Runner add_catalog(CLI::App& app) {
                    "bitrate and one audio MP4, byte-range DASH (manifest.mpd) and HLS "
                    "(master.m3u8), 2 s segments (--seed is not used)");
     make->add_option("--audio-bitrate", f->audio_kbps, "With --media: AAC bitrate in kbit/s")
+        ->capture_default_str();
+    make->add_option("--distinct", f->distinct,
+                     "With --media: encode only this many titles and make the others copies of "
+                     "them, each under its own path (0 = encode all)")
         ->capture_default_str();
 
     CLI::App* verify = cmd->add_subcommand(
@@ -101,6 +106,7 @@ Runner add_catalog(CLI::App& app) {
                 mo.seconds = f->make.seconds;
                 mo.first_title = f->make.first_title;
                 mo.audio_kbps = f->audio_kbps;
+                mo.distinct = f->distinct;
                 auto rep = catalog::make_media_catalog(mo, [&](size_t done, size_t total) {
                     if (!f->quiet && isatty(2))
                         std::fprintf(stderr, "\r%zu/%zu titles", done, total);

@@ -53,10 +53,19 @@ Result<ImportReport> make_media_catalog(const MediaOptions& opt,
     if (ec) return Error{fmt::format("{}: {}", opt.out_dir, ec.message())};
     std::vector<uint32_t> ladder = opt.bitrates_kbps;
     std::sort(ladder.rbegin(), ladder.rend());
+    const uint32_t distinct = opt.distinct == 0 ? opt.titles : std::min(opt.distinct, opt.titles);
     for (uint32_t i = 0; i < opt.titles; ++i) {
         const uint32_t t = opt.first_title + i;
         const fs::path dir = fs::path(opt.out_dir) / "t" / std::to_string(t);
         fs::remove_all(dir, ec);
+        if (i >= distinct) { // a copy of an encoded title, under its own path
+            const fs::path from =
+                fs::path(opt.out_dir) / "t" / std::to_string(opt.first_title + i % distinct);
+            fs::copy(from, dir, fs::copy_options::recursive, ec);
+            if (ec) return Error{fmt::format("{}: {}", dir.string(), ec.message())};
+            if (progress) progress(i + 1, opt.titles);
+            continue;
+        }
         fs::create_directories(dir, ec);
         if (ec) return Error{fmt::format("{}: {}", dir.string(), ec.message())};
         const auto [w, h] = size_for(ladder.front());

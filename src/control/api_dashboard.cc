@@ -1,4 +1,5 @@
 // The dashboard page and its data, /healthz, and the control plane's /metrics.
+#include <algorithm>
 #include <fmt/format.h>
 
 #include <vcdn/base/prometheus.h>
@@ -50,6 +51,35 @@ json fleet_fill(const View& v) {
             {"bytes_total", bytes},
             {"bytes_pending", pending},
             {"rate_bps", rate}};
+}
+
+// The packaged titles (those with a DASH or HLS manifest), the first kMaxTitles by number, and
+// where the watch page is: [control.play] public_url, or relative when the dashboard is on the
+// public listener itself; null when the page cannot know (an admin listener of its own).
+json dashboard_titles(const Service& s, const View& v) {
+    constexpr size_t kMaxTitles = 200;
+    std::vector<uint32_t> numbers;
+    for (const auto& [n, t] : *v.titles)
+        if (!t.mpds.empty() || !t.m3u8s.empty()) numbers.push_back(n);
+    std::sort(numbers.begin(), numbers.end());
+    json list = json::array();
+    for (size_t i = 0; i < numbers.size() && i < kMaxTitles; ++i) {
+        const TitleFiles& t = v.titles->at(numbers[i]);
+        uint64_t bytes = 0;
+        for (uint32_t f : t.files)
+            bytes += (*v.files)[f].size;
+        list.push_back({{"title", numbers[i]},
+                        {"files", t.files.size()},
+                        {"bytes", bytes},
+                        {"dash", !t.mpds.empty()},
+                        {"hls", !t.m3u8s.empty()}});
+    }
+    json watch = nullptr;
+    if (!s.cfg.play.public_url.empty())
+        watch = s.cfg.play.public_url + (s.cfg.play.public_url.back() == '/' ? "watch" : "/watch");
+    else if (s.cfg.admin_listen.empty())
+        watch = "watch";
+    return {{"total", numbers.size()}, {"list", std::move(list)}, {"watch", std::move(watch)}};
 }
 
 } // namespace
@@ -225,7 +255,8 @@ ApiResponse get_dashboard(const ApiRequest& req, Service& s) {
                     {"steering", {{"total", total}, {"by_site", by_site}, {"by_tier", by_tier}}},
                     {"qoe", {{"samples", s.qoe_samples}}},
                     {"fill", fleet_fill(*v)},
-                    {"bgp", dashboard_bgp(*v, now)}});
+                    {"bgp", dashboard_bgp(*v, now)},
+                    {"titles", dashboard_titles(s, *v)}});
 }
 
 void add_dashboard_routes(Routes& r, Service& s) {

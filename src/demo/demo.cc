@@ -211,24 +211,30 @@ int run(const DemoOptions& opt, const std::atomic<bool>& stop) {
         return 1;
     }
 
-    // 1. The catalog (the origin's master copy).
+    // 1. The catalog (the origin's master copy): real H.264/AAC titles, packaged for DASH and
+    // HLS by ffmpeg. Two are encoded; the others are copies of them under their own paths, so
+    // that a big catalog takes seconds.
     say(fmt::format("vcdn demo: work directory {} (logs in {}/logs)", dir, dir));
-    catalog::MakeOptions mo;
+    catalog::MediaOptions mo;
     mo.out_dir = dir + "/origin";
     mo.titles = opt.titles;
-    mo.bitrates_kbps = {235, 750, 1750, 3000};
+    mo.bitrates_kbps = {300, 750, 1750};
     mo.seconds = opt.seconds;
-    mo.seed = 42;
-    auto cat = catalog::make_catalog(mo);
-    if (!cat) {
-        std::fprintf(stderr, "vcdn demo: catalog: %s\n", cat.error().message.c_str());
+    mo.distinct = std::min(2u, opt.titles);
+    say(fmt::format("catalog: encoding {} title(s) of {} s with ffmpeg ...", mo.distinct,
+                    opt.seconds));
+    auto made = catalog::make_media_catalog(mo);
+    if (!made) {
+        std::fprintf(stderr, "vcdn demo: catalog: %s\n", made.error().message.c_str());
         return 1;
     }
+    const catalog::Catalog* cat = &made->catalog;
     uint64_t catalog_bytes = 0;
     for (const auto& f : cat->files)
         catalog_bytes += f.size;
-    say(fmt::format("catalog: {} titles x 4 bitrates, {} s each, {:.0f} MB", opt.titles,
-                    opt.seconds, catalog_bytes / 1e6));
+    say(fmt::format("catalog: {} titles ({} encoded, the rest copies) x 3 H.264 bitrates + AAC, "
+                    "{} s each, DASH and HLS, {:.0f} MB",
+                    opt.titles, mo.distinct, opt.seconds, catalog_bytes / 1e6));
 
     // 2. The processes.
     std::vector<std::unique_ptr<Child>> kids;
@@ -310,7 +316,8 @@ int run(const DemoOptions& opt, const std::atomic<bool>& stop) {
           << "[control.tls]\ncert = \"" << dir << "/pki/control.pem\"\nkey = \"" << dir
           << "/pki/control.key\"\nlisteners = [\"edge\"]\n"
           << "[control.health]\nheartbeat_interval_ms = 500\n"
-             "missed_heartbeats = 3\nhold_down_ms = 1000\n";
+             "missed_heartbeats = 3\nhold_down_ms = 1000\n"
+          << fmt::format("[control.play]\npublic_url = \"http://127.0.0.1:{}\"\n", control->port);
     }
     bool ok =
         rc == 0 &&
@@ -403,6 +410,26 @@ int run(const DemoOptions& opt, const std::atomic<bool>& stop) {
         std::this_thread::sleep_for(std::chrono::milliseconds(250));
     }
     if (rc == 0 && !converged && !stop.load()) fail("fill did not converge in 180 s");
+
+    // Standard players' way in: the control plane's generated manifests for title 1, with
+    // title tokens and Content Steering (a browser on this machine is no ISP client: it is
+    // steered to the exchange, x1), and the watch page that plays them.
+    const std::string watch = fmt::format("http://127.0.0.1:{}/watch?title=1", control->port);
+    bool manifests_ok = true;
+    if (rc == 0 && converged) {
+        for (const char* kind : {"m3u8", "mpd"}) {
+            auto r = io::http_get(
+                fmt::format("http://127.0.0.1:{}/api/v1/play/1.{}", control->port, kind));
+            const bool ok = r && r->status == 200 && r->body.find("\"x1\"") != std::string::npos;
+            manifests_ok = manifests_ok && ok;
+            if (!ok)
+                say(fmt::format(
+                    "generated manifest 1.{}: {}", kind,
+                    !r ? r.error().message
+                       : fmt::format("HTTP {}: {}", r->status, r->body.substr(0, 200))));
+        }
+        if (manifests_ok) say("generated manifests: /api/v1/play/1.m3u8 and 1.mpd steer to x1");
+    }
 
     // 5. Players: 70% in the ISP's clients, 30% in clients only the exchange covers.
     json isp_summary, ix_summary;
@@ -555,14 +582,15 @@ int run(const DemoOptions& opt, const std::atomic<bool>& stop) {
         say("");
         say("dashboard: " + dashboard +
             (opt.keep ? "" : " (stopped with the demo; --keep leaves it up)"));
+        say("watch:     " + watch + " (hls.js, dash.js or Shaka in a browser on this machine)");
         // Every process that was not killed on purpose must still be up.
         for (const auto& k : kids)
             if (!k->killed && !k->alive()) {
                 fail(fmt::format("{} exited during the demo", k->name));
                 break;
             }
-        if (opt.ci && rc == 0 && (!converged || !players_ok)) {
-            fail("the CI verdict failed: fill, errors or rebuffering (see above)");
+        if (opt.ci && rc == 0 && (!converged || !players_ok || !manifests_ok)) {
+            fail("the CI verdict failed: fill, errors, rebuffering or manifests (see above)");
         }
     }
     if (opt.keep && rc == 0) {

@@ -97,7 +97,9 @@ Result<std::vector<Title>> load_titles(const PlayConfig& cfg) {
             continue;
         const uint32_t kbps = f.value("bitrate_kbps", 0u);
         const uint64_t size = f.value("size", uint64_t{0});
-        if (kbps == 0 || size == 0) continue;
+        const std::string path = f.value("path", std::string());
+        // A packaged title's playlists carry their variant's bitrate too: the ladder is media.
+        if (kbps == 0 || size == 0 || path.ends_with(".m3u8") || path.ends_with(".mpd")) continue;
         Title& t = by_id[id];
         t.id = id;
         t.popularity = std::max(t.popularity, f.value("popularity", 0.0));

@@ -79,6 +79,9 @@ struct MediaOptions {
     uint32_t audio_kbps = 96;
     uint32_t seconds = 10;
     uint32_t first_title = 1;
+    // Encode only the first `distinct` titles (0: all) and make the others copies of them
+    // under their own paths (a big catalog in seconds: the demo's).
+    uint32_t distinct = 0;
     std::string ffmpeg = "ffmpeg"; // found on PATH
 };
 
@@ -86,7 +89,8 @@ struct MediaOptions {
 // test picture, sized by the usual ladder: 240p below 400k … 1080p from 4500k) and one AAC
 // track, each a single fragmented MP4 addressed by byte ranges — the Open Connect shape —
 // described by a DASH MPD (manifest.mpd) and HLS playlists (master.m3u8, media_<i>.m3u8),
-// 2-second segments, made by ffmpeg; then the catalog of out_dir as import_dir makes it,
+// 2-second segments, made by ffmpeg (`distinct` of them; the rest are copies, each a title of its
+// own); then the catalog of out_dir as import_dir makes it,
 // titles numbered as their directories, written to out_dir/catalog.json. A missing or
 // failing ffmpeg is a one-line error with its last line of output.
 Result<ImportReport> make_media_catalog(const MediaOptions& opt,

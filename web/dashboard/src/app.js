@@ -360,6 +360,32 @@
             ...lines.map((l) => el("div", { class: l.warn ? "bgp-line warn" : "bgp-line", text: l.text })));
     }
 
+    // ---- titles ------------------------------------------------------------------------------
+
+    // Packaged titles, each linked to the watch page. Hrefs are built by the model from a
+    // checked base and a number; the API's strings reach the page through textContent only.
+    function renderTitles(doc) {
+        const items = M.titleLinks(doc.titles);
+        const box = $("titles");
+        if (!items.length) {
+            box.replaceChildren(el("span", { class: "muted", text: "titles: no packaged title (vcdn catalog make --media, or catalog import)" }));
+            return;
+        }
+        const rows = items.map((t) => {
+            const row = el("div", { class: "title-line", title: String(t.title) }, el("span", { text: t.text }));
+            for (const l of t.links) {
+                const a = el("a", { text: l.label });
+                a.href = l.href;
+                a.dataset.title = String(t.title);
+                row.append(" ", a);
+            }
+            return row;
+        });
+        const total = M.num(doc.titles && doc.titles.total);
+        if (total !== null && total > items.length) rows.push(el("div", { class: "muted", text: "… " + M.fmtInt(total - items.length) + " more" }));
+        box.replaceChildren(el("span", { class: "fill-label", text: "titles" }), ...rows);
+    }
+
     // ---- polling -----------------------------------------------------------------------------
 
     function render(doc) {
@@ -371,6 +397,7 @@
         renderSteering(doc);
         renderFill(doc);
         renderBgp(doc);
+        renderTitles(doc);
     }
 
     async function fetchDoc() {

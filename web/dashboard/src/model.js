@@ -188,8 +188,29 @@
         });
     }
 
+    // The packaged titles, each with links to the watch page (one per player that plays it):
+    // [{title, text, links: [{label, href}]}]. No links when the API gives no watch address.
+    function titleLinks(titles) {
+        if (!titles || typeof titles !== "object") return [];
+        const watch = str(titles.watch);
+        // Only the control plane's own page: a relative "watch" or an http(s) URL.
+        const base = watch === "watch" || /^https?:\/\/[^\s"<>]+$/.test(watch) ? watch : "";
+        return arr(titles.list).filter((t) => t && Number.isInteger(t.title) && t.title > 0).map((t) => {
+            const kinds = [t.hls ? "HLS" : "", t.dash ? "DASH" : ""].filter(Boolean);
+            const links = [];
+            if (base && t.hls) links.push({ label: "hls.js", href: base + "?title=" + t.title + "&player=hls" });
+            if (base && t.dash) links.push({ label: "dash.js", href: base + "?title=" + t.title + "&player=dash" });
+            if (base && t.dash) links.push({ label: "Shaka", href: base + "?title=" + t.title + "&player=shaka" });
+            return {
+                title: t.title,
+                text: "title " + t.title + " (" + kinds.join(", ") + "; " + fmtInt(num(t.files)) + " files, " + fmtBytes(num(t.bytes)) + ")",
+                links,
+            };
+        });
+    }
+
     globalThis.VcdnModel = {
         num, str, arr, normState, fmtDuration, fmtMs, fmtGbps, fmtInt, fmtPct, fmtBytes,
-        shares, edgeRows, alignHistory, totals, fillProgress, edgeFiles, bgpLines,
+        shares, edgeRows, alignHistory, totals, fillProgress, edgeFiles, bgpLines, titleLinks,
     };
 })();

@@ -115,3 +115,23 @@ test("totals and fill progress", () => {
     assert.equal(M.edgeFiles({ files: 18, fill: { files_to_go: 0, state: "complete" } }).text, "18");
     assert.match(M.edgeFiles({ files: 1, fill: { state: "filling", bytes_to_go: 5e6 } }).title, /fill: filling/);
 });
+
+test("links packaged titles to the watch page, and nothing else", () => {
+    const doc = { total: 3, watch: "watch", list: [
+        { title: 1, files: 8, bytes: 3000000, dash: true, hls: true },
+        { title: 2, files: 2, bytes: 10, dash: false, hls: true },
+        { title: "3\"><script>", files: 1, dash: true },
+        null,
+    ] };
+    const t = M.titleLinks(doc);
+    assert.equal(t.length, 2);
+    assert.equal(t[0].text, "title 1 (HLS, DASH; 8 files, 3.0 MB)");
+    assert.deepEqual(t[0].links.map((l) => l.href),
+                     ["watch?title=1&player=hls", "watch?title=1&player=dash", "watch?title=1&player=shaka"]);
+    assert.deepEqual(t[1].links.map((l) => l.label), ["hls.js"]);
+    assert.deepEqual(M.titleLinks({ ...doc, watch: "javascript:alert(1)" })[0].links, []);
+    assert.deepEqual(M.titleLinks({ ...doc, watch: null })[0].links, []);
+    assert.equal(M.titleLinks({ ...doc, watch: "https://steer.example/watch" })[0].links[0].href,
+                 "https://steer.example/watch?title=1&player=hls");
+    assert.deepEqual(M.titleLinks(undefined), []);
+});
