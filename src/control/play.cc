@@ -53,8 +53,8 @@ std::shared_ptr<const TitleIndex> index_titles(const std::vector<CatalogEntry>& 
     return out;
 }
 
-ManifestCache::Entry* ManifestCache::find_locked(const std::string& sha) {
-    auto it = by_sha_.find(sha);
+ManifestCache::Entry* ManifestCache::find_locked(const std::string& key) {
+    auto it = by_sha_.find(key);
     if (it == by_sha_.end()) return nullptr;
     lru_.splice(lru_.begin(), lru_, it->second.lru);
     return &it->second;
@@ -110,16 +110,23 @@ Result<std::string> ManifestCache::fetch(const View& v, const CatalogEntry& f) {
     return Error{last};
 }
 
+// Entries are keyed by path and content: the same bytes under two paths (a copied title) parse
+// into different forms, since a manifest's relative URIs resolve against its own path.
+std::string ManifestCache::key_of(const CatalogEntry& f) {
+    return f.sha256 + ' ' + f.path;
+}
+
 Result<std::shared_ptr<const std::string>> ManifestCache::text(const View& v,
                                                                const CatalogEntry& f) {
     const int64_t now = wall_ms();
+    const std::string key = key_of(f);
     {
         std::lock_guard lk(mu_);
-        if (Entry* e = find_locked(f.sha256)) {
+        if (Entry* e = find_locked(key)) {
             ++stats_.hits;
             return e->text;
         }
-        if (auto it = failed_.find(f.sha256); it != failed_.end()) {
+        if (auto it = failed_.find(key); it != failed_.end()) {
             if (it->second.first > now) return Error{it->second.second};
             failed_.erase(it);
         }
@@ -128,21 +135,21 @@ Result<std::shared_ptr<const std::string>> ManifestCache::text(const View& v,
     std::lock_guard lk(mu_);
     if (!body) {
         if (failed_.size() > 10000) failed_.clear();
-        failed_[f.sha256] = {now + kRetryMs, body.error().message};
+        failed_[key] = {now + kRetryMs, body.error().message};
         return body.error();
     }
     auto text = std::make_shared<const std::string>(std::move(*body));
     const uint64_t limit = uint64_t{cfg_.cache_mb} << 20;
-    if (text->size() > limit / 4) return text;            // too big to keep: used once
-    if (Entry* e = find_locked(f.sha256)) return e->text; // another thread was quicker
+    if (text->size() > limit / 4) return text;       // too big to keep: used once
+    if (Entry* e = find_locked(key)) return e->text; // another thread was quicker
     while (!lru_.empty() && bytes_ + text->size() > limit) {
         auto it = by_sha_.find(lru_.back());
         bytes_ -= it->second.text->size() * (it->second.dash ? 2 : 1);
         by_sha_.erase(it);
         lru_.pop_back();
     }
-    lru_.push_front(f.sha256);
-    Entry& e = by_sha_[f.sha256];
+    lru_.push_front(key);
+    Entry& e = by_sha_[key];
     e.text = text;
     e.lru = lru_.begin();
     bytes_ += text->size();
@@ -153,9 +160,10 @@ template <class T, class Parse>
 Result<std::shared_ptr<const T>>
 ManifestCache::parsed(const View& v, const CatalogEntry& f, Form form,
                       std::shared_ptr<const T> Entry::*slot, Parse parse) {
+    const std::string key = key_of(f);
     {
         std::lock_guard lk(mu_);
-        if (Entry* e = find_locked(f.sha256)) {
+        if (Entry* e = find_locked(key)) {
             if (e->*slot) {
                 ++stats_.hits;
                 return e->*slot;
@@ -167,7 +175,7 @@ ManifestCache::parsed(const View& v, const CatalogEntry& f, Form form,
     if (!text) return text.error();
     Result<T> r = parse(**text);
     std::lock_guard lk(mu_);
-    Entry* e = find_locked(f.sha256);
+    Entry* e = find_locked(key);
     if (!r) {
         ++stats_.parse_failures;
         if (e) e->errors[form] = r.error().message;

@@ -35,7 +35,8 @@ using TitleIndex = std::unordered_map<uint32_t, TitleFiles>;
 // Titles numbered 0 (files at the root, not a title) are left out.
 std::shared_ptr<const TitleIndex> index_titles(const std::vector<CatalogEntry>& files);
 
-// Packaged manifests by their SHA-256, in memory up to cache_mb (least recently used go first).
+// Packaged manifests by path and SHA-256, in memory up to cache_mb (least recently used go
+// first).
 class ManifestCache {
 public:
     explicit ManifestCache(const ControlPlay& cfg) : cfg_(cfg) {}
@@ -74,16 +75,17 @@ private:
     template <class T, class Parse>
     Result<std::shared_ptr<const T>> parsed(const View& v, const CatalogEntry& f, Form form,
                                             std::shared_ptr<const T> Entry::*slot, Parse parse);
-    Entry* find_locked(const std::string& sha); // and mark it used
+    Entry* find_locked(const std::string& key); // and mark it used
+    static std::string key_of(const CatalogEntry& f);
 
     ControlPlay cfg_;
     mutable std::mutex mu_;
-    std::unordered_map<std::string, Entry> by_sha_;
-    std::list<std::string> lru_; // most recent first
+    std::unordered_map<std::string, Entry> by_sha_; // by key_of()
+    std::list<std::string> lru_;                    // keys, most recent first
     uint64_t bytes_ = 0;
     // A file no source could give is not asked for again for kRetryMs (an origin that is down
     // costs one fetch per few seconds, not one per player).
-    std::unordered_map<std::string, std::pair<int64_t, std::string>> failed_; // sha -> until, why
+    std::unordered_map<std::string, std::pair<int64_t, std::string>> failed_; // key -> until, why
     static constexpr int64_t kRetryMs = 5000;
     Stats stats_;
 };

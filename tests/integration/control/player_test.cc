@@ -25,15 +25,16 @@ constexpr int kEdges = 4;
 const char* kPlayHealth = "[control.health]\nheartbeat_interval_ms = 200\nmissed_heartbeats = 3\n"
                           "hold_down_ms = 500\n[control.play]\nsteering_ttl_s = 1\n";
 
-// Two real titles (24 s, 300k and 750k H.264 + AAC), made once per test binary.
+// Three real titles (24 s, 300k and 750k H.264 + AAC), made once per test binary: 1 and 2
+// encoded, 3 a copy of 1 (the same manifest bytes under another path).
 const std::string& shared_media() {
     static TempDir* dir = new TempDir(); // lives for the whole test binary
     static std::string root = [] {
         const std::string out = dir->path() + "/media";
-        RunResult made =
-            run_command({vcdn_binary(), "catalog", "make", "--media", "--quiet", "--out", out,
-                         "--titles", "2", "--bitrates", "300,750", "--seconds", "24"},
-                        180000);
+        RunResult made = run_command({vcdn_binary(), "catalog", "make", "--media", "--quiet",
+                                      "--out", out, "--titles", "3", "--distinct", "2",
+                                      "--bitrates", "300,750", "--seconds", "24"},
+                                     180000);
         if (made.status != 0) ADD_FAILURE() << made.output;
         return out;
     }();
@@ -282,6 +283,17 @@ TEST_F(PlayerTest, GeneratedManifestsCarryATokenPerEdgeThatOpensOnlyItsTitle) {
     const std::regex steering(
         R"re(<ContentSteering defaultServiceLocation="(a\d)" queryBeforeStart="true">([^<]+)</ContentSteering>)re");
     ASSERT_TRUE(std::regex_search(dash.body, cs, steering)) << dash.body;
+    // Title 3 is a copy of title 1: the same manifest bytes under /t/3/, which must name /t/3/
+    // files (the cache keeps a manifest per path, not only per content).
+    ApiReply copy = play("3.m3u8", 1);
+    ASSERT_EQ(copy.status, 200) << copy.body;
+    for (const std::string& uri : playlist_uris(copy.body)) {
+        if (uri.find("/steering") != std::string::npos) continue;
+        EXPECT_NE(uri.find("/t/3/"), std::string::npos) << uri;
+    }
+    ApiReply copy_mpd = play("3.mpd", 1);
+    ASSERT_EQ(copy_mpd.status, 200) << copy_mpd.body;
+    EXPECT_EQ(copy_mpd.body.find("/t/1/"), std::string::npos) << copy_mpd.body;
     // The steering server answers the current ranking: both edges, then the origin.
     std::string target = std::regex_replace(std::string(cs[2]), std::regex("&amp;"), "&");
     target = target.substr(target.find("/api/"));
