@@ -67,6 +67,44 @@ void BM_WriteFileHead(benchmark::State& st) {
 }
 BENCHMARK(BM_WriteFileHead);
 
+// What CORS adds to a request: parse its head (a browser's carries `Origin`), pick the CORS
+// lines and write the 206 head with them. Arg: 0 no Origin, "*" policy (the default); 1 Origin,
+// "*"; 2 Origin, an allow-list that echoes it (with Vary: Origin); 3 CORS off, no Origin.
+void BM_RequestHeadWithCors(benchmark::State& st) {
+    const int mode = static_cast<int>(st.range(0));
+    const std::string req = mode == 0 || mode == 3 ? kRequest
+                                                   : kRequest.substr(0, kRequest.size() - 2) +
+                                                         "Origin: https://player.example\r\n\r\n";
+    const vcdn::edge::CorsPolicy policy = vcdn::edge::make_cors_policy(
+        mode != 3,
+        mode == 2 ? std::vector<std::string>{"https://other.example", "https://player.example"}
+                  : std::vector<std::string>{"*"},
+        false, 86400, {"Range", "If-Range"});
+    vcdn::http::ParseLimits lim;
+    vcdn::edge::FileMeta f{22500000, 1700000000, "\"6553f100-1574ba0\"",
+                           "Tue, 14 Nov 2023 22:13:20 GMT", "video/mp4"};
+    vcdn::edge::Plan p;
+    p.status = 206;
+    p.partial = true;
+    p.offset = 1048576;
+    p.length = 102400;
+    char head[768], cors[512];
+    for (auto _ : st) {
+        vcdn::http::Request r;
+        vcdn::http::ScanState scan;
+        auto res = vcdn::http::parse_request(req.data(), req.size(), lim, &scan, &r);
+        benchmark::DoNotOptimize(res);
+        vcdn::edge::HeadContext ctx{
+            "Sun, 06 Nov 1994 08:49:37 GMT", true, false, "",
+            policy.enabled ? vcdn::edge::cors_lines(policy, r.origin, cors, sizeof cors)
+                           : std::string_view()};
+        size_t n = vcdn::edge::write_file_head(head, sizeof head, p, f, ctx);
+        benchmark::DoNotOptimize(n);
+        benchmark::DoNotOptimize(head);
+    }
+}
+BENCHMARK(BM_RequestHeadWithCors)->Arg(3)->Arg(0)->Arg(1)->Arg(2);
+
 } // namespace
 
 // The per-response cost of counting what was served (edge/served.h): one lock and one hash
