@@ -184,7 +184,7 @@ Result<std::unique_ptr<ControlServer>> ControlServer::create(const ControlConfig
             };
         l.router = make_router(*impl->svc, l.surfaces);
         auto http = io::HttpService::listen(*addr, l.router, ho, fmt::format("ctl-{}", l.name));
-        if (!http) return Error{fmt::format("listen {}: {}", where, http.error().message)};
+        if (!http) return Error{fmt::format("{} listener: {}", l.name, http.error().message)};
         l.http = std::move(*http);
     }
     impl->svc->listener_metrics = [raw](PromText& out) {

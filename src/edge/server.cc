@@ -194,24 +194,20 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in)
     if (cfg.disk.mode == "async" && impl->workers.front()->reader())
         impl->reader_name = reader_name(impl->workers.front()->reader()->kind());
     // Every worker gets its own socket per address (SO_REUSEPORT): the kernel spreads
-    // connections and no accept lock is shared. Port 0 is resolved by the first bind.
+    // connections and no accept lock is shared. Port 0 is resolved by the first bind. An
+    // address another process listens on is an error, not a share (io::listen_group).
     for (const ListenerConfig& lc : effective_listeners(cfg)) {
         auto addr = io::parse_socket_address(lc.address);
         if (!addr) return addr.error();
         const bool require_signed = requires_signed(cfg, lc);
-        io::SocketAddress a = *addr;
-        for (unsigned w = 0; w < cfg.workers; ++w) {
-            auto fd = io::listen_tcp(a, lopt);
-            if (!fd) return fd.error();
-            if (w == 0) {
-                auto bound = io::local_address(fd->get());
-                if (!bound) return bound.error();
-                a = *bound;
-                impl->bound.push_back(BoundListener{a, lc.tls, require_signed});
-                if (!lc.tls) impl->listen_addrs.push_back(a);
-            }
-            impl->workers[w]->add_listener(std::move(*fd), lc.tls, require_signed);
-        }
+        auto fds = io::listen_group(*addr, cfg.workers, lopt);
+        if (!fds) return fds.error();
+        auto bound = io::local_address((*fds)[0].get());
+        if (!bound) return bound.error();
+        impl->bound.push_back(BoundListener{*bound, lc.tls, require_signed});
+        if (!lc.tls) impl->listen_addrs.push_back(*bound);
+        for (unsigned w = 0; w < cfg.workers; ++w)
+            impl->workers[w]->add_listener(std::move((*fds)[w]), lc.tls, require_signed);
     }
     if (!cfg.admin.empty()) {
         auto addr = io::parse_socket_address(cfg.admin);

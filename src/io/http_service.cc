@@ -397,18 +397,13 @@ Result<std::unique_ptr<HttpService>> HttpService::listen(const SocketAddress& ad
     lo.reuse_port = s->opt_.threads > 1;
     lo.defer_accept = false;
     lo.backlog = 4096;
-    SocketAddress at = addr;
-    for (uint32_t i = 0; i < s->opt_.threads; ++i) {
-        auto fd = listen_tcp(at, lo);
-        if (!fd) return fd.error();
-        if (i == 0) {
-            auto bound = local_address(fd->get());
-            if (!bound) return bound.error();
-            s->addr_ = *bound;
-            at = *bound; // the others join the port the first one got
-        }
-        s->listen_fds_.push_back(std::move(*fd));
-    }
+    // Another process on the address is an error, not a share (listen_group).
+    auto fds = listen_group(addr, s->opt_.threads, lo);
+    if (!fds) return fds.error();
+    auto bound = local_address((*fds)[0].get());
+    if (!bound) return bound.error();
+    s->addr_ = *bound;
+    s->listen_fds_ = std::move(*fds);
     s->router_ = std::move(router);
     s->thread_name_ = std::move(name);
     s->wake_fd_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));

@@ -382,14 +382,47 @@ TEST_F(StartupErrors, BadConfigurationExitsWithOneClearLine) {
 }
 
 TEST_F(StartupErrors, PortInUse) {
-    start_edge();
+    EdgeOptions o;
+    o.workers = 2; // its listeners are an SO_REUSEPORT group another process could join
+    start_edge(o);
     RunResult r =
         run_command({vcdn_binary(), "edge", "--root", root(), "--listen",
                      fmt::format("127.0.0.1:{}", edge_.admin_port), "--access-log", "off"},
                     10000);
     EXPECT_EQ(r.status, 1);
-    EXPECT_NE(r.output.find("bind 127.0.0.1:"), std::string::npos) << r.output;
-    EXPECT_NE(r.output.find("Address already in use"), std::string::npos) << r.output;
+    EXPECT_NE(r.output.find(fmt::format("127.0.0.1:{}: Address already in use (held by pid {} (",
+                                        edge_.admin_port, edge_.proc.pid())),
+              std::string::npos)
+        << r.output;
+    EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 1) << r.output;
+    // The content port, where SO_REUSEPORT would let a second process share the traffic
+    // silently: an edge on another root, an origin (also on the wildcard address) and a
+    // control plane are each refused with one line naming the holder, and exit 1.
+    TempDir other;
+    write_file(other / "t.txt", "the wrong root\n");
+    write_file(other / "control.toml", fmt::format("[control]\nlisten = \"127.0.0.1:{}\"\n"
+                                                   "admin_token = \"0123456789abcdefgh\"\n"
+                                                   "db = \"sqlite:{}\"\n",
+                                                   port(), other / "c.db"));
+    for (const std::vector<std::string>& argv : std::vector<std::vector<std::string>>{
+             {vcdn_binary(), "edge", "--root", other.path(), "--listen",
+              fmt::format("127.0.0.1:{}", port()), "--workers", "2", "--access-log", "off"},
+             {vcdn_binary(), "origin", "--root", other.path(), "--listen",
+              fmt::format("0.0.0.0:{}", port()), "--access-log", "off"},
+             {vcdn_binary(), "control", "--config", other / "control.toml"}}) {
+        RunResult second = run_command(argv, 10000);
+        EXPECT_EQ(second.status, 1) << argv[1] << ": " << second.output;
+        EXPECT_NE(second.output.find(fmt::format(":{}: Address already in use (held by pid {} (",
+                                                 port(), edge_.proc.pid())),
+                  std::string::npos)
+            << argv[1] << ": " << second.output;
+    }
+    // The first edge kept every request.
+    for (int i = 0; i < 20; ++i) {
+        RawResponse r = fetch(port(), get_request("/t/1/v-235k.mp4", "Range: bytes=0-9\r\n"));
+        EXPECT_EQ(r.head.status, 206);
+        EXPECT_EQ(r.body, file_bytes("t/1/v-235k.mp4").substr(0, 10));
+    }
 }
 
 } // namespace
