@@ -77,6 +77,15 @@ bool query_number(const ApiRequest& req, const char* name, size_t lo, size_t hi,
 // (?session=); a trusted front end asking on its players' behalf needs none. The refusal, or
 // nullopt.
 std::optional<ApiResponse> check_session(const ApiRequest& req, const Service& s, int64_t now);
+// A steering request that ranks nothing: 503 with why, counted by reason
+// (vcdn_control_steer_unserved_total): the file is on no edge yet (not-placed), only on edges
+// of sites this client may not use (no-site-for-client), or every edge that holds it is down,
+// drained or overloaded (holders-unavailable) — and the origin does not serve players.
+enum class Unserved : uint8_t { kNotPlaced, kNoSiteForClient, kHoldersUnavailable };
+inline constexpr size_t kUnservedReasons = 3;
+const char* unserved_name(Unserved u);
+ApiResponse unserved(Service& s, const steer::Topology& topo, const steer::TopoFile* tf,
+                     std::string_view file);
 // The prefix a signed URL is bound to: the client's matched prefix, or its /24 (/48).
 std::string bind_prefix(const steer::Topology& topo, const io::IpAddress& client);
 

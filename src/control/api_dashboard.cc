@@ -82,6 +82,14 @@ json dashboard_titles(const Service& s, const View& v) {
     return {{"total", numbers.size()}, {"list", std::move(list)}, {"watch", std::move(watch)}};
 }
 
+// Steering requests that found no edge, by reason.
+json unserved_counts(const Service& s) {
+    json out = json::object();
+    for (size_t i = 0; i < kUnservedReasons; ++i)
+        out[unserved_name(static_cast<Unserved>(i))] = s.steer_unserved[i].load();
+    return out;
+}
+
 } // namespace
 
 ApiResponse get_dashboard_page(const ApiRequest&, Service&) {
@@ -106,6 +114,16 @@ ApiResponse get_metrics(const ApiRequest& req, Service& s) {
         .sample("vcdn_control_steer_requests_total", s.steer_requests.load());
     out.family("vcdn_control_steer_errors_total", "counter", "Steering requests refused.")
         .sample("vcdn_control_steer_errors_total", s.steer_errors.load());
+    out.family(
+        "vcdn_control_steer_unserved_total", "counter",
+        "Steering requests (and playback manifests) that found no edge, answered 503 with "
+        "the reason: not-placed (no edge holds the file yet), no-site-for-client (only edges "
+        "of sites that do not serve the client), holders-unavailable (every holder down, "
+        "drained or overloaded); the origin did not serve players.");
+    for (size_t i = 0; i < kUnservedReasons; ++i)
+        out.sample("vcdn_control_steer_unserved_total",
+                   {{"reason", unserved_name(static_cast<Unserved>(i))}},
+                   s.steer_unserved[i].load());
     {
         out.family("vcdn_control_play_requests_total", "counter",
                    "Playback manifests (dash, hls) and Content Steering answers asked for.");
@@ -252,7 +270,11 @@ ApiResponse get_dashboard(const ApiRequest& req, Service& s) {
     return json_ok({{"generated_at", now / 1000},
                     {"fleet", "vcdn"},
                     {"sites", std::move(sites)},
-                    {"steering", {{"total", total}, {"by_site", by_site}, {"by_tier", by_tier}}},
+                    {"steering",
+                     {{"total", total},
+                      {"by_site", by_site},
+                      {"by_tier", by_tier},
+                      {"unserved", unserved_counts(s)}}},
                     {"qoe", {{"samples", s.qoe_samples}}},
                     {"fill", fleet_fill(*v)},
                     {"bgp", dashboard_bgp(*v, now)},

@@ -274,8 +274,10 @@ struct Plan {
     std::string key;                             // the file the ranking is made for
 };
 
-ApiResponse no_places(Service& s, uint32_t title) {
-    return fail(s, 503, "no-edge", fmt::format("no edge or origin serves title {}", title));
+// Nothing ranked for the title's key file: why, as steering says it (counted the same way).
+ApiResponse no_places(Service& s, const View& v, const std::string& key) {
+    s.play_errors.fetch_add(1, std::memory_order_relaxed);
+    return unserved(s, *v.topo, steer::find_file(*v.topo, key), key);
 }
 
 ApiResponse play_dash(const ApiRequest& req, Service& s, const View& v, uint32_t title,
@@ -330,7 +332,7 @@ ApiResponse play_dash(const ApiRequest& req, Service& s, const View& v, uint32_t
     const int64_t expiry = wall_ms() / 1000 + s.cfg.play.token_ttl_s;
     std::vector<Place> ps = places(s, v, key, req.client, scope, expiry);
     add_holders(s, v, req.client, scope, expiry, needs, &ps);
-    if (ps.empty()) return no_places(s, title);
+    if (ps.empty()) return no_places(s, v, key);
     std::vector<std::string> ids;
     for (const Place& p : ps)
         ids.push_back(p.id);
@@ -404,7 +406,7 @@ ApiResponse play_hls(const ApiRequest& req, Service& s, const View& v, uint32_t 
     const int64_t expiry = wall_ms() / 1000 + s.cfg.play.token_ttl_s;
     std::vector<Place> ps = places(s, v, key, req.client, scope, expiry);
     add_holders(s, v, req.client, scope, expiry, scoped, &ps);
-    if (ps.empty()) return no_places(s, title);
+    if (ps.empty()) return no_places(s, v, key);
     std::vector<std::string> ids;
     for (const Place& p : ps)
         ids.push_back(p.id);

@@ -209,6 +209,7 @@ ApiResponse steer_answer(const ApiRequest& req, Service& s, const std::string& f
             fmt::format("'{}' is not in a directory of at most {} levels a title URL can cover",
                         file, auth::kMaxTitleSegments)));
     std::vector<steer::Ranked> ranked = steer::rank(topo, file, tf, client, s.cfg.max_urls);
+    if (ranked.empty()) return fail(unserved(s, topo, tf, file));
     const int64_t expiry = now / 1000 + s.cfg.url_ttl_s;
     const std::string bind = s.cfg.bind_client_prefix ? bind_prefix(topo, client) : "";
     const std::string client_str = client.to_string();
@@ -307,16 +308,56 @@ ApiResponse get_steer(const ApiRequest& req, Service& s) {
     return steer_answer(req, s, file, client, title, nullptr);
 }
 
+ApiResponse unserved(Service& s, const steer::Topology& topo, const steer::TopoFile* tf,
+                     std::string_view file) {
+    // Why nothing was ranked (the origin, when it serves players, is always ranked last).
+    size_t up = 0;
+    if (tf)
+        for (uint32_t h : tf->holders)
+            up += topo.edges[h].eligible;
+    const Unserved why = !tf || tf->holders.empty() ? Unserved::kNotPlaced
+                         : up > 0                   ? Unserved::kNoSiteForClient
+                                                    : Unserved::kHoldersUnavailable;
+    s.steer_unserved[static_cast<size_t>(why)].fetch_add(1, std::memory_order_relaxed);
+    const std::string f(file.substr(0, 300));
+    switch (why) {
+    case Unserved::kNotPlaced:
+        return json_error(503, "not-placed",
+                          fmt::format("no edge holds '{}' yet, and the origin does not serve "
+                                      "players",
+                                      f));
+    case Unserved::kNoSiteForClient:
+        return json_error(503, "no-site-for-client",
+                          fmt::format("the edges that hold '{}' are in sites that do not serve "
+                                      "this client's network, and the origin does not serve "
+                                      "players",
+                                      f));
+    default:
+        return json_error(503, "holders-unavailable",
+                          fmt::format("every edge that holds '{}' is down, drained or "
+                                      "overloaded, and the origin does not serve players",
+                                      f));
+    }
+}
+
+const char* unserved_name(Unserved u) {
+    switch (u) {
+    case Unserved::kNotPlaced:
+        return "not-placed";
+    case Unserved::kNoSiteForClient:
+        return "no-site-for-client";
+    case Unserved::kHoldersUnavailable:
+        return "holders-unavailable";
+    }
+    return "?";
+}
+
 ApiResponse get_redirect(const ApiRequest& req, Service& s) {
     s.steer_requests.fetch_add(1, std::memory_order_relaxed);
     const std::string file = "/" + std::string(req.param(0));
     std::string url;
     ApiResponse r = steer_answer(req, s, file, req.client, title_depth(file) > 0, &url);
-    if (r.status != 200) return r;
-    if (url.empty()) {
-        s.steer_errors.fetch_add(1, std::memory_order_relaxed);
-        return json_error(503, "no-edge", fmt::format("no edge or origin serves '{}'", file));
-    }
+    if (r.status != 200) return r; // the unserved reasons included
     r.status = 302;
     r.extra_headers = "Location: " + location_header_value(url) + "\r\n";
     return r;

@@ -198,6 +198,8 @@ struct Service {
     std::atomic<uint64_t> play_errors{0};
 
     AuthLimiter auth_limiter;
+    // Steering requests that ranked nothing, by api.h's Unserved reason.
+    std::atomic<uint64_t> steer_unserved[3] = {};
     std::atomic<uint64_t> heartbeats{0}, heartbeat_errors{0}, steer_requests{0}, steer_errors{0},
         api_errors{0}, state_changes{0}, sync_errors{0};
 

@@ -1,6 +1,7 @@
 // The per-connection HTTP/1.1 state machine of an edge worker: read a request head, decide
 // (response_plan.h), write the head and send the body with sendfile, then keep-alive,
 // pipelining or close. Runs on the worker's thread only.
+#include "control_client.h"
 #include "worker.h"
 
 #include <linux/tcp.h> // struct tcp_info with tcpi_delivery_rate (glibc's copy is older)
@@ -287,14 +288,15 @@ void Worker::handle_request(Connection* c) {
         respond_error(c, v.status, v.reason, false);
         return;
     }
-    if (c->served == 1 && refuse_new_players_ &&
-        refuse_new_players_->load(std::memory_order_relaxed)) {
-        // The Open Connect rule: an edge cut off from its control plane keeps serving the
-        // players it has but takes no new ones (steering no longer knows about it).
-        m_.refused_no_control.add();
-        c->keep_alive = false;
-        respond_error(c, 503, "no control plane: not taking new players", false);
-        return;
+    if (c->served == 1 && refuse_new_players_) {
+        if (const uint8_t why = refuse_new_players_->load(std::memory_order_relaxed)) {
+            // The Open Connect rule: an edge cut off from its control plane keeps serving the
+            // players it has but takes no new ones (steering no longer knows about it).
+            m_.refused_no_control.add();
+            c->keep_alive = false;
+            respond_error(c, 503, ControlClient::refusal_text(why), false);
+            return;
+        }
     }
     if (!cfg_.access_token.empty() && !bearer_matches(req.authorization, cfg_.access_token)) {
         c->keep_alive = false;

@@ -8,7 +8,7 @@
 namespace vcdn::edge {
 
 ControlClient::ControlClient(ControlLinkConfig cfg, Hooks hooks,
-                             std::atomic<bool>* refuse_new_players)
+                             std::atomic<uint8_t>* refuse_new_players)
     : cfg_(std::move(cfg)),
       http_(io::HttpClientOptions{cfg_.timeout_ms, std::min<uint32_t>(cfg_.timeout_ms, 2000),
                                   1u << 20, cfg_.ca, "", ""}),
@@ -78,17 +78,75 @@ void ControlClient::run() {
         const bool refuse = cfg_.grace_ms > 0 && now - last_ok > int64_t{cfg_.grace_ms};
         if (refuse != refusing) {
             refusing = refuse;
-            refuse_->store(refuse, std::memory_order_relaxed);
-            if (refuse)
-                log::warn("edge: control plane {} unreachable for {} ms (grace {} ms): not taking "
-                          "new players until it is back",
-                          cfg_.url, now - last_ok, cfg_.grace_ms);
+            refusing_since_ms_.store(refuse ? now : 0);
+            const Link l = link_.load();
+            refuse_->store(!refuse               ? 0
+                           : l == Link::kRemoved ? 3
+                           : l == Link::kRefused ? 2
+                                                 : 1,
+                           std::memory_order_relaxed);
+            if (refuse && link_.load() == Link::kRemoved)
+                log::warn("edge: removed from the fleet (the control plane {} knows no edge '{}') "
+                          "for {} ms: not taking new players",
+                          cfg_.url, cfg_.id, now - last_ok);
+            else if (refuse)
+                log::warn("edge: control plane {} {} for {} ms (grace {} ms): not taking new "
+                          "players until it is back",
+                          cfg_.url,
+                          link_.load() == Link::kRefused ? "refuses this edge's heartbeats"
+                                                         : "unreachable",
+                          now - last_ok, cfg_.grace_ms);
             else
                 log::info("edge: control plane back: taking new players again");
         }
         lk.lock();
         const uint32_t wait = ok && again_soon_ ? 0 : interval_ms_;
         cv_.wait_for(lk, std::chrono::milliseconds(wait), [&] { return stopping_; });
+    }
+}
+
+const char* ControlClient::refusal_text(uint8_t code) {
+    switch (code) {
+    case 2:
+        return "the control plane refuses this edge: not taking new players";
+    case 3:
+        return "removed from the fleet: not taking new players";
+    default:
+        return "no control plane: not taking new players";
+    }
+}
+
+const char* ControlClient::link_name(Link l) {
+    switch (l) {
+    case Link::kStarting:
+        return "starting";
+    case Link::kOk:
+        return "ok";
+    case Link::kUnreachable:
+        return "unreachable";
+    case Link::kRefused:
+        return "refused";
+    case Link::kRemoved:
+        return "removed";
+    }
+    return "?";
+}
+
+std::string ControlClient::refusal() const {
+    const int64_t since = refusing_since_ms_.load();
+    if (since == 0) return {};
+    const int64_t secs = (monotonic_ms() - since) / 1000;
+    switch (link_.load()) {
+    case Link::kRemoved:
+        return fmt::format("removed from the fleet (the control plane knows no edge '{}'): not "
+                           "taking new players for {} s",
+                           cfg_.id, secs);
+    case Link::kRefused:
+        return fmt::format("the control plane refuses this edge's heartbeats: not taking new "
+                           "players for {} s",
+                           secs);
+    default:
+        return fmt::format("no control plane: not taking new players for {} s", secs);
     }
 }
 
@@ -172,13 +230,21 @@ bool ControlClient::beat() {
     static thread_local log::RateLimit rl(10000);
     uint64_t suppressed = 0;
     if (!r) {
+        link_.store(Link::kUnreachable);
         if (rl.allow(monotonic_ms(), &suppressed))
             log::warn("edge: heartbeat to {} failed: {} ({} similar suppressed)", cfg_.url,
                       r.error().message, suppressed);
         return false;
     }
     if (r->status != 200) {
-        if (rl.allow(monotonic_ms(), &suppressed))
+        // The control plane answers 404 unknown-edge for an id its fleet does not have.
+        const bool removed =
+            r->status == 404 && r->body.find("\"unknown-edge\"") != std::string::npos;
+        const Link before = link_.exchange(removed ? Link::kRemoved : Link::kRefused);
+        if (removed && before != Link::kRemoved)
+            log::warn("edge: removed from the fleet: the control plane {} knows no edge '{}'",
+                      cfg_.url, cfg_.id);
+        else if (rl.allow(monotonic_ms(), &suppressed))
             log::warn("edge: heartbeat to {} refused: {} {} ({} similar suppressed)", cfg_.url,
                       r->status, r->body.substr(0, 300), suppressed);
         return false;
@@ -192,6 +258,7 @@ bool ControlClient::beat() {
     }
     give_back.acked = true;
     again_soon_ = false;
+    link_.store(Link::kOk);
     if (bgp_on && reply->bgp_ok) {
         if (*reply->bgp_ok) {
             wire::apply(&bgp_acked_, hb.bgp->diff, &bgp_acked_digest_);

@@ -39,7 +39,11 @@ public:
         std::function<std::shared_ptr<const bgp::Snapshot>()> bgp;
     };
 
-    ControlClient(ControlLinkConfig cfg, Hooks hooks, std::atomic<bool>* refuse_new_players);
+    // `refuse_new_players` gets why new players are refused (a refusal_text() code; 0: taken).
+    ControlClient(ControlLinkConfig cfg, Hooks hooks, std::atomic<uint8_t>* refuse_new_players);
+    // What a refused new player is told, by code (1 no control plane, 2 heartbeats refused, 3
+    // removed from the fleet).
+    static const char* refusal_text(uint8_t code);
     ~ControlClient();
     void start();
     void stop();
@@ -54,6 +58,15 @@ public:
     uint64_t heartbeat_bytes() const { return bytes_.load(); }
     uint64_t bgp_changes_acked() const { return bgp_changes_.load(); }
 
+    // Why the last heartbeat failed, as an operator reads it: kUnreachable (no answer: the
+    // network, the control plane down), kRefused (an answer that is no (e.g. a wrong token)),
+    // kRemoved (the control plane knows no edge of this id: removed from the fleet).
+    enum class Link : uint8_t { kStarting, kOk, kUnreachable, kRefused, kRemoved };
+    Link link() const { return link_.load(); }
+    static const char* link_name(Link l);
+    // Why the edge refuses new players, for /healthz ("" while it takes them).
+    std::string refusal() const;
+
 private:
     void run();
     // One heartbeat; false when the control plane could not be reached or refused it.
@@ -63,13 +76,15 @@ private:
     std::string heartbeat_url_; // <control>/api/v1/edges/<id>/heartbeat
     io::HttpClient http_;       // the heartbeat thread's (keep-alive)
     Hooks hooks_;
-    std::atomic<bool>* refuse_;
+    std::atomic<uint8_t>* refuse_;
     std::thread thread_;
     std::mutex mu_;
     std::condition_variable cv_;
     bool stopping_ = false;
     std::atomic<uint64_t> ok_{0}, failed_{0}, bytes_{0}, bgp_changes_{0};
     std::atomic<bool> connected_{false};
+    std::atomic<Link> link_{Link::kStarting};
+    std::atomic<int64_t> refusing_since_ms_{0}; // 0: taking new players
     uint32_t interval_ms_;
     // What the control plane has acknowledged, so that only changes are sent.
     std::set<std::string> acked_;

@@ -41,7 +41,8 @@ struct EdgeServer::Impl {
     std::mutex keys_mu;
     std::vector<auth::SigningKey> file_keys;    // --signing-keys
     std::vector<auth::SigningKey> control_keys; // from heartbeat replies
-    std::atomic<bool> refuse_new_players{false};
+    // Why new players are refused (ControlClient::Refusal; 0: they are taken).
+    std::atomic<uint8_t> refuse_new_players{0};
     std::unique_ptr<ControlClient> control;
     std::unique_ptr<fill::Filler> filler;
     std::unique_ptr<bgp::Watcher> bgp_watcher; // [edge.bgp]: the local BIRD
@@ -230,9 +231,15 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in)
             io::ApiResponse r;
             r.content_type = "text/plain; charset=utf-8";
             const size_t up = raw->storage->up_count();
+            const std::string refusal = raw->control ? raw->control->refusal() : std::string();
             if (raw->draining.load()) {
                 r.status = 503;
                 r.body = "draining\n";
+            } else if (!refusal.empty()) {
+                // The players it has are still served; a load balancer or a person asking
+                // whether to send new ones gets the truth.
+                r.status = 503;
+                r.body = refusal + "\n";
             } else if (up == 0) {
                 r.status = 503;
                 r.body = "no storage: every content root has failed\n";
@@ -623,6 +630,14 @@ std::string EdgeServer::Impl::render_metrics() const {
         out.family("vcdn_control_connected", "gauge",
                    "1 while the last heartbeat to the control plane succeeded.")
             .sample("vcdn_control_connected", control->connected() ? 1 : 0);
+        out.family("vcdn_control_link", "gauge",
+                   "The control link's state: 1 for the current one (ok, unreachable, refused: "
+                   "heartbeats answered no, removed: the fleet has no edge of this id).");
+        for (auto l : {ControlClient::Link::kStarting, ControlClient::Link::kOk,
+                       ControlClient::Link::kUnreachable, ControlClient::Link::kRefused,
+                       ControlClient::Link::kRemoved})
+            out.sample("vcdn_control_link", {{"state", ControlClient::link_name(l)}},
+                       control->link() == l ? 1 : 0);
         out.family("vcdn_control_heartbeats_total", "counter", "Heartbeats sent, by result.")
             .sample("vcdn_control_heartbeats_total", {{"result", "ok"}}, control->heartbeats_ok())
             .sample("vcdn_control_heartbeats_total", {{"result", "failed"}},
@@ -642,7 +657,7 @@ std::string EdgeServer::Impl::render_metrics() const {
             .sample("vcdn_served_uncounted_bytes_total", dropped);
         out.family("vcdn_refusing_new_players", "gauge",
                    "1 while new players are refused: no control plane for longer than grace_ms.")
-            .sample("vcdn_refusing_new_players", refuse_new_players.load() ? 1 : 0);
+            .sample("vcdn_refusing_new_players", refuse_new_players.load() != 0 ? 1 : 0);
     }
     per_worker("vcdn_new_players_refused_total", "counter",
                "First requests answered 503 because the control plane was out of reach.",

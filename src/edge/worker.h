@@ -154,7 +154,7 @@ struct WorkerOptions {
     size_t index = 0;
     // Set while the control plane has been unreachable for longer than its grace period:
     // new connections' first requests are answered 503 (the server owns the flag).
-    const std::atomic<bool>* refuse_new_players = nullptr;
+    const std::atomic<uint8_t>* refuse_new_players = nullptr; // a refusal_text() code; 0: none
 };
 
 // A client for the per-client connection cap: IPv4 address or IPv6 /64.
@@ -265,7 +265,7 @@ private:
     const EdgeConfig& cfg_;
     http::ParseLimits limits_;
     io::Storage& storage_;
-    const std::atomic<bool>* refuse_new_players_;
+    const std::atomic<uint8_t>* refuse_new_players_;
     uint32_t max_conns_;
     io::AccessLog* access_log_;
     ServedTally* served_;

@@ -506,6 +506,40 @@ TEST_F(ControlTest, FfprobeReadsARealTitleThroughTheRedirect) {
     EXPECT_EQ(decode.output, "");
 }
 
+TEST_F(ControlTest, AnEdgeRemovedFromTheFleetSaysSo) {
+    ASSERT_NO_FATAL_FAILURE(start_control());
+    ControlledEdge a1;
+    ASSERT_TRUE(
+        a1.start(shared_root(), work_.path(), control_.port, "a1", "grace_ms = 600\n", false))
+        << a1.proc.stderr_text();
+    ASSERT_EQ(control_.wait_edge_state("a1", "up", 5000)["state"], "up");
+    UniqueFd kept = connect_to(a1.port);
+    std::string carry;
+    ASSERT_TRUE(send_all(kept.get(), get_request(kFile, "Range: bytes=0-9\r\n")));
+    ASSERT_EQ(read_response(kept.get(), &carry).head.status, 206);
+    ASSERT_EQ(control_.call("DELETE", "/api/v1/edges/a1").status, 200);
+    // Not "unreachable": the control plane answers, and says it knows no such edge.
+    ASSERT_TRUE(a1.proc.wait_for_line(std::regex("removed from the fleet"), 5000))
+        << a1.proc.stderr_text();
+    ASSERT_TRUE(a1.proc.wait_for_line(std::regex("removed from the fleet .* not taking new"), 5000))
+        << a1.proc.stderr_text();
+    EXPECT_EQ(a1.proc.stderr_text().find("unreachable"), std::string::npos)
+        << a1.proc.stderr_text();
+    RawResponse refused = fetch(a1.port, get_request(kFile, "Range: bytes=0-9\r\n"));
+    EXPECT_EQ(refused.head.status, 503);
+    EXPECT_NE(refused.body.find("removed from the fleet: not taking new players"),
+              std::string::npos)
+        << refused.body;
+    RawResponse health = fetch(a1.admin_port, get_request("/healthz"));
+    EXPECT_EQ(health.head.status, 503);
+    EXPECT_EQ(health.body.rfind("removed from the fleet", 0), 0u) << health.body;
+    const std::string metrics = fetch(a1.admin_port, get_request("/metrics")).body;
+    EXPECT_NE(metrics.find("vcdn_control_link{state=\"removed\"} 1"), std::string::npos) << metrics;
+    // The player it had is still served.
+    ASSERT_TRUE(send_all(kept.get(), get_request(kFile, "Range: bytes=10-19\r\n")));
+    EXPECT_EQ(read_response(kept.get(), &carry).head.status, 206);
+}
+
 TEST_F(ControlTest, EdgeCutOffFromControlTakesNoNewPlayersButKeepsItsOwn) {
     ASSERT_NO_FATAL_FAILURE(start_control());
     const uint16_t control_port = control_.port;
@@ -526,6 +560,11 @@ TEST_F(ControlTest, EdgeCutOffFromControlTakesNoNewPlayersButKeepsItsOwn) {
     RawResponse refused = fetch(a1.port, get_request(kFile, "Range: bytes=0-9\r\n"));
     EXPECT_EQ(refused.head.status, 503);
     EXPECT_NE(refused.body.find("no control plane"), std::string::npos) << refused.body;
+    // Its health check says so too (a balancer or a person deciding where to send players).
+    RawResponse health = fetch(a1.admin_port, get_request("/healthz"));
+    EXPECT_EQ(health.head.status, 503);
+    EXPECT_EQ(health.body.rfind("no control plane: not taking new players for ", 0), 0u)
+        << health.body;
     std::string metrics = fetch(a1.admin_port, "GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n").body;
     EXPECT_NE(metrics.find("vcdn_refusing_new_players 1"), std::string::npos) << metrics;
     EXPECT_NE(metrics.find("vcdn_control_connected 0"), std::string::npos);

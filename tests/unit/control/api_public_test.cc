@@ -48,6 +48,59 @@ TEST_F(ApiTest, SteeringRanksHoldersAndSigns) {
     EXPECT_EQ(svc_->steer_stats[0]->total, 2u);
 }
 
+// A steering request that finds no edge is a 503 with the reason, counted by reason, never an
+// empty 200 (with an origin that serves no players, so that the list can be empty).
+TEST_F(ApiTest, SteeringThatFindsNoEdgeSaysWhy) {
+    std::string fleet = kFleetToml;
+    const std::string origin = "url = \"http://127.0.0.1:8000\"";
+    fleet.replace(fleet.find(origin), origin.size(), origin + "\nplayers = false");
+    std::FILE* f = std::fopen((dir_.path() + "/fleet.toml").c_str(), "w");
+    ASSERT_TRUE(f);
+    std::fputs(fleet.c_str(), f);
+    std::fclose(f);
+    svc_.reset();
+    auto s = Service::open(cfg_);
+    ASSERT_TRUE(s) << s.error().message;
+    svc_ = std::move(*s);
+    import_catalog();
+    ASSERT_EQ(beat("a1", {"/t/1/v-235k.mp4"}).status, 200);
+    for (int i = 0; i < 20 && svc_->current()->status->at("a1").state != "up"; ++i)
+        svc_->sync_once();
+    auto steer = [&](const char* query) {
+        return get_steer(request(Method::kGet, "/api/v1/steer", query), *svc_);
+    };
+    EXPECT_EQ(steer("file=/t/1/v-235k.mp4&client=10.1.9.9").status, 200);
+    ApiResponse r = steer("file=/t/1/v-750k.mp4&client=10.1.9.9");
+    EXPECT_EQ(r.status, 503);
+    EXPECT_EQ(code(r), "not-placed") << r.body;
+    r = steer("file=/t/1/v-235k.mp4&client=192.0.2.9"); // a1 serves isp-a's clients only
+    EXPECT_EQ(r.status, 503);
+    EXPECT_EQ(code(r), "no-site-for-client") << r.body;
+    ASSERT_EQ(beat("a1", {"/t/1/v-235k.mp4"}, false).status, 200); // unhealthy: down
+    for (int i = 0; i < 20 && svc_->current()->status->at("a1").state != "down"; ++i)
+        svc_->sync_once();
+    r = steer("file=/t/1/v-235k.mp4&client=10.1.9.9");
+    EXPECT_EQ(r.status, 503);
+    EXPECT_EQ(code(r), "holders-unavailable") << r.body;
+    EXPECT_NE(body(r)["error"]["message"].get<std::string>().find("down, drained or overloaded"),
+              std::string::npos);
+    // The 302 mode says the same.
+    ApiRequest q = request(Method::kGet, "/r/t/1/v-235k.mp4");
+    q = with(q, "t/1/v-235k.mp4");
+    EXPECT_EQ(code(get_redirect(q, *svc_)), "holders-unavailable");
+    EXPECT_EQ(svc_->steer_unserved[0].load(), 1u);
+    EXPECT_EQ(svc_->steer_unserved[1].load(), 1u);
+    EXPECT_EQ(svc_->steer_unserved[2].load(), 2u);
+    const std::string m =
+        get_metrics(request(Method::kGet, "/metrics", {}, {}, "read"), *svc_).body;
+    EXPECT_NE(m.find("vcdn_control_steer_unserved_total{reason=\"holders-unavailable\"} 2"),
+              std::string::npos)
+        << m;
+    const json d =
+        body(get_dashboard(request(Method::kGet, "/api/v1/dashboard", {}, {}, "read"), *svc_));
+    EXPECT_EQ(d["steering"]["unserved"]["not-placed"], 1) << d.dump();
+}
+
 // By default an edge the fleet gives an https_url (it has a certificate) is steered to over
 // HTTPS; https_urls = false keeps the plain url; an edge without one keeps its plain url.
 TEST_F(ApiTest, EdgesWithAnHttpsUrlAreSteeredToOverHttpsByDefault) {

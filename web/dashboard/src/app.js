@@ -327,7 +327,11 @@
         const otherTiers = kPalette.filter((c) => !Object.values(kTierColors).includes(c));
         const tierColor = (name, i) => kTierColors[name] || otherTiers[i % otherTiers.length];
         $("steering-total").textContent = M.fmtInt(s.total) + " requests";
-        $("steering").replaceChildren(splitBlock("by site", bySite, siteColor), splitBlock("by tier", byTier, tierColor));
+        const blocks = [splitBlock("by site", bySite, siteColor), splitBlock("by tier", byTier, tierColor)];
+        // Answers with no edge at all: players that could not start.
+        const unserved = M.unservedLine(s.unserved);
+        if (unserved) blocks.push(el("div", { class: "unserved warn", text: unserved }));
+        $("steering").replaceChildren(...blocks);
     }
 
     // ---- fill --------------------------------------------------------------------------------

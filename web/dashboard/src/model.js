@@ -209,8 +209,18 @@
         });
     }
 
+    // Steering answers that found no edge: "" when none, else one line with the count per reason
+    // (the API's reasons: not-placed, no-site-for-client, holders-unavailable).
+    function unservedLine(unserved) {
+        const counts = shares(unserved).filter((e) => e.count > 0);
+        if (!counts.length) return "";
+        const total = counts.reduce((a, e) => a + e.count, 0);
+        return "unserved: " + fmtInt(total) + " (" + counts.map((e) => e.name + " " + fmtInt(e.count)).join(", ") + ")";
+    }
+
     globalThis.VcdnModel = {
         num, str, arr, normState, fmtDuration, fmtMs, fmtGbps, fmtInt, fmtPct, fmtBytes,
         shares, edgeRows, alignHistory, totals, fillProgress, edgeFiles, bgpLines, titleLinks,
+        unservedLine,
     };
 })();

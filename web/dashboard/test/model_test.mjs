@@ -135,3 +135,10 @@ test("links packaged titles to the watch page, and nothing else", () => {
                  "https://steer.example/watch?title=1&player=hls");
     assert.deepEqual(M.titleLinks(undefined), []);
 });
+
+test("says how many steering answers found no edge, and why", () => {
+    assert.equal(M.unservedLine({ "not-placed": 0, "no-site-for-client": 0, "holders-unavailable": 0 }), "");
+    assert.equal(M.unservedLine(undefined), "");
+    assert.equal(M.unservedLine({ "not-placed": 2, "holders-unavailable": 1500, x: "bad" }),
+                 "unserved: 1,502 (holders-unavailable 1,500, not-placed 2)");
+});
