@@ -3,6 +3,8 @@
 // older ones are retired.
 #include <openssl/rand.h>
 
+#include <algorithm>
+
 #include <fmt/format.h>
 
 #include <vcdn/base/log.h>
@@ -65,6 +67,39 @@ ApiResponse post_key_rotate(const ApiRequest& req, Service& s) {
     const int64_t now = wall_ms();
     std::string id, secret_hex;
     if (auto bad = new_key(req, now, &id, &secret_hex)) return *bad;
+    std::string_view force_raw;
+    const bool force = io::query_param(req.query, "force", &force_raw) && force_raw == "1";
+    // A rotation retires every valid key but the newest. A key stops signing once its
+    // successor has reached the edges; what it signed stays valid for the longest lifetime
+    // the control plane gives (steering URLs, playback tokens, fill URLs in manifests).
+    // Retiring it before that makes those URLs fail with 'unknown signing key': refused,
+    // unless forced.
+    auto keys = s.store->keys();
+    if (!keys) return json_error(503, "database", keys.error().message);
+    std::vector<KeyRecord> valid;
+    for (const KeyRecord& k : *keys) {
+        if (k.id == id)
+            return json_error(409, "key-exists", fmt::format("key '{}' exists already", id));
+        if (!k.retired) valid.push_back(k);
+    }
+    const int64_t lifetime_ms =
+        int64_t{std::max({s.cfg.url_ttl_s, s.cfg.fill_url_ttl_s, s.cfg.play.token_ttl_s})} * 1000;
+    for (size_t i = 0; i + 1 < valid.size(); ++i) {
+        const int64_t stopped = valid[i + 1].created_ms + s.key_propagation_ms();
+        const int64_t until = stopped + lifetime_ms;
+        if (now >= until) continue;
+        if (!force)
+            return json_error(
+                409, "key-in-use",
+                fmt::format("rotating now would retire key {}, which signed URLs that stay valid "
+                            "until {} (the longest of url_ttl_s, fill_url_ttl_s and "
+                            "[control.play] token_ttl_s after it stopped signing): rotate after "
+                            "that, or add ?force=1 to break those URLs",
+                            valid[i].id, http::iso8601_ms(until)));
+        log::warn("control: forced key rotation retires {}, whose URLs were valid until {}: "
+                  "players and fills that hold them get 403 unknown signing key",
+                  valid[i].id, http::iso8601_ms(until));
+    }
     auto retired = s.store->rotate_key(id, secret_hex, now);
     if (!retired) {
         const bool exists = retired.error().message.find("exists") != std::string::npos;

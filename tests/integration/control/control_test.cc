@@ -298,7 +298,7 @@ TEST_F(ControlTest, BadRequestsGetClearErrorsAndChangeNothing) {
     EXPECT_EQ(control_.call("GET", "/api/v1/sites/isp-b", "", false).status, 404);
 }
 
-TEST_F(ControlTest, KeyRotationReachesTheEdgesAndRetiresTheOldest) {
+TEST_F(ControlTest, KeyRotationReachesTheEdgesAndRetiresTheOldestOnlyWhenItsUrlsAreDone) {
     ASSERT_NO_FATAL_FAILURE(start_control());
     ControlledEdge a1;
     ASSERT_NO_FATAL_FAILURE(start_edge(&a1, "a1"));
@@ -327,8 +327,16 @@ TEST_F(ControlTest, KeyRotationReachesTheEdgesAndRetiresTheOldest) {
     ASSERT_EQ(second.head.status, 200);
     EXPECT_NE(new_url.find("k=" + k2), std::string::npos) << new_url;
     EXPECT_EQ(get_url(old_url).head.status, 200);
-    // A second rotation retires the first key: its URLs are refused after the next heartbeat.
-    ASSERT_EQ(control_.call("POST", "/api/v1/keys/rotate").status, 201);
+    // A second rotation would retire the first key while URLs it signed are still valid: refused,
+    // with when it may be done; forced, it retires the key, and those URLs are refused after the
+    // next heartbeat.
+    ApiReply early = control_.call("POST", "/api/v1/keys/rotate");
+    ASSERT_EQ(early.status, 409) << early.body;
+    EXPECT_EQ(early.json["error"]["code"], "key-in-use");
+    EXPECT_NE(early.body.find("valid until"), std::string::npos) << early.body;
+    EXPECT_EQ(get_url(old_url).head.status, 200);
+    ASSERT_EQ(control_.call("POST", "/api/v1/keys/rotate?force=1").status, 201);
+    ASSERT_TRUE(control_.proc.wait_for_line(std::regex("forced key rotation retires"), 5000));
     int status = 0;
     for (int i = 0; i < 60; ++i) {
         status = get_url(old_url).head.status;

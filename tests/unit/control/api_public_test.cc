@@ -449,6 +449,16 @@ TEST_F(ApiTest, KeysListAndRotate) {
     EXPECT_EQ(body(get_keys(request(Method::kGet, "/api/v1/keys", {}, {}, "admin"), *svc_))["keys"]
                   .size(),
               2u);
+    // A third would retire the first, whose URLs (an hour, fill URLs two days) are still valid.
+    r = post_key_rotate(
+        request(Method::kPost, "/api/v1/keys/rotate", {}, R"({"id":"k-three"})", "admin"), *svc_);
+    EXPECT_EQ(r.status, 409);
+    EXPECT_EQ(code(r), "key-in-use") << r.body;
+    r = post_key_rotate(
+        request(Method::kPost, "/api/v1/keys/rotate", "force=1", R"({"id":"k-three"})", "admin"),
+        *svc_);
+    ASSERT_EQ(r.status, 201) << r.body;
+    EXPECT_EQ(body(r)["retired"].size(), 1u);
 }
 
 TEST_F(ApiTest, TheRouterPutsEveryRouteInPlace) {
