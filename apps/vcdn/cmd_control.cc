@@ -2,9 +2,18 @@
 #include <cstdio>
 #include <memory>
 
+#include <unistd.h>
+
+#include <fmt/format.h>
+
+#include <vcdn/auth/signed_url.h>
 #include <vcdn/base/log.h>
 #include <vcdn/control/config.h>
+#include <vcdn/control/fleet.h>
+#include <vcdn/control/fleet_diff.h>
 #include <vcdn/control/server.h>
+#include <vcdn/control/store.h>
+#include <vcdn/tls/server_context.h>
 
 #include "commands.h"
 
@@ -13,9 +22,94 @@ namespace vcdn::app {
 namespace {
 struct ControlFlags {
     std::string config_path, listen, edge_listen, admin_listen, db, fleet, admin_token_file,
-        read_token_file, tls_cert, tls_key, steering_log, log_level;
+        read_token_file, tls_cert, tls_key, steering_log, log_level, check_fleet;
     uint32_t threads = 0;
+    bool check_config = false;
 };
+
+// --check-config: the config and every file it names, as a start would read them.
+int check_control_config(const control::ControlConfig& cfg) {
+    if (Status s = control::validate(cfg); !s) {
+        print_errors("control", s.error().message);
+        return 2;
+    }
+    std::string problems;
+    auto problem = [&](const std::string& p) { problems += (problems.empty() ? "" : "\n") + p; };
+    std::string fleet_summary;
+    if (!cfg.fleet.empty()) {
+        auto fleet = control::load_fleet_file(cfg.fleet);
+        if (!fleet) {
+            problem(fleet.error().message);
+        } else {
+            size_t edges = 0;
+            for (const control::SiteSpec& site : fleet->sites)
+                edges += site.edges.size();
+            fleet_summary = fmt::format(", fleet {} ({} sites, {} edges)", cfg.fleet,
+                                        fleet->sites.size(), edges);
+        }
+    }
+    if (!cfg.steering.session_keys.empty())
+        if (auto k = auth::KeySet::load(cfg.steering.session_keys); !k)
+            problem("steering.session_keys: " + k.error().message);
+    if (!cfg.tls.cert.empty()) {
+        tls::ServerOptions o;
+        o.certs = {tls::CertFiles{cfg.tls.cert, cfg.tls.key}};
+        o.ktls = false;
+        if (auto ctx = tls::ServerContext::build(o, std::make_shared<tls::TicketKeys>()); !ctx)
+            problem("tls: " + ctx.error().message);
+    }
+    if (!problems.empty()) {
+        print_errors("control", problems);
+        return 2;
+    }
+    std::printf("vcdn control: config ok: listen %s%s%s, db %s%s\n", cfg.listen.c_str(),
+                cfg.edge_listen.empty() ? "" : (", edges on " + cfg.edge_listen).c_str(),
+                cfg.admin_listen.empty() ? "" : (", admin on " + cfg.admin_listen).c_str(),
+                cfg.db.c_str(), fleet_summary.c_str());
+    return 0;
+}
+
+// --check-fleet FILE: the file's problems (one line each, exit 2), or what applying it would
+// change against the fleet in the database (when there is one), exit 0.
+int check_fleet(const control::ControlConfig& cfg, const std::string& path) {
+    auto fleet = control::load_fleet_file(path);
+    if (!fleet) {
+        print_errors("control", fleet.error().message);
+        return 2;
+    }
+    size_t edges = 0;
+    for (const control::SiteSpec& site : fleet->sites)
+        edges += site.edges.size();
+    std::printf("vcdn control: fleet %s ok: %zu sites, %zu edges\n", path.c_str(),
+                fleet->sites.size(), edges);
+    // The running fleet: the database's (never created here).
+    if (cfg.db.rfind("sqlite:", 0) == 0 && ::access(cfg.db.c_str() + 7, R_OK) != 0) {
+        std::printf("no fleet to compare with: %s does not exist\n", cfg.db.c_str() + 7);
+        return 0;
+    }
+    auto store = control::Store::open(cfg.db);
+    if (!store) {
+        std::fprintf(stderr, "vcdn control: cannot compare with %s: %s\n", cfg.db.c_str(),
+                     store.error().message.c_str());
+        return 1;
+    }
+    auto snap = (*store)->snapshot();
+    if (!snap) {
+        std::fprintf(stderr, "vcdn control: cannot compare with %s: %s\n", cfg.db.c_str(),
+                     snap.error().message.c_str());
+        return 1;
+    }
+    const control::FleetDiff d =
+        control::diff_fleets(snap->fleet, *fleet, snap->files, snap->demand);
+    if (d.empty()) {
+        std::printf("against %s: no change\n", cfg.db.c_str());
+        return 0;
+    }
+    std::printf("against %s (%zu catalog files):\n", cfg.db.c_str(), snap->files.size());
+    for (const std::string& line : d.lines)
+        std::printf("  %s\n", line.c_str());
+    return 0;
+}
 } // namespace
 
 Runner add_control(CLI::App& app) {
@@ -49,6 +143,13 @@ Runner add_control(CLI::App& app) {
     cmd->add_option("--steering-log", f->steering_log,
                     "One JSON line per steering decision: a file, '-' for stderr, or 'off'");
     cmd->add_option("--log-level", f->log_level, "debug, info, warn, error");
+    cmd->add_flag("--check-config", f->check_config,
+                  "Check the config and the files it names (fleet, keys, certificate) as a "
+                  "start would, and exit: 0 good, 2 with one line per problem");
+    cmd->add_option("--check-fleet", f->check_fleet,
+                    "Check a fleet file (exit 2 with one line per problem) and show what "
+                    "applying it would change against the fleet in --db: sites and edges "
+                    "added, removed, changed, and what placement would move");
     cmd->footer("API: docs/api.md. Signals: SIGTERM/SIGINT stop; SIGHUP applies the fleet file "
                 "again, reloads the TLS certificate and the session keys and reopens the steering "
                 "log.\nSecrets come "
@@ -59,7 +160,7 @@ Runner add_control(CLI::App& app) {
         control::ControlConfig cfg;
         if (!f->config_path.empty()) {
             if (Status s = control::load_control_config_file(f->config_path, &cfg); !s) {
-                std::fprintf(stderr, "vcdn control: %s\n", s.error().message.c_str());
+                print_errors("control", s.error().message);
                 return 2;
             }
         }
@@ -87,10 +188,18 @@ Runner add_control(CLI::App& app) {
         if (cmd->count("--threads")) cfg.threads = f->threads;
         if (!f->steering_log.empty()) cfg.steering_log = f->steering_log;
         if (!f->log_level.empty()) cfg.log_level = f->log_level;
+        if (!f->check_fleet.empty()) return check_fleet(cfg, f->check_fleet);
+        if (f->check_config) return check_control_config(cfg);
         if (Status s = control::validate(cfg); !s) {
-            std::fprintf(stderr, "vcdn control: %s\n", s.error().message.c_str());
+            print_errors("control", s.error().message);
             return 2;
         }
+        // A bad fleet file is a bad config (2), named line by line, not a failure to start.
+        if (!cfg.fleet.empty())
+            if (auto fleet = control::load_fleet_file(cfg.fleet); !fleet) {
+                print_errors("control", fleet.error().message);
+                return 2;
+            }
         log::Level lvl;
         log::parse_level(cfg.log_level, &lvl);
         log::set_level(lvl);

@@ -22,6 +22,7 @@ struct OriginFlags {
     std::string access_log;
     std::string log_level;
     uint32_t workers = 0;
+    bool check_config = false;
 };
 } // namespace
 
@@ -44,6 +45,9 @@ Runner add_origin(CLI::App& app) {
     cmd->add_option("--workers", f->workers, "Worker threads (default: one per core)");
     cmd->add_option("--access-log", f->access_log, "Access log: a file, '-' for stderr, or 'off'");
     cmd->add_option("--log-level", f->log_level, "debug, info, warn, error");
+    cmd->add_flag("--check-config", f->check_config,
+                  "Check the config (and the files it names) as a start would, and exit: 0 "
+                  "good, 2 with one line per problem");
     cmd->footer("Example: vcdn origin --root /srv/catalog --listen 0.0.0.0:8000 --signing-keys "
                 "/etc/vcdn/origin.keys --require-signed-urls\n"
                 "Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reopens the access log and "
@@ -78,7 +82,7 @@ Runner add_origin(CLI::App& app) {
                                  "is set in the config)\n");
             return 2;
         }
-        return run_edge_server(std::move(cfg), "origin");
+        return run_edge_server(std::move(cfg), "origin", f->check_config);
     };
 }
 

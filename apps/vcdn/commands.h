@@ -22,8 +22,11 @@ Runner add_play(CLI::App& app);
 Runner add_cert(CLI::App& app);
 
 // Validates the config, runs an edge server until SIGTERM/SIGINT (drain) and returns the exit
-// code; `name` is the subcommand for messages ("edge", "origin").
-int run_edge_server(vcdn::edge::EdgeConfig cfg, const char* name);
+// code; `name` is the subcommand for messages ("edge", "origin"). `check_only`
+// (--check-config): checks it as the server would and says so, without starting anything.
+int run_edge_server(vcdn::edge::EdgeConfig cfg, const char* name, bool check_only = false);
+// "vcdn <name>: <line>" on stderr for each line of a (multi-line) error: one per problem.
+void print_errors(const char* name, const std::string& message);
 // The [edge] section of `config_path` (if any), then `--root` flags over it; false after
 // printing a one-line error.
 bool load_server_config(const std::string& config_path, const std::vector<std::string>& roots,

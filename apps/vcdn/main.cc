@@ -13,6 +13,17 @@
 
 namespace vcdn::app {
 
+void print_errors(const char* name, const std::string& message) {
+    size_t at = 0;
+    while (at <= message.size()) {
+        size_t end = message.find('\n', at);
+        if (end == std::string::npos) end = message.size();
+        std::fprintf(stderr, "vcdn %s: %.*s\n", name, static_cast<int>(end - at),
+                     message.data() + at);
+        at = end + 1;
+    }
+}
+
 void block_signals() {
     sigset_t set;
     sigemptyset(&set);

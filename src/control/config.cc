@@ -42,13 +42,15 @@ Result<std::string> read_secret_file(const std::string& path) {
 }
 
 Status parse_control_toml(std::string_view text, std::string_view source, ControlConfig* cfg) {
+    toml_util::Diagnostics diag{std::string(source), {}};
     try {
         toml::table doc = toml::parse(text, source);
+        toml_util::check_top_level(doc, {"edge", "control"}, &diag);
         const toml::node* n = doc.get("control");
-        if (!n) return {}; // other sections belong to other subcommands sharing the file
+        if (!n) return diag.status(); // [edge] and the like belong to other subcommands
         const toml::table* t = n->as_table();
         if (!t) throw std::runtime_error("control: expected a table");
-        toml_util::TableReader r(*t, "control");
+        toml_util::TableReader r(*t, "control", &diag);
         r.get("listen", &cfg->listen);
         r.get("edge_listen", &cfg->edge_listen);
         r.get("admin_listen", &cfg->admin_listen);
@@ -73,14 +75,14 @@ Status parse_control_toml(std::string_view text, std::string_view source, Contro
         r.get("popularity_alpha", &cfg->popularity_alpha);
         r.get("fill_delete_delay_ms", &cfg->fill_delete_delay_ms, 0, 86400000);
         if (const toml::table* tt = r.subtable("tls")) {
-            toml_util::TableReader tr(*tt, "control.tls");
+            toml_util::TableReader tr(*tt, "control.tls", &diag);
             tr.get("cert", &cfg->tls.cert);
             tr.get("key", &cfg->tls.key);
             tr.get("listeners", &cfg->tls.listeners);
             tr.finish();
         }
         if (const toml::table* lt = r.subtable("limits")) {
-            toml_util::TableReader lr(*lt, "control.limits");
+            toml_util::TableReader lr(*lt, "control.limits", &diag);
             lr.get("trusted", &cfg->limits.trusted);
             lr.get("proxies", &cfg->limits.proxies);
             lr.get("proxy_protocol", &cfg->limits.proxy_protocol);
@@ -89,14 +91,14 @@ Status parse_control_toml(std::string_view text, std::string_view source, Contro
             lr.finish();
         }
         if (const toml::table* st = r.subtable("steering")) {
-            toml_util::TableReader sr(*st, "control.steering");
+            toml_util::TableReader sr(*st, "control.steering", &diag);
             sr.get("session_keys", &cfg->steering.session_keys);
             sr.get("session_max_lifetime_s", &cfg->steering.session_max_lifetime_s, 60,
                    30u * 86400);
             sr.finish();
         }
         if (const toml::table* pt = r.subtable("play")) {
-            toml_util::TableReader pr(*pt, "control.play");
+            toml_util::TableReader pr(*pt, "control.play", &diag);
             pr.get("public_url", &cfg->play.public_url);
             pr.get("token_ttl_s", &cfg->play.token_ttl_s, 60, 30u * 86400);
             pr.get("steering_ttl_s", &cfg->play.steering_ttl_s, 1, 86400);
@@ -106,13 +108,13 @@ Status parse_control_toml(std::string_view text, std::string_view source, Contro
             pr.finish();
         }
         if (const toml::table* bt = r.subtable("bgp")) {
-            toml_util::TableReader br(*bt, "control.bgp");
+            toml_util::TableReader br(*bt, "control.bgp", &diag);
             br.get("min_length_v4", &cfg->bgp.min_length_v4, 1, 32);
             br.get("min_length_v6", &cfg->bgp.min_length_v6, 1, 128);
             br.finish();
         }
         if (const toml::table* h = r.subtable("health")) {
-            toml_util::TableReader hr(*h, "control.health");
+            toml_util::TableReader hr(*h, "control.health", &diag);
             hr.get("heartbeat_interval_ms", &cfg->health.heartbeat_interval_ms, 100, 600000);
             hr.get("missed_heartbeats", &cfg->health.missed_heartbeats, 1, 1000);
             hr.get("load_high", &cfg->health.load_high);
@@ -124,9 +126,9 @@ Status parse_control_toml(std::string_view text, std::string_view source, Contro
     } catch (const toml::parse_error& e) {
         return toml_util::parse_error(source, e);
     } catch (const std::exception& e) {
-        return Error{fmt::format("{}: {}", source, e.what())};
+        diag.add(nullptr, e.what());
     }
-    return {};
+    return diag.status();
 }
 
 Status load_control_config_file(const std::string& path, ControlConfig* cfg) {

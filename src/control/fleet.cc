@@ -192,11 +192,13 @@ std::vector<auth::SigningKey> keys_from_json(const nlohmann::json& j, const std:
 
 Result<Fleet> parse_fleet_toml(std::string_view text, std::string_view source) {
     Fleet f;
+    toml_util::Diagnostics diag{std::string(source), {}};
     try {
         toml::table doc = toml::parse(text, source);
-        toml_util::TableReader top(doc, std::string(source));
+        toml_util::check_top_level(doc, {"origin", "site"}, &diag);
+        toml_util::TableReader top(doc, std::string(source), &diag);
         if (const toml::table* o = top.subtable("origin")) {
-            toml_util::TableReader r(*o, "origin");
+            toml_util::TableReader r(*o, "origin", &diag);
             r.get("url", &f.origin_url);
             r.get("mirrors", &f.origin_mirrors);
             std::string unused;
@@ -223,13 +225,13 @@ Result<Fleet> parse_fleet_toml(std::string_view text, std::string_view source) {
                 std::string where = fmt::format("site[{}]", i++);
                 const toml::table* t = sn.as_table();
                 if (!t) throw std::runtime_error(where + ": expected a table");
-                toml_util::TableReader r(*t, where);
+                toml_util::TableReader r(*t, where, &diag);
                 SiteSpec s;
-                if (!r.get("name", &s.name)) throw std::runtime_error(where + ": name is required");
+                if (!r.get("name", &s.name)) r.error(t, where + ": name is required");
                 std::string tier = "embedded";
                 r.get("tier", &tier);
                 if (!parse_tier(tier, &s.tier))
-                    throw std::runtime_error(where + ".tier: use \"embedded\" or \"ix\"");
+                    r.error(t->get("tier"), where + ".tier: use \"embedded\" or \"ix\"");
                 r.get("prefixes", &s.prefixes);
                 r.get("fallback", &s.fallback);
                 r.get("group", &s.group);
@@ -249,17 +251,15 @@ Result<Fleet> parse_fleet_toml(std::string_view text, std::string_view source) {
                         std::string ew = fmt::format("{}.edge[{}]", where, j++);
                         const toml::table* et = e.as_table();
                         if (!et) throw std::runtime_error(ew + ": expected a table");
-                        toml_util::TableReader er(*et, ew);
+                        toml_util::TableReader er(*et, ew, &diag);
                         EdgeSpec es;
-                        if (!er.get("id", &es.id))
-                            throw std::runtime_error(ew + ": id is required");
-                        if (!er.get("url", &es.url))
-                            throw std::runtime_error(ew + ": url is required");
+                        if (!er.get("id", &es.id)) er.error(et, ew + ": id is required");
+                        if (!er.get("url", &es.url)) er.error(et, ew + ": url is required");
                         er.get("https_url", &es.https_url);
                         std::string plain;
                         if (er.get("token", &plain))
                             if (Status st = add_plain_token(&es, plain); !st)
-                                throw std::runtime_error(ew + ": " + st.error().message);
+                                er.error(et->get("token"), ew + ": " + st.error().message);
                         std::vector<std::string> hashes;
                         er.get_one_or_many("token_sha256", &hashes);
                         for (std::string& h : hashes)
@@ -277,12 +277,12 @@ Result<Fleet> parse_fleet_toml(std::string_view text, std::string_view source) {
                 f.sites.push_back(std::move(s));
             }
         }
-        top.finish();
     } catch (const toml::parse_error& e) {
         return toml_util::parse_error(source, e);
     } catch (const std::exception& e) {
-        return Error{fmt::format("{}: {}", source, e.what())};
+        diag.add(nullptr, e.what());
     }
+    if (Status s = diag.status(); !s) return s.error();
     f.origin_url = trim_slash(f.origin_url);
     for (std::string& m : f.origin_mirrors)
         m = trim_slash(m);

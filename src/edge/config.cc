@@ -20,13 +20,18 @@
 namespace vcdn::edge {
 
 Status parse_edge_toml(std::string_view text, std::string_view source, EdgeConfig* cfg) {
+    // Every problem is collected (one line each, with its line in the file), so that
+    // --check-config shows them all at once; a structural one ends the reading there.
+    toml_util::Diagnostics diag{std::string(source), {}};
     try {
         toml::table doc = toml::parse(text, source);
-        toml_util::TableReader top(doc, std::string(source));
+        // A typo'd table ([egde.limits]) or a key outside any table must not pass silently.
+        toml_util::check_top_level(doc, {"edge", "control"}, &diag);
+        toml_util::TableReader top(doc, std::string(source), &diag);
         const toml::table* edge = top.subtable("edge");
         // Other sections ([control], [player], ...) belong to other subcommands sharing the file.
         if (!edge) return {};
-        toml_util::TableReader r(*edge, "edge");
+        toml_util::TableReader r(*edge, "edge", &diag);
         std::vector<std::string> roots;
         if (r.get_one_or_many("root", &roots)) {
             cfg->roots.clear();
@@ -47,7 +52,7 @@ Status parse_edge_toml(std::string_view text, std::string_view source, EdgeConfi
                 const toml::table* t = e.as_table();
                 std::string where = fmt::format("edge.roots[{}]", i++);
                 if (!t) throw std::runtime_error(where + ": expected a table");
-                toml_util::TableReader rt(*t, where);
+                toml_util::TableReader rt(*t, where, &diag);
                 io::RootConfig rc;
                 if (!rt.get("path", &rc.path))
                     throw std::runtime_error(where + ": path is required");
@@ -73,7 +78,7 @@ Status parse_edge_toml(std::string_view text, std::string_view source, EdgeConfi
                 const toml::table* t = e.as_table();
                 std::string where = fmt::format("edge.listener[{}]", i++);
                 if (!t) throw std::runtime_error(where + ": expected a table");
-                toml_util::TableReader lr(*t, where);
+                toml_util::TableReader lr(*t, where, &diag);
                 ListenerConfig lc;
                 if (!lr.get("address", &lc.address))
                     throw std::runtime_error(where + ": address is required");
@@ -85,7 +90,7 @@ Status parse_edge_toml(std::string_view text, std::string_view source, EdgeConfi
             }
         }
         if (const toml::table* t = r.subtable("control")) {
-            toml_util::TableReader cr(*t, "edge.control");
+            toml_util::TableReader cr(*t, "edge.control", &diag);
             cr.get("url", &cfg->control.url);
             cr.get("ca", &cfg->control.ca);
             cr.get("allow_insecure", &cfg->control.allow_insecure);
@@ -99,7 +104,7 @@ Status parse_edge_toml(std::string_view text, std::string_view source, EdgeConfi
             cr.finish();
         }
         if (const toml::table* t = r.subtable("fill")) {
-            toml_util::TableReader fr(*t, "edge.fill");
+            toml_util::TableReader fr(*t, "edge.fill", &diag);
             fill::FillConfig& f = cfg->fill;
             fr.get("window", &f.window);
             fr.get("rate_mbps", &f.rate_mbps);
@@ -118,7 +123,7 @@ Status parse_edge_toml(std::string_view text, std::string_view source, EdgeConfi
             fr.finish();
         }
         if (const toml::table* t = r.subtable("cors")) {
-            toml_util::TableReader cr(*t, "edge.cors");
+            toml_util::TableReader cr(*t, "edge.cors", &diag);
             cr.get("enabled", &cfg->cors.enabled);
             cr.get_one_or_many("allow_origins", &cfg->cors.allow_origins);
             cr.get("allow_credentials", &cfg->cors.allow_credentials);
@@ -127,14 +132,14 @@ Status parse_edge_toml(std::string_view text, std::string_view source, EdgeConfi
             cr.finish();
         }
         if (const toml::table* t = r.subtable("bgp")) {
-            toml_util::TableReader br(*t, "edge.bgp");
+            toml_util::TableReader br(*t, "edge.bgp", &diag);
             br.get("bird_socket", &cfg->bgp.bird_socket);
             br.get("poll_ms", &cfg->bgp.poll_ms, 100, 600000);
             br.get("stale_ms", &cfg->bgp.stale_ms, 1000, 86400000);
             br.finish();
         }
         if (const toml::table* t = r.subtable("tls")) {
-            toml_util::TableReader tr(*t, "edge.tls");
+            toml_util::TableReader tr(*t, "edge.tls", &diag);
             TlsCertConfig single;
             tr.get("cert", &single.cert);
             tr.get("key", &single.key);
@@ -150,7 +155,7 @@ Status parse_edge_toml(std::string_view text, std::string_view source, EdgeConfi
                     const toml::table* ct = e.as_table();
                     std::string where = fmt::format("edge.tls.certificate[{}]", i++);
                     if (!ct) throw std::runtime_error(where + ": expected a table");
-                    toml_util::TableReader cr(*ct, where);
+                    toml_util::TableReader cr(*ct, where, &diag);
                     TlsCertConfig c;
                     if (!cr.get("cert", &c.cert) || !cr.get("key", &c.key))
                         throw std::runtime_error(where + ": cert and key are required");
@@ -180,7 +185,7 @@ Status parse_edge_toml(std::string_view text, std::string_view source, EdgeConfi
         r.get("header_more", &cfg->header_more);
         r.get("log_level", &cfg->log_level);
         if (const toml::table* t = r.subtable("limits")) {
-            toml_util::TableReader l(*t, "edge.limits");
+            toml_util::TableReader l(*t, "edge.limits", &diag);
             Limits& lim = cfg->limits;
             l.get("max_head_bytes", &lim.max_head_bytes, 256, 1 << 20);
             l.get("max_target_bytes", &lim.max_target_bytes, 16, 1 << 20);
@@ -197,7 +202,7 @@ Status parse_edge_toml(std::string_view text, std::string_view source, EdgeConfi
             l.finish();
         }
         if (const toml::table* t = r.subtable("disk")) {
-            toml_util::TableReader d(*t, "edge.disk");
+            toml_util::TableReader d(*t, "edge.disk", &diag);
             DiskConfig& dc = cfg->disk;
             d.get("mode", &dc.mode);
             d.get("reader", &dc.reader);
@@ -210,7 +215,7 @@ Status parse_edge_toml(std::string_view text, std::string_view source, EdgeConfi
             d.finish();
         }
         if (const toml::table* t = r.subtable("file_cache")) {
-            toml_util::TableReader f(*t, "edge.file_cache");
+            toml_util::TableReader f(*t, "edge.file_cache", &diag);
             f.get("max_entries", &cfg->file_cache.max_entries, 1, 1 << 20);
             f.get("revalidate_ms", &cfg->file_cache.revalidate_ms);
             f.finish();
@@ -219,9 +224,9 @@ Status parse_edge_toml(std::string_view text, std::string_view source, EdgeConfi
     } catch (const toml::parse_error& e) {
         return toml_util::parse_error(source, e);
     } catch (const std::exception& e) {
-        return Error{fmt::format("{}: {}", source, e.what())};
+        diag.add(nullptr, e.what());
     }
-    return {};
+    return diag.status();
 }
 
 Status load_edge_config_file(const std::string& path, EdgeConfig* cfg) {

@@ -92,6 +92,33 @@ struct EdgeServer::Impl {
     void start_control();
 };
 
+Result<std::string> check_config(const EdgeConfig& cfg) {
+    if (Status s = validate(cfg); !s) return s.error();
+    if (!cfg.signing_keys.empty())
+        if (auto ks = auth::KeySet::load(cfg.signing_keys); !ks) return ks.error();
+    bool any_tls = !cfg.tls_listen.empty();
+    for (const ListenerConfig& lc : cfg.listeners)
+        any_tls = any_tls || lc.tls;
+    if (any_tls || !cfg.tls.certs.empty()) {
+        tls::ServerOptions o;
+        for (const TlsCertConfig& c : cfg.tls.certs)
+            o.certs.push_back(tls::CertFiles{c.cert, c.key});
+        o.min_version = cfg.tls.min_version;
+        o.ktls = false; // the kernel's TLS is a run-time matter, not the config's
+        if (auto ctx = tls::ServerContext::build(o, std::make_shared<tls::TicketKeys>()); !ctx)
+            return Error{"tls: " + ctx.error().message};
+    }
+    const size_t listeners = cfg.listen.size() + cfg.tls_listen.size() + cfg.listeners.size();
+    std::string summary =
+        fmt::format("{} listener{}, {} content root{}", listeners, listeners == 1 ? "" : "s",
+                    cfg.roots.size(), cfg.roots.size() == 1 ? "" : "s");
+    if (cfg.require_signed_urls) summary += ", signed URLs required";
+    if (!cfg.control.url.empty())
+        summary += fmt::format(", control plane {} as '{}'", cfg.control.url, cfg.control.id);
+    if (!cfg.fill.window.empty()) summary += fmt::format(", fill window {}", cfg.fill.window);
+    return summary;
+}
+
 namespace {
 unsigned default_workers() {
     cpu_set_t set;

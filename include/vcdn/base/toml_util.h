@@ -1,6 +1,8 @@
 #pragma once
 // Helpers for strict TOML config parsing (toml++ underneath). Only config code includes this.
 #include <cstdint>
+#include <initializer_list>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -11,12 +13,37 @@
 
 namespace vcdn::toml_util {
 
+// Every problem of one config file, one line each: "<source>:<line>: <message>" (the line of
+// the key or table at fault, where TOML knows it). Config readers collect them all, so that
+// an operator fixes a file in one pass (`--check-config`).
+struct Diagnostics {
+    std::string source;
+    std::vector<std::pair<uint32_t, std::string>> errors; // (line or 0, the whole line)
+    void add(const toml::node* at, const std::string& message);
+    // All of them as one Error, in the file's order (lines joined by '\n'); success when
+    // there are none.
+    Status status() const;
+};
+
+// The top level of a config file: tables other than `sections` (a typo such as [egde], or
+// [egde.limits]) and bare keys (a `workers = 4` above any table) are errors.
+void check_top_level(const toml::table& doc, std::initializer_list<std::string_view> sections,
+                     Diagnostics* diag);
+
 // Reads typed values out of one TOML table and remembers which keys it used, so that
-// finish() can report the first unknown key. Throws std::runtime_error with a one-line
-// message on a wrong type or an out-of-range value.
+// finish() can report unknown keys. A wrong type, an out-of-range value or an unknown key is
+// added to `diag` (the getter then returns false), or, without one, thrown as
+// std::runtime_error with a one-line message.
 class TableReader {
 public:
-    TableReader(const toml::table& table, std::string path);
+    TableReader(const toml::table& table, std::string path, Diagnostics* diag = nullptr);
+    // The reader of a subtable, collecting into the same diagnostics; `key` is marked used.
+    // Null when the subtable is absent (or is not a table: an error).
+    std::optional<TableReader> sub(std::string_view key);
+    // A problem the caller found itself, at `at` (a key's node, or null).
+    void error(const toml::node* at, const std::string& message) const;
+    const std::string& path() const { return path_; }
+    Diagnostics* diagnostics() const { return diag_; }
 
     bool get(std::string_view key, std::string* out);
     bool get(std::string_view key, bool* out);
@@ -37,10 +64,12 @@ public:
 
 private:
     const toml::node* find(std::string_view key);
-    [[noreturn]] void type_error(std::string_view key, const char* want) const;
+    // Records (or throws) "path.key: expected <want>"; always false.
+    bool type_error(std::string_view key, const char* want) const;
 
     const toml::table& table_;
     std::string path_;
+    Diagnostics* diag_;
     std::vector<std::string> used_;
 };
 

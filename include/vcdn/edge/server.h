@@ -21,6 +21,12 @@ struct BoundListener {
     bool require_signed = false;
 };
 
+// `--check-config`: what create() would refuse, without binding or starting anything — the
+// config's validation, and the files it names read as the server would read them (signing
+// keys, TLS certificates and keys, the control token, the control CA). Success: a one-line
+// summary of what would run.
+Result<std::string> check_config(const EdgeConfig& cfg);
+
 class EdgeServer {
 public:
     static Result<std::unique_ptr<EdgeServer>> create(const EdgeConfig& cfg);

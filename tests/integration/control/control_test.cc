@@ -514,6 +514,62 @@ TEST_F(ControlTest, FfprobeReadsARealTitleThroughTheRedirect) {
     EXPECT_EQ(decode.output, "");
 }
 
+// Check before apply: a fleet file's problems, one line each with its line (exit 2, also at
+// start), and what applying a good one would change against the running fleet's database.
+TEST_F(ControlTest, CheckFleetShowsEveryProblemAndWhatWouldChange) {
+    ASSERT_NO_FATAL_FAILURE(start_control());
+    const std::string db = "sqlite:" + work_ / "control.db";
+    write_file(work_ / "bad.toml", "[origin]\nurl = \"http://127.0.0.1:9\"\n"         // 1-2
+                                   "[[sitez]]\nname = \"x\"\n"                        // 3-4
+                                   "[[site]]\nname = \"isp-a\"\ntier = \"embeded\"\n" // 5-7
+                                   "[[site.edge]]\nid = \"a1\"\n"                     // 8-9
+                                   "url = \"http://127.0.0.1:1\"\ntoken = \"edge-secret-0123-a1\"\n"
+                                   "storage_bytes = \"lots\"\n"); // 12
+    RunResult bad = run_command(
+        {vcdn_binary(), "control", "--db", db, "--check-fleet", work_ / "bad.toml"}, 10000);
+    EXPECT_EQ(bad.status, 2) << bad.output;
+    const std::string f = work_ / "bad.toml";
+    for (const std::string& want : {f + ":3: unknown table [sitez]", f + ":7: site[0].tier: use",
+                                    f + ":12: site[0].edge[0].storage_bytes: expected an integer"})
+        EXPECT_NE(bad.output.find("vcdn control: " + want), std::string::npos) << want << " in:\n"
+                                                                               << bad.output;
+    // The same file at start is a bad config too: exit 2, not a failure to run.
+    write_file(work_ / "c2.toml", fmt::format("[control]\nadmin_token = \"{}\"\n", kAdminToken));
+    RunResult start = run_command({vcdn_binary(), "control", "--config", work_ / "c2.toml", "--db",
+                                   "sqlite:" + work_ / "other.db", "--listen", "127.0.0.1:0",
+                                   "--fleet", work_ / "bad.toml"},
+                                  10000);
+    EXPECT_EQ(start.status, 2) << start.output;
+    EXPECT_NE(start.output.find(f + ":3: unknown table [sitez]"), std::string::npos)
+        << start.output;
+    // A good change: a2 goes, a3 comes, x1 moves to another address.
+    std::string next = fleet_toml();
+    const std::string a2 = "id = \"a2\"";
+    next.replace(next.find(a2), a2.size(), "id = \"a3\"");
+    next.replace(next.find("token = \"edge-secret-0123-a2\""),
+                 std::string("token = \"edge-secret-0123-a2\"").size(),
+                 "token = \"edge-secret-0123-a3\"");
+    const std::string x1url = "url = \"http://127.0.0.1:1\"\ntoken = \"edge-secret-0123-x1\"";
+    next.replace(next.find(x1url), x1url.size(),
+                 "url = \"http://127.0.0.1:2\"\ntoken = \"edge-secret-0123-x1\"");
+    write_file(work_ / "next.toml", next);
+    RunResult diff = run_command(
+        {vcdn_binary(), "control", "--db", db, "--check-fleet", work_ / "next.toml"}, 10000);
+    EXPECT_EQ(diff.status, 0) << diff.output;
+    for (const char* want : {"fleet ", "ok: 2 sites, 3 edges", "edge a3 (isp-a): added",
+                             "edge a2 (isp-a): removed", "edge x1 (ix-1): changed: url"})
+        EXPECT_NE(diff.output.find(want), std::string::npos) << want << " in:\n" << diff.output;
+    // The running control plane's fleet is untouched.
+    EXPECT_EQ(control_.call("GET", "/api/v1/edges/a2").status, 200);
+    // --check-config: the config and the files it names.
+    RunResult cc = run_command({vcdn_binary(), "control", "--config", work_ / "c2.toml", "--db", db,
+                                "--fleet", work_ / "next.toml", "--check-config"},
+                               10000);
+    EXPECT_EQ(cc.status, 0) << cc.output;
+    EXPECT_NE(cc.output.find("config ok: "), std::string::npos) << cc.output;
+    EXPECT_NE(cc.output.find("(2 sites, 3 edges)"), std::string::npos) << cc.output;
+}
+
 TEST_F(ControlTest, AnEdgeRemovedFromTheFleetSaysSo) {
     ASSERT_NO_FATAL_FAILURE(start_control());
     ControlledEdge a1;

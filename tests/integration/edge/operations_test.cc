@@ -381,6 +381,52 @@ TEST_F(StartupErrors, BadConfigurationExitsWithOneClearLine) {
     }
 }
 
+// --check-config: every problem of a file at once, one line each with its line number, exit
+// 2 — typos outside [edge] included; a good config says what would run, and nothing starts.
+TEST_F(StartupErrors, CheckConfigNamesEveryProblemWithItsLine) {
+    TempDir t;
+    write_file(t / "bad.toml", "workers = 4\n"         // 1: outside any table
+                               "[egde.limits]\n"       // 2: a typo'd table
+                               "idle_timeout_ms = 5\n" // 3
+                               "[edge]\n"              // 4
+                               "root = \"" +
+                                   root() +
+                                   "\"\n"                 // 5
+                                   "workerz = 2\n"        // 6: an unknown key
+                                   "backlog = \"deep\"\n" // 7: a wrong type
+                                   "[edge.limits]\n"      // 8
+                                   "max_headers = 0\n"    // 9: out of range
+                                   "[edge.limitz]\n"      // 10: an unknown table
+                                   "x = 1\n");
+    RunResult r =
+        run_command({vcdn_binary(), "edge", "--config", t / "bad.toml", "--check-config"}, 10000);
+    EXPECT_EQ(r.status, 2) << r.output;
+    const std::string f = t / "bad.toml";
+    for (const std::string& want :
+         {f + ":1: 'workers' is outside any table", f + ":2: unknown table [egde]",
+          f + ":6: edge: unknown key 'workerz'", f + ":7: edge.backlog: expected an integer",
+          f + ":9: edge.limits.max_headers: 0 is out of range",
+          f + ":10: unknown table [edge.limitz]"})
+        EXPECT_NE(r.output.find("vcdn edge: " + want), std::string::npos)
+            << "want '" << want << "' in:\n"
+            << r.output;
+    EXPECT_EQ(std::count(r.output.begin(), r.output.end(), '\n'), 6) << r.output;
+    // A good one: what would run, exit 0, no listener (the port stays free).
+    write_file(t / "good.toml",
+               "[edge]\nroot = \"" + root() +
+                   "\"\nlisten = [\"127.0.0.1:1\"]\nrequire_signed_urls = false\n");
+    r = run_command({vcdn_binary(), "edge", "--config", t / "good.toml", "--check-config"}, 10000);
+    EXPECT_EQ(r.status, 0) << r.output;
+    EXPECT_EQ(r.output, "vcdn edge: config ok: 1 listener, 1 content root\n");
+    // It reads what a start would: a signing key file that is not one is caught.
+    write_file(t / "keys", "not a key\n");
+    r = run_command(
+        {vcdn_binary(), "origin", "--root", root(), "--signing-keys", t / "keys", "--check-config"},
+        10000);
+    EXPECT_EQ(r.status, 2) << r.output;
+    EXPECT_NE(r.output.find("vcdn origin: "), std::string::npos) << r.output;
+}
+
 TEST_F(StartupErrors, PortInUse) {
     EdgeOptions o;
     o.workers = 2; // its listeners are an SO_REUSEPORT group another process could join
