@@ -75,10 +75,10 @@ bool read_site(const json& j, SiteSpec* s, bool with_name, std::string* err) {
         *err = "expected a JSON object";
         return false;
     }
-    if (!only_keys(j, {"name", "tier", "prefixes", "fallback"}, err)) return false;
+    if (!only_keys(j, {"name", "tier", "prefixes", "fallback", "min_copies"}, err)) return false;
     if (with_name && !take(j, "name", &s->name, err)) return false;
     if (!take(j, "tier", &tier, err) || !take(j, "prefixes", &s->prefixes, err) ||
-        !take(j, "fallback", &s->fallback, err))
+        !take(j, "fallback", &s->fallback, err) || !take(j, "min_copies", &s->min_copies, err))
         return false;
     if (!parse_tier(tier, &s->tier)) {
         *err = "tier: use \"embedded\" or \"ix\"";

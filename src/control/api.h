@@ -69,6 +69,12 @@ ApiResponse fleet_write_answer(Service& s, const Status& written,
 ApiResponse edit_fleet(Service& s, bool created,
                        const std::function<std::optional<ApiResponse>(Fleet&)>& change);
 // ?name=<number> in [lo, hi] (default when absent); false with the answer in *bad.
+// ?name=1
+bool query_flag(const ApiRequest& req, const char* name);
+// 409 sole-copies: `what` would leave `sc` without a copy on an up edge (the body carries
+// the count, the bytes and a sample of the paths).
+ApiResponse sole_copies_refusal(std::string_view what, const SoleCopies& sc);
+
 bool query_number(const ApiRequest& req, const char* name, size_t lo, size_t hi, size_t* out,
                   ApiResponse* bad);
 

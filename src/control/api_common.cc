@@ -156,8 +156,10 @@ json edge_json(const View& v, const SiteSpec& site, const EdgeSpec& e, int64_t n
     j["files"] = s.files;
     if (auto mv = v.manifest_versions.find(e.id); mv != v.manifest_versions.end()) {
         const EdgeManifest& m = v.plan->edges.at(e.id);
-        j["manifest"] = {
-            {"version", mv->second.version}, {"files", m.files.size()}, {"bytes", m.bytes}};
+        j["manifest"] = {{"version", mv->second.version},
+                         {"files", m.files.size()},
+                         {"bytes", m.bytes},
+                         {"retained", m.retained}};
     }
     if (s.last_heartbeat_ms == 0) return j;
     const wire::EdgeReport& rep = s.report;
@@ -197,6 +199,24 @@ ApiResponse edit_fleet(Service& s, bool created,
         return refusal ? Status{Error{"refused"}} : Status{};
     });
     return fleet_write_answer(s, written, refusal, created);
+}
+
+bool query_flag(const ApiRequest& req, const char* name) {
+    std::string_view raw;
+    return io::query_param(req.query, name, &raw) && raw == "1";
+}
+
+ApiResponse sole_copies_refusal(std::string_view what, const SoleCopies& sc) {
+    ApiResponse r = json_error(
+        409, "sole-copies",
+        fmt::format("{} would leave {} file(s) ({} bytes) on no edge that is up, e.g. {}; wait "
+                    "until other edges have them (a drained edge keeps its files until then), "
+                    "or add ?force=1",
+                    what, sc.files, sc.bytes, sc.sample.empty() ? "" : sc.sample.front()));
+    json j = json::parse(r.body);
+    j["sole_copies"] = sc.to_json();
+    r.body = j.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+    return r;
 }
 
 bool query_number(const ApiRequest& req, const char* name, size_t lo, size_t hi, size_t* out,

@@ -161,6 +161,10 @@ ApiResponse get_metrics(const ApiRequest& req, Service& s) {
     out.family("vcdn_control_rebuilds_deferred_total", "counter",
                "Topology rebuilds put off to keep them at most one a second in a flood.")
         .sample("vcdn_control_rebuilds_deferred_total", s.rebuilds_deferred.load());
+    out.family("vcdn_control_reload_failures_total", "counter",
+               "SIGHUP reloads that failed and kept what was in use (fleet, certificate, "
+               "session keys): the log says why.")
+        .sample("vcdn_control_reload_failures_total", s.reload_failures.load());
     if (s.listener_metrics) s.listener_metrics(out);
     out.family("vcdn_control_heartbeats_total", "counter", "Heartbeats accepted.")
         .sample("vcdn_control_heartbeats_total", s.heartbeats.load());

@@ -2,6 +2,8 @@
 // /api/v1/edges/{id}, POST /api/v1/edges/{id}/drain.
 #include <fmt/format.h>
 
+#include <vcdn/base/log.h>
+
 #include "api.h"
 
 namespace vcdn::control {
@@ -27,7 +29,11 @@ ApiResponse get_edge(const ApiRequest& req, Service& s) {
     if (!site)
         return json_error(404, "unknown-edge",
                           fmt::format("no edge '{}'", req.param(0).substr(0, 64)));
-    return json_ok(edge_json(*v, *site, *e, wall_ms()));
+    json j = edge_json(*v, *site, *e, wall_ms());
+    // What removing it now would leave on no edge that is up (0 once a drain has moved its
+    // files): the decommission procedure waits for 0.
+    j["sole_copies"] = sole_copies(*v, {e->id}).to_json();
+    return json_ok(j);
 }
 
 ApiResponse post_edge(const ApiRequest& req, Service& s) {
@@ -69,6 +75,14 @@ ApiResponse put_edge(const ApiRequest& req, Service& s) {
 
 ApiResponse delete_edge(const ApiRequest& req, Service& s) {
     if (auto denied = require_admin(req, s)) return *denied;
+    // Make-before-break: an edge that alone has files is drained first (its files move), then
+    // removed once no file is only there.
+    const std::string id(req.param(0));
+    if (!query_flag(req, "force")) {
+        const SoleCopies sc = sole_copies(*s.current(), {id});
+        if (sc.files > 0)
+            return sole_copies_refusal(fmt::format("removing edge {}", id.substr(0, 64)), sc);
+    }
     return edit_fleet(s, false, [&](Fleet& f) -> std::optional<ApiResponse> {
         for (SiteSpec& site : f.sites)
             for (size_t i = 0; i < site.edges.size(); ++i)
@@ -93,10 +107,29 @@ ApiResponse post_edge_drain(const ApiRequest& req, Service& s) {
             return json_error(400, "bad-drain",
                               err.empty() ? "expected {\"drained\": true|false}" : err);
     }
-    Status st = s.store->set_drained(std::string(req.param(0)), drained);
+    const std::string id(req.param(0));
+    auto v = s.current();
+    const EdgeSpec* spec = nullptr;
+    if (!site_of(*v->fleet, id, &spec))
+        return json_error(404, "unknown-edge", fmt::format("no edge '{}'", id.substr(0, 64)));
+    // What the drain would leave without a copy on an edge that is up: the edge keeps those
+    // files and serves them as steering's last resort until they are elsewhere, but one
+    // failure then loses them, so it takes ?force=1. ?dry_run=1 only reports.
+    SoleCopies sc;
+    if (drained) sc = sole_copies(*v, {id});
+    if (query_flag(req, "dry_run"))
+        return json_ok(
+            {{"id", id}, {"drained", drained}, {"dry_run", true}, {"sole_copies", sc.to_json()}});
+    if (sc.files > 0 && !query_flag(req, "force"))
+        return sole_copies_refusal(fmt::format("draining edge {}", id), sc);
+    Status st = s.store->set_drained(id, drained);
     if (!st) return json_error(404, "unknown-edge", st.error().message);
+    if (sc.files > 0)
+        log::warn("control: edge {} drained by force: {} file(s) are on no other edge that is up; "
+                  "it keeps serving them until they are",
+                  id, sc.files);
     s.sync_once(); // read-your-writes: the answer reflects the change
-    return json_ok({{"id", req.param(0)}, {"drained", drained}});
+    return json_ok({{"id", id}, {"drained", drained}, {"sole_copies", sc.to_json()}});
 }
 
 void add_edge_routes(Routes& r, Service& s) {

@@ -1,4 +1,6 @@
 // The whole fleet (admin): GET /api/v1/fleet (tokens left out), POST /api/v1/fleet (replaces it).
+#include <fmt/format.h>
+
 #include "api.h"
 
 namespace vcdn::control {
@@ -14,6 +16,14 @@ ApiResponse post_fleet(const ApiRequest& req, Service& s) {
     if (!body) return json_error(400, "bad-json", body.error().message);
     auto f = parse_fleet_json(*body);
     if (!f) return json_error(400, "bad-fleet", f.error().message);
+    if (!query_flag(req, "force")) {
+        const auto v = s.current();
+        const std::set<std::string> gone = removed_edges(*v->fleet, *f);
+        const SoleCopies sc = sole_copies(*v, gone);
+        if (sc.files > 0)
+            return sole_copies_refusal(
+                fmt::format("removing {} edge(s) ({})", gone.size(), *gone.begin()), sc);
+    }
     if (Status st = s.store->save_fleet(*f); !st)
         return json_error(503, "database", st.error().message);
     s.sync_once(); // read-your-writes: the answer reflects the change

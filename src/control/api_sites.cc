@@ -15,11 +15,8 @@ json site_json(const SiteSpec& s) {
     json ids = json::array();
     for (const EdgeSpec& e : s.edges)
         ids.push_back(e.id);
-    return {{"name", s.name},
-            {"tier", tier_name(s.tier)},
-            {"prefixes", s.prefixes},
-            {"fallback", s.fallback},
-            {"edges", std::move(ids)}};
+    return {{"name", s.name},         {"tier", tier_name(s.tier)},  {"prefixes", s.prefixes},
+            {"fallback", s.fallback}, {"min_copies", s.min_copies}, {"edges", std::move(ids)}};
 }
 
 ApiResponse unknown_site(std::string_view name) {

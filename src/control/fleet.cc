@@ -113,6 +113,17 @@ Status validate_edge(const EdgeSpec& e) {
     return {};
 }
 
+std::set<std::string> removed_edges(const Fleet& before, const Fleet& after) {
+    std::set<std::string> kept, out;
+    for (const SiteSpec& s : after.sites)
+        for (const EdgeSpec& e : s.edges)
+            kept.insert(e.id);
+    for (const SiteSpec& s : before.sites)
+        for (const EdgeSpec& e : s.edges)
+            if (!kept.count(e.id)) out.insert(e.id);
+    return out;
+}
+
 Status validate_fleet(const Fleet& f) {
     if (!f.origin_url.empty() && !valid_base_url(f.origin_url, false) &&
         !valid_base_url(f.origin_url, true))
@@ -162,6 +173,7 @@ Status validate_fleet(const Fleet& f) {
                 fmt::format("site {}: group '{}': use 1-64 of [A-Za-z0-9_.-]", s.name, s.group)};
         if (s.fill_peer_wait_s > 86400 || s.fill_tier_wait_s > 86400)
             return Error{fmt::format("site {}: fill waits are at most 86400 s", s.name)};
+        if (s.min_copies > 64) return Error{fmt::format("site {}: min_copies: 0 to 64", s.name)};
     }
     return {};
 }
@@ -240,6 +252,7 @@ Result<Fleet> parse_fleet_toml(std::string_view text, std::string_view source) {
                 r.get("fill_tier_wait_s", &s.fill_tier_wait_s);
                 r.get("bgp_allowed", &s.bgp_allowed);
                 r.get("bgp_allowed_asns", &s.bgp_allowed_asns);
+                r.get("min_copies", &s.min_copies, 0, 64);
                 if (const toml::node* en = t->get("edge")) {
                     r.mark_used("edge");
                     const toml::array* ea = en->as_array();
@@ -345,7 +358,7 @@ Result<Fleet> parse_fleet_json(const nlohmann::json& j) {
                 check_keys(sj,
                            {"name", "tier", "prefixes", "fallback", "edge", "group", "fill_from",
                             "fill_peer_wait_s", "fill_tier_wait_s", "bgp_allowed",
-                            "bgp_allowed_asns"},
+                            "bgp_allowed_asns", "min_copies"},
                            where);
                 SiteSpec s;
                 get_field(sj, "name", &s.name, where);
@@ -362,6 +375,7 @@ Result<Fleet> parse_fleet_json(const nlohmann::json& j) {
                 get_field(sj, "fill_tier_wait_s", &s.fill_tier_wait_s, where);
                 get_field(sj, "bgp_allowed", &s.bgp_allowed, where);
                 get_field(sj, "bgp_allowed_asns", &s.bgp_allowed_asns, where);
+                get_field(sj, "min_copies", &s.min_copies, where);
                 if (auto edges = sj.find("edge"); edges != sj.end()) {
                     if (!edges->is_array())
                         throw std::runtime_error(where + ".edge: expected an array");
@@ -434,6 +448,7 @@ nlohmann::json fleet_to_json(const Fleet& f, bool with_tokens) {
                          {"fill_tier_wait_s", s.fill_tier_wait_s},
                          {"bgp_allowed", s.bgp_allowed},
                          {"bgp_allowed_asns", s.bgp_allowed_asns},
+                         {"min_copies", s.min_copies},
                          {"edge", std::move(edges)}});
     }
     nlohmann::json j = {{"site", std::move(sites)}};

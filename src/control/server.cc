@@ -233,6 +233,7 @@ Status ControlServer::reload_tls() {
     if (!ctx) {
         log::error("control: TLS certificate not reloaded, the old one stays in use: {}",
                    ctx.error().message);
+        impl_->svc->reload_failures.fetch_add(1);
         return ctx.error();
     }
     {
@@ -250,6 +251,7 @@ Status ControlServer::reload_session_keys() {
     if (!keys) {
         log::error("control: session keys not reloaded, the old ones stay in use: {}",
                    keys.error().message);
+        impl_->svc->reload_failures.fetch_add(1);
         return keys.error();
     }
     const size_t n = keys->size();
@@ -297,10 +299,24 @@ Status ControlServer::reload_fleet() {
     if (!fleet) {
         log::error("control: fleet reload failed, keeping the current fleet: {}",
                    fleet.error().message);
+        svc.reload_failures.fetch_add(1);
         return fleet.error();
+    }
+    // Make-before-break: a file that removes edges which alone hold files is not applied
+    // (drain them first; the API's ?force=1 is the way to do it anyway).
+    const auto v = svc.current();
+    const std::set<std::string> gone = removed_edges(*v->fleet, *fleet);
+    if (const SoleCopies sc = sole_copies(*v, gone); sc.files > 0) {
+        log::error("control: fleet reload refused, keeping the current fleet: it removes {} "
+                   "edge(s) ({}...) that alone hold {} file(s) ({} bytes, e.g. {}); drain them "
+                   "first and remove them once GET /api/v1/edges/<id> shows no sole_copies",
+                   gone.size(), *gone.begin(), sc.files, sc.bytes, sc.sample.front());
+        svc.reload_failures.fetch_add(1);
+        return Error{"the fleet removes edges that alone hold files"};
     }
     if (Status s = svc.store->save_fleet(*fleet); !s) {
         log::error("control: fleet reload failed: {}", s.error().message);
+        svc.reload_failures.fetch_add(1);
         return s;
     }
     log::info("control: fleet {} applied", svc.cfg.fleet);

@@ -22,6 +22,48 @@ std::string addr_key(const io::IpAddress& a) {
 }
 } // namespace
 
+bool last_resort(const HealthConfig& cfg, const EdgeStatus& st, int64_t now_ms) {
+    return st.state == "draining" && st.last_heartbeat_ms > 0 &&
+           now_ms - st.last_heartbeat_ms <=
+               int64_t{cfg.missed_heartbeats} * cfg.heartbeat_interval_ms &&
+           st.report.healthy;
+}
+
+SoleCopies sole_copies(const View& v, const std::set<std::string>& leaving, size_t sample_max) {
+    SoleCopies out;
+    const steer::Topology& t = *v.topo;
+    // Per topology edge: 1 leaving, 2 another edge that is up, 0 neither.
+    std::vector<uint8_t> role(t.edges.size(), 0);
+    bool any = false;
+    for (size_t i = 0; i < t.edges.size(); ++i) {
+        if (leaving.count(t.edges[i].id)) {
+            role[i] = 1;
+            any = true;
+        } else if (auto it = v.status->find(t.edges[i].id);
+                   it != v.status->end() && it->second.state == "up") {
+            role[i] = 2;
+        }
+    }
+    if (!any) return out;
+    for (const auto& [path, tf] : t.files) {
+        bool theirs = false, elsewhere = false;
+        for (uint32_t h : tf.holders) {
+            theirs = theirs || role[h] == 1;
+            elsewhere = elsewhere || role[h] == 2;
+        }
+        if (!theirs || elsewhere) continue;
+        ++out.files;
+        out.bytes += tf.size;
+        if (out.sample.size() < sample_max) out.sample.push_back(path);
+    }
+    std::sort(out.sample.begin(), out.sample.end());
+    return out;
+}
+
+nlohmann::json SoleCopies::to_json() const {
+    return {{"files", files}, {"bytes", bytes}, {"sample", sample}};
+}
+
 int64_t AuthLimiter::blocked_for(const io::IpAddress& client, int64_t now) {
     std::lock_guard lk(mu_);
     auto it = by_addr_.find(addr_key(client));
@@ -155,6 +197,14 @@ bool Service::sync_once(bool coalesce) {
         auto again = store->statuses();
         if (!again) return fail(again.error());
         *statuses = std::move(*again);
+        // Files kept for make-before-break are let go when their new holders are up: an edge
+        // coming up is a new plan (rare; no rebuild token needed).
+        if (!structural && old && old->plan->retained > 0) {
+            auto s = store->snapshot();
+            if (!s) return fail(s.error());
+            snap = std::move(*s);
+            structural = true;
+        }
     }
 
     // Throughput history for the dashboard: one point per new heartbeat.
@@ -189,9 +239,11 @@ bool Service::sync_once(bool coalesce) {
             const auto& te = old->topo->edges[i];
             auto it = status->find(te.id);
             const bool eligible = it != status->end() && it->second.state == "up";
-            if (eligible == te.eligible) continue;
+            const bool resort = it != status->end() && last_resort(cfg.health, it->second, now);
+            if (eligible == te.eligible && resort == te.last_resort) continue;
             if (!topo) topo = std::make_shared<steer::Topology>(*old->topo);
             topo->edges[i].eligible = eligible;
+            topo->edges[i].last_resort = resort;
         }
         if (topo) next->topo = std::move(topo);
         choose_signing_key(next.get(), now); // a rotated key starts signing on time
@@ -531,7 +583,16 @@ std::shared_ptr<View> Service::build_view(StoreSnapshot snap,
     auto files = std::make_shared<const std::vector<CatalogEntry>>(std::move(snap.files));
     v->files = files;
     v->titles = index_titles(*files);
-    v->plan = std::make_shared<const FleetPlan>(plan_fleet(*fleet, *files, snap.demand));
+    // Make-before-break: drained edges are placed nothing, and an edge keeps what it loses
+    // until the file's new holders are up and have it.
+    FleetState fs;
+    for (const auto& [id, d] : v->drained)
+        if (d) fs.drained.insert(id);
+    for (const auto& [id, es] : *status)
+        if (es.state == "up") fs.up.insert(id);
+    fs.inventory = &snap.inventory;
+    v->plan = std::make_shared<const FleetPlan>(plan_fleet(*fleet, *files, snap.demand, {}, &fs));
+    const int64_t now = wall_ms();
     auto topo = std::make_shared<steer::Topology>();
     steer::Topology& t = *topo;
     // Steering's last resort; placement and fill read the fleet's origin themselves.
@@ -561,6 +622,7 @@ std::shared_ptr<View> Service::build_view(StoreSnapshot snap,
             te.hash = steer::hash64(e.id);
             auto it = status->find(e.id);
             te.eligible = it != status->end() && it->second.state == "up";
+            te.last_resort = it != status->end() && last_resort(cfg.health, it->second, now);
             v->edge_index[e.id] = static_cast<uint32_t>(t.edges.size());
             t.sites[si].edges.push_back(static_cast<uint32_t>(t.edges.size()));
             t.edges.push_back(std::move(te));

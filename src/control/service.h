@@ -223,6 +223,8 @@ struct Service {
     double rebuild_tokens = kRebuildBurst; // under sync_once_mu
     int64_t rebuild_tokens_ms = 0;
     std::atomic<uint64_t> rebuilds_deferred{0};
+    // SIGHUP reloads (fleet file, TLS certificate, session keys) that kept the old one.
+    std::atomic<uint64_t> reload_failures{0};
     // Heartbeats per edge: a burst of kBeatBurst, then 4 per heartbeat interval; more is 429.
     static constexpr double kBeatBurst = 10;
     struct BeatBucket {
@@ -277,5 +279,18 @@ struct Service {
 int64_t wall_ms();
 // The edge's last heartbeat says it fills by its manifest (and deletes what it no longer lists).
 bool follows_manifest(const EdgeStatus& st);
+// An edge drained by an operator that is still alive (fresh heartbeat, healthy by its own
+// report): steering's last resort for the files it holds (TopoEdge::last_resort).
+bool last_resort(const HealthConfig& cfg, const EdgeStatus& st, int64_t now_ms);
+
+// The files that only `leaving` edges hold: no other edge that is up has them (steering would
+// find no edge for them once those are gone). At most `sample_max` paths are listed.
+struct SoleCopies {
+    size_t files = 0;
+    uint64_t bytes = 0;
+    std::vector<std::string> sample;
+    nlohmann::json to_json() const;
+};
+SoleCopies sole_copies(const View& v, const std::set<std::string>& leaving, size_t sample_max = 20);
 
 } // namespace vcdn::control

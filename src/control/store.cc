@@ -213,6 +213,7 @@ Result<Fleet> read_fleet(Db* db, std::map<std::string, bool>* drained) {
             s.fill_tier_wait_s = fill.value("tier_wait_s", s.fill_tier_wait_s);
             s.bgp_allowed = fill.value("bgp_allowed", std::vector<std::string>{});
             s.bgp_allowed_asns = fill.value("bgp_allowed_asns", std::vector<uint32_t>{});
+            s.min_copies = fill.value("min_copies", 0u);
         }
         index[s.name] = f.sites.size();
         f.sites.push_back(std::move(s));
@@ -390,7 +391,8 @@ Status Store::update_fleet(const std::function<Status(Fleet*)>& change) {
                                          {"peer_wait_s", s.fill_peer_wait_s},
                                          {"tier_wait_s", s.fill_tier_wait_s},
                                          {"bgp_allowed", s.bgp_allowed},
-                                         {"bgp_allowed_asns", s.bgp_allowed_asns}};
+                                         {"bgp_allowed_asns", s.bgp_allowed_asns},
+                                         {"min_copies", s.min_copies}};
             VCDN_TRY(db_->exec("INSERT INTO sites (name, tier, prefixes, fallback, position, fill) "
                                "VALUES (?, ?, ?, ?, ?, ?)",
                                {s.name, tier_name(s.tier), json_list(s.prefixes),

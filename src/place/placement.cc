@@ -15,8 +15,9 @@ uint32_t copies_for(double share, size_t n, const PlacementOptions& opt) {
     if (n == 0) return 0;
     const uint32_t cap =
         opt.max_copies ? std::min<uint32_t>(opt.max_copies, n) : static_cast<uint32_t>(n);
+    const double floor = std::min<double>(std::max<uint32_t>(1, opt.min_copies), cap);
     const double want = std::ceil(share * static_cast<double>(n) * opt.copies_factor);
-    if (!(want >= 1)) return 1;
+    if (!(want >= floor)) return static_cast<uint32_t>(floor);
     return static_cast<uint32_t>(std::min<double>(want, cap));
 }
 

@@ -136,6 +136,7 @@ std::vector<Ranked> rank(const Topology& topo, std::string_view file, const Topo
         const uint64_t fh = tf->group ? tf->group : hash64(file);
         thread_local std::vector<std::pair<uint64_t, uint32_t>> cand;
         const std::vector<uint32_t>& holders = tf->holders;
+        bool resort = false; // the second walk: drained holders that are still alive
         auto take = [&](const Ranked& sr) {
             cand.clear();
             const uint32_t site = static_cast<uint32_t>(sr.site);
@@ -146,7 +147,8 @@ std::vector<Ranked> rank(const Topology& topo, std::string_view file, const Topo
             auto it = std::lower_bound(holders.begin(), holders.end(), range.front());
             for (; it != holders.end() && *it <= range.back(); ++it) {
                 const TopoEdge& te = topo.edges[*it];
-                if (te.eligible) cand.emplace_back(rendezvous_score(fh, te.hash), *it);
+                if (resort ? te.last_resort : te.eligible)
+                    cand.emplace_back(rendezvous_score(fh, te.hash), *it);
             }
             std::sort(cand.begin(), cand.end(), [](const auto& a, const auto& b) {
                 return a.first > b.first || (a.first == b.first && a.second < b.second);
@@ -158,18 +160,30 @@ std::vector<Ranked> rank(const Topology& topo, std::string_view file, const Topo
                 out.push_back(r);
             }
         };
-        for (const Ranked& sr : sites) {
-            if (out.size() >= max) break;
-            take(sr);
-        }
-        for (uint32_t s : topo.ix_sites) {
-            if (out.size() >= max) break;
-            if (s >= topo.sites.size() || seen[s]) continue;
-            Ranked r;
-            r.site = static_cast<int32_t>(s);
-            r.reason = RankReason::kExchange;
-            take(r);
-        }
+        auto walk = [&] {
+            for (const Ranked& sr : sites) {
+                if (out.size() >= max) break;
+                take(sr);
+            }
+            for (uint32_t s : topo.ix_sites) {
+                if (out.size() >= max) break;
+                if (s >= topo.sites.size() || seen[s]) continue;
+                Ranked r;
+                r.site = static_cast<int32_t>(s);
+                r.reason = RankReason::kExchange;
+                take(r);
+            }
+        };
+        walk();
+        // No eligible edge holds the file: a drained one that still does serves it rather
+        // than nobody (or the origin) until its new holders have it.
+        if (out.empty() && max > 0)
+            for (uint32_t h : holders)
+                if (topo.edges[h].last_resort) {
+                    resort = true;
+                    walk();
+                    break;
+                }
     }
     for (const Ranked& r : sites)
         seen[static_cast<size_t>(r.site)] = 0;

@@ -4,6 +4,7 @@
 // start and on POST /api/v1/fleet (the same content as JSON). Pure: parse, validate, print.
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -56,6 +57,10 @@ struct SiteSpec {
     // customers' ASNs, for space too scattered to list). The minimum length applies to both.
     std::vector<std::string> bgp_allowed;
     std::vector<uint32_t> bgp_allowed_asns;
+    // Placement gives every file at least this many copies in the site, whatever its
+    // popularity (0: 2 when the site has two or more edges with storage, else 1), so that an
+    // edge down or drained leaves each file on another.
+    uint32_t min_copies = 0;
 
     const std::string& group_name() const { return group.empty() ? name : group; }
 };
@@ -89,6 +94,9 @@ nlohmann::json fleet_to_json(const Fleet& f, bool with_tokens);
 nlohmann::json keys_to_json(const std::vector<auth::SigningKey>& keys);
 // Throws std::runtime_error naming `where`.
 std::vector<auth::SigningKey> keys_from_json(const nlohmann::json& j, const std::string& where);
+
+// Ids of the edges in `before` that `after` does not have.
+std::set<std::string> removed_edges(const Fleet& before, const Fleet& after);
 
 // Names, ids and URLs well-formed, ids and names unique, prefixes parse, fallbacks exist.
 Status validate_fleet(const Fleet& f);

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -37,6 +38,9 @@ struct ManifestEntry {
     uint32_t file = 0; // index into the catalog given to plan_fleet
     place::StorageTier tier = place::StorageTier::kDisk;
     std::vector<FillSource> sources;
+    // Kept, not placed: the edge holds the file, placement has given it to others, and they do
+    // not have it yet (make-before-break: see FleetState).
+    bool retained = false;
 };
 
 struct EdgeManifest {
@@ -46,11 +50,13 @@ struct EdgeManifest {
     uint32_t tier_wait_ms = 0;
     std::vector<ManifestEntry> files; // hottest first
     uint64_t bytes = 0;
-    std::string digest; // SHA-256 of the content: a change makes a new version
+    size_t retained = 0; // entries kept until their new holders have them
+    std::string digest;  // SHA-256 of the content: a change makes a new version
 };
 
 struct FleetPlan {
     std::map<std::string, EdgeManifest> edges; // edge id -> manifest (edges with storage only)
+    size_t retained = 0; // entries kept for make-before-break, over all manifests
 };
 
 // Popularity of each catalog file for a group: the smoothed demand of that group, or the
@@ -58,15 +64,29 @@ struct FleetPlan {
 std::vector<double> group_popularity(const std::vector<CatalogEntry>& files,
                                      const std::map<std::string, double>* demand);
 
-// Sites whose edges have no storage_bytes take no part (their edges get no manifest).
 // The rendezvous key of each catalog file (place::FileDemand::group, steer::TopoFile::group):
 // the files of a packaged title — a title with a DASH or HLS manifest, whose relative URLs a
 // player follows on whatever edge it is on — share their title's; any other file is 0 (its own).
 std::vector<uint64_t> title_groups(const std::vector<CatalogEntry>& files);
 
+// What the fleet is doing now, for make-before-break changes. A drained edge is placed nothing
+// (its files go to the others). An edge keeps a file placement no longer gives it — the entry
+// is `retained` in its manifest, so it keeps the file and steering keeps using it — until an
+// edge placement gives the file to (in the same site, or anywhere when the site has none) is
+// up and holds it; only then does its manifest drop the file (and the edge delete it, after
+// the delete delay). A file placement gives to no edge at all is dropped at once (the origin
+// serves it).
+struct FleetState {
+    std::set<std::string> drained;                                              // edge ids
+    std::set<std::string> up;                                                   // edge ids
+    const std::map<std::string, std::vector<std::string>>* inventory = nullptr; // id -> paths
+};
+
+// Sites whose edges have no storage_bytes take no part (their edges get no manifest). Each
+// site places at least its min_copies (default 2 with two or more edges that take new files).
 FleetPlan plan_fleet(const Fleet& fleet, const std::vector<CatalogEntry>& files,
                      const std::map<std::string, std::map<std::string, double>>& demand,
-                     const place::PlacementOptions& opt = {});
+                     const place::PlacementOptions& opt = {}, const FleetState* state = nullptr);
 
 // The message an edge fetches (GET /api/v1/edges/<id>/manifest), to be wire::encode()d.
 // `sign` gives the query that lets this edge fetch `path` from `source` (a URL signature made

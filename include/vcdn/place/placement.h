@@ -39,7 +39,10 @@ struct PlacementOptions {
     // more copies: copies = clamp(ceil(share × N × copies_factor), 1, N).
     double copies_factor = 4;
     uint32_t max_copies = 0; // 0 = the cluster size
-    double headroom = 0.0;   // fraction of each edge's storage left free
+    // Every placed file gets at least this many copies (at most the edges with room), whatever
+    // its popularity: one edge down or drained then leaves the file on another.
+    uint32_t min_copies = 1;
+    double headroom = 0.0; // fraction of each edge's storage left free
 };
 
 struct PlacedCopy {
@@ -54,7 +57,7 @@ struct ClusterPlan {
     size_t files_placed = 0;
 };
 
-// Copies a file of this popularity share gets in a cluster of n edges.
+// Copies a file of this popularity share gets in a cluster of n edges (at least min_copies).
 uint32_t copies_for(double share, size_t n, const PlacementOptions& opt);
 
 ClusterPlan place_cluster(const std::vector<FileDemand>& files,

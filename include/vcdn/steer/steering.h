@@ -32,7 +32,11 @@ struct TopoEdge {
     std::string https_url; // may be empty
     uint32_t site = 0;
     bool eligible = false; // up, not drained, under its load threshold
-    uint64_t hash = 0;     // of the id, for rendezvous
+    // Drained by an operator but alive (fresh heartbeats, reports itself healthy): used for a
+    // file only when no eligible edge anywhere holds it — it keeps its files until their new
+    // holders have them (make-before-break).
+    bool last_resort = false;
+    uint64_t hash = 0; // of the id, for rendezvous
 };
 
 struct TopoSite {

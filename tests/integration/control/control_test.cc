@@ -581,7 +581,11 @@ TEST_F(ControlTest, AnEdgeRemovedFromTheFleetSaysSo) {
     std::string carry;
     ASSERT_TRUE(send_all(kept.get(), get_request(kFile, "Range: bytes=0-9\r\n")));
     ASSERT_EQ(read_response(kept.get(), &carry).head.status, 206);
-    ASSERT_EQ(control_.call("DELETE", "/api/v1/edges/a1").status, 200);
+    // It alone holds its files: removing it takes ?force=1.
+    ApiReply refused_delete = control_.call("DELETE", "/api/v1/edges/a1");
+    EXPECT_EQ(refused_delete.status, 409) << refused_delete.body;
+    EXPECT_EQ(refused_delete.json["error"]["code"], "sole-copies") << refused_delete.body;
+    ASSERT_EQ(control_.call("DELETE", "/api/v1/edges/a1?force=1").status, 200);
     // Not "unreachable": the control plane answers, and says it knows no such edge.
     ASSERT_TRUE(a1.proc.wait_for_line(std::regex("removed from the fleet"), 5000))
         << a1.proc.stderr_text();

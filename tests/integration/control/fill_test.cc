@@ -235,14 +235,21 @@ protected:
             if (e->id == id) return e.get();
         return nullptr;
     }
-    void start_control(const std::string& fleet) {
+    // As deployed: TLS on every listener, edges on their own (tls false: one plain listener,
+    // for `vcdn play`).
+    void start_control(const std::string& fleet, uint32_t delete_delay_ms = 300, bool tls = true) {
         write_file(work_ / "fleet.toml", fleet);
-        // As deployed: TLS on every listener, edges on their own.
-        ASSERT_TRUE(control_.start_tls(work_.path(), "sqlite:" + work_ / "control.db",
-                                       work_ / "fleet.toml",
-                                       "fill_delete_delay_ms = 300\n[control.health]\n"
-                                       "heartbeat_interval_ms = 200\n"))
-            << control_.proc.stderr_text();
+        const std::string extra = fmt::format(
+            "fill_delete_delay_ms = {}\n[control.health]\nheartbeat_interval_ms = 200\n",
+            delete_delay_ms);
+        if (tls)
+            ASSERT_TRUE(control_.start_tls(work_.path(), "sqlite:" + work_ / "control.db",
+                                           work_ / "fleet.toml", extra))
+                << control_.proc.stderr_text();
+        else
+            ASSERT_TRUE(control_.start(work_.path(), "sqlite:" + work_ / "control.db",
+                                       work_ / "fleet.toml", extra))
+                << control_.proc.stderr_text();
         ApiReply c =
             control_.call("POST", "/api/v1/catalog", read_file(origin_.root + "/catalog.json"));
         ASSERT_EQ(c.status, 200) << c.body;
@@ -255,13 +262,15 @@ protected:
                 "[edge]\nroot = \"{}\"\nlisten = [\"127.0.0.1:{}\"]\n"
                 "admin = \"127.0.0.1:0\"\nworkers = 1\naccess_log = \"{}\"\n"
                 "require_signed_urls = true\n"
-                "[edge.control]\nurl = \"{}\"\nca = \"{}\"\nid = \"{}\"\n"
+                "[edge.control]\nurl = \"{}\"\n{}\nid = \"{}\"\n"
                 "token = \"edge-secret-0123-{}\"\nheartbeat_interval_ms = 200\n"
                 "served_interval_ms = 1000\n" // five heartbeats per report of served bytes
                 "[edge.fill]\nwindow = \"always\"\nretry_ms = 200\nmin_delete_delay_ms = 200\n{}\n",
                 e->root, e->port, e->access_log,
-                control_url_.empty() ? control_.edge_url() : control_url_, control_.ca_file, e->id,
-                e->id, fill_toml));
+                control_url_.empty() ? control_.edge_url() : control_url_,
+                control_.tls ? fmt::format("ca = \"{}\"", control_.ca_file)
+                             : std::string("allow_insecure = true"),
+                e->id, e->id, fill_toml));
         e->proc = std::make_unique<Process>();
         ASSERT_TRUE(e->proc->start({vcdn_binary(), "edge", "--config", cfg}));
         auto a = e->proc->wait_for_line(std::regex(R"(admin http://127\.0\.0\.1:(\d+))"), 10000);
@@ -546,6 +555,186 @@ TEST_F(FillTest, SiteAndExchangeConvergePeerAndTierFillDeleteAfterAck) {
 // The origin serves a corrupted byte: the edge detects it (SHA-256), discards the download
 // and fills the file from the origin's mirror. Later a stored file rots: the scrubber finds
 // it, removes it, and it is filled again.
+// Make-before-break under viewers: a site goes from one edge to two (files move to the new
+// one), its first edge is drained (its files move off it) and removed, and a third is added,
+// while a few hundred `vcdn play` players watch and the origin serves no player. No steering
+// answer is empty, no viewer sees an error: the old holder keeps a file and stays in steering
+// until the new holder has it. What would leave files without a copy is refused, and says so.
+TEST_F(FillTest, FleetChangesUnderPlayersLeaveNoHeldFileUnsteerable) {
+    make_catalog(4, {235, 750}, 8);
+    start_origin(&origin_, "origin");
+    FillEdge* a1 = add_edge("a1");
+    FillEdge* a2 = add_edge("a2");
+    FillEdge* a3 = add_edge("a3");
+    // min_copies = 1: every file has one copy, so every change moves files and nothing is
+    // covered by a second copy.
+    start_control(fmt::format("[origin]\nurl = \"http://127.0.0.1:{}\"\nsigning_keys = \"{}\"\n"
+                              "players = false\n\n"
+                              "[[site]]\nname = \"isp-a\"\ntier = \"embedded\"\n"
+                              "prefixes = [\"127.0.0.0/8\"]\nmin_copies = 1\n\n{}",
+                              origin_.port, work_ / "origin.keys", edge_toml(*a1, 64u << 20)),
+                  20000, false);
+    const size_t files = catalog_.files.size();
+    start_edge(a1, "scrub_rate_mbps = 0\n");
+    json last;
+    ASSERT_TRUE(wait_converged("a1", 60000, &last)) << last.dump();
+    for (const auto& f : catalog_.files) {
+        const auto deadline = Clock::now() + std::chrono::seconds(10);
+        ApiReply r;
+        while (Clock::now() < deadline) {
+            r = control_.call("GET", "/api/v1/steer?file=" + f.path, "", false);
+            if (r.status == 200) break;
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+        }
+        ASSERT_EQ(r.status, 200) << f.path << ": " << r.body;
+    }
+
+    // Viewers, from 127.1.0.0/16, in rounds of 6 s until the changes are done (at most 40).
+    std::atomic<bool> done{false};
+    std::vector<json> reports;
+    std::string play_failure;
+    write_file(work_ / "read.token", std::string(kReadToken) + "\n");
+    std::thread viewers([&] {
+        for (int round = 0; round < 40 && (!done || round < 2); ++round) {
+            const std::string report = work_ / fmt::format("play-{}.json", round);
+            Process p;
+            if (!p.start({vcdn_binary(), "play", "--control",
+                          fmt::format("http://127.0.0.1:{}", control_.port), "--players", "200",
+                          "--duration", "6", "--client-net", "127.1.0.0/16", "--max-buffer", "4",
+                          "--report", report, "--read-token-file", work_ / "read.token"})) {
+                play_failure = "vcdn play did not start";
+                return;
+            }
+            auto rc = p.wait_exit(40000);
+            if (rc.value_or(-1) != 0) {
+                play_failure = p.stderr_text();
+                return;
+            }
+            reports.push_back(json::parse(read_file(report), nullptr, false));
+        }
+    });
+    // And steering asked for every file, ten times a second.
+    std::atomic<uint64_t> asked{0}, unanswered{0};
+    std::string first_unanswered;
+    std::thread prober([&] {
+        for (int i = 0; i < 3000 && !done; ++i) {
+            for (const auto& f : catalog_.files) {
+                ApiReply r =
+                    control_.call("GET", fmt::format("/api/v1/steer?file={}", f.path), "", false);
+                ++asked;
+                if (r.status != 200 || r.json["urls"].empty()) {
+                    if (unanswered++ == 0) first_unanswered = f.path + ": " + r.body;
+                }
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+    });
+    auto finish = [&] {
+        done = true;
+        viewers.join();
+        prober.join();
+    };
+    auto wait_for = [&](const std::string& id, const std::function<bool(const json&)>& ok) {
+        const auto deadline = Clock::now() + std::chrono::seconds(60);
+        json j;
+        while (Clock::now() < deadline) {
+            j = edge_state(id);
+            if (j.is_object() && ok(j)) return true;
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+        ADD_FAILURE() << id << ": " << j.dump();
+        return false;
+    };
+    auto retained = [](const json& j) {
+        return j.contains("manifest") ? j["manifest"].value("retained", size_t{999}) : 999;
+    };
+    auto post_edge = [&](FillEdge* e) {
+        return control_.call("POST", "/api/v1/edges",
+                             json{{"id", e->id},
+                                  {"site", "isp-a"},
+                                  {"url", fmt::format("http://127.0.0.1:{}", e->port)},
+                                  {"token", "edge-secret-0123-" + e->id},
+                                  {"storage_bytes", 64u << 20}}
+                                 .dump());
+    };
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+
+    // 1. Add a2. Placement gives it about half the files; a1 keeps them (retained) until a2
+    // has them. Draining a1 now would leave every file on no edge that is up: refused.
+    ApiReply r = post_edge(a2);
+    ASSERT_EQ(r.status, 201) << r.body;
+    json s1 = edge_state("a1");
+    EXPECT_GT(retained(s1), 0u) << s1.dump();
+    EXPECT_EQ(s1["manifest"]["files"], files) << "a1 keeps every file it loses";
+    r = control_.call("POST", "/api/v1/edges/a1/drain?dry_run=1");
+    EXPECT_EQ(r.status, 200) << r.body;
+    EXPECT_EQ(r.json["sole_copies"]["files"], files) << r.body;
+    r = control_.call("POST", "/api/v1/edges/a1/drain");
+    EXPECT_EQ(r.status, 409) << r.body;
+    EXPECT_EQ(r.json["error"]["code"], "sole-copies") << r.body;
+    EXPECT_EQ(r.json["sole_copies"]["files"], files) << r.body;
+    EXPECT_FALSE(edge_state("a1")["drained"].get<bool>());
+    start_edge(a2, "scrub_rate_mbps = 0\n");
+    EXPECT_TRUE(wait_converged("a2", 60000, &last)) << last.dump();
+    EXPECT_TRUE(wait_for("a1", [&](const json& j) { return retained(j) == 0; }));
+
+    // 2. Drain a1, forced: it alone holds its half. It is placed nothing, keeps those files
+    // and is steering's last resort for them until a2 has them; then its manifest is empty.
+    r = control_.call("POST", "/api/v1/edges/a1/drain?force=1");
+    EXPECT_EQ(r.status, 200) << r.body;
+    EXPECT_GT(r.json["sole_copies"]["files"].get<size_t>(), 0u) << r.body;
+    EXPECT_TRUE(wait_for("a1", [](const json& j) {
+        return j.contains("manifest") && j["manifest"]["files"] == 0 &&
+               j["sole_copies"]["files"] == 0;
+    }));
+    EXPECT_TRUE(wait_converged("a2", 60000, &last)) << last.dump();
+
+    // 3. Add a3 (half of a2's files move to it). Removing a2 before a3 has them: refused.
+    // Removing a1, which now holds nothing alone: done.
+    r = post_edge(a3);
+    ASSERT_EQ(r.status, 201) << r.body;
+    r = control_.call("DELETE", "/api/v1/edges/a2");
+    EXPECT_EQ(r.status, 409) << r.body;
+    EXPECT_EQ(r.json["error"]["code"], "sole-copies") << r.body;
+    r = control_.call("DELETE", "/api/v1/edges/a1");
+    EXPECT_EQ(r.status, 200) << r.body;
+    start_edge(a3, "scrub_rate_mbps = 0\n");
+    EXPECT_TRUE(wait_converged("a3", 60000, &last)) << last.dump();
+    EXPECT_TRUE(wait_for("a2", [&](const json& j) { return retained(j) == 0; }));
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    finish();
+
+    EXPECT_GT(asked.load(), 100u);
+    EXPECT_EQ(unanswered.load(), 0u) << first_unanswered;
+    ASSERT_EQ(play_failure, "");
+    ASSERT_GE(reports.size(), 2u);
+    uint64_t sessions = 0, bytes = 0;
+    for (const json& rep : reports) {
+        ASSERT_TRUE(rep.is_object());
+        const json& sum = rep["summary"];
+        sessions += sum["sessions"].get<uint64_t>();
+        bytes += sum["bytes"].get<uint64_t>();
+        EXPECT_EQ(sum["viewer_errors"], json::object()) << sum.dump();
+        EXPECT_EQ(sum["errors"], json::object()) << sum.dump();
+        EXPECT_EQ(sum["stalls"], 0) << sum.dump();
+    }
+    EXPECT_GE(sessions, 400u);
+    std::fprintf(stderr, "%zu rounds, %llu sessions, %llu bytes, %llu steering probes\n",
+                 reports.size(), static_cast<unsigned long long>(sessions),
+                 static_cast<unsigned long long>(bytes),
+                 static_cast<unsigned long long>(asked.load()));
+    EXPECT_GT(bytes, 0u);
+    // Nobody was served by the origin.
+    EXPECT_EQ(read_file(origin_.access_log).find("vcdn-play"), std::string::npos);
+    const std::string metrics = control_.call("GET", "/metrics", "", false).body;
+    for (const char* reason : {"not-placed", "no-site-for-client", "holders-unavailable"})
+        EXPECT_NE(metrics.find(
+                      fmt::format("vcdn_control_steer_unserved_total{{reason=\"{}\"}} 0", reason)),
+                  std::string::npos)
+            << reason << "\n"
+            << metrics;
+}
+
 TEST_F(FillTest, CorruptOriginRefilledFromMirrorAndScrubberRepairsBitRot) {
     make_catalog(2, {235, 750}, 8);
     // The mirror: a good copy.

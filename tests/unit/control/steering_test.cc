@@ -129,6 +129,33 @@ TEST(Steering, OnlyEligibleHoldersAndAtMostMaxPlusOrigin) {
     EXPECT_TRUE(rank(t, "/unknown", ip("10.1.2.3"), 3).empty());
 }
 
+TEST(Steering, ADrainedHolderStillAliveIsTheLastResortBeforeTheOrigin) {
+    Topology t = make_topo();
+    // isp-b-e0 (drained, alive) and ix-1-e1 (drained, alive) alone hold the file; isp-a-e0
+    // holds it too but is down.
+    t.files["/t/1/a.mp4"].holders = {0, 2, 5};
+    t.edges[0].eligible = false;
+    for (uint32_t i : {2u, 5u}) {
+        t.edges[i].eligible = false;
+        t.edges[i].last_resort = true;
+    }
+    auto r = rank(t, "/t/1/a.mp4", ip("10.1.2.3"), 3);
+    ASSERT_EQ(r.size(), 3u);
+    // In the client's order of sites, as any holder would be; then the origin.
+    EXPECT_EQ(t.edges[static_cast<size_t>(r[0].edge)].id, "isp-b-e0");
+    EXPECT_EQ(t.edges[static_cast<size_t>(r[1].edge)].id, "ix-1-e1");
+    EXPECT_EQ(r[2].edge, -1);
+    // Once one eligible edge holds it, the drained ones are not listed at all.
+    t.edges[0].eligible = true;
+    r = rank(t, "/t/1/a.mp4", ip("10.1.2.3"), 3);
+    EXPECT_EQ(sites_of(t, r), (std::vector<std::string>{"isp-a", "origin"}));
+    // A drained edge that is not alive (last_resort false) is never listed.
+    t.edges[0].eligible = false;
+    t.edges[2].last_resort = t.edges[5].last_resort = false;
+    EXPECT_EQ(sites_of(t, rank(t, "/t/1/a.mp4", ip("10.1.2.3"), 3)),
+              std::vector<std::string>{"origin"});
+}
+
 TEST(Steering, RendezvousIsStableAndMovesOnlyTheRemovedEdgesFiles) {
     // One site, 8 edges, 2000 files: the first choice per file, before and after removing one.
     Topology t;

@@ -45,6 +45,16 @@ TEST(Placement, CopiesGrowWithPopularityWithinOneAndTheClusterSize) {
     opt.max_copies = 3;
     EXPECT_EQ(copies_for(0.5, 8, opt), 3u);
     EXPECT_EQ(copies_for(0.5, 0, opt), 0u);
+    // min_copies is a floor for every file (at most the cap: max_copies, the cluster size).
+    opt.min_copies = 2;
+    EXPECT_EQ(copies_for(0.0, 8, opt), 2u);
+    EXPECT_EQ(copies_for(0.1, 8, opt), 3u); // 4, capped at max_copies 3
+    EXPECT_EQ(copies_for(0.0, 1, opt), 1u); // one edge: one copy
+    opt.max_copies = 0;
+    opt.min_copies = 5;
+    EXPECT_EQ(copies_for(0.1, 8, opt), 5u);
+    EXPECT_EQ(copies_for(0.0, 3, opt), 3u);
+    opt.min_copies = 1;
 
     auto files = zipf_files(5000);
     auto edges = cluster(6);
