@@ -217,17 +217,33 @@ Runner add_control(CLI::App& app) {
         for (const auto& l : (*server)->listeners())
             log::info("control: listening {}://{} ({})", l.tls ? "https" : "http",
                       l.address.to_string(), l.name);
+        sd::ready(fmt::format("{} listener(s), database {}", (*server)->listeners().size(),
+                              cfg.db.rfind("postgres", 0) == 0 ? "postgresql" : "sqlite"));
+        // The watchdog is fed while the sync loop (health, database, steering's view) turns.
+        Watchdog wd(sd::watchdog_usec());
+        const int64_t stall_limit_ms =
+            std::max<int64_t>(2 * wd.half_ms, 10 * int64_t{cfg.sync_interval_ms});
         for (;;) {
-            int sig = wait_signal(1000);
+            int sig = wait_signal(wd.wait_ms(1000));
+            if (wd.due()) {
+                const int64_t stalled = (*server)->sync_stalled_ms();
+                if (!wd.feed(stalled <= stall_limit_ms))
+                    log::warn("control: the sync loop has not turned for {} ms: the watchdog is "
+                              "not fed",
+                              stalled);
+            }
             if (sig == SIGHUP) {
+                sd::reloading();
                 (*server)->reopen_logs();
                 (void)(*server)->reload_tls();
                 (void)(*server)->reload_session_keys();
                 (void)(*server)->reload_fleet();
+                sd::ready();
                 continue;
             }
             if (sig == SIGTERM || sig == SIGINT) break;
         }
+        sd::stopping();
         (*server)->stop();
         log::info("control: stopped");
         return 0;

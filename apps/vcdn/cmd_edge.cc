@@ -3,7 +3,10 @@
 #include <memory>
 #include <optional>
 
+#include <fmt/format.h>
+
 #include <vcdn/base/log.h>
+#include <vcdn/base/sd_notify.h>
 #include <vcdn/edge/config.h>
 #include <vcdn/edge/server.h>
 
@@ -91,17 +94,30 @@ int run_edge_server(edge::EdgeConfig cfg, const char* name, bool check_only) {
                   l.require_signed ? " (signed URLs required)" : "");
     for (const auto& a : (*server)->admin_addresses())
         log::info("edge: admin http://{}", a.to_string());
+    // Listeners bound, roots scanned, workers running: a Type=notify unit is started.
+    sd::ready(fmt::format("serving on {} listener(s)", (*server)->listeners().size()));
+    // The watchdog is fed every half interval while every worker's loop answers.
+    Watchdog wd(sd::watchdog_usec());
+    auto feed = [&] {
+        if (wd.due() && !wd.feed((*server)->workers_alive()))
+            log::warn("{}: a worker did not answer in {} ms: the watchdog is not fed", name,
+                      wd.half_ms);
+    };
 
     for (;;) {
-        int sig = wait_signal(1000);
+        int sig = wait_signal(wd.wait_ms(1000));
+        feed();
         if (sig == SIGHUP) {
+            sd::reloading();
             (*server)->reopen_logs();
             (void)(*server)->reload();
+            sd::ready();
             continue;
         }
         if (sig == SIGTERM || sig == SIGINT) {
-            log::info("edge: {} received: draining (up to {} ms)",
+            log::info("{}: {} received: draining (up to {} ms)", name,
                       sig == SIGTERM ? "SIGTERM" : "SIGINT", cfg.drain_timeout_ms);
+            sd::stopping("draining");
             (*server)->begin_drain();
             break;
         }
@@ -114,6 +130,7 @@ int run_edge_server(edge::EdgeConfig cfg, const char* name, bool check_only) {
             drained = true;
             break;
         }
+        feed();
         int sig = wait_signal(50);
         if (sig == SIGTERM || sig == SIGINT) {
             log::warn("edge: second signal: stopping now");

@@ -4,6 +4,10 @@
 #include <atomic>
 #include <functional>
 
+#include <algorithm>
+
+#include <vcdn/base/sd_notify.h>
+#include <vcdn/base/time.h>
 #include <vcdn/edge/config.h>
 
 namespace vcdn::app {
@@ -39,5 +43,26 @@ void block_signals();
 int wait_signal(int timeout_ms);
 // Blocks the signals, runs `body` with a flag that SIGINT/SIGTERM set, returns its code.
 int run_until_signal(const std::function<int(const std::atomic<bool>&)>& body);
+
+// The service manager's watchdog (WatchdogSec=): fed every half interval, when the caller's
+// liveness check passes. Inert when the manager asked for none.
+struct Watchdog {
+    explicit Watchdog(uint64_t usec)
+        : half_ms(usec ? std::max<int64_t>(1, static_cast<int64_t>(usec / 2000)) : 0) {}
+    int64_t half_ms;
+    int64_t next_ms = 0;
+    bool due() const { return half_ms > 0 && monotonic_ms() >= next_ms; }
+    // Feeds it when `alive`; returns `alive`.
+    bool feed(bool alive) {
+        next_ms = monotonic_ms() + half_ms;
+        if (alive) sd::watchdog();
+        return alive;
+    }
+    // How long a wait may last before the next feeding is due (at most `longest`).
+    int wait_ms(int longest) const {
+        if (!half_ms) return longest;
+        return static_cast<int>(std::clamp<int64_t>(next_ms - monotonic_ms(), 1, longest));
+    }
+};
 
 } // namespace vcdn::app

@@ -292,6 +292,11 @@ void ControlServer::reopen_logs() {
     if (impl_->svc->steering_log) impl_->svc->steering_log->reopen();
 }
 
+int64_t ControlServer::sync_stalled_ms() const {
+    const int64_t t = impl_->svc->sync_turn_ms.load(std::memory_order_relaxed);
+    return t ? monotonic_ms() - t : 0;
+}
+
 Status ControlServer::reload_fleet() {
     Service& svc = *impl_->svc;
     if (svc.cfg.fleet.empty()) return {};

@@ -115,6 +115,7 @@ void Service::sync_loop() {
         sync_now = false;
         lk.unlock();
         sync_once(true);
+        sync_turn_ms.store(monotonic_ms(), std::memory_order_relaxed);
         lk.lock();
     }
 }

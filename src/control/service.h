@@ -246,6 +246,7 @@ struct Service {
         return false;
     }
     void sync_loop();
+    std::atomic<int64_t> sync_turn_ms{0}; // monotonic; the sync loop's last finished turn
     void wake_sync();
     std::shared_ptr<View> build_view(StoreSnapshot snap, std::map<std::string, EdgeStatus> st);
     void index_site_prefixes(View* v, steer::Topology* t, const View* old);

@@ -84,6 +84,7 @@ struct EdgeServer::Impl {
     // What each worker served, for the heartbeats (with a control plane only).
     std::vector<std::unique_ptr<ServedTally>> served;
     std::vector<std::unique_ptr<Worker>> workers;
+    uint64_t ping_seq = 0; // workers_alive()
     std::unique_ptr<io::HttpService> admin;
     std::atomic<bool> draining{false};
     int64_t start_time = 0;
@@ -528,6 +529,16 @@ void EdgeServer::begin_drain() {
     impl_->draining.store(true);
     for (auto& w : impl_->workers)
         w->request_drain();
+}
+
+bool EdgeServer::workers_alive() {
+    bool alive = true;
+    for (auto& w : impl_->workers)
+        if (!w->finished() && w->pong() != impl_->ping_seq) alive = false;
+    ++impl_->ping_seq;
+    for (auto& w : impl_->workers)
+        w->ping(impl_->ping_seq);
+    return alive;
 }
 
 bool EdgeServer::wait(int64_t timeout_ms) {

@@ -120,6 +120,12 @@ void Worker::post_keys(std::shared_ptr<const auth::KeySet> keys) {
     (void)!::write(wakefd_.get(), &one, sizeof one);
 }
 
+void Worker::ping(uint64_t n) {
+    ping_.store(n, std::memory_order_release);
+    uint64_t one = 1;
+    (void)!::write(wakefd_.get(), &one, sizeof one);
+}
+
 void Worker::request_stop() {
     stop_requested_.store(true, std::memory_order_release);
     uint64_t one = 1;
@@ -146,6 +152,9 @@ void Worker::run() {
         int timeout = run_head_ ? 0 : next_timeout_ms();
         int n = ::epoll_wait(epfd_.get(), events, kMaxEvents, timeout);
         update_clock();
+        if (const uint64_t p = ping_.load(std::memory_order_relaxed);
+            p != pong_.load(std::memory_order_relaxed))
+            pong_.store(p, std::memory_order_release);
         // Posted state (keys, certificates): checked here, and again where it is used.
         if (mail_.load(std::memory_order_acquire)) take_mail();
         handshakes_this_turn_ = 0;

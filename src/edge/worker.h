@@ -192,6 +192,11 @@ public:
     void request_drain(); // stop accepting, finish in-flight responses, then exit
     void request_stop();  // exit now, closing every connection
     bool finished() const { return finished_.load(std::memory_order_acquire); }
+    // Liveness for the service manager's watchdog: ping(n) wakes the loop, which answers by
+    // making pong() n on its next turn. A loop that is stuck (a blocking call, an endless
+    // loop) does not answer.
+    void ping(uint64_t n);
+    uint64_t pong() const { return pong_.load(std::memory_order_acquire); }
 
 private:
     enum class SendResult { kDone, kBlocked, kYield, kFailed, kWaitDisk, kDiskError };
@@ -342,6 +347,7 @@ private:
     std::atomic<bool> drain_requested_{false};
     std::atomic<bool> stop_requested_{false};
     std::atomic<bool> finished_{false};
+    std::atomic<uint64_t> ping_{0}, pong_{0};
     std::thread thread_;
 
     // Disk reads. One op per connection at most; per root a FIFO of waiting ops and a bound on

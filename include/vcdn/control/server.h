@@ -37,6 +37,9 @@ public:
     Status reload_session_keys();
     // SIGHUP: applies the fleet file again (when one is configured).
     Status reload_fleet();
+    // Milliseconds since the sync loop (health, database, topology) last finished a turn: the
+    // watchdog's liveness check.
+    int64_t sync_stalled_ms() const;
     // SIGHUP: reopens the steering log file (after logrotate moved it).
     void reopen_logs();
 

@@ -50,6 +50,9 @@ public:
     // version (and the error is returned and logged).
     Status reload();
     const std::vector<BoundListener>& listeners() const;
+    // For the watchdog: true when every running worker answered the previous call's ping (the
+    // first call: true); then pings them again. Call it at most every half watchdog interval.
+    bool workers_alive();
 
     std::string metrics_text() const;
 

@@ -74,7 +74,7 @@ bool ControlProcess::start_tls(const std::string& work, const std::string& db,
         argv.push_back("--fleet");
         argv.push_back(fleet_path);
     }
-    if (!proc.start(argv)) return false;
+    if (!proc.start(argv, spawn)) return false;
     for (auto [name, out] : {std::pair{"public", &port}, std::pair{"edge", &edge_port},
                              std::pair{"admin", &admin_port}}) {
         auto m = proc.wait_for_line(
@@ -99,7 +99,7 @@ bool ControlProcess::start(const std::string& work, const std::string& db,
         argv.push_back("--fleet");
         argv.push_back(fleet_path);
     }
-    if (!proc.start(argv)) return false;
+    if (!proc.start(argv, spawn)) return false;
     auto m = proc.wait_for_line(std::regex(R"(listening http://127\.0\.0\.1:(\d+))"), 15000);
     if (!m) return false;
     port = static_cast<uint16_t>(std::stoi((*m)[1]));

@@ -46,6 +46,7 @@ public:
     // with a certificate of a CA made in `work` (ca(): the edges' --control-ca).
     bool start_tls(const std::string& work, const std::string& db, const std::string& fleet_path,
                    const std::string& extra_toml = "");
+    SpawnOptions spawn;      // the process's environment (set before start)
     uint16_t port = 0;       // the public listener
     uint16_t edge_port = 0;  // start_tls: the edges' listener
     uint16_t admin_port = 0; // start_tls: the operators'

@@ -8,6 +8,7 @@
 #include <vcdn/base/version.h>
 
 #include "control_fixture.h"
+#include "notify_socket.h"
 
 namespace vcdn::test {
 namespace {
@@ -568,6 +569,46 @@ TEST_F(ControlTest, CheckFleetShowsEveryProblemAndWhatWouldChange) {
     EXPECT_EQ(cc.status, 0) << cc.output;
     EXPECT_NE(cc.output.find("config ok: "), std::string::npos) << cc.output;
     EXPECT_NE(cc.output.find("(2 sites, 3 edges)"), std::string::npos) << cc.output;
+}
+
+// Type=notify for the control plane: READY=1 once it listens, RELOADING=1/READY=1 around every
+// SIGHUP (a fleet file that does not parse included: the old fleet stays and the failure is
+// counted), STOPPING=1 on SIGTERM; WATCHDOG=1 while the sync loop turns.
+TEST_F(ControlTest, NotifyProtocolAndAFailedReloadIsCounted) {
+    NotifySocket ns(work_ / "notify");
+    ASSERT_TRUE(ns.ok());
+    control_.spawn.env = {ns.env(), "WATCHDOG_USEC=400000"};
+    ASSERT_NO_FATAL_FAILURE(start_control());
+    const std::string ready = ns.next_except("WATCHDOG=1", 5000);
+    EXPECT_EQ(ready.rfind("READY=1\nSTATUS=1 listener(s), database sqlite", 0), 0u) << ready;
+    EXPECT_EQ(control_.call("GET", "/healthz", "", false).status, 200);
+    std::this_thread::sleep_for(std::chrono::milliseconds(900));
+
+    const std::string good = read_file(fleet_path_);
+    write_file(fleet_path_, good + "\n[[site]]\nname = \"broken\"\ntier = \"nowhere\"\n");
+    control_.proc.signal(SIGHUP);
+    const std::string reloading = ns.next_except("WATCHDOG=1", 5000);
+    EXPECT_GE(ns.skipped(), 3u) << "WATCHDOG=1 every half interval";
+    EXPECT_EQ(reloading.rfind("RELOADING=1\nMONOTONIC_USEC=", 0), 0u) << reloading;
+    EXPECT_EQ(ns.next_except("WATCHDOG=1", 5000), "READY=1");
+    EXPECT_TRUE(control_.proc.wait_for_line(std::regex("fleet reload failed, keeping"), 3000));
+    std::string metrics = control_.call("GET", "/metrics", "", false).body;
+    EXPECT_NE(metrics.find("vcdn_control_reload_failures_total 1\n"), std::string::npos) << metrics;
+    EXPECT_EQ(control_.call("GET", "/api/v1/sites/broken", "", false).status, 404);
+    EXPECT_EQ(control_.call("GET", "/api/v1/sites/isp-a", "", false).status, 200);
+    // A good file again: applied, the count stays.
+    write_file(fleet_path_, good);
+    control_.proc.signal(SIGHUP);
+    EXPECT_EQ(ns.next_except("WATCHDOG=1", 5000).rfind("RELOADING=1", 0), 0u);
+    EXPECT_EQ(ns.next_except("WATCHDOG=1", 5000), "READY=1");
+    metrics = control_.call("GET", "/metrics", "", false).body;
+    EXPECT_NE(metrics.find("vcdn_control_reload_failures_total 1\n"), std::string::npos);
+
+    control_.proc.signal(SIGTERM);
+    EXPECT_EQ(ns.next_except("WATCHDOG=1", 5000), "STOPPING=1");
+    auto st = control_.proc.wait_exit(10000);
+    ASSERT_TRUE(st.has_value());
+    EXPECT_EQ(WEXITSTATUS(*st), 0);
 }
 
 TEST_F(ControlTest, AnEdgeRemovedFromTheFleetSaysSo) {

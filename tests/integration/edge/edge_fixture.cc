@@ -69,6 +69,7 @@ bool EdgeProcess::start(const std::vector<std::string>& roots, const std::string
     argv.insert(argv.end(), opt.args.begin(), opt.args.end());
     SpawnOptions so;
     so.nofile_limit = opt.nofile_limit;
+    so.env = opt.env;
     if (!proc.start(argv, so)) return false;
     auto m = proc.wait_for_line(std::regex(R"(listening http://127\.0\.0\.1:(\d+))"), 10000);
     if (!m) return false;

@@ -24,6 +24,7 @@ struct EdgeOptions {
     std::vector<std::string> args; // extra flags
     long nofile_limit = -1;
     bool access_log = true;
+    std::vector<std::string> env; // extra "K=V" for the process
 };
 
 class EdgeProcess {

@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -15,6 +16,7 @@
 #include <vcdn/io/tcp.h>
 
 #include "edge_fixture.h"
+#include "notify_socket.h"
 
 namespace vcdn::test {
 namespace {
@@ -180,6 +182,60 @@ TEST_F(Operations, SigtermFinishesInFlightResponsesThenExitsZero) {
     ASSERT_TRUE(st.has_value());
     EXPECT_TRUE(WIFEXITED(*st));
     EXPECT_EQ(WEXITSTATUS(*st), 0);
+}
+
+// Type=notify: READY=1 once the listeners take connections, RELOADING=1 (with MONOTONIC_USEC)
+// then READY=1 around a SIGHUP, STOPPING=1 when SIGTERM starts the drain; WATCHDOG=1 every
+// half WatchdogSec while the workers answer.
+TEST_F(Operations, NotifyProtocolReadyReloadingStoppingAndWatchdog) {
+    TempDir sock_dir;
+    NotifySocket ns(sock_dir / "notify");
+    ASSERT_TRUE(ns.ok());
+    EdgeOptions o;
+    o.workers = 2;
+    o.env = {ns.env(), "WATCHDOG_USEC=400000"};
+    start_edge(o);
+    const std::string ready = ns.next_except("WATCHDOG=1", 5000);
+    EXPECT_EQ(ready.rfind("READY=1\nSTATUS=serving on 1 listener(s)", 0), 0u) << ready;
+    // Ready means ready: a request is answered.
+    RawResponse r = fetch(port(), get_request("/t/1/v-235k.mp4", "Range: bytes=0-9\r\n"));
+    EXPECT_EQ(r.head.status, 206);
+    // The watchdog is fed (every 200 ms here).
+    std::this_thread::sleep_for(std::chrono::milliseconds(900));
+
+    timespec ts{};
+    ::clock_gettime(CLOCK_MONOTONIC, &ts);
+    const uint64_t before_us = static_cast<uint64_t>(ts.tv_sec) * 1000000u + ts.tv_nsec / 1000u;
+    edge_.proc.signal(SIGHUP);
+    const std::string reloading = ns.next_except("WATCHDOG=1", 5000);
+    EXPECT_GE(ns.skipped(), 3u) << "WATCHDOG=1 every half interval";
+    ASSERT_EQ(reloading.rfind("RELOADING=1\nMONOTONIC_USEC=", 0), 0u) << reloading;
+    const uint64_t at_us = std::stoull(reloading.substr(reloading.find('=', 12) + 1));
+    EXPECT_GE(at_us, before_us);
+    EXPECT_LT(at_us, before_us + 5000000);
+    EXPECT_EQ(ns.next_except("WATCHDOG=1", 5000), "READY=1");
+
+    edge_.proc.signal(SIGTERM);
+    EXPECT_EQ(ns.next_except("WATCHDOG=1", 5000), "STOPPING=1\nSTATUS=draining");
+    auto st = edge_.proc.wait_exit(10000);
+    ASSERT_TRUE(st.has_value());
+    EXPECT_EQ(WEXITSTATUS(*st), 0);
+    // Nothing after STOPPING but (possibly) the watchdog.
+    EXPECT_EQ(ns.next_except("WATCHDOG=1", 200), "");
+}
+
+TEST_F(Operations, WithoutNotifySocketNothingIsSentAndABadOneIsOneWarning) {
+    EdgeOptions o;
+    o.env = {"NOTIFY_SOCKET=relative/not-allowed"};
+    start_edge(o);
+    ASSERT_TRUE(edge_.proc.wait_for_line(std::regex("sd_notify: NOTIFY_SOCKET"), 3000));
+    edge_.proc.signal(SIGHUP);
+    edge_.proc.signal(SIGTERM);
+    auto st = edge_.proc.wait_exit(10000);
+    ASSERT_TRUE(st.has_value());
+    EXPECT_EQ(WEXITSTATUS(*st), 0) << "a service manager that cannot be told is no failure";
+    const std::string err = edge_.proc.stderr_text();
+    EXPECT_EQ(err.find("sd_notify"), err.rfind("sd_notify")) << "one warning, not one per call";
 }
 
 TEST_F(Operations, ConnectionLimitAnswers503) {
