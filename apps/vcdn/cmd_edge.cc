@@ -7,10 +7,13 @@
 
 #include <vcdn/base/log.h>
 #include <vcdn/base/sd_notify.h>
+#include <vcdn/base/time.h>
 #include <vcdn/edge/config.h>
 #include <vcdn/edge/server.h>
+#include <vcdn/fill/fill.h>
 
 #include "commands.h"
+#include "upgrade.h"
 
 namespace vcdn::app {
 
@@ -43,25 +46,25 @@ struct EdgeFlags {
 };
 } // namespace
 
-bool load_server_config(const std::string& config_path, const std::vector<std::string>& roots,
-                        const char* name, edge::EdgeConfig* cfg) {
-    if (!config_path.empty()) {
-        if (Status s = edge::load_edge_config_file(config_path, cfg); !s) {
-            print_errors(name, s.error().message);
-            return false;
-        }
-    }
+Status load_server_config(const std::string& config_path, const std::vector<std::string>& roots,
+                          edge::EdgeConfig* cfg) {
+    if (!config_path.empty())
+        if (Status s = edge::load_edge_config_file(config_path, cfg); !s) return s;
     if (!roots.empty()) {
         cfg->roots.clear();
         for (const std::string& spec : roots)
             cfg->roots.push_back(io::parse_root_spec(spec));
     }
-    return true;
+    return {};
 }
 
-int run_edge_server(edge::EdgeConfig cfg, const char* name, bool check_only) {
-    if (cfg.listen.empty() && cfg.tls_listen.empty() && cfg.listeners.empty())
-        cfg.listen = {"0.0.0.0:8080"};
+int run_edge_server(const ServerConfigLoader& load, const char* name, bool check_only) {
+    auto loaded = load();
+    if (!loaded) {
+        print_errors(name, loaded.error().message);
+        return 2;
+    }
+    edge::EdgeConfig cfg = std::move(*loaded);
     if (check_only) {
         auto ok = edge::check_config(cfg);
         if (!ok) {
@@ -80,7 +83,10 @@ int run_edge_server(edge::EdgeConfig cfg, const char* name, bool check_only) {
     log::set_level(lvl);
 
     block_signals();
-    auto server = edge::EdgeServer::create(cfg);
+    // Started by an upgrade: the old process's sockets, and the channel to it.
+    edge::Handoff handoff;
+    std::unique_ptr<UpgradeChild> parent = UpgradeChild::from_environment(&handoff);
+    auto server = edge::EdgeServer::create(cfg, parent ? &handoff : nullptr);
     if (!server) {
         std::fprintf(stderr, "vcdn %s: %s\n", name, server.error().message.c_str());
         return 1;
@@ -94,36 +100,138 @@ int run_edge_server(edge::EdgeConfig cfg, const char* name, bool check_only) {
                   l.require_signed ? " (signed URLs required)" : "");
     for (const auto& a : (*server)->admin_addresses())
         log::info("edge: admin http://{}", a.to_string());
-    // Listeners bound, roots scanned, workers running: a Type=notify unit is started.
-    sd::ready(fmt::format("serving on {} listener(s)", (*server)->listeners().size()));
+    // Listeners bound, roots scanned, workers running: a Type=notify unit is started (or the
+    // process that started this one for an upgrade is told).
+    if (parent)
+        parent->ready();
+    else
+        sd::ready(fmt::format("serving on {} listener(s)", (*server)->listeners().size()));
     // The watchdog is fed every half interval while every worker's loop answers.
     Watchdog wd(sd::watchdog_usec());
+    bool alive = true;
     auto feed = [&] {
-        if (wd.due() && !wd.feed((*server)->workers_alive()))
-            log::warn("{}: a worker did not answer in {} ms: the watchdog is not fed", name,
-                      wd.half_ms);
+        if (wd.due()) {
+            alive = (*server)->workers_alive();
+            if (!wd.feed(alive))
+                log::warn("{}: a worker did not answer in {} ms: the watchdog is not fed", name,
+                          wd.half_ms);
+        }
     };
 
+    std::unique_ptr<UpgradeAttempt> upgrade;           // this process hands over to a new one
+    std::vector<std::unique_ptr<UpgradeAttempt>> gone; // failed ones, until reaped
+    bool upgrade_wanted = false, said_waiting = false, paused = false;
+    int64_t next_child_check = 0;
+    auto in_fill_window = [&]() {
+        auto w = fill::FillWindow::parse((*server)->config()->fill.window);
+        return w && w->contains(fill::local_minute_of_day(realtime_ns() / 1000000000));
+    };
     for (;;) {
-        int sig = wait_signal(wd.wait_ms(1000));
+        const bool busy = parent || upgrade || upgrade_wanted || !gone.empty();
+        int sig = wait_signal(wd.wait_ms(busy ? 100 : 1000));
         feed();
+        if (parent && monotonic_ms() >= next_child_check) {
+            // Health for the old process: every worker's loop answers, storage is up.
+            next_child_check = monotonic_ms() + 250;
+            bool workers_ok = (*server)->workers_alive();
+            std::string problem = (*server)->health_problem();
+            if (problem.empty() && !workers_ok && !alive) problem = "a worker does not answer";
+            alive = workers_ok;
+            if (parent->tick(problem)) {
+                parent.reset();
+                (*server)->count_upgrade(true);
+                sd::set_muted(false);
+                sd::notify(fmt::format("READY=1\nSTATUS=serving on {} listener(s)",
+                                       (*server)->listeners().size()));
+                (*server)->start_fill();
+            }
+        }
+        for (size_t i = 0; i < gone.size();)
+            if (gone[i]->reap(int64_t{(*server)->config()->drain_timeout_ms} + 5000))
+                gone.erase(gone.begin() + static_cast<std::ptrdiff_t>(i));
+            else
+                ++i;
+        if (sig == SIGUSR2) {
+            if (parent)
+                log::warn("upgrade: SIGUSR2 ignored: this process is itself being started by an "
+                          "upgrade");
+            else if (upgrade || upgrade_wanted)
+                log::warn("upgrade: SIGUSR2 ignored: an upgrade is under way");
+            else
+                upgrade_wanted = true;
+        }
+        if (upgrade_wanted && !upgrade) {
+            const edge::UpgradeConfig& uc = (*server)->config()->upgrade;
+            if (uc.only_in_fill_window && !in_fill_window()) {
+                if (!said_waiting)
+                    log::info("upgrade: requested; waits for the fill window ({})",
+                              (*server)->config()->fill.window);
+                said_waiting = true;
+            } else {
+                upgrade_wanted = said_waiting = false;
+                auto a = UpgradeAttempt::start(uc.binary, (*server)->listener_fds(),
+                                               (*server)->admin_fd(), uc);
+                if (a) {
+                    upgrade = std::move(*a);
+                } else {
+                    log::error("upgrade: not started: {}; this process serves on",
+                               a.error().message);
+                    (*server)->count_upgrade(false);
+                }
+            }
+        }
+        if (upgrade) {
+            std::string why;
+            const auto st = upgrade->poll(&why);
+            if (st == UpgradeAttempt::State::kGrace && !paused) {
+                (*server)->pause_accepting(true);
+                paused = true;
+                log::info("upgrade: pid {} is ready and accepts; this process takes no new "
+                          "connections and watches it for {} ms",
+                          upgrade->pid(), (*server)->config()->upgrade.grace_ms);
+            }
+            if (st == UpgradeAttempt::State::kFailed) {
+                if (paused) (*server)->pause_accepting(false);
+                paused = false;
+                log::error("upgrade: failed: {}; rolled back: this process (pid {}) serves on", why,
+                           ::getpid());
+                (*server)->count_upgrade(false);
+                upgrade->abandon();
+                gone.push_back(std::move(upgrade));
+            } else if (upgrade->grace_passed()) {
+                // Never two fills on the same roots: this one stops before the new one starts.
+                (*server)->stop_fill();
+                sd::notify(fmt::format("MAINPID={}", upgrade->pid()));
+                sd::set_muted(true); // not the main process any more
+                upgrade->hand_over();
+                log::info("upgrade: handed over to pid {}; draining (up to {} ms)", upgrade->pid(),
+                          (*server)->config()->drain_timeout_ms);
+                (*server)->begin_drain();
+                break;
+            }
+        }
         if (sig == SIGHUP) {
             sd::reloading();
             (*server)->reopen_logs();
-            (void)(*server)->reload();
+            (void)(*server)->reload(load());
             sd::ready();
             continue;
         }
         if (sig == SIGTERM || sig == SIGINT) {
             log::info("{}: {} received: draining (up to {} ms)", name,
-                      sig == SIGTERM ? "SIGTERM" : "SIGINT", cfg.drain_timeout_ms);
+                      sig == SIGTERM ? "SIGTERM" : "SIGINT", (*server)->config()->drain_timeout_ms);
+            if (upgrade) {
+                log::warn("upgrade: abandoned: this process stops");
+                upgrade->abandon();
+                gone.push_back(std::move(upgrade));
+            }
             sd::stopping("draining");
             (*server)->begin_drain();
             break;
         }
     }
     // Wait for the drain, but let a second signal cut it short.
-    const int64_t limit_ms = int64_t{cfg.drain_timeout_ms} + 1000;
+    const int64_t limit_ms = int64_t{(*server)->config()->drain_timeout_ms} + 1000;
     bool drained = false;
     for (int64_t waited = 0; waited < limit_ms; waited += 50) {
         if ((*server)->wait(0)) {
@@ -131,6 +239,8 @@ int run_edge_server(edge::EdgeConfig cfg, const char* name, bool check_only) {
             break;
         }
         feed();
+        for (auto& g : gone)
+            (void)g->reap(int64_t{(*server)->config()->drain_timeout_ms} + 5000);
         int sig = wait_signal(50);
         if (sig == SIGTERM || sig == SIGINT) {
             log::warn("edge: second signal: stopping now");
@@ -199,14 +309,19 @@ Runner add_edge(CLI::App& app) {
                   "Check the config (and the files it names: keys, certificates, token) as a "
                   "start would, say what would run, and exit: 0 good, 2 with one line per "
                   "problem");
-    cmd->footer("Signals: SIGTERM/SIGINT drain (finish responses, then exit 0); SIGHUP reopens "
-                "the access log and reloads signing keys, TLS certificates and the control token."
+    cmd->footer("Signals: SIGTERM/SIGINT drain (finish responses, then exit 0); SIGHUP reads the "
+                "config again and applies its live settings (the log names those that need a "
+                "restart; a bad file keeps the running config), reopens the access log and reloads "
+                "signing keys, TLS certificates and the control token; SIGUSR2 upgrades in place "
+                "([edge.upgrade]: the new binary gets the listening sockets, a failed one is "
+                "rolled back)."
                 "\nSecrets come from files or the environment, never from the command line."
                 "\nConfig reference: README.md, section 'Edge configuration'.");
 
-    return [f, cmd]() -> int {
+    // Read at start and again on SIGHUP: the file, then the flags over it.
+    auto load = [f, cmd]() -> Result<edge::EdgeConfig> {
         edge::EdgeConfig cfg;
-        if (!load_server_config(f->config_path, f->roots, "edge", &cfg)) return 2;
+        if (Status s = load_server_config(f->config_path, f->roots, &cfg); !s) return s.error();
         if (!f->listen.empty()) cfg.listen = f->listen;
         if (!f->tls_listen.empty()) cfg.tls_listen = f->tls_listen;
         if (!f->cert.empty() || !f->key.empty()) {
@@ -228,17 +343,17 @@ Runner add_edge(CLI::App& app) {
         if (!f->control_ca.empty()) cfg.control.ca = f->control_ca;
         if (f->control_insecure) cfg.control.allow_insecure = true;
         if (!f->control_token_file.empty()) cfg.control.token_file = f->control_token_file;
-        if (Status s = edge::resolve_token(&cfg.control); !s) {
-            std::fprintf(stderr, "vcdn edge: %s\n", s.error().message.c_str());
-            return 2;
-        }
+        if (Status s = edge::resolve_token(&cfg.control); !s) return s.error();
         if (!f->fill_window.empty()) cfg.fill.window = f->fill_window;
         if (cmd->count("--fill-rate")) cfg.fill.rate_mbps = f->fill_rate;
         if (cmd->count("--fill-parallel")) cfg.fill.parallel = f->fill_parallel;
         if (cmd->count("--scrub-rate")) cfg.fill.scrub_rate_mbps = f->scrub_rate;
         if (!f->bird_socket.empty()) cfg.bgp.bird_socket = f->bird_socket;
-        return run_edge_server(std::move(cfg), "edge", f->check_config);
+        if (cfg.listen.empty() && cfg.tls_listen.empty() && cfg.listeners.empty())
+            cfg.listen = {"0.0.0.0:8080"};
+        return cfg;
     };
+    return [f, load]() -> int { return run_edge_server(load, "edge", f->check_config); };
 }
 
 } // namespace vcdn::app

@@ -50,25 +50,21 @@ Runner add_origin(CLI::App& app) {
                   "good, 2 with one line per problem");
     cmd->footer("Example: vcdn origin --root /srv/catalog --listen 0.0.0.0:8000 --signing-keys "
                 "/etc/vcdn/origin.keys --require-signed-urls\n"
-                "Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reopens the access log and "
-                "reloads the signing keys.");
-    return [f, cmd]() -> int {
+                "Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reads the config again (live "
+                "settings as for vcdn edge), reopens the access log and reloads the signing keys; "
+                "SIGUSR2 upgrades in place as vcdn edge does.");
+    // Read at start and again on SIGHUP: the file, then the flags over it.
+    auto load = [f, cmd]() -> Result<edge::EdgeConfig> {
         edge::EdgeConfig cfg;
-        if (!load_server_config(f->config_path, f->roots, "origin", &cfg)) return 2;
-        if (cfg.roots.empty()) {
-            std::fprintf(stderr, "vcdn origin: give --root DIR (the catalog's directory)\n");
-            return 2;
-        }
+        if (Status s = load_server_config(f->config_path, f->roots, &cfg); !s) return s.error();
+        if (cfg.roots.empty()) return Error{"give --root DIR (the catalog's directory)"};
         if (!f->listen.empty()) cfg.listen = f->listen;
         if (cfg.listen.empty() && cfg.tls_listen.empty() && cfg.listeners.empty())
             cfg.listen = {"0.0.0.0:8000"};
         if (!f->token_file.empty()) {
             edge::ControlLinkConfig tmp;
             tmp.token_file = f->token_file;
-            if (Status st = edge::resolve_token(&tmp); !st) {
-                std::fprintf(stderr, "vcdn origin: %s\n", st.error().message.c_str());
-                return 2;
-            }
+            if (Status st = edge::resolve_token(&tmp); !st) return st.error();
             cfg.access_token = tmp.token;
         }
         if (!f->signing_keys.empty()) cfg.signing_keys = f->signing_keys;
@@ -77,13 +73,11 @@ Runner add_origin(CLI::App& app) {
         if (cmd->count("--workers")) cfg.workers = f->workers;
         if (!f->access_log.empty()) cfg.access_log = f->access_log;
         if (!f->log_level.empty()) cfg.log_level = f->log_level;
-        if (!cfg.control.url.empty()) {
-            std::fprintf(stderr, "vcdn origin: an origin has no control plane (edge.control.url "
-                                 "is set in the config)\n");
-            return 2;
-        }
-        return run_edge_server(std::move(cfg), "origin", f->check_config);
+        if (!cfg.control.url.empty())
+            return Error{"an origin has no control plane (edge.control.url is set in the config)"};
+        return cfg;
     };
+    return [f, load]() -> int { return run_edge_server(load, "origin", f->check_config); };
 }
 
 } // namespace vcdn::app

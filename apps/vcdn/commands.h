@@ -28,13 +28,16 @@ Runner add_cert(CLI::App& app);
 // Validates the config, runs an edge server until SIGTERM/SIGINT (drain) and returns the exit
 // code; `name` is the subcommand for messages ("edge", "origin"). `check_only`
 // (--check-config): checks it as the server would and says so, without starting anything.
-int run_edge_server(vcdn::edge::EdgeConfig cfg, const char* name, bool check_only = false);
+// `load` reads the config file and applies the flags over it: at start (an error: exit 2) and
+// again on every SIGHUP (an error: logged, counted, the running config stays).
+using ServerConfigLoader = std::function<vcdn::Result<vcdn::edge::EdgeConfig>()>;
+int run_edge_server(const ServerConfigLoader& load, const char* name, bool check_only = false);
 // "vcdn <name>: <line>" on stderr for each line of a (multi-line) error: one per problem.
 void print_errors(const char* name, const std::string& message);
-// The [edge] section of `config_path` (if any), then `--root` flags over it; false after
-// printing a one-line error.
-bool load_server_config(const std::string& config_path, const std::vector<std::string>& roots,
-                        const char* name, vcdn::edge::EdgeConfig* cfg);
+// The [edge] section of `config_path` (if any), then `--root` flags over it (one line per
+// problem in the error).
+vcdn::Status load_server_config(const std::string& config_path,
+                                const std::vector<std::string>& roots, vcdn::edge::EdgeConfig* cfg);
 
 // Blocks SIGINT/SIGTERM/SIGHUP in the calling thread (and the threads it starts later), so
 // that they can be waited for with sigtimedwait; ignores SIGPIPE.

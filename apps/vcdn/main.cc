@@ -10,6 +10,7 @@
 #include <vcdn/base/version.h>
 
 #include "commands.h"
+#include "upgrade.h"
 
 namespace vcdn::app {
 
@@ -30,6 +31,7 @@ void block_signals() {
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR2); // an upgrade (vcdn edge, origin); ignored by the others
     pthread_sigmask(SIG_BLOCK, &set, nullptr);
     std::signal(SIGPIPE, SIG_IGN);
 }
@@ -40,6 +42,7 @@ int wait_signal(int timeout_ms) {
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
     sigaddset(&set, SIGHUP);
+    sigaddset(&set, SIGUSR2);
     timespec ts{timeout_ms / 1000, (timeout_ms % 1000) * 1000000L};
     int s = sigtimedwait(&set, nullptr, &ts);
     return s < 0 ? 0 : s;
@@ -63,6 +66,7 @@ int run_until_signal(const std::function<int(const std::atomic<bool>&)>& body) {
 } // namespace vcdn::app
 
 int main(int argc, char** argv) {
+    vcdn::app::save_process_args(argc, argv);
     CLI::App app{"vcdn — an open-source video CDN: edge servers, control plane, players.\n"
                  "Run 'vcdn <command> --help' for the flags of a command."};
     app.set_version_flag("--version", std::string("vcdn ") + vcdn::kVersion + " (build " +

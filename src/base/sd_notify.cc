@@ -21,7 +21,16 @@
 
 namespace vcdn::sd {
 
+namespace {
+std::atomic<bool> g_muted{false};
+}
+
+void set_muted(bool muted) {
+    g_muted.store(muted);
+}
+
 bool notify(std::string_view state) {
+    if (g_muted.load()) return false;
     const char* path = std::getenv("NOTIFY_SOCKET");
     if (!path || !*path) return false;
     const size_t len = std::strlen(path);

@@ -131,6 +131,14 @@ Status parse_edge_toml(std::string_view text, std::string_view source, EdgeConfi
             cr.get("allow_headers", &cfg->cors.allow_headers);
             cr.finish();
         }
+        if (const toml::table* t = r.subtable("upgrade")) {
+            toml_util::TableReader ur(*t, "edge.upgrade", &diag);
+            ur.get("binary", &cfg->upgrade.binary);
+            ur.get("start_timeout_ms", &cfg->upgrade.start_timeout_ms, 1000, 600000);
+            ur.get("grace_ms", &cfg->upgrade.grace_ms, 0, 3600000);
+            ur.get("only_in_fill_window", &cfg->upgrade.only_in_fill_window);
+            ur.finish();
+        }
         if (const toml::table* t = r.subtable("bgp")) {
             toml_util::TableReader br(*t, "edge.bgp", &diag);
             br.get("bird_socket", &cfg->bgp.bird_socket);
@@ -282,6 +290,8 @@ Status validate(const EdgeConfig& cfg) {
             return Error{"fill: a fill window needs the control plane (--control, --id, --token): "
                          "the manifest of what to hold comes from there"};
     }
+    if (cfg.upgrade.only_in_fill_window && cfg.fill.window.empty())
+        return Error{"upgrade.only_in_fill_window needs a fill window ([edge.fill] window)"};
     if (!cfg.control.url.empty()) {
         const std::string& u = cfg.control.url;
         auto url = http::parse_base_url(u);
@@ -325,6 +335,7 @@ Status validate(const EdgeConfig& cfg) {
             fmt::format("disk.reader '{}': use auto, io_uring or threads", cfg.disk.reader)};
     const std::vector<ListenerConfig> listeners = effective_listeners(cfg);
     if (listeners.empty()) return Error{"no listen address: give --listen ADDR:PORT"};
+    if (listeners.size() > 64) return Error{"at most 64 listen addresses"};
     bool any_tls = false, any_signed = false;
     for (const ListenerConfig& l : listeners) {
         auto a = io::parse_socket_address(l.address);
@@ -418,6 +429,82 @@ Status validate_cors(const CorsConfig& c) {
     }
     if (header_bytes > 128) return Error{"cors.allow_headers: at most 128 bytes in all"};
     return {};
+}
+
+} // namespace vcdn::edge
+
+namespace vcdn::edge {
+
+EdgeConfig live_update(const EdgeConfig& running, uint32_t running_workers, const EdgeConfig& in,
+                       std::vector<std::string>* needs_restart) {
+    EdgeConfig next = in;
+    auto keep = [&](const char* name, auto& field, const auto& old) {
+        if (field == old) return;
+        needs_restart->push_back(name);
+        field = old;
+    };
+    // Sockets are bound at start; whether each listener requires signed URLs is per request.
+    {
+        const auto a = effective_listeners(running), b = effective_listeners(next);
+        bool same = a.size() == b.size();
+        for (size_t i = 0; same && i < a.size(); ++i)
+            same = a[i].address == b[i].address && a[i].tls == b[i].tls;
+        if (!same) {
+            needs_restart->push_back("edge.listen/tls_listen/listener");
+            next.listen = running.listen;
+            next.tls_listen = running.tls_listen;
+            next.listeners = running.listeners;
+        }
+    }
+    keep("edge.root", next.roots, running.roots);
+    keep("edge.admin", next.admin, running.admin);
+    if (next.workers != running_workers) needs_restart->push_back("edge.workers");
+    next.workers = running.workers; // resolved
+    // Socket options set on the listeners, which accepted sockets inherit.
+    keep("edge.congestion_control", next.congestion_control, running.congestion_control);
+    keep("edge.notsent_lowat", next.notsent_lowat, running.notsent_lowat);
+    keep("edge.pacing_rate_mbps", next.pacing_rate_mbps, running.pacing_rate_mbps);
+    keep("edge.backlog", next.backlog, running.backlog);
+    keep("edge.defer_accept", next.defer_accept, running.defer_accept);
+    // The writer thread and its file (SIGHUP reopens the same path, for logrotate).
+    keep("edge.access_log", next.access_log, running.access_log);
+    // Each connection's receive buffer and the decoded-path buffer are sized by these.
+    keep("edge.limits.max_head_bytes", next.limits.max_head_bytes, running.limits.max_head_bytes);
+    keep("edge.limits.max_target_bytes", next.limits.max_target_bytes,
+         running.limits.max_target_bytes);
+    keep("edge.tls.ticket_key_rotation_s", next.tls.ticket_key_rotation_s,
+         running.tls.ticket_key_rotation_s);
+    // The descriptors reserved per worker, the disk reader's threads and rings.
+    keep("edge.file_cache", next.file_cache, running.file_cache);
+    keep("edge.disk", next.disk, running.disk);
+    keep("edge.bgp", next.bgp, running.bgp);
+    // The control link (its token is re-read from token_file on every SIGHUP).
+    {
+        ControlLinkConfig c = next.control;
+        c.token = running.control.token;
+        if (!(c == running.control)) needs_restart->push_back("edge.control");
+        const std::string token = next.control.token;
+        next.control = running.control;
+        next.control.token = token;
+    }
+    // The fill: window, rate, bytes per window and parallel transfers are live.
+    {
+        fill::FillConfig f = running.fill;
+        f.window = next.fill.window;
+        f.rate_mbps = next.fill.rate_mbps;
+        f.max_bytes_per_window = next.fill.max_bytes_per_window;
+        f.parallel = next.fill.parallel;
+        if (!(f == next.fill))
+            needs_restart->push_back("edge.fill (beyond window, rate_mbps, "
+                                     "max_bytes_per_window, parallel)");
+        // A fill started or stopped needs a restart too (the filler runs or it does not).
+        if (running.fill.window.empty() != next.fill.window.empty()) {
+            needs_restart->push_back("edge.fill.window (fill on or off)");
+            f.window = running.fill.window;
+        }
+        next.fill = f;
+    }
+    return next;
 }
 
 } // namespace vcdn::edge

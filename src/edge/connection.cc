@@ -167,7 +167,7 @@ void Worker::drive(Connection* c) {
                     // A new connection that has sent nothing yet: it gets the header timeout,
                     // not the (longer) keep-alive one.
                     if (c->tlist != TimerList::kHeader)
-                        timer_link(c, TimerList::kHeader, cfg_.limits.header_timeout_ms);
+                        timer_link(c, TimerList::kHeader, cfg_->limits.header_timeout_ms);
                 } else if (c->rlen == 0) {
                     if (c->rbuf) {
                         give_buffer(c->rbuf);
@@ -175,9 +175,9 @@ void Worker::drive(Connection* c) {
                     }
                     c->state = ConnState::kIdle;
                     if (c->tlist != TimerList::kIdle)
-                        timer_link(c, TimerList::kIdle, cfg_.limits.idle_timeout_ms);
+                        timer_link(c, TimerList::kIdle, cfg_->limits.idle_timeout_ms);
                 } else if (c->tlist != TimerList::kHeader) {
-                    timer_link(c, TimerList::kHeader, cfg_.limits.header_timeout_ms);
+                    timer_link(c, TimerList::kHeader, cfg_->limits.header_timeout_ms);
                 }
                 return;
             }
@@ -187,14 +187,14 @@ void Worker::drive(Connection* c) {
         case ConnState::kOpening:
             return; // the opener's completion drives it again
         case ConnState::kHandshake:
-            if (!c->hs_started && handshakes_this_turn_ >= cfg_.tls.handshakes_per_turn) {
+            if (!c->hs_started && handshakes_this_turn_ >= cfg_->tls.handshakes_per_turn) {
                 // Enough handshakes this turn: let the running streams have the loop first.
                 m_.tls_handshakes_deferred.add();
                 enqueue(c);
                 return;
             }
             if (c->tlist != TimerList::kHeader)
-                timer_link(c, TimerList::kHeader, cfg_.limits.header_timeout_ms);
+                timer_link(c, TimerList::kHeader, cfg_->limits.header_timeout_ms);
             if (!step_handshake(c)) return;
             if (c->state == ConnState::kHandshake) return; // waiting for the client
             continue;
@@ -210,7 +210,7 @@ void Worker::drive(Connection* c) {
 
 bool Worker::read_some(Connection* c) {
     if (!c->rbuf) c->rbuf = take_buffer();
-    const size_t cap = cfg_.limits.max_head_bytes;
+    const size_t cap = cfg_->limits.max_head_bytes;
     if (c->rlen >= cap) {
         // Full buffer: the parser reports 431 on it.
         c->parse_pending = true;
@@ -221,7 +221,7 @@ bool Worker::read_some(Connection* c) {
     if (n > 0) {
         if (c->rlen == 0) {
             c->state = ConnState::kReading;
-            timer_link(c, TimerList::kHeader, cfg_.limits.header_timeout_ms);
+            timer_link(c, TimerList::kHeader, cfg_->limits.header_timeout_ms);
         }
         c->rlen += static_cast<uint32_t>(n);
         c->parse_pending = true;
@@ -256,7 +256,7 @@ void Worker::handle_request(Connection* c) {
     ++c->served;
     c->head_request = req.method == http::Method::kHead;
     c->keep_alive = req.version_minor >= 1 ? !req.connection_close : req.connection_keep_alive;
-    if (c->served >= cfg_.limits.max_requests_per_connection || draining_) c->keep_alive = false;
+    if (c->served >= cfg_->limits.max_requests_per_connection || draining_) c->keep_alive = false;
     if (req.has_transfer_encoding || (req.has_content_length && req.content_length > 0)) {
         // A body we do not read: the framing of anything after it is unknown. Answer, then
         // close (lingering, so that the answer is not lost to a reset).
@@ -278,12 +278,12 @@ void Worker::handle_request(Connection* c) {
     }
     http::Target target;
     http::TargetError te =
-        http::parse_target(req.target, path_buf_.get(), cfg_.limits.max_target_bytes, &target);
+        http::parse_target(req.target, path_buf_.get(), cfg_->limits.max_target_bytes, &target);
     if (te != http::TargetError::kNone) {
         respond_error(c, http::target_error_status(te), http::target_error_reason(te), false);
         return;
     }
-    v = check_host(req, target.authority, cfg_.server_names);
+    v = check_host(req, target.authority, cfg_->server_names);
     if (v.status) {
         respond_error(c, v.status, v.reason, false);
         return;
@@ -298,7 +298,7 @@ void Worker::handle_request(Connection* c) {
             return;
         }
     }
-    if (!cfg_.access_token.empty() && !bearer_matches(req.authorization, cfg_.access_token)) {
+    if (!cfg_->access_token.empty() && !bearer_matches(req.authorization, cfg_->access_token)) {
         c->keep_alive = false;
         respond_error(c, 401, "this server needs 'Authorization: Bearer <access token>'", false);
         return;
@@ -311,9 +311,10 @@ void Worker::handle_request(Connection* c) {
         respond_error(c, 404, "a title token names no file", false);
         return;
     }
-    if (c->require_signed) {
+    // Out of range cannot happen (the listeners are the config's); if it did, refuse.
+    if (c->listener >= listener_signed_.size() || listener_signed_[c->listener]) {
         // Before the file is touched: an unsigned request costs no disk work.
-        const auth::VerifyPolicy policy{cfg_.max_url_lifetime_s, cfg_.url_clock_skew_s};
+        const auth::VerifyPolicy policy{cfg_->max_url_lifetime_s, cfg_->url_clock_skew_s};
         auth::SigCheck sc = auth::SigCheck::kUnknownKey;
         if (keys_)
             sc = titled ? auth::verify_title(title_token, target.path, *keys_, date_second_,
@@ -382,7 +383,7 @@ void Worker::serve_file(Connection* c, FileEntry* f) {
     }
     HeadContext ctx{std::string_view(date_, http::kHttpDateLen), c->keep_alive,
                     req.version_minor == 0,
-                    f->manifest ? cfg_.manifest_cache_control : cfg_.cache_control, cors_for(c)};
+                    f->manifest ? cfg_->manifest_cache_control : cfg_->cache_control, cors_for(c)};
     c->head_len =
         static_cast<uint32_t>(write_file_head(c->head, Connection::kHeadCap, p, meta, ctx));
     if (c->head_len == 0) {
@@ -426,7 +427,7 @@ void Worker::respond_options(Connection* c) {
     timer_unlink(c);
     if (draining_) c->keep_alive = false;
     HeadContext ctx{std::string_view(date_, http::kHttpDateLen), c->keep_alive,
-                    c->req.version_minor == 0, cfg_.cache_control, cors_for(c)};
+                    c->req.version_minor == 0, cfg_->cache_control, cors_for(c)};
     c->head_len = static_cast<uint32_t>(
         write_options_response(c->head, Connection::kHeadCap, ctx, cors_.preflight_lines));
     if (c->head_len == 0) { // bounded by validate_cors; kept as the same safe answer
@@ -445,7 +446,7 @@ void Worker::respond_error(Connection* c, uint16_t status, const char* reason, b
     }
     if (draining_) c->keep_alive = false;
     HeadContext ctx{std::string_view(date_, http::kHttpDateLen), c->keep_alive,
-                    c->req.version_minor == 0 && c->req.head_bytes > 0, cfg_.cache_control,
+                    c->req.version_minor == 0 && c->req.head_bytes > 0, cfg_->cache_control,
                     cors_for(c)};
     c->head_len = static_cast<uint32_t>(write_error_response(c->head, Connection::kHeadCap, status,
                                                              reason, ctx, c->head_request, file));
@@ -492,7 +493,7 @@ Worker::SendResult Worker::send_some(Connection* c) {
             // MSG_MORE measured slower (bench/RESULTS.md). TCP_NODELAY is set on the listener
             // and inherited, so neither the head nor the body's tail waits for an ACK.
             int flags = MSG_NOSIGNAL | MSG_DONTWAIT;
-            if (cfg_.header_more && c->file && c->off < c->end) flags |= MSG_MORE;
+            if (cfg_->header_more && c->file && c->off < c->end) flags |= MSG_MORE;
             ssize_t n;
             if (c->ssl) {
                 // Over TLS the head's record waits (MSG_MORE) for the body's first one.
@@ -608,14 +609,14 @@ void Worker::finish_response(Connection* c) {
         m_.pipelined_requests.add();
         c->state = ConnState::kReading;
         c->parse_pending = true;
-        timer_link(c, TimerList::kHeader, cfg_.limits.header_timeout_ms);
+        timer_link(c, TimerList::kHeader, cfg_->limits.header_timeout_ms);
     } else {
         if (c->rbuf) {
             give_buffer(c->rbuf);
             c->rbuf = nullptr;
         }
         c->state = ConnState::kIdle;
-        timer_link(c, TimerList::kIdle, cfg_.limits.idle_timeout_ms);
+        timer_link(c, TimerList::kIdle, cfg_->limits.idle_timeout_ms);
     }
 }
 
@@ -632,7 +633,7 @@ void Worker::begin_close(Connection* c) {
                 SSL_has_pending(c->ssl) == 1 || ::recv(c->fd, &b, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
         }
     }
-    if (!unread || cfg_.limits.linger_ms == 0) {
+    if (!unread || cfg_->limits.linger_ms == 0) {
         close_conn(c);
         return;
     }
@@ -648,7 +649,7 @@ void Worker::begin_close(Connection* c) {
     c->rlen = 0;
     c->state = ConnState::kLingering;
     c->readable = true;
-    timer_link(c, TimerList::kLinger, cfg_.limits.linger_ms);
+    timer_link(c, TimerList::kLinger, cfg_->limits.linger_ms);
     linger_read(c);
 }
 

@@ -21,12 +21,12 @@ constexpr uint64_t kReadaheadPiece = 128u << 10;
 } // namespace
 
 Status Worker::init_disk() {
-    async_disk_ = cfg_.disk.mode != "blocking";
+    async_disk_ = cfg_->disk.mode != "blocking";
     if (!async_disk_) return {};
     const size_t sink = std::max<size_t>(readahead_bytes_, kCheckChunk);
     const unsigned depth =
         static_cast<unsigned>(std::max<size_t>(8, size_t{max_reads_per_root_} * storage_.size()));
-    auto r = AsyncReader::create(cfg_.disk.reader, depth, sink);
+    auto r = AsyncReader::create(cfg_->disk.reader, depth, sink);
     if (!r) return r.error();
     reader_ = std::move(*r);
     epoll_event ev{};

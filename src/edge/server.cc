@@ -28,13 +28,35 @@
 namespace vcdn::edge {
 
 struct EdgeServer::Impl {
-    EdgeConfig cfg;
+    EdgeConfig cfg; // as started: what cannot change (listeners, roots, workers resolved, ...)
+    // What runs now (live_update of every SIGHUP'd file): the workers' snapshot. Replaced by
+    // the controlling thread only.
+    std::shared_ptr<const EdgeConfig> live;
+    uint32_t configured_workers = 0; // cfg.workers before 0 was resolved
+    std::atomic<uint64_t> reloads{0}, reload_failures{0};
+    std::atomic<uint64_t> upgrades_done{0}, upgrades_failed{0};
+    bool defer_fill = false;
+    std::vector<std::pair<uint8_t, int>> handoff_fds; // every worker's listening sockets
+    // The process's connection limit for a config: max_connections, or what the open-file
+    // limit leaves.
+    uint32_t connection_limit(const EdgeConfig& c) const {
+        const uint64_t reserved =
+            uint64_t{c.workers} * (c.file_cache.max_entries + 8) + 64 + c.listen.size() * c.workers;
+        const uint64_t fit = nofile > reserved ? nofile - reserved : 1;
+        if (c.limits.max_connections == 0)
+            return static_cast<uint32_t>(std::min<uint64_t>(fit, UINT32_MAX));
+        if (c.limits.max_connections > fit)
+            log::warn("max_connections {} exceeds what the open-file limit {} leaves ({}); "
+                      "connections beyond that are answered 503",
+                      c.limits.max_connections, nofile, fit);
+        return c.limits.max_connections;
+    }
     std::unique_ptr<io::Storage> storage;
 
     std::string reader_name = "off";
     std::string cc; // resolved congestion control
     uint64_t nofile = 0;
-    uint32_t max_connections = 0;
+    std::atomic<uint32_t> max_connections{0};    // the admin thread reads it
     std::vector<io::SocketAddress> listen_addrs; // plain HTTP
     std::vector<BoundListener> bound;            // every listener
     std::shared_ptr<const auth::KeySet> keys;    // what the workers use: file keys + control keys
@@ -70,7 +92,7 @@ struct EdgeServer::Impl {
     std::thread maintenance; // ticket key rotation
     std::atomic<bool> stopping{false};
 
-    Result<std::shared_ptr<tls::ServerContext>> build_tls() const {
+    Result<std::shared_ptr<tls::ServerContext>> build_tls(const EdgeConfig& cfg) const {
         tls::ServerOptions o;
         for (const TlsCertConfig& c : cfg.tls.certs)
             o.certs.push_back(tls::CertFiles{c.cert, c.key});
@@ -129,11 +151,12 @@ unsigned default_workers() {
 }
 } // namespace
 
-Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in) {
+Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in, Handoff* handoff) {
     auto impl = std::make_unique<Impl>();
     impl->cfg = cfg_in;
     EdgeConfig& cfg = impl->cfg;
     if (Status s = validate(cfg); !s) return s.error();
+    impl->configured_workers = cfg.workers;
     if (cfg.workers == 0) cfg.workers = default_workers();
 
     auto storage = io::Storage::open(cfg.roots);
@@ -155,16 +178,7 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in)
         return Error{fmt::format("open-file limit {} is too low for {} workers with {} cached "
                                  "files each; lower file_cache.max_entries or raise the limit",
                                  impl->nofile, cfg.workers, cfg.file_cache.max_entries)};
-    const uint64_t fit = impl->nofile - reserved;
-    if (cfg.limits.max_connections == 0) {
-        impl->max_connections = static_cast<uint32_t>(std::min<uint64_t>(fit, UINT32_MAX));
-    } else {
-        impl->max_connections = cfg.limits.max_connections;
-        if (cfg.limits.max_connections > fit)
-            log::warn("max_connections {} exceeds what the open-file limit {} leaves ({}); "
-                      "connections beyond that are answered 503",
-                      cfg.limits.max_connections, impl->nofile, fit);
-    }
+    impl->max_connections = impl->connection_limit(cfg);
     impl->cc = io::resolve_congestion_control(cfg.congestion_control);
 
     io::ListenOptions lopt;
@@ -179,7 +193,7 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in)
     if (impl->any_tls) {
         // OpenSSL writes to sockets with write(2): a peer that vanished must not kill us.
         std::signal(SIGPIPE, SIG_IGN);
-        auto ctx = impl->build_tls();
+        auto ctx = impl->build_tls(cfg);
         if (!ctx) return ctx.error();
         impl->tls_ctx = std::move(*ctx);
     }
@@ -195,16 +209,17 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in)
     impl->access_log = std::move(*al);
 
     const uint32_t per_worker =
-        std::max<uint32_t>(1, (impl->max_connections + cfg.workers - 1) / cfg.workers);
+        std::max<uint32_t>(1, (impl->max_connections.load() + cfg.workers - 1) / cfg.workers);
     // The heartbeat carries at most wire::kMaxServed entries: each worker's share, with the
     // eighth more a tally may fold into (file, unknown network) entries.
     const size_t served_keys = wire::kMaxServed * 8 / 9 / cfg.workers;
+    impl->live = std::make_shared<const EdgeConfig>(cfg);
     for (unsigned w = 0; w < cfg.workers; ++w) {
         impl->metrics.push_back(std::make_unique<WorkerMetrics>());
         if (!cfg.control.url.empty())
             impl->served.push_back(std::make_unique<ServedTally>(served_keys));
         WorkerOptions wo;
-        wo.config = &impl->cfg;
+        wo.config = impl->live;
         wo.storage = impl->storage.get();
 
         wo.max_reads_per_root = (cfg.disk.max_reads_per_root + cfg.workers - 1) / cfg.workers;
@@ -225,19 +240,55 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in)
     // Every worker gets its own socket per address (SO_REUSEPORT): the kernel spreads
     // connections and no accept lock is shared. Port 0 is resolved by the first bind. An
     // address another process listens on is an error, not a share (io::listen_group).
-    for (const ListenerConfig& lc : effective_listeners(cfg)) {
+    const std::vector<ListenerConfig> lcs = effective_listeners(cfg);
+    for (const ListenerConfig& lc : lcs) {
         auto addr = io::parse_socket_address(lc.address);
         if (!addr) return addr.error();
         const bool require_signed = requires_signed(cfg, lc);
-        auto fds = io::listen_group(*addr, cfg.workers, lopt);
-        if (!fds) return fds.error();
-        auto bound = io::local_address((*fds)[0].get());
+        const auto index = static_cast<uint8_t>(impl->bound.size());
+        std::vector<UniqueFd> fds;
+        if (handoff)
+            for (auto& [i, fd] : handoff->listeners)
+                if (i == index && fd) fds.push_back(std::move(fd));
+        if (!fds.empty()) {
+            // Handed over: the same address (the port the old process got for port 0).
+            auto at = io::local_address(fds[0].get());
+            if (!at) return at.error();
+            if (at->family() != addr->family() || at->host_string() != addr->host_string() ||
+                (addr->port() != 0 && at->port() != addr->port()))
+                return Error{fmt::format("upgrade: listener {} is {} here but {} in the process "
+                                         "that handed it over; change listeners with a restart",
+                                         index, lc.address, at->to_string())};
+            // Every handed-over socket is accepted from (a queue nobody reads would hold its
+            // share of new connections): one per worker, dups where there are fewer sockets
+            // than workers, several for a worker where there are more.
+            const size_t given = fds.size();
+            for (size_t w = given; w < cfg.workers; ++w)
+                fds.emplace_back(::fcntl(fds[w % given].get(), F_DUPFD_CLOEXEC, 0));
+        } else {
+            auto group = io::listen_group(*addr, cfg.workers, lopt);
+            if (!group) return group.error();
+            fds = std::move(*group);
+        }
+        auto bound = io::local_address(fds[0].get());
         if (!bound) return bound.error();
         impl->bound.push_back(BoundListener{*bound, lc.tls, require_signed});
         if (!lc.tls) impl->listen_addrs.push_back(*bound);
-        for (unsigned w = 0; w < cfg.workers; ++w)
-            impl->workers[w]->add_listener(std::move((*fds)[w]), lc.tls, require_signed);
+        for (size_t k = 0; k < fds.size(); ++k) {
+            if (!fds[k])
+                return Error{
+                    fmt::format("upgrade: dup of a listening socket: {}", strerror(errno))};
+            impl->handoff_fds.emplace_back(index, fds[k].get());
+            impl->workers[k % cfg.workers]->add_listener(std::move(fds[k]), lc.tls, index);
+        }
     }
+    if (handoff)
+        for (auto& [i, fd] : handoff->listeners)
+            if (fd)
+                log::warn("upgrade: a handed-over socket ({}) is not a listener of this config: "
+                          "closed (change listeners with a restart)",
+                          io::local_address(fd.get()) ? io::local_address(fd.get())->to_string()
+                                                      : std::string("?"));
     if (!cfg.admin.empty()) {
         auto addr = io::parse_socket_address(cfg.admin);
         if (!addr) return addr.error();
@@ -321,11 +372,19 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in)
         ao.max_connections = 64; // operators and Prometheus, not players
         ao.idle_timeout_ms = 10000;
         ao.request_timeout_ms = 10000;
-        auto admin = io::HttpService::listen(*addr, std::move(router), ao, "vcdn-admin");
+        Result<std::unique_ptr<io::HttpService>> admin = Error{""};
+        if (handoff && handoff->admin) {
+            std::vector<UniqueFd> one;
+            one.push_back(std::move(handoff->admin));
+            admin = io::HttpService::adopt(std::move(one), std::move(router), ao, "vcdn-admin");
+        } else {
+            admin = io::HttpService::listen(*addr, std::move(router), ao, "vcdn-admin");
+        }
         if (!admin) return Error{"admin listener: " + admin.error().message};
         impl->admin_addrs.push_back((*admin)->address());
         impl->admin = std::move(*admin);
     }
+    impl->defer_fill = handoff && handoff->defer_fill;
     return std::unique_ptr<EdgeServer>(new EdgeServer(std::move(impl)));
 }
 
@@ -373,7 +432,7 @@ Status EdgeServer::start() {
     log::info("edge: roots {}; {} workers, congestion control {}, max {} connections "
               "(open-file limit {}), access log {}",
               roots, impl_->workers.size(), impl_->cc.empty() ? "system default" : impl_->cc,
-              impl_->max_connections, impl_->nofile, impl_->cfg.access_log);
+              impl_->max_connections.load(), impl_->nofile, impl_->cfg.access_log);
     if (d.mode == "async")
         log::info("edge: disk reads never block a worker: residency by mincore, reads by {}, "
                   "read-ahead {} KiB, at most {} reads in flight per root",
@@ -505,7 +564,7 @@ void EdgeServer::Impl::start_control() {
     }
     control = std::make_unique<ControlClient>(cfg.control, std::move(hooks), &refuse_new_players);
     control->start();
-    if (filler) filler->start(); // after `control`: it asks it for the token
+    if (filler && !defer_fill) filler->start(); // after `control`: it asks it for the token
     log::info("edge: heartbeats to {} as {} every {} ms; new players refused after {} ms without "
               "it",
               cfg.control.url, cfg.control.id, cfg.control.heartbeat_interval_ms,
@@ -529,6 +588,42 @@ void EdgeServer::begin_drain() {
     impl_->draining.store(true);
     for (auto& w : impl_->workers)
         w->request_drain();
+}
+
+std::vector<std::pair<uint8_t, int>> EdgeServer::listener_fds() const {
+    return impl_->handoff_fds;
+}
+
+int EdgeServer::admin_fd() const {
+    return impl_->admin ? impl_->admin->listen_fd() : -1;
+}
+
+void EdgeServer::pause_accepting(bool paused) {
+    for (auto& w : impl_->workers)
+        w->request_pause(paused);
+}
+
+void EdgeServer::start_fill() {
+    if (impl_->filler && impl_->defer_fill) {
+        impl_->defer_fill = false;
+        impl_->filler->start();
+    }
+}
+
+void EdgeServer::stop_fill() {
+    if (impl_->filler) impl_->filler->stop();
+}
+
+std::string EdgeServer::health_problem() const {
+    if (impl_->draining.load()) return "draining";
+    const std::string refusal = impl_->control ? impl_->control->refusal() : std::string();
+    if (!refusal.empty()) return refusal;
+    if (impl_->storage->up_count() == 0) return "no storage: every content root has failed";
+    return {};
+}
+
+void EdgeServer::count_upgrade(bool ok) {
+    ++(ok ? impl_->upgrades_done : impl_->upgrades_failed);
 }
 
 bool EdgeServer::workers_alive() {
@@ -577,11 +672,47 @@ const std::vector<BoundListener>& EdgeServer::listeners() const {
     return impl_->bound;
 }
 
-Status EdgeServer::reload() {
+Status EdgeServer::reload(std::optional<Result<EdgeConfig>> next) {
     // Everything or nothing per part: a file that fails to load keeps the old one in use.
     Status result;
+    ++impl_->reloads;
+    if (next && !*next) {
+        std::string_view msg = next->error().message;
+        while (!msg.empty()) {
+            const size_t nl = std::min(msg.find('\n'), msg.size());
+            log::error("edge: config not reloaded, the running one stays: {}", msg.substr(0, nl));
+            msg.remove_prefix(std::min(msg.size(), nl + 1));
+        }
+        result = next->error();
+    } else if (next) {
+        std::vector<std::string> restart;
+        EdgeConfig merged = live_update(*impl_->live, impl_->configured_workers, **next, &restart);
+        if (Status s = validate(merged); !s) {
+            log::error("edge: config not reloaded, the running one stays: {}", s.error().message);
+            result = s;
+        } else {
+            if (!restart.empty())
+                log::warn("edge: SIGHUP: these settings need a restart and keep their running "
+                          "values until then: {}",
+                          fmt::join(restart, ", "));
+            auto snap = std::make_shared<const EdgeConfig>(std::move(merged));
+            impl_->live = snap;
+            impl_->max_connections = impl_->connection_limit(*snap);
+            const uint32_t per_worker = std::max<uint32_t>(
+                1, (impl_->max_connections.load() + snap->workers - 1) / snap->workers);
+            for (auto& w : impl_->workers)
+                w->post_config(snap, per_worker);
+            log::Level lvl;
+            if (log::parse_level(snap->log_level, &lvl)) log::set_level(lvl);
+            if (impl_->filler) impl_->filler->set_config(snap->fill);
+            log::info("edge: config reloaded: limits, timeouts, cache policy, CORS, Host names, "
+                      "signed-URL rules, fill window and rate, log level {}; max {} connections",
+                      snap->log_level, impl_->max_connections.load());
+        }
+    }
+    const EdgeConfig& cfg = *impl_->live;
     if (impl_->any_tls) {
-        auto ctx = impl_->build_tls();
+        auto ctx = impl_->build_tls(cfg);
         if (ctx) {
             impl_->tls_ctx = std::move(*ctx);
             for (auto& w : impl_->workers)
@@ -593,8 +724,8 @@ Status EdgeServer::reload() {
             result = ctx.error();
         }
     }
-    if (!impl_->cfg.signing_keys.empty()) {
-        auto ks = auth::KeySet::load(impl_->cfg.signing_keys);
+    if (!cfg.signing_keys.empty()) {
+        auto ks = auth::KeySet::load(cfg.signing_keys);
         if (ks) {
             {
                 std::lock_guard lk(impl_->keys_mu);
@@ -607,6 +738,13 @@ Status EdgeServer::reload() {
                        ks.error().message);
             result = ks.error();
         }
+    } else if (!impl_->file_keys.empty()) {
+        {
+            std::lock_guard lk(impl_->keys_mu);
+            impl_->file_keys.clear();
+        }
+        impl_->publish_keys();
+        log::info("edge: signing_keys removed from the config: only the control plane's keys");
     }
     if (impl_->control && !impl_->cfg.control.token_file.empty()) {
         ControlLinkConfig c = impl_->cfg.control;
@@ -619,7 +757,12 @@ Status EdgeServer::reload() {
             result = s;
         }
     }
+    if (!result) ++impl_->reload_failures;
     return result;
+}
+
+std::shared_ptr<const EdgeConfig> EdgeServer::config() const {
+    return impl_->live;
 }
 
 std::string EdgeServer::metrics_text() const {
@@ -661,7 +804,20 @@ std::string EdgeServer::Impl::render_metrics() const {
     out.family("vcdn_draining", "gauge", "1 while the edge drains before exit.")
         .sample("vcdn_draining", draining.load() ? 1 : 0);
     out.family("vcdn_max_connections", "gauge", "Connection limit of the process.")
-        .sample("vcdn_max_connections", max_connections);
+        .sample("vcdn_max_connections", max_connections.load());
+    out.family("vcdn_edge_upgrades_total", "counter",
+               "Upgrades: done, 1 in the process an upgrade brought in once the old one handed "
+               "over; rolled_back, in the process that kept serving because the new one failed "
+               "to come up or to stay healthy.")
+        .sample("vcdn_edge_upgrades_total", {{"result", "done"}}, upgrades_done.load())
+        .sample("vcdn_edge_upgrades_total", {{"result", "rolled_back"}}, upgrades_failed.load());
+    out.family("vcdn_edge_reloads_total", "counter",
+               "SIGHUPs: the config file and the files it names read again.")
+        .sample("vcdn_edge_reloads_total", reloads.load());
+    out.family("vcdn_edge_reload_failures_total", "counter",
+               "SIGHUPs where a part failed (a bad config file, keys, certificates or token) "
+               "and its running version stayed in use.")
+        .sample("vcdn_edge_reload_failures_total", reload_failures.load());
     out.family("vcdn_open_files_limit", "gauge", "RLIMIT_NOFILE of the process.")
         .sample("vcdn_open_files_limit", nofile);
     if (control) {

@@ -28,22 +28,32 @@ constexpr std::string_view kClientRefusalBody =
 } // namespace
 
 Worker::Worker(const WorkerOptions& opt)
-    : cfg_(*opt.config), storage_(*opt.storage), refuse_new_players_(opt.refuse_new_players),
-      max_conns_(opt.max_connections), access_log_(opt.access_log), served_(opt.served),
-      m_(*opt.metrics), index_(opt.index), files_(*opt.storage, opt.config->file_cache.max_entries,
-                                                  opt.config->file_cache.revalidate_ms),
+    : cfg_hold_(opt.config), cfg_(opt.config.get()), storage_(*opt.storage),
+      refuse_new_players_(opt.refuse_new_players), max_conns_(opt.max_connections),
+      access_log_(opt.access_log), served_(opt.served), m_(*opt.metrics), index_(opt.index),
+      files_(*opt.storage, opt.config->file_cache.max_entries,
+             opt.config->file_cache.revalidate_ms),
       max_reads_per_root_(std::max<uint32_t>(1, opt.max_reads_per_root)),
       readahead_bytes_(opt.config->disk.readahead_kib * 1024) {
-    limits_.max_head_bytes = cfg_.limits.max_head_bytes;
-    limits_.max_target_bytes = cfg_.limits.max_target_bytes;
-    limits_.max_headers = cfg_.limits.max_headers;
-    path_buf_ = std::make_unique<char[]>(cfg_.limits.max_target_bytes + 1);
+    // Sized once: live_update keeps these two for the process's life.
+    limits_.max_head_bytes = cfg_->limits.max_head_bytes;
+    limits_.max_target_bytes = cfg_->limits.max_target_bytes;
+    path_buf_ = std::make_unique<char[]>(cfg_->limits.max_target_bytes + 1);
     epfd_.reset(::epoll_create1(EPOLL_CLOEXEC));
     wakefd_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
     reserve_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    apply_config();
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.ptr = &wake_pollable_;
+    ::epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, wakefd_.get(), &ev);
+}
+
+void Worker::apply_config() {
+    limits_.max_headers = cfg_->limits.max_headers;
     cors_ =
-        make_cors_policy(cfg_.cors.enabled, cfg_.cors.allow_origins, cfg_.cors.allow_credentials,
-                         cfg_.cors.max_age_s, cfg_.cors.allow_headers);
+        make_cors_policy(cfg_->cors.enabled, cfg_->cors.allow_origins, cfg_->cors.allow_credentials,
+                         cfg_->cors.max_age_s, cfg_->cors.allow_headers);
     // The refusals go out before a request is read: "*" is the same for every page; with a
     // list there is no Origin to echo, so only Vary.
     const std::string refusal_cors = !cors_.enabled ? std::string()
@@ -57,21 +67,21 @@ Worker::Worker(const WorkerOptions& opt)
                                   "Content-Type: text/plain; charset=utf-8\r\nContent-Length: "
                                   "{}\r\nRetry-After: 1\r\n{}Connection: close\r\n\r\n{}",
                                   kClientRefusalBody.size(), refusal_cors, kClientRefusalBody);
-    send_period_ms_ = cfg_.limits.send_timeout_ms;
-    if (cfg_.limits.min_send_rate_bps > 0)
-        send_period_ms_ = std::min({send_period_ms_, cfg_.limits.min_send_rate_after_ms, 5000u});
-    if (cfg_.limits.max_connections_per_client > 0) {
+    send_period_ms_ = cfg_->limits.send_timeout_ms;
+    if (cfg_->limits.min_send_rate_bps > 0)
+        send_period_ms_ = std::min({send_period_ms_, cfg_->limits.min_send_rate_after_ms, 5000u});
+    per_client_cap_ = 0;
+    if (cfg_->limits.max_connections_per_client > 0) {
         // The kernel spreads a client's connections over the workers by a hash of the
         // addresses and ports, not exactly evenly: each worker takes its share and half again.
-        const uint64_t w = std::max<uint32_t>(1, cfg_.workers);
-        const uint64_t cap = cfg_.limits.max_connections_per_client;
+        const uint64_t w = std::max<uint32_t>(1, cfg_->workers);
+        const uint64_t cap = cfg_->limits.max_connections_per_client;
         per_client_cap_ = static_cast<uint32_t>(std::max<uint64_t>(
             1, w == 1 ? cap : std::min<uint64_t>(cap, (cap * 3 + 2 * w - 1) / (2 * w))));
     }
-    epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.ptr = &wake_pollable_;
-    ::epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, wakefd_.get(), &ev);
+    listener_signed_.clear();
+    for (const ListenerConfig& lc : effective_listeners(*cfg_))
+        listener_signed_.push_back(requires_signed(*cfg_, lc));
 }
 
 Worker::~Worker() {
@@ -82,12 +92,12 @@ Worker::~Worker() {
     }
 }
 
-void Worker::add_listener(UniqueFd fd, bool tls, bool require_signed) {
+void Worker::add_listener(UniqueFd fd, bool tls, uint8_t index) {
     auto l = std::make_unique<Listener>();
     l->kind = PollKind::kListener;
     l->fd = std::move(fd);
     l->tls = tls;
-    l->require_signed = require_signed;
+    l->index = index;
     epoll_event ev{};
     // Level-triggered so that accepting in bounded batches never loses a pending connection.
     ev.events = EPOLLIN;
@@ -116,6 +126,23 @@ void Worker::post_keys(std::shared_ptr<const auth::KeySet> keys) {
         posted_keys_ = std::move(keys);
     }
     mail_.store(true, std::memory_order_release);
+    uint64_t one = 1;
+    (void)!::write(wakefd_.get(), &one, sizeof one);
+}
+
+void Worker::post_config(std::shared_ptr<const EdgeConfig> cfg, uint32_t max_connections) {
+    {
+        std::lock_guard<std::mutex> lk(mailbox_mu_);
+        posted_cfg_ = std::move(cfg);
+        posted_max_conns_ = max_connections;
+    }
+    mail_.store(true, std::memory_order_release);
+    uint64_t one = 1;
+    (void)!::write(wakefd_.get(), &one, sizeof one);
+}
+
+void Worker::request_pause(bool paused) {
+    pause_requested_.store(paused, std::memory_order_release);
     uint64_t one = 1;
     (void)!::write(wakefd_.get(), &one, sizeof one);
 }
@@ -217,7 +244,24 @@ void Worker::dispatch(epoll_event& ev) {
 void Worker::on_wake() {
     uint64_t v;
     (void)!::read(wakefd_.get(), &v, sizeof v);
+    if (mail_.load(std::memory_order_acquire)) take_mail();
     if (drain_requested_.load(std::memory_order_acquire) && !draining_) start_drain();
+    const bool pause = pause_requested_.load(std::memory_order_acquire);
+    if (pause != paused_ && !draining_) {
+        // An upgrade: the new process accepts from the same sockets meanwhile, so a connection
+        // in a queue waits for whichever takes it, never for nobody.
+        paused_ = pause;
+        for (auto& l : listeners_) {
+            if (pause) {
+                ::epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, l->fd.get(), nullptr);
+            } else {
+                epoll_event ev{};
+                ev.events = EPOLLIN;
+                ev.data.ptr = l.get();
+                ::epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, l->fd.get(), &ev);
+            }
+        }
+    }
 }
 
 void Worker::take_mail() {
@@ -225,18 +269,32 @@ void Worker::take_mail() {
     std::lock_guard<std::mutex> lk(mailbox_mu_);
     if (posted_keys_) keys_ = std::move(posted_keys_);  // swapped between requests
     if (posted_tls_) tls_ctx_ = std::move(posted_tls_); // for connections accepted from now on
+    if (posted_cfg_) {
+        cfg_hold_ = std::move(posted_cfg_);
+        cfg_ = cfg_hold_.get();
+        max_conns_ = posted_max_conns_;
+        apply_config();
+    }
 }
 
 void Worker::start_drain() {
     draining_ = true;
-    drain_deadline_ms_ = now_ms_ + cfg_.drain_timeout_ms;
+    drain_deadline_ms_ = now_ms_ + cfg_->drain_timeout_ms;
     for (auto& l : listeners_)
         ::epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, l->fd.get(), nullptr);
     listeners_.clear();
-    // Idle keep-alive connections have nothing in flight: close them now.
+    // Idle keep-alive connections have nothing in flight, but a client may be sending its
+    // next request right now: closing at once would make it retry on a new connection (if it
+    // does; RFC 9110 9.3.1 only lets it). They get a short while, in which a request is
+    // answered with Connection: close; then they are closed. Every one gets the same new
+    // deadline, relinked in order, so the list stays sorted.
+    constexpr uint32_t kDrainIdleMs = 1000;
     TimerQueue& idle = timers_[static_cast<size_t>(TimerList::kIdle)];
-    while (idle.head)
-        close_conn(idle.head);
+    std::vector<Connection*> waiting;
+    for (Connection* c = idle.head; c; c = c->tnext)
+        waiting.push_back(c);
+    for (Connection* c : waiting)
+        timer_link(c, TimerList::kIdle, std::min(kDrainIdleMs, cfg_->limits.idle_timeout_ms));
 }
 
 void Worker::on_accept(Listener* l) {
@@ -297,7 +355,7 @@ void Worker::on_accept(Listener* l) {
             io::format_address(reinterpret_cast<sockaddr*>(&ss), c->peer, sizeof c->peer));
         c->peer_ip = peer;
         c->tls = l->tls;
-        c->require_signed = l->require_signed;
+        c->listener = l->index;
         if (c->tls) start_tls(c);
         ++open_conns_;
         m_.connections_open.add();
@@ -338,12 +396,12 @@ void Worker::link_send_timer(Connection* c) {
 }
 
 bool Worker::too_slow(Connection* c) {
-    const uint32_t min_rate = cfg_.limits.min_send_rate_bps;
+    const uint32_t min_rate = cfg_->limits.min_send_rate_bps;
     // Only a client that is not reading: not while the disk or an open holds the response.
     if (min_rate == 0 || c->start_ns <= 0 || c->state != ConnState::kSending || c->disk_wait)
         return false;
     const int64_t elapsed_ms = now_ms_ - c->start_ns / 1000000;
-    if (elapsed_ms < int64_t{cfg_.limits.min_send_rate_after_ms}) return false;
+    if (elapsed_ms < int64_t{cfg_->limits.min_send_rate_after_ms}) return false;
     if (c->body_bytes * 1000 >= uint64_t{min_rate} * static_cast<uint64_t>(elapsed_ms))
         return false;
     m_.timeouts_slow.add();
@@ -430,7 +488,7 @@ char* Worker::take_buffer() {
         free_bufs_.pop_back();
         return b;
     }
-    all_bufs_.push_back(std::make_unique<char[]>(cfg_.limits.max_head_bytes));
+    all_bufs_.push_back(std::make_unique<char[]>(cfg_->limits.max_head_bytes));
     return all_bufs_.back().get();
 }
 
@@ -531,7 +589,7 @@ void Worker::expire_timers() {
             case TimerList::kSend:
                 if (too_slow(c)) {
                     close_conn(c);
-                } else if (now_ms_ - c->blocked_since_ms >= int64_t{cfg_.limits.send_timeout_ms}) {
+                } else if (now_ms_ - c->blocked_since_ms >= int64_t{cfg_->limits.send_timeout_ms}) {
                     m_.timeouts_send.add();
                     close_conn(c);
                 } else {

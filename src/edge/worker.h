@@ -43,7 +43,7 @@ struct Pollable {
 struct Listener : Pollable {
     UniqueFd fd;
     bool tls = false;
-    bool require_signed = false; // refuse requests without a valid signed URL (403)
+    uint8_t index = 0; // in effective_listeners(): whether it requires signed URLs is live
 };
 
 enum class ConnState : uint8_t {
@@ -128,7 +128,7 @@ struct Connection : Pollable {
 
     // From the listener it came in on.
     bool tls = false;
-    bool require_signed = false;
+    uint8_t listener = 0;            // Listener::index
     bool per_client_counted = false; // counted in the worker's per_client_
     // Send timer: when the response last made progress (resp_bytes then).
     int64_t blocked_since_ms = 0;
@@ -143,7 +143,7 @@ struct Connection : Pollable {
 };
 
 struct WorkerOptions {
-    const EdgeConfig* config = nullptr;
+    std::shared_ptr<const EdgeConfig> config;
     io::Storage* storage = nullptr;
 
     uint32_t max_reads_per_root = 64; // this worker's share
@@ -180,17 +180,22 @@ public:
     Status init_disk();
     const AsyncReader* reader() const { return reader_.get(); }
     // Takes ownership of a bound listening socket (before start()).
-    void add_listener(UniqueFd fd, bool tls, bool require_signed);
+    void add_listener(UniqueFd fd, bool tls, uint8_t index);
     // Thread-safe: the signing keys for requests from now on (SIGHUP reload).
     void post_keys(std::shared_ptr<const auth::KeySet> keys);
     // Thread-safe: the TLS context for connections accepted from now on (SIGHUP reload).
     void post_tls(std::shared_ptr<const tls::ServerContext> ctx);
+    // Thread-safe: the config (live_update's) and this worker's share of max_connections for
+    // requests from now on (SIGHUP reload). Timers already running keep their length.
+    void post_config(std::shared_ptr<const EdgeConfig> cfg, uint32_t max_connections);
     void start();
     void join();
 
     // Thread-safe requests from the server.
     void request_drain(); // stop accepting, finish in-flight responses, then exit
     void request_stop();  // exit now, closing every connection
+    // Stop (true) or resume (false) accepting; open connections are served as before.
+    void request_pause(bool paused);
     bool finished() const { return finished_.load(std::memory_order_acquire); }
     // Liveness for the service manager's watchdog: ping(n) wakes the loop, which answers by
     // making pong() n on its next turn. A loop that is stuck (a blocking call, an endless
@@ -267,7 +272,12 @@ private:
 
     void update_clock();
 
-    const EdgeConfig& cfg_;
+    // The config snapshot in use (swapped by take_mail between requests) and what is derived
+    // from it (apply_config).
+    std::shared_ptr<const EdgeConfig> cfg_hold_;
+    const EdgeConfig* cfg_;
+    void apply_config();
+    std::vector<bool> listener_signed_; // by Listener::index
     http::ParseLimits limits_;
     io::Storage& storage_;
     const std::atomic<uint8_t>* refuse_new_players_;
@@ -338,6 +348,8 @@ private:
     std::shared_ptr<const auth::KeySet> posted_keys_;
     std::shared_ptr<const tls::ServerContext> tls_ctx_;
     std::shared_ptr<const tls::ServerContext> posted_tls_;
+    std::shared_ptr<const EdgeConfig> posted_cfg_;
+    uint32_t posted_max_conns_ = 0;
     uint32_t handshakes_this_turn_ = 0;
     std::vector<char*> free_tls_bufs_;
     std::vector<std::unique_ptr<char[]>> all_tls_bufs_;
@@ -345,6 +357,8 @@ private:
     void take_mail();
 
     std::atomic<bool> drain_requested_{false};
+    std::atomic<bool> pause_requested_{false};
+    bool paused_ = false;
     std::atomic<bool> stop_requested_{false};
     std::atomic<bool> finished_{false};
     std::atomic<uint64_t> ping_{0}, pong_{0};

@@ -179,6 +179,44 @@ void Filler::on_manifest_info(int64_t version, int64_t ack, uint32_t delete_dela
     if (wake) curl_multi_wakeup(impl_->multi);
 }
 
+void Filler::set_config(const FillConfig& cfg) {
+    {
+        std::lock_guard lk(impl_->mu);
+        impl_->posted_cfg = cfg;
+    }
+    impl_->cv.notify_all();
+    if (impl_->multi) curl_multi_wakeup(impl_->multi);
+}
+
+void Filler::Impl::apply_config(const FillConfig& c) {
+    auto w = FillWindow::parse(c.window.empty() ? "always" : c.window);
+    if (!w) { // validated before it was posted; keep what runs
+        log::error("fill: new window '{}' not applied: {}", c.window, w.error().message);
+        return;
+    }
+    if (c.window == opt.cfg.window && c.rate_mbps == opt.cfg.rate_mbps &&
+        c.max_bytes_per_window == opt.cfg.max_bytes_per_window && c.parallel == opt.cfg.parallel)
+        return;
+    {
+        std::lock_guard lk(mu); // progress() reads the window
+        window = *w;
+    }
+    opt.cfg.window = c.window;
+    opt.cfg.rate_mbps = c.rate_mbps;
+    opt.cfg.max_bytes_per_window = c.max_bytes_per_window;
+    opt.cfg.parallel = c.parallel;
+    curl_multi_setopt(multi, CURLMOPT_MAX_HOST_CONNECTIONS, long{opt.cfg.parallel});
+    const double rate = opt.cfg.rate_mbps * 1e6 / 8;
+    bucket = std::make_unique<TokenBucket>(rate, std::max(65536.0, rate * 0.05), monotonic_us());
+    log::info("fill: reloaded: window {}, rate cap {}, {} transfers at once, {} per window",
+              window.describe(),
+              opt.cfg.rate_mbps > 0 ? fmt::format("{} Mbit/s", opt.cfg.rate_mbps)
+                                    : std::string("none"),
+              opt.cfg.parallel,
+              opt.cfg.max_bytes_per_window ? fmt::format("{} bytes", opt.cfg.max_bytes_per_window)
+                                           : std::string("no limit"));
+}
+
 wire::FillProgress Filler::progress() const {
     std::lock_guard lk(impl_->mu);
     const auto& s = impl_->snap;
@@ -1058,6 +1096,12 @@ void Filler::Impl::run() {
                 }
         maybe_delete(now);
 
+        std::optional<FillConfig> reloaded;
+        {
+            std::lock_guard lk(mu);
+            reloaded.swap(posted_cfg);
+        }
+        if (reloaded) apply_config(*reloaded);
         const int64_t unix_s = wall_s();
         const bool in_window = window.contains(local_minute_of_day(unix_s));
         const int64_t wid = window.always() ? 0 : unix_s / 86400;

@@ -10,6 +10,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -80,7 +81,9 @@ struct Filler::Impl {
     int64_t ack_version = 0;
     int64_t ack_seen_ms = 0; // when ack first reached the installed manifest's version
     uint32_t delete_delay_ms = 60000;
-    std::deque<std::string> refill; // paths the scrubber removed
+    std::deque<std::string> refill;         // paths the scrubber removed
+    std::optional<FillConfig> posted_cfg;   // a SIGHUP's live settings, for the filler thread
+    void apply_config(const FillConfig& c); // filler thread
 
     // Owned by the filler thread; copied into `snap` (under mu) for the other threads.
     std::shared_ptr<const Manifest> manifest;

@@ -400,10 +400,20 @@ Result<std::unique_ptr<HttpService>> HttpService::listen(const SocketAddress& ad
     // Another process on the address is an error, not a share (listen_group).
     auto fds = listen_group(addr, s->opt_.threads, lo);
     if (!fds) return fds.error();
-    auto bound = local_address((*fds)[0].get());
+    return adopt(std::move(*fds), std::move(router), s->opt_, std::move(name));
+}
+
+Result<std::unique_ptr<HttpService>> HttpService::adopt(std::vector<UniqueFd> fds,
+                                                        std::shared_ptr<const Router> router,
+                                                        HttpServiceOptions opt, std::string name) {
+    if (fds.empty() || !fds[0]) return Error{"no listening socket"};
+    std::unique_ptr<HttpService> s(new HttpService());
+    s->opt_ = opt;
+    s->opt_.threads = static_cast<uint32_t>(fds.size());
+    auto bound = local_address(fds[0].get());
     if (!bound) return bound.error();
     s->addr_ = *bound;
-    s->listen_fds_ = std::move(*fds);
+    s->listen_fds_ = std::move(fds);
     s->router_ = std::move(router);
     s->thread_name_ = std::move(name);
     s->wake_fd_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));

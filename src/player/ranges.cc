@@ -2,7 +2,14 @@
 // random ranges of random files as fast as it can, keep-alive, one request at a time, and
 // records each request's latency. Written for low CPU per request (so that it is never the
 // bottleneck of a measurement): one epoll loop per thread, a reused request buffer, and a
-// minimal response-head scan (status and Content-Length) instead of the general parser.
+// minimal response-head scan (status, Content-Length, Connection: close) instead of the
+// general parser.
+//
+// Connections the server closes are told apart as an HTTP client must (RFC 9110 9.2.2,
+// 9.3.1): a response with "Connection: close" ends its connection gracefully (a reconnect, not
+// an error); a kept-alive connection closed before any byte of the next response came is
+// retried once on a fresh one (a retry); a refused connect is counted as refused and as an
+// error; anything else (a reset mid-response, a status other than 200/206) is an error.
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -37,16 +44,24 @@ struct RConn {
     uint64_t body_left = 0;
     int64_t sent_us = 0;
     Rng rng{1};
+    uint32_t served = 0;      // responses on this connection
+    bool close_after = false; // the current response said Connection: close
+    bool got_bytes = false;   // a byte of the current response arrived
+    bool retry = false;       // open() resends the request below instead of a new one
+    size_t req_file = 0;
+    uint64_t req_first = 0;
 };
 
-// Status and Content-Length from a complete head; false if malformed.
-bool scan_head(const char* h, size_t n, int* status, uint64_t* length) {
+// Status, Content-Length and Connection: close from a complete head; false if malformed.
+bool scan_head(const char* h, size_t n, int* status, uint64_t* length, bool* close) {
     if (n < 12 || std::memcmp(h, "HTTP/1.", 7) != 0) return false;
     *status = (h[9] - '0') * 100 + (h[10] - '0') * 10 + (h[11] - '0');
     *length = 0;
+    *close = false;
     bool have = false;
     for (size_t i = 0; i + 16 < n; ++i) {
         if (h[i] != '\n') continue;
+        if (i + 18 < n && strncasecmp(h + i + 1, "connection: close", 17) == 0) *close = true;
         if (strncasecmp(h + i + 1, "content-length:", 15) == 0) {
             size_t j = i + 16;
             while (j < n && h[j] == ' ')
@@ -56,7 +71,6 @@ bool scan_head(const char* h, size_t n, int* status, uint64_t* length) {
                 v = v * 10 + static_cast<uint64_t>(h[j++] - '0');
             *length = v;
             have = true;
-            break;
         }
     }
     return have;
@@ -64,6 +78,7 @@ bool scan_head(const char* h, size_t n, int* status, uint64_t* length) {
 
 struct RangeShared {
     std::atomic<uint64_t> requests{0}, bytes{0}, errors{0};
+    std::atomic<uint64_t> refused{0}, retries{0}, reconnects{0};
     std::mutex mu;
     LatencyHistogram latency;
 };
@@ -77,12 +92,21 @@ void range_loop(const RangesConfig& cfg, const std::vector<std::pair<std::string
     req.reserve(512);
     LatencyHistogram lat;
     uint64_t requests = 0, bytes = 0, errors = 0;
+    uint64_t refused = 0, retries = 0, reconnects = 0;
     char buf[65536];
     auto send_req = [&](uint32_t i, int64_t now) -> bool {
         RConn& c = cs[i];
-        const auto& [path, size] = files[c.rng.below(files.size())];
+        if (!c.retry) {
+            c.req_file = c.rng.below(files.size());
+            const uint64_t size = files[c.req_file].second;
+            const uint64_t len = std::min<uint64_t>(cfg.range_bytes, size);
+            c.req_first = size > len ? c.rng.below(size - len + 1) : 0;
+        }
+        c.retry = false;
+        c.got_bytes = false;
+        const auto& [path, size] = files[c.req_file];
         const uint64_t len = std::min<uint64_t>(cfg.range_bytes, size);
-        const uint64_t first = size > len ? c.rng.below(size - len + 1) : 0;
+        const uint64_t first = c.req_first;
         req.clear();
         fmt::format_to(std::back_inserter(req),
                        "GET {} HTTP/1.1\r\nHost: bench\r\nRange: bytes={}-{}\r\n\r\n", path, first,
@@ -108,9 +132,21 @@ void range_loop(const RangesConfig& cfg, const std::vector<std::pair<std::string
         if (rc == 0) c.connecting = false;
         if (!c.connecting) send_req(i, monotonic_us());
     };
-    auto reopen = [&](uint32_t i) {
-        ::close(cs[i].fd);
-        ++errors;
+    enum class Why { kError, kRefused, kClosed, kGraceful };
+    auto reopen = [&](uint32_t i, Why why) {
+        RConn& c = cs[i];
+        ::close(c.fd);
+        if (why == Why::kClosed && c.served > 0 && !c.got_bytes) {
+            ++retries; // the keep-alive race: the server closed as the request went out
+            c.retry = true;
+        } else if (why == Why::kGraceful) {
+            ++reconnects;
+        } else {
+            ++errors;
+            if (why == Why::kRefused) ++refused;
+        }
+        c.served = 0;
+        c.close_after = false;
         open(i);
     };
     for (uint32_t i = 0; i < conns; ++i) {
@@ -130,23 +166,25 @@ void range_loop(const RangesConfig& cfg, const std::vector<std::pair<std::string
                 socklen_t l = sizeof err;
                 getsockopt(c.fd, SOL_SOCKET, SO_ERROR, &err, &l);
                 if (err != 0) {
-                    reopen(i);
+                    reopen(i, err == ECONNREFUSED ? Why::kRefused : Why::kError);
                     continue;
                 }
                 if (!(evs[k].events & EPOLLOUT)) continue;
                 c.connecting = false;
                 if (!send_req(i, now)) {
-                    reopen(i);
+                    reopen(i, Why::kError);
                     continue;
                 }
             }
             for (;;) { // edge-triggered: read until EAGAIN
                 ssize_t r = ::recv(c.fd, buf, sizeof buf, 0);
                 if (r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
-                    reopen(i);
+                    reopen(i, Why::kClosed);
                     break;
                 }
                 if (r < 0) break;
+                c.got_bytes = true;
+                Why why = Why::kError;
                 size_t off = 0;
                 while (off < static_cast<size_t>(r)) {
                     if (!c.in_body) {
@@ -166,7 +204,7 @@ void range_loop(const RangesConfig& cfg, const std::vector<std::pair<std::string
                         const size_t hl = static_cast<const char*>(end) - c.head + 4;
                         int status = 0;
                         uint64_t length = 0;
-                        if (!scan_head(c.head, hl, &status, &length) ||
+                        if (!scan_head(c.head, hl, &status, &length, &c.close_after) ||
                             (status != 200 && status != 206)) {
                             off = SIZE_MAX;
                             continue;
@@ -183,14 +221,22 @@ void range_loop(const RangesConfig& cfg, const std::vector<std::pair<std::string
                     if (c.body_left == 0) {
                         lat.record(static_cast<uint64_t>(now - c.sent_us));
                         ++requests;
+                        ++c.served;
+                        c.in_body = false;
+                        if (c.close_after) {
+                            why = Why::kGraceful;
+                            off = SIZE_MAX;
+                            break;
+                        }
                         if (!send_req(i, now)) {
+                            why = Why::kClosed; // a reused connection: retried once
                             off = SIZE_MAX;
                             break;
                         }
                     }
                 }
                 if (off == SIZE_MAX) {
-                    reopen(i);
+                    reopen(i, why);
                     break;
                 }
             }
@@ -199,7 +245,10 @@ void range_loop(const RangesConfig& cfg, const std::vector<std::pair<std::string
             sh->requests.fetch_add(requests, std::memory_order_relaxed);
             sh->bytes.fetch_add(bytes, std::memory_order_relaxed);
             sh->errors.fetch_add(errors, std::memory_order_relaxed);
-            requests = bytes = errors = 0;
+            sh->refused.fetch_add(refused, std::memory_order_relaxed);
+            sh->retries.fetch_add(retries, std::memory_order_relaxed);
+            sh->reconnects.fetch_add(reconnects, std::memory_order_relaxed);
+            requests = bytes = errors = refused = retries = reconnects = 0;
         }
     }
     for (RConn& c : cs)
@@ -208,6 +257,9 @@ void range_loop(const RangesConfig& cfg, const std::vector<std::pair<std::string
     sh->requests.fetch_add(requests);
     sh->bytes.fetch_add(bytes);
     sh->errors.fetch_add(errors);
+    sh->refused.fetch_add(refused);
+    sh->retries.fetch_add(retries);
+    sh->reconnects.fetch_add(reconnects);
     std::lock_guard lk(sh->mu);
     sh->latency.merge(lat);
 }
@@ -272,6 +324,9 @@ Result<nlohmann::json> run_ranges(const RangesConfig& cfg, const std::atomic<boo
                           {"bytes", sh.bytes.load()},
                           {"gbps", sh.bytes.load() * 8 / secs / 1e9},
                           {"errors", sh.errors.load()},
+                          {"refused_connections", sh.refused.load()},
+                          {"retried_requests", sh.retries.load()},
+                          {"graceful_reconnects", sh.reconnects.load()},
                           {"client_cpu_s", cpu},
                           {"client_cpu_us_per_request", reqs ? cpu * 1e6 / reqs : 0.0},
                           {"latency_ms",

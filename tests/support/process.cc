@@ -119,7 +119,7 @@ void Process::signal(int sig) {
     if (pid_ > 0 && !reaped_) ::kill(pid_, sig);
 }
 
-std::optional<int> Process::wait_exit(int timeout_ms) {
+std::optional<int> Process::wait_exit(int timeout_ms, bool read_all_output) {
     if (pid_ <= 0) return std::nullopt;
     if (reaped_) return exit_status_;
     auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
@@ -129,7 +129,7 @@ std::optional<int> Process::wait_exit(int timeout_ms) {
         if (r == pid_) {
             reaped_ = true;
             exit_status_ = st;
-            if (reader_thread_.joinable()) reader_thread_.join();
+            if (read_all_output && reader_thread_.joinable()) reader_thread_.join();
             return st;
         }
         if (std::chrono::steady_clock::now() > deadline) return std::nullopt;

@@ -41,7 +41,9 @@ public:
 
     void signal(int sig);
     // Waits for exit; returns the exit status (as from waitpid), or nullopt on timeout.
-    std::optional<int> wait_exit(int timeout_ms);
+    // read_all_output: also wait until every holder of its stderr closed it (a process it started
+    // may keep it: an upgraded edge).
+    std::optional<int> wait_exit(int timeout_ms, bool read_all_output = true);
     // SIGKILL if still running, then reap.
     void kill_and_reap();
     bool running();

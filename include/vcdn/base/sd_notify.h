@@ -10,6 +10,9 @@ namespace vcdn::sd {
 // Sends `state` (newline-separated "KEY=value" lines) to $NOTIFY_SOCKET. False when there is no
 // socket or the send failed (the caller has nothing to do about either: it is logged once).
 bool notify(std::string_view state);
+// While muted nothing is sent: a process started by an upgrade is not the service's main
+// process until the old one hands over (and sends MAINPID= for it).
+void set_muted(bool muted);
 
 // READY=1 (with a STATUS= line when `status` is not empty).
 void ready(std::string_view status = {});

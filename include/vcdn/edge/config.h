@@ -1,6 +1,7 @@
 #pragma once
 // The edge's configuration: a plain struct, filled from a TOML file (section [edge]) and
-// then from command-line flags, checked by validate(). Immutable once the server starts.
+// then from command-line flags, checked by validate(). Immutable once made: a SIGHUP makes a
+// new one (live_update) and the server posts it to its workers as one snapshot.
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -33,11 +34,13 @@ struct Limits {
     // keeps its average far above it.
     uint32_t min_send_rate_bps = 4096;
     uint32_t min_send_rate_after_ms = 30000;
+    bool operator==(const Limits&) const = default;
 };
 
 struct FileCacheConfig {
     uint32_t max_entries = 1024;   // per worker; each holds one open file descriptor
     uint32_t revalidate_ms = 1000; // re-check a cached file against the path this often
+    bool operator==(const FileCacheConfig&) const = default;
 };
 
 // How file bodies are kept from blocking a worker (disk_io.h).
@@ -49,6 +52,7 @@ struct DiskConfig {
     uint32_t health_interval_ms = 1000; // each root is checked this often
     uint32_t stall_ms = 10000;          // a root whose check hangs this long fails
     uint32_t inventory_interval_ms = 60000; // rescan of each root's files; 0 = only at start
+    bool operator==(const DiskConfig&) const = default;
 };
 
 // One listening address. The plain `listen` and `tls_listen` lists are shorthands for these.
@@ -56,11 +60,13 @@ struct ListenerConfig {
     std::string address;
     bool tls = false;
     int require_signed_urls = -1; // -1: the edge-wide setting; 0 or 1: this listener's own
+    bool operator==(const ListenerConfig&) const = default;
 };
 
 struct TlsCertConfig {
     std::string cert; // PEM chain
     std::string key;  // PEM private key
+    bool operator==(const TlsCertConfig&) const = default;
 };
 
 struct TlsConfig {
@@ -70,6 +76,7 @@ struct TlsConfig {
     bool ktls = true;                    // use kernel TLS when the kernel offers it
     uint32_t ticket_key_rotation_s = 3600;
     uint32_t handshakes_per_turn = 4; // new handshakes a worker runs before serving others
+    bool operator==(const TlsConfig&) const = default;
 };
 
 // The link to `vcdn control`: heartbeats out, signing keys back.
@@ -89,6 +96,7 @@ struct ControlLinkConfig {
     // sooner when a worker's tally is half full; 0 = with every heartbeat. Between reports
     // the tally sums, so a busy edge sends each (file, client network) once per interval.
     uint32_t served_interval_ms = 10000;
+    bool operator==(const ControlLinkConfig&) const = default;
 };
 
 // [edge.cors]: what lets a web player on another origin (the streaming service's page) read
@@ -106,6 +114,20 @@ struct CorsConfig {
     // needs its access token).
     std::vector<std::string> allow_headers = {"Range", "If-Range", "If-None-Match",
                                               "If-Modified-Since", "Authorization"};
+    bool operator==(const CorsConfig&) const = default;
+};
+
+// [edge.upgrade]: SIGUSR2 starts `binary` with this process's arguments and hands it the
+// listening sockets. The old process stops accepting once the new one is ready and serves
+// what it has; when the new one stays healthy for grace_ms the old one drains and exits, and
+// when it fails to come up within start_timeout_ms, exits or stops answering within the
+// grace, the old one takes new connections again (docs/operations.md, "Upgrade").
+struct UpgradeConfig {
+    std::string binary;                // empty: the path this process was started from
+    uint32_t start_timeout_ms = 60000; // listeners bound, roots scanned, workers running
+    uint32_t grace_ms = 10000;         // healthy this long before the old process lets go
+    bool only_in_fill_window = false;  // a SIGUSR2 outside [edge.fill] window waits for it
+    bool operator==(const UpgradeConfig&) const = default;
 };
 
 struct EdgeConfig {
@@ -147,8 +169,10 @@ struct EdgeConfig {
         std::string bird_socket;
         uint32_t poll_ms = 1000;
         uint32_t stale_ms = 30000;
+        bool operator==(const Bgp&) const = default;
     } bgp;
     CorsConfig cors;
+    UpgradeConfig upgrade;
     Limits limits;
     FileCacheConfig file_cache;
     DiskConfig disk;
@@ -171,5 +195,14 @@ bool requires_signed(const EdgeConfig& cfg, const ListenerConfig& l);
 // addresses parse, congestion control known, ...). The message is one line for the user.
 Status validate(const EdgeConfig& cfg);
 Status validate_cors(const CorsConfig& c);
+
+// SIGHUP: the config to run from now on — `next`, with every setting that cannot change in a
+// running process (listeners, roots, workers, descriptors' and buffers' sizes, the control
+// link, the disk reader, ...) put back to its value in `running`. The dotted names of those
+// that differed are appended to *needs_restart (they take effect at the next start).
+// `running_workers` is what `workers` was configured as (0 = one per core), not what it
+// resolved to.
+EdgeConfig live_update(const EdgeConfig& running, uint32_t running_workers, const EdgeConfig& next,
+                       std::vector<std::string>* needs_restart);
 
 } // namespace vcdn::edge

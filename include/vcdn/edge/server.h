@@ -6,10 +6,12 @@
 // Thread safety: create/start/drain/wait/stop are called from one controlling thread (main,
 // or the demo); metrics_text() may be called from any thread.
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <vcdn/base/result.h>
+#include <vcdn/base/unique_fd.h>
 #include <vcdn/edge/config.h>
 #include <vcdn/io/address.h>
 
@@ -27,9 +29,18 @@ struct BoundListener {
 // summary of what would run.
 Result<std::string> check_config(const EdgeConfig& cfg);
 
+// Sockets handed over by the process being upgraded (SIGUSR2): they are used as they are, not
+// bound (no moment without a listener, and no connection waiting in a queue is lost).
+struct Handoff {
+    std::vector<std::pair<uint8_t, UniqueFd>> listeners; // (index in effective_listeners, fd)
+    UniqueFd admin;
+    bool defer_fill = false; // the fill starts at start_fill(), once the old process let go
+};
+
 class EdgeServer {
 public:
-    static Result<std::unique_ptr<EdgeServer>> create(const EdgeConfig& cfg);
+    static Result<std::unique_ptr<EdgeServer>> create(const EdgeConfig& cfg,
+                                                      Handoff* handoff = nullptr);
     ~EdgeServer();
 
     Status start();
@@ -46,15 +57,34 @@ public:
     // Closes everything now.
     void stop();
     void reopen_logs();
-    // SIGHUP: reloads signing keys and TLS certificates; a part that fails keeps its old
-    // version (and the error is returned and logged).
-    Status reload();
+    // SIGHUP. `next`: the config file read again (and the flags applied over it), or the
+    // error reading it; nullopt: only the files below. Its live settings (live_update: the
+    // settings that need a restart are logged by name and keep their values) become one new
+    // snapshot posted to every worker, used from each one's next request; then the signing
+    // keys, TLS certificates and control token are read again. A part that fails keeps its
+    // running version, is logged and counted (vcdn_edge_reload_failures_total), and its error
+    // is returned.
+    Status reload(std::optional<Result<EdgeConfig>> next = std::nullopt);
+    // The config in use (the controlling thread only).
+    std::shared_ptr<const EdgeConfig> config() const;
     const std::vector<BoundListener>& listeners() const;
     // For the watchdog: true when every running worker answered the previous call's ping (the
     // first call: true); then pings them again. Call it at most every half watchdog interval.
     bool workers_alive();
 
     std::string metrics_text() const;
+
+    // Upgrades. The listening sockets to hand to a new process: (listener index, fd) of every
+    // worker's socket; -1 for no admin listener. Valid until the drain.
+    std::vector<std::pair<uint8_t, int>> listener_fds() const;
+    int admin_fd() const;
+    // Stop (true) or resume (false) accepting new connections; those open are served on.
+    void pause_accepting(bool paused);
+    void start_fill(); // a fill deferred by Handoff::defer_fill
+    void stop_fill();  // before the new process starts its own (never two on the same roots)
+    // Why the edge is not fit to serve ("" when it is): /healthz's 503 reasons.
+    std::string health_problem() const;
+    void count_upgrade(bool ok); // vcdn_edge_upgrades_total{result}
 
     struct Impl;
 

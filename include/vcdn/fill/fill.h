@@ -33,6 +33,7 @@ struct FillConfig {
     double max_delete_share = 0.5;
     // The edge's own floor under the control plane's delete delay.
     uint32_t min_delete_delay_ms = 60000;
+    bool operator==(const FillConfig&) const = default;
 };
 
 // The extended attribute the fill puts on every file it writes (its SHA-256 in hex): the only

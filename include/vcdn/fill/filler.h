@@ -57,6 +57,10 @@ public:
     // From the edge's admin listener: let the held deletions of the current manifest go ahead.
     // Returns a one-line account: what was held and is now allowed, or that nothing is held.
     std::string allow_deletions();
+    // SIGHUP: the new window, rate cap, bytes per window and parallel transfers (the other
+    // settings stay; live_update says so). Applied by the filler thread on its next turn:
+    // transfers under way outside a new window are stopped (and resumed in it).
+    void set_config(const FillConfig& cfg);
     // The heartbeat's fill progress.
     wire::FillProgress progress() const;
     // Its families of the edge's /metrics.

@@ -176,8 +176,15 @@ public:
                                                        std::shared_ptr<const Router> router,
                                                        HttpServiceOptions opt,
                                                        std::string thread_name);
+    // The same on sockets already listening (handed over by a process being upgraded): one
+    // thread per socket.
+    static Result<std::unique_ptr<HttpService>> adopt(std::vector<UniqueFd> fds,
+                                                      std::shared_ptr<const Router> router,
+                                                      HttpServiceOptions opt,
+                                                      std::string thread_name);
     ~HttpService();
     const SocketAddress& address() const { return addr_; }
+    int listen_fd() const { return listen_fds_.empty() ? -1 : listen_fds_[0].get(); }
     void start();
     void stop(); // idempotent; joins the threads
 

@@ -35,6 +35,7 @@ bool parse_tier(std::string_view s, Tier* out);
 struct RootConfig {
     std::string path;
     Tier tier = Tier::kDisk;
+    bool operator==(const RootConfig&) const = default;
 };
 
 // "PATH" or "PATH:flash" / "PATH:disk".

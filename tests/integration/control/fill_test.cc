@@ -255,27 +255,36 @@ protected:
         ASSERT_EQ(c.status, 200) << c.body;
     }
     void start_edge(FillEdge* e, const std::string& fill_toml) {
-        std::string cfg = work_ / ("edge-" + e->id + ".toml");
-        write_file(
-            cfg,
-            fmt::format(
-                "[edge]\nroot = \"{}\"\nlisten = [\"127.0.0.1:{}\"]\n"
-                "admin = \"127.0.0.1:0\"\nworkers = 1\naccess_log = \"{}\"\n"
-                "require_signed_urls = true\n"
-                "[edge.control]\nurl = \"{}\"\n{}\nid = \"{}\"\n"
-                "token = \"edge-secret-0123-{}\"\nheartbeat_interval_ms = 200\n"
-                "served_interval_ms = 1000\n" // five heartbeats per report of served bytes
-                "[edge.fill]\nwindow = \"always\"\nretry_ms = 200\nmin_delete_delay_ms = 200\n{}\n",
-                e->root, e->port, e->access_log,
-                control_url_.empty() ? control_.edge_url() : control_url_,
-                control_.tls ? fmt::format("ca = \"{}\"", control_.ca_file)
-                             : std::string("allow_insecure = true"),
-                e->id, e->id, fill_toml));
+        const std::string cfg = write_edge_config(*e, fill_toml);
         e->proc = std::make_unique<Process>();
         ASSERT_TRUE(e->proc->start({vcdn_binary(), "edge", "--config", cfg}));
         auto a = e->proc->wait_for_line(std::regex(R"(admin http://127\.0\.0\.1:(\d+))"), 10000);
         ASSERT_TRUE(a) << e->proc->stderr_text();
         e->admin_port = static_cast<uint16_t>(std::stoi((*a)[1]));
+    }
+    // The edge's config file (fill_toml: lines of [edge.fill]; window = "always" unless it
+    // names one).
+    std::string write_edge_config(const FillEdge& ed, const std::string& fill_toml) {
+        const FillEdge* e = &ed;
+        std::string cfg = work_ / ("edge-" + e->id + ".toml");
+        write_file(
+            cfg,
+            fmt::format("[edge]\nroot = \"{}\"\nlisten = [\"127.0.0.1:{}\"]\n"
+                        "admin = \"127.0.0.1:0\"\nworkers = 1\naccess_log = \"{}\"\n"
+                        "require_signed_urls = true\n"
+                        "[edge.control]\nurl = \"{}\"\n{}\nid = \"{}\"\n"
+                        "token = \"edge-secret-0123-{}\"\nheartbeat_interval_ms = 200\n"
+                        "served_interval_ms = 1000\n" // five heartbeats per report of served bytes
+                        "[edge.fill]\n{}retry_ms = 200\nmin_delete_delay_ms = 200\n{}\n",
+                        e->root, e->port, e->access_log,
+                        control_url_.empty() ? control_.edge_url() : control_url_,
+                        control_.tls ? fmt::format("ca = \"{}\"", control_.ca_file)
+                                     : std::string("allow_insecure = true"),
+                        e->id, e->id,
+                        fill_toml.find("window =") == std::string::npos ? "window = \"always\"\n"
+                                                                        : "",
+                        fill_toml));
+        return cfg;
     }
     std::string edge_toml(const FillEdge& e, uint64_t storage) {
         return fmt::format("[[site.edge]]\nid = \"{}\"\nurl = \"http://127.0.0.1:{}\"\n"
@@ -814,11 +823,47 @@ TEST_F(FillTest, KillDuringFillResumesAndRateCapHolds) {
     const uint64_t b0 = metric(*x1, counter);
     const auto t0 = Clock::now();
     std::this_thread::sleep_for(std::chrono::milliseconds(2000));
-    const uint64_t b1 = metric(*x1, counter);
+    uint64_t b1 = metric(*x1, counter);
     const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
     const double rate_mbps = (b1 - b0) * 8 / secs / 1e6;
     EXPECT_NEAR(rate_mbps, cap_mbps, cap_mbps * 0.1) << b0 << " -> " << b1 << " in " << secs;
     ASSERT_LT(b1, size) << "the download finished before the kill: raise the file size";
+
+    // The cap and the window change with a SIGHUP, for the transfer under way.
+    auto rate_over = [&](int ms, uint64_t* end) {
+        const uint64_t a = metric(*x1, counter);
+        const auto t = Clock::now();
+        std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+        *end = metric(*x1, counter);
+        return (*end - a) * 8 / std::chrono::duration<double>(Clock::now() - t).count() / 1e6;
+    };
+    auto reload_fill = [&](const std::string& fill_toml, int n) {
+        write_edge_config(*x1, fill_toml);
+        x1->proc->signal(SIGHUP);
+        ASSERT_TRUE(x1->proc->wait_for_line(std::regex("fill: reloaded"), 5000) || n > 1);
+        const auto until = Clock::now() + std::chrono::seconds(5);
+        while (Clock::now() < until &&
+               metric(*x1, "vcdn_edge_reloads_total") < static_cast<uint64_t>(n))
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        std::this_thread::sleep_for(std::chrono::milliseconds(300)); // the filler's next turn
+    };
+    reload_fill("rate_mbps = 12\nscrub_rate_mbps = 0\n", 1);
+    uint64_t b2 = 0;
+    const double slower = rate_over(2000, &b2);
+    EXPECT_NEAR(slower, 12, 12 * 0.2) << "the new cap";
+    ASSERT_LT(b2, size);
+    // A window that opens in 12 hours: the transfer stops (and waits for it).
+    const time_t later = ::time(nullptr) + 12 * 3600;
+    tm lt{};
+    localtime_r(&later, &lt);
+    reload_fill(fmt::format("rate_mbps = 12\nscrub_rate_mbps = 0\nwindow = \"{:02}:{:02}+1m\"\n",
+                            lt.tm_hour, lt.tm_min),
+                2);
+    EXPECT_EQ(metric(*x1, "vcdn_fill_in_window"), 0u);
+    uint64_t b3 = 0;
+    EXPECT_LT(rate_over(1000, &b3), 0.1) << "nothing is downloaded outside the window";
+    EXPECT_TRUE(x1->proc->saw_line(std::regex("outside the fill window")));
+    b1 = b3;
 
     // Not served while partial.
     RawResponse partial = fetch(x1->port, get_request(path));

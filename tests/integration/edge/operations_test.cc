@@ -4,12 +4,14 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
 #include <thread>
 
@@ -163,7 +165,7 @@ TEST_F(Operations, SigtermFinishesInFlightResponsesThenExitsZero) {
 
     edge_.proc.signal(SIGTERM);
     ASSERT_TRUE(edge_.proc.wait_for_line(std::regex("draining"), 3000));
-    EXPECT_TRUE(wait_closed(idle.get(), 3000)); // idle connections go at once
+    EXPECT_TRUE(wait_closed(idle.get(), 3000)); // idle connections go within a second
     // New connections are no longer accepted.
     UniqueFd late = connect_to(port(), "127.0.0.1", 1000);
     if (late) {
@@ -525,6 +527,231 @@ TEST_F(StartupErrors, PortInUse) {
         EXPECT_EQ(r.head.status, 206);
         EXPECT_EQ(r.body, file_bytes("t/1/v-235k.mp4").substr(0, 10));
     }
+}
+
+} // namespace
+} // namespace vcdn::test
+
+namespace vcdn::test {
+namespace {
+
+// The edge's config file with `edge_keys` added to [edge] and `tables` at its end.
+void rewrite_config(const std::string& path, const std::string& base, const std::string& edge_keys,
+                    const std::string& tables) {
+    std::string t = base;
+    const size_t at = t.find("[edge]\n") + 7;
+    t.insert(at, edge_keys);
+    write_file(path, t + "\n" + tables);
+}
+
+size_t count_lines(Process& p, const std::regex& re) {
+    const std::string text = p.stderr_text();
+    return static_cast<size_t>(
+        std::distance(std::sregex_iterator(text.begin(), text.end(), re), std::sregex_iterator()));
+}
+
+bool wait_lines(Process& p, const std::regex& re, size_t n, int timeout_ms) {
+    for (int waited = 0; waited <= timeout_ms; waited += 20) {
+        if (count_lines(p, re) >= n) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    return false;
+}
+
+// SIGHUP, then wait for the n-th reload to be done.
+void reload(EdgeProcess& e, int n) {
+    e.proc.signal(SIGHUP);
+    ASSERT_EQ(e.wait_metric("vcdn_edge_reloads_total", "", n, 5000), n) << e.proc.stderr_text();
+    // The snapshot reaches each worker with its next wake-up.
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+}
+
+TEST_F(Operations, SighupAppliesEveryLiveSettingAndKeepsTheOldConfigOnABadFile) {
+    EdgeOptions o;
+    o.workers = 2;
+    start_edge(o);
+    const std::string cfg = work_->path() + "/edge.toml";
+    const std::string base = read_file(cfg);
+    const std::string media = "/t/1/v-235k.mp4";
+    RawResponse r =
+        fetch(port(), get_request(media, "Range: bytes=0-9\r\nOrigin: https://a.example\r\n"));
+    ASSERT_EQ(r.head.status, 206);
+    EXPECT_EQ(r.header("Cache-Control"), "");
+    EXPECT_EQ(r.header("Access-Control-Allow-Origin"), "*");
+    EXPECT_EQ(r.header("Connection"), "");
+
+    // Every live setting changed at once; and two that need a restart.
+    const std::string keys_file = work_->path() + "/keys";
+    write_file(keys_file, "k1 " + std::string(64, 'a') + "\n");
+    rewrite_config(cfg, base,
+                   "cache_control = \"max-age=600\"\n"
+                   "server_names = [\"t\", \"cdn.example\"]\n"
+                   "backlog = 16\n",
+                   "[edge.cors]\nallow_origins = [\"https://player.example\"]\n"
+                   "[edge.limits]\nmax_requests_per_connection = 1\nmax_connections = 3\n"
+                   "header_timeout_ms = 300\nmax_head_bytes = 4096\n");
+    // workers = 2 -> 1 needs a restart
+    {
+        std::string t = read_file(cfg);
+        t.replace(t.find("workers = 2"), 11, "workers = 1");
+        write_file(cfg, t);
+    }
+    reload(edge_, 1);
+    EXPECT_TRUE(edge_.proc.saw_line(
+        std::regex("need a restart.*edge.workers.*edge.backlog.*edge.limits.max_head_bytes")))
+        << edge_.proc.stderr_text();
+    // Cache policy, CORS and keep-alive limits for new requests.
+    r = fetch(port(), get_request(media, "Range: bytes=0-9\r\nOrigin: https://a.example\r\n"));
+    ASSERT_EQ(r.head.status, 206);
+    EXPECT_EQ(r.header("Cache-Control"), "max-age=600");
+    EXPECT_EQ(r.header("Access-Control-Allow-Origin"), "") << "a.example is no longer allowed";
+    EXPECT_EQ(r.header("Connection"), "close") << "max_requests_per_connection = 1";
+    r = fetch(port(), get_request(media, "Origin: https://player.example\r\n"));
+    EXPECT_EQ(r.header("Access-Control-Allow-Origin"), "https://player.example");
+    // Host names.
+    r = fetch(port(), "GET " + media + " HTTP/1.1\r\nHost: other.example\r\n\r\n");
+    EXPECT_EQ(r.head.status, 404) << r.head_text;
+    EXPECT_NE(r.body.find("unknown host"), std::string::npos);
+    // The header timeout: a head that stalls is cut after 300 ms, not 10 s.
+    {
+        UniqueFd fd = connect_to(port());
+        ASSERT_TRUE(send_all(fd.get(), "GET / HTTP/1.1\r\n"));
+        const auto t0 = Clock::now();
+        EXPECT_TRUE(wait_closed(fd.get(), 3000));
+        EXPECT_LT(us_since(t0), 2500000);
+    }
+    // The connection limit: 3 held, the 4th is answered 503.
+    {
+        std::vector<UniqueFd> held;
+        for (int i = 0; i < 3; ++i) {
+            held.push_back(connect_to(port()));
+            ASSERT_TRUE(send_all(
+                held.back().get(),
+                "GET " + media +
+                    " HTTP/1.1\r\nHost: t\r\nRange: bytes=0-0\r\nConnection: keep-alive\r\n"));
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        r = fetch(port(), get_request(media));
+        EXPECT_EQ(r.head.status, 503) << r.head_text;
+        EXPECT_EQ(edge_.metric("vcdn_max_connections"), 3);
+    }
+    const std::regex reloaded("edge: config reloaded");
+    EXPECT_EQ(count_lines(edge_.proc, reloaded), 1u);
+
+    // Signed URLs required, with a key file named for the first time; the log level up to
+    // warn (this reload's own info lines are the first it silences).
+    rewrite_config(cfg, base,
+                   "require_signed_urls = true\nsigning_keys = \"" + keys_file +
+                       "\"\nlog_level = \"warn\"\n",
+                   "");
+    reload(edge_, 2);
+    EXPECT_EQ(count_lines(edge_.proc, reloaded), 1u) << "log_level = warn silences info";
+    r = fetch(port(), get_request(media, "Range: bytes=0-9\r\n"));
+    EXPECT_EQ(r.head.status, 403) << r.head_text;
+    EXPECT_EQ(r.header("Cache-Control"), "") << "back to no cache_control";
+    EXPECT_EQ(r.header("Access-Control-Allow-Origin"), "*") << "back to the default CORS";
+
+    // A broken file: the running config stays (signed URLs still required), the metric counts.
+    write_file(cfg, base + "\n[edge.limits]\nidle_timeout_ms = \"soon\"\n[egde.cors]\n");
+    reload(edge_, 3);
+    EXPECT_TRUE(edge_.proc.saw_line(std::regex("config not reloaded, the running one stays")));
+    r = fetch(port(), get_request(media, "Range: bytes=0-9\r\n"));
+    EXPECT_EQ(r.head.status, 403) << "the old config is in force";
+    EXPECT_EQ(edge_.metric("vcdn_edge_reload_failures_total"), 1);
+    EXPECT_EQ(edge_.metric("vcdn_edge_reloads_total"), 3);
+
+    // Back to the start: everything open again.
+    write_file(cfg, base);
+    reload(edge_, 4);
+    r = fetch(port(), get_request(media, "Range: bytes=0-9\r\n"));
+    EXPECT_EQ(r.head.status, 206);
+    EXPECT_EQ(count_lines(edge_.proc, reloaded), 2u) << "info again";
+    EXPECT_EQ(edge_.metric("vcdn_edge_reload_failures_total"), 1);
+}
+
+// An upgrade under 1,000 connections of range requests: a new binary that does not come up,
+// one that comes up and dies within the grace period (both rolled back), then one that takes
+// over. Not one request fails and no connection is refused; the old process exits 0.
+TEST_F(Operations, UpgradeUnderLoadRollsBackTwiceThenHandsOverWithoutAFailedRequest) {
+    // The new processes are the edge's children; once it exits they become ours to reap.
+    ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+    EdgeOptions o;
+    o.workers = 2;
+    o.access_log = false;
+    o.toml = "[edge.upgrade]\ngrace_ms = 5000\nstart_timeout_ms = 20000\n";
+    start_edge(o);
+    const std::string dir = work_->path();
+    const std::string cfg = dir + "/edge.toml";
+    const std::string base = read_file(cfg);
+    // "Another build": the binary copied to a new path, as a package upgrade replaces it.
+    const std::string next_bin = dir + "/vcdn-next";
+    std::filesystem::copy_file(vcdn_binary(), next_bin);
+    ::chmod(next_bin.c_str(), 0755);
+    write_file(dir + "/bad.sh", "#!/bin/sh\nexit 3\n");
+    write_file(dir + "/crash.sh",
+               "#!/bin/sh\n'" + vcdn_binary() + "' \"$@\" &\nsleep 3\nkill -9 $!\nwait\n");
+    ::chmod((dir + "/bad.sh").c_str(), 0755);
+    ::chmod((dir + "/crash.sh").c_str(), 0755);
+    ASSERT_TRUE(catalog::save(catalog_, dir + "/catalog.json").ok());
+
+    Process play;
+    ASSERT_TRUE(
+        play.start({vcdn_binary(), "play", "--mode", "ranges", "--target",
+                    fmt::format("http://127.0.0.1:{}", port()), "--catalog", dir + "/catalog.json",
+                    "--connections", "1000", "--threads", "2", "--range-bytes", "16384",
+                    "--duration", "18", "--report", dir + "/play.json"}));
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    int reloads = 0;
+    auto upgrade_with = [&](const std::string& bin) {
+        write_file(cfg, base + "binary = \"" + bin + "\"\n");
+        edge_.proc.signal(SIGHUP);
+        ++reloads;
+        ASSERT_EQ(edge_.wait_metric("vcdn_edge_reloads_total", "", reloads, 5000), reloads);
+        edge_.proc.signal(SIGUSR2);
+    };
+    const std::regex failed("upgrade: failed: .*rolled back: this process");
+    upgrade_with(dir + "/bad.sh");
+    ASSERT_TRUE(wait_lines(edge_.proc, failed, 1, 10000)) << edge_.proc.stderr_text();
+    EXPECT_TRUE(edge_.proc.saw_line(std::regex("the new process exited with status 3")));
+    upgrade_with(dir + "/crash.sh");
+    ASSERT_TRUE(wait_lines(edge_.proc, std::regex("is ready and accepts"), 1, 15000))
+        << edge_.proc.stderr_text();
+    ASSERT_TRUE(wait_lines(edge_.proc, failed, 2, 10000)) << edge_.proc.stderr_text();
+    EXPECT_EQ(edge_.metric("vcdn_edge_upgrades_total", "rolled_back"), 2);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+    upgrade_with(next_bin);
+    auto m = edge_.proc.wait_for_line(std::regex(R"(upgrade: handed over to pid (\d+))"), 20000);
+    ASSERT_TRUE(m) << edge_.proc.stderr_text();
+    const pid_t next = static_cast<pid_t>(std::stoi((*m)[1]));
+    // (Its stderr stays open: the new process writes to it.)
+    auto st = edge_.proc.wait_exit(15000, /*read_all_output=*/false);
+    ASSERT_TRUE(st.has_value());
+    EXPECT_EQ(WEXITSTATUS(*st), 0) << "the old process drained and exited";
+    EXPECT_TRUE(
+        wait_lines(edge_.proc, std::regex("this one \\(pid \\d+\\) is the service"), 1, 5000));
+
+    auto pst = play.wait_exit(40000);
+    ASSERT_TRUE(pst.has_value());
+    EXPECT_EQ(WEXITSTATUS(*pst), 0) << play.stderr_text();
+    const nlohmann::json rep = nlohmann::json::parse(read_file(dir + "/play.json"));
+    EXPECT_GT(rep["requests"].get<uint64_t>(), 10000u);
+    EXPECT_EQ(rep["errors"].get<uint64_t>(), 0u) << rep.dump();
+    EXPECT_EQ(rep["refused_connections"].get<uint64_t>(), 0u) << rep.dump();
+    // Connections moved to the new process by graceful closes (Connection: close), not by
+    // closing them under a request the client was sending.
+    EXPECT_GT(rep["graceful_reconnects"].get<uint64_t>(), 900u) << rep.dump();
+    EXPECT_LT(rep["retried_requests"].get<uint64_t>(), 100u) << rep.dump();
+    std::printf("upgrade under load: %s\n", rep.dump().c_str());
+
+    // The new process serves, on the same ports, and says it came by an upgrade.
+    RawResponse r = fetch(port(), get_request("/t/1/v-235k.mp4", "Range: bytes=0-9\r\n"));
+    EXPECT_EQ(r.head.status, 206);
+    EXPECT_EQ(edge_.metric("vcdn_edge_upgrades_total", "done"), 1);
+    ::kill(next, SIGTERM);
+    int ws = 0;
+    for (int i = 0; i < 300 && ::waitpid(next, &ws, WNOHANG) != next; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_TRUE(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
 }
 
 } // namespace

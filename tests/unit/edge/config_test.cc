@@ -1,3 +1,4 @@
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
 #include <vcdn/edge/config.h>
@@ -201,6 +202,93 @@ TEST(EdgeConfig, CorsIsOnForAnyOriginByDefaultAndItsListIsStrict) {
     EdgeConfig bad;
     EXPECT_FALSE(parse_edge_toml("[edge.cors]\nallow_origin = \"*\"\n", "t.toml", &bad).ok())
         << "a typo is an error";
+}
+
+} // namespace
+} // namespace vcdn::edge
+
+namespace vcdn::edge {
+namespace {
+
+EdgeConfig parsed(const std::string& toml) {
+    EdgeConfig c;
+    Status s = parse_edge_toml(toml, "t.toml", &c);
+    EXPECT_TRUE(s.ok()) << s.error().message;
+    return c;
+}
+
+TEST(EdgeConfig, LiveUpdateTakesLiveSettingsAndNamesTheRest) {
+    EdgeConfig running = parsed("[edge]\nroot = \"/srv\"\nlisten = [\"127.0.0.1:80\"]\n"
+                                "workers = 2\nbacklog = 100\n"
+                                "[edge.fill]\nwindow = \"02:00+4h\"\nrate_mbps = 100\n"
+                                "scrub_rate_mbps = 10\n"
+                                "[edge.control]\nurl = \"https://c:1\"\nid = \"e\"\n");
+    running.control.token = "old-token";
+    EdgeConfig next = parsed(
+        "[edge]\nroot = \"/other\"\nlisten = [\"127.0.0.1:80\"]\nworkers = 4\nbacklog = 200\n"
+        "cache_control = \"max-age=60\"\nrequire_signed_urls = true\nlog_level = \"warn\"\n"
+        "[edge.limits]\nidle_timeout_ms = 5000\nmax_head_bytes = 4096\nmax_connections = 7\n"
+        "[edge.cors]\nallow_origins = [\"https://p.example\"]\n"
+        "[edge.upgrade]\ngrace_ms = 1000\n"
+        "[edge.fill]\nwindow = \"03:00+2h\"\nrate_mbps = 50\nscrub_rate_mbps = 20\n"
+        "[edge.control]\nurl = \"https://c:1\"\nid = \"e\"\n");
+    next.control.token = "new-token";
+    std::vector<std::string> restart;
+    const EdgeConfig out = live_update(running, 2, next, &restart);
+    // Live: taken.
+    EXPECT_EQ(out.cache_control, "max-age=60");
+    EXPECT_TRUE(out.require_signed_urls);
+    EXPECT_EQ(out.log_level, "warn");
+    EXPECT_EQ(out.limits.idle_timeout_ms, 5000u);
+    EXPECT_EQ(out.limits.max_connections, 7u);
+    EXPECT_EQ(out.cors.allow_origins, std::vector<std::string>{"https://p.example"});
+    EXPECT_EQ(out.upgrade.grace_ms, 1000u);
+    EXPECT_EQ(out.fill.window, "03:00+2h");
+    EXPECT_EQ(out.fill.rate_mbps, 50);
+    EXPECT_EQ(out.control.token, "new-token");
+    // Restart-only: kept, and named.
+    EXPECT_EQ(out.roots[0].path, "/srv");
+    EXPECT_EQ(out.workers, 2u);
+    EXPECT_EQ(out.backlog, 100u);
+    EXPECT_EQ(out.limits.max_head_bytes, 8192u);
+    EXPECT_EQ(out.fill.scrub_rate_mbps, 10);
+    const std::string named = fmt::format("{}", fmt::join(restart, "|"));
+    for (const char* k : {"edge.root", "edge.workers", "edge.backlog", "edge.limits.max_head_bytes",
+                          "edge.fill (beyond"})
+        EXPECT_NE(named.find(k), std::string::npos) << k << " in " << named;
+    EXPECT_EQ(named.find("edge.control"), std::string::npos) << "only the token changed";
+    EXPECT_EQ(named.find("cache_control"), std::string::npos);
+
+    // The same file again: nothing to restart.
+    restart.clear();
+    (void)live_update(running, 2, running, &restart);
+    EXPECT_TRUE(restart.empty()) << fmt::format("{}", fmt::join(restart, ", "));
+    // workers = 0 (one per core) at start resolves to a number; the same file is no change.
+    EdgeConfig resolved = running;
+    resolved.workers = 8;
+    EdgeConfig again = running;
+    again.workers = 0;
+    restart.clear();
+    (void)live_update(resolved, 0, again, &restart);
+    EXPECT_TRUE(restart.empty());
+    // A listener added or moved needs a restart; the listeners stay.
+    EdgeConfig moved = running;
+    moved.listen = {"127.0.0.1:81"};
+    restart.clear();
+    EXPECT_EQ(live_update(running, 2, moved, &restart).listen, running.listen);
+    ASSERT_EQ(restart.size(), 1u);
+    EXPECT_EQ(restart[0], "edge.listen/tls_listen/listener");
+}
+
+TEST(EdgeConfig, UpgradeSection) {
+    EdgeConfig c = parsed("[edge]\n[edge.upgrade]\nbinary = \"/usr/bin/vcdn\"\n"
+                          "start_timeout_ms = 5000\ngrace_ms = 0\n");
+    EXPECT_EQ(c.upgrade.binary, "/usr/bin/vcdn");
+    EXPECT_EQ(c.upgrade.start_timeout_ms, 5000u);
+    EXPECT_EQ(c.upgrade.grace_ms, 0u);
+    EdgeConfig bad;
+    EXPECT_FALSE(parse_edge_toml("[edge.upgrade]\nstart_timeout_ms = 5\n", "t", &bad).ok());
+    EXPECT_FALSE(parse_edge_toml("[edge.upgrade]\ngrace = 5\n", "t", &bad).ok());
 }
 
 } // namespace
