@@ -71,9 +71,9 @@ Runner add_catalog(CLI::App& app) {
     return [f, make, verify, import]() -> int {
         if (import->parsed()) {
             auto rep = catalog::import_dir(f->import_root);
-            if (!rep) {
+            if (!rep) { // a read error is a run-time failure; the directory's content is input
                 std::fprintf(stderr, "vcdn catalog import: %s\n", rep.error().message.c_str());
-                return 2;
+                return rep.error().sys_errno ? 1 : 2;
             }
             const std::string out =
                 f->import_out.empty() ? f->import_root + "/catalog.json" : f->import_out;
@@ -107,14 +107,18 @@ Runner add_catalog(CLI::App& app) {
                 mo.first_title = f->make.first_title;
                 mo.audio_kbps = f->audio_kbps;
                 mo.distinct = f->distinct;
+                if (Status bad = catalog::validate(mo); !bad) {
+                    std::fprintf(stderr, "vcdn catalog make: %s\n", bad.error().message.c_str());
+                    return 2;
+                }
                 auto rep = catalog::make_media_catalog(mo, [&](size_t done, size_t total) {
                     if (!f->quiet && isatty(2))
                         std::fprintf(stderr, "\r%zu/%zu titles", done, total);
                 });
                 if (!f->quiet && isatty(2)) std::fprintf(stderr, "\n");
-                if (!rep) {
+                if (!rep) { // writing, or ffmpeg: run time
                     std::fprintf(stderr, "vcdn catalog make: %s\n", rep.error().message.c_str());
-                    return 2;
+                    return 1;
                 }
                 fmt::print("{} files in {} titles (DASH and HLS), {} bytes ({}) in {}; catalog: "
                            "{}/catalog.json\n",
@@ -122,13 +126,17 @@ Runner add_catalog(CLI::App& app) {
                            human_bytes(static_cast<double>(rep->bytes)), mo.out_dir, mo.out_dir);
                 return 0;
             }
+            if (Status bad = catalog::validate(f->make); !bad) {
+                std::fprintf(stderr, "vcdn catalog make: %s\n", bad.error().message.c_str());
+                return 2;
+            }
             auto cat = catalog::make_catalog(f->make, [&](size_t done, size_t total) {
                 if (!f->quiet && isatty(2)) std::fprintf(stderr, "\r%zu/%zu files", done, total);
             });
             if (!f->quiet && isatty(2)) std::fprintf(stderr, "\n");
-            if (!cat) {
+            if (!cat) { // writing: run time
                 std::fprintf(stderr, "vcdn catalog make: %s\n", cat.error().message.c_str());
-                return 2;
+                return 1;
             }
             uint64_t bytes = 0;
             for (const auto& file : cat->files)
@@ -150,7 +158,10 @@ Runner add_catalog(CLI::App& app) {
             for (const auto& p : rep.problems)
                 fmt::print("{}\n", p);
             fmt::print("{} of {} files OK\n", rep.ok, cat->files.size());
-            return rep.problems.empty() ? 0 : 1;
+            if (rep.problems.empty()) return 0;
+            std::fprintf(stderr, "vcdn catalog verify: %zu problems in %zu files (listed above)\n",
+                         rep.problems.size(), cat->files.size());
+            return 1;
         }
         return 2;
     };

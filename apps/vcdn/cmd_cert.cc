@@ -1,7 +1,10 @@
 // `vcdn cert`: a fleet's own small CA, and the certificates it issues (the control plane's
 // listeners, and the edges' where wanted), so that the control link is TLS from the first start.
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <memory>
+#include <unistd.h>
 
 #include <vcdn/tls/pki.h>
 
@@ -51,11 +54,21 @@ Runner add_cert(CLI::App& app) {
                 std::fprintf(stderr, "vcdn cert issue: %s\n", bad.error().message.c_str());
                 return 2;
             }
+            // The CA named by --ca is input: a missing or unreadable one is a bad argument.
+            for (const char* name : {"/ca.pem", "/ca.key"}) {
+                const std::string path = f->ca_dir + name;
+                if (::access(path.c_str(), R_OK) != 0) {
+                    std::fprintf(stderr, "vcdn cert issue: --ca %s: %s: %s\n", f->ca_dir.c_str(),
+                                 path.c_str(), std::strerror(errno));
+                    return 2;
+                }
+            }
             s = tls::issue_cert(f->ca_dir, req, f->out);
             if (s) std::printf("%s.pem\n%s.key\n", f->out.c_str(), f->out.c_str());
         }
         if (!s) {
-            std::fprintf(stderr, "vcdn cert: %s\n", s.error().message.c_str());
+            std::fprintf(stderr, "vcdn cert %s: %s\n", ca->parsed() ? "ca" : "issue",
+                         s.error().message.c_str());
             return 1;
         }
         return 0;

@@ -28,14 +28,12 @@ struct ControlFlags {
 };
 
 // --check-config: the config and every file it names, as a start would read them.
-int check_control_config(const control::ControlConfig& cfg) {
-    if (Status s = control::validate(cfg); !s) {
-        print_errors("control", s.error().message);
-        return 2;
-    }
+// What a start would refuse in its config and the files it names (fleet, session keys, TLS),
+// one line per problem; empty when there is none. *fleet_summary: what the fleet file holds.
+std::string control_config_problems(const control::ControlConfig& cfg, std::string* fleet_summary) {
+    if (Status s = control::validate(cfg); !s) return s.error().message;
     std::string problems;
     auto problem = [&](const std::string& p) { problems += (problems.empty() ? "" : "\n") + p; };
-    std::string fleet_summary;
     if (!cfg.fleet.empty()) {
         auto fleet = control::load_fleet_file(cfg.fleet);
         if (!fleet) {
@@ -44,8 +42,8 @@ int check_control_config(const control::ControlConfig& cfg) {
             size_t edges = 0;
             for (const control::SiteSpec& site : fleet->sites)
                 edges += site.edges.size();
-            fleet_summary = fmt::format(", fleet {} ({} sites, {} edges)", cfg.fleet,
-                                        fleet->sites.size(), edges);
+            *fleet_summary = fmt::format(", fleet {} ({} sites, {} edges)", cfg.fleet,
+                                         fleet->sites.size(), edges);
         }
     }
     if (!cfg.steering.session_keys.empty())
@@ -58,7 +56,12 @@ int check_control_config(const control::ControlConfig& cfg) {
         if (auto ctx = tls::ServerContext::build(o, std::make_shared<tls::TicketKeys>()); !ctx)
             problem("tls: " + ctx.error().message);
     }
-    if (!problems.empty()) {
+    return problems;
+}
+
+int check_control_config(const control::ControlConfig& cfg) {
+    std::string fleet_summary;
+    if (std::string problems = control_config_problems(cfg, &fleet_summary); !problems.empty()) {
         print_errors("control", problems);
         return 2;
     }
@@ -190,16 +193,14 @@ Runner add_control(CLI::App& app) {
         if (!f->log_level.empty()) cfg.log_level = f->log_level;
         if (!f->check_fleet.empty()) return check_fleet(cfg, f->check_fleet);
         if (f->check_config) return check_control_config(cfg);
-        if (Status s = control::validate(cfg); !s) {
-            print_errors("control", s.error().message);
+        // A bad config or file it names (fleet, keys, certificate) is exit 2, named line by
+        // line, not a failure to start.
+        std::string fleet_summary;
+        if (std::string problems = control_config_problems(cfg, &fleet_summary);
+            !problems.empty()) {
+            print_errors("control", problems);
             return 2;
         }
-        // A bad fleet file is a bad config (2), named line by line, not a failure to start.
-        if (!cfg.fleet.empty())
-            if (auto fleet = control::load_fleet_file(cfg.fleet); !fleet) {
-                print_errors("control", fleet.error().message);
-                return 2;
-            }
         log::Level lvl;
         log::parse_level(cfg.log_level, &lvl);
         log::set_level(lvl);

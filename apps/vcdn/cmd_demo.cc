@@ -17,10 +17,19 @@ Runner add_demo(CLI::App& app) {
                 "play them with simulated viewers from two client networks, kill an edge "
                 "halfway, and print what the viewers saw.");
     cmd->add_option("--dir", o->dir, "Work directory (default: a new one under /tmp)");
-    cmd->add_option("--duration", o->duration_s, "Seconds of playing")->capture_default_str();
-    cmd->add_option("--players", o->players, "Simulated players")->capture_default_str();
-    cmd->add_option("--titles", o->titles, "Titles in the catalog")->capture_default_str();
-    cmd->add_option("--seconds", o->seconds, "Length of each title in seconds")
+    // Checked here, so that a bad value is exit 2 before anything is encoded or started.
+    cmd->add_option("--duration", o->duration_s, "Seconds of playing (1-86400)")
+        ->check(CLI::Range(1, 86400))
+        ->capture_default_str();
+    cmd->add_option("--players", o->players,
+                    "Simulated players (2-200000: 70% and 30% from two networks)")
+        ->check(CLI::Range(2, 200000))
+        ->capture_default_str();
+    cmd->add_option("--titles", o->titles, "Titles in the catalog (1-1000)")
+        ->check(CLI::Range(1, 1000))
+        ->capture_default_str();
+    cmd->add_option("--seconds", o->seconds, "Length of each title in seconds (2-3600)")
+        ->check(CLI::Range(2, 3600))
         ->capture_default_str();
     cmd->add_flag("--keep", o->keep, "Leave everything running afterwards until Ctrl-C");
     cmd->add_flag("--ci", o->ci,

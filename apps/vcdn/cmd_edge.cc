@@ -74,8 +74,10 @@ int run_edge_server(const ServerConfigLoader& load, const char* name, bool check
         std::printf("vcdn %s: config ok: %s\n", name, ok->c_str());
         return 0;
     }
-    if (Status s = edge::validate(cfg); !s) {
-        std::fprintf(stderr, "vcdn %s: %s\n", name, s.error().message.c_str());
+    // What --check-config checks (values, keys, certificates) is a bad config: exit 2. What
+    // fails after it (a port taken, the kernel) is a run-time failure: exit 1.
+    if (auto ok = edge::check_config(cfg); !ok) {
+        print_errors(name, ok.error().message);
         return 2;
     }
     log::Level lvl;
@@ -243,12 +245,12 @@ int run_edge_server(const ServerConfigLoader& load, const char* name, bool check
             (void)g->reap(int64_t{(*server)->config()->drain_timeout_ms} + 5000);
         int sig = wait_signal(50);
         if (sig == SIGTERM || sig == SIGINT) {
-            log::warn("edge: second signal: stopping now");
+            log::warn("{}: second signal: stopping now", name);
             break;
         }
     }
     (*server)->stop();
-    log::info("edge: stopped{}", drained ? "" : " (drain cut short)");
+    log::info("{}: stopped{}", name, drained ? "" : " (drain cut short)");
     return 0;
 }
 

@@ -89,6 +89,10 @@ Runner add_play(CLI::App& app) {
             if (!report->empty()) {
                 std::ofstream out(*report);
                 out << r->dump(1) << "\n";
+                if (!out) {
+                    std::fprintf(stderr, "vcdn play: cannot write %s\n", report->c_str());
+                    return 1;
+                }
             }
             return 0;
         }

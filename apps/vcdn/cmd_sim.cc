@@ -61,14 +61,17 @@ Runner add_sim(CLI::App& app) {
         }
         if (cmd->count("--seed")) s->seed = f->seed;
         if (cmd->count("--days")) {
+            // Events after the last day are dropped; what else no longer fits is an error.
             s->days = f->days;
-            if (uint64_t{s->new_titles_per_day} * s->days >= s->titles ||
-                std::any_of(s->events.begin(), s->events.end(),
-                            [&](const sim::EventSpec& e) { return e.day >= s->days; }))
-                s->events.erase(
-                    std::remove_if(s->events.begin(), s->events.end(),
-                                   [&](const sim::EventSpec& e) { return e.day >= s->days; }),
-                    s->events.end());
+            s->events.erase(
+                std::remove_if(s->events.begin(), s->events.end(),
+                               [&](const sim::EventSpec& e) { return e.day >= s->days; }),
+                s->events.end());
+            if (Status v = sim::validate(*s); !v) {
+                std::fprintf(stderr, "vcdn sim: --days %u: %s\n", f->days,
+                             v.error().message.c_str());
+                return 2;
+            }
         }
         const int64_t t0 = monotonic_ms();
         const bool tty = isatty(STDERR_FILENO);
@@ -82,9 +85,9 @@ Runner add_sim(CLI::App& app) {
                              p.phase.c_str(), p.fraction * 100, (monotonic_ms() - t0) / 1000.0);
         });
         if (tty && !f->quiet) std::fprintf(stderr, "\n");
-        if (!rep) {
+        if (!rep) { // the scenario's limits (regions, sites): a bad scenario
             std::fprintf(stderr, "vcdn sim: %s\n", rep.error().message.c_str());
-            return 1;
+            return 2;
         }
         (*rep)["run_seconds"] = (monotonic_ms() - t0) / 1000.0;
         std::fputs(sim::summary_table(*rep).c_str(), stdout);

@@ -107,8 +107,17 @@ int main(int argc, char** argv) {
     } catch (const CLI::CallForVersion& e) {
         return app.exit(e);
     } catch (const CLI::ParseError& e) {
-        // One line: "vcdn: <what is wrong> (see --help)"; exit 2 like any bad flag or config.
-        std::fprintf(stderr, "vcdn: %s (see --help)\n", e.what());
+        // One line: "vcdn <command>: <what is wrong> (see --help)", the prefix every error of
+        // that command has; exit 2 like any bad flag or config.
+        std::string prefix = "vcdn";
+        if (argc > 1 && argv[1][0] != '-') {
+            prefix += std::string(" ") + argv[1];
+            const CLI::App* sub = app.get_subcommand(argv[1]);
+            if (argc > 2 && argv[2][0] != '-')
+                for (const CLI::App* verb : sub->get_subcommands({}))
+                    if (verb->get_name() == argv[2]) prefix += std::string(" ") + argv[2];
+        }
+        std::fprintf(stderr, "%s: %s (see --help)\n", prefix.c_str(), e.what());
         return 2;
     }
     if (app.got_subcommand("edge")) return edge();

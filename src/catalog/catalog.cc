@@ -63,8 +63,7 @@ void synthetic_bytes(uint64_t seed, std::string_view path, uint64_t offset, char
     }
 }
 
-Result<Catalog> make_catalog(const MakeOptions& opt,
-                             const std::function<void(size_t, size_t)>& progress) {
+Status validate(const MakeOptions& opt) {
     if (opt.out_dir.empty()) return Error{"no output directory"};
     if (opt.titles == 0) return Error{"--titles must be at least 1"};
     if (opt.titles > 1000000) return Error{"--titles must be at most 1000000"};
@@ -82,7 +81,12 @@ Result<Catalog> make_catalog(const MakeOptions& opt,
     if (per_title * opt.titles > kMaxCatalogBytes)
         return Error{fmt::format("the catalog would be {} bytes; the limit is {}",
                                  per_title * opt.titles, kMaxCatalogBytes)};
+    return {};
+}
 
+Result<Catalog> make_catalog(const MakeOptions& opt,
+                             const std::function<void(size_t, size_t)>& progress) {
+    if (Status s = validate(opt); !s) return s.error();
     std::error_code ec;
     fs::create_directories(opt.out_dir, ec);
     if (ec) return Error{fmt::format("cannot create {}: {}", opt.out_dir, ec.message())};

@@ -9,8 +9,10 @@
 #include <set>
 #include <system_error>
 
+#include <cerrno>
 #include <vcdn/base/sha256.h>
 #include <vcdn/base/strings.h>
+
 #include <vcdn/catalog/catalog.h>
 #include <vcdn/media/dash.h>
 #include <vcdn/media/hls.h>
@@ -75,9 +77,12 @@ Result<ImportReport> import_dir(const std::string& root_in) {
     // symlinks and the catalog itself are left out and counted.
     std::map<std::string, uint64_t> sizes;
     auto it = fs::recursive_directory_iterator(root, fs::directory_options::none, ec);
-    if (ec) return Error{fmt::format("{}: {}", root_in, ec.message())};
+    if (ec)
+        return Error{fmt::format("{}: {}", root_in, ec.message()), ec.value() ? ec.value() : EIO};
     for (auto end = fs::recursive_directory_iterator(); it != end; it.increment(ec)) {
-        if (ec) return Error{fmt::format("{}: {}", root_in, ec.message())};
+        if (ec)
+            return Error{fmt::format("{}: {}", root_in, ec.message()),
+                         ec.value() ? ec.value() : EIO};
         const std::string name = it->path().filename().string();
         const fs::file_status st = it->symlink_status(ec);
         if (!name.empty() && name.front() == '.') {
@@ -96,7 +101,8 @@ Result<ImportReport> import_dir(const std::string& root_in) {
         if (sizes.size() >= kMaxFiles)
             return Error{fmt::format("{}: more than {} files", root_in, kMaxFiles)};
         const uint64_t size = fs::file_size(it->path(), ec);
-        if (ec) return Error{fmt::format("{}: {}", rel, ec.message())};
+        if (ec)
+            return Error{fmt::format("{}: {}", rel, ec.message()), ec.value() ? ec.value() : EIO};
         sizes.emplace(rel, size);
     }
     // Bitrates from the manifests.
@@ -139,7 +145,9 @@ Result<ImportReport> import_dir(const std::string& root_in) {
             ++rep.with_bitrate;
         }
         auto h = sha256_file(root.string() + path);
-        if (!h) return Error{fmt::format("{}: {}", path, h.error().message)};
+        if (!h) // a read error: run time, not the directory's fault
+            return Error{fmt::format("{}: {}", path, h.error().message),
+                         h.error().sys_errno ? h.error().sys_errno : EIO};
         f.sha256 = *h;
         rep.bytes += size;
         rep.catalog.files.push_back(std::move(f));

@@ -38,8 +38,7 @@ std::string last_line(const std::string& path) {
 
 } // namespace
 
-Result<ImportReport> make_media_catalog(const MediaOptions& opt,
-                                        const std::function<void(size_t, size_t)>& progress) {
+Status validate(const MediaOptions& opt) {
     if (opt.out_dir.empty()) return Error{"--out is required"};
     if (opt.titles == 0 || opt.titles > 1000) return Error{"titles must be 1 to 1000"};
     if (opt.seconds < 2 || opt.seconds > 3600) return Error{"seconds must be 2 to 3600"};
@@ -48,6 +47,12 @@ Result<ImportReport> make_media_catalog(const MediaOptions& opt,
     for (uint32_t k : opt.bitrates_kbps)
         if (k < 100 || k > 20000) return Error{fmt::format("bitrate {}k: use 100 to 20000", k)};
     if (opt.audio_kbps < 32 || opt.audio_kbps > 320) return Error{"audio bitrate: 32 to 320"};
+    return {};
+}
+
+Result<ImportReport> make_media_catalog(const MediaOptions& opt,
+                                        const std::function<void(size_t, size_t)>& progress) {
+    if (Status s = validate(opt); !s) return s.error();
     std::error_code ec;
     fs::create_directories(opt.out_dir, ec);
     if (ec) return Error{fmt::format("{}: {}", opt.out_dir, ec.message())};

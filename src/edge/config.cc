@@ -328,6 +328,10 @@ Status validate(const EdgeConfig& cfg) {
         if (::access(rc.path.c_str(), R_OK | X_OK) != 0)
             return Error::from_errno(fmt::format("content root {}", rc.path));
     }
+    for (size_t i = 0; i < cfg.roots.size(); ++i)
+        for (size_t j = 0; j < i; ++j)
+            if (cfg.roots[i].path == cfg.roots[j].path)
+                return Error{fmt::format("content root {} is listed twice", cfg.roots[i].path)};
     if (cfg.disk.mode != "async" && cfg.disk.mode != "blocking")
         return Error{fmt::format("disk.mode '{}': use async or blocking", cfg.disk.mode)};
     if (cfg.disk.reader != "auto" && cfg.disk.reader != "io_uring" && cfg.disk.reader != "threads")

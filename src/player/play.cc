@@ -36,7 +36,17 @@ Status validate(const PlayConfig& c) {
     if (c.players < 1 || c.players > 200000) return Error{"players: 1 to 200000"};
     if (c.threads < 1 || c.threads > 64) return Error{"threads: 1 to 64"};
     if (c.duration_s < 1) return Error{"duration: at least 1 s"};
-    if (!http::parse_base_url(c.control)) return Error{"give --control http://IP:PORT"};
+    {
+        // Plain HTTP to a numeric address: the players' own loop has no TLS and no DNS.
+        auto u = http::parse_base_url(c.control);
+        if (!u || u->https() || !io::parse_socket_address(u->host_port()))
+            return Error{fmt::format("control '{}': use http://IP:PORT", c.control)};
+    }
+    if (!c.api.empty())
+        if (auto a = http::parse_base_url(c.api); !a)
+            return Error{fmt::format("api '{}': {}", c.api, a.error().message)};
+    if (!c.api_ca.empty() && ::access(c.api_ca.c_str(), R_OK) != 0)
+        return Error{fmt::format("api ca {}: {}", c.api_ca, std::strerror(errno))};
     if (!(c.chunk_s > 0) || c.min_chunk_bytes < 1 || c.max_chunk_bytes < c.min_chunk_bytes)
         return Error{"chunk sizes: chunk_s > 0 and 1 <= min <= max bytes"};
     if (!(c.startup_s > 0) || c.max_buffer_s < c.startup_s + c.chunk_s)

@@ -271,11 +271,11 @@ Result<nlohmann::json> run_ranges(const RangesConfig& cfg, const std::atomic<boo
     auto url = http::parse_base_url(cfg.target);
     if (!url || url->https()) return Error{"ranges mode: give --target http://IP:PORT"};
     auto addr = io::parse_socket_address(url->host_port());
-    if (!addr) return Error{fmt::format("target: {}", addr.error().message)};
+    if (!addr) return Error{fmt::format("ranges mode: target: {}", addr.error().message)};
     if (cfg.connections < 1 || cfg.threads < 1 || cfg.range_bytes < 1 || cfg.duration_s < 1)
         return Error{"ranges mode: connections, threads, range bytes and duration must be >= 1"};
     auto cat = catalog::load(cfg.catalog_file);
-    if (!cat) return cat.error();
+    if (!cat) return Error{fmt::format("ranges mode: catalog: {}", cat.error().message)};
     std::vector<std::pair<std::string, uint64_t>> files;
     for (const auto& f : cat->files)
         if (f.size > 0) files.emplace_back(f.path, f.size);

@@ -31,6 +31,8 @@ std::vector<T> number_array(const toml::table& t, const char* key, const std::st
     return out;
 }
 
+} // namespace
+
 Status validate(const Scenario& s) {
     if (s.days < 1 || s.days > 60) return Error{"days: 1 to 60"};
     if (s.titles < 1 || s.titles > 10000000) return Error{"catalog.titles: 1 to 10,000,000"};
@@ -108,7 +110,7 @@ Status validate(const Scenario& s) {
     return {};
 }
 
-} // namespace
+namespace {} // namespace
 
 Result<Scenario> parse_scenario_toml(std::string_view text, std::string_view source) {
     Scenario s;

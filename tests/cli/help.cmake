@@ -76,3 +76,39 @@ execute_process(COMMAND ${VCDN} sim --preset huge RESULT_VARIABLE rc ERROR_VARIA
 if(NOT rc EQUAL 2 OR NOT err MATCHES "no preset 'huge'")
   message(FATAL_ERROR "sim with an unknown preset: rc=${rc} err=${err}")
 endif()
+# One exit-code rule and one prefix per command: 2 for a bad flag, argument, config or input
+# file, with the command (and verb) first; 1 for a failure at run time.
+set(TMPD ${CMAKE_CURRENT_BINARY_DIR}/exit-codes)
+file(REMOVE_RECURSE ${TMPD})
+file(MAKE_DIRECTORY ${TMPD})
+function(expect_exit want pattern)
+  execute_process(COMMAND ${VCDN} ${ARGN} RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err
+    TIMEOUT 60)
+  string(REGEX MATCHALL "\n" lines "${err}")
+  list(LENGTH lines n)
+  if(NOT rc EQUAL ${want} OR NOT err MATCHES "${pattern}" OR NOT n EQUAL 1)
+    message(FATAL_ERROR "vcdn ${ARGN}: want exit ${want} and one line matching '${pattern}': "
+      "rc=${rc} err=${err}")
+  endif()
+endfunction()
+expect_exit(2 "^vcdn edge: .*--workerz" edge --workerz 1)
+expect_exit(2 "^vcdn catalog make: .*--titles" catalog make --titles x --out ${TMPD}/x)
+expect_exit(2 "^vcdn edge: content root .* is listed twice"
+  edge --root ${TMPD} --root ${TMPD} --listen 127.0.0.1:0)
+expect_exit(2 "^vcdn edge: signing keys ${TMPD}/none: No such file"
+  edge --root ${TMPD} --listen 127.0.0.1:0 --signing-keys ${TMPD}/none)
+expect_exit(2 "^vcdn origin: signing keys ${TMPD}/none: No such file"
+  origin --root ${TMPD} --listen 127.0.0.1:0 --signing-keys ${TMPD}/none)
+expect_exit(2 "^vcdn cert issue: --ca ${TMPD}/no-ca: "
+  cert issue --ca ${TMPD}/no-ca --name x --dns x --out ${TMPD}/x)
+expect_exit(1 "^vcdn catalog make: cannot create /proc/vcdn-no"
+  catalog make --out /proc/vcdn-no/x --titles 1)
+expect_exit(2 "^vcdn play: ranges mode: catalog: "
+  play --mode ranges --target http://127.0.0.1:1 --catalog ${TMPD}/none)
+expect_exit(2 "^vcdn play: control 'https://127.0.0.1:1': use http://IP:PORT"
+  play --control https://127.0.0.1:1)
+expect_exit(2 "^vcdn demo: --titles: " demo --titles 0)
+expect_exit(2 "^vcdn sim: --days 60: " sim --preset small --days 60)
+file(WRITE ${TMPD}/catalog.json "{\"files\":[{\"path\":\"/a.mp4\",\"size\":3,\"sha256\":\"0000000000000000000000000000000000000000000000000000000000000000\"}]}")
+expect_exit(1 "^vcdn catalog verify: 1 problems in 1 files" catalog verify --root ${TMPD}
+  --catalog ${TMPD}/catalog.json)

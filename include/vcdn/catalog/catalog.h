@@ -44,6 +44,9 @@ inline uint64_t file_size_for(uint32_t kbps, uint32_t seconds) {
     return uint64_t{kbps} * 1000 / 8 * seconds;
 }
 
+// The options' checks (one-line error), which make_catalog runs first: a caller tells a bad
+// option (exit 2) from a failure to write (exit 1) by calling it before.
+Status validate(const MakeOptions& opt);
 // Validates options (one-line error), writes the files and catalog.json into out_dir.
 // `progress` (optional) is called after each file with (done, total).
 Result<Catalog> make_catalog(const MakeOptions& opt,
@@ -70,6 +73,8 @@ struct ImportReport {
 // manifest says it (DASH: a Representation's bandwidth for its BaseURL and literal segment
 // URLs; HLS: a variant's BANDWIDTH for its media playlist and the files that names). A path
 // an edge could not serve (path_problem) is an error naming it.
+// Errors of reading (walk, stat, hash) carry sys_errno; those of the directory's content (not
+// a directory, a path an edge cannot serve, too many files) do not.
 Result<ImportReport> import_dir(const std::string& root);
 
 struct MediaOptions {
@@ -93,6 +98,7 @@ struct MediaOptions {
 // own); then the catalog of out_dir as import_dir makes it,
 // titles numbered as their directories, written to out_dir/catalog.json. A missing or
 // failing ffmpeg is a one-line error with its last line of output.
+Status validate(const MediaOptions& opt); // what make_media_catalog checks first
 Result<ImportReport> make_media_catalog(const MediaOptions& opt,
                                         const std::function<void(size_t, size_t)>& progress = {});
 

@@ -84,6 +84,8 @@ struct Scenario {
 
 Result<Scenario> parse_scenario_toml(std::string_view text, std::string_view source);
 Result<Scenario> load_scenario(const std::string& path);
+// What load_scenario checks (also after flags changed a loaded scenario).
+Status validate(const Scenario& s);
 // "small" (seconds) and "internet" (10,000 edges, 1M files, 100M sessions over 7 days).
 Result<Scenario> preset(std::string_view name);
 
