@@ -1,3 +1,5 @@
+#include <unistd.h>
+
 #include <csignal>
 #include <cstdio>
 #include <memory>
@@ -59,6 +61,8 @@ Status load_server_config(const std::string& config_path, const std::vector<std:
 }
 
 int run_edge_server(const ServerConfigLoader& load, const char* name, bool check_only) {
+    // First: a SIGHUP or SIGUSR2 (a reload or an upgrade sent early) must wait, not kill.
+    block_signals();
     auto loaded = load();
     if (!loaded) {
         print_errors(name, loaded.error().message);
@@ -84,7 +88,6 @@ int run_edge_server(const ServerConfigLoader& load, const char* name, bool check
     log::parse_level(cfg.log_level, &lvl);
     log::set_level(lvl);
 
-    block_signals();
     // Started by an upgrade: the old process's sockets, and the channel to it.
     edge::Handoff handoff;
     std::unique_ptr<UpgradeChild> parent = UpgradeChild::from_environment(&handoff);
@@ -108,17 +111,16 @@ int run_edge_server(const ServerConfigLoader& load, const char* name, bool check
         parent->ready();
     else
         sd::ready(fmt::format("serving on {} listener(s)", (*server)->listeners().size()));
-    // The watchdog is fed every half interval while every worker's loop answers.
+    // The watchdog is fed every half interval while every worker's loop answers (not while
+    // this process is being started by an upgrade: it is not the service's yet, and its
+    // health goes to the old process instead, from the same pings).
     Watchdog wd(sd::watchdog_usec());
-    bool alive = true;
     auto feed = [&] {
-        if (wd.due()) {
-            alive = (*server)->workers_alive();
-            if (!wd.feed(alive))
-                log::warn("{}: a worker did not answer in {} ms: the watchdog is not fed", name,
-                          wd.half_ms);
-        }
+        if (wd.due() && !parent && !wd.feed((*server)->workers_alive()))
+            log::warn("{}: a worker did not answer in {} ms: the watchdog is not fed", name,
+                      wd.half_ms);
     };
+    bool alive = true;
 
     std::unique_ptr<UpgradeAttempt> upgrade;           // this process hands over to a new one
     std::vector<std::unique_ptr<UpgradeAttempt>> gone; // failed ones, until reaped
@@ -128,24 +130,51 @@ int run_edge_server(const ServerConfigLoader& load, const char* name, bool check
         auto w = fill::FillWindow::parse((*server)->config()->fill.window);
         return w && w->contains(fill::local_minute_of_day(realtime_ns() / 1000000000));
     };
+    bool retired = false; // not the service (handed over, or rolled back)
+    int stop_signals = 0; // SIGTERM/SIGINT seen: the second cuts the drain short
     for (;;) {
         const bool busy = parent || upgrade || upgrade_wanted || !gone.empty();
         int sig = wait_signal(wd.wait_ms(busy ? 100 : 1000));
         feed();
+        if (sig == SIGTERM || sig == SIGINT) {
+            ++stop_signals;
+            log::info("{}: {} received: draining (up to {} ms)", name,
+                      sig == SIGTERM ? "SIGTERM" : "SIGINT", (*server)->config()->drain_timeout_ms);
+            if (upgrade) {
+                log::warn("upgrade: abandoned: this process stops");
+                upgrade->abandon();
+                gone.push_back(std::move(upgrade));
+            }
+            if (parent) {
+                // Stopped before it became the service (a rollback): it speaks for nobody.
+                (*server)->retire();
+                retired = true;
+            }
+            sd::stopping("draining");
+            (*server)->begin_drain();
+            break;
+        }
         if (parent && monotonic_ms() >= next_child_check) {
             // Health for the old process: every worker's loop answers, storage is up.
             next_child_check = monotonic_ms() + 250;
-            bool workers_ok = (*server)->workers_alive();
+            const bool workers_ok = (*server)->workers_alive();
             std::string problem = (*server)->health_problem();
             if (problem.empty() && !workers_ok && !alive) problem = "a worker does not answer";
             alive = workers_ok;
-            if (parent->tick(problem)) {
+            const auto verdict = parent->tick(problem);
+            if (verdict == UpgradeChild::Verdict::kTakeOver) {
                 parent.reset();
                 (*server)->count_upgrade(true);
                 sd::set_muted(false);
                 sd::notify(fmt::format("READY=1\nSTATUS=serving on {} listener(s)",
                                        (*server)->listeners().size()));
                 (*server)->start_fill();
+            } else if (verdict == UpgradeChild::Verdict::kAbandoned) {
+                // Rolled back: the old process accepts again; this one drains what it took.
+                (*server)->retire();
+                retired = true;
+                (*server)->begin_drain();
+                break;
             }
         }
         for (size_t i = 0; i < gone.size();)
@@ -205,10 +234,12 @@ int run_edge_server(const ServerConfigLoader& load, const char* name, bool check
                 (*server)->stop_fill();
                 sd::notify(fmt::format("MAINPID={}", upgrade->pid()));
                 sd::set_muted(true); // not the main process any more
+                (*server)->retire(); // the new one speaks for the edge from now on
                 upgrade->hand_over();
                 log::info("upgrade: handed over to pid {}; draining (up to {} ms)", upgrade->pid(),
                           (*server)->config()->drain_timeout_ms);
                 (*server)->begin_drain();
+                retired = true;
                 break;
             }
         }
@@ -218,18 +249,6 @@ int run_edge_server(const ServerConfigLoader& load, const char* name, bool check
             (void)(*server)->reload(load());
             sd::ready();
             continue;
-        }
-        if (sig == SIGTERM || sig == SIGINT) {
-            log::info("{}: {} received: draining (up to {} ms)", name,
-                      sig == SIGTERM ? "SIGTERM" : "SIGINT", (*server)->config()->drain_timeout_ms);
-            if (upgrade) {
-                log::warn("upgrade: abandoned: this process stops");
-                upgrade->abandon();
-                gone.push_back(std::move(upgrade));
-            }
-            sd::stopping("draining");
-            (*server)->begin_drain();
-            break;
         }
     }
     // Wait for the drain, but let a second signal cut it short.
@@ -244,13 +263,26 @@ int run_edge_server(const ServerConfigLoader& load, const char* name, bool check
         for (auto& g : gone)
             (void)g->reap(int64_t{(*server)->config()->drain_timeout_ms} + 5000);
         int sig = wait_signal(50);
-        if (sig == SIGTERM || sig == SIGINT) {
+        // The first stop signal of a drain that began otherwise (a hand-over, a rollback whose
+        // SIGTERM follows the "A") only confirms it.
+        if ((sig == SIGTERM || sig == SIGINT) && ++stop_signals >= 2) {
             log::warn("{}: second signal: stopping now", name);
             break;
         }
     }
     (*server)->stop();
-    log::info("{}: stopped{}", name, drained ? "" : " (drain cut short)");
+    // A new process this one abandoned drains what it took: wait for it (it is SIGKILLed
+    // past its own drain time), rather than kill it with this one's exit.
+    for (int64_t waited = 0; !gone.empty() && waited < limit_ms + 5000; waited += 50) {
+        for (size_t i = 0; i < gone.size();)
+            if (gone[i]->reap(limit_ms + 4000))
+                gone.erase(gone.begin() + static_cast<std::ptrdiff_t>(i));
+            else
+                ++i;
+        if (!gone.empty()) ::usleep(50000);
+    }
+    log::info("{}: stopped{}{}", name, drained ? "" : " (drain cut short)",
+              retired ? " (not the service any more)" : "");
     return 0;
 }
 

@@ -89,6 +89,7 @@ Runner add_play(CLI::App& app) {
             if (!report->empty()) {
                 std::ofstream out(*report);
                 out << r->dump(1) << "\n";
+                out.close();
                 if (!out) {
                     std::fprintf(stderr, "vcdn play: cannot write %s\n", report->c_str());
                     return 1;
@@ -147,6 +148,7 @@ Runner add_play(CLI::App& app) {
             std::ofstream out(*report);
             out << nlohmann::json{{"summary", r->summary}, {"sessions", r->sessions}}.dump(1)
                 << "\n";
+            out.close();
             if (!out) {
                 std::fprintf(stderr, "vcdn play: cannot write %s\n", report->c_str());
                 return 1;

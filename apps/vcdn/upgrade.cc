@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -29,6 +30,7 @@ constexpr const char* kListenersEnv = "VCDN_UPGRADE_LISTENERS";
 constexpr const char* kAdminEnv = "VCDN_UPGRADE_ADMIN";
 constexpr const char* kChannelEnv = "VCDN_UPGRADE_CHANNEL";
 constexpr int64_t kHealthSilenceMs = 3000;
+constexpr unsigned kCloseRangeCloexec = 1u << 2; // CLOSE_RANGE_CLOEXEC (Linux 5.11)
 
 // Lines from a non-blocking socket: appended to *buf; false on EOF or error.
 bool read_lines(int fd, std::string* buf) {
@@ -129,8 +131,16 @@ UpgradeAttempt::start(const std::string& binary,
     const pid_t pid = ::fork();
     if (pid < 0) return Error{fmt::format("fork: {}", std::strerror(errno))};
     if (pid == 0) {
+        // Only async-signal-safe calls from here. Nothing of this process but the handed-over
+        // descriptors crosses the exec (libraries' sockets may lack O_CLOEXEC), and the new
+        // process starts with no signal blocked (a wrapper script must see SIGTERM).
+        ::syscall(SYS_close_range, 3u, ~0u, kCloseRangeCloexec);
         for (int fd : pass)
             ::fcntl(fd, F_SETFD, 0); // inherited across exec
+        sigset_t none;
+        sigemptyset(&none);
+        ::sigprocmask(SIG_SETMASK, &none, nullptr);
+        ::signal(SIGPIPE, SIG_DFL);
         ::execve(exe.c_str(), argv.data(), envp.data());
         _exit(127);
     }
@@ -208,6 +218,7 @@ void UpgradeAttempt::hand_over() {
 void UpgradeAttempt::abandon() {
     state_ = State::kFailed;
     abandoned_ms_ = monotonic_ms();
+    if (channel_) say(channel_.get(), "A\n"); // before the SIGTERM: it must not take over
     if (!reaped_ && pid_ > 0) ::kill(pid_, SIGTERM);
     channel_.reset();
 }
@@ -231,6 +242,7 @@ std::unique_ptr<UpgradeChild> UpgradeChild::from_environment(edge::Handoff* hand
     if (ch && ls && parse_fd(ch, &fd)) {
         c.reset(new UpgradeChild());
         c->channel_.reset(fd);
+        c->parent_ = ::getppid();
         std::string_view rest(ls);
         while (!rest.empty()) {
             const size_t comma = std::min(rest.find(','), rest.size());
@@ -269,22 +281,36 @@ void UpgradeChild::ready() {
     next_ms_ = monotonic_ms() + 500;
 }
 
-bool UpgradeChild::tick(const std::string& problem) {
+UpgradeChild::Verdict UpgradeChild::tick(const std::string& problem) {
+    if (!channel_) return Verdict::kAbandoned;
     const bool open = read_lines(channel_.get(), &buf_);
     std::string line;
-    while (next_line(&buf_, &line))
+    while (next_line(&buf_, &line)) {
         if (line == "T") {
             log::info("upgrade: the old process handed over: this one (pid {}) is the service",
                       ::getpid());
             channel_.reset();
-            return true;
+            return Verdict::kTakeOver;
         }
+        if (line == "A") {
+            log::warn("upgrade: the old process rolled back: this one (pid {}) retires",
+                      ::getpid());
+            channel_.reset();
+            return Verdict::kAbandoned;
+        }
+    }
     if (!open) {
-        log::warn("upgrade: the process that started this one went away before handing over: "
-                  "this one (pid {}) is the service",
-                  ::getpid());
         channel_.reset();
-        return true;
+        if (::getppid() != parent_) {
+            log::warn("upgrade: the process that started this one died before handing over: "
+                      "this one (pid {}) is the service",
+                      ::getpid());
+            return Verdict::kTakeOver;
+        }
+        log::warn("upgrade: the old process closed the channel without handing over: this one "
+                  "(pid {}) retires",
+                  ::getpid());
+        return Verdict::kAbandoned;
     }
     const int64_t now = monotonic_ms();
     if (now >= next_ms_) {
@@ -292,7 +318,7 @@ bool UpgradeChild::tick(const std::string& problem) {
         say(channel_.get(),
             problem.empty() ? std::string("H\n") : "U " + problem.substr(0, 200) + "\n");
     }
-    return false;
+    return Verdict::kWaiting;
 }
 
 } // namespace vcdn::app

@@ -13,8 +13,10 @@
 //        "T" (take over) and drains as on SIGTERM. The new one then starts its fill and feeds
 //        the watchdog.
 //   If the new one does not say "R" within start_timeout_ms, exits, says "U", or stops saying
-//   "H" for 3 s before "T", the old one accepts again, stops the new one with SIGTERM (it
-//   drains what it took) and reports the failure: log line, vcdn_edge_upgrades_total.
+//   "H" for 3 s before "T", the old one accepts again, says "A" (abandoned) and stops the new
+//   one with SIGTERM (it drains what it took, never becoming the service) and reports the
+//   failure: log line, vcdn_edge_upgrades_total. The new one becomes the service only on "T",
+//   or when the old process is gone (it died: nobody else serves).
 #include <sys/types.h>
 
 #include <cstdint>
@@ -74,12 +76,16 @@ public:
     // Empty when this process was not started by an upgrade.
     static std::unique_ptr<UpgradeChild> from_environment(edge::Handoff* handoff);
     void ready();
-    // Every 500 ms: "H" or "U <problem>". Returns true once the old process said "T" or went
-    // away: this process is the service now (the caller starts its fill, unmutes sd_notify).
-    bool tick(const std::string& problem);
+    enum class Verdict { kWaiting, kTakeOver, kAbandoned };
+    // Every 500 ms: "H" or "U <problem>". kTakeOver once the old process said "T" or died:
+    // this process is the service now (the caller starts its fill, unmutes sd_notify).
+    // kAbandoned when the old one rolled back ("A", or closed the channel and lives on): this
+    // one retires and drains (a SIGTERM follows).
+    Verdict tick(const std::string& problem);
 
 private:
     UniqueFd channel_;
+    pid_t parent_ = 0;
     int64_t next_ms_ = 0;
     std::string buf_;
 };

@@ -590,7 +590,7 @@ void Worker::finish_response(Connection* c) {
         files_.release(c->file);
         c->file = nullptr;
     }
-    if (!c->keep_alive || draining_) {
+    if (!c->keep_alive) {
         begin_close(c);
         return;
     }
@@ -616,7 +616,13 @@ void Worker::finish_response(Connection* c) {
             c->rbuf = nullptr;
         }
         c->state = ConnState::kIdle;
-        timer_link(c, TimerList::kIdle, cfg_->limits.idle_timeout_ms);
+        // Draining, after a response that went out promising keep-alive (the drain began
+        // while it was under way): the client may be sending its next request now. It gets
+        // the drain's short while, as idle connections do; that request's response says
+        // Connection: close.
+        timer_link(c, TimerList::kIdle,
+                   draining_ ? std::min(kDrainIdleMs, cfg_->limits.idle_timeout_ms)
+                             : cfg_->limits.idle_timeout_ms);
     }
 }
 

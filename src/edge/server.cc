@@ -282,13 +282,20 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in,
             impl->workers[k % cfg.workers]->add_listener(std::move(fds[k]), lc.tls, index);
         }
     }
-    if (handoff)
+    if (handoff) {
+        // A handed-over socket this config does not use would keep taking connections into a
+        // queue nobody reads: listeners change with a restart, never with an upgrade.
         for (auto& [i, fd] : handoff->listeners)
-            if (fd)
-                log::warn("upgrade: a handed-over socket ({}) is not a listener of this config: "
-                          "closed (change listeners with a restart)",
-                          io::local_address(fd.get()) ? io::local_address(fd.get())->to_string()
-                                                      : std::string("?"));
+            if (fd) {
+                auto at = io::local_address(fd.get());
+                return Error{fmt::format("upgrade: the handed-over listener {} ({}) is not in "
+                                         "this config; change listeners with a restart",
+                                         i, at ? at->to_string() : std::string("?"))};
+            }
+        if (handoff->admin && cfg.admin.empty())
+            return Error{"upgrade: the handed-over admin listener is not in this config; change "
+                         "listeners with a restart"};
+    }
     if (!cfg.admin.empty()) {
         auto addr = io::parse_socket_address(cfg.admin);
         if (!addr) return addr.error();
@@ -374,6 +381,13 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in,
         ao.request_timeout_ms = 10000;
         Result<std::unique_ptr<io::HttpService>> admin = Error{""};
         if (handoff && handoff->admin) {
+            auto at = io::local_address(handoff->admin.get());
+            if (!at || at->host_string() != addr->host_string() ||
+                (addr->port() != 0 && at->port() != addr->port()))
+                return Error{fmt::format("upgrade: the admin listener is {} here but {} in the "
+                                         "process that handed it over; change listeners with a "
+                                         "restart",
+                                         cfg.admin, at ? at->to_string() : std::string("?"))};
             std::vector<UniqueFd> one;
             one.push_back(std::move(handoff->admin));
             admin = io::HttpService::adopt(std::move(one), std::move(router), ao, "vcdn-admin");
@@ -622,6 +636,16 @@ std::string EdgeServer::health_problem() const {
     return {};
 }
 
+void EdgeServer::retire() {
+    // Not the service any more (handed over, or a new process rolled back): nothing speaks for
+    // the edge from here — no heartbeats saying "draining", no answers on the shared admin
+    // socket, no fill.
+    if (impl_->control) impl_->control->stop();
+    if (impl_->filler) impl_->filler->stop();
+    if (impl_->bgp_watcher) impl_->bgp_watcher->stop();
+    if (impl_->admin) impl_->admin->stop();
+}
+
 void EdgeServer::count_upgrade(bool ok) {
     ++(ok ? impl_->upgrades_done : impl_->upgrades_failed);
 }
@@ -675,7 +699,6 @@ const std::vector<BoundListener>& EdgeServer::listeners() const {
 Status EdgeServer::reload(std::optional<Result<EdgeConfig>> next) {
     // Everything or nothing per part: a file that fails to load keeps the old one in use.
     Status result;
-    ++impl_->reloads;
     if (next && !*next) {
         std::string_view msg = next->error().message;
         while (!msg.empty()) {
@@ -685,16 +708,27 @@ Status EdgeServer::reload(std::optional<Result<EdgeConfig>> next) {
         }
         result = next->error();
     } else if (next) {
+        // The file as a start would take it (a listener or root that would not start is an
+        // error now, not at the next restart), the roots' disks aside: those cannot change
+        // here, and a failed disk is the monitor's business.
         std::vector<std::string> restart;
-        EdgeConfig merged = live_update(*impl_->live, impl_->configured_workers, **next, &restart);
-        if (Status s = validate(merged); !s) {
-            log::error("edge: config not reloaded, the running one stays: {}", s.error().message);
-            result = s;
+        Status ok = validate(**next, /*check_roots=*/false);
+        EdgeConfig merged;
+        if (ok) {
+            merged = live_update(*impl_->live, impl_->configured_workers, **next, &restart);
+            ok = validate(merged, /*check_roots=*/false);
+        }
+        if (!ok) {
+            log::error("edge: config not reloaded, the running one stays: {}", ok.error().message);
+            result = ok;
         } else {
             if (!restart.empty())
                 log::warn("edge: SIGHUP: these settings need a restart and keep their running "
                           "values until then: {}",
                           fmt::join(restart, ", "));
+            if (Status roots = validate(**next); !roots)
+                log::warn("edge: the config's roots would not start as they are: {}",
+                          roots.error().message);
             auto snap = std::make_shared<const EdgeConfig>(std::move(merged));
             impl_->live = snap;
             impl_->max_connections = impl_->connection_limit(*snap);
@@ -757,7 +791,9 @@ Status EdgeServer::reload(std::optional<Result<EdgeConfig>> next) {
             result = s;
         }
     }
+    // Counted last: a reader that sees the count sees the reload done.
     if (!result) ++impl_->reload_failures;
+    ++impl_->reloads;
     return result;
 }
 

@@ -203,6 +203,7 @@ void Worker::run() {
         }
         for (int i = 0; i < listeners; ++i)
             dispatch(events[i]);
+        retired_listeners_.clear();
         expire_timers();
         if (stop_requested_.load(std::memory_order_acquire)) break;
         if (draining_) {
@@ -274,30 +275,37 @@ void Worker::take_mail() {
         cfg_ = cfg_hold_.get();
         max_conns_ = posted_max_conns_;
         apply_config();
+        // Timers under way end no later than the new lengths allow (and the lists stay sorted).
+        clamp_timers(TimerList::kIdle, draining_
+                                           ? std::min(kDrainIdleMs, cfg_->limits.idle_timeout_ms)
+                                           : cfg_->limits.idle_timeout_ms);
+        clamp_timers(TimerList::kHeader, cfg_->limits.header_timeout_ms);
+        clamp_timers(TimerList::kSend, send_period_ms_);
+        clamp_timers(TimerList::kLinger, cfg_->limits.linger_ms);
     }
 }
 
 void Worker::start_drain() {
     draining_ = true;
     drain_deadline_ms_ = now_ms_ + cfg_->drain_timeout_ms;
-    for (auto& l : listeners_)
+    for (auto& l : listeners_) {
         ::epoll_ctl(epfd_.get(), EPOLL_CTL_DEL, l->fd.get(), nullptr);
+        l->fd.reset();
+    }
+    // Events of this turn may still point at them: freed after the turn.
+    for (auto& l : listeners_)
+        retired_listeners_.push_back(std::move(l));
     listeners_.clear();
     // Idle keep-alive connections have nothing in flight, but a client may be sending its
     // next request right now: closing at once would make it retry on a new connection (if it
     // does; RFC 9110 9.3.1 only lets it). They get a short while, in which a request is
-    // answered with Connection: close; then they are closed. Every one gets the same new
-    // deadline, relinked in order, so the list stays sorted.
-    constexpr uint32_t kDrainIdleMs = 1000;
-    TimerQueue& idle = timers_[static_cast<size_t>(TimerList::kIdle)];
-    std::vector<Connection*> waiting;
-    for (Connection* c = idle.head; c; c = c->tnext)
-        waiting.push_back(c);
-    for (Connection* c : waiting)
-        timer_link(c, TimerList::kIdle, std::min(kDrainIdleMs, cfg_->limits.idle_timeout_ms));
+    // answered with Connection: close; then they are closed.
+    clamp_timers(TimerList::kIdle, std::min(kDrainIdleMs, cfg_->limits.idle_timeout_ms));
 }
 
 void Worker::on_accept(Listener* l) {
+    // An event of this turn for a listener the drain retired, or one paused for an upgrade.
+    if (draining_ || paused_ || !l->fd) return;
     for (int i = 0; i < kAcceptBatch; ++i) {
         sockaddr_storage ss;
         socklen_t sl = sizeof ss;
@@ -537,6 +545,15 @@ void Worker::timer_link(Connection* c, TimerList list, uint32_t duration_ms) {
     else
         q.head = c;
     q.tail = c;
+}
+
+void Worker::clamp_timers(TimerList list, uint32_t max_ms) {
+    // Each list is in deadline order because every entry gets the list's one duration: a
+    // duration that shrank (a SIGHUP, the drain) would put new entries before older ones.
+    // min(deadline, now + max) keeps the order and makes older entries due no later.
+    const int64_t limit = now_ms_ + max_ms;
+    for (Connection* c = timers_[static_cast<size_t>(list)].head; c; c = c->tnext)
+        c->deadline_ms = std::min(c->deadline_ms, limit);
 }
 
 void Worker::timer_unlink(Connection* c) {

@@ -56,6 +56,10 @@ enum class ConnState : uint8_t {
     kClosed,    // waiting in the run queue to be recycled
 };
 
+// Draining: how long an idle keep-alive connection may still bring one more request (answered
+// with Connection: close) before it is closed.
+inline constexpr uint32_t kDrainIdleMs = 1000;
+
 enum class TimerList : uint8_t { kNone, kIdle, kHeader, kSend, kLinger, kCount };
 
 // One client connection. Pooled by the worker and reused; never shared between threads.
@@ -265,6 +269,7 @@ private:
 
     void timer_link(Connection* c, TimerList list, uint32_t duration_ms);
     void timer_unlink(Connection* c);
+    void clamp_timers(TimerList list, uint32_t max_ms);
     void expire_timers();
     int next_timeout_ms() const;
     void enqueue(Connection* c);
@@ -291,6 +296,7 @@ private:
     UniqueFd wakefd_;
     Pollable wake_pollable_{PollKind::kWake};
     std::vector<std::unique_ptr<Listener>> listeners_;
+    std::vector<std::unique_ptr<Listener>> retired_listeners_; // until the turn ends
     CorsPolicy cors_; // [edge.cors], and a scratch for an echoed origin's lines
     char cors_buf_[400];
     // The CORS lines for the response to c's current request (the Origin only of a request

@@ -193,7 +193,9 @@ bool requires_signed(const EdgeConfig& cfg, const ListenerConfig& l);
 
 // Checks values and the environment they refer to (root exists and is a directory, listen
 // addresses parse, congestion control known, ...). The message is one line for the user.
-Status validate(const EdgeConfig& cfg);
+// check_roots = false: not whether the roots exist and can be read (a SIGHUP, which cannot
+// change the roots, must not fail because a disk did; the disk's health is the monitor's).
+Status validate(const EdgeConfig& cfg, bool check_roots = true);
 Status validate_cors(const CorsConfig& c);
 
 // SIGHUP: the config to run from now on — `next`, with every setting that cannot change in a

@@ -85,6 +85,9 @@ public:
     // Why the edge is not fit to serve ("" when it is): /healthz's 503 reasons.
     std::string health_problem() const;
     void count_upgrade(bool ok); // vcdn_edge_upgrades_total{result}
+    // Stops what speaks for the edge (control link, admin listener, fill, BGP) and leaves the
+    // connections to drain: for a process that is no longer (or never became) the service.
+    void retire();
 
     struct Impl;
 

@@ -837,15 +837,19 @@ TEST_F(FillTest, KillDuringFillResumesAndRateCapHolds) {
         *end = metric(*x1, counter);
         return (*end - a) * 8 / std::chrono::duration<double>(Clock::now() - t).count() / 1e6;
     };
-    auto reload_fill = [&](const std::string& fill_toml, int n) {
+    auto reload_fill = [&](const std::string& fill_toml, size_t n) {
         write_edge_config(*x1, fill_toml);
         x1->proc->signal(SIGHUP);
-        ASSERT_TRUE(x1->proc->wait_for_line(std::regex("fill: reloaded"), 5000) || n > 1);
-        const auto until = Clock::now() + std::chrono::seconds(5);
-        while (Clock::now() < until &&
-               metric(*x1, "vcdn_edge_reloads_total") < static_cast<uint64_t>(n))
+        // The filler applies it on its next turn and says so: the n-th "fill: reloaded".
+        const std::regex reloaded("fill: reloaded");
+        size_t seen = 0;
+        for (int waited = 0; waited < 5000 && seen < n; waited += 20) {
+            const std::string text = x1->proc->stderr_text();
+            seen = static_cast<size_t>(std::distance(
+                std::sregex_iterator(text.begin(), text.end(), reloaded), std::sregex_iterator()));
             std::this_thread::sleep_for(std::chrono::milliseconds(20));
-        std::this_thread::sleep_for(std::chrono::milliseconds(300)); // the filler's next turn
+        }
+        ASSERT_EQ(seen, n) << x1->proc->stderr_text();
     };
     reload_fill("rate_mbps = 12\nscrub_rate_mbps = 0\n", 1);
     uint64_t b2 = 0;
@@ -859,6 +863,8 @@ TEST_F(FillTest, KillDuringFillResumesAndRateCapHolds) {
     reload_fill(fmt::format("rate_mbps = 12\nscrub_rate_mbps = 0\nwindow = \"{:02}:{:02}+1m\"\n",
                             lt.tm_hour, lt.tm_min),
                 2);
+    for (int waited = 0; waited < 3000 && metric(*x1, "vcdn_fill_in_window") != 0; waited += 50)
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
     EXPECT_EQ(metric(*x1, "vcdn_fill_in_window"), 0u);
     uint64_t b3 = 0;
     EXPECT_LT(rate_over(1000, &b3), 0.1) << "nothing is downloaded outside the window";

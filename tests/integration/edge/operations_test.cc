@@ -589,7 +589,7 @@ TEST_F(Operations, SighupAppliesEveryLiveSettingAndKeepsTheOldConfigOnABadFile) 
                    "backlog = 16\n",
                    "[edge.cors]\nallow_origins = [\"https://player.example\"]\n"
                    "[edge.limits]\nmax_requests_per_connection = 1\nmax_connections = 2\n"
-                   "header_timeout_ms = 300\nmax_head_bytes = 4096\n");
+                   "header_timeout_ms = 300\nmax_head_bytes = 6144\n");
     // workers = 2 -> 1 needs a restart
     {
         std::string t = read_file(cfg);
@@ -670,11 +670,22 @@ TEST_F(Operations, SighupAppliesEveryLiveSettingAndKeepsTheOldConfigOnABadFile) 
 }
 
 // An upgrade under 1,000 connections of range requests: a new binary that does not come up,
-// one that comes up and dies within the grace period (both rolled back), then one that takes
-// over. Not one request fails and no connection is refused; the old process exits 0.
-TEST_F(Operations, UpgradeUnderLoadRollsBackTwiceThenHandsOverWithoutAFailedRequest) {
+// one that dies after it came up, one that comes up and then fails its health check (its
+// storage goes) — all three rolled back, the last retiring without ever becoming the service —
+// then one that takes over. Not one request fails and no connection is refused; the old
+// process exits 0.
+TEST_F(Operations, UpgradeUnderLoadRollsBackThreeTimesThenHandsOverWithoutAFailedRequest) {
     // The new processes are the edge's children; once it exits they become ours to reap.
     ASSERT_EQ(::prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+    struct KillOnExit { // a new process left running by a failed assertion
+        pid_t pid = 0;
+        ~KillOnExit() {
+            if (pid > 0) {
+                ::kill(pid, SIGKILL);
+                ::waitpid(pid, nullptr, 0);
+            }
+        }
+    } next_guard;
     EdgeOptions o;
     o.workers = 2;
     o.access_log = false;
@@ -687,11 +698,19 @@ TEST_F(Operations, UpgradeUnderLoadRollsBackTwiceThenHandsOverWithoutAFailedRequ
     const std::string next_bin = dir + "/vcdn-next";
     std::filesystem::copy_file(vcdn_binary(), next_bin);
     ::chmod(next_bin.c_str(), 0755);
+    // Fails to start.
     write_file(dir + "/bad.sh", "#!/bin/sh\nexit 3\n");
-    write_file(dir + "/crash.sh",
-               "#!/bin/sh\n'" + vcdn_binary() + "' \"$@\" &\nsleep 3\nkill -9 $!\nwait\n");
-    ::chmod((dir + "/bad.sh").c_str(), 0755);
-    ::chmod((dir + "/crash.sh").c_str(), 0755);
+    // Comes up, then dies (killed when the test says so, once it is ready).
+    write_file(dir + "/crash.sh", "#!/bin/sh\n'" + vcdn_binary() + "' \"$@\" &\np=$!\ni=0\n" +
+                                      "while [ ! -e '" + dir + "/kill-now' ] && [ $i -lt 300 ]; " +
+                                      "do sleep 0.1; i=$((i+1)); done\nkill -9 $p\nwait\n");
+    // Comes up on a copy of the content, whose removal then fails its health check.
+    std::filesystem::create_directories(dir + "/r2");
+    std::filesystem::copy(root() + "/t", dir + "/r2/t", std::filesystem::copy_options::recursive);
+    write_file(dir + "/sick.sh",
+               "#!/bin/sh\nexec '" + vcdn_binary() + "' \"$@\" --root '" + dir + "/r2'\n");
+    for (const char* s : {"/bad.sh", "/crash.sh", "/sick.sh"})
+        ::chmod((dir + s).c_str(), 0755);
     ASSERT_TRUE(catalog::save(catalog_, dir + "/catalog.json").ok());
 
     Process play;
@@ -699,7 +718,7 @@ TEST_F(Operations, UpgradeUnderLoadRollsBackTwiceThenHandsOverWithoutAFailedRequ
         play.start({vcdn_binary(), "play", "--mode", "ranges", "--target",
                     fmt::format("http://127.0.0.1:{}", port()), "--catalog", dir + "/catalog.json",
                     "--connections", "1000", "--threads", "2", "--range-bytes", "16384",
-                    "--duration", "18", "--report", dir + "/play.json"}));
+                    "--duration", "120", "--report", dir + "/play.json"}));
     std::this_thread::sleep_for(std::chrono::milliseconds(1500));
     int reloads = 0;
     auto upgrade_with = [&](const std::string& bin) {
@@ -710,27 +729,44 @@ TEST_F(Operations, UpgradeUnderLoadRollsBackTwiceThenHandsOverWithoutAFailedRequ
         edge_.proc.signal(SIGUSR2);
     };
     const std::regex failed("upgrade: failed: .*rolled back: this process");
+    const std::regex ready("is ready and accepts");
+    const std::regex service("is the service");
     upgrade_with(dir + "/bad.sh");
     ASSERT_TRUE(wait_lines(edge_.proc, failed, 1, 10000)) << edge_.proc.stderr_text();
     EXPECT_TRUE(edge_.proc.saw_line(std::regex("the new process exited with status 3")));
+
     upgrade_with(dir + "/crash.sh");
-    ASSERT_TRUE(wait_lines(edge_.proc, std::regex("is ready and accepts"), 1, 15000))
-        << edge_.proc.stderr_text();
+    ASSERT_TRUE(wait_lines(edge_.proc, ready, 1, 15000)) << edge_.proc.stderr_text();
+    write_file(dir + "/kill-now", "");
     ASSERT_TRUE(wait_lines(edge_.proc, failed, 2, 10000)) << edge_.proc.stderr_text();
-    EXPECT_EQ(edge_.metric("vcdn_edge_upgrades_total", "rolled_back"), 2);
+
+    upgrade_with(dir + "/sick.sh");
+    ASSERT_TRUE(wait_lines(edge_.proc, ready, 2, 15000)) << edge_.proc.stderr_text();
+    std::filesystem::remove_all(dir + "/r2");
+    ASSERT_TRUE(wait_lines(edge_.proc, failed, 3, 10000)) << edge_.proc.stderr_text();
+    EXPECT_TRUE(edge_.proc.saw_line(std::regex("unhealthy: no storage")))
+        << edge_.proc.stderr_text();
+    // It drains what it took and stops, saying it was not the service.
+    EXPECT_TRUE(wait_lines(edge_.proc, std::regex("stopped.*\\(not the service any more\\)"), 1,
+                           15000))
+        << edge_.proc.stderr_text();
+    EXPECT_EQ(count_lines(edge_.proc, service), 0u) << "a rolled-back process never takes over";
+    EXPECT_EQ(edge_.metric("vcdn_edge_upgrades_total", "rolled_back"), 3);
     std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+
     upgrade_with(next_bin);
     auto m = edge_.proc.wait_for_line(std::regex(R"(upgrade: handed over to pid (\d+))"), 20000);
     ASSERT_TRUE(m) << edge_.proc.stderr_text();
-    const pid_t next = static_cast<pid_t>(std::stoi((*m)[1]));
+    next_guard.pid = static_cast<pid_t>(std::stoi((*m)[1]));
     // (Its stderr stays open: the new process writes to it.)
     auto st = edge_.proc.wait_exit(15000, /*read_all_output=*/false);
     ASSERT_TRUE(st.has_value());
     EXPECT_EQ(WEXITSTATUS(*st), 0) << "the old process drained and exited";
-    EXPECT_TRUE(
-        wait_lines(edge_.proc, std::regex("this one \\(pid \\d+\\) is the service"), 1, 5000));
-
-    auto pst = play.wait_exit(40000);
+    EXPECT_TRUE(wait_lines(edge_.proc, service, 1, 5000));
+    // Load on the new process for a while, then the players stop.
+    std::this_thread::sleep_for(std::chrono::milliseconds(2000));
+    play.signal(SIGINT);
+    auto pst = play.wait_exit(30000);
     ASSERT_TRUE(pst.has_value());
     EXPECT_EQ(WEXITSTATUS(*pst), 0) << play.stderr_text();
     const nlohmann::json rep = nlohmann::json::parse(read_file(dir + "/play.json"));
@@ -747,10 +783,11 @@ TEST_F(Operations, UpgradeUnderLoadRollsBackTwiceThenHandsOverWithoutAFailedRequ
     RawResponse r = fetch(port(), get_request("/t/1/v-235k.mp4", "Range: bytes=0-9\r\n"));
     EXPECT_EQ(r.head.status, 206);
     EXPECT_EQ(edge_.metric("vcdn_edge_upgrades_total", "done"), 1);
-    ::kill(next, SIGTERM);
+    ::kill(next_guard.pid, SIGTERM);
     int ws = 0;
-    for (int i = 0; i < 300 && ::waitpid(next, &ws, WNOHANG) != next; ++i)
+    for (int i = 0; i < 300 && ::waitpid(next_guard.pid, &ws, WNOHANG) != next_guard.pid; ++i)
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    next_guard.pid = 0;
     EXPECT_TRUE(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
 }
 

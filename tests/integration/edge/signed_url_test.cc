@@ -220,7 +220,7 @@ TEST_F(SignedUrls, ListenersCanDifferAndBadKeyFilesStopTheStart) {
     write_file(t / "bad.txt", "k1 00\n");
     RunResult r = run_command({vcdn_binary(), "edge", "--root", root(), "--listen", "127.0.0.1:0",
                                "--signing-keys", t / "bad.txt", "--require-signed-urls"});
-    EXPECT_EQ(r.status, 1);
+    EXPECT_EQ(r.status, 2) << "a bad key file is a bad config";
     EXPECT_NE(r.output.find("at least 32"), std::string::npos) << r.output;
     r = run_command({vcdn_binary(), "edge", "--root", root(), "--listen", "127.0.0.1:0",
                      "--require-signed-urls"});
