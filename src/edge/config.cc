@@ -335,9 +335,10 @@ Status validate(const EdgeConfig& cfg, bool check_roots) {
                 return Error{fmt::format("content root {} is listed twice", cfg.roots[i].path)};
     if (cfg.disk.mode != "async" && cfg.disk.mode != "blocking")
         return Error{fmt::format("disk.mode '{}': use async or blocking", cfg.disk.mode)};
-    if (cfg.disk.reader != "auto" && cfg.disk.reader != "io_uring" && cfg.disk.reader != "threads")
-        return Error{
-            fmt::format("disk.reader '{}': use auto, io_uring or threads", cfg.disk.reader)};
+    if (cfg.disk.reader != "auto" && cfg.disk.reader != "io_uring" &&
+        cfg.disk.reader != "threads" && cfg.disk.reader != "sendfile")
+        return Error{fmt::format("disk.reader '{}': use auto, io_uring, threads or sendfile",
+                                 cfg.disk.reader)};
     const std::vector<ListenerConfig> listeners = effective_listeners(cfg);
     if (listeners.empty()) return Error{"no listen address: give --listen ADDR:PORT"};
     if (listeners.size() > 64) return Error{"at most 64 listen addresses"};

@@ -39,9 +39,15 @@ struct EdgeServer::Impl {
     std::vector<std::pair<uint8_t, int>> handoff_fds; // every worker's listening sockets
     // The process's connection limit for a config: max_connections, or what the open-file
     // limit leaves.
+    // Descriptors that are not connections: per worker its cached files, its own (epoll,
+    // eventfds, spare) and the sendfile reader's pipes; listeners; the process's own.
+    static uint64_t reserved_fds(const EdgeConfig& c) {
+        const uint64_t reader_pipes = c.disk.reader == "sendfile" ? 2 * 32 : 0;
+        return uint64_t{c.workers} * (c.file_cache.max_entries + 8 + reader_pipes) + 64 +
+               c.listen.size() * c.workers;
+    }
     uint32_t connection_limit(const EdgeConfig& c) const {
-        const uint64_t reserved =
-            uint64_t{c.workers} * (c.file_cache.max_entries + 8) + 64 + c.listen.size() * c.workers;
+        const uint64_t reserved = reserved_fds(c);
         const uint64_t fit = nofile > reserved ? nofile - reserved : 1;
         if (c.limits.max_connections == 0)
             return static_cast<uint32_t>(std::min<uint64_t>(fit, UINT32_MAX));
@@ -172,8 +178,7 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in,
     }
 
     impl->nofile = io::raise_nofile_limit();
-    const uint64_t reserved = uint64_t{cfg.workers} * (cfg.file_cache.max_entries + 8) + 64 +
-                              cfg.listen.size() * cfg.workers;
+    const uint64_t reserved = Impl::reserved_fds(cfg);
     if (impl->nofile <= reserved + 16)
         return Error{fmt::format("open-file limit {} is too low for {} workers with {} cached "
                                  "files each; lower file_cache.max_entries or raise the limit",

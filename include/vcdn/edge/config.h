@@ -45,8 +45,9 @@ struct FileCacheConfig {
 
 // How file bodies are kept from blocking a worker (disk_io.h).
 struct DiskConfig {
-    std::string mode = "async";         // "async", or "blocking" (plain sendfile: for comparisons)
-    std::string reader = "auto";        // "auto" (io_uring, else threads), "io_uring", "threads"
+    std::string mode = "async"; // "async", or "blocking" (plain sendfile: for comparisons)
+    std::string reader =
+        "auto"; // "auto" (io_uring, else threads), "io_uring", "threads", "sendfile"
     uint32_t readahead_kib = 2048;      // read this far ahead of a cold stream; 0 = no read-ahead
     uint32_t max_reads_per_root = 64;   // reads in flight per root, whole process
     uint32_t health_interval_ms = 1000; // each root is checked this often

@@ -68,7 +68,7 @@ protected:
 };
 
 // While a cold range waits for the (slow) disk, hot requests on the same single worker keep
-// being answered promptly. Run for both readers.
+// being answered promptly. Run for every reader.
 class NonBlocking : public DiskTest, public ::testing::WithParamInterface<const char*> {};
 
 TEST_P(NonBlocking, ColdReadDoesNotDelayHotRequests) {
@@ -96,7 +96,8 @@ TEST_P(NonBlocking, ColdReadDoesNotDelayHotRequests) {
 
 INSTANTIATE_TEST_SUITE_P(Readers, NonBlocking,
                          ::testing::Values("[edge.disk]\nreader = \"io_uring\"\n",
-                                           "[edge.disk]\nreader = \"threads\"\n"));
+                                           "[edge.disk]\nreader = \"threads\"\n",
+                                           "[edge.disk]\nreader = \"sendfile\"\n"));
 
 // The control: with plain blocking sendfile the same hot request does wait for the disk, so
 // the test above would catch a regression.

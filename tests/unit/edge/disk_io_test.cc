@@ -98,7 +98,7 @@ TEST_P(Readers, ReadIntoThePageCacheAndReportCompletion) {
     EXPECT_EQ(done[0].result, -EBADF);
 }
 
-INSTANTIATE_TEST_SUITE_P(Kinds, Readers, ::testing::Values("io_uring", "threads"));
+INSTANTIATE_TEST_SUITE_P(Kinds, Readers, ::testing::Values("io_uring", "threads", "sendfile"));
 
 TEST(BlockingPool, RunsJobsAndBoundsThePending) {
     BlockingPool pool(2, 3);
