@@ -747,8 +747,8 @@ TEST_F(Operations, UpgradeUnderLoadRollsBackThreeTimesThenHandsOverWithoutAFaile
     EXPECT_TRUE(edge_.proc.saw_line(std::regex("unhealthy: no storage")))
         << edge_.proc.stderr_text();
     // It drains what it took and stops, saying it was not the service.
-    EXPECT_TRUE(wait_lines(edge_.proc, std::regex("stopped.*\\(not the service any more\\)"), 1,
-                           15000))
+    EXPECT_TRUE(
+        wait_lines(edge_.proc, std::regex("stopped.*\\(not the service any more\\)"), 1, 15000))
         << edge_.proc.stderr_text();
     EXPECT_EQ(count_lines(edge_.proc, service), 0u) << "a rolled-back process never takes over";
     EXPECT_EQ(edge_.metric("vcdn_edge_upgrades_total", "rolled_back"), 3);
@@ -789,6 +789,54 @@ TEST_F(Operations, UpgradeUnderLoadRollsBackThreeTimesThenHandsOverWithoutAFaile
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
     next_guard.pid = 0;
     EXPECT_TRUE(WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+}
+
+// [edge.upgrade] only_in_fill_window: a SIGUSR2 outside the window waits (and says so); when a
+// SIGHUP moves the window over now, the waiting upgrade starts (here a binary that fails: it is
+// rolled back and the edge serves on).
+TEST_F(Operations, AnUpgradeLimitedToTheFillWindowWaitsForIt) {
+    EdgeOptions o;
+    const time_t later = ::time(nullptr) + 12 * 3600;
+    tm lt{};
+    localtime_r(&later, &lt);
+    const std::string closed = fmt::format("{:02}:{:02}+1m", lt.tm_hour, lt.tm_min);
+    const std::string closed_re = fmt::format("{:02}:{:02}\\+1m", lt.tm_hour, lt.tm_min);
+    // A fill needs a control plane; an unreachable one will do for this.
+    const std::string common = "[edge.control]\nurl = \"http://127.0.0.1:1\"\n"
+                               "allow_insecure = true\nid = \"e1\"\n"
+                               "token = \"edge-token-0123456789\"\ngrace_ms = 0\n";
+    o.toml = common + "[edge.fill]\nwindow = \"" + closed + "\"\nscrub_rate_mbps = 0\n";
+    start_edge(o);
+    const std::string dir = work_->path();
+    write_file(dir + "/bad.sh", "#!/bin/sh\nexit 3\n");
+    ::chmod((dir + "/bad.sh").c_str(), 0755);
+    const std::string cfg = dir + "/edge.toml";
+    const std::string base = read_file(cfg);
+    write_file(cfg, base + "[edge.upgrade]\nonly_in_fill_window = true\nbinary = \"" + dir +
+                        "/bad.sh\"\n");
+    edge_.proc.signal(SIGHUP);
+    ASSERT_EQ(edge_.wait_metric("vcdn_edge_reloads_total", "", 1, 5000), 1);
+    edge_.proc.signal(SIGUSR2);
+    ASSERT_TRUE(edge_.proc.wait_for_line(std::regex("upgrade: requested; waits for the fill "
+                                                    "window \\(" +
+                                                    closed_re + "\\)"),
+                                         5000))
+        << edge_.proc.stderr_text();
+    std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+    EXPECT_FALSE(edge_.proc.saw_line(std::regex("upgrade: started")));
+    // The window opens now (a live setting): the upgrade goes ahead.
+    std::string open = base;
+    open.replace(open.find(closed), closed.size(), "always");
+    write_file(cfg, open + "[edge.upgrade]\nonly_in_fill_window = true\nbinary = \"" + dir +
+                        "/bad.sh\"\n");
+    edge_.proc.signal(SIGHUP);
+    ASSERT_TRUE(edge_.proc.wait_for_line(std::regex("upgrade: failed: the new process exited "
+                                                    "with status 3; rolled back"),
+                                         10000))
+        << edge_.proc.stderr_text();
+    EXPECT_EQ(edge_.metric("vcdn_edge_upgrades_total", "rolled_back"), 1);
+    EXPECT_EQ(fetch(port(), get_request("/t/1/v-235k.mp4", "Range: bytes=0-9\r\n")).head.status,
+              206);
 }
 
 } // namespace
