@@ -205,9 +205,9 @@ int run_edge_server(const ServerConfigLoader& load, const char* name, bool check
                 if (a) {
                     upgrade = std::move(*a);
                 } else {
+                    (*server)->count_upgrade(false);
                     log::error("upgrade: not started: {}; this process serves on",
                                a.error().message);
-                    (*server)->count_upgrade(false);
                 }
             }
         }
@@ -224,9 +224,9 @@ int run_edge_server(const ServerConfigLoader& load, const char* name, bool check
             if (st == UpgradeAttempt::State::kFailed) {
                 if (paused) (*server)->pause_accepting(false);
                 paused = false;
+                (*server)->count_upgrade(false); // first: who reads the line sees the count
                 log::error("upgrade: failed: {}; rolled back: this process (pid {}) serves on", why,
                            ::getpid());
-                (*server)->count_upgrade(false);
                 upgrade->abandon();
                 gone.push_back(std::move(upgrade));
             } else if (upgrade->grace_passed()) {

@@ -751,7 +751,7 @@ TEST_F(Operations, UpgradeUnderLoadRollsBackThreeTimesThenHandsOverWithoutAFaile
         wait_lines(edge_.proc, std::regex("stopped.*\\(not the service any more\\)"), 1, 15000))
         << edge_.proc.stderr_text();
     EXPECT_EQ(count_lines(edge_.proc, service), 0u) << "a rolled-back process never takes over";
-    EXPECT_EQ(edge_.metric("vcdn_edge_upgrades_total", "rolled_back"), 3);
+    EXPECT_EQ(edge_.wait_metric("vcdn_edge_upgrades_total", "rolled_back", 3), 3);
     std::this_thread::sleep_for(std::chrono::milliseconds(1000));
 
     upgrade_with(next_bin);
@@ -782,7 +782,7 @@ TEST_F(Operations, UpgradeUnderLoadRollsBackThreeTimesThenHandsOverWithoutAFaile
     // The new process serves, on the same ports, and says it came by an upgrade.
     RawResponse r = fetch(port(), get_request("/t/1/v-235k.mp4", "Range: bytes=0-9\r\n"));
     EXPECT_EQ(r.head.status, 206);
-    EXPECT_EQ(edge_.metric("vcdn_edge_upgrades_total", "done"), 1);
+    EXPECT_EQ(edge_.wait_metric("vcdn_edge_upgrades_total", "done", 1), 1);
     ::kill(next_guard.pid, SIGTERM);
     int ws = 0;
     for (int i = 0; i < 300 && ::waitpid(next_guard.pid, &ws, WNOHANG) != next_guard.pid; ++i)
@@ -834,7 +834,7 @@ TEST_F(Operations, AnUpgradeLimitedToTheFillWindowWaitsForIt) {
                                                     "with status 3; rolled back"),
                                          10000))
         << edge_.proc.stderr_text();
-    EXPECT_EQ(edge_.metric("vcdn_edge_upgrades_total", "rolled_back"), 1);
+    EXPECT_EQ(edge_.wait_metric("vcdn_edge_upgrades_total", "rolled_back", 1), 1);
     EXPECT_EQ(fetch(port(), get_request("/t/1/v-235k.mp4", "Range: bytes=0-9\r\n")).head.status,
               206);
 }
