@@ -168,13 +168,13 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in,
     auto storage = io::Storage::open(cfg.roots);
     if (!storage) return storage.error();
     impl->storage = std::move(*storage);
-    // Probe openat2 (Linux 5.6+) once, so an old kernel fails at start, not per request.
+    // Probe openat2 (Linux 5.6+) once, so that the fallback is chosen (and said) at start.
     {
         UniqueFd probe;
-        FileError e =
-            FileCache::open_beneath(impl->storage->root(0).dir_fd(), ".vcdn-openat2-probe", &probe);
-        if (e == FileError::kOther && errno == ENOSYS)
-            return Error{"this kernel lacks openat2 (Linux 5.6+ is required)"};
+        FileCache::open_beneath(impl->storage->root(0).dir_fd(), ".vcdn-openat2-probe", &probe);
+        if (!FileCache::has_openat2())
+            log::warn("this kernel lacks openat2 (Linux 5.6+): files are opened one path "
+                      "component at a time and symlinks beneath the roots are not followed");
     }
 
     impl->nofile = io::raise_nofile_limit();

@@ -105,8 +105,13 @@ public:
     size_t size() const { return map_.size(); }
     const FileCacheStats& stats() const { return stats_; }
 
-    // Opens a path beneath root_fd: symlinks may be followed but never out of the root.
+    // Opens a path beneath root_fd: symlinks may be followed but never out of the root. Where
+    // the kernel lacks openat2 (ENOSYS: before Linux 5.6, or under valgrind) the path is
+    // walked one component at a time and no symlink is followed.
     static FileError open_beneath(int root_fd, std::string_view path, UniqueFd* out);
+    // False once open_beneath found no openat2.
+    static bool has_openat2();
+    static void force_component_walk_for_tests(bool on);
 
 private:
     struct Hash {

@@ -58,6 +58,53 @@ TEST_F(FileCacheTest, ErrorsAreClassified) {
     EXPECT_EQ(e, FileError::kNotFound);
 }
 
+// Without openat2 (ENOSYS: an old kernel, or valgrind for the performance guard) the path is
+// walked one component at a time: the same answers for plain paths and escapes, and no symlink
+// followed at all, not even one that stays beneath the root.
+TEST_F(FileCacheTest, TheComponentWalkRefusesWhatOpenat2RefusesAndEverySymlink) {
+    ASSERT_EQ(::symlink("a.mp4", (dir_ / "inside").c_str()), 0);
+    ASSERT_EQ(::symlink("/etc", (dir_ / "etcdir").c_str()), 0);
+    ASSERT_EQ(::symlink("sub", (dir_ / "subdir").c_str()), 0);
+    const int root = storage_->root(0).dir_fd();
+    struct Case {
+        const char* path;
+        FileError openat2;
+        FileError walk;
+    };
+    const Case cases[] = {
+        {"a.mp4", FileError::kNone, FileError::kNone},
+        {"sub/c.bin", FileError::kNone, FileError::kNone},
+        {"sub//c.bin", FileError::kNone, FileError::kNone},
+        {"./sub/./c.bin", FileError::kNone, FileError::kNone},
+        {"missing", FileError::kNotFound, FileError::kNotFound},
+        {"sub/missing", FileError::kNotFound, FileError::kNotFound},
+        {"a.mp4/x", FileError::kNotFound, FileError::kNotFound},
+        {"nodir/x", FileError::kNotFound, FileError::kNotFound},
+        {"sub/", FileError::kNone, FileError::kNotFound}, // a directory; lookup refuses both
+        {"out", FileError::kForbidden, FileError::kForbidden},
+        {"etcdir/hostname", FileError::kForbidden, FileError::kForbidden},
+        {"../etc/hostname", FileError::kForbidden, FileError::kForbidden},
+        {"sub/../../etc/hostname", FileError::kForbidden, FileError::kForbidden},
+        {"sub/../a.mp4", FileError::kNone, FileError::kForbidden},
+        {"inside", FileError::kNone, FileError::kForbidden},
+        {"subdir/c.bin", FileError::kNone, FileError::kForbidden},
+    };
+    for (bool walk : {false, true}) {
+        FileCache::force_component_walk_for_tests(walk);
+        for (const Case& c : cases) {
+            UniqueFd fd;
+            FileError e = FileCache::open_beneath(root, c.path, &fd);
+            EXPECT_EQ(e, walk ? c.walk : c.openat2) << c.path << (walk ? " (walk)" : " (openat2)");
+            EXPECT_EQ(fd.get() >= 0, e == FileError::kNone) << c.path;
+        }
+        EXPECT_EQ(FileCache::has_openat2(), !walk);
+    }
+    FileCache::force_component_walk_for_tests(false);
+    UniqueFd fd;
+    EXPECT_EQ(FileCache::open_beneath(root, "a.mp4", &fd), FileError::kNone);
+    EXPECT_TRUE(FileCache::has_openat2());
+}
+
 TEST_F(FileCacheTest, EvictsLeastRecentlyUsedButKeepsReferencedEntriesAlive) {
     FileCache c(*storage_, 2, 1000);
     FileError e;
