@@ -8,10 +8,11 @@ bool parse_u64(std::string_view s, uint64_t* out) {
     if (s.empty()) return false;
     uint64_t v = 0;
     for (char c : s) {
-        if (c < '0' || c > '9') return false;
-        uint64_t d = static_cast<uint64_t>(c - '0');
-        if (v > (UINT64_MAX - d) / 10) return false;
-        v = v * 10 + d;
+        const uint64_t d = static_cast<uint64_t>(static_cast<unsigned char>(c)) - '0';
+        if (d > 9) return false;
+        // On every request (Range, Content-Length): the overflow check by the CPU's flags,
+        // not a division per digit.
+        if (__builtin_mul_overflow(v, 10, &v) || __builtin_add_overflow(v, d, &v)) return false;
     }
     *out = v;
     return true;

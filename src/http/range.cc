@@ -50,7 +50,38 @@ SpecKind parse_spec(std::string_view spec, uint64_t size, ByteRange* out) {
 
 } // namespace
 
+namespace {
+// The shape nearly every player sends, "bytes=FIRST-LAST" with nothing around it, read in one
+// pass. Anything else (spaces, a suffix, an open end, a list, another unit's spelling) returns
+// false and takes the general path below, which gives the same answer for this shape too.
+bool simple_range(std::string_view h, uint64_t size, RangeDecision* out) {
+    constexpr std::string_view kUnit = "bytes=";
+    if (h.size() <= kUnit.size() || h.compare(0, kUnit.size(), kUnit) != 0) return false;
+    const char* p = h.data() + kUnit.size();
+    const char* end = h.data() + h.size();
+    auto number = [&](uint64_t* v) {
+        const char* from = p;
+        *v = 0;
+        for (; p < end && *p >= '0' && *p <= '9'; ++p)
+            if (__builtin_mul_overflow(*v, 10, v) ||
+                __builtin_add_overflow(*v, static_cast<uint64_t>(*p - '0'), v))
+                return false;
+        return p > from;
+    };
+    uint64_t first = 0, last = 0;
+    if (!number(&first) || p == end || *p != '-') return false;
+    ++p;
+    if (!number(&last) || p != end) return false;
+    if (last < first) return false; // invalid: the general path says so
+    if (first >= size) return false;
+    *out = RangeDecision{RangeOutcome::kPartial, ByteRange{first, std::min(last, size - 1)}};
+    return true;
+}
+} // namespace
+
 RangeDecision decide_range(std::string_view header, uint64_t size) {
+    RangeDecision fast;
+    if (simple_range(header, size, &fast)) return fast;
     RangeDecision full{RangeOutcome::kFull, {}};
     header = trim_ows(header);
     size_t eq = header.find('=');

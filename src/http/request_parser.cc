@@ -295,24 +295,37 @@ ParseResult parse_request(const char* buf, size_t len, const ParseLimits& limits
     if (version[5] != '1') return fail(505, "only HTTP/1.x is supported");
     out->version_minor = static_cast<uint8_t>(version[7] - '0');
 
-    // Header fields until the empty line.
+    // Header fields until the empty line. One pass per line: the name's bytes must be tchars
+    // up to ':', the value's must be field-value bytes up to the line end (LF or CRLF), so the
+    // scan that checks the value also finds where the line ends. A CR anywhere but before the
+    // LF is refused as a value byte.
     for (;;) {
-        if (!next_line(buf, end, &pos, &line)) return fail(400, "malformed header");
-        if (line.empty()) break;
-        if (line.front() == ' ' || line.front() == '\t')
-            return fail(400, "obsolete header line folding");
+        if (pos >= end) return fail(400, "malformed header");
+        const char* l = buf + pos;
+        if (l[0] == '\n') break;
+        if (l[0] == '\r' && pos + 1 < end && l[1] == '\n') break;
+        if (l[0] == ' ' || l[0] == '\t') return fail(400, "obsolete header line folding");
         if (++out->header_count > limits.max_headers) return fail(431, "too many headers");
-        size_t colon = 0;
-        while (colon < line.size() && is_token(line[colon]))
-            ++colon;
-        if (colon == 0 || colon == line.size() || line[colon] != ':')
-            return fail(400, "invalid header name");
-        std::string_view value = line.substr(colon + 1);
-        for (char c : value)
-            if (!kChars.value[static_cast<unsigned char>(c)])
-                return fail(400, "invalid character in header value");
-        ParseResult r = take_header(line.substr(0, colon), trim_ows(value), out);
+        size_t i = pos;
+        while (i < end && is_token(buf[i]))
+            ++i;
+        if (i == pos || i >= end || buf[i] != ':') return fail(400, "invalid header name");
+        const size_t vstart = i + 1;
+        size_t j = vstart;
+        while (j < end && kChars.value[static_cast<unsigned char>(buf[j])])
+            ++j;
+        if (j >= end) return fail(400, "malformed header");
+        const size_t vend = j;
+        if (buf[j] == '\r' && j + 1 < end && buf[j + 1] == '\n')
+            j += 2;
+        else if (buf[j] == '\n')
+            j += 1;
+        else
+            return fail(400, "invalid character in header value");
+        ParseResult r = take_header(std::string_view(l, i - pos),
+                                    trim_ows(std::string_view(buf + vstart, vend - vstart)), out);
         if (r.status == ParseStatus::kError) return r;
+        pos = j;
     }
     if (out->has_content_length && out->has_transfer_encoding)
         return fail(400, "both Content-Length and Transfer-Encoding");

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <string>
+
 #include <vcdn/http/range.h>
 
 namespace vcdn::http {
@@ -72,5 +74,52 @@ TEST(DecideRange, TooManyRangesAreRefused) {
     EXPECT_EQ(decide_range(ok, 1000).outcome, RangeOutcome::kPartial);
 }
 
+} // namespace
+} // namespace vcdn::http
+
+namespace vcdn::http {
+namespace {
+// "bytes=a-b" is read by a one-pass path; a leading space sends the same header through the
+// general one. Both must agree on every shape near the fast path's edges.
+TEST(DecideRangeFastPath, AgreesWithTheGeneralPath) {
+    const char* headers[] = {"bytes=0-499",
+                             "bytes=0-0",
+                             "bytes=9999-9999",
+                             "bytes=10000-10001",
+                             "bytes=5-1",
+                             "bytes=00012-00020",
+                             "bytes=0-18446744073709551615",
+                             "bytes=0-18446744073709551616",
+                             "bytes=18446744073709551615-18446744073709551615",
+                             "bytes=99999999999999999999999-1",
+                             "bytes=1-2-3",
+                             "bytes=1-",
+                             "bytes=-1",
+                             "bytes=1-2,3-4",
+                             "bytes=1-2 ",
+                             "bytes=1 -2",
+                             "bytes=+1-2",
+                             "bytes=1-+2",
+                             "bytes=a-b",
+                             "bytes=",
+                             "bytes=-",
+                             "bytes==1-2",
+                             "bytesx1-2",
+                             "BYTES=1-2",
+                             "bytes=1-2\t",
+                             "bytes=\x80-1",
+                             "bytes=9-9"};
+    for (uint64_t size : {uint64_t{0}, uint64_t{1}, uint64_t{10}, uint64_t{10000}, UINT64_MAX}) {
+        for (const char* h : headers) {
+            RangeDecision fast = decide_range(h, size);
+            RangeDecision general = decide_range(std::string(" ") + h, size);
+            EXPECT_EQ(fast.outcome, general.outcome) << h << " size " << size;
+            if (fast.outcome == RangeOutcome::kPartial) {
+                EXPECT_EQ(fast.range.first, general.range.first) << h;
+                EXPECT_EQ(fast.range.last, general.range.last) << h;
+            }
+        }
+    }
+}
 } // namespace
 } // namespace vcdn::http

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <string>
 #include <vector>
 
 #include <vcdn/http/mime.h>
@@ -49,6 +50,30 @@ TEST(ResponseWriter, BoundedAndReportsOverflow) {
     w.header("X", std::string(100, 'x'));
     EXPECT_TRUE(w.overflow());
     EXPECT_LE(w.size(), storage.size());
+}
+
+TEST(ResponseWriter, NumbersAndStatusLinesAsTheGeneralFormattingWouldWriteThem) {
+    std::vector<uint64_t> values{0, UINT64_MAX, UINT64_MAX - 1};
+    for (uint64_t p = 1; p <= UINT64_MAX / 10; p *= 10)
+        for (uint64_t v : {p - 1, p, p + 1, p * 9 + (p - 1), p * 5})
+            values.push_back(v);
+    for (uint64_t v : values) {
+        char buf[32];
+        ResponseWriter w(buf, sizeof buf);
+        w.append_u64(v);
+        EXPECT_EQ(w.view(), std::to_string(v));
+    }
+    char small[3];
+    ResponseWriter tight(small, sizeof small);
+    tight.append_u64(1234);
+    EXPECT_TRUE(tight.overflow());
+    for (uint16_t status : {200, 206, 304, 404, 416, 503}) {
+        char buf[64];
+        ResponseWriter w(buf, sizeof buf);
+        w.status_line(status);
+        EXPECT_EQ(w.view(),
+                  "HTTP/1.1 " + std::to_string(status) + " " + status_reason(status) + "\r\n");
+    }
 }
 
 TEST(Mime, VideoTypes) {
