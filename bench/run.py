@@ -11,6 +11,7 @@ configuration measured in each of several interleaved rounds (medians reported).
     scripts/setup --bench && scripts/build && bench/run.py            # ~12 minutes
     bench/run.py --quick                                               # ~2 minutes
     bench/run.py --base OLD/vcdn --only-vcdn --out /tmp/ab.md          # a change vs the build before
+    bench/run.py --shape oc --duration 10                              # 40 x 64 MiB files, ~14 minutes
 Writes bench/RESULTS.md (or --out) and prints the table. With --base, a second vcdn binary
 ("vcdn-base") runs in the same interleaved rounds, and the table says this build vs it.
 """
@@ -32,6 +33,10 @@ BENCH = os.path.join(ROOT, "bench")
 sys.path.insert(0, BENCH)
 import benchlib  # noqa: E402
 from benchlib import NGINX_CONF, Server, free_port  # noqa: E402
+
+
+OC_BEGIN = "<!-- run-oc: begin -->"
+OC_END = "<!-- run-oc: end -->"
 
 
 def start_servers(args, work, root, logs):
@@ -91,6 +96,9 @@ def main():
     ap.add_argument("--work", default=None, help="work directory (default: a new temp dir)")
     ap.add_argument("--base", default=None, help="another vcdn binary to compare with, in the same rounds")
     ap.add_argument("--only-vcdn", action="store_true", help="run only the vcdn servers (with --base: A/B)")
+    ap.add_argument("--shape", choices=("catalog", "oc"), default="catalog",
+                    help="catalog: the titles of `vcdn catalog make`; oc: Open Connect-shaped, 40 files of "
+                         "64 MiB (a 2.5 GiB hot set), written as its own section of --out")
     args = ap.parse_args()
     if args.quick:
         args.duration, args.reps = 4, 1
@@ -102,14 +110,25 @@ def main():
     os.chmod(work, 0o755)  # nginx workers run as an unprivileged user and must read the catalog
     root = os.path.join(work, "catalog")
     print(f"work directory {work}", flush=True)
-    subprocess.run([args.vcdn, "catalog", "make", "--out", root, "--titles", str(args.titles),
-                    "--seconds", "60", "--quiet"], check=True, stdout=subprocess.DEVNULL)
     files = os.path.join(work, "files.txt")
     total = 0
-    with open(os.path.join(root, "catalog.json")) as f, open(files, "w") as out:
-        for e in json.load(f)["files"]:
-            out.write(f"{e['path']} {e['size']}\n")
-            total += e["size"]
+    if args.shape == "oc":
+        os.makedirs(os.path.join(root, "oc"), exist_ok=True)
+        with open(files, "w") as out:
+            for i in range(40):
+                path = os.path.join(root, "oc", f"f{i:02}.mp4")
+                with open(path, "wb") as f:
+                    for _ in range(64):
+                        f.write(os.urandom(1 << 20))
+                out.write(f"/oc/f{i:02}.mp4 {64 << 20}\n")
+                total += 64 << 20
+    else:
+        subprocess.run([args.vcdn, "catalog", "make", "--out", root, "--titles", str(args.titles),
+                        "--seconds", "60", "--quiet"], check=True, stdout=subprocess.DEVNULL)
+        with open(os.path.join(root, "catalog.json")) as f, open(files, "w") as out:
+            for e in json.load(f)["files"]:
+                out.write(f"{e['path']} {e['size']}\n")
+                total += e["size"]
     # Hot page cache: read everything once.
     for dirpath, _, names in os.walk(root):
         for n in names:
@@ -151,17 +170,22 @@ def write_report(args, results, stall, total_bytes):
     cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
     nginx_v = subprocess.run([args.nginx, "-v"], capture_output=True, text=True).stderr.strip()
     lines = []
-    lines.append("# Benchmark results\n")
+    oc = args.shape == "oc"
+    if oc:
+        lines.append(OC_BEGIN)
+        lines.append("\n## Open Connect-shaped files: 40 × 64 MiB (`bench/run.py --shape oc`)\n")
+    else:
+        lines.append("# Benchmark results\n")
     lines.append(f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} cores "
                  f"({cpu}), kernel {kernel}, {nginx_v}, wrk 4.1. Reproduce: "
-                 f"`scripts/setup --bench && scripts/build && bench/run.py` "
+                 f"`scripts/setup --bench && scripts/build && bench/run.py{' --shape oc' if oc else ''}` "
                  f"({args.reps} interleaved rounds of {args.duration} s per cell; medians).\n")
     lines.append(f"Catalog: {total_bytes / 1e9:.2f} GB of files, all in the page cache. Every server uses "
                  f"{os.cpu_count()} workers; wrk runs on the same 2 cores with 2 threads, so requests/s is "
                  "bounded by the client and the fair comparison is **GB sent per server CPU-second** "
                  "(bytes counted by wrk, CPU = utime+stime of the server processes).\n")
     for logs in (False, True):
-        lines.append(f"\n## Access log {'on (vcdn: JSON + TCP_INFO per request; nginx: combined, buffer=64k)' if logs else 'off'}\n")
+        lines.append(f"\n{'###' if oc else '##'} Access log {'on (vcdn: JSON + TCP_INFO per request; nginx: combined, buffer=64k)' if logs else 'off'}\n")
         lines.append("| workload | conns | server | req/s | Gbit/s | p50 ms | p99 ms | server CPU s | GB/CPU-s | vs nginx (GB/CPU-s) | vs nginx (req/s) | vs minimal (GB/CPU-s) | vs vcdn-base (GB/CPU-s) |")
         lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for name, conns in (("ranges", 100), ("ranges", 1000), ("walk", 100), ("walk", 1000)):
@@ -183,12 +207,16 @@ def write_report(args, results, stall, total_bytes):
                              f"{median(rows, 'p50_us') / 1000:.2f} | {median(rows, 'p99_us') / 1000:.2f} | "
                              f"{median(rows, 'cpu_s'):.2f} | {eff:.2f} | {vs_n} | {vs_nr} | {vs_m} | {vs_b} |")
     if stall:
-        lines.append("\n## One keep-alive connection, 100 KiB ranges back to back (delayed-ACK check)\n")
+        lines.append(f"\n{'###' if oc else '##'} One keep-alive connection, 100 KiB ranges back to back (delayed-ACK check)\n")
         lines.append("| server | req/s | mean ms | p50 ms | p99 ms |")
         lines.append("|---|---|---|---|---|")
         for server, r in stall.items():
             lines.append(f"| {server} | {r['rps']:,.0f} | {r['mean_us'] / 1000:.2f} | {r['p50_us'] / 1000:.2f} | "
                          f"{r['p99_us'] / 1000:.2f} |")
+    if oc:
+        lines.append("\n" + OC_END)
+        benchlib.write_section(args.out, OC_BEGIN, OC_END, "\n".join(lines))
+        return
     text = "\n".join(lines) + "\n"
     print("\n" + text)
     existing = ""

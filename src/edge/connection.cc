@@ -149,13 +149,13 @@ void Worker::drive(Connection* c) {
             if (c->parse_pending) {
                 c->parse_pending = false;
                 http::ParseResult r =
-                    http::parse_request(c->rbuf, c->rlen, limits_, &c->scan, &c->req);
+                    http::parse_request(c->rbuf, c->rlen, limits_, &c->scan, &c->x->req);
                 if (r.status == http::ParseStatus::kComplete) {
                     handle_request(c);
                     continue;
                 }
                 if (r.status == http::ParseStatus::kError) {
-                    c->req.clear();
+                    c->x->req.clear();
                     c->head_request = false;
                     c->start_ns = monotonic_ns();
                     respond_error(c, r.error_status, r.error_reason, true);
@@ -169,10 +169,7 @@ void Worker::drive(Connection* c) {
                     if (c->tlist != TimerList::kHeader)
                         timer_link(c, TimerList::kHeader, cfg_->limits.header_timeout_ms);
                 } else if (c->rlen == 0) {
-                    if (c->rbuf) {
-                        give_buffer(c->rbuf);
-                        c->rbuf = nullptr;
-                    }
+                    give_exchange(c);
                     c->state = ConnState::kIdle;
                     if (c->tlist != TimerList::kIdle)
                         timer_link(c, TimerList::kIdle, cfg_->limits.idle_timeout_ms);
@@ -209,7 +206,7 @@ void Worker::drive(Connection* c) {
 }
 
 bool Worker::read_some(Connection* c) {
-    if (!c->rbuf) c->rbuf = take_buffer();
+    if (!c->x) take_exchange(c);
     const size_t cap = cfg_->limits.max_head_bytes;
     if (c->rlen >= cap) {
         // Full buffer: the parser reports 431 on it.
@@ -251,7 +248,7 @@ void Worker::handle_request(Connection* c) {
     // the loop's own check can be a whole batch of events behind).
     if (mail_.load(std::memory_order_acquire)) take_mail();
     timer_unlink(c);
-    const http::Request& req = c->req;
+    const http::Request& req = c->x->req;
     c->start_ns = monotonic_ns();
     ++c->served;
     c->head_request = req.method == http::Method::kHead;
@@ -373,7 +370,7 @@ void Worker::respond_file_error(Connection* c, FileError fe, std::string_view pa
 // The request is valid and its file open (one reference held, passed to the connection or
 // released here): preconditions, range, head, and the body plan.
 void Worker::serve_file(Connection* c, FileEntry* f) {
-    const http::Request& req = c->req;
+    const http::Request& req = c->x->req;
     FileMeta meta{f->size, f->mtime, f->etag_view(), f->last_modified_view(), f->content_type};
     Plan p = plan_file_response(req, meta);
     if (p.status == 412 || p.status == 416) {
@@ -385,7 +382,7 @@ void Worker::serve_file(Connection* c, FileEntry* f) {
                     req.version_minor == 0,
                     f->manifest ? cfg_->manifest_cache_control : cfg_->cache_control, cors_for(c)};
     c->head_len =
-        static_cast<uint32_t>(write_file_head(c->head, Connection::kHeadCap, p, meta, ctx));
+        static_cast<uint32_t>(write_file_head(c->x->head, Connection::kHeadCap, p, meta, ctx));
     if (c->head_len == 0) {
         files_.release(f);
         respond_error(c, 500, "response head too large", true);
@@ -427,9 +424,9 @@ void Worker::respond_options(Connection* c) {
     timer_unlink(c);
     if (draining_) c->keep_alive = false;
     HeadContext ctx{std::string_view(date_, http::kHttpDateLen), c->keep_alive,
-                    c->req.version_minor == 0, cfg_->cache_control, cors_for(c)};
+                    c->x->req.version_minor == 0, cfg_->cache_control, cors_for(c)};
     c->head_len = static_cast<uint32_t>(
-        write_options_response(c->head, Connection::kHeadCap, ctx, cors_.preflight_lines));
+        write_options_response(c->x->head, Connection::kHeadCap, ctx, cors_.preflight_lines));
     if (c->head_len == 0) { // bounded by validate_cors; kept as the same safe answer
         respond_error(c, 500, "response head too large", true);
         return;
@@ -440,20 +437,21 @@ void Worker::respond_options(Connection* c) {
 void Worker::respond_error(Connection* c, uint16_t status, const char* reason, bool close,
                            const FileMeta* file) {
     timer_unlink(c);
+    if (!c->x) take_exchange(c); // every caller answers a request, which holds one already
     if (close) {
         c->keep_alive = false;
         c->linger_after = true;
     }
     if (draining_) c->keep_alive = false;
     HeadContext ctx{std::string_view(date_, http::kHttpDateLen), c->keep_alive,
-                    c->req.version_minor == 0 && c->req.head_bytes > 0, cfg_->cache_control,
+                    c->x->req.version_minor == 0 && c->x->req.head_bytes > 0, cfg_->cache_control,
                     cors_for(c)};
-    c->head_len = static_cast<uint32_t>(write_error_response(c->head, Connection::kHeadCap, status,
-                                                             reason, ctx, c->head_request, file));
+    c->head_len = static_cast<uint32_t>(write_error_response(
+        c->x->head, Connection::kHeadCap, status, reason, ctx, c->head_request, file));
     send_bodiless(c, status, reason);
 }
 
-// The head in c->head is the whole response (no file body): start sending it.
+// The head in c->x->head is the whole response (no file body): start sending it.
 void Worker::send_bodiless(Connection* c, uint16_t status, const char* reason) {
     c->head_sent = 0;
     if (c->file) {
@@ -498,10 +496,10 @@ Worker::SendResult Worker::send_some(Connection* c) {
             if (c->ssl) {
                 // Over TLS the head's record waits (MSG_MORE) for the body's first one.
                 c->tls_more = c->file && c->off < c->end;
-                n = conn_write(c, c->head + c->head_sent, c->head_len - c->head_sent);
+                n = conn_write(c, c->x->head + c->head_sent, c->head_len - c->head_sent);
                 c->tls_more = false;
             } else {
-                n = ::send(c->fd, c->head + c->head_sent, c->head_len - c->head_sent, flags);
+                n = ::send(c->fd, c->x->head + c->head_sent, c->head_len - c->head_sent, flags);
             }
             if (n < 0) {
                 if (errno == EAGAIN || errno == EWOULDBLOCK) return SendResult::kBlocked;
@@ -594,7 +592,7 @@ void Worker::finish_response(Connection* c) {
         begin_close(c);
         return;
     }
-    const uint32_t used = static_cast<uint32_t>(c->req.head_bytes);
+    const uint32_t used = static_cast<uint32_t>(c->x->req.head_bytes);
     if (used > 0 && used <= c->rlen) {
         std::memmove(c->rbuf, c->rbuf + used, c->rlen - used);
         c->rlen -= used;
@@ -603,7 +601,7 @@ void Worker::finish_response(Connection* c) {
     c->start_ns = 0;
     c->blocked_at_bytes = ~0ull; // the next response's send timer starts afresh
     c->status = 0;
-    c->req.head_bytes = 0;
+    c->x->req.head_bytes = 0;
     if (c->rlen > 0) {
         // Pipelined: the next request is (partly) here already.
         m_.pipelined_requests.add();
@@ -611,10 +609,7 @@ void Worker::finish_response(Connection* c) {
         c->parse_pending = true;
         timer_link(c, TimerList::kHeader, cfg_->limits.header_timeout_ms);
     } else {
-        if (c->rbuf) {
-            give_buffer(c->rbuf);
-            c->rbuf = nullptr;
-        }
+        give_exchange(c);
         c->state = ConnState::kIdle;
         // Draining, after a response that went out promising keep-alive (the drain began
         // while it was under way): the client may be sending its next request now. It gets
@@ -627,7 +622,7 @@ void Worker::finish_response(Connection* c) {
 }
 
 void Worker::begin_close(Connection* c) {
-    bool unread = c->linger_after || c->rlen > c->req.head_bytes;
+    bool unread = c->linger_after || (c->x && c->rlen > c->x->req.head_bytes);
     if (!unread && c->readable) {
         if (!c->ssl) {
             unread = true;
@@ -648,10 +643,7 @@ void Worker::begin_close(Connection* c) {
     // the response still in flight to the client. TLS says goodbye first (close_notify).
     if (c->ssl) SSL_shutdown(c->ssl);
     ::shutdown(c->fd, SHUT_WR);
-    if (c->rbuf) {
-        give_buffer(c->rbuf);
-        c->rbuf = nullptr;
-    }
+    give_exchange(c);
     c->rlen = 0;
     c->state = ConnState::kLingering;
     c->readable = true;
@@ -702,9 +694,9 @@ void Worker::write_access_log(Connection* c, int64_t end_ns) {
     r.conn = c->id & 0xffffffffffffULL;
     r.req = c->served;
     r.client = std::string_view(c->peer, c->peer_len);
-    r.method = c->req.method_text;
-    r.path = c->req.target;
-    r.range = c->req.range;
+    r.method = c->x->req.method_text;
+    r.path = c->x->req.target;
+    r.range = c->x->req.range;
     r.cc = std::string_view(c->cc, c->cc_len > 0 ? static_cast<size_t>(c->cc_len) : 0);
     r.status = c->status;
     r.bytes = c->resp_bytes;

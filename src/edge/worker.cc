@@ -466,6 +466,7 @@ Connection* Worker::alloc_conn() {
     c->linger_after = false;
     c->head_request = false;
     c->served = 0;
+    c->x = nullptr;
     c->rbuf = nullptr;
     c->rlen = 0;
     c->scan.reset();
@@ -490,18 +491,26 @@ void Worker::free_conn(Connection* c) {
     free_conns_.push_back(c);
 }
 
-char* Worker::take_buffer() {
-    if (!free_bufs_.empty()) {
-        char* b = free_bufs_.back();
-        free_bufs_.pop_back();
-        return b;
+void Worker::take_exchange(Connection* c) {
+    Exchange* x;
+    if (!free_exchanges_.empty()) {
+        x = free_exchanges_.back();
+        free_exchanges_.pop_back();
+    } else {
+        all_exchanges_.push_back(std::make_unique<Exchange>());
+        x = all_exchanges_.back().get();
+        x->data = std::make_unique<char[]>(cfg_->limits.max_head_bytes);
     }
-    all_bufs_.push_back(std::make_unique<char[]>(cfg_->limits.max_head_bytes));
-    return all_bufs_.back().get();
+    x->req.clear();
+    c->x = x;
+    c->rbuf = x->data.get();
 }
 
-void Worker::give_buffer(char* b) {
-    free_bufs_.push_back(b);
+void Worker::give_exchange(Connection* c) {
+    if (!c->x) return;
+    free_exchanges_.push_back(c->x);
+    c->x = nullptr;
+    c->rbuf = nullptr;
 }
 
 void Worker::close_conn(Connection* c) {
@@ -517,10 +526,7 @@ void Worker::close_conn(Connection* c) {
         files_.release(c->file);
         c->file = nullptr;
     }
-    if (c->rbuf) {
-        give_buffer(c->rbuf);
-        c->rbuf = nullptr;
-    }
+    give_exchange(c);
     end_tls(c);
     ::close(c->fd); // also removes it from epoll
     c->fd = -1;
@@ -597,7 +603,7 @@ void Worker::expire_timers() {
                     close_conn(c);
                     break;
                 }
-                c->req.clear();
+                c->x->req.clear();
                 c->head_request = false;
                 c->start_ns = monotonic_ns();
                 respond_error(c, 408, "request head not received in time", true);

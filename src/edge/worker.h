@@ -62,6 +62,18 @@ inline constexpr uint32_t kDrainIdleMs = 1000;
 
 enum class TimerList : uint8_t { kNone, kIdle, kHeader, kSend, kLinger, kCount };
 
+inline constexpr size_t kResponseHeadCap = 768;
+
+// What a connection needs only while a request is read or answered: the parsed request (its
+// views point into data), the response head and the request buffer. Pooled by the worker and
+// lent to a connection from its first request byte until it is idle again, so an idle
+// keep-alive connection holds none of it (Connection itself stays under 0.5 KB).
+struct Exchange {
+    http::Request req;
+    char head[kResponseHeadCap];
+    std::unique_ptr<char[]> data; // limits.max_head_bytes
+};
+
 // One client connection. Pooled by the worker and reused; never shared between threads.
 struct Connection : Pollable {
     // Timer list and run queue hooks (intrusive: no allocation to move between them).
@@ -83,15 +95,14 @@ struct Connection : Pollable {
     uint32_t served = 0; // requests answered on this connection
     uint64_t id = 0;
 
-    // Receive side.
+    // Receive side: x (and rbuf, its data) only while a request is read or answered.
+    Exchange* x = nullptr;
     char* rbuf = nullptr;
     uint32_t rlen = 0;
     http::ScanState scan;
-    http::Request req;
 
-    // Current response.
-    static constexpr size_t kHeadCap = 768;
-    char head[kHeadCap];
+    // Current response (its head is x->head).
+    static constexpr size_t kHeadCap = kResponseHeadCap;
     uint32_t head_len = 0;
     uint32_t head_sent = 0;
     FileEntry* file = nullptr;
@@ -219,8 +230,8 @@ private:
 
     Connection* alloc_conn();
     void free_conn(Connection* c);
-    char* take_buffer();
-    void give_buffer(char* b);
+    void take_exchange(Connection* c); // lends c an Exchange (c->x, c->rbuf)
+    void give_exchange(Connection* c); // takes it back, if c has one
 
     void on_conn_event(Connection* c, uint32_t events);
     void drive(Connection* c);
@@ -237,7 +248,7 @@ private:
     // that says it is one only takes its own views away).
     void count_served(const Connection* c) {
         if (served_ && c->file && c->body_bytes > 0 && (c->status == 200 || c->status == 206) &&
-            !c->req.user_agent.starts_with("vcdn-fill/"))
+            !(c->x && c->x->req.user_agent.starts_with("vcdn-fill/")))
             served_->add(c->file->key, c->peer_ip, c->body_bytes);
     }
     void begin_close(Connection* c);
@@ -302,7 +313,8 @@ private:
     // The CORS lines for the response to c's current request (the Origin only of a request
     // parsed whole: after a response the request's views are stale).
     std::string_view cors_for(const Connection* c) {
-        return cors_lines(cors_, c->req.head_bytes > 0 ? c->req.origin : std::string_view(),
+        return cors_lines(cors_,
+                          c->x && c->x->req.head_bytes > 0 ? c->x->req.origin : std::string_view(),
                           cors_buf_, sizeof cors_buf_);
     }
     void respond_options(Connection* c);
@@ -327,8 +339,8 @@ private:
 
     std::vector<std::unique_ptr<Connection>> all_conns_;
     std::vector<Connection*> free_conns_;
-    std::vector<char*> free_bufs_;
-    std::vector<std::unique_ptr<char[]>> all_bufs_;
+    std::vector<Exchange*> free_exchanges_;
+    std::vector<std::unique_ptr<Exchange>> all_exchanges_;
     uint32_t open_conns_ = 0;
     uint64_t next_conn_id_ = 1;
 
