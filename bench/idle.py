@@ -17,6 +17,7 @@ Both servers have an idle timeout of 300 s. One vcdn process can hold about 18k 
 
   bench/idle.py                 # ~3 minutes
   bench/idle.py --conns 5000 --trickle 10 --fresh 300 --out /tmp/idle.md   # a smoke run
+  bench/idle.py --base OLD/vcdn    # also another vcdn build, measured the same way
 """
 import argparse
 import os
@@ -181,6 +182,7 @@ def main():
     ap.add_argument("--fresh", type=int, default=1000, help="fresh connections measured before and during")
     ap.add_argument("--vcdn", default=os.path.join(ROOT, "build", "vcdn"))
     ap.add_argument("--nginx", default=shutil.which("nginx") or "/usr/sbin/nginx")
+    ap.add_argument("--base", help="another vcdn binary measured the same way (vcdn-base)")
     ap.add_argument("--out", default=os.path.join(BENCH, "RESULTS.md"))
     args = ap.parse_args()
     if args.conns < 1 or args.trickle <= 0 or args.fresh < 1:
@@ -188,22 +190,24 @@ def main():
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))  # the clients inherit it
     work = tempfile.mkdtemp(prefix="vcdn-idle-")
+    os.chmod(work, 0o755)  # nginx workers run as an unprivileged user and must read the file
     root = os.path.join(work, "root")
     os.makedirs(root)
     with open(os.path.join(root, "v.mp4"), "wb") as f:
         f.write(os.urandom(1 << 20))
     rows = []
     try:
-        port = free_port()
         cfg = os.path.join(work, "vcdn.toml")
         with open(cfg, "w") as f:
             f.write("[edge.limits]\nidle_timeout_ms = 300000\n")
-        server = Server("vcdn", [args.vcdn, "edge", "--config", cfg, "--root", root, "--listen",
-                                 f"127.0.0.1:{port}", "--access-log", "off"], port)
-        try:
-            rows.append(measure(server, args))
-        finally:
-            server.stop()
+        for name, binary in [("vcdn", args.vcdn)] + ([("vcdn-base", args.base)] if args.base else []):
+            port = free_port()
+            server = Server(name, [binary, "edge", "--config", cfg, "--root", root, "--listen",
+                                   f"127.0.0.1:{port}", "--access-log", "off"], port)
+            try:
+                rows.append(measure(server, args))
+            finally:
+                server.stop()
         port = free_port()
         conf = os.path.join(work, "nginx-idle.conf")
         with open(conf, "w") as f:

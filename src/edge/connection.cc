@@ -165,7 +165,8 @@ void Worker::drive(Connection* c) {
             if (!c->readable) {
                 if (c->rlen == 0 && c->served == 0) {
                     // A new connection that has sent nothing yet: it gets the header timeout,
-                    // not the (longer) keep-alive one.
+                    // not the (longer) keep-alive one, and holds no Exchange while it waits.
+                    give_exchange(c);
                     if (c->tlist != TimerList::kHeader)
                         timer_link(c, TimerList::kHeader, cfg_->limits.header_timeout_ms);
                 } else if (c->rlen == 0) {

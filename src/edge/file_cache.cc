@@ -76,6 +76,10 @@ FileError open_by_components(int root_fd, char* path, int flags, UniqueFd* out) 
     UniqueFd dir; // the directory of the current component (root_fd at first, not owned)
     int at = root_fd;
     char* comp = path;
+    if (path[0] == '/') { // absolute: openat2 with RESOLVE_BENEATH refuses it, and so do we
+        errno = EXDEV;
+        return FileCache::classify_open_error(EXDEV);
+    }
     for (;;) {
         char* slash = std::strchr(comp, '/');
         if (slash) *slash = '\0';
@@ -117,7 +121,7 @@ FileError open_by_components(int root_fd, char* path, int flags, UniqueFd* out) 
 }
 } // namespace
 
-void FileCache::force_component_walk_for_tests(bool on) {
+void FileCache::use_component_walk(bool on) {
     g_openat2.store(on ? 0 : -1);
 }
 

@@ -171,7 +171,11 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in,
     // Probe openat2 (Linux 5.6+) once, so that the fallback is chosen (and said) at start.
     {
         UniqueFd probe;
-        FileCache::open_beneath(impl->storage->root(0).dir_fd(), ".vcdn-openat2-probe", &probe);
+        FileError pe =
+            FileCache::open_beneath(impl->storage->root(0).dir_fd(), ".vcdn-openat2-probe", &probe);
+        // A name that does not exist answers ENOENT; EPERM even without O_NOATIME is a seccomp
+        // filter refusing the system call itself (as some container runtimes do).
+        if (pe == FileError::kForbidden && errno == EPERM) FileCache::use_component_walk(true);
         if (!FileCache::has_openat2())
             log::warn("this kernel lacks openat2 (Linux 5.6+): files are opened one path "
                       "component at a time and symlinks beneath the roots are not followed");

@@ -111,7 +111,9 @@ public:
     static FileError open_beneath(int root_fd, std::string_view path, UniqueFd* out);
     // False once open_beneath found no openat2.
     static bool has_openat2();
-    static void force_component_walk_for_tests(bool on);
+    // Walk components from now on (true), or try openat2 again (false): for a kernel whose
+    // seccomp filter refuses openat2 with EPERM rather than ENOSYS, and for tests.
+    static void use_component_walk(bool on);
 
 private:
     struct Hash {

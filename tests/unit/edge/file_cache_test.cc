@@ -84,13 +84,15 @@ TEST_F(FileCacheTest, TheComponentWalkRefusesWhatOpenat2RefusesAndEverySymlink) 
         {"out", FileError::kForbidden, FileError::kForbidden},
         {"etcdir/hostname", FileError::kForbidden, FileError::kForbidden},
         {"../etc/hostname", FileError::kForbidden, FileError::kForbidden},
+        {"/etc/hostname", FileError::kForbidden, FileError::kForbidden},
+        {"/a.mp4", FileError::kForbidden, FileError::kForbidden},
         {"sub/../../etc/hostname", FileError::kForbidden, FileError::kForbidden},
         {"sub/../a.mp4", FileError::kNone, FileError::kForbidden},
         {"inside", FileError::kNone, FileError::kForbidden},
         {"subdir/c.bin", FileError::kNone, FileError::kForbidden},
     };
     for (bool walk : {false, true}) {
-        FileCache::force_component_walk_for_tests(walk);
+        FileCache::use_component_walk(walk);
         for (const Case& c : cases) {
             UniqueFd fd;
             FileError e = FileCache::open_beneath(root, c.path, &fd);
@@ -99,7 +101,7 @@ TEST_F(FileCacheTest, TheComponentWalkRefusesWhatOpenat2RefusesAndEverySymlink) 
         }
         EXPECT_EQ(FileCache::has_openat2(), !walk);
     }
-    FileCache::force_component_walk_for_tests(false);
+    FileCache::use_component_walk(false);
     UniqueFd fd;
     EXPECT_EQ(FileCache::open_beneath(root, "a.mp4", &fd), FileError::kNone);
     EXPECT_TRUE(FileCache::has_openat2());
