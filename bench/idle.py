@@ -12,8 +12,9 @@ Measured per server:
     answered (the slowest answer is reported);
   - fresh connections: p50/p99 of --fresh sequential new connections (connect, one request,
     close) before the idle connections and while they are held.
-Both servers have an idle timeout of 300 s. One vcdn process can hold about 18k connections
-(the open-file limit is 20,000 per process here), so --conns defaults to 15,000.
+Both servers have an idle timeout of 300 s. vcdn holds about 18k connections
+per worker (the open-file limit is 20,000 per descriptor table here, and each vcdn worker has
+its own table); --conns defaults to 15,000, and 100,000 needs --workers 6.
 
   bench/idle.py                 # ~3 minutes
   bench/idle.py --conns 5000 --trickle 10 --fresh 300 --out /tmp/idle.md   # a smoke run
@@ -57,7 +58,7 @@ http {{
   types {{ video/mp4 mp4; }}
   default_type application/octet-stream;
   server {{
-    listen 127.0.0.1:{port} reuseport;
+    listen 127.0.0.1:{port} reuseport backlog=4096;
     root {root};
   }}
 }}
@@ -157,9 +158,10 @@ def measure(server, args):
 def report(args, rows):
     lines = [MARK_BEGIN, "", "## Idle keep-alive connections (`bench/idle.py`)", "",
              f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; reproduce with `bench/idle.py "
-             f"--conns {args.conns}`. {args.conns:,} keep-alive connections (one 1 KiB range each, then idle) "
-             f"from {(args.conns + PER_CLIENT - 1) // PER_CLIENT} client processes; both servers with a worker "
-             "per core and a 300 s idle timeout. Memory: growth of the server's PSS (all its processes) from "
+             f"--conns {args.conns} --workers {args.workers}`. {args.conns:,} keep-alive connections (one 1 KiB range each, then idle) "
+             f"from {(args.conns + PER_CLIENT - 1) // PER_CLIENT} client processes; both servers with "
+             f"{args.workers} workers (vcdn: threads with a descriptor table each; nginx: processes) and a 300 s "
+             "idle timeout. Memory: growth of the server's PSS (all its processes) from "
              "before the connections to all of them idle, per connection: user space only. Trickle: each idle "
              f"connection asks once more, spread over {args.trickle} s. Fresh: {args.fresh} sequential new "
              "connections before and while the idle ones are held.", "",
@@ -183,6 +185,9 @@ def main():
     ap.add_argument("--vcdn", default=os.path.join(ROOT, "build", "vcdn"))
     ap.add_argument("--nginx", default=shutil.which("nginx") or "/usr/sbin/nginx")
     ap.add_argument("--base", help="another vcdn binary measured the same way (vcdn-base)")
+    ap.add_argument("--workers", type=int, default=os.cpu_count(),
+                    help="workers of each server (vcdn threads, nginx processes); more than the "
+                         "cores to hold more than ~18k connections per worker")
     ap.add_argument("--out", default=os.path.join(BENCH, "RESULTS.md"))
     args = ap.parse_args()
     if args.conns < 1 or args.trickle <= 0 or args.fresh < 1:
@@ -199,7 +204,7 @@ def main():
     try:
         cfg = os.path.join(work, "vcdn.toml")
         with open(cfg, "w") as f:
-            f.write("[edge.limits]\nidle_timeout_ms = 300000\n")
+            f.write(f"[edge]\nworkers = {args.workers}\n[edge.limits]\nidle_timeout_ms = 300000\n")
         for name, binary in [("vcdn", args.vcdn)] + ([("vcdn-base", args.base)] if args.base else []):
             port = free_port()
             server = Server(name, [binary, "edge", "--config", cfg, "--root", root, "--listen",
@@ -211,7 +216,7 @@ def main():
         port = free_port()
         conf = os.path.join(work, "nginx-idle.conf")
         with open(conf, "w") as f:
-            f.write(NGINX_IDLE_CONF.format(workers=os.cpu_count(), work=work, port=port, root=root))
+            f.write(NGINX_IDLE_CONF.format(workers=args.workers, work=work, port=port, root=root))
         server = Server("nginx", [args.nginx, "-c", conf, "-p", work], port)
         try:
             rows.append(measure(server, args))

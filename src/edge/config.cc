@@ -179,6 +179,7 @@ Status parse_edge_toml(std::string_view text, std::string_view source, EdgeConfi
         }
         r.get("admin", &cfg->admin);
         r.get("workers", &cfg->workers, 0, 1024);
+        r.get("fd_tables", &cfg->fd_tables);
         r.get("congestion_control", &cfg->congestion_control);
         r.get("notsent_lowat", &cfg->notsent_lowat);
         r.get("access_log", &cfg->access_log);
@@ -369,6 +370,8 @@ Status validate(const EdgeConfig& cfg, bool check_roots) {
         !io::congestion_control_available(cfg.congestion_control))
         return Error{fmt::format("congestion control '{}' is not available in this kernel ({})",
                                  cfg.congestion_control, io::available_congestion_controls())};
+    if (cfg.fd_tables != "per-worker" && cfg.fd_tables != "shared")
+        return Error{fmt::format("fd_tables '{}': use per-worker or shared", cfg.fd_tables)};
     if (cfg.access_log.empty()) return Error{"access_log: give a path, '-' (stderr) or 'off'"};
     log::Level lvl;
     if (!log::parse_level(cfg.log_level, &lvl))
@@ -466,6 +469,7 @@ EdgeConfig live_update(const EdgeConfig& running, uint32_t running_workers, cons
     keep("edge.admin", next.admin, running.admin);
     if (next.workers != running_workers) needs_restart->push_back("edge.workers");
     next.workers = running.workers; // resolved
+    keep("edge.fd_tables", next.fd_tables, running.fd_tables);
     // Socket options set on the listeners, which accepted sockets inherit.
     keep("edge.congestion_control", next.congestion_control, running.congestion_control);
     keep("edge.notsent_lowat", next.notsent_lowat, running.notsent_lowat);

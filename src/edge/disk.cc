@@ -21,6 +21,31 @@ constexpr uint64_t kReadaheadPiece = 128u << 10;
 } // namespace
 
 Status Worker::init_disk() {
+    Status s = set_up_disk();
+    if (!s) return s;
+    if (reader_) reader_kind_ = reader_name(reader_->kind());
+    if (want_own_fd_table_) {
+        // Checked; made again by the worker thread once it has its own descriptor table.
+        opener_.reset();
+        reader_.reset();
+    }
+    return {};
+}
+
+void Worker::set_up_disk_in_thread() {
+    if (!async_disk_) return;
+    if (Status s = set_up_disk(); !s) {
+        // It was set up a moment ago with the same settings: only a vanishing resource (an
+        // io_uring limit) gets here. Serving on with blocking reads beats not serving.
+        log::error("worker {}: disk reader: {}; this worker's disk reads now block it", index_,
+                   s.error().message);
+        reader_.reset();
+        opener_.reset();
+        async_disk_ = false;
+    }
+}
+
+Status Worker::set_up_disk() {
     async_disk_ = cfg_->disk.mode != "blocking";
     if (!async_disk_) return {};
     const size_t sink = std::max<size_t>(readahead_bytes_, kCheckChunk);

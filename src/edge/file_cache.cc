@@ -18,9 +18,24 @@
 
 namespace vcdn::edge {
 
+namespace {
+std::atomic<bool> g_per_thread_tables{false};
+}
+
+int FileEntry::current_tid() {
+    thread_local const int tid = static_cast<int>(::gettid());
+    return tid;
+}
+
+void FileEntry::note_per_thread_tables() {
+    g_per_thread_tables.store(true);
+}
+
 FileEntry::~FileEntry() {
     if (map) ::munmap(map, map_len);
-    if (fd >= 0) ::close(fd);
+    if (fd >= 0 &&
+        (!g_per_thread_tables.load(std::memory_order_relaxed) || owner_tid == current_tid()))
+        ::close(fd);
 }
 
 bool FileEntry::ensure_map() {

@@ -37,18 +37,36 @@ struct EdgeServer::Impl {
     std::atomic<uint64_t> upgrades_done{0}, upgrades_failed{0};
     bool defer_fill = false;
     std::vector<std::pair<uint8_t, int>> handoff_fds; // every worker's listening sockets
+    // Workers with descriptor tables of their own close their listeners in their tables; the
+    // process's table still holds them (for an upgrade's hand-over) until a drain or a stop,
+    // which close them here, so that no socket goes on queueing connections nobody accepts.
+    bool listener_copies_open = false;
+    void close_listener_copies() {
+        if (!listener_copies_open) return;
+        listener_copies_open = false;
+        for (auto& [index, fd] : handoff_fds)
+            ::close(fd);
+        handoff_fds.clear();
+    }
     // The process's connection limit for a config: max_connections, or what the open-file
     // limit leaves.
     // Descriptors that are not connections: per worker its cached files, its own (epoll,
     // eventfds, spare) and the sendfile reader's pipes; listeners; the process's own.
+    // With a descriptor table per worker (fd_tables = "per-worker") the limit counts each
+    // worker's table: its own descriptors, its listeners and the roots, and the process's
+    // (stdio, and what the others held when it started, closed at once) — per worker.
     static uint64_t reserved_fds(const EdgeConfig& c) {
         const uint64_t reader_pipes = c.disk.reader == "sendfile" ? 2 * 32 : 0;
+        if (c.fd_tables == "per-worker")
+            return c.file_cache.max_entries + 16 + reader_pipes + 64 + c.listen.size() +
+                   c.roots.size();
         return uint64_t{c.workers} * (c.file_cache.max_entries + 8 + reader_pipes) + 64 +
                c.listen.size() * c.workers;
     }
     uint32_t connection_limit(const EdgeConfig& c) const {
         const uint64_t reserved = reserved_fds(c);
-        const uint64_t fit = nofile > reserved ? nofile - reserved : 1;
+        uint64_t fit = nofile > reserved ? nofile - reserved : 1;
+        if (c.fd_tables == "per-worker") fit *= c.workers;
         if (c.limits.max_connections == 0)
             return static_cast<uint32_t>(std::min<uint64_t>(fit, UINT32_MAX));
         if (c.limits.max_connections > fit)
@@ -238,14 +256,15 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in,
         wo.served = impl->served.empty() ? nullptr : impl->served.back().get();
         wo.index = w;
         wo.refuse_new_players = &impl->refuse_new_players;
+        wo.own_fd_table = cfg.fd_tables == "per-worker";
         impl->workers.push_back(std::make_unique<Worker>(wo));
         if (impl->keys) impl->workers.back()->post_keys(impl->keys);
         if (impl->tls_ctx) impl->workers.back()->post_tls(impl->tls_ctx);
         if (Status s = impl->workers.back()->init_disk(); !s)
             return Error{"disk reader: " + s.error().message};
     }
-    if (cfg.disk.mode == "async" && impl->workers.front()->reader())
-        impl->reader_name = reader_name(impl->workers.front()->reader()->kind());
+    if (cfg.disk.mode == "async" && impl->workers.front()->reader_kind())
+        impl->reader_name = impl->workers.front()->reader_kind();
     // Every worker gets its own socket per address (SO_REUSEPORT): the kernel spreads
     // connections and no accept lock is shared. Port 0 is resolved by the first bind. An
     // address another process listens on is an error, not a share (io::listen_group).
@@ -420,8 +439,14 @@ EdgeServer::~EdgeServer() {
 Status EdgeServer::start() {
     impl_->start_time = realtime_ns() / 1000000000;
     impl_->access_log->start();
-    for (auto& w : impl_->workers)
+    bool all_own = true;
+    for (auto& w : impl_->workers) {
         w->start();
+        all_own = all_own && w->own_fd_table();
+    }
+    // Only when every worker has its own copy of its listeners may this table's go (a worker
+    // that shares this table uses these very numbers).
+    impl_->listener_copies_open = all_own;
     if (impl_->any_tls) {
         Impl* raw = impl_.get();
         raw->maintenance = std::thread([raw] {
@@ -611,6 +636,7 @@ void EdgeServer::begin_drain() {
     impl_->draining.store(true);
     for (auto& w : impl_->workers)
         w->request_drain();
+    impl_->close_listener_copies();
 }
 
 std::vector<std::pair<uint8_t, int>> EdgeServer::listener_fds() const {
@@ -690,6 +716,7 @@ void EdgeServer::stop() {
         w->request_stop();
     for (auto& w : impl_->workers)
         w->join();
+    impl_->close_listener_copies();
     if (impl_->admin) impl_->admin->stop();
     impl_->stopping.store(true);
     if (impl_->maintenance.joinable()) impl_->maintenance.join();

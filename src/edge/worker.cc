@@ -2,9 +2,14 @@
 // machine is in connection.cc.
 #include "worker.h"
 
+#include <algorithm>
+
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -27,6 +32,20 @@ constexpr std::string_view kClientRefusalBody =
     "503 Service Unavailable: too many connections from your address\n";
 } // namespace
 
+namespace {
+// Closes the descriptors first..last of the calling thread's table (close_range, Linux 5.9+;
+// one by one up to the open-file limit where it is missing).
+void close_fds(unsigned first, unsigned last) {
+    if (::syscall(SYS_close_range, first, last, 0) == 0) return;
+    rlimit rl{};
+    ::getrlimit(RLIMIT_NOFILE, &rl);
+    const unsigned top =
+        rl.rlim_cur == RLIM_INFINITY ? 1u << 20 : static_cast<unsigned>(rl.rlim_cur);
+    for (unsigned fd = first; fd <= last && fd < top; ++fd)
+        ::close(static_cast<int>(fd));
+}
+} // namespace
+
 Worker::Worker(const WorkerOptions& opt)
     : cfg_hold_(opt.config), cfg_(opt.config.get()), storage_(*opt.storage),
       refuse_new_players_(opt.refuse_new_players), max_conns_(opt.max_connections),
@@ -35,6 +54,7 @@ Worker::Worker(const WorkerOptions& opt)
              opt.config->file_cache.revalidate_ms),
       max_reads_per_root_(std::max<uint32_t>(1, opt.max_reads_per_root)),
       readahead_bytes_(opt.config->disk.readahead_kib * 1024) {
+    want_own_fd_table_ = opt.own_fd_table;
     // Sized once: live_update keeps these two for the process's life.
     limits_.max_head_bytes = cfg_->limits.max_head_bytes;
     limits_.max_target_bytes = cfg_->limits.max_target_bytes;
@@ -107,7 +127,41 @@ void Worker::add_listener(UniqueFd fd, bool tls, uint8_t index) {
 }
 
 void Worker::start() {
+    std::future<void> started = started_.get_future();
     thread_ = std::thread([this] { run(); });
+    started.wait(); // its descriptor table and disk reader are ready
+}
+
+// The open-file limit counts the descriptors of one table, and a process's threads share one:
+// on these machines 20,000 for every connection of every worker. A worker with a table of its
+// own has the whole limit for itself, so N workers hold N times the connections (nginx gets
+// the same from its worker processes). The table starts as a copy of the process's; the copy
+// keeps only what this worker uses — a listening socket left open here would keep taking
+// connections after its own worker closed it (drain). Everything the worker opens from here
+// on (connections, cached files, the disk reader's ring and the helper threads made below,
+// which share this table) lives only here, and is closed here: the process's other threads
+// cannot see it, and must never close it by number (see FileEntry::~FileEntry).
+bool Worker::enter_own_fd_table() {
+    if (::unshare(CLONE_FILES) != 0) {
+        log::warn("worker {}: unshare(CLONE_FILES): {}: it shares the process's descriptor table",
+                  index_, strerror(errno));
+        return false;
+    }
+    std::vector<int> keep{0, 1, 2, epfd_.get(), wakefd_.get(), reserve_fd_.get()};
+    for (const auto& l : listeners_)
+        keep.push_back(l->fd.get());
+    for (size_t i = 0; i < storage_.size(); ++i)
+        keep.push_back(storage_.root(i).dir_fd());
+    std::sort(keep.begin(), keep.end());
+    unsigned from = 0;
+    for (int k : keep) {
+        if (k < 0 || static_cast<unsigned>(k) < from) continue;
+        if (static_cast<unsigned>(k) > from) close_fds(from, static_cast<unsigned>(k) - 1);
+        from = static_cast<unsigned>(k) + 1;
+    }
+    close_fds(from, ~0U);
+    FileEntry::note_per_thread_tables();
+    return true;
 }
 
 void Worker::join() {
@@ -173,6 +227,11 @@ void Worker::run() {
     char name[16];
     snprintf(name, sizeof name, "vcdn-w%zu", index_);
     pthread_setname_np(pthread_self(), name);
+    if (want_own_fd_table_) {
+        own_fd_table_ = enter_own_fd_table();
+        set_up_disk_in_thread();
+    }
+    started_.set_value();
     epoll_event events[kMaxEvents];
     update_clock();
     for (;;) {
@@ -218,6 +277,12 @@ void Worker::run() {
     for (auto& c : all_conns_)
         if (c->fd >= 0 && c->state != ConnState::kClosed) close_conn(c.get());
     listeners_.clear();
+    if (want_own_fd_table_) {
+        // What holds descriptors of this thread's table goes here, in this thread (the
+        // Worker itself is destroyed by another one).
+        reader_.reset();
+        opener_.reset();
+    }
     finished_.store(true, std::memory_order_release);
 }
 

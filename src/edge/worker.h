@@ -8,6 +8,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -170,6 +171,8 @@ struct WorkerOptions {
     // Set while the control plane has been unreachable for longer than its grace period:
     // new connections' first requests are answered 503 (the server owns the flag).
     const std::atomic<uint8_t>* refuse_new_players = nullptr; // a refusal_text() code; 0: none
+    // Give the worker thread its own descriptor table (EdgeConfig::fd_tables = "per-worker").
+    bool own_fd_table = false;
 };
 
 // A client for the per-client connection cap: IPv4 address or IPv6 /64.
@@ -192,8 +195,12 @@ public:
     Worker& operator=(const Worker&) = delete;
 
     // Sets up the asynchronous disk reader (before start()); fails on a bad reader setting.
+    // With its own descriptor table the worker sets it up again in its thread (what is made
+    // here only checks the setting): the helper threads must share the worker's table.
     Status init_disk();
-    const AsyncReader* reader() const { return reader_.get(); }
+    const char* reader_kind() const { return reader_kind_; }
+    // After start(): whether this worker's thread has its own descriptor table.
+    bool own_fd_table() const { return own_fd_table_; }
     // Takes ownership of a bound listening socket (before start()).
     void add_listener(UniqueFd fd, bool tls, uint8_t index);
     // Thread-safe: the signing keys for requests from now on (SIGHUP reload).
@@ -379,6 +386,13 @@ private:
     bool paused_ = false;
     std::atomic<bool> stop_requested_{false};
     std::atomic<bool> finished_{false};
+    bool own_fd_table_ = false;
+    const char* reader_kind_ = nullptr;
+    std::promise<void> started_; // run() has its descriptor table and disk reader
+    bool want_own_fd_table_ = false;
+    bool enter_own_fd_table();
+    Status set_up_disk();
+    void set_up_disk_in_thread();
     std::atomic<uint64_t> ping_{0}, pong_{0};
     std::thread thread_;
 

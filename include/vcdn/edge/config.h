@@ -143,8 +143,11 @@ struct EdgeConfig {
     // leaked cannot mint URLs that last; expiry is judged with url_clock_skew_s of slack.
     uint32_t max_url_lifetime_s = 259200;
     uint32_t url_clock_skew_s = 60;
-    std::string admin;                       // admin listener "ADDR:PORT"; empty = none
-    uint32_t workers = 0;                    // 0 = one per available core
+    std::string admin;    // admin listener "ADDR:PORT"; empty = none
+    uint32_t workers = 0; // 0 = one per available core
+    // "per-worker": each worker thread has its own descriptor table (unshare(CLONE_FILES)),
+    // so the open-file limit applies to each worker, not to the process; "shared": one table.
+    std::string fd_tables = "per-worker";
     std::string congestion_control = "auto"; // "auto" = bbr when available; "" = system default
     uint32_t notsent_lowat = 131072;       // TCP_NOTSENT_LOWAT bytes; 0 = leave the kernel default
     double pacing_rate_mbps = 0;           // per-connection send rate cap (SO_MAX_PACING_RATE)

@@ -25,6 +25,12 @@ namespace vcdn::edge {
 
 struct FileEntry {
     int fd = -1;
+    // The thread whose cache made the entry. Where workers have descriptor tables of their own
+    // (note_per_thread_tables), fd is a number in that thread's table only: the destructor
+    // closes it there, and leaves it to the thread's exit anywhere else.
+    int owner_tid = current_tid();
+    static int current_tid();
+    static void note_per_thread_tables();
     uint32_t root = 0; // index of the root it was found on
     uint64_t size = 0;
     int64_t mtime = 0; // seconds

@@ -166,8 +166,10 @@ TEST_F(Operations, SigtermFinishesInFlightResponsesThenExitsZero) {
     edge_.proc.signal(SIGTERM);
     ASSERT_TRUE(edge_.proc.wait_for_line(std::regex("draining"), 3000));
     EXPECT_TRUE(wait_closed(idle.get(), 3000)); // idle connections go within a second
-    // New connections are no longer accepted.
+    // New connections are refused: no copy of a listening socket (the workers have descriptor
+    // tables of their own) outlives the drain to queue connections nobody will accept.
     UniqueFd late = connect_to(port(), "127.0.0.1", 1000);
+    EXPECT_FALSE(late) << "a listening socket is still open";
     if (late) {
         send_all(late.get(), get_request("/t/1/v-235k.mp4"));
         std::string c2;
@@ -305,6 +307,66 @@ TEST_F(Operations, OpenFileLimitIsReportedAndAnswered503) {
         counted = edge_.metric("vcdn_connections_refused_total", "reason=\"nofile\"");
     }
     EXPECT_EQ(counted, refused);
+}
+
+// The open-file limit counts one descriptor table. With fd_tables = "per-worker" (the default)
+// each worker thread has its own, so three workers hold about three times the connections the
+// limit allows one process; with "shared" the same edge refuses what does not fit (503). Every
+// held connection is then asked once more and answers.
+TEST_F(Operations, WorkersWithTablesOfTheirOwnHoldMoreConnectionsThanTheOpenFileLimit) {
+    const std::string media = "/t/1/v-235k.mp4";
+    for (const std::string tables : {"per-worker", "shared"}) {
+        SCOPED_TRACE(tables);
+        TempDir own;
+        EdgeProcess e;
+        EdgeOptions o;
+        o.workers = 3;
+        o.nofile_limit = 300;
+        o.access_log = false;
+        o.toml = "fd_tables = \"" + tables + "\"\n[edge.file_cache]\nmax_entries = 4\n";
+        ASSERT_TRUE(e.start(root(), own.path(), o)) << e.proc.stderr_text();
+        const double limit = e.metric("vcdn_max_connections");
+        if (tables == "per-worker")
+            EXPECT_GT(limit, 600) << "three tables of 300 descriptors";
+        else
+            EXPECT_LT(limit, 300) << "one table of 300 descriptors";
+        std::vector<UniqueFd> held;
+        int served = 0, refused = 0;
+        for (int i = 0; i < 500; ++i) {
+            UniqueFd fd = connect_to(e.port);
+            ASSERT_TRUE(fd) << i;
+            std::string carry;
+            ASSERT_TRUE(send_all(fd.get(), get_request(media, "Range: bytes=0-99\r\n")));
+            RawResponse r = read_response(fd.get(), &carry);
+            ASSERT_TRUE(r.ok) << i << ": " << r.error;
+            if (r.head.status == 206) {
+                ++served;
+                held.push_back(std::move(fd));
+            } else {
+                EXPECT_EQ(r.head.status, 503) << r.head_text;
+                ++refused;
+            }
+        }
+        if (tables == "per-worker") {
+            EXPECT_EQ(served, 500) << refused << " refused";
+            EXPECT_EQ(e.wait_metric("vcdn_connections_open", "", 500), 500);
+        } else {
+            EXPECT_LE(served, 300);
+            EXPECT_GE(refused, 200);
+        }
+        // Every held connection still answers.
+        int again = 0;
+        for (UniqueFd& fd : held) {
+            std::string carry;
+            ASSERT_TRUE(send_all(fd.get(), get_request(media, "Range: bytes=100-199\r\n")));
+            RawResponse r = read_response(fd.get(), &carry);
+            again += r.ok && r.head.status == 206 && r.body.size() == 100;
+        }
+        EXPECT_EQ(again, served);
+        held.clear();
+        e.proc.signal(SIGTERM);
+        EXPECT_EQ(e.proc.wait_exit(15000), 0) << e.proc.stderr_text();
+    }
 }
 
 // A cached file is re-checked against its path revalidate_ms after it was last checked; the
