@@ -18,24 +18,9 @@
 
 namespace vcdn::edge {
 
-namespace {
-std::atomic<bool> g_per_thread_tables{false};
-}
-
-int FileEntry::current_tid() {
-    thread_local const int tid = static_cast<int>(::gettid());
-    return tid;
-}
-
-void FileEntry::note_per_thread_tables() {
-    g_per_thread_tables.store(true);
-}
-
 FileEntry::~FileEntry() {
     if (map) ::munmap(map, map_len);
-    if (fd >= 0 &&
-        (!g_per_thread_tables.load(std::memory_order_relaxed) || owner_tid == current_tid()))
-        ::close(fd);
+    if (fd >= 0) ::close(fd);
 }
 
 bool FileEntry::ensure_map() {
@@ -52,6 +37,16 @@ FileCache::FileCache(io::Storage& storage, uint32_t max_entries, uint32_t revali
     : storage_(storage), max_entries_(max_entries ? max_entries : 1),
       revalidate_ms_(revalidate_ms) {
     map_.reserve(max_entries_ * 2);
+}
+
+void FileCache::clear() {
+    for (auto& [k, e] : map_) {
+        e->cached = false;
+        e->lru_prev = e->lru_next = nullptr;
+        if (e->refs == 0) delete e;
+    }
+    map_.clear();
+    lru_head_ = lru_tail_ = nullptr;
 }
 
 FileCache::~FileCache() {

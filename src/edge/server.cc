@@ -40,13 +40,17 @@ struct EdgeServer::Impl {
     // Workers with descriptor tables of their own close their listeners in their tables; the
     // process's table still holds them (for an upgrade's hand-over) until a drain or a stop,
     // which close them here, so that no socket goes on queueing connections nobody accepts.
+    std::vector<size_t> handoff_worker; // which worker each handoff_fds entry went to
     bool listener_copies_open = false;
     void close_listener_copies() {
         if (!listener_copies_open) return;
         listener_copies_open = false;
-        for (auto& [index, fd] : handoff_fds)
-            ::close(fd);
+        // Only the copies of workers with a table of their own: a worker that shares this
+        // table uses (and closes) these very numbers itself.
+        for (size_t i = 0; i < handoff_fds.size(); ++i)
+            if (workers[handoff_worker[i]]->own_fd_table()) ::close(handoff_fds[i].second);
         handoff_fds.clear();
+        handoff_worker.clear();
     }
     // The process's connection limit for a config: max_connections, or what the open-file
     // limit leaves.
@@ -55,9 +59,12 @@ struct EdgeServer::Impl {
     // With a descriptor table per worker (fd_tables = "per-worker") the limit counts each
     // worker's table: its own descriptors, its listeners and the roots, and the process's
     // (stdio, and what the others held when it started, closed at once) — per worker.
-    static uint64_t reserved_fds(const EdgeConfig& c) {
+    // What the workers got: the config's wish until start(), then whether every worker's
+    // unshare worked (a seccomp filter may refuse it: then they share one table).
+    bool per_worker_tables = true;
+    uint64_t reserved_fds(const EdgeConfig& c) const {
         const uint64_t reader_pipes = c.disk.reader == "sendfile" ? 2 * 32 : 0;
-        if (c.fd_tables == "per-worker")
+        if (c.fd_tables == "per-worker" && per_worker_tables)
             return c.file_cache.max_entries + 16 + reader_pipes + 64 + c.listen.size() +
                    c.roots.size();
         return uint64_t{c.workers} * (c.file_cache.max_entries + 8 + reader_pipes) + 64 +
@@ -66,7 +73,7 @@ struct EdgeServer::Impl {
     uint32_t connection_limit(const EdgeConfig& c) const {
         const uint64_t reserved = reserved_fds(c);
         uint64_t fit = nofile > reserved ? nofile - reserved : 1;
-        if (c.fd_tables == "per-worker") fit *= c.workers;
+        if (c.fd_tables == "per-worker" && per_worker_tables) fit *= c.workers;
         if (c.limits.max_connections == 0)
             return static_cast<uint32_t>(std::min<uint64_t>(fit, UINT32_MAX));
         if (c.limits.max_connections > fit)
@@ -200,7 +207,7 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in,
     }
 
     impl->nofile = io::raise_nofile_limit();
-    const uint64_t reserved = Impl::reserved_fds(cfg);
+    const uint64_t reserved = impl->reserved_fds(cfg);
     if (impl->nofile <= reserved + 16)
         return Error{fmt::format("open-file limit {} is too low for {} workers with {} cached "
                                  "files each; lower file_cache.max_entries or raise the limit",
@@ -307,6 +314,7 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in,
                 return Error{
                     fmt::format("upgrade: dup of a listening socket: {}", strerror(errno))};
             impl->handoff_fds.emplace_back(index, fds[k].get());
+            impl->handoff_worker.push_back(k % cfg.workers);
             impl->workers[k % cfg.workers]->add_listener(std::move(fds[k]), lc.tls, index);
         }
     }
@@ -444,9 +452,19 @@ Status EdgeServer::start() {
         w->start();
         all_own = all_own && w->own_fd_table();
     }
-    // Only when every worker has its own copy of its listeners may this table's go (a worker
-    // that shares this table uses these very numbers).
-    impl_->listener_copies_open = all_own;
+    impl_->listener_copies_open = true;
+    if (impl_->cfg.fd_tables == "per-worker" && !all_own) {
+        // Some worker shares the process's table after all: the limit is one table's.
+        impl_->per_worker_tables = false;
+        impl_->max_connections = impl_->connection_limit(*impl_->live);
+        const uint32_t per_worker = std::max<uint32_t>(
+            1, (impl_->max_connections.load() + impl_->cfg.workers - 1) / impl_->cfg.workers);
+        for (auto& w : impl_->workers)
+            w->post_config(impl_->live, per_worker);
+        log::warn("edge: not every worker has a descriptor table of its own: at most {} "
+                  "connections in all",
+                  impl_->max_connections.load());
+    }
     if (impl_->any_tls) {
         Impl* raw = impl_.get();
         raw->maintenance = std::thread([raw] {

@@ -4,14 +4,15 @@
 
 #include <algorithm>
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sched.h>
 #include <sys/eventfd.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <cstring>
 #include <fmt/format.h>
 #include <utility>
@@ -33,16 +34,24 @@ constexpr std::string_view kClientRefusalBody =
 } // namespace
 
 namespace {
-// Closes the descriptors first..last of the calling thread's table (close_range, Linux 5.9+;
-// one by one up to the open-file limit where it is missing).
+// Closes the descriptors first..last of the calling thread's table: close_range (Linux 5.9+),
+// or, where it is missing or filtered, the open ones /proc/thread-self/fd lists (never a loop
+// up to a limit that may be a billion).
 void close_fds(unsigned first, unsigned last) {
     if (::syscall(SYS_close_range, first, last, 0) == 0) return;
-    rlimit rl{};
-    ::getrlimit(RLIMIT_NOFILE, &rl);
-    const unsigned top =
-        rl.rlim_cur == RLIM_INFINITY ? 1u << 20 : static_cast<unsigned>(rl.rlim_cur);
-    for (unsigned fd = first; fd <= last && fd < top; ++fd)
-        ::close(static_cast<int>(fd));
+    DIR* d = ::opendir("/proc/thread-self/fd");
+    if (!d) return;
+    std::vector<int> open;
+    while (dirent* e = ::readdir(d)) {
+        char* end = nullptr;
+        const unsigned long n = std::strtoul(e->d_name, &end, 10);
+        if (end != e->d_name && *end == '\0' && n >= first && n <= last &&
+            static_cast<int>(n) != ::dirfd(d))
+            open.push_back(static_cast<int>(n));
+    }
+    ::closedir(d);
+    for (int fd : open)
+        ::close(fd);
 }
 } // namespace
 
@@ -62,6 +71,7 @@ Worker::Worker(const WorkerOptions& opt)
     epfd_.reset(::epoll_create1(EPOLL_CLOEXEC));
     wakefd_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
     reserve_fd_.reset(::open("/dev/null", O_RDONLY | O_CLOEXEC));
+    reserve_fd_process_ = reserve_fd_.get();
     apply_config();
     epoll_event ev{};
     ev.events = EPOLLIN;
@@ -106,6 +116,7 @@ void Worker::apply_config() {
 
 Worker::~Worker() {
     join();
+    if (own_fd_table_ && reserve_fd_process_ >= 0) ::close(reserve_fd_process_);
     for (auto& c : all_conns_) {
         if (c->fd >= 0) ::close(c->fd);
         if (c->file) files_.release(c->file);
@@ -160,7 +171,6 @@ bool Worker::enter_own_fd_table() {
         from = static_cast<unsigned>(k) + 1;
     }
     close_fds(from, ~0U);
-    FileEntry::note_per_thread_tables();
     return true;
 }
 
@@ -277,11 +287,15 @@ void Worker::run() {
     for (auto& c : all_conns_)
         if (c->fd >= 0 && c->state != ConnState::kClosed) close_conn(c.get());
     listeners_.clear();
-    if (want_own_fd_table_) {
+    if (own_fd_table_) {
         // What holds descriptors of this thread's table goes here, in this thread (the
-        // Worker itself is destroyed by another one).
+        // Worker itself is destroyed by another one, where these numbers mean other files).
+        // Cached files still referenced by a read that never completed are left to the
+        // thread's exit, which closes its whole table.
         reader_.reset();
         opener_.reset();
+        files_.clear();
+        reserve_fd_.reset(); // may have been reopened here (EMFILE): ~Worker closes the original
     }
     finished_.store(true, std::memory_order_release);
 }

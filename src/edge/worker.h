@@ -390,6 +390,7 @@ private:
     const char* reader_kind_ = nullptr;
     std::promise<void> started_; // run() has its descriptor table and disk reader
     bool want_own_fd_table_ = false;
+    int reserve_fd_process_ = -1; // reserve_fd_'s number in the process's table
     bool enter_own_fd_table();
     Status set_up_disk();
     void set_up_disk_in_thread();

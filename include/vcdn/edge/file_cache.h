@@ -25,12 +25,6 @@ namespace vcdn::edge {
 
 struct FileEntry {
     int fd = -1;
-    // The thread whose cache made the entry. Where workers have descriptor tables of their own
-    // (note_per_thread_tables), fd is a number in that thread's table only: the destructor
-    // closes it there, and leaves it to the thread's exit anywhere else.
-    int owner_tid = current_tid();
-    static int current_tid();
-    static void note_per_thread_tables();
     uint32_t root = 0; // index of the root it was found on
     uint64_t size = 0;
     int64_t mtime = 0; // seconds
@@ -109,6 +103,9 @@ public:
     static FileError classify_open_error(int err);
 
     size_t size() const { return map_.size(); }
+    // Drops every cached entry now (those still referenced go when released): a worker with a
+    // descriptor table of its own closes its files in its own thread before it ends.
+    void clear();
     const FileCacheStats& stats() const { return stats_; }
 
     // Opens a path beneath root_fd: symlinks may be followed but never out of the root. Where
