@@ -52,16 +52,16 @@ struct EdgeServer::Impl {
         handoff_fds.clear();
         handoff_worker.clear();
     }
+    // What the workers got: the config's wish until start(), then whether every worker's
+    // unshare worked (a seccomp filter may refuse it: then they share one table).
+    bool per_worker_tables = true;
     // The process's connection limit for a config: max_connections, or what the open-file
     // limit leaves.
     // Descriptors that are not connections: per worker its cached files, its own (epoll,
     // eventfds, spare) and the sendfile reader's pipes; listeners; the process's own.
     // With a descriptor table per worker (fd_tables = "per-worker") the limit counts each
-    // worker's table: its own descriptors, its listeners and the roots, and the process's
-    // (stdio, and what the others held when it started, closed at once) — per worker.
-    // What the workers got: the config's wish until start(), then whether every worker's
-    // unshare worked (a seccomp filter may refuse it: then they share one table).
-    bool per_worker_tables = true;
+    // worker's table: its cached files, its own descriptors, its listeners and the roots, and
+    // stdio — and the connection limit is that many times the workers.
     uint64_t reserved_fds(const EdgeConfig& c) const {
         const uint64_t reader_pipes = c.disk.reader == "sendfile" ? 2 * 32 : 0;
         if (c.fd_tables == "per-worker" && per_worker_tables)

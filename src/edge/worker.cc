@@ -150,8 +150,8 @@ void Worker::start() {
 // keeps only what this worker uses — a listening socket left open here would keep taking
 // connections after its own worker closed it (drain). Everything the worker opens from here
 // on (connections, cached files, the disk reader's ring and the helper threads made below,
-// which share this table) lives only here, and is closed here: the process's other threads
-// cannot see it, and must never close it by number (see FileEntry::~FileEntry).
+// which share this table) lives only here, and is closed here, before run() returns: the
+// process's other threads cannot see it, and must never close it by number.
 bool Worker::enter_own_fd_table() {
     if (::unshare(CLONE_FILES) != 0) {
         log::warn("worker {}: unshare(CLONE_FILES): {}: it shares the process's descriptor table",
