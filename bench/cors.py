@@ -10,8 +10,8 @@ cores, so requests/s is the client's bound).
     scripts/setup --bench && scripts/build && bench/cors.py      # ~8 minutes
 Then the isolated cost of the code CORS touches per request (bench_http, nanoseconds), as a
 share of a request's whole CPU: the steadier figure on a machine whose wall-clock ratios wander
-by several percent between runs. (valgrind cannot count the edge's instructions here: its
-3.19 does not know openat2, which the edge needs.)
+by several percent between runs. (The whole request path is counted per merge by
+scripts/perf-guard, under valgrind.)
 Writes its section into bench/RESULTS.md (replacing an earlier one).
 """
 import argparse

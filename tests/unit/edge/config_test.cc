@@ -154,6 +154,12 @@ TEST(EdgeConfig, Validate) {
     c.manifest_cache_control.clear();
     c.access_log = "";
     EXPECT_FALSE(validate(c).ok());
+    c.access_log = "off";
+    EXPECT_EQ(c.fd_tables, "per-worker");
+    c.fd_tables = "shared";
+    EXPECT_TRUE(validate(c).ok());
+    c.fd_tables = "per-process";
+    EXPECT_EQ(validate(c).error().message, "fd_tables 'per-process': use per-worker or shared");
 }
 
 TEST(EdgeConfig, CorsIsOnForAnyOriginByDefaultAndItsListIsStrict) {
@@ -226,6 +232,7 @@ TEST(EdgeConfig, LiveUpdateTakesLiveSettingsAndNamesTheRest) {
     running.control.token = "old-token";
     EdgeConfig next = parsed(
         "[edge]\nroot = \"/other\"\nlisten = [\"127.0.0.1:80\"]\nworkers = 4\nbacklog = 200\n"
+        "fd_tables = \"shared\"\n"
         "cache_control = \"max-age=60\"\nrequire_signed_urls = true\nlog_level = \"warn\"\n"
         "[edge.limits]\nidle_timeout_ms = 5000\nmax_head_bytes = 4096\nmax_connections = 7\n"
         "[edge.cors]\nallow_origins = [\"https://p.example\"]\n"
@@ -250,11 +257,12 @@ TEST(EdgeConfig, LiveUpdateTakesLiveSettingsAndNamesTheRest) {
     EXPECT_EQ(out.roots[0].path, "/srv");
     EXPECT_EQ(out.workers, 2u);
     EXPECT_EQ(out.backlog, 100u);
+    EXPECT_EQ(out.fd_tables, "per-worker");
     EXPECT_EQ(out.limits.max_head_bytes, 8192u);
     EXPECT_EQ(out.fill.scrub_rate_mbps, 10);
     const std::string named = fmt::format("{}", fmt::join(restart, "|"));
-    for (const char* k : {"edge.root", "edge.workers", "edge.backlog", "edge.limits.max_head_bytes",
-                          "edge.fill (beyond"})
+    for (const char* k : {"edge.root", "edge.workers", "edge.backlog", "edge.fd_tables",
+                          "edge.limits.max_head_bytes", "edge.fill (beyond"})
         EXPECT_NE(named.find(k), std::string::npos) << k << " in " << named;
     EXPECT_EQ(named.find("edge.control"), std::string::npos) << "only the token changed";
     EXPECT_EQ(named.find("cache_control"), std::string::npos);
