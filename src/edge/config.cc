@@ -175,6 +175,7 @@ Status parse_edge_toml(std::string_view text, std::string_view source, EdgeConfi
             tr.get("ktls", &cfg->tls.ktls);
             tr.get("ticket_key_rotation_s", &cfg->tls.ticket_key_rotation_s, 1);
             tr.get("handshakes_per_turn", &cfg->tls.handshakes_per_turn, 1, 100000);
+            tr.get("map_bodies", &cfg->tls.map_bodies);
             tr.finish();
         }
         r.get("admin", &cfg->admin);

@@ -19,6 +19,7 @@
 #include <vcdn/auth/signed_url.h>
 #include <vcdn/base/hash.h>
 #include <vcdn/base/log.h>
+#include <vcdn/base/mapped_read.h>
 #include <vcdn/base/unique_fd.h>
 #include <vcdn/edge/config.h>
 #include <vcdn/edge/disk_io.h>
@@ -269,6 +270,7 @@ private:
     ssize_t conn_read(Connection* c, char* buf, size_t n);
     ssize_t conn_write(Connection* c, const char* buf, size_t n);
     SendResult send_tls_body(Connection* c, uint64_t limit, uint64_t* budget);
+    SendResult send_tls_mapped(Connection* c, uint64_t limit, uint64_t* budget);
     void end_tls(Connection* c);
 
     // Disk (disk.cc): residency checks and reads into the page cache.
@@ -377,6 +379,9 @@ private:
     uint32_t posted_max_conns_ = 0;
     uint32_t handshakes_this_turn_ = 0;
     std::vector<char*> free_tls_bufs_;
+    // SIGBUS from a mapped body page is caught (base/mapped_read.h): TLS bodies may be
+    // encrypted straight from the file's mapping (tls.map_bodies).
+    const bool mapped_tls_ = base::install_mapped_read_handler();
     std::vector<std::unique_ptr<char[]>> all_tls_bufs_;
     std::atomic<bool> mail_{false};
     void take_mail();

@@ -77,6 +77,9 @@ struct TlsConfig {
     bool ktls = true;                    // use kernel TLS when the kernel offers it
     uint32_t ticket_key_rotation_s = 3600;
     uint32_t handshakes_per_turn = 4; // new handshakes a worker runs before serving others
+    // Without kTLS: encrypt bodies straight from the file's mapping (true) or pread them into
+    // a buffer first (false: one more pass over every byte, but no mapped pages touched).
+    bool map_bodies = true;
     bool operator==(const TlsConfig&) const = default;
 };
 

@@ -339,6 +339,70 @@ TEST_F(Tls, UserSpacePathIsUsedWithoutKtlsAndReported) {
     EXPECT_EQ(edge_.metric("vcdn_tls_body_bytes_total", "path=\"userspace\""), 10000);
 }
 
+// Without kTLS, bodies are encrypted straight from the file's mapping. A page of it that
+// cannot be read raises SIGBUS; the edge must lose that one connection, not the process. A
+// file truncated in place behind a cached entry does it (with disk.mode = blocking there is no
+// residency check in between): the head promised the old length, the body stops, the
+// connection closes, the root stays up and the next client is served.
+TEST_F(Tls, MappedBodyThatCannotBeReadEndsOnlyItsConnection) {
+    const std::string path = root() + "/shrinking.bin";
+    std::string data(1 << 20, '\0');
+    for (size_t i = 0; i < data.size(); ++i)
+        data[i] = static_cast<char>(i * 7 + (i >> 12));
+    {
+        std::ofstream f(path, std::ios::binary);
+        f << data;
+    }
+    start("[edge.tls]\nktls = false\n[edge.disk]\nmode = \"blocking\"\n"
+          "[edge.file_cache]\nrevalidate_ms = 600000\n");
+    {
+        auto c = open();
+        ASSERT_TRUE(c->send_all(get_request("/shrinking.bin", "Range: bytes=0-99999\r\n")));
+        RawResponse r = c->read_response();
+        ASSERT_TRUE(r.ok) << r.error;
+        EXPECT_EQ(r.body, data.substr(0, 100000));
+    }
+    ASSERT_EQ(::truncate(path.c_str(), 4096), 0);
+    {
+        auto c = open();
+        ASSERT_TRUE(c->send_all(get_request("/shrinking.bin", "Range: bytes=500000-699999\r\n")));
+        RawResponse r = c->read_response();
+        EXPECT_FALSE(r.ok) << "a full body from a file that no longer has it";
+        EXPECT_EQ(r.head.status, 206); // the head (from the cached entry) went out first
+        EXPECT_LT(r.body.size(), 200000u);
+    }
+    EXPECT_TRUE(edge_.proc.wait_for_line(
+        std::regex(
+            R"(shrinking\.bin at offset 500000 could not be read from its mapping \(the file shrank\))"),
+        3000))
+        << edge_.proc.stderr_text();
+    EXPECT_GE(edge_.metric("vcdn_sendfile_errors_total"), 1);
+    ASSERT_TRUE(edge_.proc.running());
+    // The same worker serves on: what is left of the file, and another file.
+    auto c = open();
+    ASSERT_TRUE(c->send_all(get_request("/shrinking.bin", "Range: bytes=0-999\r\n")));
+    RawResponse r = c->read_response();
+    ASSERT_TRUE(r.ok) << r.error;
+    EXPECT_EQ(r.body, data.substr(0, 1000));
+    ASSERT_TRUE(c->send_all(get_request("/t/1/v-235k.mp4", "Range: bytes=0-65535\r\n")));
+    r = c->read_response();
+    ASSERT_TRUE(r.ok) << r.error;
+    EXPECT_EQ(r.body, file_bytes("t/1/v-235k.mp4").substr(0, 65536));
+    EXPECT_EQ(edge_.metric("vcdn_root_up"), 1) << "a shrunk file is not a failing disk";
+    ::unlink(path.c_str());
+}
+
+// tls.map_bodies = false reads bodies into a buffer (no mapping touched): same bytes.
+TEST_F(Tls, BodiesReadIntoABufferWhenMappingIsOff) {
+    start("[edge.tls]\nktls = false\nmap_bodies = false\n");
+    const std::string data = file_bytes("t/1/v-3000k.mp4");
+    auto c = open();
+    ASSERT_TRUE(c->send_all(get_request("/t/1/v-3000k.mp4", "Range: bytes=12345-412344\r\n")));
+    RawResponse r = c->read_response();
+    ASSERT_TRUE(r.ok) << r.error;
+    EXPECT_EQ(r.body, data.substr(12345, 400000));
+}
+
 TEST_F(Tls, KernelTlsPathWhenTheKernelHasIt) {
     if (!kernel_has_ktls())
         GTEST_SKIP() << "this kernel has no TLS upper-layer protocol (no 'tls' in "

@@ -1,0 +1,128 @@
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+
+#include <vcdn/base/mapped_read.h>
+
+#include "temp_dir.h"
+
+namespace vcdn {
+namespace {
+
+// A 4-page file, mapped, then truncated to one page: reading pages 2-4 of the mapping raises
+// SIGBUS (the pages are past the end of the file).
+struct ShrunkMapping {
+    explicit ShrunkMapping(const std::string& path) {
+        const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+        len = 4 * page;
+        fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644);
+        std::string data(len, 'x');
+        EXPECT_EQ(::write(fd, data.data(), data.size()), static_cast<ssize_t>(data.size()));
+        map = static_cast<const char*>(::mmap(nullptr, len, PROT_READ, MAP_SHARED, fd, 0));
+        EXPECT_NE(map, MAP_FAILED);
+        EXPECT_EQ(::ftruncate(fd, static_cast<off_t>(page)), 0);
+        this->page = page;
+    }
+    ~ShrunkMapping() {
+        ::munmap(const_cast<char*>(map), len);
+        ::close(fd);
+    }
+    int fd = -1;
+    size_t len = 0, page = 0;
+    const char* map = nullptr;
+};
+
+// What OpenSSL does with the plaintext: copies it (a C frame the fault abandons).
+[[gnu::noinline]] void copy_out(char* to, const char* from, size_t n) {
+    std::memcpy(to, from, n);
+    asm volatile("" ::: "memory");
+}
+
+TEST(MappedRead, AFaultInTheGuardedRangeIsCaughtAndTheThreadGoesOn) {
+    ASSERT_TRUE(base::install_mapped_read_handler());
+    ASSERT_TRUE(base::install_mapped_read_handler()); // idempotent
+    test::TempDir dir;
+    ShrunkMapping m(dir / "f");
+    std::string out(m.page, '\0');
+    bool ran_to_end = false;
+    // The readable first page: fn runs to its end.
+    EXPECT_TRUE(base::guarded_mapped_read(m.map, m.page, [&] {
+        copy_out(out.data(), m.map, m.page);
+        ran_to_end = true;
+    }));
+    EXPECT_TRUE(ran_to_end);
+    EXPECT_EQ(out, std::string(m.page, 'x'));
+    // Page 3: past the end. Twice, so a handler left blocked after the first jump would show.
+    for (int i = 0; i < 2; ++i) {
+        ran_to_end = false;
+        EXPECT_FALSE(base::guarded_mapped_read(m.map + 2 * m.page, m.page, [&] {
+            copy_out(out.data(), m.map + 2 * m.page, m.page);
+            ran_to_end = true;
+        }));
+        EXPECT_FALSE(ran_to_end);
+        EXPECT_EQ(base::mapped_read_guard().fault_addr, m.map + 2 * m.page);
+        EXPECT_EQ(base::mapped_read_guard().active, 0);
+    }
+}
+
+TEST(MappedRead, EachThreadHasItsOwnGuard) {
+    ASSERT_TRUE(base::install_mapped_read_handler());
+    test::TempDir dir;
+    ShrunkMapping m(dir / "f");
+    bool results[2] = {true, true};
+    std::thread t[2];
+    for (int k = 0; k < 2; ++k) {
+        t[k] = std::thread([&, k] {
+            char buf[64];
+            for (int i = 0; i < 100; ++i)
+                results[k] &= !base::guarded_mapped_read(m.map + (2 + k) * m.page, m.page, [&] {
+                    copy_out(buf, m.map + (2 + k) * m.page, 64);
+                });
+        });
+    }
+    for (auto& th : t)
+        th.join();
+    EXPECT_TRUE(results[0]);
+    EXPECT_TRUE(results[1]);
+}
+
+// SIGBUS itself, or SIGABRT where AddressSanitizer's handler (installed before ours) reports it.
+bool killed_by_the_fault(int status) {
+    return WIFSIGNALED(status) && (WTERMSIG(status) == SIGBUS || WTERMSIG(status) == SIGABRT);
+}
+
+TEST(MappedReadDeathTest, AFaultOutsideTheGuardedRangeStillEndsTheProcess) {
+    GTEST_FLAG_SET(death_test_style, "threadsafe");
+    EXPECT_EXIT(
+        {
+            base::install_mapped_read_handler();
+            test::TempDir dir;
+            ShrunkMapping m(dir / "f");
+            char buf[64];
+            // Guarding page 2 does not cover a read of page 3.
+            base::guarded_mapped_read(m.map + 2 * m.page, m.page,
+                                      [&] { copy_out(buf, m.map + 3 * m.page, 64); });
+            std::exit(0);
+        },
+        killed_by_the_fault, "");
+    EXPECT_EXIT(
+        {
+            base::install_mapped_read_handler();
+            test::TempDir dir;
+            ShrunkMapping m(dir / "f");
+            char buf[64];
+            copy_out(buf, m.map + 3 * m.page, 64); // no guard at all
+            std::exit(0);
+        },
+        killed_by_the_fault, "");
+}
+
+} // namespace
+} // namespace vcdn
