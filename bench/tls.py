@@ -226,8 +226,8 @@ def report(args, results, ktls):
              f"cache, access logs off, {args.reps} interleaved rounds of {args.duration} s, medians. Kernel TLS: "
              + ("available, used by both." if ktls else
                 "**not available on this kernel** (no `tls` module), so both servers encrypt in user space: "
-                "nginx reads the file into its buffers and `SSL_write`s; vcdn checks residency, `pread`s the range, "
-                "`SSL_write`s it and sends the records of one range with `MSG_MORE` so they leave in fewer TCP "
+                "nginx reads the file into its buffers and `SSL_write`s; vcdn checks residency, `SSL_write`s the "
+                "range from the file's mapping (`tls.map_bodies`) and sends the records of one range with `MSG_MORE` so they leave in fewer TCP "
                 "pushes. The kTLS path (`SSL_sendfile`) is implemented and selected per connection when "
                 "the kernel offers it, but could not be measured here."), "",
              "| run | conns | server | req/s | Gbit/s | p99 ms | server CPU s | GB/CPU-s | req per CPU-s | vcdn ÷ nginx |",

@@ -209,7 +209,7 @@ Worker::SendResult Worker::send_tls_body(Connection* c, uint64_t limit, uint64_t
 
 // The user-space path without the copy into tls_buf: OpenSSL reads the plaintext straight from
 // the file's mapping (into its record buffer, where it is encrypted). That saves a pass over
-// the body's bytes and a pread per 64 KiB: +14% requests per CPU-second (bench/RESULTS.md). A page
+// the body's bytes and a pread per 64 KiB: +12% requests per CPU-second (bench/RESULTS.md). A page
 // of the mapping that cannot be read (the file was truncated since it was opened, or the page
 // was evicted and reading it back failed) raises SIGBUS, which mapped_read.h turns into a
 // failed send of this connection only; its SSL object is then in an unknown state, so the
@@ -225,10 +225,17 @@ Worker::SendResult Worker::send_tls_mapped(Connection* c, uint64_t limit, uint64
     // All of `avail` is offered: SSL_write (partial-write mode) takes one record of it and
     // returns, and keeps its record buffer until the last one (SSL_MODE_RELEASE_BUFFERS frees it
     // after a write that took everything it was offered).
-    const bool read = base::guarded_mapped_read(src, static_cast<size_t>(avail), [&] {
-        n = conn_write(c, src, static_cast<size_t>(avail));
-        err = errno;
+    // First the pages of the record OpenSSL will copy, so that a bad one is found before the
+    // record is begun (abandoning SSL_write half-way leaks its ~80 bytes of packet
+    // bookkeeping). The write stays guarded for a page that goes bad in between.
+    bool read = base::guarded_mapped_read(src, static_cast<size_t>(record), [&] {
+        base::touch_pages(src, static_cast<size_t>(record));
     });
+    if (read)
+        read = base::guarded_mapped_read(src, static_cast<size_t>(avail), [&] {
+            n = conn_write(c, src, static_cast<size_t>(avail));
+            err = errno;
+        });
     c->tls_more = false;
     if (!read) {
         m_.sendfile_errors.add();

@@ -50,4 +50,16 @@ template <class Fn>
     return true;
 }
 
+// Reads one byte of every page of [p, p + n): under guarded_mapped_read, a cheap way to find a
+// bad page before handing the range to code that must not be abandoned half-way (OpenSSL
+// leaks the bookkeeping of a record it was writing).
+inline void touch_pages(const void* p, size_t n) {
+    if (n == 0) return;
+    constexpr size_t kPage = 4096; // the smallest page: touching more often than needed is safe
+    const volatile char* b = static_cast<const volatile char*>(p);
+    for (size_t i = 0; i < n; i += kPage)
+        (void)b[i];
+    (void)b[n - 1];
+}
+
 } // namespace vcdn::base
