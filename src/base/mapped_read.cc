@@ -17,6 +17,7 @@ void on_sigbus(int sig, siginfo_t* si, void* uc) {
     if (g.active && at >= g.lo && at < g.hi) {
         g.active = 0;
         g.fault_addr = si->si_addr;
+        g.fault_code = si->si_code;
         siglongjmp(g.env, 1);
     }
     // Not a guarded read: behave as if this handler were not there. A handler installed before

@@ -245,13 +245,17 @@ Worker::SendResult Worker::send_tls_mapped(Connection* c, uint64_t limit, uint64
                                   static_cast<const char*>(f->map));
         struct stat st;
         const bool shrunk = ::fstat(f->fd, &st) == 0 && static_cast<uint64_t>(st.st_size) <= at;
+        // A machine-check on the page's memory is not the disk's fault.
+        const int code = base::mapped_read_guard().fault_code;
+        const bool memory = code == BUS_MCEERR_AR || code == BUS_MCEERR_AO;
         uint64_t held;
         if (error_log_limit_.allow(now_ms_, &held))
             log::warn(
                 "worker {}: {} at offset {} could not be read from its mapping ({}); closing the "
                 "connection ({} similar suppressed)",
-                index_, f->key, c->off, shrunk ? "the file shrank" : "read error", held);
-        if (!shrunk) {
+                index_, f->key, c->off,
+                shrunk ? "the file shrank" : (memory ? "memory error" : "read error"), held);
+        if (!shrunk && !memory) {
             io::Root& root = storage_.root(f->root);
             root.read_errors.fetch_add(1);
             root.fail(fmt::format("read {}: a mapped page could not be read", f->key));

@@ -23,6 +23,8 @@ struct MappedReadGuard {
     const char* hi = nullptr;
     volatile sig_atomic_t active = 0;
     void* fault_addr = nullptr; // where the last caught fault was
+    int fault_code = 0;         // its si_code: BUS_ADRERR (past the end, or an I/O error),
+                                // BUS_MCEERR_AR (the memory holding the page is bad), ...
 };
 
 // Installs the process's SIGBUS handler (idempotent, thread-safe). False if sigaction failed;

@@ -68,6 +68,7 @@ TEST(MappedRead, AFaultInTheGuardedRangeIsCaughtAndTheThreadGoesOn) {
         }));
         EXPECT_FALSE(ran_to_end);
         EXPECT_EQ(base::mapped_read_guard().fault_addr, m.map + 2 * m.page);
+        EXPECT_EQ(base::mapped_read_guard().fault_code, BUS_ADRERR); // past the end
         EXPECT_EQ(base::mapped_read_guard().active, 0);
     }
 }
