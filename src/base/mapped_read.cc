@@ -11,27 +11,41 @@ struct sigaction g_previous;
 bool g_installed = false;
 std::mutex g_mu;
 
+// Only a fault the kernel raised synchronously at the faulting instruction is ours to catch:
+// past the end of the file or an I/O error (BUS_ADRERR, BUS_OBJERR), or bad memory under the
+// page (BUS_MCEERR_AR). Not a signal sent with kill(2) (si_code <= 0), and not the advance
+// notice of bad memory (BUS_MCEERR_AO), which can arrive at any instruction.
+bool synchronous_fault(const siginfo_t* si) {
+    return si->si_code == BUS_ADRERR || si->si_code == BUS_OBJERR || si->si_code == BUS_MCEERR_AR;
+}
+
 void on_sigbus(int sig, siginfo_t* si, void* uc) {
     MappedReadGuard& g = t_guard;
     const char* at = static_cast<const char*>(si->si_addr);
-    if (g.active && at >= g.lo && at < g.hi) {
+    if (g.active && synchronous_fault(si) && at >= g.lo && at < g.hi) {
         g.active = 0;
         g.fault_addr = si->si_addr;
         g.fault_code = si->si_code;
         siglongjmp(g.env, 1);
     }
-    // Not a guarded read: behave as if this handler were not there. A handler installed before
-    // ours gets the signal; otherwise the default action is restored and, the fault being
-    // synchronous, the faulting instruction runs again and ends the process.
+    // Not a guarded read: what would have happened without this handler. A handler installed
+    // before ours gets the signal. Otherwise the previous disposition is put back: an ignored
+    // signal stays ignored (and this handler in place); the default one is raised again and
+    // ends the process (a real fault would also recur when the instruction runs again).
     if ((g_previous.sa_flags & SA_SIGINFO) && g_previous.sa_sigaction) {
         g_previous.sa_sigaction(sig, si, uc);
         return;
     }
-    if (g_previous.sa_handler != SIG_DFL && g_previous.sa_handler != SIG_IGN) {
+    if (g_previous.sa_handler == SIG_IGN) return;
+    if (g_previous.sa_handler != SIG_DFL) {
         g_previous.sa_handler(sig);
         return;
     }
-    signal(SIGBUS, SIG_DFL);
+    struct sigaction dfl = {};
+    dfl.sa_handler = SIG_DFL;
+    sigemptyset(&dfl.sa_mask);
+    sigaction(SIGBUS, &dfl, nullptr);
+    raise(SIGBUS); // delivered at once (not blocked: SA_NODEFER), with the default action
 }
 
 } // namespace

@@ -1023,6 +1023,15 @@ std::string EdgeServer::Impl::render_metrics() const {
         std::initializer_list<std::pair<const char*, Get>>{
             {"ktls", [](const WorkerMetrics& m) { return m.tls_body_bytes_ktls.get(); }},
             {"userspace", [](const WorkerMetrics& m) { return m.tls_body_bytes_user.get(); }}});
+    per_worker("vcdn_tls_mapped_body_bytes_total", "counter",
+               "User-space HTTPS body bytes encrypted straight from the file's mapping "
+               "(tls.map_bodies).",
+               [](const WorkerMetrics& m) { return m.tls_body_bytes_mapped.get(); });
+    per_worker("vcdn_tls_mapped_read_faults_total", "counter",
+               "Pages of a file's mapping that could not be read while encrypting a body "
+               "(SIGBUS caught: the file shrank, a read error, a memory error); each ended its "
+               "connection.",
+               [](const WorkerMetrics& m) { return m.tls_mapped_faults.get(); });
     histogram("vcdn_tls_handshake_seconds", "From a TLS connection's accept to its handshake done.",
               [](const WorkerMetrics& m) -> const Histogram& { return m.tls_handshake; });
     out.family("vcdn_tls_ticket_key_rotations_total", "counter", "Session ticket key rotations.")

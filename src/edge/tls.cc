@@ -209,28 +209,46 @@ Worker::SendResult Worker::send_tls_body(Connection* c, uint64_t limit, uint64_t
 
 // The user-space path without the copy into tls_buf: OpenSSL reads the plaintext straight from
 // the file's mapping (into its record buffer, where it is encrypted). That saves a pass over
-// the body's bytes and a pread per 64 KiB: +12% requests per CPU-second (bench/RESULTS.md). A page
-// of the mapping that cannot be read (the file was truncated since it was opened, or the page
-// was evicted and reading it back failed) raises SIGBUS, which mapped_read.h turns into a
-// failed send of this connection only; its SSL object is then in an unknown state, so the
-// connection is closed without another TLS call (close_conn → end_tls frees it).
+// the body's bytes and a pread per 64 KiB: +12% requests per CPU-second (bench/RESULTS.md).
+//
+// What a mapping can do that pread cannot, and what is done about it:
+//  - A page that cannot be read (wholly past the end of a file truncated since it was opened;
+//    evicted and unreadable; bad memory) raises SIGBUS. base/mapped_read.h turns it into the end
+//    of this connection only. The pages OpenSSL will read in this call (one record, or two when
+//    it first flushes a record a blocked write left pending) are touched under the guard
+//    first, so a bad page is nearly always found before OpenSSL begins a record; the write is
+//    guarded too, for a page that goes bad in between (abandoning SSL_write leaks its ~80 bytes
+//    of packet bookkeeping; its SSL object is never used again: close_conn → end_tls frees it).
+//  - The page holding a truncated file's new end reads as zeros past that end, without a
+//    fault. pread would return short there; so before the call that may send a response's
+//    last byte, fstat checks that the file still holds it, and the connection ends otherwise
+//    (the client sees a short body, as with plain HTTP's sendfile, never zeros as data).
 Worker::SendResult Worker::send_tls_mapped(Connection* c, uint64_t limit, uint64_t* budget) {
     FileEntry* f = c->file;
     const uint64_t avail = std::min<uint64_t>(limit, f->map_len - c->off);
     const uint64_t record = std::min<uint64_t>(avail, kTlsRecordBytes);
+    const uint64_t touched = std::min<uint64_t>(avail, 2 * kTlsRecordBytes);
     const char* src = static_cast<const char*>(f->map) + c->off;
-    c->tls_more = limit > record && *budget > record;
+    uint64_t fault_at = 0;
+    bool read = true, shrunk = false, memory = false;
+    if (c->end - c->off <= touched) {
+        struct stat st;
+        if (::fstat(f->fd, &st) == 0 && static_cast<uint64_t>(st.st_size) < c->end) {
+            read = false;
+            shrunk = true;
+            fault_at = static_cast<uint64_t>(st.st_size);
+        }
+    }
     ssize_t n = -1;
     int err = 0;
-    // All of `avail` is offered: SSL_write (partial-write mode) takes one record of it and
+    if (read)
+        read = base::guarded_mapped_read(src, static_cast<size_t>(touched), [&] {
+            base::touch_pages(src, static_cast<size_t>(touched));
+        });
+    c->tls_more = limit > record && *budget > record;
+    // All of `avail` is offered: SSL_write (partial-write mode) takes a record of it and
     // returns, and keeps its record buffer until the last one (SSL_MODE_RELEASE_BUFFERS frees it
     // after a write that took everything it was offered).
-    // First the pages of the record OpenSSL will copy, so that a bad one is found before the
-    // record is begun (abandoning SSL_write half-way leaks its ~80 bytes of packet
-    // bookkeeping). The write stays guarded for a page that goes bad in between.
-    bool read = base::guarded_mapped_read(src, static_cast<size_t>(record), [&] {
-        base::touch_pages(src, static_cast<size_t>(record));
-    });
     if (read)
         read = base::guarded_mapped_read(src, static_cast<size_t>(avail), [&] {
             n = conn_write(c, src, static_cast<size_t>(avail));
@@ -238,28 +256,27 @@ Worker::SendResult Worker::send_tls_mapped(Connection* c, uint64_t limit, uint64
         });
     c->tls_more = false;
     if (!read) {
+        m_.tls_mapped_faults.add();
         m_.sendfile_errors.add();
-        // Truncated (the file now ends before the faulting byte) or unreadable: say which.
-        const uint64_t at =
-            static_cast<uint64_t>(static_cast<const char*>(base::mapped_read_guard().fault_addr) -
-                                  static_cast<const char*>(f->map));
-        struct stat st;
-        const bool shrunk = ::fstat(f->fd, &st) == 0 && static_cast<uint64_t>(st.st_size) <= at;
-        // A machine-check on the page's memory is not the disk's fault.
-        const int code = base::mapped_read_guard().fault_code;
-        const bool memory = code == BUS_MCEERR_AR || code == BUS_MCEERR_AO;
+        if (!shrunk) {
+            const base::MappedReadGuard& g = base::mapped_read_guard();
+            fault_at = static_cast<uint64_t>(static_cast<const char*>(g.fault_addr) -
+                                             static_cast<const char*>(f->map));
+            struct stat st;
+            shrunk = ::fstat(f->fd, &st) == 0 && static_cast<uint64_t>(st.st_size) <= fault_at;
+            memory = g.fault_code == BUS_MCEERR_AR;
+        }
+        // A read error here cannot say which errno it was (a failing disk, or a passing error
+        // of a FUSE or network file system), so the root is not failed on it: it is counted,
+        // and the root's health check and the next read through the disk path decide.
+        if (!shrunk && !memory) storage_.root(f->root).read_errors.fetch_add(1);
         uint64_t held;
         if (error_log_limit_.allow(now_ms_, &held))
-            log::warn(
-                "worker {}: {} at offset {} could not be read from its mapping ({}); closing the "
-                "connection ({} similar suppressed)",
-                index_, f->key, c->off,
-                shrunk ? "the file shrank" : (memory ? "memory error" : "read error"), held);
-        if (!shrunk && !memory) {
-            io::Root& root = storage_.root(f->root);
-            root.read_errors.fetch_add(1);
-            root.fail(fmt::format("read {}: a mapped page could not be read", f->key));
-        }
+            log::warn("worker {}: {}: byte {} could not be read from its mapping ({}); closing the "
+                      "connection at offset {} ({} similar suppressed)",
+                      index_, f->key, fault_at,
+                      shrunk ? "the file shrank" : (memory ? "memory error" : "read error"), c->off,
+                      held);
         return SendResult::kFailed;
     }
     if (n < 0) {
@@ -273,6 +290,7 @@ Worker::SendResult Worker::send_tls_mapped(Connection* c, uint64_t limit, uint64
     m_.bytes_sent.add(static_cast<uint64_t>(n));
     m_.body_bytes_sent.add(static_cast<uint64_t>(n));
     m_.tls_body_bytes_user.add(static_cast<uint64_t>(n));
+    m_.tls_body_bytes_mapped.add(static_cast<uint64_t>(n));
     *budget -= std::min<uint64_t>(*budget, static_cast<uint64_t>(n));
     return SendResult::kDone;
 }

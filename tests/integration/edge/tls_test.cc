@@ -338,6 +338,7 @@ TEST_F(Tls, UserSpacePathIsUsedWithoutKtlsAndReported) {
     EXPECT_EQ(lines[0]["resumed"], false);
     EXPECT_EQ(edge_.wait_metric("vcdn_tls_responses_total", "path=\"userspace\"", 1), 1);
     EXPECT_EQ(edge_.metric("vcdn_tls_body_bytes_total", "path=\"userspace\""), 10000);
+    EXPECT_EQ(edge_.metric("vcdn_tls_mapped_body_bytes_total"), 10000); // tls.map_bodies default
 }
 
 // Without kTLS, bodies are encrypted straight from the file's mapping. A page of it that
@@ -373,11 +374,12 @@ TEST_F(Tls, MappedBodyThatCannotBeReadEndsOnlyItsConnection) {
         EXPECT_LT(r.body.size(), 200000u);
     }
     EXPECT_TRUE(edge_.proc.wait_for_line(
-        std::regex(
-            R"(shrinking\.bin at offset 500000 could not be read from its mapping \(the file shrank\))"),
+        std::regex(R"(shrinking\.bin: byte \d+ could not be read from its mapping \(the file )"
+                   R"(shrank\); closing the connection at offset 500000)"),
         3000))
         << edge_.proc.stderr_text();
     EXPECT_GE(edge_.metric("vcdn_sendfile_errors_total"), 1);
+    EXPECT_EQ(edge_.metric("vcdn_tls_mapped_read_faults_total"), 1);
     ASSERT_TRUE(edge_.proc.running());
     // The same worker serves on: what is left of the file, and another file.
     auto c = open();
@@ -400,7 +402,40 @@ TEST_F(Tls, MappedBodyThatCannotBeReadEndsOnlyItsConnection) {
     EXPECT_TRUE(WIFEXITED(*st) && WEXITSTATUS(*st) == 0) << *st << edge_.proc.stderr_text();
 }
 
-// tls.map_bodies = false reads bodies into a buffer (no mapping touched): same bytes.
+// A file cut to a length that is not a whole number of pages: the page holding its new end
+// reads as zeros past that end, with no fault. A range ending inside that page must not come
+// back complete (zeros as content); it ends short, as over plain HTTP and with map_bodies off.
+class TlsShrunk : public Tls, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(TlsShrunk, RangeEndingInTheLastPageOfAShrunkFileIsNeverCompletedWithZeros) {
+    const bool mapped = GetParam();
+    const std::string path = root() + "/cut.bin";
+    std::string data(1 << 20, 'v');
+    {
+        std::ofstream f(path, std::ios::binary);
+        f << data;
+    }
+    start(std::string("[edge.tls]\nktls = false\nmap_bodies = ") + (mapped ? "true" : "false") +
+          "\n[edge.disk]\nmode = \"blocking\"\n[edge.file_cache]\nrevalidate_ms = 600000\n");
+    auto c = open();
+    ASSERT_TRUE(c->send_all(get_request("/cut.bin", "Range: bytes=0-9999\r\n")));
+    RawResponse r = c->read_response();
+    ASSERT_TRUE(r.ok) << r.error;
+    ASSERT_EQ(::truncate(path.c_str(), 4500), 0);
+    c = open();
+    ASSERT_TRUE(c->send_all(get_request("/cut.bin", "Range: bytes=4000-4999\r\n")));
+    r = c->read_response();
+    EXPECT_FALSE(r.ok) << "a complete body from bytes the file no longer has";
+    EXPECT_EQ(r.body.find(std::string(1, '\0')), std::string::npos) << "zeros sent as content";
+    EXPECT_EQ(edge_.metric("vcdn_tls_mapped_read_faults_total"), mapped ? 1 : 0);
+    ::unlink(path.c_str());
+}
+
+INSTANTIATE_TEST_SUITE_P(BodyPaths, TlsShrunk, ::testing::Values(true, false),
+                         [](const auto& p) { return p.param ? "Mapped" : "Read"; });
+
+// tls.map_bodies = false reads bodies into a buffer (no mapping touched): same bytes, and
+// none of them counted as encrypted from the mapping.
 TEST_F(Tls, BodiesReadIntoABufferWhenMappingIsOff) {
     start("[edge.tls]\nktls = false\nmap_bodies = false\n");
     const std::string data = file_bytes("t/1/v-3000k.mp4");
@@ -409,6 +444,8 @@ TEST_F(Tls, BodiesReadIntoABufferWhenMappingIsOff) {
     RawResponse r = c->read_response();
     ASSERT_TRUE(r.ok) << r.error;
     EXPECT_EQ(r.body, data.substr(12345, 400000));
+    EXPECT_EQ(edge_.wait_metric("vcdn_tls_body_bytes_total", "path=\"userspace\"", 400000), 400000);
+    EXPECT_EQ(edge_.metric("vcdn_tls_mapped_body_bytes_total"), 0);
 }
 
 TEST_F(Tls, KernelTlsPathWhenTheKernelHasIt) {

@@ -9,9 +9,18 @@
 #include <cstring>
 #include <thread>
 
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+
 #include <vcdn/base/mapped_read.h>
+#include <vcdn/tls/server_context.h>
 
 #include "temp_dir.h"
+#include "tls_client.h"
+
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#endif
 
 namespace vcdn {
 namespace {
@@ -94,6 +103,72 @@ TEST(MappedRead, EachThreadHasItsOwnGuard) {
     EXPECT_TRUE(results[1]);
 }
 
+// The edge's case: the fault happens inside OpenSSL, in SSL_write copying the plaintext into its
+// record buffer. The thread comes back out, the SSL object can be freed, and the thread goes on
+// (here: another handshake and a clean write on a fresh pair).
+TEST(MappedRead, AFaultInsideSslWriteIsCaughtAndTheSessionCanBeFreed) {
+    ASSERT_TRUE(base::install_mapped_read_handler());
+    test::TempDir dir;
+    ASSERT_TRUE(test::make_certificate(dir / "c.pem", dir / "k.pem", {"edge.test"}, "ec"));
+    tls::ServerOptions o;
+    o.certs.push_back(tls::CertFiles{dir / "c.pem", dir / "k.pem"});
+    o.ktls = false;
+    auto ctx = tls::ServerContext::build(o, std::make_shared<tls::TicketKeys>());
+    ASSERT_TRUE(ctx) << ctx.error().message;
+    SSL_CTX* client_ctx = SSL_CTX_new(TLS_client_method());
+    ASSERT_NE(client_ctx, nullptr);
+    ShrunkMapping m(dir / "f");
+
+    // A connected pair over a socketpair, handshake done. Returns false on failure.
+    auto connect = [&](SSL** server, SSL** client, int sv[2]) {
+        if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv) != 0) return false;
+        *server = (*ctx)->new_ssl(sv[0]);
+        *client = SSL_new(client_ctx);
+        SSL_set_fd(*client, sv[1]);
+        SSL_set_connect_state(*client);
+        for (int i = 0; i < 1000; ++i) {
+            const int a = SSL_do_handshake(*server), b = SSL_do_handshake(*client);
+            if (a == 1 && b == 1) return true;
+        }
+        return false;
+    };
+    SSL *server = nullptr, *client = nullptr;
+    int sv[2];
+    ASSERT_TRUE(connect(&server, &client, sv));
+    int written = 0;
+#if defined(__SANITIZE_ADDRESS__)
+    __lsan_disable(); // OpenSSL's record bookkeeping is abandoned with the write, by design
+#endif
+    const bool read = base::guarded_mapped_read(m.map + 2 * m.page, m.page, [&] {
+        written = SSL_write(server, m.map + 2 * m.page, static_cast<int>(m.page));
+    });
+#if defined(__SANITIZE_ADDRESS__)
+    __lsan_enable();
+#endif
+    EXPECT_FALSE(read);
+    EXPECT_EQ(written, 0);
+    EXPECT_EQ(base::mapped_read_guard().fault_addr, m.map + 2 * m.page);
+    SSL_set_shutdown(server, SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
+    SSL_free(server);
+    SSL_free(client);
+    ::close(sv[0]);
+    ::close(sv[1]);
+
+    ASSERT_TRUE(connect(&server, &client, sv));
+    EXPECT_EQ(SSL_write(server, m.map, 100), 100);
+    char got[100];
+    int n = -1;
+    for (int i = 0; i < 1000 && n <= 0; ++i)
+        n = SSL_read(client, got, sizeof got);
+    EXPECT_EQ(n, 100);
+    EXPECT_EQ(std::string(got, 100), std::string(100, 'x'));
+    SSL_free(server);
+    SSL_free(client);
+    ::close(sv[0]);
+    ::close(sv[1]);
+    SSL_CTX_free(client_ctx);
+}
+
 // SIGBUS itself, or SIGABRT where AddressSanitizer's handler (installed before ours) reports it.
 bool killed_by_the_fault(int status) {
     return WIFSIGNALED(status) && (WTERMSIG(status) == SIGBUS || WTERMSIG(status) == SIGABRT);
@@ -120,6 +195,17 @@ TEST(MappedReadDeathTest, AFaultOutsideTheGuardedRangeStillEndsTheProcess) {
             ShrunkMapping m(dir / "f");
             char buf[64];
             copy_out(buf, m.map + 3 * m.page, 64); // no guard at all
+            std::exit(0);
+        },
+        killed_by_the_fault, "");
+    // A SIGBUS sent with kill(2) while a guard is active is not a fault: not caught, and the
+    // default action (the process ends) is what it gets.
+    EXPECT_EXIT(
+        {
+            base::install_mapped_read_handler();
+            test::TempDir dir;
+            ShrunkMapping m(dir / "f");
+            base::guarded_mapped_read(m.map, m.len, [] { ::kill(::getpid(), SIGBUS); });
             std::exit(0);
         },
         killed_by_the_fault, "");
