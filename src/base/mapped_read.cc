@@ -29,15 +29,16 @@ void on_sigbus(int sig, siginfo_t* si, void* uc) {
         siglongjmp(g.env, 1);
     }
     // Not a guarded read: what would have happened without this handler. A handler installed
-    // before ours gets the signal. Otherwise the previous disposition is put back: an ignored
-    // signal stays ignored (and this handler in place); the default one is raised again and
-    // ends the process (a real fault would also recur when the instruction runs again).
+    // before ours gets the signal. A SIGBUS sent with kill(2) that was ignored stays ignored
+    // (and this handler in place). Otherwise the default action: the process ends (a real fault
+    // cannot be ignored: the kernel would have reset an ignored SIGBUS to the default, and
+    // returning would only run the faulting instruction again).
     if ((g_previous.sa_flags & SA_SIGINFO) && g_previous.sa_sigaction) {
         g_previous.sa_sigaction(sig, si, uc);
         return;
     }
-    if (g_previous.sa_handler == SIG_IGN) return;
-    if (g_previous.sa_handler != SIG_DFL) {
+    if (g_previous.sa_handler == SIG_IGN && si->si_code <= 0) return;
+    if (g_previous.sa_handler != SIG_DFL && g_previous.sa_handler != SIG_IGN) {
         g_previous.sa_handler(sig);
         return;
     }

@@ -1028,8 +1028,9 @@ std::string EdgeServer::Impl::render_metrics() const {
                "(tls.map_bodies).",
                [](const WorkerMetrics& m) { return m.tls_body_bytes_mapped.get(); });
     per_worker("vcdn_tls_mapped_read_faults_total", "counter",
-               "Pages of a file's mapping that could not be read while encrypting a body "
-               "(SIGBUS caught: the file shrank, a read error, a memory error); each ended its "
+               "HTTPS bodies cut short because the file's mapping could not supply their bytes: "
+               "a page that could not be read (SIGBUS caught: the file shrank, a read error, a "
+               "memory error) or a file found shorter than the response; each ended its "
                "connection.",
                [](const WorkerMetrics& m) { return m.tls_mapped_faults.get(); });
     histogram("vcdn_tls_handshake_seconds", "From a TLS connection's accept to its handshake done.",

@@ -77,7 +77,7 @@ struct alignas(64) WorkerMetrics {
     Counter tls_body_bytes_ktls;
     Counter tls_body_bytes_user;
     Counter tls_body_bytes_mapped;   // of those, encrypted straight from the file's mapping
-    Counter tls_mapped_faults;       // pages of a mapping that could not be read (SIGBUS caught)
+    Counter tls_mapped_faults;       // bodies cut: a mapped page unreadable, or the file shrank
     Counter tls_handshakes_deferred; // handshakes put off to keep a turn short
     Histogram tls_handshake;         // first byte to handshake done
     Histogram request_duration;      // complete head → last byte handed to the kernel

@@ -209,6 +209,19 @@ TEST(MappedReadDeathTest, AFaultOutsideTheGuardedRangeStillEndsTheProcess) {
             std::exit(0);
         },
         killed_by_the_fault, "");
+    // A real fault outside any guard ends the process even when SIGBUS was ignored before the
+    // handler came (the kernel does not let a fault be ignored; returning would loop on it).
+    EXPECT_EXIT(
+        {
+            ::signal(SIGBUS, SIG_IGN);
+            base::install_mapped_read_handler();
+            test::TempDir dir;
+            ShrunkMapping m(dir / "f");
+            char buf[64];
+            copy_out(buf, m.map + 3 * m.page, 64);
+            std::exit(0);
+        },
+        killed_by_the_fault, "");
 }
 
 } // namespace
