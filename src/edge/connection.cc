@@ -555,11 +555,7 @@ Worker::SendResult Worker::send_some(Connection* c) {
                                index_, c->file->key, held);
                 return SendResult::kFailed;
             }
-            c->off += static_cast<uint64_t>(n);
-            c->resp_bytes += static_cast<uint64_t>(n);
-            c->body_bytes += static_cast<uint64_t>(n);
-            m_.bytes_sent.add(static_cast<uint64_t>(n));
-            m_.body_bytes_sent.add(static_cast<uint64_t>(n));
+            count_body_sent(c, static_cast<uint64_t>(n));
             if (static_cast<uint64_t>(n) >= budget) {
                 if (c->off < c->end) return SendResult::kYield;
             } else {

@@ -148,11 +148,7 @@ Worker::SendResult Worker::send_tls_body(Connection* c, uint64_t limit, uint64_t
             m_.sendfile_errors.add();
             return SendResult::kFailed;
         }
-        c->off += static_cast<uint64_t>(n);
-        c->resp_bytes += static_cast<uint64_t>(n);
-        c->body_bytes += static_cast<uint64_t>(n);
-        m_.bytes_sent.add(static_cast<uint64_t>(n));
-        m_.body_bytes_sent.add(static_cast<uint64_t>(n));
+        count_body_sent(c, static_cast<uint64_t>(n));
         m_.tls_body_bytes_ktls.add(static_cast<uint64_t>(n));
         *budget -= std::min<uint64_t>(*budget, static_cast<uint64_t>(n));
         return SendResult::kDone;
@@ -197,11 +193,7 @@ Worker::SendResult Worker::send_tls_body(Connection* c, uint64_t limit, uint64_t
     }
     c->tls_off += static_cast<uint32_t>(n);
     if (c->tls_off == c->tls_len) c->tls_off = c->tls_len = 0;
-    c->off += static_cast<uint64_t>(n);
-    c->resp_bytes += static_cast<uint64_t>(n);
-    c->body_bytes += static_cast<uint64_t>(n);
-    m_.bytes_sent.add(static_cast<uint64_t>(n));
-    m_.body_bytes_sent.add(static_cast<uint64_t>(n));
+    count_body_sent(c, static_cast<uint64_t>(n));
     m_.tls_body_bytes_user.add(static_cast<uint64_t>(n));
     *budget -= std::min<uint64_t>(*budget, static_cast<uint64_t>(n));
     return SendResult::kDone;
@@ -284,11 +276,7 @@ Worker::SendResult Worker::send_tls_mapped(Connection* c, uint64_t limit, uint64
         m_.send_errors.add();
         return SendResult::kFailed;
     }
-    c->off += static_cast<uint64_t>(n);
-    c->resp_bytes += static_cast<uint64_t>(n);
-    c->body_bytes += static_cast<uint64_t>(n);
-    m_.bytes_sent.add(static_cast<uint64_t>(n));
-    m_.body_bytes_sent.add(static_cast<uint64_t>(n));
+    count_body_sent(c, static_cast<uint64_t>(n));
     m_.tls_body_bytes_user.add(static_cast<uint64_t>(n));
     m_.tls_body_bytes_mapped.add(static_cast<uint64_t>(n));
     *budget -= std::min<uint64_t>(*budget, static_cast<uint64_t>(n));

@@ -271,6 +271,14 @@ private:
     ssize_t conn_write(Connection* c, const char* buf, size_t n);
     SendResult send_tls_body(Connection* c, uint64_t limit, uint64_t* budget);
     SendResult send_tls_mapped(Connection* c, uint64_t limit, uint64_t* budget);
+    // n body bytes left for the client: the response's position and the counters.
+    void count_body_sent(Connection* c, uint64_t n) {
+        c->off += n;
+        c->resp_bytes += n;
+        c->body_bytes += n;
+        m_.bytes_sent.add(n);
+        m_.body_bytes_sent.add(n);
+    }
     void end_tls(Connection* c);
 
     // Disk (disk.cc): residency checks and reads into the page cache.
