@@ -222,6 +222,8 @@ Status parse_edge_toml(std::string_view text, std::string_view source, EdgeConfi
             d.get("health_interval_ms", &dc.health_interval_ms, 10, 600000);
             d.get("stall_ms", &dc.stall_ms, 100);
             d.get("inventory_interval_ms", &dc.inventory_interval_ms);
+            d.get("residency_memory_ms", &dc.residency_memory_ms, 0, 3600000);
+            d.get("reclaim_counters", &dc.reclaim_counters);
             d.finish();
         }
         if (const toml::table* t = r.subtable("file_cache")) {

@@ -72,7 +72,26 @@ Status Worker::set_up_disk() {
 int Worker::resident(FileEntry* f, uint64_t off, uint64_t len) {
     // An empty file, or one that cannot be mapped, has nothing sendfile() could wait for.
     if (!f->ensure_map()) return 1;
-    return pages_resident(f->map, f->size, off, len);
+    if (off >= f->size || len == 0) return 1;
+    len = std::min(len, f->size - off);
+    if (!memory_) {
+        m_.residency_asked.add();
+        return pages_resident(f->map, f->size, off, len);
+    }
+    // The generation before the question: a change while the kernel answers is not lost.
+    const uint32_t gen = reclaim_->generation();
+    if (memory_->known(f->serial, off, len, gen, now_ms_)) {
+        m_.residency_remembered.add();
+        return 1;
+    }
+    m_.residency_asked.add();
+    uint64_t blocks = 0;
+    const int r =
+        pages_resident_blocks(f->map, f->size, off, len, ResidencyMemory::kBlock, &blocks);
+    const uint64_t first = off / ResidencyMemory::kBlock;
+    for (unsigned i = 0; blocks != 0; ++i, blocks >>= 1)
+        if (blocks & 1) memory_->remember(f->serial, first + i, gen, now_ms_);
+    return r;
 }
 
 // Called before the head and before each sendfile() of a body. kDone: the next chunk is in

@@ -211,6 +211,38 @@ int pages_resident(const void* map, uint64_t file_size, uint64_t off, uint64_t l
     return mincore_resident(map, off, std::min(len, file_size - off));
 }
 
+int pages_resident_blocks(const void* map, uint64_t file_size, uint64_t off, uint64_t len,
+                          uint64_t block_bytes, uint64_t* blocks) {
+    *blocks = 0;
+    if (off >= file_size || len == 0) return 1;
+    if (!map) return -EINVAL;
+    len = std::min(len, file_size - off);
+    const uint64_t b0 = off / block_bytes, b1 = (off + len - 1) / block_bytes;
+    constexpr size_t kMaxPages = 1024;
+    if (block_bytes == 0 || block_bytes % kPage != 0 || b1 - b0 >= 64 ||
+        (b1 - b0 + 1) * (block_bytes / kPage) > kMaxPages)
+        return mincore_resident(map, off, len);
+    const uint64_t start = b0 * block_bytes;
+    const uint64_t end = std::min((b1 + 1) * block_bytes, file_size);
+    const size_t pages = static_cast<size_t>((end - start + kPage - 1) / kPage);
+    unsigned char vec[kMaxPages];
+    if (::mincore(const_cast<char*>(static_cast<const char*>(map) + start), pages * kPage, vec) !=
+        0)
+        return -errno;
+    const size_t want_first = static_cast<size_t>((off - start) / kPage);
+    const size_t want_last = static_cast<size_t>((off + len - 1 - start) / kPage);
+    for (size_t i = want_first; i <= want_last; ++i)
+        if (!(vec[i] & 1)) return 0;
+    const size_t per_block = static_cast<size_t>(block_bytes / kPage);
+    for (uint64_t b = 0; b <= b1 - b0; ++b) {
+        bool all = true;
+        for (size_t i = b * per_block; i < std::min(pages, (b + 1) * per_block) && all; ++i)
+            all = vec[i] & 1;
+        if (all) *blocks |= uint64_t{1} << b;
+    }
+    return 1;
+}
+
 Result<std::unique_ptr<AsyncReader>> AsyncReader::create(const std::string& configured,
                                                          unsigned depth, size_t sink_bytes) {
     if (configured == "threads")

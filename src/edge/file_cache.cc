@@ -183,7 +183,9 @@ bool FileCache::has_openat2() {
 
 FileEntry* FileCache::make_entry(std::string_view path, uint32_t root, int fd,
                                  const struct stat& st) {
+    static std::atomic<uint64_t> next_serial{1};
     auto* entry = new FileEntry();
+    entry->serial = next_serial.fetch_add(1, std::memory_order_relaxed);
     entry->fd = fd;
     entry->root = root;
     entry->size = static_cast<uint64_t>(st.st_size);

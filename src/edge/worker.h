@@ -25,6 +25,7 @@
 #include <vcdn/edge/disk_io.h>
 #include <vcdn/edge/file_cache.h>
 #include <vcdn/edge/metrics.h>
+#include <vcdn/edge/residency_memory.h>
 #include <vcdn/edge/response_plan.h>
 #include <vcdn/edge/served.h>
 #include <vcdn/http/date.h>
@@ -174,6 +175,9 @@ struct WorkerOptions {
     const std::atomic<uint8_t>* refuse_new_players = nullptr; // a refusal_text() code; 0: none
     // Give the worker thread its own descriptor table (EdgeConfig::fd_tables = "per-worker").
     bool own_fd_table = false;
+    // The kernel's counters of pages taken out of the page cache; with it (and
+    // disk.residency_memory_ms > 0) the worker remembers which blocks are resident.
+    const ReclaimWatch* reclaim = nullptr;
 };
 
 // A client for the per-client connection cap: IPv4 address or IPv6 /64.
@@ -436,6 +440,8 @@ private:
         uint32_t inflight = 0;
     };
     bool async_disk_ = true;
+    const ReclaimWatch* reclaim_ = nullptr;
+    std::unique_ptr<ResidencyMemory> memory_; // null: mincore before every range
 
     uint32_t max_reads_per_root_;
     uint32_t readahead_bytes_;

@@ -53,6 +53,10 @@ struct DiskConfig {
     uint32_t health_interval_ms = 1000; // each root is checked this often
     uint32_t stall_ms = 10000;          // a root whose check hangs this long fails
     uint32_t inventory_interval_ms = 60000; // rescan of each root's files; 0 = only at start
+    // How long a worker trusts its memory of file blocks found in the page cache, unless the
+    // kernel's counters show pages taken out (residency_memory.h); 0 = mincore every range.
+    uint32_t residency_memory_ms = 10000;
+    std::string reclaim_counters = "/proc/vmstat"; // where those counters are read
     bool operator==(const DiskConfig&) const = default;
 };
 

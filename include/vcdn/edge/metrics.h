@@ -83,8 +83,10 @@ struct alignas(64) WorkerMetrics {
     Histogram request_duration;      // complete head → last byte handed to the kernel
 
     // Disk.
-    Counter pagecache_hits;   // residency checks that found the pages in memory
-    Counter pagecache_misses; // ... that started a read into the page cache
+    Counter pagecache_hits;       // residency checks that found the pages in memory
+    Counter pagecache_misses;     // ... that started a read into the page cache
+    Counter residency_remembered; // residency questions answered by the worker's memory
+    Counter residency_asked;      // ... by the kernel (mincore)
     Counter disk_reads;
     Counter disk_readaheads; // background read-ahead windows started
     Counter disk_read_bytes;

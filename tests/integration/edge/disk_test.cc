@@ -200,6 +200,60 @@ TEST_F(DiskTest, LargeColdBodyIsSentWholeAcrossSeveralReads) {
     EXPECT_GE(edge_.wait_metric("vcdn_disk_reads_total", "", 3), 3);
 }
 
+// The worker remembers blocks it found resident instead of asking mincore before every range,
+// until the kernel's counters (here a file the test writes in place of /proc/vmstat) show
+// pages taken out of the page cache: then it asks again, and a cold range goes to the disk
+// without blocking the worker.
+TEST_F(DiskTest, RememberedResidencyIsForgottenWhenTheKernelTakesPagesOut) {
+    mount_slow(600);
+    const std::string counters = dir_ / "vmstat";
+    auto vmstat = [&](int stolen) {
+        write_file(counters, "nr_file_pages 1000\npgsteal_kswapd " + std::to_string(stolen) +
+                                 "\npgsteal_file " + std::to_string(stolen) +
+                                 "\ndrop_pagecache 0\n");
+    };
+    vmstat(0);
+    start_edge("[edge.disk]\nreclaim_counters = \"" + counters + "\"\n");
+    ASSERT_TRUE(edge_.proc.wait_for_line(std::regex("residency remembered"), 3000))
+        << edge_.proc.stderr_text();
+    const std::string path = "/t/100/v-4000k.mp4";
+    ASSERT_EQ(get(path, "0-102399").head.status, 206); // cold: read through the disk path
+    ASSERT_EQ(edge_.wait_metric("vcdn_disk_reads_in_flight", "", 0, 10000), 0) << "read-ahead";
+    EXPECT_EQ(get(path, "0-102399").head.status, 206); // asked of the kernel: resident
+    EXPECT_EQ(edge_.metric("vcdn_residency_answers_total", "by=\"memory\""), 0);
+    RawResponse r = get(path, "1000-99999");
+    EXPECT_EQ(r.head.status, 206);
+    EXPECT_EQ(r.body, cold_bytes_.substr(1000, 99000));
+    EXPECT_EQ(edge_.metric("vcdn_residency_answers_total", "by=\"memory\""), 1)
+        << "the third range is inside the blocks the second one saw";
+    const double misses = edge_.metric("vcdn_pagecache_checks_total", "result=\"miss\"");
+
+    // The kernel reclaims: the memory is dropped, and the next range of the evicted file is a
+    // page-cache miss read off the worker while a hot request is answered at once.
+    ASSERT_TRUE(evict_from_page_cache(slowfs_.mountpoint() + path));
+    vmstat(7);
+    EXPECT_GE(edge_.wait_metric("vcdn_residency_forgotten_total", "", 1), 1);
+    auto cold = std::async(std::launch::async, [&] { return get(path, "0-102399"); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    auto t = Clock::now();
+    EXPECT_EQ(get("/t/1/v-1000k.mp4", "0-99").head.status, 206);
+    EXPECT_LT(ms_since(t), 300) << "the cold range was trusted as resident and blocked";
+    RawResponse c = cold.get();
+    EXPECT_EQ(c.head.status, 206);
+    EXPECT_EQ(c.body, cold_bytes_.substr(0, 102400));
+    EXPECT_EQ(edge_.metric("vcdn_pagecache_checks_total", "result=\"miss\""), misses + 1);
+}
+
+TEST_F(DiskTest, ResidencyMemoryCanBeTurnedOff) {
+    mount_slow(0);
+    start_edge("[edge.disk]\nresidency_memory_ms = 0\n");
+    for (int i = 0; i < 3; ++i)
+        ASSERT_EQ(get("/t/1/v-1000k.mp4", "0-99").head.status, 206);
+    EXPECT_EQ(edge_.metric("vcdn_residency_answers_total", "by=\"memory\""), 0);
+    EXPECT_GE(edge_.metric("vcdn_residency_answers_total", "by=\"kernel\""), 3);
+    EXPECT_EQ(edge_.metrics().find("vcdn_residency_forgotten_total"), std::string::npos);
+}
+
 TEST_F(DiskTest, FailingDiskIsDroppedAndTheOtherRootKeepsServing) {
     mount_slow(0);
     start_edge("[edge.disk]\nhealth_interval_ms = 100\n");

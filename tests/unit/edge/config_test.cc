@@ -47,6 +47,8 @@ max_reads_per_root = 8
 health_interval_ms = 100
 stall_ms = 2000
 inventory_interval_ms = 0
+residency_memory_ms = 2500
+reclaim_counters = "/x/vmstat"
 [control]
 anything = "belongs to another command"
 )",
@@ -57,6 +59,9 @@ anything = "belongs to another command"
     EXPECT_EQ(c.roots[0].tier, io::Tier::kDisk);
     EXPECT_EQ(c.disk.mode, "blocking");
     EXPECT_EQ(c.disk.readahead_kib, 512u);
+    EXPECT_EQ(c.disk.residency_memory_ms, 2500u);
+    EXPECT_EQ(c.disk.reclaim_counters, "/x/vmstat");
+    EXPECT_EQ(EdgeConfig{}.disk.residency_memory_ms, 10000u);
     EXPECT_EQ(c.listen.size(), 2u);
     EXPECT_EQ(c.workers, 3u);
     EXPECT_EQ(c.congestion_control, "cubic");
@@ -106,6 +111,8 @@ TEST(EdgeConfig, ErrorsNameTheKey) {
         {"[edge]\nworkers = \"1\"\n", "edge.workers: expected an integer"},
         {"[edge]\nworkers = -1\n", "out of range"},
         {"[edge.limits]\nmax_head_bytes = 10\n", "edge.limits.max_head_bytes: 10 is out of range"},
+        {"[edge.disk]\nresidency_memory_ms = 3600001\n",
+         "edge.disk.residency_memory_ms: 3600001 is out of range"},
         {"[edge.limits]\nbogus = 1\n", "edge.limits: unknown key 'bogus'"},
         {"[edge]\nlisten = [1]\n", "expected an array of strings"},
         {"[edge]\nroot = \"/a\"\n[[edge.roots]]\npath = \"/b\"\n", "either root or"},

@@ -68,6 +68,43 @@ TEST_F(DiskIo, ResidencyFollowsThePageCache) {
     EXPECT_EQ(pages_resident(map_, data_.size(), 0, 0), 1);
 }
 
+TEST_F(DiskIo, ResidencyByBlocksReportsTheWholeBlocksItSaw) {
+    constexpr uint64_t kB = 64 * 1024;
+    std::string buf(4 * kB, '\0');
+    ASSERT_EQ(::pread(fd_, buf.data(), buf.size(), 0), static_cast<ssize_t>(buf.size()));
+    evict();
+    ASSERT_EQ(::posix_fadvise(fd_, 0, 0, POSIX_FADV_RANDOM), 0); // no read-ahead around preads
+    // Blocks 0 and 2 back in memory, block 1 only from its second page on.
+    ASSERT_EQ(::pread(fd_, buf.data(), kB, 0), static_cast<ssize_t>(kB));
+    ASSERT_EQ(::pread(fd_, buf.data(), kB - 4096, kB + 4096), static_cast<ssize_t>(kB - 4096));
+    ASSERT_EQ(::pread(fd_, buf.data(), kB, 2 * kB), static_cast<ssize_t>(kB));
+    uint64_t blocks = ~uint64_t{0};
+    // A range inside blocks 0..2 that misses block 1's first page: resident; the widened check
+    // saw blocks 0 and 2 whole, block 1 not.
+    EXPECT_EQ(pages_resident_blocks(map_, data_.size(), 1000, 3 * kB - 2000, kB, &blocks), 0)
+        << "block 1's first page is not resident";
+    EXPECT_EQ(pages_resident_blocks(map_, data_.size(), kB + 4096, 2 * kB - 4096, kB, &blocks), 1);
+    EXPECT_EQ(blocks, 0b10u) << "bit 0 = block 1 (partly resident), bit 1 = block 2 (whole)";
+    EXPECT_EQ(pages_resident_blocks(map_, data_.size(), 100, 200, kB, &blocks), 1);
+    EXPECT_EQ(blocks, 0b1u);
+    // The file's last block is whole when its pages up to the end of the file are resident.
+    const uint64_t size = data_.size() - 5000; // as if the file ended inside a block
+    const uint64_t last = (size - 1) / kB * kB;
+    ASSERT_EQ(::pread(fd_, buf.data(), size - last, static_cast<off_t>(last)),
+              static_cast<ssize_t>(size - last));
+    EXPECT_EQ(pages_resident_blocks(map_, size, size - 10, 10, kB, &blocks), 1);
+    EXPECT_EQ(blocks, 0b1u);
+    // Past the end, or empty: nothing to read, nothing seen.
+    EXPECT_EQ(pages_resident_blocks(map_, data_.size(), data_.size(), 10, kB, &blocks), 1);
+    EXPECT_EQ(blocks, 0u);
+    // Longer than 64 blocks: asked as is, no blocks reported.
+    ASSERT_EQ(::pread(fd_, data_.data(), data_.size(), 0), static_cast<ssize_t>(data_.size()));
+    EXPECT_EQ(pages_resident_blocks(map_, data_.size(), 0, data_.size(), 4096, &blocks), 1);
+    EXPECT_EQ(blocks, 0u);
+    EXPECT_EQ(pages_resident_blocks(map_, data_.size(), 0, data_.size(), kB, &blocks), 1);
+    EXPECT_EQ(blocks, (uint64_t{1} << 48) - 1) << "3 MiB = 48 blocks";
+}
+
 class Readers : public DiskIo, public ::testing::WithParamInterface<const char*> {};
 
 TEST_P(Readers, ReadIntoThePageCacheAndReportCompletion) {

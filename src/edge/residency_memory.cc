@@ -1,0 +1,209 @@
+#include <vcdn/edge/residency_memory.h>
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <string_view>
+
+#include <vcdn/base/hash.h>
+
+namespace vcdn::edge {
+
+// ---- ReclaimWatch
+
+Result<std::unique_ptr<ReclaimWatch>> ReclaimWatch::start(const std::string& vmstat_path,
+                                                          uint32_t poll_ms) {
+    std::unique_ptr<ReclaimWatch> w(new ReclaimWatch());
+    w->fd_ = ::open(vmstat_path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (w->fd_ < 0) return Error::from_errno("open " + vmstat_path);
+    w->last_ = w->read();
+    if (!w->last_.ok)
+        return Error{vmstat_path + ": no pgsteal_* and nr_file_pages counters to watch"};
+    if (poll_ms > 0) {
+        ReclaimWatch* raw = w.get();
+        raw->thread_ = std::thread([raw, poll_ms] {
+            while (!raw->stop_.load(std::memory_order_relaxed)) {
+                std::this_thread::sleep_for(std::chrono::milliseconds(poll_ms));
+                raw->poll();
+            }
+        });
+    }
+    return w;
+}
+
+ReclaimWatch::~ReclaimWatch() {
+    stop_.store(true);
+    if (thread_.joinable()) thread_.join();
+    if (fd_ >= 0) ::close(fd_);
+}
+
+namespace {
+
+// The counters read, each with the space after its name. pgsteal_file (Linux 5.8+) counts the
+// file pages every kind of reclaim took, memory cgroups' included; pgsteal_kswapd and
+// pgsteal_direct stand in for it on older kernels and are skipped where it exists. Inode
+// reclaim is left out: it only takes pages of files nobody holds open, and a worker's
+// memory is about files its cache holds open (a file opened again gets a new serial).
+constexpr std::string_view kFilePages = "nr_file_pages ";
+constexpr std::string_view kDropped[] = {"pgsteal_file ", "drop_pagecache ", "pgsteal_kswapd ",
+                                         "pgsteal_direct "};
+constexpr size_t kCounters = 1 + std::size(kDropped);
+
+bool line_at(std::string_view text, size_t p, std::string_view name) {
+    return p + name.size() <= text.size() && (p == 0 || text[p - 1] == '\n') &&
+           text.compare(p, name.size(), name) == 0;
+}
+
+// Where the line `name` starts, or npos. The lines never change order, but the numbers before
+// one change width: it is looked for where it was last time, then a few lines either way,
+// then everywhere. Scanning all ~180 lines on every reading cost more user-space work than the
+// rest of the edge's timers together.
+size_t find_line(std::string_view text, std::string_view name, size_t hint) {
+    if (line_at(text, hint, name)) return hint;
+    size_t p = hint > 160 ? hint - 160 : 0;
+    for (int pass = 0; pass < 2; ++pass) {
+        const size_t stop = pass == 0 ? std::min(text.size(), hint + 160) : text.size();
+        if (p > 0) { // to the start of the next line
+            p = text.find('\n', p - 1);
+            if (p == std::string_view::npos) return p;
+            ++p;
+        }
+        while (p < stop) {
+            if (line_at(text, p, name)) return p;
+            p = text.find('\n', p);
+            if (p == std::string_view::npos) break;
+            ++p;
+        }
+        p = 0;
+    }
+    return std::string_view::npos;
+}
+
+bool value_at(std::string_view text, size_t p, std::string_view name, uint64_t* v) {
+    const char* b = text.data() + p + name.size();
+    return std::from_chars(b, text.data() + text.size(), *v).ec == std::errc();
+}
+
+} // namespace
+
+// /proc/vmstat is ~180 lines of "name value"; reading it costs ~4 µs of kernel time here.
+ReclaimWatch::Reading ReclaimWatch::read() {
+    Reading r;
+    char buf[16384];
+    size_t have = 0;
+    for (;;) {
+        const ssize_t n = ::pread(fd_, buf + have, sizeof buf - have, static_cast<off_t>(have));
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return r;
+        if (n == 0) break;
+        have += static_cast<size_t>(n);
+        if (have == sizeof buf) return r; // larger than any vmstat: not what we expect
+    }
+    const std::string_view text(buf, have);
+    // A counter this kernel lacks is looked for once, not at every reading.
+    constexpr size_t kAbsent = SIZE_MAX;
+    static_assert(sizeof hints_ / sizeof hints_[0] == kCounters);
+    bool steal = false, file_pages = false;
+    for (size_t i = 0; i < kCounters; ++i) {
+        if (hints_[i] == kAbsent) continue;
+        const std::string_view name = i == 0 ? kFilePages : kDropped[i - 1];
+        if (i >= 3 && hints_[1] != kAbsent) { // pgsteal_file is there: the others are in it
+            hints_[i] = kAbsent;
+            continue;
+        }
+        const size_t p = find_line(text, name, hints_[i]);
+        uint64_t v = 0;
+        if (p == std::string_view::npos || !value_at(text, p, name, &v)) {
+            hints_[i] = kAbsent;
+            continue;
+        }
+        hints_[i] = p;
+        if (i == 0) {
+            r.file_pages = v;
+            file_pages = true;
+        } else {
+            r.dropped += v;
+            steal = steal || name.starts_with("pgsteal_");
+        }
+    }
+    r.ok = steal && file_pages;
+    if (!r.ok) std::fill(std::begin(hints_), std::end(hints_), 0); // look again next time
+    return r;
+}
+
+void ReclaimWatch::poll() {
+    const Reading r = read();
+    // Unreadable, something dropped, or fewer file pages than before: forget everything.
+    const bool moved =
+        !r.ok || !last_.ok || r.dropped != last_.dropped || r.file_pages < last_.file_pages;
+    if (moved) {
+        gen_.fetch_add(1, std::memory_order_acq_rel);
+        changes_.fetch_add(1, std::memory_order_relaxed);
+    }
+    last_ = r;
+    polls_.fetch_add(1, std::memory_order_relaxed);
+}
+
+// ---- ResidencyMemory
+
+ResidencyMemory::ResidencyMemory(uint32_t slots, uint32_t ttl_ms) : ttl_ms_(ttl_ms) {
+    size_t n = 1;
+    while (n < slots && n < (size_t{1} << 24))
+        n <<= 1;
+    slots_ = n;
+}
+
+ResidencyMemory::~ResidencyMemory() {
+    if (table_) ::munmap(table_, slots_ * sizeof(Slot));
+}
+
+ResidencyMemory::Slot* ResidencyMemory::slot_for(uint64_t file, uint64_t region) const {
+    return &table_[mix64(file * 0x9e3779b97f4a7c15ULL ^ region) & (slots_ - 1)];
+}
+
+bool ResidencyMemory::valid(const Slot& s, uint64_t file, uint64_t region, uint32_t gen,
+                            int64_t now_ms) const {
+    return s.file == file && s.region == region && s.gen == gen && now_ms >= s.since_ms &&
+           now_ms - s.since_ms < int64_t{ttl_ms_};
+}
+
+bool ResidencyMemory::known(uint64_t file, uint64_t off, uint64_t len, uint32_t gen,
+                            int64_t now_ms) const {
+    if (!table_ || len == 0) return false;
+    const uint64_t first = off / kBlock, last = (off + len - 1) / kBlock;
+    for (uint64_t b = first; b <= last;) {
+        const uint64_t region = b / kBlocksPerSlot;
+        const Slot& s = *slot_for(file, region);
+        if (!valid(s, file, region, gen, now_ms)) return false;
+        const uint64_t end = std::min(last, region * kBlocksPerSlot + kBlocksPerSlot - 1);
+        const unsigned lo = static_cast<unsigned>(b % kBlocksPerSlot);
+        const unsigned hi = static_cast<unsigned>(end % kBlocksPerSlot);
+        const uint32_t need = ((1u << (hi - lo + 1)) - 1) << lo;
+        if ((s.mask & need) != need) return false;
+        b = end + 1;
+    }
+    return true;
+}
+
+void ResidencyMemory::remember(uint64_t file, uint64_t block, uint32_t gen, int64_t now_ms) {
+    if (file == 0) return;
+    if (!table_) {
+        void* p = ::mmap(nullptr, slots_ * sizeof(Slot), PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (p == MAP_FAILED) return;    // no memory: ask the kernel every time
+        table_ = static_cast<Slot*>(p); // zero pages: every slot empty
+    }
+    const uint64_t region = block / kBlocksPerSlot;
+    Slot& s = *slot_for(file, region);
+    // A slot joined later keeps its first time: its newer blocks are trusted a little less
+    // long, never longer.
+    if (!valid(s, file, region, gen, now_ms)) s = Slot{file, region, now_ms, gen, 0};
+    s.mask = static_cast<uint16_t>(s.mask | (1u << (block % kBlocksPerSlot)));
+}
+
+} // namespace vcdn::edge

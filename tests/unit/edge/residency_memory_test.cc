@@ -1,0 +1,181 @@
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include <vcdn/edge/residency_memory.h>
+
+#include "temp_dir.h"
+
+namespace vcdn::edge {
+namespace {
+
+constexpr uint64_t kB = ResidencyMemory::kBlock;
+
+TEST(ResidencyMemory, KnowsOnlyTheBlocksItWasToldAbout) {
+    ResidencyMemory m(64, 10000);
+    EXPECT_FALSE(m.known(1, 0, 100, 1, 0)) << "empty";
+    m.remember(1, 0, 1, 0);
+    m.remember(1, 1, 1, 0);
+    EXPECT_TRUE(m.known(1, 0, 2 * kB, 1, 0));
+    EXPECT_TRUE(m.known(1, kB - 1, 2, 1, 0));
+    EXPECT_FALSE(m.known(1, 0, 2 * kB + 1, 1, 0)) << "block 2 was never seen";
+    EXPECT_FALSE(m.known(2, 0, 100, 1, 0)) << "another file";
+    EXPECT_FALSE(m.known(1, 0, 100, 2, 0)) << "another generation: pages may have gone";
+    m.remember(0, 5, 1, 0); // serial 0 is no file: ignored
+    EXPECT_FALSE(m.known(0, 5 * kB, 1, 1, 0));
+}
+
+TEST(ResidencyMemory, RangesAcrossSlotsNeedEverySlot) {
+    ResidencyMemory m(64, 10000);
+    const uint64_t per = ResidencyMemory::kBlocksPerSlot;
+    m.remember(7, per - 1, 3, 0); // the last block of the first MiB
+    EXPECT_TRUE(m.known(7, per * kB - 10, 10, 3, 0));
+    EXPECT_FALSE(m.known(7, per * kB - 10, 20, 3, 0)) << "reaches the next MiB";
+    m.remember(7, per, 3, 0);
+    EXPECT_TRUE(m.known(7, per * kB - 10, 20, 3, 0));
+    // A range of many slots.
+    for (uint64_t b = 0; b < 3 * per; ++b)
+        m.remember(9, b, 3, 0);
+    EXPECT_TRUE(m.known(9, 0, 3 * per * kB, 3, 0));
+    EXPECT_FALSE(m.known(9, 0, 3 * per * kB + 1, 3, 0));
+}
+
+TEST(ResidencyMemory, TrustEndsAfterItsTimeCountedFromTheSlotsFirstBlock) {
+    ResidencyMemory m(64, 1000);
+    m.remember(1, 0, 1, 5000);
+    m.remember(1, 1, 1, 5900); // joins the slot: trusted until 6000 too, not 6900
+    EXPECT_TRUE(m.known(1, 0, 2 * kB, 1, 5999));
+    EXPECT_FALSE(m.known(1, 0, 1, 1, 6000));
+    EXPECT_FALSE(m.known(1, kB, 1, 1, 6000));
+    EXPECT_FALSE(m.known(1, 0, 1, 1, 4999)) << "a clock that went back trusts nothing";
+    // Remembered again after expiry: the slot starts over, with only the new block.
+    m.remember(1, 1, 1, 6500);
+    EXPECT_TRUE(m.known(1, kB, 1, 1, 6500));
+    EXPECT_FALSE(m.known(1, 0, 1, 1, 6500));
+}
+
+TEST(ResidencyMemory, ACollisionForgetsTheOlderRegion) {
+    ResidencyMemory m(1, 10000); // one slot for everything
+    m.remember(1, 0, 1, 0);
+    m.remember(2, 0, 1, 0);
+    EXPECT_FALSE(m.known(1, 0, 1, 1, 0));
+    EXPECT_TRUE(m.known(2, 0, 1, 1, 0));
+    m.remember(2, ResidencyMemory::kBlocksPerSlot, 1, 0); // file 2's second MiB
+    EXPECT_FALSE(m.known(2, 0, 1, 1, 0));
+}
+
+std::string vmstat(uint64_t kswapd, uint64_t file, uint64_t drop, uint64_t file_pages) {
+    return "nr_free_pages 1000\nnr_file_pages " + std::to_string(file_pages) +
+           "\npgpgin 5\npgsteal_kswapd " + std::to_string(kswapd) + "\npgsteal_direct 0\n" +
+           "pgsteal_file " + std::to_string(file) + "\ndrop_pagecache " + std::to_string(drop) +
+           "\npginodesteal 0\nkswapd_inodesteal 0\n";
+}
+
+TEST(ReclaimWatch, MovesWhenPagesMayHaveLeftThePageCache) {
+    test::TempDir dir;
+    const std::string p = dir / "vmstat";
+    test::write_file(p, vmstat(10, 10, 1, 500));
+    auto w = ReclaimWatch::start(p, 0);
+    ASSERT_TRUE(w.ok()) << w.error().message;
+    ReclaimWatch& rw = **w;
+    uint32_t g = rw.generation();
+    rw.poll();
+    EXPECT_EQ(rw.generation(), g) << "nothing moved";
+    test::write_file(p, vmstat(10, 10, 1, 900));
+    rw.poll();
+    EXPECT_EQ(rw.generation(), g) << "pages added take nothing out";
+    test::write_file(p, vmstat(12, 12, 1, 900));
+    rw.poll();
+    EXPECT_NE(rw.generation(), g) << "reclaim";
+    g = rw.generation();
+    test::write_file(p, vmstat(12, 12, 2, 900));
+    rw.poll();
+    EXPECT_NE(rw.generation(), g) << "drop_caches";
+    g = rw.generation();
+    test::write_file(p, vmstat(12, 12, 2, 899));
+    rw.poll();
+    EXPECT_NE(rw.generation(), g) << "fewer file pages: truncation, deletion, fadvise";
+    g = rw.generation();
+    test::write_file(p, "garbage\n");
+    rw.poll();
+    EXPECT_NE(rw.generation(), g) << "unreadable counters: nothing is known";
+    g = rw.generation();
+    test::write_file(p, vmstat(12, 12, 2, 899));
+    rw.poll();
+    EXPECT_NE(rw.generation(), g) << "the first reading after a bad one knows no baseline";
+    g = rw.generation();
+    rw.poll();
+    EXPECT_EQ(rw.generation(), g);
+    EXPECT_EQ(rw.polls(), 8u);
+    EXPECT_EQ(rw.changes(), 5u);
+}
+
+TEST(ReclaimWatch, FindsItsCountersWhenTheLinesBeforeThemChangeWidth) {
+    test::TempDir dir;
+    const std::string p = dir / "vmstat";
+    std::string filler;
+    for (int i = 0; i < 40; ++i)
+        filler += "nr_other_" + std::to_string(i) + " 7\n";
+    test::write_file(p, filler + vmstat(10, 10, 1, 500));
+    auto w = ReclaimWatch::start(p, 0);
+    ASSERT_TRUE(w.ok()) << w.error().message;
+    const uint32_t g = (*w)->generation();
+    // Every number before the counters grows by 6 digits: the lines move by 240 bytes and more.
+    std::string wide;
+    for (int i = 0; i < 40; ++i)
+        wide += "nr_other_" + std::to_string(i) + " 7000000\n";
+    test::write_file(p, wide + vmstat(10, 10, 1, 500));
+    (*w)->poll();
+    EXPECT_EQ((*w)->generation(), g) << "the same counters, found where they moved";
+    test::write_file(p, filler + vmstat(10, 11, 1, 500));
+    (*w)->poll();
+    EXPECT_NE((*w)->generation(), g) << "and back: a change is still seen";
+}
+
+TEST(ReclaimWatch, WithoutPgstealFileReadsKswapdAndDirect) {
+    test::TempDir dir;
+    const std::string p = dir / "vmstat";
+    test::write_file(p, "nr_file_pages 5\npgsteal_kswapd 3\npgsteal_direct 4\n");
+    auto w = ReclaimWatch::start(p, 0);
+    ASSERT_TRUE(w.ok()) << w.error().message;
+    const uint32_t g = (*w)->generation();
+    test::write_file(p, "nr_file_pages 5\npgsteal_kswapd 3\npgsteal_direct 5\n");
+    (*w)->poll();
+    EXPECT_NE((*w)->generation(), g);
+}
+
+TEST(ReclaimWatch, RefusesAFileWithoutTheCounters) {
+    test::TempDir dir;
+    const std::string p = dir / "vmstat";
+    test::write_file(p, "nr_file_pages 5\npgpgin 3\n");
+    auto w = ReclaimWatch::start(p, 0);
+    ASSERT_FALSE(w.ok());
+    EXPECT_NE(w.error().message.find("no pgsteal_"), std::string::npos) << w.error().message;
+    EXPECT_FALSE(ReclaimWatch::start(dir / "missing", 0).ok());
+}
+
+TEST(ReclaimWatch, ItsThreadNoticesAChange) {
+    test::TempDir dir;
+    const std::string p = dir / "vmstat";
+    test::write_file(p, vmstat(1, 1, 0, 100));
+    auto w = ReclaimWatch::start(p, 1);
+    ASSERT_TRUE(w.ok()) << w.error().message;
+    const uint32_t g = (*w)->generation();
+    test::write_file(p, vmstat(2, 2, 0, 100));
+    for (int i = 0; i < 2000 && (*w)->generation() == g; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    EXPECT_NE((*w)->generation(), g);
+    EXPECT_GT((*w)->polls(), 0u);
+}
+
+TEST(ReclaimWatch, ReadsThisKernelsCounters) {
+    auto w = ReclaimWatch::start("/proc/vmstat", 0);
+    ASSERT_TRUE(w.ok()) << w.error().message;
+    (*w)->poll();
+    EXPECT_EQ((*w)->polls(), 1u);
+}
+
+} // namespace
+} // namespace vcdn::edge
