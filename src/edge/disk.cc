@@ -74,7 +74,9 @@ int Worker::resident(FileEntry* f, uint64_t off, uint64_t len) {
     if (!f->ensure_map()) return 1;
     if (off >= f->size || len == 0) return 1;
     len = std::min(len, f->size - off);
-    if (!memory_) {
+    // A root that failed is not trusted from memory: its pages may be gone, and a sendfile()
+    // from a dead disk must not be what finds out.
+    if (!memory_ || !storage_.root(f->root).up()) {
         m_.residency_asked.add();
         return pages_resident(f->map, f->size, off, len);
     }

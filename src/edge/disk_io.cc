@@ -217,10 +217,10 @@ int pages_resident_blocks(const void* map, uint64_t file_size, uint64_t off, uin
     if (off >= file_size || len == 0) return 1;
     if (!map) return -EINVAL;
     len = std::min(len, file_size - off);
+    if (block_bytes == 0 || block_bytes % kPage != 0) return mincore_resident(map, off, len);
     const uint64_t b0 = off / block_bytes, b1 = (off + len - 1) / block_bytes;
     constexpr size_t kMaxPages = 1024;
-    if (block_bytes == 0 || block_bytes % kPage != 0 || b1 - b0 >= 64 ||
-        (b1 - b0 + 1) * (block_bytes / kPage) > kMaxPages)
+    if (b1 - b0 >= 64 || (b1 - b0 + 1) * (block_bytes / kPage) > kMaxPages)
         return mincore_resident(map, off, len);
     const uint64_t start = b0 * block_bytes;
     const uint64_t end = std::min((b1 + 1) * block_bytes, file_size);

@@ -1,6 +1,7 @@
 #include <vcdn/edge/residency_memory.h>
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -23,10 +24,12 @@ Result<std::unique_ptr<ReclaimWatch>> ReclaimWatch::start(const std::string& vms
     if (w->fd_ < 0) return Error::from_errno("open " + vmstat_path);
     w->last_ = w->read();
     if (!w->last_.ok)
-        return Error{vmstat_path + ": no pgsteal_* and nr_file_pages counters to watch"};
+        return Error{vmstat_path + ": no nr_file_pages, pgsteal_file (Linux 5.8+) and "
+                                   "drop_pagecache counters to watch"};
     if (poll_ms > 0) {
         ReclaimWatch* raw = w.get();
         raw->thread_ = std::thread([raw, poll_ms] {
+            ::pthread_setname_np(::pthread_self(), "vcdn-reclaim");
             while (!raw->stop_.load(std::memory_order_relaxed)) {
                 std::this_thread::sleep_for(std::chrono::milliseconds(poll_ms));
                 raw->poll();
@@ -44,15 +47,14 @@ ReclaimWatch::~ReclaimWatch() {
 
 namespace {
 
-// The counters read, each with the space after its name. pgsteal_file (Linux 5.8+) counts the
-// file pages every kind of reclaim took, memory cgroups' included; pgsteal_kswapd and
-// pgsteal_direct stand in for it on older kernels and are skipped where it exists. Inode
-// reclaim is left out: it only takes pages of files nobody holds open, and a worker's
-// memory is about files its cache holds open (a file opened again gets a new serial).
-constexpr std::string_view kFilePages = "nr_file_pages ";
-constexpr std::string_view kDropped[] = {"pgsteal_file ", "drop_pagecache ", "pgsteal_kswapd ",
-                                         "pgsteal_direct "};
-constexpr size_t kCounters = 1 + std::size(kDropped);
+// The counters read, each with the space after its name, all required. pgsteal_file (Linux
+// 5.8+) counts the file pages every kind of reclaim took, memory cgroups' included; before it,
+// pgsteal_kswapd and pgsteal_direct left out a cgroup's reclaim, so those kernels get no
+// memory (mincore every time). Inode reclaim is left out: it only takes pages of files nobody
+// holds open, and a worker's memory is about files its cache holds open (a file opened again
+// gets a new serial).
+constexpr std::string_view kCounterNames[] = {"nr_file_pages ", "pgsteal_file ", "drop_pagecache "};
+constexpr size_t kCounters = std::size(kCounterNames);
 
 bool line_at(std::string_view text, size_t p, std::string_view name) {
     return p + name.size() <= text.size() && (p == 0 || text[p - 1] == '\n') &&
@@ -70,8 +72,7 @@ size_t find_line(std::string_view text, std::string_view name, size_t hint) {
         const size_t stop = pass == 0 ? std::min(text.size(), hint + 160) : text.size();
         if (p > 0) { // to the start of the next line
             p = text.find('\n', p - 1);
-            if (p == std::string_view::npos) return p;
-            ++p;
+            p = p == std::string_view::npos ? stop : p + 1;
         }
         while (p < stop) {
             if (line_at(text, p, name)) return p;
@@ -105,34 +106,16 @@ ReclaimWatch::Reading ReclaimWatch::read() {
         if (have == sizeof buf) return r; // larger than any vmstat: not what we expect
     }
     const std::string_view text(buf, have);
-    // A counter this kernel lacks is looked for once, not at every reading.
-    constexpr size_t kAbsent = SIZE_MAX;
     static_assert(sizeof hints_ / sizeof hints_[0] == kCounters);
-    bool steal = false, file_pages = false;
+    uint64_t v[kCounters] = {};
     for (size_t i = 0; i < kCounters; ++i) {
-        if (hints_[i] == kAbsent) continue;
-        const std::string_view name = i == 0 ? kFilePages : kDropped[i - 1];
-        if (i >= 3 && hints_[1] != kAbsent) { // pgsteal_file is there: the others are in it
-            hints_[i] = kAbsent;
-            continue;
-        }
-        const size_t p = find_line(text, name, hints_[i]);
-        uint64_t v = 0;
-        if (p == std::string_view::npos || !value_at(text, p, name, &v)) {
-            hints_[i] = kAbsent;
-            continue;
-        }
+        const size_t p = find_line(text, kCounterNames[i], hints_[i]);
+        if (p == std::string_view::npos || !value_at(text, p, kCounterNames[i], &v[i])) return r;
         hints_[i] = p;
-        if (i == 0) {
-            r.file_pages = v;
-            file_pages = true;
-        } else {
-            r.dropped += v;
-            steal = steal || name.starts_with("pgsteal_");
-        }
     }
-    r.ok = steal && file_pages;
-    if (!r.ok) std::fill(std::begin(hints_), std::end(hints_), 0); // look again next time
+    r.file_pages = v[0];
+    r.dropped = v[1] + v[2];
+    r.ok = true;
     return r;
 }
 
@@ -191,11 +174,16 @@ bool ResidencyMemory::known(uint64_t file, uint64_t off, uint64_t len, uint32_t 
 }
 
 void ResidencyMemory::remember(uint64_t file, uint64_t block, uint32_t gen, int64_t now_ms) {
-    if (file == 0) return;
+    if (file == 0 || map_failed_) return;
     if (!table_) {
         void* p = ::mmap(nullptr, slots_ * sizeof(Slot), PROT_READ | PROT_WRITE,
                          MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (p == MAP_FAILED) return;    // no memory: ask the kernel every time
+        if (p == MAP_FAILED) { // no memory: ask the kernel every time
+            map_failed_ = true;
+            return;
+        }
+        // Small pages: a table touched in a few places must not cost 2 MiB at a time.
+        ::madvise(p, slots_ * sizeof(Slot), MADV_NOHUGEPAGE);
         table_ = static_cast<Slot*>(p); // zero pages: every slot empty
     }
     const uint64_t region = block / kBlocksPerSlot;

@@ -7,9 +7,10 @@
 // can: reclaim (kswapd, direct reclaim, a memory cgroup's limit, proactive reclaim), dropping
 // the caches (vm.drop_caches), inode reclaim (only of files nobody holds open: not ours), and
 // calls that drop a file's pages: truncation, hole punching, deletion, fadvise(DONTNEED). The
-// first two are counted by the kernel in /proc/vmstat (pgsteal_file, which counts memory
-// cgroups' reclaim too, or pgsteal_kswapd + pgsteal_direct before Linux 5.8; drop_pagecache);
-// the others lower nr_file_pages. One thread
+// first two are counted by the kernel in /proc/vmstat (pgsteal_file, Linux 5.8+, which counts
+// memory cgroups' reclaim too; drop_pagecache); the others lower nr_file_pages, and so do
+// pages taken by MADV_PAGEOUT or DAMON, invalidated by FUSE or NFS, or dropped by an O_DIRECT
+// write, which no counter names. One thread
 // (ReclaimWatch) reads those counters every few milliseconds and moves a generation number
 // whenever a counter of the first kind moved or nr_file_pages fell. A worker trusts what it
 // remembers only under the generation it was learnt in, and for at most a fixed time.
@@ -35,8 +36,8 @@ namespace vcdn::edge {
 class ReclaimWatch {
 public:
     // Starts the thread reading `vmstat_path` (normally /proc/vmstat) every poll_ms. Fails
-    // when the file cannot be read or lacks the counters (no pgsteal_*, drop_pagecache or
-    // nr_file_pages): the edge then asks the kernel before every range. poll_ms = 0: no
+    // when the file cannot be read or lacks the counters (nr_file_pages, pgsteal_file,
+    // drop_pagecache): the edge then asks the kernel before every range. poll_ms = 0: no
     // thread (tests call poll()).
     static Result<std::unique_ptr<ReclaimWatch>> start(const std::string& vmstat_path,
                                                        uint32_t poll_ms);
@@ -63,7 +64,7 @@ private:
     Reading read(); // updates hints_
 
     int fd_ = -1;
-    size_t hints_[5] = {}; // where each counter's line was last time
+    size_t hints_[3] = {}; // where each counter's line was last time
     Reading last_;
     std::atomic<uint32_t> gen_{1};
     std::atomic<uint64_t> polls_{0}, changes_{0};
@@ -108,6 +109,7 @@ private:
     bool valid(const Slot& s, uint64_t file, uint64_t region, uint32_t gen, int64_t now_ms) const;
 
     Slot* table_ = nullptr; // mapped on first remember()
+    bool map_failed_ = false;
     size_t slots_;
     uint32_t ttl_ms_;
 };
