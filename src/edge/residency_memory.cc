@@ -135,7 +135,7 @@ void ReclaimWatch::poll() {
 // ---- ResidencyMemory
 
 ResidencyMemory::ResidencyMemory(uint32_t slots, uint32_t ttl_ms) : ttl_ms_(ttl_ms) {
-    size_t n = 1;
+    size_t n = 2; // one set
     while (n < slots && n < (size_t{1} << 24))
         n <<= 1;
     slots_ = n;
@@ -145,8 +145,11 @@ ResidencyMemory::~ResidencyMemory() {
     if (table_) ::munmap(table_, slots_ * sizeof(Slot));
 }
 
-ResidencyMemory::Slot* ResidencyMemory::slot_for(uint64_t file, uint64_t region) const {
-    return &table_[mix64(file * 0x9e3779b97f4a7c15ULL ^ region) & (slots_ - 1)];
+// Two slots per set, one cache line: with one slot per set, the regions of a 2.5 GiB hot set
+// hashed into 32,768 slots collided often enough that ~8% of lookups missed for it.
+ResidencyMemory::Slot* ResidencyMemory::set_for(uint64_t file, uint64_t region) const {
+    static_assert(sizeof(Slot) == 32);
+    return &table_[(mix64(file * 0x9e3779b97f4a7c15ULL ^ region) & (slots_ / 2 - 1)) * 2];
 }
 
 bool ResidencyMemory::valid(const Slot& s, uint64_t file, uint64_t region, uint32_t gen,
@@ -161,8 +164,12 @@ bool ResidencyMemory::known(uint64_t file, uint64_t off, uint64_t len, uint32_t 
     const uint64_t first = off / kBlock, last = (off + len - 1) / kBlock;
     for (uint64_t b = first; b <= last;) {
         const uint64_t region = b / kBlocksPerSlot;
-        const Slot& s = *slot_for(file, region);
-        if (!valid(s, file, region, gen, now_ms)) return false;
+        const Slot* set = set_for(file, region);
+        const Slot* found = valid(set[0], file, region, gen, now_ms)   ? &set[0]
+                            : valid(set[1], file, region, gen, now_ms) ? &set[1]
+                                                                       : nullptr;
+        if (!found) return false;
+        const Slot& s = *found;
         const uint64_t end = std::min(last, region * kBlocksPerSlot + kBlocksPerSlot - 1);
         const unsigned lo = static_cast<unsigned>(b % kBlocksPerSlot);
         const unsigned hi = static_cast<unsigned>(end % kBlocksPerSlot);
@@ -187,11 +194,22 @@ void ResidencyMemory::remember(uint64_t file, uint64_t block, uint32_t gen, int6
         table_ = static_cast<Slot*>(p); // zero pages: every slot empty
     }
     const uint64_t region = block / kBlocksPerSlot;
-    Slot& s = *slot_for(file, region);
+    Slot* set = set_for(file, region);
+    Slot* s = valid(set[0], file, region, gen, now_ms)   ? &set[0]
+              : valid(set[1], file, region, gen, now_ms) ? &set[1]
+                                                         : nullptr;
+    if (!s) {
+        // A slot that trusts nothing any more goes first, else the one started earlier.
+        auto spent = [&](const Slot& x) { return !valid(x, x.file, x.region, gen, now_ms); };
+        s = spent(set[0])                        ? &set[0]
+            : spent(set[1])                      ? &set[1]
+            : set[0].since_ms <= set[1].since_ms ? &set[0]
+                                                 : &set[1];
+        *s = Slot{file, region, now_ms, gen, 0};
+    }
     // A slot joined later keeps its first time: its newer blocks are trusted a little less
     // long, never longer.
-    if (!valid(s, file, region, gen, now_ms)) s = Slot{file, region, now_ms, gen, 0};
-    s.mask = static_cast<uint16_t>(s.mask | (1u << (block % kBlocksPerSlot)));
+    s->mask = static_cast<uint16_t>(s->mask | (1u << (block % kBlocksPerSlot)));
 }
 
 } // namespace vcdn::edge

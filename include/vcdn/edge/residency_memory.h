@@ -72,18 +72,18 @@ private:
     std::thread thread_;
 };
 
-// One worker's memory of file blocks found resident. Not thread-safe. Fixed size: a
-// direct-mapped table of slots of 1 MiB of one file (16 blocks of 64 KiB); a slot taken by
-// another region is forgotten (a collision costs one mincore). The table is mapped on first
-// use, so an edge that serves nothing pays nothing for it.
+// One worker's memory of file blocks found resident. Not thread-safe. Fixed size: a table of
+// slots of 1 MiB of one file (16 blocks of 64 KiB), two-way set-associative; a region pushed
+// out by two others is forgotten (it costs one mincore). The table is mapped on first use, so
+// an edge that serves nothing pays nothing for it.
 class ResidencyMemory {
 public:
     static constexpr uint64_t kBlock = 64 * 1024;
     static constexpr uint32_t kBlocksPerSlot = 16;
     static constexpr uint64_t kSlotBytes = kBlock * kBlocksPerSlot;
 
-    // slots: rounded up to a power of two. ttl_ms: how long a remembered block is trusted
-    // (counted from the first block remembered in its slot).
+    // slots: rounded up to a power of two, at least 2. ttl_ms: how long a remembered block is
+    // trusted (counted from the first block remembered in its slot).
     ResidencyMemory(uint32_t slots, uint32_t ttl_ms);
     ~ResidencyMemory();
     ResidencyMemory(const ResidencyMemory&) = delete;
@@ -105,7 +105,7 @@ private:
         uint32_t gen = 0;
         uint16_t mask = 0;
     };
-    Slot* slot_for(uint64_t file, uint64_t region) const;
+    Slot* set_for(uint64_t file, uint64_t region) const; // the first of its two slots
     bool valid(const Slot& s, uint64_t file, uint64_t region, uint32_t gen, int64_t now_ms) const;
 
     Slot* table_ = nullptr; // mapped on first remember()

@@ -56,14 +56,26 @@ TEST(ResidencyMemory, TrustEndsAfterItsTimeCountedFromTheSlotsFirstBlock) {
     EXPECT_FALSE(m.known(1, 0, 1, 1, 6500));
 }
 
-TEST(ResidencyMemory, ACollisionForgetsTheOlderRegion) {
-    ResidencyMemory m(1, 10000); // one slot for everything
-    m.remember(1, 0, 1, 0);
-    m.remember(2, 0, 1, 0);
-    EXPECT_FALSE(m.known(1, 0, 1, 1, 0));
-    EXPECT_TRUE(m.known(2, 0, 1, 1, 0));
-    m.remember(2, ResidencyMemory::kBlocksPerSlot, 1, 0); // file 2's second MiB
-    EXPECT_FALSE(m.known(2, 0, 1, 1, 0));
+TEST(ResidencyMemory, TwoRegionsShareASetAndAThirdPushesOutTheOlder) {
+    ResidencyMemory m(2, 10000); // one set of two slots for everything
+    m.remember(1, 0, 1, 100);
+    m.remember(2, 0, 1, 200);
+    EXPECT_TRUE(m.known(1, 0, 1, 1, 300)) << "two regions fit";
+    EXPECT_TRUE(m.known(2, 0, 1, 1, 300));
+    m.remember(2, 1, 1, 300); // joins its own slot, takes no other
+    EXPECT_TRUE(m.known(1, 0, 1, 1, 300));
+    EXPECT_TRUE(m.known(2, 0, 2 * kB, 1, 300));
+    m.remember(3, 0, 1, 400); // a third: file 1's slot, the one started first, goes
+    EXPECT_FALSE(m.known(1, 0, 1, 1, 400));
+    EXPECT_TRUE(m.known(2, 0, 2 * kB, 1, 400));
+    EXPECT_TRUE(m.known(3, 0, 1, 1, 400));
+    // A slot that trusts nothing any more (another generation) goes before an older one.
+    m.remember(4, 0, 2, 500); // generation 2: both slots are spent; the first goes
+    m.remember(5, 0, 2, 600); // the other spent one goes, not file 4's newer slot
+    EXPECT_TRUE(m.known(4, 0, 1, 2, 600));
+    EXPECT_TRUE(m.known(5, 0, 1, 2, 600));
+    EXPECT_FALSE(m.known(2, 0, 1, 2, 600));
+    EXPECT_FALSE(m.known(3, 0, 1, 2, 600));
 }
 
 std::string vmstat(uint64_t kswapd, uint64_t file, uint64_t drop, uint64_t file_pages) {
