@@ -24,6 +24,9 @@ namespace vcdn::edge {
 
 namespace {
 
+// What a signature is checked against before the worker has any keys: every key is unknown.
+const auth::KeySet kNoKeys;
+
 // "Bearer <token>" compared in constant time (the token is a secret).
 bool bearer_matches(std::string_view authorization, std::string_view token) {
     constexpr std::string_view kBearer = "Bearer ";
@@ -313,12 +316,28 @@ void Worker::handle_request(Connection* c) {
     if (c->listener >= listener_signed_.size() || listener_signed_[c->listener]) {
         // Before the file is touched: an unsigned request costs no disk work.
         const auth::VerifyPolicy policy{cfg_->max_url_lifetime_s, cfg_->url_clock_skew_s};
-        auth::SigCheck sc = auth::SigCheck::kUnknownKey;
-        if (keys_)
-            sc = titled ? auth::verify_title(title_token, target.path, *keys_, date_second_,
-                                             c->peer_ip, policy)
-                        : auth::verify(target.raw_path, target.query, *keys_, date_second_,
-                                       c->peer_ip, policy);
+        auto check = [&] {
+            const auth::KeySet& keys = keys_ ? *keys_ : kNoKeys;
+            return titled ? auth::verify_title(title_token, target.path, keys, date_second_,
+                                               c->peer_ip, policy)
+                          : auth::verify(target.raw_path, target.query, keys, date_second_,
+                                         c->peer_ip, policy);
+        };
+        auth::SigCheck sc = check();
+        if (sc == auth::SigCheck::kUnknownKey && control_keys_pending_) {
+            // Before the control plane's first keys (an edge that has just started, or has not
+            // reached it yet) a key it does not know may well be one of them: "not yet", not
+            // "forbidden", so that a peer filling from it waits instead of going to the origin.
+            // The flag is read before the mailbox: keys published before it dropped are seen.
+            const bool pending = control_keys_pending_->load(std::memory_order_acquire);
+            if (take_posted_keys()) sc = check();
+            if (sc == auth::SigCheck::kUnknownKey && pending) {
+                m_.refused_no_control.add();
+                c->keep_alive = false;
+                respond_error(c, 503, "no signing keys from the control plane yet", false);
+                return;
+            }
+        }
         if (sc != auth::SigCheck::kOk) {
             m_.signed_url_refusals[static_cast<size_t>(sc)].add();
             respond_error(

@@ -99,6 +99,8 @@ struct EdgeServer::Impl {
     std::vector<auth::SigningKey> control_keys; // from heartbeat replies
     // Why new players are refused (ControlClient::Refusal; 0: they are taken).
     std::atomic<uint8_t> refuse_new_players{0};
+    // With a control plane, until its first signing keys are in the workers' mailboxes.
+    std::atomic<bool> control_keys_pending{false};
     std::unique_ptr<ControlClient> control;
     std::unique_ptr<fill::Filler> filler;
     std::unique_ptr<bgp::Watcher> bgp_watcher; // [edge.bgp]: the local BIRD
@@ -267,6 +269,7 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in,
                       rw.error().message);
         }
     }
+    impl->control_keys_pending.store(!cfg.control.url.empty());
     for (unsigned w = 0; w < cfg.workers; ++w) {
         impl->metrics.push_back(std::make_unique<WorkerMetrics>());
         if (!cfg.control.url.empty())
@@ -282,6 +285,7 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in,
         wo.served = impl->served.empty() ? nullptr : impl->served.back().get();
         wo.index = w;
         wo.refuse_new_players = &impl->refuse_new_players;
+        wo.control_keys_pending = &impl->control_keys_pending;
         wo.own_fd_table = cfg.fd_tables == "per-worker";
         wo.reclaim = impl->reclaim.get();
         impl->workers.push_back(std::make_unique<Worker>(wo));
@@ -615,6 +619,7 @@ void EdgeServer::Impl::start_control() {
             control_keys = std::move(k);
         }
         publish_keys();
+        control_keys_pending.store(false, std::memory_order_release); // after the mailboxes
         log::info("edge: signing keys from the control plane: {} valid", control_keys.size());
     };
     if (!cfg.fill.window.empty()) {
@@ -964,7 +969,8 @@ std::string EdgeServer::Impl::render_metrics() const {
             .sample("vcdn_refusing_new_players", refuse_new_players.load() != 0 ? 1 : 0);
     }
     per_worker("vcdn_new_players_refused_total", "counter",
-               "First requests answered 503 because the control plane was out of reach.",
+               "Requests answered 503 because the control plane was out of reach (or had not yet "
+               "given its signing keys).",
                [](const WorkerMetrics& m) { return m.refused_no_control.get(); });
 
     out.family("vcdn_http_responses_total", "counter", "HTTP responses by status code.");

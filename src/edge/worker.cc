@@ -57,10 +57,10 @@ void close_fds(unsigned first, unsigned last) {
 
 Worker::Worker(const WorkerOptions& opt)
     : cfg_hold_(opt.config), cfg_(opt.config.get()), storage_(*opt.storage),
-      refuse_new_players_(opt.refuse_new_players), max_conns_(opt.max_connections),
-      access_log_(opt.access_log), served_(opt.served), m_(*opt.metrics), index_(opt.index),
-      files_(*opt.storage, opt.config->file_cache.max_entries,
-             opt.config->file_cache.revalidate_ms),
+      refuse_new_players_(opt.refuse_new_players), control_keys_pending_(opt.control_keys_pending),
+      max_conns_(opt.max_connections), access_log_(opt.access_log), served_(opt.served),
+      m_(*opt.metrics), index_(opt.index), files_(*opt.storage, opt.config->file_cache.max_entries,
+                                                  opt.config->file_cache.revalidate_ms),
       max_reads_per_root_(std::max<uint32_t>(1, opt.max_reads_per_root)),
       readahead_bytes_(opt.config->disk.readahead_kib * 1024) {
     want_own_fd_table_ = opt.own_fd_table;
@@ -372,6 +372,13 @@ void Worker::take_mail() {
         clamp_timers(TimerList::kSend, send_period_ms_);
         clamp_timers(TimerList::kLinger, cfg_->limits.linger_ms);
     }
+}
+
+bool Worker::take_posted_keys() {
+    std::lock_guard<std::mutex> lk(mailbox_mu_);
+    if (!posted_keys_) return false;
+    keys_ = std::move(posted_keys_);
+    return true;
 }
 
 void Worker::start_drain() {

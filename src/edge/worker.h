@@ -173,6 +173,9 @@ struct WorkerOptions {
     // Set while the control plane has been unreachable for longer than its grace period:
     // new connections' first requests are answered 503 (the server owns the flag).
     const std::atomic<uint8_t>* refuse_new_players = nullptr; // a refusal_text() code; 0: none
+    // With a control plane: true until its first signing keys have been published to the
+    // workers; a signature by a key the worker does not know is then answered 503, not 403.
+    const std::atomic<bool>* control_keys_pending = nullptr;
     // Give the worker thread its own descriptor table (EdgeConfig::fd_tables = "per-worker").
     bool own_fd_table = false;
     // The kernel's counters of pages taken out of the page cache; with it (and
@@ -318,6 +321,7 @@ private:
     http::ParseLimits limits_;
     io::Storage& storage_;
     const std::atomic<uint8_t>* refuse_new_players_;
+    const std::atomic<bool>* control_keys_pending_;
     uint32_t max_conns_;
     io::AccessLog* access_log_;
     ServedTally* served_;
@@ -397,6 +401,9 @@ private:
     std::vector<std::unique_ptr<char[]>> all_tls_bufs_;
     std::atomic<bool> mail_{false};
     void take_mail();
+    // Only the keys from the mailbox (mid-request: the rest waits for the loop). True when
+    // there were some.
+    bool take_posted_keys();
 
     std::atomic<bool> drain_requested_{false};
     std::atomic<bool> pause_requested_{false};

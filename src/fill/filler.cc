@@ -824,10 +824,24 @@ void Filler::Impl::finish(Transfer* t, CURLcode code, int64_t now_ms) {
     if (t->h && code == CURLE_OK && t->status == 0)
         curl_easy_getinfo(t->h, CURLINFO_RESPONSE_CODE, &t->status);
     // A 404 from a peer or parent that has not filled the file yet: escalation, not an error.
-    if (t->status == 404 && t->got == 0) {
+    // So is a 503 (an edge that has just started and has no signing keys yet, or is cut off
+    // from its control plane, or is busy): the source cannot give the file now, and going up
+    // a level at once would send a fleet's worth of fill to the origin on a start-up race.
+    // It is asked again, like a 404, until the escalation wait has passed. (The origin's 503
+    // is a failure like any other: its mirrors are next.)
+    if ((t->status == 404 || (t->status == 503 && kind != SourceKind::kOrigin)) && t->got == 0) {
+        if (t->status == 503) {
+            static log::RateLimit rl(10000);
+            uint64_t suppressed = 0;
+            if (rl.allow(now_ms, &suppressed))
+                log::info("fill: {} from {} {}: 503 (not ready); asked again until the {} wait "
+                          "has passed ({} similar suppressed)",
+                          f.path, source_kind_name(kind), who, source_kind_name(kind), suppressed);
+        }
+        const std::string why =
+            fmt::format("{} from {} {}", t->status, source_kind_name(kind), who);
         drop(true);
-        advance(job, true, false, fmt::format("404 from {} {}", source_kind_name(kind), who),
-                now_ms);
+        advance(job, true, false, why, now_ms);
         return;
     }
     if (t->disk_full) {

@@ -2,10 +2,13 @@
 // signed URLs the edges accept, key rotation, the grace rule, persistence, API errors.
 #include <csignal>
 #include <cstring>
+#include <ctime>
 #include <sstream>
 #include <thread>
 
+#include <vcdn/auth/signed_url.h>
 #include <vcdn/base/version.h>
+#include <vcdn/io/tcp.h>
 
 #include "control_fixture.h"
 #include "notify_socket.h"
@@ -26,9 +29,9 @@ protected:
         fleet_path_ = work_ / "fleet.toml";
         write_file(fleet_path_, fleet_toml());
     }
-    void start_control(const std::string& extra = kFastHealth) {
-        ASSERT_TRUE(
-            control_.start(work_.path(), "sqlite:" + work_ / "control.db", fleet_path_, extra))
+    void start_control(const std::string& extra = kFastHealth, uint16_t port = 0) {
+        ASSERT_TRUE(control_.start(work_.path(), "sqlite:" + work_ / "control.db", fleet_path_,
+                                   extra, port))
             << control_.proc.stderr_text();
         ApiReply c =
             control_.call("POST", "/api/v1/catalog", read_file(shared_root() + "/catalog.json"));
@@ -690,6 +693,50 @@ TEST_F(ControlTest, EdgeCutOffFromControlTakesNoNewPlayersButKeepsItsOwn) {
     ASSERT_TRUE(a1.proc.wait_for_line(std::regex("taking new players again"), 5000))
         << a1.proc.stderr_text();
     EXPECT_EQ(fetch(a1.port, get_request(kFile, "Range: bytes=0-9\r\n")).head.status, 206);
+}
+
+// An edge that has not yet had its keys from the control plane (it has just started, or cannot
+// reach it yet) cannot tell a key it will be given from a made-up one: it answers "not yet"
+// (503), which a peer filling from it takes as a reason to ask again rather than to go to the
+// origin. Once the keys are in, a key it does not know is forbidden (403) as always.
+TEST_F(ControlTest, AnEdgeWithoutItsFirstKeysSaysNotYetInsteadOfForbidden) {
+    const uint16_t control_port = io::pick_free_loopback_port();
+    ControlledEdge a1;
+    ASSERT_TRUE(a1.start(shared_root(), work_.path(), control_port, "a1")) << a1.proc.stderr_text();
+    auth::SigningKey made_up;
+    made_up.id = "k1";
+    made_up.secret = std::string(32, 'x');
+    const std::string url = auth::sign_url(kFile, std::time(nullptr) + 600, made_up);
+    RawResponse early = fetch(a1.port, get_request(url, "Range: bytes=0-9\r\n"));
+    EXPECT_EQ(early.head.status, 503) << early.body;
+    EXPECT_NE(early.body.find("no signing keys from the control plane yet"), std::string::npos)
+        << early.body;
+    // A URL without a signature is not "not yet": it is refused as before.
+    EXPECT_EQ(fetch(a1.port, get_request(kFile)).head.status, 403);
+    std::string metrics = fetch(a1.admin_port, "GET /metrics HTTP/1.1\r\nHost: a\r\n\r\n").body;
+    EXPECT_NE(metrics.find("vcdn_new_players_refused_total{worker=\"0\"} 1"), std::string::npos)
+        << metrics;
+
+    ASSERT_NO_FATAL_FAILURE(start_control(kFastHealth, control_port));
+    ASSERT_TRUE(a1.proc.wait_for_line(std::regex("signing keys from the control plane"), 5000))
+        << a1.proc.stderr_text();
+    RawResponse later = fetch(a1.port, get_request(url, "Range: bytes=0-9\r\n"));
+    EXPECT_EQ(later.head.status, 403) << later.body;
+    EXPECT_NE(later.body.find("unknown"), std::string::npos) << later.body;
+    // And what the control plane signs for it plays.
+    ApiReply r = control_.call("PUT", "/api/v1/edges/a1",
+                               json{{"url", fmt::format("http://127.0.0.1:{}", a1.port)}}.dump());
+    ASSERT_EQ(r.status, 200) << r.body;
+    ASSERT_EQ(control_.wait_edge_state("a1", "up", 5000)["state"], "up");
+    RawResponse played;
+    for (int i = 0; i < 100 && played.head.status != 206; ++i) {
+        json ans = steer("10.1.2.3");
+        if (!ans["urls"].empty() && ans["urls"][0]["edge"] == "a1")
+            played = get_url(ans["urls"][0]["url"], "Range: bytes=0-9\r\n");
+        else
+            std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_EQ(played.head.status, 206) << played.body;
 }
 
 TEST_F(ControlTest, StateSurvivesARestart) {
