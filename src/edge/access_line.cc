@@ -163,11 +163,13 @@ size_t format_access_line(const AccessRecord& r, char* buf, size_t cap) {
     l.field_u64(",\"body_bytes\":", r.body_bytes);
     l.raw(",\"duration_us\":");
     l.i64(r.duration_us);
-    l.field_u64(",\"rtt_us\":", r.rtt_us);
-    l.field_u64(",\"rttvar_us\":", r.rttvar_us);
-    l.field_u64(",\"retrans\":", r.retrans);
-    l.field_u64(",\"delivery_rate\":", r.delivery_rate);
-    l.field_u64(",\"cwnd\":", r.cwnd);
+    if (r.tcp) {
+        l.field_u64(",\"rtt_us\":", r.rtt_us);
+        l.field_u64(",\"rttvar_us\":", r.rttvar_us);
+        l.field_u64(",\"retrans\":", r.retrans);
+        l.field_u64(",\"delivery_rate\":", r.delivery_rate);
+        l.field_u64(",\"cwnd\":", r.cwnd);
+    }
     l.field_str(",\"cc\":", r.cc, 16);
     if (!r.tls_version.empty()) {
         l.field_str(",\"tls\":", r.tls_version, 16);

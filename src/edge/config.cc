@@ -184,6 +184,7 @@ Status parse_edge_toml(std::string_view text, std::string_view source, EdgeConfi
         r.get("congestion_control", &cfg->congestion_control);
         r.get("notsent_lowat", &cfg->notsent_lowat);
         r.get("access_log", &cfg->access_log);
+        r.get("access_log_tcp_info_ms", &cfg->access_log_tcp_info_ms, 0, 3600000);
         r.get("server_names", &cfg->server_names);
         r.get("cache_control", &cfg->cache_control);
         r.get("manifest_cache_control", &cfg->manifest_cache_control);

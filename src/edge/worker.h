@@ -157,7 +157,8 @@ struct Connection : Pollable {
     char peer[56];
     uint8_t peer_len = 0;
     char cc[16];
-    int8_t cc_len = -1; // -1: not read yet
+    int8_t cc_len = -1;   // -1: not read yet
+    uint32_t tcpi_ms = 0; // when TCP_INFO was last read for the access log (ms, truncated)
 };
 
 struct WorkerOptions {

@@ -17,7 +17,9 @@ struct AccessRecord {
     uint16_t status = 0;
     uint64_t bytes = 0, body_bytes = 0;
     int64_t duration_us = 0;
-    // From TCP_INFO at the end of the response.
+    // From TCP_INFO at the end of the response; written only when `tcp` (the edge reads
+    // TCP_INFO for some responses only: see EdgeConfig::access_log_tcp_info_ms).
+    bool tcp = true;
     uint32_t rtt_us = 0, rttvar_us = 0, retrans = 0, cwnd = 0;
     uint64_t delivery_rate = 0; // bytes per second
     std::string_view reason;    // empty unless the edge refused or failed the request

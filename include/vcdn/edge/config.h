@@ -156,9 +156,14 @@ struct EdgeConfig {
     // so the open-file limit applies to each worker, not to the process; "shared": one table.
     std::string fd_tables = "per-worker";
     std::string congestion_control = "auto"; // "auto" = bbr when available; "" = system default
-    uint32_t notsent_lowat = 131072;       // TCP_NOTSENT_LOWAT bytes; 0 = leave the kernel default
-    double pacing_rate_mbps = 0;           // per-connection send rate cap (SO_MAX_PACING_RATE)
-    std::string access_log = "-";          // path, "-" for stderr, "off"
+    uint32_t notsent_lowat = 131072; // TCP_NOTSENT_LOWAT bytes; 0 = leave the kernel default
+    double pacing_rate_mbps = 0;     // per-connection send rate cap (SO_MAX_PACING_RATE)
+    std::string access_log = "-";    // path, "-" for stderr, "off"
+    // The access log's TCP fields (rtt_us ... cwnd) cost a getsockopt(TCP_INFO) each: read on a
+    // connection's first response, its last, one that failed (status >= 400) or took 100 ms or
+    // more, and otherwise at most once per this many ms per connection (the line then has no
+    // TCP fields). 0 = on every response.
+    uint32_t access_log_tcp_info_ms = 1000;
     std::vector<std::string> server_names; // when set, Host must be one of these
     std::string cache_control;             // Cache-Control value on file responses; empty = none
     // Cache-Control on manifests (.mpd, .m3u8, .m3u), which a live packager rewrites and

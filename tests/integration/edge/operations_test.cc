@@ -93,8 +93,10 @@ TEST_F(Operations, AccessLogHasOneJsonLinePerRequestWithTcpInfo) {
     ASSERT_TRUE(read_response(fd.get(), &carry).ok);
     ASSERT_TRUE(send_all(fd.get(), get_request("/t/%22quote%22\\x", "")));
     ASSERT_TRUE(read_response(fd.get(), &carry).ok);
-    auto lines = edge_.access_log(2);
-    ASSERT_EQ(lines.size(), 2u);
+    ASSERT_TRUE(send_all(fd.get(), get_request("/t/1/v-3000k.mp4", "Range: bytes=200-299\r\n")));
+    ASSERT_TRUE(read_response(fd.get(), &carry).ok);
+    auto lines = edge_.access_log(3);
+    ASSERT_EQ(lines.size(), 3u);
     const auto& a = lines[0];
     EXPECT_EQ(a["status"], 206);
     EXPECT_EQ(a["path"], "/t/1/v-3000k.mp4");
@@ -116,6 +118,30 @@ TEST_F(Operations, AccessLogHasOneJsonLinePerRequestWithTcpInfo) {
     EXPECT_EQ(b["req"], 2);
     EXPECT_EQ(b["path"], "/t/%22quote%22\\x");
     EXPECT_EQ(b["reason"], "no such file");
+    // TCP_INFO is read for the first response and for failures (the 404), not again for a
+    // quick success on the same connection within access_log_tcp_info_ms (1000).
+    EXPECT_GT(b["rtt_us"].get<int>(), 0);
+    const auto& c = lines[2];
+    EXPECT_EQ(c["status"], 206);
+    for (const char* k : {"rtt_us", "rttvar_us", "retrans", "delivery_rate", "cwnd"})
+        EXPECT_FALSE(c.contains(k)) << k;
+    EXPECT_EQ(c["cc"], a["cc"]);
+}
+
+TEST_F(Operations, AccessLogReadsTcpInfoForEveryResponseWhenAskedTo) {
+    EdgeOptions o;
+    o.toml = "access_log_tcp_info_ms = 0\n";
+    start_edge(o);
+    UniqueFd fd = connect_to(port());
+    std::string carry;
+    for (int i = 0; i < 3; ++i) {
+        ASSERT_TRUE(send_all(fd.get(), get_request("/t/1/v-235k.mp4", "Range: bytes=0-99\r\n")));
+        ASSERT_TRUE(read_response(fd.get(), &carry).ok);
+    }
+    auto lines = edge_.access_log(3);
+    ASSERT_EQ(lines.size(), 3u);
+    for (const auto& l : lines)
+        EXPECT_GT(l["rtt_us"].get<int>(), 0) << l.dump();
 }
 
 TEST_F(Operations, SighupReopensTheAccessLogForRotation) {

@@ -56,6 +56,16 @@ TEST(AccessLine, IsOneValidJsonLineWithEveryField) {
     EXPECT_EQ(j["cwnd"], 10);
     EXPECT_EQ(j["cc"], "bbr");
     EXPECT_FALSE(j.contains("reason"));
+
+    // A response the edge read no TCP_INFO for: no TCP fields (never zeros or stale ones), the
+    // rest unchanged.
+    r.tcp = false;
+    auto k = nlohmann::json::parse(std::string(buf, format_access_line(r, buf, sizeof buf)));
+    for (const char* f : {"rtt_us", "rttvar_us", "retrans", "delivery_rate", "cwnd"})
+        EXPECT_FALSE(k.contains(f)) << f;
+    EXPECT_EQ(k["cc"], "bbr");
+    EXPECT_EQ(k["duration_us"], 85);
+    EXPECT_EQ(k["status"], 206);
 }
 
 TEST(AccessLine, HostileBytesStayInsideTheirString) {

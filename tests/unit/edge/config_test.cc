@@ -17,6 +17,7 @@ workers = 3
 congestion_control = "cubic"
 notsent_lowat = 65536
 access_log = "off"
+access_log_tcp_info_ms = 0
 server_names = ["a.example"]
 cache_control = "public"
 manifest_cache_control = "no-cache"
@@ -66,6 +67,8 @@ anything = "belongs to another command"
     EXPECT_EQ(c.workers, 3u);
     EXPECT_EQ(c.congestion_control, "cubic");
     EXPECT_EQ(c.notsent_lowat, 65536u);
+    EXPECT_EQ(c.access_log_tcp_info_ms, 0u);
+    EXPECT_EQ(EdgeConfig{}.access_log_tcp_info_ms, 1000u);
     EXPECT_FALSE(c.defer_accept);
     EXPECT_TRUE(c.header_more);
     EXPECT_EQ(c.limits.max_head_bytes, 4096u);
@@ -113,6 +116,8 @@ TEST(EdgeConfig, ErrorsNameTheKey) {
         {"[edge.limits]\nmax_head_bytes = 10\n", "edge.limits.max_head_bytes: 10 is out of range"},
         {"[edge.disk]\nresidency_memory_ms = 3600001\n",
          "edge.disk.residency_memory_ms: 3600001 is out of range"},
+        {"[edge]\naccess_log_tcp_info_ms = 3600001\n",
+         "edge.access_log_tcp_info_ms: 3600001 is out of range"},
         {"[edge.limits]\nbogus = 1\n", "edge.limits: unknown key 'bogus'"},
         {"[edge]\nlisten = [1]\n", "expected an array of strings"},
         {"[edge]\nroot = \"/a\"\n[[edge.roots]]\npath = \"/b\"\n", "either root or"},
