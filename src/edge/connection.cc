@@ -711,15 +711,24 @@ void Worker::write_access_log(Connection* c, int64_t end_ns) {
         else
             c->cc_len = 0;
     }
-    timespec rt;
-    clock_gettime(CLOCK_REALTIME, &rt);
-    if (rt.tv_sec != log_second_) {
-        log_second_ = rt.tv_sec;
-        format_iso_second(rt.tv_sec, log_time_);
+    // The wall time of the response's end: its monotonic time plus the wall clock's offset,
+    // read again once a second (a clock step shows within a second; a clock call per line is
+    // saved).
+    if (wall_offset_at_ns_ == 0 || end_ns - wall_offset_at_ns_ >= 1000000000) {
+        timespec rt;
+        clock_gettime(CLOCK_REALTIME, &rt);
+        wall_offset_at_ns_ = monotonic_ns();
+        wall_offset_ns_ = rt.tv_sec * int64_t{1000000000} + rt.tv_nsec - wall_offset_at_ns_;
+    }
+    const int64_t wall_ns = end_ns + wall_offset_ns_;
+    const int64_t wall_s = wall_ns >= 0 ? wall_ns / 1000000000 : 0;
+    if (wall_s != log_second_) {
+        log_second_ = wall_s;
+        format_iso_second(wall_s, log_time_);
     }
     AccessRecord r;
     r.time_second = std::string_view(log_time_, sizeof log_time_);
-    r.millis = static_cast<uint32_t>(rt.tv_nsec / 1000000);
+    r.millis = static_cast<uint32_t>(wall_ns >= 0 ? wall_ns / 1000000 % 1000 : 0);
     r.worker = static_cast<uint32_t>(index_);
     r.conn = c->id & 0xffffffffffffULL;
     r.req = c->served;

@@ -382,7 +382,9 @@ private:
     int64_t date_second_ = -1;
     char date_[http::kHttpDateLen];
     int64_t log_second_ = -1;
-    char log_time_[19]; // "YYYY-MM-DDTHH:MM:SS" of log_second_
+    int64_t wall_offset_ns_ = 0;    // CLOCK_REALTIME - CLOCK_MONOTONIC, for the access log
+    int64_t wall_offset_at_ns_ = 0; // when it was read (monotonic); 0: never
+    char log_time_[19];             // "YYYY-MM-DDTHH:MM:SS" of log_second_
     bool draining_ = false;
     int64_t drain_deadline_ms_ = 0;
 

@@ -11,6 +11,8 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -107,6 +109,13 @@ TEST_F(Operations, AccessLogHasOneJsonLinePerRequestWithTcpInfo) {
     EXPECT_EQ(a["req"], 1);
     EXPECT_TRUE(a["client"].get<std::string>().rfind("127.0.0.1:", 0) == 0);
     EXPECT_TRUE(a["time"].get<std::string>().size() == 24) << a["time"];
+    {
+        // The wall clock's time (UTC), give or take the test's own run.
+        std::tm tm{};
+        const std::string t = a["time"];
+        ASSERT_NE(strptime(t.c_str(), "%Y-%m-%dT%H:%M:%S", &tm), nullptr) << t;
+        EXPECT_LE(std::llabs(static_cast<long long>(timegm(&tm) - std::time(nullptr))), 5) << t;
+    }
     EXPECT_GT(a["rtt_us"].get<int>(), 0);
     for (const char* k : {"rttvar_us", "retrans", "delivery_rate", "duration_us", "cwnd"})
         EXPECT_TRUE(a.contains(k)) << k;
