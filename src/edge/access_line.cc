@@ -27,7 +27,7 @@ public:
     Line(char* buf, size_t cap) : p_(buf), end_(buf + cap - 2) {}
     void raw(std::string_view s) {
         size_t n = std::min(s.size(), static_cast<size_t>(end_ - p_));
-        std::memcpy(p_, s.data(), n);
+        if (n > 0) std::memcpy(p_, s.data(), n);
         p_ += n;
     }
     void u64(uint64_t v) {
@@ -49,7 +49,7 @@ public:
         if (static_cast<size_t>(end_ - p_) > n) {
             while (i < n && kPlain[static_cast<unsigned char>(s[i])])
                 ++i;
-            std::memcpy(p_, s.data(), i);
+            if (i > 0) std::memcpy(p_, s.data(), i); // (an empty view's data may be null)
             p_ += i;
         }
         for (; i < n && end_ - p_ > 6; ++i) {
