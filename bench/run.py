@@ -185,7 +185,7 @@ def write_report(args, results, stall, total_bytes):
                  "bounded by the client and the fair comparison is **GB sent per server CPU-second** "
                  "(bytes counted by wrk, CPU = utime+stime of the server processes).\n")
     for logs in (False, True):
-        lines.append(f"\n{'###' if oc else '##'} Access log {'on (vcdn: JSON + TCP_INFO per request; nginx: combined, buffer=64k)' if logs else 'off'}\n")
+        lines.append(f"\n{'###' if oc else '##'} Access log {'on (vcdn: JSON, TCP_INFO per access_log_tcp_info_ms (default: first, failed, slow and last responses, else once a second per connection); nginx: combined, buffer=64k)' if logs else 'off'}\n")
         lines.append("| workload | conns | server | req/s | Gbit/s | p50 ms | p99 ms | server CPU s | GB/CPU-s | vs nginx (GB/CPU-s) | vs nginx (req/s) | vs minimal (GB/CPU-s) | vs vcdn-base (GB/CPU-s) |")
         lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for name, conns in (("ranges", 100), ("ranges", 1000), ("walk", 100), ("walk", 1000)):
