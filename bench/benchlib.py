@@ -103,16 +103,80 @@ def server_url(server):
     return getattr(server, "url", None) or f"http://127.0.0.1:{server.port}/"
 
 
-def run_wrk(wrk, server, script, conns, files, duration, threads=None, extra_args=()):
-    """Runs wrk against a server; returns its summary plus rates and the server's CPU seconds."""
+def run_wrk(wrk, server, script, conns, files, duration, threads=None, extra_args=(), rx_split=None):
+    """Runs wrk against a server; returns its summary plus rates and the server's CPU seconds.
+    rx_split: a directory for a whole-machine profile of the run's middle (see loopback_rx_split);
+    the result then also has "rx": the split and "cpu_s_rx": the server's CPU-s with loopback
+    receive work charged to the receiving side."""
     threads = threads or (2 if conns >= 2 else 1)
     cmd = [wrk, f"-t{threads}", f"-c{conns}", f"-d{duration}s", "--timeout", "5s",
            "-s", os.path.join(BENCH, "wrk", script), server_url(server), "--", files,
            str(max(1, conns // threads))] + [str(a) for a in extra_args]
-    c0 = cpu_seconds(server.pids())
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=duration + 60).stdout
-    c1 = cpu_seconds(server.pids())
-    return parse_wrk(out, server.name, c1 - c0)
+    pids = server.pids()
+    c0 = cpu_seconds(pids)
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    data = None
+    if rx_split and duration >= 4:
+        time.sleep(1)
+        data = os.path.join(rx_split, "rx.perf")
+        subprocess.run(["perf", "record", "-a", "-g", "-F", "997", "-e", "cpu-clock", "-q", "-o", data,
+                        "--", "sleep", str(duration - 2)],
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=duration + 30)
+    out = p.communicate(timeout=duration + 60)[0]
+    c1 = cpu_seconds(pids)
+    r = parse_wrk(out, server.name, c1 - c0)
+    if data:
+        split = loopback_rx_split(data, set(pids), p.pid)
+        r["rx"] = split
+        if split["server"]:
+            r["cpu_s_rx"] = r["cpu_s"] * split["fair"] / split["server"]
+            r["gb_per_cpu_s_rx"] = r["bytes"] / 1e9 / r["cpu_s_rx"] if r["cpu_s_rx"] > 0 else 0
+    return r
+
+
+# Kernel functions through which a loopback packet is delivered to its receiving socket.
+RX_FRAMES = ("net_rx_action", "process_backlog")
+
+
+def loopback_rx_split(data, server_pids, client_pid):
+    """Splits a `perf record -a -g` profile of a loopback run by who did the work.
+
+    On loopback a packet is delivered to the receiving socket by the softirq of the CPU that
+    sent it, mostly in the sender's own system call: the server's CPU time includes the client's
+    TCP receive of the server's data, and the client's includes the server's receive of the
+    requests and ACKs (ACK processing frees what the server sent). Over a network each side
+    pays for its own receive. Returns sample counts: "server" (all of the server's), "server_rx"
+    (its share under the receive softirq: the client's receive), "client_rx" (the client's share
+    under it: the server's receive), "other_rx" (anyone else's, e.g. ksoftirqd: not attributed),
+    and "fair" = server - server_rx + client_rx."""
+    c = {"server": 0, "server_rx": 0, "client": 0, "client_rx": 0, "other_rx": 0}
+    proc = subprocess.Popen(["perf", "script", "-i", data, "-F", "pid,ip,sym"], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
+    pid, rx = None, False
+
+    def flush():
+        if pid is None:
+            return
+        who = "server" if pid in server_pids else "client" if pid == client_pid else None
+        if who:
+            c[who] += 1
+            c[who + "_rx"] += rx
+        elif rx:
+            c["other_rx"] += 1
+
+    for line in proc.stdout:
+        t = line.strip()
+        if not t:
+            continue
+        if t.isdigit():
+            flush()
+            pid, rx = int(t), False
+        elif not rx:
+            rx = any(f in t for f in RX_FRAMES)
+    flush()
+    proc.wait()
+    c["fair"] = c["server"] - c["server_rx"] + c["client_rx"]
+    return c
 
 
 def start_wrk(wrk, server, script, conns, files, duration, threads=1, extra_args=()):

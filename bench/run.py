@@ -12,6 +12,7 @@ configuration measured in each of several interleaved rounds (medians reported).
     bench/run.py --quick                                               # ~2 minutes
     bench/run.py --base OLD/vcdn --only-vcdn --out /tmp/ab.md          # a change vs the build before
     bench/run.py --shape oc --duration 10                              # 40 x 64 MiB files, ~14 minutes
+    bench/run.py --shape oc --duration 10 --rx-split                   # + loopback receive to its receiver
 Writes bench/RESULTS.md (or --out) and prints the table. With --base, a second vcdn binary
 ("vcdn-base") runs in the same interleaved rounds, and the table says this build vs it.
 """
@@ -74,8 +75,8 @@ def start_servers(args, work, root, logs):
     return servers
 
 
-def run_wrk(args, server, script, conns, files, duration):
-    return benchlib.run_wrk(args.wrk, server, script, conns, files, duration)
+def run_wrk(args, server, script, conns, files, duration, rx_split=None):
+    return benchlib.run_wrk(args.wrk, server, script, conns, files, duration, rx_split=rx_split)
 
 
 def median(rows, key):
@@ -96,13 +97,17 @@ def main():
     ap.add_argument("--work", default=None, help="work directory (default: a new temp dir)")
     ap.add_argument("--base", default=None, help="another vcdn binary to compare with, in the same rounds")
     ap.add_argument("--only-vcdn", action="store_true", help="run only the vcdn servers (with --base: A/B)")
+    ap.add_argument("--rx-split", action="store_true",
+                    help="also profile each run (perf record -a) and report GB/CPU-s with loopback receive "
+                         "work charged to the receiving side, as over a network (see benchlib.loopback_rx_split)")
     ap.add_argument("--shape", choices=("catalog", "oc"), default="catalog",
                     help="catalog: the titles of `vcdn catalog make`; oc: Open Connect-shaped, 40 files of "
                          "64 MiB (a 2.5 GiB hot set), written as its own section of --out")
     args = ap.parse_args()
     if args.quick:
         args.duration, args.reps = 4, 1
-    for tool in (args.vcdn, args.minimal, args.nginx, args.wrk) + ((args.base,) if args.base else ()):
+    for tool in (args.vcdn, args.minimal, args.nginx, args.wrk) + ((args.base,) if args.base else ()) + \
+            (("perf",) if args.rx_split else ()):
         if not shutil.which(tool) and not os.access(tool, os.X_OK):
             sys.exit(f"bench/run.py: {tool} not found (run scripts/setup --bench && scripts/build)")
 
@@ -148,12 +153,16 @@ def main():
                 for name, script, conns in scenarios:
                     order = servers[rep % len(servers):] + servers[:rep % len(servers)]
                     for s in order:
-                        r = run_wrk(args, s, script, conns, files, args.duration)
+                        r = run_wrk(args, s, script, conns, files, args.duration,
+                                    rx_split=work if args.rx_split else None)
                         results.setdefault((logs, name, conns, s.name), []).append(r)
+                        rx = (f" | rx to receiver: {r['gb_per_cpu_s_rx']:5.2f} GB/cpu-s "
+                              f"(server {r['rx']['server']} samples, -{r['rx']['server_rx']} +{r['rx']['client_rx']}, "
+                              f"unattributed {r['rx']['other_rx']})") if "gb_per_cpu_s_rx" in r else ""
                         print(f"logs={'on ' if logs else 'off'} {name:6} c={conns:<4} {s.name:8} "
                               f"{r['rps']:9.0f} req/s {r['gbps']:6.2f} Gbit/s p50 {r['p50_us'] / 1000:6.2f} ms "
                               f"p99 {r['p99_us'] / 1000:7.2f} ms cpu {r['cpu_s']:5.2f} s "
-                              f"{r['gb_per_cpu_s']:5.2f} GB/cpu-s errors {r['errors'] + r['non2xx']}",
+                              f"{r['gb_per_cpu_s']:5.2f} GB/cpu-s errors {r['errors'] + r['non2xx']}{rx}",
                               flush=True)
             if not logs:
                 # One keep-alive connection walking a file: shows a delayed-ACK stall if any.
@@ -178,7 +187,8 @@ def write_report(args, results, stall, total_bytes):
         lines.append("# Benchmark results\n")
     lines.append(f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {os.cpu_count()} cores "
                  f"({cpu}), kernel {kernel}, {nginx_v}, wrk 4.1. Reproduce: "
-                 f"`scripts/setup --bench && scripts/build && bench/run.py{' --shape oc' if oc else ''}` "
+                 f"`scripts/setup --bench && scripts/build && bench/run.py{' --shape oc' if oc else ''}"
+                 f"{' --rx-split' if args.rx_split else ''}` "
                  f"({args.reps} interleaved rounds of {args.duration} s per cell; medians).\n")
     lines.append(f"Catalog: {total_bytes / 1e9:.2f} GB of files, all in the page cache. Every server uses "
                  f"{os.cpu_count()} workers; wrk runs on the same 2 cores with 2 threads, so requests/s is "
@@ -206,6 +216,39 @@ def write_report(args, results, stall, total_bytes):
                 lines.append(f"| {label} | {conns} | {server} | {rps:,.0f} | {median(rows, 'gbps'):.2f} | "
                              f"{median(rows, 'p50_us') / 1000:.2f} | {median(rows, 'p99_us') / 1000:.2f} | "
                              f"{median(rows, 'cpu_s'):.2f} | {eff:.2f} | {vs_n} | {vs_nr} | {vs_m} | {vs_b} |")
+    if any("gb_per_cpu_s_rx" in r for rows in results.values() for r in rows):
+        h = "###" if oc else "##"
+        lines.append(f"\n{h} With loopback receive work charged to the receiving side (`--rx-split`)\n")
+        lines.append("On loopback the kernel delivers a packet to its receiving socket in the sender's own "
+                     "system call, so a server's CPU time includes the client's TCP receive of its responses, "
+                     "and the client's includes the server's receive of requests and ACKs. Over a network each "
+                     "side pays for its own. Here a whole-machine profile (`perf record -a -g`, the middle of "
+                     "every run) moves the samples under the receive softirq (`net_rx_action`) to the side "
+                     "that receives: server CPU × (server − server's rx + client's rx) ÷ server. "
+                     "Same runs as the tables above.\n")
+        lines.append("| access log | workload | conns | server | GB/CPU-s (measured) | "
+                     "server's rx (client's receive) | client's rx (server's receive) | "
+                     "GB/CPU-s (rx to receiver) | vs nginx | vs minimal |")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|")
+        for logs in (False, True):
+            for name, conns in (("ranges", 100), ("ranges", 1000), ("walk", 100), ("walk", 1000)):
+                def eff_rx(server, lg=logs, nm=name, cn=conns):
+                    rows = [r for r in results.get((lg, nm, cn, server), []) if "gb_per_cpu_s_rx" in r]
+                    return median(rows, "gb_per_cpu_s_rx") if rows else None
+                base, mini = eff_rx("nginx"), eff_rx("minimal", False)
+                for server in ("vcdn", "vcdn-base", "nginx", "minimal", "vcdn-blocking"):
+                    rows = [r for r in results.get((logs, name, conns, server), []) if "gb_per_cpu_s_rx" in r]
+                    if not rows:
+                        continue
+                    eff = median(rows, "gb_per_cpu_s_rx")
+                    srx = statistics.median(r["rx"]["server_rx"] / max(1, r["rx"]["server"]) for r in rows)
+                    crx = statistics.median(r["rx"]["client_rx"] / max(1, r["rx"]["server"]) for r in rows)
+                    vs_n = f"{eff / base:.2f}x" if base and server != "nginx" else ""
+                    vs_m = f"{eff / mini:.2f}x" if mini and server != "minimal" else ""
+                    label = "random 100 KiB ranges" if name == "ranges" else "sequential walk, 100 KiB"
+                    lines.append(f"| {'on' if logs else 'off'} | {label} | {conns} | {server} | "
+                                 f"{median(rows, 'gb_per_cpu_s'):.2f} | -{srx:.1%} | +{crx:.1%} | {eff:.2f} | "
+                                 f"{vs_n} | {vs_m} |")
     if stall:
         lines.append(f"\n{'###' if oc else '##'} One keep-alive connection, 100 KiB ranges back to back (delayed-ACK check)\n")
         lines.append("| server | req/s | mean ms | p50 ms | p99 ms |")
