@@ -6,7 +6,10 @@ with the same Lua scripts (random 100 KiB ranges; player-like sequential walks),
 1,000 connections, with access logs off and on. The load generator shares the two cores with
 the server, so requests/s is bounded by the client: servers are compared by bytes sent per
 server CPU-second (utime+stime from /proc/PID/stat), by latency, and as ratios, with every
-configuration measured in each of several interleaved rounds (medians reported).
+configuration measured in each of several interleaved rounds (medians reported). The minimal
+loop runs twice: as is ("minimal", a ~100-byte head) and with its head padded to the size of
+vcdn's ("minimal-head"), because on loopback the head's size changes how the client's TCP
+window grows and so how many segments and ACKs a response takes (bench/minimal_sendfile.cc).
 
     scripts/setup --bench && scripts/build && bench/run.py            # ~12 minutes
     bench/run.py --quick                                               # ~2 minutes
@@ -40,7 +43,21 @@ OC_BEGIN = "<!-- run-oc: begin -->"
 OC_END = "<!-- run-oc: end -->"
 
 
-def start_servers(args, work, root, logs):
+def head_bytes(port, files):
+    """The size of the head a server sends for a 100 KiB range of the first file of the list."""
+    path = open(files).readline().split()[0]
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as c:
+        c.sendall(f"GET {path} HTTP/1.1\r\nHost: bench\r\nRange: bytes=0-102399\r\n\r\n".encode())
+        buf = b""
+        while b"\r\n\r\n" not in buf and len(buf) < 65536:
+            chunk = c.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+    return buf.index(b"\r\n\r\n") + 4 if b"\r\n\r\n" in buf else 0
+
+
+def start_servers(args, work, root, logs, files):
     tag = "logs" if logs else "nolog"
     servers = []
     port = free_port()
@@ -64,6 +81,13 @@ def start_servers(args, work, root, logs):
     if not logs:
         port = free_port()
         servers.append(Server("minimal", [args.minimal, root, str(port), str(os.cpu_count())], port))
+        # The same loop sending a head of vcdn's size (minimal_sendfile.cc says why it matters).
+        vcdn_head = head_bytes(next(s.port for s in servers if s.name == "vcdn"), files)
+        port = free_port()
+        servers.append(Server("minimal-head", [args.minimal, root, str(port), str(os.cpu_count()),
+                                               str(vcdn_head)], port))
+        print(f"vcdn's head: {vcdn_head} bytes; minimal's: {head_bytes(servers[-2].port, files)}; "
+              f"minimal-head's: {head_bytes(port, files)}", flush=True)
         # The price of never blocking on disk: the same edge with plain blocking sendfile.
         conf = os.path.join(work, "vcdn-blocking.toml")
         with open(conf, "w") as f:
@@ -147,7 +171,7 @@ def main():
     results = {}  # (logs, scenario, conns, server) -> [runs]
     stall = {}
     for logs in (False, True):
-        servers = start_servers(args, work, root, logs)
+        servers = start_servers(args, work, root, logs, files)
         try:
             for rep in range(args.reps):
                 for name, script, conns in scenarios:
@@ -196,13 +220,14 @@ def write_report(args, results, stall, total_bytes):
                  "(bytes counted by wrk, CPU = utime+stime of the server processes).\n")
     for logs in (False, True):
         lines.append(f"\n{'###' if oc else '##'} Access log {'on (vcdn: JSON, TCP_INFO per access_log_tcp_info_ms (default: first, failed, slow and last responses, else once a second per connection); nginx: combined, buffer=64k)' if logs else 'off'}\n")
-        lines.append("| workload | conns | server | req/s | Gbit/s | p50 ms | p99 ms | server CPU s | GB/CPU-s | vs nginx (GB/CPU-s) | vs nginx (req/s) | vs minimal (GB/CPU-s) | vs vcdn-base (GB/CPU-s) |")
-        lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+        lines.append("| workload | conns | server | req/s | Gbit/s | p50 ms | p99 ms | server CPU s | GB/CPU-s | vs nginx (GB/CPU-s) | vs nginx (req/s) | vs minimal (GB/CPU-s) | vs minimal-head (GB/CPU-s) | vs vcdn-base (GB/CPU-s) |")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         for name, conns in (("ranges", 100), ("ranges", 1000), ("walk", 100), ("walk", 1000)):
             base = results.get((logs, name, conns, "nginx"))
             mini = results.get((False, name, conns, "minimal"))
+            mini_h = results.get((False, name, conns, "minimal-head"))
             vbase = results.get((logs, name, conns, "vcdn-base"))
-            for server in ("vcdn", "vcdn-base", "nginx", "minimal", "vcdn-blocking"):
+            for server in ("vcdn", "vcdn-base", "nginx", "minimal", "minimal-head", "vcdn-blocking"):
                 rows = results.get((logs, name, conns, server))
                 if not rows:
                     continue
@@ -211,11 +236,14 @@ def write_report(args, results, stall, total_bytes):
                 vs_n = f"{eff / median(base, 'gb_per_cpu_s'):.2f}x" if base and server != "nginx" else ""
                 vs_nr = f"{rps / median(base, 'rps'):.2f}x" if base and server != "nginx" else ""
                 vs_m = f"{eff / median(mini, 'gb_per_cpu_s'):.2f}x" if mini and server != "minimal" else ""
+                vs_mh = (f"{eff / median(mini_h, 'gb_per_cpu_s'):.2f}x"
+                         if mini_h and server != "minimal-head" else "")
                 vs_b = f"{eff / median(vbase, 'gb_per_cpu_s'):.2f}x" if vbase and server == "vcdn" else ""
                 label = "random 100 KiB ranges" if name == "ranges" else "sequential walk, 100 KiB"
                 lines.append(f"| {label} | {conns} | {server} | {rps:,.0f} | {median(rows, 'gbps'):.2f} | "
                              f"{median(rows, 'p50_us') / 1000:.2f} | {median(rows, 'p99_us') / 1000:.2f} | "
-                             f"{median(rows, 'cpu_s'):.2f} | {eff:.2f} | {vs_n} | {vs_nr} | {vs_m} | {vs_b} |")
+                             f"{median(rows, 'cpu_s'):.2f} | {eff:.2f} | {vs_n} | {vs_nr} | {vs_m} | {vs_mh} | "
+                             f"{vs_b} |")
     if any("gb_per_cpu_s_rx" in r for rows in results.values() for r in rows):
         h = "###" if oc else "##"
         lines.append(f"\n{h} With loopback receive work charged to the receiving side (`--rx-split`)\n")
@@ -228,15 +256,15 @@ def write_report(args, results, stall, total_bytes):
                      "Same runs as the tables above.\n")
         lines.append("| access log | workload | conns | server | GB/CPU-s (measured) | "
                      "server's rx (client's receive) | client's rx (server's receive) | "
-                     "GB/CPU-s (rx to receiver) | vs nginx | vs minimal |")
-        lines.append("|---|---|---|---|---|---|---|---|---|---|")
+                     "GB/CPU-s (rx to receiver) | vs nginx | vs minimal | vs minimal-head |")
+        lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
         for logs in (False, True):
             for name, conns in (("ranges", 100), ("ranges", 1000), ("walk", 100), ("walk", 1000)):
                 def eff_rx(server, lg=logs, nm=name, cn=conns):
                     rows = [r for r in results.get((lg, nm, cn, server), []) if "gb_per_cpu_s_rx" in r]
                     return median(rows, "gb_per_cpu_s_rx") if rows else None
-                base, mini = eff_rx("nginx"), eff_rx("minimal", False)
-                for server in ("vcdn", "vcdn-base", "nginx", "minimal", "vcdn-blocking"):
+                base, mini, mini_h = eff_rx("nginx"), eff_rx("minimal", False), eff_rx("minimal-head", False)
+                for server in ("vcdn", "vcdn-base", "nginx", "minimal", "minimal-head", "vcdn-blocking"):
                     rows = [r for r in results.get((logs, name, conns, server), []) if "gb_per_cpu_s_rx" in r]
                     if not rows:
                         continue
@@ -245,10 +273,11 @@ def write_report(args, results, stall, total_bytes):
                     crx = statistics.median(r["rx"]["client_rx"] / max(1, r["rx"]["server"]) for r in rows)
                     vs_n = f"{eff / base:.2f}x" if base and server != "nginx" else ""
                     vs_m = f"{eff / mini:.2f}x" if mini and server != "minimal" else ""
+                    vs_mh = f"{eff / mini_h:.2f}x" if mini_h and server != "minimal-head" else ""
                     label = "random 100 KiB ranges" if name == "ranges" else "sequential walk, 100 KiB"
                     lines.append(f"| {'on' if logs else 'off'} | {label} | {conns} | {server} | "
                                  f"{median(rows, 'gb_per_cpu_s'):.2f} | -{srx:.1%} | +{crx:.1%} | {eff:.2f} | "
-                                 f"{vs_n} | {vs_m} |")
+                                 f"{vs_n} | {vs_m} | {vs_mh} |")
     if stall:
         lines.append(f"\n{'###' if oc else '##'} One keep-alive connection, 100 KiB ranges back to back (delayed-ACK check)\n")
         lines.append("| server | req/s | mean ms | p50 ms | p99 ms |")
