@@ -11,8 +11,8 @@
 // TCP exchange: after a segment that small the client's receive window stops growing at ~95 KB,
 // the server's MSS is held to half of it, a 100 KiB body goes in three segments instead of
 // two, and the client sends ~1 more ACK per response, which loopback charges to the client's
-// CPU. HEAD_BYTES > 0 pads the head (an X-Pad header) to at least that many bytes, so the
-// loop can be measured sending what the server it is compared with sends.
+// CPU. HEAD_BYTES > 100 pads the head (an X-Pad header) to about that many bytes (within ~10),
+// so the loop can be measured sending what the server it is compared with sends.
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -173,7 +173,7 @@ int main(int argc, char** argv) {
     unsigned threads =
         argc > 3 ? static_cast<unsigned>(atoi(argv[3])) : std::thread::hardware_concurrency();
     // The unpadded head of a 100 KiB range of a 64 MiB file is ~100 bytes; the pad brings it to
-    // at least HEAD_BYTES (at most 4,000).
+    // about HEAD_BYTES (at most 4,000).
     const int head_bytes = argc > 4 ? std::min(atoi(argv[4]), 4000) : 0;
     if (head_bytes > 100)
         g_pad = "X-Pad: " + std::string(static_cast<size_t>(head_bytes - 100), 'a') + "\r\n";
