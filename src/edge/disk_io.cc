@@ -212,34 +212,36 @@ int pages_resident(const void* map, uint64_t file_size, uint64_t off, uint64_t l
 }
 
 int pages_resident_blocks(const void* map, uint64_t file_size, uint64_t off, uint64_t len,
-                          uint64_t block_bytes, uint64_t* blocks) {
+                          uint64_t block_bytes, uint64_t widen_bytes, uint64_t* blocks) {
     *blocks = 0;
     if (off >= file_size || len == 0) return 1;
     if (!map) return -EINVAL;
     len = std::min(len, file_size - off);
     if (block_bytes == 0 || block_bytes % kPage != 0) return mincore_resident(map, off, len);
-    const uint64_t b0 = off / block_bytes, b1 = (off + len - 1) / block_bytes;
+    if (widen_bytes < block_bytes || widen_bytes % block_bytes != 0) widen_bytes = block_bytes;
+    const uint64_t start = off / widen_bytes * widen_bytes;
+    const uint64_t end =
+        std::min((off + len - 1) / widen_bytes * widen_bytes + widen_bytes, file_size);
+    const uint64_t nblocks = (end - start + block_bytes - 1) / block_bytes;
     constexpr size_t kMaxPages = 1024;
-    if (b1 - b0 >= 64 || (b1 - b0 + 1) * (block_bytes / kPage) > kMaxPages)
+    if (nblocks > 64 || nblocks * (block_bytes / kPage) > kMaxPages)
         return mincore_resident(map, off, len);
-    const uint64_t start = b0 * block_bytes;
-    const uint64_t end = std::min((b1 + 1) * block_bytes, file_size);
     const size_t pages = static_cast<size_t>((end - start + kPage - 1) / kPage);
     unsigned char vec[kMaxPages];
     if (::mincore(const_cast<char*>(static_cast<const char*>(map) + start), pages * kPage, vec) !=
         0)
         return -errno;
-    const size_t want_first = static_cast<size_t>((off - start) / kPage);
-    const size_t want_last = static_cast<size_t>((off + len - 1 - start) / kPage);
-    for (size_t i = want_first; i <= want_last; ++i)
-        if (!(vec[i] & 1)) return 0;
     const size_t per_block = static_cast<size_t>(block_bytes / kPage);
-    for (uint64_t b = 0; b <= b1 - b0; ++b) {
+    for (uint64_t b = 0; b < nblocks; ++b) {
         bool all = true;
         for (size_t i = b * per_block; i < std::min(pages, (b + 1) * per_block) && all; ++i)
             all = vec[i] & 1;
         if (all) *blocks |= uint64_t{1} << b;
     }
+    const size_t want_first = static_cast<size_t>((off - start) / kPage);
+    const size_t want_last = static_cast<size_t>((off + len - 1 - start) / kPage);
+    for (size_t i = want_first; i <= want_last; ++i)
+        if (!(vec[i] & 1)) return 0;
     return 1;
 }
 

@@ -32,11 +32,13 @@ namespace vcdn::edge {
 // mapping of the whole file of `file_size` bytes. Returns 1 (resident), 0 (not) or -errno.
 int pages_resident(const void* map, uint64_t file_size, uint64_t off, uint64_t len);
 // The same answer for [off, off+len), from one mincore over that range widened to whole
-// blocks of block_bytes (a multiple of the page size): when the answer is 1, bit i of *blocks
-// says whether block off / block_bytes + i was wholly resident (up to the end of the file), so
-// that it can be remembered. Ranges spanning more than 64 blocks are not widened (*blocks 0).
+// multiples of widen_bytes (itself a multiple of block_bytes, which is a multiple of the page
+// size; anything else widens to whole blocks). Whatever the answer, bit i of *blocks says
+// whether block off / widen_bytes * widen_bytes / block_bytes + i was wholly resident (up to
+// the end of the file), so that it can be remembered. A widened range of more than 64 blocks
+// or 1,024 pages is not widened (*blocks 0).
 int pages_resident_blocks(const void* map, uint64_t file_size, uint64_t off, uint64_t len,
-                          uint64_t block_bytes, uint64_t* blocks);
+                          uint64_t block_bytes, uint64_t widen_bytes, uint64_t* blocks);
 
 // Asynchronous reads into the page cache. One per worker; not thread-safe.
 class AsyncReader {

@@ -81,27 +81,41 @@ TEST_F(DiskIo, ResidencyByBlocksReportsTheWholeBlocksItSaw) {
     uint64_t blocks = ~uint64_t{0};
     // A range inside blocks 0..2 that misses block 1's first page: resident; the widened check
     // saw blocks 0 and 2 whole, block 1 not.
-    EXPECT_EQ(pages_resident_blocks(map_, data_.size(), 1000, 3 * kB - 2000, kB, &blocks), 0)
+    EXPECT_EQ(pages_resident_blocks(map_, data_.size(), 1000, 3 * kB - 2000, kB, kB, &blocks), 0)
         << "block 1's first page is not resident";
-    EXPECT_EQ(pages_resident_blocks(map_, data_.size(), kB + 4096, 2 * kB - 4096, kB, &blocks), 1);
+    EXPECT_EQ(blocks, 0b101u) << "the whole blocks are reported whatever the answer";
+    // Widened to 4 blocks: one question about block 2 also sees blocks 0, 1 and 3.
+    EXPECT_EQ(pages_resident_blocks(map_, data_.size(), 2 * kB + 10, 100, kB, 4 * kB, &blocks), 1);
+    EXPECT_EQ(blocks, 0b0101u) << "bit 0 = block 0; block 1 is partly resident, block 3 not";
+    EXPECT_EQ(pages_resident_blocks(map_, data_.size(), 5 * kB, 100, kB, 4 * kB, &blocks), 0);
+    EXPECT_EQ(blocks, 0u) << "bit 0 = block 4: nothing of blocks 4..7 is resident";
+    // A range across two widened spans asks about both.
+    EXPECT_EQ(pages_resident_blocks(map_, data_.size(), 3 * kB, 2 * kB, kB, 2 * kB, &blocks), 0);
+    EXPECT_EQ(blocks, 0b0001u) << "bit 0 = block 2 (whole), then 3, 4, 5 (none)";
+    // A width that is not a multiple of the block widens to whole blocks only.
+    EXPECT_EQ(pages_resident_blocks(map_, data_.size(), 2 * kB + 10, 100, kB, kB + 4096, &blocks),
+              1);
+    EXPECT_EQ(blocks, 0b1u);
+    EXPECT_EQ(pages_resident_blocks(map_, data_.size(), kB + 4096, 2 * kB - 4096, kB, kB, &blocks),
+              1);
     EXPECT_EQ(blocks, 0b10u) << "bit 0 = block 1 (partly resident), bit 1 = block 2 (whole)";
-    EXPECT_EQ(pages_resident_blocks(map_, data_.size(), 100, 200, kB, &blocks), 1);
+    EXPECT_EQ(pages_resident_blocks(map_, data_.size(), 100, 200, kB, kB, &blocks), 1);
     EXPECT_EQ(blocks, 0b1u);
     // The file's last block is whole when its pages up to the end of the file are resident.
     const uint64_t size = data_.size() - 5000; // as if the file ended inside a block
     const uint64_t last = (size - 1) / kB * kB;
     ASSERT_EQ(::pread(fd_, buf.data(), size - last, static_cast<off_t>(last)),
               static_cast<ssize_t>(size - last));
-    EXPECT_EQ(pages_resident_blocks(map_, size, size - 10, 10, kB, &blocks), 1);
+    EXPECT_EQ(pages_resident_blocks(map_, size, size - 10, 10, kB, kB, &blocks), 1);
     EXPECT_EQ(blocks, 0b1u);
     // Past the end, or empty: nothing to read, nothing seen.
-    EXPECT_EQ(pages_resident_blocks(map_, data_.size(), data_.size(), 10, kB, &blocks), 1);
+    EXPECT_EQ(pages_resident_blocks(map_, data_.size(), data_.size(), 10, kB, kB, &blocks), 1);
     EXPECT_EQ(blocks, 0u);
     // Longer than 64 blocks: asked as is, no blocks reported.
     ASSERT_EQ(::pread(fd_, data_.data(), data_.size(), 0), static_cast<ssize_t>(data_.size()));
-    EXPECT_EQ(pages_resident_blocks(map_, data_.size(), 0, data_.size(), 4096, &blocks), 1);
+    EXPECT_EQ(pages_resident_blocks(map_, data_.size(), 0, data_.size(), 4096, 4096, &blocks), 1);
     EXPECT_EQ(blocks, 0u);
-    EXPECT_EQ(pages_resident_blocks(map_, data_.size(), 0, data_.size(), kB, &blocks), 1);
+    EXPECT_EQ(pages_resident_blocks(map_, data_.size(), 0, data_.size(), kB, kB, &blocks), 1);
     EXPECT_EQ(blocks, (uint64_t{1} << 48) - 1) << "3 MiB = 48 blocks";
 }
 
