@@ -82,7 +82,7 @@ int Worker::resident(FileEntry* f, uint64_t off, uint64_t len) {
     }
     // The generation before the question: a change while the kernel answers is not lost.
     const uint32_t gen = reclaim_->generation();
-    if (memory_->known(f->serial, off, len, gen, now_ms_)) {
+    if (memory_->known(f->identity, off, len, gen, now_ms_)) {
         m_.residency_remembered.add();
         return 1;
     }
@@ -93,9 +93,9 @@ int Worker::resident(FileEntry* f, uint64_t off, uint64_t len) {
     // range by range, about half of all answers came from the kernel on a 2.5 GiB hot set).
     const int r = pages_resident_blocks(f->map, f->size, off, len, ResidencyMemory::kBlock,
                                         ResidencyMemory::kSlotBytes, &blocks);
-    const uint64_t first = off / ResidencyMemory::kSlotBytes * ResidencyMemory::kBlocksPerSlot;
-    for (unsigned i = 0; blocks != 0; ++i, blocks >>= 1)
-        if (blocks & 1) memory_->remember(f->serial, first + i, gen, now_ms_);
+    memory_->remember(f->identity,
+                      off / ResidencyMemory::kSlotBytes * ResidencyMemory::kBlocksPerSlot, blocks,
+                      gen, now_ms_);
     return r;
 }
 

@@ -13,6 +13,7 @@
 
 #include <fmt/format.h>
 
+#include <vcdn/base/hash.h>
 #include <vcdn/http/conditional.h>
 #include <vcdn/http/mime.h>
 
@@ -183,9 +184,7 @@ bool FileCache::has_openat2() {
 
 FileEntry* FileCache::make_entry(std::string_view path, uint32_t root, int fd,
                                  const struct stat& st) {
-    static std::atomic<uint64_t> next_serial{1};
     auto* entry = new FileEntry();
-    entry->serial = next_serial.fetch_add(1, std::memory_order_relaxed);
     entry->fd = fd;
     entry->root = root;
     entry->size = static_cast<uint64_t>(st.st_size);
@@ -193,6 +192,12 @@ FileEntry* FileCache::make_entry(std::string_view path, uint32_t root, int fd,
     entry->mtime_ns = st.st_mtim.tv_nsec;
     entry->dev = st.st_dev;
     entry->ino = st.st_ino;
+    // The same in every worker's entry of this version of the file, and 0 for none.
+    uint64_t id = mix64(entry->dev * 0x9e3779b97f4a7c15ULL ^ entry->ino);
+    id = mix64(id ^ entry->size);
+    id = mix64(id ^ static_cast<uint64_t>(entry->mtime) * 1000000000ULL ^
+               static_cast<uint64_t>(entry->mtime_ns));
+    entry->identity = id ? id : 1;
     std::string etag = http::make_etag(entry->mtime, entry->size);
     entry->etag_len = static_cast<uint8_t>(std::min(etag.size(), sizeof entry->etag));
     std::memcpy(entry->etag, etag.data(), entry->etag_len);

@@ -50,9 +50,8 @@ namespace {
 // The counters read, each with the space after its name, all required. pgsteal_file (Linux
 // 5.8+) counts the file pages every kind of reclaim took, memory cgroups' included; before it,
 // pgsteal_kswapd and pgsteal_direct left out a cgroup's reclaim, so those kernels get no
-// memory (mincore every time). Inode reclaim is left out: it only takes pages of files nobody
-// holds open, and a worker's memory is about files its cache holds open (a file opened again
-// gets a new serial).
+// memory (mincore every time). Inode reclaim (of files no worker holds open) is not counted
+// apart: the pages it frees lower nr_file_pages, as a deletion's do.
 constexpr std::string_view kCounterNames[] = {"nr_file_pages ", "pgsteal_file ", "drop_pagecache "};
 constexpr size_t kCounters = std::size(kCounterNames);
 
@@ -139,6 +138,13 @@ ResidencyMemory::ResidencyMemory(uint32_t slots, uint32_t ttl_ms) : ttl_ms_(ttl_
     while (n < slots && n < (size_t{1} << 24))
         n <<= 1;
     slots_ = n;
+    // Anonymous memory reads as zeros (every slot empty) and costs nothing until touched.
+    void* p = ::mmap(nullptr, slots_ * sizeof(Slot), PROT_READ | PROT_WRITE,
+                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (p == MAP_FAILED) return; // no memory: ask the kernel every time
+    // Small pages: a table touched in a few places must not cost 2 MiB at a time.
+    ::madvise(p, slots_ * sizeof(Slot), MADV_NOHUGEPAGE);
+    table_ = static_cast<Slot*>(p);
 }
 
 ResidencyMemory::~ResidencyMemory() {
@@ -149,27 +155,41 @@ ResidencyMemory::~ResidencyMemory() {
 // hashed into 32,768 slots collided often enough that ~8% of lookups missed for it.
 ResidencyMemory::Slot* ResidencyMemory::set_for(uint64_t file, uint64_t region) const {
     static_assert(sizeof(Slot) == 32);
+    static_assert(std::atomic<uint64_t>::is_always_lock_free &&
+                  std::atomic<uint16_t>::is_always_lock_free);
     return &table_[(mix64(file * 0x9e3779b97f4a7c15ULL ^ region) & (slots_ / 2 - 1)) * 2];
 }
 
-bool ResidencyMemory::valid(const Slot& s, uint64_t file, uint64_t region, uint32_t gen,
+bool ResidencyMemory::read(const Slot& s, Fields* out) {
+    const uint32_t seq = s.seq.load(std::memory_order_acquire);
+    if (seq & 1) return false;
+    out->file = s.file.load(std::memory_order_relaxed);
+    out->since_ms = s.since_ms.load(std::memory_order_relaxed);
+    out->gen = s.gen.load(std::memory_order_relaxed);
+    out->region = s.region.load(std::memory_order_relaxed);
+    out->mask = s.mask.load(std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_acquire);
+    return s.seq.load(std::memory_order_relaxed) == seq;
+}
+
+bool ResidencyMemory::valid(const Fields& f, uint64_t file, uint64_t region, uint32_t gen,
                             int64_t now_ms) const {
-    return s.file == file && s.region == region && s.gen == gen && now_ms >= s.since_ms &&
-           now_ms - s.since_ms < int64_t{ttl_ms_};
+    return f.file == file && f.region == region && f.gen == gen && now_ms >= f.since_ms &&
+           now_ms - f.since_ms < int64_t{ttl_ms_};
 }
 
 bool ResidencyMemory::known(uint64_t file, uint64_t off, uint64_t len, uint32_t gen,
                             int64_t now_ms) const {
-    if (!table_ || len == 0) return false;
+    if (!table_ || len == 0 || file == 0) return false;
     const uint64_t first = off / kBlock, last = (off + len - 1) / kBlock;
+    if (last / kBlocksPerSlot > UINT32_MAX) return false;
     for (uint64_t b = first; b <= last;) {
         const uint64_t region = b / kBlocksPerSlot;
         const Slot* set = set_for(file, region);
-        const Slot* found = valid(set[0], file, region, gen, now_ms)   ? &set[0]
-                            : valid(set[1], file, region, gen, now_ms) ? &set[1]
-                                                                       : nullptr;
-        if (!found) return false;
-        const Slot& s = *found;
+        Fields s;
+        if (!(read(set[0], &s) && valid(s, file, region, gen, now_ms)) &&
+            !(read(set[1], &s) && valid(s, file, region, gen, now_ms)))
+            return false;
         const uint64_t end = std::min(last, region * kBlocksPerSlot + kBlocksPerSlot - 1);
         const unsigned lo = static_cast<unsigned>(b % kBlocksPerSlot);
         const unsigned hi = static_cast<unsigned>(end % kBlocksPerSlot);
@@ -180,36 +200,69 @@ bool ResidencyMemory::known(uint64_t file, uint64_t off, uint64_t len, uint32_t 
     return true;
 }
 
-void ResidencyMemory::remember(uint64_t file, uint64_t block, uint32_t gen, int64_t now_ms) {
-    if (file == 0 || map_failed_) return;
-    if (!table_) {
-        void* p = ::mmap(nullptr, slots_ * sizeof(Slot), PROT_READ | PROT_WRITE,
-                         MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (p == MAP_FAILED) { // no memory: ask the kernel every time
-            map_failed_ = true;
-            return;
-        }
-        // Small pages: a table touched in a few places must not cost 2 MiB at a time.
-        ::madvise(p, slots_ * sizeof(Slot), MADV_NOHUGEPAGE);
-        table_ = static_cast<Slot*>(p); // zero pages: every slot empty
+void ResidencyMemory::remember(uint64_t file, uint64_t first_block, uint64_t blocks, uint32_t gen,
+                               int64_t now_ms) {
+    if (!table_ || file == 0) return;
+    while (blocks != 0) {
+        const unsigned skip = static_cast<unsigned>(__builtin_ctzll(blocks));
+        first_block += skip;
+        blocks >>= skip;
+        const uint64_t region = first_block / kBlocksPerSlot;
+        const unsigned lo = static_cast<unsigned>(first_block % kBlocksPerSlot);
+        const unsigned n = kBlocksPerSlot - lo; // blocks left in this slot, 1..16
+        const uint64_t here = blocks & ((uint64_t{1} << n) - 1);
+        if (region > UINT32_MAX) return;
+        remember_slot(file, region, static_cast<uint16_t>(here << lo), gen, now_ms);
+        first_block += n;
+        blocks >>= n;
     }
-    const uint64_t region = block / kBlocksPerSlot;
+}
+
+void ResidencyMemory::remember_slot(uint64_t file, uint64_t region, uint16_t mask, uint32_t gen,
+                                    int64_t now_ms) {
     Slot* set = set_for(file, region);
-    Slot* s = valid(set[0], file, region, gen, now_ms)   ? &set[0]
-              : valid(set[1], file, region, gen, now_ms) ? &set[1]
-                                                         : nullptr;
-    if (!s) {
+    Fields f[2];
+    const bool ok0 = read(set[0], &f[0]), ok1 = read(set[1], &f[1]);
+    int pick = ok0 && valid(f[0], file, region, gen, now_ms)   ? 0
+               : ok1 && valid(f[1], file, region, gen, now_ms) ? 1
+                                                               : -1;
+    const bool join = pick >= 0;
+    if (!join) {
         // A slot that trusts nothing any more goes first, else the one started earlier.
-        auto spent = [&](const Slot& x) { return !valid(x, x.file, x.region, gen, now_ms); };
-        s = spent(set[0])                        ? &set[0]
-            : spent(set[1])                      ? &set[1]
-            : set[0].since_ms <= set[1].since_ms ? &set[0]
-                                                 : &set[1];
-        *s = Slot{file, region, now_ms, gen, 0};
+        auto spent = [&](int i) { return !valid(f[i], f[i].file, f[i].region, gen, now_ms); };
+        pick = !ok0 || !ok1                     ? -1 // a writer is at work in this set: leave it be
+               : spent(0)                       ? 0
+               : spent(1)                       ? 1
+               : f[0].since_ms <= f[1].since_ms ? 0
+                                                : 1;
+        if (pick < 0) return;
     }
-    // A slot joined later keeps its first time: its newer blocks are trusted a little less
-    // long, never longer.
-    s->mask = static_cast<uint16_t>(s->mask | (1u << (block % kBlocksPerSlot)));
+    Slot& s = set[pick];
+    // Take the slot's lock; it must still hold what was read, or another writer got there
+    // first (this block is remembered next time).
+    uint32_t seq = s.seq.load(std::memory_order_relaxed);
+    if ((seq & 1) || !s.seq.compare_exchange_strong(seq, seq + 1, std::memory_order_acquire,
+                                                    std::memory_order_relaxed))
+        return;
+    std::atomic_thread_fence(std::memory_order_release);
+    Fields now;
+    now.file = s.file.load(std::memory_order_relaxed);
+    now.since_ms = s.since_ms.load(std::memory_order_relaxed);
+    now.gen = s.gen.load(std::memory_order_relaxed);
+    now.region = s.region.load(std::memory_order_relaxed);
+    if (join && valid(now, file, region, gen, now_ms)) {
+        // A slot joined later keeps its first time: its newer blocks are trusted a little less
+        // long, never longer.
+        s.mask.store(static_cast<uint16_t>(s.mask.load(std::memory_order_relaxed) | mask),
+                     std::memory_order_relaxed);
+    } else {
+        s.file.store(file, std::memory_order_relaxed);
+        s.region.store(static_cast<uint32_t>(region), std::memory_order_relaxed);
+        s.since_ms.store(now_ms, std::memory_order_relaxed);
+        s.gen.store(gen, std::memory_order_relaxed);
+        s.mask.store(mask, std::memory_order_relaxed);
+    }
+    s.seq.store(seq + 2, std::memory_order_release);
 }
 
 } // namespace vcdn::edge

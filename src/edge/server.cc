@@ -85,6 +85,7 @@ struct EdgeServer::Impl {
     std::unique_ptr<io::Storage> storage;
     // Before the workers, which read it, so that it outlives them.
     std::unique_ptr<ReclaimWatch> reclaim;
+    std::unique_ptr<ResidencyMemory> residency_memory;
     std::string residency = "mincore before every range";
 
     std::string reader_name = "off";
@@ -260,6 +261,13 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in,
         auto rw = ReclaimWatch::start(cfg.disk.reclaim_counters, 10);
         if (rw) {
             impl->reclaim = std::move(*rw);
+            // One slot per MiB of memory: enough for a hot set as large as the page cache.
+            const uint64_t mem = static_cast<uint64_t>(::sysconf(_SC_PHYS_PAGES)) *
+                                 static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+            const uint64_t slots =
+                std::clamp<uint64_t>(mem / ResidencyMemory::kSlotBytes, 4096, uint64_t{1} << 20);
+            impl->residency_memory = std::make_unique<ResidencyMemory>(
+                static_cast<uint32_t>(slots), cfg.disk.residency_memory_ms);
             impl->residency = fmt::format("remembered for up to {} ms unless {} shows pages "
                                           "taken out, else mincore",
                                           cfg.disk.residency_memory_ms, cfg.disk.reclaim_counters);
@@ -288,6 +296,7 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in,
         wo.control_keys_pending = &impl->control_keys_pending;
         wo.own_fd_table = cfg.fd_tables == "per-worker";
         wo.reclaim = impl->reclaim.get();
+        wo.residency = impl->residency_memory.get();
         impl->workers.push_back(std::make_unique<Worker>(wo));
         if (impl->keys) impl->workers.back()->post_keys(impl->keys);
         if (impl->tls_ctx) impl->workers.back()->post_tls(impl->tls_ctx);

@@ -64,15 +64,9 @@ Worker::Worker(const WorkerOptions& opt)
       max_reads_per_root_(std::max<uint32_t>(1, opt.max_reads_per_root)),
       readahead_bytes_(opt.config->disk.readahead_kib * 1024) {
     want_own_fd_table_ = opt.own_fd_table;
-    if (opt.reclaim && cfg_->disk.residency_memory_ms > 0) {
+    if (opt.reclaim && opt.residency) {
         reclaim_ = opt.reclaim;
-        // One slot per MiB of memory: enough for a hot set as large as the page cache.
-        const uint64_t mem = static_cast<uint64_t>(::sysconf(_SC_PHYS_PAGES)) *
-                             static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
-        const uint64_t slots =
-            std::clamp<uint64_t>(mem / ResidencyMemory::kSlotBytes, 4096, uint64_t{1} << 20);
-        memory_ = std::make_unique<ResidencyMemory>(static_cast<uint32_t>(slots),
-                                                    cfg_->disk.residency_memory_ms);
+        memory_ = opt.residency;
     }
     // Sized once: live_update keeps these two for the process's life.
     limits_.max_head_bytes = cfg_->limits.max_head_bytes;

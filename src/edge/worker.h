@@ -179,9 +179,10 @@ struct WorkerOptions {
     const std::atomic<bool>* control_keys_pending = nullptr;
     // Give the worker thread its own descriptor table (EdgeConfig::fd_tables = "per-worker").
     bool own_fd_table = false;
-    // The kernel's counters of pages taken out of the page cache; with it (and
-    // disk.residency_memory_ms > 0) the worker remembers which blocks are resident.
+    // The kernel's counters of pages taken out of the page cache, and the memory of resident
+    // blocks all workers share; with both, the worker trusts what any worker found resident.
     const ReclaimWatch* reclaim = nullptr;
+    ResidencyMemory* residency = nullptr;
 };
 
 // A client for the per-client connection cap: IPv4 address or IPv6 /64.
@@ -451,7 +452,7 @@ private:
     };
     bool async_disk_ = true;
     const ReclaimWatch* reclaim_ = nullptr;
-    std::unique_ptr<ResidencyMemory> memory_; // null: mincore before every range
+    ResidencyMemory* memory_ = nullptr; // shared; null: mincore before every range
 
     uint32_t max_reads_per_root_;
     uint32_t readahead_bytes_;

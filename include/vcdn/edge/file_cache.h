@@ -36,7 +36,9 @@ struct FileEntry {
     std::string_view content_type;
     bool manifest = false; // http::is_manifest: takes manifest_cache_control
     std::string key;       // relative path
-    uint64_t serial = 0;   // unique in the process, never reused (residency memory's key)
+    // The residency memory's key: the same for every worker's entry of one version of a file
+    // (device, inode, size, modification time), never 0.
+    uint64_t identity = 0;
 
     // A read-only mapping of the whole file, made on demand for mincore(2) residency checks.
     void* map = nullptr;

@@ -72,10 +72,18 @@ private:
     std::thread thread_;
 };
 
-// One worker's memory of file blocks found resident. Not thread-safe. Fixed size: a table of
-// slots of 1 MiB of one file (16 blocks of 64 KiB), two-way set-associative; a region pushed
-// out by two others is forgotten (it costs one mincore). The table is mapped on first use, so
-// an edge that serves nothing pays nothing for it.
+// The edge's memory of file blocks found resident, shared by its workers: a block one worker
+// learnt is trusted by all, so a hot set is learnt once per process, not once per worker
+// (with per-worker memories, each of N workers asked the kernel about every slot itself, and
+// the share of answers from the kernel grew with N). Fixed size: a table of slots of 1 MiB of
+// one file (16 blocks of 64 KiB), two-way set-associative; a region pushed out by two others
+// is forgotten (it costs one mincore). The table's pages are touched on first use, so an edge
+// that serves nothing pays nothing for it.
+//
+// Any thread may call known() and remember(). Each slot is a sequence lock: a reader that
+// overlaps a writer sees a changed sequence number and answers "not known" (one mincore more),
+// never a mix of two slots' fields. A writer that finds the slot being written gives up: the
+// block is remembered next time it is asked about.
 class ResidencyMemory {
 public:
     static constexpr uint64_t kBlock = 64 * 1024;
@@ -90,26 +98,45 @@ public:
     ResidencyMemory& operator=(const ResidencyMemory&) = delete;
 
     // Were all blocks that [off, off+len) touches found resident under generation `gen`,
-    // less than ttl_ms before now_ms? len > 0.
+    // less than ttl_ms before now_ms? len > 0. `file` is the file's identity, the same for
+    // every worker (FileEntry::identity).
     bool known(uint64_t file, uint64_t off, uint64_t len, uint32_t gen, int64_t now_ms) const;
-    // Block `block` (offset / kBlock) of `file` was found wholly resident (up to the end of
-    // the file, for its last block) by a check that began under `gen`: the caller reads
-    // the generation *before* asking the kernel, so that a change in between is never lost.
-    void remember(uint64_t file, uint64_t block, uint32_t gen, int64_t now_ms);
+    // Blocks first_block + i, for each bit i set in `blocks`, of `file` were found wholly
+    // resident (up to the end of the file, for its last block) by a check that began under
+    // `gen`: the caller reads the generation *before* asking the kernel, so that a change in
+    // between is never lost. now_ms: any thread's reading of the monotonic clock in ms (a slot
+    // started by a thread whose clock is ahead is not trusted by one behind until it catches up).
+    void remember(uint64_t file, uint64_t first_block, uint64_t blocks, uint32_t gen,
+                  int64_t now_ms);
+    void remember(uint64_t file, uint64_t block, uint32_t gen, int64_t now_ms) {
+        remember(file, block, 1, gen, now_ms);
+    }
+    // Size of the table (its pages are only touched as slots are used).
+    size_t table_bytes() const { return slots_ * sizeof(Slot); }
 
 private:
-    struct Slot {
-        uint64_t file = 0; // 0: empty (file serials start at 1)
-        uint64_t region = 0;
+    struct Fields {
+        uint64_t file = 0; // 0: empty (identities are never 0)
         int64_t since_ms = 0;
         uint32_t gen = 0;
+        uint32_t region = 0;
         uint16_t mask = 0;
     };
+    struct Slot {
+        std::atomic<uint32_t> seq; // odd while a writer changes the slot
+        std::atomic<uint32_t> gen;
+        std::atomic<uint64_t> file;
+        std::atomic<int64_t> since_ms;
+        std::atomic<uint32_t> region;
+        std::atomic<uint16_t> mask;
+    };
     Slot* set_for(uint64_t file, uint64_t region) const; // the first of its two slots
-    bool valid(const Slot& s, uint64_t file, uint64_t region, uint32_t gen, int64_t now_ms) const;
+    // A consistent copy of the slot, or false when a writer was changing it.
+    static bool read(const Slot& s, Fields* out);
+    bool valid(const Fields& f, uint64_t file, uint64_t region, uint32_t gen, int64_t now_ms) const;
+    void remember_slot(uint64_t file, uint64_t region, uint16_t mask, uint32_t gen, int64_t now_ms);
 
-    Slot* table_ = nullptr; // mapped on first remember()
-    bool map_failed_ = false;
+    Slot* table_ = nullptr; // null: no memory for it, nothing is ever known
     size_t slots_;
     uint32_t ttl_ms_;
 };

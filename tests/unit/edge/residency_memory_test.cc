@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -76,6 +77,58 @@ TEST(ResidencyMemory, TwoRegionsShareASetAndAThirdPushesOutTheOlder) {
     EXPECT_TRUE(m.known(5, 0, 1, 2, 600));
     EXPECT_FALSE(m.known(2, 0, 1, 2, 600));
     EXPECT_FALSE(m.known(3, 0, 1, 2, 600));
+}
+
+TEST(ResidencyMemory, RemembersSeveralBlocksAtOnceAcrossSlots) {
+    ResidencyMemory m(64, 10000);
+    const uint64_t per = ResidencyMemory::kBlocksPerSlot;
+    // Blocks per-2, per-1, per+1 and per+2 (bit 2 = block per is not set): two slots.
+    m.remember(3, per - 2, 0b11011, 1, 0);
+    EXPECT_TRUE(m.known(3, (per - 2) * kB, 2 * kB, 1, 0));
+    EXPECT_TRUE(m.known(3, (per + 1) * kB, 2 * kB, 1, 0));
+    EXPECT_FALSE(m.known(3, per * kB, 1, 1, 0)) << "its bit was clear";
+    EXPECT_FALSE(m.known(3, (per - 3) * kB, 1, 1, 0));
+    EXPECT_FALSE(m.known(3, (per + 3) * kB, 1, 1, 0));
+    // All 64 bits: four whole slots.
+    m.remember(4, 0, ~uint64_t{0}, 1, 0);
+    EXPECT_TRUE(m.known(4, 0, 4 * per * kB, 1, 0));
+    EXPECT_FALSE(m.known(4, 0, 4 * per * kB + 1, 1, 0));
+    m.remember(5, 7, 0, 1, 0); // no blocks: nothing
+    EXPECT_FALSE(m.known(5, 7 * kB, 1, 1, 0));
+}
+
+// The workers share one memory. Writers keep replacing the slots of a small table (every file
+// and region in the same few sets) while readers ask: a reader must never be told a block is
+// known that no writer remembered for that file, whatever it overlaps with.
+TEST(ResidencyMemory, ReadersNeverSeeAMixOfTwoWritersSlots) {
+    ResidencyMemory m(4, 100000); // two sets
+    std::atomic<bool> stop{false};
+    std::atomic<uint64_t> wrong{0}, seen{0};
+    // File f (1..8) only ever has block (f % 16) remembered, in region 0.
+    auto writer = [&](uint64_t first) {
+        for (int i = 0; i < 200000 && !stop.load(std::memory_order_relaxed); ++i) {
+            const uint64_t f = 1 + (first + static_cast<uint64_t>(i)) % 8;
+            m.remember(f, f % 16, 1, 100 + i % 50);
+        }
+    };
+    auto reader = [&] {
+        for (int i = 0; i < 200000 && !stop.load(std::memory_order_relaxed); ++i) {
+            const uint64_t f = 1 + static_cast<uint64_t>(i) % 8;
+            for (uint64_t b = 0; b < 16; ++b) {
+                if (!m.known(f, b * kB, 1, 1, 200)) continue;
+                seen.fetch_add(1, std::memory_order_relaxed);
+                if (b != f % 16) wrong.fetch_add(1, std::memory_order_relaxed);
+            }
+        }
+    };
+    std::thread w1(writer, 0), w2(writer, 3), r1(reader), r2(reader);
+    w1.join();
+    w2.join();
+    stop = true;
+    r1.join();
+    r2.join();
+    EXPECT_EQ(wrong.load(), 0u);
+    EXPECT_GT(seen.load(), 0u) << "the readers saw nothing remembered: the test tested nothing";
 }
 
 std::string vmstat(uint64_t kswapd, uint64_t file, uint64_t drop, uint64_t file_pages) {
