@@ -145,6 +145,32 @@ TEST_F(FileCacheTest, RevalidatesAfterTheInterval) {
     EXPECT_EQ(c.size(), 0u);
 }
 
+// The residency memory is shared by the workers, each with its own file cache: their entries
+// of one file must have one identity, and another version of the file another.
+TEST_F(FileCacheTest, EveryWorkersEntryOfAFileHasTheSameIdentityAndANewVersionAnother) {
+    FileCache w0(*storage_, 10, 100), w1(*storage_, 10, 100);
+    FileError e;
+    FileEntry* a0 = w0.lookup("a.mp4", 0, &e);
+    FileEntry* a1 = w1.lookup("a.mp4", 0, &e);
+    FileEntry* b0 = w0.lookup("b.mp4", 0, &e);
+    ASSERT_TRUE(a0 && a1 && b0);
+    EXPECT_NE(a0, a1);
+    EXPECT_NE(a0->identity, 0u);
+    EXPECT_EQ(a0->identity, a1->identity);
+    EXPECT_NE(a0->identity, b0->identity);
+    const uint64_t old_identity = a0->identity;
+    w0.release(a0);
+    w1.release(a1);
+    w0.release(b0);
+    // Rewritten in place (same inode, same size, a later modification time).
+    struct timespec later[2] = {{0, UTIME_OMIT}, {2000000000, 0}};
+    ASSERT_EQ(::utimensat(AT_FDCWD, (dir_ / "a.mp4").c_str(), later, 0), 0);
+    FileEntry* again = w1.lookup("a.mp4", 200, &e);
+    ASSERT_NE(again, nullptr);
+    EXPECT_NE(again->identity, old_identity);
+    w1.release(again);
+}
+
 } // namespace
 } // namespace vcdn::edge
 
