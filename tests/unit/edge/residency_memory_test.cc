@@ -103,25 +103,34 @@ TEST(ResidencyMemory, RemembersSeveralBlocksAtOnceAcrossSlots) {
 TEST(ResidencyMemory, ReadersNeverSeeAMixOfTwoWritersSlots) {
     ResidencyMemory m(4, 100000); // two sets
     std::atomic<bool> stop{false};
+    std::atomic<int> readers_started{0};
     std::atomic<uint64_t> wrong{0}, seen{0};
     // File f (1..8) only ever has block (f % 16) remembered, in region 0.
     auto writer = [&](uint64_t first) {
-        for (int i = 0; i < 200000 && !stop.load(std::memory_order_relaxed); ++i) {
+        while (readers_started.load() < 2) // the readers must overlap the writers
+            std::this_thread::yield();
+        for (int i = 0; i < 200000; ++i) {
             const uint64_t f = 1 + (first + static_cast<uint64_t>(i)) % 8;
             m.remember(f, f % 16, 1, 100 + i % 50);
         }
     };
     auto reader = [&] {
-        for (int i = 0; i < 200000 && !stop.load(std::memory_order_relaxed); ++i) {
-            const uint64_t f = 1 + static_cast<uint64_t>(i) % 8;
+        readers_started.fetch_add(1);
+        auto ask = [&](uint64_t f) {
             for (uint64_t b = 0; b < 16; ++b) {
                 if (!m.known(f, b * kB, 1, 1, 200)) continue;
                 seen.fetch_add(1, std::memory_order_relaxed);
                 if (b != f % 16) wrong.fetch_add(1, std::memory_order_relaxed);
             }
-        }
+        };
+        // Until the writers are done, and at least 20,000 rounds however fast they were.
+        for (int i = 0; i < 2000000 && (i < 20000 || !stop.load(std::memory_order_acquire)); ++i)
+            ask(1 + static_cast<uint64_t>(i) % 8);
+        // Once more when the table no longer changes: what it holds must be seen.
+        for (uint64_t f = 1; f <= 8; ++f)
+            ask(f);
     };
-    std::thread w1(writer, 0), w2(writer, 3), r1(reader), r2(reader);
+    std::thread r1(reader), r2(reader), w1(writer, 0), w2(writer, 3);
     w1.join();
     w2.join();
     stop = true;
