@@ -88,14 +88,17 @@ int Worker::resident(FileEntry* f, uint64_t off, uint64_t len) {
     }
     m_.residency_asked.add();
     uint64_t blocks = 0;
-    // The whole slot (1 MiB) around the range: one question learns what ~40 requests for the
-    // slot's other ranges would otherwise each ask about again (bench/RESULTS.md: asking
-    // range by range, about half of all answers came from the kernel on a 2.5 GiB hot set).
-    const int r = pages_resident_blocks(f->map, f->size, off, len, ResidencyMemory::kBlock,
-                                        ResidencyMemory::kSlotBytes, &blocks);
-    memory_->remember(f->identity,
-                      off / ResidencyMemory::kSlotBytes * ResidencyMemory::kBlocksPerSlot, blocks,
-                      gen, now_ms_);
+    // While the generation looks long-lived, the whole slot (1 MiB) around the range: one
+    // question learns what ~20 requests for the slot's other ranges would otherwise each ask
+    // about again (bench/RESULTS.md: asking range by range, about half of all answers came
+    // from the kernel on a 2.5 GiB hot set). Under steady reclaim, only the range's own blocks
+    // (ReclaimWatch::settled says why).
+    const uint64_t widen =
+        reclaim_->settled() ? ResidencyMemory::kSlotBytes : ResidencyMemory::kBlock;
+    const int r =
+        pages_resident_blocks(f->map, f->size, off, len, ResidencyMemory::kBlock, widen, &blocks);
+    memory_->remember(f->identity, off / widen * widen / ResidencyMemory::kBlock, blocks, gen,
+                      now_ms_);
     return r;
 }
 

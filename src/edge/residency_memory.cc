@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include <vcdn/base/hash.h>
+#include <vcdn/base/time.h>
 
 namespace vcdn::edge {
 
@@ -23,6 +24,7 @@ Result<std::unique_ptr<ReclaimWatch>> ReclaimWatch::start(const std::string& vms
     w->fd_ = ::open(vmstat_path.c_str(), O_RDONLY | O_CLOEXEC);
     if (w->fd_ < 0) return Error::from_errno("open " + vmstat_path);
     w->last_ = w->read();
+    w->moved_ms_ = monotonic_ms(); // as if the generation before lasted long: settled
     if (!w->last_.ok)
         return Error{vmstat_path + ": no nr_file_pages, pgsteal_file (Linux 5.8+) and "
                                    "drop_pagecache counters to watch"};
@@ -119,6 +121,10 @@ ReclaimWatch::Reading ReclaimWatch::read() {
 }
 
 void ReclaimWatch::poll() {
+    poll_at(monotonic_ms());
+}
+
+void ReclaimWatch::poll_at(int64_t now_ms) {
     const Reading r = read();
     // Unreadable, something dropped, or fewer file pages than before: forget everything.
     const bool moved =
@@ -126,7 +132,11 @@ void ReclaimWatch::poll() {
     if (moved) {
         gen_.fetch_add(1, std::memory_order_acq_rel);
         changes_.fetch_add(1, std::memory_order_relaxed);
+        prev_lifetime_ms_ = now_ms - moved_ms_;
+        moved_ms_ = now_ms;
     }
+    settled_.store(prev_lifetime_ms_ >= kSettledMs || now_ms - moved_ms_ >= kSettledMs,
+                   std::memory_order_relaxed);
     last_ = r;
     polls_.fetch_add(1, std::memory_order_relaxed);
 }

@@ -50,6 +50,16 @@ public:
     // Reads the counters once (the thread does this every poll_ms). A file that cannot be read
     // or parsed moves the generation: nothing is known then.
     void poll();
+    // Does the generation look long-lived: has it held for kSettledMs, or did the one before
+    // it last that long? Learning a whole 1 MiB slot per question (~8 times the kernel's work
+    // of asking about a range's own blocks) pays only if the slot is then asked about many
+    // times before the generation moves. Under steady reclaim (a full page cache with cold
+    // reads) it moves every few readings and the edge asks about ranges; after a move that
+    // ended a long generation (DAMON every few seconds, a deleted file) it learns slots.
+    bool settled() const { return settled_.load(std::memory_order_relaxed); }
+    static constexpr int64_t kSettledMs = 1000;
+    // poll() with the time given (tests).
+    void poll_at(int64_t now_ms);
     // Readings so far, and those that moved the generation.
     uint64_t polls() const { return polls_.load(std::memory_order_relaxed); }
     uint64_t changes() const { return changes_.load(std::memory_order_relaxed); }
@@ -67,6 +77,9 @@ private:
     size_t hints_[3] = {}; // where each counter's line was last time
     Reading last_;
     std::atomic<uint32_t> gen_{1};
+    int64_t moved_ms_ = 0;                  // when the generation last moved (or the start)
+    int64_t prev_lifetime_ms_ = kSettledMs; // how long the generation before it held
+    std::atomic<bool> settled_{true};
     std::atomic<uint64_t> polls_{0}, changes_{0};
     std::atomic<bool> stop_{false};
     std::thread thread_;

@@ -5,6 +5,7 @@
 #include <string>
 #include <thread>
 
+#include <vcdn/base/time.h>
 #include <vcdn/edge/residency_memory.h>
 
 #include "temp_dir.h"
@@ -183,6 +184,40 @@ TEST(ReclaimWatch, MovesWhenPagesMayHaveLeftThePageCache) {
     rw.poll();
     EXPECT_EQ(rw.generation(), g);
     EXPECT_EQ(rw.polls(), 8u);
+    EXPECT_EQ(rw.changes(), 5u);
+}
+
+// Whole slots are learnt only while generations last: a move that ends a short one (steady
+// reclaim) unsettles it until a generation has held for a second again.
+TEST(ReclaimWatch, IsSettledOnlyWhileGenerationsLast) {
+    test::TempDir dir;
+    const std::string p = dir / "vmstat";
+    test::write_file(p, vmstat(10, 10, 1, 500));
+    const int64_t t0 = monotonic_ms();
+    auto w = ReclaimWatch::start(p, 0);
+    ASSERT_TRUE(w.ok()) << w.error().message;
+    ReclaimWatch& rw = **w;
+    EXPECT_TRUE(rw.settled()) << "at start";
+    uint64_t stolen = 10;
+    auto reclaim_at = [&](int64_t t) {
+        ++stolen;
+        test::write_file(p, vmstat(stolen, stolen, 1, 500));
+        rw.poll_at(t0 + t);
+    };
+    reclaim_at(1500); // ends the first generation, which held 1.5 s: still settled
+    EXPECT_TRUE(rw.settled());
+    reclaim_at(1510); // a generation of 10 ms
+    EXPECT_FALSE(rw.settled());
+    reclaim_at(1520);
+    EXPECT_FALSE(rw.settled());
+    rw.poll_at(t0 + 2000); // this one has held 480 ms
+    EXPECT_FALSE(rw.settled());
+    rw.poll_at(t0 + 2520); // and now a second
+    EXPECT_TRUE(rw.settled());
+    reclaim_at(2530); // ends a generation of 1,010 ms
+    EXPECT_TRUE(rw.settled());
+    reclaim_at(2540);
+    EXPECT_FALSE(rw.settled());
     EXPECT_EQ(rw.changes(), 5u);
 }
 
