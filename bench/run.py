@@ -81,6 +81,9 @@ def start_servers(args, work, root, logs, files):
                                             "--access-log", os.path.join(work, "base-access.log") if logs else "off"],
                               port))
     if args.only_vcdn:
+        for s in servers:
+            if not s.name.startswith("vcdn"):
+                s.stop()  # started above; never left running
         return [s for s in servers if s.name.startswith("vcdn")]
     if not logs:
         port = free_port()
