@@ -393,6 +393,8 @@ void Worker::serve_file(Connection* c, FileEntry* f) {
     const http::Request& req = c->x->req;
     FileMeta meta{f->size, f->mtime, f->etag_view(), f->last_modified_view(), f->content_type};
     Plan p = plan_file_response(req, meta);
+    // The residency memory's line loads while the head is written (ensure_resident reads it).
+    if (memory_ && async_disk_ && p.send_file_body) memory_->prefetch(f->identity, p.offset);
     if (p.status == 412 || p.status == 416) {
         respond_error(c, p.status, p.reason, false, &meta);
         files_.release(f);

@@ -148,17 +148,33 @@ ResidencyMemory::ResidencyMemory(uint32_t slots, uint32_t ttl_ms) : ttl_ms_(ttl_
     while (n < slots && n < (size_t{1} << 24))
         n <<= 1;
     slots_ = n;
-    // Anonymous memory reads as zeros (every slot empty) and costs nothing until touched.
-    void* p = ::mmap(nullptr, slots_ * sizeof(Slot), PROT_READ | PROT_WRITE,
-                     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    // In 2 MiB pages, mapped at once. Each lookup lands on a random slot; with 4 KiB pages
+    // nearly every one also missed the TLB (a page walk, dearer still in a virtual machine):
+    // in a profile of the edge, 80% of the cost of starting to load the slot (prefetch) was
+    // at that one instruction. The table is 1 MiB per 32 GiB of RAM; rounding it up to 2 MiB
+    // costs at most 2 MiB once. Where transparent huge pages are off, small pages do the same
+    // job a little slower.
+    map_bytes_ = (slots_ * sizeof(Slot) + kHugePage - 1) / kHugePage * kHugePage;
+    const size_t over = map_bytes_ + kHugePage; // room to align the start to a huge page
+    void* p = ::mmap(nullptr, over, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED) return; // no memory: ask the kernel every time
-    // Small pages: a table touched in a few places must not cost 2 MiB at a time.
-    ::madvise(p, slots_ * sizeof(Slot), MADV_NOHUGEPAGE);
-    table_ = static_cast<Slot*>(p);
+    const uintptr_t start = reinterpret_cast<uintptr_t>(p);
+    const uintptr_t aligned = (start + kHugePage - 1) / kHugePage * kHugePage;
+    if (aligned > start) ::munmap(p, aligned - start);
+    if (start + over > aligned + map_bytes_)
+        ::munmap(reinterpret_cast<void*>(aligned + map_bytes_),
+                 start + over - aligned - map_bytes_);
+    ::madvise(reinterpret_cast<void*>(aligned), map_bytes_, MADV_HUGEPAGE);
+    // Touched now, not on some request's first lookup (a huge page's fault can compact memory).
+    // Zero bytes are empty slots.
+    auto* bytes = reinterpret_cast<volatile unsigned char*>(aligned);
+    for (size_t i = 0; i < map_bytes_; i += 4096)
+        bytes[i] = 0;
+    table_ = reinterpret_cast<Slot*>(aligned);
 }
 
 ResidencyMemory::~ResidencyMemory() {
-    if (table_) ::munmap(table_, slots_ * sizeof(Slot));
+    if (table_) ::munmap(table_, map_bytes_);
 }
 
 // Two slots per set, one cache line: with one slot per set, the regions of a 2.5 GiB hot set

@@ -90,8 +90,8 @@ private:
 // (with per-worker memories, each of N workers asked the kernel about every slot itself, and
 // the share of answers from the kernel grew with N). Fixed size: a table of slots of 1 MiB of
 // one file (16 blocks of 64 KiB), two-way set-associative; a region pushed out by two others
-// is forgotten (it costs one mincore). The table's pages are touched on first use, so an edge
-// that serves nothing pays nothing for it.
+// is forgotten (it costs one mincore). The table (32 bytes per MiB of RAM, in 2 MiB pages where
+// the kernel has them) is mapped and touched when the edge starts.
 //
 // Any thread may call known() and remember(). Each slot is a sequence lock: a reader that
 // overlaps a writer sees a changed sequence number and answers "not known" (one mincore more),
@@ -124,8 +124,14 @@ public:
     void remember(uint64_t file, uint64_t block, uint32_t gen, int64_t now_ms) {
         remember(file, block, 1, gen, now_ms);
     }
-    // Size of the table (its pages are only touched as slots are used).
-    size_t table_bytes() const { return slots_ * sizeof(Slot); }
+    // Starts loading the set that known() reads first for a range from `off`, so that the
+    // memory's answer does not wait for it. On loopback, the receiver's copy of every response
+    // pushes the table out of the caches between two requests: a profile of the edge (random
+    // 100 KiB ranges, c=100) had 1.4% of its CPU on the first load of the slot in known().
+    // The caller asks this as soon as it knows the range, and known() after writing the head.
+    void prefetch(uint64_t file, uint64_t off) const {
+        if (table_) __builtin_prefetch(set_for(file, off / kSlotBytes));
+    }
 
 private:
     struct Fields {
@@ -149,8 +155,10 @@ private:
     bool valid(const Fields& f, uint64_t file, uint64_t region, uint32_t gen, int64_t now_ms) const;
     void remember_slot(uint64_t file, uint64_t region, uint16_t mask, uint32_t gen, int64_t now_ms);
 
+    static constexpr size_t kHugePage = size_t{2} << 20;
     Slot* table_ = nullptr; // null: no memory for it, nothing is ever known
     size_t slots_;
+    size_t map_bytes_ = 0; // the table's mapping, whole huge pages
     uint32_t ttl_ms_;
 };
 
