@@ -12,6 +12,7 @@
 
 #include <vcdn/auth/signed_url.h>
 #include <vcdn/base/log.h>
+#include <vcdn/base/process.h>
 #include <vcdn/base/prometheus.h>
 #include <vcdn/base/time.h>
 #include <vcdn/base/version.h>
@@ -261,9 +262,9 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in,
         auto rw = ReclaimWatch::start(cfg.disk.reclaim_counters, 10);
         if (rw) {
             impl->reclaim = std::move(*rw);
-            // One slot per MiB of memory: enough for a hot set as large as the page cache.
-            const uint64_t mem = static_cast<uint64_t>(::sysconf(_SC_PHYS_PAGES)) *
-                                 static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
+            // One slot per MiB of memory: enough for a hot set as large as the page cache,
+            // which a memory cgroup's limit bounds too.
+            const uint64_t mem = usable_memory_bytes();
             const uint64_t slots =
                 std::clamp<uint64_t>(mem / ResidencyMemory::kSlotBytes, 4096, uint64_t{1} << 20);
             impl->residency_memory = std::make_unique<ResidencyMemory>(
