@@ -87,17 +87,21 @@ int Worker::resident(FileEntry* f, uint64_t off, uint64_t len) {
         return 1;
     }
     m_.residency_asked.add();
-    uint64_t blocks = 0;
+    // Under steady reclaim (a full page cache taking cold reads: ReclaimWatch::settled says
+    // how that is told) the generation moves at nearly every reading, and what is learnt is
+    // forgotten before anyone asks again: bench/reclaim.py, 0.1-1% of answers from memory.
+    // The range alone is asked about then. Widening it to whole 64 KiB blocks to remember
+    // them asked ~1.6x its pages for nothing, and mincore was 15% of the edge's CPU on walks.
+    if (!reclaim_->settled()) return pages_resident(f->map, f->size, off, len);
     // While the generation looks long-lived, the whole slot (1 MiB) around the range: one
     // question learns what ~20 requests for the slot's other ranges would otherwise each ask
     // about again (bench/RESULTS.md: asking range by range, about half of all answers came
-    // from the kernel on a 2.5 GiB hot set). Under steady reclaim, only the range's own blocks
-    // (ReclaimWatch::settled says why).
-    const uint64_t widen =
-        reclaim_->settled() ? ResidencyMemory::kSlotBytes : ResidencyMemory::kBlock;
+    // from the kernel on a 2.5 GiB hot set).
+    uint64_t blocks = 0;
+    constexpr uint64_t kWiden = ResidencyMemory::kSlotBytes;
     const int r =
-        pages_resident_blocks(f->map, f->size, off, len, ResidencyMemory::kBlock, widen, &blocks);
-    memory_->remember(f->identity, off / widen * widen / ResidencyMemory::kBlock, blocks, gen,
+        pages_resident_blocks(f->map, f->size, off, len, ResidencyMemory::kBlock, kWiden, &blocks);
+    memory_->remember(f->identity, off / kWiden * kWiden / ResidencyMemory::kBlock, blocks, gen,
                       now_ms_);
     return r;
 }

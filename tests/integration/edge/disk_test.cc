@@ -220,7 +220,9 @@ TEST_F(DiskTest, RememberedResidencyIsForgottenWhenTheKernelTakesPagesOut) {
     ASSERT_EQ(get(path, "0-102399").head.status, 206); // cold: read through the disk path
     ASSERT_EQ(edge_.wait_metric("vcdn_disk_reads_in_flight", "", 0, 10000), 0) << "read-ahead";
     // What the read-ahead's own questions taught the memory depends on when its reads landed:
-    // start from nothing known.
+    // start from nothing known. The generation before this one lasted more than a second (two
+    // reads of 600 ms), so the memory learns whole slots again (it does not under steady
+    // reclaim: the next test).
     vmstat(1);
     const double forgotten = edge_.wait_metric("vcdn_residency_forgotten_total", "", 1);
     ASSERT_GE(forgotten, 1);
@@ -252,6 +254,53 @@ TEST_F(DiskTest, RememberedResidencyIsForgottenWhenTheKernelTakesPagesOut) {
     EXPECT_EQ(c.head.status, 206);
     EXPECT_EQ(c.body, cold_bytes_.substr(0, 102400));
     EXPECT_EQ(edge_.metric("vcdn_pagecache_checks_total", "result=\"miss\""), misses + 1);
+}
+
+// Under steady reclaim (a full page cache taking cold reads) the counters move at nearly every
+// reading: what the memory learns is forgotten before it is asked again, so the edge asks the
+// kernel about each range alone and remembers nothing. Once a generation lasts a second, it
+// learns again.
+TEST_F(DiskTest, UnderSteadyReclaimEveryRangeIsAskedOfTheKernel) {
+    mount_slow(0);
+    const std::string counters = dir_ / "vmstat";
+    auto vmstat = [&](int stolen) {
+        write_file(counters, "nr_file_pages 1000\npgsteal_kswapd " + std::to_string(stolen) +
+                                 "\npgsteal_file " + std::to_string(stolen) +
+                                 "\ndrop_pagecache 0\n");
+    };
+    vmstat(0);
+    start_edge("[edge.disk]\nreclaim_counters = \"" + counters + "\"\n");
+    std::atomic<bool> reclaiming{true};
+    std::thread kernel([&] {
+        for (int stolen = 1; stolen < 2000 && reclaiming.load(); ++stolen) { // <= 60 s
+            vmstat(stolen);
+            std::this_thread::sleep_for(std::chrono::milliseconds(30));
+        }
+    });
+    const double forgotten = edge_.wait_metric("vcdn_residency_forgotten_total", "", 3);
+    EXPECT_GE(forgotten, 3);
+    const std::string hot = "/t/1/v-1000k.mp4";
+    const double memory0 = edge_.metric("vcdn_residency_answers_total", "by=\"memory\"");
+    const double kernel0 = edge_.metric("vcdn_residency_answers_total", "by=\"kernel\"");
+    // Pairs of the same range back to back: most pairs fall in one generation (30 ms), where a
+    // block remembered by the first would answer the second.
+    for (int i = 0; i < 20; ++i) {
+        const std::string range = fmt::format("{}-{}", i * 4096, i * 4096 + 999);
+        ASSERT_EQ(get(hot, range).head.status, 206);
+        ASSERT_EQ(get(hot, range).head.status, 206);
+    }
+    EXPECT_EQ(edge_.metric("vcdn_residency_answers_total", "by=\"memory\""), memory0)
+        << "learnt under steady reclaim";
+    EXPECT_GE(edge_.metric("vcdn_residency_answers_total", "by=\"kernel\""), kernel0 + 40);
+    reclaiming.store(false);
+    kernel.join();
+
+    // Reclaim stops; after a generation has lasted a second the memory answers again.
+    std::this_thread::sleep_for(std::chrono::milliseconds(1200));
+    const double memory1 = edge_.metric("vcdn_residency_answers_total", "by=\"memory\"");
+    ASSERT_EQ(get(hot, "0-999").head.status, 206);
+    ASSERT_EQ(get(hot, "0-999").head.status, 206);
+    EXPECT_GE(edge_.metric("vcdn_residency_answers_total", "by=\"memory\""), memory1 + 1);
 }
 
 TEST_F(DiskTest, ResidencyMemoryCanBeTurnedOff) {
