@@ -58,7 +58,8 @@ class MemoryCgroup:
             self.path = os.path.join(v2, name)
             os.mkdir(self.path)
             self._write("memory.max", str(limit))
-            self._write("memory.swap.max", "0")
+            if os.path.exists(os.path.join(self.path, "memory.swap.max")):  # swap accounting on
+                self._write("memory.swap.max", "0")
         elif os.path.isdir("/sys/fs/cgroup/memory"):
             self.path = os.path.join("/sys/fs/cgroup/memory", name)
             os.mkdir(self.path)
