@@ -46,6 +46,12 @@ protected:
         cold_bytes_ = read_file(slow_src_ + "/t/100/v-4000k.mp4");
     }
 
+    // Stands in for /proc/vmstat (disk.reclaim_counters): `stolen` pages reclaimed so far.
+    void write_counters(const std::string& path, int stolen) {
+        write_file(path, "nr_file_pages 1000\npgsteal_kswapd " + std::to_string(stolen) +
+                             "\npgsteal_file " + std::to_string(stolen) + "\ndrop_pagecache 0\n");
+    }
+
     void mount_slow(int delay_ms) {
         ASSERT_TRUE(slowfs_.start(slow_src_, dir_ / "slow", delay_ms))
             << "vcdn_slowfs did not mount";
@@ -207,11 +213,7 @@ TEST_F(DiskTest, LargeColdBodyIsSentWholeAcrossSeveralReads) {
 TEST_F(DiskTest, RememberedResidencyIsForgottenWhenTheKernelTakesPagesOut) {
     mount_slow(600);
     const std::string counters = dir_ / "vmstat";
-    auto vmstat = [&](int stolen) {
-        write_file(counters, "nr_file_pages 1000\npgsteal_kswapd " + std::to_string(stolen) +
-                                 "\npgsteal_file " + std::to_string(stolen) +
-                                 "\ndrop_pagecache 0\n");
-    };
+    auto vmstat = [&](int stolen) { write_counters(counters, stolen); };
     vmstat(0);
     start_edge("[edge.disk]\nreclaim_counters = \"" + counters + "\"\n");
     ASSERT_TRUE(edge_.proc.wait_for_line(std::regex("residency remembered"), 3000))
@@ -263,11 +265,7 @@ TEST_F(DiskTest, RememberedResidencyIsForgottenWhenTheKernelTakesPagesOut) {
 TEST_F(DiskTest, UnderSteadyReclaimEveryRangeIsAskedOfTheKernel) {
     mount_slow(0);
     const std::string counters = dir_ / "vmstat";
-    auto vmstat = [&](int stolen) {
-        write_file(counters, "nr_file_pages 1000\npgsteal_kswapd " + std::to_string(stolen) +
-                                 "\npgsteal_file " + std::to_string(stolen) +
-                                 "\ndrop_pagecache 0\n");
-    };
+    auto vmstat = [&](int stolen) { write_counters(counters, stolen); };
     vmstat(0);
     start_edge("[edge.disk]\nreclaim_counters = \"" + counters + "\"\n");
     std::atomic<bool> reclaiming{true};
