@@ -210,6 +210,34 @@ def parse_wrk(out, name, cpu_s):
     return r
 
 
+def drop_page_cache(paths):
+    """Drops the files' pages from the page cache (POSIX_FADV_DONTNEED). Dirty pages stay:
+    files just written must be written back first (os.sync)."""
+    for p in paths:
+        fd = os.open(p, os.O_RDONLY)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        os.close(fd)
+
+
+def make_disk_catalog(vcdn, work, files):
+    """`files` Open Connect-shaped files of ~64 MiB (8000 kbit/s for 67 s) made by `vcdn catalog
+    make` under work/root, with their wrk listing in work/files.txt, written back to the disk so
+    that drop_page_cache can drop them. Returns (root, listing, paths, total bytes)."""
+    root = os.path.join(work, "root")
+    subprocess.run([vcdn, "catalog", "make", "--quiet", "--out", root, "--titles", str(files),
+                    "--bitrates", "8000", "--seconds", "67"], check=True, stdout=subprocess.DEVNULL)
+    with open(os.path.join(root, "catalog.json")) as f:
+        entries = [(e["path"], e["size"]) for e in json.load(f)["files"]]
+    listing = os.path.join(work, "files.txt")
+    with open(listing, "w") as f:
+        for path, size in entries:
+            f.write(f"{path} {size}\n")
+    # Written back before anything is dropped: a drop leaves dirty pages in the page cache, and
+    # the first server would find its files hot.
+    os.sync()
+    return root, listing, [root + path for path, _ in entries], sum(size for _, size in entries)
+
+
 def write_section(path, begin, end, text):
     """Puts `text` (which starts with `begin` and ends with `end`) into the file at `path`,
     replacing an earlier section between the same markers, or appending it."""

@@ -46,13 +46,6 @@ def list_files(root, prefix):
     return out
 
 
-def evict(paths):
-    for p in paths:
-        fd = os.open(p, os.O_RDONLY)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        os.close(fd)
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--duration", type=int, default=10)
@@ -133,16 +126,16 @@ def main():
             for s in order:
                 hot_txt, cold_txt = os.path.join(work, "hot.txt"), os.path.join(work, "cold.txt")
                 pace = (args.pace_ms,)
-                evict(cold_paths)
+                benchlib.drop_page_cache(cold_paths)
                 base = benchlib.run_wrk(args.wrk, s, "paced.lua", args.hot_conns, hot_txt, args.duration,
                                         threads=1, extra_args=pace)
-                evict(cold_paths)
+                benchlib.drop_page_cache(cold_paths)
                 hp = benchlib.start_wrk(args.wrk, s, "paced.lua", args.hot_conns, hot_txt, args.duration,
                                         extra_args=pace)
                 cp = benchlib.start_wrk(args.wrk, s, "ranges.lua", args.cold_conns, cold_txt, args.duration)
                 h = benchlib.parse_wrk(hp.communicate(timeout=args.duration + 60)[0], s.name, 0)
                 c = benchlib.parse_wrk(cp.communicate(timeout=args.duration + 60)[0], s.name, 0)
-                evict(cold_paths)
+                benchlib.drop_page_cache(cold_paths)
                 c0 = benchlib.cpu_seconds(s.pids())
                 hp = benchlib.start_wrk(args.wrk, s, "ranges.lua", args.hot_conns, hot_txt, args.duration)
                 cp = benchlib.start_wrk(args.wrk, s, "ranges.lua", args.cold_conns, cold_txt, args.duration)

@@ -18,11 +18,9 @@ Servers:
 Appends its table to bench/RESULTS.md (replacing an earlier one).
 """
 import argparse
-import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -36,13 +34,6 @@ from benchlib import NGINX_CONF, Server, free_port  # noqa: E402
 
 MARK_BEGIN = "<!-- cold-cpu: begin -->"
 MARK_END = "<!-- cold-cpu: end -->"
-
-
-def evict(paths):
-    for p in paths:
-        fd = os.open(p, os.O_RDONLY)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        os.close(fd)
 
 
 def warm(paths):
@@ -64,7 +55,7 @@ class Evictor:
     def run(self):
         end = time.time() + self.limit_s
         while not self.stop.is_set() and time.time() < end:
-            evict(self.paths)
+            benchlib.drop_page_cache(self.paths)
             self.stop.wait(self.ms / 1000)
 
     def close(self):
@@ -96,22 +87,8 @@ def main():
     # On the disk, not a tmpfs: the page cache must be droppable.
     work = tempfile.mkdtemp(prefix="vcdn-cold-cpu-", dir="/var/tmp")
     os.chmod(work, 0o755)
-    root = os.path.join(work, "root")
-    # 8000 kbit/s for 67 s: 67 MB per file.
-    subprocess.run([args.vcdn, "catalog", "make", "--quiet", "--out", root, "--titles",
-                    str(args.files), "--bitrates", "8000", "--seconds", "67"], check=True,
-                   stdout=subprocess.DEVNULL)
-    files = []
-    with open(os.path.join(root, "catalog.json")) as f:
-        for e in json.load(f)["files"]:
-            files.append((e["path"], e["size"]))
-    listing = os.path.join(work, "files.txt")
-    with open(listing, "w") as f:
-        for p, s in files:
-            f.write(f"{p} {s}\n")
-    paths = [root + p for p, _ in files]
-    total = sum(s for _, s in files)
-    print(f"work {work}: {len(files)} files, {total / 1e9:.2f} GB", flush=True)
+    root, listing, paths, total = benchlib.make_disk_catalog(args.vcdn, work, args.files)
+    print(f"work {work}: {len(paths)} files, {total / 1e9:.2f} GB", flush=True)
 
     servers = []
     results = {}
@@ -144,7 +121,7 @@ def main():
                             warm(paths)
                             ev = None
                         else:
-                            evict(paths)
+                            benchlib.drop_page_cache(paths)
                             ev = Evictor(paths, args.evict_ms, args.duration + 30)
                         try:
                             r = benchlib.run_wrk(args.wrk, s, load, args.conns, listing,

@@ -27,12 +27,10 @@ the root, or v1's /sys/fs/cgroup/memory).
 Appends its table to bench/RESULTS.md (replacing an earlier one).
 """
 import argparse
-import json
 import os
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -113,13 +111,6 @@ class CgroupServer(Server):
         return got["memory"], got["kernel"]
 
 
-def evict(paths):
-    for p in paths:
-        fd = os.open(p, os.O_RDONLY)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-        os.close(fd)
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -158,23 +149,9 @@ def main():
     # On the disk, not a tmpfs: the page cache must be droppable and re-readable.
     work = tempfile.mkdtemp(prefix="vcdn-reclaim-", dir="/var/tmp")
     os.chmod(work, 0o755)
-    root = os.path.join(work, "root")
-    subprocess.run([args.vcdn, "catalog", "make", "--quiet", "--out", root, "--titles",
-                    str(args.files), "--bitrates", "8000", "--seconds", "67"], check=True,
-                   stdout=subprocess.DEVNULL)
-    with open(os.path.join(root, "catalog.json")) as f:
-        files = [(e["path"], e["size"]) for e in json.load(f)["files"]]
-    listing = os.path.join(work, "files.txt")
-    with open(listing, "w") as f:
-        for p, s in files:
-            f.write(f"{p} {s}\n")
-    paths = [root + p for p, _ in files]
-    # Written back before anything is dropped: dropping leaves dirty pages in the page cache
-    # (charged to this script's cgroup), and the first server would find its files hot.
-    os.sync()
-    total = sum(s for _, s in files)
+    root, listing, paths, total = benchlib.make_disk_catalog(args.vcdn, work, args.files)
     limit = int(total * args.limit)
-    print(f"work {work}: {len(files)} files, {total / 1e9:.2f} GB; each server's memory limit "
+    print(f"work {work}: {len(paths)} files, {total / 1e9:.2f} GB; each server's memory limit "
           f"{limit / 1e9:.2f} GB", flush=True)
 
     servers, cgroups, results = [], [], {}
@@ -210,7 +187,7 @@ def main():
             order = servers[rep % len(servers):] + servers[:rep % len(servers)]
             for load in loads:
                 for s in order:
-                    evict(paths)
+                    benchlib.drop_page_cache(paths)
                     benchlib.run_wrk(args.wrk, s, load, args.conns, listing, args.warm)
                     before = s.residency()
                     r = benchlib.run_wrk(args.wrk, s, load, args.conns, listing, args.duration)
