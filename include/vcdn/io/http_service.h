@@ -224,6 +224,11 @@ private:
 
 public:
     uint64_t busy_refusals() const { return busy_refusals_.load(); }
+    // Requests for blocking routes waiting for a worker thread (not those being worked on).
+    size_t blocking_waiting() {
+        std::lock_guard lk(jobs_mu_);
+        return jobs_.size();
+    }
     uint64_t client_connection_refusals() const { return client_conn_refusals_.load(); }
     uint64_t client_rate_refusals() const { return client_rate_refusals_.load(); }
     uint64_t tls_handshake_failures() const { return tls_failures_.load(); }

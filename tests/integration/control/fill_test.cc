@@ -882,7 +882,11 @@ TEST_F(FillTest, KillDuringFillResumesAndRateCapHolds) {
     uint64_t b1 = metric(*x1, counter);
     const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
     const double rate_mbps = (b1 - b0) * 8 / secs / 1e6;
-    EXPECT_NEAR(rate_mbps, cap_mbps, cap_mbps * 0.1) << b0 << " -> " << b1 << " in " << secs;
+    // The cap holds: at most 10% over it. Below it is the filler being slowed down by a busy
+    // machine (its bucket holds ~50 ms of burst, so a longer stall loses time for good) or the
+    // scrapes' own latency inside the window: a quarter under still says it runs at the cap.
+    EXPECT_LE(rate_mbps, cap_mbps * 1.1) << b0 << " -> " << b1 << " in " << secs;
+    EXPECT_GE(rate_mbps, cap_mbps * 0.75) << b0 << " -> " << b1 << " in " << secs;
     ASSERT_LT(b1, size) << "the download finished before the kill: raise the file size";
 
     // The cap and the window change with a SIGHUP, for the transfer under way.
@@ -910,7 +914,8 @@ TEST_F(FillTest, KillDuringFillResumesAndRateCapHolds) {
     reload_fill("rate_mbps = 12\nscrub_rate_mbps = 0\n", 1);
     uint64_t b2 = 0;
     const double slower = rate_over(2000, &b2);
-    EXPECT_NEAR(slower, 12, 12 * 0.2) << "the new cap";
+    EXPECT_LE(slower, 12 * 1.1) << "the new cap";
+    EXPECT_GE(slower, 12 * 0.75) << "the new cap";
     ASSERT_LT(b2, size);
     // A window that opens in 12 hours: the transfer stops (and waits for it).
     const time_t later = ::time(nullptr) + 12 * 3600;
