@@ -17,13 +17,15 @@ io_uring's kernel workers included), so nginx's master and workers are all count
   vcdn            the default (async disk, residency memory)
   vcdn-no-memory  residency_memory_ms = 0: the kernel is asked before every range
   vcdn-blocking   disk.mode = "blocking": sendfile() reads a miss in the worker
+  vcdn-sendfile   disk.reader = "sendfile": helper threads splice a miss to /dev/null (no
+                  copy into user memory) instead of io_uring reads into a throw-away buffer
   nginx           sendfile (a miss blocks its worker)
   nginx-aio       sendfile with aio threads
 
 Needs root and a memory cgroup it can make (cgroup v2 with the memory controller enabled at
 the root, or v1's /sys/fs/cgroup/memory).
 
-    scripts/setup --bench && scripts/build && bench/reclaim.py     # ~12 minutes
+    scripts/setup --bench && scripts/build && bench/reclaim.py     # ~15 minutes
 Appends its table to bench/RESULTS.md (replacing an earlier one).
 """
 import argparse
@@ -122,7 +124,8 @@ def main():
     ap.add_argument("--warm", type=int, default=5, help="seconds of load before each measured run")
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="one round of 4 s, 16 files")
-    ap.add_argument("--servers", default="vcdn,vcdn-no-memory,vcdn-blocking,nginx,nginx-aio",
+    ap.add_argument("--servers",
+                    default="vcdn,vcdn-no-memory,vcdn-blocking,vcdn-sendfile,nginx,nginx-aio",
                     help="comma-separated subset of the servers above")
     ap.add_argument("--loads", default="ranges,walk", help="comma-separated: ranges, walk")
     ap.add_argument("--out", default=os.path.join(BENCH, "RESULTS.md"))
@@ -134,7 +137,8 @@ def main():
         args.duration, args.reps, args.files, args.warm = 4, 1, 16, 3
     wanted = set(args.servers.split(","))
     loads = [f"{x}.lua" for x in args.loads.split(",")]
-    if not wanted <= {"vcdn", "vcdn-no-memory", "vcdn-blocking", "nginx", "nginx-aio"}:
+    if not wanted <= {"vcdn", "vcdn-no-memory", "vcdn-blocking", "vcdn-sendfile", "nginx",
+                      "nginx-aio"}:
         ap.error(f"unknown server in --servers {args.servers!r}")
     if not set(loads) <= {"ranges.lua", "walk.lua"}:
         ap.error(f"unknown load in --loads {args.loads!r}")
@@ -157,7 +161,8 @@ def main():
     servers, cgroups, results = [], [], {}
     try:
         vcdn_kinds = (("vcdn", ""), ("vcdn-no-memory", "[edge.disk]\nresidency_memory_ms = 0\n"),
-                      ("vcdn-blocking", '[edge.disk]\nmode = "blocking"\n'))
+                      ("vcdn-blocking", '[edge.disk]\nmode = "blocking"\n'),
+                      ("vcdn-sendfile", '[edge.disk]\nreader = "sendfile"\n'))
         for name, toml in vcdn_kinds:
             if name not in wanted:
                 continue
