@@ -301,6 +301,54 @@ TEST_F(DiskTest, UnderSteadyReclaimEveryRangeIsAskedOfTheKernel) {
     EXPECT_GE(edge_.metric("vcdn_residency_answers_total", "by=\"memory\""), memory1 + 1);
 }
 
+// A root that failed is never answered from memory: its pages may be gone, and a sendfile()
+// from a dead disk must not be what finds out. A response under way when its root fails asks
+// the kernel about each of its next chunks, although the memory had learnt them all.
+TEST_F(DiskTest, AFailedRootIsNeverAnsweredFromMemory) {
+    mount_slow(0);
+    const std::string counters = dir_ / "vmstat";
+    write_counters(counters, 0); // and never again: nothing reclaimed, what is learnt stays
+    start_edge("[edge.disk]\nhealth_interval_ms = 100\nreclaim_counters = \"" + counters + "\"\n");
+    ASSERT_TRUE(edge_.proc.wait_for_line(std::regex("residency remembered"), 3000))
+        << edge_.proc.stderr_text();
+    const std::string path = "/t/102/v-4000k.mp4";
+    const std::string bytes = read_file(slow_src_ + path);
+    // The first reading brings the file in; the second teaches the memory each of its chunks,
+    // and the third is answered by it alone.
+    for (int i = 0; i < 3; ++i) {
+        RawResponse whole = fetch(edge_.port, get_request(path));
+        ASSERT_EQ(whole.head.status, 200);
+        ASSERT_TRUE(whole.body == bytes) << i << ": " << whole.body.size() << " bytes";
+        ASSERT_EQ(edge_.wait_metric("vcdn_disk_reads_in_flight", "", 0, 10000), 0);
+    }
+    const double by_memory = edge_.metric("vcdn_residency_answers_total", "by=\"memory\"");
+    ASSERT_GE(by_memory, 3) << "the third reading's chunks (0, 2 and 4 MiB) were remembered";
+
+    // A viewer reading slowly: the first chunk is checked (from memory) and under way.
+    UniqueFd fd = connect_to(edge_.port, "127.0.0.1", 10000, "", 16384);
+    ASSERT_TRUE(send_all(fd.get(), get_request(path)));
+    ASSERT_GE(edge_.wait_metric("vcdn_residency_answers_total", "by=\"memory\"", by_memory + 1),
+              by_memory + 1);
+    const double memory0 = edge_.metric("vcdn_residency_answers_total", "by=\"memory\"");
+    const double kernel0 = edge_.metric("vcdn_residency_answers_total", "by=\"kernel\"");
+    slowfs_.kill_hard(); // the disk dies; its pages stay in the page cache
+    ASSERT_TRUE(edge_.proc.wait_for_line(std::regex("root 1 .* FAILED"), 5000))
+        << edge_.proc.stderr_text();
+    // Its pages are still in the page cache: the response completes from there, right. (Were
+    // they gone, it would end early; it must never hang.)
+    std::string carry;
+    RawResponse r = read_response(fd.get(), &carry, false, 10000);
+    if (r.ok)
+        EXPECT_TRUE(r.body == bytes) << r.body.size() << " bytes";
+    else
+        EXPECT_TRUE(wait_closed(fd.get(), 1000)) << "neither completed nor ended: " << r.error;
+    EXPECT_EQ(edge_.metric("vcdn_residency_answers_total", "by=\"memory\""), memory0)
+        << "a chunk of the failed root was answered from memory";
+    EXPECT_GE(edge_.metric("vcdn_residency_answers_total", "by=\"kernel\""), kernel0 + 1)
+        << "the chunks after the failure were not asked about at all";
+    EXPECT_TRUE(edge_.proc.running());
+}
+
 TEST_F(DiskTest, ResidencyMemoryCanBeTurnedOff) {
     mount_slow(0);
     start_edge("[edge.disk]\nresidency_memory_ms = 0\n");
