@@ -91,6 +91,21 @@ class MemoryCgroup:
         print(f"warning: could not remove {self.path}", file=sys.stderr)
 
 
+def disk_read_bytes(pids):
+    """Bytes the processes caused to be read from storage (/proc/PID/io read_bytes: every
+    thread's, io_uring's workers and the kernel's read-ahead in their system calls included)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/io") as f:
+                for line in f:
+                    if line.startswith("read_bytes:"):
+                        total += int(line.split()[1])
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return total
+
+
 class CgroupServer(Server):
     """A server started inside a memory cgroup; its processes are the cgroup's."""
 
@@ -195,7 +210,9 @@ def main():
                     benchlib.drop_page_cache(paths)
                     benchlib.run_wrk(args.wrk, s, load, args.conns, listing, args.warm)
                     before = s.residency()
+                    read0 = disk_read_bytes(s.pids())
                     r = benchlib.run_wrk(args.wrk, s, load, args.conns, listing, args.duration)
+                    r["disk_read_per_sent"] = (disk_read_bytes(s.pids()) - read0) / max(1, r["bytes"])
                     after = s.residency()
                     if before and after:
                         mem, ker = after[0] - before[0], after[1] - before[1]
@@ -204,7 +221,8 @@ def main():
                     share = f" memory answered {r['memory_share']:.1%}" if "memory_share" in r else ""
                     print(f"{load:11} {s.name:15} {r['rps']:8.0f} req/s {r['gbps']:6.2f} Gbit/s "
                           f"p99 {r['p99_us'] / 1000:6.1f} ms cpu {r['cpu_s']:5.2f} s "
-                          f"{r['gb_per_cpu_s']:5.2f} GB/CPU-s{share}", flush=True)
+                          f"{r['gb_per_cpu_s']:5.2f} GB/CPU-s read/sent "
+                          f"{r['disk_read_per_sent']:4.2f}{share}", flush=True)
     finally:
         for s in servers:
             s.stop()
@@ -225,11 +243,13 @@ def report(args, results, total, limit):
              f"reclaims. Before each run the catalog is dropped and {args.warm} s of the same load "
              f"fill the cgroup. {args.conns} connections, wrk with 2 threads on the same 2 cores; "
              f"{args.reps} runs of {args.duration} s, servers in rotated order, medians. CPU: every "
-             "process in the server's cgroup (utime + stime). `memory answered`: the share of "
-             "vcdn's residency answers that came from its memory rather than `mincore`.", "",
+             "process in the server's cgroup (utime + stime). `disk read ÷ sent`: bytes the "
+             "server's processes read from the disk (/proc/PID/io `read_bytes`, read-ahead "
+             "included) per byte sent. `memory answered`: the share of vcdn's residency answers "
+             "that came from its memory rather than `mincore`.", "",
              "| load | server | req/s | Gbit/s | p99 ms | server CPU s | GB/CPU-s | vs nginx (GB/CPU-s) "
-             "| vs nginx (req/s) | memory answered |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| vs nginx (req/s) | disk read ÷ sent | memory answered |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for load in ("ranges.lua", "walk.lua"):
         base = results.get((load, "nginx"))
         for (ld, name), rows in results.items():
@@ -241,7 +261,8 @@ def report(args, results, total, limit):
             share = f"{med(rows, 'memory_share'):.1%}" if all("memory_share" in r for r in rows) else ""
             lines.append(f"| {'random 100 KiB ranges' if load == 'ranges.lua' else 'sequential walk, 100 KiB'} "
                          f"| {name} | {rps:,.0f} | {med(rows, 'gbps'):.2f} | {med(rows, 'p99_us') / 1000:.1f} "
-                         f"| {med(rows, 'cpu_s'):.2f} | {eff:.2f} | {vs} | {share} |")
+                         f"| {med(rows, 'cpu_s'):.2f} | {eff:.2f} | {vs} "
+                         f"| {med(rows, 'disk_read_per_sent'):.2f} | {share} |")
     lines += ["", MARK_END]
     benchlib.write_section(args.out, MARK_BEGIN, MARK_END, "\n".join(lines) + "\n")
 
