@@ -234,8 +234,16 @@ TEST(Flood, AnonymousAttacksAreAnsweredInBoundedTimeWhileSteeringAndHeartbeatsGo
     // refused.
     EXPECT_GT(flood_limited.load(), 0);
     EXPECT_LT(flood_ok.load(), 4 * 2 * 2 * 400 + 800);
-    // The front end's steering keeps its latency (a stall would be seconds).
-    EXPECT_LT(p99d, 250.0);
+    // The front end's steering keeps its latency (a stall would be seconds). Under the
+    // sanitizers the attack's parsing costs several times more CPU on the same two cores, and
+    // a steering answer can wait behind one (measured there: p99 419 ms, with the slowest
+    // attack request answered in 883 ms).
+#if defined(__SANITIZE_ADDRESS__)
+    constexpr double kSteerP99Ms = 1000;
+#else
+    constexpr double kSteerP99Ms = 250;
+#endif
+    EXPECT_LT(p99d, kSteerP99Ms);
     // The edge's heartbeats went on (every 200 ms) and it stayed up.
     EXPECT_GE(beats, static_cast<uint64_t>(attack_ms / 200 / 2));
     EXPECT_EQ(control.call("GET", "/api/v1/edges/a1", "", false).json["state"], "up");
