@@ -210,6 +210,21 @@ def parse_wrk(out, name, cpu_s):
     return r
 
 
+def proc_field_total(pids, name, field):
+    """The sum over `pids` of the number after `field` (e.g. "Pss:") in /proc/PID/`name`
+    (e.g. "smaps_rollup", "io"); a process that has gone counts 0."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/{name}") as f:
+                for line in f:
+                    if line.startswith(field):
+                        total += int(line.split()[1])
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return total
+
+
 def drop_page_cache(paths):
     """Drops the files' pages from the page cache (POSIX_FADV_DONTNEED). Dirty pages stay:
     files just written must be written back first (os.sync)."""

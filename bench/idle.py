@@ -66,16 +66,7 @@ http {{
 
 
 def pss_kib(pids):
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/smaps_rollup") as f:
-                for line in f:
-                    if line.startswith("Pss:"):
-                        total += int(line.split()[1])
-        except FileNotFoundError:
-            pass
-    return total
+    return benchlib.proc_field_total(pids, "smaps_rollup", "Pss:")
 
 
 def fresh(port, n):

@@ -94,16 +94,7 @@ class MemoryCgroup:
 def disk_read_bytes(pids):
     """Bytes the processes caused to be read from storage (/proc/PID/io read_bytes: every
     thread's, io_uring's workers and the kernel's read-ahead in their system calls included)."""
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/io") as f:
-                for line in f:
-                    if line.startswith("read_bytes:"):
-                        total += int(line.split()[1])
-        except (FileNotFoundError, ProcessLookupError):
-            pass
-    return total
+    return benchlib.proc_field_total(pids, "io", "read_bytes:")
 
 
 class CgroupServer(Server):
