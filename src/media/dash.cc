@@ -37,10 +37,12 @@ std::string_view xml_attr(std::string_view tag, std::string_view name) {
     return {};
 }
 
-// The element's name without a namespace prefix ("mpd:Period" -> "Period").
+// The element's name without a namespace prefix ("mpd:Period" -> "Period"). After the last
+// colon: a name of two colons ("a:b:ContentSteering") is no namespace-well-formed name, and a
+// player that reads it anyway sees the part after the last one.
 std::string_view local_name(const pugi::xml_node& n) {
     std::string_view name = n.name();
-    const size_t colon = name.find(':');
+    const size_t colon = name.rfind(':');
     return colon == std::string_view::npos ? name : name.substr(colon + 1);
 }
 

@@ -280,6 +280,12 @@ TEST(Dash, WhatCannotBeSteeredIsRefusedWithAReason) {
               std::string::npos);
     EXPECT_NE(why("<MPD><ContentSteering>x</ContentSteering></MPD>").find("Content Steering"),
               std::string::npos);
+    // Prefixed as a player that takes the name after the last colon reads it (found looking
+    // for what the fuzzer hit in CI: it was steered, and such a player saw two of them).
+    EXPECT_NE(why("<MPD><a:b:ContentSteering/><Period><AdaptationSet><Representation id=\"1\">"
+                  "<BaseURL>a.mp4</BaseURL></Representation></AdaptationSet></Period></MPD>")
+                  .find("Content Steering"),
+              std::string::npos);
     EXPECT_NE(why(std::string(kMaxDashBytes + 1, ' ')).find("larger than"), std::string::npos);
     // Bytes that are not UTF-8 would come out as XML a player cannot parse (found by fuzzing).
     EXPECT_EQ(why("<MPD><Period><AdaptationSet><Representation id=\"\xc6\t\">"
