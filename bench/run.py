@@ -61,6 +61,36 @@ def head_bytes(port, files):
     return buf.index(b"\r\n\r\n") + 4
 
 
+def make_catalog(vcdn, root, files, shape, titles):
+    """Writes the benchmark's catalog under root and its list (path, size per line) to files,
+    reads it all once (a hot page cache) and returns its size in bytes. shape "oc": 40 files
+    of 64 MiB of random bytes; "catalog": `vcdn catalog make` with `titles` titles."""
+    total = 0
+    if shape == "oc":
+        os.makedirs(os.path.join(root, "oc"), exist_ok=True)
+        with open(files, "w") as out:
+            for i in range(40):
+                path = os.path.join(root, "oc", f"f{i:02}.mp4")
+                with open(path, "wb") as f:
+                    for _ in range(64):
+                        f.write(os.urandom(1 << 20))
+                out.write(f"/oc/f{i:02}.mp4 {64 << 20}\n")
+                total += 64 << 20
+    else:
+        subprocess.run([vcdn, "catalog", "make", "--out", root, "--titles", str(titles),
+                        "--seconds", "60", "--quiet"], check=True, stdout=subprocess.DEVNULL)
+        with open(os.path.join(root, "catalog.json")) as f, open(files, "w") as out:
+            for e in json.load(f)["files"]:
+                out.write(f"{e['path']} {e['size']}\n")
+                total += e["size"]
+    for dirpath, _, names in os.walk(root):
+        for n in names:
+            with open(os.path.join(dirpath, n), "rb") as f:
+                while f.read(1 << 22):
+                    pass
+    return total
+
+
 def start_servers(args, work, root, logs, files):
     tag = "logs" if logs else "nolog"
     servers = []
@@ -147,30 +177,7 @@ def main():
     root = os.path.join(work, "catalog")
     print(f"work directory {work}", flush=True)
     files = os.path.join(work, "files.txt")
-    total = 0
-    if args.shape == "oc":
-        os.makedirs(os.path.join(root, "oc"), exist_ok=True)
-        with open(files, "w") as out:
-            for i in range(40):
-                path = os.path.join(root, "oc", f"f{i:02}.mp4")
-                with open(path, "wb") as f:
-                    for _ in range(64):
-                        f.write(os.urandom(1 << 20))
-                out.write(f"/oc/f{i:02}.mp4 {64 << 20}\n")
-                total += 64 << 20
-    else:
-        subprocess.run([args.vcdn, "catalog", "make", "--out", root, "--titles", str(args.titles),
-                        "--seconds", "60", "--quiet"], check=True, stdout=subprocess.DEVNULL)
-        with open(os.path.join(root, "catalog.json")) as f, open(files, "w") as out:
-            for e in json.load(f)["files"]:
-                out.write(f"{e['path']} {e['size']}\n")
-                total += e["size"]
-    # Hot page cache: read everything once.
-    for dirpath, _, names in os.walk(root):
-        for n in names:
-            with open(os.path.join(dirpath, n), "rb") as f:
-                while f.read(1 << 22):
-                    pass
+    total = make_catalog(args.vcdn, root, files, args.shape, args.titles)
     print(f"catalog: {total / 1e9:.2f} GB, page cache warm", flush=True)
 
     scenarios = [("ranges", "ranges.lua", 100), ("ranges", "ranges.lua", 1000),
