@@ -19,8 +19,9 @@ namespace vcdn::edge {
 // ---- ReclaimWatch
 
 Result<std::unique_ptr<ReclaimWatch>> ReclaimWatch::start(const std::string& vmstat_path,
-                                                          uint32_t poll_ms) {
+                                                          uint32_t poll_ms, bool per_file) {
     std::unique_ptr<ReclaimWatch> w(new ReclaimWatch());
+    w->per_file_ = per_file;
     w->fd_ = ::open(vmstat_path.c_str(), O_RDONLY | O_CLOEXEC);
     if (w->fd_ < 0) return Error::from_errno("open " + vmstat_path);
     w->last_ = w->read();
@@ -126,9 +127,11 @@ void ReclaimWatch::poll() {
 
 void ReclaimWatch::poll_at(int64_t now_ms) {
     const Reading r = read();
-    // Unreadable, something dropped, or fewer file pages than before: forget everything.
-    const bool moved =
-        !r.ok || !last_.ok || r.dropped != last_.dropped || r.file_pages < last_.file_pages;
+    // Unreadable, something dropped, or fewer file pages than before: forget everything. Or,
+    // per file, only the files that lost pages (the workers look).
+    const bool fell = r.ok && last_.ok && r.file_pages < last_.file_pages;
+    const bool moved = !r.ok || !last_.ok || r.dropped != last_.dropped || (fell && !per_file_);
+    if (fell && !moved) suspicions_.fetch_add(1, std::memory_order_acq_rel);
     if (moved) {
         gen_.fetch_add(1, std::memory_order_acq_rel);
         changes_.fetch_add(1, std::memory_order_relaxed);

@@ -259,7 +259,8 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in,
         // Every 10 ms: a reading costs ~4 µs of kernel time and ~600 instructions, and a page
         // taken out is trusted at most until the next one (reclaim takes pages unused for a
         // while: rarely one asked for in the next 10 ms).
-        auto rw = ReclaimWatch::start(cfg.disk.reclaim_counters, 10);
+        const bool per_file = cfg.disk.residency_per_file && have_cachestat();
+        auto rw = ReclaimWatch::start(cfg.disk.reclaim_counters, 10, per_file);
         if (rw) {
             impl->reclaim = std::move(*rw);
             // One slot per MiB of memory: enough for a hot set as large as the page cache,
@@ -269,9 +270,11 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in,
                 std::clamp<uint64_t>(mem / ResidencyMemory::kSlotBytes, 4096, uint64_t{1} << 20);
             impl->residency_memory = std::make_unique<ResidencyMemory>(
                 static_cast<uint32_t>(slots), cfg.disk.residency_memory_ms);
-            impl->residency = fmt::format("remembered for up to {} ms unless {} shows pages "
-                                          "taken out, else mincore",
-                                          cfg.disk.residency_memory_ms, cfg.disk.reclaim_counters);
+            impl->residency = fmt::format(
+                "remembered for up to {} ms unless {} shows pages taken out ({}), else mincore",
+                cfg.disk.residency_memory_ms, cfg.disk.reclaim_counters,
+                per_file ? "a fall of file pages alone forgets the files cachestat finds lost"
+                         : "forgetting everything");
         } else {
             log::warn("edge: disk.reclaim_counters: {}: residency is asked of the kernel "
                       "before every range",
@@ -1100,6 +1103,16 @@ std::string EdgeServer::Impl::render_metrics() const {
         std::initializer_list<std::pair<const char*, Get>>{
             {"memory", [](const WorkerMetrics& m) { return m.residency_remembered.get(); }},
             {"kernel", [](const WorkerMetrics& m) { return m.residency_asked.get(); }}});
+    if (reclaim && reclaim->per_file()) {
+        per_worker("vcdn_residency_file_looks_total", "counter",
+                   "Files the workers looked at (cachestat) because the page cache's file pages "
+                   "fell and no reclaim was counted.",
+                   [](const WorkerMetrics& m) { return m.residency_file_looks.get(); });
+        per_worker("vcdn_residency_files_forgotten_total", "counter",
+                   "Of those, files that had lost pages: what the memory knew of them was "
+                   "dropped.",
+                   [](const WorkerMetrics& m) { return m.residency_file_lost.get(); });
+    }
     if (reclaim)
         out.family("vcdn_residency_forgotten_total", "counter",
                    "Times the workers' memory of resident blocks was dropped because the "

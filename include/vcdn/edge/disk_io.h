@@ -40,6 +40,19 @@ int pages_resident(const void* map, uint64_t file_size, uint64_t off, uint64_t l
 int pages_resident_blocks(const void* map, uint64_t file_size, uint64_t off, uint64_t len,
                           uint64_t block_bytes, uint64_t widen_bytes, uint64_t* blocks);
 
+// What the page cache holds of a whole file, from cachestat(2) (Linux 6.5+): pages cached,
+// and pages taken out by reclaim whose traces the kernel still keeps (its "evicted" count).
+// One call walks the file's cache entries, not its pages one by one: ~3.4 µs for a resident
+// 64 MiB file here, where mincore over it took ~880 µs. Returns 0 or -errno (-ENOSYS before
+// 6.5, or where a seccomp filter refuses it).
+struct FilePages {
+    uint64_t cached = 0;
+    uint64_t evicted = 0;
+};
+int file_pages(int fd, FilePages* out);
+// Does this kernel answer cachestat(2)? Asked once, of a descriptor that is not open.
+bool have_cachestat();
+
 // Asynchronous reads into the page cache. One per worker; not thread-safe.
 class AsyncReader {
 public:

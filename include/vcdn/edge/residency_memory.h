@@ -23,6 +23,20 @@
 // (a full page cache with cold reads) the generation moves at nearly every reading and the
 // workers ask the kernel every time, as without the memory. A truncated or deleted file is
 // never at risk of worse: sendfile() of a cut file returns short, which the edge handles.
+//
+// Forgetting only the files that lost pages. nr_file_pages falls for reasons that mostly
+// concern other files: another program deleting or truncating its own, proactive reclaim
+// (DAMON here pages out a few thousand idle pages every few seconds, and pgsteal_file does not
+// count them), the fill replacing old content. Where the kernel has cachestat(2) (Linux 6.5+),
+// such a fall does not move the generation: it moves a second counter (suspicions()), and each
+// worker, at the top of its next loop turn, asks cachestat about every file it remembered
+// blocks of. A file still wholly in the page cache keeps what is remembered of it: nothing of
+// it can be missing. Any other file is forgotten alone (ResidencyMemory::forget), so a hot set
+// of whole files survives, and a file only partly cached is forgotten at each fall, as every
+// file was before. Counters of the first kind (reclaim, drop_caches) still move the
+// generation: they say pages went, not where, and under steady reclaim a look at every file
+// every 10 ms would cost more than it saves. The risk is the one above: a page taken out of a
+// wholly cached file is trusted until the next reading shows the fall and the worker looks.
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -39,14 +53,20 @@ public:
     // when the file cannot be read or lacks the counters (nr_file_pages, pgsteal_file,
     // drop_pagecache): the edge then asks the kernel before every range. poll_ms = 0: no
     // thread (tests call poll()).
+    // per_file: a fall of nr_file_pages alone moves suspicions(), not the generation (only
+    // where the kernel answers cachestat: have_cachestat()).
     static Result<std::unique_ptr<ReclaimWatch>> start(const std::string& vmstat_path,
-                                                       uint32_t poll_ms);
+                                                       uint32_t poll_ms, bool per_file = false);
     ~ReclaimWatch();
     ReclaimWatch(const ReclaimWatch&) = delete;
     ReclaimWatch& operator=(const ReclaimWatch&) = delete;
 
     // Changes whenever pages may have left the page cache since the last reading. Any thread.
     uint32_t generation() const { return gen_.load(std::memory_order_acquire); }
+    // Changes whenever nr_file_pages fell and nothing else moved (per_file only): each worker
+    // then looks at the files it remembered (cachestat) and forgets those not wholly cached.
+    uint64_t suspicions() const { return suspicions_.load(std::memory_order_acquire); }
+    bool per_file() const { return per_file_; }
     // Reads the counters once (the thread does this every poll_ms). A file that cannot be read
     // or parsed moves the generation: nothing is known then.
     void poll();
@@ -80,7 +100,8 @@ private:
     int64_t moved_ms_ = 0;                  // when the generation last moved (or the start)
     int64_t prev_lifetime_ms_ = kSettledMs; // how long the generation before it held
     std::atomic<bool> settled_{true};
-    std::atomic<uint64_t> polls_{0}, changes_{0};
+    bool per_file_ = false;
+    std::atomic<uint64_t> polls_{0}, changes_{0}, suspicions_{0};
     std::atomic<bool> stop_{false};
     std::thread thread_;
 };
@@ -124,6 +145,14 @@ public:
     void remember(uint64_t file, uint64_t block, uint32_t gen, int64_t now_ms) {
         remember(file, block, 1, gen, now_ms);
     }
+    // A generation of one file's own: known() and remember() take the watch's generation
+    // plus this, read together before the kernel is asked (both only ever grow, so the sum
+    // changes when either does). forget() moves it. Files share kEpochs counters: forgetting
+    // one also forgets the few others that share its counter, never less.
+    uint32_t epoch(uint64_t file) const {
+        return epochs_[mix_epoch(file)].load(std::memory_order_acquire);
+    }
+    void forget(uint64_t file) { epochs_[mix_epoch(file)].fetch_add(1, std::memory_order_acq_rel); }
     // Starts loading the set that known() reads first for a range from `off`, so that the
     // memory's answer does not wait for it. On loopback, the receiver's copy of every response
     // pushes the table out of the caches between two requests: a profile of the edge (random
@@ -131,6 +160,7 @@ public:
     // The caller asks this as soon as it knows the range, and known() after writing the head.
     void prefetch(uint64_t file, uint64_t off) const {
         if (table_) __builtin_prefetch(set_for(file, off / kSlotBytes));
+        __builtin_prefetch(&epochs_[mix_epoch(file)]);
     }
 
 private:
@@ -154,6 +184,14 @@ private:
     static bool read(const Slot& s, Fields* out);
     bool valid(const Fields& f, uint64_t file, uint64_t region, uint32_t gen, int64_t now_ms) const;
     void remember_slot(uint64_t file, uint64_t region, uint16_t mask, uint32_t gen, int64_t now_ms);
+
+    // Identities are already hashes (FileEntry::identity): their top bits pick the counter.
+    static constexpr unsigned kEpochBits = 12;
+    static constexpr size_t kEpochs = size_t{1} << kEpochBits;
+    static size_t mix_epoch(uint64_t file) {
+        return static_cast<size_t>(file >> (64 - kEpochBits));
+    }
+    std::atomic<uint32_t> epochs_[kEpochs] = {};
 
     static constexpr size_t kHugePage = size_t{2} << 20;
     Slot* table_ = nullptr; // null: no memory for it, nothing is ever known

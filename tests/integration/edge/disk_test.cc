@@ -8,6 +8,7 @@
 #include <thread>
 
 #include <vcdn/catalog/catalog.h>
+#include <vcdn/edge/disk_io.h>
 
 #include "edge_fixture.h"
 #include "slowfs_process.h"
@@ -256,6 +257,72 @@ TEST_F(DiskTest, RememberedResidencyIsForgottenWhenTheKernelTakesPagesOut) {
     EXPECT_EQ(c.head.status, 206);
     EXPECT_EQ(c.body, cold_bytes_.substr(0, 102400));
     EXPECT_EQ(edge_.metric("vcdn_pagecache_checks_total", "result=\"miss\""), misses + 1);
+}
+
+// A fall of the page cache's file pages with no reclaim counted (a deletion, DAMON's page-out)
+// forgets only the files that lost pages: each worker asks cachestat about the files it
+// remembered. The evicted file is asked of the kernel again and read off the worker; another
+// file's blocks are still answered from memory.
+TEST_F(DiskTest, AFallOfFilePagesAloneForgetsOnlyTheFilesThatLostPages) {
+    if (!edge::have_cachestat()) GTEST_SKIP() << "this kernel has no cachestat (Linux 6.5+)";
+    mount_slow(600);
+    const std::string counters = dir_ / "vmstat";
+    auto vmstat = [&](int stolen, int file_pages) {
+        write_file(counters, fmt::format("nr_file_pages {}\npgsteal_file {}\ndrop_pagecache 0\n",
+                                         file_pages, stolen));
+    };
+    vmstat(0, 1000);
+    start_edge("[edge.disk]\nreclaim_counters = \"" + counters + "\"\n");
+    ASSERT_TRUE(edge_.proc.wait_for_line(std::regex("files cachestat finds lost"), 3000))
+        << edge_.proc.stderr_text();
+    const std::string cold = "/t/100/v-4000k.mp4", hot = "/t/1/v-1000k.mp4";
+    ASSERT_EQ(get(cold, "0-102399").head.status, 206); // read through the disk path
+    ASSERT_EQ(edge_.wait_metric("vcdn_disk_reads_in_flight", "", 0, 10000), 0) << "read-ahead";
+    // Start from nothing known (as in the test above), then learn one slot of each file.
+    vmstat(1, 1000);
+    const double forgotten = edge_.wait_metric("vcdn_residency_forgotten_total", "", 1);
+    ASSERT_GE(forgotten, 1);
+    // This machine's proactive reclaim (DAMON) pages out file pages left idle for a few
+    // seconds: the hot file is kept in use, so that only the test takes pages out.
+    std::atomic<bool> warm{true};
+    std::thread keep_warm([&] {
+        for (int i = 0; i < 1000 && warm.load(); ++i) { // <= 20 s
+            (void)read_file(hot_ + hot);
+            std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        }
+    });
+    const double memory0 = edge_.metric("vcdn_residency_answers_total", "by=\"memory\"");
+    const double kernel0 = edge_.metric("vcdn_residency_answers_total", "by=\"kernel\"");
+    EXPECT_EQ(get(cold, "0-102399").head.status, 206);
+    EXPECT_EQ(get(cold, "1000-99999").head.status, 206);
+    EXPECT_EQ(get(hot, "0-999").head.status, 206);
+    EXPECT_EQ(get(hot, "1000-1999").head.status, 206);
+    EXPECT_EQ(edge_.metric("vcdn_residency_answers_total", "by=\"memory\""), memory0 + 2);
+    EXPECT_EQ(edge_.metric("vcdn_residency_answers_total", "by=\"kernel\""), kernel0 + 2);
+    const double misses = edge_.metric("vcdn_pagecache_checks_total", "result=\"miss\"");
+    const double looks = edge_.metric("vcdn_residency_file_looks_total", "");
+
+    ASSERT_TRUE(evict_from_page_cache(slowfs_.mountpoint() + cold));
+    vmstat(1, 990);
+    EXPECT_GE(edge_.wait_metric("vcdn_residency_files_forgotten_total", "", 1), 1);
+    EXPECT_GE(edge_.metric("vcdn_residency_file_looks_total", ""), looks + 2) << "both files";
+    EXPECT_EQ(edge_.metric("vcdn_residency_files_forgotten_total", ""), 1) << "the cold one only";
+    EXPECT_EQ(edge_.metric("vcdn_residency_forgotten_total", ""), forgotten)
+        << "the memory of other files was kept";
+    EXPECT_EQ(get(hot, "2000-2999").head.status, 206);
+    EXPECT_EQ(edge_.metric("vcdn_residency_answers_total", "by=\"memory\""), memory0 + 3)
+        << "the hot file is still known";
+    auto c = std::async(std::launch::async, [&] { return get(cold, "0-102399"); });
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    auto t = Clock::now();
+    EXPECT_EQ(get(hot, "0-99").head.status, 206);
+    EXPECT_LT(ms_since(t), 300) << "the evicted range was trusted as resident and blocked";
+    RawResponse r = c.get();
+    EXPECT_EQ(r.head.status, 206);
+    EXPECT_EQ(r.body, cold_bytes_.substr(0, 102400));
+    EXPECT_EQ(edge_.metric("vcdn_pagecache_checks_total", "result=\"miss\""), misses + 1);
+    warm.store(false);
+    keep_warm.join();
 }
 
 // Under steady reclaim (a full page cache taking cold reads) the counters move at nearly every

@@ -1,11 +1,15 @@
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <string>
 #include <thread>
 
 #include <vcdn/base/time.h>
+#include <vcdn/edge/disk_io.h>
 #include <vcdn/edge/residency_memory.h>
 
 #include "temp_dir.h"
@@ -212,6 +216,91 @@ TEST(ReclaimWatch, MovesWhenPagesMayHaveLeftThePageCache) {
     EXPECT_EQ(rw.generation(), g);
     EXPECT_EQ(rw.polls(), 8u);
     EXPECT_EQ(rw.changes(), 5u);
+}
+
+// Per file: a fall of nr_file_pages alone is a suspicion for the workers to look into, not a
+// new generation; what names no file (reclaim, drop_caches, unreadable counters) still is.
+TEST(ReclaimWatch, PerFileAFallOfFilePagesAloneIsOnlyASuspicion) {
+    test::TempDir dir;
+    const std::string p = dir / "vmstat";
+    test::write_file(p, vmstat(10, 10, 1, 500));
+    auto w = ReclaimWatch::start(p, 0, true);
+    ASSERT_TRUE(w.ok()) << w.error().message;
+    ReclaimWatch& rw = **w;
+    EXPECT_TRUE(rw.per_file());
+    uint32_t g = rw.generation();
+    rw.poll();
+    EXPECT_EQ(rw.suspicions(), 0u);
+    test::write_file(p, vmstat(10, 10, 1, 499));
+    rw.poll();
+    EXPECT_EQ(rw.generation(), g) << "fewer file pages: only the files that lost them";
+    EXPECT_EQ(rw.suspicions(), 1u);
+    test::write_file(p, vmstat(10, 10, 1, 600));
+    rw.poll();
+    EXPECT_EQ(rw.suspicions(), 1u) << "more file pages: nothing to look into";
+    test::write_file(p, vmstat(11, 11, 1, 590));
+    rw.poll();
+    EXPECT_NE(rw.generation(), g) << "reclaim names no file: everything goes";
+    EXPECT_EQ(rw.suspicions(), 1u) << "and there is nothing left to look into";
+    g = rw.generation();
+    test::write_file(p, vmstat(11, 11, 2, 590));
+    rw.poll();
+    EXPECT_NE(rw.generation(), g) << "drop_caches";
+    g = rw.generation();
+    test::write_file(p, "garbage\n");
+    rw.poll();
+    EXPECT_NE(rw.generation(), g) << "unreadable counters";
+    g = rw.generation();
+    test::write_file(p, vmstat(11, 11, 2, 10));
+    rw.poll();
+    EXPECT_NE(rw.generation(), g) << "no baseline after a bad reading";
+    EXPECT_EQ(rw.suspicions(), 1u) << "a fall from an unknown count is not measured";
+    test::write_file(p, vmstat(11, 11, 2, 9));
+    rw.poll();
+    EXPECT_EQ(rw.suspicions(), 2u);
+    EXPECT_EQ(rw.changes(), 4u);
+}
+
+// A file's own epoch: added to the generation by the caller, it forgets that file (and the few
+// that share its counter) without touching the rest.
+TEST(ResidencyMemory, ForgettingAFileForgetsOnlyFilesThatShareItsCounter) {
+    ResidencyMemory m(4096, 10000);
+    const uint64_t a = 0x1234000000000001ULL, b = 0x9876000000000001ULL;
+    const uint64_t a_twin = 0x1230000000000002ULL; // the same top 12 bits as a
+    const uint32_t gen = 7;
+    for (uint64_t f : {a, b, a_twin})
+        m.remember(f, 0, gen + m.epoch(f), 0);
+    for (uint64_t f : {a, b, a_twin})
+        EXPECT_TRUE(m.known(f, 0, 100, gen + m.epoch(f), 0));
+    m.forget(a);
+    EXPECT_FALSE(m.known(a, 0, 100, gen + m.epoch(a), 0));
+    EXPECT_FALSE(m.known(a_twin, 0, 100, gen + m.epoch(a_twin), 0)) << "shares a's counter";
+    EXPECT_TRUE(m.known(b, 0, 100, gen + m.epoch(b), 0));
+    m.remember(a, 0, gen + m.epoch(a), 0);
+    EXPECT_TRUE(m.known(a, 0, 100, gen + m.epoch(a), 0)) << "learnt again";
+}
+
+TEST(FilePages, CountsWhatThePageCacheHoldsAndLoses) {
+    if (!have_cachestat()) GTEST_SKIP() << "this kernel has no cachestat (Linux 6.5+)";
+    test::TempDir dir;
+    const std::string p = dir / "f";
+    test::write_file(p, std::string(1 << 20, 'x'));
+    const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(::fsync(fd), 0); // dirty pages cannot be dropped
+    char buf[4096];
+    for (off_t o = 0; o < (1 << 20); o += sizeof buf)
+        ASSERT_EQ(::pread(fd, buf, sizeof buf, o), static_cast<ssize_t>(sizeof buf));
+    FilePages before;
+    ASSERT_EQ(file_pages(fd, &before), 0);
+    EXPECT_EQ(before.cached, 256u) << "1 MiB read whole";
+    ASSERT_EQ(::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+    FilePages after;
+    ASSERT_EQ(file_pages(fd, &after), 0);
+    EXPECT_LT(after.cached, before.cached);
+    ::close(fd);
+    FilePages none;
+    EXPECT_EQ(file_pages(fd, &none), -EBADF);
 }
 
 // Whole slots are learnt only while generations last: a move that ends a short one (steady
