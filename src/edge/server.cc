@@ -273,7 +273,7 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in,
             impl->residency = fmt::format(
                 "remembered for up to {} ms unless {} shows pages taken out ({}), else mincore",
                 cfg.disk.residency_memory_ms, cfg.disk.reclaim_counters,
-                per_file ? "a fall of file pages alone forgets the files cachestat finds lost"
+                per_file ? "a fall of file pages alone forgets only files no longer wholly cached"
                          : "forgetting everything");
         } else {
             log::warn("edge: disk.reclaim_counters: {}: residency is asked of the kernel "

@@ -273,7 +273,7 @@ TEST_F(DiskTest, AFallOfFilePagesAloneForgetsOnlyTheFilesThatLostPages) {
     };
     vmstat(0, 1000);
     start_edge("[edge.disk]\nreclaim_counters = \"" + counters + "\"\n");
-    ASSERT_TRUE(edge_.proc.wait_for_line(std::regex("files cachestat finds lost"), 3000))
+    ASSERT_TRUE(edge_.proc.wait_for_line(std::regex("files no longer wholly cached"), 3000))
         << edge_.proc.stderr_text();
     const std::string cold = "/t/100/v-4000k.mp4", hot = "/t/1/v-1000k.mp4";
     ASSERT_EQ(get(cold, "0-102399").head.status, 206); // read through the disk path
