@@ -84,7 +84,8 @@ def main():
     ap.add_argument("--reps", type=int, default=3, help="interleaved rounds (medians are reported)")
     ap.add_argument("--conns", default="100,1000", help="connection counts")
     ap.add_argument("--servers", default="vcdn,nginx,minimal-head",
-                    help="of vcdn, nginx, minimal, minimal-head, vcdn-blocking")
+                    help="of vcdn, nginx, minimal, minimal-head, vcdn-blocking, vcdn-forget-all "
+                         "(residency_per_file = false: a fall of file pages forgets every file)")
     ap.add_argument("--shape", choices=("catalog", "oc"), default="catalog")
     ap.add_argument("--titles", type=int, default=20)
     ap.add_argument("--root", help="serve this catalog (with --files) instead of making one")
@@ -117,6 +118,14 @@ def main():
     servers = run.start_servers(opts, work, root, False, files)
     results = {}
     try:
+        if "vcdn-forget-all" in wanted:
+            conf = os.path.join(work, "vcdn-forget-all.toml")
+            with open(conf, "w") as f:
+                f.write("[edge.disk]\nresidency_per_file = false\n")
+            port = benchlib.free_port()
+            servers.append(benchlib.Server("vcdn-forget-all",
+                                      [args.vcdn, "edge", "--config", conf, "--root", root, "--listen",
+                                       f"127.0.0.1:{port}", "--access-log", "off"], port))
         servers_used = [s for s in servers if s.name in wanted]
         for rep in range(args.reps):
             for conns in conns_list:
