@@ -82,15 +82,12 @@ int Worker::resident(FileEntry* f, uint64_t off, uint64_t len) {
         m_.residency_asked.add();
         return pages_resident(f->map, f->size, off, len);
     }
-    // Where only the files that lost pages are forgotten, a file is watched before anything
-    // of it is remembered (an entry dropped from the cache is no longer looked at).
-    if (reclaim_->per_file() && (!f->cached || (!f->residency_watched && !watch_residency(f)))) {
-        m_.residency_asked.add();
-        return pages_resident(f->map, f->size, off, len);
-    }
-    // The generations before the question: a change while the kernel answers is not lost.
-    const uint32_t gen = reclaim_->generation() + memory_->epoch(f->identity);
-    if (memory_->known(f->identity, off, len, gen, now_ms_)) {
+    // The generation and the stamp before the question: a change while the kernel answers is
+    // not lost.
+    const uint32_t gen = reclaim_->generation();
+    const uint16_t stamp = reclaim_->stamp();
+    LookCtx look{this, f};
+    if (memory_->known(f->identity, off, len, gen, now_ms_, stamp, &Worker::look_cached, &look)) {
         m_.residency_remembered.add();
         return 1;
     }
@@ -110,50 +107,24 @@ int Worker::resident(FileEntry* f, uint64_t off, uint64_t len) {
     const int r =
         pages_resident_blocks(f->map, f->size, off, len, ResidencyMemory::kBlock, kWiden, &blocks);
     memory_->remember(f->identity, off / kWiden * kWiden / ResidencyMemory::kBlock, blocks, gen,
-                      now_ms_);
+                      now_ms_, stamp);
     return r;
 }
 
-namespace {
-// Is every page of the file in the page cache now? Then every block anyone remembered of it is
-// still there, whatever came and went before: an answer that no count of what was added since
-// can hide (comparing counts between two looks could: a cold read adding pages while others
-// are taken out). cachestat counts a page whose read is in flight as cached; a remembered
-// block taken out and being read again makes sendfile() wait for that read, no longer.
-// 1: wholly cached, 0: not, -errno: cachestat failed.
-int wholly_cached(const FileEntry* f) {
+// ResidencyMemory::Look: is every page of [off, off+len) of the file in the page cache now?
+// One cachestat over at most one slot (1 MiB: up to 256 page-cache entries, fewer with large
+// folios); counted per worker. A call that fails (a file the edge may not ask about, EPERM)
+// answers no: the range is asked of mincore, as without the look.
+bool Worker::look_cached(void* ctx, uint64_t off, uint64_t len) {
+    auto* l = static_cast<LookCtx*>(ctx);
+    const FileEntry* f = l->file;
+    if (off >= f->size) return false;
+    len = std::min(len, f->size - off);
+    static const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
     FilePages p;
-    if (const int r = file_pages(f->fd, &p); r != 0) return r;
-    const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
-    return p.cached >= (f->size + page - 1) / page ? 1 : 0;
-}
-} // namespace
-
-// Before this worker remembers anything of a file: what another worker (or this one, under an
-// earlier entry of the same file) remembered is forgotten unless the file is wholly cached, as
-// nobody looked at the file while no entry watched it. False: cachestat failed.
-bool Worker::watch_residency(FileEntry* f) {
-    const int whole = wholly_cached(f);
-    if (whole < 0) return false;
-    if (whole == 0) memory_->forget(f->identity);
-    f->residency_watched = true;
-    return true;
-}
-
-// nr_file_pages fell and nothing else moved (ReclaimWatch::suspicions): a look at every file
-// this worker watches, and each one not wholly cached is forgotten. One cachestat per file:
-// ~3.4 µs for a resident 64 MiB file here (mincore over it: ~880 µs). A file of which only
-// parts are hot (a long title half watched) is forgotten at every look, as all files were
-// before; a hot set of whole files (segments, or titles watched through) is kept.
-void Worker::look_at_remembered_files() {
-    files_.for_each([this](FileEntry* f) {
-        if (!f->residency_watched) return;
-        m_.residency_file_looks.add();
-        if (wholly_cached(f) != 1) {
-            memory_->forget(f->identity);
-            m_.residency_file_lost.add();
-        }
-    });
+    const bool whole = file_pages(f->fd, off, len, &p) == 0 && p.cached >= (len + page - 1) / page;
+    (whole ? l->worker->m_.residency_looks_kept : l->worker->m_.residency_looks_lost).add();
+    return whole;
 }
 
 // Called before the head and before each sendfile() of a body. kDone: the next chunk is in

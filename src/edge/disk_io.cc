@@ -267,8 +267,8 @@ struct Cachestat {
 };
 } // namespace
 
-int file_pages(int fd, FilePages* out) {
-    CachestatRange range{0, 0}; // len 0: to the end of the file
+int file_pages(int fd, uint64_t off, uint64_t len, FilePages* out) {
+    CachestatRange range{off, len};
     Cachestat cs{};
     if (::syscall(kSysCachestat, fd, &range, &cs, 0) != 0) return -errno;
     out->cached = cs.nr_cache;

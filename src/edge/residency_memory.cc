@@ -197,6 +197,7 @@ bool ResidencyMemory::read(const Slot& s, Fields* out) {
     out->gen = s.gen.load(std::memory_order_relaxed);
     out->region = s.region.load(std::memory_order_relaxed);
     out->mask = s.mask.load(std::memory_order_relaxed);
+    out->stamp = s.stamp.load(std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_acquire);
     return s.seq.load(std::memory_order_relaxed) == seq;
 }
@@ -207,30 +208,66 @@ bool ResidencyMemory::valid(const Fields& f, uint64_t file, uint64_t region, uin
            now_ms - f.since_ms < int64_t{ttl_ms_};
 }
 
-bool ResidencyMemory::known(uint64_t file, uint64_t off, uint64_t len, uint32_t gen,
-                            int64_t now_ms) const {
+bool ResidencyMemory::known(uint64_t file, uint64_t off, uint64_t len, uint32_t gen, int64_t now_ms,
+                            uint16_t stamp, Look look, void* ctx) {
     if (!table_ || len == 0 || file == 0) return false;
     const uint64_t first = off / kBlock, last = (off + len - 1) / kBlock;
     if (last / kBlocksPerSlot > UINT32_MAX) return false;
     for (uint64_t b = first; b <= last;) {
         const uint64_t region = b / kBlocksPerSlot;
-        const Slot* set = set_for(file, region);
+        Slot* set = set_for(file, region);
         Fields s;
-        if (!(read(set[0], &s) && valid(s, file, region, gen, now_ms)) &&
-            !(read(set[1], &s) && valid(s, file, region, gen, now_ms)))
-            return false;
+        int i = 0;
+        if (!(read(set[0], &s) && valid(s, file, region, gen, now_ms))) {
+            i = 1;
+            if (!(read(set[1], &s) && valid(s, file, region, gen, now_ms))) return false;
+        }
         const uint64_t end = std::min(last, region * kBlocksPerSlot + kBlocksPerSlot - 1);
         const unsigned lo = static_cast<unsigned>(b % kBlocksPerSlot);
         const unsigned hi = static_cast<unsigned>(end % kBlocksPerSlot);
         const uint32_t need = ((1u << (hi - lo + 1)) - 1) << lo;
         if ((s.mask & need) != need) return false;
+        if (s.stamp != stamp) {
+            // Pages left the page cache since the slot was learnt, maybe some of these: the
+            // span of all its remembered blocks is looked at, so that one look serves every
+            // later range of the slot. A slot found not whole is emptied: the ranges asked
+            // about next go to mincore without looking again, and learn it afresh.
+            if (!look || s.mask == 0) return false;
+            const unsigned first_bit = static_cast<unsigned>(__builtin_ctz(s.mask));
+            const unsigned last_bit = 31u - static_cast<unsigned>(__builtin_clz(s.mask));
+            const uint64_t span_off = (region * kBlocksPerSlot + first_bit) * kBlock;
+            const bool whole = look(ctx, span_off, uint64_t{last_bit - first_bit + 1} * kBlock);
+            settle(set[i], s, stamp, whole);
+            if (!whole) return false;
+        }
         b = end + 1;
     }
     return true;
 }
 
+void ResidencyMemory::settle(Slot& s, const Fields& seen, uint16_t stamp, bool whole) {
+    uint32_t seq = s.seq.load(std::memory_order_relaxed);
+    if ((seq & 1) || !s.seq.compare_exchange_strong(seq, seq + 1, std::memory_order_acquire,
+                                                    std::memory_order_relaxed))
+        return; // another writer: the slot is looked at again next time
+    std::atomic_thread_fence(std::memory_order_release);
+    // Only the slot that was looked at: same file, region, start, generation and blocks.
+    if (s.file.load(std::memory_order_relaxed) == seen.file &&
+        s.region.load(std::memory_order_relaxed) == seen.region &&
+        s.since_ms.load(std::memory_order_relaxed) == seen.since_ms &&
+        s.gen.load(std::memory_order_relaxed) == seen.gen &&
+        s.mask.load(std::memory_order_relaxed) == seen.mask &&
+        s.stamp.load(std::memory_order_relaxed) == seen.stamp) {
+        if (whole)
+            s.stamp.store(stamp, std::memory_order_relaxed);
+        else
+            s.mask.store(0, std::memory_order_relaxed);
+    }
+    s.seq.store(seq + 2, std::memory_order_release);
+}
+
 void ResidencyMemory::remember(uint64_t file, uint64_t first_block, uint64_t blocks, uint32_t gen,
-                               int64_t now_ms) {
+                               int64_t now_ms, uint16_t stamp) {
     if (!table_ || file == 0) return;
     while (blocks != 0) {
         const unsigned skip = static_cast<unsigned>(__builtin_ctzll(blocks));
@@ -241,22 +278,30 @@ void ResidencyMemory::remember(uint64_t file, uint64_t first_block, uint64_t blo
         const unsigned n = kBlocksPerSlot - lo; // blocks left in this slot, 1..16
         const uint64_t here = blocks & ((uint64_t{1} << n) - 1);
         if (region > UINT32_MAX) return;
-        remember_slot(file, region, static_cast<uint16_t>(here << lo), gen, now_ms);
+        remember_slot(file, region, static_cast<uint16_t>(here << lo), gen, now_ms, stamp);
         first_block += n;
         blocks >>= n;
     }
 }
 
 void ResidencyMemory::remember_slot(uint64_t file, uint64_t region, uint16_t mask, uint32_t gen,
-                                    int64_t now_ms) {
+                                    int64_t now_ms, uint16_t stamp) {
     Slot* set = set_for(file, region);
     Fields f[2];
     const bool ok0 = read(set[0], &f[0]), ok1 = read(set[1], &f[1]);
-    int pick = ok0 && valid(f[0], file, region, gen, now_ms)   ? 0
-               : ok1 && valid(f[1], file, region, gen, now_ms) ? 1
-                                                               : -1;
-    const bool join = pick >= 0;
-    if (!join) {
+    // Only a slot of this stamp is joined: the blocks of an older one were not looked at since
+    // the last suspicion, and are dropped with it.
+    auto current = [&](int i) {
+        return valid(f[i], file, region, gen, now_ms) && f[i].stamp == stamp;
+    };
+    auto mine = [&](int i) { return f[i].file == file && f[i].region == region; };
+    int pick = ok0 && current(0)   ? 0
+               : ok1 && current(1) ? 1
+               : ok0 && mine(0)    ? 0 // this region's older slot is replaced, not duplicated
+               : ok1 && mine(1)    ? 1
+                                   : -1;
+    const bool join = pick >= 0 && current(pick);
+    if (pick < 0) {
         // A slot that trusts nothing any more goes first, else the one started earlier.
         auto spent = [&](int i) { return !valid(f[i], f[i].file, f[i].region, gen, now_ms); };
         pick = !ok0 || !ok1                     ? -1 // a writer is at work in this set: leave it be
@@ -279,7 +324,8 @@ void ResidencyMemory::remember_slot(uint64_t file, uint64_t region, uint16_t mas
     now.since_ms = s.since_ms.load(std::memory_order_relaxed);
     now.gen = s.gen.load(std::memory_order_relaxed);
     now.region = s.region.load(std::memory_order_relaxed);
-    if (join && valid(now, file, region, gen, now_ms)) {
+    now.stamp = s.stamp.load(std::memory_order_relaxed);
+    if (join && valid(now, file, region, gen, now_ms) && now.stamp == stamp) {
         // A slot joined later keeps its first time: its newer blocks are trusted a little less
         // long, never longer.
         s.mask.store(static_cast<uint16_t>(s.mask.load(std::memory_order_relaxed) | mask),
@@ -290,6 +336,7 @@ void ResidencyMemory::remember_slot(uint64_t file, uint64_t region, uint16_t mas
         s.since_ms.store(now_ms, std::memory_order_relaxed);
         s.gen.store(gen, std::memory_order_relaxed);
         s.mask.store(mask, std::memory_order_relaxed);
+        s.stamp.store(stamp, std::memory_order_relaxed);
     }
     s.seq.store(seq + 2, std::memory_order_release);
 }

@@ -273,7 +273,7 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in,
             impl->residency = fmt::format(
                 "remembered for up to {} ms unless {} shows pages taken out ({}), else mincore",
                 cfg.disk.residency_memory_ms, cfg.disk.reclaim_counters,
-                per_file ? "a fall of file pages alone forgets only files no longer wholly cached"
+                per_file ? "after a fall of file pages alone, each slot is looked at again"
                          : "forgetting everything");
         } else {
             log::warn("edge: disk.reclaim_counters: {}: residency is asked of the kernel "
@@ -1104,14 +1104,19 @@ std::string EdgeServer::Impl::render_metrics() const {
             {"memory", [](const WorkerMetrics& m) { return m.residency_remembered.get(); }},
             {"kernel", [](const WorkerMetrics& m) { return m.residency_asked.get(); }}});
     if (reclaim && reclaim->per_file()) {
-        per_worker("vcdn_residency_file_looks_total", "counter",
-                   "Files the workers looked at (cachestat) because the page cache's file pages "
-                   "fell and no reclaim was counted.",
-                   [](const WorkerMetrics& m) { return m.residency_file_looks.get(); });
-        per_worker("vcdn_residency_files_forgotten_total", "counter",
-                   "Of those, files that had lost pages: what the memory knew of them was "
-                   "dropped.",
-                   [](const WorkerMetrics& m) { return m.residency_file_lost.get(); });
+        out.family("vcdn_residency_suspicions_total", "counter",
+                   "Falls of the page cache's file pages with no reclaim counted (a deletion, "
+                   "proactive reclaim): each slot learnt before one is looked at again.")
+            .sample("vcdn_residency_suspicions_total", reclaim->suspicions());
+        per_worker_by(
+            "vcdn_residency_looks_total", "counter",
+            "Remembered slots looked at again (cachestat) because the page cache's file pages "
+            "fell with no reclaim counted, by result: kept = still wholly cached, lost = not "
+            "(the range was asked of mincore and the slot learnt again).",
+            "result",
+            std::initializer_list<std::pair<const char*, Get>>{
+                {"kept", [](const WorkerMetrics& m) { return m.residency_looks_kept.get(); }},
+                {"lost", [](const WorkerMetrics& m) { return m.residency_looks_lost.get(); }}});
     }
     if (reclaim)
         out.family("vcdn_residency_forgotten_total", "counter",

@@ -257,12 +257,6 @@ void Worker::run() {
             pong_.store(p, std::memory_order_release);
         // Posted state (keys, certificates): checked here, and again where it is used.
         if (mail_.load(std::memory_order_acquire)) take_mail();
-        if (memory_ && reclaim_->per_file()) {
-            if (const uint64_t s = reclaim_->suspicions(); s != suspicions_seen_) {
-                suspicions_seen_ = s;
-                look_at_remembered_files();
-            }
-        }
         handshakes_this_turn_ = 0;
         if (n < 0 && errno != EINTR) {
             log::error("worker {}: epoll_wait: {}", index_, strerror(errno));

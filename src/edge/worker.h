@@ -293,8 +293,11 @@ private:
     // Disk (disk.cc): residency checks and reads into the page cache.
     SendResult ensure_resident(Connection* c);
     int resident(FileEntry* f, uint64_t off, uint64_t len);
-    bool watch_residency(FileEntry* f);
-    void look_at_remembered_files();
+    struct LookCtx {
+        Worker* worker;
+        const FileEntry* file;
+    };
+    static bool look_cached(void* ctx, uint64_t off, uint64_t len);
     void schedule_read(Connection* c, uint64_t off, uint32_t len);
     void read_ahead(Connection* c, FileEntry* f, uint64_t from);
     uint32_t alloc_op();
@@ -455,7 +458,6 @@ private:
     bool async_disk_ = true;
     const ReclaimWatch* reclaim_ = nullptr;
     ResidencyMemory* memory_ = nullptr; // shared; null: mincore before every range
-    uint64_t suspicions_seen_ = 0;      // reclaim_->suspicions() at this worker's last look
 
     uint32_t max_reads_per_root_;
     uint32_t readahead_bytes_;

@@ -4,11 +4,12 @@
 // Linux sendfile() on a page-cache miss blocks the calling thread until the disk delivers.
 // So before a chunk of a file is sent, the worker asks whether its pages are resident and
 // up to date: mincore(2) on a read-only mapping of the file. (cachestat(2), Linux 6.5+, was
-// measured and rejected: it counts pages whose read is still in flight, and sendfile() on
-// those blocks.) If they are, the zero-copy path continues. If not, the worker asks an
-// AsyncReader to read the chunk into the page cache (io_uring buffered reads, or a small pool
-// of helper threads where io_uring is unavailable), and the connection waits without holding
-// the loop. The data read lands in a throw-away buffer: what matters is the page cache it
+// measured and rejected for that question: it counts pages whose read is still in flight, and
+// sendfile() on those blocks. It is used only to look again at a span the residency memory
+// had learnt from mincore, residency_memory.h.) If they are, the zero-copy path continues. If not,
+// the worker asks an AsyncReader to read the chunk into the page cache (io_uring buffered reads, or
+// a small pool of helper threads where io_uring is unavailable), and the connection waits without
+// holding the loop. The data read lands in a throw-away buffer: what matters is the page cache it
 // fills, which the following sendfile() then sends without a copy. The "sendfile" reader
 // brings the pages in without that copy to user memory: helper threads sendfile() the range
 // to /dev/null (the kernel splices page references to a sink that drops them), which costs a
@@ -40,16 +41,18 @@ int pages_resident(const void* map, uint64_t file_size, uint64_t off, uint64_t l
 int pages_resident_blocks(const void* map, uint64_t file_size, uint64_t off, uint64_t len,
                           uint64_t block_bytes, uint64_t widen_bytes, uint64_t* blocks);
 
-// What the page cache holds of a whole file, from cachestat(2) (Linux 6.5+): pages cached,
-// and pages taken out by reclaim whose traces the kernel still keeps (its "evicted" count).
-// One call walks the file's cache entries, not its pages one by one: ~3.4 µs for a resident
-// 64 MiB file here, where mincore over it took ~880 µs. Returns 0 or -errno (-ENOSYS before
-// 6.5, or where a seccomp filter refuses it).
+// What the page cache holds of [off, off+len) of a file (len 0: to its end), from cachestat(2)
+// (Linux 6.5+): pages cached (a page whose read is still in flight counts), and pages taken out
+// by reclaim whose traces the kernel still keeps. One call walks the range's page-cache
+// entries (one per folio), not its pages one by one: ~3.4 µs for a resident 64 MiB file here
+// (ext4 with large folios), where mincore over it took ~880 µs. Returns 0 or -errno (-ENOSYS
+// before 6.5 or where a seccomp filter refuses it; -EPERM on newer kernels for a file the
+// caller neither owns nor may write).
 struct FilePages {
     uint64_t cached = 0;
     uint64_t evicted = 0;
 };
-int file_pages(int fd, FilePages* out);
+int file_pages(int fd, uint64_t off, uint64_t len, FilePages* out);
 // Does this kernel answer cachestat(2)? Asked once, of a descriptor that is not open.
 bool have_cachestat();
 

@@ -40,11 +40,6 @@ struct FileEntry {
     // (device, inode, size, modification time), never 0.
     uint64_t identity = 0;
 
-    // Looked at (cachestat) before the worker first remembered blocks of it, and at every fall
-    // of the page cache's file pages since (Worker::look_at_remembered_files). Where only the
-    // files that lost pages are forgotten, the memory trusts blocks of a cached, watched entry.
-    bool residency_watched = false;
-
     // A read-only mapping of the whole file, made on demand for mincore(2) residency checks.
     void* map = nullptr;
     size_t map_len = 0;
@@ -111,11 +106,6 @@ public:
     static FileError classify_open_error(int err);
 
     size_t size() const { return map_.size(); }
-    // Calls fn(FileEntry*) for every cached entry.
-    template <class F> void for_each(F&& fn) {
-        for (auto& kv : map_)
-            fn(kv.second);
-    }
     // Drops every cached entry now (those still referenced go when released): a worker with a
     // descriptor table of its own closes its files in its own thread before it ends.
     void clear();

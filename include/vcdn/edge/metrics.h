@@ -87,8 +87,8 @@ struct alignas(64) WorkerMetrics {
     Counter pagecache_misses;     // ... that started a read into the page cache
     Counter residency_remembered; // residency questions answered by the worker's memory
     Counter residency_asked;      // ... by the kernel (mincore)
-    Counter residency_file_looks; // cachestat of a remembered file after nr_file_pages fell
-    Counter residency_file_lost;  // ... that found pages gone: that file forgotten
+    Counter residency_looks_kept; // a slot learnt before a fall of file pages, still cached
+    Counter residency_looks_lost; // ... not wholly cached (or cachestat failed): asked again
     Counter disk_reads;
     Counter disk_readaheads; // background read-ahead windows started
     Counter disk_read_bytes;

@@ -24,19 +24,24 @@
 // workers ask the kernel every time, as without the memory. A truncated or deleted file is
 // never at risk of worse: sendfile() of a cut file returns short, which the edge handles.
 //
-// Forgetting only the files that lost pages. nr_file_pages falls for reasons that mostly
-// concern other files: another program deleting or truncating its own, proactive reclaim
-// (DAMON here pages out a few thousand idle pages every few seconds, and pgsteal_file does not
-// count them), the fill replacing old content. Where the kernel has cachestat(2) (Linux 6.5+),
-// such a fall does not move the generation: it moves a second counter (suspicions()), and each
-// worker, at the top of its next loop turn, asks cachestat about every file it remembered
-// blocks of. A file still wholly in the page cache keeps what is remembered of it: nothing of
-// it can be missing. Any other file is forgotten alone (ResidencyMemory::forget), so a hot set
-// of whole files survives, and a file only partly cached is forgotten at each fall, as every
-// file was before. Counters of the first kind (reclaim, drop_caches) still move the
-// generation: they say pages went, not where, and under steady reclaim a look at every file
-// every 10 ms would cost more than it saves. The risk is the one above: a page taken out of a
-// wholly cached file is trusted until the next reading shows the fall and the worker looks.
+// Looking again, slot by slot, instead of forgetting. nr_file_pages falls for reasons that
+// mostly concern other files: another program deleting or truncating its own, proactive
+// reclaim (DAMON here pages out a few thousand idle pages every few seconds, and pgsteal_file
+// does not count them), the fill replacing old content. Where the kernel has cachestat(2)
+// (Linux 6.5+), such a fall does not move the generation: it moves a second counter
+// (suspicions()), and each slot carries the counter's value (its low 16 bits) from when it
+// was learnt or last looked at. A slot with an older value is not trusted as it is: the
+// worker asking asks cachestat about the span of its remembered blocks (at most 1 MiB, a
+// few hundred page-cache entries) and the slot is trusted, and stamped, only if every page of
+// it is cached; else the range is asked of mincore and the slot learnt afresh. So a fall costs
+// one small cachestat per slot that is asked about again, in place of relearning every slot
+// (a mincore of 1 MiB, ~8 times the work), and a file whose other parts were taken out keeps
+// the slots that were not. Counters of the first kind (reclaim, drop_caches) still move the
+// generation: under steady reclaim they move at nearly every reading, and a look at each slot
+// would cost about what the questions it saves cost. What this adds to the risk above:
+// cachestat counts a page whose read is still in flight as cached (mincore does not), so a
+// remembered block taken out and being read back in (by read-ahead, another process) is
+// trusted, and sendfile() waits for that read rather than for a read of its own.
 #include <atomic>
 #include <cstdint>
 #include <memory>
@@ -63,9 +68,11 @@ public:
 
     // Changes whenever pages may have left the page cache since the last reading. Any thread.
     uint32_t generation() const { return gen_.load(std::memory_order_acquire); }
-    // Changes whenever nr_file_pages fell and nothing else moved (per_file only): each worker
-    // then looks at the files it remembered (cachestat) and forgets those not wholly cached.
+    // Changes whenever nr_file_pages fell and nothing else moved (per_file only): a slot learnt
+    // before is looked at again (cachestat) before it is trusted. Its low 16 bits are the stamp
+    // that ResidencyMemory keeps per slot.
     uint64_t suspicions() const { return suspicions_.load(std::memory_order_acquire); }
+    uint16_t stamp() const { return static_cast<uint16_t>(suspicions()); }
     bool per_file() const { return per_file_; }
     // Reads the counters once (the thread does this every poll_ms). A file that cannot be read
     // or parsed moves the generation: nothing is known then.
@@ -93,15 +100,18 @@ private:
     ReclaimWatch() = default;
     Reading read(); // updates hints_
 
-    int fd_ = -1;
+    // Read by every worker at every residency question and written only when they move: a
+    // cache line of their own, apart from what the thread writes at every reading.
+    alignas(64) std::atomic<uint32_t> gen_{1};
+    std::atomic<uint64_t> suspicions_{0};
+    alignas(64) int fd_ = -1;
     size_t hints_[3] = {}; // where each counter's line was last time
     Reading last_;
-    std::atomic<uint32_t> gen_{1};
     int64_t moved_ms_ = 0;                  // when the generation last moved (or the start)
     int64_t prev_lifetime_ms_ = kSettledMs; // how long the generation before it held
     std::atomic<bool> settled_{true};
     bool per_file_ = false;
-    std::atomic<uint64_t> polls_{0}, changes_{0}, suspicions_{0};
+    std::atomic<uint64_t> polls_{0}, changes_{0};
     std::atomic<bool> stop_{false};
     std::thread thread_;
 };
@@ -117,7 +127,8 @@ private:
 // Any thread may call known() and remember(). Each slot is a sequence lock: a reader that
 // overlaps a writer sees a changed sequence number and answers "not known" (one mincore more),
 // never a mix of two slots' fields. A writer that finds the slot being written gives up: the
-// block is remembered next time it is asked about.
+// block is remembered next time it is asked about. known() writes too, after a look: it stamps
+// or empties the slot only if the slot still holds exactly what was looked at.
 class ResidencyMemory {
 public:
     static constexpr uint64_t kBlock = 64 * 1024;
@@ -131,28 +142,28 @@ public:
     ResidencyMemory(const ResidencyMemory&) = delete;
     ResidencyMemory& operator=(const ResidencyMemory&) = delete;
 
+    // Asks whether the pages of a remembered span of a file (at most one slot) are all in the
+    // page cache now (cachestat); false when not, or when it cannot tell.
+    using Look = bool (*)(void* ctx, uint64_t off, uint64_t len);
+
     // Were all blocks that [off, off+len) touches found resident under generation `gen`,
     // less than ttl_ms before now_ms? len > 0. `file` is the file's identity, the same for
-    // every worker (FileEntry::identity).
-    bool known(uint64_t file, uint64_t off, uint64_t len, uint32_t gen, int64_t now_ms) const;
+    // every worker (FileEntry::identity). A slot whose stamp is not `stamp` (suspicions came
+    // since it was learnt) is trusted only if look(ctx, ...) says the span of its remembered
+    // blocks is all cached; it is then stamped `stamp`, or else emptied. Without look, such a
+    // slot is not trusted. The caller reads gen and stamp before asking, as for remember().
+    bool known(uint64_t file, uint64_t off, uint64_t len, uint32_t gen, int64_t now_ms,
+               uint16_t stamp = 0, Look look = nullptr, void* ctx = nullptr);
     // Blocks first_block + i, for each bit i set in `blocks`, of `file` were found wholly
     // resident (up to the end of the file, for its last block) by a check that began under
     // `gen`: the caller reads the generation *before* asking the kernel, so that a change in
     // between is never lost. now_ms: any thread's reading of the monotonic clock in ms (a slot
     // started by a thread whose clock is ahead is not trusted by one behind until it catches up).
     void remember(uint64_t file, uint64_t first_block, uint64_t blocks, uint32_t gen,
-                  int64_t now_ms);
+                  int64_t now_ms, uint16_t stamp = 0);
     void remember(uint64_t file, uint64_t block, uint32_t gen, int64_t now_ms) {
         remember(file, block, 1, gen, now_ms);
     }
-    // A generation of one file's own: known() and remember() take the watch's generation
-    // plus this, read together before the kernel is asked (both only ever grow, so the sum
-    // changes when either does). forget() moves it. Files share kEpochs counters: forgetting
-    // one also forgets the few others that share its counter, never less.
-    uint32_t epoch(uint64_t file) const {
-        return epochs_[mix_epoch(file)].load(std::memory_order_acquire);
-    }
-    void forget(uint64_t file) { epochs_[mix_epoch(file)].fetch_add(1, std::memory_order_acq_rel); }
     // Starts loading the set that known() reads first for a range from `off`, so that the
     // memory's answer does not wait for it. On loopback, the receiver's copy of every response
     // pushes the table out of the caches between two requests: a profile of the edge (random
@@ -160,7 +171,6 @@ public:
     // The caller asks this as soon as it knows the range, and known() after writing the head.
     void prefetch(uint64_t file, uint64_t off) const {
         if (table_) __builtin_prefetch(set_for(file, off / kSlotBytes));
-        __builtin_prefetch(&epochs_[mix_epoch(file)]);
     }
 
 private:
@@ -170,6 +180,7 @@ private:
         uint32_t gen = 0;
         uint32_t region = 0;
         uint16_t mask = 0;
+        uint16_t stamp = 0;
     };
     struct Slot {
         std::atomic<uint32_t> seq; // odd while a writer changes the slot
@@ -178,20 +189,17 @@ private:
         std::atomic<int64_t> since_ms;
         std::atomic<uint32_t> region;
         std::atomic<uint16_t> mask;
+        std::atomic<uint16_t> stamp; // ReclaimWatch::stamp() when learnt or last looked at
     };
     Slot* set_for(uint64_t file, uint64_t region) const; // the first of its two slots
     // A consistent copy of the slot, or false when a writer was changing it.
     static bool read(const Slot& s, Fields* out);
     bool valid(const Fields& f, uint64_t file, uint64_t region, uint32_t gen, int64_t now_ms) const;
-    void remember_slot(uint64_t file, uint64_t region, uint16_t mask, uint32_t gen, int64_t now_ms);
-
-    // Identities are already hashes (FileEntry::identity): their top bits pick the counter.
-    static constexpr unsigned kEpochBits = 12;
-    static constexpr size_t kEpochs = size_t{1} << kEpochBits;
-    static size_t mix_epoch(uint64_t file) {
-        return static_cast<size_t>(file >> (64 - kEpochBits));
-    }
-    std::atomic<uint32_t> epochs_[kEpochs] = {};
+    void remember_slot(uint64_t file, uint64_t region, uint16_t mask, uint32_t gen, int64_t now_ms,
+                       uint16_t stamp);
+    // After a look at a slot, if it still holds what was read: stamps it (whole) or empties
+    // it (not whole).
+    static void settle(Slot& s, const Fields& seen, uint16_t stamp, bool whole);
 
     static constexpr size_t kHugePage = size_t{2} << 20;
     Slot* table_ = nullptr; // null: no memory for it, nothing is ever known

@@ -1,6 +1,8 @@
 #include <gtest/gtest.h>
 
 #include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/statfs.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -261,46 +263,91 @@ TEST(ReclaimWatch, PerFileAFallOfFilePagesAloneIsOnlyASuspicion) {
     EXPECT_EQ(rw.changes(), 4u);
 }
 
-// A file's own epoch: added to the generation by the caller, it forgets that file (and the few
-// that share its counter) without touching the rest.
-TEST(ResidencyMemory, ForgettingAFileForgetsOnlyFilesThatShareItsCounter) {
-    ResidencyMemory m(4096, 10000);
-    const uint64_t a = 0x1234000000000001ULL, b = 0x9876000000000001ULL;
-    const uint64_t a_twin = 0x1230000000000002ULL; // the same top 12 bits as a
-    const uint32_t gen = 7;
-    for (uint64_t f : {a, b, a_twin})
-        m.remember(f, 0, gen + m.epoch(f), 0);
-    for (uint64_t f : {a, b, a_twin})
-        EXPECT_TRUE(m.known(f, 0, 100, gen + m.epoch(f), 0));
-    m.forget(a);
-    EXPECT_FALSE(m.known(a, 0, 100, gen + m.epoch(a), 0));
-    EXPECT_FALSE(m.known(a_twin, 0, 100, gen + m.epoch(a_twin), 0)) << "shares a's counter";
-    EXPECT_TRUE(m.known(b, 0, 100, gen + m.epoch(b), 0));
-    m.remember(a, 0, gen + m.epoch(a), 0);
-    EXPECT_TRUE(m.known(a, 0, 100, gen + m.epoch(a), 0)) << "learnt again";
+// After a suspicion (a new stamp), a slot is trusted only once a look at the span of its
+// remembered blocks says they are all still cached; it is then stamped and needs no more looks.
+struct Looks {
+    int calls = 0;
+    bool answer = true;
+    uint64_t off = 0, len = 0;
+    static bool look(void* ctx, uint64_t off, uint64_t len) {
+        auto* l = static_cast<Looks*>(ctx);
+        ++l->calls;
+        l->off = off;
+        l->len = len;
+        return l->answer;
+    }
+};
+
+TEST(ResidencyMemory, ASlotOfAnOlderStampIsTrustedOnlyAfterALook) {
+    ResidencyMemory m(64, 10000);
+    const uint32_t gen = 3;
+    const uint64_t per = ResidencyMemory::kBlocksPerSlot;
+    m.remember(5, per + 2, 0b1011, gen, 0, /*stamp=*/7); // blocks 2, 3 and 5 of region 1
+    Looks l;
+    EXPECT_TRUE(m.known(5, (per + 2) * kB, 100, gen, 0, 7, &Looks::look, &l));
+    EXPECT_EQ(l.calls, 0) << "same stamp: no look";
+    EXPECT_FALSE(m.known(5, (per + 2) * kB, 100, gen, 0, 8)) << "a new stamp and no look";
+    Looks lost;
+    lost.answer = false;
+    EXPECT_FALSE(m.known(5, (per + 2) * kB, 100, gen, 0, 8, &Looks::look, &lost));
+    EXPECT_EQ(lost.calls, 1);
+    EXPECT_EQ(lost.off, (per + 2) * kB) << "from the first remembered block";
+    EXPECT_EQ(lost.len, 4 * kB) << "to the last one, whatever lies between";
+    EXPECT_FALSE(m.known(5, (per + 3) * kB, 100, gen, 0, 8, &Looks::look, &lost));
+    EXPECT_EQ(lost.calls, 1) << "a slot found not whole is emptied: nothing to look at again";
+    m.remember(5, per + 2, 0b1011, gen, 0, 7); // learnt again (before the suspicion)
+    EXPECT_TRUE(m.known(5, (per + 2) * kB, 100, gen, 0, 8, &Looks::look, &l));
+    EXPECT_EQ(l.calls, 1);
+    EXPECT_TRUE(m.known(5, (per + 5) * kB, 100, gen, 0, 8, &Looks::look, &l));
+    EXPECT_EQ(l.calls, 1) << "stamped by the look: the slot's other ranges need none";
+    EXPECT_FALSE(m.known(5, (per + 4) * kB, 100, gen, 0, 8, &Looks::look, &l))
+        << "block 4 was never remembered, look or not";
+    EXPECT_FALSE(m.known(5, (per + 2) * kB, 100, gen + 1, 0, 8, &Looks::look, &l))
+        << "a new generation is never looked at: everything goes";
+    EXPECT_EQ(l.calls, 1);
 }
 
-TEST(FilePages, CountsWhatThePageCacheHoldsAndLoses) {
+TEST(ResidencyMemory, LearningUnderANewStampDropsTheBlocksNotLookedAt) {
+    ResidencyMemory m(64, 10000);
+    m.remember(5, 0, 0b11, 1, 0, 1); // blocks 0 and 1, stamp 1
+    m.remember(5, 4, 1, 1, 0, 2);    // block 4 learnt after a suspicion (stamp 2)
+    Looks l;                         // would say yes to anything
+    EXPECT_TRUE(m.known(5, 4 * kB, 100, 1, 0, 2, &Looks::look, &l));
+    EXPECT_FALSE(m.known(5, 0, 100, 1, 0, 2, &Looks::look, &l))
+        << "blocks 0 and 1 went with the old slot, which was replaced, not kept beside the new";
+    EXPECT_EQ(l.calls, 0) << "the slot is of the new stamp: nothing to look at";
+}
+
+TEST(FilePages, CountsWhatThePageCacheHoldsOfARange) {
     if (!have_cachestat()) GTEST_SKIP() << "this kernel has no cachestat (Linux 6.5+)";
     test::TempDir dir;
+    struct statfs fs {};
+    ASSERT_EQ(::statfs(dir.path().c_str(), &fs), 0);
+    if (fs.f_type == TMPFS_MAGIC) GTEST_SKIP() << "tmpfs keeps its pages: nothing to drop";
+    const uint64_t page = static_cast<uint64_t>(::sysconf(_SC_PAGESIZE));
     const std::string p = dir / "f";
     test::write_file(p, std::string(1 << 20, 'x'));
     const int fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
     ASSERT_GE(fd, 0);
     ASSERT_EQ(::fsync(fd), 0); // dirty pages cannot be dropped
-    char buf[4096];
-    for (off_t o = 0; o < (1 << 20); o += sizeof buf)
-        ASSERT_EQ(::pread(fd, buf, sizeof buf, o), static_cast<ssize_t>(sizeof buf));
-    FilePages before;
-    ASSERT_EQ(file_pages(fd, &before), 0);
-    EXPECT_EQ(before.cached, 256u) << "1 MiB read whole";
+    std::string buf(1 << 20, '\0');
+    ASSERT_EQ(::pread(fd, buf.data(), buf.size(), 0), static_cast<ssize_t>(buf.size()));
+    FilePages all;
+    ASSERT_EQ(file_pages(fd, 0, 0, &all), 0);
+    EXPECT_EQ(all.cached, (1u << 20) / page) << "1 MiB read whole";
+    FilePages part;
+    ASSERT_EQ(file_pages(fd, 256 * 1024, 128 * 1024, &part), 0);
+    EXPECT_EQ(part.cached, 128 * 1024 / page) << "only the range's pages, whatever the folios";
+    // The whole file: a range inside a large folio is not dropped on its own.
     ASSERT_EQ(::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED), 0);
+    ASSERT_EQ(file_pages(fd, 256 * 1024, 128 * 1024, &part), 0);
+    EXPECT_LT(part.cached, 128 * 1024 / page);
     FilePages after;
-    ASSERT_EQ(file_pages(fd, &after), 0);
-    EXPECT_LT(after.cached, before.cached);
+    ASSERT_EQ(file_pages(fd, 0, 0, &after), 0);
+    EXPECT_LT(after.cached, all.cached);
     ::close(fd);
     FilePages none;
-    EXPECT_EQ(file_pages(fd, &none), -EBADF);
+    EXPECT_EQ(file_pages(fd, 0, 0, &none), -EBADF);
 }
 
 // Whole slots are learnt only while generations last: a move that ends a short one (steady
