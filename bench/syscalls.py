@@ -85,7 +85,7 @@ def main():
     ap.add_argument("--conns", default="100,1000", help="connection counts")
     ap.add_argument("--servers", default="vcdn,nginx,minimal-head",
                     help="of vcdn, nginx, minimal, minimal-head, vcdn-blocking, vcdn-forget-all "
-                         "(residency_per_file = false: a fall of file pages forgets every file)")
+                         "(residency_recheck = false: a fall of file pages forgets every file)")
     ap.add_argument("--shape", choices=("catalog", "oc"), default="catalog")
     ap.add_argument("--titles", type=int, default=20)
     ap.add_argument("--root", help="serve this catalog (with --files) instead of making one")
@@ -121,7 +121,7 @@ def main():
         if "vcdn-forget-all" in wanted:
             conf = os.path.join(work, "vcdn-forget-all.toml")
             with open(conf, "w") as f:
-                f.write("[edge.disk]\nresidency_per_file = false\n")
+                f.write("[edge.disk]\nresidency_recheck = false\n")
             port = benchlib.free_port()
             servers.append(benchlib.Server("vcdn-forget-all",
                                       [args.vcdn, "edge", "--config", conf, "--root", root, "--listen",

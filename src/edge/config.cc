@@ -225,7 +225,7 @@ Status parse_edge_toml(std::string_view text, std::string_view source, EdgeConfi
             d.get("inventory_interval_ms", &dc.inventory_interval_ms);
             d.get("residency_memory_ms", &dc.residency_memory_ms, 0, 3600000);
             d.get("reclaim_counters", &dc.reclaim_counters);
-            d.get("residency_per_file", &dc.residency_per_file);
+            d.get("residency_recheck", &dc.residency_recheck);
             d.finish();
         }
         if (const toml::table* t = r.subtable("file_cache")) {

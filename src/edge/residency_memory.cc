@@ -19,9 +19,9 @@ namespace vcdn::edge {
 // ---- ReclaimWatch
 
 Result<std::unique_ptr<ReclaimWatch>> ReclaimWatch::start(const std::string& vmstat_path,
-                                                          uint32_t poll_ms, bool per_file) {
+                                                          uint32_t poll_ms, bool recheck) {
     std::unique_ptr<ReclaimWatch> w(new ReclaimWatch());
-    w->per_file_ = per_file;
+    w->recheck_ = recheck;
     w->fd_ = ::open(vmstat_path.c_str(), O_RDONLY | O_CLOEXEC);
     if (w->fd_ < 0) return Error::from_errno("open " + vmstat_path);
     w->last_ = w->read();
@@ -127,10 +127,10 @@ void ReclaimWatch::poll() {
 
 void ReclaimWatch::poll_at(int64_t now_ms) {
     const Reading r = read();
-    // Unreadable, something dropped, or fewer file pages than before: forget everything. Or,
-    // per file, only the files that lost pages (the workers look).
+    // Unreadable, something dropped, or fewer file pages than before: forget everything. With
+    // recheck, fewer file pages alone is a suspicion: each slot is looked at again.
     const bool fell = r.ok && last_.ok && r.file_pages < last_.file_pages;
-    const bool moved = !r.ok || !last_.ok || r.dropped != last_.dropped || (fell && !per_file_);
+    const bool moved = !r.ok || !last_.ok || r.dropped != last_.dropped || (fell && !recheck_);
     if (fell && !moved) suspicions_.fetch_add(1, std::memory_order_acq_rel);
     if (moved) {
         gen_.fetch_add(1, std::memory_order_acq_rel);

@@ -259,8 +259,8 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in,
         // Every 10 ms: a reading costs ~4 µs of kernel time and ~600 instructions, and a page
         // taken out is trusted at most until the next one (reclaim takes pages unused for a
         // while: rarely one asked for in the next 10 ms).
-        const bool per_file = cfg.disk.residency_per_file && have_cachestat();
-        auto rw = ReclaimWatch::start(cfg.disk.reclaim_counters, 10, per_file);
+        const bool recheck = cfg.disk.residency_recheck && have_cachestat();
+        auto rw = ReclaimWatch::start(cfg.disk.reclaim_counters, 10, recheck);
         if (rw) {
             impl->reclaim = std::move(*rw);
             // One slot per MiB of memory: enough for a hot set as large as the page cache,
@@ -273,8 +273,8 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in,
             impl->residency = fmt::format(
                 "remembered for up to {} ms unless {} shows pages taken out ({}), else mincore",
                 cfg.disk.residency_memory_ms, cfg.disk.reclaim_counters,
-                per_file ? "after a fall of file pages alone, each slot is looked at again"
-                         : "forgetting everything");
+                recheck ? "after a fall of file pages alone, each slot is looked at again"
+                        : "forgetting everything");
         } else {
             log::warn("edge: disk.reclaim_counters: {}: residency is asked of the kernel "
                       "before every range",
@@ -1103,7 +1103,7 @@ std::string EdgeServer::Impl::render_metrics() const {
         std::initializer_list<std::pair<const char*, Get>>{
             {"memory", [](const WorkerMetrics& m) { return m.residency_remembered.get(); }},
             {"kernel", [](const WorkerMetrics& m) { return m.residency_asked.get(); }}});
-    if (reclaim && reclaim->per_file()) {
+    if (reclaim && reclaim->recheck()) {
         out.family("vcdn_residency_suspicions_total", "counter",
                    "Falls of the page cache's file pages with no reclaim counted (a deletion, "
                    "proactive reclaim): each slot learnt before one is looked at again.")

@@ -57,9 +57,9 @@ struct DiskConfig {
     // kernel's counters show pages taken out (residency_memory.h); 0 = mincore every range.
     uint32_t residency_memory_ms = 10000;
     std::string reclaim_counters = "/proc/vmstat"; // where those counters are read
-    // A fall of nr_file_pages alone forgets only the files that lost pages (cachestat, Linux
-    // 6.5+; without it, or false: everything is forgotten).
-    bool residency_per_file = true;
+    // After a fall of nr_file_pages alone, each remembered slot is looked at again (cachestat,
+    // Linux 6.5+) before it is trusted; without cachestat, or false: everything is forgotten.
+    bool residency_recheck = true;
     bool operator==(const DiskConfig&) const = default;
 };
 

@@ -58,22 +58,22 @@ public:
     // when the file cannot be read or lacks the counters (nr_file_pages, pgsteal_file,
     // drop_pagecache): the edge then asks the kernel before every range. poll_ms = 0: no
     // thread (tests call poll()).
-    // per_file: a fall of nr_file_pages alone moves suspicions(), not the generation (only
+    // recheck: a fall of nr_file_pages alone moves suspicions(), not the generation (only
     // where the kernel answers cachestat: have_cachestat()).
     static Result<std::unique_ptr<ReclaimWatch>> start(const std::string& vmstat_path,
-                                                       uint32_t poll_ms, bool per_file = false);
+                                                       uint32_t poll_ms, bool recheck = false);
     ~ReclaimWatch();
     ReclaimWatch(const ReclaimWatch&) = delete;
     ReclaimWatch& operator=(const ReclaimWatch&) = delete;
 
     // Changes whenever pages may have left the page cache since the last reading. Any thread.
     uint32_t generation() const { return gen_.load(std::memory_order_acquire); }
-    // Changes whenever nr_file_pages fell and nothing else moved (per_file only): a slot learnt
+    // Changes whenever nr_file_pages fell and nothing else moved (recheck only): a slot learnt
     // before is looked at again (cachestat) before it is trusted. Its low 16 bits are the stamp
     // that ResidencyMemory keeps per slot.
     uint64_t suspicions() const { return suspicions_.load(std::memory_order_acquire); }
     uint16_t stamp() const { return static_cast<uint16_t>(suspicions()); }
-    bool per_file() const { return per_file_; }
+    bool recheck() const { return recheck_; }
     // Reads the counters once (the thread does this every poll_ms). A file that cannot be read
     // or parsed moves the generation: nothing is known then.
     void poll();
@@ -110,7 +110,7 @@ private:
     int64_t moved_ms_ = 0;                  // when the generation last moved (or the start)
     int64_t prev_lifetime_ms_ = kSettledMs; // how long the generation before it held
     std::atomic<bool> settled_{true};
-    bool per_file_ = false;
+    bool recheck_ = false;
     std::atomic<uint64_t> polls_{0}, changes_{0};
     std::atomic<bool> stop_{false};
     std::thread thread_;

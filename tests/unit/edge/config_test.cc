@@ -50,7 +50,7 @@ stall_ms = 2000
 inventory_interval_ms = 0
 residency_memory_ms = 2500
 reclaim_counters = "/x/vmstat"
-residency_per_file = false
+residency_recheck = false
 [control]
 anything = "belongs to another command"
 )",
@@ -63,8 +63,8 @@ anything = "belongs to another command"
     EXPECT_EQ(c.disk.readahead_kib, 512u);
     EXPECT_EQ(c.disk.residency_memory_ms, 2500u);
     EXPECT_EQ(c.disk.reclaim_counters, "/x/vmstat");
-    EXPECT_FALSE(c.disk.residency_per_file);
-    EXPECT_TRUE(EdgeConfig{}.disk.residency_per_file);
+    EXPECT_FALSE(c.disk.residency_recheck);
+    EXPECT_TRUE(EdgeConfig{}.disk.residency_recheck);
     EXPECT_EQ(EdgeConfig{}.disk.residency_memory_ms, 10000u);
     EXPECT_EQ(c.listen.size(), 2u);
     EXPECT_EQ(c.workers, 3u);

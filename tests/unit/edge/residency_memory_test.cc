@@ -220,16 +220,16 @@ TEST(ReclaimWatch, MovesWhenPagesMayHaveLeftThePageCache) {
     EXPECT_EQ(rw.changes(), 5u);
 }
 
-// Per file: a fall of nr_file_pages alone is a suspicion for the workers to look into, not a
+// With recheck: a fall of nr_file_pages alone is a suspicion for the workers to look into, not a
 // new generation; what names no file (reclaim, drop_caches, unreadable counters) still is.
-TEST(ReclaimWatch, PerFileAFallOfFilePagesAloneIsOnlyASuspicion) {
+TEST(ReclaimWatch, WithRecheckAFallOfFilePagesAloneIsOnlyASuspicion) {
     test::TempDir dir;
     const std::string p = dir / "vmstat";
     test::write_file(p, vmstat(10, 10, 1, 500));
     auto w = ReclaimWatch::start(p, 0, true);
     ASSERT_TRUE(w.ok()) << w.error().message;
     ReclaimWatch& rw = **w;
-    EXPECT_TRUE(rw.per_file());
+    EXPECT_TRUE(rw.recheck());
     uint32_t g = rw.generation();
     rw.poll();
     EXPECT_EQ(rw.suspicions(), 0u);
