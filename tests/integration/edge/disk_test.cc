@@ -415,18 +415,25 @@ TEST_F(DiskTest, AFailedRootIsNeverAnsweredFromMemory) {
     slowfs_.kill_hard(); // the disk dies; its pages stay in the page cache
     ASSERT_TRUE(edge_.proc.wait_for_line(std::regex("root 1 .* FAILED"), 5000))
         << edge_.proc.stderr_text();
-    // Its pages are still in the page cache: the response completes from there, right. (Were
-    // they gone, it would end early; it must never hang.)
+    // Its pages are still in the page cache: the response completes from there, right, and each
+    // chunk after the failure is asked of the kernel. (Were they gone, it would end early; it
+    // must never hang.)
     std::string carry;
     RawResponse r = read_response(fd.get(), &carry, false, 10000);
-    if (r.ok)
+    if (r.ok) {
         EXPECT_TRUE(r.body == bytes) << r.body.size() << " bytes";
-    else
+        EXPECT_GE(edge_.metric("vcdn_residency_answers_total", "by=\"kernel\""), kernel0 + 1)
+            << "the chunks after the failure were not asked about at all";
+    } else {
+        // A dead FUSE server sometimes fails a read of pages that are in the page cache
+        // (sendfile: ENOTCONN). Seen in ~1 run of 20 here, with every page of the file resident
+        // at the kill (mincore through the mount), with this build and the one before it: the
+        // response then ends inside the chunk it was sending, before any later chunk is asked
+        // about.
         EXPECT_TRUE(wait_closed(fd.get(), 1000)) << "neither completed nor ended: " << r.error;
+    }
     EXPECT_EQ(edge_.metric("vcdn_residency_answers_total", "by=\"memory\""), memory0)
         << "a chunk of the failed root was answered from memory";
-    EXPECT_GE(edge_.metric("vcdn_residency_answers_total", "by=\"kernel\""), kernel0 + 1)
-        << "the chunks after the failure were not asked about at all";
     EXPECT_TRUE(edge_.proc.running());
 }
 
