@@ -130,8 +130,14 @@ void ReclaimWatch::poll_at(int64_t now_ms) {
     // Unreadable, something dropped, or fewer file pages than before: forget everything. With
     // recheck, fewer file pages alone is a suspicion: each slot is looked at again.
     const bool fell = r.ok && last_.ok && r.file_pages < last_.file_pages;
-    const bool moved = !r.ok || !last_.ok || r.dropped != last_.dropped || (fell && !recheck_);
-    if (fell && !moved) suspicions_.fetch_add(1, std::memory_order_acq_rel);
+    bool moved = !r.ok || !last_.ok || r.dropped != last_.dropped || (fell && !recheck_);
+    if (fell && !moved) {
+        // Slots keep the low 16 bits (stamp()): when they wrap, everything is forgotten, so that
+        // a slot stamped 65,536 suspicions ago (at least 11 minutes at one per reading; a
+        // residency_memory_ms that long is allowed) is never taken for a current one.
+        const uint64_t s = suspicions_.fetch_add(1, std::memory_order_acq_rel) + 1;
+        if ((s & 0xffff) == 0) moved = true;
+    }
     if (moved) {
         gen_.fetch_add(1, std::memory_order_acq_rel);
         changes_.fetch_add(1, std::memory_order_relaxed);

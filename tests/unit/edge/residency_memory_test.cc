@@ -263,6 +263,37 @@ TEST(ReclaimWatch, WithRecheckAFallOfFilePagesAloneIsOnlyASuspicion) {
     EXPECT_EQ(rw.changes(), 4u);
 }
 
+// Slots keep the suspicion count's low 16 bits: when those wrap, the generation moves, so a
+// slot of 65,536 suspicions ago never passes for a current one.
+TEST(ReclaimWatch, WhenTheStampWrapsTheGenerationMoves) {
+    test::TempDir dir;
+    const std::string p = dir / "vmstat";
+    // Rewritten in place, same length every time (7 digits): 65,536 readings quickly.
+    test::write_file(p, vmstat(10, 10, 1, 2000000));
+    const int fd = ::open(p.c_str(), O_WRONLY | O_CLOEXEC);
+    ASSERT_GE(fd, 0);
+    auto fall_to = [&](uint64_t pages) {
+        const std::string text = vmstat(10, 10, 1, pages);
+        return ::pwrite(fd, text.data(), text.size(), 0) == static_cast<ssize_t>(text.size());
+    };
+    auto w = ReclaimWatch::start(p, 0, true);
+    ASSERT_TRUE(w.ok()) << w.error().message;
+    ReclaimWatch& rw = **w;
+    const uint32_t g = rw.generation();
+    const uint16_t stamp0 = rw.stamp();
+    for (uint64_t i = 1; i < 65536; ++i) {
+        ASSERT_TRUE(fall_to(2000000 - i));
+        rw.poll();
+    }
+    EXPECT_EQ(rw.suspicions(), 65535u);
+    EXPECT_EQ(rw.generation(), g) << "suspicions alone";
+    ASSERT_TRUE(fall_to(2000000 - 65536));
+    rw.poll();
+    EXPECT_EQ(rw.stamp(), stamp0) << "wrapped";
+    EXPECT_NE(rw.generation(), g) << "and so everything is forgotten";
+    ::close(fd);
+}
+
 // After a suspicion (a new stamp), a slot is trusted only once a look at the span of its
 // remembered blocks says they are all still cached; it is then stamped and needs no more looks.
 struct Looks {
