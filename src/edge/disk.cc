@@ -82,10 +82,10 @@ int Worker::resident(FileEntry* f, uint64_t off, uint64_t len) {
         m_.residency_asked.add();
         return pages_resident(f->map, f->size, off, len);
     }
-    // The generation and the stamp before the question: a change while the kernel answers is
-    // not lost.
-    const uint32_t gen = reclaim_->generation();
+    // The stamp and the generation before the question: a change while the kernel answers is
+    // not lost. The stamp first (ReclaimWatch::poll_at says why).
     const uint16_t stamp = reclaim_->stamp();
+    const uint32_t gen = reclaim_->generation();
     LookCtx look{this, f};
     if (memory_->known(f->identity, off, len, gen, now_ms_, stamp, &Worker::look_cached, &look)) {
         m_.residency_remembered.add();

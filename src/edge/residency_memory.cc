@@ -130,20 +130,22 @@ void ReclaimWatch::poll_at(int64_t now_ms) {
     // Unreadable, something dropped, or fewer file pages than before: forget everything. With
     // recheck, fewer file pages alone is a suspicion: each slot is looked at again.
     const bool fell = r.ok && last_.ok && r.file_pages < last_.file_pages;
-    bool moved = !r.ok || !last_.ok || r.dropped != last_.dropped || (fell && !recheck_);
-    if (fell && !moved) {
-        // Slots keep the low 16 bits (stamp()): when they wrap, everything is forgotten, so that
-        // a slot stamped 65,536 suspicions ago (at least 11 minutes at one per reading; a
-        // residency_memory_ms that long is allowed) is never taken for a current one.
-        const uint64_t s = suspicions_.fetch_add(1, std::memory_order_acq_rel) + 1;
-        if ((s & 0xffff) == 0) moved = true;
-    }
+    const bool suspect = fell && recheck_ && r.dropped == last_.dropped;
+    // Slots keep the low 16 bits of the suspicions (stamp()): when they wrap, everything is
+    // forgotten, so that a slot stamped 65,536 suspicions ago (at least 11 minutes at one per
+    // reading; a residency_memory_ms that long is allowed) never passes for a current one. The
+    // generation moves first: a worker reads the stamp before the generation, so one that
+    // sees the wrapped stamp sees the new generation too.
+    const bool wraps = suspect && ((suspicions_.load(std::memory_order_relaxed) + 1) & 0xffff) == 0;
+    const bool moved =
+        !r.ok || !last_.ok || r.dropped != last_.dropped || (fell && !recheck_) || wraps;
     if (moved) {
         gen_.fetch_add(1, std::memory_order_acq_rel);
         changes_.fetch_add(1, std::memory_order_relaxed);
         prev_lifetime_ms_ = now_ms - moved_ms_;
         moved_ms_ = now_ms;
     }
+    if (suspect) suspicions_.fetch_add(1, std::memory_order_release);
     settled_.store(prev_lifetime_ms_ >= kSettledMs || now_ms - moved_ms_ >= kSettledMs,
                    std::memory_order_relaxed);
     last_ = r;
