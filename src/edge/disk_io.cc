@@ -272,7 +272,6 @@ int file_pages(int fd, uint64_t off, uint64_t len, FilePages* out) {
     Cachestat cs{};
     if (::syscall(kSysCachestat, fd, &range, &cs, 0) != 0) return -errno;
     out->cached = cs.nr_cache;
-    out->evicted = cs.nr_evicted;
     return 0;
 }
 

@@ -42,15 +42,13 @@ int pages_resident_blocks(const void* map, uint64_t file_size, uint64_t off, uin
                           uint64_t block_bytes, uint64_t widen_bytes, uint64_t* blocks);
 
 // What the page cache holds of [off, off+len) of a file (len 0: to its end), from cachestat(2)
-// (Linux 6.5+): pages cached (a page whose read is still in flight counts), and pages taken out
-// by reclaim whose traces the kernel still keeps. One call walks the range's page-cache
-// entries (one per folio), not its pages one by one: ~3.4 µs for a resident 64 MiB file here
-// (ext4 with large folios), where mincore over it took ~880 µs. Returns 0 or -errno (-ENOSYS
-// before 6.5 or where a seccomp filter refuses it; -EPERM on newer kernels for a file the
+// (Linux 6.5+): pages cached (a page whose read is still in flight counts). One call walks the
+// range's page-cache entries (one per folio), not its pages one by one: ~3.4 µs for a resident 64
+// MiB file here (ext4 with large folios), where mincore over it took ~880 µs. Returns 0 or -errno
+// (-ENOSYS before 6.5 or where a seccomp filter refuses it; -EPERM on newer kernels for a file the
 // caller neither owns nor may write).
 struct FilePages {
     uint64_t cached = 0;
-    uint64_t evicted = 0;
 };
 int file_pages(int fd, uint64_t off, uint64_t len, FilePages* out);
 // Does this kernel answer cachestat(2)? Asked once, of a descriptor that is not open.
