@@ -249,7 +249,7 @@ void Worker::run() {
     epoll_event events[kMaxEvents];
     update_clock();
     for (;;) {
-        int timeout = run_head_ ? 0 : next_timeout_ms();
+        int timeout = run_head_ || !at_cap_due_.empty() ? 0 : next_timeout_ms();
         int n = ::epoll_wait(epfd_.get(), events, kMaxEvents, timeout);
         update_clock();
         if (const uint64_t p = ping_.load(std::memory_order_relaxed);
@@ -274,8 +274,10 @@ void Worker::run() {
             else
                 dispatch(events[i]);
         }
+        recheck_at_cap(); // after the closes this turn brought
         for (int i = 0; i < listeners; ++i)
             dispatch(events[i]);
+        at_cap_due_.swap(at_cap_);
         retired_listeners_.clear();
         expire_timers();
         if (stop_requested_.load(std::memory_order_acquire)) break;
@@ -288,6 +290,12 @@ void Worker::run() {
         }
     }
     // Close whatever is left.
+    for (const AtCap& a : at_cap_due_)
+        ::close(a.fd);
+    for (const AtCap& a : at_cap_)
+        ::close(a.fd);
+    at_cap_due_.clear();
+    at_cap_.clear();
     for (auto& c : all_conns_)
         if (c->fd >= 0 && c->state != ConnState::kClosed) close_conn(c.get());
     listeners_.clear();
@@ -427,50 +435,80 @@ void Worker::on_accept(Listener* l) {
         if (per_client_cap_) {
             per_client = &per_client_[client_key(peer)];
             if (*per_client >= per_client_cap_) {
-                m_.connections_refused_client.add();
-                (void)!::recv(fd, scratch_, sizeof scratch_, MSG_DONTWAIT);
-                (void)!::send(fd, client_refusal_.data(), client_refusal_.size(),
-                              MSG_DONTWAIT | MSG_NOSIGNAL);
-                ::close(fd);
-                uint64_t held = 0;
-                if (client_log_limit_.allow(now_ms_, &held))
-                    log::warn("worker {}: {} holds {} connections here (max_connections_per_client "
-                              "share {}): its new ones are answered 503 ({} more since last "
-                              "message)",
-                              index_, peer.to_string(), *per_client, per_client_cap_, held);
+                // Perhaps over, perhaps only not yet seen to have closed: decided next turn.
+                if (at_cap_.size() < static_cast<size_t>(kAcceptBatch))
+                    at_cap_.push_back(AtCap{fd, l->index, l->tls, peer, ss});
+                else
+                    refuse_client(fd, peer, *per_client);
                 continue;
             }
         }
-        if (mail_.load(std::memory_order_acquire)) take_mail(); // a reloaded certificate
-        Connection* c = alloc_conn();
-        if (per_client) {
-            ++*per_client;
-            c->per_client_counted = true;
-        }
-        c->fd = fd;
-        c->id = (static_cast<uint64_t>(index_) << 48) | next_conn_id_++;
-        c->peer_len = static_cast<uint8_t>(
-            io::format_address(reinterpret_cast<sockaddr*>(&ss), c->peer, sizeof c->peer));
-        c->peer_ip = peer;
-        c->tls = l->tls;
-        c->listener = l->index;
-        if (c->tls) start_tls(c);
-        ++open_conns_;
-        m_.connections_open.add();
-        m_.connections_accepted.add();
-        epoll_event ev{};
-        ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
-        ev.data.ptr = c;
-        if (::epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
-            close_conn(c);
+        admit(fd, ss, peer, l->tls, l->index, per_client);
+    }
+}
+
+void Worker::recheck_at_cap() {
+    for (const AtCap& a : at_cap_due_) {
+        if (open_conns_ >= max_conns_) {
+            refuse(a.fd, false);
             continue;
         }
-        // With TCP_DEFER_ACCEPT the request (or the TLS ClientHello) is usually already here:
-        // go at it right away.
-        c->readable = true;
-        if (!c->tls) c->state = ConnState::kIdle;
-        drive(c);
+        if (!per_client_cap_) { // the cap was reloaded away
+            admit(a.fd, a.ss, a.peer, a.tls, a.listener, nullptr);
+            continue;
+        }
+        uint32_t* per_client = &per_client_[client_key(a.peer)];
+        if (*per_client >= per_client_cap_)
+            refuse_client(a.fd, a.peer, *per_client);
+        else
+            admit(a.fd, a.ss, a.peer, a.tls, a.listener, per_client); // counts it: never 0
     }
+    at_cap_due_.clear();
+}
+
+void Worker::refuse_client(int fd, const io::IpAddress& peer, uint32_t held_here) {
+    m_.connections_refused_client.add();
+    (void)!::recv(fd, scratch_, sizeof scratch_, MSG_DONTWAIT);
+    (void)!::send(fd, client_refusal_.data(), client_refusal_.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+    ::close(fd);
+    uint64_t held = 0;
+    if (client_log_limit_.allow(now_ms_, &held))
+        log::warn("worker {}: {} holds {} connections here (max_connections_per_client share {}): "
+                  "its new ones are answered 503 ({} more since last message)",
+                  index_, peer.to_string(), held_here, per_client_cap_, held);
+}
+
+void Worker::admit(int fd, const sockaddr_storage& ss, const io::IpAddress& peer, bool tls,
+                   uint8_t listener, uint32_t* per_client) {
+    if (mail_.load(std::memory_order_acquire)) take_mail(); // a reloaded certificate
+    Connection* c = alloc_conn();
+    if (per_client) {
+        ++*per_client;
+        c->per_client_counted = true;
+    }
+    c->fd = fd;
+    c->id = (static_cast<uint64_t>(index_) << 48) | next_conn_id_++;
+    c->peer_len = static_cast<uint8_t>(
+        io::format_address(reinterpret_cast<const sockaddr*>(&ss), c->peer, sizeof c->peer));
+    c->peer_ip = peer;
+    c->tls = tls;
+    c->listener = listener;
+    if (c->tls) start_tls(c);
+    ++open_conns_;
+    m_.connections_open.add();
+    m_.connections_accepted.add();
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
+    ev.data.ptr = c;
+    if (::epoll_ctl(epfd_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
+        close_conn(c);
+        return;
+    }
+    // With TCP_DEFER_ACCEPT the request (or the TLS ClientHello) is usually already here:
+    // go at it right away.
+    c->readable = true;
+    if (!c->tls) c->state = ConnState::kIdle;
+    drive(c);
 }
 
 ClientKey Worker::client_key(const io::IpAddress& a) {

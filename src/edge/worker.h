@@ -4,6 +4,7 @@
 // workers, so there are no locks; the server talks to a worker only through its eventfd
 // (drain, stop) and reads its metrics.
 #include <sys/epoll.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <cstdint>
@@ -242,7 +243,14 @@ private:
     void dispatch(epoll_event& ev);
     void on_wake();
     void on_accept(Listener* l);
+    // A new connection, counted against its client's share when `per_client` is set.
+    void admit(int fd, const sockaddr_storage& ss, const io::IpAddress& peer, bool tls,
+               uint8_t listener, uint32_t* per_client);
     void refuse(int fd, bool nofile);
+    void refuse_client(int fd, const io::IpAddress& peer, uint32_t held);
+    // Connections of clients at their share, held since the last turn: admitted if the
+    // closes read since have made room, else refused.
+    void recheck_at_cap();
     void start_drain();
 
     Connection* alloc_conn();
@@ -358,6 +366,19 @@ private:
     static ClientKey client_key(const io::IpAddress& a);
     std::unordered_map<ClientKey, uint32_t, ClientKeyHash> per_client_;
     uint32_t per_client_cap_ = 0; // 0: no cap
+    // A connection from a client at its share waits one loop turn before it is refused. A
+    // client that opens its connections one after another closes each before it opens the
+    // next, but that close is an event the worker reads only after its accept batch: without
+    // the wait, one batch could count up to kAcceptBatch of its closed connections as open.
+    struct AtCap {
+        int fd;
+        uint8_t listener;
+        bool tls;
+        io::IpAddress peer;
+        sockaddr_storage ss;
+    };
+    std::vector<AtCap> at_cap_;     // taken this turn
+    std::vector<AtCap> at_cap_due_; // taken last turn: looked at after this turn's events
     // True (and counted) when the response under way has averaged below min_send_rate_bps
     // for longer than min_send_rate_after_ms.
     bool too_slow(Connection* c);

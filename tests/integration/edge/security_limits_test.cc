@@ -299,6 +299,38 @@ TEST_F(Limits, ConnectionsPerClientAreCapped) {
     EXPECT_EQ(again, 206);
 }
 
+// A client that opens its connections one after another (request, response, close, next) never
+// holds more than one, so even a cap of 2 never refuses it. The worker takes up to 64 new
+// connections per loop turn; a client quick enough has each next one queued before the worker
+// has read the close of the last, so counting at accept alone refused it (seen in CI with a cap
+// of 40: 6 of 50 sequential fetches got 503).
+TEST_F(Limits, ASequentialClientIsNotRefusedForConnectionsItClosed) {
+    EdgeOptions o;
+    o.toml = "[edge.limits]\nmax_connections_per_client = 2\n";
+    start_edge(o);
+    const std::string range = get_request("/t/1/v-235k.mp4", "Range: bytes=0-9999\r\n");
+    int refused = 0, other = 0;
+    for (int i = 0; i < 1000; ++i) {
+        const uint16_t s = fetch_from(port(), "127.0.3.9", range).head.status;
+        refused += s == 503;
+        other += s != 503 && s != 206;
+    }
+    EXPECT_EQ(refused, 0) << "of 1000 sequential fetches";
+    EXPECT_EQ(other, 0);
+    EXPECT_EQ(edge_.metric("vcdn_connections_refused_total", "reason=\"client\""), 0);
+    // The cap itself still holds: two held connections, the third is refused.
+    std::vector<UniqueFd> held;
+    for (int i = 0; i < 2; ++i) {
+        UniqueFd fd = connect_to(port(), "127.0.0.1", 5000, "127.0.3.9");
+        ASSERT_TRUE(send_all(fd.get(), range));
+        std::string carry;
+        ASSERT_EQ(read_response(fd.get(), &carry).head.status, 206);
+        held.push_back(std::move(fd));
+    }
+    EXPECT_EQ(fetch_from(port(), "127.0.3.9", range).head.status, 503);
+    EXPECT_EQ(edge_.wait_metric("vcdn_connections_refused_total", "reason=\"client\"", 1), 1);
+}
+
 // A client that reads, but too slowly (2 KiB every 100 ms against a minimum of 200 kB/s), is
 // cut once min_send_rate_after_ms has passed; the send timeout (no progress at all) does not
 // apply to it, and a client reading at full speed gets the whole file.
