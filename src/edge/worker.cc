@@ -25,6 +25,11 @@ namespace vcdn::edge {
 namespace {
 constexpr int kMaxEvents = 256;
 constexpr int kAcceptBatch = 64;
+// Connections of clients at their max_connections_per_client share held for a later turn:
+// at most this many, this many per client, for at most this many turns.
+constexpr size_t kAtCapMax = 64;
+constexpr size_t kAtCapPerClient = 2;
+constexpr uint8_t kAtCapTurns = 4;
 constexpr int kRunQueueBatch = 256;
 constexpr int kMaxTimeoutMs = 1000;
 
@@ -249,7 +254,7 @@ void Worker::run() {
     epoll_event events[kMaxEvents];
     update_clock();
     for (;;) {
-        int timeout = run_head_ || !at_cap_due_.empty() ? 0 : next_timeout_ms();
+        int timeout = run_head_ || !at_cap_.empty() ? 0 : next_timeout_ms();
         int n = ::epoll_wait(epfd_.get(), events, kMaxEvents, timeout);
         update_clock();
         if (const uint64_t p = ping_.load(std::memory_order_relaxed);
@@ -274,10 +279,9 @@ void Worker::run() {
             else
                 dispatch(events[i]);
         }
-        recheck_at_cap(); // after the closes this turn brought
+        if (!at_cap_.empty()) recheck_at_cap(n); // after the closes this turn brought
         for (int i = 0; i < listeners; ++i)
             dispatch(events[i]);
-        at_cap_due_.swap(at_cap_);
         retired_listeners_.clear();
         expire_timers();
         if (stop_requested_.load(std::memory_order_acquire)) break;
@@ -290,11 +294,8 @@ void Worker::run() {
         }
     }
     // Close whatever is left.
-    for (const AtCap& a : at_cap_due_)
-        ::close(a.fd);
     for (const AtCap& a : at_cap_)
-        ::close(a.fd);
-    at_cap_due_.clear();
+        refuse_client(a.fd, a.peer, per_client_cap_);
     at_cap_.clear();
     for (auto& c : all_conns_)
         if (c->fd >= 0 && c->state != ConnState::kClosed) close_conn(c.get());
@@ -426,7 +427,7 @@ void Worker::on_accept(Listener* l) {
                 log::error("worker {}: accept: {}", index_, strerror(errno));
             return;
         }
-        if (open_conns_ >= max_conns_) {
+        if (open_conns_ + at_cap_.size() >= max_conns_) {
             refuse(fd, false);
             continue;
         }
@@ -436,8 +437,14 @@ void Worker::on_accept(Listener* l) {
             per_client = &per_client_[client_key(peer)];
             if (*per_client >= per_client_cap_) {
                 // Perhaps over, perhaps only not yet seen to have closed: decided next turn.
-                if (at_cap_.size() < static_cast<size_t>(kAcceptBatch))
-                    at_cap_.push_back(AtCap{fd, l->index, l->tls, peer, ss});
+                // A few per client, so that one holding its share and opening more cannot
+                // take every place from the others.
+                const ClientKey key = client_key(peer);
+                size_t held_here = 0;
+                for (const AtCap& a : at_cap_)
+                    held_here += client_key(a.peer) == key;
+                if (at_cap_.size() < kAtCapMax && held_here < kAtCapPerClient)
+                    at_cap_.push_back(AtCap{fd, l->index, l->tls, 0, peer, ss});
                 else
                     refuse_client(fd, peer, *per_client);
                 continue;
@@ -447,8 +454,12 @@ void Worker::on_accept(Listener* l) {
     }
 }
 
-void Worker::recheck_at_cap() {
-    for (const AtCap& a : at_cap_due_) {
+void Worker::recheck_at_cap(int events) {
+    if (events < 0) return; // no events read: nothing has changed
+    // A full batch of events may have left the closes still to be read: wait, a few turns at
+    // most.
+    if (events == kMaxEvents && ++at_cap_.front().turns < kAtCapTurns) return;
+    for (const AtCap& a : at_cap_) {
         if (open_conns_ >= max_conns_) {
             refuse(a.fd, false);
             continue;
@@ -463,7 +474,7 @@ void Worker::recheck_at_cap() {
         else
             admit(a.fd, a.ss, a.peer, a.tls, a.listener, per_client); // counts it: never 0
     }
-    at_cap_due_.clear();
+    at_cap_.clear();
 }
 
 void Worker::refuse_client(int fd, const io::IpAddress& peer, uint32_t held_here) {

@@ -250,7 +250,7 @@ private:
     void refuse_client(int fd, const io::IpAddress& peer, uint32_t held);
     // Connections of clients at their share, held since the last turn: admitted if the
     // closes read since have made room, else refused.
-    void recheck_at_cap();
+    void recheck_at_cap(int events); // `events`: what this turn's epoll_wait returned
     void start_drain();
 
     Connection* alloc_conn();
@@ -366,19 +366,21 @@ private:
     static ClientKey client_key(const io::IpAddress& a);
     std::unordered_map<ClientKey, uint32_t, ClientKeyHash> per_client_;
     uint32_t per_client_cap_ = 0; // 0: no cap
-    // A connection from a client at its share waits one loop turn before it is refused. A
-    // client that opens its connections one after another closes each before it opens the
-    // next, but that close is an event the worker reads only after its accept batch: without
-    // the wait, one batch could count up to kAcceptBatch of its closed connections as open.
+    // A connection from a client at its share waits for the next loop turn's events (a few
+    // turns while those come in full batches) before it is refused. A client that opens its
+    // connections one after another closes each before it opens the next, but that close is
+    // an event the worker reads only after its accept batch: without the wait, one batch could
+    // count up to kAcceptBatch of its closed connections as open.
     struct AtCap {
         int fd;
         uint8_t listener;
         bool tls;
+        uint8_t turns; // waited with a full batch of events (the first entry's counts)
         io::IpAddress peer;
         sockaddr_storage ss;
     };
-    std::vector<AtCap> at_cap_;     // taken this turn
-    std::vector<AtCap> at_cap_due_; // taken last turn: looked at after this turn's events
+    // Looked at after the next turn's connection events, before its listeners'.
+    std::vector<AtCap> at_cap_;
     // True (and counted) when the response under way has averaged below min_send_rate_bps
     // for longer than min_send_rate_after_ms.
     bool too_slow(Connection* c);
