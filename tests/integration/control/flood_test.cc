@@ -74,6 +74,9 @@ void pipelined_flood(uint16_t port, const std::string& source, const std::string
     }
 }
 
+// The public listener's per-address rate in this test (see below).
+constexpr int kRate = 25;
+
 TEST(Flood, AnonymousAttacksAreAnsweredInBoundedTimeWhileSteeringAndHeartbeatsGoOn) {
     TempDir work;
     write_file(work / "fleet.toml", fleet_toml());
@@ -82,10 +85,16 @@ TEST(Flood, AnonymousAttacksAreAnsweredInBoundedTimeWhileSteeringAndHeartbeatsGo
     // second without a heartbeat (five intervals): the edge, the attackers and the control
     // plane share two cores, and one late beat of a starved edge is not the control plane
     // failing under the attack.
+    // The per-address rate is set low (25/s, a burst of 50, per API thread) so that the QoE
+    // flood from one address passes it even on a slow, shared CI machine (there it got 288
+    // answers in the attack's 2 s, under the default's burst of 400, and was never refused);
+    // the 40 and 80 bodies of attacks 1 and 2 still fit under it and are parsed.
     ASSERT_TRUE(control.start(work.path(), "sqlite:" + work / "control.db", work / "fleet.toml",
-                              "[control.limits]\ntrusted = [\"127.0.0.1/32\"]\n"
-                              "[control.health]\nheartbeat_interval_ms = 200\n"
-                              "missed_heartbeats = 5\n"))
+                              fmt::format("[control.limits]\ntrusted = [\"127.0.0.1/32\"]\n"
+                                          "public_requests_per_s = {}\n",
+                                          kRate) +
+                                  "[control.health]\nheartbeat_interval_ms = 200\n"
+                                  "missed_heartbeats = 5\n"))
         << control.proc.stderr_text();
     ASSERT_EQ(
         control.call("POST", "/api/v1/catalog", read_file(shared_root() + "/catalog.json")).status,
@@ -128,7 +137,7 @@ TEST(Flood, AnonymousAttacksAreAnsweredInBoundedTimeWhileSteeringAndHeartbeatsGo
                                "made-up\r\nContent-Length: 8388608\r\n\r\n" +
                                    std::string(65536, '['));
             std::string carry;
-            note(read_response(fd.get(), &carry), {413, 429}, t0);
+            note(read_response(fd.get(), &carry, false, 15000), {413, 429}, t0);
         }
     });
     // 2. The quadratic shape: a megabyte of small objects, and a megabyte of '['.
@@ -151,7 +160,7 @@ TEST(Flood, AnonymousAttacksAreAnsweredInBoundedTimeWhileSteeringAndHeartbeatsGo
                                      body->size()) +
                              *body);
                 std::string carry;
-                note(read_response(fd.get(), &carry, false, 10000), {400, 413, 429}, t0);
+                note(read_response(fd.get(), &carry, false, 15000), {400, 413, 429}, t0);
             }
         });
     // 3. A steering flood from other addresses, pipelined, as fast as they go.
@@ -228,12 +237,22 @@ TEST(Flood, AnonymousAttacksAreAnsweredInBoundedTimeWhileSteeringAndHeartbeatsGo
     ASSERT_EQ(during.size(), 300u);
     EXPECT_GT(answered.load(), 40);
     EXPECT_EQ(wrong.load(), 0);
-    // Bounded: no request of the attack takes seconds (the old parse took minutes).
-    EXPECT_LT(slowest_us.load(), 2000000);
-    // The flood is cut to the per-address rate (200/s per thread, 2 threads) and the rest
-    // refused.
+    // Bounded: no request of the attack takes many seconds (the old parse took minutes). This
+    // is wall time, sending a megabyte included, on two cores shared with the attack and with
+    // another test: here the slowest takes 0.1-0.3 s, and on a slow CI run 1.3 s (release);
+    // ASan costs several times more (0.9 s here).
+#if defined(__SANITIZE_ADDRESS__)
+    constexpr int64_t kSlowestUs = 8000000;
+#else
+    constexpr int64_t kSlowestUs = 4000000;
+#endif
+    EXPECT_LT(slowest_us.load(), kSlowestUs);
+    // The flood is cut to the per-address rate and the rest refused: per address and API
+    // thread, a burst of 2 * kRate and kRate a second for the flood's 4 s at most.
+    const int threads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    const int per_address = threads * (2 * kRate + 4 * kRate);
     EXPECT_GT(flood_limited.load(), 0);
-    EXPECT_LT(flood_ok.load(), 4 * 2 * 2 * 400 + 800);
+    EXPECT_LE(flood_ok.load(), 2 * per_address);
     // The front end's steering keeps its latency (a stall would be seconds). Under the
     // sanitizers the attack's parsing costs several times more CPU on the same two cores, and
     // a steering answer can wait behind one (measured there: p99 419 ms, with the slowest
@@ -244,16 +263,23 @@ TEST(Flood, AnonymousAttacksAreAnsweredInBoundedTimeWhileSteeringAndHeartbeatsGo
     constexpr double kSteerP99Ms = 250;
 #endif
     EXPECT_LT(p99d, kSteerP99Ms);
-    // The edge's heartbeats went on (every 200 ms) and it stayed up.
-    EXPECT_GE(beats, static_cast<uint64_t>(attack_ms / 200 / 2));
+    // The edge's heartbeats went on (every 200 ms) and it never went down: no gap of a
+    // second. The count is bounded loosely (a quarter of the beats due): on CI this test
+    // shares the two cores with another test as well as the attack, and a starved edge sent
+    // 3 in 1.9 s while it stayed up.
+    EXPECT_GE(beats, static_cast<uint64_t>(attack_ms / 200 / 4));
     EXPECT_EQ(control.call("GET", "/api/v1/edges/a1", "", false).json["state"], "up");
+    const json events = control.call("GET", "/api/v1/events?edge=a1").json["events"];
+    EXPECT_FALSE(events.empty()) << "at least its coming up";
+    for (const json& e : events)
+        EXPECT_NE(e["state"], "down") << e.dump();
     EXPECT_GT(
         metric(control.port, "vcdn_control_refused_total{listener=\"public\",reason=\"rate\"}"),
         0u);
     std::printf("qoe flood: %d answered, %d refused 429; anonymous events: %d refused, %d other\n",
                 qoe_ok.load(), qoe_limited.load(), events_refused.load(), events_other.load());
     EXPECT_GT(qoe_limited.load(), 0);
-    EXPECT_LT(qoe_ok.load(), 4 * 2 * 400 + 800) << "the per-address rate, per API thread";
+    EXPECT_LE(qoe_ok.load(), per_address) << "the per-address rate, per API thread";
     EXPECT_GT(events_refused.load(), 0);
     EXPECT_EQ(events_other.load(), 0) << "events are for the admin token only";
     // Each accepted report counted one sample (a1's), none for the made-up edge.
