@@ -115,11 +115,13 @@ TEST_F(ControlTest, SteersToHealthyEdgesDropsAKilledOneAndTakesItBack) {
     const std::string gone = edges[0], other = edges[1];
     first.proc.kill_and_reap();
     auto t0 = Clock::now();
-    json down = control_.wait_edge_state(gone, "down", 5000);
+    json down = control_.wait_edge_state(gone, "down", 10000);
     auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t0).count();
     ASSERT_EQ(down["state"], "down") << down.dump();
     EXPECT_EQ(down["reason"], "heartbeat-missed");
-    EXPECT_LT(took, 2500) << "3 × 200 ms heartbeats + a 250 ms sync should not take this long";
+    // ~850 ms when the machine is idle; the bound leaves room for a loaded one (the exact rule
+    // is unit-tested with a fake clock: health_test.cc).
+    EXPECT_LT(took, 4000) << "3 × 200 ms heartbeats + a 250 ms sync should not take this long";
     EXPECT_EQ(edges_of(steer("10.1.2.3")), (std::vector<std::string>{other, "origin"}));
     ApiReply ev = control_.call("GET", "/api/v1/events?edge=" + gone, "", false);
     ASSERT_EQ(ev.status, 200);
@@ -585,7 +587,8 @@ TEST_F(ControlTest, NotifyProtocolAndAFailedReloadIsCounted) {
     const std::string ready = ns.next_except("WATCHDOG=1", 5000);
     EXPECT_EQ(ready.rfind("READY=1\nSTATUS=1 listener(s), database sqlite", 0), 0u) << ready;
     EXPECT_EQ(control_.call("GET", "/healthz", "", false).status, 200);
-    std::this_thread::sleep_for(std::chrono::milliseconds(900));
+    // ~10 pings in 2 s (every 200 ms), of which 3 are asked: a loaded machine delays some.
+    std::this_thread::sleep_for(std::chrono::milliseconds(2000));
 
     const std::string good = read_file(fleet_path_);
     write_file(fleet_path_, good + "\n[[site]]\nname = \"broken\"\ntier = \"nowhere\"\n");
