@@ -115,7 +115,9 @@ TEST_F(DiskTest, BlockingSendfileStallsTheWorker) {
     start_edge("[edge.disk]\nmode = \"blocking\"\n");
     auto cold =
         std::async(std::launch::async, [&] { return get("/t/100/v-4000k.mp4", "0-102399"); });
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    // The cold read's 600 ms start within 250 ms (a loaded machine can be slow to run the
+    // client thread), so the hot request, sent at 250 ms, waits at least 350 ms behind it.
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
     auto t = Clock::now();
     RawResponse hot = get("/t/1/v-1000k.mp4", "0-102399");
     EXPECT_EQ(hot.head.status, 206);
