@@ -115,8 +115,8 @@ TEST_F(DiskTest, BlockingSendfileStallsTheWorker) {
     start_edge("[edge.disk]\nmode = \"blocking\"\n");
     auto cold =
         std::async(std::launch::async, [&] { return get("/t/100/v-4000k.mp4", "0-102399"); });
-    // The cold read's 600 ms start within 250 ms (a loaded machine can be slow to run the
-    // client thread), so the hot request, sent at 250 ms, waits at least 350 ms behind it.
+    // The cold read (600 ms) starts within 250 ms, even when a loaded machine is slow to run
+    // the client's thread; the hot request, sent at 250 ms, then waits 350 ms or more.
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
     auto t = Clock::now();
     RawResponse hot = get("/t/1/v-1000k.mp4", "0-102399");
