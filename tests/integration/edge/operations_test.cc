@@ -413,11 +413,11 @@ TEST_F(Operations, ChangedAndDeletedFilesAreNoticed) {
     // answered from the old copy; the result reaches the worker a moment later (longer when
     // the cores are busy: polled, up to 5 s).
     RawResponse b;
-    for (const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);;) {
+    for (const auto end = Clock::now() + std::chrono::seconds(5);;) {
         b = fetch(e.port, get_request("/f.bin"));
         ASSERT_TRUE(b.ok) << b.error;
         EXPECT_TRUE(b.body == "version one" || b.body == "version two, longer") << b.body;
-        if (b.body != "version one" || std::chrono::steady_clock::now() > end) break;
+        if (b.body != "version one" || Clock::now() > end) break;
         std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     EXPECT_EQ(b.body, "version two, longer");
@@ -425,8 +425,8 @@ TEST_F(Operations, ChangedAndDeletedFilesAreNoticed) {
     ASSERT_EQ(::unlink((r + "/f.bin").c_str()), 0);
     std::this_thread::sleep_for(std::chrono::milliseconds(150));
     uint16_t status = 0;
-    for (const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-         status != 404 && std::chrono::steady_clock::now() < end;) {
+    for (const auto end = Clock::now() + std::chrono::seconds(5);
+         status != 404 && Clock::now() < end;) {
         status = fetch(e.port, get_request("/f.bin")).head.status;
         EXPECT_TRUE(status == 200 || status == 404) << status;
         if (status != 404) std::this_thread::sleep_for(std::chrono::milliseconds(20));
