@@ -47,7 +47,7 @@ protected:
         ASSERT_TRUE(control_.start(work_.path(), "sqlite:" + work_ / "control.db",
                                    work_ / "fleet.toml",
                                    "[control.health]\nheartbeat_interval_ms = 200\n"
-                                   "missed_heartbeats = 3\nhold_down_ms = 500\n"))
+                                   "missed_heartbeats = 5\nhold_down_ms = 500\n"))
             << control_.proc.stderr_text();
         ApiReply r =
             control_.call("POST", "/api/v1/catalog", read_file(o.out_dir + "/catalog.json"));
