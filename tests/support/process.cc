@@ -79,11 +79,11 @@ void Process::reader(int fd) {
     cv_.notify_all();
 }
 
-std::optional<std::vector<std::string>> Process::wait_for_line(const std::regex& re,
-                                                               int timeout_ms) {
+std::optional<std::vector<std::string>> Process::wait_for_line(const std::regex& re, int timeout_ms,
+                                                               size_t from) {
     auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
     std::unique_lock<std::mutex> lk(mu_);
-    size_t checked = 0;
+    size_t checked = from;
     for (;;) {
         for (; checked < lines_.size(); ++checked) {
             std::smatch m;
@@ -98,6 +98,11 @@ std::optional<std::vector<std::string>> Process::wait_for_line(const std::regex&
         if (cv_.wait_until(lk, deadline) == std::cv_status::timeout && checked == lines_.size())
             return std::nullopt;
     }
+}
+
+size_t Process::line_count() {
+    std::lock_guard<std::mutex> lk(mu_);
+    return lines_.size();
 }
 
 bool Process::saw_line(const std::regex& re) {

@@ -33,8 +33,12 @@ public:
     pid_t pid() const { return pid_; }
 
     // Waits for an output line matching `re`; returns the match groups ([0] = whole match).
+    // `from`: only lines from that index on (line_count() before an action: what it caused,
+    // not an earlier line that looks the same).
     std::optional<std::vector<std::string>> wait_for_line(const std::regex& re,
-                                                          int timeout_ms = 10000);
+                                                          int timeout_ms = 10000, size_t from = 0);
+    // How many whole lines of output so far.
+    size_t line_count();
     // True when some stderr line so far matches.
     bool saw_line(const std::regex& re);
     std::string stderr_text();
