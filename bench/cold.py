@@ -163,6 +163,7 @@ def main():
         except subprocess.TimeoutExpired:
             slowfs.kill()
         subprocess.run(["fusermount3", "-u", "-z", cold_mnt], stderr=subprocess.DEVNULL)
+        shutil.rmtree(work, ignore_errors=True)
     report(args, results, hot_bytes, cold_bytes)
 
 

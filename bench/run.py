@@ -20,6 +20,7 @@ Writes bench/RESULTS.md (or --out) and prints the table. With --base, a second v
 ("vcdn-base") runs in the same interleaved rounds, and the table says this build vs it.
 """
 import argparse
+import atexit
 import json
 import os
 import platform
@@ -155,7 +156,8 @@ def main():
     ap.add_argument("--minimal", default=os.path.join(ROOT, "build", "bench", "minimal_sendfile"))
     ap.add_argument("--nginx", default=shutil.which("nginx") or "/usr/sbin/nginx")
     ap.add_argument("--wrk", default=shutil.which("wrk") or "wrk")
-    ap.add_argument("--work", default=None, help="work directory (default: a new temp dir)")
+    ap.add_argument("--work", default=None,
+                    help="work directory, kept afterwards (default: a new temp dir, removed at the end)")
     ap.add_argument("--base", default=None, help="another vcdn binary to compare with, in the same rounds")
     ap.add_argument("--only-vcdn", action="store_true", help="run only the vcdn servers (with --base: A/B)")
     ap.add_argument("--rx-split", action="store_true",
@@ -173,6 +175,8 @@ def main():
             sys.exit(f"bench/run.py: {tool} not found (run scripts/setup --bench && scripts/build)")
 
     work = args.work or tempfile.mkdtemp(prefix="vcdn-bench-")
+    if not args.work:  # a new one goes at the end (the oc catalog is 2.7 GB); --work's is kept
+        atexit.register(shutil.rmtree, work, True)
     os.chmod(work, 0o755)  # nginx workers run as an unprivileged user and must read the catalog
     root = os.path.join(work, "catalog")
     print(f"work directory {work}", flush=True)

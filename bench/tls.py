@@ -164,6 +164,7 @@ def main():
     finally:
         for s in servers:
             s.stop()
+        shutil.rmtree(work, ignore_errors=True)
     report(args, results, ktls)
 
 

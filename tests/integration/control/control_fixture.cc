@@ -146,10 +146,12 @@ bool ControlledEdge::start(const std::string& root, const std::string& work, uin
 }
 
 const std::string& shared_root() {
-    static TempDir* dir = new TempDir(); // lives for the whole test binary
+    // Lives for the whole test binary and is removed when it exits (ctest runs each test in a
+    // process of its own: a directory left behind by each would add up to ~100 MB a run).
+    static TempDir dir;
     static std::string root = [] {
         catalog::MakeOptions o;
-        o.out_dir = dir->path() + "/root";
+        o.out_dir = dir.path() + "/root";
         o.titles = 3;
         o.bitrates_kbps = {235, 750};
         o.seconds = 4;
