@@ -131,11 +131,32 @@ int run_edge_server(const ServerConfigLoader& load, const char* name, bool check
         return w && w->contains(fill::local_minute_of_day(realtime_ns() / 1000000000));
     };
     bool retired = false; // not the service (handed over, or rolled back)
+    std::string failure;  // a worker ended by itself: drain, then exit 1
     int stop_signals = 0; // SIGTERM/SIGINT seen: the second cuts the drain short
     for (;;) {
         const bool busy = parent || upgrade || upgrade_wanted || !gone.empty();
         int sig = wait_signal(wd.wait_ms(busy ? 100 : 1000));
         feed();
+        if (!parent) { // (a process started by an upgrade tells the old one: its health below)
+            failure = (*server)->worker_failure();
+            if (!failure.empty()) {
+                // Its connections are gone and its listening sockets take no more: the rest of
+                // the edge drains and the process exits with a failure, for the service manager
+                // (Restart=on-failure) to start it again. Not "STOPPING": this is no stop the
+                // manager asked for. The watchdog is fed on from the workers that still run.
+                log::error("{}: {}: draining the other workers (up to {} ms), then exiting with "
+                           "status 1",
+                           name, failure, (*server)->config()->drain_timeout_ms);
+                sd::notify(fmt::format("STATUS=failed: {}; draining", failure));
+                if (upgrade) {
+                    log::warn("upgrade: abandoned: this process stops");
+                    upgrade->abandon();
+                    gone.push_back(std::move(upgrade));
+                }
+                (*server)->begin_drain();
+                break;
+            }
+        }
         if (sig == SIGTERM || sig == SIGINT) {
             ++stop_signals;
             log::info("{}: {} received: draining (up to {} ms)", name,
@@ -280,6 +301,10 @@ int run_edge_server(const ServerConfigLoader& load, const char* name, bool check
             else
                 ++i;
         if (!gone.empty()) ::usleep(50000);
+    }
+    if (!failure.empty()) {
+        log::error("{}: stopped{}: {}", name, drained ? "" : " (drain cut short)", failure);
+        return 1;
     }
     log::info("{}: stopped{}{}", name, drained ? "" : " (drain cut short)",
               retired ? " (not the service any more)" : "");

@@ -144,6 +144,11 @@ struct EdgeServer::Impl {
     // What each worker served, for the heartbeats (with a control plane only).
     std::vector<std::unique_ptr<ServedTally>> served;
     std::vector<std::unique_ptr<Worker>> workers;
+    std::string worker_failure() const {
+        for (const auto& w : workers)
+            if (w->failed()) return fmt::format("worker {} stopped: {}", w->index(), w->failure());
+        return {};
+    }
     uint64_t ping_seq = 0; // workers_alive()
     std::unique_ptr<io::HttpService> admin;
     std::atomic<bool> draining{false};
@@ -391,7 +396,10 @@ Result<std::unique_ptr<EdgeServer>> EdgeServer::create(const EdgeConfig& cfg_in,
             r.content_type = "text/plain; charset=utf-8";
             const size_t up = raw->storage->up_count();
             const std::string refusal = raw->control ? raw->control->refusal() : std::string();
-            if (raw->draining.load()) {
+            if (std::string f = raw->worker_failure(); !f.empty()) {
+                r.status = 503;
+                r.body = f + "\n";
+            } else if (raw->draining.load()) {
                 r.status = 503;
                 r.body = "draining\n";
             } else if (!refusal.empty()) {
@@ -583,8 +591,10 @@ void EdgeServer::Impl::start_control() {
                                                  io::tier_name(r.tier()), r.up() ? "up" : "failed",
                                                  r.up() ? "" : r.failure_reason()});
         }
-        rep.healthy = failed < storage->size() && !draining.load();
-        rep.reason = draining.load()             ? "draining"
+        const std::string worker_failed = worker_failure();
+        rep.healthy = failed < storage->size() && !draining.load() && worker_failed.empty();
+        rep.reason = !worker_failed.empty()      ? worker_failed
+                     : draining.load()           ? "draining"
                      : failed == storage->size() ? "every content root failed"
                      : failed
                          ? fmt::format("{} of {} content roots failed", failed, storage->size())
@@ -719,7 +729,12 @@ void EdgeServer::stop_fill() {
     if (impl_->filler) impl_->filler->stop();
 }
 
+std::string EdgeServer::worker_failure() const {
+    return impl_->worker_failure();
+}
+
 std::string EdgeServer::health_problem() const {
+    if (std::string f = impl_->worker_failure(); !f.empty()) return f;
     if (impl_->draining.load()) return "draining";
     const std::string refusal = impl_->control ? impl_->control->refusal() : std::string();
     if (!refusal.empty()) return refusal;

@@ -264,7 +264,9 @@ void Worker::run() {
         if (mail_.load(std::memory_order_acquire)) take_mail();
         handshakes_this_turn_ = 0;
         if (n < 0 && errno != EINTR) {
-            log::error("worker {}: epoll_wait: {}", index_, strerror(errno));
+            failure_ = fmt::format("epoll_wait: {}", strerror(errno));
+            log::error("worker {}: {}: it stops, and the edge with it", index_, failure_);
+            failed_.store(true, std::memory_order_release);
             break;
         }
         // What earlier turns queued (deferred handshakes, streams that yielded) goes first, so

@@ -230,6 +230,12 @@ public:
     // Stop (true) or resume (false) accepting; open connections are served as before.
     void request_pause(bool paused);
     bool finished() const { return finished_.load(std::memory_order_acquire); }
+    // The loop ended by itself (epoll_wait failed: only a programming error can make it), not
+    // because it was asked to stop or drain: this worker serves nothing any more. failure()
+    // says why; it is set before failed() turns true and never changes after.
+    bool failed() const { return failed_.load(std::memory_order_acquire); }
+    const std::string& failure() const { return failure_; }
+    size_t index() const { return index_; }
     // Liveness for the service manager's watchdog: ping(n) wakes the loop, which answers by
     // making pong() n on its next turn. A loop that is stuck (a blocking call, an endless
     // loop) does not answer.
@@ -442,6 +448,8 @@ private:
     bool paused_ = false;
     std::atomic<bool> stop_requested_{false};
     std::atomic<bool> finished_{false};
+    std::atomic<bool> failed_{false};
+    std::string failure_;
     bool own_fd_table_ = false;
     const char* reader_kind_ = nullptr;
     std::promise<void> started_; // run() has its descriptor table and disk reader

@@ -70,7 +70,13 @@ public:
     const std::vector<BoundListener>& listeners() const;
     // For the watchdog: true when every running worker answered the previous call's ping (the
     // first call: true); then pings them again. Call it at most every half watchdog interval.
+    // A worker that ended, normally or not, is not waited for (see worker_failure()).
     bool workers_alive();
+    // "" while every worker runs (or ended because it was asked to); else which one ended by
+    // itself and why. Such an edge serves only some of its connections and accepts on only some
+    // of its listening sockets: the caller drains it and exits with a failure, so that the
+    // service manager starts it again.
+    std::string worker_failure() const;
 
     std::string metrics_text() const;
 
@@ -82,7 +88,8 @@ public:
     void pause_accepting(bool paused);
     void start_fill(); // a fill deferred by Handoff::defer_fill
     void stop_fill();  // before the new process starts its own (never two on the same roots)
-    // Why the edge is not fit to serve ("" when it is): /healthz's 503 reasons.
+    // Why the edge is not fit to serve ("" when it is): /healthz's 503 reasons (a failed
+    // worker first).
     std::string health_problem() const;
     void count_upgrade(bool ok); // vcdn_edge_upgrades_total{result}
     // Stops what speaks for the edge (control link, admin listener, fill, BGP) and leaves the

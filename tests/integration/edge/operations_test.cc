@@ -3,6 +3,7 @@
 // delayed-ACK stall that a keep-alive player must never see.
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -247,6 +248,74 @@ TEST_F(Operations, NotifyProtocolReadyReloadingStoppingAndWatchdog) {
     ASSERT_TRUE(st.has_value());
     EXPECT_EQ(WEXITSTATUS(*st), 0);
     // Nothing after STOPPING but (possibly) the watchdog.
+    EXPECT_EQ(ns.next_except("WATCHDOG=1", 200), "");
+}
+
+// A worker loop that ends by itself (its epoll_wait fails: only a bug can do that; here a
+// preloaded library makes worker 1's fail once a file exists) takes the edge out of service: the
+// log says which worker and why, /healthz answers 503 with it while the other worker finishes
+// its responses, the service manager is told (a STATUS, not STOPPING: nobody asked for a stop),
+// and the process exits with status 1, for Restart=on-failure to start it again.
+TEST_F(Operations, AWorkerLoopThatFailsDrainsTheEdgeWhichExitsOne) {
+    TempDir dir;
+    NotifySocket ns(dir / "notify");
+    ASSERT_TRUE(ns.ok());
+    const std::string trigger = dir / "fail-now";
+    std::string asan = std::getenv("ASAN_OPTIONS") ? std::getenv("ASAN_OPTIONS") : "";
+    EdgeOptions o;
+    o.workers = 2;
+    o.toml = "drain_timeout_ms = 10000\n";
+    o.env = {ns.env(), "WATCHDOG_USEC=400000", std::string("LD_PRELOAD=") + VCDN_EPOLL_FAIL,
+             "VCDN_TEST_EPOLL_FAIL_THREAD=vcdn-w1", "VCDN_TEST_EPOLL_FAIL_FILE=" + trigger,
+             // (the sanitizer flavour: its runtime is not first when something is preloaded)
+             "ASAN_OPTIONS=" + asan + (asan.empty() ? "" : ":") + "verify_asan_link_order=0"};
+    start_edge(o);
+    ASSERT_EQ(ns.next_except("WATCHDOG=1", 5000).rfind("READY=1", 0), 0u);
+    // Responses in flight to slow readers on both workers (SO_REUSEPORT spreads connections by
+    // their addresses: all 16 on one worker has a chance of 2^-15).
+    std::vector<UniqueFd> slow;
+    for (int i = 0; i < 16; ++i) {
+        slow.push_back(connect_to(port(), "127.0.0.1", 10000, "", 8192));
+        ASSERT_TRUE(slow.back());
+        ASSERT_TRUE(send_all(slow.back().get(), get_request("/t/1/v-3000k.mp4")));
+    }
+    for (auto& fd : slow) {
+        pollfd p{fd.get(), POLLIN, 0};
+        ASSERT_EQ(::poll(&p, 1, 5000), 1) << "a response has not begun";
+    }
+
+    const size_t from = edge_.proc.line_count();
+    { std::ofstream(trigger) << "now\n"; }
+    const std::string why = "worker 1 stopped: epoll_wait: Bad file descriptor";
+    ASSERT_TRUE(edge_.proc.wait_for_line(
+        std::regex("worker 1: epoll_wait: Bad file descriptor: it stops"), 5000, from));
+    EXPECT_EQ(ns.next_except("WATCHDOG=1", 5000), "STATUS=failed: " + why + "; draining");
+    ASSERT_TRUE(edge_.proc.wait_for_line(std::regex("draining the other workers"), 5000, from));
+    RawResponse health = fetch(edge_.admin_port, get_request("/healthz"));
+    EXPECT_EQ(health.head.status, 503);
+    EXPECT_EQ(health.body, why + "\n");
+
+    // Worker 1's responses were cut when it closed its connections; worker 0's complete, whole.
+    const std::string whole_file = file_bytes("t/1/v-3000k.mp4");
+    size_t cut = 0, whole = 0;
+    for (auto& fd : slow) {
+        std::string carry;
+        RawResponse r = read_response(fd.get(), &carry, false, 10000);
+        if (r.ok) {
+            EXPECT_EQ(r.body, whole_file);
+            ++whole;
+        } else {
+            ++cut;
+        }
+    }
+    EXPECT_GT(cut, 0u);
+    EXPECT_GT(whole, 0u);
+    auto st = edge_.proc.wait_exit(15000);
+    ASSERT_TRUE(st.has_value());
+    ASSERT_TRUE(WIFEXITED(*st));
+    EXPECT_EQ(WEXITSTATUS(*st), 1);
+    EXPECT_TRUE(edge_.proc.saw_line(std::regex("stopped: " + why)));
+    // No STOPPING=1 (and nothing else but the watchdog).
     EXPECT_EQ(ns.next_except("WATCHDOG=1", 200), "");
 }
 
