@@ -7,6 +7,7 @@
 #include <csignal>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <thread>
 
 #include <openssl/ssl.h>
@@ -170,6 +171,8 @@ TEST(MappedRead, AFaultInsideSslWriteIsCaughtAndTheSessionCanBeFreed) {
 }
 
 // SIGBUS itself, or SIGABRT where AddressSanitizer's handler (installed before ours) reports it.
+// The children below die by it, so no destructor removes their directory: each removes it once
+// the file is mapped (the mapping and the descriptor keep the file itself).
 bool killed_by_the_fault(int status) {
     return WIFSIGNALED(status) && (WTERMSIG(status) == SIGBUS || WTERMSIG(status) == SIGABRT);
 }
@@ -181,6 +184,7 @@ TEST(MappedReadDeathTest, AFaultOutsideTheGuardedRangeStillEndsTheProcess) {
             base::install_mapped_read_handler();
             test::TempDir dir;
             ShrunkMapping m(dir / "f");
+            std::filesystem::remove_all(dir.path());
             char buf[64];
             // Guarding page 2 does not cover a read of page 3.
             base::guarded_mapped_read(m.map + 2 * m.page, m.page,
@@ -193,6 +197,7 @@ TEST(MappedReadDeathTest, AFaultOutsideTheGuardedRangeStillEndsTheProcess) {
             base::install_mapped_read_handler();
             test::TempDir dir;
             ShrunkMapping m(dir / "f");
+            std::filesystem::remove_all(dir.path());
             char buf[64];
             copy_out(buf, m.map + 3 * m.page, 64); // no guard at all
             std::exit(0);
@@ -205,6 +210,7 @@ TEST(MappedReadDeathTest, AFaultOutsideTheGuardedRangeStillEndsTheProcess) {
             base::install_mapped_read_handler();
             test::TempDir dir;
             ShrunkMapping m(dir / "f");
+            std::filesystem::remove_all(dir.path());
             base::guarded_mapped_read(m.map, m.len, [] { ::kill(::getpid(), SIGBUS); });
             std::exit(0);
         },
@@ -217,6 +223,7 @@ TEST(MappedReadDeathTest, AFaultOutsideTheGuardedRangeStillEndsTheProcess) {
             base::install_mapped_read_handler();
             test::TempDir dir;
             ShrunkMapping m(dir / "f");
+            std::filesystem::remove_all(dir.path());
             char buf[64];
             copy_out(buf, m.map + 3 * m.page, 64);
             std::exit(0);
