@@ -256,6 +256,7 @@ void Worker::run() {
     for (;;) {
         int timeout = run_head_ || !at_cap_.empty() ? 0 : next_timeout_ms();
         int n = ::epoll_wait(epfd_.get(), events, kMaxEvents, timeout);
+        const int wait_errno = n < 0 ? errno : 0; // (what runs next may change errno)
         update_clock();
         if (const uint64_t p = ping_.load(std::memory_order_relaxed);
             p != pong_.load(std::memory_order_relaxed))
@@ -263,8 +264,8 @@ void Worker::run() {
         // Posted state (keys, certificates): checked here, and again where it is used.
         if (mail_.load(std::memory_order_acquire)) take_mail();
         handshakes_this_turn_ = 0;
-        if (n < 0 && errno != EINTR) {
-            failure_ = fmt::format("epoll_wait: {}", strerror(errno));
+        if (n < 0 && wait_errno != EINTR) {
+            failure_ = fmt::format("epoll_wait: {}", strerror(wait_errno));
             log::error("worker {}: {}: it stops, and the edge with it", index_, failure_);
             failed_.store(true, std::memory_order_release);
             break;
