@@ -342,9 +342,11 @@ Status validate(const EdgeConfig& cfg, bool check_roots) {
     if (cfg.disk.mode != "async" && cfg.disk.mode != "blocking")
         return Error{fmt::format("disk.mode '{}': use async or blocking", cfg.disk.mode)};
     if (cfg.disk.reader != "auto" && cfg.disk.reader != "io_uring" &&
-        cfg.disk.reader != "threads" && cfg.disk.reader != "sendfile")
-        return Error{fmt::format("disk.reader '{}': use auto, io_uring, threads or sendfile",
-                                 cfg.disk.reader)};
+        cfg.disk.reader != "threads" && cfg.disk.reader != "sendfile" &&
+        cfg.disk.reader != "populate")
+        return Error{
+            fmt::format("disk.reader '{}': use auto, io_uring, threads, sendfile or populate",
+                        cfg.disk.reader)};
     const std::vector<ListenerConfig> listeners = effective_listeners(cfg);
     if (listeners.empty()) return Error{"no listen address: give --listen ADDR:PORT"};
     if (listeners.size() > 64) return Error{"at most 64 listen addresses"};

@@ -204,11 +204,16 @@ void Worker::read_ahead(Connection* c, FileEntry* f, uint64_t from) {
     if (c->ra_until >= from + readahead_bytes_ / 2) return;
     const uint64_t end = std::min<uint64_t>(from + readahead_bytes_, f->size);
     uint64_t pos = std::max(from, c->ra_until);
+    // A reader that reads whole blocks (disk_io.h) is asked for the aligned blocks that cover
+    // the window, each in one piece, to the end of the file at most.
+    const uint64_t block = reader_->block_bytes();
+    const uint64_t piece = block ? block : kReadaheadPiece;
+    if (block) pos = pos / block * block;
     RootQueue& q = root_queues_[f->root];
     if (!storage_.root(f->root).up()) return;
     bool all_cached = true;
     while (pos < end) {
-        const uint64_t len = std::min<uint64_t>(kReadaheadPiece, end - pos);
+        const uint64_t len = std::min<uint64_t>(piece, (block ? f->size : end) - pos);
         if (resident(f, pos, len) == 0) {
             all_cached = false;
             if (q.inflight >= max_reads_per_root_ || !q.waiting.empty()) break;

@@ -61,7 +61,9 @@ public:
         uint64_t token = 0;
         int64_t result = 0; // bytes read, or -errno
     };
-    enum class Kind : uint8_t { kIoUring, kThreads, kSendfile };
+    enum class Kind : uint8_t { kIoUring, kThreads, kSendfile, kPopulate };
+    // The populate reader brings whole aligned blocks of this size in as one large page each.
+    static constexpr uint64_t kPopulateBlock = 2u << 20;
 
     // `depth`: the most reads in flight; `sink_bytes`: the largest single read.
     static Result<std::unique_ptr<AsyncReader>> create(const std::string& configured,
@@ -69,6 +71,9 @@ public:
     virtual ~AsyncReader() = default;
 
     virtual Kind kind() const = 0;
+    // Non-zero: read-ahead should ask for whole blocks of this size, aligned to it (the reader
+    // reads them as a whole); 0: any range.
+    virtual uint64_t block_bytes() const { return 0; }
     // Readable (for epoll) when completions are waiting.
     virtual int event_fd() const = 0;
     // Starts reading `len` bytes at `off`. False when the reader is full or failed to submit.

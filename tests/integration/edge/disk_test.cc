@@ -106,7 +106,8 @@ TEST_P(NonBlocking, ColdReadDoesNotDelayHotRequests) {
 INSTANTIATE_TEST_SUITE_P(Readers, NonBlocking,
                          ::testing::Values("[edge.disk]\nreader = \"io_uring\"\n",
                                            "[edge.disk]\nreader = \"threads\"\n",
-                                           "[edge.disk]\nreader = \"sendfile\"\n"));
+                                           "[edge.disk]\nreader = \"sendfile\"\n",
+                                           "[edge.disk]\nreader = \"populate\"\n"));
 
 // The control: with plain blocking sendfile the same hot request does wait for the disk, so
 // the test above would catch a regression.
@@ -159,6 +160,21 @@ TEST_F(DiskTest, ReadAheadServesTheNextRangesOfAStreamFromMemory) {
     EXPECT_LE(edge_.wait_metric("vcdn_disk_reads_total", "", 1), 6);
     EXPECT_GE(edge_.metric("vcdn_pagecache_checks_total", "result=\"hit\""), 24);
     EXPECT_GE(edge_.metric("vcdn_disk_readaheads_total"), 20); // ~3 MB walked, 128 KiB pieces
+}
+
+// The populate reader is asked for read-ahead in whole 2 MiB blocks (one read each), and the
+// stream is still served from memory.
+TEST_F(DiskTest, PopulateReaderReadsAheadInWholeBlocks) {
+    mount_slow(100);
+    start_edge("[edge.disk]\nreader = \"populate\"\nreadahead_kib = 2048\n");
+    const int slow = walk_cold_file(this, edge_.port, cold_bytes_, 30);
+    EXPECT_GE(slow, 1);
+    EXPECT_LE(slow, 6);
+    EXPECT_GE(edge_.metric("vcdn_pagecache_checks_total", "result=\"hit\""), 24);
+    // ~3 MB walked with 2 MiB ahead: blocks 0, 1 and 2 at most, where 128 KiB pieces took 20+.
+    const double blocks = edge_.metric("vcdn_disk_readaheads_total"); // counted when asked for
+    EXPECT_GE(blocks, 2);
+    EXPECT_LE(blocks, 3);
 }
 
 TEST_F(DiskTest, ManyColdStreamsShareTheDiskWithinItsBound) {

@@ -148,6 +148,12 @@ TEST(EdgeConfig, Validate) {
     c.disk.mode = "async";
     c.disk.reader = "magic";
     EXPECT_FALSE(validate(c).ok());
+    EXPECT_NE(validate(c).error().message.find("populate"), std::string::npos)
+        << "the error names every reader";
+    for (const char* r : {"io_uring", "threads", "sendfile", "populate"}) {
+        c.disk.reader = r;
+        EXPECT_TRUE(validate(c).ok()) << r;
+    }
     c.disk.reader = "auto";
     c.listen = {"127.0.0.1"};
     EXPECT_FALSE(validate(c).ok());

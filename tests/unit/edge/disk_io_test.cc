@@ -149,7 +149,63 @@ TEST_P(Readers, ReadIntoThePageCacheAndReportCompletion) {
     EXPECT_EQ(done[0].result, -EBADF);
 }
 
-INSTANTIATE_TEST_SUITE_P(Kinds, Readers, ::testing::Values("io_uring", "threads", "sendfile"));
+INSTANTIATE_TEST_SUITE_P(Kinds, Readers,
+                         ::testing::Values("io_uring", "threads", "sendfile", "populate"));
+
+// The populate reader maps whole aligned blocks; what it reports must still be what the file
+// holds: a block cut by the end of the file, a file that shrank under a block, an unaligned
+// range (spliced), and read-ahead asks for blocks of the size it announces.
+TEST_F(DiskIo, PopulateReaderReadsWholeBlocksAndTellsTheTruthAtTheEnd) {
+    auto r = AsyncReader::create("populate", 8, 1 << 20);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    AsyncReader& reader = **r;
+    EXPECT_EQ(reader.block_bytes(), AsyncReader::kPopulateBlock);
+    EXPECT_STREQ(reader_name(reader.kind()), "populate");
+    constexpr uint32_t kBlock = AsyncReader::kPopulateBlock;
+    evict();
+    ASSERT_TRUE(reader.submit(fd_, 0, kBlock, 1));       // a whole block
+    ASSERT_TRUE(reader.submit(fd_, kBlock, 1 << 20, 2)); // the last, cut by the end
+    auto done = wait_for(
+        reader.event_fd(), [&](AsyncReader::Completion* c, size_t m) { return reader.reap(c, m); },
+        2);
+    ASSERT_EQ(done.size(), 2u);
+    for (const auto& c : done)
+        EXPECT_EQ(c.result, c.token == 1 ? int64_t{kBlock} : int64_t{1 << 20}) << c.token;
+    EXPECT_EQ(pages_resident(map_, data_.size(), 0, data_.size()), 1);
+    // The file is 3 MiB: a whole block asked for at 2 MiB runs past its end. The mapping
+    // cannot be populated there; the answer is the bytes that exist, not an error.
+    evict();
+    ASSERT_TRUE(reader.submit(fd_, kBlock, kBlock, 3));
+    ASSERT_TRUE(reader.submit(fd_, 4096, 8192, 4)); // not aligned: spliced, exactly this
+    done = wait_for(
+        reader.event_fd(), [&](AsyncReader::Completion* c, size_t m) { return reader.reap(c, m); },
+        2);
+    ASSERT_EQ(done.size(), 2u);
+    for (const auto& c : done)
+        EXPECT_EQ(c.result, c.token == 3 ? int64_t{1 << 20} : int64_t{8192}) << c.token;
+    EXPECT_EQ(pages_resident(map_, data_.size(), kBlock, 1 << 20), 1);
+    EXPECT_EQ(pages_resident(map_, data_.size(), 4096, 8192), 1);
+    // Aligned but short of a block and of the end: a viewer's own range, read exactly (the
+    // descriptor is marked random so that the kernel's own read-ahead adds nothing).
+    evict();
+    ASSERT_EQ(::posix_fadvise(fd_, 0, 0, POSIX_FADV_RANDOM), 0);
+    ASSERT_TRUE(reader.submit(fd_, kBlock, 8192, 6));
+    done = wait_for(
+        reader.event_fd(), [&](AsyncReader::Completion* c, size_t m) { return reader.reap(c, m); },
+        1);
+    ASSERT_EQ(done.size(), 1u);
+    EXPECT_EQ(done[0].result, 8192);
+    EXPECT_EQ(pages_resident(map_, data_.size(), kBlock, 8192), 1);
+    EXPECT_EQ(pages_resident(map_, data_.size(), data_.size() - 4096, 4096), 0)
+        << "the rest of the block was read for a range that did not ask for it";
+    // Past the end: nothing, as a read would say.
+    ASSERT_TRUE(reader.submit(fd_, 2 * uint64_t{kBlock}, kBlock, 5));
+    done = wait_for(
+        reader.event_fd(), [&](AsyncReader::Completion* c, size_t m) { return reader.reap(c, m); },
+        1);
+    ASSERT_EQ(done.size(), 1u);
+    EXPECT_EQ(done[0].result, 0);
+}
 
 TEST(BlockingPool, RunsJobsAndBoundsThePending) {
     BlockingPool pool(2, 3);
