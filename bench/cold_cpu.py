@@ -11,6 +11,8 @@ threads, io_uring's kernel workers included) is read from /proc before and after
 Servers:
   vcdn io_uring   disk.reader = "io_uring": misses read into a throw-away buffer (a copy)
   vcdn sendfile   disk.reader = "sendfile": misses sendfile()d to /dev/null (no copy)
+  vcdn populate   disk.reader = "populate": read-ahead in whole 2 MiB blocks, each mapped and
+                  populated as one large page (the viewer's own miss is spliced, as above)
   nginx sendfile  plain sendfile (a miss blocks its worker)
   nginx aio       sendfile with aio threads
 
@@ -93,7 +95,8 @@ def main():
     servers = []
     results = {}
     try:
-        for name, reader in (("vcdn io_uring", "io_uring"), ("vcdn sendfile", "sendfile")):
+        for name, reader in (("vcdn io_uring", "io_uring"), ("vcdn sendfile", "sendfile"),
+                             ("vcdn populate", "populate")):
             port = free_port()
             conf = os.path.join(work, f"{name.replace(' ', '-')}.toml")
             with open(conf, "w") as f:

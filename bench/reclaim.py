@@ -19,6 +19,8 @@ io_uring's kernel workers included), so nginx's master and workers are all count
   vcdn-blocking   disk.mode = "blocking": sendfile() reads a miss in the worker
   vcdn-sendfile   disk.reader = "sendfile": helper threads splice a miss to /dev/null (no
                   copy into user memory) instead of io_uring reads into a throw-away buffer
+  vcdn-populate   disk.reader = "populate": read-ahead in whole 2 MiB blocks, each brought in
+                  as one large page (a mapping populated and dropped); misses spliced as above
   nginx           sendfile (a miss blocks its worker)
   nginx-aio       sendfile with aio threads
 
@@ -131,7 +133,8 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="one round of 4 s, 16 files")
     ap.add_argument("--servers",
-                    default="vcdn,vcdn-no-memory,vcdn-blocking,vcdn-sendfile,nginx,nginx-aio",
+                    default="vcdn,vcdn-no-memory,vcdn-blocking,vcdn-sendfile,vcdn-populate,nginx,"
+                            "nginx-aio",
                     help="comma-separated subset of the servers above")
     ap.add_argument("--loads", default="ranges,walk", help="comma-separated: ranges, walk")
     ap.add_argument("--out", default=os.path.join(BENCH, "RESULTS.md"))
@@ -143,8 +146,8 @@ def main():
         args.duration, args.reps, args.files, args.warm = 4, 1, 16, 3
     wanted = set(args.servers.split(","))
     loads = [f"{x}.lua" for x in args.loads.split(",")]
-    if not wanted <= {"vcdn", "vcdn-no-memory", "vcdn-blocking", "vcdn-sendfile", "nginx",
-                      "nginx-aio"}:
+    if not wanted <= {"vcdn", "vcdn-no-memory", "vcdn-blocking", "vcdn-sendfile",
+                      "vcdn-populate", "nginx", "nginx-aio"}:
         ap.error(f"unknown server in --servers {args.servers!r}")
     if not set(loads) <= {"ranges.lua", "walk.lua"}:
         ap.error(f"unknown load in --loads {args.loads!r}")
@@ -168,7 +171,8 @@ def main():
     try:
         vcdn_kinds = (("vcdn", ""), ("vcdn-no-memory", "[edge.disk]\nresidency_memory_ms = 0\n"),
                       ("vcdn-blocking", '[edge.disk]\nmode = "blocking"\n'),
-                      ("vcdn-sendfile", '[edge.disk]\nreader = "sendfile"\n'))
+                      ("vcdn-sendfile", '[edge.disk]\nreader = "sendfile"\n'),
+                      ("vcdn-populate", '[edge.disk]\nreader = "populate"\n'))
         for name, toml in vcdn_kinds:
             if name not in wanted:
                 continue
