@@ -59,12 +59,14 @@ struct EdgeServer::Impl {
     // The process's connection limit for a config: max_connections, or what the open-file
     // limit leaves.
     // Descriptors that are not connections: per worker its cached files, its own (epoll,
-    // eventfds, spare) and the sendfile reader's pipes; listeners; the process's own.
+    // eventfds, spare) and the sendfile and populate readers' pipes; listeners; the process's
+    // own.
     // With a descriptor table per worker (fd_tables = "per-worker") the limit counts each
     // worker's table: its cached files, its own descriptors, its listeners and the roots, and
     // stdio — and the connection limit is that many times the workers.
     uint64_t reserved_fds(const EdgeConfig& c) const {
-        const uint64_t reader_pipes = c.disk.reader == "sendfile" ? 2 * 32 : 0;
+        const uint64_t reader_pipes =
+            c.disk.reader == "sendfile" || c.disk.reader == "populate" ? 2 * 32 : 0;
         if (c.fd_tables == "per-worker" && per_worker_tables)
             return c.file_cache.max_entries + 16 + reader_pipes + 64 + c.listen.size() +
                    c.roots.size();

@@ -47,7 +47,7 @@ struct FileCacheConfig {
 struct DiskConfig {
     std::string mode = "async"; // "async", or "blocking" (plain sendfile: for comparisons)
     std::string reader =
-        "auto"; // "auto" (io_uring, else threads), "io_uring", "threads", "sendfile"
+        "auto"; // "auto" (io_uring, else threads), "io_uring", "threads", "sendfile", "populate"
     uint32_t readahead_kib = 2048;      // read this far ahead of a cold stream; 0 = no read-ahead
     uint32_t max_reads_per_root = 64;   // reads in flight per root, whole process
     uint32_t health_interval_ms = 1000; // each root is checked this often
