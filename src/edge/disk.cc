@@ -186,6 +186,7 @@ void Worker::schedule_read(Connection* c, uint64_t off, uint32_t len) {
     op.off = off;
     op.len = len;
     op.readahead = false;
+    op.slots = 1;
     op.start_ns = monotonic_ns();
     c->disk_wait = true;
     root_queues_[op.root].waiting.push_back(idx);
@@ -204,19 +205,26 @@ void Worker::read_ahead(Connection* c, FileEntry* f, uint64_t from) {
     if (c->ra_until >= from + readahead_bytes_ / 2) return;
     const uint64_t end = std::min<uint64_t>(from + readahead_bytes_, f->size);
     uint64_t pos = std::max(from, c->ra_until);
-    // A reader that reads whole blocks (disk_io.h) is asked for the aligned blocks that cover
-    // the window, each in one piece, to the end of the file at most.
+    // A reader that reads whole blocks (disk_io.h) is asked for the rest of the block the
+    // window starts in as one exact piece (the viewer's own range may end in that block, its
+    // read in flight: a whole block would make it wait for the block), then for the aligned
+    // blocks that cover the window, whole (to the end of the file at most: up to one block
+    // past the window). Each counts as its size in pieces against max_reads_per_root, so that
+    // a viewer's read never queues behind more read-ahead bytes than with pieces.
     const uint64_t block = reader_->block_bytes();
-    const uint64_t piece = block ? block : kReadaheadPiece;
-    if (block) pos = pos / block * block;
     RootQueue& q = root_queues_[f->root];
     if (!storage_.root(f->root).up()) return;
     bool all_cached = true;
     while (pos < end) {
-        const uint64_t len = std::min<uint64_t>(piece, (block ? f->size : end) - pos);
+        uint64_t len = std::min<uint64_t>(kReadaheadPiece, end - pos);
+        if (block) len = std::min<uint64_t>(block - pos % block, f->size - pos);
+        const uint32_t slots =
+            block ? static_cast<uint32_t>((len + kReadaheadPiece - 1) / kReadaheadPiece) : 1;
         if (resident(f, pos, len) == 0) {
             all_cached = false;
-            if (q.inflight >= max_reads_per_root_ || !q.waiting.empty()) break;
+            // One piece may always start on an idle root, whatever its size.
+            if (!q.waiting.empty() || (q.inflight > 0 && q.inflight + slots > max_reads_per_root_))
+                break;
             const uint32_t idx = alloc_op();
             ReadOp& op = ops_[idx];
             op.conn = nullptr;
@@ -226,13 +234,14 @@ void Worker::read_ahead(Connection* c, FileEntry* f, uint64_t from) {
             op.off = pos;
             op.len = static_cast<uint32_t>(len);
             op.readahead = true;
+            op.slots = slots;
             op.start_ns = monotonic_ns();
             if (!reader_->submit(f->fd, pos, op.len, idx)) {
                 free_ops_.push_back(idx);
                 break;
             }
             ++f->refs;
-            ++q.inflight;
+            q.inflight += slots;
             m_.disk_reads_inflight.add();
             m_.disk_readaheads.add();
         }
@@ -285,7 +294,7 @@ void Worker::on_disk_events() {
         const uint32_t idx = static_cast<uint32_t>(done[i].token);
         ReadOp& op = ops_[idx];
         const uint32_t root = op.root;
-        --root_queues_[root].inflight;
+        root_queues_[root].inflight -= op.slots;
         m_.disk_reads_inflight.sub();
         if (op.readahead) {
             // Nobody waits for it; an error here shows again on the read that needs the data.

@@ -472,6 +472,8 @@ private:
         uint32_t len = 0;
         int64_t start_ns = 0;
         bool readahead = false; // background: nobody waits for it
+        // Of the root's max_reads_per_root: 1, or a read-ahead block's size in 128 KiB pieces.
+        uint32_t slots = 1;
         // Opens and revalidations (kind != read): the path, and what the helper found.
         enum class Kind : uint8_t { kRead, kOpen, kRevalidate } kind = Kind::kRead;
         std::string path;

@@ -171,7 +171,8 @@ TEST_F(DiskTest, PopulateReaderReadsAheadInWholeBlocks) {
     EXPECT_GE(slow, 1);
     EXPECT_LE(slow, 6);
     EXPECT_GE(edge_.metric("vcdn_pagecache_checks_total", "result=\"hit\""), 24);
-    // ~3 MB walked with 2 MiB ahead: blocks 0, 1 and 2 at most, where 128 KiB pieces took 20+.
+    // ~3 MB walked with 2 MiB ahead: the rest of block 0 (one piece), block 1, perhaps block
+    // 2; 128 KiB pieces took 20+.
     const double blocks = edge_.metric("vcdn_disk_readaheads_total"); // counted when asked for
     EXPECT_GE(blocks, 2);
     EXPECT_LE(blocks, 3);
