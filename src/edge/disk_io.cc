@@ -9,6 +9,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <cstring>
 #include <deque>
@@ -17,6 +18,7 @@
 #include <thread>
 #include <vector>
 
+#include <vcdn/base/log.h>
 #include <vcdn/base/unique_fd.h>
 
 namespace vcdn::edge {
@@ -218,9 +220,11 @@ public:
 
 private:
     SendfileReader(unsigned depth, UniqueFd null)
-        : pool_(std::max(2u, std::min(depth, kMaxThreads)), depth), null_(std::move(null)) {}
-    BlockingPool pool_;
+        : null_(std::move(null)), pool_(std::max(2u, std::min(depth, kMaxThreads)), depth) {}
     UniqueFd null_;
+    // Last, so destroyed first: its threads are joined before /dev/null is closed (a job still
+    // running would otherwise splice into whatever took the descriptor's number).
+    BlockingPool pool_;
 };
 
 #ifndef MADV_POPULATE_READ
@@ -233,17 +237,19 @@ private:
 // later evicted one by one); the kernel builds large folios only for reads it sees as
 // sequential, and a shared descriptor read by many streams at once never looks sequential.
 // A fault in a mapping marked MADV_HUGEPAGE reads the aligned 2 MiB around it as one folio
-// where the file system has large folios (XFS; ext4 since Linux 6.16). Elsewhere (ext4 on
-// Debian 12's own 6.1) the faults read small pages, which cost more than the splice (below,
-// the same populate without the mark): so this reader is opt-in. So
-// a block is mapped, marked, populated (MADV_POPULATE_READ: the faults, without touching a
-// byte) and unmapped again: the edge's page tables keep nothing, and the page cache evicts the
-// folio as it would any page. Measured here (bench/fill_cost, a cold 1 GiB in 2 MiB blocks in
-// random order, ext4 on Linux 6.18): 0.03 CPU-s per GB in the populating thread, against 0.08
-// for the same splices to /dev/null, 0.30 for preads and 0.21-0.25 for the populate without
-// the mark (bench/RESULTS.md). A range that is not whole aligned blocks (a viewer's
-// own miss) is spliced as the sendfile reader does: widening it would read ~20x the bytes of a
-// random 100 KiB range. The worker's read-ahead asks for whole blocks (block_bytes()).
+// where the file system has large folios (XFS; ext4 since Linux 6.16). So a block is mapped,
+// marked, populated (MADV_POPULATE_READ: the faults, without touching a byte) and unmapped
+// again: the edge's page tables keep nothing, and the page cache evicts the folio as it would
+// any page. Measured here (bench/fill_cost, a cold 1 GiB in 2 MiB blocks in random order, ext4
+// on Linux 6.18): 0.03 CPU-s per GB in the populating thread, against 0.08 for the same splices
+// to /dev/null, 0.30 for preads and 0.21-0.25 for the populate without the mark. Where the file
+// system has no large folios the populate should cost about the latter, more than a splice
+// (inferred): so this reader is opt-in.
+// A range that is not whole aligned blocks is spliced as the sendfile reader does: a viewer's
+// own miss (widening it would read ~20x the bytes of a random 100 KiB range, and the viewer
+// would wait for them), and the head of a read-ahead window. The worker's read-ahead asks for
+// whole blocks after that head (block_bytes()); a viewer's chunk that happens to be a whole
+// aligned block is populated too.
 class PopulateReader final : public AsyncReader {
 public:
     static constexpr unsigned kMaxThreads = 32;
@@ -254,13 +260,18 @@ public:
     }
     Kind kind() const override { return Kind::kPopulate; }
     uint64_t block_bytes() const override { return kPopulateBlock; }
+    uint64_t blocks_populated() const override { return populated_.load(); }
+    bool blocks_refused() const override { return refused_.load(); }
     int event_fd() const override { return pool_.event_fd(); }
     bool submit(int fd, uint64_t off, uint32_t len, uint64_t token) override {
         const int null = null_.get();
-        return pool_.submit(token, [fd, off, len, null] {
-            if (whole_blocks(fd, off, len)) {
+        return pool_.submit(token, [this, fd, off, len, null] {
+            if (!refused_.load(std::memory_order_relaxed) && whole_blocks(fd, off, len)) {
                 const int64_t r = populate(fd, off, len);
-                if (r >= 0) return r;
+                if (r >= 0) {
+                    populated_.fetch_add(1, std::memory_order_relaxed);
+                    return r;
+                }
             }
             // Not whole blocks, or the mapping failed (past the end of a file that shrank, a
             // disk error: both end as EFAULT): the splice says what the bytes are.
@@ -279,24 +290,31 @@ private:
         struct stat st {};
         return ::fstat(fd, &st) == 0 && off + len >= static_cast<uint64_t>(st.st_size);
     }
-    static int64_t populate(int fd, uint64_t off, uint32_t len) {
+    int64_t populate(int fd, uint64_t off, uint32_t len) {
         void* m = ::mmap(nullptr, len, PROT_READ, MAP_SHARED, fd, static_cast<off_t>(off));
         if (m == MAP_FAILED) return -errno;
-        // A kernel without transparent huge pages refuses the mark: faults would then read
-        // small pages one by one, dearer than the splice (above), so the caller splices.
-        if (::madvise(m, len, MADV_HUGEPAGE) != 0) {
-            ::munmap(m, len);
-            return -EINVAL;
+        // A kernel without transparent huge pages refuses the mark, and one before 5.14 the
+        // populate (both EINVAL): faults would read small pages one by one, dearer than the
+        // splice (above). Then every block is spliced from now on, and the log says so once.
+        int rc = ::madvise(m, len, MADV_HUGEPAGE) == 0 ? 0 : -errno;
+        if (rc == 0) {
+            (void)::madvise(m, len, MADV_RANDOM); // one block per fault, not the kernel's two
+            rc = ::madvise(m, len, MADV_POPULATE_READ) == 0 ? 0 : -errno;
         }
-        (void)::madvise(m, len, MADV_RANDOM); // one block per fault, not the kernel's two
-        const int rc = ::madvise(m, len, MADV_POPULATE_READ) == 0 ? 0 : -errno;
         ::munmap(m, len);
+        if (rc == -EINVAL && !refused_.exchange(true))
+            log::warn("disk reader populate: this kernel refuses MADV_HUGEPAGE or "
+                      "MADV_POPULATE_READ; read-ahead blocks are spliced instead");
         return rc == 0 ? int64_t{len} : rc;
     }
     PopulateReader(unsigned depth, UniqueFd null)
-        : pool_(std::max(2u, std::min(depth, kMaxThreads)), depth), null_(std::move(null)) {}
-    BlockingPool pool_;
+        : null_(std::move(null)), pool_(std::max(2u, std::min(depth, kMaxThreads)), depth) {}
     UniqueFd null_;
+    std::atomic<uint64_t> populated_{0};
+    std::atomic<bool> refused_{false};
+    // Last, so destroyed first: its threads, whose jobs use the members above, are joined
+    // before those go (SendfileReader says why that matters for null_).
+    BlockingPool pool_;
 };
 
 } // namespace

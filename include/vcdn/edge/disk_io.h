@@ -13,7 +13,9 @@
 // fills, which the following sendfile() then sends without a copy. The "sendfile" reader
 // brings the pages in without that copy to user memory: helper threads sendfile() the range
 // to /dev/null (the kernel splices page references to a sink that drops them), which costs a
-// cold byte little more than a hot one.
+// cold byte little more than a hot one. The "populate" reader does the same for a viewer's own
+// miss, and brings read-ahead in as whole 2 MiB blocks, each one large folio of the page cache
+// where the file system has them (disk_io.cc says how).
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -74,6 +76,10 @@ public:
     // Non-zero: read-ahead should ask for whole blocks of this size, aligned to it (the reader
     // reads them as a whole); 0: any range.
     virtual uint64_t block_bytes() const { return 0; }
+    // Blocks brought in whole as large pages so far (the populate reader; 0 for the others).
+    virtual uint64_t blocks_populated() const { return 0; }
+    // The populate reader found the kernel refusing it and splices every block instead.
+    virtual bool blocks_refused() const { return false; }
     // Readable (for epoll) when completions are waiting.
     virtual int event_fd() const = 0;
     // Starts reading `len` bytes at `off`. False when the reader is full or failed to submit.

@@ -153,8 +153,8 @@ INSTANTIATE_TEST_SUITE_P(Kinds, Readers,
                          ::testing::Values("io_uring", "threads", "sendfile", "populate"));
 
 // The populate reader maps whole aligned blocks; what it reports must still be what the file
-// holds: a block cut by the end of the file, a file that shrank under a block, an unaligned
-// range (spliced), and read-ahead asks for blocks of the size it announces.
+// holds: a block cut by the end of the file, a block asked for past the end (as after the file
+// shrank), ranges that are not whole blocks (spliced, exactly), and it announces its block.
 TEST_F(DiskIo, PopulateReaderReadsWholeBlocksAndTellsTheTruthAtTheEnd) {
     auto r = AsyncReader::create("populate", 8, 1 << 20);
     ASSERT_TRUE(r.ok()) << r.error().message;
@@ -172,6 +172,8 @@ TEST_F(DiskIo, PopulateReaderReadsWholeBlocksAndTellsTheTruthAtTheEnd) {
     for (const auto& c : done)
         EXPECT_EQ(c.result, c.token == 1 ? int64_t{kBlock} : int64_t{1 << 20}) << c.token;
     EXPECT_EQ(pages_resident(map_, data_.size(), 0, data_.size()), 1);
+    if (reader.blocks_refused()) GTEST_SKIP() << "this kernel refuses MADV_HUGEPAGE: spliced";
+    EXPECT_EQ(reader.blocks_populated(), 2u) << "both were mapped and populated, not spliced";
     // The file is 3 MiB: a whole block asked for at 2 MiB runs past its end. The mapping
     // cannot be populated there; the answer is the bytes that exist, not an error.
     evict();
@@ -185,6 +187,7 @@ TEST_F(DiskIo, PopulateReaderReadsWholeBlocksAndTellsTheTruthAtTheEnd) {
         EXPECT_EQ(c.result, c.token == 3 ? int64_t{1 << 20} : int64_t{8192}) << c.token;
     EXPECT_EQ(pages_resident(map_, data_.size(), kBlock, 1 << 20), 1);
     EXPECT_EQ(pages_resident(map_, data_.size(), 4096, 8192), 1);
+    EXPECT_EQ(reader.blocks_populated(), 2u) << "past the end and unaligned: spliced";
     // Aligned but short of a block and of the end: a viewer's own range, read exactly (the
     // descriptor is marked random so that the kernel's own read-ahead adds nothing).
     evict();
@@ -198,6 +201,15 @@ TEST_F(DiskIo, PopulateReaderReadsWholeBlocksAndTellsTheTruthAtTheEnd) {
     EXPECT_EQ(pages_resident(map_, data_.size(), kBlock, 8192), 1);
     EXPECT_EQ(pages_resident(map_, data_.size(), data_.size() - 4096, 4096), 0)
         << "the rest of the block was read for a range that did not ask for it";
+    // Not aligned, and short: exactly that too.
+    ASSERT_TRUE(reader.submit(fd_, kBlock + 4096, 8192, 7));
+    done = wait_for(
+        reader.event_fd(), [&](AsyncReader::Completion* c, size_t m) { return reader.reap(c, m); },
+        1);
+    ASSERT_EQ(done.size(), 1u);
+    EXPECT_EQ(done[0].result, 8192);
+    EXPECT_EQ(pages_resident(map_, data_.size(), data_.size() - 4096, 4096), 0);
+    EXPECT_EQ(reader.blocks_populated(), 2u);
     // Past the end: nothing, as a read would say.
     ASSERT_TRUE(reader.submit(fd_, 2 * uint64_t{kBlock}, kBlock, 5));
     done = wait_for(
