@@ -282,8 +282,8 @@ public:
 
 private:
     // Whole aligned blocks, the last one possibly cut by the end of the file. Anything else
-    // (a viewer's own range) is read exactly: a fault would read the whole block around it,
-    // and the viewer would wait for it.
+    // (a viewer's own range, the head of a read-ahead window) is read exactly: a fault would
+    // read the whole block around it, and whoever waits for the range would wait for that.
     static bool whole_blocks(int fd, uint64_t off, uint32_t len) {
         if (off % kPopulateBlock != 0 || len == 0) return false;
         if (len % kPopulateBlock == 0) return true;
