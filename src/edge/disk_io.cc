@@ -156,12 +156,13 @@ private:
     size_t sink_bytes_;
 };
 
-// ---- helper threads that splice each range to /dev/null: the pages come into the page cache
-// as a read would bring them (read-ahead included), but no byte is copied to user memory —
-// the copy a read into a throw-away buffer makes. The file is spliced into a pipe of this
-// thread's (page references, no copy) and the pipe into /dev/null, which drops them. The pipe
-// is enlarged to a whole range where the system allows it: sendfile()'s own pipe holds 16
-// pages, which cut a 100 KiB range into two disk waits, one after the other.
+// ---- the "sendfile" reader (SpliceReader, below): helper threads splice each range to
+// /dev/null. The pages come into the page cache as a read would bring them (read-ahead
+// included), but no byte is copied to user memory — the copy a read into a throw-away buffer
+// makes. The file is spliced into a pipe of this thread's (page references, no copy) and the
+// pipe into /dev/null, which drops them. The pipe is enlarged to a whole range where the
+// system allows it: sendfile()'s own pipe holds 16 pages, which cut a 100 KiB range into two
+// disk waits, one after the other.
 int64_t splice_to_null(int fd, uint64_t off, uint32_t len, int null) {
     struct Pipe {
         int r = -1, w = -1;
@@ -201,43 +202,17 @@ int64_t splice_to_null(int fd, uint64_t off, uint32_t len, int null) {
     return total;
 }
 
-class SendfileReader final : public AsyncReader {
-public:
-    static constexpr unsigned kMaxThreads = 32;
-    static Result<std::unique_ptr<AsyncReader>> make(unsigned depth) {
-        UniqueFd null(::open("/dev/null", O_WRONLY | O_CLOEXEC));
-        if (!null) return Error::from_errno("/dev/null");
-        return std::unique_ptr<AsyncReader>(new SendfileReader(depth, std::move(null)));
-    }
-    Kind kind() const override { return Kind::kSendfile; }
-    int event_fd() const override { return pool_.event_fd(); }
-    bool submit(int fd, uint64_t off, uint32_t len, uint64_t token) override {
-        const int null = null_.get();
-        return pool_.submit(token,
-                            [fd, off, len, null] { return splice_to_null(fd, off, len, null); });
-    }
-    size_t reap(Completion* out, size_t max) override { return pool_.reap(out, max); }
-
-private:
-    SendfileReader(unsigned depth, UniqueFd null)
-        : null_(std::move(null)), pool_(std::max(2u, std::min(depth, kMaxThreads)), depth) {}
-    UniqueFd null_;
-    // Last, so destroyed first: its threads are joined before /dev/null is closed (a job still
-    // running would otherwise splice into whatever took the descriptor's number).
-    BlockingPool pool_;
-};
-
 #ifndef MADV_POPULATE_READ
 #define MADV_POPULATE_READ 22 // Linux 5.14
 #endif
 
-// ---- helper threads that bring whole 2 MiB blocks in as single large pages of the page cache
-// (folios). A read or a splice at a random offset is a "small random read" to the kernel's
-// read-ahead and fills the cache page by page (4 KiB each: allocated, inserted, put on the LRU,
-// later evicted one by one); the kernel builds large folios only for reads it sees as
-// sequential, and a shared descriptor read by many streams at once never looks sequential.
-// A fault in a mapping marked MADV_HUGEPAGE reads the aligned 2 MiB around it as one folio
-// where the file system has large folios (XFS; ext4 since Linux 6.16). So a block is mapped,
+// ---- the "populate" reader (SpliceReader with blocks): whole 2 MiB blocks brought in as single
+// large pages of the page cache (folios). A read or a splice at a random offset is a "small random
+// read" to the kernel's read-ahead and fills the cache page by page (4 KiB each: allocated,
+// inserted, put on the LRU, later evicted one by one); the kernel builds large folios only for
+// reads it sees as sequential, and a shared descriptor read by many streams at once never looks
+// sequential. A fault in a mapping marked MADV_HUGEPAGE reads the aligned 2 MiB around it as one
+// folio where the file system has large folios (XFS; ext4 since Linux 6.16). So a block is mapped,
 // marked, populated (MADV_POPULATE_READ: the faults, without touching a byte) and unmapped
 // again: the edge's page tables keep nothing, and the page cache evicts the folio as it would
 // any page. Measured here (bench/fill_cost, a cold 1 GiB in 2 MiB blocks in random order, ext4
@@ -250,23 +225,25 @@ private:
 // would wait for them), and the head of a read-ahead window. The worker's read-ahead asks for
 // whole blocks after that head (block_bytes()); a viewer's chunk that happens to be a whole
 // aligned block is populated too.
-class PopulateReader final : public AsyncReader {
+class SpliceReader final : public AsyncReader {
 public:
     static constexpr unsigned kMaxThreads = 32;
-    static Result<std::unique_ptr<AsyncReader>> make(unsigned depth) {
+    // `blocks`: the populate reader; otherwise the sendfile reader (every range spliced).
+    static Result<std::unique_ptr<AsyncReader>> make(unsigned depth, bool blocks) {
         UniqueFd null(::open("/dev/null", O_WRONLY | O_CLOEXEC));
         if (!null) return Error::from_errno("/dev/null");
-        return std::unique_ptr<AsyncReader>(new PopulateReader(depth, std::move(null)));
+        return std::unique_ptr<AsyncReader>(new SpliceReader(depth, std::move(null), blocks));
     }
-    Kind kind() const override { return Kind::kPopulate; }
-    uint64_t block_bytes() const override { return kPopulateBlock; }
+    Kind kind() const override { return blocks_ ? Kind::kPopulate : Kind::kSendfile; }
+    uint64_t block_bytes() const override { return blocks_ ? kPopulateBlock : 0; }
     uint64_t blocks_populated() const override { return populated_.load(); }
     bool blocks_refused() const override { return refused_.load(); }
     int event_fd() const override { return pool_.event_fd(); }
     bool submit(int fd, uint64_t off, uint32_t len, uint64_t token) override {
         const int null = null_.get();
         return pool_.submit(token, [this, fd, off, len, null] {
-            if (!refused_.load(std::memory_order_relaxed) && whole_blocks(fd, off, len)) {
+            if (blocks_ && !refused_.load(std::memory_order_relaxed) &&
+                whole_blocks(fd, off, len)) {
                 const int64_t r = populate(fd, off, len);
                 if (r >= 0) {
                     populated_.fetch_add(1, std::memory_order_relaxed);
@@ -307,13 +284,16 @@ private:
                       "MADV_POPULATE_READ; read-ahead blocks are spliced instead");
         return rc == 0 ? int64_t{len} : rc;
     }
-    PopulateReader(unsigned depth, UniqueFd null)
-        : null_(std::move(null)), pool_(std::max(2u, std::min(depth, kMaxThreads)), depth) {}
+    SpliceReader(unsigned depth, UniqueFd null, bool blocks)
+        : blocks_(blocks), null_(std::move(null)),
+          pool_(std::max(2u, std::min(depth, kMaxThreads)), depth) {}
+    const bool blocks_;
     UniqueFd null_;
     std::atomic<uint64_t> populated_{0};
     std::atomic<bool> refused_{false};
     // Last, so destroyed first: its threads, whose jobs use the members above, are joined
-    // before those go (SendfileReader says why that matters for null_).
+    // before those go (a job still running would otherwise splice into whatever took
+    // /dev/null's descriptor number).
     BlockingPool pool_;
 };
 
@@ -384,8 +364,8 @@ Result<std::unique_ptr<AsyncReader>> AsyncReader::create(const std::string& conf
                                                          unsigned depth, size_t sink_bytes) {
     if (configured == "threads")
         return std::unique_ptr<AsyncReader>(new ThreadReader(depth, sink_bytes));
-    if (configured == "sendfile") return SendfileReader::make(depth);
-    if (configured == "populate") return PopulateReader::make(depth);
+    if (configured == "sendfile") return SpliceReader::make(depth, false);
+    if (configured == "populate") return SpliceReader::make(depth, true);
     if (configured == "io_uring" || configured == "auto") {
         auto r = UringReader::make(depth, sink_bytes);
         if (r || configured == "io_uring") return r;
